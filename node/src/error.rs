@@ -1,0 +1,157 @@
+//! The one error type of the node library.
+//!
+//! Owns: every way a node operation can fail, with the context a person needs
+//! (record, field, reason). Must never: print, exit, or hide the cause in a
+//! string when a caller could need to match on it.
+
+use std::path::PathBuf;
+
+/// Result alias for the node library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a node operation.
+///
+/// [`Error::is_invalid_input`] separates mistakes of the caller (bad usage,
+/// invalid data, unknown records: the CLI exits 2) from runtime failures
+/// (storage, damaged documents: exit 1).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A field value breaks its kind's schema.
+    #[error("{kind} {path}: {reason}")]
+    Invalid {
+        /// Record kind, e.g. `edan`.
+        kind: String,
+        /// Dotted path of the field, e.g. `tallies.z2.gaem-2.dead`.
+        path: String,
+        /// What is wrong, e.g. `-1 is less than the minimum of 0`.
+        reason: String,
+    },
+    /// The kind is not one of the record kinds in `schemas/`.
+    #[error("unknown kind '{0}' (known kinds: {known})", known = crate::schema::KINDS.join(", "))]
+    UnknownKind(String),
+    /// No record matches the reference.
+    #[error("unknown record '{0}'")]
+    NotFound(String),
+    /// A `KIND:KEY` reference matches several records (created offline twice).
+    #[error("'{reference}' matches several records: {}", ids.join(", "))]
+    Ambiguous {
+        /// The reference as given.
+        reference: String,
+        /// The matching document IDs.
+        ids: Vec<String>,
+    },
+    /// The record was deleted; it can be read but not edited.
+    #[error("{kind} {key} ({id}) is deleted")]
+    Deleted {
+        /// Record kind.
+        kind: String,
+        /// Record key.
+        key: String,
+        /// Document ID.
+        id: String,
+    },
+    /// A lifecycle transition that the kind's lifecycle does not allow.
+    #[error("{kind} {key}: cannot go from '{from}' to '{to}' ({why})")]
+    Transition {
+        /// Record kind.
+        kind: String,
+        /// Record key.
+        key: String,
+        /// Current state.
+        from: String,
+        /// Requested state.
+        to: String,
+        /// Why it is refused, e.g. the allowed next states.
+        why: String,
+    },
+    /// Bad usage that is not about one field (malformed path, bad key…).
+    #[error("{0}")]
+    Usage(String),
+    /// An import where some lines were bad; nothing was written.
+    #[error("import refused, nothing written: {} bad record(s)\n{}", .0.len(), .0.iter().map(|(n, e)| format!("  line {n}: {e}")).collect::<Vec<_>>().join("\n"))]
+    Import(Vec<(usize, String)>),
+    /// `ayni init` on a home that already holds a node.
+    #[error("a node already exists in {0} (refusing to overwrite it)")]
+    NodeExists(PathBuf),
+    /// A command that needs a node, on a home without one.
+    #[error("no node in {0}: run `ayni init --name NAME` first")]
+    NoNode(PathBuf),
+    /// A stored document could not be loaded (bad bytes, broken hash chain).
+    #[error("document {id} is damaged: {reason}")]
+    Damaged {
+        /// Document ID.
+        id: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The store was written by a newer or unknown format version.
+    #[error("store format {found} in {path} is not supported (this build reads format {supported})")]
+    Format {
+        /// Store directory.
+        path: PathBuf,
+        /// Version found on disk.
+        found: String,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// The embedded storage engine failed.
+    #[error("storage error in {path}: {source}")]
+    Storage {
+        /// Store directory.
+        path: PathBuf,
+        /// Underlying sled error.
+        #[source]
+        source: sled::Error,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// automerge refused an operation (a bug or a damaged document).
+    #[error("document {id}: {source}")]
+    Automerge {
+        /// Document ID.
+        id: String,
+        /// Underlying error.
+        #[source]
+        source: automerge::AutomergeError,
+    },
+}
+
+impl Error {
+    /// True for mistakes in the caller's input (exit code 2 in the CLI);
+    /// false for runtime failures (exit code 1).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            Error::Invalid { .. }
+                | Error::UnknownKind(_)
+                | Error::NotFound(_)
+                | Error::Ambiguous { .. }
+                | Error::Deleted { .. }
+                | Error::Transition { .. }
+                | Error::Usage(_)
+                | Error::Import(_)
+                | Error::NodeExists(_)
+                | Error::NoNode(_)
+        )
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io { path: path.into(), source }
+    }
+
+    pub(crate) fn invalid(kind: &str, path: &str, reason: impl Into<String>) -> Error {
+        Error::Invalid {
+            kind: kind.to_string(),
+            path: if path.is_empty() { "(record)".into() } else { path.to_string() },
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Node identity: the Ed25519 key pair, the human-checkable node ID, and the
+//! automerge actor ID derived from the key.
+//!
+//! Owns: key generation, the key file format, node-ID encoding. Must never:
+//! reveal secret bytes through `Debug`/`Display`, or touch the store.
+//!
+//! Key file (`node.key`, mode 0600): `b"AYNK"`, format byte `1`, then the
+//! 32-byte Ed25519 seed.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use data_encoding::BASE32_NOPAD;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+const KEY_MAGIC: &[u8; 4] = b"AYNK";
+const KEY_FORMAT: u8 = 1;
+
+/// A node's secret signing key. Never printed.
+pub struct SecretKey(SigningKey);
+
+/// A node's public key: what others use to verify it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(VerifyingKey);
+
+/// A human-checkable node identifier, as people read it over a radio:
+/// the first 20 bytes of SHA-256(public key) in base32, split into four
+/// chunks of eight characters, each followed by a Luhn mod-32 check
+/// character (Syncthing's device-ID scheme), shown as six groups of six.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId([u8; 20]);
+
+impl SecretKey {
+    /// A fresh key from the operating system's randomness.
+    pub fn generate() -> Result<SecretKey> {
+        let mut seed = [0u8; 32];
+        getrandom::getrandom(&mut seed)
+            .map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+        Ok(SecretKey(SigningKey::from_bytes(&seed)))
+    }
+
+    /// The matching public key.
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key())
+    }
+
+    /// Signs `msg`.
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.0.sign(msg).to_bytes()
+    }
+
+    /// Writes the key file (created new, mode 0600), refusing to overwrite.
+    pub fn write_new(&self, path: &Path) -> Result<()> {
+        use std::io::Write;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut file = opts.open(path).map_err(|e| Error::io(path, e))?;
+        let mut bytes = Vec::with_capacity(37);
+        bytes.extend_from_slice(KEY_MAGIC);
+        bytes.push(KEY_FORMAT);
+        bytes.extend_from_slice(&self.0.to_bytes());
+        file.write_all(&bytes).map_err(|e| Error::io(path, e))?;
+        file.sync_all().map_err(|e| Error::io(path, e))
+    }
+
+    /// Reads a key file written by [`SecretKey::write_new`].
+    pub fn read(path: &Path) -> Result<SecretKey> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if bytes.len() != 37 || &bytes[..4] != KEY_MAGIC {
+            return Err(Error::Damaged {
+                id: path.display().to_string(),
+                reason: "not an Ayni key file".into(),
+            });
+        }
+        if bytes[4] != KEY_FORMAT {
+            return Err(Error::Damaged {
+                id: path.display().to_string(),
+                reason: format!("key file format {} is not supported", bytes[4]),
+            });
+        }
+        let mut seed = [0u8; 32];
+        seed.copy_from_slice(&bytes[5..]);
+        Ok(SecretKey(SigningKey::from_bytes(&seed)))
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey(<redacted>, public {})", self.public().node_id())
+    }
+}
+
+impl PublicKey {
+    /// The 32 key bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// From 32 key bytes; fails on bytes that are not a curve point.
+    pub fn from_bytes(bytes: &[u8]) -> Result<PublicKey> {
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Error::Usage("a public key is 32 bytes".into()))?;
+        VerifyingKey::from_bytes(&arr)
+            .map(PublicKey)
+            .map_err(|e| Error::Usage(format!("not an Ed25519 public key: {e}")))
+    }
+
+    /// The node ID of this key.
+    pub fn node_id(&self) -> NodeId {
+        let digest = Sha256::digest(self.0.as_bytes());
+        let mut id = [0u8; 20];
+        id.copy_from_slice(&digest[..20]);
+        NodeId(id)
+    }
+
+    /// The automerge actor ID of every change this node authors: the public
+    /// key bytes themselves, so any replica can tell (and later verify) which
+    /// node wrote a change without a lookup table.
+    pub fn actor_id(&self) -> automerge::ActorId {
+        automerge::ActorId::from(self.0.as_bytes().as_slice())
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.node_id())
+    }
+}
+
+const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+fn luhn32(chunk: &[u8]) -> u8 {
+    let n = 32u32;
+    let mut factor = 1u32;
+    let mut sum = 0u32;
+    for c in chunk {
+        let code = ALPHABET.iter().position(|a| a == c).unwrap_or(0) as u32;
+        let mut addend = factor * code;
+        factor = if factor == 2 { 1 } else { 2 };
+        addend = addend / n + addend % n;
+        sum += addend;
+    }
+    ALPHABET[((n - sum % n) % n) as usize]
+}
+
+impl NodeId {
+    /// The 20 raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 20] {
+        &self.0
+    }
+
+    /// The node ID of the author of a change, when its actor is a node key.
+    pub fn from_actor(actor: &automerge::ActorId) -> Option<NodeId> {
+        PublicKey::from_bytes(actor.to_bytes()).ok().map(|k| k.node_id())
+    }
+
+    /// The first group only: enough to tell nodes apart in a table.
+    pub fn short(&self) -> String {
+        self.to_string()[..6].to_string()
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b32 = BASE32_NOPAD.encode(&self.0); // 32 characters
+        let mut with_checks = Vec::with_capacity(36);
+        for chunk in b32.as_bytes().chunks(8) {
+            with_checks.extend_from_slice(chunk);
+            with_checks.push(luhn32(chunk));
+        }
+        let groups: Vec<&str> = with_checks
+            .chunks(6)
+            .map(|g| std::str::from_utf8(g).unwrap_or("?"))
+            .collect();
+        f.write_str(&groups.join("-"))
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeId({self})")
+    }
+}
+
+impl FromStr for NodeId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<NodeId> {
+        let clean: Vec<u8> = s
+            .bytes()
+            .filter(|b| *b != b'-' && *b != b' ')
+            .map(|b| b.to_ascii_uppercase())
+            .collect();
+        let bad = |why: &str| Error::Usage(format!("'{s}' is not a node ID: {why}"));
+        if clean.len() != 36 {
+            return Err(bad("expected 36 characters in groups"));
+        }
+        let mut b32 = Vec::with_capacity(32);
+        for chunk in clean.chunks(9) {
+            let (data, check) = chunk.split_at(8);
+            if luhn32(data) != check[0] {
+                return Err(bad("check character mismatch (mistyped?)"));
+            }
+            b32.extend_from_slice(data);
+        }
+        let bytes = BASE32_NOPAD.decode(&b32).map_err(|_| bad("not base32"))?;
+        let arr: [u8; 20] = bytes.try_into().map_err(|_| bad("wrong length"))?;
+        Ok(NodeId(arr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_id_round_trips_and_catches_typos() {
+        let key = SecretKey::generate().unwrap();
+        let id = key.public().node_id();
+        let text = id.to_string();
+        assert_eq!(text.len(), 41, "{text}");
+        assert_eq!(text.parse::<NodeId>().unwrap(), id);
+        assert_eq!(text.to_lowercase().parse::<NodeId>().unwrap(), id);
+        let mut chars: Vec<char> = text.chars().collect();
+        chars[1] = if chars[1] == 'A' { 'B' } else { 'A' };
+        let typo: String = chars.into_iter().collect();
+        assert!(typo.parse::<NodeId>().is_err());
+    }
+
+    #[test]
+    fn secret_is_redacted_and_actor_maps_back() {
+        let key = SecretKey::generate().unwrap();
+        assert!(format!("{key:?}").contains("redacted"));
+        let actor = key.public().actor_id();
+        assert_eq!(NodeId::from_actor(&actor), Some(key.public().node_id()));
+    }
+
+    #[test]
+    fn key_file_round_trips_and_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.key");
+        let key = SecretKey::generate().unwrap();
+        key.write_new(&path).unwrap();
+        assert!(key.write_new(&path).is_err());
+        let back = SecretKey::read(&path).unwrap();
+        assert_eq!(back.public(), key.public());
+    }
+}

@@ -1,0 +1,351 @@
+//! Record kinds and their field rules, read from the JSON Schema files in
+//! `schemas/` (embedded at build time): validation, lifecycles, set-like
+//! collections and references.
+//!
+//! Owns: everything the schema files declare. Must never: hold field rules of
+//! its own; a rule that is not in a schema file does not exist.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::lifecycle::Lifecycle;
+
+/// The record kinds, with their CLI names.
+pub const KINDS: &[&str] = &[
+    "org_unit",
+    "entity",
+    "practice",
+    "catalogue_edition",
+    "funding_project",
+    "request",
+    "agreement",
+    "mission",
+    "course",
+    "person",
+    "event",
+    "edan",
+    "team",
+];
+
+const BASE: &str = "https://ayni.invalid/schemas/";
+
+macro_rules! embed {
+    ($($name:literal),*) => {
+        &[$(($name, include_str!(concat!("../../schemas/", $name, ".schema.json")))),*]
+    };
+}
+
+const FILES: &[(&str, &str)] = embed!(
+    "common", "org_unit", "entity", "practice", "catalogue_edition", "funding_project",
+    "request", "agreement", "mission", "course", "person", "event", "edan", "team"
+);
+
+/// One record kind's schema and what it declares.
+pub struct KindSchema {
+    /// The kind's CLI name.
+    pub kind: &'static str,
+    /// The field whose value titles a record in tables.
+    pub title_field: Option<String>,
+    /// The kind's lifecycle, if it has one.
+    pub lifecycle: Option<Lifecycle>,
+    /// Whether this is a catalogue kind (written by HQ only).
+    pub catalogue: bool,
+    raw: Value,
+    validator: jsonschema::Validator,
+}
+
+/// All kinds.
+pub struct Schemas {
+    kinds: BTreeMap<&'static str, KindSchema>,
+    docs: BTreeMap<String, Value>,
+}
+
+/// The embedded schemas, parsed once.
+pub fn schemas() -> Result<&'static Schemas> {
+    static CELL: OnceLock<std::result::Result<Schemas, String>> = OnceLock::new();
+    CELL.get_or_init(Schemas::load)
+        .as_ref()
+        .map_err(|e| Error::Usage(format!("embedded schemas are broken: {e}")))
+}
+
+impl Schemas {
+    fn load() -> std::result::Result<Schemas, String> {
+        let mut docs = BTreeMap::new();
+        for (name, text) in FILES {
+            let v: Value = serde_json::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+            docs.insert(name.to_string(), v);
+        }
+        let mut registry = jsonschema::Registry::new();
+        for (name, v) in &docs {
+            registry = registry
+                .add(format!("{BASE}{name}.schema.json"), v.clone())
+                .map_err(|e| format!("{name}: {e}"))?;
+        }
+        let registry = registry.prepare().map_err(|e| e.to_string())?;
+        let mut kinds = BTreeMap::new();
+        for kind in KINDS {
+            let raw = docs.get(*kind).cloned().ok_or(format!("no schema for {kind}"))?;
+            let validator = jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft202012)
+                .should_validate_formats(true)
+                .with_registry(&registry)
+                .build(&raw)
+                .map_err(|e| format!("{kind}: {e}"))?;
+            let meta = raw.get("x-ayni").cloned().unwrap_or(Value::Null);
+            let lifecycle = match meta.get("lifecycle") {
+                Some(l) => Some(
+                    serde_json::from_value::<Lifecycle>(l.clone())
+                        .map_err(|e| format!("{kind} lifecycle: {e}"))?,
+                ),
+                None => None,
+            };
+            kinds.insert(
+                *kind,
+                KindSchema {
+                    kind,
+                    title_field: meta.get("title_field").and_then(Value::as_str).map(String::from),
+                    lifecycle,
+                    catalogue: meta.get("catalogue").and_then(Value::as_bool).unwrap_or(false),
+                    raw,
+                    validator,
+                },
+            );
+        }
+        Ok(Schemas { kinds, docs })
+    }
+
+    /// The schema of `kind`, or [`Error::UnknownKind`].
+    pub fn kind(&self, kind: &str) -> Result<&KindSchema> {
+        self.kinds
+            .get(kind)
+            .ok_or_else(|| Error::UnknownKind(kind.to_string()))
+    }
+
+    /// Follows a `$ref` from a schema node inside document `doc`.
+    fn deref<'a>(&'a self, doc: &'a str, s: &'a Value) -> Option<(&'a str, &'a Value)> {
+        let r = s.get("$ref")?.as_str()?;
+        let (file, pointer) = r.split_once('#').unwrap_or((r, ""));
+        let (name, target) = if file.is_empty() {
+            (doc, self.docs.get(doc)?)
+        } else {
+            let name = file.trim_end_matches(".schema.json");
+            let (n, d) = self.docs.get_key_value(name)?;
+            (n.as_str(), d)
+        };
+        Some((name, target.pointer(pointer)?))
+    }
+
+    /// The schema node describing `key` inside object schema `s`.
+    fn child<'a>(&'a self, doc: &'a str, s: &'a Value, key: &str) -> Option<(&'a str, &'a Value)> {
+        if let Some(p) = s.get("properties").and_then(|p| p.get(key)) {
+            return Some((doc, p));
+        }
+        if let Some((d, target)) = self.deref(doc, s) {
+            if let Some(found) = self.child(d, target, key) {
+                return Some(found);
+            }
+        }
+        match s.get("additionalProperties") {
+            Some(a) if a.is_object() => Some((doc, a)),
+            _ => None,
+        }
+    }
+
+    /// The schema node describing the items of array schema `s`.
+    fn items<'a>(&'a self, doc: &'a str, s: &'a Value) -> Option<(&'a str, &'a Value)> {
+        match s.get("items") {
+            Some(i) => Some((doc, i)),
+            None => self.deref(doc, s).and_then(|(d, t)| self.items(d, t)),
+        }
+    }
+
+    /// The schema node at a dotted field path, if the schema describes it.
+    pub fn describe<'a>(&'a self, kind: &'a str, path: &[String]) -> Option<&'a Value> {
+        let mut cur: (&str, &Value) = (kind, &self.kind(kind).ok()?.raw);
+        for seg in path {
+            cur = self.child(cur.0, cur.1, seg)?;
+        }
+        Some(cur.1)
+    }
+}
+
+/// Looks up records by key while input is normalised: `(target kind, text)`
+/// → the document ID, `None` when no record has that key.
+pub type Resolve<'r> = dyn FnMut(&str, &str) -> Result<Option<String>> + 'r;
+
+impl KindSchema {
+    /// Validates a record's fields; the error names the field and the reason.
+    pub fn validate(&self, fields: &Value) -> Result<()> {
+        let mut errors = self.validator.iter_errors(fields);
+        let Some(first) = errors.next() else {
+            return Ok(());
+        };
+        let more = errors.count();
+        let mut path: Vec<String> = first
+            .instance_path()
+            .as_str()
+            .split('/')
+            .skip(1)
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        let mut reason = first.to_string();
+        if let jsonschema::error::ValidationErrorKind::Required { property } = first.kind() {
+            if let Some(p) = property.as_str() {
+                path.push(p.to_string());
+                reason = "is required".into();
+            }
+        }
+        if more > 0 {
+            reason.push_str(&format!(" (and {more} more problem(s))"));
+        }
+        Err(Error::invalid(self.kind, &path.join("."), reason))
+    }
+
+    /// Turns input into the stored shape: set-like collections given as JSON
+    /// arrays become maps keyed by each item's `id` (or a new ULID), and
+    /// references given as `KIND:KEY` or a bare key become document IDs.
+    pub fn normalize(&self, schemas: &Schemas, value: Value, resolve: &mut Resolve<'_>) -> Result<Value> {
+        let mut path = vec![];
+        normalize_at(schemas, self.kind, (self.kind, &self.raw), &mut path, value, resolve)
+    }
+
+    /// Whether the top-level field `name` is a set-like collection.
+    pub fn is_set(&self, schemas: &Schemas, path: &[String]) -> bool {
+        schemas
+            .describe(self.kind, path)
+            .is_some_and(|s| s.get("x-merge").and_then(Value::as_str) == Some("set"))
+    }
+}
+
+fn normalize_at(
+    schemas: &Schemas,
+    kind: &str,
+    at: (&str, &Value),
+    path: &mut Vec<String>,
+    value: Value,
+    resolve: &mut Resolve<'_>,
+) -> Result<Value> {
+    let (doc, s) = at;
+    if let Some(target) = s.get("x-ref").and_then(Value::as_str) {
+        if let Value::String(text) = &value {
+            if text.parse::<crate::DocumentId>().is_ok() {
+                return Ok(value);
+            }
+            let (want, key) = match text.split_once(':') {
+                Some((k, key)) => (k, key),
+                None => (target, text.as_str()),
+            };
+            if want != target {
+                return Err(Error::invalid(kind, &path.join("."), format!("must reference a {target}, not a {want}")));
+            }
+            return match resolve(target, key)? {
+                Some(id) => Ok(Value::String(id)),
+                None => Err(Error::invalid(kind, &path.join("."), format!("no {target} with key '{key}'"))),
+            };
+        }
+    }
+    let is_set = s.get("x-merge").and_then(Value::as_str) == Some("set");
+    let value = match value {
+        Value::Array(items) if is_set => {
+            let mut map = serde_json::Map::new();
+            for item in items {
+                let (id, item) = match item {
+                    Value::Object(mut o) => match o.remove("id") {
+                        Some(Value::String(id)) => (id, Value::Object(o)),
+                        Some(other) => {
+                            return Err(Error::invalid(kind, &path.join("."), format!("item id {other} must be a string")))
+                        }
+                        None => (crate::id::new_item_id(), Value::Object(o)),
+                    },
+                    other => (crate::id::new_item_id(), other),
+                };
+                map.insert(id, item);
+            }
+            Value::Object(map)
+        }
+        other => other,
+    };
+    match value {
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                path.push(k.clone());
+                let v = match schemas.child(doc, s, &k) {
+                    Some(sub) => normalize_at(schemas, kind, sub, path, v, resolve)?,
+                    None => v,
+                };
+                path.pop();
+                out.insert(k, v);
+            }
+            Ok(Value::Object(out))
+        }
+        Value::Array(items) => {
+            let Some(sub) = schemas.items(doc, s) else {
+                return Ok(Value::Array(items));
+            };
+            let mut out = Vec::with_capacity(items.len());
+            for (i, v) in items.into_iter().enumerate() {
+                path.push(i.to_string());
+                out.push(normalize_at(schemas, kind, sub, path, v, resolve)?);
+                path.pop();
+            }
+            Ok(Value::Array(out))
+        }
+        other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_schema_loads_with_its_lifecycle() {
+        let s = schemas().unwrap();
+        for kind in KINDS {
+            s.kind(kind).unwrap();
+        }
+        assert!(s.kind("mission").unwrap().lifecycle.is_some());
+        assert!(s.kind("entity").unwrap().lifecycle.is_none());
+        assert!(matches!(s.kind("nope"), Err(Error::UnknownKind(_))));
+    }
+
+    #[test]
+    fn errors_name_field_and_reason() {
+        let s = schemas().unwrap();
+        let edan = s.kind("edan").unwrap();
+        let id = crate::DocumentId::random().unwrap().to_string();
+        let bad = json!({"event_id": id, "edan_type": "preliminar",
+            "tallies": {"z2": {"gaem-2": {"dead": -1}}}});
+        let e = edan.validate(&bad).unwrap_err().to_string();
+        assert!(e.starts_with("edan tallies.z2.gaem-2.dead: -1 is less than the minimum"), "{e}");
+        let e = edan.validate(&json!({"edan_type": "preliminar"})).unwrap_err().to_string();
+        assert_eq!(e, "edan event_id: is required");
+        let e = s.kind("agreement").unwrap()
+            .validate(&json!({"kind": "acuerdo_general", "party_entity_ids": [id], "signed_at": "2017-13-40"}))
+            .unwrap_err().to_string();
+        assert!(e.starts_with("agreement signed_at:"), "{e}");
+    }
+
+    #[test]
+    fn normalize_keys_sets_and_resolves_references() {
+        let s = schemas().unwrap();
+        let edan = s.kind("edan").unwrap();
+        let target = crate::DocumentId::random().unwrap().to_string();
+        let t2 = target.clone();
+        let mut resolve = move |kind: &str, key: &str| -> Result<Option<String>> {
+            Ok((kind == "event" && key == "ev-sama").then(|| t2.clone()))
+        };
+        let v = edan.normalize(s, json!({"event_id": "event:ev-sama", "edan_type": "preliminar",
+            "needs": [{"id": "n1", "sector": "alimentos"}, {"sector": "salud"}]}), &mut resolve).unwrap();
+        assert_eq!(v["event_id"], json!(target));
+        assert_eq!(v["needs"]["n1"], json!({"sector": "alimentos"}));
+        assert_eq!(v["needs"].as_object().unwrap().len(), 2);
+        let e = edan.normalize(s, json!({"event_id": "missing"}), &mut resolve).unwrap_err();
+        assert_eq!(e.to_string(), "edan event_id: no event with key 'missing'");
+    }
+}
