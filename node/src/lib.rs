@@ -6,6 +6,7 @@ pub mod error;
 pub mod id;
 pub mod identity;
 pub mod lifecycle;
+pub mod record;
 pub mod schema;
 
 pub use error::{Error, Result};
