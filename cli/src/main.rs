@@ -1,1 +1,321 @@
-fn main(){}
+//! The `ayni` command: parses arguments, calls `ayni-node`, renders the
+//! result (a table by default, one JSON document with `--json`).
+//!
+//! Owns: argument syntax, reading input files, exit codes. Must never: hold
+//! domain logic; everything a command does happens in `ayni_node`.
+//!
+//! Exit codes (the one place they are decided is [`exit_code`]):
+//! 0 success, 1 runtime failure, 2 bad usage or invalid input.
+
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use ayni_node::node::{assign, parse_path, parse_value};
+use ayni_node::Node;
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+
+use output::Out;
+
+/// Ayni: offline-first replicas of La Paz's cooperation records and EDAN
+/// field assessments.
+#[derive(Parser, Debug)]
+#[command(name = "ayni", version, about, max_term_width = 100)]
+struct Cli {
+    /// Node home directory [default: $AYNI_HOME, else the platform data directory]
+    #[arg(long, global = true, env = "AYNI_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+
+    /// Print one JSON document on stdout instead of tables
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create this node: home, Ed25519 key, store; prints the node ID
+    Init {
+        /// A name people recognise (e.g. "hq-la-paz", "gaem-1-laptop")
+        #[arg(long)]
+        name: String,
+    },
+    /// Print this node's ID
+    Id,
+    /// Create a record and print its ID
+    Add {
+        /// Record kind (org_unit, entity, practice, mission, edan, …)
+        kind: String,
+        /// Human key, unique within the kind (default: the document ID)
+        #[arg(long)]
+        key: Option<String>,
+        /// A field: PATH=VALUE (VALUE is JSON if it parses, else text); repeatable
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
+        /// Start from the fields in this JSON file
+        #[arg(long, value_name = "F.json")]
+        file: Option<PathBuf>,
+    },
+    /// Set fields of a record (`+` as a path segment adds a new item: needs.+={…})
+    Set {
+        /// ID or KIND:KEY
+        reference: String,
+        /// PATH=VALUE, one or more
+        #[arg(required = true, value_name = "PATH=VALUE")]
+        assignments: Vec<String>,
+    },
+    /// Remove a field
+    Unset {
+        /// ID or KIND:KEY
+        reference: String,
+        /// Dotted field path
+        path: String,
+    },
+    /// Show a record
+    Get {
+        /// ID or KIND:KEY
+        reference: String,
+    },
+    /// List the live records of a kind
+    List {
+        /// Record kind
+        kind: String,
+        /// Keep records whose field equals VALUE (lists: contain it); repeatable
+        #[arg(long = "where", value_name = "PATH=VALUE")]
+        filters: Vec<String>,
+    },
+    /// Delete a record (a tombstone that syncs)
+    Delete {
+        /// ID or KIND:KEY
+        reference: String,
+    },
+    /// Move a record to a new lifecycle state
+    Transition {
+        /// ID or KIND:KEY
+        reference: String,
+        /// Target state
+        state: String,
+        /// Why (kept in the transition log)
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Every change to a record: when, which node, what
+    History {
+        /// ID or KIND:KEY
+        reference: String,
+    },
+    /// Every field, status or delete with concurrent values
+    Conflicts,
+    /// Settle a conflict: PATH is a field, `status` or `deleted`
+    Resolve {
+        /// ID or KIND:KEY
+        reference: String,
+        /// Field path, `status` or `deleted`
+        path: String,
+        /// The value to keep (JSON if it parses, else text)
+        value: String,
+    },
+    /// Create many records from a JSON array or JSON Lines file, all or nothing
+    Import {
+        /// Record kind
+        kind: String,
+        /// The file
+        file: PathBuf,
+    },
+    /// Write every live record of a kind to stdout
+    Export {
+        /// Record kind
+        kind: String,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+    /// Verify every stored document; names each damaged record
+    Check,
+    /// Compact every document to one snapshot
+    Compact,
+    /// Load the demo data (idempotent)
+    Seed,
+    /// The EDAN report view: each zone's accepted value or all observations
+    Report {
+        /// ID or KIND:KEY of an edan record
+        reference: String,
+    },
+    /// Print a shell completion script
+    Completions {
+        /// Shell
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Json,
+    Jsonl,
+    Csv,
+}
+
+/// Bad usage or invalid input found by the CLI itself (exit 2).
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(msg.into()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut out = Out::new(cli.json);
+    match run(cli, &mut out) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ayni: error: {e:#}");
+            exit_code(&e)
+        }
+    }
+}
+
+/// The one place errors become exit codes.
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    let invalid = e.chain().any(|c| {
+        c.downcast_ref::<Usage>().is_some()
+            || c.downcast_ref::<ayni_node::Error>().is_some_and(|n| n.is_invalid_input())
+    });
+    if invalid {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
+    match cli_home {
+        Some(h) => Ok(h),
+        None => dirs::data_dir()
+            .map(|d| d.join("ayni"))
+            .ok_or_else(|| usage("no home directory: pass --home DIR or set AYNI_HOME")),
+    }
+}
+
+fn split_assignment(text: &str) -> Result<(String, Value)> {
+    let (path, value) = text
+        .split_once('=')
+        .ok_or_else(|| usage(format!("'{text}' is not PATH=VALUE")))?;
+    parse_path(path)?;
+    Ok((path.to_string(), parse_value(value)))
+}
+
+fn read_input(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    String::from_utf8(bytes).map_err(|e| usage(format!("{} is not UTF-8 text: {e}", path.display())))
+}
+
+/// Items of a JSON array or JSON Lines file, each labelled for errors.
+fn parse_items(text: &str) -> Vec<(String, std::result::Result<Value, String>)> {
+    if text.trim_start().starts_with('[') {
+        match serde_json::from_str::<Vec<Value>>(text) {
+            Ok(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (format!("item {}", i + 1), Ok(v)))
+                .collect(),
+            Err(e) => vec![(format!("line {}", e.line()), Err(format!("not a JSON array: {e}")))],
+        }
+    } else {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (format!("line {}", i + 1), serde_json::from_str(l).map_err(|e| format!("invalid JSON: {e}"))))
+            .collect()
+    }
+}
+
+fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
+    if let Command::Completions { shell } = cli.command {
+        let mut buf = vec![];
+        clap_complete::generate(shell, &mut Cli::command(), "ayni", &mut buf);
+        out.text_or_json(&String::from_utf8_lossy(&buf), &serde_json::json!({"shell": shell.to_string(), "script": String::from_utf8_lossy(&buf)}))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let home = home(cli.home)?;
+    if let Command::Init { name } = &cli.command {
+        let node = Node::init(&home, name)?;
+        out.init(&node)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let node = Node::open(&home)?;
+    match cli.command {
+        Command::Init { .. } | Command::Completions { .. } => unreachable!("handled above"),
+        Command::Id => out.id(&node)?,
+        Command::Add { kind, key, sets, file } => {
+            let mut fields = match &file {
+                Some(f) => serde_json::from_str(&read_input(f)?)
+                    .map_err(|e| usage(format!("{}: invalid JSON: {e}", f.display())))?,
+                None => Value::Object(Default::default()),
+            };
+            if !fields.is_object() {
+                return Err(usage("the --file must hold one JSON object"));
+            }
+            for s in &sets {
+                let (path, value) = split_assignment(s)?;
+                assign(&mut fields, &parse_path(&path)?, value)?;
+            }
+            out.added(&node.add(&kind, key.as_deref(), fields)?)?;
+        }
+        Command::Set { reference, assignments } => {
+            let pairs = assignments.iter().map(|a| split_assignment(a)).collect::<Result<Vec<_>>>()?;
+            out.record(&node.set(&reference, &pairs)?)?;
+        }
+        Command::Unset { reference, path } => out.record(&node.unset(&reference, &path)?)?,
+        Command::Get { reference } => out.record(&node.get(&reference)?)?,
+        Command::List { kind, filters } => {
+            let filters = filters.iter().map(|f| split_assignment(f)).collect::<Result<Vec<_>>>()?;
+            let title = node.kind(&kind)?.title_field.clone();
+            out.list(&node.list(&kind, &filters)?, title.as_deref())?;
+        }
+        Command::Delete { reference } => out.record(&node.delete(&reference)?)?,
+        Command::Transition { reference, state, note } => {
+            out.record(&node.transition(&reference, &state, note.as_deref())?)?
+        }
+        Command::History { reference } => out.history(&node.history(&reference)?)?,
+        Command::Conflicts => out.conflicts(&node.conflicts()?)?,
+        Command::Resolve { reference, path, value } => {
+            out.record(&node.resolve_conflict(&reference, &path, parse_value(&value))?)?
+        }
+        Command::Import { kind, file } => {
+            let text = read_input(&file)?;
+            let report = node
+                .import(&kind, parse_items(&text))
+                .with_context(|| format!("import of {}", file.display()))?;
+            out.imported(&report)?;
+        }
+        Command::Export { kind, format } => {
+            let records = node.list(&kind, &[])?;
+            out.export(&records, if out.json { Format::Json } else { format })?;
+        }
+        Command::Check => {
+            let report = node.check()?;
+            out.check(&report)?;
+            if !report.problems.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Compact => out.compact(&node.compact()?)?,
+        Command::Seed => out.seed(&node.seed()?)?,
+        Command::Report { reference } => out.report(&node.edan_report(&reference)?)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -69,8 +69,8 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// An import where some lines were bad; nothing was written.
-    #[error("import refused, nothing written: {} bad record(s)\n{}", .0.len(), .0.iter().map(|(n, e)| format!("  line {n}: {e}")).collect::<Vec<_>>().join("\n"))]
-    Import(Vec<(usize, String)>),
+    #[error("import refused, nothing written: {} bad record(s)\n{}", .0.len(), .0.iter().map(|(at, e)| format!("  {at}: {e}")).collect::<Vec<_>>().join("\n"))]
+    Import(Vec<(String, String)>),
     /// `ayni init` on a home that already holds a node.
     #[error("a node already exists in {0} (refusing to overwrite it)")]
     NodeExists(PathBuf),

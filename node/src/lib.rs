@@ -1,13 +1,44 @@
-//! Ayni node: keeps a durable replica of the cooperation records as
-//! automerge documents.
+//! Ayni node: keeps a durable replica of the La Paz cooperation records
+//! (practices, requests, agreements, missions, EDAN assessments…), one
+//! automerge document per record, with field rules from `schemas/`.
+//!
+//! The entry point is [`Node`]: open a node's home, then add, edit, list and
+//! merge records. Every write is validated against the kind's JSON Schema
+//! and is durable when the call returns.
+//!
+//! ```
+//! use ayni_node::Node;
+//! use serde_json::json;
+//!
+//! # fn main() -> ayni_node::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let hq = Node::init(&dir.path().join("hq"), "hq")?;
+//! let laptop = Node::init(&dir.path().join("laptop"), "gaem-1")?;
+//! let team = hq.add("team", Some("GAEM-1"), json!({"name": "GAEM-1"}))?;
+//!
+//! // the laptop receives the record, both edit it offline, they merge
+//! let id = team.id.parse()?;
+//! laptop.merge_document(&id, &hq.document_bytes(&team.id)?)?;
+//! hq.set(&team.id, &[("name".into(), json!("GAEM-1 (Sama)"))])?;
+//! laptop.set("team:GAEM-1", &[("node_ids".into(), json!(["laptop"]))])?;
+//! let merged = hq.merge_document(&id, &laptop.document_bytes(&team.id)?)?;
+//! assert_eq!(merged.fields["name"], "GAEM-1 (Sama)");
+//! assert_eq!(merged.fields["node_ids"], json!(["laptop"]));
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod id;
 pub mod identity;
 pub mod lifecycle;
+pub mod node;
 pub mod record;
+pub mod report;
 pub mod schema;
+pub mod seed;
+pub mod store;
 
 pub use error::{Error, Result};
 pub use id::DocumentId;
+pub use node::{Node, Record};

@@ -125,9 +125,41 @@ impl Lifecycle {
             .any(|(x, y)| (x == a && y == b) || (x == b && y == a))
     }
 
-    /// A shortest path of moves from `from` to `to` (for seeding records
-    /// that start in a later state), or `None` if unreachable.
-    pub fn path(&self, from: &str, to: &str) -> Option<Vec<String>> {
+    /// Why the move `from → to` is refused for a record with `fields`, or
+    /// `None` when it is allowed (the move itself, its guard, the fields the
+    /// target state requires).
+    pub fn refusal(&self, from: &str, to: &str, fields: &serde_json::Value) -> Option<String> {
+        if !self.states.contains_key(to) {
+            let states: Vec<&str> = self.states.keys().map(String::as_str).collect();
+            return Some(format!("unknown state; states are: {}", states.join(", ")));
+        }
+        if !self.allows(from, to) {
+            let next = self.next_states(from);
+            return Some(if next.is_empty() {
+                format!("'{from}' is final")
+            } else {
+                format!("allowed from '{from}': {}", next.join(", "))
+            });
+        }
+        if let Some(guard) = self.guards.get(&format!("{from}->{to}")) {
+            for (field, want) in guard {
+                if fields.get(field) != Some(want) {
+                    return Some(format!("only when {field} is {want}"));
+                }
+            }
+        }
+        for field in self.requires.get(to).into_iter().flatten() {
+            if fields.get(field).is_none() {
+                return Some(format!("{field} must be set first"));
+            }
+        }
+        None
+    }
+
+    /// A shortest path of allowed moves from `from` to `to` for a record
+    /// with `fields` (for seeding records that start in a later state), or
+    /// `None` if unreachable.
+    pub fn path(&self, from: &str, to: &str, fields: &serde_json::Value) -> Option<Vec<String>> {
         let mut prev: BTreeMap<&str, &str> = BTreeMap::new();
         let mut queue = std::collections::VecDeque::from([from]);
         let mut seen = BTreeSet::from([from]);
@@ -143,7 +175,7 @@ impl Lifecycle {
                 return Some(out);
             }
             for n in self.next_states(s) {
-                if seen.insert(n.as_str()) {
+                if self.refusal(s, n, fields).is_none() && seen.insert(n.as_str()) {
                     prev.insert(n.as_str(), s);
                     queue.push_back(n.as_str());
                 }
@@ -273,10 +305,16 @@ mod tests {
     }
 
     #[test]
-    fn path_and_derived_states() {
+    fn paths_follow_guards_and_requirements() {
         let l = mission();
-        assert_eq!(l.path("planned", "closed").unwrap(),
+        let none = serde_json::json!({});
+        assert_eq!(l.path("planned", "closed", &none).unwrap(),
             ["authorised", "in_progress", "completed", "results_recorded", "closed"]);
-        assert!(l.path("closed", "planned").is_none());
+        assert!(l.path("closed", "planned", &none).is_none());
+        let mut l = l;
+        l.requires.insert("completed".into(), vec!["report".into()]);
+        assert!(l.path("planned", "closed", &none).is_none());
+        assert_eq!(l.refusal("in_progress", "completed", &none).unwrap(), "report must be set first");
+        assert_eq!(l.refusal("closed", "planned", &none).unwrap(), "'closed' is final");
     }
 }

@@ -162,13 +162,14 @@ impl Schemas {
         }
     }
 
-    /// The schema node at a dotted field path, if the schema describes it.
-    pub fn describe<'a>(&'a self, kind: &'a str, path: &[String]) -> Option<&'a Value> {
+    /// The schema node at a field path (with the file it sits in), if the
+    /// schema describes it.
+    fn locate<'a>(&'a self, kind: &'a str, path: &[String]) -> Option<(&'a str, &'a Value)> {
         let mut cur: (&str, &Value) = (kind, &self.kind(kind).ok()?.raw);
         for seg in path {
             cur = self.child(cur.0, cur.1, seg)?;
         }
-        Some(cur.1)
+        Some(cur)
     }
 }
 
@@ -212,11 +213,14 @@ impl KindSchema {
         normalize_at(schemas, self.kind, (self.kind, &self.raw), &mut path, value, resolve)
     }
 
-    /// Whether the top-level field `name` is a set-like collection.
-    pub fn is_set(&self, schemas: &Schemas, path: &[String]) -> bool {
-        schemas
-            .describe(self.kind, path)
-            .is_some_and(|s| s.get("x-merge").and_then(Value::as_str) == Some("set"))
+    /// Like [`KindSchema::normalize`], for a value about to be written at
+    /// `path` (a field the schema does not describe is left as given; the
+    /// validation of the whole record then names it).
+    pub fn normalize_at_path(&self, schemas: &Schemas, path: &[String], value: Value, resolve: &mut Resolve<'_>) -> Result<Value> {
+        match schemas.locate(self.kind, path) {
+            Some(at) => normalize_at(schemas, self.kind, at, &mut path.to_vec(), value, resolve),
+            None => Ok(value),
+        }
     }
 }
 

@@ -1,0 +1,229 @@
+//! Rendering: human tables by default, one JSON document with `--json`.
+//!
+//! Owns: every byte the CLI writes to stdout. Must never: compute anything
+//! the library did not return.
+
+use std::io::Write;
+
+use anyhow::Result;
+use ayni_node::node::{CheckReport, CompactReport, HistoryEntry, ImportReport, RecordConflicts};
+use ayni_node::report::EdanReport;
+use ayni_node::seed::SeedReport;
+use ayni_node::{Node, Record};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::Format;
+
+pub struct Out {
+    pub json: bool,
+    stdout: std::io::StdoutLock<'static>,
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    t
+}
+
+/// One line per leaf field: `tallies.z2.GAEM-1.dead  0`.
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&p, v, out);
+            }
+        }
+        Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+impl Out {
+    pub fn new(json: bool) -> Out {
+        Out { json, stdout: std::io::stdout().lock() }
+    }
+
+    fn write(&mut self, text: &str) -> Result<()> {
+        match self.stdout.write_all(text.as_bytes()).and_then(|()| self.stdout.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    fn emit<T: Serialize>(&mut self, value: &T, human: impl FnOnce() -> String) -> Result<()> {
+        let text = if self.json { serde_json::to_string_pretty(value)? + "\n" } else { human() };
+        self.write(&text)
+    }
+
+    pub fn text_or_json(&mut self, text: &str, json: &Value) -> Result<()> {
+        self.emit(json, || text.to_string())
+    }
+
+    pub fn init(&mut self, node: &Node) -> Result<()> {
+        let v = serde_json::json!({"node_id": node.id().to_string(), "name": node.info().name, "home": node.home()});
+        self.emit(&v, || format!("{}\n", node.id()))
+    }
+
+    pub fn id(&mut self, node: &Node) -> Result<()> {
+        let v = serde_json::json!({"node_id": node.id().to_string(), "name": node.info().name});
+        self.emit(&v, || format!("{}\n", node.id()))
+    }
+
+    pub fn added(&mut self, r: &Record) -> Result<()> {
+        self.emit(r, || format!("{}\n", r.id))
+    }
+
+    pub fn record(&mut self, r: &Record) -> Result<()> {
+        self.emit(r, || {
+            let mut head = format!("{}:{}  {}", r.kind, r.key, r.id);
+            if let Some(s) = &r.status {
+                head += &format!("  [{s}]");
+            }
+            if r.deleted {
+                head += "  DELETED";
+            }
+            for f in &r.flags {
+                head += &format!("  ⚠ {f}");
+            }
+            if r.conflicts > 0 {
+                head += &format!("  ⚠ {} conflict(s): see `ayni conflicts`", r.conflicts);
+            }
+            let mut t = table(&["field", "value"]);
+            let mut rows = vec![];
+            flatten("", &r.fields, &mut rows);
+            for (k, v) in rows {
+                t.add_row(vec![k, v]);
+            }
+            format!("{head}\n{t}\n")
+        })
+    }
+
+    pub fn list(&mut self, records: &[Record], title: Option<&str>) -> Result<()> {
+        self.emit(&records, || {
+            let mut t = table(&["key", "status", title.unwrap_or("title"), "id", "!"]);
+            for r in records {
+                t.add_row(vec![
+                    r.key.clone(),
+                    r.status.clone().unwrap_or_default(),
+                    r.title.clone().unwrap_or_default(),
+                    r.id.clone(),
+                    if r.conflicts > 0 { format!("⚠{}", r.conflicts) } else { String::new() },
+                ]);
+            }
+            format!("{t}\n{} record(s)\n", records.len())
+        })
+    }
+
+    pub fn history(&mut self, entries: &[HistoryEntry]) -> Result<()> {
+        self.emit(&entries, || {
+            let mut t = table(&["at", "node", "change", "hash"]);
+            for e in entries {
+                let node: String = e.node.chars().take(13).collect();
+                t.add_row(vec![e.at.clone(), node, e.message.clone(), e.hash[..12.min(e.hash.len())].to_string()]);
+            }
+            format!("{t}\n")
+        })
+    }
+
+    pub fn conflicts(&mut self, all: &[RecordConflicts]) -> Result<()> {
+        self.emit(&all, || {
+            if all.is_empty() {
+                return "no conflicts\n".to_string();
+            }
+            let mut t = table(&["record", "path", "concurrent values"]);
+            for rc in all {
+                let name = format!("{}:{}", rc.kind, rc.key);
+                for f in &rc.fields {
+                    let vals: Vec<String> = f.values.iter().map(Value::to_string).collect();
+                    t.add_row(vec![name.clone(), f.path.clone(), vals.join("  |  ")]);
+                }
+                for s in &rc.status {
+                    t.add_row(vec![name.clone(), "status".into(), format!("\"{}\"  |  \"{}\" (by {})", s.current, s.wanted, &s.by[..13.min(s.by.len())])]);
+                }
+                if rc.deleted_while_edited {
+                    t.add_row(vec![name.clone(), "deleted".into(), "deleted on one replica, edited on another".into()]);
+                }
+            }
+            format!("{t}\nsettle one with: ayni resolve REF PATH VALUE\n")
+        })
+    }
+
+    pub fn imported(&mut self, r: &ImportReport) -> Result<()> {
+        self.emit(r, || format!("imported {} {} record(s)\n", r.created, r.kind))
+    }
+
+    pub fn export(&mut self, records: &[Record], format: Format) -> Result<()> {
+        let text = match format {
+            Format::Json => serde_json::to_string_pretty(records)? + "\n",
+            Format::Jsonl => records.iter().map(|r| Ok(serde_json::to_string(r)? + "\n")).collect::<Result<String>>()?,
+            Format::Csv => {
+                let mut columns: Vec<String> = vec![];
+                let rows: Vec<Vec<(String, String)>> = records
+                    .iter()
+                    .map(|r| {
+                        let mut row = vec![
+                            ("id".to_string(), r.id.clone()),
+                            ("key".to_string(), r.key.clone()),
+                            ("status".to_string(), r.status.clone().unwrap_or_default()),
+                        ];
+                        flatten("", &r.fields, &mut row);
+                        for (k, _) in &row {
+                            if !columns.contains(k) {
+                                columns.push(k.clone());
+                            }
+                        }
+                        row
+                    })
+                    .collect();
+                let esc = |s: &str| {
+                    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+                };
+                let mut out = columns.iter().map(|c| esc(c)).collect::<Vec<_>>().join(",") + "\n";
+                for row in rows {
+                    let line: Vec<String> = columns
+                        .iter()
+                        .map(|c| row.iter().find(|(k, _)| k == c).map(|(_, v)| esc(v)).unwrap_or_default())
+                        .collect();
+                    out += &(line.join(",") + "\n");
+                }
+                out
+            }
+        };
+        self.write(&text)
+    }
+
+    pub fn check(&mut self, r: &CheckReport) -> Result<()> {
+        self.emit(r, || {
+            let mut s = format!("{} document(s) checked, {} ok, {} damaged\n", r.documents, r.ok, r.problems.len());
+            for p in &r.problems {
+                let name = match (&p.kind, &p.key) {
+                    (Some(k), Some(key)) => format!(" ({k}:{key})"),
+                    _ => String::new(),
+                };
+                s += &format!("  damaged: {}{name}: {}\n", p.id, p.reason);
+            }
+            s
+        })
+    }
+
+    pub fn compact(&mut self, r: &CompactReport) -> Result<()> {
+        self.emit(r, || format!("compacted {} document(s), {} bytes saved; store is {} bytes on disk\n", r.documents, r.bytes_saved, r.disk_bytes))
+    }
+
+    pub fn seed(&mut self, r: &SeedReport) -> Result<()> {
+        self.emit(r, || {
+            let mut t = table(&["kind", "created", "already there"]);
+            for (kind, (created, existing)) in &r.by_kind {
+                t.add_row(vec![kind.clone(), created.to_string(), existing.to_string()]);
+            }
+            format!("{t}\nseeded {} record(s), {} already present\n", r.created, r.existing)
+        })
+    }
+
+    pub fn report(&mut self, r: &EdanReport) -> Result<()> {
+        self.emit(r, || r.to_text())
+    }
+}

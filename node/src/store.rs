@@ -1,0 +1,356 @@
+//! The durable store: every record's automerge document (a compacted
+//! snapshot plus incremental changes), the materialised view of each record,
+//! and the indexes, in one sled tree.
+//!
+//! Owns: the sled layout, atomic batches, durability, compaction. Must
+//! never: interpret record fields (it stores views as opaque bytes) or
+//! validate. Nothing else in the crate knows the layout.
+//!
+//! # On-disk layout, format 1
+//! One sled tree. Keys are ASCII prefixes followed by binary parts; values
+//! begin with a format byte (`1`).
+//! | key | value |
+//! |---|---|
+//! | `m:format` | store format, decimal ASCII (`1`) |
+//! | `d:` id(16) | `1` + automerge `save()` snapshot |
+//! | `c:` id(16) seq(u64 BE) | `1` + automerge change chunk (changes since the snapshot) |
+//! | `v:` id(16) | `1` + record view (JSON) |
+//! | `k:` kind `0x00` key `0x00` id(16) | empty: the kind/key index |
+//! | `x:` id(16) | empty: the record has conflicts |
+//!
+//! A write is one sled batch (all keys or none), then `flush()` and
+//! `fdatasync` of sled's data file; see ARCHITECTURE.md for what that
+//! guarantees.
+
+use std::path::{Path, PathBuf};
+
+use automerge::{Automerge, ChangeHash, ReadDoc};
+
+use crate::error::{Error, Result};
+use crate::id::DocumentId;
+
+/// Store format written in `m:format`.
+pub const FORMAT: u32 = 1;
+const VALUE_VERSION: u8 = 1;
+/// Change chunks kept per document before it is compacted to one snapshot.
+pub const COMPACT_AFTER: usize = 64;
+
+/// The sled-backed store of one node.
+pub struct Store {
+    db: sled::Db,
+    dir: PathBuf,
+}
+
+/// The document bytes of a [`DocWrite`].
+pub enum Payload<'a> {
+    /// A new document: its `save()` snapshot.
+    New(Vec<u8>),
+    /// An existing document after a change: the store appends the changes
+    /// since `stored_heads` (or compacts past [`COMPACT_AFTER`] chunks).
+    Changed {
+        /// The whole document after the change.
+        doc: &'a Automerge,
+        /// The heads already stored.
+        stored_heads: &'a [ChangeHash],
+    },
+}
+
+/// One document to write, with what the store indexes about it.
+pub struct DocWrite<'a> {
+    /// The document ID.
+    pub id: DocumentId,
+    /// What to store of the document.
+    pub payload: Payload<'a>,
+    /// Record kind (index).
+    pub kind: &'a str,
+    /// Record key (index).
+    pub key: &'a str,
+    /// The record view, stored as given.
+    pub view: Vec<u8>,
+    /// Whether the record has conflicts (index).
+    pub conflicted: bool,
+}
+
+/// What [`Store::check`] found wrong with one document.
+#[derive(Debug, Clone)]
+pub struct Damage {
+    /// The document.
+    pub id: DocumentId,
+    /// What failed.
+    pub reason: String,
+}
+
+fn key(prefix: &[u8], id: &DocumentId) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn change_key(id: &DocumentId, seq: u64) -> Vec<u8> {
+    let mut k = key(b"c:", id);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn index_key(kind: &str, k: &str, id: Option<&DocumentId>) -> Vec<u8> {
+    let mut out = b"k:".to_vec();
+    out.extend_from_slice(kind.as_bytes());
+    out.push(0);
+    out.extend_from_slice(k.as_bytes());
+    out.push(0);
+    if let Some(id) = id {
+        out.extend_from_slice(id.as_bytes());
+    }
+    out
+}
+
+fn id_from_tail(k: &[u8]) -> Option<DocumentId> {
+    let tail: [u8; 16] = k.get(k.len().checked_sub(16)?..)?.try_into().ok()?;
+    Some(DocumentId::from_bytes(tail))
+}
+
+fn versioned(bytes: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(bytes.len() + 1);
+    v.push(VALUE_VERSION);
+    v.extend_from_slice(bytes);
+    v
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`. Opening reads no document.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::LowSpace)
+            .open()
+            .map_err(|source| Error::Storage { path: dir.to_path_buf(), source })?;
+        let store = Store { db, dir: dir.to_path_buf() };
+        match store.get(b"m:format")? {
+            None => {
+                store.db.insert(b"m:format", FORMAT.to_string().as_bytes()).map_err(|e| store.err(e))?;
+                store.durable()?;
+            }
+            Some(v) if v == FORMAT.to_string().as_bytes() => {}
+            Some(v) => {
+                return Err(Error::Format {
+                    path: dir.to_path_buf(),
+                    found: String::from_utf8_lossy(&v).into_owned(),
+                    supported: FORMAT,
+                })
+            }
+        }
+        Ok(store)
+    }
+
+    fn err(&self, source: sled::Error) -> Error {
+        Error::Storage { path: self.dir.clone(), source }
+    }
+
+    fn get(&self, k: &[u8]) -> Result<Option<sled::IVec>> {
+        self.db.get(k).map_err(|e| self.err(e))
+    }
+
+    fn payload<'v>(&self, id: &DocumentId, v: &'v [u8]) -> Result<&'v [u8]> {
+        match v.split_first() {
+            Some((&VALUE_VERSION, rest)) => Ok(rest),
+            Some((other, _)) => Err(Error::Damaged { id: id.to_string(), reason: format!("unknown value format {other}") }),
+            None => Err(Error::Damaged { id: id.to_string(), reason: "empty value".into() }),
+        }
+    }
+
+    /// Makes everything written so far durable: sled's `flush()` (which
+    /// writes its log with `sync_file_range`), then `fdatasync` of sled's
+    /// data file so the data also reaches the drive, not just the page cache.
+    fn durable(&self) -> Result<()> {
+        self.db.flush().map_err(|e| self.err(e))?;
+        let data = self.dir.join("db");
+        if let Ok(file) = std::fs::File::open(&data) {
+            file.sync_data().map_err(|e| Error::io(&data, e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the document exists.
+    pub fn contains(&self, id: &DocumentId) -> Result<bool> {
+        Ok(self.get(&key(b"d:", id))?.is_some())
+    }
+
+    /// The stored bytes of a document: snapshot and change chunks.
+    fn chunks(&self, id: &DocumentId) -> Result<Option<(Vec<u8>, Vec<Vec<u8>>)>> {
+        let Some(snap) = self.get(&key(b"d:", id))? else { return Ok(None) };
+        let snap = self.payload(id, &snap)?.to_vec();
+        let mut changes = vec![];
+        for item in self.db.scan_prefix(key(b"c:", id)) {
+            let (_, v) = item.map_err(|e| self.err(e))?;
+            changes.push(self.payload(id, &v)?.to_vec());
+        }
+        Ok(Some((snap, changes)))
+    }
+
+    /// Loads a document, verifying every chunk and the hash chain.
+    pub fn load(&self, id: &DocumentId) -> Result<Option<Automerge>> {
+        let Some((snap, changes)) = self.chunks(id)? else { return Ok(None) };
+        let damaged = |e: automerge::AutomergeError| Error::Damaged { id: id.to_string(), reason: e.to_string() };
+        let mut doc = Automerge::load(&snap).map_err(damaged)?;
+        for c in changes {
+            doc.load_incremental(&c).map_err(damaged)?;
+        }
+        let missing = doc.get_missing_deps(&[]);
+        if !missing.is_empty() {
+            return Err(Error::Damaged { id: id.to_string(), reason: format!("{} change(s) missing from the hash chain", missing.len()) });
+        }
+        Ok(Some(doc))
+    }
+
+    /// Writes documents, views and indexes in one atomic batch, durably.
+    pub fn write(&self, writes: &[DocWrite<'_>]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for w in writes {
+            match &w.payload {
+                Payload::New(bytes) => batch.insert(key(b"d:", &w.id), versioned(bytes)),
+                Payload::Changed { doc, stored_heads } => {
+                    let chunk = doc.save_after(stored_heads);
+                    if !chunk.is_empty() {
+                        let existing: Vec<sled::IVec> = self
+                            .db
+                            .scan_prefix(key(b"c:", &w.id))
+                            .keys()
+                            .collect::<std::result::Result<_, _>>()
+                            .map_err(|e| self.err(e))?;
+                        if existing.len() + 1 >= COMPACT_AFTER {
+                            for k in existing {
+                                batch.remove(k);
+                            }
+                            batch.insert(key(b"d:", &w.id), versioned(&doc.save()));
+                        } else {
+                            let next = existing
+                                .last()
+                                .and_then(|k| k.get(k.len() - 8..))
+                                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                                .map_or(0, |b| u64::from_be_bytes(b) + 1);
+                            batch.insert(change_key(&w.id, next), versioned(&chunk));
+                        }
+                    }
+                }
+            }
+            batch.insert(key(b"v:", &w.id), versioned(&w.view));
+            batch.insert(index_key(w.kind, w.key, Some(&w.id)), &[][..]);
+            if w.conflicted {
+                batch.insert(key(b"x:", &w.id), &[][..]);
+            } else {
+                batch.remove(key(b"x:", &w.id));
+            }
+        }
+        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.durable()
+    }
+
+    /// Rewrites one document as a single snapshot, dropping its change chunks.
+    /// Returns the bytes saved.
+    pub fn compact(&self, id: &DocumentId) -> Result<u64> {
+        let Some((snap, changes)) = self.chunks(id)? else { return Ok(0) };
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let before = snap.len() + changes.iter().map(Vec::len).sum::<usize>();
+        let Some(doc) = self.load(id)? else { return Ok(0) };
+        let fresh = doc.save();
+        let mut batch = sled::Batch::default();
+        for k in self.db.scan_prefix(key(b"c:", id)).keys() {
+            batch.remove(k.map_err(|e| self.err(e))?);
+        }
+        batch.insert(key(b"d:", id), versioned(&fresh));
+        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.durable()?;
+        Ok(before.saturating_sub(fresh.len()) as u64)
+    }
+
+    /// The stored view of a record.
+    pub fn view(&self, id: &DocumentId) -> Result<Option<Vec<u8>>> {
+        match self.get(&key(b"v:", id))? {
+            Some(v) => Ok(Some(self.payload(id, &v)?.to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// The documents of `kind` with key `k`.
+    pub fn ids_by_key(&self, kind: &str, k: &str) -> Result<Vec<DocumentId>> {
+        let prefix = index_key(kind, k, None);
+        let mut out = vec![];
+        for item in self.db.scan_prefix(&prefix).keys() {
+            let item = item.map_err(|e| self.err(e))?;
+            if item.len() == prefix.len() + 16 {
+                out.extend(id_from_tail(&item));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every document of `kind`, in key order, with its view.
+    pub fn views_of_kind(&self, kind: &str) -> Result<Vec<(DocumentId, Vec<u8>)>> {
+        let mut prefix = b"k:".to_vec();
+        prefix.extend_from_slice(kind.as_bytes());
+        prefix.push(0);
+        let mut out = vec![];
+        for item in self.db.scan_prefix(&prefix).keys() {
+            let item = item.map_err(|e| self.err(e))?;
+            if let Some(id) = id_from_tail(&item) {
+                if let Some(view) = self.view(&id)? {
+                    out.push((id, view));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every document with conflicts.
+    pub fn conflicted(&self) -> Result<Vec<DocumentId>> {
+        self.ids_with_prefix(b"x:")
+    }
+
+    /// Every document.
+    pub fn all_ids(&self) -> Result<Vec<DocumentId>> {
+        self.ids_with_prefix(b"d:")
+    }
+
+    fn ids_with_prefix(&self, prefix: &[u8]) -> Result<Vec<DocumentId>> {
+        let mut out = vec![];
+        for item in self.db.scan_prefix(prefix).keys() {
+            let item = item.map_err(|e| self.err(e))?;
+            if item.len() == prefix.len() + 16 {
+                out.extend(id_from_tail(&item));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        fn walk(p: &Path) -> u64 {
+            std::fs::read_dir(p)
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| match e.metadata() {
+                            Ok(m) if m.is_dir() => walk(&e.path()),
+                            Ok(m) => m.len(),
+                            Err(_) => 0,
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        walk(&self.dir)
+    }
+
+    /// The raw stored snapshot of a document, for repair tools and for tests
+    /// that simulate a damaged disk.
+    pub fn raw_snapshot(&self, id: &DocumentId) -> Result<Option<Vec<u8>>> {
+        Ok(self.chunks(id)?.map(|(s, _)| s))
+    }
+
+    /// Replaces the raw snapshot of a document (repair tools, damage tests).
+    pub fn overwrite_raw_snapshot(&self, id: &DocumentId, bytes: &[u8]) -> Result<()> {
+        self.db.insert(key(b"d:", id), versioned(bytes)).map_err(|e| self.err(e))?;
+        self.durable()
+    }
+}
