@@ -201,6 +201,16 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
     }
 }
 
+/// Crash tests set `AYNI_TEST_HOLD_MS` to keep the process (and its open
+/// store) alive after the result is printed, so that a `kill -9` lands
+/// between the acknowledgement and any clean-up: a write must already be
+/// durable when it is reported, not when the store is closed.
+fn hold_for_crash_tests() {
+    if let Some(ms) = std::env::var("AYNI_TEST_HOLD_MS").ok().and_then(|v| v.parse().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
 fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
     match cli_home {
         Some(h) => Ok(h),
@@ -317,5 +327,6 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         Command::Seed => out.seed(&node.seed()?)?,
         Command::Report { reference } => out.report(&node.edan_report(&reference)?)?,
     }
+    hold_for_crash_tests();
     Ok(ExitCode::SUCCESS)
 }
