@@ -233,23 +233,23 @@ fn read_input(path: &Path) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| usage(format!("{} is not UTF-8 text: {e}", path.display())))
 }
 
-/// Items of a JSON array or JSON Lines file, each labelled for errors.
-fn parse_items(text: &str) -> Vec<(String, std::result::Result<Value, String>)> {
+type Item = (String, std::result::Result<Value, String>);
+
+/// Items of a JSON array or JSON Lines file, each labelled for errors;
+/// JSON Lines are parsed one at a time as the import consumes them.
+fn parse_items(text: &str) -> Box<dyn Iterator<Item = Item> + '_> {
     if text.trim_start().starts_with('[') {
         match serde_json::from_str::<Vec<Value>>(text) {
-            Ok(items) => items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| (format!("item {}", i + 1), Ok(v)))
-                .collect(),
-            Err(e) => vec![(format!("line {}", e.line()), Err(format!("not a JSON array: {e}")))],
+            Ok(items) => Box::new(items.into_iter().enumerate().map(|(i, v)| (format!("item {}", i + 1), Ok(v)))),
+            Err(e) => Box::new(std::iter::once((format!("line {}", e.line()), Err(format!("not a JSON array: {e}"))))),
         }
     } else {
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| (format!("line {}", i + 1), serde_json::from_str(l).map_err(|e| format!("invalid JSON: {e}"))))
-            .collect()
+        Box::new(
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| (format!("line {}", i + 1), serde_json::from_str(l).map_err(|e| format!("invalid JSON: {e}")))),
+        )
     }
 }
 
@@ -308,7 +308,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         Command::Import { kind, file } => {
             let text = read_input(&file)?;
             let report = node
-                .import(&kind, parse_items(&text))
+                .import(&kind, || parse_items(&text))
                 .with_context(|| format!("import of {}", file.display()))?;
             out.imported(&report)?;
         }

@@ -27,6 +27,8 @@ use crate::schema::{schemas, KindSchema, Schemas};
 use crate::store::{DocWrite, Payload, Store};
 
 const NODE_FORMAT: u32 = 1;
+/// Records per atomic write batch of [`Node::import`].
+pub const IMPORT_BATCH: usize = 5_000;
 
 /// `node.json`: what a home says about its node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,6 +160,13 @@ pub struct CompactReport {
     pub bytes_saved: u64,
     /// Store size on disk after compaction.
     pub disk_bytes: u64,
+}
+
+/// A new record, built but not stored.
+struct Built {
+    id: DocumentId,
+    doc: Vec<u8>,
+    rec: Record,
 }
 
 /// A running node.
@@ -439,8 +448,46 @@ impl Node {
         Ok(self.shown(rec))
     }
 
+    /// Checks a new record without building it (the first pass of import).
+    fn check_new(&self, kind: &str, fields: Value, taken: &mut HashSet<String>) -> Result<()> {
+        self.prepare(kind, None, fields, taken).map(|_| ())
+    }
+
     /// Builds (without storing) a new record's document.
-    fn build(&self, kind: &str, key: Option<&str>, fields: Value, taken: &mut HashSet<String>) -> Result<(DocumentId, Vec<u8>, Record)> {
+    fn build(&self, kind: &str, key: Option<&str>, fields: Value, taken: &mut HashSet<String>) -> Result<Built> {
+        let (schema, id, key, fields) = self.prepare(kind, key, fields, taken)?;
+
+        let env = Envelope {
+            kind: kind.to_string(),
+            key,
+            created_at: rfc3339(now()),
+            created_by: self.node_id.to_string(),
+        };
+        let mut doc = Automerge::new().with_actor(self.key.public().actor_id());
+        let mut tx = doc.transaction();
+        record::create(&mut tx, &id.to_string(), &env, &fields)?;
+        tx.commit_with(CommitOptions::default().with_message(format!("add {kind} {}", env.key)).with_time(now().unix_timestamp()));
+        // a new document by one writer has no conflicts and its fields are
+        // exactly what was written: the view needs no read-back
+        let rec = Record {
+            id: id.to_string(),
+            kind: env.kind,
+            key: env.key,
+            title: schema.title_field.as_ref().and_then(|f| fields.get(f)).and_then(Value::as_str).map(String::from),
+            status: schema.lifecycle.as_ref().map(|lc| lc.initial.clone()),
+            deleted: false,
+            flags: vec![],
+            conflicts: 0,
+            created_at: env.created_at,
+            created_by: env.created_by,
+            heads: doc.get_heads().iter().map(|h| h.to_string()).collect(),
+            fields,
+        };
+        Ok(Built { id, doc: doc.save(), rec })
+    }
+
+    /// Validates a new record's key and fields; returns what to build it from.
+    fn prepare(&self, kind: &str, key: Option<&str>, fields: Value, taken: &mut HashSet<String>) -> Result<(&'static KindSchema, DocumentId, String, Value)> {
         let schema = self.kind(kind)?;
         let (key_in_fields, fields) = match fields {
             Value::Object(mut m) => (m.remove("key"), Value::Object(m)),
@@ -467,25 +514,14 @@ impl Node {
         }
         let fields = schema.normalize(self.schemas, fields, &mut self.key_resolver())?;
         schema.validate(&fields)?;
-        let env = Envelope {
-            kind: kind.to_string(),
-            key,
-            created_at: rfc3339(now()),
-            created_by: self.node_id.to_string(),
-        };
-        let mut doc = Automerge::new().with_actor(self.key.public().actor_id());
-        let mut tx = doc.transaction();
-        record::create(&mut tx, &id.to_string(), &env, &fields)?;
-        tx.commit_with(CommitOptions::default().with_message(format!("add {kind} {}", env.key)).with_time(now().unix_timestamp()));
-        let rec = self.view_of(&id, &doc)?;
-        Ok((id, doc.save(), rec))
+        Ok((schema, id, key, fields))
     }
 
     /// Creates a record. `fields` may carry `"key"`; `key` wins over it.
     pub fn add(&self, kind: &str, key: Option<&str>, fields: Value) -> Result<Record> {
-        let (id, bytes, rec) = self.build(kind, key, fields, &mut HashSet::new())?;
-        self.store_write(id, Payload::New(bytes), &rec)?;
-        Ok(self.shown(rec))
+        let b = self.build(kind, key, fields, &mut HashSet::new())?;
+        self.store_write(b.id, Payload::New(&b.doc), &b.rec)?;
+        Ok(self.shown(b.rec))
     }
 
     /// Sets fields: `(dotted path, value)` pairs, all in one change.
@@ -705,36 +741,52 @@ impl Node {
 
     // ------------------------------------------------------------ bulk
 
-    /// Creates many records of one kind, all or nothing: every item is
-    /// checked first, and any bad item (numbered as given) refuses the
-    /// whole import. The good case is one atomic, durable write.
-    pub fn import(&self, kind: &str, items: Vec<(String, std::result::Result<Value, String>)>) -> Result<ImportReport> {
+    /// Creates many records of one kind. Every item is checked before
+    /// anything is written, and any bad item (labelled as the caller
+    /// labelled it, e.g. `line 7`) refuses the whole import. `items` is
+    /// called twice, once to check and once to write, so a large import
+    /// never holds every built document in memory; the write goes in
+    /// atomic, durable batches of [`IMPORT_BATCH`] records.
+    pub fn import<F, I>(&self, kind: &str, items: F) -> Result<ImportReport>
+    where
+        F: Fn() -> I,
+        I: Iterator<Item = (String, std::result::Result<Value, String>)>,
+    {
         self.kind(kind)?;
         let mut taken = HashSet::new();
         let mut errors = vec![];
-        let mut built = vec![];
-        for (line, item) in items {
-            match item.and_then(|v| self.build(kind, None, v, &mut taken).map_err(|e| e.to_string())) {
-                Ok(b) => built.push(b),
-                Err(e) => errors.push((line, e)),
+        for (at, item) in items() {
+            if let Err(e) = item.and_then(|v| self.check_new(kind, v, &mut taken).map_err(|e| e.to_string())) {
+                errors.push((at, e));
             }
         }
         if !errors.is_empty() {
             return Err(Error::Import(errors));
         }
-        let mut writes = Vec::with_capacity(built.len());
-        for (id, bytes, rec) in &built {
-            writes.push(DocWrite {
-                id: *id,
-                payload: Payload::New(bytes.clone()),
-                kind: &rec.kind,
-                key: &rec.key,
-                view: serde_json::to_vec(rec).map_err(|e| Error::Usage(e.to_string()))?,
-                conflicted: false,
-            });
+        let mut taken = HashSet::new();
+        let mut created = 0;
+        let mut batch: Vec<(DocumentId, Vec<u8>, String, Vec<u8>)> = Vec::with_capacity(IMPORT_BATCH);
+        let mut flush = |batch: &mut Vec<(DocumentId, Vec<u8>, String, Vec<u8>)>| -> Result<()> {
+            let writes: Vec<DocWrite<'_>> = batch
+                .iter()
+                .map(|(id, doc, key, view)| DocWrite { id: *id, payload: Payload::New(doc), kind, key, view: view.clone(), conflicted: false })
+                .collect();
+            self.store.write(&writes)?;
+            created += batch.len();
+            batch.clear();
+            Ok(())
+        };
+        for (at, item) in items() {
+            let value = item.map_err(|e| Error::Import(vec![(at.clone(), e)]))?;
+            let b = self.build(kind, None, value, &mut taken)?;
+            let view = serde_json::to_vec(&b.rec).map_err(|e| Error::Usage(e.to_string()))?;
+            batch.push((b.id, b.doc, b.rec.key, view));
+            if batch.len() == IMPORT_BATCH {
+                flush(&mut batch)?;
+            }
         }
-        self.store.write(&writes)?;
-        Ok(ImportReport { kind: kind.to_string(), created: built.len() })
+        flush(&mut batch)?;
+        Ok(ImportReport { kind: kind.to_string(), created })
     }
 
     /// Verifies every stored document: it loads (chunk checksums, hash
@@ -833,7 +885,8 @@ impl Node {
             return Err(Error::Damaged { id: id.to_string(), reason: "not an Ayni record of layout 1".into() });
         }
         let rec = self.view_of(id, &doc)?;
-        let payload = if is_new { Payload::New(doc.save()) } else { Payload::Changed { doc: &doc, stored_heads: &stored_heads } };
+        let snapshot = if is_new { doc.save() } else { vec![] };
+        let payload = if is_new { Payload::New(&snapshot) } else { Payload::Changed { doc: &doc, stored_heads: &stored_heads } };
         self.store_write(*id, payload, &rec)?;
         Ok(self.shown(rec))
     }

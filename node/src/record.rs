@@ -283,9 +283,7 @@ pub(crate) fn create<T: Transactable>(tx: &mut T, id: &str, env: &Envelope, data
     tx.put_object(ROOT, "transitions", ObjType::Map).map_err(&e)?;
     let obj = tx.put_object(ROOT, "data", ObjType::Map).map_err(&e)?;
     if let Value::Object(map) = data {
-        for (k, v) in map {
-            write_value(tx, id, &obj, k, v)?;
-        }
+        fill_map(tx, id, &obj, map)?;
     }
     touch(tx, id)
 }
@@ -386,13 +384,55 @@ pub(crate) fn clear_tombstone<T: Transactable>(tx: &mut T, id: &str) -> Result<(
     touch(tx, id)
 }
 
+/// Writes `map` into a map object created in this transaction (nothing to
+/// compare with, so no reads: the fast path for new records).
+fn fill_map<T: Transactable>(tx: &mut T, id: &str, obj: &ExId, map: &Map<String, Value>) -> Result<()> {
+    let e = am(id);
+    for (k, v) in map {
+        match v {
+            Value::Object(m) => {
+                let child = tx.put_object(obj, k.as_str(), ObjType::Map).map_err(&e)?;
+                fill_map(tx, id, &child, m)?;
+            }
+            Value::Array(items) => {
+                let child = tx.put_object(obj, k.as_str(), ObjType::List).map_err(&e)?;
+                fill_list(tx, id, &child, 0, items)?;
+            }
+            scalar => tx.put(obj, k.as_str(), json_to_scalar(scalar)).map_err(&e)?,
+        }
+    }
+    Ok(())
+}
+
+/// Inserts `items` into a list at `at`.
+fn fill_list<T: Transactable>(tx: &mut T, id: &str, list: &ExId, at: usize, items: &[Value]) -> Result<()> {
+    let e = am(id);
+    for (offset, item) in items.iter().enumerate() {
+        match item {
+            Value::Object(map) => {
+                let child = tx.insert_object(list, at + offset, ObjType::Map).map_err(&e)?;
+                fill_map(tx, id, &child, map)?;
+            }
+            Value::Array(inner) => {
+                let child = tx.insert_object(list, at + offset, ObjType::List).map_err(&e)?;
+                fill_list(tx, id, &child, 0, inner)?;
+            }
+            scalar => tx.insert(list, at + offset, json_to_scalar(scalar)).map_err(&e)?,
+        }
+    }
+    Ok(())
+}
+
 fn write_value<T: Transactable>(tx: &mut T, id: &str, obj: &ExId, key: &str, v: &Value) -> Result<()> {
     let e = am(id);
     match v {
         Value::Object(map) => {
             let child = match tx.get(obj, key).map_err(&e)? {
                 Some((AmValue::Object(ObjType::Map), child)) => child,
-                _ => tx.put_object(obj, key, ObjType::Map).map_err(&e)?,
+                _ => {
+                    let child = tx.put_object(obj, key, ObjType::Map).map_err(&e)?;
+                    return fill_map(tx, id, &child, map);
+                }
             };
             let stale: Vec<String> = tx.keys(&child).filter(|k| !map.contains_key(k)).collect();
             for k in stale {
@@ -406,7 +446,7 @@ fn write_value<T: Transactable>(tx: &mut T, id: &str, obj: &ExId, key: &str, v: 
             Some((AmValue::Object(ObjType::List), list)) => update_list(tx, id, &list, items)?,
             _ => {
                 let list = tx.put_object(obj, key, ObjType::List).map_err(&e)?;
-                update_list(tx, id, &list, items)?;
+                fill_list(tx, id, &list, 0, items)?;
             }
         },
         scalar => {
@@ -429,23 +469,7 @@ fn update_list<T: Transactable>(tx: &mut T, id: &str, list: &ExId, items: &[Valu
     for i in (prefix..old.len() - suffix).rev() {
         tx.delete(list, i).map_err(&e)?;
     }
-    for (offset, item) in items[prefix..items.len() - suffix].iter().enumerate() {
-        let at = prefix + offset;
-        match item {
-            Value::Object(map) => {
-                let child = tx.insert_object(list, at, ObjType::Map).map_err(&e)?;
-                for (k, v) in map {
-                    write_value(tx, id, &child, k, v)?;
-                }
-            }
-            Value::Array(inner) => {
-                let child = tx.insert_object(list, at, ObjType::List).map_err(&e)?;
-                update_list(tx, id, &child, inner)?;
-            }
-            scalar => tx.insert(list, at, json_to_scalar(scalar)).map_err(&e)?,
-        }
-    }
-    Ok(())
+    fill_list(tx, id, list, prefix, &items[prefix..items.len() - suffix])
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ use crate::id::DocumentId;
 /// Store format written in `m:format`.
 pub const FORMAT: u32 = 1;
 const VALUE_VERSION: u8 = 1;
+/// sled's page cache: bounded so a node's memory stays small on old laptops.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// Change chunks kept per document before it is compacted to one snapshot.
 pub const COMPACT_AFTER: usize = 64;
 
@@ -44,7 +46,7 @@ pub struct Store {
 /// The document bytes of a [`DocWrite`].
 pub enum Payload<'a> {
     /// A new document: its `save()` snapshot.
-    New(Vec<u8>),
+    New(&'a [u8]),
     /// An existing document after a change: the store appends the changes
     /// since `stored_heads` (or compacts past [`COMPACT_AFTER`] chunks).
     Changed {
@@ -122,6 +124,9 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::LowSpace)
+            .cache_capacity(CACHE_BYTES)
+            .use_compression(true)
+            .compression_factor(3)
             .open()
             .map_err(|source| Error::Storage { path: dir.to_path_buf(), source })?;
         let store = Store { db, dir: dir.to_path_buf() };
