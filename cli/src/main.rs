@@ -146,6 +146,8 @@ enum Command {
         /// ID or KIND:KEY of an edan record
         reference: String,
     },
+    /// The main job: three nodes (HQ, two field laptops) work offline and merge
+    Demo,
     /// Print a shell completion script
     Completions {
         /// Shell
@@ -260,6 +262,12 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         out.text_or_json(&String::from_utf8_lossy(&buf), &serde_json::json!({"shell": shell.to_string(), "script": String::from_utf8_lossy(&buf)}))?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Demo = cli.command {
+        let dir = tempfile::tempdir().context("creating the demo's temporary directory")?;
+        let report = ayni_node::demo::run(dir.path())?;
+        out.demo(&report)?;
+        return Ok(if report.converged { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
     let home = home(cli.home)?;
     if let Command::Init { name } = &cli.command {
         let node = Node::init(&home, name)?;
@@ -268,7 +276,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
     }
     let node = Node::open(&home)?;
     match cli.command {
-        Command::Init { .. } | Command::Completions { .. } => unreachable!("handled above"),
+        Command::Init { .. } | Command::Completions { .. } | Command::Demo => unreachable!("handled above"),
         Command::Id => out.id(&node)?,
         Command::Add { kind, key, sets, file } => {
             let mut fields = match &file {

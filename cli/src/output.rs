@@ -223,6 +223,20 @@ impl Out {
         })
     }
 
+    pub fn demo(&mut self, r: &ayni_node::demo::DemoReport) -> Result<()> {
+        self.emit(r, || {
+            let mut s = String::new();
+            for (i, step) in r.steps.iter().enumerate() {
+                s += &format!("{}. {}\n", i + 1, step.title);
+                for l in &step.lines {
+                    s += &format!("     {l}\n");
+                }
+            }
+            s += &format!("\n{} bytes of documents moved; {} record(s) in conflict at HQ\n", r.bytes_moved, r.conflicts);
+            s
+        })
+    }
+
     pub fn report(&mut self, r: &EdanReport) -> Result<()> {
         self.emit(r, || r.to_text())
     }

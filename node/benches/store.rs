@@ -9,24 +9,35 @@ use std::time::{Duration, Instant};
 use ayni_node::Node;
 use serde_json::{json, Value};
 
-/// An EDAN-sized record: ~21 fields, ~0.9 KB as JSON.
+/// A small deterministic generator, so runs compare (no `rand` needed).
+fn rnd(i: usize, salt: u64) -> u64 {
+    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 29)
+}
+
+/// An EDAN-sized record: ~21 fields, ~0.9 KB as JSON, with varied values
+/// (uniform records would flatter the zstd baseline).
 fn edan(i: usize, event: &str) -> Value {
+    let r = |salt: u64, m: u64| (rnd(i, salt) % m) as usize;
+    let provinces = ["Cercado", "Méndez", "Avilés", "Arce", "O'Connor", "Gran Chaco"];
     json!({
         "key": format!("edan-{i:06}"),
         "event_id": event,
-        "edan_type": "preliminar",
+        "edan_type": ["preliminar", "complementaria", "sectorial"][r(1, 3)],
         "form_version": "videci-edan-1",
-        "evaluation_started_at": "2026-08-01T08:00:00Z",
-        "location": {"department": "tarija", "province": "Cercado", "community_or_zone": format!("Comunidad {i}"), "urban_rural": "rural"},
-        "geo": {"lat": -21.4 - (i % 100) as f64 / 1000.0, "lon": -64.8, "accuracy_m": 12, "captured_by": "gps"},
+        "evaluation_started_at": format!("2026-08-{:02}T{:02}:{:02}:00Z", 1 + r(2, 28), r(3, 24), r(4, 60)),
+        "location": {"department": "tarija", "province": provinces[r(5, 6)], "community_or_zone": format!("Comunidad {}", r(6, 5000)), "urban_rural": ["urban", "rural"][r(7, 2)]},
+        "geo": {"lat": -21.0 - r(8, 100_000) as f64 / 100_000.0, "lon": -64.0 - r(9, 100_000) as f64 / 100_000.0, "accuracy_m": 3 + r(10, 50), "captured_by": "gps"},
         "info_sources": ["direct_observation", "key_informant"],
-        "lead_evaluator": "Evaluadora GAEM",
-        "tallies": {format!("z{}", i % 7): {"GAEM-1": {
-            "families_affected": i % 50, "families_damnified": i % 9, "persons_affected": i % 200,
-            "dead": 0, "injured": i % 3, "missing": 0, "evacuated": i % 40, "sheltered_collective": i % 20,
-            "houses_affected_habitable": i % 11, "houses_destroyed": i % 4, "ha_vegetation_burned": (i % 500) as f64 * 1.5,
-            "livestock_dead": {"ovino": i % 30, "camelido": i % 5}, "method": "door_to_door"}}},
-        "needs": [{"sector": "agua_saneamiento_higiene", "item": "agua segura", "quantity": 15, "unit": "litros_dia", "priority": "vital"}]
+        "lead_evaluator": format!("Evaluador {}", r(11, 40)),
+        "tallies": {format!("z{}", r(12, 9)): {format!("GAEM-{}", 1 + r(13, 4)): {
+            "families_affected": r(14, 80), "families_damnified": r(15, 20), "persons_affected": r(16, 300),
+            "dead": r(17, 2), "injured": r(18, 9), "missing": 0, "evacuated": r(19, 60), "sheltered_collective": r(20, 30),
+            "houses_affected_habitable": r(21, 15), "houses_destroyed": r(22, 7), "ha_vegetation_burned": r(23, 9000) as f64 / 10.0,
+            "livestock_dead": {"ovino": r(24, 40), "camelido": r(25, 6)}, "method": ["door_to_door", "estimate"][r(26, 2)]}}},
+        "needs": [{"sector": "alimentos", "item": "ración familiar", "quantity": 1 + r(27, 50), "unit": "raciones", "priority": ["vital", "alta", "media"][r(28, 3)]}]
     })
 }
 
@@ -48,10 +59,12 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let sizes: &[usize] = if quick { &[1_000, 10_000] } else { &[10_000, 100_000] };
-    println!("| records | import (s) | records/s | import peak RSS (MB) | disk bytes/record | zstd JSON bytes/record | disk ÷ zstd | open + list 10 teams (ms) | list all EDAN (ms) | list peak RSS (MB) |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| records | import (s) | records/s | import peak RSS (MB) | disk bytes/record | JSON bytes/record | zstd-3 JSON bytes/record | disk ÷ zstd | open + list 10 teams (ms) | list all EDAN (ms) | list peak RSS (MB) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    // on the project's disk, not a tmpfs: durable writes must hit a real device
+    let base = std::env::var("AYNI_BENCH_DIR").unwrap_or_else(|_| "target".into());
     for &n in sizes {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir_in(&base).unwrap();
         let home = dir.path().join("node");
         let event;
         {
@@ -61,14 +74,16 @@ fn main() {
                 node.add("team", Some(&format!("T{t}")), json!({"name": format!("T{t}")})).unwrap();
             }
         }
-        let items: Vec<Value> = (0..n).map(|i| edan(i, &event)).collect();
-        let jsonl: String = items.iter().map(|v| v.to_string() + "\n").collect();
+        let jsonl: String = (0..n).map(|i| edan(i, &event).to_string() + "\n").collect();
         let zstd_bytes = zstd::encode_all(jsonl.as_bytes(), 3).unwrap().len();
+        let json_bytes = jsonl.len();
+        drop(jsonl);
         reset_rss_peak();
         let t = Instant::now();
         {
             let node = Node::open(&home).unwrap();
-            node.import("edan", || items.iter().enumerate().map(|(i, v)| (format!("item {i}"), Ok(v.clone())))).unwrap();
+            // records are generated as the import reads them, so the peak RSS is the import's own
+            node.import("edan", || (0..n).map(|i| (format!("item {i}"), Ok(edan(i, &event))))).unwrap();
         }
         let import = t.elapsed();
         let import_rss = rss_peak_kb();
@@ -85,11 +100,12 @@ fn main() {
         assert_eq!(all.len(), n);
         let list_rss = rss_peak_kb();
         println!(
-            "| {n} | {:.2} | {:.0} | {:.0} | {} | {} | {:.2} | {:.1} | {:.0} | {:.0} |",
+            "| {n} | {:.2} | {:.0} | {:.0} | {} | {} | {} | {:.2} | {:.1} | {:.0} | {:.0} |",
             import.as_secs_f64(),
             n as f64 / import.as_secs_f64(),
             import_rss as f64 / 1024.0,
             disk / n as u64,
+            json_bytes / n,
             zstd_bytes / n,
             disk as f64 / zstd_bytes as f64,
             open_list.as_secs_f64() * 1000.0,
@@ -100,7 +116,7 @@ fn main() {
 
     // durable single-record writes: each `set` is one atomic batch, flushed
     // and fdatasync'ed before it returns
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir_in(&base).unwrap();
     let node = Node::init(&dir.path().join("node"), "bench").unwrap();
     let ev = node.add("event", Some("ev"), json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]})).unwrap().id;
     node.import("edan", || std::iter::once(("1".to_string(), Ok(edan(1, &ev))))).unwrap();

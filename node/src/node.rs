@@ -416,7 +416,7 @@ impl Node {
     /// committed and stored durably only if valid. Nothing is written on error.
     fn edit<F>(&self, reference: &str, message: &str, allow_deleted: bool, f: F) -> Result<Record>
     where
-        F: FnOnce(&Node, &'static KindSchema, &mut Transaction<'_>) -> Result<()>,
+        F: FnOnce(&Node, &'static KindSchema, &mut Transaction<'_>, &str) -> Result<()>,
     {
         let id = self.resolve(reference)?;
         let mut doc = self.load(&id)?;
@@ -428,7 +428,8 @@ impl Node {
         let schema = self.kind(&env.kind)?;
         let stored_heads = doc.get_heads();
         let mut tx = doc.transaction();
-        let outcome = f(self, schema, &mut tx).and_then(|()| {
+        let label = id.to_string();
+        let outcome = f(self, schema, &mut tx, &label).and_then(|()| {
             if record::is_live(&tx) {
                 record::touch(&mut tx, &id.to_string())?;
                 schema.validate(&record::fields(&tx))?;
@@ -534,15 +535,14 @@ impl Node {
             .map(|(p, v)| format!("set {p}={v}"))
             .collect::<Vec<_>>()
             .join(", ");
-        self.edit(reference, &msg, false, |node, schema, tx| {
-            let id = tx_doc_id(reference);
+        self.edit(reference, &msg, false, |node, schema, tx, id| {
             for (path, value) in assignments {
                 let segs = parse_path(path)?;
                 if segs[0] == "status" && schema.lifecycle.is_some() {
                     return Err(Error::invalid(schema.kind, "status", "status is never set directly: use `ayni transition REF STATE`"));
                 }
                 let value = schema.normalize_at_path(node.schemas, &segs, value.clone(), &mut node.key_resolver())?;
-                record::set_path(tx, &id, &segs, &value)?;
+                record::set_path(tx, id, &segs, &value)?;
             }
             Ok(())
         })
@@ -551,8 +551,8 @@ impl Node {
     /// Removes a field.
     pub fn unset(&self, reference: &str, path: &str) -> Result<Record> {
         let segs = parse_path(path)?;
-        self.edit(reference, &format!("unset {path}"), false, |_, schema, tx| {
-            if !record::unset_path(tx, &tx_doc_id(reference), &segs)? {
+        self.edit(reference, &format!("unset {path}"), false, |_, schema, tx, id| {
+            if !record::unset_path(tx, id, &segs)? {
                 return Err(Error::invalid(schema.kind, path, "no such field"));
             }
             Ok(())
@@ -563,13 +563,13 @@ impl Node {
     pub fn delete(&self, reference: &str) -> Result<Record> {
         let at = rfc3339(now());
         let by = self.node_id.to_string();
-        self.edit(reference, "delete", false, |_, _, tx| record::mark_deleted(tx, &tx_doc_id(reference), &at, &by))
+        self.edit(reference, "delete", false, |_, _, tx, id| record::mark_deleted(tx, id, &at, &by))
     }
 
     /// Moves a record to `to` through its lifecycle.
     pub fn transition(&self, reference: &str, to: &str, note: Option<&str>) -> Result<Record> {
         let by = self.node_id.to_string();
-        self.edit(reference, &format!("transition to {to}"), false, |_, schema, tx| {
+        self.edit(reference, &format!("transition to {to}"), false, |_, schema, tx, id| {
             let env = record::envelope(tx).ok_or_else(|| Error::NotFound(reference.to_string()))?;
             let refuse = |from: &str, why: String| Error::Transition {
                 kind: env.kind.clone(),
@@ -597,7 +597,7 @@ impl Node {
                 note: note.map(String::from),
                 resolves: vec![],
             };
-            record::append_transition(tx, &tx_doc_id(reference), &entry)
+            record::append_transition(tx, id, &entry)
         })
     }
 
@@ -607,8 +607,7 @@ impl Node {
     pub fn resolve_conflict(&self, reference: &str, path: &str, value: Value) -> Result<Record> {
         let by = self.node_id.to_string();
         let at = rfc3339(now());
-        self.edit(reference, &format!("resolve {path}={value}"), true, |node, schema, tx| {
-            let id = tx_doc_id(reference);
+        self.edit(reference, &format!("resolve {path}={value}"), true, |node, schema, tx, id| {
             let none = || Error::invalid(schema.kind, path, "has no conflict to resolve");
             match path {
                 "status" => {
@@ -630,15 +629,15 @@ impl Node {
                         note: Some("conflict resolved".into()),
                         resolves: folded.conflicts.iter().map(|c| c.id.clone()).collect(),
                     };
-                    record::append_transition(tx, &id, &entry)
+                    record::append_transition(tx, id, &entry)
                 }
                 "deleted" => {
                     if !(record::is_live(tx) && record::tombstone(tx).is_some()) {
                         return Err(none());
                     }
                     match value {
-                        Value::Bool(true) => record::mark_deleted(tx, &id, &at, &by),
-                        Value::Bool(false) => record::clear_tombstone(tx, &id),
+                        Value::Bool(true) => record::mark_deleted(tx, id, &at, &by),
+                        Value::Bool(false) => record::clear_tombstone(tx, id),
                         other => Err(Error::invalid(schema.kind, "deleted", format!("{other} is not true or false"))),
                     }
                 }
@@ -648,7 +647,7 @@ impl Node {
                     }
                     let segs = parse_path(path)?;
                     let value = schema.normalize_at_path(node.schemas, &segs, value.clone(), &mut node.key_resolver())?;
-                    record::resolve_path(tx, &id, &segs, &value)
+                    record::resolve_path(tx, id, &segs, &value)
                 }
             }
         })
@@ -890,11 +889,6 @@ impl Node {
         self.store_write(*id, payload, &rec)?;
         Ok(self.shown(rec))
     }
-}
-
-/// The document-ID text used in automerge error contexts.
-fn tx_doc_id(reference: &str) -> String {
-    reference.to_string()
 }
 
 fn matches(rec: &Record, path: &str, want: &Value) -> bool {
