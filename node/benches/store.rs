@@ -25,10 +25,10 @@ fn edan(i: usize, event: &str) -> Value {
     json!({
         "key": format!("edan-{i:06}"),
         "event_id": event,
-        "edan_type": ["preliminar", "complementaria", "sectorial"][r(1, 3)],
+        "edan_type": (["preliminar", "complementaria", "sectorial"][r(1, 3)]),
         "form_version": "videci-edan-1",
         "evaluation_started_at": format!("2026-08-{:02}T{:02}:{:02}:00Z", 1 + r(2, 28), r(3, 24), r(4, 60)),
-        "location": {"department": "tarija", "province": provinces[r(5, 6)], "community_or_zone": format!("Comunidad {}", r(6, 5000)), "urban_rural": ["urban", "rural"][r(7, 2)]},
+        "location": {"department": "tarija", "province": (provinces[r(5, 6)]), "community_or_zone": format!("Comunidad {}", r(6, 5000)), "urban_rural": (["urban", "rural"][r(7, 2)])},
         "geo": {"lat": -21.0 - r(8, 100_000) as f64 / 100_000.0, "lon": -64.0 - r(9, 100_000) as f64 / 100_000.0, "accuracy_m": 3 + r(10, 50), "captured_by": "gps"},
         "info_sources": ["direct_observation", "key_informant"],
         "lead_evaluator": format!("Evaluador {}", r(11, 40)),
@@ -36,8 +36,8 @@ fn edan(i: usize, event: &str) -> Value {
             "families_affected": r(14, 80), "families_damnified": r(15, 20), "persons_affected": r(16, 300),
             "dead": r(17, 2), "injured": r(18, 9), "missing": 0, "evacuated": r(19, 60), "sheltered_collective": r(20, 30),
             "houses_affected_habitable": r(21, 15), "houses_destroyed": r(22, 7), "ha_vegetation_burned": r(23, 9000) as f64 / 10.0,
-            "livestock_dead": {"ovino": r(24, 40), "camelido": r(25, 6)}, "method": ["door_to_door", "estimate"][r(26, 2)]}}},
-        "needs": [{"sector": "alimentos", "item": "ración familiar", "quantity": 1 + r(27, 50), "unit": "raciones", "priority": ["vital", "alta", "media"][r(28, 3)]}]
+            "livestock_dead": {"ovino": r(24, 40), "camelido": r(25, 6)}, "method": (["door_to_door", "estimate"][r(26, 2)])}}},
+        "needs": [{"sector": "alimentos", "item": "ración familiar", "quantity": 1 + r(27, 50), "unit": "raciones", "priority": (["vital", "alta", "media"][r(28, 3)])}]
     })
 }
 
@@ -62,7 +62,7 @@ fn main() {
     println!("| records | import (s) | records/s | import peak RSS (MB) | disk bytes/record | JSON bytes/record | zstd-3 JSON bytes/record | disk ÷ zstd | open + list 10 teams (ms) | list all EDAN (ms) | list peak RSS (MB) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     // on the project's disk, not a tmpfs: durable writes must hit a real device
-    let base = std::env::var("AYNI_BENCH_DIR").unwrap_or_else(|_| "target".into());
+    let base = std::env::var("AYNI_BENCH_DIR").unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").to_string());
     for &n in sizes {
         let dir = tempfile::tempdir_in(&base).unwrap();
         let home = dir.path().join("node");
