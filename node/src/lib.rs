@@ -39,6 +39,9 @@ pub mod report;
 pub mod schema;
 pub mod seed;
 pub mod store;
+pub mod sync;
+pub mod network;
+pub mod replica;
 
 pub use error::{Error, Result};
 pub use id::DocumentId;

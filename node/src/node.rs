@@ -183,6 +183,11 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+/// Now, as RFC 3339 (UTC).
+pub(crate) fn now_rfc3339() -> String {
+    rfc3339(now())
+}
+
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
@@ -297,6 +302,21 @@ impl Node {
         &self.store
     }
 
+    pub(crate) fn secret(&self) -> &SecretKey {
+        &self.key
+    }
+
+    /// The view of a document received from a peer.
+    pub(crate) fn view_for_sync(&self, id: &DocumentId, doc: &Automerge) -> Result<Record> {
+        self.view_of(id, doc)
+    }
+
+    /// Writes a document received from a peer (durable at the next
+    /// `make_durable`).
+    pub(crate) fn write_synced(&self, id: DocumentId, payload: Payload<'_>, rec: &Record) -> Result<()> {
+        self.store.write_deferred(&[self.doc_write(id, payload, rec)?])
+    }
+
     /// The schema of `kind`.
     pub fn kind(&self, kind: &str) -> Result<&'static KindSchema> {
         self.schemas.kind(kind)
@@ -397,16 +417,26 @@ impl Node {
         r
     }
 
-    fn store_write(&self, id: DocumentId, payload: Payload<'_>, rec: &Record) -> Result<()> {
+    fn doc_write<'a>(&self, id: DocumentId, payload: Payload<'a>, rec: &'a Record) -> Result<DocWrite<'a>> {
         let view = serde_json::to_vec(rec).map_err(|e| Error::Usage(e.to_string()))?;
-        self.store.write(&[DocWrite {
+        let heads: Vec<automerge::ChangeHash> = rec
+            .heads
+            .iter()
+            .filter_map(|h| h.parse().ok())
+            .collect();
+        Ok(DocWrite {
             id,
             payload,
             kind: &rec.kind,
             key: &rec.key,
             view,
             conflicted: rec.conflicts > 0,
-        }])
+            summary: crate::sync::state_hash(&id, &heads),
+        })
+    }
+
+    fn store_write(&self, id: DocumentId, payload: Payload<'_>, rec: &Record) -> Result<()> {
+        self.store.write(&[self.doc_write(id, payload, rec)?])
     }
 
     // ------------------------------------------------------------ writes
@@ -419,6 +449,7 @@ impl Node {
         F: FnOnce(&Node, &'static KindSchema, &mut Transaction<'_>, &str) -> Result<()>,
     {
         let id = self.resolve(reference)?;
+        let _guard = crate::replica::SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
         let mut doc = self.load(&id)?;
         let env = record::envelope(&doc)
             .ok_or_else(|| Error::Damaged { id: id.to_string(), reason: "not an Ayni record".into() })?;
@@ -764,11 +795,12 @@ impl Node {
         }
         let mut taken = HashSet::new();
         let mut created = 0;
-        let mut batch: Vec<(DocumentId, Vec<u8>, String, Vec<u8>)> = Vec::with_capacity(IMPORT_BATCH);
-        let mut flush = |batch: &mut Vec<(DocumentId, Vec<u8>, String, Vec<u8>)>| -> Result<()> {
+        type Pending = (DocumentId, Vec<u8>, String, Vec<u8>, [u8; 16]);
+        let mut batch: Vec<Pending> = Vec::with_capacity(IMPORT_BATCH);
+        let mut flush = |batch: &mut Vec<Pending>| -> Result<()> {
             let writes: Vec<DocWrite<'_>> = batch
                 .iter()
-                .map(|(id, doc, key, view)| DocWrite { id: *id, payload: Payload::New(doc), kind, key, view: view.clone(), conflicted: false })
+                .map(|(id, doc, key, view, summary)| DocWrite { id: *id, payload: Payload::New(doc), kind, key, view: view.clone(), conflicted: false, summary: *summary })
                 .collect();
             self.store.write(&writes)?;
             created += batch.len();
@@ -778,8 +810,9 @@ impl Node {
         for (at, item) in items() {
             let value = item.map_err(|e| Error::Import(vec![(at.clone(), e)]))?;
             let b = self.build(kind, None, value, &mut taken)?;
-            let view = serde_json::to_vec(&b.rec).map_err(|e| Error::Usage(e.to_string()))?;
-            batch.push((b.id, b.doc, b.rec.key, view));
+            let w = self.doc_write(b.id, Payload::New(&b.doc), &b.rec)?;
+            let (view, summary) = (w.view, w.summary);
+            batch.push((b.id, b.doc, b.rec.key, view, summary));
             if batch.len() == IMPORT_BATCH {
                 flush(&mut batch)?;
             }
@@ -875,6 +908,7 @@ impl Node {
     /// merged record.
     pub fn merge_document(&self, id: &DocumentId, bytes: &[u8]) -> Result<Record> {
         let bad = |e: automerge::AutomergeError| Error::Damaged { id: id.to_string(), reason: e.to_string() };
+        let _guard = crate::replica::SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
         let existing = self.store.load(id)?;
         let is_new = existing.is_none();
         let mut doc = existing.unwrap_or_default();

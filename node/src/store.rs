@@ -17,6 +17,9 @@
 //! | `v:` id(16) | `1` + record view (JSON) |
 //! | `k:` kind `0x00` key `0x00` id(16) | empty: the kind/key index |
 //! | `x:` id(16) | empty: the record has conflicts |
+//! | `h:` id(16) | the document's state hash (16 bytes): the replication summary |
+//! | `n:` node ID | a verified membership token of the node's network |
+//! | `p:` node ID | what this node knows of a peer (JSON) |
 //!
 //! A write is one sled batch (all keys or none), then `flush()` and
 //! `fdatasync` of sled's data file; see ARCHITECTURE.md for what that
@@ -71,6 +74,8 @@ pub struct DocWrite<'a> {
     pub view: Vec<u8>,
     /// Whether the record has conflicts (index).
     pub conflicted: bool,
+    /// The document's state hash (the replication summary).
+    pub summary: [u8; 16],
 }
 
 /// What [`Store::check`] found wrong with one document.
@@ -209,6 +214,13 @@ impl Store {
 
     /// Writes documents, views and indexes in one atomic batch, durably.
     pub fn write(&self, writes: &[DocWrite<'_>]) -> Result<()> {
+        self.write_deferred(writes)?;
+        self.durable()
+    }
+
+    /// Like [`Store::write`], atomic but durable only at the next
+    /// [`Store::make_durable`] (a sync stores many documents, then flushes once).
+    pub fn write_deferred(&self, writes: &[DocWrite<'_>]) -> Result<()> {
         let mut batch = sled::Batch::default();
         for w in writes {
             match &w.payload {
@@ -239,6 +251,7 @@ impl Store {
                 }
             }
             batch.insert(key(b"v:", &w.id), versioned(&w.view));
+            batch.insert(key(b"h:", &w.id), &w.summary[..]);
             batch.insert(index_key(w.kind, w.key, Some(&w.id)), &[][..]);
             if w.conflicted {
                 batch.insert(key(b"x:", &w.id), &[][..]);
@@ -246,8 +259,60 @@ impl Store {
                 batch.remove(key(b"x:", &w.id));
             }
         }
-        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.db.apply_batch(batch).map_err(|e| self.err(e))
+    }
+
+    /// Makes every write so far durable (see [`Store::write`]).
+    pub fn make_durable(&self) -> Result<()> {
         self.durable()
+    }
+
+    /// The replication summary: every document's `(ID, state hash)`, in ID
+    /// order, read from the `h:` index without loading any document.
+    pub fn summary(&self) -> Result<Vec<(DocumentId, [u8; 16])>> {
+        let mut out = vec![];
+        for item in self.db.scan_prefix(b"h:") {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            if let (Some(id), Ok(hash)) = (id_from_tail(&k), <[u8; 16]>::try_from(v.as_ref())) {
+                out.push((id, hash));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores a small record of the node's own (`n:` memberships, `p:`
+    /// peers), durably.
+    pub fn put_meta(&self, prefix: &str, name: &str, value: &[u8]) -> Result<()> {
+        self.db.insert(format!("{prefix}:{name}").as_bytes(), versioned(value)).map_err(|e| self.err(e))?;
+        self.durable()
+    }
+
+    /// Removes a record of the node's own, durably.
+    pub fn delete_meta(&self, prefix: &str, name: &str) -> Result<()> {
+        self.db.remove(format!("{prefix}:{name}").as_bytes()).map_err(|e| self.err(e))?;
+        self.durable()
+    }
+
+    /// One record of the node's own.
+    pub fn get_meta(&self, prefix: &str, name: &str) -> Result<Option<Vec<u8>>> {
+        match self.get(format!("{prefix}:{name}").as_bytes())? {
+            Some(v) if v.first() == Some(&VALUE_VERSION) => Ok(Some(v[1..].to_vec())),
+            Some(_) => Err(Error::Damaged { id: format!("{prefix}:{name}"), reason: "unknown value format".into() }),
+            None => Ok(None),
+        }
+    }
+
+    /// Every record of the node's own under `prefix`: `(name, value)`.
+    pub fn scan_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let p = format!("{prefix}:");
+        let mut out = vec![];
+        for item in self.db.scan_prefix(p.as_bytes()) {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            if v.first() == Some(&VALUE_VERSION) {
+                out.push((String::from_utf8_lossy(&k[p.len()..]).into_owned(), v[1..].to_vec()));
+            }
+        }
+        Ok(out)
     }
 
     /// Rewrites one document as a single snapshot, dropping its change chunks.

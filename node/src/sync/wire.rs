@@ -15,7 +15,7 @@
 //! | 5 | `DocSync` | ID, len u32, an automerge sync message |
 //! | 6 | `DocFull` | ID, len u32, a whole automerge document |
 //! | 7 | `End` | nothing: the sender's batch is complete |
-//! | 8 | `Error` | code u16, UTF-8 text |
+//! | 8 | `Error` | code u16, len u16, UTF-8 text |
 
 use crate::id::DocumentId;
 
@@ -247,8 +247,10 @@ impl Frame {
             Frame::End => out.push(7),
             Frame::Error(code, text) => {
                 out.push(8);
+                let text = &text.as_bytes()[..text.len().min(1024)];
                 out.extend_from_slice(&code.to_be_bytes());
-                out.extend_from_slice(text.as_bytes());
+                out.extend_from_slice(&(text.len() as u16).to_be_bytes());
+                out.extend_from_slice(text);
             }
         }
         let len = (out.len() - start - 4) as u32;
@@ -336,7 +338,8 @@ impl Frame {
             7 => Frame::End,
             8 => {
                 let code = r.u16("error code")?;
-                let text = String::from_utf8_lossy(r.take(r.buf.len(), "text")?).into_owned();
+                let len = r.u16("error length")? as usize;
+                let text = String::from_utf8_lossy(r.take(len, "error text")?).into_owned();
                 Frame::Error(code, text)
             }
             x => return Err(WireError::Malformed(format!("unknown frame type {x}"))),

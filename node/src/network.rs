@@ -1,0 +1,366 @@
+//! Networks and membership: the network's signing key, enrolment tokens,
+//! and the checks every node makes before it lets a peer in.
+//!
+//! Owns: the membership token format and its verification. Must never: do
+//! I/O beyond the node's home files, or accept a membership it has not
+//! verified up to the network key.
+//!
+//! # Token format, version 1
+//! A membership is `version u8 (1) | payload length u32 BE | payload (JSON)
+//! | Ed25519 signature (64) over the payload`. The payload names the
+//! network (ID, name, public key), the member's node ID, its role and
+//! label, when it was issued, an address hint for reaching HQ, the issuer's
+//! public key, and — when the issuer is an HQ node rather than the network
+//! key itself — the issuer's own membership (also a token), so any node can
+//! check the chain up to the network key. Printed for people as
+//! `ayni1-` + base64url (no padding).
+
+use std::path::Path;
+
+use base64::Engine;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::identity::{NodeId, PublicKey, SecretKey};
+
+const TOKEN_FORMAT: u8 = 1;
+const TOKEN_PREFIX: &str = "ayni1-";
+
+/// What a member may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Headquarters: everything, including enrolling others.
+    Hq,
+    /// A field laptop.
+    Field,
+}
+
+impl std::str::FromStr for Role {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Role> {
+        match s {
+            "hq" => Ok(Role::Hq),
+            "field" => Ok(Role::Field),
+            other => Err(Error::Usage(format!("unknown role '{other}' (roles: hq, field)"))),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Hq => "hq",
+            Role::Field => "field",
+        })
+    }
+}
+
+/// A network: who it is, for people and for signature checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    /// Short ID: first 8 bytes of SHA-256(public key), hex.
+    pub id: String,
+    /// Name given at creation.
+    pub name: String,
+    /// The network's Ed25519 public key (hex).
+    pub public_key: String,
+}
+
+impl NetworkInfo {
+    fn new(name: &str, pk: &PublicKey) -> NetworkInfo {
+        let digest = Sha256::digest(pk.to_bytes());
+        NetworkInfo { id: hex(&digest[..8]), name: name.to_string(), public_key: hex(&pk.to_bytes()) }
+    }
+
+    fn key(&self) -> Result<VerifyingKey> {
+        let bytes = unhex(&self.public_key).ok_or_else(|| Error::Usage("network key is not hex".into()))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| Error::Usage("network key is not 32 bytes".into()))?;
+        VerifyingKey::from_bytes(&arr).map_err(|e| Error::Usage(format!("bad network key: {e}")))
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// The signed content of a membership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payload {
+    /// The network.
+    pub network: NetworkInfo,
+    /// The member.
+    pub node_id: String,
+    /// Its role.
+    pub role: Role,
+    /// A name people recognise.
+    pub label: String,
+    /// When it was issued (RFC 3339).
+    pub issued_at: String,
+    /// Where HQ can be reached (`host:port`), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr_hint: Option<String>,
+    /// Public key of the signer (the network key, or an HQ node's key), hex.
+    pub issuer: String,
+    /// The issuer's own membership token bytes (base64url) when the issuer
+    /// is an HQ node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_membership: Option<String>,
+}
+
+/// A verified membership: its payload and the exact token bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// What it says.
+    pub payload: Payload,
+    /// The token bytes (what travels and is stored).
+    pub bytes: Vec<u8>,
+}
+
+fn sign_payload(payload: &Payload, key: &SecretKey) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(payload).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut out = Vec::with_capacity(json.len() + 69);
+    out.push(TOKEN_FORMAT);
+    out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&key.sign(&json));
+    Ok(out)
+}
+
+/// Why a membership is not accepted.
+fn refused(why: impl Into<String>) -> Error {
+    Error::Usage(format!("membership refused: {}", why.into()))
+}
+
+impl Membership {
+    /// Issues a membership for `node_id`, signed by `issuer` (the network key,
+    /// or an HQ node's key together with that node's own membership).
+    pub fn issue(
+        network: &NetworkInfo,
+        issuer: &SecretKey,
+        issuer_membership: Option<&Membership>,
+        node_id: NodeId,
+        role: Role,
+        label: &str,
+        issued_at: &str,
+        addr_hint: Option<String>,
+    ) -> Result<Membership> {
+        let payload = Payload {
+            network: network.clone(),
+            node_id: node_id.to_string(),
+            role,
+            label: label.to_string(),
+            issued_at: issued_at.to_string(),
+            addr_hint,
+            issuer: hex(&issuer.public().to_bytes()),
+            issuer_membership: issuer_membership.map(|m| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&m.bytes)),
+        };
+        let bytes = sign_payload(&payload, issuer)?;
+        Ok(Membership { payload, bytes })
+    }
+
+    /// Parses and verifies token bytes: the signature, and the chain up to
+    /// the network key the token names. Whether that network is *ours* is
+    /// for the caller to check ([`Membership::verify_for`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Membership> {
+        Self::parse(bytes, 0)
+    }
+
+    fn parse(bytes: &[u8], depth: usize) -> Result<Membership> {
+        if depth > 2 {
+            return Err(refused("issuer chain too long"));
+        }
+        let (&format, rest) = bytes.split_first().ok_or_else(|| refused("empty token"))?;
+        if format != TOKEN_FORMAT {
+            return Err(refused(format!("token format {format} is not supported")));
+        }
+        if rest.len() < 4 + 64 {
+            return Err(refused("token truncated"));
+        }
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if rest.len() != 4 + len + 64 {
+            return Err(refused("token length does not match"));
+        }
+        let json = &rest[4..4 + len];
+        let sig = Signature::from_slice(&rest[4 + len..]).map_err(|_| refused("bad signature bytes"))?;
+        let payload: Payload = serde_json::from_slice(json).map_err(|e| refused(format!("bad payload: {e}")))?;
+        let issuer_bytes = unhex(&payload.issuer).ok_or_else(|| refused("issuer key is not hex"))?;
+        let issuer = PublicKey::from_bytes(&issuer_bytes).map_err(|_| refused("issuer key is not an Ed25519 key"))?;
+        let issuer_vk = VerifyingKey::from_bytes(&issuer.to_bytes()).map_err(|_| refused("issuer key"))?;
+        issuer_vk.verify(json, &sig).map_err(|_| refused("signature does not verify"))?;
+        let network_key = payload.network.key()?;
+        if payload.network.id != NetworkInfo::new(&payload.network.name, &PublicKey::from_bytes(network_key.as_bytes())?).id {
+            return Err(refused("network ID does not match its key"));
+        }
+        if issuer_vk != network_key {
+            // signed by a node: that node must be an HQ member of the same network
+            let chain = payload.issuer_membership.as_ref().ok_or_else(|| refused("issuer is neither the network key nor an enrolled HQ node"))?;
+            let chain_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(chain)
+                .map_err(|_| refused("issuer membership is not base64url"))?;
+            let parent = Membership::parse(&chain_bytes, depth + 1)?;
+            if parent.payload.role != Role::Hq {
+                return Err(refused("issuer is not an HQ node"));
+            }
+            if parent.payload.network != payload.network {
+                return Err(refused("issuer belongs to another network"));
+            }
+            if parent.payload.node_id != issuer.node_id().to_string() {
+                return Err(refused("issuer membership is for another node"));
+            }
+        }
+        payload.node_id.parse::<NodeId>().map_err(|_| refused("node ID is malformed"))?;
+        Ok(Membership { payload, bytes: bytes.to_vec() })
+    }
+
+    /// Verifies that this membership is of `network` and belongs to `node`.
+    pub fn verify_for(&self, network: &NetworkInfo, node: NodeId) -> Result<()> {
+        if self.payload.network != *network {
+            return Err(refused(format!(
+                "it is for network '{}' ({}), not '{}' ({})",
+                self.payload.network.name, self.payload.network.id, network.name, network.id
+            )));
+        }
+        if self.payload.node_id != node.to_string() {
+            return Err(refused(format!("it names node {}, not {node}", self.payload.node_id)));
+        }
+        Ok(())
+    }
+
+    /// The member's node ID.
+    pub fn node_id(&self) -> Result<NodeId> {
+        self.payload.node_id.parse()
+    }
+
+    /// The token as people paste it.
+    pub fn to_token(&self) -> String {
+        format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.bytes))
+    }
+
+    /// Parses and verifies a pasted token.
+    pub fn from_token(token: &str) -> Result<Membership> {
+        let body = token
+            .trim()
+            .strip_prefix(TOKEN_PREFIX)
+            .ok_or_else(|| Error::Usage(format!("not an enrolment token (it should start with {TOKEN_PREFIX})")))?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| Error::Usage("the enrolment token is damaged (not base64url): was it copied whole?".into()))?;
+        Membership::from_bytes(&bytes)
+    }
+}
+
+/// The network this node belongs to, as stored in `network.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NetworkFile {
+    format: u32,
+    network: NetworkInfo,
+}
+
+/// Reads the node's network, if it founded or joined one.
+pub fn read_network(home: &Path) -> Result<Option<NetworkInfo>> {
+    let path = home.join("network.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let file: NetworkFile = serde_json::from_slice(&bytes).map_err(|e| Error::Damaged { id: path.display().to_string(), reason: e.to_string() })?;
+    Ok(Some(file.network))
+}
+
+/// Writes `network.json` (refusing to replace a different network).
+pub fn write_network(home: &Path, network: &NetworkInfo) -> Result<()> {
+    if let Some(existing) = read_network(home)? {
+        if existing != *network {
+            return Err(Error::Usage(format!(
+                "this node already belongs to network '{}' ({})",
+                existing.name, existing.id
+            )));
+        }
+        return Ok(());
+    }
+    let path = home.join("network.json");
+    let tmp = home.join("network.json.tmp");
+    let bytes = serde_json::to_vec_pretty(&NetworkFile { format: 1, network: network.clone() }).map_err(|e| Error::Usage(e.to_string()))?;
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+}
+
+/// Creates a network key and its description.
+pub fn create_network(home: &Path, name: &str) -> Result<(NetworkInfo, SecretKey)> {
+    if name.trim().is_empty() {
+        return Err(Error::Usage("the network name must not be empty".into()));
+    }
+    if let Some(n) = read_network(home)? {
+        return Err(Error::Usage(format!("this node already belongs to network '{}' ({})", n.name, n.id)));
+    }
+    let key = SecretKey::generate()?;
+    let info = NetworkInfo::new(name, &key.public());
+    key.write_new(&home.join("network.key"))?;
+    write_network(home, &info)?;
+    Ok((info, key))
+}
+
+/// The network's secret key, on the node that founded it.
+pub fn network_key(home: &Path) -> Result<Option<SecretKey>> {
+    let path = home.join("network.key");
+    if path.exists() {
+        SecretKey::read(&path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(name: &str) -> (NetworkInfo, SecretKey) {
+        let key = SecretKey::generate().unwrap();
+        (NetworkInfo::new(name, &key.public()), key)
+    }
+
+    #[test]
+    fn tokens_verify_through_an_hq_chain_and_reject_tampering() {
+        let (network, nkey) = net("gamlp");
+        let hq = SecretKey::generate().unwrap();
+        let hq_m = Membership::issue(&network, &nkey, None, hq.public().node_id(), Role::Hq, "hq", "t", Some("10.0.0.1:7420".into())).unwrap();
+        let laptop = SecretKey::generate().unwrap().public().node_id();
+        let m = Membership::issue(&network, &hq, Some(&hq_m), laptop, Role::Field, "gaem-1", "t", None).unwrap();
+        let back = Membership::from_token(&m.to_token()).unwrap();
+        assert_eq!(back, m);
+        back.verify_for(&network, laptop).unwrap();
+        assert!(back.verify_for(&network, hq.public().node_id()).is_err());
+        // a flipped byte anywhere breaks it
+        for i in [0, 3, 10, m.bytes.len() / 2, m.bytes.len() - 1] {
+            let mut bad = m.bytes.clone();
+            bad[i] ^= 1;
+            assert!(Membership::from_bytes(&bad).is_err(), "byte {i}");
+        }
+        // a field node cannot enrol others
+        let field_key = SecretKey::generate().unwrap();
+        let field_m = Membership::issue(&network, &nkey, None, field_key.public().node_id(), Role::Field, "f", "t", None).unwrap();
+        let sneaky = Membership::issue(&network, &field_key, Some(&field_m), laptop, Role::Hq, "x", "t", None).unwrap();
+        assert!(Membership::from_bytes(&sneaky.bytes).unwrap_err().to_string().contains("not an HQ node"));
+        // another network's membership is refused for ours
+        let (other, okey) = net("other");
+        let foreign = Membership::issue(&other, &okey, None, laptop, Role::Hq, "x", "t", None).unwrap();
+        assert!(Membership::from_bytes(&foreign.bytes).unwrap().verify_for(&network, laptop).is_err());
+        // a self-made "network" that reuses our name and ID but another key
+        let mut fake = network.clone();
+        fake.public_key = other.public_key.clone();
+        let forged = Membership::issue(&fake, &okey, None, laptop, Role::Hq, "x", "t", None);
+        assert!(forged.is_err() || Membership::from_bytes(&forged.unwrap().bytes).is_err());
+    }
+}

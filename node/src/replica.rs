@@ -1,0 +1,258 @@
+//! The node as replication sees it: the [`DocStore`] a sync session works
+//! on, the network this node belongs to, memberships and peers.
+//!
+//! Owns: enrolment (found a network, enrol, join), the membership set that
+//! replicates with every sync, the peer list. Must never: accept a
+//! membership it has not verified, or write a document from a peer that is
+//! not an Ayni record.
+
+use std::sync::Mutex;
+
+use automerge::{Automerge, ChangeHash};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::id::DocumentId;
+use crate::identity::NodeId;
+use crate::network::{self, Membership, NetworkInfo, Role};
+use crate::node::Node;
+use crate::store::Payload;
+use crate::sync::DocStore;
+
+/// What this node knows of a peer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer's node ID (empty until first contact, for an address hint).
+    pub node_id: String,
+    /// Its label from its membership.
+    #[serde(default)]
+    pub label: String,
+    /// Addresses it was reached at or announced (`host:port`), newest first.
+    #[serde(default)]
+    pub addrs: Vec<String>,
+    /// Last successful contact (RFC 3339).
+    #[serde(default)]
+    pub last_seen: Option<String>,
+    /// Last completed sync (RFC 3339).
+    #[serde(default)]
+    pub last_sync: Option<String>,
+    /// `ok`, `unreachable`, `refused` or `new`.
+    #[serde(default)]
+    pub state: String,
+    /// Why the last attempt failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Serialises the read-merge-write of documents arriving from peers.
+pub(crate) static SYNC_WRITE: Mutex<()> = Mutex::new(());
+
+/// The node's store as one sync session sees it.
+pub struct SyncStore<'a> {
+    node: &'a Node,
+}
+
+impl Node {
+    /// The network this node belongs to, if any.
+    pub fn network(&self) -> Result<Option<NetworkInfo>> {
+        network::read_network(self.home())
+    }
+
+    /// This node's own membership, once it founded or joined a network.
+    pub fn membership(&self) -> Result<Option<Membership>> {
+        match self.store().get_meta("n", &self.id().to_string())? {
+            Some(bytes) => Membership::from_bytes(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Founds a network on this node, which becomes its first HQ member.
+    pub fn create_network(&self, name: &str) -> Result<(NetworkInfo, Membership)> {
+        let (info, key) = network::create_network(self.home(), name)?;
+        let m = Membership::issue(&info, &key, None, self.id(), Role::Hq, &self.info().name, &crate::node::now_rfc3339(), None)?;
+        self.store().put_meta("n", &self.id().to_string(), &m.bytes)?;
+        Ok((info, m))
+    }
+
+    /// Enrols another node (HQ only): returns the membership whose token
+    /// the other node passes to `join`. It also replicates to every node.
+    pub fn enroll(&self, node: NodeId, role: Role, label: &str, addr_hint: Option<String>) -> Result<Membership> {
+        let network = self.network()?.ok_or_else(|| Error::Usage("this node belongs to no network: run `ayni network create --name NAME` (HQ) or `ayni join TOKEN`".into()))?;
+        let mine = self.membership()?.ok_or_else(|| Error::Usage("this node is not enrolled".into()))?;
+        if mine.payload.role != Role::Hq {
+            return Err(Error::Usage(format!("only an hq node may enrol others; this node is {}", mine.payload.role)));
+        }
+        let label = if label.is_empty() { node.to_string()[..6].to_string() } else { label.to_string() };
+        let m = match network::network_key(self.home())? {
+            Some(key) => Membership::issue(&network, &key, None, node, role, &label, &crate::node::now_rfc3339(), addr_hint)?,
+            None => Membership::issue(&network, self.secret(), Some(&mine), node, role, &label, &crate::node::now_rfc3339(), addr_hint)?,
+        };
+        self.store().put_meta("n", &node.to_string(), &m.bytes)?;
+        Ok(m)
+    }
+
+    /// Joins the network a token enrols this node in.
+    pub fn join(&self, token: &str) -> Result<Membership> {
+        let m = Membership::from_token(token)?;
+        m.verify_for(&m.payload.network, self.id())?;
+        network::write_network(self.home(), &m.payload.network)?;
+        self.store().put_meta("n", &self.id().to_string(), &m.bytes)?;
+        if let Some(addr) = &m.payload.addr_hint {
+            self.note_peer(None, addr, |p| {
+                if p.state.is_empty() {
+                    p.state = "new".into();
+                }
+            })?;
+        }
+        Ok(m)
+    }
+
+    /// Every membership this node knows (its network's members).
+    pub fn members(&self) -> Result<Vec<Membership>> {
+        let mut out = vec![];
+        for (_, bytes) in self.store().scan_meta("n")? {
+            out.push(Membership::from_bytes(&bytes)?);
+        }
+        Ok(out)
+    }
+
+    /// Verifies a membership of this node's network and records it;
+    /// `Ok(false)` if it was already known.
+    pub fn accept_member(&self, bytes: &[u8]) -> Result<bool> {
+        let network = self.network()?.ok_or_else(|| Error::Usage("this node belongs to no network".into()))?;
+        let m = Membership::from_bytes(bytes)?;
+        m.verify_for(&network, m.node_id()?)?;
+        let name = m.payload.node_id.clone();
+        if self.store().get_meta("n", &name)?.as_deref() == Some(bytes) {
+            return Ok(false);
+        }
+        if name == self.id().to_string() {
+            return Ok(false); // our own membership is the one we joined with
+        }
+        self.store().put_meta("n", &name, bytes)?;
+        Ok(true)
+    }
+
+    /// The membership of `node`, verified against this node's network.
+    pub fn member(&self, node: &NodeId) -> Result<Option<Membership>> {
+        match self.store().get_meta("n", &node.to_string())? {
+            Some(bytes) => Membership::from_bytes(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Known peers.
+    pub fn peers(&self) -> Result<Vec<PeerInfo>> {
+        let mut out = vec![];
+        for (_, bytes) in self.store().scan_meta("p")? {
+            if let Ok(p) = serde_json::from_slice::<PeerInfo>(&bytes) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Updates what this node knows of a peer (by node ID, or by address
+    /// before the first contact).
+    pub fn note_peer(&self, node: Option<NodeId>, addr: &str, f: impl FnOnce(&mut PeerInfo)) -> Result<PeerInfo> {
+        let _guard = SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
+        let name = match node {
+            Some(n) => n.to_string(),
+            None => format!("addr-{addr}"),
+        };
+        let mut info: PeerInfo = match self.store().get_meta("p", &name)? {
+            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            None => PeerInfo::default(),
+        };
+        if let Some(n) = node {
+            info.node_id = n.to_string();
+            // an address-only entry becomes this peer's entry
+            let placeholder = format!("addr-{addr}");
+            if let Some(bytes) = self.store().get_meta("p", &placeholder)? {
+                if let Ok(old) = serde_json::from_slice::<PeerInfo>(&bytes) {
+                    for a in old.addrs {
+                        if !info.addrs.contains(&a) {
+                            info.addrs.push(a);
+                        }
+                    }
+                }
+                self.store().delete_meta("p", &placeholder)?;
+            }
+            if let Ok(Some(m)) = self.member(&n) {
+                info.label = m.payload.label;
+            }
+        }
+        if !addr.is_empty() {
+            info.addrs.retain(|a| a != addr);
+            info.addrs.insert(0, addr.to_string());
+            info.addrs.truncate(4);
+        }
+        f(&mut info);
+        let bytes = serde_json::to_vec(&info).map_err(|e| Error::Usage(e.to_string()))?;
+        self.store().put_meta("p", &name, &bytes)?;
+        Ok(info)
+    }
+
+    /// This node's store, as a sync session sees it.
+    pub fn sync_store(&self) -> SyncStore<'_> {
+        SyncStore { node: self }
+    }
+
+    /// Stores a document that gained changes from a peer: merged into the
+    /// stored copy under a lock, so concurrent sessions never lose each
+    /// other's changes. Refuses documents that are not Ayni records.
+    fn save_synced(&self, id: &DocumentId, doc: &Automerge) -> Result<()> {
+        if crate::record::layout(doc) != Some(crate::record::LAYOUT_VERSION) {
+            return Err(Error::Damaged { id: id.to_string(), reason: "not an Ayni record of layout 1".into() });
+        }
+        let _guard = SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
+        match self.store().load(id)? {
+            Some(mut stored) => {
+                let before = stored.get_heads();
+                stored.merge(&mut doc.clone()).map_err(|e| Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
+                if stored.get_heads() == before {
+                    return Ok(());
+                }
+                let rec = self.view_for_sync(id, &stored)?;
+                self.write_synced(*id, Payload::Changed { doc: &stored, stored_heads: &before }, &rec)
+            }
+            None => {
+                let rec = self.view_for_sync(id, doc)?;
+                let bytes = doc.save();
+                self.write_synced(*id, Payload::New(&bytes), &rec)
+            }
+        }
+    }
+}
+
+impl DocStore for SyncStore<'_> {
+    fn items(&self) -> Result<Vec<(DocumentId, [u8; 16])>> {
+        self.node.store().summary()
+    }
+
+    fn load(&self, id: &DocumentId) -> Result<Option<Automerge>> {
+        self.node.store().load(id)
+    }
+
+    fn save(&mut self, id: &DocumentId, doc: &Automerge, _stored_heads: Option<&[ChangeHash]>) -> Result<()> {
+        self.node.save_synced(id, doc)
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.node.store().make_durable()
+    }
+
+    fn members(&self) -> Result<Vec<Vec<u8>>> {
+        Ok(self.node.store().scan_meta("n")?.into_iter().map(|(_, v)| v).collect())
+    }
+
+    fn add_member(&mut self, token: &[u8]) -> Result<bool> {
+        match self.node.accept_member(token) {
+            Ok(new) => Ok(new),
+            Err(e) => {
+                tracing::warn!("ignoring a membership record from the peer: {e}");
+                Ok(false)
+            }
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! Replication, sans I/O: one [`Session`] per connection, fed the peer's
+//! frames and polled for its own, with storage behind the [`DocStore`] trait.
+//!
+//! Owns: the replication protocol (see ARCHITECTURE.md): version
+//! negotiation, membership exchange, range-based set reconciliation over
+//! `(document ID, state hash)` items, then automerge's own sync protocol
+//! for documents that differ and whole documents for those one side lacks.
+//! Must never: touch sockets, tokio, quinn or sled, read the clock, or use
+//! randomness; the driver in `net` does all of that.
+//!
+//! # Calling contract
+//! The initiator calls [`Session::next_batch`] first and sends the frames;
+//! then both sides alternate: feed every frame of the peer's batch (up to
+//! and including `End`) to [`Session::handle_frame`], call
+//! [`DocStore::commit`], then [`Session::next_batch`]. `None` from
+//! `next_batch` means the session is complete: close the stream.
+
+pub mod ranges;
+pub mod wire;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use automerge::sync::{Message, State, SyncDoc};
+use automerge::{Automerge, ChangeHash, ReadDoc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::id::DocumentId;
+use ranges::ItemSet;
+use wire::{Bound, Frame, Hash16, Hello, Range, RangeBody, WireError, VERSIONS};
+
+/// Ranges with at most this many items are sent as item lists.
+pub const ITEMS_THRESHOLD: usize = 16;
+/// A range that differs is split into this many parts.
+pub const SPLIT: usize = 16;
+/// Whole documents sent in one batch stop being added past this many bytes.
+pub const BATCH_BYTES: usize = 16 * 1024 * 1024;
+
+/// The state hash of a document: the first 16 bytes of SHA-256 over its ID
+/// and its sorted heads. Two replicas of a document have the same state
+/// hash exactly when they hold the same changes.
+pub fn state_hash(id: &DocumentId, heads: &[ChangeHash]) -> Hash16 {
+    let mut sorted: Vec<&ChangeHash> = heads.iter().collect();
+    sorted.sort();
+    let mut h = Sha256::new();
+    h.update(id.as_bytes());
+    for head in sorted {
+        h.update(head.0);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
+}
+
+/// Fingerprint of a set of membership tokens.
+pub fn members_fingerprint(tokens: &[Vec<u8>]) -> Hash16 {
+    let mut hashes: Vec<[u8; 32]> = tokens.iter().map(|t| Sha256::digest(t).into()).collect();
+    hashes.sort();
+    let mut h = Sha256::new();
+    for x in hashes {
+        h.update(x);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
+}
+
+/// What a session needs from the node's storage.
+pub trait DocStore {
+    /// Every document's `(ID, state hash)`, from the store's summary (no
+    /// document is loaded).
+    fn items(&self) -> crate::Result<Vec<(DocumentId, Hash16)>>;
+    /// Loads a document.
+    fn load(&self, id: &DocumentId) -> crate::Result<Option<Automerge>>;
+    /// Stores a document that gained changes from the peer (`stored_heads`
+    /// is `None` for a document new to this node). It becomes durable at
+    /// the next [`DocStore::commit`].
+    fn save(&mut self, id: &DocumentId, doc: &Automerge, stored_heads: Option<&[ChangeHash]>) -> crate::Result<()>;
+    /// Makes every saved document durable.
+    fn commit(&mut self) -> crate::Result<()>;
+    /// Membership tokens this node knows.
+    fn members(&self) -> crate::Result<Vec<Vec<u8>>>;
+    /// Verifies and records a membership token from the peer; `Ok(false)`
+    /// when it was already known. An invalid token is an error.
+    fn add_member(&mut self, token: &[u8]) -> crate::Result<bool>;
+}
+
+/// Why a session failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The peer broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// A frame could not be decoded.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// No protocol version in common.
+    #[error("no common protocol version: we speak {ours:?}, the peer {theirs:?}")]
+    Version {
+        /// Ours.
+        ours: Vec<u16>,
+        /// Theirs.
+        theirs: Vec<u16>,
+    },
+    /// The peer gave up and said why.
+    #[error("the peer reported an error: {0}")]
+    Peer(String),
+    /// A document from the peer was refused, or storage failed.
+    #[error("{0}")]
+    Store(#[from] crate::Error),
+}
+
+/// Who opened the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The side that connected: it sends the first batch.
+    Initiator,
+    /// The side that accepted.
+    Acceptor,
+}
+
+/// What a session did, for `ayni sync --json`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Stats {
+    /// Documents this side sent changes for.
+    pub docs_sent: u64,
+    /// Documents that gained changes here.
+    pub docs_received: u64,
+    /// Changes sent (counted against what the peer showed it had).
+    pub changes_sent: u64,
+    /// Changes that were new here.
+    pub changes_received: u64,
+    /// Batches this side received from the peer.
+    pub batches_received: u64,
+    /// Membership records learned from the peer.
+    pub members_learned: u64,
+}
+
+/// One replication session with one peer.
+pub struct Session {
+    role: Role,
+    local: Hello,
+    peer: Option<Hello>,
+    set: ItemSet,
+    sent_hello: bool,
+    sent_first_ranges: bool,
+    members_needed: bool,
+    sent_members: bool,
+    out_ranges: Vec<Range>,
+    want: BTreeSet<DocumentId>,
+    send_full: BTreeSet<DocumentId>,
+    syncing: BTreeMap<DocumentId, State>,
+    docs: BTreeMap<DocumentId, Automerge>,
+    /// Peer heads at the start of each document sync, to count changes sent.
+    peer_start_heads: BTreeMap<DocumentId, Vec<ChangeHash>>,
+    sent_docs: HashSet<DocumentId>,
+    received_docs: HashSet<DocumentId>,
+    received_content: bool,
+    finished: bool,
+    stats: Stats,
+}
+
+impl Session {
+    /// A new session. `node_id` is this node's; the store's summary is read
+    /// once, here.
+    pub fn new<S: DocStore>(role: Role, node_id: [u8; 20], store: &S) -> crate::Result<Session> {
+        let set = ItemSet::new(store.items()?);
+        let local = Hello {
+            versions: VERSIONS.to_vec(),
+            node_id,
+            doc_count: set.len() as u64,
+            set_fp: set.fingerprint(0, set.len()),
+            members_fp: members_fingerprint(&store.members()?),
+        };
+        Ok(Session {
+            role,
+            local,
+            peer: None,
+            set,
+            sent_hello: false,
+            sent_first_ranges: false,
+            members_needed: false,
+            sent_members: false,
+            out_ranges: vec![],
+            want: BTreeSet::new(),
+            send_full: BTreeSet::new(),
+            syncing: BTreeMap::new(),
+            docs: BTreeMap::new(),
+            peer_start_heads: BTreeMap::new(),
+            sent_docs: HashSet::new(),
+            received_docs: HashSet::new(),
+            received_content: false,
+            finished: false,
+            stats: Stats::default(),
+        })
+    }
+
+    /// What happened so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The peer's hello, once received.
+    pub fn peer(&self) -> Option<&Hello> {
+        self.peer.as_ref()
+    }
+
+    /// Whether the session is complete.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    fn doc<S: DocStore>(&mut self, store: &S, id: &DocumentId) -> crate::Result<&mut Automerge> {
+        if !self.docs.contains_key(id) {
+            let doc = store.load(id)?.unwrap_or_default();
+            self.docs.insert(*id, doc);
+        }
+        Ok(self.docs.get_mut(id).expect("inserted above"))
+    }
+
+    /// The next batch to send, ending with `End`; `None` when the session
+    /// is complete.
+    pub fn next_batch<S: DocStore>(&mut self, store: &S) -> Result<Option<Vec<Frame>>, SyncError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let received_content = std::mem::take(&mut self.received_content);
+        let mut frames = vec![];
+        let mut content = false;
+        if !self.sent_hello {
+            frames.push(Frame::Hello(self.local.clone()));
+            self.sent_hello = true;
+        }
+        if self.role == Role::Initiator && !self.sent_first_ranges {
+            self.sent_first_ranges = true;
+            let body = if self.set.len() <= ITEMS_THRESHOLD {
+                RangeBody::Items(self.set.items(0, self.set.len()))
+            } else {
+                RangeBody::Fingerprint(self.local.set_fp)
+            };
+            frames.push(Frame::Ranges(vec![Range { upper: Bound::End, body }]));
+            content = true;
+        }
+        if self.members_needed && !self.sent_members {
+            frames.push(Frame::Members(store.members()?));
+            self.sent_members = true;
+            content = true;
+        }
+        if !self.out_ranges.is_empty() {
+            frames.push(Frame::Ranges(std::mem::take(&mut self.out_ranges)));
+            content = true;
+        }
+        if !self.want.is_empty() {
+            frames.push(Frame::Want(std::mem::take(&mut self.want).into_iter().collect()));
+            content = true;
+        }
+        let mut bytes = 0;
+        while let Some(id) = self.send_full.pop_first() {
+            if let Some(doc) = store.load(&id)? {
+                let saved = doc.save();
+                bytes += saved.len();
+                self.stats.changes_sent += doc.get_changes(&[]).len() as u64;
+                if self.sent_docs.insert(id) {
+                    self.stats.docs_sent += 1;
+                }
+                frames.push(Frame::DocFull(id, saved));
+                content = true;
+            }
+            if bytes > BATCH_BYTES {
+                break;
+            }
+        }
+        if !self.send_full.is_empty() {
+            content = true; // more next time
+        }
+        let ids: Vec<DocumentId> = self.syncing.keys().copied().collect();
+        for id in ids {
+            self.doc(store, &id)?;
+            let (Some(doc), Some(state)) = (self.docs.get(&id), self.syncing.get_mut(&id)) else { continue };
+            if let Some(msg) = doc.generate_sync_message(state) {
+                if !msg.changes.is_empty() && self.sent_docs.insert(id) {
+                    self.stats.docs_sent += 1;
+                }
+                frames.push(Frame::DocSync(id, msg.encode()));
+                content = true;
+            }
+        }
+        if !content && !received_content && self.stats.batches_received > 0 {
+            self.finish();
+            return Ok(None);
+        }
+        frames.push(Frame::End);
+        Ok(Some(frames))
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        // changes sent by automerge sync: what we hold beyond the peer's
+        // heads when it first told us (only heads we know can be compared)
+        for (id, heads) in &self.peer_start_heads {
+            if let Some(doc) = self.docs.get(id) {
+                let known: Vec<ChangeHash> = heads.iter().filter(|h| doc.get_change_by_hash(h).is_some()).copied().collect();
+                if known.len() == heads.len() {
+                    self.stats.changes_sent += doc.get_changes(&known).len() as u64;
+                }
+            }
+        }
+    }
+
+    /// Feeds one frame of the peer's batch.
+    pub fn handle_frame<S: DocStore>(&mut self, frame: Frame, store: &mut S) -> Result<(), SyncError> {
+        if self.finished {
+            return Err(SyncError::Protocol(format!("{} after the session ended", frame.name())));
+        }
+        if self.peer.is_none() && !matches!(frame, Frame::Hello(_) | Frame::Error(..)) {
+            return Err(SyncError::Protocol(format!("expected Hello, got {}", frame.name())));
+        }
+        match frame {
+            Frame::Hello(h) => {
+                if self.peer.is_some() {
+                    return Err(SyncError::Protocol("a second Hello".into()));
+                }
+                if !h.versions.iter().any(|v| VERSIONS.contains(v)) {
+                    return Err(SyncError::Version { ours: VERSIONS.to_vec(), theirs: h.versions });
+                }
+                self.members_needed = h.members_fp != self.local.members_fp;
+                self.peer = Some(h);
+            }
+            Frame::Members(tokens) => {
+                self.received_content = true;
+                for t in tokens {
+                    if store.add_member(&t)? {
+                        self.stats.members_learned += 1;
+                    }
+                }
+            }
+            Frame::Ranges(ranges) => {
+                self.received_content = true;
+                self.reconcile(ranges)
+            }
+            Frame::Want(ids) => {
+                self.received_content = true;
+                for id in ids {
+                    if self.set.get(&id).is_some() {
+                        self.send_full.insert(id);
+                    }
+                }
+            }
+            Frame::DocSync(id, bytes) => {
+                self.received_content = true;
+                let msg = Message::decode(&bytes).map_err(|e| SyncError::Protocol(format!("document {id}: bad sync message: {e}")))?;
+                self.peer_start_heads.entry(id).or_insert_with(|| msg.heads.clone());
+                let existed = self.set.get(&id).is_some() || self.docs.contains_key(&id);
+                self.doc(store, &id)?;
+                let state = self.syncing.entry(id).or_default();
+                let doc = self.docs.get_mut(&id).expect("loaded above");
+                let before = doc.get_heads();
+                doc.receive_sync_message(state, msg)
+                    .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
+                self.after_change(store, id, before, existed)?;
+            }
+            Frame::DocFull(id, bytes) => {
+                self.received_content = true;
+                let existed = self.set.get(&id).is_some() || self.docs.contains_key(&id);
+                self.doc(store, &id)?;
+                let mut theirs = Automerge::load(&bytes)
+                    .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
+                let doc = self.docs.get_mut(&id).expect("loaded above");
+                let before = doc.get_heads();
+                doc.merge(&mut theirs).map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
+                self.after_change(store, id, before, existed)?;
+            }
+            Frame::End => self.stats.batches_received += 1,
+            Frame::Error(_, text) => return Err(SyncError::Peer(text)),
+        }
+        Ok(())
+    }
+
+    fn after_change<S: DocStore>(&mut self, store: &mut S, id: DocumentId, before: Vec<ChangeHash>, existed: bool) -> Result<(), SyncError> {
+        let doc = self.docs.get(&id).expect("loaded by the caller");
+        if doc.get_heads() == before {
+            return Ok(());
+        }
+        let new = doc.get_changes(&before).len() as u64;
+        store.save(&id, doc, if existed && !before.is_empty() { Some(&before) } else { None })?;
+        self.stats.changes_received += new;
+        if self.received_docs.insert(id) {
+            self.stats.docs_received += 1;
+        }
+        Ok(())
+    }
+
+    /// Range-based set reconciliation: answers each range of the peer's
+    /// message from this side's items (see ARCHITECTURE.md).
+    fn reconcile(&mut self, ranges: Vec<Range>) {
+        let mut out: Vec<Range> = vec![];
+        let mut lo = 0usize;
+        for r in ranges {
+            let hi = self.set.position(&r.upper).max(lo);
+            match r.body {
+                RangeBody::Fingerprint(fp) => {
+                    if fp == SKIP || self.set.fingerprint(lo, hi) == fp {
+                        skip(&mut out, r.upper);
+                    } else if hi - lo <= ITEMS_THRESHOLD {
+                        out.push(Range { upper: r.upper, body: RangeBody::Items(self.set.items(lo, hi)) });
+                    } else {
+                        for (a, b, bound) in self.set.split(lo, hi, SPLIT, r.upper) {
+                            out.push(Range { upper: bound, body: RangeBody::Fingerprint(self.set.fingerprint(a, b)) });
+                        }
+                    }
+                }
+                RangeBody::Items(theirs) => {
+                    let their_ids: HashSet<DocumentId> = theirs.iter().map(|(id, _)| *id).collect();
+                    for (id, h) in &theirs {
+                        match self.set.get(id) {
+                            None => {
+                                self.want.insert(*id);
+                            }
+                            Some(mine) if mine != *h => {
+                                self.syncing.entry(*id).or_default();
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    for (id, _) in self.set.items(lo, hi) {
+                        if !their_ids.contains(&id) {
+                            self.send_full.insert(id);
+                        }
+                    }
+                    skip(&mut out, r.upper);
+                }
+            }
+            lo = hi;
+        }
+        while is_skip(out.last()) {
+            out.pop();
+        }
+        self.out_ranges.extend(out);
+    }
+}
+
+/// Marks a range both sides agree on. It is sent only to carry the next
+/// range's lower bound, as the [`SKIP`] fingerprint; consecutive agreed
+/// ranges merge into one, and trailing ones are dropped.
+fn skip(out: &mut Vec<Range>, upper: Bound) {
+    if is_skip(out.last()) {
+        if let Some(last) = out.last_mut() {
+            last.upper = upper;
+        }
+    } else {
+        out.push(Range { upper, body: RangeBody::Fingerprint(SKIP) });
+    }
+}
+
+/// The fingerprint that marks an agreed range (all ones: XOR fingerprints
+/// of real item sets hit it with probability 2^-128).
+pub const SKIP: Hash16 = [0xff; 16];
+
+fn is_skip(r: Option<&Range>) -> bool {
+    matches!(r, Some(Range { body: RangeBody::Fingerprint(fp), .. }) if *fp == SKIP)
+}
+
+#[cfg(test)]
+mod tests;

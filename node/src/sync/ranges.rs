@@ -1,0 +1,97 @@
+//! A replica's set of `(document ID, state hash)` items, sorted by ID, with
+//! prefix XORs so the fingerprint of any ID range costs two lookups.
+//!
+//! Owns: range arithmetic for range-based set reconciliation. Must never:
+//! read documents (items come from the store's summary).
+
+use super::wire::{Bound, Hash16};
+use crate::id::DocumentId;
+
+/// The items of one replica at the start of a session.
+#[derive(Debug, Clone, Default)]
+pub struct ItemSet {
+    ids: Vec<DocumentId>,
+    hashes: Vec<Hash16>,
+    /// `prefix[i]` = XOR of `hashes[..i]`.
+    prefix: Vec<Hash16>,
+}
+
+fn xor(a: &Hash16, b: &Hash16) -> Hash16 {
+    let mut out = [0u8; 16];
+    for i in 0..16 {
+        out[i] = a[i] ^ b[i];
+    }
+    out
+}
+
+impl ItemSet {
+    /// Builds the set (sorting by ID).
+    pub fn new(mut items: Vec<(DocumentId, Hash16)>) -> ItemSet {
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        items.dedup_by(|a, b| a.0 == b.0);
+        let mut prefix = Vec::with_capacity(items.len() + 1);
+        prefix.push([0u8; 16]);
+        let mut acc = [0u8; 16];
+        for (_, h) in &items {
+            acc = xor(&acc, h);
+            prefix.push(acc);
+        }
+        let (ids, hashes) = items.into_iter().unzip();
+        ItemSet { ids, hashes, prefix }
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Index of the first item at or after `bound`.
+    pub fn position(&self, bound: &Bound) -> usize {
+        match bound {
+            Bound::End => self.ids.len(),
+            Bound::Id(id) => self.ids.partition_point(|x| x < id),
+        }
+    }
+
+    /// XOR of the hashes of items `lo..hi`.
+    pub fn fingerprint(&self, lo: usize, hi: usize) -> Hash16 {
+        xor(&self.prefix[hi], &self.prefix[lo])
+    }
+
+    /// The items `lo..hi`.
+    pub fn items(&self, lo: usize, hi: usize) -> Vec<(DocumentId, Hash16)> {
+        self.ids[lo..hi].iter().copied().zip(self.hashes[lo..hi].iter().copied()).collect()
+    }
+
+    /// The ID at index `i`.
+    pub fn id(&self, i: usize) -> DocumentId {
+        self.ids[i]
+    }
+
+    /// The hash of `id`, if present.
+    pub fn get(&self, id: &DocumentId) -> Option<Hash16> {
+        self.ids.binary_search(id).ok().map(|i| self.hashes[i])
+    }
+
+    /// Splits `lo..hi` into at most `parts` sub-ranges of similar item
+    /// counts; returns each part's `(lo, hi, upper bound)`, the last one
+    /// ending at `upper`.
+    pub fn split(&self, lo: usize, hi: usize, parts: usize, upper: Bound) -> Vec<(usize, usize, Bound)> {
+        let n = hi - lo;
+        let parts = parts.clamp(1, n.max(1));
+        let mut out = Vec::with_capacity(parts);
+        let mut start = lo;
+        for k in 1..=parts {
+            let end = lo + n * k / parts;
+            let bound = if k == parts { upper } else { Bound::Id(self.ids[end]) };
+            out.push((start, end, bound));
+            start = end;
+        }
+        out
+    }
+}

@@ -1,0 +1,269 @@
+//! Sessions tested without sockets: a `Pair` of in-memory replicas passes
+//! encoded frames between two sessions until both are done, counting bytes
+//! and round trips, optionally cutting the connection part-way.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc, ROOT};
+use proptest::prelude::*;
+
+use super::wire::Frame;
+use super::*;
+
+#[derive(Default, Clone)]
+struct MemStore {
+    docs: BTreeMap<DocumentId, Automerge>,
+    members: Vec<Vec<u8>>,
+    commits: usize,
+}
+
+impl DocStore for MemStore {
+    fn items(&self) -> crate::Result<Vec<(DocumentId, Hash16)>> {
+        Ok(self.docs.iter().map(|(id, d)| (*id, state_hash(id, &d.get_heads()))).collect())
+    }
+    fn load(&self, id: &DocumentId) -> crate::Result<Option<Automerge>> {
+        Ok(self.docs.get(id).cloned())
+    }
+    fn save(&mut self, id: &DocumentId, doc: &Automerge, _: Option<&[ChangeHash]>) -> crate::Result<()> {
+        let mut doc = doc.clone();
+        match self.docs.get_mut(id) {
+            Some(d) => {
+                d.merge(&mut doc).unwrap();
+            }
+            None => {
+                self.docs.insert(*id, doc);
+            }
+        }
+        Ok(())
+    }
+    fn commit(&mut self) -> crate::Result<()> {
+        self.commits += 1;
+        Ok(())
+    }
+    fn members(&self) -> crate::Result<Vec<Vec<u8>>> {
+        Ok(self.members.clone())
+    }
+    fn add_member(&mut self, token: &[u8]) -> crate::Result<bool> {
+        if self.members.iter().any(|m| m == token) {
+            return Ok(false);
+        }
+        self.members.push(token.to_vec());
+        Ok(true)
+    }
+}
+
+impl MemStore {
+    fn heads(&self) -> BTreeMap<DocumentId, Vec<ChangeHash>> {
+        self.docs.iter().map(|(id, d)| (*id, d.get_heads())).collect()
+    }
+}
+
+fn id(n: u64) -> DocumentId {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&n.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
+    b[8..].copy_from_slice(&n.to_be_bytes());
+    DocumentId::from_bytes(b)
+}
+
+fn edit(store: &mut MemStore, actor: u8, doc: u64, key: &str, value: i64) {
+    let d = store.docs.entry(id(doc)).or_insert_with(Automerge::new);
+    d.set_actor(ActorId::from(vec![actor; 16]));
+    let mut tx = d.transaction();
+    tx.put(ROOT, key, value).unwrap();
+    tx.commit();
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Outcome {
+    bytes_a_to_b: usize,
+    bytes_b_to_a: usize,
+    round_trips: usize,
+    stats_a: Stats,
+    stats_b: Stats,
+}
+
+/// Runs one session between `a` (initiator) and `b`; `cut_after` drops the
+/// connection after that many frames have been delivered.
+fn run(a: &mut MemStore, b: &mut MemStore, cut_after: Option<usize>) -> Result<Outcome, SyncError> {
+    let mut sa = Session::new(Role::Initiator, [1; 20], a)?;
+    let mut sb = Session::new(Role::Acceptor, [2; 20], b)?;
+    let mut out = Outcome::default();
+    let mut delivered = 0;
+    let deliver = |frames: Vec<Frame>, to: &mut Session, store: &mut MemStore, bytes: &mut usize, delivered: &mut usize| -> Result<bool, SyncError> {
+        for f in frames {
+            let mut buf = vec![];
+            f.encode(&mut buf);
+            *bytes += buf.len();
+            let frame = Frame::decode(&buf[4..])?;
+            if cut_after.is_some_and(|n| *delivered >= n) {
+                store.commit()?;
+                return Ok(false);
+            }
+            *delivered += 1;
+            to.handle_frame(frame, store)?;
+        }
+        store.commit()?;
+        Ok(true)
+    };
+    let mut batch = sa.next_batch(a)?;
+    loop {
+        let Some(frames) = batch else { break };
+        out.round_trips += 1;
+        if !deliver(frames, &mut sb, b, &mut out.bytes_a_to_b, &mut delivered)? {
+            break;
+        }
+        let Some(reply) = sb.next_batch(b)? else { break };
+        if !deliver(reply, &mut sa, a, &mut out.bytes_b_to_a, &mut delivered)? {
+            break;
+        }
+        batch = sa.next_batch(a)?;
+        assert!(out.round_trips < 200, "session does not terminate");
+    }
+    out.stats_a = sa.stats().clone();
+    out.stats_b = sb.stats().clone();
+    Ok(out)
+}
+
+fn replica(n: u64, actor: u8) -> MemStore {
+    let mut s = MemStore::default();
+    for i in 0..n {
+        edit(&mut s, actor, i, "v", i as i64);
+    }
+    s
+}
+
+#[test]
+fn identical_replicas_agree_in_one_round_trip_with_a_few_hundred_bytes() {
+    for n in [0, 5, 1_000, 20_000] {
+        let mut a = replica(n, 1);
+        let mut b = a.clone();
+        let o = run(&mut a, &mut b, None).unwrap();
+        assert_eq!(o.round_trips, 1, "n={n}");
+        assert!(o.bytes_a_to_b + o.bytes_b_to_a < 400 + 64 * (n.min(16) as usize), "n={n}: {o:?}");
+        assert_eq!(o.stats_a.docs_received + o.stats_b.docs_received, 0);
+    }
+}
+
+#[test]
+fn one_changed_document_costs_little_and_converges() {
+    let mut a = replica(20_000, 1);
+    let mut b = a.clone();
+    edit(&mut b, 2, 777, "v", -1);
+    let o = run(&mut a, &mut b, None).unwrap();
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(o.stats_a.docs_received, 1);
+    assert_eq!(o.stats_a.changes_received, 1);
+    let total = o.bytes_a_to_b + o.bytes_b_to_a;
+    assert!(total < 4_000, "{total} bytes: {o:?}");
+    assert!(o.round_trips <= 8, "{o:?}");
+}
+
+#[test]
+fn first_sync_into_an_empty_replica_ships_whole_documents() {
+    let mut a = MemStore::default();
+    let mut b = replica(300, 2);
+    let o = run(&mut a, &mut b, None).unwrap();
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(o.stats_a.docs_received, 300);
+    assert_eq!(o.stats_b.docs_sent, 300);
+    // and the other way round
+    let mut c = MemStore::default();
+    let mut d = replica(300, 3);
+    run(&mut d, &mut c, None).unwrap();
+    assert_eq!(c.heads(), d.heads());
+}
+
+#[test]
+fn concurrent_edits_on_both_sides_merge() {
+    let mut a = replica(100, 1);
+    let mut b = a.clone();
+    for i in 0..10 {
+        edit(&mut a, 1, i * 7, "a", 1);
+        edit(&mut b, 2, i * 7, "b", 2);
+        edit(&mut b, 2, 1_000 + i, "new", 3);
+    }
+    edit(&mut a, 1, 5_000, "only-a", 1);
+    run(&mut a, &mut b, None).unwrap();
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(a.docs.len(), 111);
+    let d = &a.docs[&id(14)];
+    assert!(d.get(ROOT, "a").unwrap().is_some() && d.get(ROOT, "b").unwrap().is_some());
+}
+
+#[test]
+fn an_interrupted_sync_keeps_what_arrived_and_the_next_completes() {
+    let mut a = MemStore::default();
+    let mut b = replica(500, 2);
+    let o = run(&mut a, &mut b, Some(200)).unwrap();
+    let got = a.docs.len();
+    assert!(got > 0 && got < 500, "{got} {o:?}");
+    run(&mut a, &mut b, None).unwrap();
+    assert_eq!(a.heads(), b.heads());
+}
+
+#[test]
+fn members_travel_only_when_they_differ() {
+    let mut a = replica(10, 1);
+    let mut b = a.clone();
+    a.members = vec![b"m1".to_vec(), b"m2".to_vec()];
+    b.members = vec![b"m2".to_vec(), b"m3".to_vec()];
+    let o = run(&mut a, &mut b, None).unwrap();
+    assert_eq!(o.stats_a.members_learned, 1);
+    assert_eq!(o.stats_b.members_learned, 1);
+    let o = run(&mut a, &mut b, None).unwrap();
+    assert_eq!(o.round_trips, 1);
+}
+
+#[test]
+fn protocol_violations_are_errors() {
+    let a = replica(3, 1);
+    let mut b = a.clone();
+    let mut s = Session::new(Role::Acceptor, [2; 20], &b).unwrap();
+    assert!(matches!(s.handle_frame(Frame::End, &mut b), Err(SyncError::Protocol(_))));
+    let mut s = Session::new(Role::Acceptor, [2; 20], &b).unwrap();
+    let hello = wire::Hello { versions: vec![99], node_id: [0; 20], doc_count: 0, set_fp: [0; 16], members_fp: [0; 16] };
+    assert!(matches!(s.handle_frame(Frame::Hello(hello), &mut b), Err(SyncError::Version { .. })));
+    let mut s = Session::new(Role::Acceptor, [2; 20], &b).unwrap();
+    let hello = wire::Hello { versions: vec![1], node_id: [0; 20], doc_count: 0, set_fp: [0; 16], members_fp: [0; 16] };
+    s.handle_frame(Frame::Hello(hello), &mut b).unwrap();
+    assert!(s.handle_frame(Frame::DocSync(id(1), vec![1, 2, 3]), &mut b).is_err());
+    assert!(s.handle_frame(Frame::DocFull(id(1), vec![9; 40]), &mut b).is_err());
+    assert_eq!(b.docs.len(), 3, "nothing written from the bad frames");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Random edits and pairwise syncs over 3–5 replicas: after a final
+    /// round of syncs every replica holds the same documents and heads.
+    #[test]
+    fn random_schedules_converge(
+        replicas in 3usize..=5,
+        steps in proptest::collection::vec((0u8..2, 0usize..5, 0usize..5, 0u64..12, -50i64..50), 1..40),
+    ) {
+        let mut stores: Vec<MemStore> = (0..replicas).map(|_| MemStore::default()).collect();
+        for (op, x, y, doc, v) in steps {
+            let (x, y) = (x % replicas, y % replicas);
+            if op == 0 || x == y {
+                edit(&mut stores[x], x as u8 + 1, doc, &format!("k{}", v.rem_euclid(3)), v);
+            } else {
+                let (lo, hi) = (x.min(y), x.max(y));
+                let (left, right) = stores.split_at_mut(hi);
+                run(&mut left[lo], &mut right[0], None).unwrap();
+            }
+        }
+        // a chain there and back reaches everyone
+        for i in 0..replicas - 1 {
+            let (left, right) = stores.split_at_mut(i + 1);
+            run(&mut left[i], &mut right[0], None).unwrap();
+        }
+        for i in (0..replicas - 1).rev() {
+            let (left, right) = stores.split_at_mut(i + 1);
+            run(&mut left[i], &mut right[0], None).unwrap();
+        }
+        for s in &stores[1..] {
+            prop_assert_eq!(s.heads(), stores[0].heads());
+        }
+    }
+}
