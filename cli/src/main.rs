@@ -146,13 +146,74 @@ enum Command {
         /// ID or KIND:KEY of an edan record
         reference: String,
     },
-    /// The main job: three nodes (HQ, two field laptops) work offline and merge
+    /// Networks: `network create --name NAME` founds one on this (HQ) node
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
+    /// Enrol a node (HQ only): prints the token the other node passes to `join`
+    Enroll {
+        /// The node's ID, as `ayni id` prints it on that node
+        node_id: String,
+        /// field or hq
+        #[arg(long)]
+        role: String,
+        /// A label people recognise (e.g. "gaem-2-laptop")
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the new node can reach this one (host:port) [default: the address `serve` last listened on]
+        #[arg(long)]
+        addr: Option<String>,
+    },
+    /// Join the network an enrolment token names
+    Join {
+        /// The token printed by `ayni enroll` on an HQ node
+        token: String,
+    },
+    /// Listen for enrolled peers and keep syncing with known ones until Ctrl-C / SIGTERM
+    Serve {
+        /// UDP address to listen on
+        #[arg(long, default_value = "0.0.0.0:7420")]
+        listen: String,
+        /// Do not announce or browse peers with mDNS
+        #[arg(long)]
+        no_mdns: bool,
+        /// Drop a peer that sends nothing for this many seconds mid-sync
+        #[arg(long, default_value_t = 30)]
+        stall_timeout: u64,
+        /// Sync again with each reachable peer every this many seconds
+        #[arg(long, default_value_t = 30)]
+        resync: u64,
+    },
+    /// Sync once with one peer, then exit
+    Sync {
+        /// HOST:PORT, or the node ID of a known peer
+        peer: String,
+        /// Give up on a peer that sends nothing for this many seconds
+        #[arg(long, default_value_t = 30)]
+        stall_timeout: u64,
+    },
+    /// Known peers: addresses, last seen, last sync, state
+    Peers,
+    /// The main job: HQ and two field laptops on loopback work offline and sync in a chain
     Demo,
     /// Print a shell completion script
     Completions {
         /// Shell
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum NetworkCommand {
+    /// Found a network on this node; it becomes its first member, role hq
+    Create {
+        /// The network's name (e.g. "gamlp-cooperacion")
+        #[arg(long)]
+        name: String,
+    },
+    /// Show this node's network and its members
+    Show,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +241,10 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AYNI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ayni_node={default_level},ayni={default_level},warn")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
     let mut out = Out::new(cli.json);
     match run(cli, &mut out) {
         Ok(code) => code,
@@ -219,6 +284,42 @@ fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
         None => dirs::data_dir()
             .map(|d| d.join("ayni"))
             .ok_or_else(|| usage("no home directory: pass --home DIR or set AYNI_HOME")),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+fn resolve_addr(text: &str) -> Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let with_port = if text.contains(':') { text.to_string() } else { format!("{text}:{}", ayni_node::net::DEFAULT_PORT) };
+    with_port
+        .to_socket_addrs()
+        .map_err(|e| usage(format!("'{text}' is not an address (HOST:PORT): {e}")))?
+        .next()
+        .ok_or_else(|| usage(format!("'{text}' resolves to no address")))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -264,7 +365,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
     }
     if let Command::Demo = cli.command {
         let dir = tempfile::tempdir().context("creating the demo's temporary directory")?;
-        let report = ayni_node::demo::run(dir.path())?;
+        let report = runtime()?.block_on(ayni_node::demo::run(dir.path()))?;
         out.demo(&report)?;
         return Ok(if report.converged { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
@@ -277,6 +378,71 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
     let node = Node::open(&home)?;
     match cli.command {
         Command::Init { .. } | Command::Completions { .. } | Command::Demo => unreachable!("handled above"),
+        Command::Network { command: NetworkCommand::Create { name } } => {
+            let (info, _) = node.create_network(&name)?;
+            out.network(&info, &node.members()?)?;
+        }
+        Command::Network { command: NetworkCommand::Show } => {
+            let info = node.network()?.ok_or_else(|| usage("this node belongs to no network"))?;
+            out.network(&info, &node.members()?)?;
+        }
+        Command::Enroll { node_id, role, name, addr } => {
+            let id: ayni_node::identity::NodeId = node_id.parse()?;
+            let role: ayni_node::network::Role = role.parse()?;
+            let addr = match addr {
+                Some(a) => Some(a),
+                None => node.store().get_meta("self", "listen")?.map(|b| String::from_utf8_lossy(&b).into_owned()),
+            };
+            let m = node.enroll(id, role, name.as_deref().unwrap_or(""), addr)?;
+            out.token(&m)?;
+        }
+        Command::Join { token } => {
+            let m = node.join(&token)?;
+            out.joined(&m)?;
+        }
+        Command::Peers => out.peers(&node.peers()?)?,
+        Command::Serve { listen, no_mdns, stall_timeout, resync } => {
+            let addr = resolve_addr(&listen)?;
+            let node = std::sync::Arc::new(node);
+            let rt = runtime()?;
+            let config = ayni_node::net::NetConfig { stall_timeout: std::time::Duration::from_secs(stall_timeout), ..Default::default() };
+            let _guard = rt.enter();
+            let endpoint = std::sync::Arc::new(ayni_node::net::Endpoint::bind(node.clone(), addr, config)?);
+            let bound = endpoint.local_addr()?;
+            node.store().put_meta("self", "listen", bound.to_string().as_bytes())?;
+            out.listening(&node, bound)?;
+            let options = ayni_node::net::serve::ServeOptions {
+                mdns: !no_mdns,
+                resync: std::time::Duration::from_secs(resync.max(1)),
+                ..Default::default()
+            };
+            rt.block_on(ayni_node::net::serve::serve(endpoint, options, shutdown_signal()));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Sync { peer, stall_timeout } => {
+            let addr = match peer.parse::<ayni_node::identity::NodeId>() {
+                Ok(id) => {
+                    let known = node.peers()?.into_iter().find(|p| p.node_id == id.to_string());
+                    let a = known.and_then(|p| p.addrs.first().cloned()).ok_or_else(|| usage(format!("no known address for peer {id}: give HOST:PORT")))?;
+                    resolve_addr(&a)?
+                }
+                Err(_) => resolve_addr(&peer)?,
+            };
+            let node = std::sync::Arc::new(node);
+            let rt = runtime()?;
+            let config = ayni_node::net::NetConfig { stall_timeout: std::time::Duration::from_secs(stall_timeout), ..Default::default() };
+            let report = rt.block_on(async {
+                let endpoint = ayni_node::net::Endpoint::bind(node.clone(), "0.0.0.0:0".parse().expect("literal"), config)?;
+                let progress = if out.json { None } else { output::progress(endpoint.progress()) };
+                let report = endpoint.sync_with(addr).await;
+                if let Some(p) = progress {
+                    p.finish_and_clear();
+                }
+                endpoint.close().await;
+                report
+            })?;
+            out.synced(&report)?;
+        }
         Command::Id => out.id(&node)?,
         Command::Add { kind, key, sets, file } => {
             let mut fields = match &file {

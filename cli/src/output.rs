@@ -14,7 +14,30 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 use serde_json::Value;
 
+use ayni_node::net::SyncReport;
+use ayni_node::network::{Membership, NetworkInfo};
+use ayni_node::replica::PeerInfo;
+
 use crate::Format;
+
+/// A progress line on a terminal while a sync runs (never in `--json` mode).
+pub fn progress(received: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} syncing: {msg} document message(s) received [{elapsed}]").ok()?);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let b = bar.clone();
+    std::thread::spawn(move || {
+        while !b.is_finished() {
+            b.set_message(received.load(std::sync::atomic::Ordering::Relaxed).to_string());
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    });
+    Some(bar)
+}
 
 pub struct Out {
     pub json: bool,
@@ -232,8 +255,76 @@ impl Out {
                     s += &format!("     {l}\n");
                 }
             }
-            s += &format!("\n{} bytes of documents moved; {} record(s) in conflict at HQ\n", r.bytes_moved, r.conflicts);
+            s += &format!("\n{} bytes of sync traffic ({} UDP bytes); {} record(s) in conflict at HQ\n", r.bytes_moved, r.udp_bytes, r.conflicts);
             s
+        })
+    }
+
+    pub fn network(&mut self, info: &NetworkInfo, members: &[Membership]) -> Result<()> {
+        let list: Vec<Value> = members
+            .iter()
+            .map(|m| serde_json::json!({"node_id": m.payload.node_id, "role": m.payload.role, "label": m.payload.label, "issued_at": m.payload.issued_at}))
+            .collect();
+        let v = serde_json::json!({"network": info, "members": list});
+        self.emit(&v, || {
+            let mut t = table(&["node", "role", "label", "issued"]);
+            for m in members {
+                t.add_row(vec![m.payload.node_id.clone(), m.payload.role.to_string(), m.payload.label.clone(), m.payload.issued_at.clone()]);
+            }
+            format!("network {} ({})\n{t}\n", info.name, info.id)
+        })
+    }
+
+    pub fn token(&mut self, m: &Membership) -> Result<()> {
+        let v = serde_json::json!({"token": m.to_token(), "node_id": m.payload.node_id, "role": m.payload.role, "label": m.payload.label, "network": m.payload.network});
+        self.emit(&v, || format!("{}\n", m.to_token()))
+    }
+
+    pub fn joined(&mut self, m: &Membership) -> Result<()> {
+        let v = serde_json::json!({"network": m.payload.network, "node_id": m.payload.node_id, "role": m.payload.role, "label": m.payload.label, "addr_hint": m.payload.addr_hint});
+        self.emit(&v, || {
+            format!(
+                "joined network {} ({}) as {} ({}){}\n",
+                m.payload.network.name,
+                m.payload.network.id,
+                m.payload.label,
+                m.payload.role,
+                m.payload.addr_hint.as_ref().map(|a| format!("; HQ at {a}")).unwrap_or_default()
+            )
+        })
+    }
+
+    pub fn peers(&mut self, peers: &[PeerInfo]) -> Result<()> {
+        self.emit(&peers, || {
+            let mut t = table(&["node", "label", "addresses", "last seen", "last sync", "state"]);
+            for p in peers {
+                t.add_row(vec![
+                    if p.node_id.is_empty() { "(not met yet)".into() } else { p.node_id.clone() },
+                    p.label.clone(),
+                    p.addrs.join(" "),
+                    p.last_seen.clone().unwrap_or_else(|| "never".into()),
+                    p.last_sync.clone().unwrap_or_else(|| "never".into()),
+                    match &p.last_error {
+                        Some(e) if p.state != "ok" => format!("{}: {e}", p.state),
+                        _ => p.state.clone(),
+                    },
+                ]);
+            }
+            format!("{t}\n")
+        })
+    }
+
+    pub fn listening(&mut self, node: &Node, addr: std::net::SocketAddr) -> Result<()> {
+        let v = serde_json::json!({"listening": addr.to_string(), "node_id": node.id().to_string()});
+        self.emit(&v, || format!("listening on {addr} as {}\n", node.id()))
+    }
+
+    pub fn synced(&mut self, r: &SyncReport) -> Result<()> {
+        self.emit(r, || {
+            format!(
+                "synced with {}: {} document(s) received ({} changes), {} sent ({} changes); {} bytes out, {} bytes in, {} round trip(s), {} ms\n",
+                r.peer, r.docs_received, r.changes_received, r.docs_sent, r.changes_sent, r.bytes_sent, r.bytes_received, r.round_trips, r.duration_ms
+            )
         })
     }
 

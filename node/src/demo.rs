@@ -1,17 +1,20 @@
-//! The README's main job: a scripted field scenario on three nodes in a
-//! temporary directory (HQ and two GAEM laptops), told step by step.
+//! The README's main job: HQ and two GAEM field laptops as three nodes on
+//! loopback, in a temporary directory, enrolled in one network, syncing over
+//! QUIC; told step by step.
 //!
 //! Owns: the scenario. Must never: print (it returns the story for the CLI
 //! to render) or leave files behind (the caller owns the directory).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::json;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::net::{Endpoint, NetConfig, SyncReport};
+use crate::network::Role;
 use crate::node::Node;
-use crate::DocumentId;
 
 /// One step of the story.
 #[derive(Debug, Clone, Serialize)]
@@ -27,77 +30,102 @@ pub struct Step {
 pub struct DemoReport {
     /// The story.
     pub steps: Vec<Step>,
-    /// Whether every node ended with identical heads for every shared record.
+    /// Whether every node ended with identical heads for every record.
     pub converged: bool,
     /// Conflicts HQ sees at the end.
     pub conflicts: usize,
-    /// Document bytes moved between nodes.
+    /// Application bytes moved over QUIC, both ways, all syncs.
     pub bytes_moved: u64,
+    /// UDP bytes sent by quinn, all syncs.
+    pub udp_bytes: u64,
 }
 
-struct Demo {
-    steps: Vec<Step>,
-    bytes: u64,
+struct Peer {
+    name: &'static str,
+    ep: Arc<Endpoint>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
 }
 
-impl Demo {
-    fn step(&mut self, title: impl Into<String>, lines: Vec<String>) {
-        self.steps.push(Step { title: title.into(), lines });
+impl Peer {
+    fn start(name: &'static str, node: Node) -> Result<Peer> {
+        let ep = Arc::new(
+            Endpoint::bind(Arc::new(node), ([127, 0, 0, 1], 0).into(), NetConfig::default())
+                .map_err(|e| Error::Usage(e.to_string()))?,
+        );
+        let (stop, mut rx) = tokio::sync::watch::channel(false);
+        let e = ep.clone();
+        let task = tokio::spawn(async move { e.accept_loop(async move { let _ = rx.changed().await; }).await });
+        Ok(Peer { name, ep, stop, task })
     }
 
-    /// Sends every shared record from `from` to `to`; returns how many changed.
-    fn exchange(&mut self, from: &Node, to: &Node, ids: &[String]) -> Result<usize> {
-        let mut changed = 0;
-        for id in ids {
-            let bytes = from.document_bytes(id)?;
-            self.bytes += bytes.len() as u64;
-            let doc: DocumentId = id.parse()?;
-            let before = to.get(id).ok().map(|r| r.heads);
-            let after = to.merge_document(&doc, &bytes)?.heads;
-            if before.as_ref() != Some(&after) {
-                changed += 1;
-            }
-        }
-        Ok(changed)
+    fn node(&self) -> &Node {
+        self.ep.node()
+    }
+
+    async fn sync(&self, other: &Peer, bytes: &mut (u64, u64)) -> Result<SyncReport> {
+        let addr = other.ep.local_addr().map_err(|e| Error::Usage(e.to_string()))?;
+        let r = self.ep.sync_with(addr).await.map_err(|e| Error::Usage(format!("{} → {}: {e}", self.name, other.name)))?;
+        bytes.0 += r.bytes_sent + r.bytes_received;
+        bytes.1 += r.udp_tx_bytes + r.udp_rx_bytes;
+        Ok(r)
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
     }
 }
 
 /// Runs the scenario in `dir` (which the caller removes afterwards).
-pub fn run(dir: &Path) -> Result<DemoReport> {
-    let mut d = Demo { steps: vec![], bytes: 0 };
-    let hq = Node::init(&dir.join("hq"), "hq-la-paz")?;
-    let seeded = hq.seed()?;
-    d.step(
-        "HQ in La Paz starts a node and loads the 2018 cooperation model",
+pub async fn run(dir: &Path) -> Result<DemoReport> {
+    let mut steps = vec![];
+    let mut step = |title: &str, lines: Vec<String>| steps.push(Step { title: title.into(), lines });
+    let mut bytes = (0u64, 0u64);
+
+    // HQ founds the network and enrols two laptops
+    let hq_node = Node::init(&dir.join("hq"), "hq-la-paz")?;
+    let (network, _) = hq_node.create_network("gamlp-cooperacion")?;
+    let g1_node = Node::init(&dir.join("gaem-1"), "gaem-1-laptop")?;
+    let g2_node = Node::init(&dir.join("gaem-2"), "gaem-2-laptop")?;
+    for (n, label) in [(&g1_node, "gaem-1-laptop"), (&g2_node, "gaem-2-laptop")] {
+        let m = hq_node.enroll(n.id(), Role::Field, label, None)?;
+        n.join(&m.to_token())?;
+    }
+    let seeded = hq_node.seed()?;
+    step(
+        "HQ in La Paz founds the network, enrols two GAEM laptops and loads the 2018 cooperation model",
         vec![
-            format!("node {}", hq.id()),
+            format!("network {} ({}); HQ node {}", network.name, network.id, hq_node.id()),
+            format!("enrolled GAEM-1 {} and GAEM-2 {} (role field)", g1_node.id(), g2_node.id()),
             format!("{} records: practices, missions, agreements, the Sama fire and its EDAN", seeded.created),
         ],
     );
-    let g1 = Node::init(&dir.join("gaem-1"), "gaem-1-laptop")?;
-    let g2 = Node::init(&dir.join("gaem-2"), "gaem-2-laptop")?;
-    let shared: Vec<String> = ["edan:edan-sama-1", "mission:ac-sama-after", "event:ev-sama"]
-        .iter()
-        .map(|r| hq.get(r).map(|rec| rec.id))
-        .collect::<Result<_>>()?;
-    d.exchange(&hq, &g1, &shared)?;
-    d.exchange(&hq, &g2, &shared)?;
-    d.step(
-        "Two GAEM laptops take the Sama EDAN and mission to the field",
-        vec![format!("GAEM-1 {}", g1.id()), format!("GAEM-2 {}", g2.id())],
+    let hq = Peer::start("HQ", hq_node)?;
+    let g1 = Peer::start("GAEM-1", g1_node)?;
+    let g2 = Peer::start("GAEM-2", g2_node)?;
+
+    let r1 = g1.sync(&hq, &mut bytes).await?;
+    let r2 = g2.sync(&hq, &mut bytes).await?;
+    step(
+        "Before leaving, each laptop syncs with HQ over QUIC (mutual TLS, enrolment checked in the handshake)",
+        vec![
+            format!("GAEM-1 received {} records in {} ms ({} bytes)", r1.docs_received, r1.duration_ms, r1.bytes_received),
+            format!("GAEM-2 received {} records in {} ms", r2.docs_received, r2.duration_ms),
+        ],
     );
 
     let e = "edan:edan-sama-1";
     let m = "mission:ac-sama-after";
-    g1.set(e, &[("tallies.z3.GAEM-1.families_affected".into(), json!(11)), ("tallies.z3.GAEM-1.method".into(), json!("door_to_door"))])?;
-    g1.set(e, &[("needs.+".into(), json!({"sector": "albergue_nfi", "item": "frazada", "quantity": 60, "unit": "unidades", "priority": "alta", "identified_by_team": "GAEM-1"}))])?;
-    g2.set(e, &[("tallies.z3.GAEM-2.families_affected".into(), json!(8)), ("tallies.z3.GAEM-2.method".into(), json!("estimate"))])?;
-    g2.set(e, &[("needs.+".into(), json!({"sector": "albergue_nfi", "item": "frazada", "quantity": 40, "unit": "unidades", "priority": "alta", "identified_by_team": "GAEM-2"}))])?;
-    g2.set(m, &[("log.+".into(), json!({"text": "Zona z3 recorrida con dirigentes comunales", "author": "GAEM-2"}))])?;
-    g1.set(m, &[("participants_count".into(), json!(9))])?;
-    hq.set(m, &[("participants_count".into(), json!(12))])?;
-    d.step(
-        "Offline, everyone works",
+    g1.node().set(e, &[("tallies.z3.GAEM-1.families_affected".into(), json!(11)), ("tallies.z3.GAEM-1.method".into(), json!("door_to_door"))])?;
+    g1.node().set(e, &[("needs.+".into(), json!({"sector": "albergue_nfi", "item": "frazada", "quantity": 60, "unit": "unidades", "priority": "alta", "identified_by_team": "GAEM-1"}))])?;
+    g2.node().set(e, &[("tallies.z3.GAEM-2.families_affected".into(), json!(8)), ("tallies.z3.GAEM-2.method".into(), json!("estimate"))])?;
+    g2.node().set(e, &[("needs.+".into(), json!({"sector": "albergue_nfi", "item": "frazada", "quantity": 40, "unit": "unidades", "priority": "alta", "identified_by_team": "GAEM-2"}))])?;
+    g2.node().set(m, &[("log.+".into(), json!({"text": "Zona z3 recorrida con dirigentes comunales", "author": "GAEM-2"}))])?;
+    g1.node().set(m, &[("participants_count".into(), json!(9))])?;
+    hq.node().set(m, &[("participants_count".into(), json!(12))])?;
+    step(
+        "Offline in the Sama range, everyone works",
         vec![
             "GAEM-1 counts 11 affected families in zone z3 (door to door) and asks for 60 blankets".into(),
             "GAEM-2 counts 8 in the same zone (estimate), asks for 40 blankets, writes the mission log".into(),
@@ -105,28 +133,36 @@ pub fn run(dir: &Path) -> Result<DemoReport> {
         ],
     );
 
-    let a = d.exchange(&g1, &g2, &shared)?;
-    let b = d.exchange(&g2, &hq, &shared)?;
-    let c = d.exchange(&hq, &g1, &shared)?;
-    let e2 = d.exchange(&hq, &g2, &shared)?;
-    d.step(
-        "They meet in a chain: GAEM-1 → GAEM-2 at base camp, GAEM-2 → HQ, HQ → both",
-        vec![format!("records updated on each meeting: {a}, {b}, {c}, {e2}")],
+    let a = g1.sync(&g2, &mut bytes).await?;
+    let b = g2.sync(&hq, &mut bytes).await?;
+    let c = hq.sync(&g1, &mut bytes).await?;
+    step(
+        "They meet in a chain: GAEM-1 meets GAEM-2 at base camp, GAEM-2 reaches HQ, HQ syncs GAEM-1",
+        [("GAEM-1 ↔ GAEM-2", &a), ("GAEM-2 ↔ HQ", &b), ("HQ ↔ GAEM-1", &c)]
+            .iter()
+            .map(|(who, r)| format!("{who}: {} record(s) sent, {} received, {} bytes, {} round trip(s)", r.docs_sent, r.docs_received, r.bytes_sent + r.bytes_received, r.round_trips))
+            .collect(),
     );
+    // what GAEM-1 brought to HQ via GAEM-2 has reached everyone; one more
+    // contact brings GAEM-2 what HQ had
+    hq.sync(&g2, &mut bytes).await?;
 
     let mut converged = true;
-    for id in &shared {
-        let heads: Vec<Vec<String>> = [&hq, &g1, &g2].iter().map(|n| n.get(id).map(|r| r.heads)).collect::<Result<_>>()?;
-        converged &= heads.windows(2).all(|w| w[0] == w[1]);
+    for kind in crate::schema::KINDS {
+        let sets: Vec<Vec<(String, Vec<String>)>> = [hq.node(), g1.node(), g2.node()]
+            .iter()
+            .map(|n| n.list(kind, &[]).map(|rs| rs.into_iter().map(|r| (r.id, r.heads)).collect()))
+            .collect::<Result<_>>()?;
+        converged &= sets.windows(2).all(|w| w[0] == w[1]);
     }
-    let report = hq.edan_report(e)?;
+    let report = hq.node().edan_report(e)?;
     let z3 = report.zones.iter().find(|z| z.zone == "z3");
-    let needs = hq.get(e)?.fields["needs"].as_object().map(|n| n.len()).unwrap_or(0);
-    let conflicts = hq.conflicts()?;
+    let needs = hq.node().get(e)?.fields["needs"].as_object().map(|n| n.len()).unwrap_or(0);
+    let conflicts = hq.node().conflicts()?;
     let mut lines = vec![
         format!("all three nodes hold identical records: {}", if converged { "yes" } else { "NO" }),
         format!(
-            "zone z3 keeps both teams' counts ({}), and leaves z3 out of the totals until HQ accepts one",
+            "zone z3 keeps both teams' counts ({}) and stays out of the totals until HQ accepts one",
             z3.map(|z| z.observations.iter().map(|(t, v)| format!("{t}: {}", v["families_affected"])).collect::<Vec<_>>().join(", ")).unwrap_or_default()
         ),
         format!("both blanket requests are kept: the EDAN now lists {needs} needs"),
@@ -134,10 +170,13 @@ pub fn run(dir: &Path) -> Result<DemoReport> {
     for c in &conflicts {
         for f in &c.fields {
             let vals: Vec<String> = f.values.iter().map(|v| v.to_string()).collect();
-            lines.push(format!("HQ sees a conflict on {}:{} {}: {}", c.kind, c.key, f.path, vals.join(" vs ")));
+            lines.push(format!("HQ sees a conflict on {}:{} {}: {} (settle with `ayni resolve`)", c.kind, c.key, f.path, vals.join(" vs ")));
         }
     }
     lines.push(format!("zones awaiting HQ's decision: {}", report.pending_zones.join(", ")));
-    d.step("What converged", lines);
-    Ok(DemoReport { steps: d.steps, converged, conflicts: conflicts.len(), bytes_moved: d.bytes })
+    step("What converged", lines);
+    for p in [hq, g1, g2] {
+        p.stop().await;
+    }
+    Ok(DemoReport { steps, converged, conflicts: conflicts.len(), bytes_moved: bytes.0, udp_bytes: bytes.1 })
 }

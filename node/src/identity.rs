@@ -53,6 +53,10 @@ impl SecretKey {
         self.0.sign(msg).to_bytes()
     }
 
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.0
+    }
+
     /// Writes the key file (created new, mode 0600), refusing to overwrite.
     pub fn write_new(&self, path: &Path) -> Result<()> {
         use std::io::Write;

@@ -40,6 +40,7 @@ pub mod schema;
 pub mod seed;
 pub mod store;
 pub mod sync;
+pub mod net;
 pub mod network;
 pub mod replica;
 

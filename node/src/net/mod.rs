@@ -1,0 +1,429 @@
+//! The network edge: QUIC (quinn, rustls) endpoints that admit only
+//! enrolled members of this node's network and drive replication
+//! [`Session`]s over one bidirectional stream per connection.
+//!
+//! Owns: sockets, TLS configuration, framing on streams, timeouts, the
+//! `serve` loop with its reconnects and local discovery. Must never:
+//! contain protocol logic; every decision about what to send is the
+//! session's.
+
+pub mod serve;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+
+use crate::identity::NodeId;
+use crate::network::Membership;
+use crate::node::Node;
+use crate::sync::wire::{Frame, WireError};
+use crate::sync::{DocStore, Role, Session, Stats, SyncError};
+
+/// ALPN of the replication protocol (QUIC); the wire version is negotiated
+/// inside the stream (see `sync::wire`).
+pub const ALPN: &[u8] = b"ayni-sync";
+/// Default UDP port.
+pub const DEFAULT_PORT: u16 = 7420;
+
+/// Why a network operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// This node cannot take part yet.
+    #[error("{0}")]
+    NotReady(String),
+    /// Binding or socket failure.
+    #[error("socket {addr}: {source}")]
+    Socket {
+        /// The address.
+        addr: SocketAddr,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The connection could not be made or was refused in the handshake.
+    #[error("peer {addr}: {reason}")]
+    Connect {
+        /// Peer address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The session failed.
+    #[error("sync with {peer}: {source}")]
+    Sync {
+        /// Peer (node ID or address).
+        peer: String,
+        /// Cause.
+        #[source]
+        source: SyncError,
+    },
+    /// The peer sent nothing for too long.
+    #[error("sync with {peer}: the peer stalled ({secs} s without data)")]
+    Stalled {
+        /// Peer.
+        peer: String,
+        /// The timeout.
+        secs: u64,
+    },
+    /// A node error (storage…).
+    #[error(transparent)]
+    Node(#[from] crate::Error),
+}
+
+/// Transport tuning.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// How long a peer may send nothing mid-session before it is dropped.
+    pub stall_timeout: Duration,
+    /// QUIC idle timeout.
+    pub idle_timeout: Duration,
+    /// QUIC keep-alive interval.
+    pub keep_alive: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig { stall_timeout: Duration::from_secs(30), idle_timeout: Duration::from_secs(60), keep_alive: Duration::from_secs(10) }
+    }
+}
+
+/// What one sync did (`ayni sync --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    /// The peer's node ID.
+    pub peer: String,
+    /// Documents this side sent changes for.
+    pub docs_sent: u64,
+    /// Documents that gained changes here.
+    pub docs_received: u64,
+    /// Changes sent.
+    pub changes_sent: u64,
+    /// Changes new here.
+    pub changes_received: u64,
+    /// Application bytes written on the stream.
+    pub bytes_sent: u64,
+    /// Application bytes read from the stream.
+    pub bytes_received: u64,
+    /// Round trips (batches received by this side).
+    pub round_trips: u64,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// UDP payload bytes sent by quinn on the connection.
+    pub udp_tx_bytes: u64,
+    /// UDP payload bytes received by quinn on the connection.
+    pub udp_rx_bytes: u64,
+    /// Membership records learned.
+    pub members_learned: u64,
+}
+
+/// Admission for a node: members of its network (revocation plugs in here).
+#[derive(Debug)]
+struct Members;
+
+impl tls::Admission for Members {
+    fn admit(&self, _node: &NodeId, _m: &Membership) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A node's QUIC endpoint.
+pub struct Endpoint {
+    node: Arc<Node>,
+    endpoint: quinn::Endpoint,
+    config: NetConfig,
+    progress: Arc<AtomicU64>,
+}
+
+fn transport(config: &NetConfig) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok());
+    t.keep_alive_interval(Some(config.keep_alive));
+    Arc::new(t)
+}
+
+impl Endpoint {
+    /// Binds a UDP socket for `node`, which must be enrolled in a network.
+    pub fn bind(node: Arc<Node>, listen: SocketAddr, config: NetConfig) -> Result<Endpoint, NetError> {
+        let network = node.network()?.ok_or_else(|| NetError::NotReady("this node belongs to no network: run `ayni network create` (HQ) or `ayni join TOKEN`".into()))?;
+        let membership = node.membership()?.ok_or_else(|| NetError::NotReady("this node is not enrolled: run `ayni join TOKEN`".into()))?;
+        let (cert, key) = tls::identity(node.secret(), &membership).map_err(NetError::NotReady)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = Arc::new(tls::PeerVerifier::new(network, Arc::new(Members), provider.clone()));
+        let tls_err = |e: rustls::Error| NetError::NotReady(format!("TLS configuration: {e}"));
+
+        let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(tls_err)?
+            .with_client_cert_verifier(verifier.clone())
+            .with_single_cert(vec![cert.clone()], key.clone_key())
+            .map_err(tls_err)?;
+        server.alpn_protocols = vec![ALPN.to_vec()];
+        let server = QuicServerConfig::try_from(server).map_err(|e| NetError::NotReady(format!("QUIC: {e}")))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(server));
+        server.transport_config(transport(&config));
+
+        let mut client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(tls_err)?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_client_auth_cert(vec![cert], key)
+            .map_err(tls_err)?;
+        client.alpn_protocols = vec![ALPN.to_vec()];
+        let client = QuicClientConfig::try_from(client).map_err(|e| NetError::NotReady(format!("QUIC: {e}")))?;
+        let mut client = quinn::ClientConfig::new(Arc::new(client));
+        client.transport_config(transport(&config));
+
+        let mut endpoint = quinn::Endpoint::server(server, listen).map_err(|source| NetError::Socket { addr: listen, source })?;
+        endpoint.set_default_client_config(client);
+        Ok(Endpoint { node, endpoint, config, progress: Arc::new(AtomicU64::new(0)) })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Result<SocketAddr, NetError> {
+        self.endpoint.local_addr().map_err(|source| NetError::Socket { addr: ([0, 0, 0, 0], 0).into(), source })
+    }
+
+    /// Document frames received so far (for progress displays).
+    pub fn progress(&self) -> Arc<AtomicU64> {
+        self.progress.clone()
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// One sync with the peer at `addr`, as initiator.
+    pub async fn sync_with(&self, addr: SocketAddr) -> Result<SyncReport, NetError> {
+        let started = Instant::now();
+        let connect_err = |reason: String| NetError::Connect { addr, reason };
+        let conn = self
+            .endpoint
+            .connect(addr, "ayni")
+            .map_err(|e| connect_err(e.to_string()))?
+            .await
+            .map_err(|e| connect_err(handshake_reason(&e)))?;
+        let peer = peer_node(&conn, &self.node)?;
+        let _ = self.node.note_peer(Some(peer), &addr.to_string(), |p| {
+            p.last_seen = Some(crate::node::now_rfc3339());
+        });
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| connect_err(e.to_string()))?;
+        let outcome = run_session(&self.node, Role::Initiator, &mut send, &mut recv, &peer.to_string(), &self.config, &self.progress).await;
+        let _ = send.finish();
+        if outcome.is_ok() {
+            // let the peer see our end of the stream before the connection closes
+            let _ = tokio::time::timeout(Duration::from_secs(2), recv.read_to_end(1 << 16)).await;
+        }
+        let stats = conn.stats();
+        conn.close(0u32.into(), b"done");
+        let (s, io) = match outcome {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = self.node.note_peer(Some(peer), &addr.to_string(), |p| {
+                    p.state = "failed".into();
+                    p.last_error = Some(e.to_string());
+                });
+                return Err(e);
+            }
+        };
+        let _ = self.node.note_peer(Some(peer), &addr.to_string(), |p| {
+            p.state = "ok".into();
+            p.last_sync = Some(crate::node::now_rfc3339());
+            p.last_error = None;
+        });
+        Ok(SyncReport {
+            peer: peer.to_string(),
+            docs_sent: s.docs_sent,
+            docs_received: s.docs_received,
+            changes_sent: s.changes_sent,
+            changes_received: s.changes_received,
+            bytes_sent: io.sent,
+            bytes_received: io.received,
+            round_trips: s.batches_received,
+            duration_ms: started.elapsed().as_millis() as u64,
+            udp_tx_bytes: stats.udp_tx.bytes,
+            udp_rx_bytes: stats.udp_rx.bytes,
+            members_learned: s.members_learned,
+        })
+    }
+
+    /// Accepts peers until `shutdown` resolves, serving each on its own task.
+    pub async fn accept_loop(self: &Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                incoming = self.endpoint.accept() => {
+                    let Some(incoming) = incoming else { break };
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        let addr = incoming.remote_address();
+                        if let Err(e) = this.serve_one(incoming).await {
+                            tracing::warn!("connection from {addr} closed: {e}");
+                        }
+                    });
+                }
+            }
+        }
+        self.endpoint.close(0u32.into(), b"shutting down");
+        self.endpoint.wait_idle().await;
+    }
+
+    async fn serve_one(&self, incoming: quinn::Incoming) -> Result<(), NetError> {
+        let addr = incoming.remote_address();
+        let conn = incoming.await.map_err(|e| NetError::Connect { addr, reason: handshake_reason(&e) })?;
+        let peer = peer_node(&conn, &self.node)?;
+        tracing::info!("peer {peer} connected from {addr}");
+        let _ = self.node.note_peer(Some(peer), "", |p| {
+            p.last_seen = Some(crate::node::now_rfc3339());
+        });
+        let (mut send, mut recv) = match conn.accept_bi().await {
+            Ok(s) => s,
+            Err(e) => return Err(NetError::Connect { addr, reason: e.to_string() }),
+        };
+        let outcome = run_session(&self.node, Role::Acceptor, &mut send, &mut recv, &peer.to_string(), &self.config, &self.progress).await;
+        match &outcome {
+            Ok(_) => {
+                let _ = send.finish();
+                let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+                let _ = self.node.note_peer(Some(peer), "", |p| {
+                    p.state = "ok".into();
+                    p.last_sync = Some(crate::node::now_rfc3339());
+                    p.last_error = None;
+                });
+            }
+            Err(e) => {
+                tracing::warn!("sync with {peer} ({addr}) failed, connection closed: {e}");
+                conn.close(1u32.into(), e.to_string().as_bytes());
+            }
+        }
+        outcome.map(|_| ())
+    }
+
+    /// Closes the endpoint.
+    pub async fn close(&self) {
+        self.endpoint.close(0u32.into(), b"bye");
+        self.endpoint.wait_idle().await;
+    }
+}
+
+fn handshake_reason(e: &quinn::ConnectionError) -> String {
+    match e {
+        quinn::ConnectionError::TransportError(t) => format!("refused in the handshake: {}", t.reason),
+        quinn::ConnectionError::ConnectionClosed(c) => format!("the peer refused us in the handshake ({})", c),
+        other => other.to_string(),
+    }
+}
+
+fn peer_node(conn: &quinn::Connection, node: &Node) -> Result<NodeId, NetError> {
+    let addr = conn.remote_address();
+    let certs = conn
+        .peer_identity()
+        .and_then(|i| i.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
+        .ok_or_else(|| NetError::Connect { addr, reason: "no peer certificate".into() })?;
+    let network = node.network()?.ok_or_else(|| NetError::NotReady("no network".into()))?;
+    let cert = certs.first().ok_or_else(|| NetError::Connect { addr, reason: "no peer certificate".into() })?;
+    let (id, m) = tls::peer_of(cert, &network).map_err(|reason| NetError::Connect { addr, reason })?;
+    // the peer's membership replicates like any other
+    let _ = node.accept_member(&m.bytes);
+    Ok(id)
+}
+
+#[derive(Default)]
+struct Io {
+    sent: u64,
+    received: u64,
+}
+
+async fn read_frame(recv: &mut quinn::RecvStream, io: &mut Io) -> Result<Option<Frame>, SyncError> {
+    let mut prefix = [0u8; 4];
+    match recv.read_exact(&mut prefix).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(e) => return Err(SyncError::Protocol(format!("stream: {e}"))),
+    }
+    let len = Frame::body_len(prefix)?;
+    let mut body = vec![0u8; len];
+    recv.read_exact(&mut body).await.map_err(|e| SyncError::Wire(WireError::Truncated(if matches!(e, quinn::ReadExactError::FinishedEarly(_)) { "stream ended mid-frame" } else { "stream error mid-frame" })))?;
+    io.received += 4 + len as u64;
+    Ok(Some(Frame::decode(&body)?))
+}
+
+/// Runs a session on one stream: the ping-pong of batches described in
+/// `sync`. Received documents are made durable after each batch (and every
+/// 256 frames within a long one), so a cut connection keeps them.
+async fn run_session(
+    node: &Node,
+    role: Role,
+    send: &mut quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+    peer: &str,
+    config: &NetConfig,
+    progress: &AtomicU64,
+) -> Result<(Stats, Io), NetError> {
+    let sync_err = |source: SyncError| NetError::Sync { peer: peer.to_string(), source };
+    let mut store = node.sync_store();
+    let mut session = Session::new(role, *node.id().as_bytes(), &store)?;
+    let mut io = Io::default();
+    let mut my_turn = role == Role::Initiator;
+    loop {
+        if my_turn {
+            let Some(frames) = session.next_batch(&store).map_err(sync_err)? else { break };
+            let mut buf = vec![];
+            for f in &frames {
+                f.encode(&mut buf);
+            }
+            io.sent += buf.len() as u64;
+            send.write_all(&buf).await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
+            send.flush().await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
+        } else {
+            let mut n = 0;
+            loop {
+                let frame = tokio::time::timeout(config.stall_timeout, read_frame(recv, &mut io))
+                    .await
+                    .map_err(|_| NetError::Stalled { peer: peer.to_string(), secs: config.stall_timeout.as_secs() })?;
+                let frame = match frame {
+                    Ok(Some(f)) => f,
+                    Ok(None) => {
+                        // the peer finished: the session is over
+                        store.commit()?;
+                        return Ok((session.stats().clone(), io));
+                    }
+                    Err(e) => {
+                        store.commit()?;
+                        return Err(sync_err(e));
+                    }
+                };
+                let end = frame == Frame::End;
+                if matches!(frame, Frame::DocFull(..) | Frame::DocSync(..)) {
+                    progress.fetch_add(1, Ordering::Relaxed);
+                }
+                let handled = session.handle_frame(frame, &mut store);
+                if let Err(e) = handled {
+                    store.commit()?;
+                    let mut buf = vec![];
+                    Frame::Error(1, e.to_string()).encode(&mut buf);
+                    let _ = send.write_all(&buf).await;
+                    return Err(sync_err(e));
+                }
+                n += 1;
+                if n % 256 == 0 {
+                    store.commit()?;
+                }
+                if end {
+                    break;
+                }
+            }
+            store.commit()?;
+        }
+        my_turn = !my_turn;
+    }
+    Ok((session.stats().clone(), io))
+}
