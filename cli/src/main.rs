@@ -244,7 +244,13 @@ fn main() -> ExitCode {
     let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("AYNI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ayni_node={default_level},ayni={default_level},warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
     let mut out = Out::new(cli.json);
     match run(cli, &mut out) {
         Ok(code) => code,
@@ -260,6 +266,7 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
     let invalid = e.chain().any(|c| {
         c.downcast_ref::<Usage>().is_some()
             || c.downcast_ref::<ayni_node::Error>().is_some_and(|n| n.is_invalid_input())
+            || c.downcast_ref::<ayni_node::net::NetError>().is_some_and(|n| matches!(n, ayni_node::net::NetError::NotReady(_)))
     });
     if invalid {
         ExitCode::from(2)

@@ -95,6 +95,9 @@ pub enum Error {
         /// Version this build reads.
         supported: u32,
     },
+    /// Another process holds the store (e.g. `ayni serve` on this home).
+    #[error("the store in {0} is in use by another ayni process (is `ayni serve` running on this home?)")]
+    Busy(PathBuf),
     /// The embedded storage engine failed.
     #[error("storage error in {path}: {source}")]
     Storage {

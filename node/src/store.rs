@@ -133,7 +133,12 @@ impl Store {
             .use_compression(true)
             .compression_factor(3)
             .open()
-            .map_err(|source| Error::Storage { path: dir.to_path_buf(), source })?;
+            .map_err(|source| match &source {
+                sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock") => {
+                    Error::Busy(dir.to_path_buf())
+                }
+                _ => Error::Storage { path: dir.to_path_buf(), source },
+            })?;
         let store = Store { db, dir: dir.to_path_buf() };
         match store.get(b"m:format")? {
             None => {

@@ -99,3 +99,106 @@ impl Ayni {
         self.ok(&all).trim().to_string()
     }
 }
+
+/// An `ayni serve` process on a loopback port; stopped with SIGTERM when
+/// dropped.
+pub struct Served {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Ayni {
+    pub fn serve(&self) -> Served {
+        self.serve_with(&[])
+    }
+
+    pub fn serve_with(&self, extra: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut args = vec!["serve", "--no-mdns"];
+        if !extra.contains(&"--listen") {
+            args.extend_from_slice(&["--listen", "127.0.0.1:0"]);
+        }
+        args.extend_from_slice(extra);
+        let mut child = self.cmd(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn serve");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let addr = first
+            .strip_prefix("listening on ")
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("serve printed {first:?}"))
+            .to_string();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Served { child, addr, log }
+    }
+}
+
+impl Served {
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Stops it with SIGTERM and waits; returns its exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        self.child.wait().expect("wait serve")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+/// A network: an HQ node and `n` field nodes enrolled in it.
+pub fn network(n: usize) -> (Ayni, Vec<Ayni>) {
+    let hq = Ayni::new("hq");
+    hq.ok(&["network", "create", "--name", "gamlp"]);
+    let field = (0..n)
+        .map(|i| {
+            let node = Ayni::new(&format!("field-{i}"));
+            let id = node.json(&["id"])["node_id"].as_str().unwrap().to_string();
+            let token = hq.ok(&["enroll", &id, "--role", "field", "--name", &format!("field-{i}")]);
+            node.ok(&["join", token.trim()]);
+            node
+        })
+        .collect();
+    (hq, field)
+}
+
+/// Every live record's (id, heads), across all kinds: equal exactly when
+/// two replicas hold the same changes.
+pub fn heads(node: &Ayni) -> Vec<(String, Value)> {
+    let mut out = vec![];
+    for kind in ["org_unit", "entity", "practice", "catalogue_edition", "funding_project", "request", "agreement",
+        "mission", "course", "person", "event", "edan", "team"] {
+        for r in node.json(&["export", kind]).as_array().unwrap() {
+            out.push((r["id"].as_str().unwrap().to_string(), r["heads"].clone()));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}

@@ -64,7 +64,7 @@ pub enum NetError {
         source: SyncError,
     },
     /// The peer sent nothing for too long.
-    #[error("sync with {peer}: the peer stalled ({secs} s without data)")]
+    #[error("sync with {peer}: the peer stalled (nothing received for {secs} s)")]
     Stalled {
         /// Peer.
         peer: String,
@@ -284,9 +284,15 @@ impl Endpoint {
         let _ = self.node.note_peer(Some(peer), "", |p| {
             p.last_seen = Some(crate::node::now_rfc3339());
         });
-        let (mut send, mut recv) = match conn.accept_bi().await {
-            Ok(s) => s,
-            Err(e) => return Err(NetError::Connect { addr, reason: e.to_string() }),
+        let (mut send, mut recv) = match tokio::time::timeout(self.config.stall_timeout, conn.accept_bi()).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(NetError::Connect { addr, reason: e.to_string() }),
+            Err(_) => {
+                let e = NetError::Stalled { peer: peer.to_string(), secs: self.config.stall_timeout.as_secs() };
+                tracing::warn!("{e}; connection closed");
+                conn.close(1u32.into(), e.to_string().as_bytes());
+                return Err(e);
+            }
         };
         let outcome = run_session(&self.node, Role::Acceptor, &mut send, &mut recv, &peer.to_string(), &self.config, &self.progress).await;
         match &outcome {
@@ -416,12 +422,14 @@ async fn run_session(
                 n += 1;
                 if n % 256 == 0 {
                     store.commit()?;
+                    tracing::debug!("stored {} document(s) from {peer} so far", session.stats().docs_received);
                 }
                 if end {
                     break;
                 }
             }
             store.commit()?;
+            tracing::debug!("stored {} document(s) from {peer} so far", session.stats().docs_received);
         }
         my_turn = !my_turn;
     }
