@@ -8,7 +8,7 @@
 
 use std::sync::Mutex;
 
-use automerge::{Automerge, ChangeHash};
+use automerge::Automerge;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -201,7 +201,7 @@ impl Node {
     /// Stores a document that gained changes from a peer: merged into the
     /// stored copy under a lock, so concurrent sessions never lose each
     /// other's changes. Refuses documents that are not Ayni records.
-    fn save_synced(&self, id: &DocumentId, doc: &Automerge) -> Result<()> {
+    fn save_synced(&self, id: &DocumentId, doc: &Automerge, received: Option<&[u8]>) -> Result<()> {
         if crate::record::layout(doc) != Some(crate::record::LAYOUT_VERSION) {
             return Err(Error::Damaged { id: id.to_string(), reason: "not an Ayni record of layout 1".into() });
         }
@@ -218,8 +218,17 @@ impl Node {
             }
             None => {
                 let rec = self.view_for_sync(id, doc)?;
-                let bytes = doc.save();
-                self.write_synced(*id, Payload::New(&bytes), &rec)
+                // bytes that arrived whole are stored as they are (the
+                // store's snapshot may be any input `Automerge::load` reads)
+                let saved;
+                let bytes = match received {
+                    Some(b) => b,
+                    None => {
+                        saved = doc.save();
+                        &saved
+                    }
+                };
+                self.write_synced(*id, Payload::New(bytes), &rec)
             }
         }
     }
@@ -234,8 +243,8 @@ impl DocStore for SyncStore<'_> {
         self.node.store().load(id)
     }
 
-    fn save(&mut self, id: &DocumentId, doc: &Automerge, _stored_heads: Option<&[ChangeHash]>) -> Result<()> {
-        self.node.save_synced(id, doc)
+    fn save(&mut self, id: &DocumentId, doc: &Automerge, received: Option<&[u8]>) -> Result<()> {
+        self.node.save_synced(id, doc, received)
     }
 
     fn commit(&mut self) -> Result<()> {

@@ -382,10 +382,7 @@ async fn run_session(
     loop {
         if my_turn {
             let Some(frames) = session.next_batch(&store).map_err(sync_err)? else { break };
-            let mut buf = vec![];
-            for f in &frames {
-                f.encode(&mut buf);
-            }
+            let buf = crate::sync::wire::encode_batch(&frames);
             io.sent += buf.len() as u64;
             send.write_all(&buf).await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
             send.flush().await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
@@ -408,9 +405,14 @@ async fn run_session(
                     }
                 };
                 let end = frame == Frame::End;
-                if matches!(frame, Frame::DocFull(..) | Frame::DocSync(..)) {
-                    progress.fetch_add(1, Ordering::Relaxed);
-                }
+                progress.fetch_add(
+                    match &frame {
+                        Frame::DocFull(..) | Frame::DocSync(..) => 1,
+                        Frame::Zstd(_) => 1,
+                        _ => 0,
+                    },
+                    Ordering::Relaxed,
+                );
                 let handled = session.handle_frame(frame, &mut store);
                 if let Err(e) = handled {
                     store.commit()?;

@@ -30,9 +30,9 @@ use ranges::ItemSet;
 use wire::{Bound, Frame, Hash16, Hello, Range, RangeBody, WireError, VERSIONS};
 
 /// Ranges with at most this many items are sent as item lists.
-pub const ITEMS_THRESHOLD: usize = 16;
+pub const ITEMS_THRESHOLD: usize = 8;
 /// A range that differs is split into this many parts.
-pub const SPLIT: usize = 16;
+pub const SPLIT: usize = 8;
 /// Whole documents sent in one batch stop being added past this many bytes.
 pub const BATCH_BYTES: usize = 16 * 1024 * 1024;
 
@@ -72,10 +72,11 @@ pub trait DocStore {
     fn items(&self) -> crate::Result<Vec<(DocumentId, Hash16)>>;
     /// Loads a document.
     fn load(&self, id: &DocumentId) -> crate::Result<Option<Automerge>>;
-    /// Stores a document that gained changes from the peer (`stored_heads`
-    /// is `None` for a document new to this node). It becomes durable at
-    /// the next [`DocStore::commit`].
-    fn save(&mut self, id: &DocumentId, doc: &Automerge, stored_heads: Option<&[ChangeHash]>) -> crate::Result<()>;
+    /// Stores a document that gained changes from the peer. For a document
+    /// new to this node, `received` holds the bytes it arrived as, which may
+    /// be stored as they are. It becomes durable at the next
+    /// [`DocStore::commit`].
+    fn save(&mut self, id: &DocumentId, doc: &Automerge, received: Option<&[u8]>) -> crate::Result<()>;
     /// Makes every saved document durable.
     fn commit(&mut self) -> crate::Result<()>;
     /// Membership tokens this node knows.
@@ -257,13 +258,19 @@ impl Session {
         let mut bytes = 0;
         while let Some(id) = self.send_full.pop_first() {
             if let Some(doc) = store.load(&id)? {
-                let saved = doc.save();
-                bytes += saved.len();
-                self.stats.changes_sent += doc.get_changes(&[]).len() as u64;
+                // the document as its raw changes: they compress far better
+                // across documents than columnar snapshots do
+                let changes = doc.get_changes(&[]);
+                let mut raw = Vec::with_capacity(changes.iter().map(|c| c.raw_bytes().len()).sum());
+                for c in &changes {
+                    raw.extend_from_slice(c.raw_bytes());
+                }
+                bytes += raw.len();
+                self.stats.changes_sent += changes.len() as u64;
                 if self.sent_docs.insert(id) {
                     self.stats.docs_sent += 1;
                 }
-                frames.push(Frame::DocFull(id, saved));
+                frames.push(Frame::DocFull(id, raw));
                 content = true;
             }
             if bytes > BATCH_BYTES {
@@ -350,39 +357,60 @@ impl Session {
                 self.received_content = true;
                 let msg = Message::decode(&bytes).map_err(|e| SyncError::Protocol(format!("document {id}: bad sync message: {e}")))?;
                 self.peer_start_heads.entry(id).or_insert_with(|| msg.heads.clone());
-                let existed = self.set.get(&id).is_some() || self.docs.contains_key(&id);
                 self.doc(store, &id)?;
                 let state = self.syncing.entry(id).or_default();
                 let doc = self.docs.get_mut(&id).expect("loaded above");
                 let before = doc.get_heads();
                 doc.receive_sync_message(state, msg)
                     .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-                self.after_change(store, id, before, existed)?;
+                self.after_change(store, id, before)?;
             }
             Frame::DocFull(id, bytes) => {
                 self.received_content = true;
-                let existed = self.set.get(&id).is_some() || self.docs.contains_key(&id);
-                self.doc(store, &id)?;
-                let mut theirs = Automerge::load(&bytes)
+                let theirs = Automerge::load(&bytes)
                     .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
-                let doc = self.docs.get_mut(&id).expect("loaded above");
-                let before = doc.get_heads();
-                doc.merge(&mut theirs).map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-                self.after_change(store, id, before, existed)?;
+                // documents that arrive whole are not kept in memory
+                let ours = match self.docs.get(&id) {
+                    Some(d) => Some(d.clone()),
+                    None => store.load(&id)?,
+                };
+                match ours {
+                    None => {
+                        self.stats.changes_received += theirs.get_changes(&[]).len() as u64;
+                        store.save(&id, &theirs, Some(&bytes))?;
+                        if self.received_docs.insert(id) {
+                            self.stats.docs_received += 1;
+                        }
+                    }
+                    Some(mut doc) => {
+                        let before = doc.get_heads();
+                        doc.merge(&mut theirs.clone()).map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
+                        self.docs.insert(id, doc);
+                        self.after_change(store, id, before)?;
+                    }
+                }
             }
             Frame::End => self.stats.batches_received += 1,
             Frame::Error(_, text) => return Err(SyncError::Peer(text)),
+            Frame::Zstd(packed) => {
+                for f in wire::unpack(&packed)? {
+                    if f == Frame::End {
+                        return Err(SyncError::Protocol("End inside compressed frames".into()));
+                    }
+                    self.handle_frame(f, store)?;
+                }
+            }
         }
         Ok(())
     }
 
-    fn after_change<S: DocStore>(&mut self, store: &mut S, id: DocumentId, before: Vec<ChangeHash>, existed: bool) -> Result<(), SyncError> {
+    fn after_change<S: DocStore>(&mut self, store: &mut S, id: DocumentId, before: Vec<ChangeHash>) -> Result<(), SyncError> {
         let doc = self.docs.get(&id).expect("loaded by the caller");
         if doc.get_heads() == before {
             return Ok(());
         }
         let new = doc.get_changes(&before).len() as u64;
-        store.save(&id, doc, if existed && !before.is_empty() { Some(&before) } else { None })?;
+        store.save(&id, doc, None)?;
         self.stats.changes_received += new;
         if self.received_docs.insert(id) {
             self.stats.docs_received += 1;

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ChangeHash, ReadDoc, ROOT};
+#[allow(unused_imports)]
+use super::wire;
 use proptest::prelude::*;
 
 use super::wire::Frame;
@@ -25,7 +27,7 @@ impl DocStore for MemStore {
     fn load(&self, id: &DocumentId) -> crate::Result<Option<Automerge>> {
         Ok(self.docs.get(id).cloned())
     }
-    fn save(&mut self, id: &DocumentId, doc: &Automerge, _: Option<&[ChangeHash]>) -> crate::Result<()> {
+    fn save(&mut self, id: &DocumentId, doc: &Automerge, _: Option<&[u8]>) -> crate::Result<()> {
         let mut doc = doc.clone();
         match self.docs.get_mut(id) {
             Some(d) => {
@@ -91,11 +93,17 @@ fn run(a: &mut MemStore, b: &mut MemStore, cut_after: Option<usize>) -> Result<O
     let mut out = Outcome::default();
     let mut delivered = 0;
     let deliver = |frames: Vec<Frame>, to: &mut Session, store: &mut MemStore, bytes: &mut usize, delivered: &mut usize| -> Result<bool, SyncError> {
-        for f in frames {
-            let mut buf = vec![];
-            f.encode(&mut buf);
-            *bytes += buf.len();
-            let frame = Frame::decode(&buf[4..])?;
+        let buf = wire::encode_batch(&frames);
+        *bytes += buf.len();
+        let mut rest = &buf[..];
+        let mut decoded = vec![];
+        while !rest.is_empty() {
+            let len = Frame::body_len(rest[..4].try_into().unwrap())?;
+            decoded.push(Frame::decode(&rest[4..4 + len])?);
+            rest = &rest[4 + len..];
+        }
+        let frames: Vec<Frame> = decoded.into_iter().flat_map(|f| match f { Frame::Zstd(z) => wire::unpack(&z).unwrap(), f => vec![f] }).collect();
+        for frame in frames {
             if cut_after.is_some_and(|n| *delivered >= n) {
                 store.commit()?;
                 return Ok(false);

@@ -13,9 +13,15 @@
 //! | 3 | `Ranges` | n: u32, n × range; range = upper bound (flag u8: 0 = ID follows, 1 = end of ID space) then kind u8: 0 = fingerprint (16) / 1 = items (n: u32, n × (ID, hash)) |
 //! | 4 | `Want` | n: u32, n × ID: documents the sender lacks |
 //! | 5 | `DocSync` | ID, len u32, an automerge sync message |
-//! | 6 | `DocFull` | ID, len u32, a whole automerge document |
+//! | 6 | `DocFull` | ID, len u32, a whole automerge document: every change, as concatenated change chunks |
 //! | 7 | `End` | nothing: the sender's batch is complete |
 //! | 8 | `Error` | code u16, len u16, UTF-8 text |
+//! | 9 | `Zstd` | zstd-compressed concatenation of other encoded frames (never `Zstd`), at most [`MAX_FRAME`] bytes once decompressed |
+//!
+//! A batch is sent with [`encode_batch`]: frames are packed into `Zstd`
+//! frames of about [`PACK_BYTES`] when that makes them smaller, so whole
+//! documents travel compressed *across* documents (field names and values
+//! repeat from one record to the next).
 
 use crate::id::DocumentId;
 
@@ -24,6 +30,9 @@ pub const VERSIONS: &[u16] = &[1];
 /// Largest frame accepted (a whole document travels in one frame).
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 const MAGIC: &[u8; 4] = b"AYNS";
+/// Raw bytes packed into one `Zstd` frame.
+pub const PACK_BYTES: usize = 4 * 1024 * 1024;
+const ZSTD_LEVEL: i32 = 9;
 
 /// A 16-byte hash of one document's state, or an XOR of such hashes.
 pub type Hash16 = [u8; 16];
@@ -90,6 +99,8 @@ pub enum Frame {
     End,
     /// The sender gives up, saying why.
     Error(u16, String),
+    /// Other frames, zstd-compressed (see [`unpack`]).
+    Zstd(Vec<u8>),
 }
 
 /// Why bytes are not a frame.
@@ -176,6 +187,7 @@ impl Frame {
             Frame::DocFull(..) => "DocFull",
             Frame::End => "End",
             Frame::Error(..) => "Error",
+            Frame::Zstd(_) => "Zstd",
         }
     }
 
@@ -251,6 +263,10 @@ impl Frame {
                 out.extend_from_slice(&code.to_be_bytes());
                 out.extend_from_slice(&(text.len() as u16).to_be_bytes());
                 out.extend_from_slice(text);
+            }
+            Frame::Zstd(bytes) => {
+                out.push(9);
+                out.extend_from_slice(bytes);
             }
         }
         let len = (out.len() - start - 4) as u32;
@@ -342,11 +358,74 @@ impl Frame {
                 let text = String::from_utf8_lossy(r.take(len, "error text")?).into_owned();
                 Frame::Error(code, text)
             }
+            9 => Frame::Zstd(r.take(r.buf.len(), "compressed frames")?.to_vec()),
             x => return Err(WireError::Malformed(format!("unknown frame type {x}"))),
         };
         r.finish()?;
         Ok(frame)
     }
+}
+
+/// Encodes a batch for the wire, packing runs of frames into `Zstd` frames
+/// where compression pays (`End` always travels unpacked).
+pub fn encode_batch(frames: &[Frame]) -> Vec<u8> {
+    let mut out = vec![];
+    let mut pending = vec![];
+    let flush = |pending: &mut Vec<u8>, out: &mut Vec<u8>| {
+        if pending.len() > 512 {
+            if let Ok(z) = zstd::block::compress(pending, ZSTD_LEVEL) {
+                if z.len() + 5 < pending.len() {
+                    Frame::Zstd(z).encode(out);
+                    pending.clear();
+                    return;
+                }
+            }
+        }
+        out.append(pending);
+    };
+    for f in frames {
+        if *f == Frame::End {
+            // the end of a batch is never packed: the reader looks for it
+            flush(&mut pending, &mut out);
+            f.encode(&mut out);
+            continue;
+        }
+        f.encode(&mut pending);
+        if pending.len() >= PACK_BYTES {
+            flush(&mut pending, &mut out);
+        }
+    }
+    flush(&mut pending, &mut out);
+    out
+}
+
+/// Decompresses a `Zstd` frame into its frames; refuses more than
+/// [`MAX_FRAME`] bytes of output (no decompression bombs) and nesting.
+pub fn unpack(compressed: &[u8]) -> Result<Vec<Frame>, WireError> {
+    use std::io::Read;
+    let mut raw = vec![];
+    zstd::stream::read::Decoder::new(compressed)
+        .map_err(|e| WireError::Malformed(format!("bad compressed frames: {e}")))?
+        .take(MAX_FRAME as u64 + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| WireError::Malformed(format!("bad compressed frames: {e}")))?;
+    if raw.len() > MAX_FRAME {
+        return Err(WireError::TooLarge(raw.len()));
+    }
+    let mut frames = vec![];
+    let mut rest = &raw[..];
+    while !rest.is_empty() {
+        let prefix: [u8; 4] = rest.get(..4).and_then(|p| p.try_into().ok()).ok_or(WireError::Truncated("packed frame length"))?;
+        let len = Frame::body_len(prefix)?;
+        let body = rest.get(4..4 + len).ok_or(WireError::Truncated("packed frame"))?;
+        let f = Frame::decode(body)?;
+        if matches!(f, Frame::Zstd(_)) {
+            return Err(WireError::Malformed("nested compressed frames".into()));
+        }
+        frames.push(f);
+        rest = &rest[4 + len..];
+    }
+    Ok(frames)
 }
 
 #[cfg(test)]
@@ -379,6 +458,29 @@ mod tests {
         round_trip(Frame::DocFull(id, vec![]));
         round_trip(Frame::End);
         round_trip(Frame::Error(3, "versión".into()));
+    }
+
+    #[test]
+    fn batches_pack_and_unpack() {
+        let id = DocumentId::from_bytes([7; 16]);
+        let frames: Vec<Frame> = (0..200).map(|i| Frame::DocFull(id, format!("documento {i} del incendio de Sama").repeat(20).into_bytes())).chain([Frame::End]).collect();
+        let wire = encode_batch(&frames);
+        let raw: usize = frames.iter().map(|f| { let mut b = vec![]; f.encode(&mut b); b.len() }).sum();
+        assert!(wire.len() < raw / 5, "{} vs {raw}", wire.len());
+        let mut back = vec![];
+        let mut rest = &wire[..];
+        while !rest.is_empty() {
+            let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
+            match Frame::decode(&rest[4..4 + len]).unwrap() {
+                Frame::Zstd(z) => back.extend(unpack(&z).unwrap()),
+                f => back.push(f),
+            }
+            rest = &rest[4 + len..];
+        }
+        assert_eq!(back, frames);
+        // a bomb: 100 MB of zeros compresses to a few KB but is refused
+        let bomb = zstd::block::compress(&vec![0u8; 100 * 1024 * 1024], 3).unwrap();
+        assert!(unpack(&bomb).is_err());
     }
 
     #[test]

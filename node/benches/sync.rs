@@ -1,0 +1,183 @@
+//! Replication benchmarks for BENCHMARKS.md: Ayni's session over QUIC on
+//! loopback between two real stores, against automerge's per-document sync
+//! with fresh sync states (what automerge-repo and samod do on connect),
+//! measured in the same run on the same documents.
+//!
+//! Run: `cargo bench -p ayni-node --bench sync` (`-- --quick` for 1k/10k).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use automerge::sync::{State, SyncDoc};
+use automerge::Automerge;
+use ayni_node::net::{Endpoint, NetConfig};
+use ayni_node::network::Role;
+use ayni_node::Node;
+use serde_json::{json, Value};
+
+fn rnd(i: usize, salt: u64) -> u64 {
+    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 29)
+}
+
+fn edan(i: usize) -> Value {
+    let r = |salt: u64, m: u64| (rnd(i, salt) % m) as usize;
+    json!({
+        "key": format!("edan-{i:06}"), "event_id": "event:ev", "edan_type": "preliminar", "form_version": "videci-edan-1",
+        "evaluation_started_at": format!("2026-08-{:02}T{:02}:00:00Z", 1 + r(2, 28), r(3, 24)),
+        "location": {"department": "tarija", "province": "Cercado", "community_or_zone": format!("Comunidad {}", r(6, 5000)), "urban_rural": "rural"},
+        "geo": {"lat": -21.0 - r(8, 100_000) as f64 / 100_000.0, "lon": -64.0 - r(9, 100_000) as f64 / 100_000.0, "accuracy_m": 3 + r(10, 50)},
+        "info_sources": ["direct_observation"], "lead_evaluator": format!("Evaluador {}", r(11, 40)),
+        "tallies": {format!("z{}", r(12, 9)): {format!("GAEM-{}", 1 + r(13, 4)): {
+            "families_affected": r(14, 80), "families_damnified": r(15, 20), "persons_affected": r(16, 300), "dead": r(17, 2),
+            "injured": r(18, 9), "evacuated": r(19, 60), "houses_destroyed": r(22, 7), "ha_vegetation_burned": r(23, 9000) as f64 / 10.0,
+            "livestock_dead": {"ovino": r(24, 40)}}}},
+        "needs": [{"sector": "alimentos", "item": "ración familiar", "quantity": 1 + r(27, 50), "unit": "raciones", "priority": "alta"}]
+    })
+}
+
+fn rss_peak_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn reset_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// automerge's own sync, one document at a time with fresh states, all
+/// documents in flight together: returns (bytes a→b, bytes b→a, rounds).
+fn baseline(a: &[Automerge], b: &[Automerge]) -> (usize, usize, usize) {
+    let (mut ab, mut ba, mut rounds) = (0, 0, 0);
+    for (da, db) in a.iter().zip(b) {
+        let (mut da, mut db) = (da.clone(), db.clone());
+        let (mut sa, mut sb) = (State::new(), State::new());
+        let mut r = 0;
+        loop {
+            let m1 = da.generate_sync_message(&mut sa);
+            let m2 = db.generate_sync_message(&mut sb);
+            if m1.is_none() && m2.is_none() {
+                break;
+            }
+            r += 1;
+            if let Some(m) = m1 {
+                let bytes = m.encode();
+                ab += bytes.len();
+                db.receive_sync_message(&mut sb, automerge::sync::Message::decode(&bytes).unwrap()).unwrap();
+            }
+            if let Some(m) = m2 {
+                let bytes = m.encode();
+                ba += bytes.len();
+                da.receive_sync_message(&mut sa, automerge::sync::Message::decode(&bytes).unwrap()).unwrap();
+            }
+        }
+        rounds = rounds.max(r);
+    }
+    (ab, ba, rounds)
+}
+
+fn load_all(node: &Node, ids: &[String]) -> Vec<Automerge> {
+    ids.iter().map(|id| node.document_bytes(id).ok().and_then(|b| Automerge::load(&b).ok()).unwrap_or_default()).collect()
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let sizes: &[usize] = if quick { &[1_000, 10_000] } else { &[1_000, 10_000, 100_000] };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    println!("| records | case | Ayni bytes A→B | Ayni bytes B→A | Ayni round trips | Ayni wall (ms) | Ayni peak RSS (MB) | automerge bytes A→B | automerge bytes B→A | automerge rounds | automerge wall (ms) | bytes ratio (automerge ÷ Ayni) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for &n in sizes {
+        let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        // replica A (the initiator) and B, enrolled in one network
+        let (a_home, b_home) = (base.path().join("a"), base.path().join("b"));
+        let ids: Vec<String>;
+        {
+            let a = Node::init(&a_home, "a").unwrap();
+            a.create_network("bench").unwrap();
+            let b = Node::init(&b_home, "b").unwrap();
+            b.join(&a.enroll(b.id(), Role::Hq, "b", None).unwrap().to_token()).unwrap();
+            a.add("event", Some("ev"), json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]})).unwrap();
+            a.import("edan", || (0..n).map(|i| (format!("{i}"), Ok(edan(i))))).unwrap();
+            ids = a.list("edan", &[]).unwrap().into_iter().map(|r| r.id).collect();
+        }
+        // B starts as a copy of A's store (identical replicas), keeping its own key
+        let empty_b = base.path().join("empty-b");
+        copy_dir(&b_home, &empty_b);
+        std::fs::remove_dir_all(b_home.join("store")).unwrap();
+        copy_dir(&a_home.join("store"), &b_home.join("store"));
+
+        let cases: Vec<(&str, usize)> = vec![("identical", 0), ("1 changed", 1), ("1 % changed", (n / 100).max(1)), ("first sync into an empty node", usize::MAX)];
+        for (case, changed) in cases {
+            let b_dir = if changed == usize::MAX { empty_b.clone() } else { b_home.clone() };
+            let a = Arc::new(Node::open(&a_home).unwrap());
+            let b = Arc::new(Node::open(&b_dir).unwrap());
+            if changed != usize::MAX {
+                for id in ids.iter().take(changed) {
+                    b.set(id, &[("tallies.z1.GAEM-9.families_affected".into(), json!(rnd(changed, 1) % 90))]).unwrap();
+                }
+            }
+            // baseline on the same documents, before Ayni syncs them
+            let (da, db) = (load_all(&a, &ids), load_all(&b, &ids));
+            let t = Instant::now();
+            let (bab, bba, brounds) = baseline(&da, &db);
+            let bwall = t.elapsed();
+            drop((da, db));
+            reset_rss();
+            let t = Instant::now();
+            let report = rt.block_on(async {
+                let eb = Arc::new(Endpoint::bind(b.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap());
+                let (stop, mut rx) = tokio::sync::watch::channel(false);
+                let e = eb.clone();
+                let task = tokio::spawn(async move { e.accept_loop(async move { let _ = rx.changed().await; }).await });
+                let ea = Endpoint::bind(a.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap();
+                let r = ea.sync_with(eb.local_addr().unwrap()).await.unwrap();
+                ea.close().await;
+                let _ = stop.send(true);
+                let _ = task.await;
+                r
+            });
+            let wall = t.elapsed();
+            let rss = rss_peak_mb();
+            println!(
+                "| {n} | {case} | {} | {} | {} | {:.0} | {:.0} | {bab} | {bba} | {brounds} | {:.0} | {:.1} |",
+                report.bytes_sent,
+                report.bytes_received,
+                report.round_trips,
+                wall.as_secs_f64() * 1e3,
+                rss,
+                bwall.as_secs_f64() * 1e3,
+                (bab + bba) as f64 / (report.bytes_sent + report.bytes_received).max(1) as f64
+            );
+            drop((a, b));
+        }
+        // the first-sync target: bytes of the records' changes, zstd-compressed
+        let a = Node::open(&a_home).unwrap();
+        let mut changes = vec![];
+        for id in &ids {
+            let doc = Automerge::load(&a.document_bytes(id).unwrap()).unwrap();
+            for c in doc.get_changes(&[]) {
+                changes.extend_from_slice(c.raw_bytes());
+            }
+        }
+        let z = zstd::encode_all(&changes[..], 3).unwrap().len();
+        println!("| {n} | (reference) zstd-3 of all the records' changes | {z} | | | | | | | | | |");
+    }
+}
