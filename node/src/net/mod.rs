@@ -405,26 +405,39 @@ async fn run_session(
                     }
                 };
                 let end = frame == Frame::End;
-                progress.fetch_add(
-                    match &frame {
-                        Frame::DocFull(..) | Frame::DocSync(..) => 1,
-                        Frame::Zstd(_) => 1,
-                        _ => 0,
+                // packed frames are fed one by one, so long packs of whole
+                // documents are still made durable every 256 documents
+                let frames = match frame {
+                    Frame::Zstd(packed) => match crate::sync::wire::unpack(&packed) {
+                        Ok(fs) if fs.contains(&Frame::End) => Err(SyncError::Protocol("End inside compressed frames".into())),
+                        other => other.map_err(SyncError::from),
                     },
-                    Ordering::Relaxed,
-                );
-                let handled = session.handle_frame(frame, &mut store);
-                if let Err(e) = handled {
-                    store.commit()?;
-                    let mut buf = vec![];
-                    Frame::Error(1, e.to_string()).encode(&mut buf);
-                    let _ = send.write_all(&buf).await;
-                    return Err(sync_err(e));
-                }
-                n += 1;
-                if n % 256 == 0 {
-                    store.commit()?;
-                    tracing::debug!("stored {} document(s) from {peer} so far", session.stats().docs_received);
+                    f => Ok(vec![f]),
+                };
+                let frames = match frames {
+                    Ok(f) => f,
+                    Err(e) => {
+                        store.commit()?;
+                        return Err(sync_err(e));
+                    }
+                };
+                for frame in frames {
+                    if matches!(frame, Frame::DocFull(..) | Frame::DocSync(..)) {
+                        progress.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let handled = session.handle_frame(frame, &mut store);
+                    if let Err(e) = handled {
+                        store.commit()?;
+                        let mut buf = vec![];
+                        Frame::Error(1, e.to_string()).encode(&mut buf);
+                        let _ = send.write_all(&buf).await;
+                        return Err(sync_err(e));
+                    }
+                    n += 1;
+                    if n % 256 == 0 {
+                        store.commit()?;
+                        tracing::debug!("stored {} document(s) from {peer} so far", session.stats().docs_received);
+                    }
                 }
                 if end {
                     break;

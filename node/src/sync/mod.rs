@@ -319,6 +319,15 @@ impl Session {
         if self.finished {
             return Err(SyncError::Protocol(format!("{} after the session ended", frame.name())));
         }
+        if let Frame::Zstd(packed) = frame {
+            for f in wire::unpack(&packed)? {
+                if f == Frame::End {
+                    return Err(SyncError::Protocol("End inside compressed frames".into()));
+                }
+                self.handle_frame(f, store)?;
+            }
+            return Ok(());
+        }
         if self.peer.is_none() && !matches!(frame, Frame::Hello(_) | Frame::Error(..)) {
             return Err(SyncError::Protocol(format!("expected Hello, got {}", frame.name())));
         }
@@ -392,14 +401,7 @@ impl Session {
             }
             Frame::End => self.stats.batches_received += 1,
             Frame::Error(_, text) => return Err(SyncError::Peer(text)),
-            Frame::Zstd(packed) => {
-                for f in wire::unpack(&packed)? {
-                    if f == Frame::End {
-                        return Err(SyncError::Protocol("End inside compressed frames".into()));
-                    }
-                    self.handle_frame(f, store)?;
-                }
-            }
+            Frame::Zstd(_) => unreachable!("unpacked above"),
         }
         Ok(())
     }
