@@ -195,6 +195,11 @@ enum Command {
     },
     /// Known peers: addresses, last seen, last sync, state
     Peers,
+    /// Sync by file (USB stick): `bundle export FILE`, `bundle import FILE`
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
     /// The main job: HQ and two field laptops on loopback work offline and sync in a chain
     Demo,
     /// Print a shell completion script
@@ -214,6 +219,26 @@ enum NetworkCommand {
     },
     /// Show this node's network and its members
     Show,
+}
+
+#[derive(Subcommand, Debug)]
+enum BundleCommand {
+    /// Write every change the other side may lack into FILE
+    Export {
+        /// The bundle file to write
+        file: PathBuf,
+        /// Only what differs from what this peer was last known to hold
+        #[arg(long, value_name = "PEER_NODE_ID", conflicts_with = "all")]
+        since: Option<String>,
+        /// Everything (the default)
+        #[arg(long)]
+        all: bool,
+    },
+    /// Apply a bundle: all or nothing, with the same checks as a network sync
+    Import {
+        /// The bundle file
+        file: PathBuf,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,6 +317,18 @@ fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
             .map(|d| d.join("ayni"))
             .ok_or_else(|| usage("no home directory: pass --home DIR or set AYNI_HOME")),
     }
+}
+
+/// Writes `bytes` to `path` via a temporary file and a rename, durably: a
+/// crash leaves the old file or the new one, never half of one.
+fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let name = path.file_name().ok_or_else(|| usage(format!("{} is not a file path", path.display())))?;
+    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| usage(format!("cannot write {}: {e}", tmp.display())))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -408,6 +445,17 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             out.joined(&m)?;
         }
         Command::Peers => out.peers(&node.peers()?)?,
+        Command::Bundle { command: BundleCommand::Export { file, since, all: _ } } => {
+            let since = since.map(|s| s.parse::<ayni_node::identity::NodeId>()).transpose()?;
+            let (bytes, report) = node.export_bundle(since)?;
+            write_file_atomically(&file, &bytes)?;
+            out.bundle(&report, "exported")?;
+        }
+        Command::Bundle { command: BundleCommand::Import { file } } => {
+            let bytes = std::fs::read(&file).map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
+            let report = node.import_bundle(&bytes).with_context(|| format!("{}", file.display()))?;
+            out.bundle(&report, "imported")?;
+        }
         Command::Serve { listen, no_mdns, stall_timeout, resync } => {
             let addr = resolve_addr(&listen)?;
             let node = std::sync::Arc::new(node);
@@ -439,7 +487,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             let rt = runtime()?;
             let config = ayni_node::net::NetConfig { stall_timeout: std::time::Duration::from_secs(stall_timeout), ..Default::default() };
             let report = rt.block_on(async {
-                let endpoint = ayni_node::net::Endpoint::bind(node.clone(), "0.0.0.0:0".parse().expect("literal"), config)?;
+                let endpoint = ayni_node::net::Endpoint::bind(node.clone(), std::net::SocketAddr::from(([0, 0, 0, 0], 0)), config)?;
                 let progress = if out.json { None } else { output::progress(endpoint.progress()) };
                 let report = endpoint.sync_with(addr).await;
                 if let Some(p) = progress {

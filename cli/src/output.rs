@@ -328,6 +328,16 @@ impl Out {
         })
     }
 
+    pub fn bundle(&mut self, r: &ayni_node::bundle::BundleReport, verb: &str) -> Result<()> {
+        self.emit(r, || {
+            if verb == "exported" {
+                format!("exported {} document(s) in {} bytes{}\n", r.header.documents, r.bytes, r.header.since.as_ref().map(|s| format!(" (what {s} may lack)")).unwrap_or_default())
+            } else {
+                format!("imported a bundle from {}: {} document(s) changed here, {} new member(s)\n", r.header.exporter, r.documents_changed, r.members_learned)
+            }
+        })
+    }
+
     pub fn report(&mut self, r: &EdanReport) -> Result<()> {
         self.emit(r, || r.to_text())
     }

@@ -28,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bundle;
 pub mod demo;
 pub mod error;
 pub mod id;

@@ -311,6 +311,11 @@ impl Node {
         self.view_of(id, doc)
     }
 
+    /// The store write for a document received from a peer.
+    pub(crate) fn doc_write_for<'a>(&self, id: DocumentId, payload: Payload<'a>, rec: &'a Record) -> Result<DocWrite<'a>> {
+        self.doc_write(id, payload, rec)
+    }
+
     /// Writes a document received from a peer (durable at the next
     /// `make_durable`).
     pub(crate) fn write_synced(&self, id: DocumentId, payload: Payload<'_>, rec: &Record) -> Result<()> {

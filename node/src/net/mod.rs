@@ -238,6 +238,9 @@ impl Endpoint {
             p.last_sync = Some(crate::node::now_rfc3339());
             p.last_error = None;
         });
+        if let Err(e) = self.node.remember_peer_state(&peer) {
+            tracing::warn!("recording what {peer} holds: {e}");
+        }
         Ok(SyncReport {
             peer: peer.to_string(),
             docs_sent: s.docs_sent,
@@ -304,6 +307,9 @@ impl Endpoint {
                     p.last_sync = Some(crate::node::now_rfc3339());
                     p.last_error = None;
                 });
+                if let Err(e) = self.node.remember_peer_state(&peer) {
+                    tracing::warn!("recording what {peer} holds: {e}");
+                }
             }
             Err(e) => {
                 tracing::warn!("sync with {peer} ({addr}) failed, connection closed: {e}");

@@ -26,6 +26,8 @@ use crate::network::{Membership, NetworkInfo};
 /// OID of the certificate extension holding the membership token.
 pub const MEMBERSHIP_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 59872, 1, 1];
 const ED25519_OID: &str = "1.3.101.112";
+/// Node keys are Ed25519, so that is the only handshake signature scheme.
+const SCHEMES: &[SignatureScheme] = &[SignatureScheme::ED25519];
 
 /// Decides whether a node may connect (revocation plugs in here).
 pub trait Admission: Send + Sync + std::fmt::Debug {
@@ -79,6 +81,16 @@ impl PeerVerifier {
         PeerVerifier { network, admission, provider }
     }
 
+    /// The handshake signature check, shared by both roles.
+    fn signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct, tls13: bool) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algs = &self.provider.signature_verification_algorithms;
+        if tls13 {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+        } else {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
+        }
+    }
+
     fn check(&self, cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
         let refuse = |why: String| {
             tracing::warn!("refused a peer in the handshake: {why}");
@@ -102,15 +114,15 @@ impl ServerCertVerifier for PeerVerifier {
     }
 
     fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        self.signature(message, cert, dss, false)
     }
 
     fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        self.signature(message, cert, dss, true)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
+        SCHEMES.to_vec()
     }
 }
 
@@ -124,14 +136,14 @@ impl ClientCertVerifier for PeerVerifier {
     }
 
     fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        self.signature(message, cert, dss, false)
     }
 
     fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        self.signature(message, cert, dss, true)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
+        SCHEMES.to_vec()
     }
 }

@@ -211,13 +211,6 @@ impl Session {
         self.finished
     }
 
-    fn doc<S: DocStore>(&mut self, store: &S, id: &DocumentId) -> crate::Result<&mut Automerge> {
-        if !self.docs.contains_key(id) {
-            let doc = store.load(id)?.unwrap_or_default();
-            self.docs.insert(*id, doc);
-        }
-        Ok(self.docs.get_mut(id).expect("inserted above"))
-    }
 
     /// The next batch to send, ending with `End`; `None` when the session
     /// is complete.
@@ -282,8 +275,8 @@ impl Session {
         }
         let ids: Vec<DocumentId> = self.syncing.keys().copied().collect();
         for id in ids {
-            self.doc(store, &id)?;
-            let (Some(doc), Some(state)) = (self.docs.get(&id), self.syncing.get_mut(&id)) else { continue };
+            let doc = cached(&mut self.docs, store, &id)?;
+            let Some(state) = self.syncing.get_mut(&id) else { continue };
             if let Some(msg) = doc.generate_sync_message(state) {
                 if !msg.changes.is_empty() && self.sent_docs.insert(id) {
                     self.stats.docs_sent += 1;
@@ -319,16 +312,7 @@ impl Session {
         if self.finished {
             return Err(SyncError::Protocol(format!("{} after the session ended", frame.name())));
         }
-        if let Frame::Zstd(packed) = frame {
-            for f in wire::unpack(&packed)? {
-                if f == Frame::End {
-                    return Err(SyncError::Protocol("End inside compressed frames".into()));
-                }
-                self.handle_frame(f, store)?;
-            }
-            return Ok(());
-        }
-        if self.peer.is_none() && !matches!(frame, Frame::Hello(_) | Frame::Error(..)) {
+        if self.peer.is_none() && !matches!(frame, Frame::Hello(_) | Frame::Error(..) | Frame::Zstd(_)) {
             return Err(SyncError::Protocol(format!("expected Hello, got {}", frame.name())));
         }
         match frame {
@@ -366,13 +350,12 @@ impl Session {
                 self.received_content = true;
                 let msg = Message::decode(&bytes).map_err(|e| SyncError::Protocol(format!("document {id}: bad sync message: {e}")))?;
                 self.peer_start_heads.entry(id).or_insert_with(|| msg.heads.clone());
-                self.doc(store, &id)?;
+                let doc = cached(&mut self.docs, store, &id)?;
                 let state = self.syncing.entry(id).or_default();
-                let doc = self.docs.get_mut(&id).expect("loaded above");
                 let before = doc.get_heads();
                 doc.receive_sync_message(state, msg)
                     .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-                self.after_change(store, id, before)?;
+                after_change(&mut self.stats, &mut self.received_docs, store, id, doc, &before)?;
             }
             Frame::DocFull(id, bytes) => {
                 self.received_content = true;
@@ -394,28 +377,21 @@ impl Session {
                     Some(mut doc) => {
                         let before = doc.get_heads();
                         doc.merge(&mut theirs.clone()).map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
+                        after_change(&mut self.stats, &mut self.received_docs, store, id, &doc, &before)?;
                         self.docs.insert(id, doc);
-                        self.after_change(store, id, before)?;
                     }
                 }
             }
             Frame::End => self.stats.batches_received += 1,
             Frame::Error(_, text) => return Err(SyncError::Peer(text)),
-            Frame::Zstd(_) => unreachable!("unpacked above"),
-        }
-        Ok(())
-    }
-
-    fn after_change<S: DocStore>(&mut self, store: &mut S, id: DocumentId, before: Vec<ChangeHash>) -> Result<(), SyncError> {
-        let doc = self.docs.get(&id).expect("loaded by the caller");
-        if doc.get_heads() == before {
-            return Ok(());
-        }
-        let new = doc.get_changes(&before).len() as u64;
-        store.save(&id, doc, None)?;
-        self.stats.changes_received += new;
-        if self.received_docs.insert(id) {
-            self.stats.docs_received += 1;
+            Frame::Zstd(packed) => {
+                for f in wire::unpack(&packed)? {
+                    if f == Frame::End {
+                        return Err(SyncError::Protocol("End inside compressed frames".into()));
+                    }
+                    self.handle_frame(f, store)?;
+                }
+            }
         }
         Ok(())
     }
@@ -467,6 +443,34 @@ impl Session {
         }
         self.out_ranges.extend(out);
     }
+}
+
+/// The session's in-memory copy of a document, loaded on first use.
+fn cached<'d, S: DocStore>(docs: &'d mut BTreeMap<DocumentId, Automerge>, store: &S, id: &DocumentId) -> crate::Result<&'d mut Automerge> {
+    Ok(match docs.entry(*id) {
+        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::btree_map::Entry::Vacant(v) => v.insert(store.load(id)?.unwrap_or_default()),
+    })
+}
+
+/// Stores a document that gained changes and counts them.
+fn after_change<S: DocStore>(
+    stats: &mut Stats,
+    received: &mut HashSet<DocumentId>,
+    store: &mut S,
+    id: DocumentId,
+    doc: &Automerge,
+    before: &[ChangeHash],
+) -> Result<(), SyncError> {
+    if doc.get_heads() == before {
+        return Ok(());
+    }
+    stats.changes_received += doc.get_changes(before).len() as u64;
+    store.save(&id, doc, None)?;
+    if received.insert(id) {
+        stats.docs_received += 1;
+    }
+    Ok(())
 }
 
 /// Marks a range both sides agree on. It is sent only to carry the next

@@ -1,0 +1,285 @@
+//! Bundles: replication by file, for teams with no network at all (a USB
+//! stick carried between base camps).
+//!
+//! Owns: the bundle file format and its all-or-nothing import. Must never:
+//! write part of a bundle, or accept one that is not whole and unaltered.
+//!
+//! # Bundle format, version 1
+//! `"AYNIBNDL"` (8 bytes), format `u8` (1), header length `u32 BE`, header
+//! (JSON: network ID, exporter node ID, created-at, `since` peer, document
+//! count), body length `u64 BE`, body (zstd-compressed replication frames
+//! from `sync::wire`: one `Members` frame; one `Ranges` frame holding the
+//! exporter's whole summary as a single item list, so the importer learns
+//! exactly what the exporter holds and its next `--since` bundle carries
+//! only the difference; then one `DocFull` per document),
+//! and SHA-256 of everything before it (32 bytes). Any flipped or missing
+//! byte fails the checksum or a length and the whole bundle is refused.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+
+use automerge::Automerge;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::id::DocumentId;
+use crate::identity::NodeId;
+use crate::node::Node;
+use crate::store::Payload;
+use crate::sync::wire::{Bound, Frame, Range, RangeBody, MAX_FRAME};
+
+const MAGIC: &[u8; 8] = b"AYNIBNDL";
+const FORMAT: u8 = 1;
+/// Largest bundle body accepted once decompressed.
+pub const MAX_BODY: u64 = 8 * 1024 * 1024 * 1024;
+
+/// What a bundle says about itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    /// The network it belongs to.
+    pub network: String,
+    /// The node that wrote it.
+    pub exporter: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// The peer it was cut for (`--since`), if any.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Documents inside.
+    pub documents: u64,
+}
+
+/// Outcome of an export or import.
+#[derive(Debug, Clone, Serialize)]
+pub struct BundleReport {
+    /// The bundle's header.
+    pub header: Header,
+    /// Bundle size in bytes.
+    pub bytes: u64,
+    /// Documents that gained changes here (import) or were written (export).
+    pub documents_changed: u64,
+    /// Membership records learned (import).
+    pub members_learned: u64,
+}
+
+fn bad(why: impl Into<String>) -> Error {
+    Error::Usage(format!("bundle refused, nothing written: {}", why.into()))
+}
+
+impl Node {
+    /// The store's summary as it was when this node last completed a sync
+    /// with (or imported a bundle from) `peer`: what that peer is known to
+    /// hold.
+    fn peer_summary(&self, peer: &NodeId) -> Result<BTreeMap<DocumentId, [u8; 16]>> {
+        let Some(bytes) = self.store().get_meta("q", &peer.to_string())? else { return Ok(BTreeMap::new()) };
+        let raw = zstd::stream::decode_all(&bytes[..]).map_err(|e| Error::Damaged { id: format!("q:{peer}"), reason: e.to_string() })?;
+        Ok(raw
+            .chunks_exact(32)
+            .filter_map(|c| Some((DocumentId::from_bytes(c[..16].try_into().ok()?), c[16..].try_into().ok()?)))
+            .collect())
+    }
+
+    fn set_peer_summary(&self, peer: &NodeId, items: &BTreeMap<DocumentId, [u8; 16]>) -> Result<()> {
+        let mut raw = Vec::with_capacity(items.len() * 32);
+        for (id, h) in items {
+            raw.extend_from_slice(id.as_bytes());
+            raw.extend_from_slice(h);
+        }
+        let z = zstd::stream::encode_all(&raw[..], 3).map_err(|e| Error::Usage(e.to_string()))?;
+        self.store().put_meta("q", &peer.to_string(), &z)
+    }
+
+    /// Records that `peer` now holds everything this node holds (after a
+    /// completed sync), for later `bundle export --since`.
+    pub fn remember_peer_state(&self, peer: &NodeId) -> Result<()> {
+        let items: BTreeMap<DocumentId, [u8; 16]> = self.store().summary()?.into_iter().collect();
+        self.set_peer_summary(peer, &items)
+    }
+
+    /// Writes a bundle of every document (`since = None`) or of every
+    /// document whose state differs from what `since` was last known to hold.
+    pub fn export_bundle(&self, since: Option<NodeId>) -> Result<(Vec<u8>, BundleReport)> {
+        let network = self.network()?.ok_or_else(|| Error::Usage("this node belongs to no network".into()))?;
+        let known = match &since {
+            Some(p) => self.peer_summary(p)?,
+            None => BTreeMap::new(),
+        };
+        let summary = self.store().summary()?;
+        let mut frames = vec![
+            Frame::Members(self.store().scan_meta("n")?.into_iter().map(|(_, v)| v).collect()),
+            Frame::Ranges(vec![Range { upper: Bound::End, body: RangeBody::Items(summary.clone()) }]),
+        ];
+        for (id, hash) in summary {
+            if known.get(&id) == Some(&hash) {
+                continue;
+            }
+            let Some(doc) = self.store().load(&id)? else { continue };
+            let mut raw = vec![];
+            for c in doc.get_changes(&[]) {
+                raw.extend_from_slice(c.raw_bytes());
+            }
+            frames.push(Frame::DocFull(id, raw));
+        }
+        let header = Header {
+            network: network.id,
+            exporter: self.id().to_string(),
+            created_at: crate::node::now_rfc3339(),
+            since: since.map(|p| p.to_string()),
+            documents: frames.len() as u64 - 2,
+        };
+        let mut body_raw = vec![];
+        for f in &frames {
+            f.encode(&mut body_raw);
+        }
+        let body = zstd::stream::encode_all(&body_raw[..], 9).map_err(|e| Error::Usage(e.to_string()))?;
+        let header_json = serde_json::to_vec(&header).map_err(|e| Error::Usage(e.to_string()))?;
+        let mut out = Vec::with_capacity(body.len() + header_json.len() + 60);
+        out.extend_from_slice(MAGIC);
+        out.push(FORMAT);
+        out.extend_from_slice(&(header_json.len() as u32).to_be_bytes());
+        out.extend_from_slice(&header_json);
+        out.extend_from_slice(&(body.len() as u64).to_be_bytes());
+        out.extend_from_slice(&body);
+        let sum = Sha256::digest(&out);
+        out.extend_from_slice(&sum);
+        let report = BundleReport { documents_changed: header.documents, header, bytes: out.len() as u64, members_learned: 0 };
+        Ok((out, report))
+    }
+
+    /// Applies a bundle, all or nothing: the file must be whole and
+    /// unaltered and of this node's network, and every document in it an
+    /// Ayni record, or nothing is written. Importing a bundle twice changes
+    /// nothing the second time.
+    pub fn import_bundle(&self, bytes: &[u8]) -> Result<BundleReport> {
+        let (header, frames) = parse(bytes)?;
+        let network = self.network()?.ok_or_else(|| Error::Usage("this node belongs to no network".into()))?;
+        if header.network != network.id {
+            return Err(bad(format!("it is from network {}, this node is in {} ({})", header.network, network.name, network.id)));
+        }
+        let exporter: NodeId = header.exporter.parse().map_err(|_| bad("the exporter's node ID is malformed"))?;
+        // check everything before writing anything
+        let mut members = vec![];
+        let mut exporter_holds = None;
+        let mut docs: Vec<(DocumentId, Automerge)> = vec![];
+        let mut seen = HashSet::new();
+        for f in frames {
+            match f {
+                Frame::Members(tokens) => members.extend(tokens),
+                Frame::Ranges(mut ranges) if exporter_holds.is_none() && ranges.len() == 1 => match ranges.pop() {
+                    Some(Range { upper: Bound::End, body: RangeBody::Items(items) }) => exporter_holds = Some(items),
+                    _ => return Err(bad("malformed summary")),
+                },
+                Frame::DocFull(id, raw) => {
+                    if !seen.insert(id) {
+                        return Err(bad(format!("document {id} appears twice")));
+                    }
+                    let doc = Automerge::load(&raw).map_err(|e| bad(format!("document {id}: {e}")))?;
+                    if crate::record::layout(&doc) != Some(crate::record::LAYOUT_VERSION) {
+                        return Err(bad(format!("document {id} is not an Ayni record")));
+                    }
+                    docs.push((id, doc));
+                }
+                other => return Err(bad(format!("unexpected {} frame", other.name()))),
+            }
+        }
+        let mut learned = 0;
+        for t in &members {
+            match self.accept_member(t) {
+                Ok(true) => learned += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!("bundle from {exporter}: ignoring a membership record: {e}"),
+            }
+        }
+        let mut exporter_state: BTreeMap<DocumentId, [u8; 16]> = exporter_holds.ok_or_else(|| bad("no summary"))?.into_iter().collect();
+        let changed = self.merge_all(&mut docs, &mut exporter_state)?;
+        self.set_peer_summary(&exporter, &exporter_state)?;
+        Ok(BundleReport { header, bytes: bytes.len() as u64, documents_changed: changed, members_learned: learned })
+    }
+
+    /// Merges received documents into the store in one atomic, durable batch.
+    fn merge_all(&self, docs: &mut [(DocumentId, Automerge)], exporter_state: &mut BTreeMap<DocumentId, [u8; 16]>) -> Result<u64> {
+        let _guard = crate::replica::SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut merged: Vec<(DocumentId, Automerge, Option<Vec<automerge::ChangeHash>>, crate::Record)> = vec![];
+        for (id, theirs) in docs.iter_mut() {
+            exporter_state.insert(*id, crate::sync::state_hash(id, &theirs.get_heads()));
+            match self.store().load(id)? {
+                Some(mut ours) => {
+                    let before = ours.get_heads();
+                    ours.merge(theirs).map_err(|e| bad(format!("document {id}: {e}")))?;
+                    if ours.get_heads() != before {
+                        let rec = self.view_for_sync(id, &ours)?;
+                        merged.push((*id, ours, Some(before), rec));
+                    }
+                }
+                None => {
+                    let rec = self.view_for_sync(id, theirs)?;
+                    merged.push((*id, std::mem::take(theirs), None, rec));
+                }
+            }
+        }
+        let snapshots: Vec<Option<Vec<u8>>> = merged.iter().map(|(_, d, before, _)| before.is_none().then(|| d.save())).collect();
+        let mut writes = vec![];
+        for ((id, doc, before, rec), snap) in merged.iter().zip(&snapshots) {
+            let payload = match (before, snap) {
+                (Some(b), _) => Payload::Changed { doc, stored_heads: b },
+                (None, Some(s)) => Payload::New(s),
+                (None, None) => continue,
+            };
+            writes.push(self.doc_write_for(*id, payload, rec)?);
+        }
+        self.store().write(&writes)?;
+        Ok(merged.len() as u64)
+    }
+}
+
+/// Checks a bundle's framing and checksum and decodes its frames.
+fn parse(bytes: &[u8]) -> Result<(Header, Vec<Frame>)> {
+    if bytes.len() < MAGIC.len() + 1 || &bytes[..8] != MAGIC {
+        return Err(bad("not an Ayni bundle"));
+    }
+    if bytes[8] != FORMAT {
+        return Err(bad(format!("bundle format {} is not supported (this build reads {FORMAT})", bytes[8])));
+    }
+    if bytes.len() < 8 + 1 + 4 + 8 + 32 {
+        return Err(bad("truncated"));
+    }
+    let (content, sum) = bytes.split_at(bytes.len() - 32);
+    if Sha256::digest(content).as_slice() != sum {
+        return Err(bad("checksum mismatch: the file is damaged, truncated or altered"));
+    }
+    let hlen = u32::from_be_bytes(content[9..13].try_into().map_err(|_| bad("truncated"))?) as usize;
+    let header_end = 13usize.checked_add(hlen).filter(|e| e + 8 <= content.len()).ok_or_else(|| bad("truncated header"))?;
+    let header: Header = serde_json::from_slice(&content[13..header_end]).map_err(|e| bad(format!("bad header: {e}")))?;
+    let blen = u64::from_be_bytes(content[header_end..header_end + 8].try_into().map_err(|_| bad("truncated"))?);
+    let body = &content[header_end + 8..];
+    if body.len() as u64 != blen {
+        return Err(bad("body length does not match"));
+    }
+    let mut raw = vec![];
+    zstd::stream::read::Decoder::new(body)
+        .map_err(|e| bad(format!("bad body: {e}")))?
+        .take(MAX_BODY + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| bad(format!("bad body: {e}")))?;
+    if raw.len() as u64 > MAX_BODY {
+        return Err(bad("body too large"));
+    }
+    let mut frames = vec![];
+    let mut rest = &raw[..];
+    while !rest.is_empty() {
+        let prefix: [u8; 4] = rest.get(..4).and_then(|p| p.try_into().ok()).ok_or_else(|| bad("truncated frame"))?;
+        let len = Frame::body_len(prefix).map_err(|e| bad(e.to_string()))?;
+        if len > MAX_FRAME {
+            return Err(bad("frame too large"));
+        }
+        let body = rest.get(4..4 + len).ok_or_else(|| bad("truncated frame"))?;
+        frames.push(Frame::decode(body).map_err(|e| bad(e.to_string()))?);
+        rest = &rest[4 + len..];
+    }
+    if frames.len() as u64 != header.documents + 2 {
+        return Err(bad("the document count does not match the header"));
+    }
+    Ok((header, frames))
+}

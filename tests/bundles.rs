@@ -1,0 +1,90 @@
+//! Sneakernet: two field nodes that never connect exchange everything
+//! through bundle files, in both directions, and converge; damaged bundles
+//! are refused whole.
+
+mod support;
+
+use support::{heads, network, Ayni};
+
+fn path(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).to_str().unwrap().to_string()
+}
+
+#[test]
+fn two_nodes_that_never_meet_converge_through_bundles() {
+    let (hq, field) = network(2);
+    let (a, b) = (&field[0], &field[1]);
+    let dir = tempfile::tempdir().unwrap();
+    hq.ok(&["seed"]);
+    // HQ hands A everything on a stick
+    let all = path(&dir, "hq-all.aynib");
+    assert_eq!(hq.json(&["bundle", "export", &all, "--all"])["header"]["documents"], 113);
+    let r = a.json(&["bundle", "import", &all]);
+    assert_eq!(r["documents_changed"], 113);
+    assert_eq!(heads(a), heads(&hq));
+    // importing the same bundle twice changes nothing
+    let before = heads(a);
+    assert_eq!(a.json(&["bundle", "import", &all])["documents_changed"], 0);
+    assert_eq!(heads(a), before);
+    // A passes everything to B, who never meets anyone
+    let a_all = path(&dir, "a-all.aynib");
+    a.ok(&["bundle", "export", &a_all]);
+    b.json(&["bundle", "import", &a_all]);
+    assert_eq!(heads(b), heads(a));
+    // both work offline; each sends the other only what changed since
+    a.ok(&["set", "edan:edan-sama-1", "tallies.z3.GAEM-1.families_affected=11"]);
+    b.ok(&["set", "edan:edan-sama-1", "tallies.z3.GAEM-2.families_affected=8"]);
+    b.add(&["team", "--key", "GAEM-3", "--set", "name=GAEM-3"]);
+    let b_id = b.json(&["id"])["node_id"].as_str().unwrap().to_string();
+    let a_id = a.json(&["id"])["node_id"].as_str().unwrap().to_string();
+    // B learned what A holds from A's bundle: it sends only its changes
+    let b_to_a = path(&dir, "b-to-a.aynib");
+    let r = b.json(&["bundle", "export", &b_to_a, "--since", &a_id]);
+    assert_eq!(r["header"]["documents"], 2, "the EDAN and the new team: {r}");
+    a.ok(&["bundle", "import", &b_to_a]);
+    // and now A knows what B holds: only the merged EDAN goes back
+    let a_to_b = path(&dir, "a-to-b.aynib");
+    let r = a.json(&["bundle", "export", &a_to_b, "--since", &b_id]);
+    assert_eq!(r["header"]["documents"], 1, "only the merged EDAN: {r}");
+    b.ok(&["bundle", "import", &a_to_b]);
+    assert_eq!(heads(a), heads(b));
+    let report = a.json(&["report", "edan:edan-sama-1"]);
+    assert_eq!(report["zones"][2]["observations"]["GAEM-1"]["families_affected"], 11);
+    assert_eq!(report["zones"][2]["observations"]["GAEM-2"]["families_affected"], 8);
+}
+
+#[test]
+fn tampered_truncated_and_foreign_bundles_are_refused_whole() {
+    let (hq, field) = network(1);
+    let a = &field[0];
+    hq.ok(&["seed"]);
+    let dir = tempfile::tempdir().unwrap();
+    let good = path(&dir, "good.aynib");
+    hq.ok(&["bundle", "export", &good]);
+    let bytes = std::fs::read(&good).unwrap();
+    let before = heads(a);
+    for (name, bad) in [
+        ("flipped", { let mut b = bytes.clone(); let i = b.len() / 2; b[i] ^= 0x01; b }),
+        ("truncated", bytes[..bytes.len() - 100].to_vec()),
+        ("header-only", bytes[..40].to_vec()),
+        ("not-a-bundle", b"PK\x03\x04 this is a zip".to_vec()),
+    ] {
+        let p = path(&dir, name);
+        std::fs::write(&p, bad).unwrap();
+        let err = a.fails(&["bundle", "import", &p], 2);
+        assert!(err.contains("bundle refused, nothing written"), "{name}: {err}");
+        assert_eq!(heads(a), before, "{name} wrote something");
+    }
+    // a bundle of another network
+    let (other, _) = network(0);
+    other.ok(&["seed"]);
+    let foreign = path(&dir, "foreign.aynib");
+    other.ok(&["bundle", "export", &foreign]);
+    let err = a.fails(&["bundle", "import", &foreign], 2);
+    assert!(err.contains("from network"), "{err}");
+    assert_eq!(heads(a), before);
+    // the good one still works
+    a.ok(&["bundle", "import", &good]);
+    assert_eq!(heads(a), heads(&hq));
+    let _ = Ayni::empty();
+}
