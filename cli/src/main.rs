@@ -195,6 +195,8 @@ enum Command {
     },
     /// Known peers: addresses, last seen, last sync, state
     Peers,
+    /// Changes refused on receipt (bad or missing signature, unknown author…)
+    Audit,
     /// Sync by file (USB stick): `bundle export FILE`, `bundle import FILE`
     Bundle {
         #[command(subcommand)]
@@ -445,6 +447,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             out.joined(&m)?;
         }
         Command::Peers => out.peers(&node.peers()?)?,
+        Command::Audit => out.audit(&node.audit()?)?,
         Command::Bundle { command: BundleCommand::Export { file, since, all: _ } } => {
             let since = since.map(|s| s.parse::<ayni_node::identity::NodeId>()).transpose()?;
             let (bytes, report) = node.export_bundle(since)?;

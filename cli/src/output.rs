@@ -333,8 +333,27 @@ impl Out {
             if verb == "exported" {
                 format!("exported {} document(s) in {} bytes{}\n", r.header.documents, r.bytes, r.header.since.as_ref().map(|s| format!(" (what {s} may lack)")).unwrap_or_default())
             } else {
-                format!("imported a bundle from {}: {} document(s) changed here, {} new member(s)\n", r.header.exporter, r.documents_changed, r.members_learned)
+                format!(
+                    "imported a bundle from {}: {} document(s) changed here, {} new member(s){}\n",
+                    r.header.exporter,
+                    r.documents_changed,
+                    r.members_learned,
+                    if r.changes_refused > 0 { format!(", {} change(s) refused (see `ayni audit`)", r.changes_refused) } else { String::new() }
+                )
             }
+        })
+    }
+
+    pub fn audit(&mut self, refusals: &[ayni_node::trust::Refusal]) -> Result<()> {
+        self.emit(&refusals, || {
+            if refusals.is_empty() {
+                return "no refused changes\n".to_string();
+            }
+            let mut t = table(&["at", "from", "document", "change", "author", "reason"]);
+            for r in refusals {
+                t.add_row(vec![r.at.clone(), r.from.clone(), r.doc.clone(), r.change[..12.min(r.change.len())].to_string(), r.author.clone(), r.reason.clone()]);
+            }
+            format!("{t}\n")
         })
     }
 

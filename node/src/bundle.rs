@@ -11,11 +11,12 @@
 //! from `sync::wire`: one `Members` frame; one `Ranges` frame holding the
 //! exporter's whole summary as a single item list, so the importer learns
 //! exactly what the exporter holds and its next `--since` bundle carries
-//! only the difference; then one `DocFull` per document),
+//! only the difference; then, per document, a `Sigs` frame with the
+//! signature of every change and a `DocFull` frame with the changes),
 //! and SHA-256 of everything before it (32 bytes). Any flipped or missing
 //! byte fails the checksum or a length and the whole bundle is refused.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 
 use automerge::Automerge;
@@ -62,6 +63,8 @@ pub struct BundleReport {
     pub documents_changed: u64,
     /// Membership records learned (import).
     pub members_learned: u64,
+    /// Changes refused (import; see `ayni audit`).
+    pub changes_refused: u64,
 }
 
 fn bad(why: impl Into<String>) -> Error {
@@ -116,10 +119,12 @@ impl Node {
                 continue;
             }
             let Some(doc) = self.store().load(&id)? else { continue };
+            let changes = doc.get_changes(&[]);
             let mut raw = vec![];
-            for c in doc.get_changes(&[]) {
+            for c in &changes {
                 raw.extend_from_slice(c.raw_bytes());
             }
+            frames.push(Frame::Sigs(id, self.signatures_of(&changes)?));
             frames.push(Frame::DocFull(id, raw));
         }
         let header = Header {
@@ -127,7 +132,7 @@ impl Node {
             exporter: self.id().to_string(),
             created_at: crate::node::now_rfc3339(),
             since: since.map(|p| p.to_string()),
-            documents: frames.len() as u64 - 2,
+            documents: frames.iter().filter(|f| matches!(f, Frame::DocFull(..))).count() as u64,
         };
         let mut body_raw = vec![];
         for f in &frames {
@@ -144,7 +149,7 @@ impl Node {
         out.extend_from_slice(&body);
         let sum = Sha256::digest(&out);
         out.extend_from_slice(&sum);
-        let report = BundleReport { documents_changed: header.documents, header, bytes: out.len() as u64, members_learned: 0 };
+        let report = BundleReport { documents_changed: header.documents, header, bytes: out.len() as u64, members_learned: 0, changes_refused: 0 };
         Ok((out, report))
     }
 
@@ -163,9 +168,11 @@ impl Node {
         let mut members = vec![];
         let mut exporter_holds = None;
         let mut docs: Vec<(DocumentId, Automerge)> = vec![];
+        let mut sigs = HashMap::new();
         let mut seen = HashSet::new();
         for f in frames {
             match f {
+                Frame::Sigs(_, list) => sigs.extend(list),
                 Frame::Members(tokens) => members.extend(tokens),
                 Frame::Ranges(mut ranges) if exporter_holds.is_none() && ranges.len() == 1 => match ranges.pop() {
                     Some(Range { upper: Bound::End, body: RangeBody::Items(items) }) => exporter_holds = Some(items),
@@ -193,44 +200,61 @@ impl Node {
             }
         }
         let mut exporter_state: BTreeMap<DocumentId, [u8; 16]> = exporter_holds.ok_or_else(|| bad("no summary"))?.into_iter().collect();
-        let changed = self.merge_all(&mut docs, &mut exporter_state)?;
+        let (changed, refused) = self.merge_all(&mut docs, &mut exporter_state, &sigs, &format!("bundle from {exporter}"))?;
         self.set_peer_summary(&exporter, &exporter_state)?;
-        Ok(BundleReport { header, bytes: bytes.len() as u64, documents_changed: changed, members_learned: learned })
+        Ok(BundleReport { header, bytes: bytes.len() as u64, documents_changed: changed, members_learned: learned, changes_refused: refused })
     }
 
-    /// Merges received documents into the store in one atomic, durable batch.
-    fn merge_all(&self, docs: &mut [(DocumentId, Automerge)], exporter_state: &mut BTreeMap<DocumentId, [u8; 16]>) -> Result<u64> {
+    /// Merges received documents into the store in one atomic, durable
+    /// batch, admitting only signed changes of members (see `trust`).
+    /// Returns (documents changed, changes refused).
+    fn merge_all(
+        &self,
+        docs: &mut [(DocumentId, Automerge)],
+        exporter_state: &mut BTreeMap<DocumentId, [u8; 16]>,
+        sigs: &HashMap<[u8; 32], [u8; 64]>,
+        from: &str,
+    ) -> Result<(u64, u64)> {
         let _guard = crate::replica::SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
-        let mut merged: Vec<(DocumentId, Automerge, Option<Vec<automerge::ChangeHash>>, crate::Record)> = vec![];
+        type Merged = (DocumentId, Automerge, Option<Vec<automerge::ChangeHash>>, crate::Record, Vec<crate::trust::Signed>);
+        let mut merged: Vec<Merged> = vec![];
+        let mut refused = 0;
         for (id, theirs) in docs.iter_mut() {
             exporter_state.insert(*id, crate::sync::state_hash(id, &theirs.get_heads()));
-            match self.store().load(id)? {
-                Some(mut ours) => {
-                    let before = ours.get_heads();
-                    ours.merge(theirs).map_err(|e| bad(format!("document {id}: {e}")))?;
-                    if ours.get_heads() != before {
-                        let rec = self.view_for_sync(id, &ours)?;
-                        merged.push((*id, ours, Some(before), rec));
+            let stored = self.store().load(id)?;
+            let candidate = match &stored {
+                Some(ours) => {
+                    let mut m = ours.clone();
+                    m.merge(theirs).map_err(|e| bad(format!("document {id}: {e}")))?;
+                    if m.get_heads() == ours.get_heads() {
+                        continue;
                     }
+                    m
                 }
-                None => {
-                    let rec = self.view_for_sync(id, theirs)?;
-                    merged.push((*id, std::mem::take(theirs), None, rec));
-                }
+                None => std::mem::take(theirs),
+            };
+            let admitted = self.admit(id, stored.as_ref(), &candidate, sigs, from)?;
+            refused += admitted.refused.len() as u64;
+            let Some(doc) = admitted.doc else { continue };
+            let before = stored.map(|s| s.get_heads());
+            if before.as_ref() == Some(&doc.get_heads()) {
+                continue;
             }
+            let rec = self.view_for_sync(id, &doc)?;
+            merged.push((*id, doc, before, rec, admitted.sigs));
         }
-        let snapshots: Vec<Option<Vec<u8>>> = merged.iter().map(|(_, d, before, _)| before.is_none().then(|| d.save())).collect();
+        let snapshots: Vec<Option<Vec<u8>>> = merged.iter().map(|(_, d, before, _, _)| before.is_none().then(|| d.save())).collect();
         let mut writes = vec![];
-        for ((id, doc, before, rec), snap) in merged.iter().zip(&snapshots) {
+        for ((id, doc, before, rec, sigs), snap) in merged.iter().zip(&snapshots) {
             let payload = match (before, snap) {
                 (Some(b), _) => Payload::Changed { doc, stored_heads: b },
                 (None, Some(s)) => Payload::New(s),
                 (None, None) => continue,
             };
-            writes.push(self.doc_write_for(*id, payload, rec)?);
+            writes.push(self.doc_write_for(*id, payload, rec, sigs.clone())?);
         }
         self.store().write(&writes)?;
-        Ok(merged.len() as u64)
+        Ok((merged.len() as u64, refused))
     }
 }
 
@@ -278,7 +302,7 @@ fn parse(bytes: &[u8]) -> Result<(Header, Vec<Frame>)> {
         frames.push(Frame::decode(body).map_err(|e| bad(e.to_string()))?);
         rest = &rest[4 + len..];
     }
-    if frames.len() as u64 != header.documents + 2 {
+    if frames.iter().filter(|f| matches!(f, Frame::DocFull(..))).count() as u64 != header.documents {
         return Err(bad("the document count does not match the header"));
     }
     Ok((header, frames))

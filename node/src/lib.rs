@@ -41,6 +41,7 @@ pub mod schema;
 pub mod seed;
 pub mod store;
 pub mod sync;
+pub mod trust;
 pub mod net;
 pub mod network;
 pub mod replica;

@@ -8,7 +8,7 @@
 //! Home directory layout: `node.key` (see `identity`), `node.json`
 //! (`{"format":1,"name","node_id","created_at"}`), `store/` (see `store`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use automerge::transaction::{CommitOptions, Transaction};
@@ -25,6 +25,7 @@ use crate::lifecycle::Transition;
 use crate::record::{self, Envelope, FieldConflict};
 use crate::schema::{schemas, KindSchema, Schemas};
 use crate::store::{DocWrite, Payload, Store};
+use crate::trust::Signed;
 
 const NODE_FORMAT: u32 = 1;
 /// Records per atomic write batch of [`Node::import`].
@@ -167,6 +168,7 @@ struct Built {
     id: DocumentId,
     doc: Vec<u8>,
     rec: Record,
+    sigs: Vec<Signed>,
 }
 
 /// A running node.
@@ -312,14 +314,14 @@ impl Node {
     }
 
     /// The store write for a document received from a peer.
-    pub(crate) fn doc_write_for<'a>(&self, id: DocumentId, payload: Payload<'a>, rec: &'a Record) -> Result<DocWrite<'a>> {
-        self.doc_write(id, payload, rec)
+    pub(crate) fn doc_write_for<'a>(&self, id: DocumentId, payload: Payload<'a>, rec: &'a Record, sigs: Vec<Signed>) -> Result<DocWrite<'a>> {
+        self.doc_write(id, payload, rec, sigs)
     }
 
     /// Writes a document received from a peer (durable at the next
     /// `make_durable`).
-    pub(crate) fn write_synced(&self, id: DocumentId, payload: Payload<'_>, rec: &Record) -> Result<()> {
-        self.store.write_deferred(&[self.doc_write(id, payload, rec)?])
+    pub(crate) fn write_synced(&self, id: DocumentId, payload: Payload<'_>, rec: &Record, sigs: Vec<Signed>) -> Result<()> {
+        self.store.write_deferred(&[self.doc_write(id, payload, rec, sigs)?])
     }
 
     /// The schema of `kind`.
@@ -422,7 +424,7 @@ impl Node {
         r
     }
 
-    fn doc_write<'a>(&self, id: DocumentId, payload: Payload<'a>, rec: &'a Record) -> Result<DocWrite<'a>> {
+    fn doc_write<'a>(&self, id: DocumentId, payload: Payload<'a>, rec: &'a Record, sigs: Vec<Signed>) -> Result<DocWrite<'a>> {
         let view = serde_json::to_vec(rec).map_err(|e| Error::Usage(e.to_string()))?;
         let heads: Vec<automerge::ChangeHash> = rec
             .heads
@@ -437,11 +439,12 @@ impl Node {
             view,
             conflicted: rec.conflicts > 0,
             summary: crate::sync::state_hash(&id, &heads),
+            sigs,
         })
     }
 
-    fn store_write(&self, id: DocumentId, payload: Payload<'_>, rec: &Record) -> Result<()> {
-        self.store.write(&[self.doc_write(id, payload, rec)?])
+    fn store_write(&self, id: DocumentId, payload: Payload<'_>, rec: &Record, sigs: Vec<Signed>) -> Result<()> {
+        self.store.write(&[self.doc_write(id, payload, rec, sigs)?])
     }
 
     // ------------------------------------------------------------ writes
@@ -481,7 +484,8 @@ impl Node {
             .with_time(now().unix_timestamp());
         tx.commit_with(opts);
         let rec = self.view_of(&id, &doc)?;
-        self.store_write(id, Payload::Changed { doc: &doc, stored_heads: &stored_heads }, &rec)?;
+        let sigs = self.sign_own(&doc, &stored_heads);
+        self.store_write(id, Payload::Changed { doc: &doc, stored_heads: &stored_heads }, &rec, sigs)?;
         Ok(self.shown(rec))
     }
 
@@ -520,7 +524,8 @@ impl Node {
             heads: doc.get_heads().iter().map(|h| h.to_string()).collect(),
             fields,
         };
-        Ok(Built { id, doc: doc.save(), rec })
+        let sigs = self.sign_own(&doc, &[]);
+        Ok(Built { id, doc: doc.save(), rec, sigs })
     }
 
     /// Validates a new record's key and fields; returns what to build it from.
@@ -557,7 +562,7 @@ impl Node {
     /// Creates a record. `fields` may carry `"key"`; `key` wins over it.
     pub fn add(&self, kind: &str, key: Option<&str>, fields: Value) -> Result<Record> {
         let b = self.build(kind, key, fields, &mut HashSet::new())?;
-        self.store_write(b.id, Payload::New(&b.doc), &b.rec)?;
+        self.store_write(b.id, Payload::New(&b.doc), &b.rec, b.sigs.clone())?;
         Ok(self.shown(b.rec))
     }
 
@@ -800,12 +805,12 @@ impl Node {
         }
         let mut taken = HashSet::new();
         let mut created = 0;
-        type Pending = (DocumentId, Vec<u8>, String, Vec<u8>, [u8; 16]);
+        type Pending = (DocumentId, Vec<u8>, String, Vec<u8>, [u8; 16], Vec<Signed>);
         let mut batch: Vec<Pending> = Vec::with_capacity(IMPORT_BATCH);
         let mut flush = |batch: &mut Vec<Pending>| -> Result<()> {
             let writes: Vec<DocWrite<'_>> = batch
                 .iter()
-                .map(|(id, doc, key, view, summary)| DocWrite { id: *id, payload: Payload::New(doc), kind, key, view: view.clone(), conflicted: false, summary: *summary })
+                .map(|(id, doc, key, view, summary, sigs)| DocWrite { id: *id, payload: Payload::New(doc), kind, key, view: view.clone(), conflicted: false, summary: *summary, sigs: sigs.clone() })
                 .collect();
             self.store.write(&writes)?;
             created += batch.len();
@@ -815,9 +820,9 @@ impl Node {
         for (at, item) in items() {
             let value = item.map_err(|e| Error::Import(vec![(at.clone(), e)]))?;
             let b = self.build(kind, None, value, &mut taken)?;
-            let w = self.doc_write(b.id, Payload::New(&b.doc), &b.rec)?;
+            let w = self.doc_write(b.id, Payload::New(&b.doc), &b.rec, vec![])?;
             let (view, summary) = (w.view, w.summary);
-            batch.push((b.id, b.doc, b.rec.key, view, summary));
+            batch.push((b.id, b.doc, b.rec.key, view, summary, b.sigs));
             if batch.len() == IMPORT_BATCH {
                 flush(&mut batch)?;
             }
@@ -884,7 +889,7 @@ impl Node {
                 let stored: Option<Record> = self.store.view(id)?.and_then(|v| serde_json::from_slice(&v).ok());
                 if stored.as_ref() != Some(&rec) {
                     let heads = doc.get_heads();
-                    self.store_write(*id, Payload::Changed { doc: &doc, stored_heads: &heads }, &rec)?;
+                    self.store_write(*id, Payload::Changed { doc: &doc, stored_heads: &heads }, &rec, vec![])?;
                 }
             }
         }
@@ -902,30 +907,70 @@ impl Node {
 
     // ------------------------------------------------------------ replication primitives
 
-    /// The whole document of a record, as automerge bytes.
+    /// A record's document as it travels between replicas: every change
+    /// with its author's signature (a `Sigs` and a `DocFull` frame of the
+    /// replication protocol).
     pub fn document_bytes(&self, reference: &str) -> Result<Vec<u8>> {
         let id = self.resolve(reference)?;
-        Ok(self.load(&id)?.save())
+        let doc = self.load(&id)?;
+        let changes = doc.get_changes(&[]);
+        let mut raw = vec![];
+        for c in &changes {
+            raw.extend_from_slice(c.raw_bytes());
+        }
+        let mut out = vec![];
+        crate::sync::wire::Frame::Sigs(id, self.signatures_of(&changes)?).encode(&mut out);
+        crate::sync::wire::Frame::DocFull(id, raw).encode(&mut out);
+        Ok(out)
     }
 
-    /// Merges another replica's bytes of document `id` (changes or a whole
-    /// document) into this node's copy, creating it if new. Returns the
-    /// merged record.
+    /// Merges another replica's [`Node::document_bytes`] of document `id`
+    /// into this node's copy (creating it if new), admitting only signed
+    /// changes of enrolled members, as a sync does. Returns the record.
     pub fn merge_document(&self, id: &DocumentId, bytes: &[u8]) -> Result<Record> {
-        let bad = |e: automerge::AutomergeError| Error::Damaged { id: id.to_string(), reason: e.to_string() };
+        use crate::sync::wire::Frame;
+        let bad = |why: String| Error::Damaged { id: id.to_string(), reason: why };
+        let mut sigs = HashMap::new();
+        let mut incoming: Option<Automerge> = None;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let prefix: [u8; 4] = rest.get(..4).and_then(|p| p.try_into().ok()).ok_or_else(|| bad("truncated".into()))?;
+            let len = Frame::body_len(prefix).map_err(|e| bad(e.to_string()))?;
+            let body = rest.get(4..4 + len).ok_or_else(|| bad("truncated".into()))?;
+            match Frame::decode(body).map_err(|e| bad(e.to_string()))? {
+                Frame::Sigs(_, list) => sigs.extend(list),
+                Frame::DocFull(_, raw) => incoming = Some(Automerge::load(&raw).map_err(|e| bad(e.to_string()))?),
+                other => return Err(bad(format!("unexpected {} frame", other.name()))),
+            }
+            rest = &rest[4 + len..];
+        }
+        let mut incoming = incoming.ok_or_else(|| bad("no document".into()))?;
+        if record::layout(&incoming) != Some(record::LAYOUT_VERSION) {
+            return Err(bad("not an Ayni record of layout 1".into()));
+        }
         let _guard = crate::replica::SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
         let existing = self.store.load(id)?;
-        let is_new = existing.is_none();
-        let mut doc = existing.unwrap_or_default();
-        let stored_heads = doc.get_heads();
-        doc.load_incremental(bytes).map_err(bad)?;
-        if record::layout(&doc) != Some(record::LAYOUT_VERSION) {
-            return Err(Error::Damaged { id: id.to_string(), reason: "not an Ayni record of layout 1".into() });
-        }
+        let merged = match &existing {
+            Some(stored) => {
+                let mut m = stored.clone();
+                m.merge(&mut incoming).map_err(|e| bad(e.to_string()))?;
+                m
+            }
+            None => incoming,
+        };
+        let admitted = self.admit(id, existing.as_ref(), &merged, &sigs, "merge_document")?;
+        let doc = admitted.doc.ok_or_else(|| Error::Usage(format!("document {id}: every change was refused (see `ayni audit`)")))?;
         let rec = self.view_of(id, &doc)?;
-        let snapshot = if is_new { doc.save() } else { vec![] };
-        let payload = if is_new { Payload::New(&snapshot) } else { Payload::Changed { doc: &doc, stored_heads: &stored_heads } };
-        self.store_write(*id, payload, &rec)?;
+        match &existing {
+            Some(stored) => {
+                let before = stored.get_heads();
+                self.store_write(*id, Payload::Changed { doc: &doc, stored_heads: &before }, &rec, admitted.sigs)?;
+            }
+            None => {
+                let snapshot = doc.save();
+                self.store_write(*id, Payload::New(&snapshot), &rec, admitted.sigs)?;
+            }
+        }
         Ok(self.shown(rec))
     }
 }

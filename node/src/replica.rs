@@ -6,6 +6,7 @@
 //! membership it has not verified, or write a document from a peer that is
 //! not an Ayni record.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use automerge::Automerge;
@@ -50,6 +51,8 @@ pub(crate) static SYNC_WRITE: Mutex<()> = Mutex::new(());
 /// The node's store as one sync session sees it.
 pub struct SyncStore<'a> {
     node: &'a Node,
+    /// Who the documents come from (for the audit log).
+    from: String,
 }
 
 impl Node {
@@ -193,44 +196,59 @@ impl Node {
         Ok(info)
     }
 
-    /// This node's store, as a sync session sees it.
-    pub fn sync_store(&self) -> SyncStore<'_> {
-        SyncStore { node: self }
+    /// This node's store, as a sync session with `from` sees it.
+    pub fn sync_store(&self, from: &str) -> SyncStore<'_> {
+        SyncStore { node: self, from: from.to_string() }
     }
 
     /// Stores a document that gained changes from a peer: merged into the
     /// stored copy under a lock, so concurrent sessions never lose each
-    /// other's changes. Refuses documents that are not Ayni records.
-    fn save_synced(&self, id: &DocumentId, doc: &Automerge, received: Option<&[u8]>) -> Result<()> {
+    /// other's changes, admitting only signed changes of members (see
+    /// `trust`). Refuses documents that are not Ayni records. Returns how
+    /// many changes were refused.
+    fn save_synced(&self, id: &DocumentId, doc: &Automerge, received: Option<&[u8]>, sigs: &HashMap<[u8; 32], [u8; 64]>, from: &str) -> Result<usize> {
         if crate::record::layout(doc) != Some(crate::record::LAYOUT_VERSION) {
             return Err(Error::Damaged { id: id.to_string(), reason: "not an Ayni record of layout 1".into() });
         }
         let _guard = SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
-        match self.store().load(id)? {
-            Some(mut stored) => {
-                let before = stored.get_heads();
-                stored.merge(&mut doc.clone()).map_err(|e| Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
-                if stored.get_heads() == before {
-                    return Ok(());
+        let stored = self.store().load(id)?;
+        let merged = match &stored {
+            Some(s) => {
+                let mut m = s.clone();
+                m.merge(&mut doc.clone()).map_err(|e| Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
+                if m.get_heads() == s.get_heads() {
+                    return Ok(0);
                 }
-                let rec = self.view_for_sync(id, &stored)?;
-                self.write_synced(*id, Payload::Changed { doc: &stored, stored_heads: &before }, &rec)
+                m
+            }
+            None => doc.clone(),
+        };
+        let admitted = self.admit(id, stored.as_ref(), &merged, sigs, from)?;
+        let refused = admitted.refused.len();
+        let Some(doc) = admitted.doc else { return Ok(refused) };
+        let rec = self.view_for_sync(id, &doc)?;
+        match &stored {
+            Some(s) => {
+                let before = s.get_heads();
+                if doc.get_heads() != before {
+                    self.write_synced(*id, Payload::Changed { doc: &doc, stored_heads: &before }, &rec, admitted.sigs)?;
+                }
             }
             None => {
-                let rec = self.view_for_sync(id, doc)?;
-                // bytes that arrived whole are stored as they are (the
-                // store's snapshot may be any input `Automerge::load` reads)
+                // bytes that arrived whole, all admitted, are stored as they
+                // are (the store's snapshot may be any input `Automerge::load` reads)
                 let saved;
                 let bytes = match received {
-                    Some(b) => b,
-                    None => {
+                    Some(b) if admitted.whole => b,
+                    _ => {
                         saved = doc.save();
                         &saved
                     }
                 };
-                self.write_synced(*id, Payload::New(bytes), &rec)
+                self.write_synced(*id, Payload::New(bytes), &rec, admitted.sigs)?;
             }
         }
+        Ok(refused)
     }
 }
 
@@ -243,8 +261,12 @@ impl DocStore for SyncStore<'_> {
         self.node.store().load(id)
     }
 
-    fn save(&mut self, id: &DocumentId, doc: &Automerge, received: Option<&[u8]>) -> Result<()> {
-        self.node.save_synced(id, doc, received)
+    fn save(&mut self, id: &DocumentId, doc: &Automerge, received: Option<&[u8]>, sigs: &HashMap<[u8; 32], [u8; 64]>) -> Result<usize> {
+        self.node.save_synced(id, doc, received, sigs, &self.from)
+    }
+
+    fn signatures(&self, changes: &[automerge::Change]) -> Result<Vec<([u8; 32], [u8; 64])>> {
+        self.node.signatures_of(changes)
     }
 
     fn commit(&mut self) -> Result<()> {

@@ -18,6 +18,7 @@
 //! | `k:` kind `0x00` key `0x00` id(16) | empty: the kind/key index |
 //! | `x:` id(16) | empty: the record has conflicts |
 //! | `h:` id(16) | the document's state hash (16 bytes): the replication summary |
+//! | `g:` change hash(32) | the author's Ed25519 signature of that change hash (64 bytes) |
 //! | `n:` node ID | a verified membership token of the node's network |
 //! | `p:` node ID | what this node knows of a peer (JSON) |
 //!
@@ -76,6 +77,8 @@ pub struct DocWrite<'a> {
     pub conflicted: bool,
     /// The document's state hash (the replication summary).
     pub summary: [u8; 16],
+    /// Signatures of changes to store with it: (change hash, signature).
+    pub sigs: Vec<([u8; 32], [u8; 64])>,
 }
 
 /// What [`Store::check`] found wrong with one document.
@@ -257,6 +260,11 @@ impl Store {
             }
             batch.insert(key(b"v:", &w.id), versioned(&w.view));
             batch.insert(key(b"h:", &w.id), &w.summary[..]);
+            for (hash, sig) in &w.sigs {
+                let mut k = b"g:".to_vec();
+                k.extend_from_slice(hash);
+                batch.insert(k, &sig[..]);
+            }
             batch.insert(index_key(w.kind, w.key, Some(&w.id)), &[][..]);
             if w.conflicted {
                 batch.insert(key(b"x:", &w.id), &[][..]);
@@ -265,6 +273,13 @@ impl Store {
             }
         }
         self.db.apply_batch(batch).map_err(|e| self.err(e))
+    }
+
+    /// The stored signature of a change.
+    pub fn signature(&self, hash: &[u8; 32]) -> Result<Option<[u8; 64]>> {
+        let mut k = b"g:".to_vec();
+        k.extend_from_slice(hash);
+        Ok(self.get(&k)?.and_then(|v| <[u8; 64]>::try_from(v.as_ref()).ok()))
     }
 
     /// Makes every write so far durable (see [`Store::write`]).

@@ -16,6 +16,12 @@ fn pair() -> Pair {
     let dir = tempfile::tempdir().unwrap();
     let hq = Node::init(&dir.path().join("hq"), "hq").unwrap();
     let field = Node::init(&dir.path().join("field"), "gaem-1").unwrap();
+    // both enrolled in one network, each knowing the other's membership:
+    // merging admits only signed changes of members
+    let (_, hq_membership) = hq.create_network("gamlp").unwrap();
+    let token = hq.enroll(field.id(), ayni_node::network::Role::Hq, "gaem-1", None).unwrap().to_token();
+    field.join(&token).unwrap();
+    field.accept_member(&hq_membership.bytes).unwrap();
     hq.seed().unwrap();
     let p = Pair { _dir: dir, hq, field };
     for kind in ["event", "edan", "mission", "practice", "team"] {

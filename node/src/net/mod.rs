@@ -381,7 +381,7 @@ async fn run_session(
     progress: &AtomicU64,
 ) -> Result<(Stats, Io), NetError> {
     let sync_err = |source: SyncError| NetError::Sync { peer: peer.to_string(), source };
-    let mut store = node.sync_store();
+    let mut store = node.sync_store(peer);
     let mut session = Session::new(role, *node.id().as_bytes(), &store)?;
     let mut io = Io::default();
     let mut my_turn = role == Role::Initiator;

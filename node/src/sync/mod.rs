@@ -18,7 +18,7 @@
 pub mod ranges;
 pub mod wire;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
@@ -72,11 +72,15 @@ pub trait DocStore {
     fn items(&self) -> crate::Result<Vec<(DocumentId, Hash16)>>;
     /// Loads a document.
     fn load(&self, id: &DocumentId) -> crate::Result<Option<Automerge>>;
-    /// Stores a document that gained changes from the peer. For a document
-    /// new to this node, `received` holds the bytes it arrived as, which may
-    /// be stored as they are. It becomes durable at the next
+    /// Stores a document that gained changes from the peer, admitting only
+    /// changes whose signatures (`sigs`, or already stored) verify; returns
+    /// how many changes were refused. For a document new to this node,
+    /// `received` holds the bytes it arrived as, which may be stored as they
+    /// are when every change is admitted. It becomes durable at the next
     /// [`DocStore::commit`].
-    fn save(&mut self, id: &DocumentId, doc: &Automerge, received: Option<&[u8]>) -> crate::Result<()>;
+    fn save(&mut self, id: &DocumentId, doc: &Automerge, received: Option<&[u8]>, sigs: &HashMap<[u8; 32], [u8; 64]>) -> crate::Result<usize>;
+    /// Stored signatures of these changes.
+    fn signatures(&self, changes: &[automerge::Change]) -> crate::Result<Vec<([u8; 32], [u8; 64])>>;
     /// Makes every saved document durable.
     fn commit(&mut self) -> crate::Result<()>;
     /// Membership tokens this node knows.
@@ -159,6 +163,10 @@ pub struct Session {
     received_content: bool,
     finished: bool,
     stats: Stats,
+    /// Signatures received for changes about to arrive.
+    sigs: HashMap<[u8; 32], [u8; 64]>,
+    /// Documents with refused changes: not synced further this session.
+    blocked: HashSet<DocumentId>,
 }
 
 impl Session {
@@ -193,6 +201,8 @@ impl Session {
             received_content: false,
             finished: false,
             stats: Stats::default(),
+            sigs: HashMap::new(),
+            blocked: HashSet::new(),
         })
     }
 
@@ -263,6 +273,7 @@ impl Session {
                 if self.sent_docs.insert(id) {
                     self.stats.docs_sent += 1;
                 }
+                frames.push(Frame::Sigs(id, store.signatures(&changes)?));
                 frames.push(Frame::DocFull(id, raw));
                 content = true;
             }
@@ -278,8 +289,16 @@ impl Session {
             let doc = cached(&mut self.docs, store, &id)?;
             let Some(state) = self.syncing.get_mut(&id) else { continue };
             if let Some(msg) = doc.generate_sync_message(state) {
-                if !msg.changes.is_empty() && self.sent_docs.insert(id) {
-                    self.stats.docs_sent += 1;
+                if !msg.changes.is_empty() {
+                    if self.sent_docs.insert(id) {
+                        self.stats.docs_sent += 1;
+                    }
+                    // signatures of what the peer may lack: our changes
+                    // beyond the heads it last told us it has
+                    let theirs: Vec<ChangeHash> = state.their_heads.clone().unwrap_or_default();
+                    let known: Vec<ChangeHash> = theirs.iter().filter(|h| doc.get_change_by_hash(h).is_some()).copied().collect();
+                    let since = if known.len() == theirs.len() { known } else { vec![] };
+                    frames.push(Frame::Sigs(id, store.signatures(&doc.get_changes(&since))?));
                 }
                 frames.push(Frame::DocSync(id, msg.encode()));
                 content = true;
@@ -346,6 +365,11 @@ impl Session {
                     }
                 }
             }
+            Frame::Sigs(_, list) => {
+                self.received_content = true;
+                self.sigs.extend(list);
+            }
+            Frame::DocSync(id, _) if self.blocked.contains(&id) => {}
             Frame::DocSync(id, bytes) => {
                 self.received_content = true;
                 let msg = Message::decode(&bytes).map_err(|e| SyncError::Protocol(format!("document {id}: bad sync message: {e}")))?;
@@ -355,7 +379,9 @@ impl Session {
                 let before = doc.get_heads();
                 doc.receive_sync_message(state, msg)
                     .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-                after_change(&mut self.stats, &mut self.received_docs, store, id, doc, &before)?;
+                if after_change(&mut self.stats, &mut self.received_docs, store, id, doc, &before, &self.sigs)? > 0 {
+                    self.block(id);
+                }
             }
             Frame::DocFull(id, bytes) => {
                 self.received_content = true;
@@ -368,17 +394,24 @@ impl Session {
                 };
                 match ours {
                     None => {
-                        self.stats.changes_received += theirs.get_changes(&[]).len() as u64;
-                        store.save(&id, &theirs, Some(&bytes))?;
-                        if self.received_docs.insert(id) {
+                        let all = theirs.get_changes(&[]).len();
+                        let refused = store.save(&id, &theirs, Some(&bytes), &self.sigs)?;
+                        self.stats.changes_received += (all - refused.min(all)) as u64;
+                        if refused < all && self.received_docs.insert(id) {
                             self.stats.docs_received += 1;
+                        }
+                        if refused > 0 {
+                            self.block(id);
                         }
                     }
                     Some(mut doc) => {
                         let before = doc.get_heads();
                         doc.merge(&mut theirs.clone()).map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-                        after_change(&mut self.stats, &mut self.received_docs, store, id, &doc, &before)?;
-                        self.docs.insert(id, doc);
+                        if after_change(&mut self.stats, &mut self.received_docs, store, id, &doc, &before, &self.sigs)? > 0 {
+                            self.block(id);
+                        } else {
+                            self.docs.insert(id, doc);
+                        }
                     }
                 }
             }
@@ -394,6 +427,15 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Stops syncing a document whose incoming changes were (partly)
+    /// refused: the in-memory copy is dropped and its automerge sync state
+    /// with it, so the refused changes are not asked for again this session.
+    fn block(&mut self, id: DocumentId) {
+        self.blocked.insert(id);
+        self.syncing.remove(&id);
+        self.docs.remove(&id);
     }
 
     /// Range-based set reconciliation: answers each range of the peer's
@@ -453,7 +495,8 @@ fn cached<'d, S: DocStore>(docs: &'d mut BTreeMap<DocumentId, Automerge>, store:
     })
 }
 
-/// Stores a document that gained changes and counts them.
+/// Stores a document that gained changes and counts them; returns how
+/// many changes the store refused.
 fn after_change<S: DocStore>(
     stats: &mut Stats,
     received: &mut HashSet<DocumentId>,
@@ -461,16 +504,18 @@ fn after_change<S: DocStore>(
     id: DocumentId,
     doc: &Automerge,
     before: &[ChangeHash],
-) -> Result<(), SyncError> {
+    sigs: &HashMap<[u8; 32], [u8; 64]>,
+) -> Result<usize, SyncError> {
     if doc.get_heads() == before {
-        return Ok(());
+        return Ok(0);
     }
-    stats.changes_received += doc.get_changes(before).len() as u64;
-    store.save(&id, doc, None)?;
-    if received.insert(id) {
+    let new = doc.get_changes(before).len();
+    let refused = store.save(&id, doc, None, sigs)?;
+    stats.changes_received += (new - refused.min(new)) as u64;
+    if refused < new && received.insert(id) {
         stats.docs_received += 1;
     }
-    Ok(())
+    Ok(refused)
 }
 
 /// Marks a range both sides agree on. It is sent only to carry the next

@@ -27,7 +27,10 @@ impl DocStore for MemStore {
     fn load(&self, id: &DocumentId) -> crate::Result<Option<Automerge>> {
         Ok(self.docs.get(id).cloned())
     }
-    fn save(&mut self, id: &DocumentId, doc: &Automerge, _: Option<&[u8]>) -> crate::Result<()> {
+    fn signatures(&self, _: &[automerge::Change]) -> crate::Result<Vec<([u8; 32], [u8; 64])>> {
+        Ok(vec![])
+    }
+    fn save(&mut self, id: &DocumentId, doc: &Automerge, _: Option<&[u8]>, _: &std::collections::HashMap<[u8; 32], [u8; 64]>) -> crate::Result<usize> {
         let mut doc = doc.clone();
         match self.docs.get_mut(id) {
             Some(d) => {
@@ -37,7 +40,7 @@ impl DocStore for MemStore {
                 self.docs.insert(*id, doc);
             }
         }
-        Ok(())
+        Ok(0)
     }
     fn commit(&mut self) -> crate::Result<()> {
         self.commits += 1;

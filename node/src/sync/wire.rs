@@ -16,6 +16,7 @@
 //! | 6 | `DocFull` | ID, len u32, a whole automerge document: every change, as concatenated change chunks |
 //! | 7 | `End` | nothing: the sender's batch is complete |
 //! | 8 | `Error` | code u16, len u16, UTF-8 text |
+//! | 10 | `Sigs` | ID, n: u32, n × (change hash (32), Ed25519 signature (64)): signatures of changes about to be sent for that document |
 //! | 9 | `Zstd` | zstd-compressed concatenation of other encoded frames (never `Zstd`), at most [`MAX_FRAME`] bytes once decompressed |
 //!
 //! A batch is sent with [`encode_batch`]: frames are packed into `Zstd`
@@ -101,6 +102,8 @@ pub enum Frame {
     Error(u16, String),
     /// Other frames, zstd-compressed (see [`unpack`]).
     Zstd(Vec<u8>),
+    /// Signatures of changes of one document: (change hash, signature).
+    Sigs(DocumentId, Vec<([u8; 32], [u8; 64])>),
 }
 
 /// Why bytes are not a frame.
@@ -188,6 +191,7 @@ impl Frame {
             Frame::End => "End",
             Frame::Error(..) => "Error",
             Frame::Zstd(_) => "Zstd",
+            Frame::Sigs(..) => "Sigs",
         }
     }
 
@@ -267,6 +271,15 @@ impl Frame {
             Frame::Zstd(bytes) => {
                 out.push(9);
                 out.extend_from_slice(bytes);
+            }
+            Frame::Sigs(id, sigs) => {
+                out.push(10);
+                out.extend_from_slice(id.as_bytes());
+                out.extend_from_slice(&(sigs.len() as u32).to_be_bytes());
+                for (h, s) in sigs {
+                    out.extend_from_slice(h);
+                    out.extend_from_slice(s);
+                }
             }
         }
         let len = (out.len() - start - 4) as u32;
@@ -359,6 +372,16 @@ impl Frame {
                 Frame::Error(code, text)
             }
             9 => Frame::Zstd(r.take(r.buf.len(), "compressed frames")?.to_vec()),
+            10 => {
+                let id = r.id()?;
+                let n = r.u32("signature count")? as usize;
+                let n = r.count(n, 96, "signatures")?;
+                let mut sigs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    sigs.push((r.arr::<32>("change hash")?, r.arr::<64>("signature")?));
+                }
+                Frame::Sigs(id, sigs)
+            }
             x => return Err(WireError::Malformed(format!("unknown frame type {x}"))),
         };
         r.finish()?;
@@ -458,6 +481,7 @@ mod tests {
         round_trip(Frame::DocFull(id, vec![]));
         round_trip(Frame::End);
         round_trip(Frame::Error(3, "versión".into()));
+        round_trip(Frame::Sigs(id, vec![([1; 32], [2; 64])]));
     }
 
     #[test]

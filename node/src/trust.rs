@@ -1,0 +1,171 @@
+//! Trust in changes: every change a node authors is signed with its key
+//! (over the change hash), and a change from elsewhere is admitted only if
+//! its signature verifies against its author's key — the change's actor ID
+//! *is* that key — and the author is an enrolled member. Refusals are kept
+//! for `ayni audit`.
+//!
+//! Owns: signing, verification, admission of incoming changes, the audit
+//! log. Must never: admit a change whose dependencies were refused, or
+//! drop the rest of a document because one change was refused.
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::{Automerge, Change, ChangeHash};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::id::DocumentId;
+use crate::identity::NodeId;
+use crate::node::Node;
+
+/// A change hash and its author's signature.
+pub type Signed = ([u8; 32], [u8; 64]);
+
+/// A change that was not admitted, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Refusal {
+    /// When it was refused (RFC 3339).
+    pub at: String,
+    /// Where it came from (peer node ID, or `bundle from …`).
+    pub from: String,
+    /// The document.
+    pub doc: String,
+    /// The change hash (hex).
+    pub change: String,
+    /// The author its actor ID names (node ID, or the raw actor in hex).
+    pub author: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What admission decided for one incoming document.
+pub(crate) struct Admitted {
+    /// The document to store: the incoming one, or a rebuild without the
+    /// refused changes; `None` when nothing was admitted.
+    pub doc: Option<Automerge>,
+    /// Whether `doc` is the incoming document unchanged.
+    pub whole: bool,
+    /// Signatures of the admitted changes, to store.
+    pub sigs: Vec<Signed>,
+    /// What was refused.
+    pub refused: Vec<Refusal>,
+}
+
+fn verify(change: &Change, sig: &[u8; 64]) -> std::result::Result<NodeId, String> {
+    let actor = change.actor_id().to_bytes();
+    let key: [u8; 32] = actor.try_into().map_err(|_| "its actor is not a node key".to_string())?;
+    let vk = VerifyingKey::from_bytes(&key).map_err(|_| "its actor is not a node key".to_string())?;
+    vk.verify(&change.hash().0, &Signature::from_bytes(sig))
+        .map_err(|_| "its signature does not verify against its actor (the actor is not the signer, or the change was altered)".to_string())?;
+    Ok(crate::identity::PublicKey::from_bytes(&key).map_err(|e| e.to_string())?.node_id())
+}
+
+impl Node {
+    /// Signs this node's own changes in `doc` made since `since`.
+    pub(crate) fn sign_own(&self, doc: &Automerge, since: &[ChangeHash]) -> Vec<Signed> {
+        let me = self.secret().public().actor_id();
+        doc.get_changes(since)
+            .iter()
+            .filter(|c| *c.actor_id() == me)
+            .map(|c| (c.hash().0, self.secret().sign(&c.hash().0)))
+            .collect()
+    }
+
+    /// Stored signatures of the given changes (those that have one).
+    pub(crate) fn signatures_of(&self, changes: &[Change]) -> Result<Vec<Signed>> {
+        let mut out = Vec::with_capacity(changes.len());
+        for c in changes {
+            if let Some(sig) = self.store().signature(&c.hash().0)? {
+                out.push((c.hash().0, sig));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decides which of `incoming`'s changes that `stored` lacks are
+    /// admitted: each needs a valid signature by its actor, an enrolled
+    /// author, and admitted dependencies.
+    pub(crate) fn admit(&self, id: &DocumentId, stored: Option<&Automerge>, incoming: &Automerge, sigs: &HashMap<[u8; 32], [u8; 64]>, from: &str) -> Result<Admitted> {
+        let before = stored.map(|d| d.get_heads()).unwrap_or_default();
+        let new = incoming.get_changes(&before);
+        let mut members: HashMap<NodeId, bool> = HashMap::new();
+        let mut refused_hashes: HashSet<ChangeHash> = HashSet::new();
+        let mut refused = vec![];
+        let mut admitted = vec![];
+        let mut keep_sigs = vec![];
+        for c in &new {
+            let hash = c.hash();
+            let known_sig = match sigs.get(&hash.0) {
+                Some(s) => Some(*s),
+                None => self.store().signature(&hash.0)?,
+            };
+            let verdict = if let Some(dep) = c.deps().iter().find(|d| refused_hashes.contains(d)) {
+                Err(format!("it depends on refused change {dep}"))
+            } else {
+                match known_sig {
+                    None => Err("it is unsigned".to_string()),
+                    Some(sig) => verify(c, &sig).and_then(|author| {
+                        let member = match members.get(&author) {
+                            Some(m) => *m,
+                            None => {
+                                let m = self.member(&author).ok().flatten().is_some();
+                                members.insert(author, m);
+                                m
+                            }
+                        };
+                        if member {
+                            Ok(sig)
+                        } else {
+                            Err(format!("its author {author} is not an enrolled member"))
+                        }
+                    }),
+                }
+            };
+            match verdict {
+                Ok(sig) => {
+                    keep_sigs.push((hash.0, sig));
+                    admitted.push(c.clone());
+                }
+                Err(reason) => {
+                    refused_hashes.insert(hash);
+                    let author = NodeId::from_actor(c.actor_id()).map_or_else(|| c.actor_id().to_hex_string(), |n| n.to_string());
+                    refused.push(Refusal {
+                        at: crate::node::now_rfc3339(),
+                        from: from.to_string(),
+                        doc: id.to_string(),
+                        change: hash.to_string(),
+                        author,
+                        reason,
+                    });
+                }
+            }
+        }
+        if refused.is_empty() {
+            return Ok(Admitted { doc: Some(incoming.clone()), whole: true, sigs: keep_sigs, refused });
+        }
+        for r in &refused {
+            tracing::warn!("refused change {} of document {} from {}: {}", r.change, r.doc, r.from, r.reason);
+            let bytes = serde_json::to_vec(r).map_err(|e| Error::Usage(e.to_string()))?;
+            self.store().put_meta("a", &format!("{}-{}", r.at, r.change), &bytes)?;
+        }
+        if admitted.is_empty() {
+            return Ok(Admitted { doc: stored.cloned(), whole: false, sigs: vec![], refused });
+        }
+        let mut rebuilt = stored.cloned().unwrap_or_default();
+        rebuilt
+            .apply_changes(admitted)
+            .map_err(|e| Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
+        Ok(Admitted { doc: Some(rebuilt), whole: false, sigs: keep_sigs, refused })
+    }
+
+    /// Every refused change, oldest first.
+    pub fn audit(&self) -> Result<Vec<Refusal>> {
+        Ok(self
+            .store()
+            .scan_meta("a")?
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+            .collect())
+    }
+}
