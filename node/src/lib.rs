@@ -7,16 +7,20 @@
 //! and is durable when the call returns.
 //!
 //! ```
-//! use ayni_node::Node;
+//! use ayni_node::{network::Role, Node};
 //! use serde_json::json;
 //!
 //! # fn main() -> ayni_node::Result<()> {
 //! let dir = tempfile::tempdir().unwrap();
 //! let hq = Node::init(&dir.path().join("hq"), "hq")?;
+//! let (_, hq_membership) = hq.create_network("gamlp")?;
 //! let laptop = Node::init(&dir.path().join("laptop"), "gaem-1")?;
+//! laptop.join(&hq.enroll(laptop.id(), Role::Field, "gaem-1", None)?.to_token())?;
+//! laptop.accept_member(&hq_membership.bytes)?; // a sync would bring it
 //! let team = hq.add("team", Some("GAEM-1"), json!({"name": "GAEM-1"}))?;
 //!
-//! // the laptop receives the record, both edit it offline, they merge
+//! // the laptop receives the record (every change signed), both edit it
+//! // offline, they merge
 //! let id = team.id.parse()?;
 //! laptop.merge_document(&id, &hq.document_bytes(&team.id)?)?;
 //! hq.set(&team.id, &[("name".into(), json!("GAEM-1 (Sama)"))])?;
