@@ -171,3 +171,37 @@ fn serve_keeps_syncing_with_known_peers_on_its_own() {
     assert_eq!(peers[0]["state"], "ok", "{peers}");
     assert_eq!(peers[0]["label"], "hq", "{peers}");
 }
+
+#[test]
+fn a_revoked_laptop_is_refused_at_the_handshake_by_nodes_that_learned_of_it() {
+    let (hq, field) = network(2);
+    let (a, lost) = (&field[0], &field[1]);
+    hq.ok(&["seed"]);
+    {
+        let s = hq.serve();
+        a.json(&["sync", &s.addr]);
+        lost.json(&["sync", &s.addr]);
+    }
+    let lost_id = lost.json(&["id"])["node_id"].as_str().unwrap().to_string();
+    let r = hq.json(&["revoke", &lost_id, "--reason", "laptop lost in a ravine"]);
+    assert_eq!(r["node_id"], lost_id.as_str());
+    // the revocation reaches A at its next contact with HQ
+    {
+        let s = hq.serve();
+        a.json(&["sync", &s.addr]);
+    }
+    // the lost laptop tries A: refused in the handshake, nothing exchanged
+    lost.ok(&["set", "edan:edan-sama-1", "tallies.z1.GAEM-1.dead=99"]);
+    let s = a.serve();
+    let err = lost.fails(&["sync", &s.addr], 1);
+    assert!(err.contains("refused"), "{err}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = s.log();
+    assert!(log.contains("revoked") && log.contains("ravine"), "{log}");
+    drop(s);
+    let dead = a.json(&["report", "edan:edan-sama-1"])["zones"][0]["values"]["dead"].clone();
+    assert_eq!(dead, 0, "the revoked laptop's edit must not arrive");
+    // HQ refuses it too
+    let s = hq.serve();
+    lost.fails(&["sync", &s.addr], 1);
+}

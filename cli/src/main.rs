@@ -165,6 +165,14 @@ enum Command {
         #[arg(long)]
         addr: Option<String>,
     },
+    /// Revoke a node (HQ only): every node refuses it once it learns of this
+    Revoke {
+        /// The node's ID
+        node_id: String,
+        /// Why (kept in the revocation record)
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Join the network an enrolment token names
     Join {
         /// The token printed by `ayni enroll` on an HQ node
@@ -441,6 +449,11 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             };
             let m = node.enroll(id, role, name.as_deref().unwrap_or(""), addr)?;
             out.token(&m)?;
+        }
+        Command::Revoke { node_id, reason } => {
+            let id: ayni_node::identity::NodeId = node_id.parse()?;
+            let r = node.revoke(id, &reason)?;
+            out.revoked(&r)?;
         }
         Command::Join { token } => {
             let m = node.join(&token)?;

@@ -280,6 +280,12 @@ impl Out {
         self.emit(&v, || format!("{}\n", m.to_token()))
     }
 
+    pub fn revoked(&mut self, r: &ayni_node::network::Revocation) -> Result<()> {
+        let p = &r.payload;
+        let v = serde_json::json!({"node_id": p.node_id, "reason": p.reason, "revoked_at": p.revoked_at, "documents_kept": p.kept.len()});
+        self.emit(&v, || format!("revoked {} ({} document(s) with its changes kept); every node refuses it once it learns of this\n", p.node_id, p.kept.len()))
+    }
+
     pub fn joined(&mut self, m: &Membership) -> Result<()> {
         let v = serde_json::json!({"network": m.payload.network, "node_id": m.payload.node_id, "role": m.payload.role, "label": m.payload.label, "addr_hint": m.payload.addr_hint});
         self.emit(&v, || {

@@ -111,7 +111,7 @@ impl Node {
         };
         let summary = self.store().summary()?;
         let mut frames = vec![
-            Frame::Members(self.store().scan_meta("n")?.into_iter().map(|(_, v)| v).collect()),
+            Frame::Members(self.membership_records()?),
             Frame::Ranges(vec![Range { upper: Bound::End, body: RangeBody::Items(summary.clone()) }]),
         ];
         for (id, hash) in summary {

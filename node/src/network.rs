@@ -364,3 +364,84 @@ mod tests {
         assert!(forged.is_err() || Membership::from_bytes(&forged.unwrap().bytes).is_err());
     }
 }
+
+const REVOCATION_FORMAT: u8 = 0x11;
+
+/// What a revocation says: a node is cut off; changes it made before are
+/// kept (up to `kept[doc]`, the highest sequence number HQ had of that
+/// node's changes per document), anything it signs later is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationPayload {
+    /// The network.
+    pub network: NetworkInfo,
+    /// The revoked node.
+    pub node_id: String,
+    /// Why (e.g. "laptop lost in a ravine").
+    pub reason: String,
+    /// When (RFC 3339).
+    pub revoked_at: String,
+    /// Per document ID: the highest change sequence number of that node HQ had.
+    pub kept: std::collections::BTreeMap<String, u64>,
+    /// Public key of the signer (network key or an HQ node's key), hex.
+    pub issuer: String,
+    /// The issuer's membership token (base64url) when an HQ node signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_membership: Option<String>,
+}
+
+/// A verified revocation and its exact bytes (what travels and is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// What it says.
+    pub payload: RevocationPayload,
+    /// The signed bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Revocation {
+    /// Issues a revocation signed by `issuer` (an HQ node with its membership,
+    /// or the network key).
+    pub fn issue(payload: RevocationPayload, issuer: &SecretKey) -> Result<Revocation> {
+        let json = serde_json::to_vec(&payload).map_err(|e| Error::Usage(e.to_string()))?;
+        let mut bytes = vec![REVOCATION_FORMAT];
+        bytes.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&json);
+        bytes.extend_from_slice(&issuer.sign(&json));
+        Ok(Revocation { payload, bytes })
+    }
+
+    /// Whether these bytes are a revocation (rather than a membership).
+    pub fn is_revocation(bytes: &[u8]) -> bool {
+        bytes.first() == Some(&REVOCATION_FORMAT)
+    }
+
+    /// Parses and verifies: the signature, and that the signer is the
+    /// network key or an HQ member of the same network.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Revocation> {
+        let bad = |why: &str| Error::Usage(format!("revocation refused: {why}"));
+        if bytes.first() != Some(&REVOCATION_FORMAT) || bytes.len() < 5 + 64 {
+            return Err(bad("not a revocation"));
+        }
+        let len = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
+        if bytes.len() != 5 + len + 64 {
+            return Err(bad("length does not match"));
+        }
+        let json = &bytes[5..5 + len];
+        let sig = Signature::from_slice(&bytes[5 + len..]).map_err(|_| bad("bad signature bytes"))?;
+        let payload: RevocationPayload = serde_json::from_slice(json).map_err(|_| bad("bad payload"))?;
+        let issuer_bytes = unhex(&payload.issuer).ok_or_else(|| bad("issuer key is not hex"))?;
+        let issuer = PublicKey::from_bytes(&issuer_bytes).map_err(|_| bad("issuer key"))?;
+        let vk = VerifyingKey::from_bytes(&issuer.to_bytes()).map_err(|_| bad("issuer key"))?;
+        vk.verify(json, &sig).map_err(|_| bad("signature does not verify"))?;
+        if vk != payload.network.key()? {
+            let chain = payload.issuer_membership.as_ref().ok_or_else(|| bad("issuer is neither the network key nor an HQ node"))?;
+            let chain = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(chain).map_err(|_| bad("issuer membership"))?;
+            let parent = Membership::from_bytes(&chain)?;
+            if parent.payload.role != Role::Hq || parent.payload.network != payload.network || parent.payload.node_id != issuer.node_id().to_string() {
+                return Err(bad("issuer is not an HQ node of this network"));
+            }
+        }
+        Ok(Revocation { payload, bytes: bytes.to_vec() })
+    }
+}

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
 use crate::identity::NodeId;
-use crate::network::{self, Membership, NetworkInfo, Role};
+use crate::identity::SecretKey;
+use crate::network::{self, Membership, NetworkInfo, Revocation, RevocationPayload, Role};
 use crate::node::Node;
 use crate::store::Payload;
 use crate::sync::DocStore;
@@ -110,6 +111,61 @@ impl Node {
         Ok(m)
     }
 
+    /// Revokes a node (HQ only): a signed record that replicates with every
+    /// sync and bundle. Changes the node made that this node holds are kept;
+    /// anything it signs later is refused, and it is refused at the
+    /// handshake by every node that has learned of the revocation.
+    pub fn revoke(&self, node: NodeId, reason: &str) -> Result<Revocation> {
+        let network = self.network()?.ok_or_else(|| Error::Usage("this node belongs to no network".into()))?;
+        let mine = self.membership()?.ok_or_else(|| Error::Usage("this node is not enrolled".into()))?;
+        if mine.payload.role != Role::Hq {
+            return Err(Error::Usage(format!("only an hq node may revoke; this node is {}", mine.payload.role)));
+        }
+        if node == self.id() {
+            return Err(Error::Usage("a node cannot revoke itself".into()));
+        }
+        if self.member(&node)?.is_none() {
+            return Err(Error::Usage(format!("{node} is not a member of this network")));
+        }
+        // what HQ holds of that node: its highest change sequence per document
+        let mut kept = std::collections::BTreeMap::new();
+        for id in self.store().all_ids()? {
+            let Some(doc) = self.store().load(&id)? else { continue };
+            let mut actors: HashMap<automerge::ActorId, bool> = HashMap::new();
+            for c in doc.get_changes(&[]) {
+                let by_node = *actors.entry(c.actor_id().clone()).or_insert_with(|| NodeId::from_actor(c.actor_id()) == Some(node));
+                if by_node {
+                    let e = kept.entry(id.to_string()).or_insert(0);
+                    *e = (*e).max(c.seq());
+                }
+            }
+        }
+        let (issuer, issuer_membership) = match network::network_key(self.home())? {
+            Some(k) => (k, None),
+            None => (SecretKey::read(&self.home().join("node.key"))?, Some(mine.to_token().trim_start_matches("ayni1-").to_string())),
+        };
+        let payload = RevocationPayload {
+            network,
+            node_id: node.to_string(),
+            reason: reason.to_string(),
+            revoked_at: crate::node::now_rfc3339(),
+            kept,
+            issuer: issuer.public().to_bytes().iter().map(|b| format!("{b:02x}")).collect(),
+            issuer_membership,
+        };
+        let r = Revocation::issue(payload, &issuer)?;
+        self.store().put_meta("r", &node.to_string(), &r.bytes)?;
+        Ok(r)
+    }
+
+    /// The revocation of `node`, if this node has learned of one.
+    pub fn revocation(&self, node: &NodeId) -> Result<Option<Revocation>> {
+        match self.store().get_meta("r", &node.to_string())? {
+            Some(bytes) => Revocation::from_bytes(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Every membership this node knows (its network's members).
     pub fn members(&self) -> Result<Vec<Membership>> {
         let mut out = vec![];
@@ -123,6 +179,19 @@ impl Node {
     /// `Ok(false)` if it was already known.
     pub fn accept_member(&self, bytes: &[u8]) -> Result<bool> {
         let network = self.network()?.ok_or_else(|| Error::Usage("this node belongs to no network".into()))?;
+        if Revocation::is_revocation(bytes) {
+            let r = Revocation::from_bytes(bytes)?;
+            if r.payload.network != network {
+                return Err(Error::Usage("revocation of another network".into()));
+            }
+            let name = r.payload.node_id.clone();
+            if self.store().get_meta("r", &name)?.is_some() {
+                return Ok(false);
+            }
+            tracing::warn!("learned that node {name} was revoked at {}: {}", r.payload.revoked_at, r.payload.reason);
+            self.store().put_meta("r", &name, bytes)?;
+            return Ok(true);
+        }
         let m = Membership::from_bytes(bytes)?;
         m.verify_for(&network, m.node_id()?)?;
         let name = m.payload.node_id.clone();
@@ -142,6 +211,14 @@ impl Node {
             Some(bytes) => Membership::from_bytes(&bytes).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Every membership and revocation record this node holds: what
+    /// replicates in `Members` frames and bundles.
+    pub fn membership_records(&self) -> Result<Vec<Vec<u8>>> {
+        let mut out: Vec<Vec<u8>> = self.store().scan_meta("n")?.into_iter().map(|(_, v)| v).collect();
+        out.extend(self.store().scan_meta("r")?.into_iter().map(|(_, v)| v));
+        Ok(out)
     }
 
     /// Known peers.
@@ -274,7 +351,7 @@ impl DocStore for SyncStore<'_> {
     }
 
     fn members(&self) -> Result<Vec<Vec<u8>>> {
-        Ok(self.node.store().scan_meta("n")?.into_iter().map(|(_, v)| v).collect())
+        self.node.membership_records()
     }
 
     fn add_member(&mut self, token: &[u8]) -> Result<bool> {

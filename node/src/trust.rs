@@ -114,10 +114,14 @@ impl Node {
                                 m
                             }
                         };
-                        if member {
-                            Ok(sig)
-                        } else {
-                            Err(format!("its author {author} is not an enrolled member"))
+                        if !member {
+                            return Err(format!("its author {author} is not an enrolled member"));
+                        }
+                        match self.revocation(&author).ok().flatten() {
+                            Some(r) if c.seq() > r.payload.kept.get(&id.to_string()).copied().unwrap_or(0) => {
+                                Err(format!("its author {author} was revoked at {} and this change is not among those HQ kept", r.payload.revoked_at))
+                            }
+                            _ => Ok(sig),
                         }
                     }),
                 }

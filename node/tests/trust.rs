@@ -129,3 +129,25 @@ fn a_bundle_with_a_forged_change_keeps_the_rest() {
     assert_eq!(rec.fields["name"], "T");
     assert_eq!(n.c.audit().unwrap().len(), 1);
 }
+
+#[test]
+fn changes_a_revoked_node_signs_after_its_revocation_are_refused_and_earlier_ones_kept() {
+    let n = net();
+    setup_team(&n);
+    // HQ holds A's team document (two changes by A)
+    let id: DocumentId = n.a.get("team:T").unwrap().id.parse().unwrap();
+    n.hq.merge_document(&id, &n.a.document_bytes("team:T").unwrap()).unwrap();
+    let r = n.hq.revoke(n.a.id(), "lost").unwrap();
+    assert_eq!(r.payload.kept.get(&id.to_string()), Some(&2));
+    // C learns of the revocation (a sync or bundle would carry it)
+    assert!(n.c.accept_member(&r.bytes).unwrap());
+    // A keeps writing: its earlier changes are kept, the new one refused
+    n.a.set("team:T", &[("name".into(), json!("after revocation"))]).unwrap();
+    let rec = n.c.merge_document(&id, &n.a.document_bytes("team:T").unwrap()).unwrap();
+    assert_eq!(rec.fields["name"], "T");
+    assert_eq!(rec.fields["node_ids"], json!(["x"]));
+    let audit = n.c.audit().unwrap();
+    assert!(audit.iter().any(|a| a.reason.contains("was revoked")), "{audit:?}");
+    // only HQ may revoke
+    assert!(n.c.revoke(n.hq.id(), "coup").unwrap_err().to_string().contains("only an hq node"));
+}

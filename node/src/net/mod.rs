@@ -122,13 +122,23 @@ pub struct SyncReport {
     pub members_learned: u64,
 }
 
-/// Admission for a node: members of its network (revocation plugs in here).
-#[derive(Debug)]
-struct Members;
+/// Admission: members of this node's network that it has not learned were
+/// revoked.
+struct NotRevoked(Arc<Node>);
 
-impl tls::Admission for Members {
-    fn admit(&self, _node: &NodeId, _m: &Membership) -> Result<(), String> {
-        Ok(())
+impl std::fmt::Debug for NotRevoked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NotRevoked({})", self.0.id())
+    }
+}
+
+impl tls::Admission for NotRevoked {
+    fn admit(&self, node: &NodeId, _m: &Membership) -> Result<(), String> {
+        match self.0.revocation(node) {
+            Ok(None) => Ok(()),
+            Ok(Some(r)) => Err(format!("node {node} was revoked at {}: {}", r.payload.revoked_at, r.payload.reason)),
+            Err(e) => Err(format!("cannot check revocations: {e}")),
+        }
     }
 }
 
@@ -154,7 +164,7 @@ impl Endpoint {
         let membership = node.membership()?.ok_or_else(|| NetError::NotReady("this node is not enrolled: run `ayni join TOKEN`".into()))?;
         let (cert, key) = tls::identity(node.secret(), &membership).map_err(NetError::NotReady)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = Arc::new(tls::PeerVerifier::new(network, Arc::new(Members), provider.clone()));
+        let verifier = Arc::new(tls::PeerVerifier::new(network, Arc::new(NotRevoked(node.clone())), provider.clone()));
         let tls_err = |e: rustls::Error| NetError::NotReady(format!("TLS configuration: {e}"));
 
         let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -214,7 +224,9 @@ impl Endpoint {
         let _ = self.node.note_peer(Some(peer), &addr.to_string(), |p| {
             p.last_seen = Some(crate::node::now_rfc3339());
         });
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| connect_err(e.to_string()))?;
+        // in TLS 1.3 the server checks our certificate after our side of the
+        // handshake completes, so its refusal shows up here
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| connect_err(handshake_reason(&e)))?;
         let outcome = run_session(&self.node, Role::Initiator, &mut send, &mut recv, &peer.to_string(), &self.config, &self.progress).await;
         let _ = send.finish();
         if outcome.is_ok() {
