@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{heads, network, Ayni};
+use support::{assign_teams, heads, network, Ayni};
 
 fn path(dir: &tempfile::TempDir, name: &str) -> String {
     dir.path().join(name).to_str().unwrap().to_string()
@@ -16,6 +16,7 @@ fn two_nodes_that_never_meet_converge_through_bundles() {
     let (a, b) = (&field[0], &field[1]);
     let dir = tempfile::tempdir().unwrap();
     hq.ok(&["seed"]);
+    assign_teams(&hq, &[a, b]);
     // HQ hands A everything on a stick
     let all = path(&dir, "hq-all.aynib");
     assert_eq!(hq.json(&["bundle", "export", &all, "--all"])["header"]["documents"], 113);
@@ -34,13 +35,13 @@ fn two_nodes_that_never_meet_converge_through_bundles() {
     // both work offline; each sends the other only what changed since
     a.ok(&["set", "edan:edan-sama-1", "tallies.z3.GAEM-1.families_affected=11"]);
     b.ok(&["set", "edan:edan-sama-1", "tallies.z3.GAEM-2.families_affected=8"]);
-    b.add(&["team", "--key", "GAEM-3", "--set", "name=GAEM-3"]);
+    b.add(&["person", "--key", "p-ana", "--set", "full_name=Ana Quispe"]);
     let b_id = b.json(&["id"])["node_id"].as_str().unwrap().to_string();
     let a_id = a.json(&["id"])["node_id"].as_str().unwrap().to_string();
     // B learned what A holds from A's bundle: it sends only its changes
     let b_to_a = path(&dir, "b-to-a.aynib");
     let r = b.json(&["bundle", "export", &b_to_a, "--since", &a_id]);
-    assert_eq!(r["header"]["documents"], 2, "the EDAN and the new team: {r}");
+    assert_eq!(r["header"]["documents"], 2, "the EDAN and the new person: {r}");
     a.ok(&["bundle", "import", &b_to_a]);
     // and now A knows what B holds: only the merged EDAN goes back
     let a_to_b = path(&dir, "a-to-b.aynib");

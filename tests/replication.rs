@@ -12,6 +12,7 @@ fn three_nodes_with_concurrent_edits_converge_through_a_chain() {
     let (hq, field) = network(2);
     let (a, b) = (&field[0], &field[1]);
     hq.ok(&["seed"]);
+    support::assign_teams(&hq, &[a, b]);
     {
         let s = hq.serve();
         let r = a.json(&["sync", &s.addr]);
@@ -177,6 +178,7 @@ fn a_revoked_laptop_is_refused_at_the_handshake_by_nodes_that_learned_of_it() {
     let (hq, field) = network(2);
     let (a, lost) = (&field[0], &field[1]);
     hq.ok(&["seed"]);
+    support::assign_teams(&hq, &[lost]);
     {
         let s = hq.serve();
         a.json(&["sync", &s.addr]);

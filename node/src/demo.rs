@@ -93,11 +93,15 @@ pub async fn run(dir: &Path) -> Result<DemoReport> {
         n.join(&m.to_token())?;
     }
     let seeded = hq_node.seed()?;
+    // HQ assigns each laptop to its team: only a team's members write its EDAN tallies
+    for (team, n) in [("GAEM-1", &g1_node), ("GAEM-2", &g2_node)] {
+        hq_node.set(&format!("team:{team}"), &[("node_ids".into(), json!([n.id().to_string()]))])?;
+    }
     step(
         "HQ in La Paz founds the network, enrols two GAEM laptops and loads the 2018 cooperation model",
         vec![
             format!("network {} ({}); HQ node {}", network.name, network.id, hq_node.id()),
-            format!("enrolled GAEM-1 {} and GAEM-2 {} (role field)", g1_node.id(), g2_node.id()),
+            format!("enrolled GAEM-1 {} and GAEM-2 {} (role field), each in its team", g1_node.id(), g2_node.id()),
             format!("{} records: practices, missions, agreements, the Sama fire and its EDAN", seeded.created),
         ],
     );

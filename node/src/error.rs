@@ -65,6 +65,9 @@ pub enum Error {
         /// Why it is refused, e.g. the allowed next states.
         why: String,
     },
+    /// This node's role does not allow the change.
+    #[error("not allowed: {0}")]
+    Forbidden(String),
     /// Bad usage that is not about one field (malformed path, bad key…).
     #[error("{0}")]
     Usage(String),
@@ -139,6 +142,7 @@ impl Error {
                 | Error::Ambiguous { .. }
                 | Error::Deleted { .. }
                 | Error::Transition { .. }
+                | Error::Forbidden(_)
                 | Error::Usage(_)
                 | Error::Import(_)
                 | Error::NodeExists(_)

@@ -17,17 +17,17 @@
 //! let laptop = Node::init(&dir.path().join("laptop"), "gaem-1")?;
 //! laptop.join(&hq.enroll(laptop.id(), Role::Field, "gaem-1", None)?.to_token())?;
 //! laptop.accept_member(&hq_membership.bytes)?; // a sync would bring it
-//! let team = hq.add("team", Some("GAEM-1"), json!({"name": "GAEM-1"}))?;
+//! let ana = hq.add("person", Some("ana"), json!({"full_name": "Ana Quispe"}))?;
 //!
 //! // the laptop receives the record (every change signed), both edit it
 //! // offline, they merge
-//! let id = team.id.parse()?;
-//! laptop.merge_document(&id, &hq.document_bytes(&team.id)?)?;
-//! hq.set(&team.id, &[("name".into(), json!("GAEM-1 (Sama)"))])?;
-//! laptop.set("team:GAEM-1", &[("node_ids".into(), json!(["laptop"]))])?;
-//! let merged = hq.merge_document(&id, &laptop.document_bytes(&team.id)?)?;
-//! assert_eq!(merged.fields["name"], "GAEM-1 (Sama)");
-//! assert_eq!(merged.fields["node_ids"], json!(["laptop"]));
+//! let id = ana.id.parse()?;
+//! laptop.merge_document(&id, &hq.document_bytes(&ana.id)?)?;
+//! hq.set(&ana.id, &[("full_name".into(), json!("Ana María Quispe"))])?;
+//! laptop.set("person:ana", &[("position".into(), json!("evaluadora GAEM"))])?;
+//! let merged = hq.merge_document(&id, &laptop.document_bytes(&ana.id)?)?;
+//! assert_eq!(merged.fields["full_name"], "Ana María Quispe");
+//! assert_eq!(merged.fields["position"], "evaluadora GAEM");
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
@@ -49,6 +49,7 @@ pub mod trust;
 pub mod net;
 pub mod network;
 pub mod replica;
+pub mod roles;
 
 pub use error::{Error, Result};
 pub use id::DocumentId;

@@ -449,6 +449,18 @@ impl Node {
 
     // ------------------------------------------------------------ writes
 
+    /// Refuses, before anything is stored, a change this node's role does
+    /// not allow (the same rule every peer applies on receipt).
+    fn check_own_role(&self, kind: &str, doc: &Automerge, before: &[automerge::ChangeHash]) -> Result<()> {
+        if matches!(self.role_of(&self.node_id), Some(crate::network::Role::Hq)) || self.network()?.is_none() {
+            return Ok(());
+        }
+        match self.role_violation(&self.node_id, kind, &crate::roles::touched(doc, before)) {
+            Some(why) => Err(Error::Forbidden(why)),
+            None => Ok(()),
+        }
+    }
+
     /// The one write path for an existing record: `f` edits inside a
     /// transaction; the result is validated against the kind's schema and
     /// committed and stored durably only if valid. Nothing is written on error.
@@ -483,6 +495,7 @@ impl Node {
             .with_message(message.to_string())
             .with_time(now().unix_timestamp());
         tx.commit_with(opts);
+        self.check_own_role(&env.kind, &doc, &stored_heads)?;
         let rec = self.view_of(&id, &doc)?;
         let sigs = self.sign_own(&doc, &stored_heads);
         self.store_write(id, Payload::Changed { doc: &doc, stored_heads: &stored_heads }, &rec, sigs)?;
@@ -508,6 +521,7 @@ impl Node {
         let mut tx = doc.transaction();
         record::create(&mut tx, &id.to_string(), &env, &fields)?;
         tx.commit_with(CommitOptions::default().with_message(format!("add {kind} {}", env.key)).with_time(now().unix_timestamp()));
+        self.check_own_role(kind, &doc, &[])?;
         // a new document by one writer has no conflicts and its fields are
         // exactly what was written: the view needs no read-back
         let rec = Record {

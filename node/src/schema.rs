@@ -178,6 +178,11 @@ impl Schemas {
 pub type Resolve<'r> = dyn FnMut(&str, &str) -> Result<Option<String>> + 'r;
 
 impl KindSchema {
+    /// The kind's `x-ayni` declarations.
+    pub fn meta(&self) -> &Value {
+        self.raw.get("x-ayni").unwrap_or(&Value::Null)
+    }
+
     /// Validates a record's fields; the error names the field and the reason.
     pub fn validate(&self, fields: &Value) -> Result<()> {
         let mut errors = self.validator.iter_errors(fields);

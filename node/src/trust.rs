@@ -92,8 +92,9 @@ impl Node {
         let mut members: HashMap<NodeId, bool> = HashMap::new();
         let mut refused_hashes: HashSet<ChangeHash> = HashSet::new();
         let mut refused = vec![];
-        let mut admitted = vec![];
         let mut keep_sigs = vec![];
+        // the document with only the admitted changes applied so far
+        let mut scratch = stored.cloned().unwrap_or_default();
         for c in &new {
             let hash = c.hash();
             let known_sig = match sigs.get(&hash.0) {
@@ -121,16 +122,27 @@ impl Node {
                             Some(r) if c.seq() > r.payload.kept.get(&id.to_string()).copied().unwrap_or(0) => {
                                 Err(format!("its author {author} was revoked at {} and this change is not among those HQ kept", r.payload.revoked_at))
                             }
-                            _ => Ok(sig),
+                            _ => Ok((sig, author)),
                         }
                     }),
                 }
             };
-            match verdict {
-                Ok(sig) => {
-                    keep_sigs.push((hash.0, sig));
-                    admitted.push(c.clone());
+            // the author's role decides what the change may touch
+            let verdict = verdict.and_then(|(sig, author)| {
+                let before = scratch.get_heads();
+                let mut trial = scratch.clone();
+                trial.apply_changes([c.clone()]).map_err(|e| format!("it does not apply: {e}"))?;
+                if self.role_of(&author) != Some(crate::network::Role::Hq) {
+                    let kind = crate::record::envelope(&trial).map(|e| e.kind).unwrap_or_default();
+                    if let Some(why) = self.role_violation(&author, &kind, &crate::roles::touched(&trial, &before)) {
+                        return Err(format!("role: {why}"));
+                    }
                 }
+                scratch = trial;
+                Ok(sig)
+            });
+            match verdict {
+                Ok(sig) => keep_sigs.push((hash.0, sig)),
                 Err(reason) => {
                     refused_hashes.insert(hash);
                     let author = NodeId::from_actor(c.actor_id()).map_or_else(|| c.actor_id().to_hex_string(), |n| n.to_string());
@@ -153,14 +165,10 @@ impl Node {
             let bytes = serde_json::to_vec(r).map_err(|e| Error::Usage(e.to_string()))?;
             self.store().put_meta("a", &format!("{}-{}", r.at, r.change), &bytes)?;
         }
-        if admitted.is_empty() {
+        if keep_sigs.is_empty() {
             return Ok(Admitted { doc: stored.cloned(), whole: false, sigs: vec![], refused });
         }
-        let mut rebuilt = stored.cloned().unwrap_or_default();
-        rebuilt
-            .apply_changes(admitted)
-            .map_err(|e| Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
-        Ok(Admitted { doc: Some(rebuilt), whole: false, sigs: keep_sigs, refused })
+        Ok(Admitted { doc: Some(scratch), whole: false, sigs: keep_sigs, refused })
     }
 
     /// Every refused change, oldest first.

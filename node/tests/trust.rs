@@ -41,13 +41,13 @@ fn net() -> Net {
     Net { _dir: dir, hq, a, c, a_key }
 }
 
-/// The document of `team:T` as A holds it, plus one extra change made with
+/// The document of `person:P` as A holds it, plus one extra change made with
 /// `actor` and signed (or not) with `signer`.
 fn with_extra_change(n: &Net, actor: &[u8], signer: Option<&SecretKey>, value: &str) -> (DocumentId, Vec<u8>) {
-    let id: DocumentId = n.a.get("team:T").unwrap().id.parse().unwrap();
+    let id: DocumentId = n.a.get("person:P").unwrap().id.parse().unwrap();
     let mut sigs = vec![];
     let mut doc = Automerge::new();
-    let mut rest = &n.a.document_bytes("team:T").unwrap()[..];
+    let mut rest = &n.a.document_bytes("person:P").unwrap()[..];
     while !rest.is_empty() {
         let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
         match Frame::decode(&rest[4..4 + len]).unwrap() {
@@ -63,7 +63,7 @@ fn with_extra_change(n: &Net, actor: &[u8], signer: Option<&SecretKey>, value: &
         None => panic!("no data"),
     };
     let mut tx = doc.transaction();
-    tx.put(&data, "name", value).unwrap();
+    tx.put(&data, "full_name", value).unwrap();
     tx.put(ROOT, "live", format!("token-{value}")).unwrap();
     let hash = tx.commit().0.unwrap();
     if let Some(k) = signer {
@@ -80,8 +80,8 @@ fn with_extra_change(n: &Net, actor: &[u8], signer: Option<&SecretKey>, value: &
 }
 
 fn setup_team(n: &Net) {
-    n.a.add("team", Some("T"), json!({"name": "T"})).unwrap();
-    n.a.set("team:T", &[("node_ids".into(), json!(["x"]))]).unwrap();
+    n.a.add("person", Some("P"), json!({"full_name": "P"})).unwrap();
+    n.a.set("person:P", &[("position".into(), json!("x"))]).unwrap();
 }
 
 #[test]
@@ -99,15 +99,15 @@ fn unsigned_forged_and_stranger_changes_are_refused_and_the_rest_kept() {
         let (id, bytes) = with_extra_change(&n, &actor, signer, name);
         let rec = n.c.merge_document(&id, &bytes).unwrap();
         // A's two genuine changes are kept, the bad one is not
-        assert_eq!(rec.fields["name"], "T", "{name}");
-        assert_eq!(rec.fields["node_ids"], json!(["x"]), "{name}");
+        assert_eq!(rec.fields["full_name"], "P", "{name}");
+        assert_eq!(rec.fields["position"], json!("x"), "{name}");
         let audit = n.c.audit().unwrap();
         let last = audit.iter().find(|r| r.reason.contains(reason)).unwrap_or_else(|| panic!("{name}: {audit:?}"));
         assert_eq!(last.doc, id.to_string());
     }
     // a genuine change by A is admitted by C
     let (id, bytes) = with_extra_change(&n, &a_actor, Some(&n.a_key), "genuine");
-    assert_eq!(n.c.merge_document(&id, &bytes).unwrap().fields["name"], "genuine");
+    assert_eq!(n.c.merge_document(&id, &bytes).unwrap().fields["full_name"], "genuine");
     assert_eq!(n.c.check().unwrap().problems.len(), 0);
 }
 
@@ -116,17 +116,19 @@ fn a_bundle_with_a_forged_change_keeps_the_rest() {
     let n = net();
     setup_team(&n);
     n.hq.add("team", Some("H"), json!({"name": "H"})).unwrap();
+    let _ = "team:T";
     // C imports HQ's bundle (signed changes): everything admitted
     let (bundle, _) = n.hq.export_bundle(None).unwrap();
     let r = n.c.import_bundle(&bundle).unwrap();
     assert_eq!(r.changes_refused, 0);
     assert_eq!(n.c.list("team", &[]).unwrap().len(), 1);
+    assert_eq!(n.c.list("person", &[]).unwrap().len(), 0);
     // a relayed document whose history holds a forged change: the genuine
     // part is admitted, the forged change and nothing else refused
     let mallory = SecretKey::generate().unwrap();
     let (id, bytes) = with_extra_change(&n, &n.a_key.public().to_bytes(), Some(&mallory), "forged");
     let rec = n.c.merge_document(&id, &bytes).unwrap();
-    assert_eq!(rec.fields["name"], "T");
+    assert_eq!(rec.fields["full_name"], "P");
     assert_eq!(n.c.audit().unwrap().len(), 1);
 }
 
@@ -135,19 +137,103 @@ fn changes_a_revoked_node_signs_after_its_revocation_are_refused_and_earlier_one
     let n = net();
     setup_team(&n);
     // HQ holds A's team document (two changes by A)
-    let id: DocumentId = n.a.get("team:T").unwrap().id.parse().unwrap();
-    n.hq.merge_document(&id, &n.a.document_bytes("team:T").unwrap()).unwrap();
+    let id: DocumentId = n.a.get("person:P").unwrap().id.parse().unwrap();
+    n.hq.merge_document(&id, &n.a.document_bytes("person:P").unwrap()).unwrap();
     let r = n.hq.revoke(n.a.id(), "lost").unwrap();
     assert_eq!(r.payload.kept.get(&id.to_string()), Some(&2));
     // C learns of the revocation (a sync or bundle would carry it)
     assert!(n.c.accept_member(&r.bytes).unwrap());
     // A keeps writing: its earlier changes are kept, the new one refused
-    n.a.set("team:T", &[("name".into(), json!("after revocation"))]).unwrap();
-    let rec = n.c.merge_document(&id, &n.a.document_bytes("team:T").unwrap()).unwrap();
-    assert_eq!(rec.fields["name"], "T");
-    assert_eq!(rec.fields["node_ids"], json!(["x"]));
+    n.a.set("person:P", &[("full_name".into(), json!("after revocation"))]).unwrap();
+    let rec = n.c.merge_document(&id, &n.a.document_bytes("person:P").unwrap()).unwrap();
+    assert_eq!(rec.fields["full_name"], "P");
+    assert_eq!(rec.fields["position"], json!("x"));
     let audit = n.c.audit().unwrap();
     assert!(audit.iter().any(|a| a.reason.contains("was revoked")), "{audit:?}");
     // only HQ may revoke
     assert!(n.c.revoke(n.hq.id(), "coup").unwrap_err().to_string().contains("only an hq node"));
+}
+
+/// Changes by A (field) made with A's own key, bypassing A's local checks:
+/// what a tampered laptop could send.
+fn rogue_edit(n: &Net, reference: &str, f: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId)) -> (DocumentId, Vec<u8>) {
+    let id: DocumentId = n.hq.get(reference).unwrap().id.parse().unwrap();
+    let bytes = n.hq.document_bytes(reference).unwrap();
+    let (mut sigs, mut doc) = (vec![], Automerge::new());
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
+        match Frame::decode(&rest[4..4 + len]).unwrap() {
+            Frame::Sigs(_, s) => sigs = s,
+            Frame::DocFull(_, raw) => doc = Automerge::load(&raw).unwrap(),
+            _ => {}
+        }
+        rest = &rest[4 + len..];
+    }
+    let mut doc = doc.with_actor(ActorId::from(&n.a_key.public().to_bytes()[..]));
+    let data = doc.get(ROOT, "data").unwrap().unwrap().1;
+    let mut tx = doc.transaction();
+    f(&mut tx, &data);
+    tx.put(ROOT, "live", "rogue").unwrap();
+    let hash = tx.commit().0.unwrap();
+    sigs.push((hash.0, n.a_key.sign(&hash.0)));
+    let mut raw = vec![];
+    for c in doc.get_changes(&[]) {
+        raw.extend_from_slice(c.raw_bytes());
+    }
+    let mut out = vec![];
+    Frame::Sigs(id, sigs).encode(&mut out);
+    Frame::DocFull(id, raw).encode(&mut out);
+    (id, out)
+}
+
+#[test]
+fn roles_are_enforced_on_receipt_and_before_a_change_is_made() {
+    let n = net();
+    n.hq.seed().unwrap();
+    let a_id = n.a.id().to_string();
+    n.hq.set("team:GAEM-1", &[("node_ids".into(), json!([a_id]))]).unwrap();
+    // C holds HQ's genuine records
+    for r in ["practice:BP-MMS", "edan:edan-sama-1", "team:GAEM-1", "team:GAEM-2"] {
+        let id: DocumentId = n.hq.get(r).unwrap().id.parse().unwrap();
+        n.c.merge_document(&id, &n.hq.document_bytes(r).unwrap()).unwrap();
+    }
+    // a field node's catalogue edit
+    let (id, bytes) = rogue_edit(&n, "practice:BP-MMS", |tx, data| { tx.put(data, "title_es", "Modelo falso").unwrap(); });
+    assert_eq!(n.c.merge_document(&id, &bytes).unwrap().fields["title_es"], "Modelo Municipal de Salud");
+    // tallies of a team it is not in
+    let (id, bytes) = rogue_edit(&n, "edan:edan-sama-1", |tx, data| {
+        let t = tx.get(data, "tallies").unwrap().unwrap().1;
+        let z = tx.get(&t, "z2").unwrap().unwrap().1;
+        let g = tx.get(&z, "GAEM-2").unwrap().unwrap().1;
+        tx.put(&g, "dead", 7).unwrap();
+    });
+    assert_eq!(n.c.merge_document(&id, &bytes).unwrap().fields["tallies"]["z2"]["GAEM-2"]["dead"], 0);
+    // tallies of its own team are admitted
+    let (id, bytes) = rogue_edit(&n, "edan:edan-sama-1", |tx, data| {
+        let t = tx.get(data, "tallies").unwrap().unwrap().1;
+        let z = tx.get(&t, "z1").unwrap().unwrap().1;
+        let g = tx.get(&z, "GAEM-1").unwrap().unwrap().1;
+        tx.put(&g, "injured", 5).unwrap();
+    });
+    assert_eq!(n.c.merge_document(&id, &bytes).unwrap().fields["tallies"]["z1"]["GAEM-1"]["injured"], 5);
+    let reasons: Vec<String> = n.c.audit().unwrap().into_iter().map(|r| r.reason).collect();
+    assert!(reasons.iter().any(|r| r.contains("only hq may change practice title_es")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("is not in team GAEM-2")), "{reasons:?}");
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+
+    // locally, a field node is refused before anything is stored
+    let id: DocumentId = n.hq.get("edan:edan-sama-1").unwrap().id.parse().unwrap();
+    n.a.merge_document(&id, &n.hq.document_bytes("edan:edan-sama-1").unwrap()).unwrap();
+    let e = n.a.transition("edan:edan-sama-1", "superseded", None).unwrap_err().to_string();
+    assert!(e.contains("only hq may move a edan to 'superseded'"), "{e}");
+    let e = n.a.set("edan:edan-sama-1", &[("accepted.z2.team".into(), json!("GAEM-1"))]).unwrap_err().to_string();
+    assert!(e.contains("only hq may write edan accepted"), "{e}");
+    let e = n.a.add("practice", Some("BP-X"), json!({"code": "BP-X", "kind": "bpm", "title_es": "x"})).unwrap_err().to_string();
+    assert!(e.contains("only hq may create practice"), "{e}");
+    // its own team's tallies, once it holds the team record naming it
+    assert!(n.a.set("edan:edan-sama-1", &[("tallies.z1.GAEM-1.missing".into(), json!(1))]).is_err());
+    let team: DocumentId = n.hq.get("team:GAEM-1").unwrap().id.parse().unwrap();
+    n.a.merge_document(&team, &n.hq.document_bytes("team:GAEM-1").unwrap()).unwrap();
+    n.a.set("edan:edan-sama-1", &[("tallies.z1.GAEM-1.missing".into(), json!(1))]).unwrap();
 }

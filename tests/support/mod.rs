@@ -202,3 +202,12 @@ pub fn heads(node: &Ayni) -> Vec<(String, Value)> {
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
+
+/// HQ puts field node i in team GAEM-(i+1), so it may write that team's
+/// EDAN tallies.
+pub fn assign_teams(hq: &Ayni, field: &[&Ayni]) {
+    for (i, node) in field.iter().enumerate() {
+        let id = node.json(&["id"])["node_id"].as_str().unwrap().to_string();
+        hq.ok(&["set", &format!("team:GAEM-{}", i + 1), &format!("node_ids=[\"{id}\"]")]);
+    }
+}

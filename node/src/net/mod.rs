@@ -238,6 +238,14 @@ impl Endpoint {
         let (s, io) = match outcome {
             Ok(v) => v,
             Err(e) => {
+                // a refusal of our certificate arrives as a closed connection
+                // once the stream is in use: report it as what it is
+                let e = match conn.close_reason() {
+                    Some(r @ (quinn::ConnectionError::ConnectionClosed(_) | quinn::ConnectionError::TransportError(_))) => {
+                        NetError::Connect { addr, reason: handshake_reason(&r) }
+                    }
+                    _ => e,
+                };
                 let _ = self.node.note_peer(Some(peer), &addr.to_string(), |p| {
                     p.state = "failed".into();
                     p.last_error = Some(e.to_string());

@@ -1,0 +1,126 @@
+//! Roles: what a member may change, decided from the author's enrolment and
+//! the kind's schema, both when a node makes a change (refused before it is
+//! stored) and when a change arrives (refused like a bad signature).
+//!
+//! Owns: the role rules. `hq` may do everything. `field` may not change
+//! catalogue kinds (`x-ayni.catalogue`) beyond their `field_editable`
+//! fields, may not write `hq_fields`, may not make the transitions the
+//! lifecycle lists as `hq_only`, and writes EDAN tallies only for a team
+//! whose record lists it in `node_ids`. Must never: read the network or
+//! signatures (that is `trust`).
+
+use automerge::{Automerge, ChangeHash, PatchAction, Prop};
+
+use crate::identity::NodeId;
+use crate::network::Role;
+use crate::node::Node;
+
+/// The field paths and new transitions a change (from `before` to the
+/// document's heads) makes.
+pub(crate) struct Touched {
+    /// Field paths under `data`, as segments.
+    pub fields: Vec<Vec<String>>,
+    /// States that new transition-log entries move to.
+    pub transitions: Vec<String>,
+    /// Whether the change created the record.
+    pub created: bool,
+}
+
+fn prop(p: &Prop) -> String {
+    match p {
+        Prop::Map(k) => k.to_string(),
+        Prop::Seq(i) => i.to_string(),
+    }
+}
+
+/// What changed in `doc` since `before`.
+pub(crate) fn touched(doc: &Automerge, before: &[ChangeHash]) -> Touched {
+    let mut t = Touched { fields: vec![], transitions: vec![], created: before.is_empty() };
+    let log_before: std::collections::HashSet<String> = doc
+        .fork_at(before)
+        .map(|d| crate::record::transitions(&d).into_iter().map(|e| e.id).collect())
+        .unwrap_or_default();
+    for p in doc.diff(before, &doc.get_heads()) {
+        let mut path: Vec<String> = p.path.iter().map(|(_, pr)| prop(pr)).collect();
+        match &p.action {
+            PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => path.push(key.to_string()),
+            PatchAction::Conflict { prop: pr } | PatchAction::Increment { prop: pr, .. } => path.push(prop(pr)),
+            _ => {}
+        }
+        match path.first().map(String::as_str) {
+            Some("data") => t.fields.push(path[1..].to_vec()),
+            Some("kind") | Some("ayni") => t.created = true,
+            _ => {}
+        }
+    }
+    for e in crate::record::transitions(doc) {
+        if !log_before.contains(&e.id) {
+            t.transitions.push(e.to);
+        }
+    }
+    t
+}
+
+impl Node {
+    /// The role of `node` in this node's network, if it is a member.
+    pub(crate) fn role_of(&self, node: &NodeId) -> Option<Role> {
+        self.member(node).ok().flatten().map(|m| m.payload.role)
+    }
+
+    /// Why `author` may not make the change `t` to a record of `kind`, or
+    /// `None` when it may.
+    pub(crate) fn role_violation(&self, author: &NodeId, kind: &str, t: &Touched) -> Option<String> {
+        match self.role_of(author) {
+            Some(Role::Hq) => return None,
+            Some(Role::Field) => {}
+            None => {
+                // a node outside any network (no enrolment yet) edits only its own store
+                if self.network().ok().flatten().is_none() {
+                    return None;
+                }
+                return Some(format!("{author} is not an enrolled member"));
+            }
+        }
+        let schema = self.kind(kind).ok()?;
+        let meta = schema.meta();
+        let editable = meta.get("field_editable").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+        let is_editable = |path: &[String]| path.first().is_some_and(|f| editable.iter().any(|e| e.as_str() == Some(f.as_str())));
+        if schema.catalogue {
+            if t.created {
+                return Some(format!("only hq may create {kind} records (catalogue)"));
+            }
+            if let Some(p) = t.fields.iter().find(|p| !is_editable(p)) {
+                return Some(format!("only hq may change {kind} {} (catalogue)", p.join(".")));
+            }
+            if !t.transitions.is_empty() {
+                return Some(format!("only hq may move {kind} records through their lifecycle (catalogue)"));
+            }
+        }
+        let hq_fields = meta.get("hq_fields").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+        if let Some(p) = t.fields.iter().find(|p| p.first().is_some_and(|f| hq_fields.iter().any(|h| h.as_str() == Some(f.as_str())))) {
+            return Some(format!("only hq may write {kind} {}", p.join(".")));
+        }
+        if let Some(lc) = &schema.lifecycle {
+            if let Some(to) = t.transitions.iter().find(|to| lc.hq_only.contains(to)) {
+                return Some(format!("only hq may move a {kind} to '{to}'"));
+            }
+        }
+        if kind == "edan" {
+            for p in &t.fields {
+                if p.first().map(String::as_str) == Some("tallies") && p.len() >= 3 {
+                    let team = &p[2];
+                    let members = self
+                        .get(&format!("team:{team}"))
+                        .ok()
+                        .and_then(|r| r.fields.get("node_ids").cloned())
+                        .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
+                        .unwrap_or_default();
+                    if !members.contains(&author.to_string()) {
+                        return Some(format!("{author} is not in team {team} (team:{team} node_ids), so it cannot write tallies.{}", p[1..3].join(".")));
+                    }
+                }
+            }
+        }
+        None
+    }
+}
