@@ -205,6 +205,16 @@ enum Command {
     Peers,
     /// Changes refused on receipt (bad or missing signature, unknown author…)
     Audit,
+    /// Decide an amendment proposal to validated figures (HQ only)
+    Amendment {
+        /// accept or reject
+        #[arg(value_parser = ["accept", "reject"])]
+        decision: String,
+        /// ID or KIND:KEY of the record
+        reference: String,
+        /// The proposal's change hash (or a prefix), as `ayni get` shows it under amendments
+        change: String,
+    },
     /// Sync by file (USB stick): `bundle export FILE`, `bundle import FILE`
     Bundle {
         #[command(subcommand)]
@@ -461,6 +471,9 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         }
         Command::Peers => out.peers(&node.peers()?)?,
         Command::Audit => out.audit(&node.audit()?)?,
+        Command::Amendment { decision, reference, change } => {
+            out.record(&node.decide_amendment(&reference, &change, decision == "accept")?)?
+        }
         Command::Bundle { command: BundleCommand::Export { file, since, all: _ } } => {
             let since = since.map(|s| s.parse::<ayni_node::identity::NodeId>()).transpose()?;
             let (bytes, report) = node.export_bundle(since)?;

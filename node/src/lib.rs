@@ -32,6 +32,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod amend;
 pub mod bundle;
 pub mod demo;
 pub mod error;

@@ -455,10 +455,16 @@ impl Node {
         if matches!(self.role_of(&self.node_id), Some(crate::network::Role::Hq)) || self.network()?.is_none() {
             return Ok(());
         }
-        match self.role_violation(&self.node_id, kind, &crate::roles::touched(doc, before)) {
-            Some(why) => Err(Error::Forbidden(why)),
-            None => Ok(()),
+        let touched = crate::roles::touched(doc, before);
+        if let Some(why) = self.role_violation(&self.node_id, kind, &touched) {
+            return Err(Error::Forbidden(why));
         }
+        if let Ok(prior) = doc.fork_at(before) {
+            if self.frozen_edit(kind, &prior, doc, &touched).is_some() {
+                return Err(Error::Forbidden(format!("this {kind} was validated: its figures are frozen (HQ amends them)")));
+            }
+        }
+        Ok(())
     }
 
     /// The one write path for an existing record: `f` edits inside a

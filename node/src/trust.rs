@@ -48,8 +48,20 @@ pub(crate) struct Admitted {
     pub whole: bool,
     /// Signatures of the admitted changes, to store.
     pub sigs: Vec<Signed>,
-    /// What was refused.
+    /// What was refused (edits to frozen figures are already recorded as
+    /// amendment proposals in `doc`).
     pub refused: Vec<Refusal>,
+}
+
+/// An edit to frozen figures that arrived after they were validated.
+#[derive(Debug, Clone)]
+pub(crate) struct Proposal {
+    /// The refused change (hex hash).
+    pub change: String,
+    /// Its author.
+    pub by: String,
+    /// The values it would have set: dotted field path → value.
+    pub proposed: serde_json::Map<String, serde_json::Value>,
 }
 
 fn verify(change: &Change, sig: &[u8; 64]) -> std::result::Result<NodeId, String> {
@@ -95,6 +107,7 @@ impl Node {
         let mut keep_sigs = vec![];
         // the document with only the admitted changes applied so far
         let mut scratch = stored.cloned().unwrap_or_default();
+        let mut amendments = vec![];
         for c in &new {
             let hash = c.hash();
             let known_sig = match sigs.get(&hash.0) {
@@ -134,8 +147,13 @@ impl Node {
                 trial.apply_changes([c.clone()]).map_err(|e| format!("it does not apply: {e}"))?;
                 if self.role_of(&author) != Some(crate::network::Role::Hq) {
                     let kind = crate::record::envelope(&trial).map(|e| e.kind).unwrap_or_default();
-                    if let Some(why) = self.role_violation(&author, &kind, &crate::roles::touched(&trial, &before)) {
+                    let touched = crate::roles::touched(&trial, &before);
+                    if let Some(why) = self.role_violation(&author, &kind, &touched) {
                         return Err(format!("role: {why}"));
+                    }
+                    if let Some(proposed) = self.frozen_edit(&kind, &scratch, &trial, &touched) {
+                        amendments.push(Proposal { change: hash.to_string(), by: author.to_string(), proposed });
+                        return Err("amendment: the figures it edits were validated meanwhile; kept as an amendment proposal for HQ".into());
                     }
                 }
                 scratch = trial;
@@ -160,15 +178,17 @@ impl Node {
         if refused.is_empty() {
             return Ok(Admitted { doc: Some(incoming.clone()), whole: true, sigs: keep_sigs, refused });
         }
+        // edits to frozen figures become proposals, written as this node's own change
+        let mut doc = if keep_sigs.is_empty() { stored.cloned() } else { Some(scratch) };
+        if let (false, Some(d)) = (amendments.is_empty(), doc.as_mut()) {
+            keep_sigs.extend(self.record_amendments(d, &amendments)?);
+        }
         for r in &refused {
             tracing::warn!("refused change {} of document {} from {}: {}", r.change, r.doc, r.from, r.reason);
             let bytes = serde_json::to_vec(r).map_err(|e| Error::Usage(e.to_string()))?;
             self.store().put_meta("a", &format!("{}-{}", r.at, r.change), &bytes)?;
         }
-        if keep_sigs.is_empty() {
-            return Ok(Admitted { doc: stored.cloned(), whole: false, sigs: vec![], refused });
-        }
-        Ok(Admitted { doc: Some(scratch), whole: false, sigs: keep_sigs, refused })
+        Ok(Admitted { doc, whole: false, sigs: keep_sigs, refused })
     }
 
     /// Every refused change, oldest first.

@@ -193,8 +193,10 @@ fn roles_are_enforced_on_receipt_and_before_a_change_is_made() {
     n.hq.seed().unwrap();
     let a_id = n.a.id().to_string();
     n.hq.set("team:GAEM-1", &[("node_ids".into(), json!([a_id]))]).unwrap();
+    let ev = n.hq.get("event:ev-sama").unwrap().id;
+    n.hq.add("edan", Some("edan-draft"), json!({"event_id": ev, "edan_type": "preliminar", "tallies": {"z1": {"GAEM-1": {"dead": 0}}}})).unwrap();
     // C holds HQ's genuine records
-    for r in ["practice:BP-MMS", "edan:edan-sama-1", "team:GAEM-1", "team:GAEM-2"] {
+    for r in ["practice:BP-MMS", "edan:edan-sama-1", "edan:edan-draft", "team:GAEM-1", "team:GAEM-2"] {
         let id: DocumentId = n.hq.get(r).unwrap().id.parse().unwrap();
         n.c.merge_document(&id, &n.hq.document_bytes(r).unwrap()).unwrap();
     }
@@ -209,8 +211,9 @@ fn roles_are_enforced_on_receipt_and_before_a_change_is_made() {
         tx.put(&g, "dead", 7).unwrap();
     });
     assert_eq!(n.c.merge_document(&id, &bytes).unwrap().fields["tallies"]["z2"]["GAEM-2"]["dead"], 0);
-    // tallies of its own team are admitted
-    let (id, bytes) = rogue_edit(&n, "edan:edan-sama-1", |tx, data| {
+    // tallies of its own team are admitted (on a draft: a published EDAN's
+    // figures are frozen, see the amendment test)
+    let (id, bytes) = rogue_edit(&n, "edan:edan-draft", |tx, data| {
         let t = tx.get(data, "tallies").unwrap().unwrap().1;
         let z = tx.get(&t, "z1").unwrap().unwrap().1;
         let g = tx.get(&z, "GAEM-1").unwrap().unwrap().1;
@@ -223,17 +226,57 @@ fn roles_are_enforced_on_receipt_and_before_a_change_is_made() {
     assert_eq!(reasons.len(), 2, "{reasons:?}");
 
     // locally, a field node is refused before anything is stored
+    n.hq.transition("edan:edan-sama-1", "consolidated", None).unwrap();
     let id: DocumentId = n.hq.get("edan:edan-sama-1").unwrap().id.parse().unwrap();
     n.a.merge_document(&id, &n.hq.document_bytes("edan:edan-sama-1").unwrap()).unwrap();
-    let e = n.a.transition("edan:edan-sama-1", "superseded", None).unwrap_err().to_string();
-    assert!(e.contains("only hq may move a edan to 'superseded'"), "{e}");
+    let e = n.a.transition("edan:edan-sama-1", "validated", None).unwrap_err().to_string();
+    assert!(e.contains("only hq may move a edan to 'validated'"), "{e}");
+    let id: DocumentId = n.hq.get("edan:edan-draft").unwrap().id.parse().unwrap();
+    n.a.merge_document(&id, &n.hq.document_bytes("edan:edan-draft").unwrap()).unwrap();
     let e = n.a.set("edan:edan-sama-1", &[("accepted.z2.team".into(), json!("GAEM-1"))]).unwrap_err().to_string();
     assert!(e.contains("only hq may write edan accepted"), "{e}");
     let e = n.a.add("practice", Some("BP-X"), json!({"code": "BP-X", "kind": "bpm", "title_es": "x"})).unwrap_err().to_string();
     assert!(e.contains("only hq may create practice"), "{e}");
     // its own team's tallies, once it holds the team record naming it
-    assert!(n.a.set("edan:edan-sama-1", &[("tallies.z1.GAEM-1.missing".into(), json!(1))]).is_err());
+    assert!(n.a.set("edan:edan-draft", &[("tallies.z1.GAEM-1.missing".into(), json!(1))]).is_err());
     let team: DocumentId = n.hq.get("team:GAEM-1").unwrap().id.parse().unwrap();
     n.a.merge_document(&team, &n.hq.document_bytes("team:GAEM-1").unwrap()).unwrap();
-    n.a.set("edan:edan-sama-1", &[("tallies.z1.GAEM-1.missing".into(), json!(1))]).unwrap();
+    n.a.set("edan:edan-draft", &[("tallies.z1.GAEM-1.missing".into(), json!(1))]).unwrap();
+}
+
+#[test]
+fn a_stale_edit_to_validated_figures_becomes_an_amendment_proposal() {
+    let n = net();
+    n.hq.seed().unwrap();
+    n.hq.set("team:GAEM-1", &[("node_ids".into(), json!([n.a.id().to_string()]))]).unwrap();
+    let ev = n.hq.get("event:ev-sama").unwrap().id;
+    let e = n.hq.add("edan", Some("edan-new"), json!({"event_id": ev, "edan_type": "preliminar", "zones": {"z1": {"name": "Zona 1"}},
+        "tallies": {"z1": {"GAEM-1": {"families_affected": 10}}}})).unwrap();
+    for r in [e.id.as_str(), "team:GAEM-1"] {
+        let id: DocumentId = n.hq.get(r).unwrap().id.parse().unwrap();
+        n.a.merge_document(&id, &n.hq.document_bytes(r).unwrap()).unwrap();
+    }
+    // HQ validates while the laptop, offline, corrects its count
+    for s in ["submitted", "consolidated", "validated"] {
+        n.hq.transition(&e.id, s, None).unwrap();
+    }
+    n.a.set(&e.id, &[("tallies.z1.GAEM-1.families_affected".into(), json!(12))]).unwrap();
+    let id: DocumentId = e.id.parse().unwrap();
+    let rec = n.hq.merge_document(&id, &n.a.document_bytes(&e.id).unwrap()).unwrap();
+    assert_eq!(rec.status.as_deref(), Some("validated"));
+    assert_eq!(rec.fields["tallies"]["z1"]["GAEM-1"]["families_affected"], 10, "validated figures must not change");
+    let amendments = rec.fields["amendments"].as_object().unwrap();
+    assert_eq!(amendments.len(), 1);
+    let (change, proposal) = amendments.iter().next().unwrap();
+    assert_eq!(proposal["proposed"]["tallies.z1.GAEM-1.families_affected"], 12);
+    assert_eq!(proposal["by"], n.a.id().to_string());
+    // now that the laptop knows, it cannot edit the frozen figures itself
+    n.a.merge_document(&id, &n.hq.document_bytes(&e.id).unwrap()).unwrap();
+    let err = n.a.set(&e.id, &[("tallies.z1.GAEM-1.families_affected".into(), json!(13))]).unwrap_err().to_string();
+    assert!(err.contains("frozen"), "{err}");
+    assert!(n.a.decide_amendment(&e.id, change, true).is_err(), "only HQ decides");
+    // HQ accepts: the value is applied by HQ, the proposal marked
+    let rec = n.hq.decide_amendment(&e.id, &change[..8], true).unwrap();
+    assert_eq!(rec.fields["tallies"]["z1"]["GAEM-1"]["families_affected"], 12);
+    assert_eq!(rec.fields["amendments"][change]["status"], "accepted");
 }

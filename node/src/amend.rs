@@ -1,0 +1,98 @@
+//! Amendment proposals (DOMAIN.md §3 row 7): an edit to frozen figures
+//! (an EDAN's tallies once validated) made by a replica that had not seen
+//! the validation does not change the validated numbers; it is refused from
+//! the document and recorded in the record's `amendments` for HQ to accept
+//! or reject.
+//!
+//! Owns: detecting such edits, recording and deciding proposals. Must
+//! never: let a non-hq change alter frozen figures.
+
+use automerge::transaction::CommitOptions;
+use automerge::Automerge;
+use serde_json::{json, Map, Value};
+
+use crate::error::{Error, Result};
+use crate::node::Node;
+use crate::roles::Touched;
+use crate::trust::{Proposal, Signed};
+
+impl Node {
+    /// If the change from `before` to `after` edits fields the kind freezes
+    /// (`x-ayni.frozen`) while `before` is at or past the freezing state,
+    /// the values it would set (dotted path → value).
+    pub(crate) fn frozen_edit(&self, kind: &str, before: &Automerge, after: &Automerge, t: &Touched) -> Option<Map<String, Value>> {
+        let schema = self.kind(kind).ok()?;
+        let frozen = schema.meta().get("frozen")?;
+        let from = frozen.get("from")?.as_str()?;
+        let fields: Vec<&str> = frozen.get("fields")?.as_array()?.iter().filter_map(Value::as_str).collect();
+        let lc = schema.lifecycle.as_ref()?;
+        let state = lc.fold(&crate::record::transitions(before)).state;
+        if lc.precedence(&state) < lc.precedence(from) {
+            return None;
+        }
+        let edits: Vec<&Vec<String>> = t.fields.iter().filter(|p| p.first().is_some_and(|f| fields.contains(&f.as_str()))).collect();
+        if edits.is_empty() {
+            return None;
+        }
+        let values = crate::record::fields(after);
+        let mut out = Map::new();
+        for p in edits {
+            let pointer = format!("/{}", p.join("/"));
+            out.insert(p.join("."), values.pointer(&pointer).cloned().unwrap_or(Value::Null));
+        }
+        Some(out)
+    }
+
+    /// Writes received proposals into the record's `amendments` as this
+    /// node's own (signed) change; returns the signatures to store.
+    pub(crate) fn record_amendments(&self, doc: &mut Automerge, proposals: &[Proposal]) -> Result<Vec<Signed>> {
+        if proposals.is_empty() {
+            return Ok(vec![]);
+        }
+        let before = doc.get_heads();
+        let mut d = std::mem::take(doc).with_actor(self.secret().public().actor_id());
+        let mut tx = d.transaction();
+        for p in proposals {
+            let entry = json!({
+                "by": p.by,
+                "recorded_by": self.id().to_string(),
+                "at": crate::node::now_rfc3339(),
+                "proposed": p.proposed,
+                "status": "proposed",
+            });
+            crate::record::set_path(&mut tx, "amendments", &["amendments".to_string(), p.change.clone()], &entry)?;
+        }
+        crate::record::touch(&mut tx, "amendments")?;
+        tx.commit_with(CommitOptions::default().with_message(format!("record {} amendment proposal(s)", proposals.len())).with_time(time::OffsetDateTime::now_utc().unix_timestamp()));
+        let sigs = self.sign_own(&d, &before);
+        *doc = d;
+        Ok(sigs)
+    }
+
+    /// Accepts (applying its values as HQ's own change) or rejects an
+    /// amendment proposal. HQ only.
+    pub fn decide_amendment(&self, reference: &str, change: &str, accept: bool) -> Result<crate::Record> {
+        if self.role_of(&self.id()) != Some(crate::network::Role::Hq) {
+            return Err(Error::Forbidden("only hq may decide amendments".into()));
+        }
+        let rec = self.get(reference)?;
+        let amendments = rec.fields.get("amendments").and_then(Value::as_object).cloned().unwrap_or_default();
+        let (key, entry) = amendments
+            .iter()
+            .find(|(k, _)| k.starts_with(change))
+            .ok_or_else(|| Error::Usage(format!("{reference} has no amendment {change}")))?;
+        if entry.get("status").and_then(Value::as_str) != Some("proposed") {
+            return Err(Error::Usage(format!("amendment {key} was already decided")));
+        }
+        let mut set: Vec<(String, Value)> = vec![];
+        if accept {
+            for (path, value) in entry.get("proposed").and_then(Value::as_object).into_iter().flatten() {
+                set.push((path.clone(), value.clone()));
+            }
+        }
+        set.push((format!("amendments.{key}.status"), json!(if accept { "accepted" } else { "rejected" })));
+        set.push((format!("amendments.{key}.decided_by"), json!(self.id().to_string())));
+        set.push((format!("amendments.{key}.decided_at"), json!(crate::node::now_rfc3339())));
+        self.set(reference, &set)
+    }
+}
