@@ -220,10 +220,21 @@ fn roles_are_enforced_on_receipt_and_before_a_change_is_made() {
         tx.put(&g, "injured", 5).unwrap();
     });
     assert_eq!(n.c.merge_document(&id, &bytes).unwrap().fields["tallies"]["z1"]["GAEM-1"]["injured"], 5);
+    // an hq-only transition appended to the log
+    let (id, bytes) = rogue_edit(&n, "edan:edan-sama-1", |tx, _| {
+        let log = tx.get(ROOT, "transitions").unwrap().unwrap().1;
+        let e = tx.put_object(&log, "01ROGUE", automerge::ObjType::Map).unwrap();
+        for (k, v) in [("from", "submitted"), ("to", "validated"), ("at", "2026-01-01T00:00:00Z"), ("by", "rogue")] {
+            tx.put(&e, k, v).unwrap();
+        }
+        tx.put(&e, "seq", 99u64).unwrap();
+    });
+    assert_eq!(n.c.merge_document(&id, &bytes).unwrap().status.as_deref(), Some("submitted"));
     let reasons: Vec<String> = n.c.audit().unwrap().into_iter().map(|r| r.reason).collect();
     assert!(reasons.iter().any(|r| r.contains("only hq may change practice title_es")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("is not in team GAEM-2")), "{reasons:?}");
-    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("only hq may move a edan to 'validated'")), "{reasons:?}");
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
 
     // locally, a field node is refused before anything is stored
     n.hq.transition("edan:edan-sama-1", "consolidated", None).unwrap();
