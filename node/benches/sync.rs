@@ -95,7 +95,9 @@ fn baseline(a: &[Automerge], b: &[Automerge]) -> (usize, usize, usize) {
 }
 
 fn load_all(node: &Node, ids: &[String]) -> Vec<Automerge> {
-    ids.iter().map(|id| node.document_bytes(id).ok().and_then(|b| Automerge::load(&b).ok()).unwrap_or_default()).collect()
+    ids.iter()
+        .map(|id| id.parse().ok().and_then(|d| node.store().load(&d).ok().flatten()).unwrap_or_default())
+        .collect()
 }
 
 fn main() {
@@ -172,7 +174,7 @@ fn main() {
         let a = Node::open(&a_home).unwrap();
         let mut changes = vec![];
         for id in &ids {
-            let doc = Automerge::load(&a.document_bytes(id).unwrap()).unwrap();
+            let doc = a.store().load(&id.parse().unwrap()).unwrap().unwrap();
             for c in doc.get_changes(&[]) {
                 changes.extend_from_slice(c.raw_bytes());
             }

@@ -123,18 +123,21 @@ pub struct SyncReport {
 }
 
 /// Admission: members of this node's network that it has not learned were
-/// revoked.
-struct NotRevoked(Arc<Node>);
+/// revoked. Holds the node weakly: quinn keeps TLS configurations alive in
+/// its driver task a little after the endpoint is dropped, and that must
+/// not keep the store open.
+struct NotRevoked(std::sync::Weak<Node>);
 
 impl std::fmt::Debug for NotRevoked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "NotRevoked({})", self.0.id())
+        f.write_str("NotRevoked")
     }
 }
 
 impl tls::Admission for NotRevoked {
     fn admit(&self, node: &NodeId, _m: &Membership) -> Result<(), String> {
-        match self.0.revocation(node) {
+        let Some(me) = self.0.upgrade() else { return Err("this node is shutting down".into()) };
+        match me.revocation(node) {
             Ok(None) => Ok(()),
             Ok(Some(r)) => Err(format!("node {node} was revoked at {}: {}", r.payload.revoked_at, r.payload.reason)),
             Err(e) => Err(format!("cannot check revocations: {e}")),
@@ -164,7 +167,7 @@ impl Endpoint {
         let membership = node.membership()?.ok_or_else(|| NetError::NotReady("this node is not enrolled: run `ayni join TOKEN`".into()))?;
         let (cert, key) = tls::identity(node.secret(), &membership).map_err(NetError::NotReady)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = Arc::new(tls::PeerVerifier::new(network, Arc::new(NotRevoked(node.clone())), provider.clone()));
+        let verifier = Arc::new(tls::PeerVerifier::new(network, Arc::new(NotRevoked(Arc::downgrade(&node))), provider.clone()));
         let tls_err = |e: rustls::Error| NetError::NotReady(format!("TLS configuration: {e}"));
 
         let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
