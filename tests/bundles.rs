@@ -89,3 +89,43 @@ fn tampered_truncated_and_foreign_bundles_are_refused_whole() {
     assert_eq!(heads(a), heads(&hq));
     let _ = Ayni::empty();
 }
+
+#[test]
+fn field_limits_are_refused_locally_and_refusals_on_receipt_are_audited() {
+    let (hq, field) = network(2);
+    let (a, lost) = (&field[0], &field[1]);
+    hq.ok(&["seed"]);
+    assign_teams(&hq, &[a, lost]);
+    let dir = tempfile::tempdir().unwrap();
+    let all = path(&dir, "all.aynib");
+    hq.ok(&["bundle", "export", &all]);
+    a.ok(&["bundle", "import", &all]);
+    lost.ok(&["bundle", "import", &all]);
+    // a field node is told at once what its role does not allow; nothing is written
+    let before = heads(a);
+    let err = a.fails(&["set", "practice:BP-MMS", "title_es=Otro modelo"], 2);
+    assert!(err.contains("not allowed: only hq may change practice title_es"), "{err}");
+    let err = a.fails(&["set", "edan:edan-sama-1", "tallies.z2.GAEM-2.dead=3"], 2);
+    assert!(err.contains("not in team GAEM-2"), "{err}");
+    let err = a.fails(&["add", "team", "--key", "GAEM-9", "--set", "name=GAEM-9"], 2);
+    assert!(err.contains("only hq may create team"), "{err}");
+    assert_eq!(heads(a), before);
+    // HQ revokes the lost laptop; A learns of it by bundle
+    let lost_id = lost.json(&["id"])["node_id"].as_str().unwrap().to_string();
+    hq.ok(&["revoke", &lost_id, "--reason", "lost"]);
+    let rev = path(&dir, "rev.aynib");
+    hq.ok(&["bundle", "export", &rev]);
+    a.ok(&["bundle", "import", &rev]);
+    // what the lost laptop writes afterwards reaches A on a stick, and is refused
+    lost.ok(&["set", "edan:edan-sama-1", "tallies.z1.GAEM-2.dead=5"]);
+    let stick = path(&dir, "stick.aynib");
+    lost.ok(&["bundle", "export", &stick]);
+    let r = a.json(&["bundle", "import", &stick]);
+    assert_eq!(r["changes_refused"], 1, "{r}");
+    let audit = a.json(&["audit"]);
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+    assert!(audit[0]["reason"].as_str().unwrap().contains("was revoked"), "{audit}");
+    assert_eq!(audit[0]["author"], lost_id.as_str());
+    assert!(a.ok(&["audit"]).contains("was revoked"));
+    assert_eq!(a.json(&["report", "edan:edan-sama-1"])["zones"][0]["observations"]["GAEM-2"], serde_json::Value::Null);
+}
