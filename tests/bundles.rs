@@ -65,7 +65,12 @@ fn tampered_truncated_and_foreign_bundles_are_refused_whole() {
     let bytes = std::fs::read(&good).unwrap();
     let before = heads(a);
     for (name, bad) in [
-        ("flipped", { let mut b = bytes.clone(); let i = b.len() / 2; b[i] ^= 0x01; b }),
+        ("flipped", {
+            let mut b = bytes.clone();
+            let i = b.len() / 2;
+            b[i] ^= 0x01;
+            b
+        }),
         ("truncated", bytes[..bytes.len() - 100].to_vec()),
         ("header-only", bytes[..40].to_vec()),
         ("not-a-bundle", b"PK\x03\x04 this is a zip".to_vec()),

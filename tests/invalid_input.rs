@@ -27,22 +27,37 @@ fn schema_violations_are_refused_and_write_nothing() {
     let a = seeded();
     let e = "edan:edan-sama-1";
     // wrong type
-    check(&a, &["set", e, "tallies.z1.GAEM-1.injured=\"two\""], &["edan tallies.z1.GAEM-1.injured:", "not of type \"integer\""]);
+    check(
+        &a,
+        &["set", e, "tallies.z1.GAEM-1.injured=\"two\""],
+        &["edan tallies.z1.GAEM-1.injured:", "not of type \"integer\""],
+    );
     // negative count
-    check(&a, &["set", e, "tallies.z2.gaem-2.dead=-1"], &["edan tallies.z2.gaem-2.dead: -1 is less than the minimum of 0"]);
+    check(
+        &a,
+        &["set", e, "tallies.z2.gaem-2.dead=-1"],
+        &["edan tallies.z2.gaem-2.dead: -1 is less than the minimum of 0"],
+    );
     // unknown enum value
     check(&a, &["set", e, "edan_type=rapida"], &["edan edan_type:", "rapida"]);
     // malformed date
     check(&a, &["set", "agreement:ag-lpz-trinidad", "valid_until=2019-02-30"], &["agreement valid_until:", "date"]);
-    check(&a, &["add", "mission", "--set", "type=training", "--set", "title=x", "--set", "planned_start=next week"],
-        &["mission planned_start:", "date"]);
+    check(
+        &a,
+        &["add", "mission", "--set", "type=training", "--set", "title=x", "--set", "planned_start=next week"],
+        &["mission planned_start:", "date"],
+    );
     // missing required field
     check(&a, &["add", "edan", "--set", "edan_type=preliminar"], &["edan event_id: is required"]);
     check(&a, &["unset", "team:GAEM-1", "name"], &["team name: is required"]);
     // unknown field
     check(&a, &["set", "team:GAEM-1", "colour=red"], &["team", "colour"]);
     // reference to a record that does not exist
-    check(&a, &["add", "edan", "--set", "event_id=ev-nope", "--set", "edan_type=preliminar"], &["edan event_id: no event with key 'ev-nope'"]);
+    check(
+        &a,
+        &["add", "edan", "--set", "event_id=ev-nope", "--set", "edan_type=preliminar"],
+        &["edan event_id: no event with key 'ev-nope'"],
+    );
     // wrong kind of reference
     check(&a, &["set", e, "event_id=team:GAEM-1"], &["edan event_id: must reference a event, not a team"]);
     // unknown kind
@@ -59,7 +74,11 @@ fn schema_violations_are_refused_and_write_nothing() {
     check(&a, &["set", "team:GAEM-1", "name"], &["is not PATH=VALUE"]);
     check(&a, &["unset", "team:GAEM-1", "nothing.here"], &["team nothing.here: no such field"]);
     // status is only changed by transitions
-    check(&a, &["add", "mission", "--set", "type=training", "--set", "title=x", "--set", "status=closed"], &["mission status:", "ayni transition"]);
+    check(
+        &a,
+        &["add", "mission", "--set", "type=training", "--set", "title=x", "--set", "status=closed"],
+        &["mission status:", "ayni transition"],
+    );
     // resolving what is not in conflict
     check(&a, &["resolve", "team:GAEM-1", "name", "x"], &["team name: has no conflict to resolve"]);
 }

@@ -15,12 +15,26 @@ fn minimal(kind: &str) -> Vec<String> {
         "practice" => s(&["--set", "code=BP-TEST", "--set", "kind=bpm", "--set", "title_es=Práctica de prueba"]),
         "catalogue_edition" => s(&["--set", "year=2019", "--set", "title=Segundo catálogo"]),
         "funding_project" => s(&["--set", "title=Proyecto", "--set", "funder_entity_id=e-aecid"]),
-        "request" => s(&["--set", "requesting_entity_id=e-trinidad", "--set", "approach=demand", "--set", r#"requested_types=["training"]"#]),
+        "request" => s(&[
+            "--set",
+            "requesting_entity_id=e-trinidad",
+            "--set",
+            "approach=demand",
+            "--set",
+            r#"requested_types=["training"]"#,
+        ]),
         "agreement" => s(&["--set", "kind=carta_intenciones", "--set", r#"party_entity_ids=["e-lpz","e-cobija"]"#]),
         "mission" => s(&["--set", "type=training", "--set", "title=Curso en Cobija"]),
         "course" => s(&["--set", "programme=ad_hoc_workshop", "--set", "title=Taller", "--set", "level=workshop"]),
         "person" => s(&["--set", "full_name=Ana Quispe", "--set", "sex=f"]),
-        "event" => s(&["--set", "name=Riada", "--set", "hazard_type=riada_mazamorra", "--set", r#"scope=[{"department":"la_paz"}]"#]),
+        "event" => s(&[
+            "--set",
+            "name=Riada",
+            "--set",
+            "hazard_type=riada_mazamorra",
+            "--set",
+            r#"scope=[{"department":"la_paz"}]"#,
+        ]),
         "edan" => s(&["--set", "event_id=ev-sama", "--set", "edan_type=preliminar"]),
         "team" => s(&["--set", "name=GAEM-3"]),
         other => panic!("no minimal record for {other}"),
@@ -51,8 +65,21 @@ fn update(kind: &str) -> (&'static str, Value) {
 fn create_read_update_list_delete_every_kind() {
     let a = Ayni::new("hq");
     a.ok(&["seed"]);
-    for kind in ["org_unit", "entity", "practice", "catalogue_edition", "funding_project", "request", "agreement",
-        "mission", "course", "person", "event", "edan", "team"] {
+    for kind in [
+        "org_unit",
+        "entity",
+        "practice",
+        "catalogue_edition",
+        "funding_project",
+        "request",
+        "agreement",
+        "mission",
+        "course",
+        "person",
+        "event",
+        "edan",
+        "team",
+    ] {
         let before = a.json(&["list", kind]).as_array().unwrap().len();
         let key = format!("t-{}", kind.replace('_', "-"));
         let mut args = vec![kind.to_string(), "--key".into(), key.clone()];
@@ -91,11 +118,23 @@ fn seed_is_idempotent() {
     let first = a.json(&["seed"]);
     assert_eq!(first["created"], 113);
     let counts = |a: &Ayni| -> Vec<usize> {
-        ["org_unit", "entity", "practice", "catalogue_edition", "funding_project", "request", "agreement", "mission",
-            "course", "event", "edan", "team"]
-            .iter()
-            .map(|k| a.json(&["list", k]).as_array().unwrap().len())
-            .collect()
+        [
+            "org_unit",
+            "entity",
+            "practice",
+            "catalogue_edition",
+            "funding_project",
+            "request",
+            "agreement",
+            "mission",
+            "course",
+            "event",
+            "edan",
+            "team",
+        ]
+        .iter()
+        .map(|k| a.json(&["list", k]).as_array().unwrap().len())
+        .collect()
     };
     let before = counts(&a);
     assert_eq!(before, vec![14, 26, 29, 1, 3, 4, 2, 23, 7, 1, 1, 2]);
@@ -152,8 +191,15 @@ fn transitions_follow_the_lifecycle_and_are_logged() {
     let err = a.fails(&["set", m, "status=closed"], 2);
     assert!(err.contains("ayni transition"), "{err}");
     // the emergency fast path is only for emergencies
-    let rq = a.add(&["request", "--set", "requesting_entity_id=e-cobija", "--set", "approach=demand",
-        "--set", r#"requested_types=["technical_assistance"]"#]);
+    let rq = a.add(&[
+        "request",
+        "--set",
+        "requesting_entity_id=e-cobija",
+        "--set",
+        "approach=demand",
+        "--set",
+        r#"requested_types=["technical_assistance"]"#,
+    ]);
     let err = a.fails(&["transition", &rq, "in_execution"], 2);
     assert!(err.contains("only when emergency is true"), "{err}");
     a.ok(&["set", &rq, "emergency=true"]);

@@ -18,7 +18,19 @@ fn three_nodes_with_concurrent_edits_converge_through_a_chain() {
         let r = a.json(&["sync", &s.addr]);
         assert_eq!(r["docs_received"], 113);
         assert!(r["udp_tx_bytes"].as_u64().unwrap() > 0 && r["round_trips"].as_u64().unwrap() >= 1, "{r}");
-        for key in ["peer", "docs_sent", "docs_received", "changes_sent", "changes_received", "bytes_sent", "bytes_received", "round_trips", "duration_ms", "udp_tx_bytes", "udp_rx_bytes"] {
+        for key in [
+            "peer",
+            "docs_sent",
+            "docs_received",
+            "changes_sent",
+            "changes_received",
+            "bytes_sent",
+            "bytes_received",
+            "round_trips",
+            "duration_ms",
+            "udp_tx_bytes",
+            "udp_rx_bytes",
+        ] {
             assert!(r.get(key).is_some(), "sync --json lacks {key}: {r}");
         }
         b.json(&["sync", &s.addr]);
@@ -27,7 +39,12 @@ fn three_nodes_with_concurrent_edits_converge_through_a_chain() {
     // offline: both laptops count the same zone and correct the same field
     a.ok(&["set", "edan:edan-sama-1", "tallies.z3.GAEM-1.families_affected=11"]);
     a.ok(&["set", "mission:ac-sama-after", "participants_count=9"]);
-    b.ok(&["set", "edan:edan-sama-1", "tallies.z3.GAEM-2.families_affected=8", r#"needs.+={"sector":"salud","item":"botiquín","quantity":3,"unit":"kits","priority":"alta"}"#]);
+    b.ok(&[
+        "set",
+        "edan:edan-sama-1",
+        "tallies.z3.GAEM-2.families_affected=8",
+        r#"needs.+={"sector":"salud","item":"botiquín","quantity":3,"unit":"kits","priority":"alta"}"#,
+    ]);
     b.ok(&["set", "mission:ac-sama-after", "participants_count=12"]);
     // a meets b; b meets hq; hq meets a; hq meets b
     {
@@ -80,7 +97,10 @@ fn strangers_and_other_networks_are_refused_and_exchange_nothing() {
     let log = s.log();
     assert!(log.contains("refused") && log.contains("otra-red") && log.contains("gamlp"), "server log: {log}");
     drop(s);
-    assert!(hq.json(&["list", "team"]).as_array().unwrap().iter().all(|t| t["key"] != "SPY"), "a record came from the outsider");
+    assert!(
+        hq.json(&["list", "team"]).as_array().unwrap().iter().all(|t| t["key"] != "SPY"),
+        "a record came from the outsider"
+    );
     // a token for another node is refused by join
     let (hq2, _) = network(0);
     let me = Ayni::new("me");
@@ -99,7 +119,17 @@ fn a_sync_killed_halfway_loses_nothing_stored_and_completes_next_time() {
     let b = &field[0];
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("edan.jsonl");
-    hq.add(&["event", "--key", "ev", "--set", "name=Riada", "--set", "hazard_type=riada_mazamorra", "--set", r#"scope=[{"department":"la_paz"}]"#]);
+    hq.add(&[
+        "event",
+        "--key",
+        "ev",
+        "--set",
+        "name=Riada",
+        "--set",
+        "hazard_type=riada_mazamorra",
+        "--set",
+        r#"scope=[{"department":"la_paz"}]"#,
+    ]);
     let lines: String = (0..3000)
         .map(|i| format!("{{\"key\":\"e{i}\",\"event_id\":\"event:ev\",\"edan_type\":\"preliminar\",\"tallies\":{{\"z{}\":{{\"GAEM-1\":{{\"families_affected\":{i}}}}}}}}}\n", i % 9))
         .collect();
@@ -116,7 +146,9 @@ fn a_sync_killed_halfway_loses_nothing_stored_and_completes_next_time() {
     // kill -9 as soon as the receiver reports a first durable batch
     let mut stored_before_kill = 0;
     for line in BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok) {
-        if let Some(n) = line.split("stored ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse::<usize>().ok()) {
+        if let Some(n) =
+            line.split("stored ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse::<usize>().ok())
+        {
             if n > 0 {
                 stored_before_kill = n;
                 child.kill().unwrap();
@@ -128,7 +160,9 @@ fn a_sync_killed_halfway_loses_nothing_stored_and_completes_next_time() {
     assert!(stored_before_kill > 0, "the receiver never reported a stored batch");
     let check = b.json(&["check"]);
     assert_eq!(check["problems"].as_array().unwrap().len(), 0, "{check}");
-    let count = |n: &Ayni| n.json(&["list", "edan"]).as_array().unwrap().len() + n.json(&["list", "event"]).as_array().unwrap().len();
+    let count = |n: &Ayni| {
+        n.json(&["list", "edan"]).as_array().unwrap().len() + n.json(&["list", "event"]).as_array().unwrap().len()
+    };
     let kept = count(b);
     assert!(kept >= stored_before_kill, "only {kept} kept of {stored_before_kill} reported stored");
     assert!(kept < 3001, "the kill came too late to test anything ({kept})");

@@ -287,8 +287,9 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AYNI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ayni_node={default_level},ayni={default_level},warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AYNI_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("ayni_node={default_level},ayni={default_level},warn"))
+    });
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -311,7 +312,8 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
     let invalid = e.chain().any(|c| {
         c.downcast_ref::<Usage>().is_some()
             || c.downcast_ref::<ayni_node::Error>().is_some_and(|n| n.is_invalid_input())
-            || c.downcast_ref::<ayni_node::net::NetError>().is_some_and(|n| matches!(n, ayni_node::net::NetError::NotReady(_)))
+            || c.downcast_ref::<ayni_node::net::NetError>()
+                .is_some_and(|n| matches!(n, ayni_node::net::NetError::NotReady(_)))
     });
     if invalid {
         ExitCode::from(2)
@@ -357,7 +359,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn resolve_addr(text: &str) -> Result<std::net::SocketAddr> {
     use std::net::ToSocketAddrs;
-    let with_port = if text.contains(':') { text.to_string() } else { format!("{text}:{}", ayni_node::net::DEFAULT_PORT) };
+    let with_port =
+        if text.contains(':') { text.to_string() } else { format!("{text}:{}", ayni_node::net::DEFAULT_PORT) };
     with_port
         .to_socket_addrs()
         .map_err(|e| usage(format!("'{text}' is not an address (HOST:PORT): {e}")))?
@@ -388,9 +391,7 @@ async fn shutdown_signal() {
 }
 
 fn split_assignment(text: &str) -> Result<(String, Value)> {
-    let (path, value) = text
-        .split_once('=')
-        .ok_or_else(|| usage(format!("'{text}' is not PATH=VALUE")))?;
+    let (path, value) = text.split_once('=').ok_or_else(|| usage(format!("'{text}' is not PATH=VALUE")))?;
     parse_path(path)?;
     Ok((path.to_string(), parse_value(value)))
 }
@@ -411,12 +412,9 @@ fn parse_items(text: &str) -> Box<dyn Iterator<Item = Item> + '_> {
             Err(e) => Box::new(std::iter::once((format!("line {}", e.line()), Err(format!("not a JSON array: {e}"))))),
         }
     } else {
-        Box::new(
-            text.lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-                .map(|(i, l)| (format!("line {}", i + 1), serde_json::from_str(l).map_err(|e| format!("invalid JSON: {e}")))),
-        )
+        Box::new(text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| {
+            (format!("line {}", i + 1), serde_json::from_str(l).map_err(|e| format!("invalid JSON: {e}")))
+        }))
     }
 }
 
@@ -424,7 +422,10 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
     if let Command::Completions { shell } = cli.command {
         let mut buf = vec![];
         clap_complete::generate(shell, &mut Cli::command(), "ayni", &mut buf);
-        out.text_or_json(&String::from_utf8_lossy(&buf), &serde_json::json!({"shell": shell.to_string(), "script": String::from_utf8_lossy(&buf)}))?;
+        out.text_or_json(
+            &String::from_utf8_lossy(&buf),
+            &serde_json::json!({"shell": shell.to_string(), "script": String::from_utf8_lossy(&buf)}),
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Demo = cli.command {
@@ -489,7 +490,10 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             let addr = resolve_addr(&listen)?;
             let node = std::sync::Arc::new(node);
             let rt = runtime()?;
-            let config = ayni_node::net::NetConfig { stall_timeout: std::time::Duration::from_secs(stall_timeout), ..Default::default() };
+            let config = ayni_node::net::NetConfig {
+                stall_timeout: std::time::Duration::from_secs(stall_timeout),
+                ..Default::default()
+            };
             let _guard = rt.enter();
             let endpoint = std::sync::Arc::new(ayni_node::net::Endpoint::bind(node.clone(), addr, config)?);
             let bound = endpoint.local_addr()?;
@@ -507,16 +511,25 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             let addr = match peer.parse::<ayni_node::identity::NodeId>() {
                 Ok(id) => {
                     let known = node.peers()?.into_iter().find(|p| p.node_id == id.to_string());
-                    let a = known.and_then(|p| p.addrs.first().cloned()).ok_or_else(|| usage(format!("no known address for peer {id}: give HOST:PORT")))?;
+                    let a = known
+                        .and_then(|p| p.addrs.first().cloned())
+                        .ok_or_else(|| usage(format!("no known address for peer {id}: give HOST:PORT")))?;
                     resolve_addr(&a)?
                 }
                 Err(_) => resolve_addr(&peer)?,
             };
             let node = std::sync::Arc::new(node);
             let rt = runtime()?;
-            let config = ayni_node::net::NetConfig { stall_timeout: std::time::Duration::from_secs(stall_timeout), ..Default::default() };
+            let config = ayni_node::net::NetConfig {
+                stall_timeout: std::time::Duration::from_secs(stall_timeout),
+                ..Default::default()
+            };
             let report = rt.block_on(async {
-                let endpoint = ayni_node::net::Endpoint::bind(node.clone(), std::net::SocketAddr::from(([0, 0, 0, 0], 0)), config)?;
+                let endpoint = ayni_node::net::Endpoint::bind(
+                    node.clone(),
+                    std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+                    config,
+                )?;
                 let progress = if out.json { None } else { output::progress(endpoint.progress()) };
                 let report = endpoint.sync_with(addr).await;
                 if let Some(p) = progress {
@@ -565,9 +578,8 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         }
         Command::Import { kind, file } => {
             let text = read_input(&file)?;
-            let report = node
-                .import(&kind, || parse_items(&text))
-                .with_context(|| format!("import of {}", file.display()))?;
+            let report =
+                node.import(&kind, || parse_items(&text)).with_context(|| format!("import of {}", file.display()))?;
             out.imported(&report)?;
         }
         Command::Export { kind, format } => {

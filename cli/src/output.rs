@@ -27,7 +27,10 @@ pub fn progress(received: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Optio
         return None;
     }
     let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} syncing: {msg} document message(s) received [{elapsed}]").ok()?);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} syncing: {msg} document message(s) received [{elapsed}]")
+            .ok()?,
+    );
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     let b = bar.clone();
     std::thread::spawn(move || {
@@ -164,7 +167,11 @@ impl Out {
                     t.add_row(vec![name.clone(), f.path.clone(), vals.join("  |  ")]);
                 }
                 for s in &rc.status {
-                    t.add_row(vec![name.clone(), "status".into(), format!("\"{}\"  |  \"{}\" (by {})", s.current, s.wanted, &s.by[..13.min(s.by.len())])]);
+                    t.add_row(vec![
+                        name.clone(),
+                        "status".into(),
+                        format!("\"{}\"  |  \"{}\" (by {})", s.current, s.wanted, &s.by[..13.min(s.by.len())]),
+                    ]);
                 }
                 if rc.deleted_while_edited {
                     t.add_row(vec![name.clone(), "deleted".into(), "deleted on one replica, edited on another".into()]);
@@ -181,7 +188,9 @@ impl Out {
     pub fn export(&mut self, records: &[Record], format: Format) -> Result<()> {
         let text = match format {
             Format::Json => serde_json::to_string_pretty(records)? + "\n",
-            Format::Jsonl => records.iter().map(|r| Ok(serde_json::to_string(r)? + "\n")).collect::<Result<String>>()?,
+            Format::Jsonl => {
+                records.iter().map(|r| Ok(serde_json::to_string(r)? + "\n")).collect::<Result<String>>()?
+            }
             Format::Csv => {
                 let mut columns: Vec<String> = vec![];
                 let rows: Vec<Vec<(String, String)>> = records
@@ -202,7 +211,11 @@ impl Out {
                     })
                     .collect();
                 let esc = |s: &str| {
-                    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+                    if s.contains([',', '"', '\n']) {
+                        format!("\"{}\"", s.replace('"', "\"\""))
+                    } else {
+                        s.to_string()
+                    }
                 };
                 let mut out = columns.iter().map(|c| esc(c)).collect::<Vec<_>>().join(",") + "\n";
                 for row in rows {
@@ -233,7 +246,12 @@ impl Out {
     }
 
     pub fn compact(&mut self, r: &CompactReport) -> Result<()> {
-        self.emit(r, || format!("compacted {} document(s), {} bytes saved; store is {} bytes on disk\n", r.documents, r.bytes_saved, r.disk_bytes))
+        self.emit(r, || {
+            format!(
+                "compacted {} document(s), {} bytes saved; store is {} bytes on disk\n",
+                r.documents, r.bytes_saved, r.disk_bytes
+            )
+        })
     }
 
     pub fn seed(&mut self, r: &SeedReport) -> Result<()> {
@@ -255,7 +273,10 @@ impl Out {
                     s += &format!("     {l}\n");
                 }
             }
-            s += &format!("\n{} bytes of sync traffic ({} UDP bytes); {} record(s) in conflict at HQ\n", r.bytes_moved, r.udp_bytes, r.conflicts);
+            s += &format!(
+                "\n{} bytes of sync traffic ({} UDP bytes); {} record(s) in conflict at HQ\n",
+                r.bytes_moved, r.udp_bytes, r.conflicts
+            );
             s
         })
     }
@@ -269,7 +290,12 @@ impl Out {
         self.emit(&v, || {
             let mut t = table(&["node", "role", "label", "issued"]);
             for m in members {
-                t.add_row(vec![m.payload.node_id.clone(), m.payload.role.to_string(), m.payload.label.clone(), m.payload.issued_at.clone()]);
+                t.add_row(vec![
+                    m.payload.node_id.clone(),
+                    m.payload.role.to_string(),
+                    m.payload.label.clone(),
+                    m.payload.issued_at.clone(),
+                ]);
             }
             format!("network {} ({})\n{t}\n", info.name, info.id)
         })
@@ -283,7 +309,13 @@ impl Out {
     pub fn revoked(&mut self, r: &ayni_node::network::Revocation) -> Result<()> {
         let p = &r.payload;
         let v = serde_json::json!({"node_id": p.node_id, "reason": p.reason, "revoked_at": p.revoked_at, "documents_kept": p.kept.len()});
-        self.emit(&v, || format!("revoked {} ({} document(s) with its changes kept); every node refuses it once it learns of this\n", p.node_id, p.kept.len()))
+        self.emit(&v, || {
+            format!(
+                "revoked {} ({} document(s) with its changes kept); every node refuses it once it learns of this\n",
+                p.node_id,
+                p.kept.len()
+            )
+        })
     }
 
     pub fn joined(&mut self, m: &Membership) -> Result<()> {
@@ -337,14 +369,23 @@ impl Out {
     pub fn bundle(&mut self, r: &ayni_node::bundle::BundleReport, verb: &str) -> Result<()> {
         self.emit(r, || {
             if verb == "exported" {
-                format!("exported {} document(s) in {} bytes{}\n", r.header.documents, r.bytes, r.header.since.as_ref().map(|s| format!(" (what {s} may lack)")).unwrap_or_default())
+                format!(
+                    "exported {} document(s) in {} bytes{}\n",
+                    r.header.documents,
+                    r.bytes,
+                    r.header.since.as_ref().map(|s| format!(" (what {s} may lack)")).unwrap_or_default()
+                )
             } else {
                 format!(
                     "imported a bundle from {}: {} document(s) changed here, {} new member(s){}\n",
                     r.header.exporter,
                     r.documents_changed,
                     r.members_learned,
-                    if r.changes_refused > 0 { format!(", {} change(s) refused (see `ayni audit`)", r.changes_refused) } else { String::new() }
+                    if r.changes_refused > 0 {
+                        format!(", {} change(s) refused (see `ayni audit`)", r.changes_refused)
+                    } else {
+                        String::new()
+                    }
                 )
             }
         })
@@ -357,7 +398,14 @@ impl Out {
             }
             let mut t = table(&["at", "from", "document", "change", "author", "reason"]);
             for r in refusals {
-                t.add_row(vec![r.at.clone(), r.from.clone(), r.doc.clone(), r.change[..12.min(r.change.len())].to_string(), r.author.clone(), r.reason.clone()]);
+                t.add_row(vec![
+                    r.at.clone(),
+                    r.from.clone(),
+                    r.doc.clone(),
+                    r.change[..12.min(r.change.len())].to_string(),
+                    r.author.clone(),
+                    r.reason.clone(),
+                ]);
             }
             format!("{t}\n")
         })

@@ -23,9 +23,30 @@ fn help_lists_the_contract_commands() {
     let out = ayni(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["init", "id", "add", "set", "unset", "get", "list", "delete", "transition", "history",
-        "conflicts", "resolve", "import", "export", "check", "compact", "seed", "completions"] {
-        assert!(help.contains(&format!("  {cmd} ")) || help.contains(&format!("  {cmd}\n")), "{cmd} missing from:\n{help}");
+    for cmd in [
+        "init",
+        "id",
+        "add",
+        "set",
+        "unset",
+        "get",
+        "list",
+        "delete",
+        "transition",
+        "history",
+        "conflicts",
+        "resolve",
+        "import",
+        "export",
+        "check",
+        "compact",
+        "seed",
+        "completions",
+    ] {
+        assert!(
+            help.contains(&format!("  {cmd} ")) || help.contains(&format!("  {cmd}\n")),
+            "{cmd} missing from:\n{help}"
+        );
     }
 }
 

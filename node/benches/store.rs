@@ -44,7 +44,11 @@ fn edan(i: usize, event: &str) -> Value {
 fn rss_peak_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0))
+        })
         .unwrap_or(0)
 }
 
@@ -118,7 +122,14 @@ fn main() {
     // and fdatasync'ed before it returns
     let dir = tempfile::tempdir_in(&base).unwrap();
     let node = Node::init(&dir.path().join("node"), "bench").unwrap();
-    let ev = node.add("event", Some("ev"), json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]})).unwrap().id;
+    let ev = node
+        .add(
+            "event",
+            Some("ev"),
+            json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]}),
+        )
+        .unwrap()
+        .id;
     node.import("edan", || std::iter::once(("1".to_string(), Ok(edan(1, &ev))))).unwrap();
     let rec = node.get("edan:edan-000001").unwrap();
     let writes = if quick { 200 } else { 1000 };
@@ -143,6 +154,17 @@ fn main() {
     println!();
     println!("| durable write | n | p50 (ms) | p99 (ms) | max (ms) |");
     println!("|---|---|---|---|---|");
-    println!("| `set` one field of an EDAN | {writes} | {:.2} | {:.2} | {:.2} |", pct(&times, 0.5).as_secs_f64() * 1e3, pct(&times, 0.99).as_secs_f64() * 1e3, times[times.len() - 1].as_secs_f64() * 1e3);
-    println!("| `add` a small record | {} | {:.2} | {:.2} | {:.2} |", fresh_add.len(), pct(&fresh_add, 0.5).as_secs_f64() * 1e3, pct(&fresh_add, 0.99).as_secs_f64() * 1e3, fresh_add[fresh_add.len() - 1].as_secs_f64() * 1e3);
+    println!(
+        "| `set` one field of an EDAN | {writes} | {:.2} | {:.2} | {:.2} |",
+        pct(&times, 0.5).as_secs_f64() * 1e3,
+        pct(&times, 0.99).as_secs_f64() * 1e3,
+        times[times.len() - 1].as_secs_f64() * 1e3
+    );
+    println!(
+        "| `add` a small record | {} | {:.2} | {:.2} | {:.2} |",
+        fresh_add.len(),
+        pct(&fresh_add, 0.5).as_secs_f64() * 1e3,
+        pct(&fresh_add, 0.99).as_secs_f64() * 1e3,
+        fresh_add[fresh_add.len() - 1].as_secs_f64() * 1e3
+    );
 }

@@ -14,35 +14,17 @@ use automerge::Automerge;
 use ayni_node::net::{Endpoint, NetConfig};
 use ayni_node::network::Role;
 use ayni_node::Node;
-use serde_json::{json, Value};
+use serde_json::json;
 
-fn rnd(i: usize, salt: u64) -> u64 {
-    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^= x >> 31;
-    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 29)
-}
-
-fn edan(i: usize) -> Value {
-    let r = |salt: u64, m: u64| (rnd(i, salt) % m) as usize;
-    json!({
-        "key": format!("edan-{i:06}"), "event_id": "event:ev", "edan_type": "preliminar", "form_version": "videci-edan-1",
-        "evaluation_started_at": format!("2026-08-{:02}T{:02}:00:00Z", 1 + r(2, 28), r(3, 24)),
-        "location": {"department": "tarija", "province": "Cercado", "community_or_zone": format!("Comunidad {}", r(6, 5000)), "urban_rural": "rural"},
-        "geo": {"lat": -21.0 - r(8, 100_000) as f64 / 100_000.0, "lon": -64.0 - r(9, 100_000) as f64 / 100_000.0, "accuracy_m": 3 + r(10, 50)},
-        "info_sources": ["direct_observation"], "lead_evaluator": format!("Evaluador {}", r(11, 40)),
-        "tallies": {format!("z{}", r(12, 9)): {format!("GAEM-{}", 1 + r(13, 4)): {
-            "families_affected": r(14, 80), "families_damnified": r(15, 20), "persons_affected": r(16, 300), "dead": r(17, 2),
-            "injured": r(18, 9), "evacuated": r(19, 60), "houses_destroyed": r(22, 7), "ha_vegetation_burned": r(23, 9000) as f64 / 10.0,
-            "livestock_dead": {"ovino": r(24, 40)}}}},
-        "needs": [{"sector": "alimentos", "item": "ración familiar", "quantity": 1 + r(27, 50), "unit": "raciones", "priority": "alta"}]
-    })
-}
+mod common;
+use common::{edan, rnd};
 
 fn rss_peak_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .unwrap_or(0.0)
         / 1024.0
 }
@@ -116,7 +98,12 @@ fn main() {
             a.create_network("bench").unwrap();
             let b = Node::init(&b_home, "b").unwrap();
             b.join(&a.enroll(b.id(), Role::Hq, "b", None).unwrap().to_token()).unwrap();
-            a.add("event", Some("ev"), json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]})).unwrap();
+            a.add(
+                "event",
+                Some("ev"),
+                json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]}),
+            )
+            .unwrap();
             a.import("edan", || (0..n).map(|i| (format!("{i}"), Ok(edan(i))))).unwrap();
             ids = a.list("edan", &[]).unwrap().into_iter().map(|r| r.id).collect();
         }
@@ -126,7 +113,12 @@ fn main() {
         std::fs::remove_dir_all(b_home.join("store")).unwrap();
         copy_dir(&a_home.join("store"), &b_home.join("store"));
 
-        let cases: Vec<(&str, usize)> = vec![("identical", 0), ("1 changed", 1), ("1 % changed", (n / 100).max(1)), ("first sync into an empty node", usize::MAX)];
+        let cases: Vec<(&str, usize)> = vec![
+            ("identical", 0),
+            ("1 changed", 1),
+            ("1 % changed", (n / 100).max(1)),
+            ("first sync into an empty node", usize::MAX),
+        ];
         for (case, changed) in cases {
             let b_dir = if changed == usize::MAX { empty_b.clone() } else { b_home.clone() };
             let a = Arc::new(Node::open(&a_home).unwrap());
@@ -148,7 +140,12 @@ fn main() {
                 let eb = Arc::new(Endpoint::bind(b.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap());
                 let (stop, mut rx) = tokio::sync::watch::channel(false);
                 let e = eb.clone();
-                let task = tokio::spawn(async move { e.accept_loop(async move { let _ = rx.changed().await; }).await });
+                let task = tokio::spawn(async move {
+                    e.accept_loop(async move {
+                        let _ = rx.changed().await;
+                    })
+                    .await
+                });
                 let ea = Endpoint::bind(a.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap();
                 let r = ea.sync_with(eb.local_addr().unwrap()).await.unwrap();
                 ea.close().await;

@@ -20,7 +20,13 @@ impl Node {
     /// If the change from `before` to `after` edits fields the kind freezes
     /// (`x-ayni.frozen`) while `before` is at or past the freezing state,
     /// the values it would set (dotted path → value).
-    pub(crate) fn frozen_edit(&self, kind: &str, before: &Automerge, after: &Automerge, t: &Touched) -> Option<Map<String, Value>> {
+    pub(crate) fn frozen_edit(
+        &self,
+        kind: &str,
+        before: &Automerge,
+        after: &Automerge,
+        t: &Touched,
+    ) -> Option<Map<String, Value>> {
         let schema = self.kind(kind).ok()?;
         let frozen = schema.meta().get("frozen")?;
         let from = frozen.get("from")?.as_str()?;
@@ -30,7 +36,8 @@ impl Node {
         if lc.precedence(&state) < lc.precedence(from) {
             return None;
         }
-        let edits: Vec<&Vec<String>> = t.fields.iter().filter(|p| p.first().is_some_and(|f| fields.contains(&f.as_str()))).collect();
+        let edits: Vec<&Vec<String>> =
+            t.fields.iter().filter(|p| p.first().is_some_and(|f| fields.contains(&f.as_str()))).collect();
         if edits.is_empty() {
             return None;
         }
@@ -63,7 +70,11 @@ impl Node {
             crate::record::set_path(&mut tx, "amendments", &["amendments".to_string(), p.change.clone()], &entry)?;
         }
         crate::record::touch(&mut tx, "amendments")?;
-        tx.commit_with(CommitOptions::default().with_message(format!("record {} amendment proposal(s)", proposals.len())).with_time(time::OffsetDateTime::now_utc().unix_timestamp()));
+        tx.commit_with(
+            CommitOptions::default()
+                .with_message(format!("record {} amendment proposal(s)", proposals.len()))
+                .with_time(time::OffsetDateTime::now_utc().unix_timestamp()),
+        );
         let sigs = self.sign_own(&d, &before);
         *doc = d;
         Ok(sigs)

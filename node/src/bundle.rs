@@ -77,7 +77,8 @@ impl Node {
     /// hold.
     fn peer_summary(&self, peer: &NodeId) -> Result<BTreeMap<DocumentId, [u8; 16]>> {
         let Some(bytes) = self.store().get_meta("q", &peer.to_string())? else { return Ok(BTreeMap::new()) };
-        let raw = zstd::stream::decode_all(&bytes[..]).map_err(|e| Error::Damaged { id: format!("q:{peer}"), reason: e.to_string() })?;
+        let raw = zstd::stream::decode_all(&bytes[..])
+            .map_err(|e| Error::Damaged { id: format!("q:{peer}"), reason: e.to_string() })?;
         Ok(raw
             .chunks_exact(32)
             .filter_map(|c| Some((DocumentId::from_bytes(c[..16].try_into().ok()?), c[16..].try_into().ok()?)))
@@ -149,7 +150,13 @@ impl Node {
         out.extend_from_slice(&body);
         let sum = Sha256::digest(&out);
         out.extend_from_slice(&sum);
-        let report = BundleReport { documents_changed: header.documents, header, bytes: out.len() as u64, members_learned: 0, changes_refused: 0 };
+        let report = BundleReport {
+            documents_changed: header.documents,
+            header,
+            bytes: out.len() as u64,
+            members_learned: 0,
+            changes_refused: 0,
+        };
         Ok((out, report))
     }
 
@@ -161,7 +168,10 @@ impl Node {
         let (header, frames) = parse(bytes)?;
         let network = self.network()?.ok_or_else(|| Error::Usage("this node belongs to no network".into()))?;
         if header.network != network.id {
-            return Err(bad(format!("it is from network {}, this node is in {} ({})", header.network, network.name, network.id)));
+            return Err(bad(format!(
+                "it is from network {}, this node is in {} ({})",
+                header.network, network.name, network.id
+            )));
         }
         let exporter: NodeId = header.exporter.parse().map_err(|_| bad("the exporter's node ID is malformed"))?;
         // check everything before writing anything
@@ -199,10 +209,18 @@ impl Node {
                 Err(e) => tracing::warn!("bundle from {exporter}: ignoring a membership record: {e}"),
             }
         }
-        let mut exporter_state: BTreeMap<DocumentId, [u8; 16]> = exporter_holds.ok_or_else(|| bad("no summary"))?.into_iter().collect();
-        let (changed, refused) = self.merge_all(&mut docs, &mut exporter_state, &sigs, &format!("bundle from {exporter}"))?;
+        let mut exporter_state: BTreeMap<DocumentId, [u8; 16]> =
+            exporter_holds.ok_or_else(|| bad("no summary"))?.into_iter().collect();
+        let (changed, refused) =
+            self.merge_all(&mut docs, &mut exporter_state, &sigs, &format!("bundle from {exporter}"))?;
         self.set_peer_summary(&exporter, &exporter_state)?;
-        Ok(BundleReport { header, bytes: bytes.len() as u64, documents_changed: changed, members_learned: learned, changes_refused: refused })
+        Ok(BundleReport {
+            header,
+            bytes: bytes.len() as u64,
+            documents_changed: changed,
+            members_learned: learned,
+            changes_refused: refused,
+        })
     }
 
     /// Merges received documents into the store in one atomic, durable
@@ -216,7 +234,8 @@ impl Node {
         from: &str,
     ) -> Result<(u64, u64)> {
         let _guard = crate::replica::SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
-        type Merged = (DocumentId, Automerge, Option<Vec<automerge::ChangeHash>>, crate::Record, Vec<crate::trust::Signed>);
+        type Merged =
+            (DocumentId, Automerge, Option<Vec<automerge::ChangeHash>>, crate::Record, Vec<crate::trust::Signed>);
         let mut merged: Vec<Merged> = vec![];
         let mut refused = 0;
         for (id, theirs) in docs.iter_mut() {
@@ -243,7 +262,8 @@ impl Node {
             let rec = self.view_for_sync(id, &doc)?;
             merged.push((*id, doc, before, rec, admitted.sigs));
         }
-        let snapshots: Vec<Option<Vec<u8>>> = merged.iter().map(|(_, d, before, _, _)| before.is_none().then(|| d.save())).collect();
+        let snapshots: Vec<Option<Vec<u8>>> =
+            merged.iter().map(|(_, d, before, _, _)| before.is_none().then(|| d.save())).collect();
         let mut writes = vec![];
         for ((id, doc, before, rec, sigs), snap) in merged.iter().zip(&snapshots) {
             let payload = match (before, snap) {
@@ -274,8 +294,10 @@ fn parse(bytes: &[u8]) -> Result<(Header, Vec<Frame>)> {
         return Err(bad("checksum mismatch: the file is damaged, truncated or altered"));
     }
     let hlen = u32::from_be_bytes(content[9..13].try_into().map_err(|_| bad("truncated"))?) as usize;
-    let header_end = 13usize.checked_add(hlen).filter(|e| e + 8 <= content.len()).ok_or_else(|| bad("truncated header"))?;
-    let header: Header = serde_json::from_slice(&content[13..header_end]).map_err(|e| bad(format!("bad header: {e}")))?;
+    let header_end =
+        13usize.checked_add(hlen).filter(|e| e + 8 <= content.len()).ok_or_else(|| bad("truncated header"))?;
+    let header: Header =
+        serde_json::from_slice(&content[13..header_end]).map_err(|e| bad(format!("bad header: {e}")))?;
     let blen = u64::from_be_bytes(content[header_end..header_end + 8].try_into().map_err(|_| bad("truncated"))?);
     let body = &content[header_end + 8..];
     if body.len() as u64 != blen {

@@ -55,7 +55,12 @@ impl Peer {
         );
         let (stop, mut rx) = tokio::sync::watch::channel(false);
         let e = ep.clone();
-        let task = tokio::spawn(async move { e.accept_loop(async move { let _ = rx.changed().await; }).await });
+        let task = tokio::spawn(async move {
+            e.accept_loop(async move {
+                let _ = rx.changed().await;
+            })
+            .await
+        });
         Ok(Peer { name, ep, stop, task })
     }
 
@@ -65,7 +70,8 @@ impl Peer {
 
     async fn sync(&self, other: &Peer, bytes: &mut (u64, u64)) -> Result<SyncReport> {
         let addr = other.ep.local_addr().map_err(|e| Error::Usage(e.to_string()))?;
-        let r = self.ep.sync_with(addr).await.map_err(|e| Error::Usage(format!("{} → {}: {e}", self.name, other.name)))?;
+        let r =
+            self.ep.sync_with(addr).await.map_err(|e| Error::Usage(format!("{} → {}: {e}", self.name, other.name)))?;
         bytes.0 += r.bytes_sent + r.bytes_received;
         bytes.1 += r.udp_tx_bytes + r.udp_rx_bytes;
         Ok(r)
@@ -114,18 +120,36 @@ pub async fn run(dir: &Path) -> Result<DemoReport> {
     step(
         "Before leaving, each laptop syncs with HQ over QUIC (mutual TLS, enrolment checked in the handshake)",
         vec![
-            format!("GAEM-1 received {} records in {} ms ({} bytes)", r1.docs_received, r1.duration_ms, r1.bytes_received),
+            format!(
+                "GAEM-1 received {} records in {} ms ({} bytes)",
+                r1.docs_received, r1.duration_ms, r1.bytes_received
+            ),
             format!("GAEM-2 received {} records in {} ms", r2.docs_received, r2.duration_ms),
         ],
     );
 
     let e = "edan:edan-sama-1";
     let m = "mission:ac-sama-after";
-    g1.node().set(e, &[("tallies.z3.GAEM-1.families_affected".into(), json!(11)), ("tallies.z3.GAEM-1.method".into(), json!("door_to_door"))])?;
+    g1.node().set(
+        e,
+        &[
+            ("tallies.z3.GAEM-1.families_affected".into(), json!(11)),
+            ("tallies.z3.GAEM-1.method".into(), json!("door_to_door")),
+        ],
+    )?;
     g1.node().set(e, &[("needs.+".into(), json!({"sector": "albergue_nfi", "item": "frazada", "quantity": 60, "unit": "unidades", "priority": "alta", "identified_by_team": "GAEM-1"}))])?;
-    g2.node().set(e, &[("tallies.z3.GAEM-2.families_affected".into(), json!(8)), ("tallies.z3.GAEM-2.method".into(), json!("estimate"))])?;
+    g2.node().set(
+        e,
+        &[
+            ("tallies.z3.GAEM-2.families_affected".into(), json!(8)),
+            ("tallies.z3.GAEM-2.method".into(), json!("estimate")),
+        ],
+    )?;
     g2.node().set(e, &[("needs.+".into(), json!({"sector": "albergue_nfi", "item": "frazada", "quantity": 40, "unit": "unidades", "priority": "alta", "identified_by_team": "GAEM-2"}))])?;
-    g2.node().set(m, &[("log.+".into(), json!({"text": "Zona z3 recorrida con dirigentes comunales", "author": "GAEM-2"}))])?;
+    g2.node().set(
+        m,
+        &[("log.+".into(), json!({"text": "Zona z3 recorrida con dirigentes comunales", "author": "GAEM-2"}))],
+    )?;
     g1.node().set(m, &[("participants_count".into(), json!(9))])?;
     hq.node().set(m, &[("participants_count".into(), json!(12))])?;
     step(
@@ -144,7 +168,15 @@ pub async fn run(dir: &Path) -> Result<DemoReport> {
         "They meet in a chain: GAEM-1 meets GAEM-2 at base camp, GAEM-2 reaches HQ, HQ syncs GAEM-1",
         [("GAEM-1 ↔ GAEM-2", &a), ("GAEM-2 ↔ HQ", &b), ("HQ ↔ GAEM-1", &c)]
             .iter()
-            .map(|(who, r)| format!("{who}: {} record(s) sent, {} received, {} bytes, {} round trip(s)", r.docs_sent, r.docs_received, r.bytes_sent + r.bytes_received, r.round_trips))
+            .map(|(who, r)| {
+                format!(
+                    "{who}: {} record(s) sent, {} received, {} bytes, {} round trip(s)",
+                    r.docs_sent,
+                    r.docs_received,
+                    r.bytes_sent + r.bytes_received,
+                    r.round_trips
+                )
+            })
             .collect(),
     );
     // what GAEM-1 brought to HQ via GAEM-2 has reached everyone; one more
@@ -167,14 +199,26 @@ pub async fn run(dir: &Path) -> Result<DemoReport> {
         format!("all three nodes hold identical records: {}", if converged { "yes" } else { "NO" }),
         format!(
             "zone z3 keeps both teams' counts ({}) and stays out of the totals until HQ accepts one",
-            z3.map(|z| z.observations.iter().map(|(t, v)| format!("{t}: {}", v["families_affected"])).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+            z3.map(|z| z
+                .observations
+                .iter()
+                .map(|(t, v)| format!("{t}: {}", v["families_affected"]))
+                .collect::<Vec<_>>()
+                .join(", "))
+                .unwrap_or_default()
         ),
         format!("both blanket requests are kept: the EDAN now lists {needs} needs"),
     ];
     for c in &conflicts {
         for f in &c.fields {
             let vals: Vec<String> = f.values.iter().map(|v| v.to_string()).collect();
-            lines.push(format!("HQ sees a conflict on {}:{} {}: {} (settle with `ayni resolve`)", c.kind, c.key, f.path, vals.join(" vs ")));
+            lines.push(format!(
+                "HQ sees a conflict on {}:{} {}: {} (settle with `ayni resolve`)",
+                c.kind,
+                c.key,
+                f.path,
+                vals.join(" vs ")
+            ));
         }
     }
     lines.push(format!("zones awaiting HQ's decision: {}", report.pending_zones.join(", ")));

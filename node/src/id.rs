@@ -20,8 +20,7 @@ impl DocumentId {
     /// A new random ID.
     pub fn random() -> Result<DocumentId> {
         let mut bytes = [0u8; 16];
-        getrandom::getrandom(&mut bytes)
-            .map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+        getrandom::getrandom(&mut bytes).map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
         Ok(DocumentId(bytes))
     }
 
@@ -62,9 +61,8 @@ impl FromStr for DocumentId {
             .with_check(None)
             .into_vec()
             .map_err(|e| Error::Usage(format!("'{s}' is not a document ID: {e}")))?;
-        let arr: [u8; 16] = bytes
-            .try_into()
-            .map_err(|_| Error::Usage(format!("'{s}' is not a document ID: wrong length")))?;
+        let arr: [u8; 16] =
+            bytes.try_into().map_err(|_| Error::Usage(format!("'{s}' is not a document ID: wrong length")))?;
         Ok(DocumentId(arr))
     }
 }

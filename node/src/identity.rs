@@ -38,8 +38,7 @@ impl SecretKey {
     /// A fresh key from the operating system's randomness.
     pub fn generate() -> Result<SecretKey> {
         let mut seed = [0u8; 32];
-        getrandom::getrandom(&mut seed)
-            .map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+        getrandom::getrandom(&mut seed).map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
         Ok(SecretKey(SigningKey::from_bytes(&seed)))
     }
 
@@ -80,10 +79,7 @@ impl SecretKey {
     pub fn read(path: &Path) -> Result<SecretKey> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         if bytes.len() != 37 || &bytes[..4] != KEY_MAGIC {
-            return Err(Error::Damaged {
-                id: path.display().to_string(),
-                reason: "not an Ayni key file".into(),
-            });
+            return Err(Error::Damaged { id: path.display().to_string(), reason: "not an Ayni key file".into() });
         }
         if bytes[4] != KEY_FORMAT {
             return Err(Error::Damaged {
@@ -111,9 +107,7 @@ impl PublicKey {
 
     /// From 32 key bytes; fails on bytes that are not a curve point.
     pub fn from_bytes(bytes: &[u8]) -> Result<PublicKey> {
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| Error::Usage("a public key is 32 bytes".into()))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| Error::Usage("a public key is 32 bytes".into()))?;
         VerifyingKey::from_bytes(&arr)
             .map(PublicKey)
             .map_err(|e| Error::Usage(format!("not an Ed25519 public key: {e}")))
@@ -182,10 +176,7 @@ impl fmt::Display for NodeId {
             with_checks.extend_from_slice(chunk);
             with_checks.push(luhn32(chunk));
         }
-        let groups: Vec<&str> = with_checks
-            .chunks(6)
-            .map(|g| std::str::from_utf8(g).unwrap_or("?"))
-            .collect();
+        let groups: Vec<&str> = with_checks.chunks(6).map(|g| std::str::from_utf8(g).unwrap_or("?")).collect();
         f.write_str(&groups.join("-"))
     }
 }
@@ -200,11 +191,7 @@ impl FromStr for NodeId {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<NodeId> {
-        let clean: Vec<u8> = s
-            .bytes()
-            .filter(|b| *b != b'-' && *b != b' ')
-            .map(|b| b.to_ascii_uppercase())
-            .collect();
+        let clean: Vec<u8> = s.bytes().filter(|b| *b != b'-' && *b != b' ').map(|b| b.to_ascii_uppercase()).collect();
         let bad = |why: &str| Error::Usage(format!("'{s}' is not a node ID: {why}"));
         if clean.len() != 36 {
             return Err(bad("expected 36 characters in groups"));

@@ -111,9 +111,7 @@ impl Lifecycle {
 
     /// Whether `from → to` is an allowed move.
     pub fn allows(&self, from: &str, to: &str) -> bool {
-        self.transitions
-            .get(from)
-            .is_some_and(|next| next.iter().any(|s| s == to))
+        self.transitions.get(from).is_some_and(|next| next.iter().any(|s| s == to))
     }
 
     /// The allowed next states from `state`.
@@ -123,9 +121,7 @@ impl Lifecycle {
 
     /// Whether two states are declared incompatible.
     pub fn incompatible(&self, a: &str, b: &str) -> bool {
-        self.incompatible
-            .iter()
-            .any(|(x, y)| (x == a && y == b) || (x == b && y == a))
+        self.incompatible.iter().any(|(x, y)| (x == a && y == b) || (x == b && y == a))
     }
 
     /// Why the move `from → to` is refused for a record with `fields`, or
@@ -219,12 +215,7 @@ impl Lifecycle {
             .filter(|e| reached.iter().any(|s| self.incompatible(&e.to, s)))
             .cloned()
             .collect();
-        Folded {
-            state,
-            max_seq: log.iter().map(|e| e.seq).max().unwrap_or(0),
-            dropped,
-            conflicts,
-        }
+        Folded { state, max_seq: log.iter().map(|e| e.seq).max().unwrap_or(0), dropped, conflicts }
     }
 
     /// The state name shown for `state` given the record's fields and
@@ -270,8 +261,16 @@ mod tests {
     }
 
     fn t(id: &str, from: &str, to: &str, seq: u64, at: &str) -> Transition {
-        Transition { id: id.into(), from: from.into(), to: to.into(), seq, at: at.into(),
-            by: "n".into(), note: None, resolves: vec![] }
+        Transition {
+            id: id.into(),
+            from: from.into(),
+            to: to.into(),
+            seq,
+            at: at.into(),
+            by: "n".into(),
+            note: None,
+            resolves: vec![],
+        }
     }
 
     fn check(log: &[Transition], state: &str, conflicts: &[&str]) {
@@ -283,9 +282,13 @@ mod tests {
 
     #[test]
     fn a_stale_replica_never_moves_a_record_backwards() {
-        let hq = [t("a", "planned", "authorised", 1, "1"), t("b", "authorised", "in_progress", 2, "2"),
-                  t("c", "in_progress", "completed", 3, "3"), t("d", "completed", "results_recorded", 4, "4"),
-                  t("e", "results_recorded", "closed", 5, "5")];
+        let hq = [
+            t("a", "planned", "authorised", 1, "1"),
+            t("b", "authorised", "in_progress", 2, "2"),
+            t("c", "in_progress", "completed", 3, "3"),
+            t("d", "completed", "results_recorded", 4, "4"),
+            t("e", "results_recorded", "closed", 5, "5"),
+        ];
         // the stale laptop saw only a and b, and its clock is early
         let mut log = hq.to_vec();
         log.push(t("s", "in_progress", "suspended", 3, "0"));
@@ -298,8 +301,12 @@ mod tests {
 
     #[test]
     fn incompatible_concurrent_moves_are_a_conflict_until_resolved() {
-        let mut log = vec![t("a", "planned", "authorised", 1, "1"), t("b", "authorised", "in_progress", 2, "2"),
-                           t("x", "in_progress", "completed", 3, "3"), t("y", "in_progress", "cancelled", 3, "3")];
+        let mut log = vec![
+            t("a", "planned", "authorised", 1, "1"),
+            t("b", "authorised", "in_progress", 2, "2"),
+            t("x", "in_progress", "completed", 3, "3"),
+            t("y", "in_progress", "cancelled", 3, "3"),
+        ];
         check(&log, "cancelled", &["x"]);
         let mut r = t("z", "cancelled", "completed", 4, "4");
         r.resolves = vec!["x".into()];
@@ -311,8 +318,10 @@ mod tests {
     fn paths_follow_guards_and_requirements() {
         let l = mission();
         let none = serde_json::json!({});
-        assert_eq!(l.path("planned", "closed", &none).unwrap(),
-            ["authorised", "in_progress", "completed", "results_recorded", "closed"]);
+        assert_eq!(
+            l.path("planned", "closed", &none).unwrap(),
+            ["authorised", "in_progress", "completed", "results_recorded", "closed"]
+        );
         assert!(l.path("closed", "planned", &none).is_none());
         let mut l = l;
         l.requires.insert("completed".into(), vec!["report".into()]);

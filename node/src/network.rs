@@ -163,7 +163,8 @@ impl Membership {
             issued_at: issued_at.to_string(),
             addr_hint,
             issuer: hex(&issuer.public().to_bytes()),
-            issuer_membership: issuer_membership.map(|m| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&m.bytes)),
+            issuer_membership: issuer_membership
+                .map(|m| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&m.bytes)),
         };
         let bytes = sign_payload(&payload, issuer)?;
         Ok(Membership { payload, bytes })
@@ -199,12 +200,17 @@ impl Membership {
         let issuer_vk = VerifyingKey::from_bytes(&issuer.to_bytes()).map_err(|_| refused("issuer key"))?;
         issuer_vk.verify(json, &sig).map_err(|_| refused("signature does not verify"))?;
         let network_key = payload.network.key()?;
-        if payload.network.id != NetworkInfo::new(&payload.network.name, &PublicKey::from_bytes(network_key.as_bytes())?).id {
+        if payload.network.id
+            != NetworkInfo::new(&payload.network.name, &PublicKey::from_bytes(network_key.as_bytes())?).id
+        {
             return Err(refused("network ID does not match its key"));
         }
         if issuer_vk != network_key {
             // signed by a node: that node must be an HQ member of the same network
-            let chain = payload.issuer_membership.as_ref().ok_or_else(|| refused("issuer is neither the network key nor an enrolled HQ node"))?;
+            let chain = payload
+                .issuer_membership
+                .as_ref()
+                .ok_or_else(|| refused("issuer is neither the network key nor an enrolled HQ node"))?;
             let chain_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(chain)
                 .map_err(|_| refused("issuer membership is not base64url"))?;
@@ -274,7 +280,8 @@ pub fn read_network(home: &Path) -> Result<Option<NetworkInfo>> {
         return Ok(None);
     }
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    let file: NetworkFile = serde_json::from_slice(&bytes).map_err(|e| Error::Damaged { id: path.display().to_string(), reason: e.to_string() })?;
+    let file: NetworkFile = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Damaged { id: path.display().to_string(), reason: e.to_string() })?;
     Ok(Some(file.network))
 }
 
@@ -291,7 +298,8 @@ pub fn write_network(home: &Path, network: &NetworkInfo) -> Result<()> {
     }
     let path = home.join("network.json");
     let tmp = home.join("network.json.tmp");
-    let bytes = serde_json::to_vec_pretty(&NetworkFile { format: 1, network: network.clone() }).map_err(|e| Error::Usage(e.to_string()))?;
+    let bytes = serde_json::to_vec_pretty(&NetworkFile { format: 1, network: network.clone() })
+        .map_err(|e| Error::Usage(e.to_string()))?;
     std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
     std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
@@ -335,7 +343,17 @@ mod tests {
     fn tokens_verify_through_an_hq_chain_and_reject_tampering() {
         let (network, nkey) = net("gamlp");
         let hq = SecretKey::generate().unwrap();
-        let hq_m = Membership::issue(&network, &nkey, None, hq.public().node_id(), Role::Hq, "hq", "t", Some("10.0.0.1:7420".into())).unwrap();
+        let hq_m = Membership::issue(
+            &network,
+            &nkey,
+            None,
+            hq.public().node_id(),
+            Role::Hq,
+            "hq",
+            "t",
+            Some("10.0.0.1:7420".into()),
+        )
+        .unwrap();
         let laptop = SecretKey::generate().unwrap().public().node_id();
         let m = Membership::issue(&network, &hq, Some(&hq_m), laptop, Role::Field, "gaem-1", "t", None).unwrap();
         let back = Membership::from_token(&m.to_token()).unwrap();
@@ -350,7 +368,9 @@ mod tests {
         }
         // a field node cannot enrol others
         let field_key = SecretKey::generate().unwrap();
-        let field_m = Membership::issue(&network, &nkey, None, field_key.public().node_id(), Role::Field, "f", "t", None).unwrap();
+        let field_m =
+            Membership::issue(&network, &nkey, None, field_key.public().node_id(), Role::Field, "f", "t", None)
+                .unwrap();
         let sneaky = Membership::issue(&network, &field_key, Some(&field_m), laptop, Role::Hq, "x", "t", None).unwrap();
         assert!(Membership::from_bytes(&sneaky.bytes).unwrap_err().to_string().contains("not an HQ node"));
         // another network's membership is refused for ours
@@ -435,10 +455,17 @@ impl Revocation {
         let vk = VerifyingKey::from_bytes(&issuer.to_bytes()).map_err(|_| bad("issuer key"))?;
         vk.verify(json, &sig).map_err(|_| bad("signature does not verify"))?;
         if vk != payload.network.key()? {
-            let chain = payload.issuer_membership.as_ref().ok_or_else(|| bad("issuer is neither the network key nor an HQ node"))?;
-            let chain = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(chain).map_err(|_| bad("issuer membership"))?;
+            let chain = payload
+                .issuer_membership
+                .as_ref()
+                .ok_or_else(|| bad("issuer is neither the network key nor an HQ node"))?;
+            let chain =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(chain).map_err(|_| bad("issuer membership"))?;
             let parent = Membership::from_bytes(&chain)?;
-            if parent.payload.role != Role::Hq || parent.payload.network != payload.network || parent.payload.node_id != issuer.node_id().to_string() {
+            if parent.payload.role != Role::Hq
+                || parent.payload.network != payload.network
+                || parent.payload.node_id != issuer.node_id().to_string()
+            {
                 return Err(bad("issuer is not an HQ node of this network"));
             }
         }

@@ -197,12 +197,11 @@ fn rfc3339(t: OffsetDateTime) -> String {
 /// Splits a dotted field path; a `+` segment becomes a new item ID (to add
 /// an item to a set-like collection: `needs.+={...}`).
 pub fn parse_path(path: &str) -> Result<Vec<String>> {
-    let segs: Vec<String> = path
-        .split('.')
-        .map(|s| if s == "+" { new_item_id() } else { s.to_string() })
-        .collect();
+    let segs: Vec<String> = path.split('.').map(|s| if s == "+" { new_item_id() } else { s.to_string() }).collect();
     if path.is_empty() || segs.iter().any(String::is_empty) {
-        return Err(Error::Usage(format!("'{path}' is not a field path (use dotted names like tallies.z2.gaem-2.dead)")));
+        return Err(Error::Usage(format!(
+            "'{path}' is not a field path (use dotted names like tallies.z2.gaem-2.dead)"
+        )));
     }
     Ok(segs)
 }
@@ -271,10 +270,8 @@ impl Node {
             return Err(Error::NoNode(home.to_path_buf()));
         }
         let text = std::fs::read(&info_path).map_err(|e| Error::io(&info_path, e))?;
-        let info: NodeInfo = serde_json::from_slice(&text).map_err(|e| Error::Damaged {
-            id: info_path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let info: NodeInfo = serde_json::from_slice(&text)
+            .map_err(|e| Error::Damaged { id: info_path.display().to_string(), reason: e.to_string() })?;
         if info.format != NODE_FORMAT {
             return Err(Error::Format { path: info_path, found: info.format.to_string(), supported: NODE_FORMAT });
         }
@@ -314,13 +311,25 @@ impl Node {
     }
 
     /// The store write for a document received from a peer.
-    pub(crate) fn doc_write_for<'a>(&self, id: DocumentId, payload: Payload<'a>, rec: &'a Record, sigs: Vec<Signed>) -> Result<DocWrite<'a>> {
+    pub(crate) fn doc_write_for<'a>(
+        &self,
+        id: DocumentId,
+        payload: Payload<'a>,
+        rec: &'a Record,
+        sigs: Vec<Signed>,
+    ) -> Result<DocWrite<'a>> {
         self.doc_write(id, payload, rec, sigs)
     }
 
     /// Writes a document received from a peer (durable at the next
     /// `make_durable`).
-    pub(crate) fn write_synced(&self, id: DocumentId, payload: Payload<'_>, rec: &Record, sigs: Vec<Signed>) -> Result<()> {
+    pub(crate) fn write_synced(
+        &self,
+        id: DocumentId,
+        payload: Payload<'_>,
+        rec: &Record,
+        sigs: Vec<Signed>,
+    ) -> Result<()> {
         self.store.write_deferred(&[self.doc_write(id, payload, rec, sigs)?])
     }
 
@@ -395,12 +404,7 @@ impl Node {
         });
         Ok(Record {
             id: id.to_string(),
-            title: schema
-                .title_field
-                .as_ref()
-                .and_then(|f| fields.get(f))
-                .and_then(Value::as_str)
-                .map(String::from),
+            title: schema.title_field.as_ref().and_then(|f| fields.get(f)).and_then(Value::as_str).map(String::from),
             kind: env.kind,
             key: env.key,
             status,
@@ -424,13 +428,15 @@ impl Node {
         r
     }
 
-    fn doc_write<'a>(&self, id: DocumentId, payload: Payload<'a>, rec: &'a Record, sigs: Vec<Signed>) -> Result<DocWrite<'a>> {
+    fn doc_write<'a>(
+        &self,
+        id: DocumentId,
+        payload: Payload<'a>,
+        rec: &'a Record,
+        sigs: Vec<Signed>,
+    ) -> Result<DocWrite<'a>> {
         let view = serde_json::to_vec(rec).map_err(|e| Error::Usage(e.to_string()))?;
-        let heads: Vec<automerge::ChangeHash> = rec
-            .heads
-            .iter()
-            .filter_map(|h| h.parse().ok())
-            .collect();
+        let heads: Vec<automerge::ChangeHash> = rec.heads.iter().filter_map(|h| h.parse().ok()).collect();
         Ok(DocWrite {
             id,
             payload,
@@ -461,7 +467,9 @@ impl Node {
         }
         if let Ok(prior) = doc.fork_at(before) {
             if self.frozen_edit(kind, &prior, doc, &touched).is_some() {
-                return Err(Error::Forbidden(format!("this {kind} was validated: its figures are frozen (HQ amends them)")));
+                return Err(Error::Forbidden(format!(
+                    "this {kind} was validated: its figures are frozen (HQ amends them)"
+                )));
             }
         }
         Ok(())
@@ -497,9 +505,7 @@ impl Node {
             tx.rollback();
             return Err(e);
         }
-        let opts = CommitOptions::default()
-            .with_message(message.to_string())
-            .with_time(now().unix_timestamp());
+        let opts = CommitOptions::default().with_message(message.to_string()).with_time(now().unix_timestamp());
         tx.commit_with(opts);
         self.check_own_role(&env.kind, &doc, &stored_heads)?;
         let rec = self.view_of(&id, &doc)?;
@@ -517,16 +523,14 @@ impl Node {
     fn build(&self, kind: &str, key: Option<&str>, fields: Value, taken: &mut HashSet<String>) -> Result<Built> {
         let (schema, id, key, fields) = self.prepare(kind, key, fields, taken)?;
 
-        let env = Envelope {
-            kind: kind.to_string(),
-            key,
-            created_at: rfc3339(now()),
-            created_by: self.node_id.to_string(),
-        };
+        let env =
+            Envelope { kind: kind.to_string(), key, created_at: rfc3339(now()), created_by: self.node_id.to_string() };
         let mut doc = Automerge::new().with_actor(self.key.public().actor_id());
         let mut tx = doc.transaction();
         record::create(&mut tx, &id.to_string(), &env, &fields)?;
-        tx.commit_with(CommitOptions::default().with_message(format!("add {kind} {}", env.key)).with_time(now().unix_timestamp()));
+        tx.commit_with(
+            CommitOptions::default().with_message(format!("add {kind} {}", env.key)).with_time(now().unix_timestamp()),
+        );
         self.check_own_role(kind, &doc, &[])?;
         // a new document by one writer has no conflicts and its fields are
         // exactly what was written: the view needs no read-back
@@ -549,7 +553,13 @@ impl Node {
     }
 
     /// Validates a new record's key and fields; returns what to build it from.
-    fn prepare(&self, kind: &str, key: Option<&str>, fields: Value, taken: &mut HashSet<String>) -> Result<(&'static KindSchema, DocumentId, String, Value)> {
+    fn prepare(
+        &self,
+        kind: &str,
+        key: Option<&str>,
+        fields: Value,
+        taken: &mut HashSet<String>,
+    ) -> Result<(&'static KindSchema, DocumentId, String, Value)> {
         let schema = self.kind(kind)?;
         let (key_in_fields, fields) = match fields {
             Value::Object(mut m) => (m.remove("key"), Value::Object(m)),
@@ -566,10 +576,18 @@ impl Node {
             (None, None) => id.to_string(),
         };
         if !valid_key(&key) {
-            return Err(Error::invalid(kind, "key", format!("'{key}' is not a valid key (letters, digits, '.', '_', '-'; at most 64)")));
+            return Err(Error::invalid(
+                kind,
+                "key",
+                format!("'{key}' is not a valid key (letters, digits, '.', '_', '-'; at most 64)"),
+            ));
         }
         if fields.get("status").is_some() && schema.lifecycle.is_some() {
-            return Err(Error::invalid(kind, "status", "status is never set directly: use `ayni transition REF STATE`"));
+            return Err(Error::invalid(
+                kind,
+                "status",
+                "status is never set directly: use `ayni transition REF STATE`",
+            ));
         }
         if !taken.insert(key.clone()) || !self.store.ids_by_key(kind, &key)?.is_empty() {
             return Err(Error::invalid(kind, "key", format!("a {kind} with key '{key}' already exists")));
@@ -591,16 +609,16 @@ impl Node {
         if assignments.is_empty() {
             return Err(Error::Usage("nothing to set: give PATH=VALUE".into()));
         }
-        let msg = assignments
-            .iter()
-            .map(|(p, v)| format!("set {p}={v}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let msg = assignments.iter().map(|(p, v)| format!("set {p}={v}")).collect::<Vec<_>>().join(", ");
         self.edit(reference, &msg, false, |node, schema, tx, id| {
             for (path, value) in assignments {
                 let segs = parse_path(path)?;
                 if segs[0] == "status" && schema.lifecycle.is_some() {
-                    return Err(Error::invalid(schema.kind, "status", "status is never set directly: use `ayni transition REF STATE`"));
+                    return Err(Error::invalid(
+                        schema.kind,
+                        "status",
+                        "status is never set directly: use `ayni transition REF STATE`",
+                    ));
                 }
                 let value = schema.normalize_at_path(node.schemas, &segs, value.clone(), &mut node.key_resolver())?;
                 record::set_path(tx, id, &segs, &value)?;
@@ -707,7 +725,8 @@ impl Node {
                         return Err(none());
                     }
                     let segs = parse_path(path)?;
-                    let value = schema.normalize_at_path(node.schemas, &segs, value.clone(), &mut node.key_resolver())?;
+                    let value =
+                        schema.normalize_at_path(node.schemas, &segs, value.clone(), &mut node.key_resolver())?;
                     record::resolve_path(tx, id, &segs, &value)
                 }
             }
@@ -830,7 +849,16 @@ impl Node {
         let mut flush = |batch: &mut Vec<Pending>| -> Result<()> {
             let writes: Vec<DocWrite<'_>> = batch
                 .iter()
-                .map(|(id, doc, key, view, summary, sigs)| DocWrite { id: *id, payload: Payload::New(doc), kind, key, view: view.clone(), conflicted: false, summary: *summary, sigs: sigs.clone() })
+                .map(|(id, doc, key, view, summary, sigs)| DocWrite {
+                    id: *id,
+                    payload: Payload::New(doc),
+                    kind,
+                    key,
+                    view: view.clone(),
+                    conflicted: false,
+                    summary: *summary,
+                    sigs: sigs.clone(),
+                })
                 .collect();
             self.store.write(&writes)?;
             created += batch.len();
@@ -954,7 +982,8 @@ impl Node {
         let mut incoming: Option<Automerge> = None;
         let mut rest = bytes;
         while !rest.is_empty() {
-            let prefix: [u8; 4] = rest.get(..4).and_then(|p| p.try_into().ok()).ok_or_else(|| bad("truncated".into()))?;
+            let prefix: [u8; 4] =
+                rest.get(..4).and_then(|p| p.try_into().ok()).ok_or_else(|| bad("truncated".into()))?;
             let len = Frame::body_len(prefix).map_err(|e| bad(e.to_string()))?;
             let body = rest.get(4..4 + len).ok_or_else(|| bad("truncated".into()))?;
             match Frame::decode(body).map_err(|e| bad(e.to_string()))? {
@@ -979,7 +1008,9 @@ impl Node {
             None => incoming,
         };
         let admitted = self.admit(id, existing.as_ref(), &merged, &sigs, "merge_document")?;
-        let doc = admitted.doc.ok_or_else(|| Error::Usage(format!("document {id}: every change was refused (see `ayni audit`)")))?;
+        let doc = admitted
+            .doc
+            .ok_or_else(|| Error::Usage(format!("document {id}: every change was refused (see `ayni audit`)")))?;
         let rec = self.view_of(id, &doc)?;
         match &existing {
             Some(stored) => {

@@ -519,8 +519,10 @@ mod tests {
         edit(&mut a, |tx| set_path(tx, "doc", &p("tallies.z2.GAEM-1.families_affected"), &json!(19)).unwrap());
         edit(&mut b, |tx| set_path(tx, "doc", &p("tallies.z2.GAEM-2.families_affected"), &json!(21)).unwrap());
         a.merge(&mut b).unwrap();
-        assert_eq!(fields(&a)["tallies"]["z2"],
-            json!({"GAEM-1": {"families_affected": 19}, "GAEM-2": {"families_affected": 21}}));
+        assert_eq!(
+            fields(&a)["tallies"]["z2"],
+            json!({"GAEM-1": {"families_affected": 19}, "GAEM-2": {"families_affected": 21}})
+        );
         assert!(conflicts(&a).is_empty(), "{:?}", conflicts(&a));
     }
 

@@ -73,7 +73,16 @@ impl Node {
     /// Founds a network on this node, which becomes its first HQ member.
     pub fn create_network(&self, name: &str) -> Result<(NetworkInfo, Membership)> {
         let (info, key) = network::create_network(self.home(), name)?;
-        let m = Membership::issue(&info, &key, None, self.id(), Role::Hq, &self.info().name, &crate::node::now_rfc3339(), None)?;
+        let m = Membership::issue(
+            &info,
+            &key,
+            None,
+            self.id(),
+            Role::Hq,
+            &self.info().name,
+            &crate::node::now_rfc3339(),
+            None,
+        )?;
         self.store().put_meta("n", &self.id().to_string(), &m.bytes)?;
         Ok((info, m))
     }
@@ -81,15 +90,31 @@ impl Node {
     /// Enrols another node (HQ only): returns the membership whose token
     /// the other node passes to `join`. It also replicates to every node.
     pub fn enroll(&self, node: NodeId, role: Role, label: &str, addr_hint: Option<String>) -> Result<Membership> {
-        let network = self.network()?.ok_or_else(|| Error::Usage("this node belongs to no network: run `ayni network create --name NAME` (HQ) or `ayni join TOKEN`".into()))?;
+        let network = self.network()?.ok_or_else(|| {
+            Error::Usage(
+                "this node belongs to no network: run `ayni network create --name NAME` (HQ) or `ayni join TOKEN`"
+                    .into(),
+            )
+        })?;
         let mine = self.membership()?.ok_or_else(|| Error::Usage("this node is not enrolled".into()))?;
         if mine.payload.role != Role::Hq {
             return Err(Error::Usage(format!("only an hq node may enrol others; this node is {}", mine.payload.role)));
         }
         let label = if label.is_empty() { node.to_string()[..6].to_string() } else { label.to_string() };
         let m = match network::network_key(self.home())? {
-            Some(key) => Membership::issue(&network, &key, None, node, role, &label, &crate::node::now_rfc3339(), addr_hint)?,
-            None => Membership::issue(&network, self.secret(), Some(&mine), node, role, &label, &crate::node::now_rfc3339(), addr_hint)?,
+            Some(key) => {
+                Membership::issue(&network, &key, None, node, role, &label, &crate::node::now_rfc3339(), addr_hint)?
+            }
+            None => Membership::issue(
+                &network,
+                self.secret(),
+                Some(&mine),
+                node,
+                role,
+                &label,
+                &crate::node::now_rfc3339(),
+                addr_hint,
+            )?,
         };
         self.store().put_meta("n", &node.to_string(), &m.bytes)?;
         Ok(m)
@@ -133,7 +158,9 @@ impl Node {
             let Some(doc) = self.store().load(&id)? else { continue };
             let mut actors: HashMap<automerge::ActorId, bool> = HashMap::new();
             for c in doc.get_changes(&[]) {
-                let by_node = *actors.entry(c.actor_id().clone()).or_insert_with(|| NodeId::from_actor(c.actor_id()) == Some(node));
+                let by_node = *actors
+                    .entry(c.actor_id().clone())
+                    .or_insert_with(|| NodeId::from_actor(c.actor_id()) == Some(node));
                 if by_node {
                     let e = kept.entry(id.to_string()).or_insert(0);
                     *e = (*e).max(c.seq());
@@ -142,7 +169,10 @@ impl Node {
         }
         let (issuer, issuer_membership) = match network::network_key(self.home())? {
             Some(k) => (k, None),
-            None => (SecretKey::read(&self.home().join("node.key"))?, Some(mine.to_token().trim_start_matches("ayni1-").to_string())),
+            None => (
+                SecretKey::read(&self.home().join("node.key"))?,
+                Some(mine.to_token().trim_start_matches("ayni1-").to_string()),
+            ),
         };
         let payload = RevocationPayload {
             network,
@@ -283,7 +313,14 @@ impl Node {
     /// other's changes, admitting only signed changes of members (see
     /// `trust`). Refuses documents that are not Ayni records. Returns how
     /// many changes were refused.
-    fn save_synced(&self, id: &DocumentId, doc: &Automerge, received: Option<&[u8]>, sigs: &HashMap<[u8; 32], [u8; 64]>, from: &str) -> Result<usize> {
+    fn save_synced(
+        &self,
+        id: &DocumentId,
+        doc: &Automerge,
+        received: Option<&[u8]>,
+        sigs: &HashMap<[u8; 32], [u8; 64]>,
+        from: &str,
+    ) -> Result<usize> {
         if crate::record::layout(doc) != Some(crate::record::LAYOUT_VERSION) {
             return Err(Error::Damaged { id: id.to_string(), reason: "not an Ayni record of layout 1".into() });
         }
@@ -338,7 +375,13 @@ impl DocStore for SyncStore<'_> {
         self.node.store().load(id)
     }
 
-    fn save(&mut self, id: &DocumentId, doc: &Automerge, received: Option<&[u8]>, sigs: &HashMap<[u8; 32], [u8; 64]>) -> Result<usize> {
+    fn save(
+        &mut self,
+        id: &DocumentId,
+        doc: &Automerge,
+        received: Option<&[u8]>,
+        sigs: &HashMap<[u8; 32], [u8; 64]>,
+    ) -> Result<usize> {
         self.node.save_synced(id, doc, received, sigs, &self.from)
     }
 

@@ -53,7 +53,9 @@ pub struct ZoneReport {
 fn counts(tally: &Value) -> Map<String, Value> {
     tally
         .as_object()
-        .map(|m| m.iter().filter(|(k, _)| !NOT_COUNTS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .map(|m| {
+            m.iter().filter(|(k, _)| !NOT_COUNTS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+        })
         .unwrap_or_default()
 }
 
@@ -86,7 +88,8 @@ pub fn build(rec: &Record) -> EdanReport {
             .map(|teams| teams.iter().map(|(t, v)| (t.clone(), counts(v))).collect())
             .unwrap_or_default();
         let choice = accepted.get(zone);
-        let (decision, source, values) = if let Some(team) = choice.and_then(|a| a.get("team")).and_then(Value::as_str) {
+        let (decision, source, values) = if let Some(team) = choice.and_then(|a| a.get("team")).and_then(Value::as_str)
+        {
             ("accepted", Some(team.to_string()), observations.get(team).cloned())
         } else if let Some(v) = choice.and_then(|a| a.get("values")) {
             ("accepted", Some("manual".to_string()), Some(counts(v)))
@@ -111,7 +114,14 @@ pub fn build(rec: &Record) -> EdanReport {
             observations,
         });
     }
-    EdanReport { id: rec.id.clone(), key: rec.key.clone(), status: rec.status.clone(), zones, totals, pending_zones: pending }
+    EdanReport {
+        id: rec.id.clone(),
+        key: rec.key.clone(),
+        status: rec.status.clone(),
+        zones,
+        totals,
+        pending_zones: pending,
+    }
 }
 
 fn line(values: &Map<String, Value>) -> String {
@@ -148,7 +158,10 @@ impl EdanReport {
             }
         }
         let totals: Vec<String> = self.totals.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        s += &format!("  totals over decided zones: {}\n", if totals.is_empty() { "-".into() } else { totals.join(", ") });
+        s += &format!(
+            "  totals over decided zones: {}\n",
+            if totals.is_empty() { "-".into() } else { totals.join(", ") }
+        );
         if !self.pending_zones.is_empty() {
             s += &format!(
                 "  pending: {} (accept one with: ayni set edan:{} accepted.ZONE.team=TEAM)\n",

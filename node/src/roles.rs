@@ -84,7 +84,8 @@ impl Node {
         let schema = self.kind(kind).ok()?;
         let meta = schema.meta();
         let editable = meta.get("field_editable").and_then(|v| v.as_array()).cloned().unwrap_or_default();
-        let is_editable = |path: &[String]| path.first().is_some_and(|f| editable.iter().any(|e| e.as_str() == Some(f.as_str())));
+        let is_editable =
+            |path: &[String]| path.first().is_some_and(|f| editable.iter().any(|e| e.as_str() == Some(f.as_str())));
         if schema.catalogue {
             if t.created {
                 return Some(format!("only hq may create {kind} records (catalogue)"));
@@ -97,7 +98,11 @@ impl Node {
             }
         }
         let hq_fields = meta.get("hq_fields").and_then(|v| v.as_array()).cloned().unwrap_or_default();
-        if let Some(p) = t.fields.iter().find(|p| p.first().is_some_and(|f| hq_fields.iter().any(|h| h.as_str() == Some(f.as_str())))) {
+        if let Some(p) = t
+            .fields
+            .iter()
+            .find(|p| p.first().is_some_and(|f| hq_fields.iter().any(|h| h.as_str() == Some(f.as_str()))))
+        {
             return Some(format!("only hq may write {kind} {}", p.join(".")));
         }
         if let Some(lc) = &schema.lifecycle {
@@ -116,7 +121,10 @@ impl Node {
                         .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
                         .unwrap_or_default();
                     if !members.contains(&author.to_string()) {
-                        return Some(format!("{author} is not in team {team} (team:{team} node_ids), so it cannot write tallies.{}", p[1..3].join(".")));
+                        return Some(format!(
+                            "{author} is not in team {team} (team:{team} node_ids), so it cannot write tallies.{}",
+                            p[1..3].join(".")
+                        ));
                     }
                 }
             }

@@ -39,8 +39,20 @@ macro_rules! embed {
 }
 
 const FILES: &[(&str, &str)] = embed!(
-    "common", "org_unit", "entity", "practice", "catalogue_edition", "funding_project",
-    "request", "agreement", "mission", "course", "person", "event", "edan", "team"
+    "common",
+    "org_unit",
+    "entity",
+    "practice",
+    "catalogue_edition",
+    "funding_project",
+    "request",
+    "agreement",
+    "mission",
+    "course",
+    "person",
+    "event",
+    "edan",
+    "team"
 );
 
 /// One record kind's schema and what it declares.
@@ -66,9 +78,7 @@ pub struct Schemas {
 /// The embedded schemas, parsed once.
 pub fn schemas() -> Result<&'static Schemas> {
     static CELL: OnceLock<std::result::Result<Schemas, String>> = OnceLock::new();
-    CELL.get_or_init(Schemas::load)
-        .as_ref()
-        .map_err(|e| Error::Usage(format!("embedded schemas are broken: {e}")))
+    CELL.get_or_init(Schemas::load).as_ref().map_err(|e| Error::Usage(format!("embedded schemas are broken: {e}")))
 }
 
 impl Schemas {
@@ -80,9 +90,8 @@ impl Schemas {
         }
         let mut registry = jsonschema::Registry::new();
         for (name, v) in &docs {
-            registry = registry
-                .add(format!("{BASE}{name}.schema.json"), v.clone())
-                .map_err(|e| format!("{name}: {e}"))?;
+            registry =
+                registry.add(format!("{BASE}{name}.schema.json"), v.clone()).map_err(|e| format!("{name}: {e}"))?;
         }
         let registry = registry.prepare().map_err(|e| e.to_string())?;
         let mut kinds = BTreeMap::new();
@@ -96,10 +105,9 @@ impl Schemas {
                 .map_err(|e| format!("{kind}: {e}"))?;
             let meta = raw.get("x-ayni").cloned().unwrap_or(Value::Null);
             let lifecycle = match meta.get("lifecycle") {
-                Some(l) => Some(
-                    serde_json::from_value::<Lifecycle>(l.clone())
-                        .map_err(|e| format!("{kind} lifecycle: {e}"))?,
-                ),
+                Some(l) => {
+                    Some(serde_json::from_value::<Lifecycle>(l.clone()).map_err(|e| format!("{kind} lifecycle: {e}"))?)
+                }
                 None => None,
             };
             kinds.insert(
@@ -119,9 +127,7 @@ impl Schemas {
 
     /// The schema of `kind`, or [`Error::UnknownKind`].
     pub fn kind(&self, kind: &str) -> Result<&KindSchema> {
-        self.kinds
-            .get(kind)
-            .ok_or_else(|| Error::UnknownKind(kind.to_string()))
+        self.kinds.get(kind).ok_or_else(|| Error::UnknownKind(kind.to_string()))
     }
 
     /// Follows a `$ref` from a schema node inside document `doc`.
@@ -221,7 +227,13 @@ impl KindSchema {
     /// Like [`KindSchema::normalize`], for a value about to be written at
     /// `path` (a field the schema does not describe is left as given; the
     /// validation of the whole record then names it).
-    pub fn normalize_at_path(&self, schemas: &Schemas, path: &[String], value: Value, resolve: &mut Resolve<'_>) -> Result<Value> {
+    pub fn normalize_at_path(
+        &self,
+        schemas: &Schemas,
+        path: &[String],
+        value: Value,
+        resolve: &mut Resolve<'_>,
+    ) -> Result<Value> {
         match schemas.locate(self.kind, path) {
             Some(at) => normalize_at(schemas, self.kind, at, &mut path.to_vec(), value, resolve),
             None => Ok(value),
@@ -265,7 +277,11 @@ fn normalize_at(
                     Value::Object(mut o) => match o.remove("id") {
                         Some(Value::String(id)) => (id, Value::Object(o)),
                         Some(other) => {
-                            return Err(Error::invalid(kind, &path.join("."), format!("item id {other} must be a string")))
+                            return Err(Error::invalid(
+                                kind,
+                                &path.join("."),
+                                format!("item id {other} must be a string"),
+                            ))
                         }
                         None => (crate::id::new_item_id(), Value::Object(o)),
                     },
@@ -334,9 +350,12 @@ mod tests {
         assert!(e.starts_with("edan tallies.z2.gaem-2.dead: -1 is less than the minimum"), "{e}");
         let e = edan.validate(&json!({"edan_type": "preliminar"})).unwrap_err().to_string();
         assert_eq!(e, "edan event_id: is required");
-        let e = s.kind("agreement").unwrap()
+        let e = s
+            .kind("agreement")
+            .unwrap()
             .validate(&json!({"kind": "acuerdo_general", "party_entity_ids": [id], "signed_at": "2017-13-40"}))
-            .unwrap_err().to_string();
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("agreement signed_at:"), "{e}");
     }
 
@@ -349,8 +368,14 @@ mod tests {
         let mut resolve = move |kind: &str, key: &str| -> Result<Option<String>> {
             Ok((kind == "event" && key == "ev-sama").then(|| t2.clone()))
         };
-        let v = edan.normalize(s, json!({"event_id": "event:ev-sama", "edan_type": "preliminar",
-            "needs": [{"id": "n1", "sector": "alimentos"}, {"sector": "salud"}]}), &mut resolve).unwrap();
+        let v = edan
+            .normalize(
+                s,
+                json!({"event_id": "event:ev-sama", "edan_type": "preliminar",
+            "needs": [{"id": "n1", "sector": "alimentos"}, {"sector": "salud"}]}),
+                &mut resolve,
+            )
+            .unwrap();
         assert_eq!(v["event_id"], json!(target));
         assert_eq!(v["needs"]["n1"], json!({"sector": "alimentos"}));
         assert_eq!(v["needs"].as_object().unwrap().len(), 2);

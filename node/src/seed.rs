@@ -47,7 +47,8 @@ impl Node {
     /// Loads the demo data. Idempotent: a record whose kind and key already
     /// exist is left alone, so running it twice adds nothing.
     pub fn seed(&self) -> Result<SeedReport> {
-        let demo: Demo = serde_json::from_str(DEMO).map_err(|e| Error::Usage(format!("embedded seed is broken: {e}")))?;
+        let demo: Demo =
+            serde_json::from_str(DEMO).map_err(|e| Error::Usage(format!("embedded seed is broken: {e}")))?;
         let mut report = SeedReport { created: 0, existing: 0, by_kind: BTreeMap::new() };
         for r in demo.records {
             let counts = report.by_kind.entry(r.kind.clone()).or_default();
@@ -67,9 +68,9 @@ impl Node {
             }
             let rec = self.add(&r.kind, Some(&r.key), fields)?;
             if let (Some(target), Some(lc)) = (&r.status, &self.kind(&r.kind)?.lifecycle) {
-                let path = lc.path(&lc.initial, target, &rec.fields).ok_or_else(|| {
-                    Error::Usage(format!("seed: {reference} cannot reach state {target}"))
-                })?;
+                let path = lc
+                    .path(&lc.initial, target, &rec.fields)
+                    .ok_or_else(|| Error::Usage(format!("seed: {reference} cannot reach state {target}")))?;
                 for state in path {
                     self.transition(&rec.id, &state, Some("seed"))?;
                 }

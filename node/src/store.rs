@@ -137,7 +137,10 @@ impl Store {
             .compression_factor(3)
             .open()
             .map_err(|source| match &source {
-                sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock") => {
+                sled::Error::Io(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().contains("could not acquire lock") =>
+                {
                     Error::Busy(dir.to_path_buf())
                 }
                 _ => Error::Storage { path: dir.to_path_buf(), source },
@@ -171,7 +174,9 @@ impl Store {
     fn payload<'v>(&self, id: &DocumentId, v: &'v [u8]) -> Result<&'v [u8]> {
         match v.split_first() {
             Some((&VALUE_VERSION, rest)) => Ok(rest),
-            Some((other, _)) => Err(Error::Damaged { id: id.to_string(), reason: format!("unknown value format {other}") }),
+            Some((other, _)) => {
+                Err(Error::Damaged { id: id.to_string(), reason: format!("unknown value format {other}") })
+            }
             None => Err(Error::Damaged { id: id.to_string(), reason: "empty value".into() }),
         }
     }
@@ -215,7 +220,10 @@ impl Store {
         }
         let missing = doc.get_missing_deps(&[]);
         if !missing.is_empty() {
-            return Err(Error::Damaged { id: id.to_string(), reason: format!("{} change(s) missing from the hash chain", missing.len()) });
+            return Err(Error::Damaged {
+                id: id.to_string(),
+                reason: format!("{} change(s) missing from the hash chain", missing.len()),
+            });
         }
         Ok(Some(doc))
     }

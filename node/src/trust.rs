@@ -68,8 +68,10 @@ fn verify(change: &Change, sig: &[u8; 64]) -> std::result::Result<NodeId, String
     let actor = change.actor_id().to_bytes();
     let key: [u8; 32] = actor.try_into().map_err(|_| "its actor is not a node key".to_string())?;
     let vk = VerifyingKey::from_bytes(&key).map_err(|_| "its actor is not a node key".to_string())?;
-    vk.verify(&change.hash().0, &Signature::from_bytes(sig))
-        .map_err(|_| "its signature does not verify against its actor (the actor is not the signer, or the change was altered)".to_string())?;
+    vk.verify(&change.hash().0, &Signature::from_bytes(sig)).map_err(|_| {
+        "its signature does not verify against its actor (the actor is not the signer, or the change was altered)"
+            .to_string()
+    })?;
     Ok(crate::identity::PublicKey::from_bytes(&key).map_err(|e| e.to_string())?.node_id())
 }
 
@@ -98,7 +100,14 @@ impl Node {
     /// Decides which of `incoming`'s changes that `stored` lacks are
     /// admitted: each needs a valid signature by its actor, an enrolled
     /// author, and admitted dependencies.
-    pub(crate) fn admit(&self, id: &DocumentId, stored: Option<&Automerge>, incoming: &Automerge, sigs: &HashMap<[u8; 32], [u8; 64]>, from: &str) -> Result<Admitted> {
+    pub(crate) fn admit(
+        &self,
+        id: &DocumentId,
+        stored: Option<&Automerge>,
+        incoming: &Automerge,
+        sigs: &HashMap<[u8; 32], [u8; 64]>,
+        from: &str,
+    ) -> Result<Admitted> {
         let before = stored.map(|d| d.get_heads()).unwrap_or_default();
         let new = incoming.get_changes(&before);
         let mut members: HashMap<NodeId, bool> = HashMap::new();
@@ -133,7 +142,10 @@ impl Node {
                         }
                         match self.revocation(&author).ok().flatten() {
                             Some(r) if c.seq() > r.payload.kept.get(&id.to_string()).copied().unwrap_or(0) => {
-                                Err(format!("its author {author} was revoked at {} and this change is not among those HQ kept", r.payload.revoked_at))
+                                Err(format!(
+                                    "its author {author} was revoked at {} and this change is not among those HQ kept",
+                                    r.payload.revoked_at
+                                ))
                             }
                             _ => Ok((sig, author)),
                         }
@@ -163,7 +175,8 @@ impl Node {
                 Ok(sig) => keep_sigs.push((hash.0, sig)),
                 Err(reason) => {
                     refused_hashes.insert(hash);
-                    let author = NodeId::from_actor(c.actor_id()).map_or_else(|| c.actor_id().to_hex_string(), |n| n.to_string());
+                    let author = NodeId::from_actor(c.actor_id())
+                        .map_or_else(|| c.actor_id().to_hex_string(), |n| n.to_string());
                     refused.push(Refusal {
                         at: crate::node::now_rfc3339(),
                         from: from.to_string(),
@@ -193,11 +206,6 @@ impl Node {
 
     /// Every refused change, oldest first.
     pub fn audit(&self) -> Result<Vec<Refusal>> {
-        Ok(self
-            .store()
-            .scan_meta("a")?
-            .into_iter()
-            .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
-            .collect())
+        Ok(self.store().scan_meta("a")?.into_iter().filter_map(|(_, v)| serde_json::from_slice(&v).ok()).collect())
     }
 }

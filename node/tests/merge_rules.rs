@@ -86,8 +86,18 @@ fn scalars_converge_losing_values_stay_visible_and_resolve_clears_everywhere() {
 fn set_like_lists_keep_every_concurrent_addition() {
     let p = pair();
     let e = "edan:edan-sama-1";
-    set(&p.hq, e, "needs.+", json!({"sector":"albergue_nfi","item":"frazada","quantity":40,"unit":"unidades","priority":"alta","identified_by_team":"GAEM-2"}));
-    set(&p.field, e, "needs.+", json!({"sector":"albergue_nfi","item":"frazada","quantity":60,"unit":"unidades","priority":"alta","identified_by_team":"GAEM-1"}));
+    set(
+        &p.hq,
+        e,
+        "needs.+",
+        json!({"sector":"albergue_nfi","item":"frazada","quantity":40,"unit":"unidades","priority":"alta","identified_by_team":"GAEM-2"}),
+    );
+    set(
+        &p.field,
+        e,
+        "needs.+",
+        json!({"sector":"albergue_nfi","item":"frazada","quantity":60,"unit":"unidades","priority":"alta","identified_by_team":"GAEM-1"}),
+    );
     let m = "mission:ac-sama-after";
     set(&p.hq, m, "log.+", json!({"text": "HQ: camión cisterna enviado"}));
     set(&p.field, m, "log.+", json!({"text": "GAEM-1: zona z2 recorrida"}));
@@ -100,11 +110,17 @@ fn set_like_lists_keep_every_concurrent_addition() {
     set(&p.field, m, "practice_ids", json!([gird, bp_ie]));
     let (edan, _) = p.sync(e);
     let (mission, _) = p.sync(m);
-    let blankets: Vec<i64> = edan.fields["needs"].as_object().unwrap().values()
-        .filter(|n| n["item"] == "frazada").map(|n| n["quantity"].as_i64().unwrap()).collect();
+    let blankets: Vec<i64> = edan.fields["needs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|n| n["item"] == "frazada")
+        .map(|n| n["quantity"].as_i64().unwrap())
+        .collect();
     assert_eq!(blankets.len(), 3, "the seed's 60, HQ's 40 and GAEM-1's 60 are three lines");
     assert_eq!(edan.fields["needs"].as_object().unwrap().len(), 7);
-    let log: Vec<&str> = mission.fields["log"].as_object().unwrap().values().map(|e| e["text"].as_str().unwrap()).collect();
+    let log: Vec<&str> =
+        mission.fields["log"].as_object().unwrap().values().map(|e| e["text"].as_str().unwrap()).collect();
     assert_eq!(log.len(), 2);
     assert_eq!(mission.fields["results"].as_object().unwrap().len(), 5);
     let mut practices: Vec<String> = serde_json::from_value(mission.fields["practice_ids"].clone()).unwrap();

@@ -40,7 +40,12 @@ async fn setup() -> Net {
     let hq = Arc::new(Endpoint::bind(Arc::new(hq), ([127, 0, 0, 1], 0).into(), config).unwrap());
     let (stop, mut rx) = tokio::sync::watch::channel(false);
     let e = hq.clone();
-    tokio::spawn(async move { e.accept_loop(async move { let _ = rx.changed().await; }).await });
+    tokio::spawn(async move {
+        e.accept_loop(async move {
+            let _ = rx.changed().await;
+        })
+        .await
+    });
     Net { _dir: dir, hq, stop, mallory }
 }
 
@@ -71,7 +76,8 @@ async fn hostile(net: &Net, bytes: Vec<u8>) -> String {
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
     send.write_all(&bytes).await.unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(5), recv.read_to_end(1 << 20)).await;
-    let reason = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await.expect("HQ did not close the connection");
+    let reason =
+        tokio::time::timeout(Duration::from_secs(5), conn.closed()).await.expect("HQ did not close the connection");
     reason.to_string()
 }
 
@@ -131,7 +137,8 @@ async fn strangers_and_other_networks_are_refused_in_the_handshake() {
     ep.close().await;
     // a node that was never enrolled cannot even start
     let stranger = Node::init(&dir.path().join("stranger"), "stranger").unwrap();
-    let err = Endpoint::bind(Arc::new(stranger), ([127, 0, 0, 1], 0).into(), NetConfig::default()).err().unwrap().to_string();
+    let err =
+        Endpoint::bind(Arc::new(stranger), ([127, 0, 0, 1], 0).into(), NetConfig::default()).err().unwrap().to_string();
     assert!(err.contains("no network"), "{err}");
     assert_eq!(net.hq.node().list("team", &[]).unwrap().len(), 1, "nothing came from them");
     still_serves(&net).await;

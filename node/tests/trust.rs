@@ -156,7 +156,11 @@ fn changes_a_revoked_node_signs_after_its_revocation_are_refused_and_earlier_one
 
 /// Changes by A (field) made with A's own key, bypassing A's local checks:
 /// what a tampered laptop could send.
-fn rogue_edit(n: &Net, reference: &str, f: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId)) -> (DocumentId, Vec<u8>) {
+fn rogue_edit(
+    n: &Net,
+    reference: &str,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId),
+) -> (DocumentId, Vec<u8>) {
     let id: DocumentId = n.hq.get(reference).unwrap().id.parse().unwrap();
     let bytes = n.hq.document_bytes(reference).unwrap();
     let (mut sigs, mut doc) = (vec![], Automerge::new());
@@ -194,14 +198,21 @@ fn roles_are_enforced_on_receipt_and_before_a_change_is_made() {
     let a_id = n.a.id().to_string();
     n.hq.set("team:GAEM-1", &[("node_ids".into(), json!([a_id]))]).unwrap();
     let ev = n.hq.get("event:ev-sama").unwrap().id;
-    n.hq.add("edan", Some("edan-draft"), json!({"event_id": ev, "edan_type": "preliminar", "tallies": {"z1": {"GAEM-1": {"dead": 0}}}})).unwrap();
+    n.hq.add(
+        "edan",
+        Some("edan-draft"),
+        json!({"event_id": ev, "edan_type": "preliminar", "tallies": {"z1": {"GAEM-1": {"dead": 0}}}}),
+    )
+    .unwrap();
     // C holds HQ's genuine records
     for r in ["practice:BP-MMS", "edan:edan-sama-1", "edan:edan-draft", "team:GAEM-1", "team:GAEM-2"] {
         let id: DocumentId = n.hq.get(r).unwrap().id.parse().unwrap();
         n.c.merge_document(&id, &n.hq.document_bytes(r).unwrap()).unwrap();
     }
     // a field node's catalogue edit
-    let (id, bytes) = rogue_edit(&n, "practice:BP-MMS", |tx, data| { tx.put(data, "title_es", "Modelo falso").unwrap(); });
+    let (id, bytes) = rogue_edit(&n, "practice:BP-MMS", |tx, data| {
+        tx.put(data, "title_es", "Modelo falso").unwrap();
+    });
     assert_eq!(n.c.merge_document(&id, &bytes).unwrap().fields["title_es"], "Modelo Municipal de Salud");
     // tallies of a team it is not in
     let (id, bytes) = rogue_edit(&n, "edan:edan-sama-1", |tx, data| {
@@ -246,7 +257,10 @@ fn roles_are_enforced_on_receipt_and_before_a_change_is_made() {
     n.a.merge_document(&id, &n.hq.document_bytes("edan:edan-draft").unwrap()).unwrap();
     let e = n.a.set("edan:edan-sama-1", &[("accepted.z2.team".into(), json!("GAEM-1"))]).unwrap_err().to_string();
     assert!(e.contains("only hq may write edan accepted"), "{e}");
-    let e = n.a.add("practice", Some("BP-X"), json!({"code": "BP-X", "kind": "bpm", "title_es": "x"})).unwrap_err().to_string();
+    let e =
+        n.a.add("practice", Some("BP-X"), json!({"code": "BP-X", "kind": "bpm", "title_es": "x"}))
+            .unwrap_err()
+            .to_string();
     assert!(e.contains("only hq may create practice"), "{e}");
     // its own team's tallies, once it holds the team record naming it
     assert!(n.a.set("edan:edan-draft", &[("tallies.z1.GAEM-1.missing".into(), json!(1))]).is_err());
@@ -261,8 +275,14 @@ fn a_stale_edit_to_validated_figures_becomes_an_amendment_proposal() {
     n.hq.seed().unwrap();
     n.hq.set("team:GAEM-1", &[("node_ids".into(), json!([n.a.id().to_string()]))]).unwrap();
     let ev = n.hq.get("event:ev-sama").unwrap().id;
-    let e = n.hq.add("edan", Some("edan-new"), json!({"event_id": ev, "edan_type": "preliminar", "zones": {"z1": {"name": "Zona 1"}},
-        "tallies": {"z1": {"GAEM-1": {"families_affected": 10}}}})).unwrap();
+    let e =
+        n.hq.add(
+            "edan",
+            Some("edan-new"),
+            json!({"event_id": ev, "edan_type": "preliminar", "zones": {"z1": {"name": "Zona 1"}},
+        "tallies": {"z1": {"GAEM-1": {"families_affected": 10}}}}),
+        )
+        .unwrap();
     for r in [e.id.as_str(), "team:GAEM-1"] {
         let id: DocumentId = n.hq.get(r).unwrap().id.parse().unwrap();
         n.a.merge_document(&id, &n.hq.document_bytes(r).unwrap()).unwrap();

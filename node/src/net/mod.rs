@@ -89,7 +89,11 @@ pub struct NetConfig {
 
 impl Default for NetConfig {
     fn default() -> Self {
-        NetConfig { stall_timeout: Duration::from_secs(30), idle_timeout: Duration::from_secs(60), keep_alive: Duration::from_secs(10) }
+        NetConfig {
+            stall_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            keep_alive: Duration::from_secs(10),
+        }
     }
 }
 
@@ -163,11 +167,18 @@ fn transport(config: &NetConfig) -> Arc<quinn::TransportConfig> {
 impl Endpoint {
     /// Binds a UDP socket for `node`, which must be enrolled in a network.
     pub fn bind(node: Arc<Node>, listen: SocketAddr, config: NetConfig) -> Result<Endpoint, NetError> {
-        let network = node.network()?.ok_or_else(|| NetError::NotReady("this node belongs to no network: run `ayni network create` (HQ) or `ayni join TOKEN`".into()))?;
-        let membership = node.membership()?.ok_or_else(|| NetError::NotReady("this node is not enrolled: run `ayni join TOKEN`".into()))?;
+        let network = node.network()?.ok_or_else(|| {
+            NetError::NotReady(
+                "this node belongs to no network: run `ayni network create` (HQ) or `ayni join TOKEN`".into(),
+            )
+        })?;
+        let membership = node
+            .membership()?
+            .ok_or_else(|| NetError::NotReady("this node is not enrolled: run `ayni join TOKEN`".into()))?;
         let (cert, key) = tls::identity(node.secret(), &membership).map_err(NetError::NotReady)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = Arc::new(tls::PeerVerifier::new(network, Arc::new(NotRevoked(Arc::downgrade(&node))), provider.clone()));
+        let verifier =
+            Arc::new(tls::PeerVerifier::new(network, Arc::new(NotRevoked(Arc::downgrade(&node))), provider.clone()));
         let tls_err = |e: rustls::Error| NetError::NotReady(format!("TLS configuration: {e}"));
 
         let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -193,7 +204,8 @@ impl Endpoint {
         let mut client = quinn::ClientConfig::new(Arc::new(client));
         client.transport_config(transport(&config));
 
-        let mut endpoint = quinn::Endpoint::server(server, listen).map_err(|source| NetError::Socket { addr: listen, source })?;
+        let mut endpoint =
+            quinn::Endpoint::server(server, listen).map_err(|source| NetError::Socket { addr: listen, source })?;
         endpoint.set_default_client_config(client);
         Ok(Endpoint { node, endpoint, config, progress: Arc::new(AtomicU64::new(0)) })
     }
@@ -230,7 +242,16 @@ impl Endpoint {
         // in TLS 1.3 the server checks our certificate after our side of the
         // handshake completes, so its refusal shows up here
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| connect_err(handshake_reason(&e)))?;
-        let outcome = run_session(&self.node, Role::Initiator, &mut send, &mut recv, &peer.to_string(), &self.config, &self.progress).await;
+        let outcome = run_session(
+            &self.node,
+            Role::Initiator,
+            &mut send,
+            &mut recv,
+            &peer.to_string(),
+            &self.config,
+            &self.progress,
+        )
+        .await;
         let _ = send.finish();
         if outcome.is_ok() {
             // let the peer see our end of the stream before the connection closes
@@ -244,9 +265,9 @@ impl Endpoint {
                 // a refusal of our certificate arrives as a closed connection
                 // once the stream is in use: report it as what it is
                 let e = match conn.close_reason() {
-                    Some(r @ (quinn::ConnectionError::ConnectionClosed(_) | quinn::ConnectionError::TransportError(_))) => {
-                        NetError::Connect { addr, reason: handshake_reason(&r) }
-                    }
+                    Some(
+                        r @ (quinn::ConnectionError::ConnectionClosed(_) | quinn::ConnectionError::TransportError(_)),
+                    ) => NetError::Connect { addr, reason: handshake_reason(&r) },
                     _ => e,
                 };
                 let _ = self.node.note_peer(Some(peer), &addr.to_string(), |p| {
@@ -320,7 +341,16 @@ impl Endpoint {
                 return Err(e);
             }
         };
-        let outcome = run_session(&self.node, Role::Acceptor, &mut send, &mut recv, &peer.to_string(), &self.config, &self.progress).await;
+        let outcome = run_session(
+            &self.node,
+            Role::Acceptor,
+            &mut send,
+            &mut recv,
+            &peer.to_string(),
+            &self.config,
+            &self.progress,
+        )
+        .await;
         match &outcome {
             Ok(_) => {
                 let _ = send.finish();
@@ -386,7 +416,13 @@ async fn read_frame(recv: &mut quinn::RecvStream, io: &mut Io) -> Result<Option<
     }
     let len = Frame::body_len(prefix)?;
     let mut body = vec![0u8; len];
-    recv.read_exact(&mut body).await.map_err(|e| SyncError::Wire(WireError::Truncated(if matches!(e, quinn::ReadExactError::FinishedEarly(_)) { "stream ended mid-frame" } else { "stream error mid-frame" })))?;
+    recv.read_exact(&mut body).await.map_err(|e| {
+        SyncError::Wire(WireError::Truncated(if matches!(e, quinn::ReadExactError::FinishedEarly(_)) {
+            "stream ended mid-frame"
+        } else {
+            "stream error mid-frame"
+        }))
+    })?;
     io.received += 4 + len as u64;
     Ok(Some(Frame::decode(&body)?))
 }
@@ -438,7 +474,9 @@ async fn run_session(
                 // documents are still made durable every 256 documents
                 let frames = match frame {
                     Frame::Zstd(packed) => match crate::sync::wire::unpack(&packed) {
-                        Ok(fs) if fs.contains(&Frame::End) => Err(SyncError::Protocol("End inside compressed frames".into())),
+                        Ok(fs) if fs.contains(&Frame::End) => {
+                            Err(SyncError::Protocol("End inside compressed frames".into()))
+                        }
                         other => other.map_err(SyncError::from),
                     },
                     f => Ok(vec![f]),

@@ -30,7 +30,12 @@ pub struct ServeOptions {
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { mdns: true, resync: Duration::from_secs(30), min_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(300) }
+        ServeOptions {
+            mdns: true,
+            resync: Duration::from_secs(30),
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+        }
     }
 }
 
@@ -45,7 +50,12 @@ pub async fn serve(endpoint: Arc<Endpoint>, options: ServeOptions, shutdown: imp
     let accept = {
         let ep = endpoint.clone();
         let mut rx = stop_rx.clone();
-        tokio::spawn(async move { ep.accept_loop(async move { let _ = rx.changed().await; }).await })
+        tokio::spawn(async move {
+            ep.accept_loop(async move {
+                let _ = rx.changed().await;
+            })
+            .await
+        })
     };
     let mdns = if options.mdns { start_mdns(&endpoint) } else { None };
     let dialer = {
@@ -97,7 +107,12 @@ async fn dial_due(ep: &Arc<Endpoint>, options: &ServeOptions, attempts: &mut Has
         let Some(addr) = addr else { continue };
         match ep.sync_with(addr).await {
             Ok(r) => {
-                tracing::info!("synced with {} at {addr}: {} docs in, {} docs out", r.peer, r.docs_received, r.docs_sent);
+                tracing::info!(
+                    "synced with {} at {addr}: {} docs in, {} docs out",
+                    r.peer,
+                    r.docs_received,
+                    r.docs_sent
+                );
                 attempt.backoff = options.min_backoff;
                 attempt.next = Instant::now() + options.resync;
             }
@@ -144,7 +159,9 @@ fn start_mdns(ep: &Arc<Endpoint>) -> Option<mdns_sd::ServiceDaemon> {
                         if info.get_property_val_str("network") != Some(network.id.as_str()) {
                             continue;
                         }
-                        let Some(peer) = info.get_property_val_str("node").and_then(|n| n.parse().ok()) else { continue };
+                        let Some(peer) = info.get_property_val_str("node").and_then(|n| n.parse().ok()) else {
+                            continue;
+                        };
                         if peer == node.id() {
                             continue;
                         }

@@ -36,10 +36,14 @@ pub trait Admission: Send + Sync + std::fmt::Debug {
 }
 
 /// The certificate and key this node presents.
-pub fn identity(key: &SecretKey, membership: &Membership) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), String> {
+pub fn identity(
+    key: &SecretKey,
+    membership: &Membership,
+) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), String> {
     let der = key.signing_key().to_pkcs8_der().map_err(|e| format!("encoding the node key: {e}"))?;
     let pkcs8 = PrivatePkcs8KeyDer::from(der.as_bytes().to_vec());
-    let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, &rcgen::PKCS_ED25519).map_err(|e| format!("node key: {e}"))?;
+    let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, &rcgen::PKCS_ED25519)
+        .map_err(|e| format!("node key: {e}"))?;
     let mut params = rcgen::CertificateParams::new(vec!["ayni".to_string()]).map_err(|e| e.to_string())?;
     params.custom_extensions.push(rcgen::CustomExtension::from_oid_content(MEMBERSHIP_OID, membership.bytes.clone()));
     let cert = params.self_signed(&pair).map_err(|e| format!("certificate: {e}"))?;
@@ -82,7 +86,13 @@ impl PeerVerifier {
     }
 
     /// The handshake signature check, shared by both roles.
-    fn signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct, tls13: bool) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+        tls13: bool,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algs = &self.provider.signature_verification_algorithms;
         if tls13 {
             rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
@@ -101,6 +111,33 @@ impl PeerVerifier {
     }
 }
 
+/// The handshake-signature methods both verifier traits share.
+macro_rules! handshake_signatures {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.signature(message, cert, dss, false)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.signature(message, cert, dss, true)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            SCHEMES.to_vec()
+        }
+    };
+}
+
 impl ServerCertVerifier for PeerVerifier {
     fn verify_server_cert(
         &self,
@@ -113,17 +150,7 @@ impl ServerCertVerifier for PeerVerifier {
         self.check(end_entity).map(|()| ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.signature(message, cert, dss, false)
-    }
-
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.signature(message, cert, dss, true)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        SCHEMES.to_vec()
-    }
+    handshake_signatures!();
 }
 
 impl ClientCertVerifier for PeerVerifier {
@@ -131,19 +158,14 @@ impl ClientCertVerifier for PeerVerifier {
         &[]
     }
 
-    fn verify_client_cert(&self, end_entity: &CertificateDer<'_>, _intermediates: &[CertificateDer<'_>], _now: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
         self.check(end_entity).map(|()| ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.signature(message, cert, dss, false)
-    }
-
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.signature(message, cert, dss, true)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        SCHEMES.to_vec()
-    }
+    handshake_signatures!();
 }

@@ -78,7 +78,13 @@ pub trait DocStore {
     /// `received` holds the bytes it arrived as, which may be stored as they
     /// are when every change is admitted. It becomes durable at the next
     /// [`DocStore::commit`].
-    fn save(&mut self, id: &DocumentId, doc: &Automerge, received: Option<&[u8]>, sigs: &HashMap<[u8; 32], [u8; 64]>) -> crate::Result<usize>;
+    fn save(
+        &mut self,
+        id: &DocumentId,
+        doc: &Automerge,
+        received: Option<&[u8]>,
+        sigs: &HashMap<[u8; 32], [u8; 64]>,
+    ) -> crate::Result<usize>;
     /// Stored signatures of these changes.
     fn signatures(&self, changes: &[automerge::Change]) -> crate::Result<Vec<([u8; 32], [u8; 64])>>;
     /// Makes every saved document durable.
@@ -221,7 +227,6 @@ impl Session {
         self.finished
     }
 
-
     /// The next batch to send, ending with `End`; `None` when the session
     /// is complete.
     pub fn next_batch<S: DocStore>(&mut self, store: &S) -> Result<Option<Vec<Frame>>, SyncError> {
@@ -296,7 +301,8 @@ impl Session {
                     // signatures of what the peer may lack: our changes
                     // beyond the heads it last told us it has
                     let theirs: Vec<ChangeHash> = state.their_heads.clone().unwrap_or_default();
-                    let known: Vec<ChangeHash> = theirs.iter().filter(|h| doc.get_change_by_hash(h).is_some()).copied().collect();
+                    let known: Vec<ChangeHash> =
+                        theirs.iter().filter(|h| doc.get_change_by_hash(h).is_some()).copied().collect();
                     let since = if known.len() == theirs.len() { known } else { vec![] };
                     frames.push(Frame::Sigs(id, store.signatures(&doc.get_changes(&since))?));
                 }
@@ -318,7 +324,8 @@ impl Session {
         // heads when it first told us (only heads we know can be compared)
         for (id, heads) in &self.peer_start_heads {
             if let Some(doc) = self.docs.get(id) {
-                let known: Vec<ChangeHash> = heads.iter().filter(|h| doc.get_change_by_hash(h).is_some()).copied().collect();
+                let known: Vec<ChangeHash> =
+                    heads.iter().filter(|h| doc.get_change_by_hash(h).is_some()).copied().collect();
                 if known.len() == heads.len() {
                     self.stats.changes_sent += doc.get_changes(&known).len() as u64;
                 }
@@ -372,13 +379,13 @@ impl Session {
             Frame::DocSync(id, _) if self.blocked.contains(&id) => {}
             Frame::DocSync(id, bytes) => {
                 self.received_content = true;
-                let msg = Message::decode(&bytes).map_err(|e| SyncError::Protocol(format!("document {id}: bad sync message: {e}")))?;
+                let msg = Message::decode(&bytes)
+                    .map_err(|e| SyncError::Protocol(format!("document {id}: bad sync message: {e}")))?;
                 self.peer_start_heads.entry(id).or_insert_with(|| msg.heads.clone());
                 let doc = cached(&mut self.docs, store, &id)?;
                 let state = self.syncing.entry(id).or_default();
                 let before = doc.get_heads();
-                doc.receive_sync_message(state, msg)
-                    .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
+                doc.receive_sync_message(state, msg).map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
                 if after_change(&mut self.stats, &mut self.received_docs, store, id, doc, &before, &self.sigs)? > 0 {
                     self.block(id);
                 }
@@ -406,8 +413,11 @@ impl Session {
                     }
                     Some(mut doc) => {
                         let before = doc.get_heads();
-                        doc.merge(&mut theirs.clone()).map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-                        if after_change(&mut self.stats, &mut self.received_docs, store, id, &doc, &before, &self.sigs)? > 0 {
+                        doc.merge(&mut theirs.clone())
+                            .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
+                        if after_change(&mut self.stats, &mut self.received_docs, store, id, &doc, &before, &self.sigs)?
+                            > 0
+                        {
                             self.block(id);
                         } else {
                             self.docs.insert(id, doc);
@@ -488,7 +498,11 @@ impl Session {
 }
 
 /// The session's in-memory copy of a document, loaded on first use.
-fn cached<'d, S: DocStore>(docs: &'d mut BTreeMap<DocumentId, Automerge>, store: &S, id: &DocumentId) -> crate::Result<&'d mut Automerge> {
+fn cached<'d, S: DocStore>(
+    docs: &'d mut BTreeMap<DocumentId, Automerge>,
+    store: &S,
+    id: &DocumentId,
+) -> crate::Result<&'d mut Automerge> {
     Ok(match docs.entry(*id) {
         std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::btree_map::Entry::Vacant(v) => v.insert(store.load(id)?.unwrap_or_default()),

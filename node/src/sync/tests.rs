@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ChangeHash, ReadDoc, ROOT};
 #[allow(unused_imports)]
 use super::wire;
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc, ROOT};
 use proptest::prelude::*;
 
 use super::wire::Frame;
@@ -30,7 +30,13 @@ impl DocStore for MemStore {
     fn signatures(&self, _: &[automerge::Change]) -> crate::Result<Vec<([u8; 32], [u8; 64])>> {
         Ok(vec![])
     }
-    fn save(&mut self, id: &DocumentId, doc: &Automerge, _: Option<&[u8]>, _: &std::collections::HashMap<[u8; 32], [u8; 64]>) -> crate::Result<usize> {
+    fn save(
+        &mut self,
+        id: &DocumentId,
+        doc: &Automerge,
+        _: Option<&[u8]>,
+        _: &std::collections::HashMap<[u8; 32], [u8; 64]>,
+    ) -> crate::Result<usize> {
         let mut doc = doc.clone();
         match self.docs.get_mut(id) {
             Some(d) => {
@@ -95,7 +101,12 @@ fn run(a: &mut MemStore, b: &mut MemStore, cut_after: Option<usize>) -> Result<O
     let mut sb = Session::new(Role::Acceptor, [2; 20], b)?;
     let mut out = Outcome::default();
     let mut delivered = 0;
-    let deliver = |frames: Vec<Frame>, to: &mut Session, store: &mut MemStore, bytes: &mut usize, delivered: &mut usize| -> Result<bool, SyncError> {
+    let deliver = |frames: Vec<Frame>,
+                   to: &mut Session,
+                   store: &mut MemStore,
+                   bytes: &mut usize,
+                   delivered: &mut usize|
+     -> Result<bool, SyncError> {
         let buf = wire::encode_batch(&frames);
         *bytes += buf.len();
         let mut rest = &buf[..];
@@ -242,7 +253,8 @@ fn protocol_violations_are_errors() {
     let mut s = Session::new(Role::Acceptor, [2; 20], &b).unwrap();
     assert!(matches!(s.handle_frame(Frame::End, &mut b), Err(SyncError::Protocol(_))));
     let mut s = Session::new(Role::Acceptor, [2; 20], &b).unwrap();
-    let hello = wire::Hello { versions: vec![99], node_id: [0; 20], doc_count: 0, set_fp: [0; 16], members_fp: [0; 16] };
+    let hello =
+        wire::Hello { versions: vec![99], node_id: [0; 20], doc_count: 0, set_fp: [0; 16], members_fp: [0; 16] };
     assert!(matches!(s.handle_frame(Frame::Hello(hello), &mut b), Err(SyncError::Version { .. })));
     let mut s = Session::new(Role::Acceptor, [2; 20], &b).unwrap();
     let hello = wire::Hello { versions: vec![1], node_id: [0; 20], doc_count: 0, set_fp: [0; 16], members_fp: [0; 16] };

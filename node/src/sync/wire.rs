@@ -438,7 +438,8 @@ pub fn unpack(compressed: &[u8]) -> Result<Vec<Frame>, WireError> {
     let mut frames = vec![];
     let mut rest = &raw[..];
     while !rest.is_empty() {
-        let prefix: [u8; 4] = rest.get(..4).and_then(|p| p.try_into().ok()).ok_or(WireError::Truncated("packed frame length"))?;
+        let prefix: [u8; 4] =
+            rest.get(..4).and_then(|p| p.try_into().ok()).ok_or(WireError::Truncated("packed frame length"))?;
         let len = Frame::body_len(prefix)?;
         let body = rest.get(4..4 + len).ok_or(WireError::Truncated("packed frame"))?;
         let f = Frame::decode(body)?;
@@ -470,7 +471,13 @@ mod tests {
     #[test]
     fn every_frame_round_trips_and_truncation_is_caught() {
         let id = DocumentId::from_bytes([7; 16]);
-        round_trip(Frame::Hello(Hello { versions: vec![1, 2], node_id: [3; 20], doc_count: 9, set_fp: [1; 16], members_fp: [2; 16] }));
+        round_trip(Frame::Hello(Hello {
+            versions: vec![1, 2],
+            node_id: [3; 20],
+            doc_count: 9,
+            set_fp: [1; 16],
+            members_fp: [2; 16],
+        }));
         round_trip(Frame::Members(vec![vec![1, 2, 3], vec![]]));
         round_trip(Frame::Ranges(vec![
             Range { upper: Bound::Id(id), body: RangeBody::Fingerprint([5; 16]) },
@@ -487,9 +494,19 @@ mod tests {
     #[test]
     fn batches_pack_and_unpack() {
         let id = DocumentId::from_bytes([7; 16]);
-        let frames: Vec<Frame> = (0..200).map(|i| Frame::DocFull(id, format!("documento {i} del incendio de Sama").repeat(20).into_bytes())).chain([Frame::End]).collect();
+        let frames: Vec<Frame> = (0..200)
+            .map(|i| Frame::DocFull(id, format!("documento {i} del incendio de Sama").repeat(20).into_bytes()))
+            .chain([Frame::End])
+            .collect();
         let wire = encode_batch(&frames);
-        let raw: usize = frames.iter().map(|f| { let mut b = vec![]; f.encode(&mut b); b.len() }).sum();
+        let raw: usize = frames
+            .iter()
+            .map(|f| {
+                let mut b = vec![];
+                f.encode(&mut b);
+                b.len()
+            })
+            .sum();
         assert!(wire.len() < raw / 5, "{} vs {raw}", wire.len());
         let mut back = vec![];
         let mut rest = &wire[..];
@@ -515,7 +532,8 @@ mod tests {
         assert!(matches!(Frame::decode(&[99]), Err(WireError::Malformed(_))));
         assert!(matches!(Frame::decode(&[7, 0]), Err(WireError::Malformed(_))));
         let mut bad_magic = vec![];
-        Frame::Hello(Hello { versions: vec![1], node_id: [0; 20], doc_count: 0, set_fp: [0; 16], members_fp: [0; 16] }).encode(&mut bad_magic);
+        Frame::Hello(Hello { versions: vec![1], node_id: [0; 20], doc_count: 0, set_fp: [0; 16], members_fp: [0; 16] })
+            .encode(&mut bad_magic);
         bad_magic[5] = b'X';
         assert!(Frame::decode(&bad_magic[4..]).is_err());
     }
