@@ -237,3 +237,5 @@ pub fn assign_teams(hq: &Ayni, field: &[&Ayni]) {
         hq.ok(&["set", &format!("team:GAEM-{}", i + 1), &format!("node_ids=[\"{id}\"]")]);
     }
 }
+
+pub mod link;
