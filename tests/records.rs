@@ -65,21 +65,7 @@ fn update(kind: &str) -> (&'static str, Value) {
 fn create_read_update_list_delete_every_kind() {
     let a = Ayni::new("hq");
     a.ok(&["seed"]);
-    for kind in [
-        "org_unit",
-        "entity",
-        "practice",
-        "catalogue_edition",
-        "funding_project",
-        "request",
-        "agreement",
-        "mission",
-        "course",
-        "person",
-        "event",
-        "edan",
-        "team",
-    ] {
+    for kind in ayni_node::schema::KINDS {
         let before = a.json(&["list", kind]).as_array().unwrap().len();
         let key = format!("t-{}", kind.replace('_', "-"));
         let mut args = vec![kind.to_string(), "--key".into(), key.clone()];

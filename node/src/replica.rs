@@ -277,8 +277,8 @@ impl Node {
         if let Some(n) = node {
             info.node_id = n.to_string();
             // an address-only entry becomes this peer's entry
-            let placeholder = format!("addr-{addr}");
-            if let Some(bytes) = self.store().get_meta("p", &placeholder)? {
+            let by_address = format!("addr-{addr}");
+            if let Some(bytes) = self.store().get_meta("p", &by_address)? {
                 if let Ok(old) = serde_json::from_slice::<PeerInfo>(&bytes) {
                     for a in old.addrs {
                         if !info.addrs.contains(&a) {
@@ -286,7 +286,7 @@ impl Node {
                         }
                     }
                 }
-                self.store().delete_meta("p", &placeholder)?;
+                self.store().delete_meta("p", &by_address)?;
             }
             if let Ok(Some(m)) = self.member(&n) {
                 info.label = m.payload.label;

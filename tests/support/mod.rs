@@ -87,22 +87,7 @@ impl Ayni {
     /// Every live record of every kind, as the node shows them: what
     /// "unchanged in content" is compared on.
     pub fn content(&self) -> Value {
-        let kinds = [
-            "org_unit",
-            "entity",
-            "practice",
-            "catalogue_edition",
-            "funding_project",
-            "request",
-            "agreement",
-            "mission",
-            "course",
-            "person",
-            "event",
-            "edan",
-            "team",
-        ];
-        Value::Array(kinds.iter().map(|k| self.json(&["export", k])).collect())
+        Value::Array(ayni_node::schema::KINDS.iter().map(|k| self.json(&["export", k])).collect())
     }
 
     /// The ID printed by `add`.
@@ -206,21 +191,7 @@ pub fn network(n: usize) -> (Ayni, Vec<Ayni>) {
 /// two replicas hold the same changes.
 pub fn heads(node: &Ayni) -> Vec<(String, Value)> {
     let mut out = vec![];
-    for kind in [
-        "org_unit",
-        "entity",
-        "practice",
-        "catalogue_edition",
-        "funding_project",
-        "request",
-        "agreement",
-        "mission",
-        "course",
-        "person",
-        "event",
-        "edan",
-        "team",
-    ] {
+    for kind in ayni_node::schema::KINDS {
         for r in node.json(&["export", kind]).as_array().unwrap() {
             out.push((r["id"].as_str().unwrap().to_string(), r["heads"].clone()));
         }
