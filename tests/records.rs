@@ -65,7 +65,7 @@ fn update(kind: &str) -> (&'static str, Value) {
 fn create_read_update_list_delete_every_kind() {
     let a = Ayni::new("hq");
     a.ok(&["seed"]);
-    for kind in ayni_node::schema::KINDS {
+    for &kind in ayni_node::schema::KINDS {
         let before = a.json(&["list", kind]).as_array().unwrap().len();
         let key = format!("t-{}", kind.replace('_', "-"));
         let mut args = vec![kind.to_string(), "--key".into(), key.clone()];

@@ -191,7 +191,7 @@ pub fn network(n: usize) -> (Ayni, Vec<Ayni>) {
 /// two replicas hold the same changes.
 pub fn heads(node: &Ayni) -> Vec<(String, Value)> {
     let mut out = vec![];
-    for kind in ayni_node::schema::KINDS {
+    for &kind in ayni_node::schema::KINDS {
         for r in node.json(&["export", kind]).as_array().unwrap() {
             out.push((r["id"].as_str().unwrap().to_string(), r["heads"].clone()));
         }
