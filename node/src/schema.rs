@@ -13,33 +13,20 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::lifecycle::Lifecycle;
 
-/// The record kinds, with their CLI names.
-pub const KINDS: &[&str] = &[
-    "org_unit",
-    "entity",
-    "practice",
-    "catalogue_edition",
-    "funding_project",
-    "request",
-    "agreement",
-    "mission",
-    "course",
-    "person",
-    "event",
-    "edan",
-    "team",
-];
-
-const BASE: &str = "https://ayni.invalid/schemas/";
-
-macro_rules! embed {
+/// Names every record kind once: the kind list and the embedded schema
+/// files both come from it.
+macro_rules! kinds {
     ($($name:literal),*) => {
-        &[$(($name, include_str!(concat!("../../schemas/", $name, ".schema.json")))),*]
+        /// The record kinds, with their CLI names.
+        pub const KINDS: &[&str] = &[$($name),*];
+        const FILES: &[(&str, &str)] = &[
+            ("common", include_str!("../../schemas/common.schema.json")),
+            $(($name, include_str!(concat!("../../schemas/", $name, ".schema.json")))),*
+        ];
     };
 }
 
-const FILES: &[(&str, &str)] = embed!(
-    "common",
+kinds!(
     "org_unit",
     "entity",
     "practice",
@@ -54,6 +41,8 @@ const FILES: &[(&str, &str)] = embed!(
     "edan",
     "team"
 );
+
+const BASE: &str = "https://ayni.invalid/schemas/";
 
 /// One record kind's schema and what it declares.
 pub struct KindSchema {

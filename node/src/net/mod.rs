@@ -277,14 +277,7 @@ impl Endpoint {
                 return Err(e);
             }
         };
-        let _ = self.node.note_peer(Some(peer), &addr.to_string(), |p| {
-            p.state = "ok".into();
-            p.last_sync = Some(crate::node::now_rfc3339());
-            p.last_error = None;
-        });
-        if let Err(e) = self.node.remember_peer_state(&peer) {
-            tracing::warn!("recording what {peer} holds: {e}");
-        }
+        self.record_sync(peer, &addr.to_string());
         Ok(SyncReport {
             peer: peer.to_string(),
             docs_sent: s.docs_sent,
@@ -355,14 +348,7 @@ impl Endpoint {
             Ok(_) => {
                 let _ = send.finish();
                 let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
-                let _ = self.node.note_peer(Some(peer), "", |p| {
-                    p.state = "ok".into();
-                    p.last_sync = Some(crate::node::now_rfc3339());
-                    p.last_error = None;
-                });
-                if let Err(e) = self.node.remember_peer_state(&peer) {
-                    tracing::warn!("recording what {peer} holds: {e}");
-                }
+                self.record_sync(peer, "");
             }
             Err(e) => {
                 tracing::warn!("sync with {peer} ({addr}) failed, connection closed: {e}");
@@ -370,6 +356,19 @@ impl Endpoint {
             }
         }
         outcome.map(|_| ())
+    }
+
+    /// Notes a completed sync: the peer's state, and what it now holds (for
+    /// `bundle export --since`).
+    fn record_sync(&self, peer: NodeId, addr: &str) {
+        let _ = self.node.note_peer(Some(peer), addr, |p| {
+            p.state = "ok".into();
+            p.last_sync = Some(crate::node::now_rfc3339());
+            p.last_error = None;
+        });
+        if let Err(e) = self.node.remember_peer_state(&peer) {
+            tracing::warn!("recording what {peer} holds: {e}");
+        }
     }
 
     /// Closes the endpoint.
