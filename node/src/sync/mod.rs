@@ -15,6 +15,8 @@
 //! [`DocStore::commit`], then [`Session::next_batch`]. `None` from
 //! `next_batch` means the session is complete: close the stream.
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod memory;
 pub mod ranges;
 pub mod wire;
 

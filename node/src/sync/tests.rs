@@ -2,87 +2,23 @@
 //! encoded frames between two sessions until both are done, counting bytes
 //! and round trips, optionally cutting the connection part-way.
 
-use std::collections::BTreeMap;
-
 #[allow(unused_imports)]
 use super::wire;
 use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, ChangeHash, ReadDoc, ROOT};
+use automerge::{Automerge, ReadDoc, ROOT};
 use proptest::prelude::*;
 
 use super::wire::Frame;
 use super::*;
 
-#[derive(Default, Clone)]
-struct MemStore {
-    docs: BTreeMap<DocumentId, Automerge>,
-    members: Vec<Vec<u8>>,
-    commits: usize,
-}
-
-impl DocStore for MemStore {
-    fn items(&self) -> crate::Result<Vec<(DocumentId, Hash16)>> {
-        Ok(self.docs.iter().map(|(id, d)| (*id, state_hash(id, &d.get_heads()))).collect())
-    }
-    fn load(&self, id: &DocumentId) -> crate::Result<Option<Automerge>> {
-        Ok(self.docs.get(id).cloned())
-    }
-    fn signatures(&self, _: &[automerge::Change]) -> crate::Result<Vec<([u8; 32], [u8; 64])>> {
-        Ok(vec![])
-    }
-    fn save(
-        &mut self,
-        id: &DocumentId,
-        doc: &Automerge,
-        _: Option<&[u8]>,
-        _: &std::collections::HashMap<[u8; 32], [u8; 64]>,
-    ) -> crate::Result<usize> {
-        let mut doc = doc.clone();
-        match self.docs.get_mut(id) {
-            Some(d) => {
-                d.merge(&mut doc).unwrap();
-            }
-            None => {
-                self.docs.insert(*id, doc);
-            }
-        }
-        Ok(0)
-    }
-    fn commit(&mut self) -> crate::Result<()> {
-        self.commits += 1;
-        Ok(())
-    }
-    fn members(&self) -> crate::Result<Vec<Vec<u8>>> {
-        Ok(self.members.clone())
-    }
-    fn add_member(&mut self, token: &[u8]) -> crate::Result<bool> {
-        if self.members.iter().any(|m| m == token) {
-            return Ok(false);
-        }
-        self.members.push(token.to_vec());
-        Ok(true)
-    }
-}
-
-impl MemStore {
-    fn heads(&self) -> BTreeMap<DocumentId, Vec<ChangeHash>> {
-        self.docs.iter().map(|(id, d)| (*id, d.get_heads())).collect()
-    }
-}
+type MemStore = super::memory::MemoryStore;
 
 fn id(n: u64) -> DocumentId {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&n.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
-    b[8..].copy_from_slice(&n.to_be_bytes());
-    DocumentId::from_bytes(b)
+    super::memory::doc_id(n)
 }
 
 fn edit(store: &mut MemStore, actor: u8, doc: u64, key: &str, value: i64) {
-    let d = store.docs.entry(id(doc)).or_insert_with(Automerge::new);
-    d.set_actor(ActorId::from(vec![actor; 16]));
-    let mut tx = d.transaction();
-    tx.put(ROOT, key, value).unwrap();
-    tx.commit();
+    store.edit(actor, doc, key, value);
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -92,6 +28,8 @@ struct Outcome {
     round_trips: usize,
     stats_a: Stats,
     stats_b: Stats,
+    /// Everything `a` sent, as on the wire.
+    sent_by_a: Vec<u8>,
 }
 
 /// Runs one session between `a` (initiator) and `b`; `cut_after` drops the
@@ -132,6 +70,7 @@ fn run(a: &mut MemStore, b: &mut MemStore, cut_after: Option<usize>) -> Result<O
     loop {
         let Some(frames) = batch else { break };
         out.round_trips += 1;
+        out.sent_by_a.extend(wire::encode_batch(&frames));
         if !deliver(frames, &mut sb, b, &mut out.bytes_a_to_b, &mut delivered)? {
             break;
         }
@@ -148,11 +87,7 @@ fn run(a: &mut MemStore, b: &mut MemStore, cut_after: Option<usize>) -> Result<O
 }
 
 fn replica(n: u64, actor: u8) -> MemStore {
-    let mut s = MemStore::default();
-    for i in 0..n {
-        edit(&mut s, actor, i, "v", i as i64);
-    }
-    s
+    MemStore::replica(n, actor)
 }
 
 #[test]
@@ -297,5 +232,41 @@ proptest! {
         for s in &stores[1..] {
             prop_assert_eq!(s.heads(), stores[0].heads());
         }
+    }
+}
+
+/// Writes seed inputs for the fuzz targets in `fuzz/` from real sessions:
+/// `AYNI_FUZZ_SEEDS=fuzz/seeds cargo test -p ayni-node --lib write_fuzz_seeds -- --ignored`.
+/// `reconcile` seeds are what an initiator sends to the fuzz target's
+/// acceptor (`MemoryStore::replica(20, 2)`); `frame` seeds are single
+/// frame bodies of every kind seen.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("AYNI_FUZZ_SEEDS") else { return };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(dir.join("reconcile")).unwrap();
+    std::fs::create_dir_all(dir.join("frame")).unwrap();
+    let fixture = || MemStore::replica(20, 2);
+    let mut changed = fixture();
+    edit(&mut changed, 1, 3, "v", -1);
+    edit(&mut changed, 1, 40, "new", 1);
+    let mut members = MemStore::replica(5, 1);
+    members.members = vec![b"not a real token".to_vec()];
+    let scenarios = [("empty", MemStore::default()), ("same", fixture()), ("changed", changed), ("members", members)];
+    let mut bodies = std::collections::BTreeMap::new();
+    for (name, mut a) in scenarios {
+        let o = run(&mut a, &mut fixture(), None).unwrap();
+        std::fs::write(dir.join("reconcile").join(name), &o.sent_by_a).unwrap();
+        let mut rest = &o.sent_by_a[..];
+        while !rest.is_empty() {
+            let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
+            let body = &rest[4..4 + len];
+            bodies.entry(Frame::decode(body).unwrap().name()).or_insert_with(|| body.to_vec());
+            rest = &rest[4 + len..];
+        }
+    }
+    for (name, body) in bodies {
+        std::fs::write(dir.join("frame").join(name), body).unwrap();
     }
 }

@@ -1,0 +1,42 @@
+//! Bundle import (`bundle`): whatever a bundle file holds, the import is
+//! all or nothing and never panics. The input is a bundle without its
+//! trailing SHA-256, which the target appends, so the fuzzer explores the
+//! format behind the checksum (the checksum itself is proven by
+//! `tests/bundles.rs`). The importer is a field node of the network the
+//! seeds were exported from (`fuzz/fixtures/field`).
+#![no_main]
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use ayni_node::Node;
+use libfuzzer_sys::fuzz_target;
+use sha2::{Digest, Sha256};
+
+struct Fixture {
+    node: Node,
+    _home: tempfile::TempDir,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let home = tempfile::tempdir().expect("temporary home");
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/field");
+        for f in ["node.key", "node.json", "network.json"] {
+            std::fs::copy(from.join(f), home.path().join(f)).expect("copy the fixture node");
+        }
+        let node = Node::open(home.path()).expect("open the fixture node");
+        Fixture { node, _home: home }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut sealed = data.to_vec();
+    sealed.extend_from_slice(&Sha256::digest(data));
+    let node = &fixture().node;
+    let before = node.counts().expect("counts");
+    if node.import_bundle(&sealed).is_err() {
+        assert_eq!(node.counts().expect("counts"), before, "a refused bundle wrote records");
+    }
+});

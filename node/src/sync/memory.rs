@@ -1,0 +1,110 @@
+//! An in-memory [`DocStore`]: the sans-IO session driven without sled, for
+//! unit tests and fuzzing (the `fuzzing` feature exposes it to `fuzz/`).
+//!
+//! Owns: a map of documents and a list of membership tokens. Must never:
+//! be used by a node: it admits every change (no signature, member or role
+//! check) and nothing it holds is durable.
+
+use std::collections::{BTreeMap, HashMap};
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ChangeHash, ROOT};
+
+use super::{state_hash, DocStore, Hash16};
+use crate::error::{Error, Result};
+use crate::id::DocumentId;
+
+/// Documents and membership tokens held in memory.
+#[derive(Default, Clone)]
+pub struct MemoryStore {
+    /// The documents.
+    pub docs: BTreeMap<DocumentId, Automerge>,
+    /// Membership tokens, as received (not verified).
+    pub members: Vec<Vec<u8>>,
+    /// How many times [`DocStore::commit`] was called.
+    pub commits: usize,
+}
+
+/// A deterministic document ID for sample document `n`.
+pub fn doc_id(n: u64) -> DocumentId {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&n.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
+    b[8..].copy_from_slice(&n.to_be_bytes());
+    DocumentId::from_bytes(b)
+}
+
+impl MemoryStore {
+    /// Sample documents `0..n`, each with one change by `actor`.
+    pub fn replica(n: u64, actor: u8) -> MemoryStore {
+        let mut s = MemoryStore::default();
+        for i in 0..n {
+            s.edit(actor, i, "v", i as i64);
+        }
+        s
+    }
+
+    /// Puts `key = value` in sample document `doc` as `actor` (creating it).
+    pub fn edit(&mut self, actor: u8, doc: u64, key: &str, value: i64) {
+        let d = self.docs.entry(doc_id(doc)).or_insert_with(Automerge::new);
+        d.set_actor(ActorId::from(vec![actor; 16]));
+        let mut tx = d.transaction();
+        // a put of a scalar at the root of a map cannot fail
+        let _ = tx.put(ROOT, key, value);
+        tx.commit();
+    }
+
+    /// Every document's heads.
+    pub fn heads(&self) -> BTreeMap<DocumentId, Vec<ChangeHash>> {
+        self.docs.iter().map(|(id, d)| (*id, d.get_heads())).collect()
+    }
+}
+
+impl DocStore for MemoryStore {
+    fn items(&self) -> Result<Vec<(DocumentId, Hash16)>> {
+        Ok(self.docs.iter().map(|(id, d)| (*id, state_hash(id, &d.get_heads()))).collect())
+    }
+
+    fn load(&self, id: &DocumentId) -> Result<Option<Automerge>> {
+        Ok(self.docs.get(id).cloned())
+    }
+
+    fn signatures(&self, _: &[automerge::Change]) -> Result<Vec<([u8; 32], [u8; 64])>> {
+        Ok(vec![])
+    }
+
+    fn save(
+        &mut self,
+        id: &DocumentId,
+        doc: &Automerge,
+        _: Option<&[u8]>,
+        _: &HashMap<[u8; 32], [u8; 64]>,
+    ) -> Result<usize> {
+        let mut doc = doc.clone();
+        match self.docs.get_mut(id) {
+            Some(d) => {
+                d.merge(&mut doc).map_err(|e| Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
+            }
+            None => {
+                self.docs.insert(*id, doc);
+            }
+        }
+        Ok(0)
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.commits += 1;
+        Ok(())
+    }
+
+    fn members(&self) -> Result<Vec<Vec<u8>>> {
+        Ok(self.members.clone())
+    }
+
+    fn add_member(&mut self, token: &[u8]) -> Result<bool> {
+        if self.members.iter().any(|m| m == token) {
+            return Ok(false);
+        }
+        self.members.push(token.to_vec());
+        Ok(true)
+    }
+}
