@@ -346,11 +346,20 @@ fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
 fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let name = path.file_name().ok_or_else(|| usage(format!("{} is not a file path", path.display())))?;
+    if path.is_dir() {
+        return Err(usage(format!("cannot write {}: it is a directory", path.display())));
+    }
     let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| usage(format!("cannot write {}: {e}", tmp.display())))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+    let mut f = std::fs::File::create(&tmp).map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
+    let written = f
+        .write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("writing {}", path.display()));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -396,9 +405,60 @@ fn split_assignment(text: &str) -> Result<(String, Value)> {
     Ok((path.to_string(), parse_value(value)))
 }
 
-fn read_input(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+/// Largest file `import` and `bundle import` read.
+const MAX_INPUT_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// Reads a whole input file of at most `limit` bytes: a directory, a
+/// device that never ends (`/dev/zero`) or a file over the limit is an
+/// error naming the file, never a hang or an exhausted memory.
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| usage(format!("cannot read {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        return Err(usage(format!("cannot read {}: it is a directory", path.display())));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_char_device() || kind.is_block_device() || kind.is_socket() {
+            return Err(usage(format!("cannot read {}: it is a device, not a file", path.display())));
+        }
+    }
+    if meta.len() > limit {
+        return Err(usage(format!("{} is larger than the limit of {} MiB", path.display(), limit >> 20)));
+    }
+    let mut bytes = vec![];
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        return Err(usage(format!("{} is larger than the limit of {} MiB", path.display(), limit >> 20)));
+    }
+    Ok(bytes)
+}
+
+fn read_input(path: &Path, limit: u64) -> Result<String> {
+    let bytes = read_limited(path, limit)?;
     String::from_utf8(bytes).map_err(|e| usage(format!("{} is not UTF-8 text: {e}", path.display())))
+}
+
+/// Refuses an output file inside the node's home, where it could replace
+/// the node's key or store (`--home h bundle export h/store/db`).
+fn outside_home(node: &Node, path: &Path) -> Result<()> {
+    let abs = |p: &Path| std::path::absolute(p).map(|a| a.components().collect::<PathBuf>());
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let (Ok(home), Ok(dir)) = (node.home().canonicalize(), parent.canonicalize()) else {
+        return Ok(()); // a missing directory is reported by the write itself
+    };
+    if dir.starts_with(&home) || abs(path).is_ok_and(|p| p.starts_with(&home)) {
+        return Err(usage(format!(
+            "refusing to write {} inside the node's home {}: choose a path elsewhere",
+            path.display(),
+            home.display()
+        )));
+    }
+    Ok(())
 }
 
 type Item = (String, std::result::Result<Value, String>);
@@ -477,12 +537,13 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         }
         Command::Bundle { command: BundleCommand::Export { file, since, all: _ } } => {
             let since = since.map(|s| s.parse::<ayni_node::identity::NodeId>()).transpose()?;
+            outside_home(&node, &file)?;
             let (bytes, report) = node.export_bundle(since)?;
             write_file_atomically(&file, &bytes)?;
             out.bundle(&report, "exported")?;
         }
         Command::Bundle { command: BundleCommand::Import { file } } => {
-            let bytes = std::fs::read(&file).map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
+            let bytes = read_limited(&file, MAX_INPUT_BYTES)?;
             let report = node.import_bundle(&bytes).with_context(|| format!("{}", file.display()))?;
             out.bundle(&report, "imported")?;
         }
@@ -543,7 +604,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         Command::Id => out.id(&node)?,
         Command::Add { kind, key, sets, file } => {
             let mut fields = match &file {
-                Some(f) => serde_json::from_str(&read_input(f)?)
+                Some(f) => serde_json::from_str(&read_input(f, ayni_node::schema::MAX_RECORD_BYTES as u64)?)
                     .map_err(|e| usage(format!("{}: invalid JSON: {e}", f.display())))?,
                 None => Value::Object(Default::default()),
             };
@@ -577,7 +638,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             out.record(&node.resolve_conflict(&reference, &path, parse_value(&value))?)?
         }
         Command::Import { kind, file } => {
-            let text = read_input(&file)?;
+            let text = read_input(&file, MAX_INPUT_BYTES)?;
             let report =
                 node.import(&kind, || parse_items(&text)).with_context(|| format!("import of {}", file.display()))?;
             out.imported(&report)?;

@@ -180,6 +180,14 @@ impl KindSchema {
 
     /// Validates a record's fields; the error names the field and the reason.
     pub fn validate(&self, fields: &Value) -> Result<()> {
+        let size = serde_json::to_vec(fields).map(|v| v.len()).unwrap_or(usize::MAX);
+        if size > MAX_RECORD_BYTES {
+            return Err(Error::invalid(
+                self.kind,
+                "",
+                format!("the record is {size} bytes of JSON, over the limit of {MAX_RECORD_BYTES}"),
+            ));
+        }
         let mut errors = self.validator.iter_errors(fields);
         let Some(first) = errors.next() else {
             return Ok(());
@@ -209,6 +217,7 @@ impl KindSchema {
     /// arrays become maps keyed by each item's `id` (or a new ULID), and
     /// references given as `KIND:KEY` or a bare key become document IDs.
     pub fn normalize(&self, schemas: &Schemas, value: Value, resolve: &mut Resolve<'_>) -> Result<Value> {
+        let value = bounded(self.kind, &mut vec![], value)?;
         let mut path = vec![];
         normalize_at(schemas, self.kind, (self.kind, &self.raw), &mut path, value, resolve)
     }
@@ -223,11 +232,69 @@ impl KindSchema {
         value: Value,
         resolve: &mut Resolve<'_>,
     ) -> Result<Value> {
+        let value = bounded(self.kind, &mut path.to_vec(), value)?;
         match schemas.locate(self.kind, path) {
             Some(at) => normalize_at(schemas, self.kind, at, &mut path.to_vec(), value, resolve),
             None => Ok(value),
         }
     }
+}
+
+/// Largest text value, in bytes (photos and documents travel as blobs,
+/// never inside a record).
+pub const MAX_STRING_BYTES: usize = 64 * 1024;
+/// Largest record, as JSON.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Deepest nesting of objects and arrays in a record.
+pub const MAX_DEPTH: usize = 32;
+/// Largest magnitude of a number (beyond it, integers stop being exact).
+const MAX_NUMBER: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// Enforces the size limits on input, whatever the schema says, and makes
+/// numbers canonical: a float with no fraction (`3.0`) is stored as the
+/// integer it is, so counts sum exactly on every replica.
+fn bounded(kind: &str, path: &mut Vec<String>, value: Value) -> Result<Value> {
+    let fail = |path: &[String], reason: String| Err(Error::invalid(kind, &path.join("."), reason));
+    if path.len() > MAX_DEPTH {
+        return fail(path, format!("nested more than {MAX_DEPTH} levels deep"));
+    }
+    Ok(match value {
+        Value::String(s) if s.len() > MAX_STRING_BYTES => {
+            return fail(path, format!("text of {} bytes is over the limit of {MAX_STRING_BYTES}", s.len()));
+        }
+        Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => match n.as_f64() {
+            Some(f) if f.abs() > MAX_NUMBER || !f.is_finite() => {
+                return fail(path, format!("{n} is out of range (at most ±2^53)"));
+            }
+            Some(f) if f.fract() == 0.0 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Number(n) if n.as_i64().is_none() => {
+            return fail(path, format!("{n} is out of range (at most ±2^53)"));
+        }
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, v) in items.into_iter().enumerate() {
+                path.push(i.to_string());
+                out.push(bounded(kind, path, v)?);
+                path.pop();
+            }
+            Value::Array(out)
+        }
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                if k.len() > MAX_STRING_BYTES {
+                    return fail(path, format!("a field name of {} bytes", k.len()));
+                }
+                path.push(k);
+                let v = bounded(kind, path, v)?;
+                out.insert(path.pop().unwrap_or_default(), v);
+            }
+            Value::Object(out)
+        }
+        other => other,
+    })
 }
 
 fn normalize_at(
