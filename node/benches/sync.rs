@@ -5,7 +5,6 @@
 //!
 //! Run: `cargo bench -p ayni-node --bench sync` (`-- --quick` for 1k/10k).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,7 +16,7 @@ use ayni_node::Node;
 use serde_json::json;
 
 mod common;
-use common::{edan, rnd};
+use common::{copy_dir, edan, rnd};
 
 fn rss_peak_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -31,18 +30,6 @@ fn rss_peak_mb() -> f64 {
 
 fn reset_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 /// automerge's own sync, one document at a time with fresh states, all

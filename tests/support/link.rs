@@ -26,9 +26,25 @@ pub struct Profile {
     pub rate_bps: u64,
     /// Outages: every `period`, the link is down for `down`.
     pub outage: Option<(Duration, Duration)>,
+    /// The sender's buffer in front of a rate-limited link, as time to
+    /// drain it: a datagram that would wait longer is dropped (tail drop,
+    /// as in a modem). `ZERO` = unbounded.
+    pub queue: Duration,
 }
 
 impl Profile {
+    /// The profile called `name` (`satellite`, `rural-2g`, `flaky-wifi`,
+    /// `hostile`).
+    pub fn named(name: &str) -> Option<Profile> {
+        Some(match name {
+            "satellite" => Profile::SATELLITE,
+            "rural-2g" => Profile::RURAL_2G,
+            "flaky-wifi" => Profile::FLAKY_WIFI,
+            "hostile" => Profile::HOSTILE,
+            _ => return None,
+        })
+    }
+
     /// 600 ms RTT, 512 kbit/s, 1 % loss.
     pub const SATELLITE: Profile = Profile {
         delay: Duration::from_millis(300),
@@ -38,6 +54,7 @@ impl Profile {
         reorder: 0.0,
         rate_bps: 512_000,
         outage: None,
+        queue: Duration::from_millis(1_000),
     };
     /// 300 ms RTT, 64 kbit/s, 3 % loss, 50 ms jitter.
     pub const RURAL_2G: Profile = Profile {
@@ -48,6 +65,7 @@ impl Profile {
         reorder: 0.0,
         rate_bps: 64_000,
         outage: None,
+        queue: Duration::from_millis(2_000),
     };
     /// 20 ms RTT, 10 Mbit/s, 10 % loss, 2 s outages every 10 s.
     pub const FLAKY_WIFI: Profile = Profile {
@@ -58,6 +76,7 @@ impl Profile {
         reorder: 0.0,
         rate_bps: 10_000_000,
         outage: Some((Duration::from_secs(10), Duration::from_secs(2))),
+        queue: Duration::from_millis(100),
     };
     /// 30 % loss, reordering, duplication.
     pub const HOSTILE: Profile = Profile {
@@ -68,6 +87,7 @@ impl Profile {
         reorder: 0.20,
         rate_bps: 0,
         outage: None,
+        queue: Duration::ZERO,
     };
 }
 
@@ -88,8 +108,10 @@ impl Rng {
 pub struct Counters {
     /// Datagrams forwarded (each copy).
     pub forwarded: std::sync::atomic::AtomicU64,
-    /// Datagrams dropped (loss or outage).
+    /// Datagrams dropped (loss, outage or a full queue).
     pub dropped: std::sync::atomic::AtomicU64,
+    /// Of those, dropped because the queue was full.
+    pub queue_drops: std::sync::atomic::AtomicU64,
 }
 
 /// A running proxy; stops when dropped.
@@ -149,6 +171,12 @@ pub async fn start(target: SocketAddr, profile: Profile, seed: u64) -> Link {
                 delay += Duration::from_millis(20);
             }
             if profile.rate_bps > 0 {
+                let backlog = free_at[dir].saturating_duration_since(now);
+                if profile.queue > Duration::ZERO && backlog > profile.queue {
+                    c.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    c.queue_drops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                }
                 let tx = Duration::from_secs_f64((data.len() * 8) as f64 / profile.rate_bps as f64);
                 free_at[dir] = free_at[dir].max(now) + tx;
                 delay += free_at[dir] - now;

@@ -1,6 +1,8 @@
 //! Data shared by the benchmarks: EDAN-sized records with varied values.
 #![allow(dead_code)]
 
+use std::path::Path;
+
 use serde_json::{json, Value};
 
 /// A small deterministic generator, so runs compare (no `rand` needed).
@@ -26,4 +28,17 @@ pub fn edan(i: usize) -> Value {
             "livestock_dead": {"ovino": r(24, 40)}}}},
         "needs": [{"sector": "alimentos", "item": "ración familiar", "quantity": 1 + r(27, 50), "unit": "raciones", "priority": "alta"}]
     })
+}
+
+/// Copies a directory tree (a node home, to start runs from one state).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
 }

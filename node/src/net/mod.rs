@@ -85,6 +85,8 @@ pub struct NetConfig {
     pub idle_timeout: Duration,
     /// QUIC keep-alive interval.
     pub keep_alive: Duration,
+    /// Congestion control and loss detection.
+    pub transport: Transport,
 }
 
 impl Default for NetConfig {
@@ -93,8 +95,51 @@ impl Default for NetConfig {
             stall_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             keep_alive: Duration::from_secs(10),
+            transport: Transport::FIELD,
         }
     }
+}
+
+/// Which congestion controller QUIC runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Congestion {
+    /// Loss-based (quinn's default): halves its window at every loss.
+    Cubic,
+    /// Model-based: paces at the measured bottleneck rate, so random loss
+    /// on a radio or satellite link does not collapse throughput.
+    Bbr,
+}
+
+/// The QUIC settings that decide how a sync behaves on a bad link
+/// (figures for each in BENCHMARKS.md, "Degraded links").
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    /// Congestion controller.
+    pub congestion: Congestion,
+    /// Packets received after a later one before it counts as lost.
+    pub packet_threshold: u32,
+    /// Time, in RTTs, after a later packet before one counts as lost.
+    pub time_threshold: f32,
+    /// RTT assumed before the first measurement.
+    pub initial_rtt: Duration,
+}
+
+impl Transport {
+    /// quinn's defaults (the baseline of the link benchmarks).
+    pub const QUINN_DEFAULTS: Transport = Transport {
+        congestion: Congestion::Cubic,
+        packet_threshold: 3,
+        time_threshold: 9.0 / 8.0,
+        initial_rtt: Duration::from_millis(333),
+    };
+    /// Tuned for the field profiles: BBR, and loss detection that tolerates
+    /// the reordering and jitter of radio links.
+    pub const FIELD: Transport = Transport {
+        congestion: Congestion::Bbr,
+        packet_threshold: 5,
+        time_threshold: 1.5,
+        initial_rtt: Duration::from_millis(333),
+    };
 }
 
 /// What one sync did (`ayni sync --json`).
@@ -161,6 +206,13 @@ fn transport(config: &NetConfig) -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok());
     t.keep_alive_interval(Some(config.keep_alive));
+    let tr = config.transport;
+    if tr.congestion == Congestion::Bbr {
+        t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+    }
+    t.packet_threshold(tr.packet_threshold);
+    t.time_threshold(tr.time_threshold);
+    t.initial_rtt(tr.initial_rtt);
     Arc::new(t)
 }
 

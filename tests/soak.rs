@@ -1,0 +1,216 @@
+//! The soak: five nodes (HQ and four field laptops) edit concurrently while
+//! random pairs sync over QUIC through `hostile` and `flaky-wifi` links (the
+//! link emulator in `support/link.rs`), for a bounded time. Then every node
+//! must hold the same documents, every write acknowledged to a writer must
+//! be on every node, and the process's memory must stay flat (RSS sampled
+//! every few seconds and printed).
+//!
+//! CI runs 30 s; the full run is 10 minutes:
+//! `AYNI_SOAK_SECS=600 cargo test --release --test soak -- --nocapture`.
+
+#[allow(dead_code)]
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ayni_node::net::{Endpoint, NetConfig};
+use ayni_node::network::Role;
+use ayni_node::Node;
+use serde_json::json;
+use support::link::{self, Profile};
+
+const NODES: usize = 5;
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// xorshift, seeded per task: runs are varied but reproducible in shape.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn summary(node: &Node) -> Vec<(ayni_node::DocumentId, [u8; 16])> {
+    node.store().summary().expect("summary")
+}
+
+#[test]
+fn five_nodes_converge_through_bad_links_with_flat_memory() {
+    let secs: u64 = std::env::var("AYNI_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
+    let dir = tempfile::tempdir().unwrap();
+    let hq = Node::init(&dir.path().join("hq"), "hq").unwrap();
+    hq.create_network("soak").unwrap();
+    let mut nodes = vec![Arc::new(hq)];
+    for i in 1..NODES {
+        let n = Node::init(&dir.path().join(format!("field-{i}")), &format!("field-{i}")).unwrap();
+        n.join(&nodes[0].enroll(n.id(), Role::Field, &format!("field-{i}"), None).unwrap().to_token()).unwrap();
+        nodes.push(Arc::new(n));
+    }
+    // missions every node edits at once (their summaries conflict)
+    let shared: Vec<String> = (0..4)
+        .map(|i| {
+            nodes[0]
+                .add(
+                    "mission",
+                    Some(&format!("shared-{i}")),
+                    json!({"type": "training", "title": format!("Shared {i}")}),
+                )
+                .unwrap()
+                .id
+        })
+        .collect();
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let config = NetConfig { stall_timeout: Duration::from_secs(20), ..Default::default() };
+    let (stop_accept, rx) = tokio::sync::watch::channel(false);
+    let endpoints: Vec<Arc<Endpoint>> = nodes
+        .iter()
+        .map(|n| {
+            let _g = rt.enter();
+            let e = Arc::new(Endpoint::bind(n.clone(), ([127, 0, 0, 1], 0).into(), config.clone()).unwrap());
+            let (e2, mut rx) = (e.clone(), rx.clone());
+            rt.spawn(async move {
+                e2.accept_loop(async move {
+                    let _ = rx.changed().await;
+                })
+                .await
+            });
+            e
+        })
+        .collect();
+    // a link per ordered pair (i dials j), alternating the two profiles
+    let mut links = BTreeMap::new();
+    for i in 0..NODES {
+        for j in 0..NODES {
+            if i != j {
+                let profile = if (i + j) % 2 == 0 { Profile::HOSTILE } else { Profile::FLAKY_WIFI };
+                let target = endpoints[j].local_addr().unwrap();
+                links.insert((i, j), rt.block_on(link::start(target, profile, (i * NODES + j) as u64 + 1)));
+            }
+        }
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let (writes, syncs_ok, syncs_failed) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        // writers: one per node, a write every 0.2–1 s
+        for (w, node) in nodes.iter().enumerate() {
+            let (stop, acked, writes, shared) = (stop.clone(), acked.clone(), writes.clone(), shared.clone());
+            s.spawn(move || {
+                let mut rng = Rng(0x5eed + w as u64);
+                let mut seq = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    if rng.below(10) < 7 {
+                        seq += 1;
+                        let key = format!("n{w}-{seq}");
+                        let rec = node.add(
+                            "mission",
+                            Some(&key),
+                            json!({"type": "technical_assistance", "title": format!("Visit {key}")}),
+                        );
+                        acked.lock().unwrap().insert(rec.expect("a local write").id);
+                    } else {
+                        let target = &shared[rng.below(shared.len())];
+                        // field nodes hold the shared missions once a sync brought them
+                        match node.set(target, &[("summary".into(), json!(format!("node {w} write {seq}")))]) {
+                            Ok(_) | Err(ayni_node::Error::NotFound(_)) => {}
+                            Err(e) => panic!("a local edit: {e}"),
+                        }
+                    }
+                    writes.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(200 + rng.below(800) as u64));
+                }
+            });
+        }
+        // syncers: two at a time, random pairs
+        for t in 0..2 {
+            let (stop, ok, failed, endpoints, links) =
+                (stop.clone(), syncs_ok.clone(), syncs_failed.clone(), &endpoints, &links);
+            let rt = &rt;
+            s.spawn(move || {
+                let mut rng = Rng(0xfeed + t);
+                while !stop.load(Ordering::Relaxed) {
+                    let i = rng.below(NODES);
+                    let j = (i + 1 + rng.below(NODES - 1)) % NODES;
+                    let addr = links[&(i, j)].addr;
+                    match rt.block_on(async {
+                        tokio::time::timeout(Duration::from_secs(30), endpoints[i].sync_with(addr)).await
+                    }) {
+                        Ok(Ok(_)) => ok.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            });
+        }
+        // memory, sampled
+        let mut samples = vec![];
+        let sample = || (started.elapsed().as_secs(), rss_mb().round() as u64, summary(&nodes[0]).len());
+        while started.elapsed() < Duration::from_secs(secs) {
+            samples.push(sample());
+            std::thread::sleep(Duration::from_secs((secs / 20).clamp(1, 30)));
+        }
+        stop.store(true, Ordering::Relaxed);
+        samples.push(sample());
+        eprintln!("RSS over time (s, MB, documents at HQ): {samples:?}");
+        // flat: the second half never grows past the first half's peak by much
+        let half = samples.len() / 2;
+        let first = samples[1..half.max(2)].iter().map(|s| s.1).max().unwrap_or(0);
+        let second = samples[half..].iter().map(|s| s.1).max().unwrap_or(0);
+        assert!(second <= first * 3 / 2 + 64, "memory grows: first half peak {first} MB, second {second} MB");
+    });
+    let soak = started.elapsed();
+
+    // converge through the same bad links: rounds of a ring until identical
+    let mut rounds = 0;
+    loop {
+        let sums: Vec<_> = nodes.iter().map(|n| summary(n)).collect();
+        if sums.iter().all(|s| *s == sums[0]) {
+            break;
+        }
+        rounds += 1;
+        assert!(rounds <= 20, "no convergence after 20 rounds");
+        for i in 0..NODES {
+            let j = (i + 1) % NODES;
+            let _ = rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(120), endpoints[i].sync_with(links[&(i, j)].addr)).await
+            });
+        }
+    }
+    let acked = acked.lock().unwrap();
+    for (n, node) in nodes.iter().enumerate() {
+        let held: BTreeSet<String> = summary(node).into_iter().map(|(id, _)| id.to_string()).collect();
+        let lost: Vec<_> = acked.iter().filter(|id| !held.contains(*id)).collect();
+        assert!(lost.is_empty(), "node {n} lacks {} acknowledged record(s): {lost:?}", lost.len());
+        assert!(node.check().unwrap().problems.is_empty(), "node {n} fails its check");
+    }
+    let dropped: u64 = links.values().map(|l| l.counters.dropped.load(Ordering::Relaxed)).sum();
+    let forwarded: u64 = links.values().map(|l| l.counters.forwarded.load(Ordering::Relaxed)).sum();
+    eprintln!(
+        "soak {:.0} s: {} writes ({} records acknowledged), syncs {} ok / {} cut off, {forwarded} datagrams forwarded, {dropped} dropped; converged after {rounds} ring round(s); 0 lost",
+        soak.as_secs_f64(),
+        writes.load(Ordering::Relaxed),
+        acked.len(),
+        syncs_ok.load(Ordering::Relaxed),
+        syncs_failed.load(Ordering::Relaxed),
+    );
+    assert!(syncs_ok.load(Ordering::Relaxed) > 0 && dropped > 0, "the soak proved nothing");
+    let _ = stop_accept.send(true);
+}
