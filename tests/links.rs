@@ -35,3 +35,38 @@ fn a_first_sync_completes_over_a_hostile_link() {
 fn a_first_sync_completes_over_flaky_wifi() {
     sync_through(Profile::FLAKY_WIFI, 11);
 }
+
+/// A transfer that takes longer than the stall timeout is not a stall while
+/// bytes keep arriving: 1,000 extra records (~0.25 MB) over a 256 kbit/s
+/// link take about 8 s, with a 5 s stall timeout on both sides.
+#[test]
+fn a_slow_transfer_longer_than_the_stall_timeout_completes() {
+    let (hq, field) = network(1);
+    let a = &field[0];
+    let people: Vec<String> = (0..1_000)
+        .map(|i| format!("{{\"key\": \"p-{i:04}\", \"full_name\": \"Persona de prueba número {i}\"}}"))
+        .collect();
+    let file = hq.dir.path().join("people.json");
+    std::fs::write(&file, format!("[{}]", people.join(","))).unwrap();
+    hq.ok(&["import", "person", file.to_str().unwrap()]);
+    let served = hq.serve_with(&["--stall-timeout", "5"]);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let slow = Profile {
+        delay: std::time::Duration::from_millis(20),
+        jitter: std::time::Duration::ZERO,
+        loss: 0.0,
+        duplicate: 0.0,
+        reorder: 0.0,
+        rate_bps: 256_000,
+        outage: None,
+        queue: std::time::Duration::from_secs(1),
+    };
+    let proxy = rt.block_on(link::start(served.addr.parse().unwrap(), slow, 3));
+    let r = a.json(&["sync", &proxy.addr.to_string(), "--stall-timeout", "5"]);
+    assert_eq!(r["docs_received"], 1_000, "{r}");
+    let secs = r["duration_ms"].as_u64().unwrap() as f64 / 1e3;
+    assert!(secs > 5.0, "the transfer took {secs} s, under the stall timeout: the test proves nothing");
+    drop(proxy);
+    drop(served);
+    assert_eq!(heads(a), heads(&hq));
+}

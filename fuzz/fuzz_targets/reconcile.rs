@@ -10,8 +10,13 @@ use ayni_node::sync::wire::Frame;
 use ayni_node::sync::{DocStore, Role, Session};
 use libfuzzer_sys::fuzz_target;
 
+fn fixture() -> &'static MemoryStore {
+    static F: std::sync::OnceLock<MemoryStore> = std::sync::OnceLock::new();
+    F.get_or_init(|| MemoryStore::replica(20, 2))
+}
+
 fuzz_target!(|data: &[u8]| {
-    let mut store = MemoryStore::replica(20, 2);
+    let mut store = fixture().clone();
     let Ok(mut session) = Session::new(Role::Acceptor, [2; 20], &store) else { return };
     let mut rest = data;
     while rest.len() >= 4 {

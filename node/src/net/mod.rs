@@ -122,6 +122,12 @@ pub struct Transport {
     pub time_threshold: f32,
     /// RTT assumed before the first measurement.
     pub initial_rtt: Duration,
+    /// Bytes a peer may send on the sync stream ahead of what this side
+    /// has read. It also bounds what is still in flight once a batch is
+    /// written, and so how long the writer then waits for the reply before
+    /// its stall timer may fire: 128 KiB drain in 16 s at 64 kbit/s, well
+    /// inside the default 30 s.
+    pub stream_window: u32,
 }
 
 impl Transport {
@@ -131,14 +137,17 @@ impl Transport {
         packet_threshold: 3,
         time_threshold: 9.0 / 8.0,
         initial_rtt: Duration::from_millis(333),
+        stream_window: 1_250_000,
     };
-    /// Tuned for the field profiles: BBR, and loss detection that tolerates
-    /// the reordering and jitter of radio links.
+    /// Tuned for the field profiles: BBR, loss detection that tolerates
+    /// the reordering and jitter of radio links, and a stream window small
+    /// enough to drain within the stall timeout on a 2G link.
     pub const FIELD: Transport = Transport {
         congestion: Congestion::Bbr,
         packet_threshold: 5,
         time_threshold: 1.5,
         initial_rtt: Duration::from_millis(333),
+        stream_window: 128 * 1024,
     };
 }
 
@@ -213,6 +222,7 @@ fn transport(config: &NetConfig) -> Arc<quinn::TransportConfig> {
     t.packet_threshold(tr.packet_threshold);
     t.time_threshold(tr.time_threshold);
     t.initial_rtt(tr.initial_rtt);
+    t.stream_receive_window(tr.stream_window.into());
     Arc::new(t)
 }
 
@@ -458,24 +468,43 @@ struct Io {
     received: u64,
 }
 
-async fn read_frame(recv: &mut quinn::RecvStream, io: &mut Io) -> Result<Option<Frame>, SyncError> {
+/// Reads one frame. `Err(Stalled)` when no byte arrives for `stall`: a
+/// large frame on a slow link is not a stall as long as bytes keep coming.
+/// The body grows as bytes arrive, so a hostile length prefix costs no
+/// memory up front.
+async fn read_frame(recv: &mut quinn::RecvStream, io: &mut Io, stall: Duration) -> Result<Option<Frame>, ReadError> {
     let mut prefix = [0u8; 4];
-    match recv.read_exact(&mut prefix).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
-        Err(e) => return Err(SyncError::Protocol(format!("stream: {e}"))),
+    let mut got = 0;
+    while got < 4 {
+        match tokio::time::timeout(stall, recv.read(&mut prefix[got..])).await {
+            Err(_) => return Err(ReadError::Stalled),
+            Ok(Ok(Some(n))) => got += n,
+            Ok(Ok(None)) if got == 0 => return Ok(None),
+            Ok(Ok(None)) => return Err(ReadError::Sync(WireError::Truncated("stream ended mid-frame").into())),
+            Ok(Err(e)) => return Err(ReadError::Sync(SyncError::Protocol(format!("stream: {e}")))),
+        }
     }
-    let len = Frame::body_len(prefix)?;
-    let mut body = vec![0u8; len];
-    recv.read_exact(&mut body).await.map_err(|e| {
-        SyncError::Wire(WireError::Truncated(if matches!(e, quinn::ReadExactError::FinishedEarly(_)) {
-            "stream ended mid-frame"
-        } else {
-            "stream error mid-frame"
-        }))
-    })?;
+    let len = Frame::body_len(prefix).map_err(|e| ReadError::Sync(e.into()))?;
+    let mut body = Vec::with_capacity(len.min(1 << 16));
+    while body.len() < len {
+        let want = (len - body.len()).min(1 << 16);
+        match tokio::time::timeout(stall, recv.read_chunk(want, true)).await {
+            Err(_) => return Err(ReadError::Stalled),
+            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk.bytes),
+            Ok(Ok(None)) => return Err(ReadError::Sync(WireError::Truncated("stream ended mid-frame").into())),
+            Ok(Err(_)) => return Err(ReadError::Sync(WireError::Truncated("stream error mid-frame").into())),
+        }
+    }
     io.received += 4 + len as u64;
-    Ok(Some(Frame::decode(&body)?))
+    Frame::decode(&body).map(Some).map_err(|e| ReadError::Sync(e.into()))
+}
+
+/// Why no frame was read.
+enum ReadError {
+    /// Nothing arrived for the stall timeout.
+    Stalled,
+    /// The stream broke or the bytes are not a frame.
+    Sync(SyncError),
 }
 
 /// Runs a session on one stream: the ping-pong of batches described in
@@ -505,10 +534,7 @@ async fn run_session(
         } else {
             let mut n = 0;
             loop {
-                let frame = tokio::time::timeout(config.stall_timeout, read_frame(recv, &mut io))
-                    .await
-                    .map_err(|_| NetError::Stalled { peer: peer.to_string(), secs: config.stall_timeout.as_secs() })?;
-                let frame = match frame {
+                let frame = match read_frame(recv, &mut io, config.stall_timeout).await {
                     Ok(Some(f)) => f,
                     Ok(None) => {
                         // the peer finished: the session is over
@@ -517,7 +543,12 @@ async fn run_session(
                     }
                     Err(e) => {
                         store.commit()?;
-                        return Err(sync_err(e));
+                        return Err(match e {
+                            ReadError::Stalled => {
+                                NetError::Stalled { peer: peer.to_string(), secs: config.stall_timeout.as_secs() }
+                            }
+                            ReadError::Sync(e) => sync_err(e),
+                        });
                     }
                 };
                 let end = frame == Frame::End;
