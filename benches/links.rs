@@ -12,10 +12,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ayni_node::net::{Endpoint, NetConfig, Transport};
+use ayni_node::net::{Congestion, Endpoint, NetConfig, Transport};
 use ayni_node::network::Role;
 use ayni_node::Node;
-use serde_json::json;
 
 #[path = "../node/benches/common/mod.rs"]
 mod common;
@@ -34,28 +33,8 @@ fn main() {
     let transports = arg("--transports", "defaults,field");
     let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let (hq_home, field_home) = (base.path().join("hq"), base.path().join("field"));
-    let zstd_changes;
-    {
-        let hq = Node::init(&hq_home, "hq").unwrap();
-        hq.create_network("bench").unwrap();
-        let field = Node::init(&field_home, "field").unwrap();
-        field.join(&hq.enroll(field.id(), Role::Field, "field", None).unwrap().to_token()).unwrap();
-        hq.add(
-            "event",
-            Some("ev"),
-            json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]}),
-        )
-        .unwrap();
-        hq.import("edan", || (0..n).map(|i| (format!("{i}"), Ok(common::edan(i))))).unwrap();
-        let mut changes = vec![];
-        for r in hq.list("edan", &[]).unwrap() {
-            let doc = hq.store().load(&r.id.parse().unwrap()).unwrap().unwrap();
-            for c in doc.get_changes(&[]) {
-                changes.extend_from_slice(c.raw_bytes());
-            }
-        }
-        zstd_changes = zstd::encode_all(&changes[..], 3).unwrap().len();
-    }
+    let ids = common::pair_with_edan(&hq_home, &field_home, n, Role::Field);
+    let zstd_changes = common::zstd_of_changes(&Node::open(&hq_home).unwrap(), &ids);
     println!("{n} EDAN records; zstd-3 of all their changes: {zstd_changes} bytes\n");
     println!("| profile | transport | wall (s) | ideal: bytes ÷ rate (s) | wall ÷ ideal | app bytes HQ→field | ÷ zstd changes | UDP bytes HQ→field | round trips | datagrams dropped (queue) |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
@@ -66,7 +45,9 @@ fn main() {
             let transport = match tname {
                 "defaults" => Transport::QUINN_DEFAULTS,
                 "field" => Transport::FIELD,
-                other => panic!("unknown transport {other} (defaults, field)"),
+                // the tuned settings with quinn's congestion controller
+                "field-cubic" => Transport { congestion: Congestion::Cubic, ..Transport::FIELD },
+                other => panic!("unknown transport {other} (defaults, field, field-cubic)"),
             };
             let fresh = base.path().join(format!("field-{pname}-{tname}"));
             common::copy_dir(&field_home, &fresh);
@@ -87,7 +68,17 @@ fn main() {
                 let proxy = link::start(server.local_addr().unwrap(), profile, 1 + run as u64).await;
                 let client = Endpoint::bind(field.clone(), ([127, 0, 0, 1], 0).into(), config.clone()).unwrap();
                 let t = Instant::now();
+                // progress over time on stderr: documents received, every 5 s
+                let progress = client.progress();
+                let ticker = tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                        eprint!(" {:.0}s:{}", t.elapsed().as_secs_f64(), progress.load(Ordering::Relaxed));
+                    }
+                });
                 let r = client.sync_with(proxy.addr).await;
+                ticker.abort();
+                eprintln!();
                 let wall = t.elapsed();
                 client.close().await;
                 let _ = stop.send(true);
@@ -110,12 +101,19 @@ fn main() {
                 }
             };
             assert_eq!(report.docs_received as usize, n + 1, "the sync moved every record");
+            // the ideal: the busier direction's bytes at the link rate (none
+            // for a profile without a rate limit)
             let busier = report.bytes_received.max(report.bytes_sent);
-            let ideal = busier as f64 * 8.0 / profile.rate_bps.max(1) as f64;
+            let (ideal, ratio) = match profile.rate_bps {
+                0 => ("—".to_string(), "—".to_string()),
+                bps => {
+                    let ideal = busier as f64 * 8.0 / bps as f64;
+                    (format!("{ideal:.1}"), format!("{:.2}", wall.as_secs_f64() / ideal))
+                }
+            };
             println!(
-                "| {pname} | {tname} | {:.1} | {ideal:.1} | {:.2} | {} | {:.2} | {} | {} | {dropped} ({queue_drops}) |",
+                "| {pname} | {tname} | {:.1} | {ideal} | {ratio} | {} | {:.2} | {} | {} | {dropped} ({queue_drops}) |",
                 wall.as_secs_f64(),
-                wall.as_secs_f64() / ideal,
                 report.bytes_received,
                 report.bytes_received as f64 / zstd_changes as f64,
                 report.udp_rx_bytes,

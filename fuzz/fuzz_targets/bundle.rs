@@ -9,25 +9,21 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use ayni_fuzz::Fixture;
 use ayni_node::Node;
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
 
-struct Fixture {
-    node: Node,
-    _home: tempfile::TempDir,
-}
-
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let home = tempfile::tempdir().expect("temporary home");
-        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/field");
-        for f in ["node.key", "node.json", "network.json"] {
-            std::fs::copy(from.join(f), home.path().join(f)).expect("copy the fixture node");
-        }
-        let node = Node::open(home.path()).expect("open the fixture node");
-        Fixture { node, _home: home }
+        Fixture::new(|home| {
+            let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/field");
+            for f in ["node.key", "node.json", "network.json"] {
+                std::fs::copy(from.join(f), home.join(f)).expect("copy the fixture node");
+            }
+            Node::open(home).expect("open the fixture node")
+        })
     })
 }
 

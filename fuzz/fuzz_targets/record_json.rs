@@ -6,22 +6,19 @@
 use std::sync::OnceLock;
 
 use ayni_node::schema::KINDS;
+use ayni_fuzz::Fixture;
 use ayni_node::Node;
 use libfuzzer_sys::fuzz_target;
-
-struct Fixture {
-    node: Node,
-    _home: tempfile::TempDir,
-}
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let home = tempfile::tempdir().expect("temporary home");
-        let node = Node::init(home.path(), "fuzz").expect("a fresh node");
-        // the demo records, so references in the input can resolve
-        node.seed().expect("seed the fixture node");
-        Fixture { node, _home: home }
+        Fixture::new(|home| {
+            let node = Node::init(home, "fuzz").expect("a fresh node");
+            // the demo records, so references in the input can resolve
+            node.seed().expect("seed the fixture node");
+            node
+        })
     })
 }
 

@@ -16,7 +16,7 @@ use ayni_node::Node;
 use serde_json::json;
 
 mod common;
-use common::{copy_dir, edan, rnd};
+use common::{copy_dir, pair_with_edan, rnd, zstd_of_changes};
 
 fn rss_peak_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -79,21 +79,7 @@ fn main() {
         let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         // replica A (the initiator) and B, enrolled in one network
         let (a_home, b_home) = (base.path().join("a"), base.path().join("b"));
-        let ids: Vec<String>;
-        {
-            let a = Node::init(&a_home, "a").unwrap();
-            a.create_network("bench").unwrap();
-            let b = Node::init(&b_home, "b").unwrap();
-            b.join(&a.enroll(b.id(), Role::Hq, "b", None).unwrap().to_token()).unwrap();
-            a.add(
-                "event",
-                Some("ev"),
-                json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]}),
-            )
-            .unwrap();
-            a.import("edan", || (0..n).map(|i| (format!("{i}"), Ok(edan(i))))).unwrap();
-            ids = a.list("edan", &[]).unwrap().into_iter().map(|r| r.id).collect();
-        }
+        let ids = pair_with_edan(&a_home, &b_home, n, Role::Hq);
         // B starts as a copy of A's store (identical replicas), keeping its own key
         let empty_b = base.path().join("empty-b");
         copy_dir(&b_home, &empty_b);
@@ -155,15 +141,7 @@ fn main() {
             drop((a, b));
         }
         // the first-sync target: bytes of the records' changes, zstd-compressed
-        let a = Node::open(&a_home).unwrap();
-        let mut changes = vec![];
-        for id in &ids {
-            let doc = a.store().load(&id.parse().unwrap()).unwrap().unwrap();
-            for c in doc.get_changes(&[]) {
-                changes.extend_from_slice(c.raw_bytes());
-            }
-        }
-        let z = zstd::encode_all(&changes[..], 3).unwrap().len();
+        let z = zstd_of_changes(&Node::open(&a_home).unwrap(), &ids);
         println!("| {n} | (reference) zstd-3 of all the records' changes | {z} | | | | | | | | | |");
     }
 }

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use ayni_node::network::Role;
+use ayni_node::Node;
 use serde_json::{json, Value};
 
 /// A small deterministic generator, so runs compare (no `rand` needed).
@@ -41,4 +43,35 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&p, to.join(e.file_name())).unwrap();
         }
     }
+}
+
+/// Two nodes of one network: `a` (HQ, founder) holding an event and `n`
+/// EDAN records of it, `b` enrolled with `b_role` and empty. Returns the
+/// records' IDs.
+pub fn pair_with_edan(a_home: &Path, b_home: &Path, n: usize, b_role: Role) -> Vec<String> {
+    let a = Node::init(a_home, "a").unwrap();
+    a.create_network("bench").unwrap();
+    let b = Node::init(b_home, "b").unwrap();
+    b.join(&a.enroll(b.id(), b_role, "b", None).unwrap().to_token()).unwrap();
+    a.add(
+        "event",
+        Some("ev"),
+        json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]}),
+    )
+    .unwrap();
+    a.import("edan", || (0..n).map(|i| (format!("{i}"), Ok(edan(i))))).unwrap();
+    a.list("edan", &[]).unwrap().into_iter().map(|r| r.id).collect()
+}
+
+/// Size of all the changes of these records, concatenated and compressed
+/// with zstd level 3: the reference for a first sync's bytes.
+pub fn zstd_of_changes(node: &Node, ids: &[String]) -> usize {
+    let mut changes = vec![];
+    for id in ids {
+        let doc = node.store().load(&id.parse().unwrap()).unwrap().unwrap();
+        for c in doc.get_changes(&[]) {
+            changes.extend_from_slice(c.raw_bytes());
+        }
+    }
+    zstd::encode_all(&changes[..], 3).unwrap().len()
 }

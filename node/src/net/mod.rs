@@ -468,6 +468,9 @@ struct Io {
     received: u64,
 }
 
+/// Whole-document bytes per part of a batch handed to the stream.
+const PART_BYTES: usize = 256 * 1024;
+
 /// Reads one frame. `Err(Stalled)` when no byte arrives for `stall`: a
 /// large frame on a slow link is not a stall as long as bytes keep coming.
 /// The body grows as bytes arrive, so a hostile length prefix costs no
@@ -526,10 +529,18 @@ async fn run_session(
     let mut my_turn = role == Role::Initiator;
     loop {
         if my_turn {
-            let Some(frames) = session.next_batch(&store).map_err(sync_err)? else { break };
-            let buf = crate::sync::wire::encode_batch(&frames);
-            io.sent += buf.len() as u64;
-            send.write_all(&buf).await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
+            // the batch goes out part by part, so the next part is loaded
+            // while the stream window drains the previous one
+            let mut done = false;
+            while !done {
+                let Some(frames) = session.next_part(&store, PART_BYTES).map_err(sync_err)? else {
+                    return Ok((session.stats().clone(), io));
+                };
+                done = frames.last() == Some(&Frame::End);
+                let buf = crate::sync::wire::encode_batch(&frames);
+                io.sent += buf.len() as u64;
+                send.write_all(&buf).await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
+            }
             send.flush().await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
         } else {
             let mut n = 0;
@@ -597,5 +608,4 @@ async fn run_session(
         }
         my_turn = !my_turn;
     }
-    Ok((session.stats().clone(), io))
 }

@@ -175,6 +175,18 @@ pub struct Session {
     sigs: HashMap<[u8; 32], [u8; 64]>,
     /// Documents with refused changes: not synced further this session.
     blocked: HashSet<DocumentId>,
+    /// The batch being produced part by part, if one is under way.
+    batch: Option<BatchInProgress>,
+}
+
+/// A batch handed out in parts by [`Session::next_part`].
+struct BatchInProgress {
+    /// Whether the batch carries anything the peer must answer.
+    content: bool,
+    /// Whether the batch answers content from the peer.
+    received_content: bool,
+    /// Whole-document bytes in the batch so far.
+    bytes: usize,
 }
 
 impl Session {
@@ -211,6 +223,7 @@ impl Session {
             stats: Stats::default(),
             sigs: HashMap::new(),
             blocked: HashSet::new(),
+            batch: None,
         })
     }
 
@@ -229,44 +242,36 @@ impl Session {
         self.finished
     }
 
-    /// The next batch to send, ending with `End`; `None` when the session
-    /// is complete.
+    /// The next batch to send, whole: [`Session::next_part`] until `End`.
     pub fn next_batch<S: DocStore>(&mut self, store: &S) -> Result<Option<Vec<Frame>>, SyncError> {
+        let mut frames = vec![];
+        while let Some(part) = self.next_part(store, usize::MAX)? {
+            frames.extend(part);
+            if frames.last() == Some(&Frame::End) {
+                return Ok(Some(frames));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next part of the batch to send: frames holding about `budget`
+    /// bytes of whole documents at most (at least one document), the last
+    /// part ending with `End`; `None` when the session is complete. A
+    /// driver sends each part as soon as it has it, so loading documents
+    /// overlaps with sending them (on a slow link the first bytes leave
+    /// after one part's work, not the whole batch's).
+    pub fn next_part<S: DocStore>(&mut self, store: &S, budget: usize) -> Result<Option<Vec<Frame>>, SyncError> {
         if self.finished {
             return Ok(None);
         }
-        let received_content = std::mem::take(&mut self.received_content);
         let mut frames = vec![];
-        let mut content = false;
-        if !self.sent_hello {
-            frames.push(Frame::Hello(self.local.clone()));
-            self.sent_hello = true;
-        }
-        if self.role == Role::Initiator && !self.sent_first_ranges {
-            self.sent_first_ranges = true;
-            let body = if self.set.len() <= ITEMS_THRESHOLD {
-                RangeBody::Items(self.set.items(0, self.set.len()))
-            } else {
-                RangeBody::Fingerprint(self.local.set_fp)
-            };
-            frames.push(Frame::Ranges(vec![Range { upper: Bound::End, body }]));
-            content = true;
-        }
-        if self.members_needed && !self.sent_members {
-            frames.push(Frame::Members(store.members()?));
-            self.sent_members = true;
-            content = true;
-        }
-        if !self.out_ranges.is_empty() {
-            frames.push(Frame::Ranges(std::mem::take(&mut self.out_ranges)));
-            content = true;
-        }
-        if !self.want.is_empty() {
-            frames.push(Frame::Want(std::mem::take(&mut self.want).into_iter().collect()));
-            content = true;
-        }
-        let mut bytes = 0;
-        while let Some(id) = self.send_full.pop_first() {
+        let mut batch = match self.batch.take() {
+            Some(b) => b,
+            None => self.open_batch(store, &mut frames)?,
+        };
+        let mut part_bytes = 0;
+        while batch.bytes <= BATCH_BYTES && part_bytes < budget.max(1) {
+            let Some(id) = self.send_full.pop_first() else { break };
             if let Some(doc) = store.load(&id)? {
                 // the document as its raw changes: they compress far better
                 // across documents than columnar snapshots do
@@ -275,21 +280,24 @@ impl Session {
                 for c in &changes {
                     raw.extend_from_slice(c.raw_bytes());
                 }
-                bytes += raw.len();
+                batch.bytes += raw.len();
+                part_bytes += raw.len();
                 self.stats.changes_sent += changes.len() as u64;
                 if self.sent_docs.insert(id) {
                     self.stats.docs_sent += 1;
                 }
                 frames.push(Frame::Sigs(id, store.signatures(&changes)?));
                 frames.push(Frame::DocFull(id, raw));
-                content = true;
-            }
-            if bytes > BATCH_BYTES {
-                break;
+                batch.content = true;
             }
         }
+        if batch.bytes <= BATCH_BYTES && !self.send_full.is_empty() {
+            // budget spent: more of this batch in the next part
+            self.batch = Some(batch);
+            return Ok(Some(frames));
+        }
         if !self.send_full.is_empty() {
-            content = true; // more next time
+            batch.content = true; // more next batch
         }
         let ids: Vec<DocumentId> = self.syncing.keys().copied().collect();
         for id in ids {
@@ -309,15 +317,49 @@ impl Session {
                     frames.push(Frame::Sigs(id, store.signatures(&doc.get_changes(&since))?));
                 }
                 frames.push(Frame::DocSync(id, msg.encode()));
-                content = true;
+                batch.content = true;
             }
         }
-        if !content && !received_content && self.stats.batches_received > 0 {
+        if !batch.content && !batch.received_content && self.stats.batches_received > 0 {
             self.finish();
             return Ok(None);
         }
         frames.push(Frame::End);
         Ok(Some(frames))
+    }
+
+    /// Starts a batch: the frames that come before any document.
+    fn open_batch<S: DocStore>(&mut self, store: &S, frames: &mut Vec<Frame>) -> Result<BatchInProgress, SyncError> {
+        let mut batch =
+            BatchInProgress { content: false, received_content: std::mem::take(&mut self.received_content), bytes: 0 };
+        if !self.sent_hello {
+            frames.push(Frame::Hello(self.local.clone()));
+            self.sent_hello = true;
+        }
+        if self.role == Role::Initiator && !self.sent_first_ranges {
+            self.sent_first_ranges = true;
+            let body = if self.set.len() <= ITEMS_THRESHOLD {
+                RangeBody::Items(self.set.items(0, self.set.len()))
+            } else {
+                RangeBody::Fingerprint(self.local.set_fp)
+            };
+            frames.push(Frame::Ranges(vec![Range { upper: Bound::End, body }]));
+            batch.content = true;
+        }
+        if self.members_needed && !self.sent_members {
+            frames.push(Frame::Members(store.members()?));
+            self.sent_members = true;
+            batch.content = true;
+        }
+        if !self.out_ranges.is_empty() {
+            frames.push(Frame::Ranges(std::mem::take(&mut self.out_ranges)));
+            batch.content = true;
+        }
+        if !self.want.is_empty() {
+            frames.push(Frame::Want(std::mem::take(&mut self.want).into_iter().collect()));
+            batch.content = true;
+        }
+        Ok(batch)
     }
 
     fn finish(&mut self) {

@@ -35,6 +35,30 @@ struct Outcome {
 /// Runs one session between `a` (initiator) and `b`; `cut_after` drops the
 /// connection after that many frames have been delivered.
 fn run(a: &mut MemStore, b: &mut MemStore, cut_after: Option<usize>) -> Result<Outcome, SyncError> {
+    run_in_parts(a, b, cut_after, usize::MAX)
+}
+
+/// A whole batch, taken from the session in parts of `budget` bytes of
+/// documents (as the QUIC driver does).
+fn batch_in_parts<S: DocStore>(s: &mut Session, store: &S, budget: usize) -> Result<Option<Vec<Frame>>, SyncError> {
+    let mut frames = vec![];
+    while let Some(part) = s.next_part(store, budget)? {
+        assert!(!part.is_empty(), "an empty part");
+        frames.extend(part);
+        if frames.last() == Some(&Frame::End) {
+            return Ok(Some(frames));
+        }
+    }
+    assert!(frames.is_empty(), "the session ended mid-batch");
+    Ok(None)
+}
+
+fn run_in_parts(
+    a: &mut MemStore,
+    b: &mut MemStore,
+    cut_after: Option<usize>,
+    budget: usize,
+) -> Result<Outcome, SyncError> {
     let mut sa = Session::new(Role::Initiator, [1; 20], a)?;
     let mut sb = Session::new(Role::Acceptor, [2; 20], b)?;
     let mut out = Outcome::default();
@@ -66,7 +90,7 @@ fn run(a: &mut MemStore, b: &mut MemStore, cut_after: Option<usize>) -> Result<O
         store.commit()?;
         Ok(true)
     };
-    let mut batch = sa.next_batch(a)?;
+    let mut batch = batch_in_parts(&mut sa, a, budget)?;
     loop {
         let Some(frames) = batch else { break };
         out.round_trips += 1;
@@ -74,11 +98,11 @@ fn run(a: &mut MemStore, b: &mut MemStore, cut_after: Option<usize>) -> Result<O
         if !deliver(frames, &mut sb, b, &mut out.bytes_a_to_b, &mut delivered)? {
             break;
         }
-        let Some(reply) = sb.next_batch(b)? else { break };
+        let Some(reply) = batch_in_parts(&mut sb, b, budget)? else { break };
         if !deliver(reply, &mut sa, a, &mut out.bytes_b_to_a, &mut delivered)? {
             break;
         }
-        batch = sa.next_batch(a)?;
+        batch = batch_in_parts(&mut sa, a, budget)?;
         assert!(out.round_trips < 200, "session does not terminate");
     }
     out.stats_a = sa.stats().clone();
@@ -129,6 +153,23 @@ fn first_sync_into_an_empty_replica_ships_whole_documents() {
     let mut d = replica(300, 3);
     run(&mut d, &mut c, None).unwrap();
     assert_eq!(c.heads(), d.heads());
+}
+
+#[test]
+fn batches_taken_in_small_parts_carry_the_same_frames() {
+    let mut a = replica(50, 1);
+    let mut b = replica(300, 2);
+    for i in 0..20 {
+        edit(&mut a, 1, i * 3, "a", 1);
+    }
+    let (mut a2, mut b2) = (a.clone(), b.clone());
+    let whole = run(&mut a, &mut b, None).unwrap();
+    let parts = run_in_parts(&mut a2, &mut b2, None, 100).unwrap();
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(a2.heads(), a.heads());
+    assert_eq!(b2.heads(), b.heads());
+    assert_eq!(parts.stats_a, whole.stats_a);
+    assert_eq!(parts.round_trips, whole.round_trips);
 }
 
 #[test]
@@ -208,6 +249,7 @@ proptest! {
     fn random_schedules_converge(
         replicas in 3usize..=5,
         steps in proptest::collection::vec((0u8..2, 0usize..5, 0usize..5, 0u64..12, -50i64..50), 1..40),
+        budget in prop_oneof![Just(usize::MAX), 1usize..400],
     ) {
         let mut stores: Vec<MemStore> = (0..replicas).map(|_| MemStore::default()).collect();
         for (op, x, y, doc, v) in steps {
@@ -217,7 +259,7 @@ proptest! {
             } else {
                 let (lo, hi) = (x.min(y), x.max(y));
                 let (left, right) = stores.split_at_mut(hi);
-                run(&mut left[lo], &mut right[0], None).unwrap();
+                run_in_parts(&mut left[lo], &mut right[0], None, budget).unwrap();
             }
         }
         // a chain there and back reaches everyone
