@@ -13,7 +13,9 @@
 //! then both sides alternate: feed every frame of the peer's batch (up to
 //! and including `End`) to [`Session::handle_frame`], call
 //! [`DocStore::commit`], then [`Session::next_batch`]. `None` from
-//! `next_batch` means the session is complete: close the stream.
+//! `next_batch` means the session is complete: close the stream. A driver
+//! may take a batch in parts instead ([`Session::next_part`], sending each
+//! as it comes, until the part that ends with `End`).
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod memory;
