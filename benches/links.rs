@@ -57,14 +57,7 @@ fn main() {
             let config = NetConfig { transport, ..Default::default() };
             let (report, wall, dropped, queue_drops) = rt.block_on(async {
                 let server = Arc::new(Endpoint::bind(hq.clone(), ([127, 0, 0, 1], 0).into(), config.clone()).unwrap());
-                let (stop, mut rx) = tokio::sync::watch::channel(false);
-                let s = server.clone();
-                let task = tokio::spawn(async move {
-                    s.accept_loop(async move {
-                        let _ = rx.changed().await;
-                    })
-                    .await
-                });
+                let serving = server.serve_in_background();
                 let proxy = link::start(server.local_addr().unwrap(), profile, 1 + run as u64).await;
                 let client = Endpoint::bind(field.clone(), ([127, 0, 0, 1], 0).into(), config.clone()).unwrap();
                 let t = Instant::now();
@@ -81,8 +74,7 @@ fn main() {
                 eprintln!();
                 let wall = t.elapsed();
                 client.close().await;
-                let _ = stop.send(true);
-                let _ = task.await;
+                serving.stop().await;
                 (
                     r,
                     wall,

@@ -78,22 +78,15 @@ fn five_nodes_converge_through_bad_links_with_flat_memory() {
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let config = NetConfig { stall_timeout: Duration::from_secs(20), ..Default::default() };
-    let (stop_accept, rx) = tokio::sync::watch::channel(false);
-    let endpoints: Vec<Arc<Endpoint>> = nodes
+    let (endpoints, serving): (Vec<Arc<Endpoint>>, Vec<_>) = nodes
         .iter()
         .map(|n| {
             let _g = rt.enter();
             let e = Arc::new(Endpoint::bind(n.clone(), ([127, 0, 0, 1], 0).into(), config.clone()).unwrap());
-            let (e2, mut rx) = (e.clone(), rx.clone());
-            rt.spawn(async move {
-                e2.accept_loop(async move {
-                    let _ = rx.changed().await;
-                })
-                .await
-            });
-            e
+            let s = e.serve_in_background();
+            (e, s)
         })
-        .collect();
+        .unzip();
     // a link per ordered pair (i dials j), alternating the two profiles
     let mut links = BTreeMap::new();
     for i in 0..NODES {
@@ -222,5 +215,7 @@ fn five_nodes_converge_through_bad_links_with_flat_memory() {
         syncs_failed.load(Ordering::Relaxed),
     );
     assert!(syncs_ok.load(Ordering::Relaxed) > 0 && dropped > 0, "the soak proved nothing");
-    let _ = stop_accept.send(true);
+    for s in serving {
+        rt.block_on(s.stop());
+    }
 }

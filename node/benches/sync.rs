@@ -111,19 +111,11 @@ fn main() {
             let t = Instant::now();
             let report = rt.block_on(async {
                 let eb = Arc::new(Endpoint::bind(b.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap());
-                let (stop, mut rx) = tokio::sync::watch::channel(false);
-                let e = eb.clone();
-                let task = tokio::spawn(async move {
-                    e.accept_loop(async move {
-                        let _ = rx.changed().await;
-                    })
-                    .await
-                });
+                let serving = eb.serve_in_background();
                 let ea = Endpoint::bind(a.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap();
                 let r = ea.sync_with(eb.local_addr().unwrap()).await.unwrap();
                 ea.close().await;
-                let _ = stop.send(true);
-                let _ = task.await;
+                serving.stop().await;
                 r
             });
             let wall = t.elapsed();

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::net::{Endpoint, NetConfig, SyncReport};
+use crate::net::{Endpoint, NetConfig, Serving, SyncReport};
 use crate::network::Role;
 use crate::node::Node;
 
@@ -43,8 +43,7 @@ pub struct DemoReport {
 struct Peer {
     name: &'static str,
     ep: Arc<Endpoint>,
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    serving: Serving,
 }
 
 impl Peer {
@@ -53,15 +52,8 @@ impl Peer {
             Endpoint::bind(Arc::new(node), ([127, 0, 0, 1], 0).into(), NetConfig::default())
                 .map_err(|e| Error::Usage(e.to_string()))?,
         );
-        let (stop, mut rx) = tokio::sync::watch::channel(false);
-        let e = ep.clone();
-        let task = tokio::spawn(async move {
-            e.accept_loop(async move {
-                let _ = rx.changed().await;
-            })
-            .await
-        });
-        Ok(Peer { name, ep, stop, task })
+        let serving = ep.serve_in_background();
+        Ok(Peer { name, ep, serving })
     }
 
     fn node(&self) -> &Node {
@@ -78,8 +70,7 @@ impl Peer {
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
+        self.serving.stop().await;
     }
 }
 

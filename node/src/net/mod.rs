@@ -203,6 +203,21 @@ impl tls::Admission for NotRevoked {
     }
 }
 
+/// An accept loop running in the background
+/// ([`Endpoint::serve_in_background`]).
+pub struct Serving {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Serving {
+    /// Stops accepting and waits for the loop to end.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
 /// A node's QUIC endpoint.
 pub struct Endpoint {
     node: Arc<Node>,
@@ -354,6 +369,20 @@ impl Endpoint {
             udp_rx_bytes: stats.udp_rx.bytes,
             members_learned: s.members_learned,
         })
+    }
+
+    /// Runs [`Endpoint::accept_loop`] on its own task (on the current tokio
+    /// runtime) until [`Serving::stop`].
+    pub fn serve_in_background(self: &Arc<Self>) -> Serving {
+        let (stop, mut rx) = tokio::sync::watch::channel(false);
+        let me = self.clone();
+        let task = tokio::spawn(async move {
+            me.accept_loop(async move {
+                let _ = rx.changed().await;
+            })
+            .await
+        });
+        Serving { stop, task }
     }
 
     /// Accepts peers until `shutdown` resolves, serving each on its own task.

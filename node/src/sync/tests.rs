@@ -277,16 +277,47 @@ proptest! {
     }
 }
 
-/// Writes seed inputs for the fuzz targets in `fuzz/` from real sessions:
-/// `AYNI_FUZZ_SEEDS=fuzz/seeds cargo test -p ayni-node --lib write_fuzz_seeds -- --ignored`.
+/// The committed seeds of the `reconcile` fuzz target are whole sessions
+/// the acceptor follows to the end (so fuzzing starts past the handshake),
+/// and the named `frame` seeds decode. With `AYNI_FUZZ_SEEDS=DIR` the seeds
+/// are first written anew from real sessions:
+/// `AYNI_FUZZ_SEEDS=fuzz/corpus cargo test -p ayni-node --lib fuzz_seeds`.
 /// `reconcile` seeds are what an initiator sends to the fuzz target's
-/// acceptor (`MemoryStore::replica(20, 2)`); `frame` seeds are single
-/// frame bodies of every kind seen.
+/// acceptor (`MemoryStore::replica(20, 2)`); `frame` seeds are single frame
+/// bodies of every kind seen.
 #[test]
-#[ignore]
-fn write_fuzz_seeds() {
-    let Some(dir) = std::env::var_os("AYNI_FUZZ_SEEDS") else { return };
-    let dir = std::path::PathBuf::from(dir);
+fn fuzz_seeds_are_whole_sessions() {
+    if let Some(dir) = std::env::var_os("AYNI_FUZZ_SEEDS") {
+        write_fuzz_seeds(&std::path::PathBuf::from(dir));
+    }
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let mut sessions = 0;
+    for seed in ["empty", "same", "changed", "members"] {
+        let bytes = std::fs::read(corpus.join("reconcile").join(seed)).unwrap();
+        let mut store = MemStore::replica(20, 2);
+        let mut session = Session::new(Role::Acceptor, [2; 20], &store).unwrap();
+        let (mut rest, mut replies) = (&bytes[..], 0);
+        while !rest.is_empty() {
+            let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
+            let frame = Frame::decode(&rest[4..4 + len]).unwrap();
+            rest = &rest[4 + len..];
+            let end = frame == Frame::End;
+            session.handle_frame(frame, &mut store).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            if end && session.next_batch(&store).unwrap().is_some() {
+                replies += 1;
+            }
+        }
+        assert!(replies > 0, "seed {seed}: the acceptor never answered");
+        sessions += 1;
+    }
+    assert_eq!(sessions, 4);
+    for name in ["DocFull", "DocSync", "End", "Hello", "Ranges", "Sigs", "Zstd"] {
+        let body = std::fs::read(corpus.join("frame").join(name)).unwrap();
+        assert_eq!(Frame::decode(&body).unwrap().name(), name);
+    }
+}
+
+fn write_fuzz_seeds(dir: &std::path::Path) {
     std::fs::create_dir_all(dir.join("reconcile")).unwrap();
     std::fs::create_dir_all(dir.join("frame")).unwrap();
     let fixture = || MemStore::replica(20, 2);
