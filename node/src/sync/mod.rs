@@ -69,6 +69,31 @@ pub fn members_fingerprint(tokens: &[Vec<u8>]) -> Hash16 {
     out
 }
 
+/// Whether an automerge bloom filter (as `BloomFilter::to_bytes` gives it:
+/// nothing, or entries, bits per entry, probes as LEB128, then the bits) can
+/// be probed. automerge 0.12 divides by its bit count, so a filter claiming
+/// entries with zero bits per entry would panic it (found by the
+/// `reconcile` fuzz target).
+fn bloom_is_sound(bytes: &[u8]) -> bool {
+    let mut values = [0u64; 2];
+    let mut rest = bytes;
+    for v in &mut values {
+        let (mut x, mut shift) = (0u64, 0);
+        loop {
+            let Some((&b, tail)) = rest.split_first() else { return bytes.is_empty() };
+            rest = tail;
+            x |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        *v = x;
+    }
+    let [entries, bits_per_entry] = values;
+    entries == 0 || bits_per_entry > 0
+}
+
 /// What a session needs from the node's storage.
 pub trait DocStore {
     /// Every document's `(ID, state hash)`, from the store's summary (no
@@ -427,6 +452,9 @@ impl Session {
                 self.received_content = true;
                 let msg = Message::decode(&bytes)
                     .map_err(|e| SyncError::Protocol(format!("document {id}: bad sync message: {e}")))?;
+                if msg.have.iter().any(|h| !bloom_is_sound(&h.bloom.to_bytes())) {
+                    return Err(SyncError::Protocol(format!("document {id}: sync message with an empty bloom filter")));
+                }
                 self.peer_start_heads.entry(id).or_insert_with(|| msg.heads.clone());
                 let doc = cached(&mut self.docs, store, &id)?;
                 let state = self.syncing.entry(id).or_default();

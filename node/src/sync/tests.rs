@@ -343,3 +343,31 @@ fn write_fuzz_seeds(dir: &std::path::Path) {
         std::fs::write(dir.join("frame").join(name), body).unwrap();
     }
 }
+
+/// A peer's sync message whose bloom filter claims entries but holds no
+/// bits used to panic automerge (division by zero); found by fuzzing.
+#[test]
+fn a_sync_message_with_an_empty_bloom_filter_is_refused() {
+    use base64::Engine;
+    let crash = "AAAARAFBWU5TAQABAQEBAQEBAQEBAQEBAQEBAQEBAQEAAAAAAAAABVuJjaHwNFIHXGhXebBXFPJvtUv6K5GhyDc+TA+yevsfAAAAqwMAAAABAQEAAAAFAAAAAAAAAAAAAAAAAAAAALDqu7zEQyhKZK670V4NCQAAAAAAAAD4KgAAAAAAAAACDzhvicJmjLMoESr+iKdD23gj5uX9KfBUAAAAAAAAAARUPtf/U3kI5w4BehYcVUAfnjd5uX9KfBUAAAAAAAAAAdgGKlYEH8fvv2cyiZYki2Xapm0sfd90PwAAAAAAAAADaGOkPaF3OfahsY7J7IxhDQAAAAEHAAACbAkotS/9YPsDDRMAhCAAAAAVAgABABBub3QgYSByZWFsIHRva2VuAAAAFQoA3QXIQwG1n93cybGoZKrbYMjFlcd8TdGyxhMwkBBDwqYRqfUShwFwvnJkn5DUjJ9H5lSYsLlc60nC3ovHCmxqwEoCkNd6NQEABQkAAAAAAAAAb0qD9xvUygBuARABBgH6AwITAiMCQAJWAggVAyECIwI0AUICVgJXAYABAn8AfwF/AX8AfwB/B38BdhQAfwAAAgKEPG7zcv6U+CoCyEMBaGGLVaMP/biU8asYGFPaGDvIKOydMMIeqVo175vFyYEB7Vtgmr/mpsq4AdVp+L9R+gHRxO2zUcqrQPKrka1RMFJEuQHXJ30CeN3m5f0p8FQEyEMBWFeCuWp62fB7eQOmeyJcbZ9cfv/PlLtUV3ZQRwry6DUBpbU2DcGqTV2wfMOxePxI5j26q3ejD0RPX8/xJ+u8DgOEA1aBc28Enjd5uX9KfBUByEMBpn5zFfJyU753H5tObnG8TGGt7pyzUWL2I9uldOkmBHIB5ptrCxA5yM3TtR2hfWe3im8cLMNB8EsBmWiuU01LlJJCCUMQHecB2qZtLH3fdD8DyEMBGQQonnkhMR2MIwistBR7Gc4H87cZmUCJWIY2CZ8UcVMBN+PPMUMvFI/hQl5cMChEpO1nL/fkfFmB5g3wAlPwpH2sQ30vlsYDfwAAAgKEKiAwAwks9MQJKxx8woFEf8PxZAqboyHECWsc/OQDiX6G42QLkyND+BNWOPiEA4n+huPJFDZHQ4gT1jj4yQcS/QzHyRbGjH11DHdZtuqK8LVhJO4ErygnAAAAAQcAAAG1CSi1L/1gLwJVDQD0FwAAAJ8FAIpDAnC+cmSfkNSMn0fmVJiwuVzrScLei8cKbGrASgKQ13o1tZ/d3MmxqGSq22DIxZXHfE3RssYTMJAQQ8KmEan1EocAAQACAoQ8bvNy/pT4KgJoYYtVow/9uJTxqxgYU9oYO8go7J0wwh6pWjXvm8XJge1bYJq/5qbKuAHVafi/UfoB0cTts1HKq0Dyq5GtUTBSAAF43ebl/SnwVARYV4K5anrZ8Ht5A6Z7Ilxtn1x+/8+Uu1RXdlBHCvLoNaW1Ng3Bqk1dsHzDsXj8SOY9uqt3ow9ET1/P8SfrvA4DAAGeN3m5f0p8FQGmfnMV8nJTvncfm05ucbxMYa3unLNRYvYj26V06SYEcuabawsQOMhN07UdoX1nt4pvHCzDQfBLAZlorlNNS5SSAAHapm0sfd90PwMZBCieeSExHYwjCKy0FDd5uX9KfBUBpn5zFfJyU753H5tObnG8TGGt7pyzUVv2I9uldOkmBHLmm2sLEDnITdO1HaF9Z7eEEiCAcz3CDRkHy3GxhBtkDCbHxRJuyDBYjool3ChjMM5oss3iRul4Bw4AAAABBw==";
+    let bytes = base64::engine::general_purpose::STANDARD.decode(crash).unwrap();
+    let mut store = MemStore::replica(20, 2);
+    let mut session = Session::new(Role::Acceptor, [2; 20], &store).unwrap();
+    let mut rest = &bytes[..];
+    let mut refused = false;
+    while rest.len() >= 4 {
+        let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
+        let Some(body) = rest.get(4..4 + len) else { break };
+        rest = &rest[4 + len..];
+        let Ok(frame) = Frame::decode(body) else { break };
+        let end = frame == Frame::End;
+        if let Err(e) = session.handle_frame(frame, &mut store) {
+            refused = e.to_string().contains("empty bloom filter");
+            break;
+        }
+        if end && session.next_batch(&store).is_err() {
+            break;
+        }
+    }
+    assert!(refused, "the hostile sync message was not refused");
+}
