@@ -63,6 +63,14 @@ pub enum NetError {
         #[source]
         source: SyncError,
     },
+    /// The connection ended under the session.
+    #[error("sync with {peer}: connection lost: {reason}")]
+    Lost {
+        /// Peer.
+        peer: String,
+        /// How it ended.
+        reason: quinn::ConnectionError,
+    },
     /// The peer sent nothing for too long.
     #[error("sync with {peer}: the peer stalled (nothing received for {secs} s)")]
     Stalled {
@@ -341,11 +349,13 @@ impl Endpoint {
             Err(e) => {
                 // a refusal of our certificate arrives as a closed connection
                 // once the stream is in use: report it as what it is
-                let e = match conn.close_reason() {
-                    Some(
-                        r @ (quinn::ConnectionError::ConnectionClosed(_) | quinn::ConnectionError::TransportError(_)),
-                    ) => NetError::Connect { addr, reason: handshake_reason(&r) },
-                    _ => e,
+                let e = match e {
+                    NetError::Lost {
+                        reason:
+                            r @ (quinn::ConnectionError::ConnectionClosed(_) | quinn::ConnectionError::TransportError(_)),
+                        ..
+                    } => NetError::Connect { addr, reason: handshake_reason(&r) },
+                    e => e,
                 };
                 let _ = self.node.note_peer(Some(peer), &addr.to_string(), |p| {
                     p.state = "failed".into();
@@ -513,7 +523,7 @@ async fn read_frame(recv: &mut quinn::RecvStream, io: &mut Io, stall: Duration) 
             Ok(Ok(Some(n))) => got += n,
             Ok(Ok(None)) if got == 0 => return Ok(None),
             Ok(Ok(None)) => return Err(ReadError::Sync(WireError::Truncated("stream ended mid-frame").into())),
-            Ok(Err(e)) => return Err(ReadError::Sync(SyncError::Protocol(format!("stream: {e}")))),
+            Ok(Err(e)) => return Err(ReadError::from(e)),
         }
     }
     let len = Frame::body_len(prefix).map_err(|e| ReadError::Sync(e.into()))?;
@@ -524,7 +534,7 @@ async fn read_frame(recv: &mut quinn::RecvStream, io: &mut Io, stall: Duration) 
             Err(_) => return Err(ReadError::Stalled),
             Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk.bytes),
             Ok(Ok(None)) => return Err(ReadError::Sync(WireError::Truncated("stream ended mid-frame").into())),
-            Ok(Err(_)) => return Err(ReadError::Sync(WireError::Truncated("stream error mid-frame").into())),
+            Ok(Err(e)) => return Err(ReadError::from(e)),
         }
     }
     io.received += 4 + len as u64;
@@ -535,8 +545,19 @@ async fn read_frame(recv: &mut quinn::RecvStream, io: &mut Io, stall: Duration) 
 enum ReadError {
     /// Nothing arrived for the stall timeout.
     Stalled,
+    /// The connection ended.
+    Lost(quinn::ConnectionError),
     /// The stream broke or the bytes are not a frame.
     Sync(SyncError),
+}
+
+impl From<quinn::ReadError> for ReadError {
+    fn from(e: quinn::ReadError) -> ReadError {
+        match e {
+            quinn::ReadError::ConnectionLost(c) => ReadError::Lost(c),
+            other => ReadError::Sync(SyncError::Protocol(format!("stream: {other}"))),
+        }
+    }
 }
 
 /// Runs a session on one stream: the ping-pong of batches described in
@@ -552,6 +573,10 @@ async fn run_session(
     progress: &AtomicU64,
 ) -> Result<(Stats, Io), NetError> {
     let sync_err = |source: SyncError| NetError::Sync { peer: peer.to_string(), source };
+    let write_err = |e: quinn::WriteError| match e {
+        quinn::WriteError::ConnectionLost(reason) => NetError::Lost { peer: peer.to_string(), reason },
+        other => sync_err(SyncError::Protocol(format!("stream: {other}"))),
+    };
     let mut store = node.sync_store(peer);
     let mut session = Session::new(role, *node.id().as_bytes(), &store)?;
     let mut io = Io::default();
@@ -568,7 +593,7 @@ async fn run_session(
                 done = frames.last() == Some(&Frame::End);
                 let buf = crate::sync::wire::encode_batch(&frames);
                 io.sent += buf.len() as u64;
-                send.write_all(&buf).await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
+                send.write_all(&buf).await.map_err(write_err)?;
             }
             send.flush().await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
         } else {
@@ -587,6 +612,7 @@ async fn run_session(
                             ReadError::Stalled => {
                                 NetError::Stalled { peer: peer.to_string(), secs: config.stall_timeout.as_secs() }
                             }
+                            ReadError::Lost(reason) => NetError::Lost { peer: peer.to_string(), reason },
                             ReadError::Sync(e) => sync_err(e),
                         });
                     }
