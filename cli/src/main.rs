@@ -301,10 +301,27 @@ fn main() -> ExitCode {
     match run(cli, &mut out) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("ayni: error: {e:#}");
+            eprintln!("ayni: error: {}", render_error(&e));
             exit_code(&e)
         }
     }
+}
+
+/// The error and its causes on one line. The library's errors already name
+/// their cause in their message, so a cause is shown only when the message
+/// before it does not end with it.
+fn render_error(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 /// The one place errors become exit codes.
@@ -660,4 +677,38 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
     }
     hold_for_crash_tests();
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render_error;
+
+    /// An error that names its cause in its message and also returns it as
+    /// its source, as the library's errors do.
+    #[derive(Debug)]
+    struct Wrapping(std::io::Error);
+
+    impl std::fmt::Display for Wrapping {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "sync with X: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapping {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let e = anyhow::Error::new(Wrapping(std::io::Error::other("connection lost"))).context("syncing");
+        assert_eq!(render_error(&e), "syncing: sync with X: connection lost");
+    }
+
+    #[test]
+    fn a_cause_not_in_the_message_is_shown() {
+        let e = anyhow::Error::new(std::io::Error::other("disk full")).context("writing out.bundle");
+        assert_eq!(render_error(&e), "writing out.bundle: disk full");
+    }
 }
