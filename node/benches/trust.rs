@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use ayni_node::network::Role;
 use ayni_node::Node;
-use serde_json::json;
 
 mod common;
 use common::edan;
@@ -16,17 +15,9 @@ use common::edan;
 fn main() {
     let n = 10_000;
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let hq = Node::init(&dir.path().join("hq"), "hq").unwrap();
-    hq.create_network("bench").unwrap();
-    let other = Node::init(&dir.path().join("other"), "other").unwrap();
-    other.join(&hq.enroll(other.id(), Role::Hq, "other", None).unwrap().to_token()).unwrap();
-    hq.add(
-        "event",
-        Some("ev"),
-        json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]}),
-    )
-    .unwrap();
-    hq.import("edan", || (0..n).map(|i| (format!("{i}"), Ok(edan(i))))).unwrap();
+    let (hq_home, other_home) = (dir.path().join("hq"), dir.path().join("other"));
+    common::pair_with_edan(&hq_home, &other_home, n, Role::Hq);
+    let (hq, other) = (Node::open(&hq_home).unwrap(), Node::open(&other_home).unwrap());
 
     // raw Ed25519: sign and verify one 32-byte change hash
     let key = ayni_node::identity::SecretKey::generate().unwrap();
