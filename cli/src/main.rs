@@ -136,7 +136,13 @@ enum Command {
         format: Format,
     },
     /// Verify every stored document; names each damaged record
-    Check,
+    Check {
+        /// Repair what can be repaired: reopen a store that does not open
+        /// from its log, rebuild views and indexes, salvage damaged documents
+        /// (what is set aside goes to HOME/repair-TIME/)
+        #[arg(long)]
+        repair: bool,
+    },
     /// Compact every document to one snapshot
     Compact,
     /// Load the demo data (idempotent)
@@ -517,6 +523,11 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         out.init(&node)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Check { repair: true } = cli.command {
+        let (_node, report) = Node::repair(&home)?;
+        out.repair(&report)?;
+        return Ok(if report.check.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
     let node = Node::open(&home)?;
     match cli.command {
         Command::Init { .. } | Command::Completions { .. } | Command::Demo => unreachable!("handled above"),
@@ -664,7 +675,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             let records = node.list(&kind, &[])?;
             out.export(&records, if out.json { Format::Json } else { format })?;
         }
-        Command::Check => {
+        Command::Check { .. } => {
             let report = node.check()?;
             out.check(&report)?;
             if !report.problems.is_empty() {

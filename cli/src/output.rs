@@ -8,6 +8,7 @@ use std::io::Write;
 use anyhow::Result;
 use ayni_node::node::{CheckReport, CompactReport, HistoryEntry, ImportReport, RecordConflicts};
 use ayni_node::report::EdanReport;
+use ayni_node::repair::RepairReport;
 use ayni_node::seed::SeedReport;
 use ayni_node::{Node, Record};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
@@ -240,6 +241,37 @@ impl Out {
                     _ => String::new(),
                 };
                 s += &format!("  damaged: {}{name}: {}\n", p.id, p.reason);
+            }
+            s
+        })
+    }
+
+    pub fn repair(&mut self, r: &RepairReport) -> Result<()> {
+        self.emit(r, || {
+            let mut s = String::new();
+            if r.reopened_from_log {
+                s += "the store did not open: reopened from its log (its snapshots were set aside)\n";
+            }
+            s += &format!(
+                "{} document(s): {} rebuilt (views, indexes), {} salvaged, {} removed (a sync brings them back), {} stray index entries removed\n",
+                r.documents,
+                r.rebuilt.len(),
+                r.salvaged.len(),
+                r.removed.len(),
+                r.stray_index_entries
+            );
+            for d in &r.salvaged {
+                s += &format!("  salvaged: {}: {} change(s) kept, {} chunk(s) set aside\n", d.id, d.changes_kept, d.chunks_set_aside);
+            }
+            for id in &r.removed {
+                s += &format!("  removed: {id}: nothing readable left\n");
+            }
+            if let Some(folder) = &r.folder {
+                s += &format!("what was set aside is in {}\n", folder.display());
+            }
+            s += &format!("after repair: {} document(s) checked, {} ok, {} damaged\n", r.check.documents, r.check.ok, r.check.problems.len());
+            for p in &r.check.problems {
+                s += &format!("  damaged: {}: {}\n", p.id, p.reason);
             }
             s
         })

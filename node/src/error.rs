@@ -101,6 +101,23 @@ pub enum Error {
     /// Another process holds the store (e.g. `ayni serve` on this home).
     #[error("the store in {0} is in use by another ayni process (is `ayni serve` running on this home?)")]
     Busy(PathBuf),
+    /// The store's files are damaged so that it cannot be opened.
+    #[error("the store in {path} cannot be opened ({source}); run `ayni check --repair` to rebuild it from its log (the files it replaces are kept)")]
+    StoreDamaged {
+        /// Store directory.
+        path: PathBuf,
+        /// What sled reported.
+        #[source]
+        source: sled::Error,
+    },
+    /// `ayni check --repair` could not bring the store back.
+    #[error("the store in {path} cannot be repaired: {reason}")]
+    Unrepairable {
+        /// Store directory.
+        path: PathBuf,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// The embedded storage engine failed.
     #[error("storage error in {path}: {source}")]
     Storage {

@@ -43,6 +43,7 @@ pub mod net;
 pub mod network;
 pub mod node;
 pub mod record;
+pub mod repair;
 pub mod replica;
 pub mod report;
 pub mod roles;

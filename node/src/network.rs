@@ -297,12 +297,9 @@ pub fn write_network(home: &Path, network: &NetworkInfo) -> Result<()> {
         return Ok(());
     }
     let path = home.join("network.json");
-    let tmp = home.join("network.json.tmp");
     let bytes = serde_json::to_vec_pretty(&NetworkFile { format: 1, network: network.clone() })
         .map_err(|e| Error::Usage(e.to_string()))?;
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    crate::store::write_atomic(&path, &bytes)
 }
 
 /// Creates a network key and its description.

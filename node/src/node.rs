@@ -243,10 +243,17 @@ impl Node {
         if name.trim().is_empty() {
             return Err(Error::Usage("the node name must not be empty".into()));
         }
-        if home.join("node.key").exists() || home.join("node.json").exists() {
+        if home.join("node.json").exists() {
             return Err(Error::NodeExists(home.to_path_buf()));
         }
         std::fs::create_dir_all(home).map_err(|e| Error::io(home, e))?;
+        // `node.json` is written last: a key without it is what an init killed
+        // before its end leaves (its node ID was never printed). Kept aside, never deleted.
+        let key_path = home.join("node.key");
+        if key_path.exists() {
+            let aside = home.join(format!("node.key.interrupted-{}", now().unix_timestamp()));
+            std::fs::rename(&key_path, &aside).map_err(|e| Error::io(&aside, e))?;
+        }
         let key = SecretKey::generate()?;
         let info = NodeInfo {
             format: NODE_FORMAT,
@@ -254,12 +261,9 @@ impl Node {
             node_id: key.public().node_id().to_string(),
             created_at: rfc3339(now()),
         };
-        key.write_new(&home.join("node.key"))?;
+        key.write_new(&key_path)?;
         let json = serde_json::to_vec_pretty(&info).map_err(|e| Error::Usage(e.to_string()))?;
-        let tmp = home.join("node.json.tmp");
-        std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, home.join("node.json")).map_err(|e| Error::io(home, e))?;
+        crate::store::write_atomic(&home.join("node.json"), &json)?;
         Node::open(home)
     }
 
@@ -382,6 +386,12 @@ impl Node {
     }
 
     // ------------------------------------------------------------ views
+
+    /// The view of a record as its document says it (repair compares it
+    /// with the stored one).
+    pub(crate) fn view_of_doc(&self, id: &DocumentId, doc: &Automerge) -> Result<Record> {
+        self.view_of(id, doc)
+    }
 
     fn view_of(&self, id: &DocumentId, doc: &Automerge) -> Result<Record> {
         let env = record::envelope(doc).ok_or_else(|| Error::Damaged {

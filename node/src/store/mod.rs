@@ -26,7 +26,14 @@
 //! `fdatasync` of sled's data file; see ARCHITECTURE.md for what that
 //! guarantees.
 
+mod files;
+
+pub(crate) use files::write_atomic;
+
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use automerge::{Automerge, ChangeHash, ReadDoc};
 
@@ -45,6 +52,8 @@ pub const COMPACT_AFTER: usize = 64;
 pub struct Store {
     db: sled::Db,
     dir: PathBuf,
+    /// Blob files already fsynced (sled never fsyncs them itself).
+    synced_blobs: Mutex<HashSet<OsString>>,
 }
 
 /// The document bytes of a [`DocWrite`].
@@ -128,7 +137,12 @@ fn versioned(bytes: &[u8]) -> Vec<u8> {
 
 impl Store {
     /// Opens (or creates) the store in `dir`. Opening reads no document.
+    ///
+    /// First clears what a process killed inside one of sled's own
+    /// non-atomic file writes left behind (see [`files`]); a store that
+    /// still cannot open is reported as [`Error::StoreDamaged`].
     pub fn open(dir: &Path) -> Result<Store> {
+        files::clear_interrupted(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::LowSpace)
@@ -143,9 +157,12 @@ impl Store {
                 {
                     Error::Busy(dir.to_path_buf())
                 }
+                sled::Error::Corruption { .. } | sled::Error::Unsupported(_) | sled::Error::ReportableBug(_) => {
+                    Error::StoreDamaged { path: dir.to_path_buf(), source }
+                }
                 _ => Error::Storage { path: dir.to_path_buf(), source },
             })?;
-        let store = Store { db, dir: dir.to_path_buf() };
+        let store = Store { db, dir: dir.to_path_buf(), synced_blobs: Mutex::new(HashSet::new()) };
         match store.get(b"m:format")? {
             None => {
                 store.db.insert(b"m:format", FORMAT.to_string().as_bytes()).map_err(|e| store.err(e))?;
@@ -161,6 +178,15 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// Opens a store that [`Store::open`] reported damaged: sled's snapshot
+    /// files are moved into `aside` (kept, not deleted) and sled rebuilds its
+    /// page table by replaying the whole log, as it does for a store that
+    /// never took a snapshot. Returns the store and the files moved.
+    pub fn open_from_log(dir: &Path, aside: &Path) -> Result<(Store, Vec<PathBuf>)> {
+        let moved = files::move_snapshots_aside(dir, aside)?;
+        Ok((Store::open(dir)?, moved))
     }
 
     fn err(&self, source: sled::Error) -> Error {
@@ -190,7 +216,8 @@ impl Store {
         if let Ok(file) = std::fs::File::open(&data) {
             file.sync_data().map_err(|e| Error::io(&data, e))?;
         }
-        Ok(())
+        let mut synced = self.synced_blobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        files::sync_new_blobs(&self.dir, &mut synced)
     }
 
     /// Whether the document exists.
@@ -406,6 +433,11 @@ impl Store {
         self.ids_with_prefix(b"x:")
     }
 
+    /// Whether the document is flagged as having conflicts.
+    pub fn conflicted_contains(&self, id: &DocumentId) -> Result<bool> {
+        Ok(self.get(&key(b"x:", id))?.is_some())
+    }
+
     /// Every document.
     pub fn all_ids(&self) -> Result<Vec<DocumentId>> {
         self.ids_with_prefix(b"d:")
@@ -438,6 +470,92 @@ impl Store {
                 .unwrap_or(0)
         }
         walk(&self.dir)
+    }
+
+    /// What can still be read of a damaged document: its snapshot as far as
+    /// it decodes, then every change chunk that still applies. Returns the
+    /// document and the stored chunks (snapshot first) that had to be left
+    /// out, byte for byte.
+    pub fn salvage(&self, id: &DocumentId) -> Result<Option<(Automerge, Vec<Vec<u8>>)>> {
+        let Some((snap, changes)) = self.chunks(id)? else { return Ok(None) };
+        let mut dropped = vec![];
+        let partial = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Ignore);
+        let mut doc = match Automerge::load_with_options(&snap, partial) {
+            Ok(doc) if Automerge::load(&snap).is_ok() => doc,
+            Ok(doc) => {
+                dropped.push(snap);
+                doc
+            }
+            Err(_) => {
+                dropped.push(snap);
+                Automerge::new()
+            }
+        };
+        for c in changes {
+            let mut trial = doc.clone();
+            match trial.load_incremental(&c) {
+                Ok(_) => doc = trial,
+                Err(_) => dropped.push(c),
+            }
+        }
+        Ok(Some((doc, dropped)))
+    }
+
+    /// Replaces a document's stored bytes with one fresh snapshot of `doc`
+    /// (its change chunks dropped), durably.
+    pub fn replace_document(&self, id: &DocumentId, doc: &mut Automerge) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for k in self.db.scan_prefix(key(b"c:", id)).keys() {
+            batch.remove(k.map_err(|e| self.err(e))?);
+        }
+        batch.insert(key(b"d:", id), versioned(&doc.save()));
+        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.durable()
+    }
+
+    /// Removes every trace of a document: bytes, view, indexes, summary.
+    /// Used by repair for a document of which nothing readable is left (a
+    /// peer's copy comes back with the next sync, as for any missing one).
+    pub fn forget_document(&self, id: &DocumentId) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for prefix in [&b"c:"[..], b"d:", b"v:", b"h:", b"x:"] {
+            for k in self.db.scan_prefix(key(prefix, id)).keys() {
+                batch.remove(k.map_err(|e| self.err(e))?);
+            }
+        }
+        for k in self.db.scan_prefix(b"k:").keys() {
+            let k = k.map_err(|e| self.err(e))?;
+            if id_from_tail(&k).as_ref() == Some(id) {
+                batch.remove(k);
+            }
+        }
+        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.durable()
+    }
+
+    /// Every kind/key index entry (`k:`), raw, with the document it names.
+    pub fn index_entries(&self) -> Result<Vec<(DocumentId, Vec<u8>)>> {
+        let mut out = vec![];
+        for k in self.db.scan_prefix(b"k:").keys() {
+            let k = k.map_err(|e| self.err(e))?;
+            out.extend(id_from_tail(&k).map(|id| (id, k.to_vec())));
+        }
+        Ok(out)
+    }
+
+    /// The raw index key under which a document of `kind` and `key` is listed.
+    pub fn index_key_of(kind: &str, k: &str, id: &DocumentId) -> Vec<u8> {
+        index_key(kind, k, Some(id))
+    }
+
+    /// Removes raw keys (stray index entries found by repair), durably.
+    pub fn remove_raw(&self, keys: &[Vec<u8>]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for k in keys {
+            batch.remove(k.as_slice());
+        }
+        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.durable()
     }
 
     /// The raw stored snapshot of a document, for repair tools and for tests

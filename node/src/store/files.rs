@@ -1,0 +1,168 @@
+//! The files of a store directory that sled writes outside its log, and
+//! what a kill can leave of them.
+//!
+//! Owns: clearing what an interrupted sled write leaves behind, before sled
+//! opens the directory, and moving sled's snapshots aside for a repair.
+//! Must never: touch sled's data file (`db`) or a complete snapshot when the
+//! store opens normally; every file it removes is one that sled itself
+//! would have replaced or rebuilt.
+//!
+//! # The windows, read in sled 0.34.7
+//! - `snap.<lsn>.generating`: when an open finds that the log advanced past
+//!   the last snapshot, sled writes a new snapshot under this name, fsyncs
+//!   it and renames it to `snap.<lsn>`. Until that rename the previous
+//!   snapshot (or none) and the whole log are intact, so the store recovers
+//!   the same state without the new one. But sled lists every `snap.*`
+//!   file, sorts them and reads the last: a partial `.generating` file
+//!   sorts after its complete siblings, fails its CRC, and the store never
+//!   opens again. We delete these files before sled looks.
+//! - `conf`: the storage parameters, written once by the first open,
+//!   neither via a temporary name nor fsynced. sled takes a file of at most
+//!   8 bytes as absent, but a longer partial one fails to parse. Its
+//!   content is fully decided by the options the store always opens with,
+//!   so a `conf` whose checksum fails is deleted and sled writes it again.
+//! - `blobs/`: values too large for a log segment, written by sled with
+//!   `create_new` before the log entry that points to them; on open sled
+//!   deletes every blob above the log's stable point, so a kill leaves no
+//!   stray blob. sled never fsyncs them, so [`sync_new_blobs`] does, as
+//!   part of every durable write (power loss, not kills).
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Removes what an interrupted sled write left in `dir`: partial
+/// snapshots and a torn `conf`. Returns the files removed.
+pub(crate) fn clear_interrupted(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = vec![];
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let interrupted = (name.starts_with("snap.") && name.ends_with(".generating"))
+            || (name == "conf" && !conf_is_whole(&entry.path()).map_err(|e| Error::io(entry.path(), e))?);
+        if interrupted {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            removed.push(entry.path());
+        }
+    }
+    if !removed.is_empty() {
+        sync_dir(dir)?;
+        for path in &removed {
+            tracing::warn!("removed {}, left half-written by an interrupted process", path.display());
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether sled's `conf` holds its text and a matching CRC32 in its last
+/// four bytes (little-endian, as sled writes it). Files of at most 8 bytes
+/// count as whole: sled itself treats them as absent and rewrites them.
+fn conf_is_whole(path: &Path) -> std::io::Result<bool> {
+    let bytes = std::fs::read(path)?;
+    if bytes.len() <= 8 {
+        return Ok(true);
+    }
+    let (text, crc) = bytes.split_at(bytes.len() - 4);
+    let expected = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    Ok(crc32fast::hash(text) == expected)
+}
+
+/// Moves every `snap.*` file of `dir` into `aside`, so that sled rebuilds
+/// its page table by replaying the whole log. Returns the files moved.
+pub(crate) fn move_snapshots_aside(dir: &Path, aside: &Path) -> Result<Vec<PathBuf>> {
+    let mut moved = vec![];
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        if entry.file_name().to_string_lossy().starts_with("snap.") {
+            std::fs::create_dir_all(aside).map_err(|e| Error::io(aside, e))?;
+            let to = aside.join(entry.file_name());
+            std::fs::rename(entry.path(), &to).map_err(|e| Error::io(&to, e))?;
+            moved.push(to);
+        }
+    }
+    sync_dir(dir)?;
+    Ok(moved)
+}
+
+/// fsyncs every blob file not synced before (sled writes blobs without
+/// fsync, and a durable write must not point at a blob the drive lost),
+/// then the blob directory itself.
+pub(crate) fn sync_new_blobs(dir: &Path, synced: &mut HashSet<std::ffi::OsString>) -> Result<()> {
+    let blobs = dir.join("blobs");
+    let entries = match std::fs::read_dir(&blobs) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&blobs, e)),
+    };
+    let mut present = HashSet::new();
+    let mut any_new = false;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&blobs, e))?;
+        let name = entry.file_name();
+        if !synced.contains(&name) {
+            match std::fs::File::open(entry.path()) {
+                Ok(f) => f.sync_data().map_err(|e| Error::io(entry.path(), e))?,
+                // sled removed it meanwhile (a rewritten page)
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(entry.path(), e)),
+            }
+            any_new = true;
+        }
+        present.insert(name);
+    }
+    if any_new {
+        sync_dir(&blobs)?;
+    }
+    *synced = present;
+    Ok(())
+}
+
+/// fsyncs a directory, so the names created, renamed or removed in it
+/// survive a power loss.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(|e| Error::io(dir, e))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same
+/// directory: written, fsynced, renamed over `path`, directory fsynced.
+/// A kill at any point leaves either the old file or the new one (and at
+/// worst a stray temporary, which the next write replaces).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    sync_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_conf_is_told_from_a_whole_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"segment_size: 524288\nuse_compression: true\nversion: 0.34\n";
+        let mut whole = text.to_vec();
+        whole.extend_from_slice(&crc32fast::hash(text).to_le_bytes());
+        let path = dir.path().join("conf");
+        std::fs::write(&path, &whole).unwrap();
+        assert!(conf_is_whole(&path).unwrap());
+        assert!(clear_interrupted(dir.path()).unwrap().is_empty());
+        std::fs::write(&path, &whole[..30]).unwrap();
+        assert!(!conf_is_whole(&path).unwrap());
+        assert_eq!(clear_interrupted(dir.path()).unwrap(), vec![path.clone()]);
+        assert!(!path.exists());
+    }
+}
