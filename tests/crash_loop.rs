@@ -2,17 +2,20 @@
 //! at random points. After every kill the store opens, `ayni check` passes,
 //! and every write acknowledged before the kill is present.
 //!
-//! CI runs a short loop; the full run is
-//! `AYNI_CRASH_LOOP_N=1000 cargo test --release --test crash_loop -- --nocapture`.
+//! CI runs short loops; the full runs are in each test's doc comment.
 
 mod support;
 
+use std::collections::HashSet;
 use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use support::network;
+use support::{network, Ayni};
 
+/// Small writes and syncs killed at random. The full run is
+/// `AYNI_CRASH_LOOP_N=1000 cargo test --release --test crash_loop acknowledged -- --nocapture`.
 #[test]
 fn acknowledged_writes_survive_random_kills() {
     let n: usize = std::env::var("AYNI_CRASH_LOOP_N").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
@@ -77,4 +80,154 @@ fn acknowledged_writes_survive_random_kills() {
         acked.len()
     );
     assert!(kills > 0, "no round was killed: the test proved nothing");
+}
+
+/// A node enrolled as `hq` in `founder`'s network (so it may write every
+/// team's tallies), holding the founder's demo data from a bundle.
+fn hq_member(founder: &Ayni, name: &str, demo: &Path) -> Ayni {
+    let node = Ayni::new(name);
+    let id = node.json(&["id"])["node_id"].as_str().unwrap().to_string();
+    let token = founder.ok(&["enroll", &id, "--role", "hq", "--name", name]);
+    node.ok(&["join", token.trim()]);
+    node.ok(&["bundle", "import", demo.to_str().unwrap()]);
+    node
+}
+
+/// A JSON-lines file of `n` seed-shaped EDAN records, keys from `first`.
+fn edan_file(dir: &Path, first: usize, n: usize) -> PathBuf {
+    let path = dir.join(format!("edan-{first}.jsonl"));
+    let mut text = String::new();
+    for i in first..first + n {
+        text += &ayni_node::seed::edan_like(i).to_string();
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The EDAN keys the node lists; the list itself proves the store opens.
+fn edan_keys(node: &Ayni) -> HashSet<String> {
+    node.json(&["list", "edan"]).as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap().to_string()).collect()
+}
+
+/// Kills at random moments of the operations that write or rewrite much of
+/// a large store: `import` and `bundle import` of thousands of records,
+/// `compact`, and plain opens (the first open after an import is when sled
+/// writes a new snapshot). After every kill the store opens and lists, every
+/// acknowledged record is there, a bundle is all there or not at all, and
+/// `check` passes (every round in CI; every `AYNI_CRASH_LOOP_CHECK_EVERY`
+/// rounds in long runs).
+///
+/// CI runs a small store; the full run is
+/// `AYNI_CRASH_LOOP_N=1000 AYNI_CRASH_LOOP_RECORDS=10000 AYNI_CRASH_LOOP_CHECK_EVERY=25 cargo test --release --test crash_loop large -- --nocapture`.
+#[test]
+fn large_stores_survive_kills_during_open_compaction_and_imports() {
+    let env = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (n, records, check_every) =
+        (env("AYNI_CRASH_LOOP_N", 12), env("AYNI_CRASH_LOOP_RECORDS", 150), env("AYNI_CRASH_LOOP_CHECK_EVERY", 1));
+    let chunk = (records / 5).max(20);
+    let work = tempfile::tempdir().unwrap();
+    let founder = Ayni::new("founder");
+    founder.ok(&["network", "create", "--name", "gamlp"]);
+    founder.ok(&["seed"]);
+    let demo = work.path().join("demo.bundle");
+    founder.ok(&["bundle", "export", demo.to_str().unwrap()]);
+    let target = hq_member(&founder, "target", &demo);
+    let mut next_key = 0;
+    let initial = edan_file(work.path(), next_key, records);
+    next_key += records;
+    target.ok(&["import", "edan", initial.to_str().unwrap()]);
+    let mut acked: HashSet<String> = edan_keys(&target);
+    assert_eq!(acked.len(), records + 1);
+
+    // a bundle of `chunk` new records from another member, made anew once imported
+    let mut exporters = 0;
+    let mut new_bundle = |next_key: &mut usize| -> (PathBuf, HashSet<String>) {
+        exporters += 1;
+        let e = hq_member(&founder, &format!("exporter-{exporters}"), &demo);
+        e.ok(&["import", "edan", edan_file(work.path(), *next_key, chunk).to_str().unwrap()]);
+        let keys = (*next_key..*next_key + chunk).map(|i| format!("edan-{i:06}")).collect();
+        *next_key += chunk;
+        let path = work.path().join(format!("b{exporters}.bundle"));
+        e.ok(&["bundle", "export", path.to_str().unwrap()]);
+        (path, keys)
+    };
+    let mut bundle = new_bundle(&mut next_key);
+
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |m: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % m.max(1)
+    };
+    // each operation's duration when not killed (ms), to kill within it;
+    // the first run of each is not killed, to measure it
+    let mut took: [Option<u64>; 4] = [None; 4];
+    let names = ["import", "open", "compact", "bundle import"];
+    let mut kills = [0usize; 4];
+    for round in 0..n {
+        let op = round % 4;
+        let mut import_keys = HashSet::new();
+        let args: Vec<String> = match op {
+            0 => {
+                let file = edan_file(work.path(), next_key, chunk);
+                import_keys = (next_key..next_key + chunk).map(|i| format!("edan-{i:06}")).collect();
+                next_key += chunk;
+                vec!["import".into(), "edan".into(), file.to_str().unwrap().into()]
+            }
+            1 => vec!["list".into(), "edan".into()],
+            2 => vec!["compact".into()],
+            _ => vec!["bundle".into(), "import".into(), bundle.0.to_str().unwrap().into()],
+        };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let started = Instant::now();
+        let mut child = target.cmd(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let killed = match took[op] {
+            Some(ms) => {
+                std::thread::sleep(Duration::from_millis(next(ms * 11 / 10)));
+                child.try_wait().unwrap().is_none()
+            }
+            None => false,
+        };
+        if killed {
+            child.kill().unwrap();
+            kills[op] += 1;
+        }
+        let status = child.wait().unwrap();
+        if !killed {
+            assert!(status.success(), "round {round}: {} failed on its own: {status}", names[op]);
+            let ms = started.elapsed().as_millis() as u64;
+            took[op] = Some(took[op].map_or(ms, |t| (t + ms) / 2));
+        }
+        let present = edan_keys(&target);
+        if op == 0 && !killed {
+            acked.extend(import_keys);
+        }
+        if op == 3 {
+            let arrived = bundle.1.iter().filter(|k| present.contains(*k)).count();
+            assert!(arrived == 0 || arrived == bundle.1.len(), "round {round}: a bundle arrived in part ({arrived})");
+            if !killed {
+                acked.extend(bundle.1.iter().cloned());
+                bundle = new_bundle(&mut next_key);
+            }
+        }
+        let lost: Vec<&String> = acked.iter().filter(|k| !present.contains(*k)).collect();
+        assert!(lost.is_empty(), "round {round} ({}): acknowledged records lost: {lost:?}", names[op]);
+        if round % check_every == 0 || round + 1 == n {
+            let check = target.json(&["check"]);
+            assert_eq!(check["problems"].as_array().unwrap().len(), 0, "round {round} ({}): {check}", names[op]);
+        }
+    }
+    eprintln!(
+        "large crash loop: {n} rounds on a store of {}+ records; kills: {} (import {}, open {}, compact {}, bundle import {}); {} acknowledged records, 0 lost, 0 damaged",
+        records,
+        kills.iter().sum::<usize>(),
+        kills[0],
+        kills[1],
+        kills[2],
+        kills[3],
+        acked.len()
+    );
+    assert!(kills.iter().sum::<usize>() > 0, "no round was killed: the test proved nothing");
 }

@@ -81,3 +81,59 @@ impl Node {
         Ok(report)
     }
 }
+
+/// An EDAN record shaped like the demo's `edan-sama-1` (zones with their
+/// location, tallies per zone and team with nested livestock counts,
+/// services, needs, response; about 2.7 KB of JSON), with its key
+/// `edan-{i:06}`, its title and its figures varied deterministically by
+/// `i`. Refers to the demo's event, action, unit and entities, so the demo
+/// data must be loaded first. What benchmarks and the crash loop write:
+/// data shaped like the real thing, not flat fields.
+pub fn edan_like(i: usize) -> Value {
+    static TEMPLATE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let template = TEMPLATE.get_or_init(|| {
+        serde_json::from_str::<Demo>(DEMO)
+            .ok()
+            .and_then(|d| d.records.into_iter().find(|r| r.kind == "edan"))
+            .map(|r| r.fields)
+            .unwrap_or(Value::Null)
+    });
+    let r = |salt: u64, m: u64| {
+        let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x ^= x >> 31;
+        x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+        (x ^ (x >> 29)) % m
+    };
+    let mut v = template.clone();
+    let Some(m) = v.as_object_mut() else { return v };
+    m.insert("key".into(), Value::String(format!("edan-{i:06}")));
+    m.insert("title".into(), Value::String(format!("EDAN {i} — incendio de Sama, comunidad {}", r(1, 5000))));
+    m.remove("note");
+    // figures vary; every number in the tallies and needs gets its own value
+    fn vary(v: &mut Value, seed: &mut u64, r: &dyn Fn(u64, u64) -> u64) {
+        match v {
+            Value::Number(n) if n.is_u64() => {
+                *seed += 1;
+                *v = Value::from(r(*seed, 3 * n.as_u64().unwrap_or(1) + 5));
+            }
+            Value::Object(o) => o.values_mut().for_each(|x| vary(x, seed, r)),
+            Value::Array(a) => a.iter_mut().for_each(|x| vary(x, seed, r)),
+            _ => {}
+        }
+    }
+    let mut seed = 100;
+    for field in ["tallies", "needs", "services"] {
+        if let Some(x) = m.get_mut(field) {
+            vary(x, &mut seed, &r);
+        }
+    }
+    if let Some(Value::Object(zones)) = m.get_mut("zones") {
+        for (n, z) in zones.values_mut().enumerate() {
+            if let Some(Value::Object(geo)) = z.get_mut("geo") {
+                geo.insert("lat".into(), Value::from(-21.0 - r(10 + n as u64, 100_000) as f64 / 100_000.0));
+                geo.insert("lon".into(), Value::from(-64.0 - r(20 + n as u64, 100_000) as f64 / 100_000.0));
+            }
+        }
+    }
+    v
+}
