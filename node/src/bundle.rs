@@ -193,9 +193,6 @@ impl Node {
                         return Err(bad(format!("document {id} appears twice")));
                     }
                     let doc = Automerge::load(&raw).map_err(|e| bad(format!("document {id}: {e}")))?;
-                    if crate::record::layout(&doc) != Some(crate::record::LAYOUT_VERSION) {
-                        return Err(bad(format!("document {id} is not an Ayni record")));
-                    }
                     docs.push((id, doc));
                 }
                 other => return Err(bad(format!("unexpected {} frame", other.name()))),

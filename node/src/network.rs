@@ -127,19 +127,120 @@ pub struct Membership {
     pub bytes: Vec<u8>,
 }
 
-fn sign_payload(payload: &Payload, key: &SecretKey) -> Result<Vec<u8>> {
+/// What a signed network record (membership or revocation) says about who
+/// signed it: the parts [`verify_signed`] checks.
+trait Signed: serde::de::DeserializeOwned + Serialize {
+    /// Format byte of this kind of record.
+    const FORMAT: u8;
+    /// What a refusal is called ("membership refused", "revocation refused").
+    const NAME: &'static str;
+    fn network(&self) -> &NetworkInfo;
+    fn issuer(&self) -> &str;
+    fn issuer_membership(&self) -> Option<&str>;
+}
+
+impl Signed for Payload {
+    const FORMAT: u8 = TOKEN_FORMAT;
+    const NAME: &'static str = "membership";
+    fn network(&self) -> &NetworkInfo {
+        &self.network
+    }
+    fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    fn issuer_membership(&self) -> Option<&str> {
+        self.issuer_membership.as_deref()
+    }
+}
+
+impl Signed for RevocationPayload {
+    const FORMAT: u8 = REVOCATION_FORMAT;
+    const NAME: &'static str = "revocation";
+    fn network(&self) -> &NetworkInfo {
+        &self.network
+    }
+    fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    fn issuer_membership(&self) -> Option<&str> {
+        self.issuer_membership.as_deref()
+    }
+}
+
+/// `format u8 | payload length u32 BE | payload JSON | Ed25519 signature`.
+fn sign_payload<P: Signed>(payload: &P, key: &SecretKey) -> Result<Vec<u8>> {
     let json = serde_json::to_vec(payload).map_err(|e| Error::Usage(e.to_string()))?;
     let mut out = Vec::with_capacity(json.len() + 69);
-    out.push(TOKEN_FORMAT);
+    out.push(P::FORMAT);
     out.extend_from_slice(&(json.len() as u32).to_be_bytes());
     out.extend_from_slice(&json);
     out.extend_from_slice(&key.sign(&json));
     Ok(out)
 }
 
+/// Why a signed network record is not accepted.
+fn refused_as(name: &str, why: impl Into<String>) -> Error {
+    Error::Usage(format!("{name} refused: {}", why.into()))
+}
+
 /// Why a membership is not accepted.
 fn refused(why: impl Into<String>) -> Error {
-    Error::Usage(format!("membership refused: {}", why.into()))
+    refused_as("membership", why)
+}
+
+/// The one verification of a signed network record, membership or
+/// revocation alike: the framing, the signature against the issuer key it
+/// names, the network ID against the network key, and the issuer being
+/// either the network key or an HQ member of the same network (its own
+/// membership, carried inside, verified the same way, at most two links).
+fn verify_signed<P: Signed>(bytes: &[u8], depth: usize) -> Result<P> {
+    let refused = |why: &str| refused_as(P::NAME, why);
+    if depth > 2 {
+        return Err(refused("issuer chain too long"));
+    }
+    let (&format, rest) = bytes.split_first().ok_or_else(|| refused("empty"))?;
+    if format != P::FORMAT {
+        return Err(refused(&format!("format {format} is not supported")));
+    }
+    if rest.len() < 4 + 64 {
+        return Err(refused("truncated"));
+    }
+    let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+    if rest.len() != 4 + len + 64 {
+        return Err(refused("length does not match"));
+    }
+    let json = &rest[4..4 + len];
+    let sig = Signature::from_slice(&rest[4 + len..]).map_err(|_| refused("bad signature bytes"))?;
+    let payload: P = serde_json::from_slice(json).map_err(|e| refused(&format!("bad payload: {e}")))?;
+    let issuer_bytes = unhex(payload.issuer()).ok_or_else(|| refused("issuer key is not hex"))?;
+    let issuer = PublicKey::from_bytes(&issuer_bytes).map_err(|_| refused("issuer key is not an Ed25519 key"))?;
+    let issuer_vk = VerifyingKey::from_bytes(&issuer.to_bytes()).map_err(|_| refused("issuer key"))?;
+    issuer_vk.verify(json, &sig).map_err(|_| refused("signature does not verify"))?;
+    let network = payload.network();
+    let network_key = network.key()?;
+    if network.id != NetworkInfo::new(&network.name, &PublicKey::from_bytes(network_key.as_bytes())?).id {
+        return Err(refused("network ID does not match its key"));
+    }
+    if issuer_vk != network_key {
+        // signed by a node: that node must be an HQ member of the same network
+        let chain = payload
+            .issuer_membership()
+            .ok_or_else(|| refused("issuer is neither the network key nor an enrolled HQ node"))?;
+        let chain_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(chain)
+            .map_err(|_| refused("issuer membership is not base64url"))?;
+        let parent: Payload = verify_signed(&chain_bytes, depth + 1)?;
+        if parent.role != Role::Hq {
+            return Err(refused("issuer is not an HQ node"));
+        }
+        if parent.network != *network {
+            return Err(refused("issuer belongs to another network"));
+        }
+        if parent.node_id != issuer.node_id().to_string() {
+            return Err(refused("issuer membership is for another node"));
+        }
+    }
+    Ok(payload)
 }
 
 impl Membership {
@@ -178,53 +279,7 @@ impl Membership {
     }
 
     fn parse(bytes: &[u8], depth: usize) -> Result<Membership> {
-        if depth > 2 {
-            return Err(refused("issuer chain too long"));
-        }
-        let (&format, rest) = bytes.split_first().ok_or_else(|| refused("empty token"))?;
-        if format != TOKEN_FORMAT {
-            return Err(refused(format!("token format {format} is not supported")));
-        }
-        if rest.len() < 4 + 64 {
-            return Err(refused("token truncated"));
-        }
-        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        if rest.len() != 4 + len + 64 {
-            return Err(refused("token length does not match"));
-        }
-        let json = &rest[4..4 + len];
-        let sig = Signature::from_slice(&rest[4 + len..]).map_err(|_| refused("bad signature bytes"))?;
-        let payload: Payload = serde_json::from_slice(json).map_err(|e| refused(format!("bad payload: {e}")))?;
-        let issuer_bytes = unhex(&payload.issuer).ok_or_else(|| refused("issuer key is not hex"))?;
-        let issuer = PublicKey::from_bytes(&issuer_bytes).map_err(|_| refused("issuer key is not an Ed25519 key"))?;
-        let issuer_vk = VerifyingKey::from_bytes(&issuer.to_bytes()).map_err(|_| refused("issuer key"))?;
-        issuer_vk.verify(json, &sig).map_err(|_| refused("signature does not verify"))?;
-        let network_key = payload.network.key()?;
-        if payload.network.id
-            != NetworkInfo::new(&payload.network.name, &PublicKey::from_bytes(network_key.as_bytes())?).id
-        {
-            return Err(refused("network ID does not match its key"));
-        }
-        if issuer_vk != network_key {
-            // signed by a node: that node must be an HQ member of the same network
-            let chain = payload
-                .issuer_membership
-                .as_ref()
-                .ok_or_else(|| refused("issuer is neither the network key nor an enrolled HQ node"))?;
-            let chain_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(chain)
-                .map_err(|_| refused("issuer membership is not base64url"))?;
-            let parent = Membership::parse(&chain_bytes, depth + 1)?;
-            if parent.payload.role != Role::Hq {
-                return Err(refused("issuer is not an HQ node"));
-            }
-            if parent.payload.network != payload.network {
-                return Err(refused("issuer belongs to another network"));
-            }
-            if parent.payload.node_id != issuer.node_id().to_string() {
-                return Err(refused("issuer membership is for another node"));
-            }
-        }
+        let payload: Payload = verify_signed(bytes, depth)?;
         payload.node_id.parse::<NodeId>().map_err(|_| refused("node ID is malformed"))?;
         Ok(Membership { payload, bytes: bytes.to_vec() })
     }
@@ -420,11 +475,7 @@ impl Revocation {
     /// Issues a revocation signed by `issuer` (an HQ node with its membership,
     /// or the network key).
     pub fn issue(payload: RevocationPayload, issuer: &SecretKey) -> Result<Revocation> {
-        let json = serde_json::to_vec(&payload).map_err(|e| Error::Usage(e.to_string()))?;
-        let mut bytes = vec![REVOCATION_FORMAT];
-        bytes.extend_from_slice(&(json.len() as u32).to_be_bytes());
-        bytes.extend_from_slice(&json);
-        bytes.extend_from_slice(&issuer.sign(&json));
+        let bytes = sign_payload(&payload, issuer)?;
         Ok(Revocation { payload, bytes })
     }
 
@@ -436,36 +487,8 @@ impl Revocation {
     /// Parses and verifies: the signature, and that the signer is the
     /// network key or an HQ member of the same network.
     pub fn from_bytes(bytes: &[u8]) -> Result<Revocation> {
-        let bad = |why: &str| Error::Usage(format!("revocation refused: {why}"));
-        if bytes.first() != Some(&REVOCATION_FORMAT) || bytes.len() < 5 + 64 {
-            return Err(bad("not a revocation"));
-        }
-        let len = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
-        if bytes.len() != 5 + len + 64 {
-            return Err(bad("length does not match"));
-        }
-        let json = &bytes[5..5 + len];
-        let sig = Signature::from_slice(&bytes[5 + len..]).map_err(|_| bad("bad signature bytes"))?;
-        let payload: RevocationPayload = serde_json::from_slice(json).map_err(|_| bad("bad payload"))?;
-        let issuer_bytes = unhex(&payload.issuer).ok_or_else(|| bad("issuer key is not hex"))?;
-        let issuer = PublicKey::from_bytes(&issuer_bytes).map_err(|_| bad("issuer key"))?;
-        let vk = VerifyingKey::from_bytes(&issuer.to_bytes()).map_err(|_| bad("issuer key"))?;
-        vk.verify(json, &sig).map_err(|_| bad("signature does not verify"))?;
-        if vk != payload.network.key()? {
-            let chain = payload
-                .issuer_membership
-                .as_ref()
-                .ok_or_else(|| bad("issuer is neither the network key nor an HQ node"))?;
-            let chain =
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(chain).map_err(|_| bad("issuer membership"))?;
-            let parent = Membership::from_bytes(&chain)?;
-            if parent.payload.role != Role::Hq
-                || parent.payload.network != payload.network
-                || parent.payload.node_id != issuer.node_id().to_string()
-            {
-                return Err(bad("issuer is not an HQ node of this network"));
-            }
-        }
+        let payload: RevocationPayload = verify_signed(bytes, 0)?;
+        payload.node_id.parse::<NodeId>().map_err(|_| refused_as("revocation", "node ID is malformed"))?;
         Ok(Revocation { payload, bytes: bytes.to_vec() })
     }
 }

@@ -387,12 +387,6 @@ impl Node {
 
     // ------------------------------------------------------------ views
 
-    /// The view of a record as its document says it (repair compares it
-    /// with the stored one).
-    pub(crate) fn view_of_doc(&self, id: &DocumentId, doc: &Automerge) -> Result<Record> {
-        self.view_of(id, doc)
-    }
-
     fn view_of(&self, id: &DocumentId, doc: &Automerge) -> Result<Record> {
         let env = record::envelope(doc).ok_or_else(|| Error::Damaged {
             id: id.to_string(),
@@ -1004,9 +998,6 @@ impl Node {
             rest = &rest[4 + len..];
         }
         let mut incoming = incoming.ok_or_else(|| bad("no document".into()))?;
-        if record::layout(&incoming) != Some(record::LAYOUT_VERSION) {
-            return Err(bad("not an Ayni record of layout 1".into()));
-        }
         let _guard = crate::replica::SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
         let existing = self.store.load(id)?;
         let merged = match &existing {

@@ -321,9 +321,6 @@ impl Node {
         sigs: &HashMap<[u8; 32], [u8; 64]>,
         from: &str,
     ) -> Result<usize> {
-        if crate::record::layout(doc) != Some(crate::record::LAYOUT_VERSION) {
-            return Err(Error::Damaged { id: id.to_string(), reason: "not an Ayni record of layout 1".into() });
-        }
         let _guard = SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
         let stored = self.store().load(id)?;
         let merged = match &stored {

@@ -24,7 +24,13 @@ pub(crate) struct Touched {
     pub transitions: Vec<String>,
     /// Whether the change created the record.
     pub created: bool,
+    /// Envelope keys at the root (`ayni`, `kind`, `key`, `created_at`,
+    /// `created_by`) the change put or deleted.
+    pub envelope: Vec<String>,
 }
+
+/// The root keys that say what a record is; set once, when it is created.
+pub(crate) const ENVELOPE_KEYS: [&str; 5] = ["ayni", "kind", "key", "created_at", "created_by"];
 
 fn prop(p: &Prop) -> String {
     match p {
@@ -35,7 +41,7 @@ fn prop(p: &Prop) -> String {
 
 /// What changed in `doc` since `before`.
 pub(crate) fn touched(doc: &Automerge, before: &[ChangeHash]) -> Touched {
-    let mut t = Touched { fields: vec![], transitions: vec![], created: before.is_empty() };
+    let mut t = Touched { fields: vec![], transitions: vec![], created: before.is_empty(), envelope: vec![] };
     let log_before: std::collections::HashSet<String> = doc
         .fork_at(before)
         .map(|d| crate::record::transitions(&d).into_iter().map(|e| e.id).collect())
@@ -49,7 +55,12 @@ pub(crate) fn touched(doc: &Automerge, before: &[ChangeHash]) -> Touched {
         }
         match path.first().map(String::as_str) {
             Some("data") => t.fields.push(path[1..].to_vec()),
-            Some("kind") | Some("ayni") => t.created = true,
+            Some(k) if path.len() == 1 && ENVELOPE_KEYS.contains(&k) => {
+                t.created = true;
+                if !t.envelope.iter().any(|e| e == k) {
+                    t.envelope.push(k.to_string());
+                }
+            }
             _ => {}
         }
     }
@@ -81,7 +92,9 @@ impl Node {
                 return Some(format!("{author} is not an enrolled member"));
             }
         }
-        let schema = self.kind(kind).ok()?;
+        let Ok(schema) = self.kind(kind) else {
+            return Some(format!("unknown record kind '{kind}'"));
+        };
         let meta = schema.meta();
         let editable = meta.get("field_editable").and_then(|v| v.as_array()).cloned().unwrap_or_default();
         let is_editable =

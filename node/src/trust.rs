@@ -98,8 +98,25 @@ impl Node {
     }
 
     /// Decides which of `incoming`'s changes that `stored` lacks are
-    /// admitted: each needs a valid signature by its actor, an enrolled
-    /// author, and admitted dependencies.
+    /// admitted, change by change in causal order; every rule fails closed
+    /// (a store error aborts the decision rather than admitting):
+    /// 1. its dependencies were admitted;
+    /// 2. it carries a signature that verifies against its actor;
+    /// 3. its author is an enrolled member, not revoked (or the change is
+    ///    among those HQ kept);
+    /// 4. the first change of a new document creates an Ayni record of a
+    ///    known kind; later ones never touch the envelope (`ayni`, `kind`,
+    ///    `key`, `created_at`, `created_by`), whoever the author;
+    /// 5. the author's role allows what it touches, judged by the kind
+    ///    already stored;
+    /// 6. the record it leaves, in the change's own causal context (the
+    ///    state its author saw, plus the change), is valid for its kind's
+    ///    schema. Judged in that context, not in whatever order changes
+    ///    arrive here, so every replica decides alike; two valid concurrent
+    ///    changes whose merge breaks the schema are both kept (`check`
+    ///    names the record);
+    /// 7. it does not edit frozen figures (else it becomes an amendment
+    ///    proposal).
     pub(crate) fn admit(
         &self,
         id: &DocumentId,
@@ -110,7 +127,7 @@ impl Node {
     ) -> Result<Admitted> {
         let before = stored.map(|d| d.get_heads()).unwrap_or_default();
         let new = incoming.get_changes(&before);
-        let mut members: HashMap<NodeId, bool> = HashMap::new();
+        let mut members: HashMap<NodeId, Option<crate::network::Role>> = HashMap::new();
         let mut refused_hashes: HashSet<ChangeHash> = HashSet::new();
         let mut refused = vec![];
         let mut keep_sigs = vec![];
@@ -123,46 +140,18 @@ impl Node {
                 Some(s) => Some(*s),
                 None => self.store().signature(&hash.0)?,
             };
-            let verdict = if let Some(dep) = c.deps().iter().find(|d| refused_hashes.contains(d)) {
-                Err(format!("it depends on refused change {dep}"))
-            } else {
-                match known_sig {
-                    None => Err("it is unsigned".to_string()),
-                    Some(sig) => verify(c, &sig).and_then(|author| {
-                        let member = match members.get(&author) {
-                            Some(m) => *m,
-                            None => {
-                                let m = self.member(&author).ok().flatten().is_some();
-                                members.insert(author, m);
-                                m
-                            }
-                        };
-                        if !member {
-                            return Err(format!("its author {author} is not an enrolled member"));
-                        }
-                        match self.revocation(&author).ok().flatten() {
-                            Some(r) if c.seq() > r.payload.kept.get(&id.to_string()).copied().unwrap_or(0) => {
-                                Err(format!(
-                                    "its author {author} was revoked at {} and this change is not among those HQ kept",
-                                    r.payload.revoked_at
-                                ))
-                            }
-                            _ => Ok((sig, author)),
-                        }
-                    }),
-                }
+            let verdict = match c.deps().iter().find(|d| refused_hashes.contains(d)) {
+                Some(dep) => Err(format!("it depends on refused change {dep}")),
+                None => self.judge_author(id, c, known_sig, &mut members)?,
             };
-            // the author's role decides what the change may touch
-            let verdict = verdict.and_then(|(sig, author)| {
-                let before = scratch.get_heads();
-                let mut trial = scratch.clone();
-                trial.apply_changes([c.clone()]).map_err(|e| format!("it does not apply: {e}"))?;
-                if self.role_of(&author) != Some(crate::network::Role::Hq) {
-                    let kind = crate::record::envelope(&trial).map(|e| e.kind).unwrap_or_default();
-                    let touched = crate::roles::touched(&trial, &before);
-                    if let Some(why) = self.role_violation(&author, &kind, &touched) {
-                        return Err(format!("role: {why}"));
-                    }
+            let verdict = match verdict {
+                Ok((sig, author, role)) => {
+                    self.judge_content(c, &scratch, author, role)?.map(|judged| (sig, author, role, judged))
+                }
+                Err(why) => Err(why),
+            };
+            let verdict = verdict.and_then(|(sig, author, role, (trial, kind, touched))| {
+                if role != Some(crate::network::Role::Hq) {
                     if let Some(proposed) = self.frozen_edit(&kind, &scratch, &trial, &touched) {
                         amendments.push(Proposal { change: hash.to_string(), by: author.to_string(), proposed });
                         return Err("amendment: the figures it edits were validated meanwhile; kept as an amendment proposal for HQ".into());
@@ -202,6 +191,104 @@ impl Node {
             self.store().put_meta("a", &format!("{}-{}", r.at, r.change), &bytes)?;
         }
         Ok(Admitted { doc, whole: false, sigs: keep_sigs, refused })
+    }
+
+    /// Rules 2 and 3 of [`Node::admit`]: who signed the change, and whether
+    /// that author may write at all. `Err` is a store failure; `Ok(Err(why))`
+    /// a refusal.
+    fn judge_author(
+        &self,
+        id: &DocumentId,
+        c: &Change,
+        sig: Option<[u8; 64]>,
+        members: &mut HashMap<NodeId, Option<crate::network::Role>>,
+    ) -> Result<std::result::Result<([u8; 64], NodeId, Option<crate::network::Role>), String>> {
+        let Some(sig) = sig else { return Ok(Err("it is unsigned".to_string())) };
+        let author = match verify(c, &sig) {
+            Ok(a) => a,
+            Err(why) => return Ok(Err(why)),
+        };
+        let role = match members.get(&author) {
+            Some(r) => *r,
+            None => {
+                let r = self.member(&author)?.map(|m| m.payload.role);
+                members.insert(author, r);
+                r
+            }
+        };
+        if role.is_none() {
+            return Ok(Err(format!("its author {author} is not an enrolled member")));
+        }
+        if let Some(r) = self.revocation(&author)? {
+            if c.seq() > r.payload.kept.get(&id.to_string()).copied().unwrap_or(0) {
+                return Ok(Err(format!(
+                    "its author {author} was revoked at {} and this change is not among those HQ kept",
+                    r.payload.revoked_at
+                )));
+            }
+        }
+        Ok(Ok((sig, author, role)))
+    }
+
+    /// Rules 4 to 6 of [`Node::admit`]: what the change does to the record.
+    /// Returns the document with the change applied on top of `scratch`,
+    /// the record's kind and what the change touched.
+    fn judge_content(
+        &self,
+        c: &Change,
+        scratch: &Automerge,
+        author: NodeId,
+        role: Option<crate::network::Role>,
+    ) -> Result<std::result::Result<(Automerge, String, crate::roles::Touched), String>> {
+        let before = scratch.get_heads();
+        let mut trial = scratch.clone();
+        if let Err(e) = trial.apply_changes([c.clone()]) {
+            return Ok(Err(format!("it does not apply: {e}")));
+        }
+        let touched = crate::roles::touched(&trial, &before);
+        // the kind already stored decides; a new record's, the one it is created with
+        let kind = match crate::record::envelope(scratch) {
+            Some(env) => {
+                if let Some(key) = touched.envelope.first() {
+                    return Ok(Err(format!("it changes the record's '{key}', which never changes once created")));
+                }
+                env.kind
+            }
+            None => match crate::record::envelope(&trial) {
+                Some(env) if crate::record::layout(&trial) == Some(crate::record::LAYOUT_VERSION) => env.kind,
+                _ => return Ok(Err("it does not create an Ayni record of layout 1 (no layout, kind or key)".into())),
+            },
+        };
+        let schema = match self.kind(&kind) {
+            Ok(s) => s,
+            Err(_) => return Ok(Err(format!("unknown record kind '{kind}'"))),
+        };
+        if role != Some(crate::network::Role::Hq) {
+            if let Some(why) = self.role_violation(&author, &kind, &touched) {
+                return Ok(Err(format!("role: {why}")));
+            }
+        }
+        // the record as the author left it: its own causal context
+        let mut deps = c.deps().to_vec();
+        deps.sort();
+        let mut heads = before.clone();
+        heads.sort();
+        let context = if deps == heads {
+            None
+        } else {
+            let mut ctx = scratch.fork_at(&deps).map_err(|e| Error::Automerge { id: kind.clone(), source: e })?;
+            if let Err(e) = ctx.apply_changes([c.clone()]) {
+                return Ok(Err(format!("it does not apply: {e}")));
+            }
+            Some(ctx)
+        };
+        let ctx = context.as_ref().unwrap_or(&trial);
+        if crate::record::is_live(ctx) {
+            if let Err(e) = schema.validate(&crate::record::fields(ctx)) {
+                return Ok(Err(format!("schema: {e}")));
+            }
+        }
+        Ok(Ok((trial, kind, touched)))
     }
 
     /// Every refused change, oldest first.

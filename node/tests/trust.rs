@@ -161,6 +161,17 @@ fn rogue_edit(
     reference: &str,
     f: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId),
 ) -> (DocumentId, Vec<u8>) {
+    rogue_edit_by(n, &n.a_key, reference, f)
+}
+
+/// A change to HQ's copy of `reference` made with `key`, bypassing every
+/// local check.
+fn rogue_edit_by(
+    n: &Net,
+    key: &SecretKey,
+    reference: &str,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId),
+) -> (DocumentId, Vec<u8>) {
     let id: DocumentId = n.hq.get(reference).unwrap().id.parse().unwrap();
     let bytes = n.hq.document_bytes(reference).unwrap();
     let (mut sigs, mut doc) = (vec![], Automerge::new());
@@ -174,13 +185,13 @@ fn rogue_edit(
         }
         rest = &rest[4 + len..];
     }
-    let mut doc = doc.with_actor(ActorId::from(&n.a_key.public().to_bytes()[..]));
+    let mut doc = doc.with_actor(ActorId::from(&key.public().to_bytes()[..]));
     let data = doc.get(ROOT, "data").unwrap().unwrap().1;
     let mut tx = doc.transaction();
     f(&mut tx, &data);
     tx.put(ROOT, "live", "rogue").unwrap();
     let hash = tx.commit().0.unwrap();
-    sigs.push((hash.0, n.a_key.sign(&hash.0)));
+    sigs.push((hash.0, key.sign(&hash.0)));
     let mut raw = vec![];
     for c in doc.get_changes(&[]) {
         raw.extend_from_slice(c.raw_bytes());
@@ -310,4 +321,147 @@ fn a_stale_edit_to_validated_figures_becomes_an_amendment_proposal() {
     let rec = n.hq.decide_amendment(&e.id, &change[..8], true).unwrap();
     assert_eq!(rec.fields["tallies"]["z1"]["GAEM-1"]["families_affected"], 12);
     assert_eq!(rec.fields["amendments"][change]["status"], "accepted");
+}
+
+/// C holds HQ's copy of each record.
+fn c_holds(n: &Net, refs: &[&str]) {
+    for r in refs {
+        let id: DocumentId = n.hq.get(r).unwrap().id.parse().unwrap();
+        n.c.merge_document(&id, &n.hq.document_bytes(r).unwrap()).unwrap();
+    }
+}
+
+fn reasons(node: &Node) -> Vec<String> {
+    node.audit().unwrap().into_iter().map(|r| r.reason).collect()
+}
+
+#[test]
+fn a_field_change_that_rewrites_a_catalogue_records_kind_is_refused() {
+    let n = net();
+    n.hq.seed().unwrap();
+    c_holds(&n, &["practice:BP-MMS"]);
+    // judged by its new kind (a person, which field nodes may edit), this
+    // change would pass; the kind already stored decides, and it never changes
+    let (id, bytes) = rogue_edit(&n, "practice:BP-MMS", |tx, data| {
+        tx.put(ROOT, "kind", "person").unwrap();
+        tx.put(data, "full_name", "not a practice").unwrap();
+    });
+    let rec = n.c.merge_document(&id, &bytes).unwrap();
+    assert_eq!(rec.kind, "practice");
+    assert!(rec.fields.get("full_name").is_none());
+    assert!(reasons(&n.c).iter().any(|r| r.contains("'kind', which never changes once created")), "{:?}", reasons(&n.c));
+}
+
+#[test]
+fn no_one_may_change_the_envelope_and_a_deleted_kind_does_not_stop_the_rest() {
+    let n = net();
+    n.hq.seed().unwrap();
+    c_holds(&n, &["practice:BP-MMS"]);
+    let hq_key = SecretKey::read(&n.hq.home().join("node.key")).unwrap();
+    for (who, key) in [("field", &n.a_key), ("hq", &hq_key)] {
+        for envelope in ["kind", "key", "ayni", "created_by"] {
+            let (id, bytes) = rogue_edit_by(&n, key, "practice:BP-MMS", |tx, _| {
+                tx.delete(ROOT, envelope).unwrap();
+            });
+            // the document keeps every admitted change and still shows
+            let rec = n.c.merge_document(&id, &bytes).unwrap_or_else(|e| panic!("{who} deleting {envelope}: {e}"));
+            assert_eq!((rec.kind.as_str(), rec.key.as_str()), ("practice", "BP-MMS"), "{who} deleting {envelope}");
+        }
+    }
+    let refused = reasons(&n.c);
+    assert_eq!(refused.iter().filter(|r| r.contains("never changes once created")).count(), 8, "{refused:?}");
+    assert_eq!(n.c.check().unwrap().problems.len(), 0);
+}
+
+#[test]
+fn a_revocation_that_cannot_be_read_refuses_rather_than_admits() {
+    let n = net();
+    setup_team(&n);
+    // C has a revocation record for A that does not parse (damaged disk, a bug)
+    n.c.store().put_meta("r", &n.a.id().to_string(), b"\x11 not a revocation").unwrap();
+    let id: DocumentId = n.a.get("person:P").unwrap().id.parse().unwrap();
+    let err = n.c.merge_document(&id, &n.a.document_bytes("person:P").unwrap()).unwrap_err();
+    assert!(err.to_string().contains("revocation"), "{err}");
+    assert!(n.c.get("person:P").is_err(), "A's document was stored although its author's revocation is unreadable");
+}
+
+#[test]
+fn a_record_of_an_unknown_kind_is_refused_and_not_an_error() {
+    let n = net();
+    // A creates a document of a kind no schema describes, signed by A
+    let mut doc = Automerge::new().with_actor(ActorId::from(&n.a_key.public().to_bytes()[..]));
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "ayni", 1u64).unwrap();
+    tx.put(ROOT, "kind", "weapon").unwrap();
+    tx.put(ROOT, "key", "w1").unwrap();
+    tx.put(ROOT, "live", "x").unwrap();
+    tx.put_object(ROOT, "data", automerge::ObjType::Map).unwrap();
+    let hash = tx.commit().0.unwrap();
+    let id = DocumentId::random().unwrap();
+    let mut bytes = vec![];
+    Frame::Sigs(id, vec![(hash.0, n.a_key.sign(&hash.0))]).encode(&mut bytes);
+    Frame::DocFull(id, doc.save()).encode(&mut bytes);
+    let err = n.c.merge_document(&id, &bytes).unwrap_err().to_string();
+    assert!(err.contains("every change was refused"), "{err}");
+    assert!(reasons(&n.c).iter().any(|r| r.contains("unknown record kind 'weapon'")), "{:?}", reasons(&n.c));
+    assert!(n.c.store().load(&id).unwrap().is_none());
+}
+
+#[test]
+fn a_change_that_breaks_the_schema_is_refused_on_receipt() {
+    let n = net();
+    setup_team(&n);
+    let id: DocumentId = n.a.get("person:P").unwrap().id.parse().unwrap();
+    n.hq.merge_document(&id, &n.a.document_bytes("person:P").unwrap()).unwrap();
+    // a member's change whose own result is invalid: a number where the schema wants text
+    let (id, bytes) = rogue_edit(&n, "person:P", |tx, data| {
+        tx.put(data, "full_name", 12345i64).unwrap();
+    });
+    let rec = n.c.merge_document(&id, &bytes).unwrap();
+    assert_eq!(rec.fields["full_name"], "P");
+    assert!(reasons(&n.c).iter().any(|r| r.starts_with("schema: person full_name")), "{:?}", reasons(&n.c));
+    assert_eq!(n.c.check().unwrap().problems.len(), 0);
+    // and a valid one from the same member after it is admitted
+    let (id, bytes) = rogue_edit(&n, "person:P", |tx, data| {
+        tx.put(data, "full_name", "Valid").unwrap();
+    });
+    assert_eq!(n.c.merge_document(&id, &bytes).unwrap().fields["full_name"], "Valid");
+}
+
+#[test]
+fn memberships_and_revocations_are_verified_alike() {
+    let n = net();
+    let key = ayni_node::network::network_key(n.hq.home()).unwrap().unwrap();
+    let r = n.hq.revoke(n.a.id(), "lost").unwrap();
+    // signed by the network key itself, but naming a network ID that is not its key's
+    let mut payload = r.payload.clone();
+    payload.network.id = "0000000000000000".into();
+    payload.issuer = n.hq.network().unwrap().unwrap().public_key;
+    payload.issuer_membership = None;
+    let forged = ayni_node::network::Revocation::issue(payload, &key).unwrap();
+    let err = ayni_node::network::Revocation::from_bytes(&forged.bytes).unwrap_err().to_string();
+    assert!(err.contains("network ID does not match its key"), "{err}");
+    // the same check, with the same words, as for a membership
+    let m = n.hq.membership().unwrap().unwrap();
+    let mut mp = m.payload.clone();
+    mp.network.id = "0000000000000000".into();
+    mp.issuer = payload_issuer(&n);
+    mp.issuer_membership = None;
+    let bytes = sign_membership(&mp, &key);
+    let err = ayni_node::network::Membership::from_bytes(&bytes).unwrap_err().to_string();
+    assert!(err.contains("network ID does not match its key"), "{err}");
+}
+
+fn payload_issuer(n: &Net) -> String {
+    n.hq.network().unwrap().unwrap().public_key
+}
+
+/// A membership token built by hand (the format of `network.rs`).
+fn sign_membership(p: &ayni_node::network::Payload, key: &SecretKey) -> Vec<u8> {
+    let json = serde_json::to_vec(p).unwrap();
+    let mut out = vec![1u8];
+    out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&key.sign(&json));
+    out
 }
