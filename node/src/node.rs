@@ -393,10 +393,10 @@ impl Node {
             reason: "not an Ayni record (no kind or key)".into(),
         })?;
         let schema = self.kind(&env.kind)?;
-        let fields = record::fields(doc);
+        let (fields, field_conflicts) = record::read_data(doc);
         let live = record::is_live(doc);
         let mut flags = vec![];
-        let mut conflicts = record::conflicts(doc).len();
+        let mut conflicts = field_conflicts.len();
         if live && record::tombstone(doc).is_some() {
             flags.push("deleted_while_edited".to_string());
             conflicts += 1;

@@ -171,11 +171,65 @@ fn root_objs<R: ReadDoc>(doc: &R, key: &str) -> Vec<ExId> {
 
 /// The record's fields.
 pub(crate) fn fields<R: ReadDoc>(doc: &R) -> Value {
+    read_data(doc).0
+}
+
+/// The record's fields and every field that holds concurrent, differing
+/// values, in one pass over the document: each map is walked once with
+/// `map_range`, whose `conflict` flag says where concurrent values are;
+/// only those keys (and maps created concurrently under one key) are read
+/// value by value. Equal to [`fields`] and [`conflicts`] read separately.
+pub(crate) fn read_data<R: ReadDoc>(doc: &R) -> (Value, Vec<FieldConflict>) {
     let objs = root_objs(doc, "data");
+    let mut conflicts = vec![];
     if objs.is_empty() {
-        return Value::Object(Map::new());
+        return (Value::Object(Map::new()), conflicts);
     }
-    read_union(doc, &objs)
+    let fields = read_maps(doc, &objs, &mut vec![], &mut conflicts);
+    (fields, conflicts)
+}
+
+/// The union of the map objects `objs` (one, unless created concurrently),
+/// collecting conflicts below `path`.
+fn read_maps<R: ReadDoc>(doc: &R, objs: &[ExId], path: &mut Vec<String>, out: &mut Vec<FieldConflict>) -> Value {
+    let [obj] = objs else {
+        // concurrent maps under one key: key by key
+        walk_conflicts(doc, objs, path, out);
+        return read_union(doc, objs);
+    };
+    if !matches!(doc.object_type(obj), Ok(ObjType::Map) | Ok(ObjType::Table)) {
+        return read_union(doc, objs);
+    }
+    let mut map = Map::new();
+    for item in doc.map_range(obj, ..) {
+        let key = item.key.to_string();
+        if item.conflict {
+            // concurrent values: the key-by-key reading of both walks
+            path.push(key.clone());
+            walk_key(doc, objs, &key, path, out);
+            path.pop();
+            let (maps, winner) = values_at(doc, objs, &key);
+            let v = match winner {
+                Some((AmValue::Object(ObjType::Map), _)) => read_union(doc, &maps),
+                Some((v, id)) => value_json(doc, &v, &id),
+                None => continue,
+            };
+            map.insert(key, v);
+            continue;
+        }
+        let v = match &item.value {
+            automerge::ValueRef::Scalar(s) => scalar_to_json(&ScalarValue::from(s)),
+            automerge::ValueRef::Object(ObjType::Map) => {
+                path.push(key.clone());
+                let v = read_maps(doc, &[item.id()], path, out);
+                path.pop();
+                v
+            }
+            automerge::ValueRef::Object(_) => read_union(doc, &[item.id()]),
+        };
+        map.insert(key, v);
+    }
+    Value::Object(map)
 }
 
 /// A string at the root (`kind`, `key`, `created_at`…).
@@ -229,44 +283,46 @@ pub(crate) fn transitions<R: ReadDoc>(doc: &R) -> Vec<Transition> {
 
 /// Every field that holds concurrent, differing values.
 pub(crate) fn conflicts<R: ReadDoc>(doc: &R) -> Vec<FieldConflict> {
-    let mut out = vec![];
-    let objs = root_objs(doc, "data");
-    walk_conflicts(doc, &objs, &mut vec![], &mut out);
-    out
+    read_data(doc).1
 }
 
 fn walk_conflicts<R: ReadDoc>(doc: &R, objs: &[ExId], path: &mut Vec<String>, out: &mut Vec<FieldConflict>) {
     let keys: BTreeSet<String> = objs.iter().flat_map(|o| doc.keys(o)).collect();
     for key in keys {
-        let (maps, winner) = values_at(doc, objs, &key);
         path.push(key.clone());
-        let mut values: Vec<Value> = vec![];
-        if let Some((v, id)) = &winner {
-            if !matches!(v, AmValue::Object(ObjType::Map)) {
-                values.push(value_json(doc, v, id));
-            }
-        }
-        for o in objs {
-            for (v, id) in doc.get_all(o, key.as_str()).unwrap_or_default() {
-                if matches!(v, AmValue::Object(ObjType::Map)) {
-                    continue;
-                }
-                let j = value_json(doc, &v, &id);
-                if !values.contains(&j) {
-                    values.push(j);
-                }
-            }
-        }
-        if !maps.is_empty() && !values.is_empty() {
-            // a map against a plain value: show the map too
-            values.insert(0, read_union(doc, &maps));
-        }
-        if values.len() > 1 {
-            out.push(FieldConflict { path: path.join("."), values });
-        } else if !maps.is_empty() {
-            walk_conflicts(doc, &maps, path, out);
-        }
+        walk_key(doc, objs, &key, path, out);
         path.pop();
+    }
+}
+
+/// The conflicts at one key (`path` ends with it) of the map objects `objs`.
+fn walk_key<R: ReadDoc>(doc: &R, objs: &[ExId], key: &str, path: &mut Vec<String>, out: &mut Vec<FieldConflict>) {
+    let (maps, winner) = values_at(doc, objs, key);
+    let mut values: Vec<Value> = vec![];
+    if let Some((v, id)) = &winner {
+        if !matches!(v, AmValue::Object(ObjType::Map)) {
+            values.push(value_json(doc, v, id));
+        }
+    }
+    for o in objs {
+        for (v, id) in doc.get_all(o, key).unwrap_or_default() {
+            if matches!(v, AmValue::Object(ObjType::Map)) {
+                continue;
+            }
+            let j = value_json(doc, &v, &id);
+            if !values.contains(&j) {
+                values.push(j);
+            }
+        }
+    }
+    if !maps.is_empty() && !values.is_empty() {
+        // a map against a plain value: show the map too
+        values.insert(0, read_union(doc, &maps));
+    }
+    if values.len() > 1 {
+        out.push(FieldConflict { path: path.join("."), values });
+    } else if !maps.is_empty() {
+        walk_conflicts(doc, &maps, path, out);
     }
 }
 
@@ -572,5 +628,36 @@ mod tests {
         a.merge(&mut b).unwrap();
         assert!(is_live(&a));
         assert!(tombstone(&a).is_some());
+    }
+
+    #[test]
+    fn the_one_pass_reader_agrees_with_the_key_by_key_reader() {
+        let base = new_doc(1, json!({"title": "x", "tallies": {"z1": {"T1": {"dead": 1}}}, "log": ["a"]}));
+        let mut a = fork(&base, 2);
+        let mut b = fork(&base, 3);
+        let mut c = fork(&base, 4);
+        edit(&mut a, |tx| {
+            set_path(tx, "doc", &p("title"), &json!("from a")).unwrap();
+            set_path(tx, "doc", &p("tallies.z2.T1.dead"), &json!(2)).unwrap();
+            set_path(tx, "doc", &p("tallies.z1.T1.injured"), &json!(3)).unwrap();
+            set_path(tx, "doc", &p("place"), &json!({"name": "plaza"})).unwrap();
+        });
+        edit(&mut b, |tx| {
+            set_path(tx, "doc", &p("title"), &json!("from b")).unwrap();
+            set_path(tx, "doc", &p("tallies.z2.T2.dead"), &json!(5)).unwrap();
+            set_path(tx, "doc", &p("tallies.z1.T1.injured"), &json!(4)).unwrap();
+            set_path(tx, "doc", &p("place"), &json!("plain text")).unwrap();
+        });
+        edit(&mut c, |tx| set_path(tx, "doc", &p("log"), &json!(["a", "c"])).unwrap());
+        a.merge(&mut b).unwrap();
+        a.merge(&mut c).unwrap();
+        let objs = root_objs(&a, "data");
+        let mut slow = vec![];
+        walk_conflicts(&a, &objs, &mut vec![], &mut slow);
+        let (fast_fields, fast) = read_data(&a);
+        assert_eq!(fast_fields, read_union(&a, &objs));
+        assert_eq!(fast, slow);
+        assert!(fast.iter().any(|c| c.path == "title") && fast.iter().any(|c| c.path == "place"), "{fast:?}");
+        assert_eq!(fast_fields["tallies"]["z2"], json!({"T1": {"dead": 2}, "T2": {"dead": 5}}));
     }
 }

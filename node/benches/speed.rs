@@ -1,0 +1,153 @@
+//! Import and first-sync speed on records shaped like the seed's EDAN
+//! (`seed::edan_like`: zones, tallies per zone and team, needs, services,
+//! response; ~2.7 KB of JSON), against automerge itself on the same records
+//! in the same run: building and saving each record as one change per
+//! document on one core, and loading every saved document.
+//!
+//! Run: `cargo bench -p ayni-node --bench speed` (`-- --n 100000` for
+//! another size). Prints a markdown table for BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ObjType, ScalarValue, ROOT};
+use ayni_node::net::{Endpoint, NetConfig};
+use ayni_node::network::Role;
+use ayni_node::Node;
+use serde_json::Value;
+
+fn rss_peak_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn reset_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Writes a JSON value into an automerge object (maps and lists as such).
+fn put_json<T: Transactable>(tx: &mut T, obj: &automerge::ObjId, key: automerge::Prop, v: &Value) {
+    let scalar = |v: &Value| -> ScalarValue {
+        match v {
+            Value::Bool(b) => ScalarValue::Boolean(*b),
+            Value::Number(n) if n.is_i64() => ScalarValue::Int(n.as_i64().unwrap_or(0)),
+            Value::Number(n) => ScalarValue::F64(n.as_f64().unwrap_or(0.0)),
+            Value::String(s) => ScalarValue::Str(s.as_str().into()),
+            _ => ScalarValue::Null,
+        }
+    };
+    let child = match (v, &key) {
+        (Value::Object(_), automerge::Prop::Map(k)) => Some(tx.put_object(obj, k.as_str(), ObjType::Map).unwrap()),
+        (Value::Array(_), automerge::Prop::Map(k)) => Some(tx.put_object(obj, k.as_str(), ObjType::List).unwrap()),
+        (Value::Object(_), automerge::Prop::Seq(i)) => Some(tx.insert_object(obj, *i, ObjType::Map).unwrap()),
+        (Value::Array(_), automerge::Prop::Seq(i)) => Some(tx.insert_object(obj, *i, ObjType::List).unwrap()),
+        (_, automerge::Prop::Map(k)) => {
+            tx.put(obj, k.as_str(), scalar(v)).unwrap();
+            None
+        }
+        (_, automerge::Prop::Seq(i)) => {
+            tx.insert(obj, *i, scalar(v)).unwrap();
+            None
+        }
+    };
+    match (v, child) {
+        (Value::Object(m), Some(c)) => {
+            for (k, x) in m {
+                put_json(tx, &c, automerge::Prop::Map(k.as_str().into()), x);
+            }
+        }
+        (Value::Array(a), Some(c)) => {
+            for (i, x) in a.iter().enumerate() {
+                put_json(tx, &c, automerge::Prop::Seq(i), x);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// automerge alone, one core: each record built as one change and saved;
+/// then every saved document loaded.
+fn automerge_baseline(records: &[Value]) -> (Duration, Duration) {
+    let t = Instant::now();
+    let saved: Vec<Vec<u8>> = records
+        .iter()
+        .map(|r| {
+            let mut doc = Automerge::new();
+            let mut tx = doc.transaction();
+            put_json(&mut tx, &ROOT, automerge::Prop::Map("data".into()), r);
+            tx.commit();
+            doc.save()
+        })
+        .collect();
+    let build = t.elapsed();
+    let t = Instant::now();
+    let loaded: usize = saved.iter().map(|b| Automerge::load(b).map(|_| 1).unwrap_or(0)).sum();
+    let load = t.elapsed();
+    assert_eq!(loaded, records.len());
+    (build, load)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args.iter().position(|a| a == "--n").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(10_000);
+    let base = std::env::var("AYNI_BENCH_DIR").unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").to_string());
+    let dir = tempfile::tempdir_in(&base).unwrap();
+    let (a_home, b_home) = (dir.path().join("a"), dir.path().join("b"));
+    let a = Node::init(&a_home, "a").unwrap();
+    a.create_network("bench").unwrap();
+    let b = Node::init(&b_home, "b").unwrap();
+    b.join(&a.enroll(b.id(), Role::Hq, "b", None).unwrap().to_token()).unwrap();
+    a.seed().unwrap();
+    let before = a.store().all_ids().unwrap().len();
+
+    let records: Vec<Value> = (0..n).map(ayni_node::seed::edan_like).collect();
+    let json_bytes: usize = records.iter().map(|r| r.to_string().len()).sum::<usize>() / n;
+    let (am_build, am_load) = automerge_baseline(&records);
+    drop(records);
+
+    reset_rss();
+    let t = Instant::now();
+    a.import("edan", || (0..n).map(|i| (format!("item {i}"), Ok(ayni_node::seed::edan_like(i))))).unwrap();
+    let import = t.elapsed();
+    let import_rss = rss_peak_mb();
+    assert_eq!(a.store().all_ids().unwrap().len(), before + n);
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    reset_rss();
+    let t = Instant::now();
+    let report = rt.block_on(async {
+        let eb = Arc::new(Endpoint::bind(b.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap());
+        let serving = eb.serve_in_background();
+        let ea = Endpoint::bind(a.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap();
+        let r = ea.sync_with(eb.local_addr().unwrap()).await.unwrap();
+        ea.close().await;
+        serving.stop().await;
+        r
+    });
+    let sync = t.elapsed();
+    let sync_rss = rss_peak_mb();
+    assert_eq!(b.store().all_ids().unwrap().len(), before + n);
+
+    let s = |d: Duration| d.as_secs_f64();
+    println!("| records | JSON bytes/record | automerge build+save, 1 core (s) | automerge load (s) | Ayni import (s) | import ÷ automerge build+save | import peak RSS (MB) | first sync over QUIC, both sides (s) | first sync ÷ automerge load | sync peak RSS, both sides in one process (MB) | first sync bytes |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {n} | {json_bytes} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {} |",
+        s(am_build),
+        s(am_load),
+        s(import),
+        s(import) / s(am_build),
+        import_rss,
+        s(sync),
+        s(sync) / s(am_load),
+        sync_rss,
+        report.bytes_sent + report.bytes_received
+    );
+}
