@@ -256,7 +256,7 @@ impl Node {
             if before.as_ref() == Some(&doc.get_heads()) {
                 continue;
             }
-            let rec = self.view_for_sync(id, &doc)?;
+            let rec = self.view_for_sync(id, &doc, admitted.read)?;
             merged.push((*id, doc, before, rec, admitted.sigs));
         }
         let snapshots: Vec<Option<Vec<u8>>> =

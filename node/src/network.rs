@@ -437,6 +437,40 @@ mod tests {
     }
 }
 
+/// Memberships and revocations already verified, by their exact bytes: a
+/// node reads them from its store for every incoming change, and an
+/// Ed25519 verification each time would cost more than the change itself.
+/// Keyed by the bytes, so it never answers for bytes it did not verify.
+#[derive(Default)]
+pub(crate) struct Verified {
+    memberships: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Membership>>,
+    revocations: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Revocation>>,
+}
+
+impl Verified {
+    /// [`Membership::from_bytes`], remembered.
+    pub(crate) fn membership(&self, bytes: &[u8]) -> Result<Membership> {
+        let mut cache = self.memberships.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = cache.get(bytes) {
+            return Ok(m.clone());
+        }
+        let m = Membership::from_bytes(bytes)?;
+        cache.insert(bytes.to_vec(), m.clone());
+        Ok(m)
+    }
+
+    /// [`Revocation::from_bytes`], remembered.
+    pub(crate) fn revocation(&self, bytes: &[u8]) -> Result<Revocation> {
+        let mut cache = self.revocations.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = cache.get(bytes) {
+            return Ok(r.clone());
+        }
+        let r = Revocation::from_bytes(bytes)?;
+        cache.insert(bytes.to_vec(), r.clone());
+        Ok(r)
+    }
+}
+
 const REVOCATION_FORMAT: u8 = 0x11;
 
 /// What a revocation says: a node is cut off; changes it made before are

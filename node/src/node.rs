@@ -179,6 +179,7 @@ pub struct Node {
     info: NodeInfo,
     store: Store,
     schemas: &'static Schemas,
+    verified: crate::network::Verified,
 }
 
 fn now() -> OffsetDateTime {
@@ -282,7 +283,15 @@ impl Node {
         let key = SecretKey::read(&home.join("node.key"))?;
         let node_id = key.public().node_id();
         let store = Store::open(&home.join("store"))?;
-        Ok(Node { home: home.to_path_buf(), key, node_id, info, store, schemas: schemas()? })
+        Ok(Node {
+            home: home.to_path_buf(),
+            key,
+            node_id,
+            info,
+            store,
+            schemas: schemas()?,
+            verified: Default::default(),
+        })
     }
 
     /// The node ID.
@@ -300,6 +309,11 @@ impl Node {
         &self.home
     }
 
+    /// Tokens this node already verified (see [`crate::network::Verified`]).
+    pub(crate) fn verified(&self) -> &crate::network::Verified {
+        &self.verified
+    }
+
     /// The store (for tools and tests that need raw access).
     pub fn store(&self) -> &Store {
         &self.store
@@ -309,9 +323,10 @@ impl Node {
         &self.key
     }
 
-    /// The view of a document received from a peer.
-    pub(crate) fn view_for_sync(&self, id: &DocumentId, doc: &Automerge) -> Result<Record> {
-        self.view_of(id, doc)
+    /// The view of a document received from a peer, reusing what
+    /// admission already read of it (`read`, when its heads still match).
+    pub(crate) fn view_for_sync(&self, id: &DocumentId, doc: &Automerge, read: Option<record::Read>) -> Result<Record> {
+        self.view_with(id, doc, read.filter(|r| r.heads == doc.get_heads()))
     }
 
     /// The store write for a document received from a peer.
@@ -388,12 +403,19 @@ impl Node {
     // ------------------------------------------------------------ views
 
     fn view_of(&self, id: &DocumentId, doc: &Automerge) -> Result<Record> {
+        self.view_with(id, doc, None)
+    }
+
+    fn view_with(&self, id: &DocumentId, doc: &Automerge, read: Option<record::Read>) -> Result<Record> {
         let env = record::envelope(doc).ok_or_else(|| Error::Damaged {
             id: id.to_string(),
             reason: "not an Ayni record (no kind or key)".into(),
         })?;
         let schema = self.kind(&env.kind)?;
-        let (fields, field_conflicts) = record::read_data(doc);
+        let (fields, field_conflicts) = match read {
+            Some(r) => (r.fields, r.conflicts),
+            None => record::read_data(doc),
+        };
         let live = record::is_live(doc);
         let mut flags = vec![];
         let mut conflicts = field_conflicts.len();
@@ -846,40 +868,57 @@ impl Node {
         if !errors.is_empty() {
             return Err(Error::Import(errors));
         }
-        let mut taken = HashSet::new();
+        // records are built on every core, a batch at a time, and each batch
+        // is written as one atomic, durable store write
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
         let mut created = 0;
-        type Pending = (DocumentId, Vec<u8>, String, Vec<u8>, [u8; 16], Vec<Signed>);
-        let mut batch: Vec<Pending> = Vec::with_capacity(IMPORT_BATCH);
-        let mut flush = |batch: &mut Vec<Pending>| -> Result<()> {
+        let mut items = items().peekable();
+        while items.peek().is_some() {
+            let chunk: Vec<(String, std::result::Result<Value, String>)> = items.by_ref().take(IMPORT_BATCH).collect();
+            let per_worker = chunk.len().div_ceil(workers);
+            let built: Vec<Result<Vec<(Built, Vec<u8>, [u8; 16])>>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .chunks(per_worker)
+                    .map(|part| {
+                        scope.spawn(move || {
+                            let mut taken = HashSet::new();
+                            part.iter()
+                                .map(|(at, item)| {
+                                    let value = item.clone().map_err(|e| Error::Import(vec![(at.clone(), e)]))?;
+                                    let b = self.build(kind, None, value, &mut taken)?;
+                                    let w = self.doc_write(b.id, Payload::New(&b.doc), &b.rec, vec![])?;
+                                    let (view, summary) = (w.view, w.summary);
+                                    Ok((b, view, summary))
+                                })
+                                .collect::<Result<Vec<_>>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(Error::Usage("an import worker panicked".into()))))
+                    .collect()
+            });
+            let mut batch = vec![];
+            for part in built {
+                batch.extend(part?);
+            }
             let writes: Vec<DocWrite<'_>> = batch
                 .iter()
-                .map(|(id, doc, key, view, summary, sigs)| DocWrite {
-                    id: *id,
-                    payload: Payload::New(doc),
+                .map(|(b, view, summary)| DocWrite {
+                    id: b.id,
+                    payload: Payload::New(&b.doc),
                     kind,
-                    key,
+                    key: &b.rec.key,
                     view: view.clone(),
                     conflicted: false,
                     summary: *summary,
-                    sigs: sigs.clone(),
+                    sigs: b.sigs.clone(),
                 })
                 .collect();
             self.store.write(&writes)?;
             created += batch.len();
-            batch.clear();
-            Ok(())
-        };
-        for (at, item) in items() {
-            let value = item.map_err(|e| Error::Import(vec![(at.clone(), e)]))?;
-            let b = self.build(kind, None, value, &mut taken)?;
-            let w = self.doc_write(b.id, Payload::New(&b.doc), &b.rec, vec![])?;
-            let (view, summary) = (w.view, w.summary);
-            batch.push((b.id, b.doc, b.rec.key, view, summary, b.sigs));
-            if batch.len() == IMPORT_BATCH {
-                flush(&mut batch)?;
-            }
         }
-        flush(&mut batch)?;
         Ok(ImportReport { kind: kind.to_string(), created })
     }
 
@@ -1012,7 +1051,7 @@ impl Node {
         let doc = admitted
             .doc
             .ok_or_else(|| Error::Usage(format!("document {id}: every change was refused (see `ayni audit`)")))?;
-        let rec = self.view_of(id, &doc)?;
+        let rec = self.view_for_sync(id, &doc, admitted.read)?;
         match &existing {
             Some(stored) => {
                 let before = stored.get_heads();

@@ -174,6 +174,24 @@ pub(crate) fn fields<R: ReadDoc>(doc: &R) -> Value {
     read_data(doc).0
 }
 
+/// What [`read_data`] read of a document, and at which heads.
+pub(crate) struct Read {
+    /// The document's heads when it was read.
+    pub heads: Vec<automerge::ChangeHash>,
+    /// The record's fields.
+    pub fields: Value,
+    /// Fields with concurrent, differing values.
+    pub conflicts: Vec<FieldConflict>,
+}
+
+impl Read {
+    /// Reads a document's fields and conflicts.
+    pub(crate) fn of(doc: &automerge::Automerge) -> Read {
+        let (fields, conflicts) = read_data(doc);
+        Read { heads: doc.get_heads(), fields, conflicts }
+    }
+}
+
 /// The record's fields and every field that holds concurrent, differing
 /// values, in one pass over the document: each map is walked once with
 /// `map_range`, whose `conflict` flag says where concurrent values are;

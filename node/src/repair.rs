@@ -124,7 +124,7 @@ impl Node {
                 std::fs::write(&path, chunk).map_err(|e| Error::io(&path, e))?;
                 report.folder = Some(folder.clone());
             }
-            let view = match crate::record::envelope(&doc).map(|_| node.view_for_sync(id, &doc)) {
+            let view = match crate::record::envelope(&doc).map(|_| node.view_for_sync(id, &doc, None)) {
                 Some(Ok(view)) => view,
                 _ if !dropped.is_empty() => {
                     node.store().forget_document(id)?;

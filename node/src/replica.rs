@@ -191,7 +191,7 @@ impl Node {
     /// The revocation of `node`, if this node has learned of one.
     pub fn revocation(&self, node: &NodeId) -> Result<Option<Revocation>> {
         match self.store().get_meta("r", &node.to_string())? {
-            Some(bytes) => Revocation::from_bytes(&bytes).map(Some),
+            Some(bytes) => self.verified().revocation(&bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -238,7 +238,7 @@ impl Node {
     /// The membership of `node`, verified against this node's network.
     pub fn member(&self, node: &NodeId) -> Result<Option<Membership>> {
         match self.store().get_meta("n", &node.to_string())? {
-            Some(bytes) => Membership::from_bytes(&bytes).map(Some),
+            Some(bytes) => self.verified().membership(&bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -337,7 +337,7 @@ impl Node {
         let admitted = self.admit(id, stored.as_ref(), &merged, sigs, from)?;
         let refused = admitted.refused.len();
         let Some(doc) = admitted.doc else { return Ok(refused) };
-        let rec = self.view_for_sync(id, &doc)?;
+        let rec = self.view_for_sync(id, &doc, admitted.read)?;
         match &stored {
             Some(s) => {
                 let before = s.get_heads();

@@ -17,6 +17,7 @@ use crate::node::Node;
 
 /// The field paths and new transitions a change (from `before` to the
 /// document's heads) makes.
+#[derive(Default)]
 pub(crate) struct Touched {
     /// Field paths under `data`, as segments.
     pub fields: Vec<Vec<String>>,

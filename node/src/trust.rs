@@ -51,6 +51,9 @@ pub(crate) struct Admitted {
     /// What was refused (edits to frozen figures are already recorded as
     /// amendment proposals in `doc`).
     pub refused: Vec<Refusal>,
+    /// The fields and conflicts of `doc` when admission already read them
+    /// (validating its last change), so the view need not read them again.
+    pub read: Option<crate::record::Read>,
 }
 
 /// An edit to frozen figures that arrived after they were validated.
@@ -134,6 +137,8 @@ impl Node {
         // the document with only the admitted changes applied so far
         let mut scratch = stored.cloned().unwrap_or_default();
         let mut amendments = vec![];
+        // what validation read of `scratch`, while it is still current
+        let mut last_read: Option<crate::record::Read> = None;
         for c in &new {
             let hash = c.hash();
             let known_sig = match sigs.get(&hash.0) {
@@ -150,7 +155,7 @@ impl Node {
                 }
                 Err(why) => Err(why),
             };
-            let verdict = verdict.and_then(|(sig, author, role, (trial, kind, touched))| {
+            let verdict = verdict.and_then(|(sig, author, role, (trial, kind, touched, read))| {
                 if role != Some(crate::network::Role::Hq) {
                     if let Some(proposed) = self.frozen_edit(&kind, &scratch, &trial, &touched) {
                         amendments.push(Proposal { change: hash.to_string(), by: author.to_string(), proposed });
@@ -158,6 +163,7 @@ impl Node {
                     }
                 }
                 scratch = trial;
+                last_read = read;
                 Ok(sig)
             });
             match verdict {
@@ -178,7 +184,8 @@ impl Node {
             }
         }
         if refused.is_empty() {
-            return Ok(Admitted { doc: Some(incoming.clone()), whole: true, sigs: keep_sigs, refused });
+            let read = last_read.filter(|r| r.heads == incoming.get_heads());
+            return Ok(Admitted { doc: Some(incoming.clone()), whole: true, sigs: keep_sigs, refused, read });
         }
         // edits to frozen figures become proposals, written as this node's own change
         let mut doc = if keep_sigs.is_empty() { stored.cloned() } else { Some(scratch) };
@@ -190,7 +197,7 @@ impl Node {
             let bytes = serde_json::to_vec(r).map_err(|e| Error::Usage(e.to_string()))?;
             self.store().put_meta("a", &format!("{}-{}", r.at, r.change), &bytes)?;
         }
-        Ok(Admitted { doc, whole: false, sigs: keep_sigs, refused })
+        Ok(Admitted { doc, whole: false, sigs: keep_sigs, refused, read: None })
     }
 
     /// Rules 2 and 3 of [`Node::admit`]: who signed the change, and whether
@@ -232,22 +239,29 @@ impl Node {
 
     /// Rules 4 to 6 of [`Node::admit`]: what the change does to the record.
     /// Returns the document with the change applied on top of `scratch`,
-    /// the record's kind and what the change touched.
+    /// the record's kind, what the change touched (not computed for an HQ
+    /// author's first change: nothing depends on it) and, when the change's
+    /// causal context is that document, its fields and conflicts as read.
     fn judge_content(
         &self,
         c: &Change,
         scratch: &Automerge,
         author: NodeId,
         role: Option<crate::network::Role>,
-    ) -> Result<std::result::Result<(Automerge, String, crate::roles::Touched), String>> {
+    ) -> Result<std::result::Result<(Automerge, String, crate::roles::Touched, Option<crate::record::Read>), String>> {
         let before = scratch.get_heads();
         let mut trial = scratch.clone();
         if let Err(e) = trial.apply_changes([c.clone()]) {
             return Ok(Err(format!("it does not apply: {e}")));
         }
-        let touched = crate::roles::touched(&trial, &before);
+        let stored_envelope = crate::record::envelope(scratch);
+        let touched = if stored_envelope.is_some() || role != Some(crate::network::Role::Hq) {
+            crate::roles::touched(&trial, &before)
+        } else {
+            crate::roles::Touched::default()
+        };
         // the kind already stored decides; a new record's, the one it is created with
-        let kind = match crate::record::envelope(scratch) {
+        let kind = match stored_envelope {
             Some(env) => {
                 if let Some(key) = touched.envelope.first() {
                     return Ok(Err(format!("it changes the record's '{key}', which never changes once created")));
@@ -283,12 +297,15 @@ impl Node {
             Some(ctx)
         };
         let ctx = context.as_ref().unwrap_or(&trial);
+        let mut read = None;
         if crate::record::is_live(ctx) {
-            if let Err(e) = schema.validate(&crate::record::fields(ctx)) {
+            let r = crate::record::Read::of(ctx);
+            if let Err(e) = schema.validate(&r.fields) {
                 return Ok(Err(format!("schema: {e}")));
             }
+            read = context.is_none().then_some(r);
         }
-        Ok(Ok((trial, kind, touched)))
+        Ok(Ok((trial, kind, touched, read)))
     }
 
     /// Every refused change, oldest first.
