@@ -68,9 +68,11 @@ fn an_init_killed_before_its_end_can_be_run_again() {
     a.ok(&["init", "--name", "field"]);
     a.ok(&["list", "practice"]);
     // the interrupted key is kept aside, never deleted
-    assert!(std::fs::read_dir(a.home())
+    assert!(std::fs::read_dir(a.home()).unwrap().any(|e| e
         .unwrap()
-        .any(|e| e.unwrap().file_name().to_string_lossy().starts_with("node.key.interrupted-")));
+        .file_name()
+        .to_string_lossy()
+        .starts_with("node.key.interrupted-")));
     // but a home with a node is never overwritten
     assert!(a.fails(&["init", "--name", "again"], 2).contains("already exists"));
 }

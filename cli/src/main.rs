@@ -653,8 +653,12 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         Command::Get { reference } => out.record(&node.get(&reference)?)?,
         Command::List { kind, filters } => {
             let filters = filters.iter().map(|f| split_assignment(f)).collect::<Result<Vec<_>>>()?;
-            let title = node.kind(&kind)?.title_field.clone();
-            out.list(&node.list(&kind, &filters)?, title.as_deref())?;
+            if out.json {
+                out.stream_records(false, |each| node.list_each(&kind, &filters, each))?;
+            } else {
+                let title = node.kind(&kind)?.title_field.clone();
+                out.list(&node.list(&kind, &filters)?, title.as_deref())?;
+            }
         }
         Command::Delete { reference } => out.record(&node.delete(&reference)?)?,
         Command::Transition { reference, state, note } => {
@@ -671,10 +675,11 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
                 node.import(&kind, || parse_items(&text)).with_context(|| format!("import of {}", file.display()))?;
             out.imported(&report)?;
         }
-        Command::Export { kind, format } => {
-            let records = node.list(&kind, &[])?;
-            out.export(&records, if out.json { Format::Json } else { format })?;
-        }
+        Command::Export { kind, format } => match if out.json { Format::Json } else { format } {
+            Format::Json => out.stream_records(false, |each| node.list_each(&kind, &[], each))?,
+            Format::Jsonl => out.stream_records(true, |each| node.list_each(&kind, &[], each))?,
+            Format::Csv => out.export_csv(&node.list(&kind, &[])?)?,
+        },
         Command::Check { .. } => {
             let report = node.check()?;
             out.check(&report)?;

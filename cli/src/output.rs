@@ -7,8 +7,8 @@ use std::io::Write;
 
 use anyhow::Result;
 use ayni_node::node::{CheckReport, CompactReport, HistoryEntry, ImportReport, RecordConflicts};
-use ayni_node::report::EdanReport;
 use ayni_node::repair::RepairReport;
+use ayni_node::report::EdanReport;
 use ayni_node::seed::SeedReport;
 use ayni_node::{Node, Record};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
@@ -18,8 +18,6 @@ use serde_json::Value;
 use ayni_node::net::SyncReport;
 use ayni_node::network::{Membership, NetworkInfo};
 use ayni_node::replica::PeerInfo;
-
-use crate::Format;
 
 /// A progress line on a terminal while a sync runs (never in `--json` mode).
 pub fn progress(received: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Option<indicatif::ProgressBar> {
@@ -83,6 +81,41 @@ impl Out {
     fn emit<T: Serialize>(&mut self, value: &T, human: impl FnOnce() -> String) -> Result<()> {
         let text = if self.json { serde_json::to_string_pretty(value)? + "\n" } else { human() };
         self.write(&text)
+    }
+
+    /// Streams records as they are read: a JSON array exactly as `--json`
+    /// prints any list (or JSON Lines with `lines`), written record by
+    /// record, so a kind of any size lists in constant memory. `drive` calls
+    /// the callback once per record.
+    pub fn stream_records(
+        &mut self,
+        lines: bool,
+        drive: impl FnOnce(&mut dyn FnMut(Record) -> ayni_node::Result<()>) -> ayni_node::Result<usize>,
+    ) -> Result<()> {
+        use serde::ser::{SerializeSeq, Serializer};
+        let io = |e: std::io::Error| ayni_node::Error::Io { path: "standard output".into(), source: e };
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, &mut self.stdout);
+        let result = if lines {
+            drive(&mut |rec| {
+                serde_json::to_writer(&mut w, &rec).map_err(|e| io(e.into()))?;
+                w.write_all(b"\n").map_err(io)
+            })
+            .map(|_| ())
+        } else {
+            let mut ser = serde_json::Serializer::pretty(&mut w);
+            let started = ser.serialize_seq(None).map_err(|e| io(e.into()));
+            started
+                .and_then(|mut seq| {
+                    drive(&mut |rec| seq.serialize_element(&rec).map_err(|e| io(e.into())))?;
+                    seq.end().map_err(|e| io(e.into()))
+                })
+                .and_then(|()| w.write_all(b"\n").map_err(io))
+        };
+        let result = result.and_then(|()| w.flush().map_err(io));
+        match result {
+            Err(ayni_node::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => Ok(other?),
+        }
     }
 
     pub fn text_or_json(&mut self, text: &str, json: &Value) -> Result<()> {
@@ -186,48 +219,43 @@ impl Out {
         self.emit(r, || format!("imported {} {} record(s)\n", r.created, r.kind))
     }
 
-    pub fn export(&mut self, records: &[Record], format: Format) -> Result<()> {
-        let text = match format {
-            Format::Json => serde_json::to_string_pretty(records)? + "\n",
-            Format::Jsonl => {
-                records.iter().map(|r| Ok(serde_json::to_string(r)? + "\n")).collect::<Result<String>>()?
-            }
-            Format::Csv => {
-                let mut columns: Vec<String> = vec![];
-                let rows: Vec<Vec<(String, String)>> = records
-                    .iter()
-                    .map(|r| {
-                        let mut row = vec![
-                            ("id".to_string(), r.id.clone()),
-                            ("key".to_string(), r.key.clone()),
-                            ("status".to_string(), r.status.clone().unwrap_or_default()),
-                        ];
-                        flatten("", &r.fields, &mut row);
-                        for (k, _) in &row {
-                            if !columns.contains(k) {
-                                columns.push(k.clone());
-                            }
+    /// CSV of records: one column per leaf field any record has.
+    pub fn export_csv(&mut self, records: &[Record]) -> Result<()> {
+        let text = {
+            let mut columns: Vec<String> = vec![];
+            let rows: Vec<Vec<(String, String)>> = records
+                .iter()
+                .map(|r| {
+                    let mut row = vec![
+                        ("id".to_string(), r.id.clone()),
+                        ("key".to_string(), r.key.clone()),
+                        ("status".to_string(), r.status.clone().unwrap_or_default()),
+                    ];
+                    flatten("", &r.fields, &mut row);
+                    for (k, _) in &row {
+                        if !columns.contains(k) {
+                            columns.push(k.clone());
                         }
-                        row
-                    })
-                    .collect();
-                let esc = |s: &str| {
-                    if s.contains([',', '"', '\n']) {
-                        format!("\"{}\"", s.replace('"', "\"\""))
-                    } else {
-                        s.to_string()
                     }
-                };
-                let mut out = columns.iter().map(|c| esc(c)).collect::<Vec<_>>().join(",") + "\n";
-                for row in rows {
-                    let line: Vec<String> = columns
-                        .iter()
-                        .map(|c| row.iter().find(|(k, _)| k == c).map(|(_, v)| esc(v)).unwrap_or_default())
-                        .collect();
-                    out += &(line.join(",") + "\n");
+                    row
+                })
+                .collect();
+            let esc = |s: &str| {
+                if s.contains([',', '"', '\n']) {
+                    format!("\"{}\"", s.replace('"', "\"\""))
+                } else {
+                    s.to_string()
                 }
-                out
+            };
+            let mut out = columns.iter().map(|c| esc(c)).collect::<Vec<_>>().join(",") + "\n";
+            for row in rows {
+                let line: Vec<String> = columns
+                    .iter()
+                    .map(|c| row.iter().find(|(k, _)| k == c).map(|(_, v)| esc(v)).unwrap_or_default())
+                    .collect();
+                out += &(line.join(",") + "\n");
             }
+            out
         };
         self.write(&text)
     }

@@ -772,9 +772,27 @@ impl Node {
     /// filter (`status`, `key` and `id` match the record itself; a list
     /// matches when it contains the value). Reads only the views of `kind`.
     pub fn list(&self, kind: &str, filters: &[(String, Value)]) -> Result<Vec<Record>> {
-        self.kind(kind)?;
         let mut out = vec![];
-        for (id, bytes) in self.store.views_of_kind(kind)? {
+        self.list_each(kind, filters, |rec| {
+            out.push(rec);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Like [`Node::list`], handing each record to `f` as it is read, so a
+    /// front end can stream a large kind with one record in memory.
+    /// Returns how many records matched.
+    pub fn list_each(
+        &self,
+        kind: &str,
+        filters: &[(String, Value)],
+        mut f: impl FnMut(Record) -> Result<()>,
+    ) -> Result<usize> {
+        self.kind(kind)?;
+        let mut n = 0;
+        for item in self.store.views_of_kind_iter(kind) {
+            let (id, bytes) = item?;
             let rec: Record = serde_json::from_slice(&bytes)
                 .map_err(|e| Error::Damaged { id: id.to_string(), reason: format!("view: {e}") })?;
             if rec.deleted {
@@ -782,10 +800,11 @@ impl Node {
             }
             let rec = self.shown(rec);
             if filters.iter().all(|(path, want)| matches(&rec, path, want)) {
-                out.push(rec);
+                n += 1;
+                f(rec)?;
             }
         }
-        Ok(out)
+        Ok(n)
     }
 
     /// Every change to a record, oldest first.

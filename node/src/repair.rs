@@ -77,17 +77,18 @@ impl Node {
         let (node, reopened_from_log) = match Node::open(home) {
             Ok(node) => (node, false),
             Err(Error::StoreDamaged { path, .. }) => {
-                let (store, _moved) = Store::open_from_log(&path, &folder.join("store-snapshots")).map_err(|e| match e {
-                    Error::StoreDamaged { path, source } => Error::Unrepairable {
-                        path,
-                        reason: format!(
-                            "its log is damaged too ({source}); the snapshots were moved to {}. Restore the node \
+                let (store, _moved) =
+                    Store::open_from_log(&path, &folder.join("store-snapshots")).map_err(|e| match e {
+                        Error::StoreDamaged { path, source } => Error::Unrepairable {
+                            path,
+                            reason: format!(
+                                "its log is damaged too ({source}); the snapshots were moved to {}. Restore the node \
                              from a peer: `ayni init` a new home, join the network, sync",
-                            folder.display()
-                        ),
-                    },
-                    other => other,
-                })?;
+                                folder.display()
+                            ),
+                        },
+                        other => other,
+                    })?;
                 drop(store);
                 (Node::open(home)?, true)
             }

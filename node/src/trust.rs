@@ -248,7 +248,8 @@ impl Node {
         scratch: &Automerge,
         author: NodeId,
         role: Option<crate::network::Role>,
-    ) -> Result<std::result::Result<(Automerge, String, crate::roles::Touched, Option<crate::record::Read>), String>> {
+    ) -> Result<std::result::Result<(Automerge, String, crate::roles::Touched, Option<crate::record::Read>), String>>
+    {
         let before = scratch.get_heads();
         let mut trial = scratch.clone();
         if let Err(e) = trial.apply_changes([c.clone()]) {

@@ -349,7 +349,11 @@ fn a_field_change_that_rewrites_a_catalogue_records_kind_is_refused() {
     let rec = n.c.merge_document(&id, &bytes).unwrap();
     assert_eq!(rec.kind, "practice");
     assert!(rec.fields.get("full_name").is_none());
-    assert!(reasons(&n.c).iter().any(|r| r.contains("'kind', which never changes once created")), "{:?}", reasons(&n.c));
+    assert!(
+        reasons(&n.c).iter().any(|r| r.contains("'kind', which never changes once created")),
+        "{:?}",
+        reasons(&n.c)
+    );
 }
 
 #[test]

@@ -413,19 +413,27 @@ impl Store {
 
     /// Every document of `kind`, in key order, with its view.
     pub fn views_of_kind(&self, kind: &str) -> Result<Vec<(DocumentId, Vec<u8>)>> {
+        self.views_of_kind_iter(kind).collect()
+    }
+
+    /// Like [`Store::views_of_kind`], one view at a time, so that listing a
+    /// large kind holds one record in memory, not all of them.
+    pub fn views_of_kind_iter<'s>(&'s self, kind: &str) -> impl Iterator<Item = Result<(DocumentId, Vec<u8>)>> + 's {
         let mut prefix = b"k:".to_vec();
         prefix.extend_from_slice(kind.as_bytes());
         prefix.push(0);
-        let mut out = vec![];
-        for item in self.db.scan_prefix(&prefix).keys() {
-            let item = item.map_err(|e| self.err(e))?;
-            if let Some(id) = id_from_tail(&item) {
-                if let Some(view) = self.view(&id)? {
-                    out.push((id, view));
-                }
+        self.db.scan_prefix(&prefix).keys().filter_map(move |item| {
+            let item = match item {
+                Ok(k) => k,
+                Err(e) => return Some(Err(self.err(e))),
+            };
+            let id = id_from_tail(&item)?;
+            match self.view(&id) {
+                Ok(Some(view)) => Some(Ok((id, view))),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
             }
-        }
-        Ok(out)
+        })
     }
 
     /// Every document with conflicts.
