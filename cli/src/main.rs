@@ -501,6 +501,12 @@ fn parse_items(text: &str) -> Box<dyn Iterator<Item = Item> + '_> {
     }
 }
 
+/// After a command wrote many records, the store is reopened so that the
+/// next command opens fast (see `Node::checkpoint`).
+fn checkpoint_if(node: Node, written: u64) -> Result<Node> {
+    Ok(if written >= ayni_node::node::CHECKPOINT_AFTER { node.checkpoint()? } else { node })
+}
+
 fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
     if let Command::Completions { shell } = cli.command {
         let mut buf = vec![];
@@ -573,6 +579,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         Command::Bundle { command: BundleCommand::Import { file } } => {
             let bytes = read_limited(&file, MAX_INPUT_BYTES)?;
             let report = node.import_bundle(&bytes).with_context(|| format!("{}", file.display()))?;
+            let _node = checkpoint_if(node, report.documents_changed)?;
             out.bundle(&report, "imported")?;
         }
         Command::Serve { listen, no_mdns, stall_timeout, resync } => {
@@ -627,6 +634,10 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
                 endpoint.close().await;
                 report
             })?;
+            drop(rt);
+            if let Ok(node) = std::sync::Arc::try_unwrap(node) {
+                checkpoint_if(node, report.docs_received)?;
+            }
             out.synced(&report)?;
         }
         Command::Id => out.id(&node)?,
@@ -673,6 +684,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             let text = read_input(&file, MAX_INPUT_BYTES)?;
             let report =
                 node.import(&kind, || parse_items(&text)).with_context(|| format!("import of {}", file.display()))?;
+            let _node = checkpoint_if(node, report.created as u64)?;
             out.imported(&report)?;
         }
         Command::Export { kind, format } => match if out.json { Format::Json } else { format } {

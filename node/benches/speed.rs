@@ -93,6 +93,38 @@ fn automerge_baseline(records: &[Value]) -> (Duration, Duration) {
     (build, load)
 }
 
+/// Runs the release `ayni` binary's `list edan --json` on a home, if it was
+/// built (`cargo build --release -p ayni-cli`): (ms to the first byte, ms in
+/// all, peak RSS in MB, from /usr/bin/time).
+fn list_with_cli(home: &std::path::Path) -> Option<(f64, f64, f64)> {
+    use std::io::Read;
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/ayni");
+    if !bin.exists() {
+        eprintln!("{} not built: skipping the CLI list measurement", bin.display());
+        return None;
+    }
+    let t = Instant::now();
+    let mut child = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(&bin)
+        .args(["--home", home.to_str()?, "--json", "list", "edan"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut out = child.stdout.take()?;
+    let mut first = [0u8; 1];
+    out.read_exact(&mut first).ok()?;
+    let first_byte = t.elapsed();
+    std::io::copy(&mut out, &mut std::io::sink()).ok()?;
+    let mut err = String::new();
+    child.stderr.take()?.read_to_string(&mut err).ok()?;
+    child.wait().ok()?;
+    let all = t.elapsed();
+    let kb: f64 = err.lines().last()?.trim().parse().ok()?;
+    Some((first_byte.as_secs_f64() * 1e3, all.as_secs_f64() * 1e3, kb / 1024.0))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.iter().position(|a| a == "--n").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(10_000);
@@ -106,17 +138,38 @@ fn main() {
     a.seed().unwrap();
     let before = a.store().all_ids().unwrap().len();
 
-    let records: Vec<Value> = (0..n).map(ayni_node::seed::edan_like).collect();
-    let json_bytes: usize = records.iter().map(|r| r.to_string().len()).sum::<usize>() / n;
-    let (am_build, am_load) = automerge_baseline(&records);
-    drop(records);
-
     reset_rss();
     let t = Instant::now();
     a.import("edan", || (0..n).map(|i| (format!("item {i}"), Ok(ayni_node::seed::edan_like(i))))).unwrap();
     let import = t.elapsed();
     let import_rss = rss_peak_mb();
     assert_eq!(a.store().all_ids().unwrap().len(), before + n);
+
+    // what the CLI does after a bulk write, so the next open need not
+    // replay sled's log; then that next open
+    let t = Instant::now();
+    let a = a.checkpoint().unwrap();
+    let checkpoint = t.elapsed();
+    drop(a);
+    let t = Instant::now();
+    let a = Node::open(&a_home).unwrap();
+    a.list("team", &[]).unwrap();
+    let first_open = t.elapsed();
+    drop(a);
+
+    // `ayni list edan --json` as a user runs it: peak RSS and time to the first byte
+    let cli_list = list_with_cli(&a_home);
+    let a = Node::open(&a_home).unwrap();
+
+    // durable `set` of one field of an existing EDAN
+    let mut sets = Vec::with_capacity(300);
+    for i in 0..300 {
+        let t = Instant::now();
+        a.set("edan:edan-000001", &[("tallies.z1.GAEM-1.injured".into(), serde_json::json!(i % 7))]).unwrap();
+        sets.push(t.elapsed());
+    }
+    sets.sort();
+    let pct = |p: f64| sets[((sets.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (a, b) = (Arc::new(a), Arc::new(b));
@@ -134,8 +187,27 @@ fn main() {
     let sync = t.elapsed();
     let sync_rss = rss_peak_mb();
     assert_eq!(b.store().all_ids().unwrap().len(), before + n);
+    drop((a, b));
+
+    // automerge alone on the same records, last, so its memory does not
+    // count in Ayni's peaks
+    let records: Vec<Value> = (0..n).map(ayni_node::seed::edan_like).collect();
+    let json_bytes: usize = records.iter().map(|r| r.to_string().len()).sum::<usize>() / n;
+    let (am_build, am_load) = automerge_baseline(&records);
+    drop(records);
 
     let s = |d: Duration| d.as_secs_f64();
+    println!("| records | checkpoint after the import (ms) | next open + list teams (ms) | durable `set` p50 (ms) | p99 (ms) | `ayni list edan --json`: first byte (ms) | all (ms) | peak RSS (MB) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let (first_byte, all, rss) = cli_list.unwrap_or_default();
+    println!(
+        "| {n} | {:.0} | {:.0} | {:.2} | {:.2} | {first_byte:.0} | {all:.0} | {rss:.0} |",
+        checkpoint.as_secs_f64() * 1e3,
+        first_open.as_secs_f64() * 1e3,
+        pct(0.5),
+        pct(0.99)
+    );
+    println!();
     println!("| records | JSON bytes/record | automerge build+save, 1 core (s) | automerge load (s) | Ayni import (s) | import ÷ automerge build+save | import peak RSS (MB) | first sync over QUIC, both sides (s) | first sync ÷ automerge load | sync peak RSS, both sides in one process (MB) | first sync bytes |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     println!(

@@ -242,8 +242,9 @@ impl Store {
         let Some((snap, changes)) = self.chunks(id)? else { return Ok(None) };
         let damaged = |e: automerge::AutomergeError| Error::Damaged { id: id.to_string(), reason: e.to_string() };
         let mut doc = Automerge::load(&snap).map_err(damaged)?;
-        for c in changes {
-            doc.load_incremental(&c).map_err(damaged)?;
+        if !changes.is_empty() {
+            // one call for all the chunks: automerge applies them as one batch
+            doc.load_incremental(&changes.concat()).map_err(damaged)?;
         }
         let missing = doc.get_missing_deps(&[]);
         if !missing.is_empty() {
