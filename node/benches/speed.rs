@@ -12,24 +12,12 @@ use std::time::{Duration, Instant};
 
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjType, ScalarValue, ROOT};
-use ayni_node::net::{Endpoint, NetConfig};
 use ayni_node::network::Role;
 use ayni_node::Node;
 use serde_json::Value;
 
-fn rss_peak_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-fn reset_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
+mod common;
+use common::{reset_rss, rss_peak_mb};
 
 /// Writes a JSON value into an automerge object (maps and lists as such).
 fn put_json<T: Transactable>(tx: &mut T, obj: &automerge::ObjId, key: automerge::Prop, v: &Value) {
@@ -175,15 +163,7 @@ fn main() {
     let (a, b) = (Arc::new(a), Arc::new(b));
     reset_rss();
     let t = Instant::now();
-    let report = rt.block_on(async {
-        let eb = Arc::new(Endpoint::bind(b.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap());
-        let serving = eb.serve_in_background();
-        let ea = Endpoint::bind(a.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap();
-        let r = ea.sync_with(eb.local_addr().unwrap()).await.unwrap();
-        ea.close().await;
-        serving.stop().await;
-        r
-    });
+    let report = common::sync_over_loopback(&rt, &a, &b);
     let sync = t.elapsed();
     let sync_rss = rss_peak_mb();
     assert_eq!(b.store().all_ids().unwrap().len(), before + n);

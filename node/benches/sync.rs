@@ -10,27 +10,12 @@ use std::time::Instant;
 
 use automerge::sync::{State, SyncDoc};
 use automerge::Automerge;
-use ayni_node::net::{Endpoint, NetConfig};
 use ayni_node::network::Role;
 use ayni_node::Node;
 use serde_json::json;
 
 mod common;
-use common::{copy_dir, pair_with_edan, rnd, zstd_of_changes};
-
-fn rss_peak_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-fn reset_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
+use common::{copy_dir, pair_with_edan, reset_rss, rnd, rss_peak_mb, zstd_of_changes};
 
 /// automerge's own sync, one document at a time with fresh states, all
 /// documents in flight together: returns (bytes a→b, bytes b→a, rounds).
@@ -109,15 +94,7 @@ fn main() {
             drop((da, db));
             reset_rss();
             let t = Instant::now();
-            let report = rt.block_on(async {
-                let eb = Arc::new(Endpoint::bind(b.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap());
-                let serving = eb.serve_in_background();
-                let ea = Endpoint::bind(a.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap();
-                let r = ea.sync_with(eb.local_addr().unwrap()).await.unwrap();
-                ea.close().await;
-                serving.stop().await;
-                r
-            });
+            let report = common::sync_over_loopback(&rt, &a, &b);
             let wall = t.elapsed();
             let rss = rss_peak_mb();
             println!(

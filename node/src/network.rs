@@ -139,33 +139,26 @@ trait Signed: serde::de::DeserializeOwned + Serialize {
     fn issuer_membership(&self) -> Option<&str>;
 }
 
-impl Signed for Payload {
-    const FORMAT: u8 = TOKEN_FORMAT;
-    const NAME: &'static str = "membership";
-    fn network(&self) -> &NetworkInfo {
-        &self.network
-    }
-    fn issuer(&self) -> &str {
-        &self.issuer
-    }
-    fn issuer_membership(&self) -> Option<&str> {
-        self.issuer_membership.as_deref()
-    }
+/// Both kinds of signed record name their network and issuer the same way.
+macro_rules! signed_record {
+    ($payload:ty, $format:expr, $name:literal) => {
+        impl Signed for $payload {
+            const FORMAT: u8 = $format;
+            const NAME: &'static str = $name;
+            fn network(&self) -> &NetworkInfo {
+                &self.network
+            }
+            fn issuer(&self) -> &str {
+                &self.issuer
+            }
+            fn issuer_membership(&self) -> Option<&str> {
+                self.issuer_membership.as_deref()
+            }
+        }
+    };
 }
-
-impl Signed for RevocationPayload {
-    const FORMAT: u8 = REVOCATION_FORMAT;
-    const NAME: &'static str = "revocation";
-    fn network(&self) -> &NetworkInfo {
-        &self.network
-    }
-    fn issuer(&self) -> &str {
-        &self.issuer
-    }
-    fn issuer_membership(&self) -> Option<&str> {
-        self.issuer_membership.as_deref()
-    }
-}
+signed_record!(Payload, TOKEN_FORMAT, "membership");
+signed_record!(RevocationPayload, REVOCATION_FORMAT, "revocation");
 
 /// `format u8 | payload length u32 BE | payload JSON | Ed25519 signature`.
 fn sign_payload<P: Signed>(payload: &P, key: &SecretKey) -> Result<Vec<u8>> {

@@ -111,13 +111,9 @@ fn read_union<R: ReadDoc>(doc: &R, objs: &[ExId]) -> Value {
             let keys: BTreeSet<String> = objs.iter().flat_map(|o| doc.keys(o)).collect();
             let mut out = Map::new();
             for key in keys {
-                let (maps, winner) = values_at(doc, objs, &key);
-                let v = match winner {
-                    Some((AmValue::Object(ObjType::Map), _)) => read_union(doc, &maps),
-                    Some((v, id)) => value_json(doc, &v, &id),
-                    None => continue,
-                };
-                out.insert(key, v);
+                if let Some(v) = union_at(doc, objs, &key) {
+                    out.insert(key, v);
+                }
             }
             Value::Object(out)
         }
@@ -129,6 +125,17 @@ fn read_union<R: ReadDoc>(doc: &R, objs: &[ExId]) -> Value {
         ),
         Ok(ObjType::Text) => Value::String(doc.text(first).unwrap_or_default()),
         Err(_) => Value::Null,
+    }
+}
+
+/// The value shown at `key` of the concurrent map objects `objs`: the
+/// winning value, or the union of every map found there.
+fn union_at<R: ReadDoc>(doc: &R, objs: &[ExId], key: &str) -> Option<Value> {
+    let (maps, winner) = values_at(doc, objs, key);
+    match winner {
+        Some((AmValue::Object(ObjType::Map), _)) => Some(read_union(doc, &maps)),
+        Some((v, id)) => Some(value_json(doc, &v, &id)),
+        None => None,
     }
 }
 
@@ -226,13 +233,9 @@ fn read_maps<R: ReadDoc>(doc: &R, objs: &[ExId], path: &mut Vec<String>, out: &m
             path.push(key.clone());
             walk_key(doc, objs, &key, path, out);
             path.pop();
-            let (maps, winner) = values_at(doc, objs, &key);
-            let v = match winner {
-                Some((AmValue::Object(ObjType::Map), _)) => read_union(doc, &maps),
-                Some((v, id)) => value_json(doc, &v, &id),
-                None => continue,
-            };
-            map.insert(key, v);
+            if let Some(v) = union_at(doc, objs, &key) {
+                map.insert(key, v);
+            }
             continue;
         }
         let v = match &item.value {

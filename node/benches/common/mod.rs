@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::sync::Arc;
 
+use ayni_node::net::{Endpoint, NetConfig, SyncReport};
 use ayni_node::network::Role;
 use ayni_node::Node;
 use serde_json::{json, Value};
@@ -74,4 +76,33 @@ pub fn zstd_of_changes(node: &Node, ids: &[String]) -> usize {
         }
     }
     zstd::encode_all(&changes[..], 3).unwrap().len()
+}
+
+/// This process's peak RSS since the last [`reset_rss`], in MB.
+pub fn rss_peak_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// Resets the peak RSS to the current RSS.
+pub fn reset_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// One sync over QUIC on loopback: `a` initiates, `b` serves.
+pub fn sync_over_loopback(rt: &tokio::runtime::Runtime, a: &Arc<Node>, b: &Arc<Node>) -> SyncReport {
+    rt.block_on(async {
+        let eb = Arc::new(Endpoint::bind(b.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap());
+        let serving = eb.serve_in_background();
+        let ea = Endpoint::bind(a.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap();
+        let r = ea.sync_with(eb.local_addr().unwrap()).await.unwrap();
+        ea.close().await;
+        serving.stop().await;
+        r
+    })
 }
