@@ -443,25 +443,27 @@ pub(crate) struct Verified {
 impl Verified {
     /// [`Membership::from_bytes`], remembered.
     pub(crate) fn membership(&self, bytes: &[u8]) -> Result<Membership> {
-        let mut cache = self.memberships.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(m) = cache.get(bytes) {
-            return Ok(m.clone());
-        }
-        let m = Membership::from_bytes(bytes)?;
-        cache.insert(bytes.to_vec(), m.clone());
-        Ok(m)
+        remembered(&self.memberships, bytes, Membership::from_bytes)
     }
 
     /// [`Revocation::from_bytes`], remembered.
     pub(crate) fn revocation(&self, bytes: &[u8]) -> Result<Revocation> {
-        let mut cache = self.revocations.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = cache.get(bytes) {
-            return Ok(r.clone());
-        }
-        let r = Revocation::from_bytes(bytes)?;
-        cache.insert(bytes.to_vec(), r.clone());
-        Ok(r)
+        remembered(&self.revocations, bytes, Revocation::from_bytes)
     }
+}
+
+fn remembered<T: Clone>(
+    cache: &std::sync::Mutex<std::collections::HashMap<Vec<u8>, T>>,
+    bytes: &[u8],
+    verify: fn(&[u8]) -> Result<T>,
+) -> Result<T> {
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = cache.get(bytes) {
+        return Ok(v.clone());
+    }
+    let v = verify(bytes)?;
+    cache.insert(bytes.to_vec(), v.clone());
+    Ok(v)
 }
 
 const REVOCATION_FORMAT: u8 = 0x11;
