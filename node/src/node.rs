@@ -29,7 +29,7 @@ use crate::trust::Signed;
 
 const NODE_FORMAT: u32 = 1;
 /// Records per atomic write batch of [`Node::import`].
-pub const IMPORT_BATCH: usize = 5_000;
+pub const IMPORT_BATCH: usize = 1_000;
 /// Records written by one command past which front ends call
 /// [`Node::checkpoint`] before they report.
 pub const CHECKPOINT_AFTER: u64 = 2_000;
