@@ -278,6 +278,22 @@ pub(crate) fn envelope<R: ReadDoc>(doc: &R) -> Option<Envelope> {
     })
 }
 
+/// The root keys that say what a record is; set once, when it is created.
+pub(crate) const ENVELOPE_KEYS: [&str; 5] = ["ayni", "kind", "key", "created_at", "created_by"];
+
+/// The first envelope key whose values (all of them, concurrent ones
+/// included) differ between `before` and `after`.
+pub(crate) fn envelope_change<R: ReadDoc>(before: &R, after: &R) -> Option<&'static str> {
+    let values = |doc: &R, key: &str| -> Vec<Value> {
+        let mut v: Vec<Value> =
+            doc.get_all(ROOT, key).unwrap_or_default().iter().map(|(v, id)| value_json(doc, v, id)).collect();
+        v.sort_by_key(|x| x.to_string());
+        v.dedup();
+        v
+    };
+    ENVELOPE_KEYS.into_iter().find(|k| values(before, k) != values(after, k))
+}
+
 /// Whether the record is live (never deleted, or edited concurrently with
 /// its deletion).
 pub(crate) fn is_live<R: ReadDoc>(doc: &R) -> bool {

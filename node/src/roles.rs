@@ -14,6 +14,7 @@ use automerge::{Automerge, ChangeHash, PatchAction, Prop};
 use crate::identity::NodeId;
 use crate::network::Role;
 use crate::node::Node;
+use crate::record::ENVELOPE_KEYS;
 
 /// The field paths and new transitions a change (from `before` to the
 /// document's heads) makes.
@@ -23,15 +24,9 @@ pub(crate) struct Touched {
     pub fields: Vec<Vec<String>>,
     /// States that new transition-log entries move to.
     pub transitions: Vec<String>,
-    /// Whether the change created the record.
+    /// Whether the change created the record (wrote its envelope).
     pub created: bool,
-    /// Envelope keys at the root (`ayni`, `kind`, `key`, `created_at`,
-    /// `created_by`) the change put or deleted.
-    pub envelope: Vec<String>,
 }
-
-/// The root keys that say what a record is; set once, when it is created.
-pub(crate) const ENVELOPE_KEYS: [&str; 5] = ["ayni", "kind", "key", "created_at", "created_by"];
 
 fn prop(p: &Prop) -> String {
     match p {
@@ -42,7 +37,7 @@ fn prop(p: &Prop) -> String {
 
 /// What changed in `doc` since `before`.
 pub(crate) fn touched(doc: &Automerge, before: &[ChangeHash]) -> Touched {
-    let mut t = Touched { fields: vec![], transitions: vec![], created: before.is_empty(), envelope: vec![] };
+    let mut t = Touched { fields: vec![], transitions: vec![], created: before.is_empty() };
     let log_before: std::collections::HashSet<String> = doc
         .fork_at(before)
         .map(|d| crate::record::transitions(&d).into_iter().map(|e| e.id).collect())
@@ -56,12 +51,7 @@ pub(crate) fn touched(doc: &Automerge, before: &[ChangeHash]) -> Touched {
         }
         match path.first().map(String::as_str) {
             Some("data") => t.fields.push(path[1..].to_vec()),
-            Some(k) if path.len() == 1 && ENVELOPE_KEYS.contains(&k) => {
-                t.created = true;
-                if !t.envelope.iter().any(|e| e == k) {
-                    t.envelope.push(k.to_string());
-                }
-            }
+            Some(k) if path.len() == 1 && ENVELOPE_KEYS.contains(&k) => t.created = true,
             _ => {}
         }
     }

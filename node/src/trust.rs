@@ -256,7 +256,7 @@ impl Node {
             return Ok(Err(format!("it does not apply: {e}")));
         }
         let stored_envelope = crate::record::envelope(scratch);
-        let touched = if stored_envelope.is_some() || role != Some(crate::network::Role::Hq) {
+        let touched = if role != Some(crate::network::Role::Hq) {
             crate::roles::touched(&trial, &before)
         } else {
             crate::roles::Touched::default()
@@ -264,7 +264,7 @@ impl Node {
         // the kind already stored decides; a new record's, the one it is created with
         let kind = match stored_envelope {
             Some(env) => {
-                if let Some(key) = touched.envelope.first() {
+                if let Some(key) = crate::record::envelope_change(scratch, &trial) {
                     return Ok(Err(format!("it changes the record's '{key}', which never changes once created")));
                 }
                 env.kind
