@@ -140,7 +140,7 @@ impl Node {
                 node.store().replace_document(id, &mut doc)?;
                 report.salvaged.push(Salvaged {
                     id: id.to_string(),
-                    changes_kept: doc.get_changes(&[]).len(),
+                    changes_kept: doc.get_changes_meta(&[]).len(),
                     chunks_set_aside: dropped.len(),
                 });
             }

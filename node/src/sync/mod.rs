@@ -475,7 +475,7 @@ impl Session {
                 };
                 match ours {
                     None => {
-                        let all = theirs.get_changes(&[]).len();
+                        let all = theirs.get_changes_meta(&[]).len();
                         let refused = store.save(&id, &theirs, Some(&bytes), &self.sigs)?;
                         self.stats.changes_received += (all - refused.min(all)) as u64;
                         if refused < all && self.received_docs.insert(id) {
