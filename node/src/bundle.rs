@@ -125,7 +125,7 @@ impl Node {
             for c in &changes {
                 raw.extend_from_slice(c.raw_bytes());
             }
-            frames.push(Frame::Sigs(id, self.signatures_of(&changes)?));
+            frames.push(Frame::Sigs(id, self.signatures_of(&changes.iter().map(|c| c.hash()).collect::<Vec<_>>())?));
             frames.push(Frame::DocFull(id, raw));
         }
         let header = Header {

@@ -1044,7 +1044,8 @@ impl Node {
             raw.extend_from_slice(c.raw_bytes());
         }
         let mut out = vec![];
-        crate::sync::wire::Frame::Sigs(id, self.signatures_of(&changes)?).encode(&mut out);
+        crate::sync::wire::Frame::Sigs(id, self.signatures_of(&changes.iter().map(|c| c.hash()).collect::<Vec<_>>())?)
+            .encode(&mut out);
         crate::sync::wire::Frame::DocFull(id, raw).encode(&mut out);
         Ok(out)
     }

@@ -382,8 +382,8 @@ impl DocStore for SyncStore<'_> {
         self.node.save_synced(id, doc, received, sigs, &self.from)
     }
 
-    fn signatures(&self, changes: &[automerge::Change]) -> Result<Vec<([u8; 32], [u8; 64])>> {
-        self.node.signatures_of(changes)
+    fn signatures(&self, hashes: &[automerge::ChangeHash]) -> Result<Vec<([u8; 32], [u8; 64])>> {
+        self.node.signatures_of(hashes)
     }
 
     fn commit(&mut self) -> Result<()> {

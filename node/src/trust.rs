@@ -90,11 +90,11 @@ impl Node {
     }
 
     /// Stored signatures of the given changes (those that have one).
-    pub(crate) fn signatures_of(&self, changes: &[Change]) -> Result<Vec<Signed>> {
-        let mut out = Vec::with_capacity(changes.len());
-        for c in changes {
-            if let Some(sig) = self.store().signature(&c.hash().0)? {
-                out.push((c.hash().0, sig));
+    pub(crate) fn signatures_of(&self, hashes: &[ChangeHash]) -> Result<Vec<Signed>> {
+        let mut out = Vec::with_capacity(hashes.len());
+        for h in hashes {
+            if let Some(sig) = self.store().signature(&h.0)? {
+                out.push((h.0, sig));
             }
         }
         Ok(out)

@@ -68,7 +68,7 @@ impl DocStore for MemoryStore {
         Ok(self.docs.get(id).cloned())
     }
 
-    fn signatures(&self, _: &[automerge::Change]) -> Result<Vec<([u8; 32], [u8; 64])>> {
+    fn signatures(&self, _: &[automerge::ChangeHash]) -> Result<Vec<([u8; 32], [u8; 64])>> {
         Ok(vec![])
     }
 

@@ -114,8 +114,8 @@ pub trait DocStore {
         received: Option<&[u8]>,
         sigs: &HashMap<[u8; 32], [u8; 64]>,
     ) -> crate::Result<usize>;
-    /// Stored signatures of these changes.
-    fn signatures(&self, changes: &[automerge::Change]) -> crate::Result<Vec<([u8; 32], [u8; 64])>>;
+    /// Stored signatures of the changes with these hashes.
+    fn signatures(&self, hashes: &[ChangeHash]) -> crate::Result<Vec<([u8; 32], [u8; 64])>>;
     /// Makes every saved document durable.
     fn commit(&mut self) -> crate::Result<()>;
     /// Membership tokens this node knows.
@@ -313,7 +313,7 @@ impl Session {
                 if self.sent_docs.insert(id) {
                     self.stats.docs_sent += 1;
                 }
-                frames.push(Frame::Sigs(id, store.signatures(&changes)?));
+                frames.push(Frame::Sigs(id, store.signatures(&changes.iter().map(|c| c.hash()).collect::<Vec<_>>())?));
                 frames.push(Frame::DocFull(id, raw));
                 batch.content = true;
             }
@@ -341,7 +341,8 @@ impl Session {
                     let known: Vec<ChangeHash> =
                         theirs.iter().filter(|h| doc.get_change_by_hash(h).is_some()).copied().collect();
                     let since = if known.len() == theirs.len() { known } else { vec![] };
-                    frames.push(Frame::Sigs(id, store.signatures(&doc.get_changes(&since))?));
+                    let hashes: Vec<ChangeHash> = doc.get_changes_meta(&since).iter().map(|m| m.hash).collect();
+                    frames.push(Frame::Sigs(id, store.signatures(&hashes)?));
                 }
                 frames.push(Frame::DocSync(id, msg.encode()));
                 batch.content = true;
