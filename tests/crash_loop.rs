@@ -82,6 +82,18 @@ fn acknowledged_writes_survive_random_kills() {
     assert!(kills > 0, "no round was killed: the test proved nothing");
 }
 
+/// Copies a directory tree (a node home).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
 /// A node enrolled as `hq` in `founder`'s network (so it may write every
 /// team's tallies), holding the founder's demo data from a bundle.
 fn hq_member(founder: &Ayni, name: &str, demo: &Path) -> Ayni {
@@ -116,15 +128,21 @@ fn edan_keys(node: &Ayni) -> HashSet<String> {
 /// writes a new snapshot). After every kill the store opens and lists, every
 /// acknowledged record is there, a bundle is all there or not at all, and
 /// `check` passes (every round in CI; every `AYNI_CRASH_LOOP_CHECK_EVERY`
-/// rounds in long runs).
+/// rounds in long runs). Every `AYNI_CRASH_LOOP_RESET_EVERY` rounds (40) the
+/// store goes back to a copy of its starting state, so it stays large but
+/// bounded over a long run (acknowledged records are counted from there).
 ///
 /// CI runs a small store; the full run is
 /// `AYNI_CRASH_LOOP_N=1000 AYNI_CRASH_LOOP_RECORDS=10000 AYNI_CRASH_LOOP_CHECK_EVERY=25 cargo test --release --test crash_loop large -- --nocapture`.
 #[test]
 fn large_stores_survive_kills_during_open_compaction_and_imports() {
     let env = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
-    let (n, records, check_every) =
-        (env("AYNI_CRASH_LOOP_N", 12), env("AYNI_CRASH_LOOP_RECORDS", 150), env("AYNI_CRASH_LOOP_CHECK_EVERY", 1));
+    let (n, records, check_every, reset_every) = (
+        env("AYNI_CRASH_LOOP_N", 12),
+        env("AYNI_CRASH_LOOP_RECORDS", 150),
+        env("AYNI_CRASH_LOOP_CHECK_EVERY", 1),
+        env("AYNI_CRASH_LOOP_RESET_EVERY", 40),
+    );
     let chunk = (records / 5).max(20);
     let work = tempfile::tempdir().unwrap();
     let founder = Ayni::new("founder");
@@ -139,6 +157,11 @@ fn large_stores_survive_kills_during_open_compaction_and_imports() {
     target.ok(&["import", "edan", initial.to_str().unwrap()]);
     let mut acked: HashSet<String> = edan_keys(&target);
     assert_eq!(acked.len(), records + 1);
+    // every `reset_every` rounds the target goes back to this copy, so the
+    // store stays large but does not grow without bound over a long run
+    let base = work.path().join("base-home");
+    copy_dir(&target.home(), &base);
+    let base_keys = acked.clone();
 
     // a bundle of `chunk` new records from another member, made anew once imported
     let mut exporters = 0;
@@ -166,7 +189,14 @@ fn large_stores_survive_kills_during_open_compaction_and_imports() {
     let mut took: [Option<u64>; 4] = [None; 4];
     let names = ["import", "open", "compact", "bundle import"];
     let mut kills = [0usize; 4];
+    let mut resets = 0;
     for round in 0..n {
+        if round > 0 && round % reset_every == 0 {
+            std::fs::remove_dir_all(target.home()).unwrap();
+            copy_dir(&base, &target.home());
+            acked = base_keys.clone();
+            resets += 1;
+        }
         let op = round % 4;
         let mut import_keys = HashSet::new();
         let args: Vec<String> = match op {
@@ -220,7 +250,7 @@ fn large_stores_survive_kills_during_open_compaction_and_imports() {
         }
     }
     eprintln!(
-        "large crash loop: {n} rounds on a store of {}+ records; kills: {} (import {}, open {}, compact {}, bundle import {}); {} acknowledged records, 0 lost, 0 damaged",
+        "large crash loop: {n} rounds on a store of {}+ records (reset to it {resets} times); kills: {} (import {}, open {}, compact {}, bundle import {}); {} acknowledged records at the end, 0 lost, 0 damaged",
         records,
         kills.iter().sum::<usize>(),
         kills[0],
