@@ -910,7 +910,9 @@ impl Node {
         while items.peek().is_some() {
             let chunk: Vec<(String, std::result::Result<Value, String>)> = items.by_ref().take(IMPORT_BATCH).collect();
             let per_worker = chunk.len().div_ceil(workers);
-            let built: Vec<Result<Vec<(Built, Vec<u8>, [u8; 16])>>> = std::thread::scope(|scope| {
+            // each record built, with its view bytes and summary hash
+            type Ready = (Built, Vec<u8>, [u8; 16]);
+            let built: Vec<Result<Vec<Ready>>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = chunk
                     .chunks(per_worker)
                     .map(|part| {

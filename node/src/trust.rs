@@ -22,6 +22,24 @@ use crate::node::Node;
 /// A change hash and its author's signature.
 pub type Signed = ([u8; 32], [u8; 64]);
 
+/// A rule's verdict on one change: `Err` holds why it is refused.
+type Verdict<T> = std::result::Result<T, String>;
+
+/// What a change does to a record, once judged admissible (rules 4 to 6).
+struct Judged {
+    /// The document with the change applied.
+    trial: Automerge,
+    /// The record's kind.
+    kind: String,
+    /// What the change touched (empty for HQ authors).
+    touched: crate::roles::Touched,
+    /// Fields and conflicts of `trial`, when validation read them there.
+    read: Option<crate::record::Read>,
+}
+
+/// Who signed a change, once judged admissible (rules 2 and 3).
+type Author = ([u8; 64], NodeId, Option<crate::network::Role>);
+
 /// A change that was not admitted, and why.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Refusal {
@@ -155,7 +173,7 @@ impl Node {
                 }
                 Err(why) => Err(why),
             };
-            let verdict = verdict.and_then(|(sig, author, role, (trial, kind, touched, read))| {
+            let verdict = verdict.and_then(|(sig, author, role, Judged { trial, kind, touched, read })| {
                 if role != Some(crate::network::Role::Hq) {
                     if let Some(proposed) = self.frozen_edit(&kind, &scratch, &trial, &touched) {
                         amendments.push(Proposal { change: hash.to_string(), by: author.to_string(), proposed });
@@ -209,7 +227,7 @@ impl Node {
         c: &Change,
         sig: Option<[u8; 64]>,
         members: &mut HashMap<NodeId, Option<crate::network::Role>>,
-    ) -> Result<std::result::Result<([u8; 64], NodeId, Option<crate::network::Role>), String>> {
+    ) -> Result<Verdict<Author>> {
         let Some(sig) = sig else { return Ok(Err("it is unsigned".to_string())) };
         let author = match verify(c, &sig) {
             Ok(a) => a,
@@ -248,8 +266,7 @@ impl Node {
         scratch: &Automerge,
         author: NodeId,
         role: Option<crate::network::Role>,
-    ) -> Result<std::result::Result<(Automerge, String, crate::roles::Touched, Option<crate::record::Read>), String>>
-    {
+    ) -> Result<Verdict<Judged>> {
         let before = scratch.get_heads();
         let mut trial = scratch.clone();
         if let Err(e) = trial.apply_changes([c.clone()]) {
@@ -306,7 +323,7 @@ impl Node {
             }
             read = context.is_none().then_some(r);
         }
-        Ok(Ok((trial, kind, touched, read)))
+        Ok(Ok(Judged { trial, kind, touched, read }))
     }
 
     /// Every refused change, oldest first.

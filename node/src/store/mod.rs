@@ -90,6 +90,10 @@ pub struct DocWrite<'a> {
     pub sigs: Vec<([u8; 32], [u8; 64])>,
 }
 
+/// What [`Store::salvage`] could read of a damaged document, and the stored
+/// chunks it had to leave out (byte for byte).
+pub type Salvage = (Automerge, Vec<Vec<u8>>);
+
 /// What [`Store::check`] found wrong with one document.
 #[derive(Debug, Clone)]
 pub struct Damage {
@@ -485,7 +489,7 @@ impl Store {
     /// it decodes, then every change chunk that still applies. Returns the
     /// document and the stored chunks (snapshot first) that had to be left
     /// out, byte for byte.
-    pub fn salvage(&self, id: &DocumentId) -> Result<Option<(Automerge, Vec<Vec<u8>>)>> {
+    pub fn salvage(&self, id: &DocumentId) -> Result<Option<Salvage>> {
         let Some((snap, changes)) = self.chunks(id)? else { return Ok(None) };
         let mut dropped = vec![];
         let partial = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Ignore);
@@ -500,12 +504,21 @@ impl Store {
                 Automerge::new()
             }
         };
+        let mut applied = vec![];
         for c in changes {
             let mut trial = doc.clone();
             match trial.load_incremental(&c) {
-                Ok(_) => doc = trial,
+                Ok(_) => {
+                    doc = trial;
+                    applied.push(c);
+                }
                 Err(_) => dropped.push(c),
             }
+        }
+        if !doc.get_missing_deps(&[]).is_empty() {
+            // changes whose dependencies were lost wait in automerge's queue
+            // and a new snapshot would leave them out: keep their chunks too
+            dropped.extend(applied);
         }
         Ok(Some((doc, dropped)))
     }
