@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{network, Ayni};
+use support::{copy_dir, network, Ayni};
 
 /// Small writes and syncs killed at random. The full run is
 /// `AYNI_CRASH_LOOP_N=1000 cargo test --release --test crash_loop acknowledged -- --nocapture`.
@@ -80,18 +80,6 @@ fn acknowledged_writes_survive_random_kills() {
         acked.len()
     );
     assert!(kills > 0, "no round was killed: the test proved nothing");
-}
-
-/// Copies a directory tree (a node home).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 /// A node enrolled as `hq` in `founder`'s network (so it may write every

@@ -908,19 +908,25 @@ impl Node {
         let mut created = 0;
         let mut items = items().peekable();
         while items.peek().is_some() {
-            let chunk: Vec<(String, std::result::Result<Value, String>)> = items.by_ref().take(IMPORT_BATCH).collect();
+            let mut chunk: Vec<(String, std::result::Result<Value, String>)> =
+                items.by_ref().take(IMPORT_BATCH).collect();
             let per_worker = chunk.len().div_ceil(workers);
+            let mut parts = vec![];
+            while !chunk.is_empty() {
+                let rest = chunk.split_off(per_worker.min(chunk.len()));
+                parts.push(std::mem::replace(&mut chunk, rest));
+            }
             // each record built, with its view bytes and summary hash
             type Ready = (Built, Vec<u8>, [u8; 16]);
             let built: Vec<Result<Vec<Ready>>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = chunk
-                    .chunks(per_worker)
+                let handles: Vec<_> = parts
+                    .into_iter()
                     .map(|part| {
                         scope.spawn(move || {
                             let mut taken = HashSet::new();
-                            part.iter()
+                            part.into_iter()
                                 .map(|(at, item)| {
-                                    let value = item.clone().map_err(|e| Error::Import(vec![(at.clone(), e)]))?;
+                                    let value = item.map_err(|e| Error::Import(vec![(at, e)]))?;
                                     let b = self.build(kind, None, value, &mut taken)?;
                                     let w = self.doc_write(b.id, Payload::New(&b.doc), &b.rec, vec![])?;
                                     let (view, summary) = (w.view, w.summary);
@@ -940,16 +946,16 @@ impl Node {
                 batch.extend(part?);
             }
             let writes: Vec<DocWrite<'_>> = batch
-                .iter()
+                .iter_mut()
                 .map(|(b, view, summary)| DocWrite {
                     id: b.id,
                     payload: Payload::New(&b.doc),
                     kind,
                     key: &b.rec.key,
-                    view: view.clone(),
+                    view: std::mem::take(view),
                     conflicted: false,
                     summary: *summary,
-                    sigs: b.sigs.clone(),
+                    sigs: std::mem::take(&mut b.sigs),
                 })
                 .collect();
             self.store.write(&writes)?;

@@ -202,8 +202,14 @@ impl Node {
             }
         }
         if refused.is_empty() {
-            let read = last_read.filter(|r| r.heads == incoming.get_heads());
-            return Ok(Admitted { doc: Some(incoming.clone()), whole: true, sigs: keep_sigs, refused, read });
+            // the view checks that the read is of the document it shows
+            return Ok(Admitted {
+                doc: Some(incoming.clone()),
+                whole: true,
+                sigs: keep_sigs,
+                refused,
+                read: last_read,
+            });
         }
         // edits to frozen figures become proposals, written as this node's own change
         let mut doc = if keep_sigs.is_empty() { stored.cloned() } else { Some(scratch) };

@@ -171,6 +171,18 @@ impl Drop for Served {
     }
 }
 
+/// Copies a directory tree (a node home, to go back to one state).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for e in std::fs::read_dir(from).expect("read dir").flatten() {
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).expect("copy file");
+        }
+    }
+}
+
 /// A network: an HQ node and `n` field nodes enrolled in it.
 pub fn network(n: usize) -> (Ayni, Vec<Ayni>) {
     let hq = Ayni::new("hq");

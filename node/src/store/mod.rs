@@ -416,13 +416,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Every document of `kind`, in key order, with its view.
-    pub fn views_of_kind(&self, kind: &str) -> Result<Vec<(DocumentId, Vec<u8>)>> {
-        self.views_of_kind_iter(kind).collect()
-    }
-
-    /// Like [`Store::views_of_kind`], one view at a time, so that listing a
-    /// large kind holds one record in memory, not all of them.
+    /// Every document of `kind`, in key order, with its view, one at a time,
+    /// so that listing a large kind holds one record in memory.
     pub fn views_of_kind_iter<'s>(&'s self, kind: &str) -> impl Iterator<Item = Result<(DocumentId, Vec<u8>)>> + 's {
         let mut prefix = b"k:".to_vec();
         prefix.extend_from_slice(kind.as_bytes());
