@@ -113,6 +113,37 @@ fn list_with_cli(home: &std::path::Path) -> Option<(f64, f64, f64)> {
     Some((first_byte.as_secs_f64() * 1e3, all.as_secs_f64() * 1e3, kb / 1024.0))
 }
 
+/// Bytes of signatures as they travel, in this run: the actual bundle
+/// (format 2: signatures without their change hash) and the same documents'
+/// frames written as format 1 would (each signature with its hash), both
+/// bodies compressed as a bundle's is. Returns (bundle bytes, format 2
+/// body, format 1 body, changes).
+fn signature_bytes(a: &Node) -> (usize, usize, usize, usize) {
+    use ayni_node::sync::sigs::{document_hashes, Collector};
+    use ayni_node::sync::wire::Frame;
+    let (bundle, _) = a.export_bundle(None).unwrap();
+    let (mut v2, mut v1, mut changes) = (vec![], vec![], 0);
+    for id in a.store().all_ids().unwrap() {
+        let bytes = a.document_bytes(&id.to_string()).unwrap();
+        v2.extend_from_slice(&bytes);
+        let mut sigs = Collector::default();
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
+            if let Some(Frame::DocFull(id, raw)) = sigs.take(Frame::decode(&rest[4..4 + len]).unwrap()) {
+                let doc = Automerge::load(&raw).unwrap();
+                changes += doc.get_changes_meta(&[]).len();
+                sigs.arrived(&id, || Ok(document_hashes(&doc))).unwrap();
+                Frame::Sigs(id, sigs.by_hash().iter().map(|(h, s)| (*h, *s)).collect()).encode(&mut v1);
+                Frame::DocFull(id, raw).encode(&mut v1);
+            }
+            rest = &rest[4 + len..];
+        }
+    }
+    let z = |b: &[u8]| zstd::stream::encode_all(b, 9).unwrap().len();
+    (bundle.len(), z(&v2), z(&v1), changes)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.iter().position(|a| a == "--n").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(10_000);
@@ -167,6 +198,7 @@ fn main() {
     let sync = t.elapsed();
     let sync_rss = rss_peak_mb();
     assert_eq!(b.store().all_ids().unwrap().len(), before + n);
+    let (bundle_bytes, body_v2, body_v1, changes) = signature_bytes(&a);
     drop((a, b));
 
     // automerge alone on the same records, last, so its memory does not
@@ -177,6 +209,14 @@ fn main() {
     drop(records);
 
     let s = |d: Duration| d.as_secs_f64();
+    println!("| records | changes | bundle (B) | bundle body, signatures without hash (format 2, B) | the same with each signature's hash (format 1, B) | format 2 ÷ format 1 | saved per change (B) |");
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| {n} | {changes} | {bundle_bytes} | {body_v2} | {body_v1} | {:.3} | {:.1} |",
+        body_v2 as f64 / body_v1 as f64,
+        (body_v1 - body_v2) as f64 / changes as f64
+    );
+    println!();
     println!("| records | checkpoint after the import (ms) | next open + list teams (ms) | durable `set` p50 (ms) | p99 (ms) | `ayni list edan --json`: first byte (ms) | all (ms) | peak RSS (MB) |");
     println!("|---|---|---|---|---|---|---|---|");
     let (first_byte, all, rss) = cli_list.unwrap_or_default();

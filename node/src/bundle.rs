@@ -4,17 +4,20 @@
 //! Owns: the bundle file format and its all-or-nothing import. Must never:
 //! write part of a bundle, or accept one that is not whole and unaltered.
 //!
-//! # Bundle format, version 1
-//! `"AYNIBNDL"` (8 bytes), format `u8` (1), header length `u32 BE`, header
+//! # Bundle format, version 2
+//! `"AYNIBNDL"` (8 bytes), format `u8` (2), header length `u32 BE`, header
 //! (JSON: network ID, exporter node ID, created-at, `since` peer, document
 //! count), body length `u64 BE`, body (zstd-compressed replication frames
 //! from `sync::wire`: one `Members` frame; one `Ranges` frame holding the
 //! exporter's whole summary as a single item list, so the importer learns
 //! exactly what the exporter holds and its next `--since` bundle carries
-//! only the difference; then, per document, a `Sigs` frame with the
+//! only the difference; then, per document, a `SigsOrdered` frame with the
 //! signature of every change and a `DocFull` frame with the changes),
 //! and SHA-256 of everything before it (32 bytes). Any flipped or missing
 //! byte fails the checksum or a length and the whole bundle is refused.
+//!
+//! Format 1 is the same with `Sigs` frames (each signature with its change
+//! hash, 32 bytes more a change); this build still imports it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
@@ -28,10 +31,13 @@ use crate::id::DocumentId;
 use crate::identity::NodeId;
 use crate::node::Node;
 use crate::store::Payload;
+use crate::sync::sigs::{document_hashes, Collector, WholeDocument};
 use crate::sync::wire::{Bound, Frame, Range, RangeBody, MAX_FRAME};
 
 const MAGIC: &[u8; 8] = b"AYNIBNDL";
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
+/// Formats this build imports.
+const READS: &[u8] = &[1, 2];
 /// Largest bundle body accepted once decompressed.
 pub const MAX_BODY: u64 = 8 * 1024 * 1024 * 1024;
 
@@ -120,13 +126,8 @@ impl Node {
                 continue;
             }
             let Some(doc) = self.store().load(&id)? else { continue };
-            let changes = doc.get_changes(&[]);
-            let mut raw = vec![];
-            for c in &changes {
-                raw.extend_from_slice(c.raw_bytes());
-            }
-            frames.push(Frame::Sigs(id, self.signatures_of(&changes.iter().map(|c| c.hash()).collect::<Vec<_>>())?));
-            frames.push(Frame::DocFull(id, raw));
+            let whole = WholeDocument::new(id, &doc, 2, |h| self.signatures_of(h))?;
+            frames.extend([whole.sigs, whole.doc]);
         }
         let header = Header {
             network: network.id,
@@ -178,11 +179,11 @@ impl Node {
         let mut members = vec![];
         let mut exporter_holds = None;
         let mut docs: Vec<(DocumentId, Automerge)> = vec![];
-        let mut sigs = HashMap::new();
+        let mut sigs = Collector::default();
         let mut seen = HashSet::new();
         for f in frames {
+            let Some(f) = sigs.take(f) else { continue };
             match f {
-                Frame::Sigs(_, list) => sigs.extend(list),
                 Frame::Members(tokens) => members.extend(tokens),
                 Frame::Ranges(mut ranges) if exporter_holds.is_none() && ranges.len() == 1 => match ranges.pop() {
                     Some(Range { upper: Bound::End, body: RangeBody::Items(items) }) => exporter_holds = Some(items),
@@ -193,6 +194,7 @@ impl Node {
                         return Err(bad(format!("document {id} appears twice")));
                     }
                     let doc = Automerge::load(&raw).map_err(|e| bad(format!("document {id}: {e}")))?;
+                    sigs.arrived(&id, || Ok(document_hashes(&doc))).map_err(|e| bad(format!("document {id}: {e}")))?;
                     docs.push((id, doc));
                 }
                 other => return Err(bad(format!("unexpected {} frame", other.name()))),
@@ -209,7 +211,7 @@ impl Node {
         let mut exporter_state: BTreeMap<DocumentId, [u8; 16]> =
             exporter_holds.ok_or_else(|| bad("no summary"))?.into_iter().collect();
         let (changed, refused) =
-            self.merge_all(&mut docs, &mut exporter_state, &sigs, &format!("bundle from {exporter}"))?;
+            self.merge_all(&mut docs, &mut exporter_state, sigs.by_hash(), &format!("bundle from {exporter}"))?;
         self.set_peer_summary(&exporter, &exporter_state)?;
         Ok(BundleReport {
             header,
@@ -280,8 +282,8 @@ fn parse(bytes: &[u8]) -> Result<(Header, Vec<Frame>)> {
     if bytes.len() < MAGIC.len() + 1 || &bytes[..8] != MAGIC {
         return Err(bad("not an Ayni bundle"));
     }
-    if bytes[8] != FORMAT {
-        return Err(bad(format!("bundle format {} is not supported (this build reads {FORMAT})", bytes[8])));
+    if !READS.contains(&bytes[8]) {
+        return Err(bad(format!("bundle format {} is not supported (this build reads {READS:?})", bytes[8])));
     }
     if bytes.len() < 8 + 1 + 4 + 8 + 32 {
         return Err(bad("truncated"));

@@ -8,7 +8,7 @@
 //! Home directory layout: `node.key` (see `identity`), `node.json`
 //! (`{"format":1,"name","node_id","created_at"}`), `store/` (see `store`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use automerge::transaction::{CommitOptions, Transaction};
@@ -1046,15 +1046,10 @@ impl Node {
     pub fn document_bytes(&self, reference: &str) -> Result<Vec<u8>> {
         let id = self.resolve(reference)?;
         let doc = self.load(&id)?;
-        let changes = doc.get_changes(&[]);
-        let mut raw = vec![];
-        for c in &changes {
-            raw.extend_from_slice(c.raw_bytes());
-        }
+        let whole = crate::sync::sigs::WholeDocument::new(id, &doc, 2, |h| self.signatures_of(h))?;
         let mut out = vec![];
-        crate::sync::wire::Frame::Sigs(id, self.signatures_of(&changes.iter().map(|c| c.hash()).collect::<Vec<_>>())?)
-            .encode(&mut out);
-        crate::sync::wire::Frame::DocFull(id, raw).encode(&mut out);
+        whole.sigs.encode(&mut out);
+        whole.doc.encode(&mut out);
         Ok(out)
     }
 
@@ -1064,7 +1059,7 @@ impl Node {
     pub fn merge_document(&self, id: &DocumentId, bytes: &[u8]) -> Result<Record> {
         use crate::sync::wire::Frame;
         let bad = |why: String| Error::Damaged { id: id.to_string(), reason: why };
-        let mut sigs = HashMap::new();
+        let mut sigs = crate::sync::sigs::Collector::default();
         let mut incoming: Option<Automerge> = None;
         let mut rest = bytes;
         while !rest.is_empty() {
@@ -1072,10 +1067,14 @@ impl Node {
                 rest.get(..4).and_then(|p| p.try_into().ok()).ok_or_else(|| bad("truncated".into()))?;
             let len = Frame::body_len(prefix).map_err(|e| bad(e.to_string()))?;
             let body = rest.get(4..4 + len).ok_or_else(|| bad("truncated".into()))?;
-            match Frame::decode(body).map_err(|e| bad(e.to_string()))? {
-                Frame::Sigs(_, list) => sigs.extend(list),
-                Frame::DocFull(_, raw) => incoming = Some(Automerge::load(&raw).map_err(|e| bad(e.to_string()))?),
-                other => return Err(bad(format!("unexpected {} frame", other.name()))),
+            match sigs.take(Frame::decode(body).map_err(|e| bad(e.to_string()))?) {
+                None => {}
+                Some(Frame::DocFull(of, raw)) => {
+                    let doc = Automerge::load(&raw).map_err(|e| bad(e.to_string()))?;
+                    sigs.arrived(&of, || Ok(crate::sync::sigs::document_hashes(&doc))).map_err(bad)?;
+                    incoming = Some(doc);
+                }
+                Some(other) => return Err(bad(format!("unexpected {} frame", other.name()))),
             }
             rest = &rest[4 + len..];
         }
@@ -1090,7 +1089,7 @@ impl Node {
             }
             None => incoming,
         };
-        let admitted = self.admit(id, existing.as_ref(), &merged, &sigs, "merge_document")?;
+        let admitted = self.admit(id, existing.as_ref(), &merged, sigs.by_hash(), "merge_document")?;
         let doc = admitted
             .doc
             .ok_or_else(|| Error::Usage(format!("document {id}: every change was refused (see `ayni audit`)")))?;

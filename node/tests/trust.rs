@@ -5,6 +5,7 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ReadDoc, ROOT};
 use ayni_node::identity::SecretKey;
 use ayni_node::network::Role;
+use ayni_node::sync::sigs::{self, Collector};
 use ayni_node::sync::wire::Frame;
 use ayni_node::{DocumentId, Node};
 use serde_json::json;
@@ -41,22 +42,27 @@ fn net() -> Net {
     Net { _dir: dir, hq, a, c, a_key }
 }
 
+/// A document's bytes as `Node::document_bytes` gives them: its signatures
+/// by change hash, and the document.
+fn decode_document(bytes: &[u8]) -> (Vec<([u8; 32], [u8; 64])>, Automerge) {
+    let (mut sigs, mut doc) = (Collector::default(), Automerge::new());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
+        if let Some(Frame::DocFull(id, raw)) = sigs.take(Frame::decode(&rest[4..4 + len]).unwrap()) {
+            doc = Automerge::load(&raw).unwrap();
+            sigs.arrived(&id, || Ok(sigs::document_hashes(&doc))).unwrap();
+        }
+        rest = &rest[4 + len..];
+    }
+    (sigs.by_hash().iter().map(|(h, s)| (*h, *s)).collect(), doc)
+}
+
 /// The document of `person:P` as A holds it, plus one extra change made with
 /// `actor` and signed (or not) with `signer`.
 fn with_extra_change(n: &Net, actor: &[u8], signer: Option<&SecretKey>, value: &str) -> (DocumentId, Vec<u8>) {
     let id: DocumentId = n.a.get("person:P").unwrap().id.parse().unwrap();
-    let mut sigs = vec![];
-    let mut doc = Automerge::new();
-    let mut rest = &n.a.document_bytes("person:P").unwrap()[..];
-    while !rest.is_empty() {
-        let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
-        match Frame::decode(&rest[4..4 + len]).unwrap() {
-            Frame::Sigs(_, s) => sigs = s,
-            Frame::DocFull(_, raw) => doc = Automerge::load(&raw).unwrap(),
-            _ => {}
-        }
-        rest = &rest[4 + len..];
-    }
+    let (mut sigs, doc) = decode_document(&n.a.document_bytes("person:P").unwrap());
     let mut doc = doc.with_actor(ActorId::from(actor));
     let data = match doc.get(ROOT, "data").unwrap() {
         Some((_, obj)) => obj,
@@ -73,6 +79,7 @@ fn with_extra_change(n: &Net, actor: &[u8], signer: Option<&SecretKey>, value: &
     for c in doc.get_changes(&[]) {
         raw.extend_from_slice(c.raw_bytes());
     }
+    // written as protocol version 1 does: each signature with its hash
     let mut out = vec![];
     Frame::Sigs(id, sigs).encode(&mut out);
     Frame::DocFull(id, raw).encode(&mut out);
@@ -173,18 +180,7 @@ fn rogue_edit_by(
     f: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId),
 ) -> (DocumentId, Vec<u8>) {
     let id: DocumentId = n.hq.get(reference).unwrap().id.parse().unwrap();
-    let bytes = n.hq.document_bytes(reference).unwrap();
-    let (mut sigs, mut doc) = (vec![], Automerge::new());
-    let mut rest = &bytes[..];
-    while !rest.is_empty() {
-        let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
-        match Frame::decode(&rest[4..4 + len]).unwrap() {
-            Frame::Sigs(_, s) => sigs = s,
-            Frame::DocFull(_, raw) => doc = Automerge::load(&raw).unwrap(),
-            _ => {}
-        }
-        rest = &rest[4 + len..];
-    }
+    let (mut sigs, doc) = decode_document(&n.hq.document_bytes(reference).unwrap());
     let mut doc = doc.with_actor(ActorId::from(&key.public().to_bytes()[..]));
     let data = doc.get(ROOT, "data").unwrap().unwrap().1;
     let mut tx = doc.transaction();
@@ -196,8 +192,10 @@ fn rogue_edit_by(
     for c in doc.get_changes(&[]) {
         raw.extend_from_slice(c.raw_bytes());
     }
+    // written as protocol version 2 does: signatures in change-hash order
+    let hashes: Vec<automerge::ChangeHash> = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
     let mut out = vec![];
-    Frame::Sigs(id, sigs).encode(&mut out);
+    Frame::SigsOrdered(id, sigs::ordered(hashes, &sigs)).encode(&mut out);
     Frame::DocFull(id, raw).encode(&mut out);
     (id, out)
 }
@@ -468,4 +466,67 @@ fn sign_membership(p: &ayni_node::network::Payload, key: &SecretKey) -> Vec<u8> 
     out.extend_from_slice(&json);
     out.extend_from_slice(&key.sign(&json));
     out
+}
+
+/// A bundle written in format 1 (each signature with its change hash, as
+/// builds before protocol version 2 wrote them), made from a format 2
+/// bundle: the same content, re-framed and re-summed.
+fn as_format_1(bundle: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    assert_eq!(bundle[8], 2);
+    let hlen = u32::from_be_bytes(bundle[9..13].try_into().unwrap()) as usize;
+    let body_at = 13 + hlen + 8;
+    let raw = zstd::stream::decode_all(&bundle[body_at..bundle.len() - 32]).unwrap();
+    let (mut sigs, mut out_raw, mut rest) = (Collector::default(), vec![], &raw[..]);
+    while !rest.is_empty() {
+        let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
+        match sigs.take(Frame::decode(&rest[4..4 + len]).unwrap()) {
+            Some(Frame::DocFull(id, raw)) => {
+                let doc = Automerge::load(&raw).unwrap();
+                let hashes = sigs::document_hashes(&doc);
+                sigs.arrived(&id, || Ok(hashes.clone())).unwrap();
+                let list = hashes.iter().filter_map(|h| sigs.by_hash().get(&h.0).map(|s| (h.0, *s))).collect();
+                Frame::Sigs(id, list).encode(&mut out_raw);
+                Frame::DocFull(id, raw).encode(&mut out_raw);
+            }
+            Some(other) => other.encode(&mut out_raw),
+            None => {}
+        }
+        rest = &rest[4 + len..];
+    }
+    let body = zstd::stream::encode_all(&out_raw[..], 9).unwrap();
+    let mut out = bundle[..13 + hlen].to_vec();
+    out[8] = 1;
+    out.extend_from_slice(&(body.len() as u64).to_be_bytes());
+    out.extend_from_slice(&body);
+    let sum = Sha256::digest(&out);
+    out.extend_from_slice(&sum);
+    out
+}
+
+#[test]
+fn bundles_of_both_formats_carry_every_signature_and_format_2_is_smaller() {
+    let n = net();
+    setup_team(&n);
+    n.hq.add("team", Some("H"), json!({"name": "H"})).unwrap();
+    for i in 0..30 {
+        n.a.add("person", Some(&format!("p{i}")), json!({"full_name": format!("Persona {i}")})).unwrap();
+    }
+    let (v2, _) = n.a.export_bundle(None).unwrap();
+    let v1 = as_format_1(&v2);
+    assert!(v1.len() > v2.len() + 32 * 30, "format 1 {} B, format 2 {} B", v1.len(), v2.len());
+    let want = n.a.list("person", &[]).unwrap().len();
+    assert_eq!(want, 31);
+    // C takes format 1 (an older build's bundle); HQ format 2: every change
+    // of A's is admitted by both, so every signature arrived with its change
+    let r1 = n.c.import_bundle(&v1).unwrap();
+    let r2 = n.hq.import_bundle(&v2).unwrap();
+    assert_eq!((r1.changes_refused, r2.changes_refused), (0, 0));
+    assert_eq!(n.c.list("person", &[]).unwrap().len(), want);
+    assert_eq!(n.hq.list("person", &[]).unwrap().len(), want);
+    // an unknown format is refused by name
+    let mut v9 = v2.clone();
+    v9[8] = 9;
+    let err = n.c.import_bundle(&v9).unwrap_err().to_string();
+    assert!(err.contains("format 9"), "{err}");
 }

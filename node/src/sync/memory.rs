@@ -1,9 +1,10 @@
 //! An in-memory [`DocStore`]: the sans-IO session driven without sled, for
 //! unit tests and fuzzing (the `fuzzing` feature exposes it to `fuzz/`).
 //!
-//! Owns: a map of documents and a list of membership tokens. Must never:
-//! be used by a node: it admits every change (no signature, member or role
-//! check) and nothing it holds is durable.
+//! Owns: a map of documents, their changes' stand-in signatures and a list
+//! of membership tokens. Must never: be used by a node: it admits every
+//! change (no signature, member or role check) and nothing it holds is
+//! durable.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -21,8 +22,23 @@ pub struct MemoryStore {
     pub docs: BTreeMap<DocumentId, Automerge>,
     /// Membership tokens, as received (not verified).
     pub members: Vec<Vec<u8>>,
+    /// Signatures by change hash: [`stand_in_signature`] for local edits,
+    /// what arrived with them for received changes (not verified), so tests
+    /// see that signatures travel with the changes they sign.
+    pub sigs: HashMap<[u8; 32], [u8; 64]>,
     /// How many times [`DocStore::commit`] was called.
     pub commits: usize,
+}
+
+/// What a [`MemoryStore`] signs its own changes with: 64 bytes that look
+/// as random as a real signature (so they compress as badly), derived from
+/// the change hash; nothing checks them.
+pub fn stand_in_signature(hash: &ChangeHash) -> [u8; 64] {
+    use sha2::{Digest, Sha256};
+    let mut s = [0; 64];
+    s[..32].copy_from_slice(&Sha256::digest([&b"left"[..], &hash.0].concat()));
+    s[32..].copy_from_slice(&Sha256::digest([&b"right"[..], &hash.0].concat()));
+    s
 }
 
 /// A deterministic document ID for sample document `n`.
@@ -50,7 +66,9 @@ impl MemoryStore {
         let mut tx = d.transaction();
         // a put of a scalar at the root of a map cannot fail
         let _ = tx.put(ROOT, key, value);
-        tx.commit();
+        if let (Some(hash), _) = tx.commit() {
+            self.sigs.insert(hash.0, stand_in_signature(&hash));
+        }
     }
 
     /// Every document's heads.
@@ -68,8 +86,8 @@ impl DocStore for MemoryStore {
         Ok(self.docs.get(id).cloned())
     }
 
-    fn signatures(&self, _: &[automerge::ChangeHash]) -> Result<Vec<([u8; 32], [u8; 64])>> {
-        Ok(vec![])
+    fn signatures(&self, hashes: &[automerge::ChangeHash]) -> Result<Vec<([u8; 32], [u8; 64])>> {
+        Ok(hashes.iter().filter_map(|h| self.sigs.get(&h.0).map(|s| (h.0, *s))).collect())
     }
 
     fn save(
@@ -77,8 +95,13 @@ impl DocStore for MemoryStore {
         id: &DocumentId,
         doc: &Automerge,
         _: Option<&[u8]>,
-        _: &HashMap<[u8; 32], [u8; 64]>,
+        sigs: &HashMap<[u8; 32], [u8; 64]>,
     ) -> Result<usize> {
+        for change in doc.get_changes_meta(&[]) {
+            if let Some(s) = sigs.get(&change.hash.0) {
+                self.sigs.entry(change.hash.0).or_insert(*s);
+            }
+        }
         let mut doc = doc.clone();
         match self.docs.get_mut(id) {
             Some(d) => {

@@ -20,6 +20,7 @@
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod memory;
 pub mod ranges;
+pub mod sigs;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -199,7 +200,7 @@ pub struct Session {
     finished: bool,
     stats: Stats,
     /// Signatures received for changes about to arrive.
-    sigs: HashMap<[u8; 32], [u8; 64]>,
+    sigs: sigs::Collector,
     /// Documents with refused changes: not synced further this session.
     blocked: HashSet<DocumentId>,
     /// The batch being produced part by part, if one is under way.
@@ -248,9 +249,39 @@ impl Session {
             received_content: false,
             finished: false,
             stats: Stats::default(),
-            sigs: HashMap::new(),
+            sigs: sigs::Collector::default(),
             blocked: HashSet::new(),
             batch: None,
+        })
+    }
+
+    /// Limits the protocol versions this side offers (a node pinned to an
+    /// older protocol; tests of mixed networks). Call before the first batch.
+    pub fn offering(mut self, versions: &[u16]) -> Session {
+        self.local.versions = versions.to_vec();
+        self
+    }
+
+    /// The protocol version in use: the highest both sides speak (1 until
+    /// the peer's hello arrives; no document is sent before it does).
+    pub fn version(&self) -> u16 {
+        let theirs = self.peer.as_ref().map(|h| &h.versions[..]).unwrap_or(&[]);
+        self.local.versions.iter().filter(|v| theirs.contains(v)).max().copied().unwrap_or(1)
+    }
+
+    /// The frame carrying the signatures of `hashes`, as the version in use
+    /// sends them.
+    fn signatures_frame<S: DocStore>(
+        &self,
+        store: &S,
+        id: DocumentId,
+        hashes: Vec<ChangeHash>,
+    ) -> crate::Result<Frame> {
+        let known = store.signatures(&hashes)?;
+        Ok(if self.version() >= 2 {
+            Frame::SigsOrdered(id, sigs::ordered(hashes, &known))
+        } else {
+            Frame::Sigs(id, known)
         })
     }
 
@@ -300,21 +331,14 @@ impl Session {
         while batch.bytes <= BATCH_BYTES && part_bytes < budget.max(1) {
             let Some(id) = self.send_full.pop_first() else { break };
             if let Some(doc) = store.load(&id)? {
-                // the document as its raw changes: they compress far better
-                // across documents than columnar snapshots do
-                let changes = doc.get_changes(&[]);
-                let mut raw = Vec::with_capacity(changes.iter().map(|c| c.raw_bytes().len()).sum());
-                for c in &changes {
-                    raw.extend_from_slice(c.raw_bytes());
-                }
-                batch.bytes += raw.len();
-                part_bytes += raw.len();
-                self.stats.changes_sent += changes.len() as u64;
+                let whole = sigs::WholeDocument::new(id, &doc, self.version(), |h| store.signatures(h))?;
+                batch.bytes += whole.bytes;
+                part_bytes += whole.bytes;
+                self.stats.changes_sent += whole.changes as u64;
                 if self.sent_docs.insert(id) {
                     self.stats.docs_sent += 1;
                 }
-                frames.push(Frame::Sigs(id, store.signatures(&changes.iter().map(|c| c.hash()).collect::<Vec<_>>())?));
-                frames.push(Frame::DocFull(id, raw));
+                frames.extend([whole.sigs, whole.doc]);
                 batch.content = true;
             }
         }
@@ -335,14 +359,10 @@ impl Session {
                     if self.sent_docs.insert(id) {
                         self.stats.docs_sent += 1;
                     }
-                    // signatures of what the peer may lack: our changes
-                    // beyond the heads it last told us it has
-                    let theirs: Vec<ChangeHash> = state.their_heads.clone().unwrap_or_default();
-                    let known: Vec<ChangeHash> =
-                        theirs.iter().filter(|h| doc.get_change_by_hash(h).is_some()).copied().collect();
-                    let since = if known.len() == theirs.len() { known } else { vec![] };
-                    let hashes: Vec<ChangeHash> = doc.get_changes_meta(&since).iter().map(|m| m.hash).collect();
-                    frames.push(Frame::Sigs(id, store.signatures(&hashes)?));
+                    // the signatures of exactly the changes the message carries
+                    let hashes = sigs::chunk_hashes(msg.changes.iter())
+                        .map_err(|e| SyncError::Protocol(format!("document {id}: our own sync message: {e}")))?;
+                    frames.push(self.signatures_frame(store, id, hashes)?);
                 }
                 frames.push(Frame::DocSync(id, msg.encode()));
                 batch.content = true;
@@ -444,15 +464,18 @@ impl Session {
                     }
                 }
             }
-            Frame::Sigs(_, list) => {
+            f @ (Frame::Sigs(..) | Frame::SigsOrdered(..)) => {
                 self.received_content = true;
-                self.sigs.extend(list);
+                self.sigs.take(f);
             }
-            Frame::DocSync(id, _) if self.blocked.contains(&id) => {}
+            Frame::DocSync(id, _) if self.blocked.contains(&id) => self.sigs.skipped(&id),
             Frame::DocSync(id, bytes) => {
                 self.received_content = true;
                 let msg = Message::decode(&bytes)
                     .map_err(|e| SyncError::Protocol(format!("document {id}: bad sync message: {e}")))?;
+                self.sigs
+                    .arrived(&id, || sigs::chunk_hashes(msg.changes.iter()))
+                    .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
                 if msg.have.iter().any(|h| !bloom_is_sound(&h.bloom.to_bytes())) {
                     return Err(SyncError::Protocol(format!("document {id}: sync message with an empty bloom filter")));
                 }
@@ -461,7 +484,9 @@ impl Session {
                 let state = self.syncing.entry(id).or_default();
                 let before = doc.get_heads();
                 doc.receive_sync_message(state, msg).map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-                if after_change(&mut self.stats, &mut self.received_docs, store, id, doc, &before, &self.sigs)? > 0 {
+                if after_change(&mut self.stats, &mut self.received_docs, store, id, doc, &before, self.sigs.by_hash())?
+                    > 0
+                {
                     self.block(id);
                 }
             }
@@ -469,6 +494,9 @@ impl Session {
                 self.received_content = true;
                 let theirs = Automerge::load(&bytes)
                     .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
+                self.sigs
+                    .arrived(&id, || Ok(sigs::document_hashes(&theirs)))
+                    .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
                 // documents that arrive whole are not kept in memory
                 let ours = match self.docs.get(&id) {
                     Some(d) => Some(d.clone()),
@@ -477,7 +505,7 @@ impl Session {
                 match ours {
                     None => {
                         let all = theirs.get_changes_meta(&[]).len();
-                        let refused = store.save(&id, &theirs, Some(&bytes), &self.sigs)?;
+                        let refused = store.save(&id, &theirs, Some(&bytes), self.sigs.by_hash())?;
                         self.stats.changes_received += (all - refused.min(all)) as u64;
                         if refused < all && self.received_docs.insert(id) {
                             self.stats.docs_received += 1;
@@ -490,8 +518,15 @@ impl Session {
                         let before = doc.get_heads();
                         doc.merge(&mut theirs.clone())
                             .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-                        if after_change(&mut self.stats, &mut self.received_docs, store, id, &doc, &before, &self.sigs)?
-                            > 0
+                        if after_change(
+                            &mut self.stats,
+                            &mut self.received_docs,
+                            store,
+                            id,
+                            &doc,
+                            &before,
+                            self.sigs.by_hash(),
+                        )? > 0
                         {
                             self.block(id);
                         } else {

@@ -38,6 +38,14 @@ fn run(a: &mut MemStore, b: &mut MemStore, cut_after: Option<usize>) -> Result<O
     run_in_parts(a, b, cut_after, usize::MAX)
 }
 
+/// Runs one session between an `a` that offers protocol versions `va` and
+/// a `b` that offers `vb`.
+fn run_speaking(a: &mut MemStore, va: &[u16], b: &mut MemStore, vb: &[u16]) -> Result<Outcome, SyncError> {
+    let sa = Session::new(Role::Initiator, [1; 20], a)?.offering(va);
+    let sb = Session::new(Role::Acceptor, [2; 20], b)?.offering(vb);
+    run_sessions(sa, a, sb, b, None, usize::MAX)
+}
+
 /// A whole batch, taken from the session in parts of `budget` bytes of
 /// documents (as the QUIC driver does).
 fn batch_in_parts<S: DocStore>(s: &mut Session, store: &S, budget: usize) -> Result<Option<Vec<Frame>>, SyncError> {
@@ -59,8 +67,19 @@ fn run_in_parts(
     cut_after: Option<usize>,
     budget: usize,
 ) -> Result<Outcome, SyncError> {
-    let mut sa = Session::new(Role::Initiator, [1; 20], a)?;
-    let mut sb = Session::new(Role::Acceptor, [2; 20], b)?;
+    let sa = Session::new(Role::Initiator, [1; 20], a)?;
+    let sb = Session::new(Role::Acceptor, [2; 20], b)?;
+    run_sessions(sa, a, sb, b, cut_after, budget)
+}
+
+fn run_sessions(
+    mut sa: Session,
+    a: &mut MemStore,
+    mut sb: Session,
+    b: &mut MemStore,
+    cut_after: Option<usize>,
+    budget: usize,
+) -> Result<Outcome, SyncError> {
     let mut out = Outcome::default();
     let mut delivered = 0;
     let deliver = |frames: Vec<Frame>,
@@ -153,6 +172,52 @@ fn first_sync_into_an_empty_replica_ships_whole_documents() {
     let mut d = replica(300, 3);
     run(&mut d, &mut c, None).unwrap();
     assert_eq!(c.heads(), d.heads());
+}
+
+#[test]
+fn signatures_travel_with_their_changes_between_every_pair_of_versions() {
+    let mut first_sync_bytes = BTreeMap::new();
+    for (va, vb) in [(&[1u16][..], &[1u16][..]), (&[1], &[1, 2]), (&[1, 2], &[1]), (&[1, 2], &[1, 2])] {
+        // a first sync: whole documents
+        let mut a = MemStore::default();
+        let mut b = replica(200, 2);
+        let o = run_speaking(&mut a, va, &mut b, vb).unwrap();
+        assert_eq!(a.heads(), b.heads());
+        assert_eq!(a.sigs, b.sigs, "{va:?} ← {vb:?}: first sync");
+        first_sync_bytes.insert((va.len(), vb.len()), o.bytes_b_to_a);
+        // then edits on both sides: automerge sync messages
+        for i in 0..20 {
+            edit(&mut a, 1, i, "a", 1);
+            edit(&mut b, 2, i + 10, "b", 2);
+        }
+        run_speaking(&mut a, va, &mut b, vb).unwrap();
+        assert_eq!(a.heads(), b.heads());
+        assert_eq!(a.sigs, b.sigs, "{va:?} ↔ {vb:?}: sync messages");
+        assert_eq!(a.sigs.len(), 240);
+    }
+    // version 2 spares the 32-byte hash of each of the 200 changes (the
+    // hashes do not compress; the signatures compress alike)
+    let (v1, v2) = (first_sync_bytes[&(1, 1)], first_sync_bytes[&(2, 2)]);
+    assert!(v1 - v2 >= 200 * 30, "v1 {v1} B, v2 {v2} B");
+    // a version 1 peer gets version 1 (the hellos differ by a byte or two)
+    assert!(first_sync_bytes[&(1, 2)].abs_diff(v1) <= 4);
+    assert!(first_sync_bytes[&(2, 1)].abs_diff(v1) <= 4);
+}
+
+#[test]
+fn a_signature_count_that_does_not_match_the_changes_is_an_error() {
+    let mut b = replica(1, 2);
+    let doc = b.docs.values().next().unwrap().clone();
+    let id = *b.docs.keys().next().unwrap();
+    let mut s = Session::new(Role::Acceptor, [2; 20], &b).unwrap();
+    s.handle_frame(
+        Frame::Hello(Hello { versions: vec![2], node_id: [1; 20], doc_count: 1, set_fp: [0; 16], members_fp: [0; 16] }),
+        &mut b,
+    )
+    .unwrap();
+    s.handle_frame(Frame::SigsOrdered(id, vec![[1; 64], [2; 64]]), &mut b).unwrap();
+    let err = s.handle_frame(Frame::DocFull(id, doc.save()), &mut b).unwrap_err();
+    assert!(err.to_string().contains("2 signatures for 1 changes"), "{err}");
 }
 
 #[test]
@@ -311,7 +376,7 @@ fn fuzz_seeds_are_whole_sessions() {
         sessions += 1;
     }
     assert_eq!(sessions, 4);
-    for name in ["DocFull", "DocSync", "End", "Hello", "Ranges", "Sigs", "Zstd"] {
+    for name in ["DocFull", "DocSync", "End", "Hello", "Ranges", "Members", "Sigs", "SigsOrdered", "Zstd"] {
         let body = std::fs::read(corpus.join("frame").join(name)).unwrap();
         assert_eq!(Frame::decode(&body).unwrap().name(), name);
     }
@@ -335,7 +400,16 @@ fn write_fuzz_seeds(dir: &std::path::Path) {
         while !rest.is_empty() {
             let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
             let body = &rest[4..4 + len];
-            bodies.entry(Frame::decode(body).unwrap().name()).or_insert_with(|| body.to_vec());
+            let frame = Frame::decode(body).unwrap();
+            bodies.entry(frame.name()).or_insert_with(|| body.to_vec());
+            // and the frames packed inside, as they are decoded once unpacked
+            if let Frame::Zstd(packed) = frame {
+                for inner in wire::unpack(&packed).unwrap() {
+                    let mut b = vec![];
+                    inner.encode(&mut b);
+                    bodies.entry(inner.name()).or_insert_with(|| b[4..].to_vec());
+                }
+            }
             rest = &rest[4 + len..];
         }
     }

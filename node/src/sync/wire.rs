@@ -16,7 +16,8 @@
 //! | 6 | `DocFull` | ID, len u32, a whole automerge document: every change, as concatenated change chunks |
 //! | 7 | `End` | nothing: the sender's batch is complete |
 //! | 8 | `Error` | code u16, len u16, UTF-8 text |
-//! | 10 | `Sigs` | ID, n: u32, n × (change hash (32), Ed25519 signature (64)): signatures of changes about to be sent for that document |
+//! | 10 | `Sigs` | ID, n: u32, n × (change hash (32), Ed25519 signature (64)): signatures of changes about to be sent for that document (version 1) |
+//! | 11 | `SigsOrdered` | ID, n: u32, n × Ed25519 signature (64): one for each change of the next `DocFull`/`DocSync` frame of that document, in ascending change-hash order, 64 zero bytes for none (version 2; see [`super::sigs`]) |
 //! | 9 | `Zstd` | zstd-compressed concatenation of other encoded frames (never `Zstd`), at most [`MAX_FRAME`] bytes once decompressed |
 //!
 //! A batch is sent with [`encode_batch`]: frames are packed into `Zstd`
@@ -27,7 +28,9 @@
 use crate::id::DocumentId;
 
 /// Protocol versions this build speaks (the highest common one is used).
-pub const VERSIONS: &[u16] = &[1];
+/// Version 2 sends signatures without their change hashes
+/// (`SigsOrdered`); a version 2 node still reads every version 1 frame.
+pub const VERSIONS: &[u16] = &[1, 2];
 /// Largest frame accepted (a whole document travels in one frame).
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 const MAGIC: &[u8; 4] = b"AYNS";
@@ -104,6 +107,9 @@ pub enum Frame {
     Zstd(Vec<u8>),
     /// Signatures of changes of one document: (change hash, signature).
     Sigs(DocumentId, Vec<([u8; 32], [u8; 64])>),
+    /// Signatures of the changes of the next document frame of one
+    /// document, in ascending change-hash order (version 2).
+    SigsOrdered(DocumentId, Vec<[u8; 64]>),
 }
 
 /// Why bytes are not a frame.
@@ -192,6 +198,7 @@ impl Frame {
             Frame::Error(..) => "Error",
             Frame::Zstd(_) => "Zstd",
             Frame::Sigs(..) => "Sigs",
+            Frame::SigsOrdered(..) => "SigsOrdered",
         }
     }
 
@@ -278,6 +285,14 @@ impl Frame {
                 out.extend_from_slice(&(sigs.len() as u32).to_be_bytes());
                 for (h, s) in sigs {
                     out.extend_from_slice(h);
+                    out.extend_from_slice(s);
+                }
+            }
+            Frame::SigsOrdered(id, sigs) => {
+                out.push(11);
+                out.extend_from_slice(id.as_bytes());
+                out.extend_from_slice(&(sigs.len() as u32).to_be_bytes());
+                for s in sigs {
                     out.extend_from_slice(s);
                 }
             }
@@ -381,6 +396,12 @@ impl Frame {
                     sigs.push((r.arr::<32>("change hash")?, r.arr::<64>("signature")?));
                 }
                 Frame::Sigs(id, sigs)
+            }
+            11 => {
+                let id = r.id()?;
+                let n = r.u32("signature count")? as usize;
+                let n = r.count(n, 64, "signatures")?;
+                Frame::SigsOrdered(id, (0..n).map(|_| r.arr::<64>("signature")).collect::<Result<_, _>>()?)
             }
             x => return Err(WireError::Malformed(format!("unknown frame type {x}"))),
         };
@@ -489,6 +510,7 @@ mod tests {
         round_trip(Frame::End);
         round_trip(Frame::Error(3, "versión".into()));
         round_trip(Frame::Sigs(id, vec![([1; 32], [2; 64])]));
+        round_trip(Frame::SigsOrdered(id, vec![[2; 64], [0; 64]]));
     }
 
     #[test]
