@@ -7,6 +7,7 @@
 //! Exit codes (the one place they are decided is [`exit_code`]):
 //! 0 success, 1 runtime failure, 2 bad usage or invalid input.
 
+mod control;
 mod output;
 
 use std::path::{Path, PathBuf};
@@ -209,6 +210,8 @@ enum Command {
     },
     /// Known peers: addresses, last seen, last sync, state
     Peers,
+    /// Serving or not, listen addresses, node, network, role, peers, records by kind, what waits for a person
+    Status,
     /// Changes refused on receipt (bad or missing signature, unknown author…)
     Audit,
     /// Decide an amendment proposal to validated figures (HQ only)
@@ -330,19 +333,20 @@ fn render_error(e: &anyhow::Error) -> String {
     out
 }
 
-/// The one place errors become exit codes.
-fn exit_code(e: &anyhow::Error) -> ExitCode {
-    let invalid = e.chain().any(|c| {
+/// Whether an error is bad usage or invalid input (exit 2), not a runtime
+/// failure (exit 1).
+fn is_invalid_input(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
         c.downcast_ref::<Usage>().is_some()
             || c.downcast_ref::<ayni_node::Error>().is_some_and(|n| n.is_invalid_input())
             || c.downcast_ref::<ayni_node::net::NetError>()
                 .is_some_and(|n| matches!(n, ayni_node::net::NetError::NotReady(_)))
-    });
-    if invalid {
-        ExitCode::from(2)
-    } else {
-        ExitCode::from(1)
-    }
+    })
+}
+
+/// The one place errors become exit codes.
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    ExitCode::from(if is_invalid_input(e) { 2 } else { 1 })
 }
 
 /// Crash tests set `AYNI_TEST_HOLD_MS` to keep the process (and its open
@@ -364,21 +368,24 @@ fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
-/// Writes `bytes` to `path` via a temporary file and a rename, durably: a
-/// crash leaves the old file or the new one, never half of one.
-fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` (relative to `cwd`) via a temporary file and a
+/// rename, durably: a crash leaves the old file or the new one, never half
+/// of one. Messages name `path` as it was given.
+fn write_file_atomically(path: &Path, cwd: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
+    let shown = path;
+    let path = &cwd.join(path);
     let name = path.file_name().ok_or_else(|| usage(format!("{} is not a file path", path.display())))?;
     if path.is_dir() {
-        return Err(usage(format!("cannot write {}: it is a directory", path.display())));
+        return Err(usage(format!("cannot write {}: it is a directory", shown.display())));
     }
     let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
+    let mut f = std::fs::File::create(&tmp).map_err(|e| usage(format!("cannot write {}: {e}", shown.display())))?;
     let written = f
         .write_all(bytes)
         .and_then(|()| f.sync_all())
         .and_then(|()| std::fs::rename(&tmp, path))
-        .with_context(|| format!("writing {}", path.display()));
+        .with_context(|| format!("writing {}", shown.display()));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -434,10 +441,10 @@ const MAX_INPUT_BYTES: u64 = 1024 * 1024 * 1024;
 /// Reads a whole input file of at most `limit` bytes: a directory, a
 /// device that never ends (`/dev/zero`) or a file over the limit is an
 /// error naming the file, never a hang or an exhausted memory.
-fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
+fn read_limited(path: &Path, cwd: &Path, limit: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     let cannot = |e: std::io::Error| usage(format!("cannot read {}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(cannot)?;
+    let file = std::fs::File::open(cwd.join(path)).map_err(cannot)?;
     let meta = file.metadata().map_err(cannot)?;
     let kind = meta.file_type();
     if kind.is_dir() {
@@ -461,14 +468,16 @@ fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn read_input(path: &Path, limit: u64) -> Result<String> {
-    let bytes = read_limited(path, limit)?;
+fn read_input(path: &Path, cwd: &Path, limit: u64) -> Result<String> {
+    let bytes = read_limited(path, cwd, limit)?;
     String::from_utf8(bytes).map_err(|e| usage(format!("{} is not UTF-8 text: {e}", path.display())))
 }
 
 /// Refuses an output file inside the node's home, where it could replace
 /// the node's key or store (`--home h bundle export h/store/db`).
-fn outside_home(node: &Node, path: &Path) -> Result<()> {
+fn outside_home(node: &Node, path: &Path, cwd: &Path) -> Result<()> {
+    let shown = path;
+    let path = &cwd.join(path);
     let abs = |p: &Path| std::path::absolute(p).map(|a| a.components().collect::<PathBuf>());
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let (Ok(home), Ok(dir)) = (node.home().canonicalize(), parent.canonicalize()) else {
@@ -477,7 +486,7 @@ fn outside_home(node: &Node, path: &Path) -> Result<()> {
     if dir.starts_with(&home) || abs(path).is_ok_and(|p| p.starts_with(&home)) {
         return Err(usage(format!(
             "refusing to write {} inside the node's home {}: choose a path elsewhere",
-            path.display(),
+            shown.display(),
             home.display()
         )));
     }
@@ -529,6 +538,17 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         out.init(&node)?;
         return Ok(ExitCode::SUCCESS);
     }
+    // a node serving this home runs the command itself (see `control`)
+    if let Some(forwarded) = control::forward(&home, std::env::args_os().skip(1).collect()) {
+        let (code, error) = forwarded?;
+        if let Some(e) = error {
+            eprintln!("ayni: error: {e}");
+        }
+        if code == 0 {
+            hold_for_crash_tests();
+        }
+        return Ok(ExitCode::from(code));
+    }
     if let Command::Check { repair: true } = cli.command {
         let (_node, report) = Node::repair(&home)?;
         out.repair(&report)?;
@@ -536,7 +556,135 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
     }
     let node = Node::open(&home)?;
     match cli.command {
-        Command::Init { .. } | Command::Completions { .. } | Command::Demo => unreachable!("handled above"),
+        Command::Serve { listen, no_mdns, stall_timeout, resync } => {
+            serve(node, &listen, no_mdns, stall_timeout, resync, out)
+        }
+        Command::Sync { peer, stall_timeout } => {
+            let addr = sync_address(&peer, &node.peers()?)?;
+            let node = std::sync::Arc::new(node);
+            let rt = runtime()?;
+            let config = ayni_node::net::NetConfig {
+                stall_timeout: std::time::Duration::from_secs(stall_timeout),
+                ..Default::default()
+            };
+            let report = rt.block_on(async {
+                let endpoint = ayni_node::net::Endpoint::bind(
+                    node.clone(),
+                    std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+                    config,
+                )?;
+                let progress = if out.json { None } else { output::progress(endpoint.progress()) };
+                let report = endpoint.sync_with(addr).await;
+                if let Some(p) = progress {
+                    p.finish_and_clear();
+                }
+                endpoint.close().await;
+                drop(endpoint);
+                report
+            })?;
+            drop(rt);
+            if let Ok(node) = std::sync::Arc::try_unwrap(node) {
+                checkpoint_if(node, report.docs_received)?;
+            }
+            out.synced(&report)?;
+            hold_for_crash_tests();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status => {
+            out.status(&control::Status { serving: None, node: node.status()? })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        command => {
+            let (code, written) = dispatch(&node, command, out, Path::new(""))?;
+            checkpoint_if(node, written)?;
+            if code == 0 {
+                hold_for_crash_tests();
+            }
+            Ok(ExitCode::from(code))
+        }
+    }
+}
+
+/// The address to sync with: HOST:PORT, or the node ID of a known peer.
+fn sync_address(peer: &str, known: &[ayni_node::replica::PeerInfo]) -> Result<std::net::SocketAddr> {
+    match peer.parse::<ayni_node::identity::NodeId>() {
+        Ok(id) => {
+            let known = known.iter().find(|p| p.node_id == id.to_string());
+            let a = known
+                .and_then(|p| p.addrs.first().cloned())
+                .ok_or_else(|| usage(format!("no known address for peer {id}: give HOST:PORT")))?;
+            resolve_addr(&a)
+        }
+        Err(_) => resolve_addr(peer),
+    }
+}
+
+/// `ayni serve`: the node's engine owns the store; peers sync over QUIC and
+/// commands arrive on the control socket, until Ctrl-C or SIGTERM.
+fn serve(node: Node, listen: &str, no_mdns: bool, stall_timeout: u64, resync: u64, out: &mut Out) -> Result<ExitCode> {
+    let addr = resolve_addr(listen)?;
+    let rt = runtime()?;
+    let _guard = rt.enter();
+    let (listener, socket) = control::bind(node.home())?;
+    let engine = ayni_node::engine::NodeHandle::spawn(node).context("starting the node's engine")?;
+    let config = ayni_node::net::NetConfig {
+        stall_timeout: std::time::Duration::from_secs(stall_timeout),
+        ..Default::default()
+    };
+    let endpoint = std::sync::Arc::new(ayni_node::net::Endpoint::bind_engine(engine.clone(), addr, config)?);
+    let bound = endpoint.local_addr()?;
+    engine.call_blocking(move |n| n.store().put_meta("self", "listen", bound.to_string().as_bytes()))??;
+    out.listening(engine.node(), bound)?;
+    let server = std::sync::Arc::new(control::Server::new(engine, endpoint.clone(), socket.clone()));
+    rt.spawn(server.accept(listener, plan));
+    let options = ayni_node::net::serve::ServeOptions {
+        mdns: !no_mdns,
+        resync: std::time::Duration::from_secs(resync.max(1)),
+        ..Default::default()
+    };
+    rt.block_on(ayni_node::net::serve::serve(endpoint, options, shutdown_signal()));
+    let _ = std::fs::remove_file(&socket);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How the serving process runs a command line that came through the
+/// control socket: parsed as a direct run parses it, relative paths taken
+/// against the client's directory when files are opened (messages name
+/// them as typed). Errors are (exit code, message).
+fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(bool, control::Run), (u8, String)> {
+    let cli = Cli::try_parse_from(std::iter::once("ayni".to_string()).chain(args)).map_err(|e| (2, e.to_string()))?;
+    let serving = format!("`ayni serve` (pid {}) holds this home", std::process::id());
+    let run = match cli.command {
+        Command::Serve { .. } => control::Run::Refuse(format!("a node is already serving this home: {serving}")),
+        Command::Check { repair: true } => control::Run::Refuse(format!(
+            "{serving}: stop it before `ayni check --repair`, which needs the store closed"
+        )),
+        Command::Init { .. } | Command::Demo | Command::Completions { .. } => {
+            control::Run::Refuse("this command does not run through a serving node".into())
+        }
+        Command::Sync { peer, .. } => control::Run::Sync { peer },
+        Command::Status => control::Run::Status,
+        command => {
+            let cwd = cwd.to_path_buf();
+            control::Run::Engine(Box::new(move |node, out| dispatch(node, command, out, &cwd).map(|(code, _)| code)))
+        }
+    };
+    Ok((cli.json, run))
+}
+
+/// Runs one command on an open node: the same code whether the store was
+/// opened by this process or the command came through the control socket.
+/// Returns the exit code and how many records it wrote (for
+/// [`checkpoint_if`]).
+fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<(u8, u64)> {
+    let mut written = 0;
+    match command {
+        Command::Init { .. }
+        | Command::Completions { .. }
+        | Command::Demo
+        | Command::Serve { .. }
+        | Command::Sync { .. }
+        | Command::Status => unreachable!("handled by the caller"),
         Command::Network { command: NetworkCommand::Create { name } } => {
             let (info, _) = node.create_network(&name)?;
             out.network(&info, &node.members()?)?;
@@ -571,79 +719,21 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         }
         Command::Bundle { command: BundleCommand::Export { file, since, all: _ } } => {
             let since = since.map(|s| s.parse::<ayni_node::identity::NodeId>()).transpose()?;
-            outside_home(&node, &file)?;
+            outside_home(node, &file, cwd)?;
             let (bytes, report) = node.export_bundle(since)?;
-            write_file_atomically(&file, &bytes)?;
+            write_file_atomically(&file, cwd, &bytes)?;
             out.bundle(&report, "exported")?;
         }
         Command::Bundle { command: BundleCommand::Import { file } } => {
-            let bytes = read_limited(&file, MAX_INPUT_BYTES)?;
+            let bytes = read_limited(&file, cwd, MAX_INPUT_BYTES)?;
             let report = node.import_bundle(&bytes).with_context(|| format!("{}", file.display()))?;
-            let _node = checkpoint_if(node, report.documents_changed)?;
+            written = report.documents_changed;
             out.bundle(&report, "imported")?;
         }
-        Command::Serve { listen, no_mdns, stall_timeout, resync } => {
-            let addr = resolve_addr(&listen)?;
-            let node = std::sync::Arc::new(node);
-            let rt = runtime()?;
-            let config = ayni_node::net::NetConfig {
-                stall_timeout: std::time::Duration::from_secs(stall_timeout),
-                ..Default::default()
-            };
-            let _guard = rt.enter();
-            let endpoint = std::sync::Arc::new(ayni_node::net::Endpoint::bind(node.clone(), addr, config)?);
-            let bound = endpoint.local_addr()?;
-            node.store().put_meta("self", "listen", bound.to_string().as_bytes())?;
-            out.listening(&node, bound)?;
-            let options = ayni_node::net::serve::ServeOptions {
-                mdns: !no_mdns,
-                resync: std::time::Duration::from_secs(resync.max(1)),
-                ..Default::default()
-            };
-            rt.block_on(ayni_node::net::serve::serve(endpoint, options, shutdown_signal()));
-            return Ok(ExitCode::SUCCESS);
-        }
-        Command::Sync { peer, stall_timeout } => {
-            let addr = match peer.parse::<ayni_node::identity::NodeId>() {
-                Ok(id) => {
-                    let known = node.peers()?.into_iter().find(|p| p.node_id == id.to_string());
-                    let a = known
-                        .and_then(|p| p.addrs.first().cloned())
-                        .ok_or_else(|| usage(format!("no known address for peer {id}: give HOST:PORT")))?;
-                    resolve_addr(&a)?
-                }
-                Err(_) => resolve_addr(&peer)?,
-            };
-            let node = std::sync::Arc::new(node);
-            let rt = runtime()?;
-            let config = ayni_node::net::NetConfig {
-                stall_timeout: std::time::Duration::from_secs(stall_timeout),
-                ..Default::default()
-            };
-            let report = rt.block_on(async {
-                let endpoint = ayni_node::net::Endpoint::bind(
-                    node.clone(),
-                    std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-                    config,
-                )?;
-                let progress = if out.json { None } else { output::progress(endpoint.progress()) };
-                let report = endpoint.sync_with(addr).await;
-                if let Some(p) = progress {
-                    p.finish_and_clear();
-                }
-                endpoint.close().await;
-                report
-            })?;
-            drop(rt);
-            if let Ok(node) = std::sync::Arc::try_unwrap(node) {
-                checkpoint_if(node, report.docs_received)?;
-            }
-            out.synced(&report)?;
-        }
-        Command::Id => out.id(&node)?,
+        Command::Id => out.id(node)?,
         Command::Add { kind, key, sets, file } => {
             let mut fields = match &file {
-                Some(f) => serde_json::from_str(&read_input(f, ayni_node::schema::MAX_RECORD_BYTES as u64)?)
+                Some(f) => serde_json::from_str(&read_input(f, cwd, ayni_node::schema::MAX_RECORD_BYTES as u64)?)
                     .map_err(|e| usage(format!("{}: invalid JSON: {e}", f.display())))?,
                 None => Value::Object(Default::default()),
             };
@@ -681,10 +771,10 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             out.record(&node.resolve_conflict(&reference, &path, parse_value(&value))?)?
         }
         Command::Import { kind, file } => {
-            let text = read_input(&file, MAX_INPUT_BYTES)?;
+            let text = read_input(&file, cwd, MAX_INPUT_BYTES)?;
             let report =
                 node.import(&kind, || parse_items(&text)).with_context(|| format!("import of {}", file.display()))?;
-            let _node = checkpoint_if(node, report.created as u64)?;
+            written = report.created as u64;
             out.imported(&report)?;
         }
         Command::Export { kind, format } => match if out.json { Format::Json } else { format } {
@@ -696,15 +786,14 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             let report = node.check()?;
             out.check(&report)?;
             if !report.problems.is_empty() {
-                return Ok(ExitCode::from(1));
+                return Ok((1, 0));
             }
         }
         Command::Compact => out.compact(&node.compact()?)?,
         Command::Seed => out.seed(&node.seed()?)?,
         Command::Report { reference } => out.report(&node.edan_report(&reference)?)?,
     }
-    hold_for_crash_tests();
-    Ok(ExitCode::SUCCESS)
+    Ok((0, written))
 }
 
 #[cfg(test)]

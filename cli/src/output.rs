@@ -1,6 +1,8 @@
 //! Rendering: human tables by default, one JSON document with `--json`.
 //!
-//! Owns: every byte the CLI writes to stdout. Must never: compute anything
+//! Owns: every byte the CLI writes to stdout (or, for a command that came
+//! through the control socket, sends back to its client). Must never:
+//! compute anything
 //! the library did not return.
 
 use std::io::Write;
@@ -43,7 +45,7 @@ pub fn progress(received: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Optio
 
 pub struct Out {
     pub json: bool,
-    stdout: std::io::StdoutLock<'static>,
+    stdout: Box<dyn Write + Send>,
 }
 
 fn table(header: &[&str]) -> Table {
@@ -68,7 +70,12 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
 
 impl Out {
     pub fn new(json: bool) -> Out {
-        Out { json, stdout: std::io::stdout().lock() }
+        Out { json, stdout: Box::new(std::io::stdout()) }
+    }
+
+    /// Output written to `w` instead of stdout.
+    pub fn to(json: bool, w: impl Write + Send + 'static) -> Out {
+        Out { json, stdout: Box::new(w) }
     }
 
     fn write(&mut self, text: &str) -> Result<()> {
@@ -409,6 +416,65 @@ impl Out {
                 ]);
             }
             format!("{t}\n")
+        })
+    }
+
+    pub fn status(&mut self, s: &crate::control::Status) -> Result<()> {
+        self.emit(s, || {
+            let n = &s.node;
+            let mut out = String::new();
+            match &s.serving {
+                Some(v) => {
+                    out += &format!(
+                        "serving since {} (pid {}): sync on {}, control socket {}, {} command(s) running\n",
+                        v.since,
+                        v.pid,
+                        v.listen.join(" "),
+                        v.control,
+                        v.commands_running
+                    )
+                }
+                None => out += "not serving (commands open the store directly)\n",
+            }
+            out += &format!("node {} ({}), home {}\n", n.node_id, n.name, n.home);
+            match (&n.network, n.role) {
+                (Some(net), Some(role)) => {
+                    out += &format!(
+                        "network {} ({}), role {}\n",
+                        net.name,
+                        net.id,
+                        match role {
+                            ayni_node::network::Role::Hq => "hq",
+                            ayni_node::network::Role::Field => "field",
+                        }
+                    )
+                }
+                (Some(net), None) => out += &format!("network {} ({}), not enrolled\n", net.name, net.id),
+                _ => out += "no network yet: `ayni network create` (HQ) or `ayni join TOKEN`\n",
+            }
+            let held: Vec<String> =
+                n.records.iter().filter(|(_, c)| **c > 0).map(|(k, c)| format!("{k} {c}")).collect();
+            out += &format!("records: {}\n", if held.is_empty() { "none".into() } else { held.join(", ") });
+            out += &format!(
+                "waiting for a person: {} conflict(s), {} amendment proposal(s)\n",
+                n.conflicts, n.pending_amendments
+            );
+            if n.peers.is_empty() {
+                out += "peers: none known\n";
+            } else {
+                let mut t = table(&["peer", "label", "addresses", "last sync", "state"]);
+                for p in &n.peers {
+                    t.add_row(vec![
+                        if p.node_id.is_empty() { "(not met yet)".into() } else { p.node_id.clone() },
+                        p.label.clone(),
+                        p.addrs.join(" "),
+                        p.last_sync.clone().unwrap_or_else(|| "never".into()),
+                        p.state.clone(),
+                    ]);
+                }
+                out += &format!("{t}\n");
+            }
+            out
         })
     }
 

@@ -35,6 +35,7 @@
 pub mod amend;
 pub mod bundle;
 pub mod demo;
+pub mod engine;
 pub mod error;
 pub mod id;
 pub mod identity;
@@ -49,6 +50,7 @@ pub mod report;
 pub mod roles;
 pub mod schema;
 pub mod seed;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod trust;

@@ -190,7 +190,7 @@ fn now() -> OffsetDateTime {
 }
 
 /// Now, as RFC 3339 (UTC).
-pub(crate) fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     rfc3339(now())
 }
 

@@ -19,9 +19,11 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
+use crate::engine::{EngineGone, NodeHandle};
 use crate::identity::NodeId;
 use crate::network::Membership;
 use crate::node::Node;
+use crate::replica::PeerInfo;
 use crate::sync::wire::{Frame, WireError};
 use crate::sync::{DocStore, Role, Session, Stats, SyncError};
 
@@ -82,6 +84,9 @@ pub enum NetError {
     /// A node error (storage…).
     #[error(transparent)]
     Node(#[from] crate::Error),
+    /// The node's engine stopped.
+    #[error(transparent)]
+    Engine(#[from] EngineGone),
 }
 
 /// Transport tuning.
@@ -228,7 +233,7 @@ impl Serving {
 
 /// A node's QUIC endpoint.
 pub struct Endpoint {
-    node: Arc<Node>,
+    engine: NodeHandle,
     endpoint: quinn::Endpoint,
     config: NetConfig,
     progress: Arc<AtomicU64>,
@@ -250,8 +255,17 @@ fn transport(config: &NetConfig) -> Arc<quinn::TransportConfig> {
 }
 
 impl Endpoint {
-    /// Binds a UDP socket for `node`, which must be enrolled in a network.
+    /// Binds a UDP socket for `node`, which must be enrolled in a network,
+    /// with an engine of its own (see [`Endpoint::bind_engine`]).
     pub fn bind(node: Arc<Node>, listen: SocketAddr, config: NetConfig) -> Result<Endpoint, NetError> {
+        let engine = NodeHandle::spawn_shared(node).map_err(|source| NetError::Socket { addr: listen, source })?;
+        Endpoint::bind_engine(engine, listen, config)
+    }
+
+    /// Binds a UDP socket for the node `engine` runs; every session's store
+    /// work goes through that engine.
+    pub fn bind_engine(engine: NodeHandle, listen: SocketAddr, config: NetConfig) -> Result<Endpoint, NetError> {
+        let node = engine.node().clone();
         let network = node.network()?.ok_or_else(|| {
             NetError::NotReady(
                 "this node belongs to no network: run `ayni network create` (HQ) or `ayni join TOKEN`".into(),
@@ -292,7 +306,7 @@ impl Endpoint {
         let mut endpoint =
             quinn::Endpoint::server(server, listen).map_err(|source| NetError::Socket { addr: listen, source })?;
         endpoint.set_default_client_config(client);
-        Ok(Endpoint { node, endpoint, config, progress: Arc::new(AtomicU64::new(0)) })
+        Ok(Endpoint { engine, endpoint, config, progress: Arc::new(AtomicU64::new(0)) })
     }
 
     /// The bound address.
@@ -307,7 +321,37 @@ impl Endpoint {
 
     /// The node.
     pub fn node(&self) -> &Arc<Node> {
-        &self.node
+        self.engine.node()
+    }
+
+    /// The node's engine.
+    pub fn engine(&self) -> &NodeHandle {
+        &self.engine
+    }
+
+    /// Notes something about a peer, on the engine.
+    async fn note_peer(&self, peer: NodeId, addr: String, f: impl FnOnce(&mut PeerInfo) + Send + 'static) {
+        let _ = self.engine.call(move |node| node.note_peer(Some(peer), &addr, f)).await;
+    }
+
+    /// The peer's node ID from its certificate; its membership is recorded.
+    async fn peer_node(&self, conn: &quinn::Connection) -> Result<NodeId, NetError> {
+        let addr = conn.remote_address();
+        let certs = conn
+            .peer_identity()
+            .and_then(|i| i.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
+            .ok_or_else(|| NetError::Connect { addr, reason: "no peer certificate".into() })?;
+        let cert =
+            certs.first().ok_or_else(|| NetError::Connect { addr, reason: "no peer certificate".into() })?.clone();
+        self.engine
+            .call(move |node| {
+                let network = node.network()?.ok_or_else(|| NetError::NotReady("no network".into()))?;
+                let (id, m) = tls::peer_of(&cert, &network).map_err(|reason| NetError::Connect { addr, reason })?;
+                // the peer's membership replicates like any other
+                let _ = node.accept_member(&m.bytes);
+                Ok(id)
+            })
+            .await?
     }
 
     /// One sync with the peer at `addr`, as initiator.
@@ -320,15 +364,16 @@ impl Endpoint {
             .map_err(|e| connect_err(e.to_string()))?
             .await
             .map_err(|e| connect_err(handshake_reason(&e)))?;
-        let peer = peer_node(&conn, &self.node)?;
-        let _ = self.node.note_peer(Some(peer), &addr.to_string(), |p| {
+        let peer = self.peer_node(&conn).await?;
+        self.note_peer(peer, addr.to_string(), |p| {
             p.last_seen = Some(crate::node::now_rfc3339());
-        });
+        })
+        .await;
         // in TLS 1.3 the server checks our certificate after our side of the
         // handshake completes, so its refusal shows up here
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| connect_err(handshake_reason(&e)))?;
         let outcome = run_session(
-            &self.node,
+            &self.engine,
             Role::Initiator,
             &mut send,
             &mut recv,
@@ -357,14 +402,16 @@ impl Endpoint {
                     } => NetError::Connect { addr, reason: handshake_reason(&r) },
                     e => e,
                 };
-                let _ = self.node.note_peer(Some(peer), &addr.to_string(), |p| {
+                let error = e.to_string();
+                self.note_peer(peer, addr.to_string(), move |p| {
                     p.state = "failed".into();
-                    p.last_error = Some(e.to_string());
-                });
+                    p.last_error = Some(error);
+                })
+                .await;
                 return Err(e);
             }
         };
-        self.record_sync(peer, &addr.to_string());
+        self.record_sync(peer, addr.to_string()).await;
         Ok(SyncReport {
             peer: peer.to_string(),
             docs_sent: s.docs_sent,
@@ -420,11 +467,12 @@ impl Endpoint {
     async fn serve_one(&self, incoming: quinn::Incoming) -> Result<(), NetError> {
         let addr = incoming.remote_address();
         let conn = incoming.await.map_err(|e| NetError::Connect { addr, reason: handshake_reason(&e) })?;
-        let peer = peer_node(&conn, &self.node)?;
+        let peer = self.peer_node(&conn).await?;
         tracing::info!("peer {peer} connected from {addr}");
-        let _ = self.node.note_peer(Some(peer), "", |p| {
+        self.note_peer(peer, String::new(), |p| {
             p.last_seen = Some(crate::node::now_rfc3339());
-        });
+        })
+        .await;
         let (mut send, mut recv) = match tokio::time::timeout(self.config.stall_timeout, conn.accept_bi()).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(NetError::Connect { addr, reason: e.to_string() }),
@@ -436,7 +484,7 @@ impl Endpoint {
             }
         };
         let outcome = run_session(
-            &self.node,
+            &self.engine,
             Role::Acceptor,
             &mut send,
             &mut recv,
@@ -449,7 +497,7 @@ impl Endpoint {
             Ok(_) => {
                 let _ = send.finish();
                 let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
-                self.record_sync(peer, "");
+                self.record_sync(peer, String::new()).await;
             }
             Err(e) => {
                 tracing::warn!("sync with {peer} ({addr}) failed, connection closed: {e}");
@@ -461,13 +509,19 @@ impl Endpoint {
 
     /// Notes a completed sync: the peer's state, and what it now holds (for
     /// `bundle export --since`).
-    fn record_sync(&self, peer: NodeId, addr: &str) {
-        let _ = self.node.note_peer(Some(peer), addr, |p| {
-            p.state = "ok".into();
-            p.last_sync = Some(crate::node::now_rfc3339());
-            p.last_error = None;
-        });
-        if let Err(e) = self.node.remember_peer_state(&peer) {
+    async fn record_sync(&self, peer: NodeId, addr: String) {
+        let remembered = self
+            .engine
+            .call(move |node| {
+                let _ = node.note_peer(Some(peer), &addr, |p| {
+                    p.state = "ok".into();
+                    p.last_sync = Some(crate::node::now_rfc3339());
+                    p.last_error = None;
+                });
+                node.remember_peer_state(&peer)
+            })
+            .await;
+        if let Ok(Err(e)) = remembered {
             tracing::warn!("recording what {peer} holds: {e}");
         }
     }
@@ -485,20 +539,6 @@ fn handshake_reason(e: &quinn::ConnectionError) -> String {
         quinn::ConnectionError::ConnectionClosed(c) => format!("the peer refused us in the handshake ({})", c),
         other => other.to_string(),
     }
-}
-
-fn peer_node(conn: &quinn::Connection, node: &Node) -> Result<NodeId, NetError> {
-    let addr = conn.remote_address();
-    let certs = conn
-        .peer_identity()
-        .and_then(|i| i.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
-        .ok_or_else(|| NetError::Connect { addr, reason: "no peer certificate".into() })?;
-    let network = node.network()?.ok_or_else(|| NetError::NotReady("no network".into()))?;
-    let cert = certs.first().ok_or_else(|| NetError::Connect { addr, reason: "no peer certificate".into() })?;
-    let (id, m) = tls::peer_of(cert, &network).map_err(|reason| NetError::Connect { addr, reason })?;
-    // the peer's membership replicates like any other
-    let _ = node.accept_member(&m.bytes);
-    Ok(id)
 }
 
 #[derive(Default)]
@@ -561,33 +601,46 @@ impl From<quinn::ReadError> for ReadError {
 }
 
 /// Runs a session on one stream: the ping-pong of batches described in
-/// `sync`. Received documents are made durable after each batch (and every
-/// 256 frames within a long one), so a cut connection keeps them.
+/// `sync`. The session's store work (loading documents for a batch,
+/// admitting what arrives) is done on the node's engine, a part or a
+/// packed run of frames at a time; this task only moves bytes and timers.
+/// Received documents are made durable after each batch (and every 256
+/// frames within a long one), so a cut connection keeps them.
 async fn run_session(
-    node: &Node,
+    engine: &NodeHandle,
     role: Role,
     send: &mut quinn::SendStream,
     recv: &mut quinn::RecvStream,
     peer: &str,
     config: &NetConfig,
-    progress: &AtomicU64,
+    progress: &Arc<AtomicU64>,
 ) -> Result<(Stats, Io), NetError> {
     let sync_err = |source: SyncError| NetError::Sync { peer: peer.to_string(), source };
     let write_err = |e: quinn::WriteError| match e {
         quinn::WriteError::ConnectionLost(reason) => NetError::Lost { peer: peer.to_string(), reason },
         other => sync_err(SyncError::Protocol(format!("stream: {other}"))),
     };
-    let mut store = node.sync_store(peer);
-    let mut session = Session::new(role, *node.id().as_bytes(), &store)?;
+    let from = peer.to_string();
+    let mut session =
+        engine.call(move |node| Session::new(role, *node.id().as_bytes(), &node.sync_store(&from))).await??;
     let mut io = Io::default();
     let mut my_turn = role == Role::Initiator;
+    let mut handled = 0usize;
     loop {
         if my_turn {
             // the batch goes out part by part, so the next part is loaded
             // while the stream window drains the previous one
             let mut done = false;
             while !done {
-                let Some(frames) = session.next_part(&store, PART_BYTES).map_err(sync_err)? else {
+                let from = peer.to_string();
+                let (back, part) = engine
+                    .call(move |node| {
+                        let part = session.next_part(&node.sync_store(&from), PART_BYTES);
+                        (session, part)
+                    })
+                    .await?;
+                session = back;
+                let Some(frames) = part.map_err(sync_err)? else {
                     return Ok((session.stats().clone(), io));
                 };
                 done = frames.last() == Some(&Frame::End);
@@ -597,17 +650,11 @@ async fn run_session(
             }
             send.flush().await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
         } else {
-            let mut n = 0;
             loop {
                 let frame = match read_frame(recv, &mut io, config.stall_timeout).await {
-                    Ok(Some(f)) => f,
-                    Ok(None) => {
-                        // the peer finished: the session is over
-                        store.commit()?;
-                        return Ok((session.stats().clone(), io));
-                    }
+                    Ok(frame) => frame,
                     Err(e) => {
-                        store.commit()?;
+                        commit(engine, peer).await?;
                         return Err(match e {
                             ReadError::Stalled => {
                                 NetError::Stalled { peer: peer.to_string(), secs: config.stall_timeout.as_secs() }
@@ -617,50 +664,95 @@ async fn run_session(
                         });
                     }
                 };
+                let Some(frame) = frame else {
+                    // the peer finished: the session is over
+                    commit(engine, peer).await?;
+                    return Ok((session.stats().clone(), io));
+                };
                 let end = frame == Frame::End;
-                // packed frames are fed one by one, so long packs of whole
-                // documents are still made durable every 256 documents
-                let frames = match frame {
-                    Frame::Zstd(packed) => match crate::sync::wire::unpack(&packed) {
-                        Ok(fs) if fs.contains(&Frame::End) => {
-                            Err(SyncError::Protocol("End inside compressed frames".into()))
+                let (from, counter) = (peer.to_string(), progress.clone());
+                let (back, outcome) = engine
+                    .call(move |node| {
+                        let mut store = node.sync_store(&from);
+                        let before = handled;
+                        let outcome = feed(&mut session, &mut store, frame, &mut handled, &counter).and_then(|d| {
+                            if end {
+                                store.commit().map(|()| d).map_err(SyncError::from)
+                            } else {
+                                Ok(d)
+                            }
+                        });
+                        (session, outcome.map(|durable| (handled, durable.filter(|_| handled / 256 > before / 256))))
+                    })
+                    .await?;
+                session = back;
+                match outcome {
+                    Ok((n, durable)) => {
+                        if let Some(docs) = durable {
+                            // what `feed` made durable (tests watch for this line)
+                            tracing::debug!("stored {docs} document(s) from {peer} so far");
                         }
-                        other => other.map_err(SyncError::from),
-                    },
-                    f => Ok(vec![f]),
-                };
-                let frames = match frames {
-                    Ok(f) => f,
+                        handled = n;
+                    }
                     Err(e) => {
-                        store.commit()?;
-                        return Err(sync_err(e));
-                    }
-                };
-                for frame in frames {
-                    if matches!(frame, Frame::DocFull(..) | Frame::DocSync(..)) {
-                        progress.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let handled = session.handle_frame(frame, &mut store);
-                    if let Err(e) = handled {
-                        store.commit()?;
                         let mut buf = vec![];
                         Frame::Error(1, e.to_string()).encode(&mut buf);
                         let _ = send.write_all(&buf).await;
                         return Err(sync_err(e));
                     }
-                    n += 1;
-                    if n % 256 == 0 {
-                        store.commit()?;
-                        tracing::debug!("stored {} document(s) from {peer} so far", session.stats().docs_received);
-                    }
                 }
                 if end {
+                    tracing::debug!("stored {} document(s) from {peer} so far", session.stats().docs_received);
                     break;
                 }
             }
-            store.commit()?;
-            tracing::debug!("stored {} document(s) from {peer} so far", session.stats().docs_received);
         }
         my_turn = !my_turn;
     }
+}
+
+/// Feeds one frame from the stream to the session (a packed run of frames
+/// one by one, so long packs of whole documents are still made durable
+/// every 256 documents). On error, what arrived before it is made durable.
+/// Returns how many documents had been received at the last of those
+/// commits, if there was one.
+fn feed(
+    session: &mut Session,
+    store: &mut crate::replica::SyncStore<'_>,
+    frame: Frame,
+    handled: &mut usize,
+    progress: &AtomicU64,
+) -> Result<Option<u64>, SyncError> {
+    let frames = match frame {
+        Frame::Zstd(packed) => match crate::sync::wire::unpack(&packed) {
+            Ok(fs) if fs.contains(&Frame::End) => Err(SyncError::Protocol("End inside compressed frames".into())),
+            other => other.map_err(SyncError::from),
+        },
+        f => Ok(vec![f]),
+    };
+    let mut durable = None;
+    let outcome = frames.and_then(|frames| {
+        for frame in frames {
+            if matches!(frame, Frame::DocFull(..) | Frame::DocSync(..)) {
+                progress.fetch_add(1, Ordering::Relaxed);
+            }
+            session.handle_frame(frame, store)?;
+            *handled += 1;
+            if *handled % 256 == 0 {
+                store.commit()?;
+                durable = Some(session.stats().docs_received);
+            }
+        }
+        Ok(())
+    });
+    if outcome.is_err() {
+        store.commit()?;
+    }
+    outcome.map(|()| durable)
+}
+
+/// Makes what a session stored so far durable.
+async fn commit(engine: &NodeHandle, peer: &str) -> Result<(), NetError> {
+    let from = peer.to_string();
+    Ok(engine.call(move |node| node.sync_store(&from).commit()).await??)
 }

@@ -1,0 +1,125 @@
+//! The engine: one thread that does a running node's store work, driven
+//! through a cheap, cloneable [`NodeHandle`].
+//!
+//! Owns: the engine thread and the order of the work sent to it. Must
+//! never: run on an async worker thread, or let a panic in one job take
+//! the node down with it.
+//!
+//! Everything that reads or writes the store on behalf of a sync session,
+//! a bundle, or a command from the control socket is a job here: a closure
+//! given `&Node`, run on the engine thread one after another in the order
+//! they were sent, its result handed back through a oneshot channel. So
+//! sled's fdatasync, automerge merges and signature checks never block the
+//! async runtime, and writes from different sources never interleave (the
+//! model is iroh-docs' `SyncHandle` and actor thread). The thread ends when
+//! the last handle is dropped, after finishing the jobs already sent.
+
+use std::sync::{mpsc, Arc};
+
+use crate::node::Node;
+
+type Job = Box<dyn FnOnce(&Node) + Send>;
+
+/// A handle on a running node's engine. Cloning it is cheap; every clone
+/// sends to the same thread.
+#[derive(Clone)]
+pub struct NodeHandle {
+    jobs: mpsc::Sender<Job>,
+    node: Arc<Node>,
+}
+
+/// The engine stopped (its thread is gone) before a job's reply came.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the node's engine {0}")]
+pub struct EngineGone(&'static str);
+
+impl NodeHandle {
+    /// Starts the engine thread for `node`.
+    pub fn spawn(node: Node) -> std::io::Result<NodeHandle> {
+        NodeHandle::spawn_shared(Arc::new(node))
+    }
+
+    /// Starts the engine thread for a node that is already shared.
+    pub fn spawn_shared(node: Arc<Node>) -> std::io::Result<NodeHandle> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let owned = node.clone();
+        std::thread::Builder::new().name("ayni-engine".into()).spawn(move || {
+            for job in queue {
+                // a panicking job drops its reply sender (its caller sees
+                // `EngineGone`); the next job runs as usual
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&owned)));
+            }
+        })?;
+        Ok(NodeHandle { jobs, node })
+    }
+
+    /// Runs `f` on the engine thread and waits for its result without
+    /// blocking the async runtime.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, EngineGone>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Node) -> R + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(f, move |r| {
+            let _ = tx.send(r);
+        })?;
+        rx.await.map_err(|_| EngineGone("failed while running a job"))
+    }
+
+    /// Runs `f` on the engine thread and blocks this (non-async) thread
+    /// until it is done.
+    pub fn call_blocking<R, F>(&self, f: F) -> Result<R, EngineGone>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Node) -> R + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send(f, move |r| {
+            let _ = tx.send(r);
+        })?;
+        rx.recv().map_err(|_| EngineGone("failed while running a job"))
+    }
+
+    fn send<R, F>(&self, f: F, reply: impl FnOnce(R) + Send + 'static) -> Result<(), EngineGone>
+    where
+        F: FnOnce(&Node) -> R + Send + 'static,
+    {
+        self.jobs.send(Box::new(move |node| reply(f(node)))).map_err(|_| EngineGone("has stopped"))
+    }
+
+    /// The node, for what needs no store work: its ID, home and key.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_run_in_order_off_the_runtime_and_survive_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = NodeHandle::spawn(Node::init(dir.path(), "engine").unwrap()).unwrap();
+        let (thread, id) = handle.call(|n| (std::thread::current().name().map(String::from), n.id())).await.unwrap();
+        assert_eq!(thread.as_deref(), Some("ayni-engine"));
+        assert_eq!(id, handle.node().id());
+        let order = Arc::new(std::sync::Mutex::new(vec![]));
+        let calls: Vec<_> = (0..50)
+            .map(|i| {
+                let (h, order) = (handle.clone(), order.clone());
+                tokio::spawn(async move { h.call(move |_| order.lock().unwrap().push(i)).await })
+            })
+            .collect();
+        for c in calls {
+            c.await.unwrap().unwrap();
+        }
+        assert_eq!(order.lock().unwrap().len(), 50);
+        let panicked = handle.call(|_| -> u8 { panic!("a bad job") }).await;
+        assert!(panicked.is_err());
+        let h = handle.clone();
+        let after = tokio::task::spawn_blocking(move || h.call_blocking(|n| n.id())).await.unwrap();
+        assert_eq!(after.unwrap(), id);
+    }
+}

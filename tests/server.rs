@@ -1,0 +1,219 @@
+//! The node as a server: while `ayni serve` runs on a home, every other
+//! `ayni` command on that home runs through its control socket, with the
+//! same output, exit codes and messages as on a stopped node.
+
+mod support;
+
+use std::process::Stdio;
+
+use serde_json::Value;
+use support::{network, Ayni};
+
+/// Read commands whose output must not depend on whether the node serves.
+const READS: &[&[&str]] = &[
+    &["get", "edan:edan-sama-1"],
+    &["--json", "get", "edan:edan-sama-1"],
+    &["list", "practice"],
+    &["--json", "list", "practice"],
+    &["--json", "list", "mission", "--where", "status=completed"],
+    &["export", "practice", "--format", "csv"],
+    &["export", "team", "--format", "jsonl"],
+    &["report", "edan:edan-sama-1"],
+    &["--json", "conflicts"],
+    &["--json", "history", "team:GAEM-1"],
+    &["--json", "network", "show"],
+    &["id"],
+];
+
+/// Commands that must fail the same way: (args, exit code).
+const FAILURES: &[(&[&str], i32)] = &[
+    (&["get", "person:nobody"], 2),
+    (&["set", "team:GAEM-1", "bad..path=1"], 2),
+    (&["add", "no_such_kind", "--set", "x=1"], 2),
+    (&["list", "edan", "--where", "nonsense"], 2),
+    (&["transition", "edan:edan-sama-1", "nowhere"], 2),
+    (&["import", "person", "missing-file.json"], 2),
+];
+
+fn outputs(node: &Ayni) -> Vec<(String, String)> {
+    let mut all = vec![];
+    for args in READS {
+        all.push((format!("{args:?}"), node.ok(args)));
+    }
+    for (args, code) in FAILURES {
+        all.push((format!("{args:?}"), node.fails(args, *code)));
+    }
+    all
+}
+
+#[test]
+fn commands_run_through_the_serving_node_with_the_same_output() {
+    let (hq, field) = network(1);
+    let a = &field[0];
+    hq.ok(&["seed"]);
+    let stopped = outputs(&hq);
+    let idle = hq.json(&["status"]);
+    assert_eq!(idle["serving"], Value::Null, "{idle}");
+
+    let s = hq.serve();
+    let serving = outputs(&hq);
+    for ((what, before), (_, now)) in stopped.iter().zip(&serving) {
+        assert_eq!(before, now, "{what} differs through the serving node");
+    }
+    let status = hq.json(&["status"]);
+    assert_eq!(status["serving"]["listen"][0], s.addr.as_str(), "{status}");
+    assert_eq!(status["serving"]["commands_running"], 1, "{status}");
+    assert_eq!(status["role"], "hq");
+    assert_eq!(status["records"]["practice"], 29);
+    assert_eq!(status["node_id"], hq.json(&["id"])["node_id"]);
+
+    // writes on HQ while it serves, seen by a field node that syncs with it
+    let ana = hq.add(&["person", "--key", "ana", "--set", "full_name=Ana Mamani"]);
+    hq.ok(&["set", "person:ana", "position=técnica"]);
+    hq.ok(&["transition", "request:rq-2012-offer", "closed", "--note", "cierre"]);
+    let late = Ayni::new("late-laptop");
+    let late_id = late.json(&["id"])["node_id"].as_str().unwrap().to_string();
+    let token = hq.ok(&["enroll", &late_id, "--role", "field", "--name", "late"]);
+    late.ok(&["join", token.trim()]);
+    let r = a.json(&["sync", &s.addr]);
+    assert!(r["docs_received"].as_u64().unwrap() >= 113, "{r}");
+    assert_eq!(a.json(&["get", "person:ana"])["fields"]["position"], "técnica");
+    assert_eq!(a.json(&["get", "person:ana"])["id"], ana.as_str());
+
+    // a concurrent edit on both sides, resolved on the serving HQ
+    a.ok(&["set", "person:ana", "position=coordinadora"]);
+    hq.ok(&["set", "person:ana", "position=jefa"]);
+    a.json(&["sync", &s.addr]);
+    let conflicts = hq.json(&["conflicts"]);
+    assert_eq!(conflicts.as_array().unwrap().len(), 1, "{conflicts}");
+    hq.ok(&["resolve", "person:ana", "position", "jefa"]);
+    assert_eq!(hq.json(&["conflicts"]).as_array().unwrap().len(), 0);
+
+    // a bundle written to a path relative to where the command was typed
+    let here = tempfile::tempdir().unwrap();
+    let out = hq.cmd(&["bundle", "export", "hq.bundle"]).current_dir(here.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(here.path().join("hq.bundle").exists());
+    let r = late.json(&["bundle", "import", here.path().join("hq.bundle").to_str().unwrap()]);
+    assert!(r["documents_changed"].as_u64().unwrap() >= 114, "{r}");
+
+    // sync through the serving node (its own endpoint) with a field node
+    let served_a = a.serve();
+    let r = hq.json(&["sync", &served_a.addr]);
+    assert_eq!(r["peer"], a.json(&["id"])["node_id"], "{r}");
+    drop(served_a);
+
+    // revoke the late laptop: the field node learns of it at its next sync
+    hq.json(&["revoke", &late_id, "--reason", "left behind"]);
+    a.json(&["sync", &s.addr]);
+    let sa = a.serve();
+    let err = late.fails(&["sync", &sa.addr], 1);
+    assert!(err.contains("refused"), "{err}");
+    drop(sa);
+
+    // what cannot run beside a serving node says so
+    let err = hq.fails(&["serve", "--no-mdns", "--listen", "127.0.0.1:0"], 1);
+    assert!(err.contains("already serving"), "{err}");
+    let err = hq.fails(&["check", "--repair"], 1);
+    assert!(err.contains("stop it before"), "{err}");
+    assert!(hq.ok(&["check"]).contains("ok") || hq.json(&["check"])["problems"].as_array().unwrap().is_empty());
+
+    assert!(s.stop().success());
+    assert!(!hq.home().join("control.sock").exists(), "the socket is removed on a clean stop");
+    assert_eq!(hq.json(&["status"])["serving"], Value::Null);
+    assert_eq!(hq.json(&["get", "person:ana"])["fields"]["position"], "jefa");
+}
+
+#[test]
+fn the_control_socket_is_for_the_owner_only_and_a_killed_server_leaves_nothing_in_the_way() {
+    let (hq, _) = network(0);
+    hq.ok(&["seed"]);
+    let s = hq.serve();
+    let sock = hq.home().join("control.sock");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777, 0o600);
+    hq.add(&["person", "--key", "before-kill", "--set", "full_name=Antes"]);
+    // kill -9: the socket file stays behind, stale
+    let pid = hq.json(&["status"])["serving"]["pid"].as_u64().unwrap();
+    assert!(std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    drop(s);
+    assert!(sock.exists());
+    // commands open the store directly, the acknowledged write is there
+    assert_eq!(hq.json(&["get", "person:before-kill"])["fields"]["full_name"], "Antes");
+    assert_eq!(hq.json(&["status"])["serving"], Value::Null);
+    assert!(hq.json(&["check"])["problems"].as_array().unwrap().is_empty());
+    // and the node serves again, replacing the stale socket
+    let s = hq.serve();
+    assert_eq!(hq.json(&["status"])["serving"]["listen"][0], s.addr.as_str());
+}
+
+#[test]
+fn concurrent_writers_through_the_serving_node_while_syncs_run_lose_nothing() {
+    let (hq, field) = network(1);
+    let a = &field[0];
+    hq.ok(&["seed"]);
+    let s = hq.serve();
+    let home = hq.home();
+    let addr = s.addr.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // a field node syncs with HQ over and over meanwhile
+    let syncing = {
+        let (stop, a_home) = (stop.clone(), a.home());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let ok = std::process::Command::new(support::ayni_bin())
+                    .args(["--home", a_home.to_str().unwrap(), "--json", "sync", &addr])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .unwrap()
+                    .success();
+                n += ok as usize;
+            }
+            n
+        })
+    };
+    let writers: Vec<_> = (0..20)
+        .map(|w| {
+            let home = home.clone();
+            std::thread::spawn(move || {
+                let mut acknowledged = vec![];
+                for i in 0..5 {
+                    let key = format!("w{w}-{i}");
+                    let ok = std::process::Command::new(support::ayni_bin())
+                        .args(["--home", home.to_str().unwrap(), "add", "person", "--key", &key])
+                        .args(["--set", &format!("full_name=Escritor {w} {i}")])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                        .unwrap()
+                        .success();
+                    if ok {
+                        acknowledged.push(key);
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let acknowledged: Vec<String> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let syncs = syncing.join().unwrap();
+    assert_eq!(acknowledged.len(), 100, "every writer got through the serving node");
+    assert!(syncs >= 1, "the syncs ran meanwhile");
+    a.json(&["sync", &s.addr]);
+    for node in [&hq, a] {
+        let keys: Vec<String> = node
+            .json(&["list", "person"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap().to_string())
+            .collect();
+        for k in &acknowledged {
+            assert!(keys.contains(k), "{k} missing");
+        }
+    }
+    assert!(hq.json(&["check"])["problems"].as_array().unwrap().is_empty());
+}
