@@ -199,6 +199,12 @@ enum Command {
         /// Sync again with each reachable peer every this many seconds
         #[arg(long, default_value_t = 30)]
         resync: u64,
+        /// Also serve the HTTP API (/api/v1/) on this TCP address
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:7421")]
+        http: Option<String>,
+        /// Serve the HTTP API in plain HTTP on a non-loopback address (tokens and records travel unencrypted)
+        #[arg(long, requires = "http")]
+        http_insecure: bool,
     },
     /// Sync once with one peer, then exit
     Sync {
@@ -214,6 +220,11 @@ enum Command {
     Status,
     /// Changes refused on receipt (bad or missing signature, unknown author…)
     Audit,
+    /// Client tokens for programs and apps using the HTTP API
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
     /// Decide an amendment proposal to validated figures (HQ only)
     Amendment {
         /// accept or reject
@@ -248,6 +259,31 @@ enum NetworkCommand {
     },
     /// Show this node's network and its members
     Show,
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientCommand {
+    /// Issue a client token (printed once; only its hash is kept)
+    Add {
+        /// A name people recognise (letters, digits, '-')
+        name: String,
+        /// hq, field or read; never more than this node's own role
+        #[arg(long)]
+        role: String,
+        /// The team whose EDAN tallies a field client writes
+        #[arg(long)]
+        team: Option<String>,
+        /// The token stops working after this long (90m, 12h, 30d, 2w)
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// Every client issued, revoked ones included
+    List,
+    /// Revoke a client: its token stops working at once
+    Revoke {
+        /// The client's name
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -556,8 +592,9 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
     }
     let node = Node::open(&home)?;
     match cli.command {
-        Command::Serve { listen, no_mdns, stall_timeout, resync } => {
-            serve(node, &listen, no_mdns, stall_timeout, resync, out)
+        Command::Serve { listen, no_mdns, stall_timeout, resync, http, http_insecure } => {
+            let http = http.map(|a| http_address(&a, http_insecure)).transpose()?;
+            serve(node, &listen, no_mdns, stall_timeout, resync, http, out)
         }
         Command::Sync { peer, stall_timeout } => {
             let addr = sync_address(&peer, &node.peers()?)?;
@@ -621,7 +658,34 @@ fn sync_address(peer: &str, known: &[ayni_node::replica::PeerInfo]) -> Result<st
 
 /// `ayni serve`: the node's engine owns the store; peers sync over QUIC and
 /// commands arrive on the control socket, until Ctrl-C or SIGTERM.
-fn serve(node: Node, listen: &str, no_mdns: bool, stall_timeout: u64, resync: u64, out: &mut Out) -> Result<ExitCode> {
+/// The HTTP API's address: plain HTTP only on loopback, unless the user
+/// accepts the risk.
+fn http_address(text: &str, insecure: bool) -> Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let addr = text
+        .to_socket_addrs()
+        .map_err(|e| usage(format!("--http '{text}' is not an address (HOST:PORT): {e}")))?
+        .next()
+        .ok_or_else(|| usage(format!("--http '{text}' resolves to no address")))?;
+    if !addr.ip().is_loopback() && !insecure {
+        return Err(usage(format!(
+            "--http {addr} is not a loopback address, and this build serves the API in plain HTTP only: \
+             keep it on 127.0.0.1 (with an HTTPS proxy in front for other machines), or pass --http-insecure \
+             to accept that tokens and records cross the network unencrypted"
+        )));
+    }
+    Ok(addr)
+}
+
+fn serve(
+    node: Node,
+    listen: &str,
+    no_mdns: bool,
+    stall_timeout: u64,
+    resync: u64,
+    http: Option<std::net::SocketAddr>,
+    out: &mut Out,
+) -> Result<ExitCode> {
     let addr = resolve_addr(listen)?;
     let rt = runtime()?;
     let _guard = rt.enter();
@@ -634,7 +698,27 @@ fn serve(node: Node, listen: &str, no_mdns: bool, stall_timeout: u64, resync: u6
     let endpoint = std::sync::Arc::new(ayni_node::net::Endpoint::bind_engine(engine.clone(), addr, config)?);
     let bound = endpoint.local_addr()?;
     engine.call_blocking(move |n| n.store().put_meta("self", "listen", bound.to_string().as_bytes()))??;
-    out.listening(engine.node(), bound)?;
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = match http {
+        Some(addr) => {
+            let tcp = rt
+                .block_on(tokio::net::TcpListener::bind(addr))
+                .map_err(|e| anyhow::anyhow!("binding the HTTP API to {addr}: {e}"))?;
+            let bound = tcp.local_addr()?;
+            let api_engine = engine.clone();
+            rt.spawn(async move {
+                let stopped = async move {
+                    let _ = http_stopped.await;
+                };
+                if let Err(e) = ayni_api::serve(tcp, api_engine, stopped).await {
+                    tracing::error!("the HTTP API stopped: {e}");
+                }
+            });
+            Some(bound)
+        }
+        None => None,
+    };
+    out.listening(engine.node(), bound, http)?;
     let server = std::sync::Arc::new(control::Server::new(engine, endpoint.clone(), socket.clone()));
     rt.spawn(server.accept(listener, plan));
     let options = ayni_node::net::serve::ServeOptions {
@@ -643,6 +727,7 @@ fn serve(node: Node, listen: &str, no_mdns: bool, stall_timeout: u64, resync: u6
         ..Default::default()
     };
     rt.block_on(ayni_node::net::serve::serve(endpoint, options, shutdown_signal()));
+    let _ = stop_http.send(());
     let _ = std::fs::remove_file(&socket);
     Ok(ExitCode::SUCCESS)
 }
@@ -713,6 +798,14 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             out.joined(&m)?;
         }
         Command::Peers => out.peers(&node.peers()?)?,
+        Command::Client { command: ClientCommand::Add { name, role, team, expires } } => {
+            let role: ayni_node::clients::ClientRole = role.parse()?;
+            let expires = expires.map(|e| ayni_node::clients::parse_duration(&e)).transpose()?;
+            let (client, token) = node.add_client(&name, role, team.as_deref(), expires)?;
+            out.client_token(&client, &token)?;
+        }
+        Command::Client { command: ClientCommand::List } => out.clients(&node.clients()?)?,
+        Command::Client { command: ClientCommand::Revoke { name } } => out.clients(&[node.revoke_client(&name)?])?,
         Command::Audit => out.audit(&node.audit()?)?,
         Command::Amendment { decision, reference, change } => {
             out.record(&node.decide_amendment(&reference, &change, decision == "accept")?)?

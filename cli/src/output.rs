@@ -478,9 +478,47 @@ impl Out {
         })
     }
 
-    pub fn listening(&mut self, node: &Node, addr: std::net::SocketAddr) -> Result<()> {
-        let v = serde_json::json!({"listening": addr.to_string(), "node_id": node.id().to_string()});
-        self.emit(&v, || format!("listening on {addr} as {}\n", node.id()))
+    pub fn listening(
+        &mut self,
+        node: &Node,
+        addr: std::net::SocketAddr,
+        http: Option<std::net::SocketAddr>,
+    ) -> Result<()> {
+        let v = serde_json::json!({
+            "listening": addr.to_string(),
+            "node_id": node.id().to_string(),
+            "http": http.map(|a| format!("http://{a}")),
+        });
+        self.emit(&v, || {
+            let mut text = format!("listening on {addr} as {}\n", node.id());
+            if let Some(a) = http {
+                text += &format!("HTTP API on http://{a}/api/v1/\n");
+            }
+            text
+        })
+    }
+
+    pub fn client_token(&mut self, c: &ayni_node::clients::Client, token: &str) -> Result<()> {
+        let mut v = serde_json::to_value(c)?;
+        v["token"] = Value::String(token.to_string());
+        self.emit(&v, || format!("{token}\n"))
+    }
+
+    pub fn clients(&mut self, clients: &[ayni_node::clients::Client]) -> Result<()> {
+        self.emit(&clients, || {
+            let mut t = table(&["client", "role", "team", "issued", "expires", "revoked"]);
+            for c in clients {
+                t.add_row(vec![
+                    c.name.clone(),
+                    c.role.to_string(),
+                    c.team.clone().unwrap_or_default(),
+                    c.created_at.clone(),
+                    c.expires_at.clone().unwrap_or_else(|| "never".into()),
+                    c.revoked_at.clone().unwrap_or_default(),
+                ]);
+            }
+            format!("{t}\n")
+        })
     }
 
     pub fn synced(&mut self, r: &SyncReport) -> Result<()> {

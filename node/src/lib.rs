@@ -34,6 +34,7 @@
 
 pub mod amend;
 pub mod bundle;
+pub mod clients;
 pub mod demo;
 pub mod engine;
 pub mod error;

@@ -183,6 +183,7 @@ pub struct Node {
     store: Store,
     schemas: &'static Schemas,
     verified: crate::network::Verified,
+    acting: crate::clients::Acting,
 }
 
 fn now() -> OffsetDateTime {
@@ -294,6 +295,7 @@ impl Node {
             store,
             schemas: schemas()?,
             verified: Default::default(),
+            acting: Default::default(),
         })
     }
 
@@ -322,6 +324,11 @@ impl Node {
     /// The home directory.
     pub fn home(&self) -> &Path {
         &self.home
+    }
+
+    /// The client writes are made for, if any (see `Node::acting_as`).
+    pub(crate) fn acting(&self) -> &crate::clients::Acting {
+        &self.acting
     }
 
     /// Tokens this node already verified (see [`crate::network::Verified`]).
@@ -496,15 +503,43 @@ impl Node {
 
     // ------------------------------------------------------------ writes
 
+    /// A change's message, naming the client it is made for, if any.
+    fn message_for(&self, message: &str) -> String {
+        match self.acting.current() {
+            Some(c) => format!("{message} (client {})", c.name),
+            None => message.to_string(),
+        }
+    }
+
     /// Refuses, before anything is stored, a change this node's role does
     /// not allow (the same rule every peer applies on receipt).
+    /// A client acting through this node (`Node::acting_as`) is judged by
+    /// its own role too: `read` writes nothing, `field` what a field member
+    /// may, tallies only for its team.
     fn check_own_role(&self, kind: &str, doc: &Automerge, before: &[automerge::ChangeHash]) -> Result<()> {
-        if matches!(self.role_of(&self.node_id), Some(crate::network::Role::Hq)) || self.network()?.is_none() {
+        use crate::clients::ClientRole;
+        let client = self.acting.current();
+        if let Some(c) = client.as_ref().filter(|c| c.role == ClientRole::Read) {
+            return Err(Error::Forbidden(format!("client '{}' may only read", c.name)));
+        }
+        let field_client = client.filter(|c| c.role == ClientRole::Field);
+        let node_is_field =
+            !(matches!(self.role_of(&self.node_id), Some(crate::network::Role::Hq)) || self.network()?.is_none());
+        if !node_is_field && field_client.is_none() {
             return Ok(());
         }
         let touched = crate::roles::touched(doc, before);
-        if let Some(why) = self.role_violation(&self.node_id, kind, &touched) {
-            return Err(Error::Forbidden(why));
+        if let Some(c) = &field_client {
+            let in_team = |team: &str| c.team.as_deref() == Some(team);
+            let who = format!("client '{}'", c.name);
+            if let Some(why) = self.field_violation(&who, &in_team, "the client's --team", kind, &touched) {
+                return Err(Error::Forbidden(why));
+            }
+        }
+        if node_is_field {
+            if let Some(why) = self.role_violation(&self.node_id, kind, &touched) {
+                return Err(Error::Forbidden(why));
+            }
         }
         if let Ok(prior) = doc.fork_at(before) {
             if self.frozen_edit(kind, &prior, doc, &touched).is_some() {
@@ -546,7 +581,7 @@ impl Node {
             tx.rollback();
             return Err(e);
         }
-        let opts = CommitOptions::default().with_message(message.to_string()).with_time(now().unix_timestamp());
+        let opts = CommitOptions::default().with_message(self.message_for(message)).with_time(now().unix_timestamp());
         tx.commit_with(opts);
         self.check_own_role(&env.kind, &doc, &stored_heads)?;
         let rec = self.view_of(&id, &doc)?;
@@ -570,7 +605,9 @@ impl Node {
         let mut tx = doc.transaction();
         record::create(&mut tx, &id.to_string(), &env, &fields)?;
         tx.commit_with(
-            CommitOptions::default().with_message(format!("add {kind} {}", env.key)).with_time(now().unix_timestamp()),
+            CommitOptions::default()
+                .with_message(self.message_for(&format!("add {kind} {}", env.key)))
+                .with_time(now().unix_timestamp()),
         );
         self.check_own_role(kind, &doc, &[])?;
         // a new document by one writer has no conflicts and its fields are
@@ -670,10 +707,17 @@ impl Node {
 
     /// Removes a field.
     pub fn unset(&self, reference: &str, path: &str) -> Result<Record> {
-        let segs = parse_path(path)?;
-        self.edit(reference, &format!("unset {path}"), false, |_, schema, tx, id| {
-            if !record::unset_path(tx, id, &segs)? {
-                return Err(Error::invalid(schema.kind, path, "no such field"));
+        self.unset_many(reference, &[path.to_string()])
+    }
+
+    /// Removes several fields in one change.
+    pub fn unset_many(&self, reference: &str, paths: &[String]) -> Result<Record> {
+        let segs = paths.iter().map(|p| parse_path(p)).collect::<Result<Vec<_>>>()?;
+        self.edit(reference, &format!("unset {}", paths.join(", ")), false, |_, schema, tx, id| {
+            for (path, segs) in paths.iter().zip(&segs) {
+                if !record::unset_path(tx, id, segs)? {
+                    return Err(Error::invalid(schema.kind, path, "no such field"));
+                }
             }
             Ok(())
         })

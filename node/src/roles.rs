@@ -83,6 +83,29 @@ impl Node {
                 return Some(format!("{author} is not an enrolled member"));
             }
         }
+        let in_team = |team: &str| {
+            self.get(&format!("team:{team}"))
+                .ok()
+                .and_then(|r| r.fields.get("node_ids").cloned())
+                .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
+                .unwrap_or_default()
+                .contains(&author.to_string())
+        };
+        self.field_violation(&author.to_string(), &in_team, "team:{team} node_ids", kind, t)
+    }
+
+    /// Why a field member (`who`) may not make the change `t` to a record
+    /// of `kind`, or `None` when it may. `in_team` says whether it counts
+    /// for a team; `team_rule` says where that is decided, for the message
+    /// (`{team}` stands for the team).
+    pub(crate) fn field_violation(
+        &self,
+        who: &str,
+        in_team: &dyn Fn(&str) -> bool,
+        team_rule: &str,
+        kind: &str,
+        t: &Touched,
+    ) -> Option<String> {
         let Ok(schema) = self.kind(kind) else {
             return Some(format!("unknown record kind '{kind}'"));
         };
@@ -118,15 +141,10 @@ impl Node {
             for p in &t.fields {
                 if p.first().map(String::as_str) == Some("tallies") && p.len() >= 3 {
                     let team = &p[2];
-                    let members = self
-                        .get(&format!("team:{team}"))
-                        .ok()
-                        .and_then(|r| r.fields.get("node_ids").cloned())
-                        .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
-                        .unwrap_or_default();
-                    if !members.contains(&author.to_string()) {
+                    if !in_team(team) {
                         return Some(format!(
-                            "{author} is not in team {team} (team:{team} node_ids), so it cannot write tallies.{}",
+                            "{who} is not in team {team} ({}), so it cannot write tallies.{}",
+                            team_rule.replace("{team}", team),
                             p[1..3].join(".")
                         ));
                     }

@@ -1,0 +1,369 @@
+//! The node's HTTP API, for programs and apps: records, their history and
+//! conflicts, the EDAN report, peers and status, as JSON under `/api/v1/`.
+//!
+//! Owns: routes, request parsing, client authentication, JSON rendering.
+//! Must never: touch the store except through the node's engine (each
+//! request is one engine job: authenticate, then act as that client), write
+//! anything on a 4xx, or log a token.
+//!
+//! Version 1 (paths and shapes are a contract that outside tests use):
+//!
+//! | method | path | answer |
+//! |---|---|---|
+//! | GET | `/healthz` | `{"status": "ok"}` (no token) |
+//! | GET | `/api/v1/status` | what `ayni status --json` shows of the node |
+//! | GET | `/api/v1/peers` | `ayni peers --json` |
+//! | GET | `/api/v1/conflicts` | `ayni conflicts --json` |
+//! | GET | `/api/v1/records/{kind}` | `ayni list KIND --json`; query `where=PATH=VALUE` (repeatable), `offset`, `limit` |
+//! | POST | `/api/v1/records/{kind}` | creates a record from an object shaped like one line of `ayni import` (`key` included); 201 and the record |
+//! | GET | `/api/v1/records/{kind}/{key}` | `ayni get KIND:KEY --json` |
+//! | PATCH | `/api/v1/records/{kind}/{key}` | `{"set": {"PATH": VALUE, …}}` in one change, or `{"unset": ["PATH", …]}`; the record |
+//! | DELETE | `/api/v1/records/{kind}/{key}` | deletes it (a tombstone that syncs); the record |
+//! | POST | `/api/v1/records/{kind}/{key}/transition` | `{"state": "…", "note": "…"}`; the record |
+//! | GET | `/api/v1/records/{kind}/{key}/history` | `ayni history --json` |
+//! | POST | `/api/v1/records/{kind}/{key}/resolve` | `{"path": "…", "value": …}`; the record |
+//! | GET | `/api/v1/records/edan/{key}/report` | `ayni report --json` |
+//!
+//! Every `/api/v1/` call needs `Authorization: Bearer TOKEN` (`ayni client
+//! add`). Errors: a status and `{"error": {"kind", "message", "record",
+//! "field"}}` (see [`error`]).
+
+pub mod error;
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::Value;
+
+use ayni_node::engine::NodeHandle;
+use ayni_node::node::{parse_path, Node};
+use error::ApiError;
+
+/// Largest request body: the largest record plus room for the envelope of
+/// a request (the CLI's limit for one record).
+pub const MAX_BODY: usize = ayni_node::schema::MAX_RECORD_BYTES + 4096;
+
+#[derive(Clone)]
+struct Api {
+    engine: NodeHandle,
+}
+
+/// The API's routes over a node's engine.
+pub fn router(engine: NodeHandle) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/peers", get(peers))
+        .route("/api/v1/conflicts", get(conflicts))
+        .route("/api/v1/records/{kind}", get(list).post(create))
+        .route("/api/v1/records/{kind}/{key}", get(one).patch(edit).delete(remove))
+        .route("/api/v1/records/{kind}/{key}/transition", post(transition))
+        .route("/api/v1/records/{kind}/{key}/history", get(history))
+        .route("/api/v1/records/{kind}/{key}/resolve", post(resolve))
+        .route("/api/v1/records/{kind}/{key}/report", get(report))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(Api { engine })
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: NodeHandle,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
+}
+
+type Answer = Result<Response, ApiError>;
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
+/// Runs `f` on the engine as the client the request's token names.
+async fn as_client<R: Send + 'static>(
+    api: &Api,
+    headers: &HeaderMap,
+    f: impl FnOnce(&Node) -> Result<R, ApiError> + Send + 'static,
+) -> Result<R, ApiError> {
+    let token = bearer(headers);
+    api.engine
+        .call(move |node| {
+            let client = node.authenticate(token.as_deref()).map_err(ApiError::from_auth)?;
+            node.acting_as(&client, f)
+        })
+        .await?
+}
+
+fn ok<T: Serialize>(value: T) -> Answer {
+    Ok(Json(value).into_response())
+}
+
+fn path_of(p: Result<Path<(String, String)>, PathRejection>) -> Result<(String, String), ApiError> {
+    p.map(|Path(v)| v).map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))
+}
+
+fn body_of(b: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
+    b.map(|Json(v)| v).map_err(|r| {
+        let kind = if r.status() == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_request" };
+        ApiError::new(r.status(), kind, r.body_text())
+    })
+}
+
+fn reference(kind: &str, key: &str) -> String {
+    format!("{kind}:{key}")
+}
+
+async fn healthz() -> Answer {
+    ok(serde_json::json!({"status": "ok"}))
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such endpoint: {method} {}", uri.path()))
+}
+
+async fn no_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+async fn status(State(api): State<Api>, headers: HeaderMap) -> Answer {
+    ok(as_client(&api, &headers, |node| Ok(node.status()?)).await?)
+}
+
+async fn peers(State(api): State<Api>, headers: HeaderMap) -> Answer {
+    ok(as_client(&api, &headers, |node| Ok(node.peers()?)).await?)
+}
+
+async fn conflicts(State(api): State<Api>, headers: HeaderMap) -> Answer {
+    ok(as_client(&api, &headers, |node| Ok(node.conflicts()?)).await?)
+}
+
+/// `where=PATH=VALUE` (repeatable; VALUE is JSON if it parses, else text),
+/// `offset`, `limit`.
+struct ListQuery {
+    filters: Vec<(String, Value)>,
+    offset: usize,
+    limit: Option<usize>,
+}
+
+fn list_query(raw: Option<String>) -> Result<ListQuery, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("malformed query: {e}")))?;
+    let mut q = ListQuery { filters: vec![], offset: 0, limit: None };
+    let number = |name: &str, v: &str| {
+        v.parse::<usize>()
+            .map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer, not '{v}'")))
+    };
+    for (name, value) in pairs {
+        match name.as_str() {
+            "where" => {
+                let (path, v) = value
+                    .split_once('=')
+                    .ok_or_else(|| ApiError::bad_request(format!("where '{value}' is not PATH=VALUE")))?;
+                parse_path(path)?;
+                q.filters.push((path.to_string(), ayni_node::node::parse_value(v)));
+            }
+            "offset" => q.offset = number("offset", &value)?,
+            "limit" => q.limit = Some(number("limit", &value)?),
+            other => {
+                return Err(ApiError::bad_request(format!("unknown query parameter '{other}' (where, offset, limit)")))
+            }
+        }
+    }
+    Ok(q)
+}
+
+async fn list(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    kind: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Answer {
+    let Path(kind) = kind.map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))?;
+    let q = list_query(raw)?;
+    let records = as_client(&api, &headers, move |node| {
+        let mut out = vec![];
+        let mut seen = 0usize;
+        node.list_each(&kind, &q.filters, |rec| {
+            if seen >= q.offset && q.limit.is_none_or(|l| out.len() < l) {
+                out.push(rec);
+            }
+            seen += 1;
+            Ok(())
+        })?;
+        Ok(out)
+    })
+    .await?;
+    ok(records)
+}
+
+async fn create(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    kind: Result<Path<String>, PathRejection>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Answer {
+    let Path(kind) = kind.map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))?;
+    let body = body_of(body)?;
+    if !body.is_object() {
+        return Err(ApiError::bad_request("the body must be one JSON object: a record's fields, `key` included"));
+    }
+    let rec = as_client(&api, &headers, move |node| Ok(node.add(&kind, None, body)?)).await?;
+    let location = format!("/api/v1/records/{}/{}", rec.kind, rec.key);
+    let mut response = (StatusCode::CREATED, Json(&rec)).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
+        response.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+async fn one(State(api): State<Api>, headers: HeaderMap, p: Result<Path<(String, String)>, PathRejection>) -> Answer {
+    let (kind, key) = path_of(p)?;
+    let r = reference(&kind, &key);
+    ok(as_client(&api, &headers, move |node| node.get(&r).map_err(|e| ApiError::from(e).about(r))).await?)
+}
+
+async fn edit(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    p: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Answer {
+    let (kind, key) = path_of(p)?;
+    let body = body_of(body)?;
+    let obj =
+        body.as_object().ok_or_else(|| ApiError::bad_request("the body must be {\"set\": {…}} or {\"unset\": […]}"))?;
+    if let Some(other) = obj.keys().find(|k| *k != "set" && *k != "unset") {
+        return Err(ApiError::bad_request(format!("unknown member '{other}' (set, unset)")));
+    }
+    enum Edit {
+        Set(Vec<(String, Value)>),
+        Unset(Vec<String>),
+    }
+    let edit = match (obj.get("set"), obj.get("unset")) {
+        (Some(Value::Object(m)), None) if !m.is_empty() => {
+            let mut pairs = vec![];
+            for (path, value) in m {
+                parse_path(path).map_err(|e| ApiError::from(e).about(reference(&kind, &key)))?;
+                pairs.push((path.clone(), value.clone()));
+            }
+            Edit::Set(pairs)
+        }
+        (None, Some(Value::Array(paths))) if !paths.is_empty() => {
+            let mut out = vec![];
+            for p in paths {
+                let p = p.as_str().ok_or_else(|| ApiError::bad_request(format!("unset: {p} is not a field path")))?;
+                parse_path(p)?;
+                out.push(p.to_string());
+            }
+            Edit::Unset(out)
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "the body must be {\"set\": {\"PATH\": VALUE, …}} or {\"unset\": [\"PATH\", …]}, not both, not empty",
+            ))
+        }
+    };
+    let r = reference(&kind, &key);
+    let rec = as_client(&api, &headers, move |node| {
+        let done = match edit {
+            Edit::Set(pairs) => node.set(&r, &pairs),
+            Edit::Unset(paths) => node.unset_many(&r, &paths),
+        };
+        done.map_err(|e| ApiError::from(e).about(r))
+    })
+    .await?;
+    ok(rec)
+}
+
+async fn remove(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Answer {
+    let (kind, key) = path_of(p)?;
+    let r = reference(&kind, &key);
+    ok(as_client(&api, &headers, move |node| node.delete(&r).map_err(|e| ApiError::from(e).about(r))).await?)
+}
+
+fn string_member(body: &Value, name: &str, required: bool) -> Result<Option<String>, ApiError> {
+    match body.get(name) {
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        None | Some(Value::Null) if !required => Ok(None),
+        None | Some(Value::Null) => Err(ApiError::bad_request(format!("'{name}' is required"))),
+        Some(other) => Err(ApiError::bad_request(format!("'{name}' must be a string, not {other}"))),
+    }
+}
+
+async fn transition(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    p: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Answer {
+    let (kind, key) = path_of(p)?;
+    let body = body_of(body)?;
+    let state = string_member(&body, "state", true)?.unwrap_or_default();
+    let note = string_member(&body, "note", false)?;
+    let r = reference(&kind, &key);
+    ok(as_client(&api, &headers, move |node| {
+        node.transition(&r, &state, note.as_deref()).map_err(|e| ApiError::from(e).about(r))
+    })
+    .await?)
+}
+
+async fn history(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Answer {
+    let (kind, key) = path_of(p)?;
+    let r = reference(&kind, &key);
+    ok(as_client(&api, &headers, move |node| node.history(&r).map_err(|e| ApiError::from(e).about(r))).await?)
+}
+
+async fn resolve(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    p: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Answer {
+    let (kind, key) = path_of(p)?;
+    let body = body_of(body)?;
+    let path = string_member(&body, "path", true)?.unwrap_or_default();
+    let value = body.get("value").cloned().ok_or_else(|| ApiError::bad_request("'value' is required"))?;
+    let r = reference(&kind, &key);
+    ok(as_client(&api, &headers, move |node| {
+        node.resolve_conflict(&r, &path, value).map_err(|e| ApiError::from(e).about(r))
+    })
+    .await?)
+}
+
+async fn report(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Answer {
+    let (kind, key) = path_of(p)?;
+    if kind != "edan" {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("reports exist for edan records, not {kind}"),
+        ));
+    }
+    let r = reference(&kind, &key);
+    ok(as_client(&api, &headers, move |node| node.edan_report(&r).map_err(|e| ApiError::from(e).about(r))).await?)
+}

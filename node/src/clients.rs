@@ -1,0 +1,305 @@
+//! Client tokens: the programs and apps (scripts, dashboards, the web app)
+//! that act on this node through its HTTP API, and the role each acts with.
+//!
+//! Owns: issuing, listing, revoking and checking client tokens; the client
+//! a write is made for ([`Node::acting_as`]). Must never: store a token
+//! (only the SHA-256 of its secret), compare secrets in variable time, or
+//! let a client do more than the issuing node's role allows.
+//!
+//! A token is `ayc1_NAME_SECRET`: the client's name (letters, digits, `-`)
+//! and 32 random bytes in lowercase base32. Stored under `cl:NAME` as JSON
+//! ([`Client`], format 1). Changes a client makes are this node's own
+//! signed changes: peers judge them by this node's role; this node first
+//! judges them by the client's (`read` writes nothing; `field` writes what
+//! a field member may, tallies only for its `--team`), and their commit
+//! message names the client, so `ayni history` shows who made them.
+
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::network::Role;
+use crate::node::Node;
+
+const PREFIX: &str = "cl";
+const TOKEN_PREFIX: &str = "ayc1_";
+
+/// What a client may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientRole {
+    /// Everything the node may do.
+    Hq,
+    /// What a field member may do (tallies only for its team).
+    Field,
+    /// Reads only.
+    Read,
+}
+
+impl std::str::FromStr for ClientRole {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ClientRole> {
+        match s {
+            "hq" => Ok(ClientRole::Hq),
+            "field" => Ok(ClientRole::Field),
+            "read" => Ok(ClientRole::Read),
+            other => Err(Error::Usage(format!("unknown client role '{other}' (roles: hq, field, read)"))),
+        }
+    }
+}
+
+impl std::fmt::Display for ClientRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ClientRole::Hq => "hq",
+            ClientRole::Field => "field",
+            ClientRole::Read => "read",
+        })
+    }
+}
+
+/// A client, as stored (never its token).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Client {
+    /// Its name, unique on this node.
+    pub name: String,
+    /// What it may do.
+    pub role: ClientRole,
+    /// The team whose EDAN tallies a `field` client writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// When it was issued (RFC 3339).
+    pub created_at: String,
+    /// When its token stops working, if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// When it was revoked, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    /// SHA-256 of the token's secret, hex.
+    #[serde(skip_serializing)]
+    #[serde(default)]
+    secret_sha256: String,
+}
+
+/// The stored form (the public [`Client`] hides the hash when shown).
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    format: u32,
+    #[serde(flatten)]
+    client: Client,
+    secret_sha256: String,
+}
+
+/// Why a token is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No token was given.
+    #[error("a client token is required (Authorization: Bearer TOKEN; `ayni client add` issues one)")]
+    Missing,
+    /// The token is not one this node issued, or its secret is wrong.
+    #[error("the client token is not valid here")]
+    Invalid,
+    /// The client's token expired.
+    #[error("the token of client '{0}' expired at {1}")]
+    Expired(String, String),
+    /// The client was revoked.
+    #[error("client '{0}' was revoked at {1}")]
+    Revoked(String, String),
+}
+
+/// The client a write is being made for (see [`Node::acting_as`]).
+#[derive(Debug, Default)]
+pub(crate) struct Acting(Mutex<Option<Client>>);
+
+impl Acting {
+    /// The client writes are being made for now, if any.
+    pub(crate) fn current(&self) -> Option<Client> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(&Sha256::digest(bytes))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Parses a duration such as `90m`, `12h`, `30d` or `2w`.
+pub fn parse_duration(text: &str) -> Result<time::Duration> {
+    let bad = || Error::Usage(format!("'{text}' is not a duration (e.g. 90m, 12h, 30d, 2w)"));
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = text.split_at(split);
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    if n <= 0 || n > 100 * 365 * 86_400 / secs {
+        return Err(bad());
+    }
+    Ok(time::Duration::seconds(n * secs))
+}
+
+impl Node {
+    /// Issues a client token. Returns the client and the token, shown once.
+    pub fn add_client(
+        &self,
+        name: &str,
+        role: ClientRole,
+        team: Option<&str>,
+        expires_in: Option<time::Duration>,
+    ) -> Result<(Client, String)> {
+        if !valid_name(name) {
+            return Err(Error::Usage(format!("'{name}' is not a client name: 1 to 64 letters, digits or '-'")));
+        }
+        if self.client(name)?.is_some() {
+            return Err(Error::Usage(format!("a client named '{name}' exists (revoke it, or choose another name)")));
+        }
+        let own = self.membership()?.map(|m| m.payload.role);
+        if own == Some(Role::Field) && role == ClientRole::Hq {
+            return Err(Error::Forbidden(
+                "a field node cannot issue an hq client: a client's role is never more than its node's".into(),
+            ));
+        }
+        if let Some(t) = team {
+            self.get(&format!("team:{t}")).map_err(|_| Error::Usage(format!("unknown team '{t}' (team:{t})")))?;
+        }
+        let mut secret = [0u8; 32];
+        getrandom::getrandom(&mut secret).map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+        let secret = data_encoding::BASE32_NOPAD.encode(&secret).to_ascii_lowercase();
+        let now = OffsetDateTime::now_utc();
+        let client = Client {
+            name: name.to_string(),
+            role,
+            team: team.map(str::to_string),
+            created_at: now.format(&Rfc3339).unwrap_or_default(),
+            expires_at: expires_in.map(|d| (now + d).format(&Rfc3339).unwrap_or_default()),
+            revoked_at: None,
+            secret_sha256: hex_sha256(secret.as_bytes()),
+        };
+        self.put_client(&client)?;
+        Ok((client, format!("{TOKEN_PREFIX}{name}_{secret}")))
+    }
+
+    fn put_client(&self, c: &Client) -> Result<()> {
+        let stored = Stored { format: 1, client: c.clone(), secret_sha256: c.secret_sha256.clone() };
+        let bytes = serde_json::to_vec(&stored).map_err(|e| Error::Usage(e.to_string()))?;
+        self.store().put_meta(PREFIX, &c.name, &bytes)
+    }
+
+    fn client(&self, name: &str) -> Result<Option<Client>> {
+        let Some(bytes) = self.store().get_meta(PREFIX, name)? else { return Ok(None) };
+        let s: Stored = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Damaged { id: format!("{PREFIX}:{name}"), reason: e.to_string() })?;
+        Ok(Some(Client { secret_sha256: s.secret_sha256, ..s.client }))
+    }
+
+    /// Every client this node issued, revoked ones included.
+    pub fn clients(&self) -> Result<Vec<Client>> {
+        let mut out = vec![];
+        for (name, _) in self.store().scan_meta(PREFIX)? {
+            if let Some(c) = self.client(&name)? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Revokes a client: its token stops working at once.
+    pub fn revoke_client(&self, name: &str) -> Result<Client> {
+        let mut c = self.client(name)?.ok_or_else(|| Error::NotFound(format!("client '{name}'")))?;
+        if c.revoked_at.is_none() {
+            c.revoked_at = Some(crate::node::now_rfc3339());
+            self.put_client(&c)?;
+        }
+        Ok(c)
+    }
+
+    /// The client a bearer token belongs to, if it is valid now.
+    pub fn authenticate(&self, token: Option<&str>) -> std::result::Result<Client, AuthError> {
+        let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
+        let (name, secret) =
+            token.strip_prefix(TOKEN_PREFIX).and_then(|r| r.rsplit_once('_')).ok_or(AuthError::Invalid)?;
+        if !valid_name(name) {
+            return Err(AuthError::Invalid);
+        }
+        let client = self.client(name).ok().flatten().ok_or(AuthError::Invalid)?;
+        let given = hex_sha256(secret.as_bytes());
+        if !bool::from(given.as_bytes().ct_eq(client.secret_sha256.as_bytes())) {
+            return Err(AuthError::Invalid);
+        }
+        if let Some(at) = &client.revoked_at {
+            return Err(AuthError::Revoked(client.name.clone(), at.clone()));
+        }
+        if let Some(at) = &client.expires_at {
+            let expired = OffsetDateTime::parse(at, &Rfc3339).map_or(true, |t| t <= OffsetDateTime::now_utc());
+            if expired {
+                return Err(AuthError::Expired(client.name.clone(), at.clone()));
+            }
+        }
+        Ok(client)
+    }
+
+    /// Runs `f` with every write judged by `client`'s role as well as this
+    /// node's, and named after it in the change's message. For the engine
+    /// thread, which runs one job at a time.
+    pub fn acting_as<R>(&self, client: &Client, f: impl FnOnce(&Node) -> R) -> R {
+        struct Reset<'a>(&'a Acting);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
+        }
+        *self.acting().0.lock().unwrap_or_else(|e| e.into_inner()) = Some(client.clone());
+        let _reset = Reset(self.acting());
+        f(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_authenticate_until_revoked_or_expired_and_are_stored_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::init(dir.path(), "hq").unwrap();
+        let (c, token) = node.add_client("panel-1", ClientRole::Read, None, None).unwrap();
+        assert!(token.starts_with("ayc1_panel-1_"));
+        assert_eq!(node.authenticate(Some(&token)).unwrap().name, "panel-1");
+        assert_eq!(c.role, ClientRole::Read);
+        // the secret is nowhere in the store's record
+        let stored = node.store().get_meta(PREFIX, "panel-1").unwrap().unwrap();
+        let secret = token.rsplit_once('_').unwrap().1;
+        assert!(!String::from_utf8_lossy(&stored).contains(secret));
+        assert!(!serde_json::to_string(&c).unwrap().contains("sha256"));
+        let mut wrong = token.clone();
+        wrong.pop();
+        wrong.push('a');
+        assert_eq!(node.authenticate(Some(&wrong)), Err(AuthError::Invalid));
+        assert_eq!(node.authenticate(Some("ayc1_nobody_abc")), Err(AuthError::Invalid));
+        assert_eq!(node.authenticate(Some("garbage")), Err(AuthError::Invalid));
+        assert_eq!(node.authenticate(None), Err(AuthError::Missing));
+        node.revoke_client("panel-1").unwrap();
+        assert!(matches!(node.authenticate(Some(&token)), Err(AuthError::Revoked(..))));
+        let (_, short) = node.add_client("short", ClientRole::Hq, None, Some(time::Duration::seconds(-1))).unwrap();
+        assert!(matches!(node.authenticate(Some(&short)), Err(AuthError::Expired(..))));
+        assert!(node.add_client("short", ClientRole::Hq, None, None).is_err(), "names are unique");
+        assert!(node.add_client("bad name", ClientRole::Hq, None, None).is_err());
+        assert_eq!(node.clients().unwrap().len(), 2);
+        assert_eq!(parse_duration("30d").unwrap(), time::Duration::days(30));
+        assert!(parse_duration("30").is_err() && parse_duration("-1d").is_err() && parse_duration("1y").is_err());
+    }
+}
