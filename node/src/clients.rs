@@ -286,8 +286,8 @@ mod tests {
         assert!(!String::from_utf8_lossy(&stored).contains(secret));
         assert!(!serde_json::to_string(&c).unwrap().contains("sha256"));
         let mut wrong = token.clone();
-        wrong.pop();
-        wrong.push('a');
+        let last = wrong.pop().unwrap();
+        wrong.push(if last == 'a' { 'b' } else { 'a' });
         assert_eq!(node.authenticate(Some(&wrong)), Err(AuthError::Invalid));
         assert_eq!(node.authenticate(Some("ayc1_nobody_abc")), Err(AuthError::Invalid));
         assert_eq!(node.authenticate(Some("garbage")), Err(AuthError::Invalid));

@@ -105,6 +105,8 @@ pub struct Served {
     /// `127.0.0.1:PORT`.
     pub addr: String,
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// `127.0.0.1:PORT` of the HTTP API, when served (`--http`).
+    pub http: Option<String>,
 }
 
 impl Ayni {
@@ -121,7 +123,17 @@ impl Ayni {
         args.extend_from_slice(extra);
         let mut child = self.cmd(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn serve");
         let mut first = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut first).unwrap();
+        let http = if extra.contains(&"--http") {
+            let mut second = String::new();
+            stdout.read_line(&mut second).unwrap();
+            let url =
+                second.trim().strip_prefix("HTTP API on http://").unwrap_or_else(|| panic!("serve printed {second:?}"));
+            Some(url.trim_end_matches("/api/v1/").to_string())
+        } else {
+            None
+        };
         let addr = first
             .strip_prefix("listening on ")
             .and_then(|r| r.split_whitespace().next())
@@ -135,7 +147,7 @@ impl Ayni {
                 sink.lock().unwrap().push(line);
             }
         });
-        Served { child, addr, log }
+        Served { child, addr, log, http }
     }
 }
 
@@ -221,4 +233,5 @@ pub fn assign_teams(hq: &Ayni, field: &[&Ayni]) {
     }
 }
 
+pub mod http;
 pub mod link;

@@ -1,0 +1,177 @@
+//! The node as a server, for BENCHMARKS.md ("The node as a server"):
+//! - a CLI command through the running node (control socket) against the
+//!   same command on a stopped node (the baseline: open the store, run,
+//!   close), in the same run, on the same home;
+//! - HTTP API writes (`POST /api/v1/records/person`) from 20 concurrent
+//!   clients: latency p50/p99 and writes per second;
+//! - HTTP API reads (`GET` one EDAN record) from 20 concurrent clients:
+//!   reads per second.
+//!
+//! Uses the release binary: `cargo build --release -p ayni-cli && cargo
+//! bench --bench server [-- --records 10000 --writes 50 --reads 200]`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[allow(dead_code)]
+#[path = "../tests/support/http.rs"]
+mod http;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(default)
+}
+
+fn bin() -> PathBuf {
+    let b = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/ayni");
+    assert!(b.exists(), "build it first: cargo build --release -p ayni-cli");
+    b
+}
+
+fn ayni(home: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin()).arg("--home").arg(home).args(args).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "ayni {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn median(mut v: Vec<Duration>) -> f64 {
+    v.sort();
+    v[v.len() / 2].as_secs_f64() * 1e3
+}
+
+fn pct(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    v[((v.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
+}
+
+fn main() {
+    let records = arg("--records", 10_000);
+    let writes = arg("--writes", 50);
+    let reads = arg("--reads", 200);
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("hq");
+    ayni(&home, &["init", "--name", "hq"]);
+    ayni(&home, &["network", "create", "--name", "bench"]);
+    ayni(&home, &["seed"]);
+    let file = dir.path().join("edan.jsonl");
+    let lines: Vec<String> = (0..records)
+        .map(|i| {
+            let mut r = ayni_node::seed::edan_like(i);
+            r["key"] = serde_json::json!(format!("edan-bench-{i:06}"));
+            r.to_string()
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    ayni(&home, &["import", "edan", file.to_str().unwrap()]);
+    let token: serde_json::Value =
+        serde_json::from_str(&ayni(&home, &["--json", "client", "add", "bench", "--role", "hq"])).unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+
+    // CLI commands on a stopped node, then through the serving node
+    let commands: [&[&str]; 3] =
+        [&["get", "edan:edan-sama-1"], &["--json", "list", "team"], &["set", "team:GAEM-1", "name=GAEM-1"]];
+    let time_commands = || -> Vec<f64> {
+        commands
+            .iter()
+            .map(|c| {
+                median(
+                    (0..25)
+                        .map(|_| {
+                            let t = Instant::now();
+                            ayni(&home, c);
+                            t.elapsed()
+                        })
+                        .collect(),
+                )
+            })
+            .collect()
+    };
+    let stopped = time_commands();
+    let mut serve = Command::new(bin())
+        .arg("--home")
+        .arg(&home)
+        .args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = {
+        use std::io::BufRead;
+        let mut r = std::io::BufReader::new(serve.stdout.take().unwrap());
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        line.trim().trim_start_matches("HTTP API on http://").trim_end_matches("/api/v1/").to_string()
+    };
+    let served = time_commands();
+
+    // 20 concurrent API writers, then 20 concurrent readers
+    let run = |per_client: usize, write: bool| -> (Vec<Duration>, Duration) {
+        let t = Instant::now();
+        let all: Vec<Duration> = (0..20)
+            .map(|c| {
+                let (http, token) = (http.clone(), token.clone());
+                std::thread::spawn(move || {
+                    (0..per_client)
+                        .map(|i| {
+                            let t = Instant::now();
+                            let r = if write {
+                                let body = format!("{{\"key\": \"p-{c}-{i}\", \"full_name\": \"Persona {c} {i}\"}}");
+                                http::request(
+                                    &http,
+                                    "POST",
+                                    "/api/v1/records/person",
+                                    Some(&token),
+                                    Some(body.as_bytes()),
+                                )
+                            } else {
+                                http::request(
+                                    &http,
+                                    "GET",
+                                    "/api/v1/records/edan/edan-bench-000042",
+                                    Some(&token),
+                                    None,
+                                )
+                            };
+                            assert!(r.status < 300, "{}", String::from_utf8_lossy(&r.body));
+                            t.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        (all, t.elapsed())
+    };
+    let (mut w, w_wall) = run(writes, true);
+    let (mut r, r_wall) = run(reads, false);
+    let _ = Command::new("kill").arg("-TERM").arg(serve.id().to_string()).status();
+    let _ = serve.wait();
+
+    println!("| command ({records} EDAN records + demo data) | stopped node, median (ms) | through `ayni serve`, median (ms) | served ÷ stopped |");
+    println!("|---|---|---|---|");
+    for ((c, a), b) in commands.iter().zip(&stopped).zip(&served) {
+        println!("| `ayni {}` | {a:.1} | {b:.1} | {:.2} |", c.join(" "), b / a);
+    }
+    println!();
+    println!("| API, 20 concurrent clients | requests | p50 (ms) | p99 (ms) | per second |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| `POST /api/v1/records/person` (durable write) | {} | {:.2} | {:.2} | {:.0} |",
+        w.len(),
+        pct(&mut w, 0.5),
+        pct(&mut w, 0.99),
+        w.len() as f64 / w_wall.as_secs_f64()
+    );
+    println!(
+        "| `GET /api/v1/records/edan/KEY` | {} | {:.2} | {:.2} | {:.0} |",
+        r.len(),
+        pct(&mut r, 0.5),
+        pct(&mut r, 0.99),
+        r.len() as f64 / r_wall.as_secs_f64()
+    );
+}
