@@ -23,6 +23,7 @@
 //! | GET | `/api/v1/records/{kind}/{key}/history` | `ayni history --json` |
 //! | POST | `/api/v1/records/{kind}/{key}/resolve` | `{"path": "…", "value": …}`; the record |
 //! | GET | `/api/v1/records/edan/{key}/report` | `ayni report --json` |
+//! | GET | `/api/v1/changes` | the change feed as Server-Sent Events: event `change`, id = its position, data `{"position", "record"}`; query `since=POSITION` (or the `Last-Event-ID` header) and `kind=KIND`; it follows new writes until the client leaves |
 //!
 //! Every `/api/v1/` call needs `Authorization: Bearer TOKEN` (`ayni client
 //! add`). Errors: a status and `{"error": {"kind", "message", "record",
@@ -59,6 +60,7 @@ pub fn router(engine: NodeHandle) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/peers", get(peers))
         .route("/api/v1/conflicts", get(conflicts))
+        .route("/api/v1/changes", get(changes))
         .route("/api/v1/records/{kind}", get(list).post(create))
         .route("/api/v1/records/{kind}/{key}", get(one).patch(edit).delete(remove))
         .route("/api/v1/records/{kind}/{key}/transition", post(transition))
@@ -366,4 +368,73 @@ async fn report(
     }
     let r = reference(&kind, &key);
     ok(as_client(&api, &headers, move |node| node.edan_report(&r).map_err(|e| ApiError::from(e).about(r))).await?)
+}
+
+/// `GET /api/v1/changes`: the feed from a position, then every write as it
+/// lands. The token is checked when the stream starts.
+async fn changes(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Answer {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("malformed query: {e}")))?;
+    let position = |v: &str, what: &str| {
+        v.parse::<u64>().map_err(|_| ApiError::bad_request(format!("{what} must be a feed position, not '{v}'")))
+    };
+    let mut since = 0;
+    let mut kind = None;
+    for (name, value) in pairs {
+        match name.as_str() {
+            "since" => since = position(&value, "since")?,
+            "kind" => kind = Some(value),
+            other => return Err(ApiError::bad_request(format!("unknown query parameter '{other}' (since, kind)"))),
+        }
+    }
+    if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
+        since = position(last, "Last-Event-ID")?;
+    }
+    let k = kind.clone();
+    let watch = as_client(&api, &headers, move |node| {
+        if let Some(k) = &k {
+            node.kind(k)?;
+        }
+        Ok(node.feed_watch())
+    })
+    .await?;
+    struct Follow {
+        engine: NodeHandle,
+        at: u64,
+        kind: Option<String>,
+        watch: tokio::sync::watch::Receiver<u64>,
+        queue: std::collections::VecDeque<ayni_node::feed::Change>,
+    }
+    let start = Follow { engine: api.engine.clone(), at: since, kind, watch, queue: Default::default() };
+    let stream = futures_util::stream::unfold(start, |mut f| async move {
+        loop {
+            if let Some(c) = f.queue.pop_front() {
+                let event = Event::default().id(c.position.to_string()).event("change").json_data(&c);
+                return Some((event.map_err(|e| std::io::Error::other(e.to_string())), f));
+            }
+            // mark the current position seen before reading, so a write
+            // that lands after the read wakes the wait below
+            f.watch.borrow_and_update();
+            let (at, kind) = (f.at, f.kind.clone());
+            match f.engine.call(move |node| node.changes_since(at, kind.as_deref(), 256)).await {
+                Ok(Ok((list, resume))) => {
+                    f.at = resume;
+                    if list.is_empty() {
+                        if resume == at && f.watch.changed().await.is_err() {
+                            return None;
+                        }
+                    } else {
+                        f.queue.extend(list);
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!("change feed: {e}");
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }

@@ -158,6 +158,8 @@ pub enum Run {
     Sync { peer: String },
     /// `ayni status`.
     Status,
+    /// `ayni watch`: the feed, then every change as it lands.
+    Watch { kind: Option<String>, since: u64, once: bool },
     /// Refused, with the message.
     Refuse(String),
 }
@@ -266,6 +268,40 @@ impl Server {
                 };
                 send(stream, STDOUT, &text).await?;
                 exit(stream, 0, None).await
+            }
+            Run::Watch { kind, since, once } => {
+                let k = kind.clone();
+                let watch = self
+                    .engine
+                    .call(move |node| k.map(|k| node.kind(&k).map(|_| ())).transpose().map(|_| node.feed_watch()))
+                    .await?;
+                let mut watch = match watch {
+                    Ok(w) => w,
+                    Err(e) => {
+                        let e = anyhow::Error::from(e);
+                        return exit(stream, code_of(&e), Some(render_error(&e))).await;
+                    }
+                };
+                let mut at = since;
+                loop {
+                    watch.borrow_and_update();
+                    let k = kind.clone();
+                    let (changes, resume) =
+                        self.engine.call(move |node| node.changes_since(at, k.as_deref(), 256)).await??;
+                    if !changes.is_empty() {
+                        let buf = SharedBuf::default();
+                        let mut out = crate::output::Out::to(json, buf.clone());
+                        for c in &changes {
+                            out.change(c)?;
+                        }
+                        // the client left (Ctrl-C): stop following
+                        send(stream, STDOUT, &buf.take()).await?;
+                    }
+                    if resume == at && (once || watch.changed().await.is_err()) {
+                        return exit(stream, 0, None).await;
+                    }
+                    at = resume;
+                }
             }
             Run::Sync { peer } => {
                 let peers = self.engine.call(|node| node.peers()).await??;

@@ -216,6 +216,17 @@ enum Command {
     },
     /// Known peers: addresses, last seen, last sync, state
     Peers,
+    /// Record changes as they land (sync, bundles, local writes, the API): through a serving node it follows them until Ctrl-C; otherwise (or with --once) it prints those since --since and exits
+    Watch {
+        /// Only records of this kind
+        kind: Option<String>,
+        /// Start after this feed position (0: every record, in the order of its latest write)
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// Print the changes there are and exit, even through a serving node
+        #[arg(long)]
+        once: bool,
+    },
     /// Serving or not, listen addresses, node, network, role, peers, records by kind, what waits for a person
     Status,
     /// Changes refused on receipt (bad or missing signature, unknown author…)
@@ -631,6 +642,21 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             out.status(&control::Status { serving: None, node: node.status()? })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Watch { kind, since, once: _ } => {
+            // no serving node: nothing else writes this home while we hold it
+            let mut at = since;
+            loop {
+                let (changes, resume) = node.changes_since(at, kind.as_deref(), 1000)?;
+                for c in &changes {
+                    out.change(c)?;
+                }
+                if resume == at {
+                    break;
+                }
+                at = resume;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         command => {
             let (code, written) = dispatch(&node, command, out, Path::new(""))?;
             checkpoint_if(node, written)?;
@@ -749,6 +775,7 @@ fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(bool, control::Ru
         }
         Command::Sync { peer, .. } => control::Run::Sync { peer },
         Command::Status => control::Run::Status,
+        Command::Watch { kind, since, once } => control::Run::Watch { kind, since, once },
         command => {
             let cwd = cwd.to_path_buf();
             control::Run::Engine(Box::new(move |node, out| dispatch(node, command, out, &cwd).map(|(code, _)| code)))
@@ -769,6 +796,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         | Command::Demo
         | Command::Serve { .. }
         | Command::Sync { .. }
+        | Command::Watch { .. }
         | Command::Status => unreachable!("handled by the caller"),
         Command::Network { command: NetworkCommand::Create { name } } => {
             let (info, _) = node.create_network(&name)?;

@@ -498,6 +498,18 @@ impl Out {
         })
     }
 
+    /// One change of the feed, on one line (JSON Lines with `--json`).
+    pub fn change(&mut self, c: &ayni_node::feed::Change) -> Result<()> {
+        let text = if self.json {
+            serde_json::to_string(c)? + "\n"
+        } else {
+            let r = &c.record;
+            let deleted = if r.deleted { "  (deleted)" } else { "" };
+            format!("{}  {}:{}  {}{deleted}\n", c.position, r.kind, r.key, r.id)
+        };
+        self.write(&text)
+    }
+
     pub fn client_token(&mut self, c: &ayni_node::clients::Client, token: &str) -> Result<()> {
         let mut v = serde_json::to_value(c)?;
         v["token"] = Value::String(token.to_string());

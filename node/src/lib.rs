@@ -38,6 +38,7 @@ pub mod clients;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod feed;
 pub mod id;
 pub mod identity;
 pub mod lifecycle;

@@ -467,7 +467,7 @@ impl Node {
     }
 
     /// The status as shown today (date-derived names such as `expiring`).
-    fn shown(&self, mut r: Record) -> Record {
+    pub(crate) fn shown(&self, mut r: Record) -> Record {
         if let (Some(state), Ok(schema)) = (&r.status, self.kind(&r.kind)) {
             if let Some(lc) = &schema.lifecycle {
                 r.status = Some(lc.shown_state(state, &r.fields, now().date()));

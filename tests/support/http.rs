@@ -77,3 +77,38 @@ fn unchunk(mut rest: &[u8]) -> Vec<u8> {
         rest = &rest[eol + 2 + size + 2..];
     }
 }
+
+/// Opens a streaming GET (Server-Sent Events) and reads until `done` holds
+/// for the text received so far, or `timeout` passes. Returns the status
+/// line and the text.
+pub fn stream_until(
+    addr: &str,
+    path: &str,
+    token: &str,
+    timeout: std::time::Duration,
+    done: impl Fn(&str) -> bool,
+) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the HTTP API");
+    s.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let started = std::time::Instant::now();
+    let mut raw = vec![];
+    let mut buf = [0u8; 65536];
+    while started.elapsed() < timeout {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+        if done(&String::from_utf8_lossy(&raw)) {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.lines().next().unwrap_or_default().to_string();
+    (status, text)
+}

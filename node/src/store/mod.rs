@@ -21,6 +21,9 @@
 //! | `g:` change hash(32) | the author's Ed25519 signature of that change hash (64 bytes) |
 //! | `n:` node ID | a verified membership token of the node's network |
 //! | `p:` node ID | what this node knows of a peer (JSON) |
+//! | `f:` position(u64 BE) | document ID (16): the change feed, one entry per document, at the position of its latest write |
+//! | `fi:` id(16) | that position (u64 BE) |
+//! | `m:feed` | `1`: every document has its feed entry (a store from before the feed gets them at its first open) |
 //!
 //! A write is one sled batch (all keys or none), then `flush()` and
 //! `fdatasync` of sled's data file; see ARCHITECTURE.md for what that
@@ -54,6 +57,11 @@ pub struct Store {
     dir: PathBuf,
     /// Blob files already fsynced (sled never fsyncs them itself).
     synced_blobs: Mutex<HashSet<OsString>>,
+    /// The last change-feed position given out; held while a batch that
+    /// takes positions is applied, so positions land in order.
+    feed: Mutex<u64>,
+    /// The last feed position made durable, for those who follow the feed.
+    feed_durable: tokio::sync::watch::Sender<u64>,
 }
 
 /// The document bytes of a [`DocWrite`].
@@ -166,7 +174,17 @@ impl Store {
                 }
                 _ => Error::Storage { path: dir.to_path_buf(), source },
             })?;
-        let store = Store { db, dir: dir.to_path_buf(), synced_blobs: Mutex::new(HashSet::new()) };
+        let last = match db.scan_prefix(b"f:").next_back() {
+            Some(Ok((k, _))) => k.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes),
+            _ => 0,
+        };
+        let store = Store {
+            db,
+            dir: dir.to_path_buf(),
+            synced_blobs: Mutex::new(HashSet::new()),
+            feed: Mutex::new(last),
+            feed_durable: tokio::sync::watch::Sender::new(last),
+        };
         match store.get(b"m:format")? {
             None => {
                 store.db.insert(b"m:format", FORMAT.to_string().as_bytes()).map_err(|e| store.err(e))?;
@@ -181,7 +199,33 @@ impl Store {
                 })
             }
         }
+        store.feed_every_document()?;
         Ok(store)
+    }
+
+    /// Gives every document without a feed entry one, once per store (a
+    /// store written before the change feed existed), in one atomic batch.
+    fn feed_every_document(&self) -> Result<()> {
+        if self.get(b"m:feed")?.is_some() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        let mut feed = self.feed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut position = *feed;
+        for (id, _) in self.summary()? {
+            if self.get(&key(b"fi:", &id))?.is_none() {
+                position += 1;
+                let mut k = b"f:".to_vec();
+                k.extend_from_slice(&position.to_be_bytes());
+                batch.insert(k, id.as_bytes());
+                batch.insert(key(b"fi:", &id), &position.to_be_bytes()[..]);
+            }
+        }
+        batch.insert(b"m:feed", b"1");
+        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        *feed = position;
+        drop(feed);
+        self.durable()
     }
 
     /// Opens a store that [`Store::open`] reported damaged: sled's snapshot
@@ -221,7 +265,46 @@ impl Store {
             file.sync_data().map_err(|e| Error::io(&data, e))?;
         }
         let mut synced = self.synced_blobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        files::sync_new_blobs(&self.dir, &mut synced)
+        files::sync_new_blobs(&self.dir, &mut synced)?;
+        let last = *self.feed.lock().unwrap_or_else(|p| p.into_inner());
+        self.feed_durable.send_if_modified(|d| std::mem::replace(d, last) != last);
+        Ok(())
+    }
+
+    /// Follows the change feed: the receiver holds the last durable
+    /// position and wakes when it moves.
+    pub fn feed_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.feed_durable.subscribe()
+    }
+
+    /// The last durable change-feed position.
+    pub fn feed_position(&self) -> u64 {
+        *self.feed_durable.borrow()
+    }
+
+    /// Change-feed entries after `after`, in order: `(position, document)`,
+    /// at most `limit`, none beyond the last durable position.
+    pub fn feed_since(&self, after: u64, limit: usize) -> Result<Vec<(u64, DocumentId)>> {
+        let durable = self.feed_position();
+        let mut start = b"f:".to_vec();
+        start.extend_from_slice(&(after.saturating_add(1)).to_be_bytes());
+        let mut out = vec![];
+        for item in self.db.range(start..) {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            if !k.starts_with(b"f:") || out.len() >= limit {
+                break;
+            }
+            let Some(pos) = k.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes) else {
+                continue;
+            };
+            if pos > durable {
+                break;
+            }
+            if let Ok(id) = <[u8; 16]>::try_from(v.as_ref()) {
+                out.push((pos, DocumentId::from_bytes(id)));
+            }
+        }
+        Ok(out)
     }
 
     /// Whether the document exists.
@@ -270,7 +353,26 @@ impl Store {
     /// [`Store::make_durable`] (a sync stores many documents, then flushes once).
     pub fn write_deferred(&self, writes: &[DocWrite<'_>]) -> Result<()> {
         let mut batch = sled::Batch::default();
+        let mut feed = self.feed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut position = *feed;
+        let mut in_batch = std::collections::HashMap::new();
         for w in writes {
+            // the document's feed entry moves to the next position
+            let old = match in_batch.get(&w.id) {
+                Some(p) => Some(u64::to_be_bytes(*p).to_vec()),
+                None => self.get(&key(b"fi:", &w.id))?.map(|v| v.to_vec()),
+            };
+            if let Some(old) = old {
+                let mut k = b"f:".to_vec();
+                k.extend_from_slice(&old);
+                batch.remove(k);
+            }
+            in_batch.insert(w.id, position + 1);
+            position += 1;
+            let mut k = b"f:".to_vec();
+            k.extend_from_slice(&position.to_be_bytes());
+            batch.insert(k, w.id.as_bytes());
+            batch.insert(key(b"fi:", &w.id), &position.to_be_bytes()[..]);
             match &w.payload {
                 Payload::New(bytes) => batch.insert(key(b"d:", &w.id), versioned(bytes)),
                 Payload::Changed { doc, stored_heads } => {
@@ -312,7 +414,9 @@ impl Store {
                 batch.remove(key(b"x:", &w.id));
             }
         }
-        self.db.apply_batch(batch).map_err(|e| self.err(e))
+        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        *feed = position;
+        Ok(())
     }
 
     /// The stored signature of a change.
@@ -585,5 +689,54 @@ impl Store {
     pub fn overwrite_raw_snapshot(&self, id: &DocumentId, bytes: &[u8]) -> Result<()> {
         self.db.insert(key(b"d:", id), versioned(bytes)).map_err(|e| self.err(e))?;
         self.durable()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_from_before_the_feed_gets_every_document_in_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<DocumentId> = (0..5).map(|_| DocumentId::random().unwrap()).collect();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for id in &ids {
+                let doc = Automerge::new().save();
+                let w = DocWrite {
+                    id: *id,
+                    payload: Payload::New(&doc),
+                    kind: "person",
+                    key: "k",
+                    view: b"{}".to_vec(),
+                    conflicted: false,
+                    summary: [1; 16],
+                    sigs: vec![],
+                };
+                store.write(&[w]).unwrap();
+            }
+            // what a store written before the feed looks like
+            for prefix in [&b"f:"[..], &b"fi:"[..]] {
+                for k in store.db.scan_prefix(prefix).keys() {
+                    store.db.remove(k.unwrap()).unwrap();
+                }
+            }
+            store.db.remove(b"m:feed").unwrap();
+            store.durable().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let feed = store.feed_since(0, 100).unwrap();
+        assert_eq!(feed.len(), 5);
+        let mut got: Vec<DocumentId> = feed.iter().map(|(_, id)| *id).collect();
+        got.sort();
+        let mut want = ids.clone();
+        want.sort();
+        assert_eq!(got, want);
+        drop(store);
+        // and only once
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.feed_since(0, 100).unwrap().len(), 5);
+        assert_eq!(store.feed_position(), 5);
     }
 }
