@@ -191,6 +191,42 @@ fn the_change_feed_follows_every_write_as_it_lands_and_resumes_from_a_position()
 }
 
 #[test]
+fn off_loopback_the_api_is_https_with_the_certificate_status_names() {
+    let (hq, _) = network(0);
+    let t = token(&hq, "panel", "read", &[]);
+    let s = hq.serve_with(&["--http", "0.0.0.0:0"]);
+    let http = s.http.clone().unwrap();
+    let status = hq.json(&["status"]);
+    let fingerprint = status["serving"]["http"]["fingerprint"].as_str().expect("a fingerprint").to_string();
+    assert!(status["serving"]["http"]["url"].as_str().unwrap().starts_with("https://"), "{status}");
+    let r = support::http::request_tls(&http, &fingerprint, "GET", "/api/v1/status", Some(&t)).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["node_id"], status["node_id"]);
+    // another certificate is refused by a client that pinned this one
+    let wrong = fingerprint.replacen(&fingerprint[..2], if &fingerprint[..2] == "00" { "01" } else { "00" }, 1);
+    assert!(support::http::request_tls(&http, &wrong, "GET", "/healthz", None).is_err());
+    // plain HTTP gets no answer from the TLS port
+    let mut plain = std::net::TcpStream::connect(&http).unwrap();
+    use std::io::{Read, Write};
+    plain.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let _ = plain.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = vec![];
+    let _ = plain.read_to_end(&mut buf);
+    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+    // the same certificate on the next start, its key readable by the owner only
+    drop(s);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(hq.home().join("https.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    let _s = hq.serve_with(&["--http", "0.0.0.0:0"]);
+    assert_eq!(hq.json(&["status"])["serving"]["http"]["fingerprint"], fingerprint.as_str());
+    // plain HTTP off loopback only when asked for, at the user's risk
+    drop(_s);
+    let s = hq.serve_with(&["--http", "0.0.0.0:0", "--http-insecure"]);
+    let r = request(s.http.as_ref().unwrap(), "GET", "/healthz", None, None);
+    assert_eq!(r.status, 200);
+}
+
+#[test]
 fn bad_input_gets_its_documented_status_a_clear_message_and_writes_nothing() {
     let (hq, _) = network(0);
     hq.ok(&["seed"]);
@@ -213,9 +249,22 @@ fn bad_input_gets_its_documented_status_a_clear_message_and_writes_nothing() {
     let listed = hq.json(&["client", "list"]);
     assert_eq!(listed.as_array().unwrap().len(), 5, "{listed}");
     assert!(!listed.to_string().contains("sha256"), "{listed}");
-    let field_node = Ayni::new("field");
-    let err = field_node.fails(&["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--http", "0.0.0.0:0"], 2);
-    assert!(err.contains("--http-insecure"), "{err}");
+    let err = hq.fails(
+        &[
+            "serve",
+            "--no-mdns",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "/nonexistent.pem",
+            "--tls-key",
+            "/nonexistent.key",
+        ],
+        2,
+    );
+    assert!(err.contains("/nonexistent.pem"), "{err}");
     let before = heads(&hq);
     let (served, http) = serve_http(&hq);
 

@@ -30,6 +30,7 @@
 //! "field"}}` (see [`error`]).
 
 pub mod error;
+pub mod tls;
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
@@ -73,12 +74,17 @@ pub fn router(engine: NodeHandle) -> Router {
         .with_state(Api { engine })
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+/// Serves the API on `listener` (a `tokio::net::TcpListener`, or a
+/// [`tls::TlsListener`] for HTTPS) until `shutdown` resolves.
+pub async fn serve<L>(
+    listener: L,
     engine: NodeHandle,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
 }
 

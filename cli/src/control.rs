@@ -69,6 +69,18 @@ pub struct Serving {
     pub control: String,
     /// Commands from the control socket running now (this one included).
     pub commands_running: usize,
+    /// The HTTP API, when served.
+    pub http: Option<HttpInfo>,
+}
+
+/// Where the HTTP API is served.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpInfo {
+    /// `http://ADDR` or `https://ADDR`.
+    pub url: String,
+    /// SHA-256 of the HTTPS certificate (`AB:CD:…`), for those who must
+    /// check or pin it.
+    pub fingerprint: Option<String>,
 }
 
 /// `ayni status`: serving or not, and the node.
@@ -148,6 +160,7 @@ pub struct Server {
     /// Since when it serves.
     pub since: String,
     running: AtomicUsize,
+    http: Option<HttpInfo>,
 }
 
 /// A command the serving side runs: how it is done there.
@@ -183,8 +196,13 @@ pub fn bind(home: &Path) -> Result<(tokio::net::UnixListener, PathBuf)> {
 }
 
 impl Server {
-    pub fn new(engine: NodeHandle, endpoint: Arc<ayni_node::net::Endpoint>, path: PathBuf) -> Server {
-        Server { engine, endpoint, path, since: ayni_node::node::now_rfc3339(), running: AtomicUsize::new(0) }
+    pub fn new(
+        engine: NodeHandle,
+        endpoint: Arc<ayni_node::net::Endpoint>,
+        path: PathBuf,
+        http: Option<HttpInfo>,
+    ) -> Server {
+        Server { engine, endpoint, path, since: ayni_node::node::now_rfc3339(), running: AtomicUsize::new(0), http }
     }
 
     /// Accepts clients until the listener fails; each on its own task.
@@ -256,6 +274,7 @@ impl Server {
                             listen: self.endpoint.local_addr().map(|a| vec![a.to_string()]).unwrap_or_default(),
                             control: self.path.display().to_string(),
                             commands_running: running,
+                            http: self.http.clone(),
                         };
                         let buf = SharedBuf::default();
                         crate::output::Out::to(json, buf.clone()).status(&Status { serving: Some(serving), node })?;

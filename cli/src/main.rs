@@ -203,8 +203,14 @@ enum Command {
         #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:7421")]
         http: Option<String>,
         /// Serve the HTTP API in plain HTTP on a non-loopback address (tokens and records travel unencrypted)
-        #[arg(long, requires = "http")]
+        #[arg(long, requires = "http", conflicts_with = "tls_cert")]
         http_insecure: bool,
+        /// Serve the HTTP API over HTTPS with this PEM certificate chain (default on a non-loopback address: the node's own certificate)
+        #[arg(long, requires_all = ["http", "tls_key"], value_name = "CERT.pem")]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert
+        #[arg(long, requires = "tls_cert", value_name = "KEY.pem")]
+        tls_key: Option<PathBuf>,
     },
     /// Sync once with one peer, then exit
     Sync {
@@ -603,8 +609,19 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
     }
     let node = Node::open(&home)?;
     match cli.command {
-        Command::Serve { listen, no_mdns, stall_timeout, resync, http, http_insecure } => {
-            let http = http.map(|a| http_address(&a, http_insecure)).transpose()?;
+        Command::Serve { listen, no_mdns, stall_timeout, resync, http, http_insecure, tls_cert, tls_key } => {
+            let http = match http {
+                Some(a) => {
+                    let addr = http_address(&a)?;
+                    let tls = match (tls_cert, tls_key) {
+                        (Some(cert), Some(key)) => Tls::Files(cert, key),
+                        _ if addr.ip().is_loopback() || http_insecure => Tls::None,
+                        _ => Tls::NodeCertificate,
+                    };
+                    Some((addr, tls))
+                }
+                None => None,
+            };
             serve(node, &listen, no_mdns, stall_timeout, resync, http, out)
         }
         Command::Sync { peer, stall_timeout } => {
@@ -684,23 +701,21 @@ fn sync_address(peer: &str, known: &[ayni_node::replica::PeerInfo]) -> Result<st
 
 /// `ayni serve`: the node's engine owns the store; peers sync over QUIC and
 /// commands arrive on the control socket, until Ctrl-C or SIGTERM.
-/// The HTTP API's address: plain HTTP only on loopback, unless the user
-/// accepts the risk.
-fn http_address(text: &str, insecure: bool) -> Result<std::net::SocketAddr> {
+/// The HTTP API's address.
+fn http_address(text: &str) -> Result<std::net::SocketAddr> {
     use std::net::ToSocketAddrs;
-    let addr = text
-        .to_socket_addrs()
+    text.to_socket_addrs()
         .map_err(|e| usage(format!("--http '{text}' is not an address (HOST:PORT): {e}")))?
         .next()
-        .ok_or_else(|| usage(format!("--http '{text}' resolves to no address")))?;
-    if !addr.ip().is_loopback() && !insecure {
-        return Err(usage(format!(
-            "--http {addr} is not a loopback address, and this build serves the API in plain HTTP only: \
-             keep it on 127.0.0.1 (with an HTTPS proxy in front for other machines), or pass --http-insecure \
-             to accept that tokens and records cross the network unencrypted"
-        )));
-    }
-    Ok(addr)
+        .ok_or_else(|| usage(format!("--http '{text}' resolves to no address")))
+}
+
+/// How the HTTP API is served: plain HTTP on loopback (or when the user
+/// accepts the risk), else HTTPS.
+enum Tls {
+    None,
+    Files(PathBuf, PathBuf),
+    NodeCertificate,
 }
 
 fn serve(
@@ -709,7 +724,7 @@ fn serve(
     no_mdns: bool,
     stall_timeout: u64,
     resync: u64,
-    http: Option<std::net::SocketAddr>,
+    http: Option<(std::net::SocketAddr, Tls)>,
     out: &mut Out,
 ) -> Result<ExitCode> {
     let addr = resolve_addr(listen)?;
@@ -726,26 +741,42 @@ fn serve(
     engine.call_blocking(move |n| n.store().put_meta("self", "listen", bound.to_string().as_bytes()))??;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = match http {
-        Some(addr) => {
+        Some((addr, tls)) => {
             let tcp = rt
                 .block_on(tokio::net::TcpListener::bind(addr))
                 .map_err(|e| anyhow::anyhow!("binding the HTTP API to {addr}: {e}"))?;
             let bound = tcp.local_addr()?;
+            let certificate = match tls {
+                Tls::None => None,
+                Tls::Files(cert, key) => Some(ayni_api::tls::from_files(&cert, &key).map_err(usage)?),
+                Tls::NodeCertificate => {
+                    Some(ayni_api::tls::node_certificate(engine.node().home(), bound).map_err(|e| anyhow::anyhow!(e))?)
+                }
+            };
+            let fingerprint = certificate.as_ref().map(|c| c.fingerprint.clone());
             let api_engine = engine.clone();
+            let stopped = async move {
+                let _ = http_stopped.await;
+            };
+            let served = match certificate {
+                Some(c) => {
+                    let listener = ayni_api::tls::listener(tcp, c).map_err(usage)?;
+                    rt.spawn(ayni_api::serve(listener, api_engine, stopped))
+                }
+                None => rt.spawn(ayni_api::serve(tcp, api_engine, stopped)),
+            };
             rt.spawn(async move {
-                let stopped = async move {
-                    let _ = http_stopped.await;
-                };
-                if let Err(e) = ayni_api::serve(tcp, api_engine, stopped).await {
+                if let Ok(Err(e)) = served.await {
                     tracing::error!("the HTTP API stopped: {e}");
                 }
             });
-            Some(bound)
+            let scheme = if fingerprint.is_some() { "https" } else { "http" };
+            Some(control::HttpInfo { url: format!("{scheme}://{bound}"), fingerprint })
         }
         None => None,
     };
-    out.listening(engine.node(), bound, http)?;
-    let server = std::sync::Arc::new(control::Server::new(engine, endpoint.clone(), socket.clone()));
+    out.listening(engine.node(), bound, http.as_ref())?;
+    let server = std::sync::Arc::new(control::Server::new(engine, endpoint.clone(), socket.clone(), http));
     rt.spawn(server.accept(listener, plan));
     let options = ayni_node::net::serve::ServeOptions {
         mdns: !no_mdns,

@@ -432,7 +432,14 @@ impl Out {
                         v.listen.join(" "),
                         v.control,
                         v.commands_running
-                    )
+                    );
+                    if let Some(h) = &v.http {
+                        out += &format!("HTTP API on {}/api/v1/", h.url);
+                        if let Some(f) = &h.fingerprint {
+                            out += &format!(", certificate SHA-256 {f}");
+                        }
+                        out += "\n";
+                    }
                 }
                 None => out += "not serving (commands open the store directly)\n",
             }
@@ -482,23 +489,27 @@ impl Out {
         &mut self,
         node: &Node,
         addr: std::net::SocketAddr,
-        http: Option<std::net::SocketAddr>,
+        http: Option<&crate::control::HttpInfo>,
     ) -> Result<()> {
         let v = serde_json::json!({
             "listening": addr.to_string(),
             "node_id": node.id().to_string(),
-            "http": http.map(|a| format!("http://{a}")),
+            "http": http.map(|h| h.url.clone()),
+            "https_fingerprint": http.and_then(|h| h.fingerprint.clone()),
         });
         self.emit(&v, || {
             let mut text = format!("listening on {addr} as {}\n", node.id());
-            if let Some(a) = http {
-                text += &format!("HTTP API on http://{a}/api/v1/\n");
+            if let Some(h) = http {
+                text += &format!("HTTP API on {}/api/v1/", h.url);
+                if let Some(f) = &h.fingerprint {
+                    text += &format!(" (certificate SHA-256 {f})");
+                }
+                text += "\n";
             }
             text
         })
     }
 
-    /// One change of the feed, on one line (JSON Lines with `--json`).
     pub fn change(&mut self, c: &ayni_node::feed::Change) -> Result<()> {
         let text = if self.json {
             serde_json::to_string(c)? + "\n"

@@ -128,9 +128,13 @@ impl Ayni {
         let http = if extra.contains(&"--http") {
             let mut second = String::new();
             stdout.read_line(&mut second).unwrap();
-            let url =
-                second.trim().strip_prefix("HTTP API on http://").unwrap_or_else(|| panic!("serve printed {second:?}"));
-            Some(url.trim_end_matches("/api/v1/").to_string())
+            let url = second
+                .trim()
+                .strip_prefix("HTTP API on ")
+                .and_then(|u| u.strip_prefix("http://").or_else(|| u.strip_prefix("https://")))
+                .and_then(|u| u.split("/api/v1/").next())
+                .unwrap_or_else(|| panic!("serve printed {second:?}"));
+            Some(url.replace("0.0.0.0", "127.0.0.1"))
         } else {
             None
         };

@@ -1,0 +1,179 @@
+//! HTTPS for the API: the certificate HQ brings (`--tls-cert`/`--tls-key`,
+//! PEM), or one the node makes for itself, and the TLS listener axum
+//! serves on.
+//!
+//! Owns: loading and making certificates, the TLS handshake. Must never:
+//! let one slow or failed handshake hold up the others (each runs on its
+//! own task), or write the private key where others can read it (mode
+//! 0600).
+//!
+//! The node's own certificate is self-signed, ECDSA P-256 (browsers do not
+//! accept Ed25519 certificates, so the node key itself cannot serve), kept
+//! in the home as `https.key` and `https.crt` so its fingerprint stays the
+//! same from one start to the next; it is made again (a new fingerprint)
+//! only when the address served is not among its names. Phones and
+//! browsers that meet it must be told its SHA-256 fingerprint (`ayni
+//! status` prints it) or have it installed.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::server::TlsStream;
+
+/// A certificate chain and its key, ready to serve.
+pub struct Certificate {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    /// SHA-256 of the leaf certificate, as `AB:CD:…`.
+    pub fingerprint: String,
+    /// Where it came from, for messages.
+    pub source: String,
+}
+
+fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+/// Loads a PEM certificate chain and private key.
+pub fn from_files(cert: &Path, key: &Path) -> Result<Certificate, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("cannot read the certificate {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{} is not a PEM certificate chain: {e}", cert.display()))?;
+    let leaf = chain.first().ok_or_else(|| format!("{} holds no certificate", cert.display()))?;
+    let fingerprint = fingerprint(leaf);
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
+    Ok(Certificate { chain, key, fingerprint, source: cert.display().to_string() })
+}
+
+/// The node's own certificate for `addr` (see the module header), made in
+/// `home` if it is missing or does not name `addr`.
+pub fn node_certificate(home: &Path, addr: SocketAddr) -> Result<Certificate, String> {
+    let (key_path, cert_path) = (home.join("https.key"), home.join("https.crt"));
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), addr.ip().to_string()];
+    if let (true, Ok(cert_pem)) = (key_path.exists(), std::fs::read_to_string(&cert_path)) {
+        let names_it = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .ok()
+            .and_then(|der| {
+                let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+                let san = cert.subject_alternative_name().ok()??;
+                Some(san.value.general_names.iter().any(|n| match n {
+                    x509_parser::extensions::GeneralName::IPAddress(b) => {
+                        ip_of(b).is_some_and(|ip| ip == addr.ip() || addr.ip().is_unspecified())
+                    }
+                    _ => false,
+                }))
+            })
+            .unwrap_or(false);
+        if names_it {
+            return from_files(&cert_path, &key_path);
+        }
+    }
+    let pair = match std::fs::read_to_string(&key_path) {
+        Ok(pem) => rcgen::KeyPair::from_pem(&pem).map_err(|e| format!("{}: {e}", key_path.display()))?,
+        Err(_) => {
+            let pair = rcgen::KeyPair::generate().map_err(|e| format!("making the HTTPS key: {e}"))?;
+            write_private(&key_path, pair.serialize_pem().as_bytes())?;
+            pair
+        }
+    };
+    let mut params = rcgen::CertificateParams::new(names).map_err(|e| e.to_string())?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, "Ayni node");
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(3650);
+    let cert = params.self_signed(&pair).map_err(|e| format!("making the HTTPS certificate: {e}"))?;
+    std::fs::write(&cert_path, cert.pem()).map_err(|e| format!("writing {}: {e}", cert_path.display()))?;
+    from_files(&cert_path, &key_path)
+}
+
+fn ip_of(bytes: &[u8]) -> Option<std::net::IpAddr> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(std::net::IpAddr::from),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(std::net::IpAddr::from),
+        _ => None,
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// A TCP listener whose connections are TLS: what axum serves on.
+pub struct TlsListener {
+    ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+/// Wraps `tcp` in TLS with `cert`. Handshakes run on their own tasks (10 s
+/// at most each); failed ones are dropped with a debug log line.
+pub fn listener(tcp: TcpListener, cert: Certificate) -> Result<TlsListener, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(cert.chain, cert.key)
+        .map_err(|e| format!("the certificate from {} does not serve: {e}", cert.source))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let local = tcp.local_addr().map_err(|e| e.to_string())?;
+    let (tx, ready) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let (stream, addr) = match tcp.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!("HTTPS accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let (acceptor, sender) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = sender.send((tls, addr)).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!("TLS handshake with {addr}: {e}"),
+                    Err(_) => tracing::debug!("TLS handshake with {addr}: timed out"),
+                }
+            });
+            if tx.is_closed() {
+                break;
+            }
+        }
+    });
+    Ok(TlsListener { ready, local })
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(c) => c,
+            // the accepting task ended: nothing will come again
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
