@@ -217,3 +217,81 @@ fn concurrent_writers_through_the_serving_node_while_syncs_run_lose_nothing() {
     }
     assert!(hq.json(&["check"])["problems"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn kill_9_of_the_serving_node_under_20_writers_loses_no_acknowledged_write() {
+    let (hq, _) = network(0);
+    hq.ok(&["seed"]);
+    let token = hq.json(&["client", "add", "writers", "--role", "hq"])["token"].as_str().unwrap().to_string();
+    let s = hq.serve_with(&["--http", "127.0.0.1:0"]);
+    let http = s.http.clone().unwrap();
+    let pid = hq.json(&["status"])["serving"]["pid"].as_u64().unwrap();
+    let home = hq.home();
+    let killed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // 10 writers through the HTTP API, 10 through the CLI, until the kill
+    let writers: Vec<_> = (0..20)
+        .map(|w| {
+            let (home, http, token, killed) = (home.clone(), http.clone(), token.clone(), killed.clone());
+            std::thread::spawn(move || {
+                let mut acknowledged = vec![];
+                for i in 0.. {
+                    if killed.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let key = format!("k{w}-{i}");
+                    let ok = if w % 2 == 0 {
+                        let body = format!("{{\"key\": \"{key}\", \"full_name\": \"Escritor {w} {i}\"}}");
+                        support::http::try_request(
+                            &http,
+                            "POST",
+                            "/api/v1/records/person",
+                            Some(&token),
+                            Some(body.as_bytes()),
+                        )
+                        .is_some_and(|r| r.status == 201)
+                    } else {
+                        let out = std::process::Command::new(support::ayni_bin())
+                            .args(["--home", home.to_str().unwrap(), "add", "person", "--key", &key])
+                            .args(["--set", &format!("full_name=Escritor {w} {i}")])
+                            .stdout(Stdio::null())
+                            .stderr(Stdio::piped())
+                            .output()
+                            .unwrap();
+                        if !out.status.success() {
+                            // the server died: later commands open the store directly; stop here
+                            break;
+                        }
+                        true
+                    };
+                    if ok {
+                        acknowledged.push(key);
+                    } else {
+                        break;
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    killed.store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(s);
+    let acknowledged: Vec<String> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    assert!(acknowledged.len() >= 20, "too few writes before the kill to test anything: {}", acknowledged.len());
+    eprintln!("{} writes acknowledged before the kill", acknowledged.len());
+    // the node restarts cleanly and holds every acknowledged write
+    assert!(hq.json(&["check"])["problems"].as_array().unwrap().is_empty());
+    let keys: Vec<String> = hq
+        .json(&["list", "person"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_string())
+        .collect();
+    for k in &acknowledged {
+        assert!(keys.contains(k), "{k} was acknowledged and is gone");
+    }
+    let s = hq.serve_with(&["--http", "127.0.0.1:0"]);
+    assert_eq!(hq.json(&["status"])["serving"]["listen"][0], s.addr.as_str());
+}

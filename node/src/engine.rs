@@ -11,14 +11,22 @@
 //! they were sent, its result handed back through a oneshot channel. So
 //! sled's fdatasync, automerge merges and signature checks never block the
 //! async runtime, and writes from different sources never interleave (the
-//! model is iroh-docs' `SyncHandle` and actor thread). The thread ends when
-//! the last handle is dropped, after finishing the jobs already sent.
+//! model is iroh-docs' `SyncHandle` and actor thread). While jobs queue up,
+//! their writes share one flush and fdatasync (group commit), and no job's
+//! result is handed back before its writes are durable. The thread ends
+//! when the last handle is dropped, after finishing the jobs already sent.
 
 use std::sync::{mpsc, Arc};
 
 use crate::node::Node;
 
-type Job = Box<dyn FnOnce(&Node) + Send>;
+/// A job runs and hands back how to deliver its result, which the engine
+/// calls once what the job wrote is durable.
+type Job = Box<dyn FnOnce(&Node) -> Deliver + Send>;
+type Deliver = Box<dyn FnOnce()>;
+
+/// Most results held back for one group commit.
+const GROUP: usize = 64;
 
 /// A handle on a running node's engine. Cloning it is cheap; every clone
 /// sends to the same thread.
@@ -43,13 +51,7 @@ impl NodeHandle {
     pub fn spawn_shared(node: Arc<Node>) -> std::io::Result<NodeHandle> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let owned = node.clone();
-        std::thread::Builder::new().name("ayni-engine".into()).spawn(move || {
-            for job in queue {
-                // a panicking job drops its reply sender (its caller sees
-                // `EngineGone`); the next job runs as usual
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&owned)));
-            }
-        })?;
+        std::thread::Builder::new().name("ayni-engine".into()).spawn(move || run(&owned, &queue))?;
         Ok(NodeHandle { jobs, node })
     }
 
@@ -81,16 +83,74 @@ impl NodeHandle {
         rx.recv().map_err(|_| EngineGone("failed while running a job"))
     }
 
-    fn send<R, F>(&self, f: F, reply: impl FnOnce(R) + Send + 'static) -> Result<(), EngineGone>
+    fn send<R: 'static, F>(&self, f: F, reply: impl FnOnce(R) + Send + 'static) -> Result<(), EngineGone>
     where
         F: FnOnce(&Node) -> R + Send + 'static,
     {
-        self.jobs.send(Box::new(move |node| reply(f(node)))).map_err(|_| EngineGone("has stopped"))
+        self.jobs
+            .send(Box::new(move |node| {
+                let result = f(node);
+                Box::new(move || reply(result))
+            }))
+            .map_err(|_| EngineGone("has stopped"))
     }
 
     /// The node, for what needs no store work: its ID, home and key.
     pub fn node(&self) -> &Arc<Node> {
         &self.node
+    }
+}
+
+/// The engine thread: runs jobs in order; while more are waiting (up to
+/// [`GROUP`]), their writes share one flush and fdatasync (group commit),
+/// and no result is delivered before that flush. If the flush fails, the
+/// held results are dropped (their callers see [`EngineGone`]: nothing is
+/// reported done that is not durable) and the engine stops.
+fn run(node: &Node, queue: &mpsc::Receiver<Job>) {
+    crate::store::group_commit_on_this_thread();
+    let mut held: Vec<Deliver> = vec![];
+    loop {
+        let job = if held.is_empty() {
+            match queue.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        } else {
+            match queue.try_recv() {
+                Ok(job) => job,
+                Err(waiting) => {
+                    if !commit(node, &mut held) || waiting == mpsc::TryRecvError::Disconnected {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        };
+        // a panicking job loses only its own result (its caller sees
+        // `EngineGone`); the next job runs as usual
+        if let Ok(deliver) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(node))) {
+            held.push(deliver);
+        }
+        if held.len() >= GROUP && !commit(node, &mut held) {
+            return;
+        }
+    }
+}
+
+/// Makes the group's writes durable, then delivers its results.
+fn commit(node: &Node, held: &mut Vec<Deliver>) -> bool {
+    match node.store().commit_group() {
+        Ok(()) => {
+            for deliver in held.drain(..) {
+                deliver();
+            }
+            true
+        }
+        Err(e) => {
+            tracing::error!("the node's engine stops: its writes could not be made durable: {e}");
+            held.clear();
+            false
+        }
     }
 }
 

@@ -30,7 +30,13 @@ impl Response {
 /// Sends one request to `addr` (`127.0.0.1:PORT`) and reads the whole
 /// response. `token` goes in `Authorization: Bearer`.
 pub fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&[u8]>) -> Response {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to the HTTP API");
+    try_request(addr, method, path, token, body).expect("a complete HTTP response")
+}
+
+/// Like [`request`]; `None` when no complete response arrives (the server
+/// went away).
+pub fn try_request(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&[u8]>) -> Option<Response> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(t) = token {
@@ -46,7 +52,7 @@ pub fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: 
     let _ = s.write_all(&bytes);
     let mut raw = vec![];
     let _ = s.read_to_end(&mut raw);
-    parse(&raw)
+    raw.windows(4).any(|w| w == b"\r\n\r\n").then(|| parse(&raw))
 }
 
 fn parse(raw: &[u8]) -> Response {

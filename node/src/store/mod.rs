@@ -43,6 +43,19 @@ use automerge::{Automerge, ChangeHash, ReadDoc};
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
 
+thread_local! {
+    static GROUP_COMMIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static DIRTY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// From now on, writes made on this thread become durable only at the next
+/// [`Store::commit_group`]: the engine thread runs the jobs waiting for it,
+/// then makes them all durable with one flush before it answers any
+/// (group commit). Nothing may be reported done before that call.
+pub fn group_commit_on_this_thread() {
+    GROUP_COMMIT.with(|g| g.set(true));
+}
+
 /// Store format written in `m:format`.
 pub const FORMAT: u32 = 1;
 const VALUE_VERSION: u8 = 1;
@@ -259,6 +272,24 @@ impl Store {
     /// writes its log with `sync_file_range`), then `fdatasync` of sled's
     /// data file so the data also reaches the drive, not just the page cache.
     fn durable(&self) -> Result<()> {
+        if GROUP_COMMIT.with(|g| g.get()) {
+            // the engine makes the whole group durable before it answers
+            DIRTY.with(|d| d.set(true));
+            return Ok(());
+        }
+        self.flush_now()
+    }
+
+    /// Makes durable what this thread's group wrote (see
+    /// [`group_commit_on_this_thread`]); nothing to do if it wrote nothing.
+    pub fn commit_group(&self) -> Result<()> {
+        if DIRTY.with(|d| d.replace(false)) {
+            self.flush_now()?;
+        }
+        Ok(())
+    }
+
+    fn flush_now(&self) -> Result<()> {
         self.db.flush().map_err(|e| self.err(e))?;
         let data = self.dir.join("db");
         if let Ok(file) = std::fs::File::open(&data) {
