@@ -204,13 +204,7 @@ fn concurrent_writers_through_the_serving_node_while_syncs_run_lose_nothing() {
     assert!(syncs >= 1, "the syncs ran meanwhile");
     a.json(&["sync", &s.addr]);
     for node in [&hq, a] {
-        let keys: Vec<String> = node
-            .json(&["list", "person"])
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["key"].as_str().unwrap().to_string())
-            .collect();
+        let keys = person_keys(node);
         for k in &acknowledged {
             assert!(keys.contains(k), "{k} missing");
         }
@@ -282,16 +276,14 @@ fn kill_9_of_the_serving_node_under_20_writers_loses_no_acknowledged_write() {
     eprintln!("{} writes acknowledged before the kill", acknowledged.len());
     // the node restarts cleanly and holds every acknowledged write
     assert!(hq.json(&["check"])["problems"].as_array().unwrap().is_empty());
-    let keys: Vec<String> = hq
-        .json(&["list", "person"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["key"].as_str().unwrap().to_string())
-        .collect();
+    let keys = person_keys(&hq);
     for k in &acknowledged {
         assert!(keys.contains(k), "{k} was acknowledged and is gone");
     }
     let s = hq.serve_with(&["--http", "127.0.0.1:0"]);
     assert_eq!(hq.json(&["status"])["serving"]["listen"][0], s.addr.as_str());
+}
+
+fn person_keys(node: &Ayni) -> Vec<String> {
+    node.json(&["list", "person"]).as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap().to_string()).collect()
 }

@@ -89,6 +89,10 @@ where
 }
 
 type Answer = Result<Response, ApiError>;
+/// A `{kind}/{key}` path, or why axum could not read it.
+type RecordPath = Result<Path<(String, String)>, PathRejection>;
+/// A JSON body, or why axum could not read it.
+type Body = Result<Json<Value>, JsonRejection>;
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
@@ -115,15 +119,28 @@ fn ok<T: Serialize>(value: T) -> Answer {
     Ok(Json(value).into_response())
 }
 
-fn path_of(p: Result<Path<(String, String)>, PathRejection>) -> Result<(String, String), ApiError> {
+fn path_of(p: RecordPath) -> Result<(String, String), ApiError> {
     p.map(|Path(v)| v).map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))
 }
 
-fn body_of(b: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
+fn body_of(b: Body) -> Result<Value, ApiError> {
     b.map(|Json(v)| v).map_err(|r| {
         let kind = if r.status() == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_request" };
         ApiError::new(r.status(), kind, r.body_text())
     })
+}
+
+/// Runs `f` on the record the path names (`{kind}/{key}`), as the
+/// request's client; a node error names the record.
+async fn on_record<R: Serialize + Send + 'static>(
+    api: &Api,
+    headers: &HeaderMap,
+    p: RecordPath,
+    f: impl FnOnce(&Node, &str) -> ayni_node::Result<R> + Send + 'static,
+) -> Answer {
+    let (kind, key) = path_of(p)?;
+    let r = reference(&kind, &key);
+    ok(as_client(api, headers, move |node| f(node, &r).map_err(|e| ApiError::from(e).about(r))).await?)
 }
 
 fn reference(kind: &str, key: &str) -> String {
@@ -221,7 +238,7 @@ async fn create(
     State(api): State<Api>,
     headers: HeaderMap,
     kind: Result<Path<String>, PathRejection>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Body,
 ) -> Answer {
     let Path(kind) = kind.map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))?;
     let body = body_of(body)?;
@@ -237,18 +254,11 @@ async fn create(
     Ok(response)
 }
 
-async fn one(State(api): State<Api>, headers: HeaderMap, p: Result<Path<(String, String)>, PathRejection>) -> Answer {
-    let (kind, key) = path_of(p)?;
-    let r = reference(&kind, &key);
-    ok(as_client(&api, &headers, move |node| node.get(&r).map_err(|e| ApiError::from(e).about(r))).await?)
+async fn one(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
+    on_record(&api, &headers, p, |node, r| node.get(r)).await
 }
 
-async fn edit(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    p: Result<Path<(String, String)>, PathRejection>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Answer {
+async fn edit(State(api): State<Api>, headers: HeaderMap, p: RecordPath, body: Body) -> Answer {
     let (kind, key) = path_of(p)?;
     let body = body_of(body)?;
     let obj =
@@ -284,26 +294,16 @@ async fn edit(
             ))
         }
     };
-    let r = reference(&kind, &key);
-    let rec = as_client(&api, &headers, move |node| {
-        let done = match edit {
-            Edit::Set(pairs) => node.set(&r, &pairs),
-            Edit::Unset(paths) => node.unset_many(&r, &paths),
-        };
-        done.map_err(|e| ApiError::from(e).about(r))
+    let p: RecordPath = Ok(Path((kind, key)));
+    on_record(&api, &headers, p, move |node, r| match edit {
+        Edit::Set(pairs) => node.set(r, &pairs),
+        Edit::Unset(paths) => node.unset_many(r, &paths),
     })
-    .await?;
-    ok(rec)
+    .await
 }
 
-async fn remove(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    p: Result<Path<(String, String)>, PathRejection>,
-) -> Answer {
-    let (kind, key) = path_of(p)?;
-    let r = reference(&kind, &key);
-    ok(as_client(&api, &headers, move |node| node.delete(&r).map_err(|e| ApiError::from(e).about(r))).await?)
+async fn remove(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
+    on_record(&api, &headers, p, |node, r| node.delete(r)).await
 }
 
 fn string_member(body: &Value, name: &str, required: bool) -> Result<Option<String>, ApiError> {
@@ -315,65 +315,29 @@ fn string_member(body: &Value, name: &str, required: bool) -> Result<Option<Stri
     }
 }
 
-async fn transition(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    p: Result<Path<(String, String)>, PathRejection>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Answer {
-    let (kind, key) = path_of(p)?;
+async fn transition(State(api): State<Api>, headers: HeaderMap, p: RecordPath, body: Body) -> Answer {
     let body = body_of(body)?;
     let state = string_member(&body, "state", true)?.unwrap_or_default();
     let note = string_member(&body, "note", false)?;
-    let r = reference(&kind, &key);
-    ok(as_client(&api, &headers, move |node| {
-        node.transition(&r, &state, note.as_deref()).map_err(|e| ApiError::from(e).about(r))
-    })
-    .await?)
+    on_record(&api, &headers, p, move |node, r| node.transition(r, &state, note.as_deref())).await
 }
 
-async fn history(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    p: Result<Path<(String, String)>, PathRejection>,
-) -> Answer {
-    let (kind, key) = path_of(p)?;
-    let r = reference(&kind, &key);
-    ok(as_client(&api, &headers, move |node| node.history(&r).map_err(|e| ApiError::from(e).about(r))).await?)
+async fn history(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
+    on_record(&api, &headers, p, |node, r| node.history(r)).await
 }
 
-async fn resolve(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    p: Result<Path<(String, String)>, PathRejection>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Answer {
-    let (kind, key) = path_of(p)?;
+async fn resolve(State(api): State<Api>, headers: HeaderMap, p: RecordPath, body: Body) -> Answer {
     let body = body_of(body)?;
     let path = string_member(&body, "path", true)?.unwrap_or_default();
     let value = body.get("value").cloned().ok_or_else(|| ApiError::bad_request("'value' is required"))?;
-    let r = reference(&kind, &key);
-    ok(as_client(&api, &headers, move |node| {
-        node.resolve_conflict(&r, &path, value).map_err(|e| ApiError::from(e).about(r))
-    })
-    .await?)
+    on_record(&api, &headers, p, move |node, r| node.resolve_conflict(r, &path, value)).await
 }
 
-async fn report(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    p: Result<Path<(String, String)>, PathRejection>,
-) -> Answer {
-    let (kind, key) = path_of(p)?;
-    if kind != "edan" {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("reports exist for edan records, not {kind}"),
-        ));
+async fn report(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
+    if matches!(&p, Ok(Path((kind, _))) if kind != "edan") {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "reports exist for edan records only"));
     }
-    let r = reference(&kind, &key);
-    ok(as_client(&api, &headers, move |node| node.edan_report(&r).map_err(|e| ApiError::from(e).about(r))).await?)
+    on_record(&api, &headers, p, |node, r| node.edan_report(r)).await
 }
 
 /// `GET /api/v1/changes`: the feed from a position, then every write as it
