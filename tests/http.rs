@@ -112,6 +112,37 @@ fn the_api_answers_as_the_cli_does_and_its_writes_sync_as_the_nodes_own() {
     assert_eq!(a.json(&["get", "edan:edan-sama-1"])["fields"]["tallies"]["z1"]["GAEM-1"]["injured"], 4);
     assert_eq!(a.json(&["audit"]).as_array().unwrap().len(), 0);
 
+    // the OpenAPI document describes exactly the routes served
+    let doc = request(&http, "GET", "/api/v1/openapi.json", None, None).json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 12, "{}", paths.len());
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            if path.ends_with("/changes") {
+                continue; // a stream: checked in its own test
+            }
+            let concrete = path
+                .replace("{kind}/{key}/report", "edan/edan-sama-1/report")
+                .replace("{kind}", "team")
+                .replace("{key}", "GAEM-1");
+            let body = (method != "get" && method != "delete").then_some(&b"{}"[..]);
+            let r = request(&http, &method.to_uppercase(), &concrete, Some(&hq_token), body);
+            let text = String::from_utf8_lossy(&r.body);
+            assert!(
+                r.status != 405 && !text.contains("no such endpoint"),
+                "{method} {path} documented, not served: {text}"
+            );
+        }
+    }
+    let schema = request(&http, "GET", "/api/v1/schemas/edan", None, None).json();
+    let shipped: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/edan.schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(schema, shipped, "the node serves the schemas it validates with");
+    assert_eq!(request(&http, "GET", "/api/v1/schemas/spaceship", None, None).status, 404);
+
     let err = a.fails(&["client", "add", "boss", "--role", "hq"], 2);
     assert!(err.contains("never more than its node's"), "{err}");
 

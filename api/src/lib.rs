@@ -6,37 +6,23 @@
 //! request is one engine job: authenticate, then act as that client), write
 //! anything on a 4xx, or log a token.
 //!
-//! Version 1 (paths and shapes are a contract that outside tests use):
+//! Version 1: the routes are the table `openapi::ROUTES` (paths and shapes
+//! are a contract that outside tests use), which both builds the router and
+//! is served as an OpenAPI 3.1 document at `/api/v1/openapi.json`. Answers
+//! are the same JSON as the CLI's `--json` for the same question.
 //!
-//! | method | path | answer |
-//! |---|---|---|
-//! | GET | `/healthz` | `{"status": "ok"}` (no token) |
-//! | GET | `/api/v1/status` | what `ayni status --json` shows of the node |
-//! | GET | `/api/v1/peers` | `ayni peers --json` |
-//! | GET | `/api/v1/conflicts` | `ayni conflicts --json` |
-//! | GET | `/api/v1/records/{kind}` | `ayni list KIND --json`; query `where=PATH=VALUE` (repeatable), `offset`, `limit` |
-//! | POST | `/api/v1/records/{kind}` | creates a record from an object shaped like one line of `ayni import` (`key` included); 201 and the record |
-//! | GET | `/api/v1/records/{kind}/{key}` | `ayni get KIND:KEY --json` |
-//! | PATCH | `/api/v1/records/{kind}/{key}` | `{"set": {"PATH": VALUE, …}}` in one change, or `{"unset": ["PATH", …]}`; the record |
-//! | DELETE | `/api/v1/records/{kind}/{key}` | deletes it (a tombstone that syncs); the record |
-//! | POST | `/api/v1/records/{kind}/{key}/transition` | `{"state": "…", "note": "…"}`; the record |
-//! | GET | `/api/v1/records/{kind}/{key}/history` | `ayni history --json` |
-//! | POST | `/api/v1/records/{kind}/{key}/resolve` | `{"path": "…", "value": …}`; the record |
-//! | GET | `/api/v1/records/edan/{key}/report` | `ayni report --json` |
-//! | GET | `/api/v1/changes` | the change feed as Server-Sent Events: event `change`, id = its position, data `{"position", "record"}`; query `since=POSITION` (or the `Last-Event-ID` header) and `kind=KIND`; it follows new writes until the client leaves |
-//!
-//! Every `/api/v1/` call needs `Authorization: Bearer TOKEN` (`ayni client
-//! add`). Errors: a status and `{"error": {"kind", "message", "record",
+//! Every `/api/v1/` call but the OpenAPI document and the schemas needs
+//! `Authorization: Bearer TOKEN` (`ayni client add`). Errors: a status and `{"error": {"kind", "message", "record",
 //! "field"}}` (see [`error`]).
 
 pub mod error;
+mod openapi;
 pub mod tls;
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
@@ -54,20 +40,14 @@ struct Api {
     engine: NodeHandle,
 }
 
-/// The API's routes over a node's engine.
+/// The API's routes over a node's engine (from [`openapi::ROUTES`], which
+/// the OpenAPI document is made from too).
 pub fn router(engine: NodeHandle) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/peers", get(peers))
-        .route("/api/v1/conflicts", get(conflicts))
-        .route("/api/v1/changes", get(changes))
-        .route("/api/v1/records/{kind}", get(list).post(create))
-        .route("/api/v1/records/{kind}/{key}", get(one).patch(edit).delete(remove))
-        .route("/api/v1/records/{kind}/{key}/transition", post(transition))
-        .route("/api/v1/records/{kind}/{key}/history", get(history))
-        .route("/api/v1/records/{kind}/{key}/resolve", post(resolve))
-        .route("/api/v1/records/{kind}/{key}/report", get(report))
+    let mut router = Router::new();
+    for r in openapi::ROUTES {
+        router = router.route(r.path, (r.handler)());
+    }
+    router
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -149,6 +129,18 @@ fn reference(kind: &str, key: &str) -> String {
 
 async fn healthz() -> Answer {
     ok(serde_json::json!({"status": "ok"}))
+}
+
+async fn openapi() -> Answer {
+    ok(openapi::document())
+}
+
+async fn schema(Path(name): Path<String>) -> Answer {
+    let schemas = ayni_node::schema::schemas()?;
+    match schemas.document(&name) {
+        Some(doc) => ok(doc),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_kind", format!("no schema named '{name}'"))),
+    }
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {

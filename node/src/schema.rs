@@ -114,6 +114,12 @@ impl Schemas {
         Ok(Schemas { kinds, docs })
     }
 
+    /// A schema file as shipped in `schemas/`, by name (`common` or a
+    /// kind): what clients validate with before they send.
+    pub fn document(&self, name: &str) -> Option<&Value> {
+        self.docs.get(name)
+    }
+
     /// The schema of `kind`, or [`Error::UnknownKind`].
     pub fn kind(&self, kind: &str) -> Result<&KindSchema> {
         self.kinds.get(kind).ok_or_else(|| Error::UnknownKind(kind.to_string()))

@@ -1,0 +1,137 @@
+//! The API's description: the routes table the router is built from, and
+//! the OpenAPI 3.1 document made from that same table
+//! (`GET /api/v1/openapi.json`), so the two cannot drift apart.
+//!
+//! Owns: [`ROUTES`] and [`document`]. Must never: describe a route the
+//! router does not serve, or the other way round (both come from
+//! [`ROUTES`]).
+//!
+//! Record fields are not repeated here: each kind's request bodies follow
+//! that kind's JSON Schema from `schemas/`, served at
+//! `/api/v1/schemas/{kind}` (the same files the node validates with).
+
+use axum::routing::MethodRouter;
+use serde_json::{json, Map, Value};
+
+use crate::Api;
+
+/// One route: how it is served and how it is described.
+pub(crate) struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// What the request body is, if it has one.
+    pub body: Option<&'static str>,
+    /// The success status and what it answers.
+    pub answer: (u16, &'static str),
+    /// Whether it needs a client token.
+    pub token: bool,
+    pub handler: fn() -> MethodRouter<Api>,
+}
+
+macro_rules! route {
+    ($method:literal, $path:literal, $summary:literal, $body:expr, $answer:expr, $token:literal, $router:expr) => {
+        Route {
+            method: $method,
+            path: $path,
+            summary: $summary,
+            body: $body,
+            answer: $answer,
+            token: $token,
+            handler: || $router,
+        }
+    };
+}
+
+use axum::routing::{delete, get, patch, post};
+
+/// Every route of the API, version 1.
+pub(crate) const ROUTES: &[Route] = &[
+    route!("get", "/healthz", "Whether the node answers", None, (200, "{\"status\": \"ok\"}"), false, get(crate::healthz)),
+    route!("get", "/api/v1/openapi.json", "This document", None, (200, "the OpenAPI 3.1 document"), false, get(crate::openapi)),
+    route!("get", "/api/v1/schemas/{kind}", "A kind's JSON Schema (or `common`): the field rules the node validates with", None, (200, "a JSON Schema (2020-12)"), false, get(crate::schema)),
+    route!("get", "/api/v1/status", "The node at a glance (`ayni status --json`, without serving details)", None, (200, "the node's status"), true, get(crate::status)),
+    route!("get", "/api/v1/peers", "Known peers (`ayni peers --json`)", None, (200, "an array of peers"), true, get(crate::peers)),
+    route!("get", "/api/v1/conflicts", "Every record with concurrent values (`ayni conflicts --json`)", None, (200, "an array of records' conflicts"), true, get(crate::conflicts)),
+    route!("get", "/api/v1/changes", "The change feed as Server-Sent Events: event `change`, id = position, data {position, record}; query `since`, `kind`; header `Last-Event-ID`", None, (200, "text/event-stream"), true, get(crate::changes)),
+    route!("get", "/api/v1/records/{kind}", "Live records of a kind (`ayni list KIND --json`); query `where=PATH=VALUE` (repeatable), `offset`, `limit`", None, (200, "an array of records"), true, get(crate::list)),
+    route!("post", "/api/v1/records/{kind}", "Create a record from an object shaped like one line of `ayni import` (`key` included)", Some("the record's fields and `key`, per the kind's schema"), (201, "the record; Location names it"), true, post(crate::create)),
+    route!("get", "/api/v1/records/{kind}/{key}", "One record (`ayni get KIND:KEY --json`)", None, (200, "the record"), true, get(crate::one)),
+    route!("patch", "/api/v1/records/{kind}/{key}", "Set fields in one change, or remove fields", Some("{\"set\": {\"PATH\": VALUE, …}} or {\"unset\": [\"PATH\", …]}"), (200, "the record"), true, patch(crate::edit)),
+    route!("delete", "/api/v1/records/{kind}/{key}", "Delete a record (a tombstone that syncs)", None, (200, "the record"), true, delete(crate::remove)),
+    route!("post", "/api/v1/records/{kind}/{key}/transition", "Move a record through its lifecycle", Some("{\"state\": \"…\", \"note\": \"…\"}"), (200, "the record"), true, post(crate::transition)),
+    route!("get", "/api/v1/records/{kind}/{key}/history", "Every change to a record (`ayni history --json`)", None, (200, "an array of changes"), true, get(crate::history)),
+    route!("post", "/api/v1/records/{kind}/{key}/resolve", "Settle a conflict: PATH is a field, `status` or `deleted`", Some("{\"path\": \"…\", \"value\": …}"), (200, "the record"), true, post(crate::resolve)),
+    route!("get", "/api/v1/records/{kind}/{key}/report", "The EDAN report (`ayni report --json`; edan records only)", None, (200, "the report"), true, get(crate::report)),
+];
+
+/// The error statuses every route may answer, with what they mean.
+const ERRORS: &[(u16, &str)] = &[
+    (400, "invalid input: malformed JSON, a wrong type, an unknown field, a bad query (kind `bad_request` or `invalid`, `field` named when one is at fault)"),
+    (401, "no valid client token: missing, unknown, forged, expired or revoked (kind `unauthorized`)"),
+    (403, "the token's role forbids it (kind `forbidden`)"),
+    (404, "unknown kind, record or route"),
+    (409, "a deleted record, an impossible transition, an ambiguous key"),
+    (413, "a body over the record size limit"),
+];
+
+/// The OpenAPI 3.1 document of [`ROUTES`].
+pub(crate) fn document() -> Value {
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let params: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let mut responses = Map::new();
+        responses.insert(r.answer.0.to_string(), json!({"description": r.answer.1}));
+        for (status, why) in ERRORS.iter().filter(|(s, _)| r.token || *s != 401 && *s != 403) {
+            responses.insert(
+                status.to_string(),
+                json!({"description": why, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+            );
+        }
+        let mut op = json!({
+            "summary": r.summary,
+            "operationId": format!("{}_{}", r.method, r.path.trim_start_matches('/').replace(['/', '{', '}', '.'], "_")),
+            "parameters": params,
+            "responses": responses,
+        });
+        if let Some(body) = r.body {
+            op["requestBody"] = json!({"required": true, "description": body, "content": {"application/json": {"schema": {"type": "object"}}}});
+        }
+        op["security"] = if r.token { json!([{"bearer": []}]) } else { json!([]) };
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        entry[r.method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Ayni node API",
+            "version": "1",
+            "description": "Records of La Paz's cooperation model and EDAN assessments on one Ayni node. Each kind's fields follow its JSON Schema at /api/v1/schemas/{kind}.",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "a client token from `ayni client add`"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {
+                        "type": "object",
+                        "required": ["kind", "message"],
+                        "properties": {
+                            "kind": {"type": "string"},
+                            "message": {"type": "string"},
+                            "record": {"type": ["string", "null"]},
+                            "field": {"type": ["string", "null"]},
+                        },
+                    }},
+                },
+            },
+        },
+    })
+}
