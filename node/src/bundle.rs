@@ -30,7 +30,6 @@ use crate::error::{Error, Result};
 use crate::id::DocumentId;
 use crate::identity::NodeId;
 use crate::node::Node;
-use crate::store::Payload;
 use crate::sync::sigs::{document_hashes, Collector, WholeDocument};
 use crate::sync::wire::{Bound, Frame, Range, RangeBody, MAX_FRAME};
 
@@ -233,47 +232,23 @@ impl Node {
         from: &str,
     ) -> Result<(u64, u64)> {
         let _guard = crate::replica::SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
-        type Merged =
-            (DocumentId, Automerge, Option<Vec<automerge::ChangeHash>>, crate::Record, Vec<crate::trust::Signed>);
-        let mut merged: Vec<Merged> = vec![];
+        let mut ingested = vec![];
         let mut refused = 0;
         for (id, theirs) in docs.iter_mut() {
             exporter_state.insert(*id, crate::sync::state_hash(id, &theirs.get_heads()));
-            let stored = self.store().load(id)?;
-            let candidate = match &stored {
-                Some(ours) => {
-                    let mut m = ours.clone();
-                    m.merge(theirs).map_err(|e| bad(format!("document {id}: {e}")))?;
-                    if m.get_heads() == ours.get_heads() {
-                        continue;
-                    }
-                    m
-                }
-                None => std::mem::take(theirs),
-            };
-            let admitted = self.admit(id, stored.as_ref(), &candidate, sigs, from)?;
-            refused += admitted.refused.len() as u64;
-            let Some(doc) = admitted.doc else { continue };
-            let before = stored.map(|s| s.get_heads());
-            if before.as_ref() == Some(&doc.get_heads()) {
-                continue;
-            }
-            let rec = self.view_for_sync(id, &doc, admitted.read)?;
-            merged.push((*id, doc, before, rec, admitted.sigs));
+            let outcome = self.ingest(id, std::mem::take(theirs), sigs, from)?;
+            refused += outcome.refused as u64;
+            ingested.extend(outcome.ingested);
         }
-        let snapshots: Vec<Option<Vec<u8>>> =
-            merged.iter().map(|(_, d, before, _, _)| before.is_none().then(|| d.save())).collect();
-        let mut writes = vec![];
-        for ((id, doc, before, rec, sigs), snap) in merged.iter().zip(&snapshots) {
-            let payload = match (before, snap) {
-                (Some(b), _) => Payload::Changed { doc, stored_heads: b },
-                (None, Some(s)) => Payload::New(s),
-                (None, None) => continue,
-            };
-            writes.push(self.doc_write_for(*id, payload, rec, sigs.clone())?);
-        }
+        let changed = ingested.len() as u64;
+        let mut saved = vec![vec![]; ingested.len()];
+        let writes = ingested
+            .iter_mut()
+            .zip(saved.iter_mut())
+            .map(|(ing, s)| self.ingest_write(ing, None, s))
+            .collect::<Result<Vec<_>>>()?;
         self.store().write(&writes)?;
-        Ok((merged.len() as u64, refused))
+        Ok((changed, refused))
     }
 }
 

@@ -41,6 +41,7 @@ pub mod error;
 pub mod feed;
 pub mod id;
 pub mod identity;
+mod ingest;
 pub mod lifecycle;
 pub mod net;
 pub mod network;

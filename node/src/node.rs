@@ -362,18 +362,6 @@ impl Node {
         self.doc_write(id, payload, rec, sigs)
     }
 
-    /// Writes a document received from a peer (durable at the next
-    /// `make_durable`).
-    pub(crate) fn write_synced(
-        &self,
-        id: DocumentId,
-        payload: Payload<'_>,
-        rec: &Record,
-        sigs: Vec<Signed>,
-    ) -> Result<()> {
-        self.store.write_deferred(&[self.doc_write(id, payload, rec, sigs)?])
-    }
-
     /// The schema of `kind`.
     pub fn kind(&self, kind: &str) -> Result<&'static KindSchema> {
         self.schemas.kind(kind)
@@ -1122,33 +1110,22 @@ impl Node {
             }
             rest = &rest[4 + len..];
         }
-        let mut incoming = incoming.ok_or_else(|| bad("no document".into()))?;
+        let incoming = incoming.ok_or_else(|| bad("no document".into()))?;
         let _guard = crate::replica::SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
-        let existing = self.store.load(id)?;
-        let merged = match &existing {
-            Some(stored) => {
-                let mut m = stored.clone();
-                m.merge(&mut incoming).map_err(|e| bad(e.to_string()))?;
-                m
+        let outcome = self.ingest(id, incoming, sigs.by_hash(), "merge_document")?;
+        match outcome.ingested {
+            Some(mut ing) => {
+                let mut saved = vec![];
+                {
+                    let write = self.ingest_write(&mut ing, None, &mut saved)?;
+                    self.store.write(&[write])?;
+                }
+                Ok(self.shown(ing.record))
             }
-            None => incoming,
-        };
-        let admitted = self.admit(id, existing.as_ref(), &merged, sigs.by_hash(), "merge_document")?;
-        let doc = admitted
-            .doc
-            .ok_or_else(|| Error::Usage(format!("document {id}: every change was refused (see `ayni audit`)")))?;
-        let rec = self.view_for_sync(id, &doc, admitted.read)?;
-        match &existing {
-            Some(stored) => {
-                let before = stored.get_heads();
-                self.store_write(*id, Payload::Changed { doc: &doc, stored_heads: &before }, &rec, admitted.sigs)?;
-            }
-            None => {
-                let snapshot = doc.save();
-                self.store_write(*id, Payload::New(&snapshot), &rec, admitted.sigs)?;
-            }
+            // nothing new was admitted: the record as stored, if there is one
+            None if self.store.contains(id)? => self.get(&id.to_string()),
+            None => Err(Error::Usage(format!("document {id}: every change was refused (see `ayni audit`)"))),
         }
-        Ok(self.shown(rec))
     }
 }
 

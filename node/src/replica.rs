@@ -18,7 +18,6 @@ use crate::identity::NodeId;
 use crate::identity::SecretKey;
 use crate::network::{self, Membership, NetworkInfo, Revocation, RevocationPayload, Role};
 use crate::node::Node;
-use crate::store::Payload;
 use crate::sync::DocStore;
 
 /// What this node knows of a peer.
@@ -322,44 +321,13 @@ impl Node {
         from: &str,
     ) -> Result<usize> {
         let _guard = SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
-        let stored = self.store().load(id)?;
-        let merged = match &stored {
-            Some(s) => {
-                let mut m = s.clone();
-                m.merge(&mut doc.clone()).map_err(|e| Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
-                if m.get_heads() == s.get_heads() {
-                    return Ok(0);
-                }
-                m
-            }
-            None => doc.clone(),
-        };
-        let admitted = self.admit(id, stored.as_ref(), &merged, sigs, from)?;
-        let refused = admitted.refused.len();
-        let Some(doc) = admitted.doc else { return Ok(refused) };
-        let rec = self.view_for_sync(id, &doc, admitted.read)?;
-        match &stored {
-            Some(s) => {
-                let before = s.get_heads();
-                if doc.get_heads() != before {
-                    self.write_synced(*id, Payload::Changed { doc: &doc, stored_heads: &before }, &rec, admitted.sigs)?;
-                }
-            }
-            None => {
-                // bytes that arrived whole, all admitted, are stored as they
-                // are (the store's snapshot may be any input `Automerge::load` reads)
-                let saved;
-                let bytes = match received {
-                    Some(b) if admitted.whole => b,
-                    _ => {
-                        saved = doc.save();
-                        &saved
-                    }
-                };
-                self.write_synced(*id, Payload::New(bytes), &rec, admitted.sigs)?;
-            }
+        let outcome = self.ingest(id, doc.clone(), sigs, from)?;
+        if let Some(mut ing) = outcome.ingested {
+            let mut saved = vec![];
+            let write = self.ingest_write(&mut ing, received, &mut saved)?;
+            self.store().write_deferred(&[write])?;
         }
-        Ok(refused)
+        Ok(outcome.refused)
     }
 }
 

@@ -1,0 +1,105 @@
+//! Ingest: the one path by which another replica's changes enter this node
+//! — a sync session, a bundle, `merge_document`.
+//!
+//! Owns: merging an incoming copy of a document with the stored one, then
+//! admission (`trust`), then the record's view, and the store write that
+//! follows from them. Must never: let a change in without admission, or
+//! decide when the write becomes durable (a sync defers it to its next
+//! commit, a bundle writes all its documents in one batch, one document
+//! is written durably at once: the caller chooses).
+
+use std::collections::HashMap;
+
+use automerge::{Automerge, ChangeHash};
+
+use crate::error::{Error, Result};
+use crate::id::DocumentId;
+use crate::node::{Node, Record};
+use crate::store::{DocWrite, Payload};
+use crate::trust::Signed;
+
+/// A document that gained admitted changes: what to store.
+pub(crate) struct Ingested {
+    /// The document.
+    pub id: DocumentId,
+    /// Stored copy plus the admitted changes.
+    pub doc: Automerge,
+    /// The stored copy's heads; `None` for a document new to this node.
+    pub stored_heads: Option<Vec<ChangeHash>>,
+    /// Its view.
+    pub record: Record,
+    /// Signatures of the admitted changes.
+    pub sigs: Vec<Signed>,
+    /// Whether a new document was admitted whole (its received bytes may
+    /// be stored as they are).
+    pub whole: bool,
+}
+
+/// What ingesting one document came to.
+pub(crate) struct Outcome {
+    /// What to store; `None` when nothing new was admitted.
+    pub ingested: Option<Ingested>,
+    /// How many changes were refused (see `ayni audit`).
+    pub refused: usize,
+}
+
+impl Node {
+    /// Merges `incoming`, another replica's copy of document `id`, with the
+    /// stored copy and judges every change the store lacks. The caller holds
+    /// the replica lock until it has written the outcome.
+    pub(crate) fn ingest(
+        &self,
+        id: &DocumentId,
+        incoming: Automerge,
+        sigs: &HashMap<[u8; 32], [u8; 64]>,
+        from: &str,
+    ) -> Result<Outcome> {
+        let stored = self.store().load(id)?;
+        let candidate = match &stored {
+            Some(ours) => {
+                let mut merged = ours.clone();
+                merged
+                    .merge(&mut incoming.clone())
+                    .map_err(|e| Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
+                if merged.get_heads() == ours.get_heads() {
+                    return Ok(Outcome { ingested: None, refused: 0 });
+                }
+                merged
+            }
+            None => incoming,
+        };
+        let admitted = self.admit(id, stored.as_ref(), &candidate, sigs, from)?;
+        let refused = admitted.refused.len();
+        let stored_heads = stored.map(|s| s.get_heads());
+        let Some(doc) = admitted.doc else { return Ok(Outcome { ingested: None, refused }) };
+        if stored_heads.as_ref() == Some(&doc.get_heads()) {
+            return Ok(Outcome { ingested: None, refused });
+        }
+        let record = self.view_for_sync(id, &doc, admitted.read)?;
+        let whole = stored_heads.is_none() && admitted.whole;
+        Ok(Outcome {
+            ingested: Some(Ingested { id: *id, doc, stored_heads, record, sigs: admitted.sigs, whole }),
+            refused,
+        })
+    }
+
+    /// The store write of an ingested document. A new document is stored
+    /// as `received` (the bytes it arrived as) when it was admitted whole,
+    /// else as a snapshot saved into `saved`.
+    pub(crate) fn ingest_write<'a>(
+        &self,
+        ing: &'a mut Ingested,
+        received: Option<&'a [u8]>,
+        saved: &'a mut Vec<u8>,
+    ) -> Result<DocWrite<'a>> {
+        let payload = match (&ing.stored_heads, received) {
+            (Some(heads), _) => Payload::Changed { doc: &ing.doc, stored_heads: heads },
+            (None, Some(bytes)) if ing.whole => Payload::New(bytes),
+            (None, _) => {
+                *saved = ing.doc.save();
+                Payload::New(saved)
+            }
+        };
+        self.doc_write_for(ing.id, payload, &ing.record, std::mem::take(&mut ing.sigs))
+    }
+}
