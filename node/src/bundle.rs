@@ -96,7 +96,7 @@ impl Node {
             raw.extend_from_slice(id.as_bytes());
             raw.extend_from_slice(h);
         }
-        let z = zstd::stream::encode_all(&raw[..], 3).map_err(|e| Error::Usage(e.to_string()))?;
+        let z = zstd::stream::encode_all(&raw[..], 3).map_err(|e| Error::Internal(e.to_string()))?;
         self.store().put_meta("q", &peer.to_string(), &z)
     }
 
@@ -139,8 +139,8 @@ impl Node {
         for f in &frames {
             f.encode(&mut body_raw);
         }
-        let body = zstd::stream::encode_all(&body_raw[..], 9).map_err(|e| Error::Usage(e.to_string()))?;
-        let header_json = serde_json::to_vec(&header).map_err(|e| Error::Usage(e.to_string()))?;
+        let body = zstd::stream::encode_all(&body_raw[..], 9).map_err(|e| Error::Internal(e.to_string()))?;
+        let header_json = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
         let mut out = Vec::with_capacity(body.len() + header_json.len() + 60);
         out.extend_from_slice(MAGIC);
         out.push(FORMAT);

@@ -177,7 +177,7 @@ impl Node {
             self.get(&format!("team:{t}")).map_err(|_| Error::Usage(format!("unknown team '{t}' (team:{t})")))?;
         }
         let mut secret = [0u8; 32];
-        getrandom::getrandom(&mut secret).map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+        getrandom::getrandom(&mut secret).map_err(|e| Error::Internal(format!("no randomness available: {e}")))?;
         let secret = data_encoding::BASE32_NOPAD.encode(&secret).to_ascii_lowercase();
         let now = OffsetDateTime::now_utc();
         let client = Client {
@@ -195,7 +195,7 @@ impl Node {
 
     fn put_client(&self, c: &Client) -> Result<()> {
         let stored = Stored { format: 1, client: c.clone(), secret_sha256: c.secret_sha256.clone() };
-        let bytes = serde_json::to_vec(&stored).map_err(|e| Error::Usage(e.to_string()))?;
+        let bytes = serde_json::to_vec(&stored).map_err(|e| Error::Internal(e.to_string()))?;
         self.store().put_meta(PREFIX, &c.name, &bytes)
     }
 

@@ -50,7 +50,7 @@ impl Peer {
     fn start(name: &'static str, node: Node) -> Result<Peer> {
         let ep = Arc::new(
             Endpoint::bind(Arc::new(node), ([127, 0, 0, 1], 0).into(), NetConfig::default())
-                .map_err(|e| Error::Usage(e.to_string()))?,
+                .map_err(|e| Error::Internal(e.to_string()))?,
         );
         let serving = ep.serve_in_background();
         Ok(Peer { name, ep, serving })
@@ -61,9 +61,12 @@ impl Peer {
     }
 
     async fn sync(&self, other: &Peer, bytes: &mut (u64, u64)) -> Result<SyncReport> {
-        let addr = other.ep.local_addr().map_err(|e| Error::Usage(e.to_string()))?;
-        let r =
-            self.ep.sync_with(addr).await.map_err(|e| Error::Usage(format!("{} → {}: {e}", self.name, other.name)))?;
+        let addr = other.ep.local_addr().map_err(|e| Error::Internal(e.to_string()))?;
+        let r = self
+            .ep
+            .sync_with(addr)
+            .await
+            .map_err(|e| Error::Internal(format!("{} → {}: {e}", self.name, other.name)))?;
         bytes.0 += r.bytes_sent + r.bytes_received;
         bytes.1 += r.udp_tx_bytes + r.udp_rx_bytes;
         Ok(r)

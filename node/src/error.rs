@@ -71,6 +71,11 @@ pub enum Error {
     /// Bad usage that is not about one field (malformed path, bad key…).
     #[error("{0}")]
     Usage(String),
+    /// A failure of this node or of the machine, not of the input (no
+    /// randomness, a worker that died, data the node itself could not
+    /// encode): exit 1, HTTP 500.
+    #[error("{0}")]
+    Internal(String),
     /// An import where some lines were bad; nothing was written.
     #[error("import refused, nothing written: {} bad record(s)\n{}", .0.len(), .0.iter().map(|(at, e)| format!("  {at}: {e}")).collect::<Vec<_>>().join("\n"))]
     Import(Vec<(String, String)>),

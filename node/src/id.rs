@@ -20,7 +20,7 @@ impl DocumentId {
     /// A new random ID.
     pub fn random() -> Result<DocumentId> {
         let mut bytes = [0u8; 16];
-        getrandom::getrandom(&mut bytes).map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+        getrandom::getrandom(&mut bytes).map_err(|e| Error::Internal(format!("no randomness available: {e}")))?;
         Ok(DocumentId(bytes))
     }
 

@@ -38,7 +38,7 @@ impl SecretKey {
     /// A fresh key from the operating system's randomness.
     pub fn generate() -> Result<SecretKey> {
         let mut seed = [0u8; 32];
-        getrandom::getrandom(&mut seed).map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+        getrandom::getrandom(&mut seed).map_err(|e| Error::Internal(format!("no randomness available: {e}")))?;
         Ok(SecretKey(SigningKey::from_bytes(&seed)))
     }
 

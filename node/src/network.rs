@@ -162,7 +162,7 @@ signed_record!(RevocationPayload, REVOCATION_FORMAT, "revocation");
 
 /// `format u8 | payload length u32 BE | payload JSON | Ed25519 signature`.
 fn sign_payload<P: Signed>(payload: &P, key: &SecretKey) -> Result<Vec<u8>> {
-    let json = serde_json::to_vec(payload).map_err(|e| Error::Usage(e.to_string()))?;
+    let json = serde_json::to_vec(payload).map_err(|e| Error::Internal(e.to_string()))?;
     let mut out = Vec::with_capacity(json.len() + 69);
     out.push(P::FORMAT);
     out.extend_from_slice(&(json.len() as u32).to_be_bytes());
@@ -346,7 +346,7 @@ pub fn write_network(home: &Path, network: &NetworkInfo) -> Result<()> {
     }
     let path = home.join("network.json");
     let bytes = serde_json::to_vec_pretty(&NetworkFile { format: 1, network: network.clone() })
-        .map_err(|e| Error::Usage(e.to_string()))?;
+        .map_err(|e| Error::Internal(e.to_string()))?;
     crate::store::write_atomic(&path, &bytes)
 }
 

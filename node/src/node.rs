@@ -267,7 +267,7 @@ impl Node {
             created_at: rfc3339(now()),
         };
         key.write_new(&key_path)?;
-        let json = serde_json::to_vec_pretty(&info).map_err(|e| Error::Usage(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&info).map_err(|e| Error::Internal(e.to_string()))?;
         crate::store::write_atomic(&home.join("node.json"), &json)?;
         Node::open(home)
     }
@@ -471,7 +471,7 @@ impl Node {
         rec: &'a Record,
         sigs: Vec<Signed>,
     ) -> Result<DocWrite<'a>> {
-        let view = serde_json::to_vec(rec).map_err(|e| Error::Usage(e.to_string()))?;
+        let view = serde_json::to_vec(rec).map_err(|e| Error::Internal(e.to_string()))?;
         let heads: Vec<automerge::ChangeHash> = rec.heads.iter().filter_map(|h| h.parse().ok()).collect();
         Ok(DocWrite {
             id,
@@ -970,7 +970,7 @@ impl Node {
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Err(Error::Usage("an import worker panicked".into()))))
+                    .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("an import worker panicked".into()))))
                     .collect()
             });
             let mut batch = vec![];

@@ -455,7 +455,7 @@ pub(crate) fn append_transition<T: Transactable>(tx: &mut T, id: &str, t: &Trans
         Some((AmValue::Object(ObjType::Map), obj)) => obj,
         _ => tx.put_object(ROOT, "transitions", ObjType::Map).map_err(am(id))?,
     };
-    let mut v = serde_json::to_value(t).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut v = serde_json::to_value(t).map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(m) = v.as_object_mut() {
         m.remove("id");
     }

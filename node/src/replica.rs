@@ -297,7 +297,7 @@ impl Node {
             info.addrs.truncate(4);
         }
         f(&mut info);
-        let bytes = serde_json::to_vec(&info).map_err(|e| Error::Usage(e.to_string()))?;
+        let bytes = serde_json::to_vec(&info).map_err(|e| Error::Internal(e.to_string()))?;
         self.store().put_meta("p", &name, &bytes)?;
         Ok(info)
     }

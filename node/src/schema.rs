@@ -67,7 +67,7 @@ pub struct Schemas {
 /// The embedded schemas, parsed once.
 pub fn schemas() -> Result<&'static Schemas> {
     static CELL: OnceLock<std::result::Result<Schemas, String>> = OnceLock::new();
-    CELL.get_or_init(Schemas::load).as_ref().map_err(|e| Error::Usage(format!("embedded schemas are broken: {e}")))
+    CELL.get_or_init(Schemas::load).as_ref().map_err(|e| Error::Internal(format!("embedded schemas are broken: {e}")))
 }
 
 impl Schemas {

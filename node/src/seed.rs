@@ -48,7 +48,7 @@ impl Node {
     /// exist is left alone, so running it twice adds nothing.
     pub fn seed(&self) -> Result<SeedReport> {
         let demo: Demo =
-            serde_json::from_str(DEMO).map_err(|e| Error::Usage(format!("embedded seed is broken: {e}")))?;
+            serde_json::from_str(DEMO).map_err(|e| Error::Internal(format!("embedded seed is broken: {e}")))?;
         let mut report = SeedReport { created: 0, existing: 0, by_kind: BTreeMap::new() };
         for r in demo.records {
             let counts = report.by_kind.entry(r.kind.clone()).or_default();

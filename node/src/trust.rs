@@ -218,7 +218,7 @@ impl Node {
         }
         for r in &refused {
             tracing::warn!("refused change {} of document {} from {}: {}", r.change, r.doc, r.from, r.reason);
-            let bytes = serde_json::to_vec(r).map_err(|e| Error::Usage(e.to_string()))?;
+            let bytes = serde_json::to_vec(r).map_err(|e| Error::Internal(e.to_string()))?;
             self.store().put_meta("a", &format!("{}-{}", r.at, r.change), &bytes)?;
         }
         Ok(Admitted { doc, whole: false, sigs: keep_sigs, refused, read: None })
