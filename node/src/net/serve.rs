@@ -84,12 +84,13 @@ pub async fn serve(endpoint: Arc<Endpoint>, options: ServeOptions, shutdown: imp
 }
 
 async fn dial_due(ep: &Arc<Endpoint>, options: &ServeOptions, attempts: &mut HashMap<String, Attempt>) {
-    let peers = match ep.node().peers() {
-        Ok(p) => p,
-        Err(e) => {
+    let peers = match ep.engine().call(|node| node.peers()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
             tracing::warn!("reading peers: {e}");
             return;
         }
+        Err(_) => return,
     };
     let me = ep.node().id().to_string();
     let local = ep.local_addr().ok();
@@ -120,10 +121,16 @@ async fn dial_due(ep: &Arc<Endpoint>, options: &ServeOptions, attempts: &mut Has
                 tracing::info!("peer {key} at {addr} not reachable now ({e}); retrying in {:?}", attempt.backoff);
                 attempt.next = Instant::now() + attempt.backoff;
                 attempt.backoff = (attempt.backoff * 2).min(options.max_backoff);
-                let _ = ep.node().note_peer(peer.node_id.parse().ok(), &addr.to_string(), |p| {
-                    p.state = "unreachable".into();
-                    p.last_error = Some(e.to_string());
-                });
+                let (id, at, error) = (peer.node_id.parse().ok(), addr.to_string(), e.to_string());
+                let _ = ep
+                    .engine()
+                    .call(move |node| {
+                        node.note_peer(id, &at, |p| {
+                            p.state = "unreachable".into();
+                            p.last_error = Some(error);
+                        })
+                    })
+                    .await;
             }
         }
     }
@@ -152,7 +159,8 @@ fn start_mdns(ep: &Arc<Endpoint>) -> Option<mdns_sd::ServiceDaemon> {
     }
     match daemon.browse(MDNS_SERVICE) {
         Ok(rx) => {
-            let node = ep.node().clone();
+            let engine = ep.engine().clone();
+            let me = ep.node().id();
             std::thread::spawn(move || {
                 while let Ok(event) = rx.recv() {
                     if let mdns_sd::ServiceEvent::ServiceResolved(info) = event {
@@ -162,15 +170,18 @@ fn start_mdns(ep: &Arc<Endpoint>) -> Option<mdns_sd::ServiceDaemon> {
                         let Some(peer) = info.get_property_val_str("node").and_then(|n| n.parse().ok()) else {
                             continue;
                         };
-                        if peer == node.id() {
+                        if peer == me {
                             continue;
                         }
                         for ip in info.get_addresses() {
-                            let addr = SocketAddr::new(*ip, info.get_port());
-                            let _ = node.note_peer(Some(peer), &addr.to_string(), |p| {
-                                if p.state.is_empty() {
-                                    p.state = "new".into();
-                                }
+                            let addr = SocketAddr::new(*ip, info.get_port()).to_string();
+                            let at = addr.clone();
+                            let _ = engine.call_blocking(move |node| {
+                                node.note_peer(Some(peer), &at, |p| {
+                                    if p.state.is_empty() {
+                                        p.state = "new".into();
+                                    }
+                                })
                             });
                             tracing::info!("found peer {peer} at {addr} by mDNS");
                         }
