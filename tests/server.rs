@@ -287,3 +287,43 @@ fn kill_9_of_the_serving_node_under_20_writers_loses_no_acknowledged_write() {
 fn person_keys(node: &Ayni) -> Vec<String> {
     node.json(&["list", "person"]).as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap().to_string()).collect()
 }
+
+#[test]
+fn a_client_reading_slowly_holds_up_no_one_else() {
+    let (hq, _) = network(0);
+    hq.ok(&["seed"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("people.jsonl");
+    let lines: Vec<String> = (0..3000)
+        .map(|i| {
+            format!("{{\"key\": \"p{i}\", \"full_name\": \"Persona {i} {}\"}}", "de la Cordillera de Sama ".repeat(18))
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    hq.ok(&["import", "person", file.to_str().unwrap()]);
+    let _s = hq.serve();
+    // a listing of several MB whose reader never reads (a pager left open)
+    let mut stalled = hq.cmd(&["--json", "list", "person"]).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let mut write =
+        hq.cmd(&["add", "team", "--key", "T-9", "--set", "name=T-9"]).stdout(Stdio::null()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    let done = loop {
+        if let Some(status) = write.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = write.kill();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(done.is_some_and(|s| s.success()), "a write waited for the stalled reader");
+    assert_eq!(hq.json(&["get", "team:T-9"])["key"], "T-9");
+    // and the stalled listing still completes once read
+    let mut out = String::new();
+    use std::io::Read;
+    stalled.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(stalled.wait().unwrap().success());
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap().as_array().unwrap().len(), 3000);
+}

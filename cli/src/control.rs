@@ -163,10 +163,17 @@ pub struct Server {
     http: Option<HttpInfo>,
 }
 
+/// A command's work on the node, writing its output to `out`.
+pub type Job = Box<dyn FnOnce(&ayni_node::Node, &mut crate::output::Out) -> Result<u8> + Send>;
+
 /// A command the serving side runs: how it is done there.
 pub enum Run {
-    /// On the engine thread, writing to `out`.
-    Engine(Box<dyn FnOnce(&ayni_node::Node, &mut crate::output::Out) -> Result<u8> + Send>),
+    /// On the engine thread, writing to `out`: commands that write.
+    Engine(Job),
+    /// On a thread of its own beside the engine: commands that only read,
+    /// so a client reading their output slowly (a pager) holds up nothing
+    /// else (sled reads are safe beside the engine's writes).
+    Read(Job),
     /// A sync with a peer, through the serving endpoint.
     Sync { peer: String },
     /// `ayni status`.
@@ -338,15 +345,28 @@ impl Server {
                     Err(e) => exit(stream, code_of(&e), Some(render_error(&e))).await,
                 }
             }
-            Run::Engine(job) => {
+            run @ (Run::Engine(_) | Run::Read(_)) => {
                 let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
-                let done = self.engine.call(move |node| {
+                let work = move |job: Job, node: &ayni_node::Node| {
                     let mut out = crate::output::Out::to(json, ChannelWriter(tx));
                     match job(node, &mut out) {
                         Ok(code) => (code, None),
                         Err(e) => (code_of(&e), Some(render_error(&e))),
                     }
-                });
+                };
+                let done: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(u8, Option<String>)>> + Send>> =
+                    match run {
+                        Run::Engine(job) => {
+                            let call = self.engine.call(move |node| work(job, node));
+                            Box::pin(async move { Ok(call.await?) })
+                        }
+                        Run::Read(job) => {
+                            let node = self.engine.node().clone();
+                            let task = tokio::task::spawn_blocking(move || work(job, &node));
+                            Box::pin(async move { task.await.map_err(|e| anyhow::anyhow!("the command failed: {e}")) })
+                        }
+                        _ => unreachable!("matched above"),
+                    };
                 tokio::pin!(done);
                 let mut client_gone = false;
                 let (code, error) = loop {

@@ -808,8 +808,28 @@ fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(bool, control::Ru
         Command::Status => control::Run::Status,
         Command::Watch { kind, since, once } => control::Run::Watch { kind, since, once },
         command => {
+            let reads_only = matches!(
+                command,
+                Command::Get { .. }
+                    | Command::List { .. }
+                    | Command::Export { .. }
+                    | Command::History { .. }
+                    | Command::Conflicts
+                    | Command::Report { .. }
+                    | Command::Peers
+                    | Command::Audit
+                    | Command::Id
+                    | Command::Check { repair: false }
+                    | Command::Network { command: NetworkCommand::Show }
+                    | Command::Client { command: ClientCommand::List }
+            );
             let cwd = cwd.to_path_buf();
-            control::Run::Engine(Box::new(move |node, out| dispatch(node, command, out, &cwd).map(|(code, _)| code)))
+            let job: control::Job = Box::new(move |node, out| dispatch(node, command, out, &cwd).map(|(code, _)| code));
+            if reads_only {
+                control::Run::Read(job)
+            } else {
+                control::Run::Engine(job)
+            }
         }
     };
     Ok((cli.json, run))
