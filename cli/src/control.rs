@@ -272,7 +272,9 @@ impl Server {
             Run::Refuse(msg) => exit(stream, 1, Some(msg)).await,
             Run::Status => {
                 let running = self.running.load(Ordering::SeqCst);
-                let status = self.engine.call(|node| node.status()).await?;
+                // a read of every view: beside the engine, not on it
+                let node = self.engine.node().clone();
+                let status = tokio::task::spawn_blocking(move || node.status()).await?;
                 let text = match status {
                     Ok(node) => {
                         let serving = Serving {
