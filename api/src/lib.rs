@@ -80,19 +80,27 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
-/// Runs `f` on the engine as the client the request's token names.
+/// Whether a request writes (on the engine, acting as its client) or only
+/// reads (beside the engine, so a long read holds up no write).
+#[derive(Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// Runs `f` as the client the request's token names.
 async fn as_client<R: Send + 'static>(
     api: &Api,
     headers: &HeaderMap,
+    access: Access,
     f: impl FnOnce(&Node) -> Result<R, ApiError> + Send + 'static,
 ) -> Result<R, ApiError> {
     let token = bearer(headers);
-    api.engine
-        .call(move |node| {
-            let client = node.authenticate(token.as_deref()).map_err(ApiError::from_auth)?;
-            node.acting_as(&client, f)
-        })
-        .await?
+    let authenticated = move |node: &Node| node.authenticate(token.as_deref()).map_err(ApiError::from_auth);
+    match access {
+        Access::Read => api.engine.read(move |node| authenticated(node).and_then(|_| f(node))).await?,
+        Access::Write => api.engine.call(move |node| authenticated(node).and_then(|c| node.acting_as(&c, f))).await?,
+    }
 }
 
 fn ok<T: Serialize>(value: T) -> Answer {
@@ -116,11 +124,12 @@ async fn on_record<R: Serialize + Send + 'static>(
     api: &Api,
     headers: &HeaderMap,
     p: RecordPath,
+    access: Access,
     f: impl FnOnce(&Node, &str) -> ayni_node::Result<R> + Send + 'static,
 ) -> Answer {
     let (kind, key) = path_of(p)?;
     let r = reference(&kind, &key);
-    ok(as_client(api, headers, move |node| f(node, &r).map_err(|e| ApiError::from(e).about(r))).await?)
+    ok(as_client(api, headers, access, move |node| f(node, &r).map_err(|e| ApiError::from(e).about(r))).await?)
 }
 
 fn reference(kind: &str, key: &str) -> String {
@@ -156,15 +165,15 @@ async fn no_method(method: Method, uri: Uri) -> ApiError {
 }
 
 async fn status(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    ok(as_client(&api, &headers, |node| Ok(node.status()?)).await?)
+    ok(as_client(&api, &headers, Access::Read, |node| Ok(node.status()?)).await?)
 }
 
 async fn peers(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    ok(as_client(&api, &headers, |node| Ok(node.peers()?)).await?)
+    ok(as_client(&api, &headers, Access::Read, |node| Ok(node.peers()?)).await?)
 }
 
 async fn conflicts(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    ok(as_client(&api, &headers, |node| Ok(node.conflicts()?)).await?)
+    ok(as_client(&api, &headers, Access::Read, |node| Ok(node.conflicts()?)).await?)
 }
 
 /// `where=PATH=VALUE` (repeatable; VALUE is JSON if it parses, else text),
@@ -210,7 +219,7 @@ async fn list(
 ) -> Answer {
     let Path(kind) = kind.map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))?;
     let q = list_query(raw)?;
-    let records = as_client(&api, &headers, move |node| {
+    let records = as_client(&api, &headers, Access::Read, move |node| {
         let mut out = vec![];
         let mut seen = 0usize;
         node.list_each(&kind, &q.filters, |rec| {
@@ -237,7 +246,7 @@ async fn create(
     if !body.is_object() {
         return Err(ApiError::bad_request("the body must be one JSON object: a record's fields, `key` included"));
     }
-    let rec = as_client(&api, &headers, move |node| Ok(node.add(&kind, None, body)?)).await?;
+    let rec = as_client(&api, &headers, Access::Write, move |node| Ok(node.add(&kind, None, body)?)).await?;
     let location = format!("/api/v1/records/{}/{}", rec.kind, rec.key);
     let mut response = (StatusCode::CREATED, Json(&rec)).into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
@@ -247,7 +256,7 @@ async fn create(
 }
 
 async fn one(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
-    on_record(&api, &headers, p, |node, r| node.get(r)).await
+    on_record(&api, &headers, p, Access::Read, |node, r| node.get(r)).await
 }
 
 async fn edit(State(api): State<Api>, headers: HeaderMap, p: RecordPath, body: Body) -> Answer {
@@ -287,7 +296,7 @@ async fn edit(State(api): State<Api>, headers: HeaderMap, p: RecordPath, body: B
         }
     };
     let p: RecordPath = Ok(Path((kind, key)));
-    on_record(&api, &headers, p, move |node, r| match edit {
+    on_record(&api, &headers, p, Access::Write, move |node, r| match edit {
         Edit::Set(pairs) => node.set(r, &pairs),
         Edit::Unset(paths) => node.unset_many(r, &paths),
     })
@@ -295,7 +304,7 @@ async fn edit(State(api): State<Api>, headers: HeaderMap, p: RecordPath, body: B
 }
 
 async fn remove(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
-    on_record(&api, &headers, p, |node, r| node.delete(r)).await
+    on_record(&api, &headers, p, Access::Write, |node, r| node.delete(r)).await
 }
 
 fn string_member(body: &Value, name: &str, required: bool) -> Result<Option<String>, ApiError> {
@@ -311,25 +320,25 @@ async fn transition(State(api): State<Api>, headers: HeaderMap, p: RecordPath, b
     let body = body_of(body)?;
     let state = string_member(&body, "state", true)?.unwrap_or_default();
     let note = string_member(&body, "note", false)?;
-    on_record(&api, &headers, p, move |node, r| node.transition(r, &state, note.as_deref())).await
+    on_record(&api, &headers, p, Access::Write, move |node, r| node.transition(r, &state, note.as_deref())).await
 }
 
 async fn history(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
-    on_record(&api, &headers, p, |node, r| node.history(r)).await
+    on_record(&api, &headers, p, Access::Read, |node, r| node.history(r)).await
 }
 
 async fn resolve(State(api): State<Api>, headers: HeaderMap, p: RecordPath, body: Body) -> Answer {
     let body = body_of(body)?;
     let path = string_member(&body, "path", true)?.unwrap_or_default();
     let value = body.get("value").cloned().ok_or_else(|| ApiError::bad_request("'value' is required"))?;
-    on_record(&api, &headers, p, move |node, r| node.resolve_conflict(r, &path, value)).await
+    on_record(&api, &headers, p, Access::Write, move |node, r| node.resolve_conflict(r, &path, value)).await
 }
 
 async fn report(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
     if matches!(&p, Ok(Path((kind, _))) if kind != "edan") {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "reports exist for edan records only"));
     }
-    on_record(&api, &headers, p, |node, r| node.edan_report(r)).await
+    on_record(&api, &headers, p, Access::Read, |node, r| node.edan_report(r)).await
 }
 
 /// `GET /api/v1/changes`: the feed from a position, then every write as it
@@ -353,50 +362,23 @@ async fn changes(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQ
     if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
         since = position(last, "Last-Event-ID")?;
     }
-    let k = kind.clone();
-    let watch = as_client(&api, &headers, move |node| {
-        if let Some(k) = &k {
-            node.kind(k)?;
-        }
-        Ok(node.feed_watch())
-    })
-    .await?;
-    struct Follow {
-        engine: NodeHandle,
-        at: u64,
-        kind: Option<String>,
-        watch: tokio::sync::watch::Receiver<u64>,
-        queue: std::collections::VecDeque<ayni_node::feed::Change>,
-    }
-    let start = Follow { engine: api.engine.clone(), at: since, kind, watch, queue: Default::default() };
-    let stream = futures_util::stream::unfold(start, |mut f| async move {
-        loop {
-            if let Some(c) = f.queue.pop_front() {
-                let event = Event::default().id(c.position.to_string()).event("change").json_data(&c);
-                return Some((event.map_err(|e| std::io::Error::other(e.to_string())), f));
-            }
-            // mark the current position seen before reading, so a write
-            // that lands after the read wakes the wait below
-            f.watch.borrow_and_update();
-            let (at, kind) = (f.at, f.kind.clone());
-            match f.engine.call(move |node| node.changes_since(at, kind.as_deref(), 256)).await {
-                Ok(Ok((list, resume))) => {
-                    f.at = resume;
-                    if list.is_empty() {
-                        if resume == at && f.watch.changed().await.is_err() {
-                            return None;
-                        }
-                    } else {
-                        f.queue.extend(list);
-                    }
-                }
-                Ok(Err(e)) => {
+    as_client(&api, &headers, Access::Read, |_| Ok(())).await?;
+    let follower = ayni_node::feed::Follower::new(&api.engine, since, kind).await?;
+    let start = (follower, std::collections::VecDeque::<ayni_node::feed::Change>::new());
+    let stream = futures_util::stream::unfold(start, |(mut follower, mut queue)| async move {
+        if queue.is_empty() {
+            match follower.next(false).await {
+                Ok(Some(changes)) => queue.extend(changes),
+                Ok(None) => return None,
+                Err(e) => {
                     tracing::warn!("change feed: {e}");
                     return None;
                 }
-                Err(_) => return None,
             }
         }
+        let c = queue.pop_front()?;
+        let event = Event::default().id(c.position.to_string()).event("change").json_data(&c);
+        Some((event.map_err(|e| std::io::Error::other(e.to_string())), (follower, queue)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }

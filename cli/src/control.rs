@@ -273,8 +273,7 @@ impl Server {
             Run::Status => {
                 let running = self.running.load(Ordering::SeqCst);
                 // a read of every view: beside the engine, not on it
-                let node = self.engine.node().clone();
-                let status = tokio::task::spawn_blocking(move || node.status()).await?;
+                let status = self.engine.read(|node| node.status()).await?;
                 let text = match status {
                     Ok(node) => {
                         let serving = Serving {
@@ -298,41 +297,26 @@ impl Server {
                 exit(stream, 0, None).await
             }
             Run::Watch { kind, since, once } => {
-                let k = kind.clone();
-                let watch = self
-                    .engine
-                    .call(move |node| k.map(|k| node.kind(&k).map(|_| ())).transpose().map(|_| node.feed_watch()))
-                    .await?;
-                let mut watch = match watch {
-                    Ok(w) => w,
+                let mut follower = match ayni_node::feed::Follower::new(&self.engine, since, kind).await {
+                    Ok(f) => f,
                     Err(e) => {
                         let e = anyhow::Error::from(e);
                         return exit(stream, code_of(&e), Some(render_error(&e))).await;
                     }
                 };
-                let mut at = since;
-                loop {
-                    watch.borrow_and_update();
-                    let k = kind.clone();
-                    let (changes, resume) =
-                        self.engine.call(move |node| node.changes_since(at, k.as_deref(), 256)).await??;
-                    if !changes.is_empty() {
-                        let buf = SharedBuf::default();
-                        let mut out = crate::output::Out::to(json, buf.clone());
-                        for c in &changes {
-                            out.change(c)?;
-                        }
-                        // the client left (Ctrl-C): stop following
-                        send(stream, STDOUT, &buf.take()).await?;
+                while let Some(changes) = follower.next(once).await? {
+                    let buf = SharedBuf::default();
+                    let mut out = crate::output::Out::to(json, buf.clone());
+                    for c in &changes {
+                        out.change(c)?;
                     }
-                    if resume == at && (once || watch.changed().await.is_err()) {
-                        return exit(stream, 0, None).await;
-                    }
-                    at = resume;
+                    // the client left (Ctrl-C): stop following
+                    send(stream, STDOUT, &buf.take()).await?;
                 }
+                exit(stream, 0, None).await
             }
             Run::Sync { peer } => {
-                let peers = self.engine.call(|node| node.peers()).await??;
+                let peers = self.engine.read(|node| node.peers()).await??;
                 let outcome = match crate::sync_address(&peer, &peers) {
                     Ok(addr) => self.endpoint.sync_with(addr).await.map_err(anyhow::Error::from),
                     Err(e) => Err(e),
@@ -363,9 +347,8 @@ impl Server {
                             Box::pin(async move { Ok(call.await?) })
                         }
                         Run::Read(job) => {
-                            let node = self.engine.node().clone();
-                            let task = tokio::task::spawn_blocking(move || work(job, &node));
-                            Box::pin(async move { task.await.map_err(|e| anyhow::anyhow!("the command failed: {e}")) })
+                            let read = self.engine.read(move |node| work(job, node));
+                            Box::pin(async move { Ok(read.await?) })
                         }
                         _ => unreachable!("matched above"),
                     };

@@ -95,6 +95,20 @@ impl NodeHandle {
             .map_err(|_| EngineGone("has stopped"))
     }
 
+    /// Runs a read on a blocking thread beside the engine, not on it, so a
+    /// long read (a listing, a status over every view) holds up no write.
+    /// sled reads are safe beside the engine's writes; a read may see a
+    /// write of the engine's current group a few milliseconds before it is
+    /// durable (its writer has not been answered yet).
+    pub async fn read<R, F>(&self, f: F) -> Result<R, EngineGone>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Node) -> R + Send + 'static,
+    {
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || f(&node)).await.map_err(|_| EngineGone("failed while running a read"))
+    }
+
     /// The node, for what needs no store work: its ID, home and key.
     pub fn node(&self) -> &Arc<Node> {
         &self.node

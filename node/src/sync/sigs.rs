@@ -105,7 +105,7 @@ impl WholeDocument {
     }
 }
 
-/// The placeholder for a change whose signature the sender does not hold.
+/// 64 zero bytes: the sender holds no signature for that change.
 pub const NONE: [u8; 64] = [0; 64];
 
 /// The signatures of `hashes`, from `known`, in the order version 2 sends
