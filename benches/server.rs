@@ -2,7 +2,7 @@
 //! - a CLI command through the running node (control socket) against the
 //!   same command on a stopped node (the baseline: open the store, run,
 //!   close), in the same run, on the same home;
-//! - HTTP API writes (`POST /api/v1/records/person`) from 20 concurrent
+//! - HTTP API writes (`POST /api/v1/records/edan`, new seed-shaped EDAN records) from 20 concurrent
 //!   clients: latency p50/p99 and writes per second;
 //! - HTTP API reads (`GET` one EDAN record) from 20 concurrent clients:
 //!   reads per second.
@@ -118,11 +118,14 @@ fn main() {
                         .map(|i| {
                             let t = Instant::now();
                             let r = if write {
-                                let body = format!("{{\"key\": \"p-{c}-{i}\", \"full_name\": \"Persona {c} {i}\"}}");
+                                // a new EDAN shaped like the seed's (zones, tallies per team, needs, services)
+                                let mut edan = ayni_node::seed::edan_like(100_000 + c * 10_000 + i);
+                                edan["key"] = serde_json::json!(format!("edan-api-{c}-{i}"));
+                                let body = edan.to_string();
                                 http::request(
                                     &http,
                                     "POST",
-                                    "/api/v1/records/person",
+                                    "/api/v1/records/edan",
                                     Some(&token),
                                     Some(body.as_bytes()),
                                 )
@@ -161,7 +164,7 @@ fn main() {
     println!("| API, 20 concurrent clients | requests | p50 (ms) | p99 (ms) | per second |");
     println!("|---|---|---|---|---|");
     println!(
-        "| `POST /api/v1/records/person` (durable write) | {} | {:.2} | {:.2} | {:.0} |",
+        "| `POST /api/v1/records/edan`, a new seed-shaped EDAN (durable write) | {} | {:.2} | {:.2} | {:.0} |",
         w.len(),
         pct(&mut w, 0.5),
         pct(&mut w, 0.99),
