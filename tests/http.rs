@@ -392,7 +392,7 @@ fn bad_input_gets_its_documented_status_a_clear_message_and_writes_nothing() {
             Some(&hq_token),
             Some(br#"{"set": {"a..b": 1}}"#.to_vec()),
             400,
-            "bad_request",
+            "malformed",
         ),
         (
             "a bad transition",

@@ -73,6 +73,9 @@ impl ApiError {
             Error::Deleted { .. } => (S::CONFLICT, "deleted", None),
             Error::Transition { .. } => (S::CONFLICT, "transition", None),
             Error::Forbidden(_) => (S::FORBIDDEN, "forbidden", None),
+            Error::Malformed { .. } => (S::BAD_REQUEST, "malformed", None),
+            Error::Precondition(_) => (S::CONFLICT, "precondition", None),
+            Error::Refused { .. } => (S::UNPROCESSABLE_ENTITY, "refused", None),
             e if e.is_invalid_input() => (S::BAD_REQUEST, "bad_request", None),
             _ => (S::INTERNAL_SERVER_ERROR, "internal", None),
         };

@@ -67,11 +67,11 @@ pub(crate) const ROUTES: &[Route] = &[
 
 /// The error statuses every route may answer, with what they mean.
 const ERRORS: &[(u16, &str)] = &[
-    (400, "invalid input: malformed JSON, a wrong type, an unknown field, a bad query (kind `bad_request` or `invalid`, `field` named when one is at fault)"),
+    (400, "invalid input: malformed JSON, a wrong type, an unknown field, a bad query, a malformed path or ID (kind `bad_request`, `malformed` or `invalid`, `field` named when one is at fault)"),
     (401, "no valid client token: missing, unknown, forged, expired or revoked (kind `unauthorized`)"),
     (403, "the token's role forbids it (kind `forbidden`)"),
     (404, "unknown kind, record or route"),
-    (409, "a deleted record, an impossible transition, an ambiguous key"),
+    (409, "a deleted record, an impossible transition, an ambiguous key, a state of the node that does not allow it (kinds `deleted`, `transition`, `ambiguous`, `precondition`)"),
     (413, "a body over the record size limit"),
 ];
 

@@ -91,9 +91,9 @@ impl Node {
         let (key, entry) = amendments
             .iter()
             .find(|(k, _)| k.starts_with(change))
-            .ok_or_else(|| Error::Usage(format!("{reference} has no amendment {change}")))?;
+            .ok_or_else(|| Error::malformed("amendment", format!("{reference} has no amendment {change}")))?;
         if entry.get("status").and_then(Value::as_str) != Some("proposed") {
-            return Err(Error::Usage(format!("amendment {key} was already decided")));
+            return Err(Error::Precondition(format!("amendment {key} was already decided")));
         }
         let mut set: Vec<(String, Value)> = vec![];
         if accept {

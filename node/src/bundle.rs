@@ -73,7 +73,7 @@ pub struct BundleReport {
 }
 
 fn bad(why: impl Into<String>) -> Error {
-    Error::Usage(format!("bundle refused, nothing written: {}", why.into()))
+    Error::refused("bundle", format!("{}; nothing was written", why.into()))
 }
 
 impl Node {
@@ -110,7 +110,7 @@ impl Node {
     /// Writes a bundle of every document (`since = None`) or of every
     /// document whose state differs from what `since` was last known to hold.
     pub fn export_bundle(&self, since: Option<NodeId>) -> Result<(Vec<u8>, BundleReport)> {
-        let network = self.network()?.ok_or_else(|| Error::Usage("this node belongs to no network".into()))?;
+        let network = self.network()?.ok_or_else(|| Error::Precondition("this node belongs to no network".into()))?;
         let known = match &since {
             Some(p) => self.peer_summary(p)?,
             None => BTreeMap::new(),
@@ -166,7 +166,7 @@ impl Node {
     /// nothing the second time.
     pub fn import_bundle(&self, bytes: &[u8]) -> Result<BundleReport> {
         let (header, frames) = parse(bytes)?;
-        let network = self.network()?.ok_or_else(|| Error::Usage("this node belongs to no network".into()))?;
+        let network = self.network()?.ok_or_else(|| Error::Precondition("this node belongs to no network".into()))?;
         if header.network != network.id {
             return Err(bad(format!(
                 "it is from network {}, this node is in {} ({})",

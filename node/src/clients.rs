@@ -48,7 +48,9 @@ impl std::str::FromStr for ClientRole {
             "hq" => Ok(ClientRole::Hq),
             "field" => Ok(ClientRole::Field),
             "read" => Ok(ClientRole::Read),
-            other => Err(Error::Usage(format!("unknown client role '{other}' (roles: hq, field, read)"))),
+            other => {
+                Err(Error::malformed("client role", format!("unknown client role '{other}' (roles: hq, field, read)")))
+            }
         }
     }
 }
@@ -134,7 +136,7 @@ fn valid_name(name: &str) -> bool {
 
 /// Parses a duration such as `90m`, `12h`, `30d` or `2w`.
 pub fn parse_duration(text: &str) -> Result<time::Duration> {
-    let bad = || Error::Usage(format!("'{text}' is not a duration (e.g. 90m, 12h, 30d, 2w)"));
+    let bad = || Error::malformed("duration", format!("'{text}' is not a duration (e.g. 90m, 12h, 30d, 2w)"));
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (n, unit) = text.split_at(split);
     let n: i64 = n.parse().map_err(|_| bad())?;
@@ -162,10 +164,15 @@ impl Node {
         expires_in: Option<time::Duration>,
     ) -> Result<(Client, String)> {
         if !valid_name(name) {
-            return Err(Error::Usage(format!("'{name}' is not a client name: 1 to 64 letters, digits or '-'")));
+            return Err(Error::malformed(
+                "client name",
+                format!("'{name}' is not a client name: 1 to 64 letters, digits or '-'"),
+            ));
         }
         if self.client(name)?.is_some() {
-            return Err(Error::Usage(format!("a client named '{name}' exists (revoke it, or choose another name)")));
+            return Err(Error::Precondition(format!(
+                "a client named '{name}' exists (revoke it, or choose another name)"
+            )));
         }
         let own = self.membership()?.map(|m| m.payload.role);
         if own == Some(Role::Field) && role == ClientRole::Hq {
@@ -174,7 +181,8 @@ impl Node {
             ));
         }
         if let Some(t) = team {
-            self.get(&format!("team:{t}")).map_err(|_| Error::Usage(format!("unknown team '{t}' (team:{t})")))?;
+            self.get(&format!("team:{t}"))
+                .map_err(|_| Error::malformed("team", format!("unknown team '{t}' (team:{t})")))?;
         }
         let mut secret = [0u8; 32];
         getrandom::getrandom(&mut secret).map_err(|e| Error::Internal(format!("no randomness available: {e}")))?;

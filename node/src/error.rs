@@ -68,9 +68,31 @@ pub enum Error {
     /// This node's role does not allow the change.
     #[error("not allowed: {0}")]
     Forbidden(String),
-    /// Bad usage that is not about one field (malformed path, bad key…).
+    /// Text given by the caller that cannot be what it should be — a
+    /// field path, a document or node ID, a name, a role, a duration, a
+    /// token (exit 2, HTTP 400).
+    #[error("{message}")]
+    Malformed {
+        /// What the text should have been, e.g. `field path`, `node ID`.
+        what: &'static str,
+        /// What is wrong, naming the text.
+        message: String,
+    },
+    /// The node's state does not allow the request: it belongs to no
+    /// network, the name is taken, the amendment was already decided…
+    /// (exit 2, HTTP 409).
     #[error("{0}")]
-    Usage(String),
+    Precondition(String),
+    /// Something made elsewhere — a membership, a revocation, a bundle,
+    /// another replica's document — that this node checked and refuses
+    /// (exit 2, HTTP 422).
+    #[error("{what} refused: {reason}")]
+    Refused {
+        /// What was refused, e.g. `bundle`, `membership`, `document ID`.
+        what: String,
+        /// Why.
+        reason: String,
+    },
     /// A failure of this node or of the machine, not of the input (no
     /// randomness, a worker that died, data the node itself could not
     /// encode): exit 1, HTTP 500.
@@ -165,7 +187,9 @@ impl Error {
                 | Error::Deleted { .. }
                 | Error::Transition { .. }
                 | Error::Forbidden(_)
-                | Error::Usage(_)
+                | Error::Malformed { .. }
+                | Error::Precondition(_)
+                | Error::Refused { .. }
                 | Error::Import(_)
                 | Error::NodeExists(_)
                 | Error::NoNode(_)
@@ -174,6 +198,14 @@ impl Error {
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io { path: path.into(), source }
+    }
+
+    pub(crate) fn malformed(what: &'static str, message: impl Into<String>) -> Error {
+        Error::Malformed { what, message: message.into() }
+    }
+
+    pub(crate) fn refused(what: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::Refused { what: what.into(), reason: reason.into() }
     }
 
     pub(crate) fn invalid(kind: &str, path: &str, reason: impl Into<String>) -> Error {

@@ -60,9 +60,10 @@ impl FromStr for DocumentId {
         let bytes = bs58::decode(s)
             .with_check(None)
             .into_vec()
-            .map_err(|e| Error::Usage(format!("'{s}' is not a document ID: {e}")))?;
-        let arr: [u8; 16] =
-            bytes.try_into().map_err(|_| Error::Usage(format!("'{s}' is not a document ID: wrong length")))?;
+            .map_err(|e| Error::malformed("document ID", format!("'{s}' is not a document ID: {e}")))?;
+        let arr: [u8; 16] = bytes
+            .try_into()
+            .map_err(|_| Error::malformed("document ID", format!("'{s}' is not a document ID: wrong length")))?;
         Ok(DocumentId(arr))
     }
 }

@@ -107,10 +107,10 @@ impl PublicKey {
 
     /// From 32 key bytes; fails on bytes that are not a curve point.
     pub fn from_bytes(bytes: &[u8]) -> Result<PublicKey> {
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| Error::Usage("a public key is 32 bytes".into()))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| Error::malformed("public key", "a public key is 32 bytes"))?;
         VerifyingKey::from_bytes(&arr)
             .map(PublicKey)
-            .map_err(|e| Error::Usage(format!("not an Ed25519 public key: {e}")))
+            .map_err(|e| Error::malformed("public key", format!("not an Ed25519 public key: {e}")))
     }
 
     /// The node ID of this key.
@@ -192,7 +192,7 @@ impl FromStr for NodeId {
 
     fn from_str(s: &str) -> Result<NodeId> {
         let clean: Vec<u8> = s.bytes().filter(|b| *b != b'-' && *b != b' ').map(|b| b.to_ascii_uppercase()).collect();
-        let bad = |why: &str| Error::Usage(format!("'{s}' is not a node ID: {why}"));
+        let bad = |why: &str| Error::malformed("node ID", format!("'{s}' is not a node ID: {why}"));
         if clean.len() != 36 {
             return Err(bad("expected 36 characters in groups"));
         }

@@ -44,7 +44,7 @@ impl std::str::FromStr for Role {
         match s {
             "hq" => Ok(Role::Hq),
             "field" => Ok(Role::Field),
-            other => Err(Error::Usage(format!("unknown role '{other}' (roles: hq, field)"))),
+            other => Err(Error::malformed("role", format!("unknown role '{other}' (roles: hq, field)"))),
         }
     }
 }
@@ -76,9 +76,10 @@ impl NetworkInfo {
     }
 
     fn key(&self) -> Result<VerifyingKey> {
-        let bytes = unhex(&self.public_key).ok_or_else(|| Error::Usage("network key is not hex".into()))?;
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| Error::Usage("network key is not 32 bytes".into()))?;
-        VerifyingKey::from_bytes(&arr).map_err(|e| Error::Usage(format!("bad network key: {e}")))
+        let bytes = unhex(&self.public_key).ok_or_else(|| Error::malformed("network key", "network key is not hex"))?;
+        let arr: [u8; 32] =
+            bytes.try_into().map_err(|_| Error::malformed("network key", "network key is not 32 bytes"))?;
+        VerifyingKey::from_bytes(&arr).map_err(|e| Error::malformed("network key", format!("bad network key: {e}")))
     }
 }
 
@@ -173,7 +174,7 @@ fn sign_payload<P: Signed>(payload: &P, key: &SecretKey) -> Result<Vec<u8>> {
 
 /// Why a signed network record is not accepted.
 fn refused_as(name: &str, why: impl Into<String>) -> Error {
-    Error::Usage(format!("{name} refused: {}", why.into()))
+    Error::refused(name, why)
 }
 
 /// Why a membership is not accepted.
@@ -303,13 +304,12 @@ impl Membership {
 
     /// Parses and verifies a pasted token.
     pub fn from_token(token: &str) -> Result<Membership> {
-        let body = token
-            .trim()
-            .strip_prefix(TOKEN_PREFIX)
-            .ok_or_else(|| Error::Usage(format!("not an enrolment token (it should start with {TOKEN_PREFIX})")))?;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| Error::Usage("the enrolment token is damaged (not base64url): was it copied whole?".into()))?;
+        let body = token.trim().strip_prefix(TOKEN_PREFIX).ok_or_else(|| {
+            Error::malformed("enrolment token", format!("not an enrolment token (it should start with {TOKEN_PREFIX})"))
+        })?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).map_err(|_| {
+            Error::malformed("enrolment token", "the enrolment token is damaged (not base64url): was it copied whole?")
+        })?;
         Membership::from_bytes(&bytes)
     }
 }
@@ -337,7 +337,7 @@ pub fn read_network(home: &Path) -> Result<Option<NetworkInfo>> {
 pub fn write_network(home: &Path, network: &NetworkInfo) -> Result<()> {
     if let Some(existing) = read_network(home)? {
         if existing != *network {
-            return Err(Error::Usage(format!(
+            return Err(Error::Precondition(format!(
                 "this node already belongs to network '{}' ({})",
                 existing.name, existing.id
             )));
@@ -353,10 +353,10 @@ pub fn write_network(home: &Path, network: &NetworkInfo) -> Result<()> {
 /// Creates a network key and its description.
 pub fn create_network(home: &Path, name: &str) -> Result<(NetworkInfo, SecretKey)> {
     if name.trim().is_empty() {
-        return Err(Error::Usage("the network name must not be empty".into()));
+        return Err(Error::malformed("network name", "the network name must not be empty"));
     }
     if let Some(n) = read_network(home)? {
-        return Err(Error::Usage(format!("this node already belongs to network '{}' ({})", n.name, n.id)));
+        return Err(Error::Precondition(format!("this node already belongs to network '{}' ({})", n.name, n.id)));
     }
     let key = SecretKey::generate()?;
     let info = NetworkInfo::new(name, &key.public());

@@ -204,9 +204,10 @@ fn rfc3339(t: OffsetDateTime) -> String {
 pub fn parse_path(path: &str) -> Result<Vec<String>> {
     let segs: Vec<String> = path.split('.').map(|s| if s == "+" { new_item_id() } else { s.to_string() }).collect();
     if path.is_empty() || segs.iter().any(String::is_empty) {
-        return Err(Error::Usage(format!(
-            "'{path}' is not a field path (use dotted names like tallies.z2.gaem-2.dead)"
-        )));
+        return Err(Error::malformed(
+            "field path",
+            format!("'{path}' is not a field path (use dotted names like tallies.z2.gaem-2.dead)"),
+        ));
     }
     Ok(segs)
 }
@@ -217,16 +218,16 @@ pub fn assign(target: &mut Value, path: &[String], value: Value) -> Result<()> {
     let mut cur = target;
     for (i, seg) in path.iter().enumerate() {
         if !cur.is_object() {
-            return Err(Error::Usage(format!("{} is not an object", path[..i].join("."))));
+            return Err(Error::malformed("field path", format!("{} is not an object", path[..i].join("."))));
         }
-        let obj = cur.as_object_mut().ok_or_else(|| Error::Usage("not an object".into()))?;
+        let obj = cur.as_object_mut().ok_or_else(|| Error::malformed("field path", "not an object"))?;
         if i + 1 == path.len() {
             obj.insert(seg.clone(), value);
             return Ok(());
         }
         cur = obj.entry(seg.clone()).or_insert_with(|| Value::Object(Default::default()));
     }
-    Err(Error::Usage("empty field path".into()))
+    Err(Error::malformed("field path", "empty field path"))
 }
 
 /// A CLI value: JSON when it parses as JSON, else the text as a string.
@@ -246,7 +247,7 @@ impl Node {
     /// overwrite an existing node.
     pub fn init(home: &Path, name: &str) -> Result<Node> {
         if name.trim().is_empty() {
-            return Err(Error::Usage("the node name must not be empty".into()));
+            return Err(Error::malformed("node name", "the node name must not be empty"));
         }
         if home.join("node.json").exists() {
             return Err(Error::NodeExists(home.to_path_buf()));
@@ -673,7 +674,7 @@ impl Node {
     /// Sets fields: `(dotted path, value)` pairs, all in one change.
     pub fn set(&self, reference: &str, assignments: &[(String, Value)]) -> Result<Record> {
         if assignments.is_empty() {
-            return Err(Error::Usage("nothing to set: give PATH=VALUE".into()));
+            return Err(Error::malformed("assignment", "nothing to set: give PATH=VALUE"));
         }
         let msg = assignments.iter().map(|(p, v)| format!("set {p}={v}")).collect::<Vec<_>>().join(", ");
         self.edit(reference, &msg, false, |node, schema, tx, id| {
@@ -733,7 +734,7 @@ impl Node {
             let lc = schema
                 .lifecycle
                 .as_ref()
-                .ok_or_else(|| Error::Usage(format!("{} records have no lifecycle", schema.kind)))?;
+                .ok_or_else(|| Error::Precondition(format!("{} records have no lifecycle", schema.kind)))?;
             let folded = lc.fold(&record::transitions(tx));
             let from = folded.state.as_str();
             if let Some(why) = lc.refusal(from, to, &record::fields(tx)) {
@@ -1124,7 +1125,9 @@ impl Node {
             }
             // nothing new was admitted: the record as stored, if there is one
             None if self.store.contains(id)? => self.get(&id.to_string()),
-            None => Err(Error::Usage(format!("document {id}: every change was refused (see `ayni audit`)"))),
+            None => {
+                Err(Error::refused(format!("document {id}"), "none of its new changes is admitted (see `ayni audit`)"))
+            }
         }
     }
 }

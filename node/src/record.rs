@@ -397,7 +397,7 @@ fn data_obj<T: Transactable>(tx: &mut T, id: &str) -> Result<ExId> {
 /// Sets the field at `path` (creating intermediate maps).
 pub(crate) fn set_path<T: Transactable>(tx: &mut T, id: &str, path: &[String], value: &Value) -> Result<()> {
     let Some((last, parents)) = path.split_last() else {
-        return Err(Error::Usage("empty field path".into()));
+        return Err(Error::malformed("field path", "empty field path"));
     };
     let mut cur = data_obj(tx, id)?;
     for (i, seg) in parents.iter().enumerate() {
@@ -405,7 +405,7 @@ pub(crate) fn set_path<T: Transactable>(tx: &mut T, id: &str, path: &[String], v
             Some((AmValue::Object(ObjType::Map), obj)) => obj,
             None => tx.put_object(&cur, seg.as_str(), ObjType::Map).map_err(am(id))?,
             Some(_) => {
-                return Err(Error::Usage(format!("{} is not an object", path[..=i].join("."))));
+                return Err(Error::malformed("field path", format!("{} is not an object", path[..=i].join("."))));
             }
         };
     }
@@ -416,7 +416,7 @@ pub(crate) fn set_path<T: Transactable>(tx: &mut T, id: &str, path: &[String], v
 /// Returns false when there was no such field.
 pub(crate) fn unset_path<T: Transactable>(tx: &mut T, id: &str, path: &[String]) -> Result<bool> {
     let Some((last, parents)) = path.split_last() else {
-        return Err(Error::Usage("empty field path".into()));
+        return Err(Error::malformed("field path", "empty field path"));
     };
     let data = root_objs(tx, "data");
     let mut found = false;
@@ -432,7 +432,7 @@ pub(crate) fn unset_path<T: Transactable>(tx: &mut T, id: &str, path: &[String])
 /// Settles a conflict: `value` replaces every concurrent value at `path`.
 pub(crate) fn resolve_path<T: Transactable>(tx: &mut T, id: &str, path: &[String], value: &Value) -> Result<()> {
     let Some((last, parents)) = path.split_last() else {
-        return Err(Error::Usage("empty field path".into()));
+        return Err(Error::malformed("field path", "empty field path"));
     };
     let data = root_objs(tx, "data");
     let objs = objs_at(tx, data, parents);

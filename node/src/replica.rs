@@ -90,14 +90,17 @@ impl Node {
     /// the other node passes to `join`. It also replicates to every node.
     pub fn enroll(&self, node: NodeId, role: Role, label: &str, addr_hint: Option<String>) -> Result<Membership> {
         let network = self.network()?.ok_or_else(|| {
-            Error::Usage(
+            Error::Precondition(
                 "this node belongs to no network: run `ayni network create --name NAME` (HQ) or `ayni join TOKEN`"
                     .into(),
             )
         })?;
-        let mine = self.membership()?.ok_or_else(|| Error::Usage("this node is not enrolled".into()))?;
+        let mine = self.membership()?.ok_or_else(|| Error::Precondition("this node is not enrolled".into()))?;
         if mine.payload.role != Role::Hq {
-            return Err(Error::Usage(format!("only an hq node may enrol others; this node is {}", mine.payload.role)));
+            return Err(Error::Forbidden(format!(
+                "only an hq node may enrol others; this node is {}",
+                mine.payload.role
+            )));
         }
         let label = if label.is_empty() { node.to_string()[..6].to_string() } else { label.to_string() };
         let m = match network::network_key(self.home())? {
@@ -140,16 +143,16 @@ impl Node {
     /// anything it signs later is refused, and it is refused at the
     /// handshake by every node that has learned of the revocation.
     pub fn revoke(&self, node: NodeId, reason: &str) -> Result<Revocation> {
-        let network = self.network()?.ok_or_else(|| Error::Usage("this node belongs to no network".into()))?;
-        let mine = self.membership()?.ok_or_else(|| Error::Usage("this node is not enrolled".into()))?;
+        let network = self.network()?.ok_or_else(|| Error::Precondition("this node belongs to no network".into()))?;
+        let mine = self.membership()?.ok_or_else(|| Error::Precondition("this node is not enrolled".into()))?;
         if mine.payload.role != Role::Hq {
-            return Err(Error::Usage(format!("only an hq node may revoke; this node is {}", mine.payload.role)));
+            return Err(Error::Forbidden(format!("only an hq node may revoke; this node is {}", mine.payload.role)));
         }
         if node == self.id() {
-            return Err(Error::Usage("a node cannot revoke itself".into()));
+            return Err(Error::Precondition("a node cannot revoke itself".into()));
         }
         if self.member(&node)?.is_none() {
-            return Err(Error::Usage(format!("{node} is not a member of this network")));
+            return Err(Error::Precondition(format!("{node} is not a member of this network")));
         }
         // what HQ holds of that node: its highest change sequence per document
         let mut kept = std::collections::BTreeMap::new();
@@ -207,11 +210,11 @@ impl Node {
     /// Verifies a membership of this node's network and records it;
     /// `Ok(false)` if it was already known.
     pub fn accept_member(&self, bytes: &[u8]) -> Result<bool> {
-        let network = self.network()?.ok_or_else(|| Error::Usage("this node belongs to no network".into()))?;
+        let network = self.network()?.ok_or_else(|| Error::Precondition("this node belongs to no network".into()))?;
         if Revocation::is_revocation(bytes) {
             let r = Revocation::from_bytes(bytes)?;
             if r.payload.network != network {
-                return Err(Error::Usage("revocation of another network".into()));
+                return Err(Error::refused("revocation", "it is of another network"));
             }
             let name = r.payload.node_id.clone();
             if self.store().get_meta("r", &name)?.is_some() {

@@ -178,7 +178,7 @@ impl Node {
     pub fn edan_report(&self, reference: &str) -> Result<EdanReport> {
         let rec = self.get(reference)?;
         if rec.kind != "edan" {
-            return Err(Error::Usage(format!("{reference} is a {}, not an edan", rec.kind)));
+            return Err(Error::malformed("reference", format!("{reference} is a {}, not an edan", rec.kind)));
         }
         Ok(build(&rec))
     }

@@ -70,7 +70,7 @@ impl Node {
             if let (Some(target), Some(lc)) = (&r.status, &self.kind(&r.kind)?.lifecycle) {
                 let path = lc
                     .path(&lc.initial, target, &rec.fields)
-                    .ok_or_else(|| Error::Usage(format!("seed: {reference} cannot reach state {target}")))?;
+                    .ok_or_else(|| Error::Internal(format!("seed: {reference} cannot reach state {target}")))?;
                 for state in path {
                     self.transition(&rec.id, &state, Some("seed"))?;
                 }
