@@ -10,6 +10,7 @@
 mod control;
 mod output;
 
+use ayni_node::store::Table;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -738,7 +739,7 @@ fn serve(
     };
     let endpoint = std::sync::Arc::new(ayni_node::net::Endpoint::bind_engine(engine.clone(), addr, config)?);
     let bound = endpoint.local_addr()?;
-    engine.call_blocking(move |n| n.store().put_meta("self", "listen", bound.to_string().as_bytes()))??;
+    engine.call_blocking(move |n| n.store().put(Table::Local, "listen", bound.to_string().as_bytes()))??;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = match http {
         Some((addr, tls)) => {
@@ -862,7 +863,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             let role: ayni_node::network::Role = role.parse()?;
             let addr = match addr {
                 Some(a) => Some(a),
-                None => node.store().get_meta("self", "listen")?.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                None => node.store().row(Table::Local, "listen")?.map(|b| String::from_utf8_lossy(&b).into_owned()),
             };
             let m = node.enroll(id, role, name.as_deref().unwrap_or(""), addr)?;
             out.token(&m)?;

@@ -11,45 +11,45 @@ use automerge::transaction::CommitOptions;
 use automerge::Automerge;
 use serde_json::{json, Map, Value};
 
+use crate::admission::Proposal;
 use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::roles::Touched;
-use crate::trust::{Proposal, Signed};
+use crate::schema::KindSchema;
+use crate::trust::Signed;
+
+/// If the change from `before` to `after` edits fields the kind freezes
+/// (`x-ayni.frozen`) while `before` is at or past the freezing state,
+/// the values it would set (dotted path → value).
+pub(crate) fn frozen_edit(
+    schema: &KindSchema,
+    before: &Automerge,
+    after: &Automerge,
+    t: &Touched,
+) -> Option<Map<String, Value>> {
+    let frozen = schema.meta().get("frozen")?;
+    let from = frozen.get("from")?.as_str()?;
+    let fields: Vec<&str> = frozen.get("fields")?.as_array()?.iter().filter_map(Value::as_str).collect();
+    let lc = schema.lifecycle.as_ref()?;
+    let state = lc.fold(&crate::record::transitions(before)).state;
+    if lc.precedence(&state) < lc.precedence(from) {
+        return None;
+    }
+    let edits: Vec<&Vec<String>> =
+        t.fields.iter().filter(|p| p.first().is_some_and(|f| fields.contains(&f.as_str()))).collect();
+    if edits.is_empty() {
+        return None;
+    }
+    let values = crate::record::fields(after);
+    let mut out = Map::new();
+    for p in edits {
+        let pointer = format!("/{}", p.join("/"));
+        out.insert(p.join("."), values.pointer(&pointer).cloned().unwrap_or(Value::Null));
+    }
+    Some(out)
+}
 
 impl Node {
-    /// If the change from `before` to `after` edits fields the kind freezes
-    /// (`x-ayni.frozen`) while `before` is at or past the freezing state,
-    /// the values it would set (dotted path → value).
-    pub(crate) fn frozen_edit(
-        &self,
-        kind: &str,
-        before: &Automerge,
-        after: &Automerge,
-        t: &Touched,
-    ) -> Option<Map<String, Value>> {
-        let schema = self.kind(kind).ok()?;
-        let frozen = schema.meta().get("frozen")?;
-        let from = frozen.get("from")?.as_str()?;
-        let fields: Vec<&str> = frozen.get("fields")?.as_array()?.iter().filter_map(Value::as_str).collect();
-        let lc = schema.lifecycle.as_ref()?;
-        let state = lc.fold(&crate::record::transitions(before)).state;
-        if lc.precedence(&state) < lc.precedence(from) {
-            return None;
-        }
-        let edits: Vec<&Vec<String>> =
-            t.fields.iter().filter(|p| p.first().is_some_and(|f| fields.contains(&f.as_str()))).collect();
-        if edits.is_empty() {
-            return None;
-        }
-        let values = crate::record::fields(after);
-        let mut out = Map::new();
-        for p in edits {
-            let pointer = format!("/{}", p.join("/"));
-            out.insert(p.join("."), values.pointer(&pointer).cloned().unwrap_or(Value::Null));
-        }
-        Some(out)
-    }
-
     /// Writes received proposals into the record's `amendments` as this
     /// node's own (signed) change; returns the signatures to store.
     pub(crate) fn record_amendments(&self, doc: &mut Automerge, proposals: &[Proposal]) -> Result<Vec<Signed>> {
@@ -83,7 +83,7 @@ impl Node {
     /// Accepts (applying its values as HQ's own change) or rejects an
     /// amendment proposal. HQ only.
     pub fn decide_amendment(&self, reference: &str, change: &str, accept: bool) -> Result<crate::Record> {
-        if self.role_of(&self.id()) != Some(crate::network::Role::Hq) {
+        if self.policy()?.role_of(&self.id()) != Some(crate::network::Role::Hq) {
             return Err(Error::Forbidden("only hq may decide amendments".into()));
         }
         let rec = self.get(reference)?;

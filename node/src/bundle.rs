@@ -19,6 +19,7 @@
 //! Format 1 is the same with `Sigs` frames (each signature with its change
 //! hash, 32 bytes more a change); this build still imports it.
 
+use crate::store::Table;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 
@@ -81,7 +82,9 @@ impl Node {
     /// with (or imported a bundle from) `peer`: what that peer is known to
     /// hold.
     fn peer_summary(&self, peer: &NodeId) -> Result<BTreeMap<DocumentId, [u8; 16]>> {
-        let Some(bytes) = self.store().get_meta("q", &peer.to_string())? else { return Ok(BTreeMap::new()) };
+        let Some(bytes) = self.store().row(Table::PeerSummaries, &peer.to_string())? else {
+            return Ok(BTreeMap::new());
+        };
         let raw = zstd::stream::decode_all(&bytes[..])
             .map_err(|e| Error::Damaged { id: format!("q:{peer}"), reason: e.to_string() })?;
         Ok(raw
@@ -97,7 +100,7 @@ impl Node {
             raw.extend_from_slice(h);
         }
         let z = zstd::stream::encode_all(&raw[..], 3).map_err(|e| Error::Internal(e.to_string()))?;
-        self.store().put_meta("q", &peer.to_string(), &z)
+        self.store().put(Table::PeerSummaries, &peer.to_string(), &z)
     }
 
     /// Records that `peer` now holds everything this node holds (after a
@@ -231,7 +234,7 @@ impl Node {
         sigs: &HashMap<[u8; 32], [u8; 64]>,
         from: &str,
     ) -> Result<(u64, u64)> {
-        let _guard = crate::replica::SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.write_lock();
         let mut ingested = vec![];
         let mut refused = 0;
         for (id, theirs) in docs.iter_mut() {

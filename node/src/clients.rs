@@ -14,6 +14,7 @@
 //! a field member may, tallies only for its `--team`), and their commit
 //! message names the client, so `ayni history` shows who made them.
 
+use crate::store::Table;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -26,7 +27,6 @@ use crate::error::{Error, Result};
 use crate::network::Role;
 use crate::node::Node;
 
-const PREFIX: &str = "cl";
 const TOKEN_PREFIX: &str = "ayc1_";
 
 /// What a client may do.
@@ -203,21 +203,18 @@ impl Node {
 
     fn put_client(&self, c: &Client) -> Result<()> {
         let stored = Stored { format: 1, client: c.clone(), secret_sha256: c.secret_sha256.clone() };
-        let bytes = serde_json::to_vec(&stored).map_err(|e| Error::Internal(e.to_string()))?;
-        self.store().put_meta(PREFIX, &c.name, &bytes)
+        self.store().put_json(Table::Clients, &c.name, &stored)
     }
 
     fn client(&self, name: &str) -> Result<Option<Client>> {
-        let Some(bytes) = self.store().get_meta(PREFIX, name)? else { return Ok(None) };
-        let s: Stored = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Damaged { id: format!("{PREFIX}:{name}"), reason: e.to_string() })?;
+        let Some(s) = self.store().row_json::<Stored>(Table::Clients, name)? else { return Ok(None) };
         Ok(Some(Client { secret_sha256: s.secret_sha256, ..s.client }))
     }
 
     /// Every client this node issued, revoked ones included.
     pub fn clients(&self) -> Result<Vec<Client>> {
         let mut out = vec![];
-        for (name, _) in self.store().scan_meta(PREFIX)? {
+        for (name, _) in self.store().rows(Table::Clients)? {
             if let Some(c) = self.client(&name)? {
                 out.push(c);
             }
@@ -289,7 +286,7 @@ mod tests {
         assert_eq!(node.authenticate(Some(&token)).unwrap().name, "panel-1");
         assert_eq!(c.role, ClientRole::Read);
         // the secret is nowhere in the store's record
-        let stored = node.store().get_meta(PREFIX, "panel-1").unwrap().unwrap();
+        let stored = node.store().row(Table::Clients, "panel-1").unwrap().unwrap();
         let secret = token.rsplit_once('_').unwrap().1;
         assert!(!String::from_utf8_lossy(&stored).contains(secret));
         assert!(!serde_json::to_string(&c).unwrap().contains("sha256"));

@@ -32,6 +32,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod admission;
 pub mod amend;
 pub mod bundle;
 pub mod clients;
@@ -46,6 +47,7 @@ pub mod lifecycle;
 pub mod net;
 pub mod network;
 pub mod node;
+pub mod policy;
 pub mod record;
 pub mod repair;
 pub mod replica;

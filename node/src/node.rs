@@ -184,6 +184,13 @@ pub struct Node {
     schemas: &'static Schemas,
     verified: crate::network::Verified,
     acting: crate::clients::Acting,
+    /// Serialises every read-merge-write of a document on this node. In a
+    /// serving node the engine thread is the only writer, so it is never
+    /// contended there; it keeps a node used directly (a library caller with
+    /// threads) from losing a write.
+    writes: std::sync::Mutex<()>,
+    /// The last policy snapshot (see `crate::policy`).
+    policy: crate::policy::Cache,
 }
 
 fn now() -> OffsetDateTime {
@@ -297,6 +304,8 @@ impl Node {
             schemas: schemas()?,
             verified: Default::default(),
             acting: Default::default(),
+            writes: Default::default(),
+            policy: Default::default(),
         })
     }
 
@@ -310,6 +319,15 @@ impl Node {
         let home = self.home.clone();
         drop(self);
         Node::open(&home)
+    }
+
+    pub(crate) fn policy_cache(&self) -> &crate::policy::Cache {
+        &self.policy
+    }
+
+    /// Holds this node's write lock (see `Node::writes`).
+    pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The node ID.
@@ -483,6 +501,7 @@ impl Node {
             conflicted: rec.conflicts > 0,
             summary: crate::sync::state_hash(&id, &heads),
             sigs,
+            policy: crate::policy::KINDS.contains(&rec.kind.as_str()),
         })
     }
 
@@ -512,8 +531,9 @@ impl Node {
             return Err(Error::Forbidden(format!("client '{}' may only read", c.name)));
         }
         let field_client = client.filter(|c| c.role == ClientRole::Field);
+        let policy = self.policy()?;
         let node_is_field =
-            !(matches!(self.role_of(&self.node_id), Some(crate::network::Role::Hq)) || self.network()?.is_none());
+            !(matches!(policy.role_of(&self.node_id), Some(crate::network::Role::Hq)) || !policy.has_network());
         if !node_is_field && field_client.is_none() {
             return Ok(());
         }
@@ -521,17 +541,19 @@ impl Node {
         if let Some(c) = &field_client {
             let in_team = |team: &str| c.team.as_deref() == Some(team);
             let who = format!("client '{}'", c.name);
-            if let Some(why) = self.field_violation(&who, &in_team, "the client's --team", kind, &touched) {
+            if let Some(why) =
+                crate::roles::field_violation(&policy, &who, &in_team, "the client's --team", kind, &touched)
+            {
                 return Err(Error::Forbidden(why));
             }
         }
         if node_is_field {
-            if let Some(why) = self.role_violation(&self.node_id, kind, &touched) {
+            if let Some(why) = crate::roles::role_violation(&policy, &self.node_id, kind, &touched) {
                 return Err(Error::Forbidden(why));
             }
         }
         if let Ok(prior) = doc.fork_at(before) {
-            if self.frozen_edit(kind, &prior, doc, &touched).is_some() {
+            if crate::amend::frozen_edit(self.kind(kind)?, &prior, doc, &touched).is_some() {
                 return Err(Error::Forbidden(format!(
                     "this {kind} was validated: its figures are frozen (HQ amends them)"
                 )));
@@ -548,7 +570,7 @@ impl Node {
         F: FnOnce(&Node, &'static KindSchema, &mut Transaction<'_>, &str) -> Result<()>,
     {
         let id = self.resolve(reference)?;
-        let _guard = crate::replica::SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.write_lock();
         let mut doc = self.load(&id)?;
         let env = record::envelope(&doc)
             .ok_or_else(|| Error::Damaged { id: id.to_string(), reason: "not an Ayni record".into() })?;
@@ -989,6 +1011,7 @@ impl Node {
                     conflicted: false,
                     summary: *summary,
                     sigs: std::mem::take(&mut b.sigs),
+                    policy: crate::policy::KINDS.contains(&kind),
                 })
                 .collect();
             self.store.write(&writes)?;
@@ -1112,7 +1135,7 @@ impl Node {
             rest = &rest[4 + len..];
         }
         let incoming = incoming.ok_or_else(|| bad("no document".into()))?;
-        let _guard = crate::replica::SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.write_lock();
         let outcome = self.ingest(id, incoming, sigs.by_hash(), "merge_document")?;
         match outcome.ingested {
             Some(mut ing) => {

@@ -6,8 +6,8 @@
 //! membership it has not verified, or write a document from a peer that is
 //! not an Ayni record.
 
+use crate::store::Table;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use automerge::Automerge;
 use serde::{Deserialize, Serialize};
@@ -45,9 +45,6 @@ pub struct PeerInfo {
     pub last_error: Option<String>,
 }
 
-/// Serialises the read-merge-write of documents arriving from peers.
-pub(crate) static SYNC_WRITE: Mutex<()> = Mutex::new(());
-
 /// The node's store as one sync session sees it.
 pub struct SyncStore<'a> {
     node: &'a Node,
@@ -63,7 +60,7 @@ impl Node {
 
     /// This node's own membership, once it founded or joined a network.
     pub fn membership(&self) -> Result<Option<Membership>> {
-        match self.store().get_meta("n", &self.id().to_string())? {
+        match self.store().row(Table::Members, &self.id().to_string())? {
             Some(bytes) => Membership::from_bytes(&bytes).map(Some),
             None => Ok(None),
         }
@@ -82,7 +79,7 @@ impl Node {
             &crate::node::now_rfc3339(),
             None,
         )?;
-        self.store().put_meta("n", &self.id().to_string(), &m.bytes)?;
+        self.store().put(Table::Members, &self.id().to_string(), &m.bytes)?;
         Ok((info, m))
     }
 
@@ -118,7 +115,7 @@ impl Node {
                 addr_hint,
             )?,
         };
-        self.store().put_meta("n", &node.to_string(), &m.bytes)?;
+        self.store().put(Table::Members, &node.to_string(), &m.bytes)?;
         Ok(m)
     }
 
@@ -127,7 +124,7 @@ impl Node {
         let m = Membership::from_token(token)?;
         m.verify_for(&m.payload.network, self.id())?;
         network::write_network(self.home(), &m.payload.network)?;
-        self.store().put_meta("n", &self.id().to_string(), &m.bytes)?;
+        self.store().put(Table::Members, &self.id().to_string(), &m.bytes)?;
         if let Some(addr) = &m.payload.addr_hint {
             self.note_peer(None, addr, |p| {
                 if p.state.is_empty() {
@@ -186,13 +183,13 @@ impl Node {
             issuer_membership,
         };
         let r = Revocation::issue(payload, &issuer)?;
-        self.store().put_meta("r", &node.to_string(), &r.bytes)?;
+        self.store().put(Table::Revocations, &node.to_string(), &r.bytes)?;
         Ok(r)
     }
 
     /// The revocation of `node`, if this node has learned of one.
     pub fn revocation(&self, node: &NodeId) -> Result<Option<Revocation>> {
-        match self.store().get_meta("r", &node.to_string())? {
+        match self.store().row(Table::Revocations, &node.to_string())? {
             Some(bytes) => self.verified().revocation(&bytes).map(Some),
             None => Ok(None),
         }
@@ -201,7 +198,7 @@ impl Node {
     /// Every membership this node knows (its network's members).
     pub fn members(&self) -> Result<Vec<Membership>> {
         let mut out = vec![];
-        for (_, bytes) in self.store().scan_meta("n")? {
+        for (_, bytes) in self.store().rows(Table::Members)? {
             out.push(Membership::from_bytes(&bytes)?);
         }
         Ok(out)
@@ -217,29 +214,29 @@ impl Node {
                 return Err(Error::refused("revocation", "it is of another network"));
             }
             let name = r.payload.node_id.clone();
-            if self.store().get_meta("r", &name)?.is_some() {
+            if self.store().row(Table::Revocations, &name)?.is_some() {
                 return Ok(false);
             }
             tracing::warn!("learned that node {name} was revoked at {}: {}", r.payload.revoked_at, r.payload.reason);
-            self.store().put_meta("r", &name, bytes)?;
+            self.store().put(Table::Revocations, &name, bytes)?;
             return Ok(true);
         }
         let m = Membership::from_bytes(bytes)?;
         m.verify_for(&network, m.node_id()?)?;
         let name = m.payload.node_id.clone();
-        if self.store().get_meta("n", &name)?.as_deref() == Some(bytes) {
+        if self.store().row(Table::Members, &name)?.as_deref() == Some(bytes) {
             return Ok(false);
         }
         if name == self.id().to_string() {
             return Ok(false); // our own membership is the one we joined with
         }
-        self.store().put_meta("n", &name, bytes)?;
+        self.store().put(Table::Members, &name, bytes)?;
         Ok(true)
     }
 
     /// The membership of `node`, verified against this node's network.
     pub fn member(&self, node: &NodeId) -> Result<Option<Membership>> {
-        match self.store().get_meta("n", &node.to_string())? {
+        match self.store().row(Table::Members, &node.to_string())? {
             Some(bytes) => self.verified().membership(&bytes).map(Some),
             None => Ok(None),
         }
@@ -248,18 +245,16 @@ impl Node {
     /// Every membership and revocation record this node holds: what
     /// replicates in `Members` frames and bundles.
     pub fn membership_records(&self) -> Result<Vec<Vec<u8>>> {
-        let mut out: Vec<Vec<u8>> = self.store().scan_meta("n")?.into_iter().map(|(_, v)| v).collect();
-        out.extend(self.store().scan_meta("r")?.into_iter().map(|(_, v)| v));
+        let mut out: Vec<Vec<u8>> = self.store().rows(Table::Members)?.into_iter().map(|(_, v)| v).collect();
+        out.extend(self.store().rows(Table::Revocations)?.into_iter().map(|(_, v)| v));
         Ok(out)
     }
 
     /// Known peers.
     pub fn peers(&self) -> Result<Vec<PeerInfo>> {
         let mut out = vec![];
-        for (_, bytes) in self.store().scan_meta("p")? {
-            if let Ok(p) = serde_json::from_slice::<PeerInfo>(&bytes) {
-                out.push(p);
-            }
+        for (_, p) in self.store().rows_json::<PeerInfo>(Table::Peers)? {
+            out.push(p);
         }
         Ok(out)
     }
@@ -267,12 +262,12 @@ impl Node {
     /// Updates what this node knows of a peer (by node ID, or by address
     /// before the first contact).
     pub fn note_peer(&self, node: Option<NodeId>, addr: &str, f: impl FnOnce(&mut PeerInfo)) -> Result<PeerInfo> {
-        let _guard = SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.write_lock();
         let name = match node {
             Some(n) => n.to_string(),
             None => format!("addr-{addr}"),
         };
-        let mut info: PeerInfo = match self.store().get_meta("p", &name)? {
+        let mut info: PeerInfo = match self.store().row(Table::Peers, &name)? {
             Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
             None => PeerInfo::default(),
         };
@@ -280,7 +275,7 @@ impl Node {
             info.node_id = n.to_string();
             // an address-only entry becomes this peer's entry
             let by_address = format!("addr-{addr}");
-            if let Some(bytes) = self.store().get_meta("p", &by_address)? {
+            if let Some(bytes) = self.store().row(Table::Peers, &by_address)? {
                 if let Ok(old) = serde_json::from_slice::<PeerInfo>(&bytes) {
                     for a in old.addrs {
                         if !info.addrs.contains(&a) {
@@ -288,7 +283,7 @@ impl Node {
                         }
                     }
                 }
-                self.store().delete_meta("p", &by_address)?;
+                self.store().remove(Table::Peers, &by_address)?;
             }
             if let Ok(Some(m)) = self.member(&n) {
                 info.label = m.payload.label;
@@ -300,8 +295,7 @@ impl Node {
             info.addrs.truncate(4);
         }
         f(&mut info);
-        let bytes = serde_json::to_vec(&info).map_err(|e| Error::Internal(e.to_string()))?;
-        self.store().put_meta("p", &name, &bytes)?;
+        self.store().put_json(Table::Peers, &name, &info)?;
         Ok(info)
     }
 
@@ -323,7 +317,7 @@ impl Node {
         sigs: &HashMap<[u8; 32], [u8; 64]>,
         from: &str,
     ) -> Result<usize> {
-        let _guard = SYNC_WRITE.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.write_lock();
         let outcome = self.ingest(id, doc.clone(), sigs, from)?;
         if let Some(mut ing) = outcome.ingested {
             let mut saved = vec![];

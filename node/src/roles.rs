@@ -6,14 +6,14 @@
 //! catalogue kinds (`x-ayni.catalogue`) beyond their `field_editable`
 //! fields, may not write `hq_fields`, may not make the transitions the
 //! lifecycle lists as `hq_only`, and writes EDAN tallies only for a team
-//! whose record lists it in `node_ids`. Must never: read the network or
-//! signatures (that is `trust`).
+//! whose record lists it in `node_ids`. Must never: read the store, the
+//! network or signatures: the rules judge a [`Policy`] snapshot.
 
 use automerge::{Automerge, ChangeHash, PatchAction, Prop};
 
 use crate::identity::NodeId;
 use crate::network::Role;
-use crate::node::Node;
+use crate::policy::Policy;
 use crate::record::ENVELOPE_KEYS;
 
 /// The field paths and new transitions a change (from `before` to the
@@ -63,94 +63,79 @@ pub(crate) fn touched(doc: &Automerge, before: &[ChangeHash]) -> Touched {
     t
 }
 
-impl Node {
-    /// The role of `node` in this node's network, if it is a member.
-    pub(crate) fn role_of(&self, node: &NodeId) -> Option<Role> {
-        self.member(node).ok().flatten().map(|m| m.payload.role)
+/// Why `author` may not make the change `t` to a record of `kind`, or
+/// `None` when it may.
+pub(crate) fn role_violation(policy: &Policy, author: &NodeId, kind: &str, t: &Touched) -> Option<String> {
+    match policy.role_of(author) {
+        Some(Role::Hq) => return None,
+        Some(Role::Field) => {}
+        None => {
+            // a node outside any network (no enrolment yet) edits only its own store
+            if !policy.has_network() {
+                return None;
+            }
+            return Some(format!("{author} is not an enrolled member"));
+        }
     }
+    let who = author.to_string();
+    let in_team = |team: &str| policy.in_team(&who, team);
+    field_violation(policy, &who, &in_team, "team:{team} node_ids", kind, t)
+}
 
-    /// Why `author` may not make the change `t` to a record of `kind`, or
-    /// `None` when it may.
-    pub(crate) fn role_violation(&self, author: &NodeId, kind: &str, t: &Touched) -> Option<String> {
-        match self.role_of(author) {
-            Some(Role::Hq) => return None,
-            Some(Role::Field) => {}
-            None => {
-                // a node outside any network (no enrolment yet) edits only its own store
-                if self.network().ok().flatten().is_none() {
-                    return None;
-                }
-                return Some(format!("{author} is not an enrolled member"));
-            }
+/// Why a field member (`who`) may not make the change `t` to a record of
+/// `kind`, or `None` when it may. `in_team` says whether it counts for a
+/// team; `team_rule` says where that is decided, for the message (`{team}`
+/// stands for the team).
+pub(crate) fn field_violation(
+    policy: &Policy,
+    who: &str,
+    in_team: &dyn Fn(&str) -> bool,
+    team_rule: &str,
+    kind: &str,
+    t: &Touched,
+) -> Option<String> {
+    let Ok(schema) = policy.kind(kind) else {
+        return Some(format!("unknown record kind '{kind}'"));
+    };
+    let meta = schema.meta();
+    let editable = meta.get("field_editable").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+    let is_editable =
+        |path: &[String]| path.first().is_some_and(|f| editable.iter().any(|e| e.as_str() == Some(f.as_str())));
+    if schema.catalogue {
+        if t.created {
+            return Some(format!("only hq may create {kind} records (catalogue)"));
         }
-        let in_team = |team: &str| {
-            self.get(&format!("team:{team}"))
-                .ok()
-                .and_then(|r| r.fields.get("node_ids").cloned())
-                .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
-                .unwrap_or_default()
-                .contains(&author.to_string())
-        };
-        self.field_violation(&author.to_string(), &in_team, "team:{team} node_ids", kind, t)
+        if let Some(p) = t.fields.iter().find(|p| !is_editable(p)) {
+            return Some(format!("only hq may change {kind} {} (catalogue)", p.join(".")));
+        }
+        if !t.transitions.is_empty() {
+            return Some(format!("only hq may move {kind} records through their lifecycle (catalogue)"));
+        }
     }
-
-    /// Why a field member (`who`) may not make the change `t` to a record
-    /// of `kind`, or `None` when it may. `in_team` says whether it counts
-    /// for a team; `team_rule` says where that is decided, for the message
-    /// (`{team}` stands for the team).
-    pub(crate) fn field_violation(
-        &self,
-        who: &str,
-        in_team: &dyn Fn(&str) -> bool,
-        team_rule: &str,
-        kind: &str,
-        t: &Touched,
-    ) -> Option<String> {
-        let Ok(schema) = self.kind(kind) else {
-            return Some(format!("unknown record kind '{kind}'"));
-        };
-        let meta = schema.meta();
-        let editable = meta.get("field_editable").and_then(|v| v.as_array()).cloned().unwrap_or_default();
-        let is_editable =
-            |path: &[String]| path.first().is_some_and(|f| editable.iter().any(|e| e.as_str() == Some(f.as_str())));
-        if schema.catalogue {
-            if t.created {
-                return Some(format!("only hq may create {kind} records (catalogue)"));
-            }
-            if let Some(p) = t.fields.iter().find(|p| !is_editable(p)) {
-                return Some(format!("only hq may change {kind} {} (catalogue)", p.join(".")));
-            }
-            if !t.transitions.is_empty() {
-                return Some(format!("only hq may move {kind} records through their lifecycle (catalogue)"));
-            }
+    let hq_fields = meta.get("hq_fields").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+    if let Some(p) =
+        t.fields.iter().find(|p| p.first().is_some_and(|f| hq_fields.iter().any(|h| h.as_str() == Some(f.as_str()))))
+    {
+        return Some(format!("only hq may write {kind} {}", p.join(".")));
+    }
+    if let Some(lc) = &schema.lifecycle {
+        if let Some(to) = t.transitions.iter().find(|to| lc.hq_only.contains(to)) {
+            return Some(format!("only hq may move a {kind} to '{to}'"));
         }
-        let hq_fields = meta.get("hq_fields").and_then(|v| v.as_array()).cloned().unwrap_or_default();
-        if let Some(p) = t
-            .fields
-            .iter()
-            .find(|p| p.first().is_some_and(|f| hq_fields.iter().any(|h| h.as_str() == Some(f.as_str()))))
-        {
-            return Some(format!("only hq may write {kind} {}", p.join(".")));
-        }
-        if let Some(lc) = &schema.lifecycle {
-            if let Some(to) = t.transitions.iter().find(|to| lc.hq_only.contains(to)) {
-                return Some(format!("only hq may move a {kind} to '{to}'"));
-            }
-        }
-        if kind == "edan" {
-            for p in &t.fields {
-                if p.first().map(String::as_str) == Some("tallies") && p.len() >= 3 {
-                    let team = &p[2];
-                    if !in_team(team) {
-                        return Some(format!(
-                            "{who} is not in team {team} ({}), so it cannot write tallies.{}",
-                            team_rule.replace("{team}", team),
-                            p[1..3].join(".")
-                        ));
-                    }
+    }
+    if kind == "edan" {
+        for p in &t.fields {
+            if p.first().map(String::as_str) == Some("tallies") && p.len() >= 3 {
+                let team = &p[2];
+                if !in_team(team) {
+                    return Some(format!(
+                        "{who} is not in team {team} ({}), so it cannot write tallies.{}",
+                        team_rule.replace("{team}", team),
+                        p[1..3].join(".")
+                    ));
                 }
             }
         }
-        None
     }
+    None
 }

@@ -19,8 +19,7 @@
 //! | `x:` id(16) | empty: the record has conflicts |
 //! | `h:` id(16) | the document's state hash (16 bytes): the replication summary |
 //! | `g:` change hash(32) | the author's Ed25519 signature of that change hash (64 bytes) |
-//! | `n:` node ID | a verified membership token of the node's network |
-//! | `p:` node ID | what this node knows of a peer (JSON) |
+//! | `n:`, `r:`, `p:`, `q:`, `cl:`, `a:`, `self:` name | the node's own tables ([`Table`]): memberships, revocations, peers, peer summaries, clients, audit log, local settings |
 //! | `f:` position(u64 BE) | document ID (16): the change feed, one entry per document, at the position of its latest write |
 //! | `fi:` id(16) | that position (u64 BE) |
 //! | `m:feed` | `1`: every document has its feed entry (a store from before the feed gets them at its first open) |
@@ -30,6 +29,9 @@
 //! guarantees.
 
 mod files;
+mod tables;
+
+pub use tables::Table;
 
 pub(crate) use files::write_atomic;
 
@@ -75,6 +77,11 @@ pub struct Store {
     feed: Mutex<u64>,
     /// The last feed position made durable, for those who follow the feed.
     feed_durable: tokio::sync::watch::Sender<u64>,
+    /// Bumped after every write that can change who may write what: a row
+    /// of the members or revocations tables, a document whose
+    /// [`DocWrite::policy`] is set. A cached policy snapshot is current
+    /// while this has not moved.
+    policy_generation: std::sync::atomic::AtomicU64,
 }
 
 /// The document bytes of a [`DocWrite`].
@@ -109,6 +116,9 @@ pub struct DocWrite<'a> {
     pub summary: [u8; 16],
     /// Signatures of changes to store with it: (change hash, signature).
     pub sigs: Vec<([u8; 32], [u8; 64])>,
+    /// Whether the record counts for who may write what (a team): the
+    /// policy generation moves once it is written.
+    pub policy: bool,
 }
 
 /// What [`Store::salvage`] could read of a damaged document, and the stored
@@ -197,6 +207,7 @@ impl Store {
             synced_blobs: Mutex::new(HashSet::new()),
             feed: Mutex::new(last),
             feed_durable: tokio::sync::watch::Sender::new(last),
+            policy_generation: Default::default(),
         };
         match store.get(b"m:format")? {
             None => {
@@ -447,7 +458,19 @@ impl Store {
         }
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
         *feed = position;
+        if writes.iter().any(|w| w.policy) {
+            self.policy_changed();
+        }
         Ok(())
+    }
+
+    /// See `Store::policy_generation`.
+    pub fn policy_generation(&self) -> u64 {
+        self.policy_generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn policy_changed(&self) {
+        self.policy_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// The stored signature of a change.
@@ -470,41 +493,6 @@ impl Store {
             let (k, v) = item.map_err(|e| self.err(e))?;
             if let (Some(id), Ok(hash)) = (id_from_tail(&k), <[u8; 16]>::try_from(v.as_ref())) {
                 out.push((id, hash));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Stores a small record of the node's own (`n:` memberships, `p:`
-    /// peers), durably.
-    pub fn put_meta(&self, prefix: &str, name: &str, value: &[u8]) -> Result<()> {
-        self.db.insert(format!("{prefix}:{name}").as_bytes(), versioned(value)).map_err(|e| self.err(e))?;
-        self.durable()
-    }
-
-    /// Removes a record of the node's own, durably.
-    pub fn delete_meta(&self, prefix: &str, name: &str) -> Result<()> {
-        self.db.remove(format!("{prefix}:{name}").as_bytes()).map_err(|e| self.err(e))?;
-        self.durable()
-    }
-
-    /// One record of the node's own.
-    pub fn get_meta(&self, prefix: &str, name: &str) -> Result<Option<Vec<u8>>> {
-        match self.get(format!("{prefix}:{name}").as_bytes())? {
-            Some(v) if v.first() == Some(&VALUE_VERSION) => Ok(Some(v[1..].to_vec())),
-            Some(_) => Err(Error::Damaged { id: format!("{prefix}:{name}"), reason: "unknown value format".into() }),
-            None => Ok(None),
-        }
-    }
-
-    /// Every record of the node's own under `prefix`: `(name, value)`.
-    pub fn scan_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
-        let p = format!("{prefix}:");
-        let mut out = vec![];
-        for item in self.db.scan_prefix(p.as_bytes()) {
-            let (k, v) = item.map_err(|e| self.err(e))?;
-            if v.first() == Some(&VALUE_VERSION) {
-                out.push((String::from_utf8_lossy(&k[p.len()..]).into_owned(), v[1..].to_vec()));
             }
         }
         Ok(out)
@@ -662,6 +650,7 @@ impl Store {
         }
         batch.insert(key(b"d:", id), versioned(&doc.save()));
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.policy_changed(); // repair may touch anything
         self.durable()
     }
 
@@ -682,6 +671,7 @@ impl Store {
             }
         }
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.policy_changed(); // repair may touch anything
         self.durable()
     }
 
@@ -707,6 +697,7 @@ impl Store {
             batch.remove(k.as_slice());
         }
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.policy_changed(); // repair may touch anything
         self.durable()
     }
 
@@ -719,6 +710,7 @@ impl Store {
     /// Replaces the raw snapshot of a document (repair tools, damage tests).
     pub fn overwrite_raw_snapshot(&self, id: &DocumentId, bytes: &[u8]) -> Result<()> {
         self.db.insert(key(b"d:", id), versioned(bytes)).map_err(|e| self.err(e))?;
+        self.policy_changed(); // repair may touch anything
         self.durable()
     }
 }
@@ -744,6 +736,7 @@ mod tests {
                     conflicted: false,
                     summary: [1; 16],
                     sigs: vec![],
+                    policy: false,
                 };
                 store.write(&[w]).unwrap();
             }

@@ -1,0 +1,176 @@
+//! The policy: what a node knows, at one moment, of who may write what —
+//! whether it belongs to a network, the members and their roles, the
+//! revocations, which nodes count for which team, and the kinds' schemas.
+//!
+//! Owns: the [`Policy`] snapshot and its cache on the node (rebuilt when
+//! the store's policy generation moves: a membership, a revocation or a
+//! team written). Must never: read the store while judging (admission and
+//! the role rules see only a snapshot, so they can be tested without a
+//! home directory), or be consulted after a write it predates.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::identity::NodeId;
+use crate::network::Role;
+use crate::node::Node;
+use crate::schema::{KindSchema, Schemas};
+use crate::store::Table;
+
+/// Record kinds whose records decide who may write what (a team's
+/// `node_ids`): writing one moves the store's policy generation.
+pub const KINDS: &[&str] = &["team"];
+
+/// A revoked member, as admission needs it.
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Per document ID: the highest sequence number of the node's changes
+    /// that are kept.
+    pub kept: BTreeMap<String, u64>,
+}
+
+/// Who may write what, at one moment.
+#[derive(Clone)]
+pub struct Policy {
+    in_network: bool,
+    members: HashMap<NodeId, Role>,
+    /// `Err` holds why a stored revocation could not be read: admission
+    /// refuses to judge that node's changes rather than admit them.
+    revocations: HashMap<NodeId, std::result::Result<Revoked, String>>,
+    /// Team key → node IDs it lists; `None` when several records share the
+    /// key (created offline twice): nobody counts for it until HQ settles it.
+    teams: HashMap<String, Option<Vec<String>>>,
+    schemas: &'static Schemas,
+}
+
+impl Policy {
+    /// An empty policy: no network, no members, no teams.
+    pub fn new(schemas: &'static Schemas) -> Policy {
+        Policy {
+            in_network: false,
+            members: HashMap::new(),
+            revocations: HashMap::new(),
+            teams: HashMap::new(),
+            schemas,
+        }
+    }
+
+    /// The node belongs to a network (else it judges only its own store,
+    /// and every change it makes is allowed).
+    pub fn in_network(mut self) -> Policy {
+        self.in_network = true;
+        self
+    }
+
+    /// `node` is a member with `role`.
+    pub fn with_member(mut self, node: NodeId, role: Role) -> Policy {
+        self.members.insert(node, role);
+        self
+    }
+
+    /// `node` was revoked.
+    pub fn with_revocation(mut self, node: NodeId, revoked: Revoked) -> Policy {
+        self.revocations.insert(node, Ok(revoked));
+        self
+    }
+
+    /// Team `team` lists `nodes` in its `node_ids`.
+    pub fn with_team(mut self, team: &str, nodes: Vec<String>) -> Policy {
+        use std::collections::hash_map::Entry;
+        match self.teams.entry(team.to_string()) {
+            Entry::Vacant(v) => {
+                v.insert(Some(nodes));
+            }
+            Entry::Occupied(mut o) => {
+                o.insert(None);
+            }
+        }
+        self
+    }
+
+    /// Whether the node belongs to a network.
+    pub fn has_network(&self) -> bool {
+        self.in_network
+    }
+
+    /// The role of `node`, if it is a member.
+    pub fn role_of(&self, node: &NodeId) -> Option<Role> {
+        self.members.get(node).copied()
+    }
+
+    /// The revocation of `node`, if any; `Err` when the stored one cannot
+    /// be read (the caller fails closed).
+    pub fn revocation(&self, node: &NodeId) -> Result<Option<&Revoked>> {
+        match self.revocations.get(node) {
+            None => Ok(None),
+            Some(Ok(r)) => Ok(Some(r)),
+            Some(Err(why)) => Err(Error::Damaged { id: format!("revocation of {node}"), reason: why.clone() }),
+        }
+    }
+
+    /// Whether `node` counts for team `team`.
+    pub fn in_team(&self, node: &str, team: &str) -> bool {
+        matches!(self.teams.get(team), Some(Some(nodes)) if nodes.iter().any(|n| n == node))
+    }
+
+    /// The schema of `kind`.
+    pub fn kind(&self, kind: &str) -> Result<&'static KindSchema> {
+        self.schemas.kind(kind)
+    }
+}
+
+/// A node's cached snapshot and the store generation it was built at.
+#[derive(Default)]
+pub(crate) struct Cache(Mutex<Option<(u64, Arc<Policy>)>>);
+
+impl Node {
+    /// The policy as the store holds it now (cached until the store's
+    /// policy generation moves).
+    pub fn policy(&self) -> Result<Arc<Policy>> {
+        let generation = self.store().policy_generation();
+        let mut cache = self.policy_cache().0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((g, p)) = cache.as_ref() {
+            if *g == generation {
+                return Ok(p.clone());
+            }
+        }
+        let p = Arc::new(self.read_policy()?);
+        *cache = Some((generation, p.clone()));
+        Ok(p)
+    }
+
+    fn read_policy(&self) -> Result<Policy> {
+        let mut p = Policy::new(crate::schema::schemas()?);
+        p.in_network = self.network()?.is_some();
+        for (_, bytes) in self.store().rows(Table::Members)? {
+            // a membership that does not verify makes nobody a member
+            if let Ok(m) = self.verified().membership(&bytes) {
+                if let Ok(node) = m.node_id() {
+                    p.members.insert(node, m.payload.role);
+                }
+            }
+        }
+        for (name, bytes) in self.store().rows(Table::Revocations)? {
+            let Ok(node) = name.parse::<NodeId>() else { continue };
+            let r = self
+                .verified()
+                .revocation(&bytes)
+                .map(|r| Revoked { at: r.payload.revoked_at, kept: r.payload.kept })
+                .map_err(|e| e.to_string());
+            p.revocations.insert(node, r);
+        }
+        for team in self.list("team", &[])? {
+            let nodes = team
+                .fields
+                .get("node_ids")
+                .cloned()
+                .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
+                .unwrap_or_default();
+            p = p.with_team(&team.key, nodes);
+        }
+        Ok(p)
+    }
+}

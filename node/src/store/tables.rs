@@ -1,0 +1,124 @@
+//! The node's own small tables beside the documents: memberships,
+//! revocations, peers, what peers hold, client tokens, the audit log and
+//! local settings.
+//!
+//! Owns: which tables exist, their key prefixes and the encoding of their
+//! values (raw bytes, or JSON for the typed ones). Must never: decide what
+//! a value means (a membership is verified by `network`, a client token by
+//! `clients`), or write without making it durable before returning.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{versioned, Store, VALUE_VERSION};
+use crate::error::{Error, Result};
+
+/// One of the node's own tables. Every row is `PREFIX:name` → `1` + value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// `n:` node ID → a membership of the node's network (signed bytes, as
+    /// received; verified when read).
+    Members,
+    /// `r:` node ID → a revocation (signed bytes, as received).
+    Revocations,
+    /// `p:` node ID, or `addr-ADDRESS` before the first contact → what this
+    /// node knows of a peer (JSON).
+    Peers,
+    /// `q:` node ID → the replication summary a peer held at the last
+    /// completed sync or bundle (zstd of id(16) + state hash(16) pairs).
+    PeerSummaries,
+    /// `cl:` client name → a client token, its secret hashed (JSON).
+    Clients,
+    /// `a:` time-change → a refused change (JSON): the audit log.
+    Audit,
+    /// `self:` setting → a local setting of this node (UTF-8), e.g. the
+    /// address it last listened on.
+    Local,
+}
+
+impl Table {
+    fn prefix(self) -> &'static str {
+        match self {
+            Table::Members => "n",
+            Table::Revocations => "r",
+            Table::Peers => "p",
+            Table::PeerSummaries => "q",
+            Table::Clients => "cl",
+            Table::Audit => "a",
+            Table::Local => "self",
+        }
+    }
+
+    fn key(self, name: &str) -> String {
+        format!("{}:{name}", self.prefix())
+    }
+}
+
+impl Store {
+    /// Stores a row durably.
+    pub fn put(&self, table: Table, name: &str, value: &[u8]) -> Result<()> {
+        self.db.insert(table.key(name).as_bytes(), versioned(value)).map_err(|e| self.err(e))?;
+        self.after_write(table)
+    }
+
+    fn after_write(&self, table: Table) -> Result<()> {
+        let durable = self.durable();
+        if matches!(table, Table::Members | Table::Revocations) {
+            self.policy_changed();
+        }
+        durable
+    }
+
+    /// Removes a row durably.
+    pub fn remove(&self, table: Table, name: &str) -> Result<()> {
+        self.db.remove(table.key(name).as_bytes()).map_err(|e| self.err(e))?;
+        self.after_write(table)
+    }
+
+    /// One row.
+    pub fn row(&self, table: Table, name: &str) -> Result<Option<Vec<u8>>> {
+        match self.get(table.key(name).as_bytes())? {
+            Some(v) if v.first() == Some(&VALUE_VERSION) => Ok(Some(v[1..].to_vec())),
+            Some(_) => Err(Error::Damaged { id: table.key(name), reason: "unknown value format".into() }),
+            None => Ok(None),
+        }
+    }
+
+    /// Every row of a table, in key order: `(name, value)`.
+    pub fn rows(&self, table: Table) -> Result<Vec<(String, Vec<u8>)>> {
+        let p = format!("{}:", table.prefix());
+        let mut out = vec![];
+        for item in self.db.scan_prefix(p.as_bytes()) {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            if v.first() == Some(&VALUE_VERSION) {
+                out.push((String::from_utf8_lossy(&k[p.len()..]).into_owned(), v[1..].to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores a row as JSON, durably.
+    pub fn put_json<T: Serialize>(&self, table: Table, name: &str, value: &T) -> Result<()> {
+        let bytes = serde_json::to_vec(value).map_err(|e| Error::Internal(format!("{}: {e}", table.key(name))))?;
+        self.put(table, name, &bytes)
+    }
+
+    /// One JSON row; a row that does not decode is reported damaged.
+    pub fn row_json<T: DeserializeOwned>(&self, table: Table, name: &str) -> Result<Option<T>> {
+        match self.row(table, name)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::Damaged { id: table.key(name), reason: e.to_string() }),
+            None => Ok(None),
+        }
+    }
+
+    /// Every JSON row of a table that decodes, in key order.
+    pub fn rows_json<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<(String, T)>> {
+        Ok(self
+            .rows(table)?
+            .into_iter()
+            .filter_map(|(name, v)| serde_json::from_slice(&v).ok().map(|t| (name, t)))
+            .collect())
+    }
+}
