@@ -103,3 +103,63 @@ impl Node {
         self.doc_write_for(ing.id, payload, &ing.record, std::mem::take(&mut ing.sigs))
     }
 }
+
+impl Node {
+    /// A record's document as it travels between replicas: every change
+    /// with its author's signature (a `Sigs` and a `DocFull` frame of the
+    /// replication protocol).
+    pub fn document_bytes(&self, reference: &str) -> Result<Vec<u8>> {
+        let id = self.resolve(reference)?;
+        let doc = self.load(&id)?;
+        let whole = crate::sync::sigs::WholeDocument::new(id, &doc, 2, |h| self.signatures_of(h))?;
+        let mut out = vec![];
+        whole.sigs.encode(&mut out);
+        whole.doc.encode(&mut out);
+        Ok(out)
+    }
+
+    /// Merges another replica's [`Node::document_bytes`] of document `id`
+    /// into this node's copy (creating it if new), admitting only signed
+    /// changes of enrolled members, as a sync does. Returns the record.
+    pub fn merge_document(&self, id: &DocumentId, bytes: &[u8]) -> Result<Record> {
+        use crate::sync::wire::Frame;
+        let bad = |why: String| Error::Damaged { id: id.to_string(), reason: why };
+        let mut sigs = crate::sync::sigs::Collector::default();
+        let mut incoming: Option<Automerge> = None;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let prefix: [u8; 4] =
+                rest.get(..4).and_then(|p| p.try_into().ok()).ok_or_else(|| bad("truncated".into()))?;
+            let len = Frame::body_len(prefix).map_err(|e| bad(e.to_string()))?;
+            let body = rest.get(4..4 + len).ok_or_else(|| bad("truncated".into()))?;
+            match sigs.take(Frame::decode(body).map_err(|e| bad(e.to_string()))?) {
+                None => {}
+                Some(Frame::DocFull(of, raw)) => {
+                    let doc = Automerge::load(&raw).map_err(|e| bad(e.to_string()))?;
+                    sigs.arrived(&of, || Ok(crate::sync::sigs::document_hashes(&doc))).map_err(bad)?;
+                    incoming = Some(doc);
+                }
+                Some(other) => return Err(bad(format!("unexpected {} frame", other.name()))),
+            }
+            rest = &rest[4 + len..];
+        }
+        let incoming = incoming.ok_or_else(|| bad("no document".into()))?;
+        let _guard = self.write_lock();
+        let outcome = self.ingest(id, incoming, sigs.by_hash(), "merge_document")?;
+        match outcome.ingested {
+            Some(mut ing) => {
+                let mut saved = vec![];
+                {
+                    let write = self.ingest_write(&mut ing, None, &mut saved)?;
+                    self.store().write(&[write])?;
+                }
+                Ok(self.shown(ing.record))
+            }
+            // nothing new was admitted: the record as stored, if there is one
+            None if self.store().contains(id)? => self.get(&id.to_string()),
+            None => {
+                Err(Error::refused(format!("document {id}"), "none of its new changes is admitted (see `ayni audit`)"))
+            }
+        }
+    }
+}

@@ -34,6 +34,7 @@
 
 mod admission;
 pub mod amend;
+mod bulk;
 pub mod bundle;
 pub mod clients;
 pub mod demo;
@@ -48,6 +49,7 @@ pub mod net;
 pub mod network;
 pub mod node;
 pub mod policy;
+mod read;
 pub mod record;
 pub mod repair;
 pub mod replica;
@@ -59,6 +61,7 @@ pub mod status;
 pub mod store;
 pub mod sync;
 pub mod trust;
+mod write;
 
 pub use error::{Error, Result};
 pub use id::DocumentId;

@@ -1,17 +1,18 @@
-//! A node: its home directory, identity and store, and every operation on
-//! records that the CLI (and later the sync driver) calls.
+//! A node: its home directory, identity and store, the types its API
+//! returns, and what every operation shares — resolving a reference,
+//! loading a document, building a record's view and its store write.
+//! The operations live beside it: `write` (the one write path), `read`,
+//! `bulk` (import, check, compact), `ingest` (another replica's changes),
+//! `replica`, `bundle`, `clients`, `amend`.
 //!
-//! Owns: the write path (resolve → load → edit in a transaction → validate
-//! → commit → store view and indexes durably) and the read views. Must
-//! never: print, exit, or hold field rules (those are in `schemas/`).
+//! Owns: opening and creating a home, the record view. Must never: print,
+//! exit, or hold field rules (those are in `schemas/`).
 //!
 //! Home directory layout: `node.key` (see `identity`), `node.json`
 //! (`{"format":1,"name","node_id","created_at"}`), `store/` (see `store`).
 
-use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use automerge::transaction::{CommitOptions, Transaction};
 use automerge::Automerge;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,8 +22,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::id::{new_item_id, DocumentId};
 use crate::identity::{NodeId, SecretKey};
-use crate::lifecycle::Transition;
-use crate::record::{self, Envelope, FieldConflict};
+use crate::record::{self, FieldConflict};
 use crate::schema::{schemas, KindSchema, Schemas};
 use crate::store::{DocWrite, Payload, Store};
 use crate::trust::Signed;
@@ -167,11 +167,11 @@ pub struct CompactReport {
 }
 
 /// A new record, built but not stored.
-struct Built {
-    id: DocumentId,
-    doc: Vec<u8>,
-    rec: Record,
-    sigs: Vec<Signed>,
+pub(crate) struct Built {
+    pub(crate) id: DocumentId,
+    pub(crate) doc: Vec<u8>,
+    pub(crate) rec: Record,
+    pub(crate) sigs: Vec<Signed>,
 }
 
 /// A running node.
@@ -193,7 +193,7 @@ pub struct Node {
     policy: crate::policy::Cache,
 }
 
-fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
@@ -202,7 +202,7 @@ pub fn now_rfc3339() -> String {
     rfc3339(now())
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -242,7 +242,7 @@ pub fn parse_value(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
-fn valid_key(key: &str) -> bool {
+pub(crate) fn valid_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 64
         && key.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
@@ -381,6 +381,10 @@ impl Node {
         self.doc_write(id, payload, rec, sigs)
     }
 
+    pub(crate) fn schemas(&self) -> &'static Schemas {
+        self.schemas
+    }
+
     /// The schema of `kind`.
     pub fn kind(&self, kind: &str) -> Result<&'static KindSchema> {
         self.schemas.kind(kind)
@@ -410,7 +414,7 @@ impl Node {
         }
     }
 
-    fn key_resolver(&self) -> impl FnMut(&str, &str) -> Result<Option<String>> + '_ {
+    pub(crate) fn key_resolver(&self) -> impl FnMut(&str, &str) -> Result<Option<String>> + '_ {
         move |kind: &str, key: &str| {
             let ids = self.store.ids_by_key(kind, key)?;
             match ids.as_slice() {
@@ -424,18 +428,18 @@ impl Node {
         }
     }
 
-    fn load(&self, id: &DocumentId) -> Result<Automerge> {
+    pub(crate) fn load(&self, id: &DocumentId) -> Result<Automerge> {
         let doc = self.store.load(id)?.ok_or_else(|| Error::NotFound(id.to_string()))?;
         Ok(doc.with_actor(self.key.public().actor_id()))
     }
 
     // ------------------------------------------------------------ views
 
-    fn view_of(&self, id: &DocumentId, doc: &Automerge) -> Result<Record> {
+    pub(crate) fn view_of(&self, id: &DocumentId, doc: &Automerge) -> Result<Record> {
         self.view_with(id, doc, None)
     }
 
-    fn view_with(&self, id: &DocumentId, doc: &Automerge, read: Option<record::Read>) -> Result<Record> {
+    pub(crate) fn view_with(&self, id: &DocumentId, doc: &Automerge, read: Option<record::Read>) -> Result<Record> {
         let env = record::envelope(doc).ok_or_else(|| Error::Damaged {
             id: id.to_string(),
             reason: "not an Ayni record (no kind or key)".into(),
@@ -483,7 +487,7 @@ impl Node {
         r
     }
 
-    fn doc_write<'a>(
+    pub(crate) fn doc_write<'a>(
         &self,
         id: DocumentId,
         payload: Payload<'a>,
@@ -505,669 +509,13 @@ impl Node {
         })
     }
 
-    fn store_write(&self, id: DocumentId, payload: Payload<'_>, rec: &Record, sigs: Vec<Signed>) -> Result<()> {
+    pub(crate) fn store_write(
+        &self,
+        id: DocumentId,
+        payload: Payload<'_>,
+        rec: &Record,
+        sigs: Vec<Signed>,
+    ) -> Result<()> {
         self.store.write(&[self.doc_write(id, payload, rec, sigs)?])
-    }
-
-    // ------------------------------------------------------------ writes
-
-    /// A change's message, naming the client it is made for, if any.
-    fn message_for(&self, message: &str) -> String {
-        match self.acting.current() {
-            Some(c) => format!("{message} (client {})", c.name),
-            None => message.to_string(),
-        }
-    }
-
-    /// Refuses, before anything is stored, a change this node's role does
-    /// not allow (the same rule every peer applies on receipt).
-    /// A client acting through this node (`Node::acting_as`) is judged by
-    /// its own role too: `read` writes nothing, `field` what a field member
-    /// may, tallies only for its team.
-    fn check_own_role(&self, kind: &str, doc: &Automerge, before: &[automerge::ChangeHash]) -> Result<()> {
-        use crate::clients::ClientRole;
-        let client = self.acting.current();
-        if let Some(c) = client.as_ref().filter(|c| c.role == ClientRole::Read) {
-            return Err(Error::Forbidden(format!("client '{}' may only read", c.name)));
-        }
-        let field_client = client.filter(|c| c.role == ClientRole::Field);
-        let policy = self.policy()?;
-        let node_is_field =
-            !(matches!(policy.role_of(&self.node_id), Some(crate::network::Role::Hq)) || !policy.has_network());
-        if !node_is_field && field_client.is_none() {
-            return Ok(());
-        }
-        let touched = crate::roles::touched(doc, before);
-        if let Some(c) = &field_client {
-            let in_team = |team: &str| c.team.as_deref() == Some(team);
-            let who = format!("client '{}'", c.name);
-            if let Some(why) =
-                crate::roles::field_violation(&policy, &who, &in_team, "the client's --team", kind, &touched)
-            {
-                return Err(Error::Forbidden(why));
-            }
-        }
-        if node_is_field {
-            if let Some(why) = crate::roles::role_violation(&policy, &self.node_id, kind, &touched) {
-                return Err(Error::Forbidden(why));
-            }
-        }
-        if let Ok(prior) = doc.fork_at(before) {
-            if crate::amend::frozen_edit(self.kind(kind)?, &prior, doc, &touched).is_some() {
-                return Err(Error::Forbidden(format!(
-                    "this {kind} was validated: its figures are frozen (HQ amends them)"
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// The one write path for an existing record: `f` edits inside a
-    /// transaction; the result is validated against the kind's schema and
-    /// committed and stored durably only if valid. Nothing is written on error.
-    fn edit<F>(&self, reference: &str, message: &str, allow_deleted: bool, f: F) -> Result<Record>
-    where
-        F: FnOnce(&Node, &'static KindSchema, &mut Transaction<'_>, &str) -> Result<()>,
-    {
-        let id = self.resolve(reference)?;
-        let _guard = self.write_lock();
-        let mut doc = self.load(&id)?;
-        let env = record::envelope(&doc)
-            .ok_or_else(|| Error::Damaged { id: id.to_string(), reason: "not an Ayni record".into() })?;
-        if !allow_deleted && !record::is_live(&doc) {
-            return Err(Error::Deleted { kind: env.kind, key: env.key, id: id.to_string() });
-        }
-        let schema = self.kind(&env.kind)?;
-        let stored_heads = doc.get_heads();
-        let mut tx = doc.transaction();
-        let label = id.to_string();
-        let outcome = f(self, schema, &mut tx, &label).and_then(|()| {
-            if record::is_live(&tx) {
-                record::touch(&mut tx, &id.to_string())?;
-                schema.validate(&record::fields(&tx))?;
-            }
-            Ok(())
-        });
-        if let Err(e) = outcome {
-            tx.rollback();
-            return Err(e);
-        }
-        let opts = CommitOptions::default().with_message(self.message_for(message)).with_time(now().unix_timestamp());
-        tx.commit_with(opts);
-        self.check_own_role(&env.kind, &doc, &stored_heads)?;
-        let rec = self.view_of(&id, &doc)?;
-        let sigs = self.sign_own(&doc, &stored_heads);
-        self.store_write(id, Payload::Changed { doc: &doc, stored_heads: &stored_heads }, &rec, sigs)?;
-        Ok(self.shown(rec))
-    }
-
-    /// Checks a new record without building it (the first pass of import).
-    fn check_new(&self, kind: &str, fields: Value, taken: &mut HashSet<String>) -> Result<()> {
-        self.prepare(kind, None, fields, taken).map(|_| ())
-    }
-
-    /// Builds (without storing) a new record's document.
-    fn build(&self, kind: &str, key: Option<&str>, fields: Value, taken: &mut HashSet<String>) -> Result<Built> {
-        let (schema, id, key, fields) = self.prepare(kind, key, fields, taken)?;
-
-        let env =
-            Envelope { kind: kind.to_string(), key, created_at: rfc3339(now()), created_by: self.node_id.to_string() };
-        let mut doc = Automerge::new().with_actor(self.key.public().actor_id());
-        let mut tx = doc.transaction();
-        record::create(&mut tx, &id.to_string(), &env, &fields)?;
-        tx.commit_with(
-            CommitOptions::default()
-                .with_message(self.message_for(&format!("add {kind} {}", env.key)))
-                .with_time(now().unix_timestamp()),
-        );
-        self.check_own_role(kind, &doc, &[])?;
-        // a new document by one writer has no conflicts and its fields are
-        // exactly what was written: the view needs no read-back
-        let rec = Record {
-            id: id.to_string(),
-            kind: env.kind,
-            key: env.key,
-            title: schema.title_field.as_ref().and_then(|f| fields.get(f)).and_then(Value::as_str).map(String::from),
-            status: schema.lifecycle.as_ref().map(|lc| lc.initial.clone()),
-            deleted: false,
-            flags: vec![],
-            conflicts: 0,
-            created_at: env.created_at,
-            created_by: env.created_by,
-            heads: doc.get_heads().iter().map(|h| h.to_string()).collect(),
-            fields,
-        };
-        let sigs = self.sign_own(&doc, &[]);
-        Ok(Built { id, doc: doc.save(), rec, sigs })
-    }
-
-    /// Validates a new record's key and fields; returns what to build it from.
-    fn prepare(
-        &self,
-        kind: &str,
-        key: Option<&str>,
-        fields: Value,
-        taken: &mut HashSet<String>,
-    ) -> Result<(&'static KindSchema, DocumentId, String, Value)> {
-        let schema = self.kind(kind)?;
-        let (key_in_fields, fields) = match fields {
-            Value::Object(mut m) => (m.remove("key"), Value::Object(m)),
-            Value::Null => (None, Value::Object(Default::default())),
-            other => {
-                return Err(Error::invalid(kind, "", format!("a record is a JSON object, not {other}")));
-            }
-        };
-        let id = DocumentId::random()?;
-        let key = match (key, key_in_fields) {
-            (Some(k), _) => k.to_string(),
-            (None, Some(Value::String(k))) => k,
-            (None, Some(other)) => return Err(Error::invalid(kind, "key", format!("{other} is not a string"))),
-            (None, None) => id.to_string(),
-        };
-        if !valid_key(&key) {
-            return Err(Error::invalid(
-                kind,
-                "key",
-                format!("'{key}' is not a valid key (letters, digits, '.', '_', '-'; at most 64)"),
-            ));
-        }
-        if fields.get("status").is_some() && schema.lifecycle.is_some() {
-            return Err(Error::invalid(
-                kind,
-                "status",
-                "status is never set directly: use `ayni transition REF STATE`",
-            ));
-        }
-        if !taken.insert(key.clone()) || !self.store.ids_by_key(kind, &key)?.is_empty() {
-            return Err(Error::invalid(kind, "key", format!("a {kind} with key '{key}' already exists")));
-        }
-        let fields = schema.normalize(self.schemas, fields, &mut self.key_resolver())?;
-        schema.validate(&fields)?;
-        Ok((schema, id, key, fields))
-    }
-
-    /// Creates a record. `fields` may carry `"key"`; `key` wins over it.
-    pub fn add(&self, kind: &str, key: Option<&str>, fields: Value) -> Result<Record> {
-        let b = self.build(kind, key, fields, &mut HashSet::new())?;
-        self.store_write(b.id, Payload::New(&b.doc), &b.rec, b.sigs.clone())?;
-        Ok(self.shown(b.rec))
-    }
-
-    /// Sets fields: `(dotted path, value)` pairs, all in one change.
-    pub fn set(&self, reference: &str, assignments: &[(String, Value)]) -> Result<Record> {
-        if assignments.is_empty() {
-            return Err(Error::malformed("assignment", "nothing to set: give PATH=VALUE"));
-        }
-        let msg = assignments.iter().map(|(p, v)| format!("set {p}={v}")).collect::<Vec<_>>().join(", ");
-        self.edit(reference, &msg, false, |node, schema, tx, id| {
-            for (path, value) in assignments {
-                let segs = parse_path(path)?;
-                if segs[0] == "status" && schema.lifecycle.is_some() {
-                    return Err(Error::invalid(
-                        schema.kind,
-                        "status",
-                        "status is never set directly: use `ayni transition REF STATE`",
-                    ));
-                }
-                let value = schema.normalize_at_path(node.schemas, &segs, value.clone(), &mut node.key_resolver())?;
-                record::set_path(tx, id, &segs, &value)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Removes a field.
-    pub fn unset(&self, reference: &str, path: &str) -> Result<Record> {
-        self.unset_many(reference, &[path.to_string()])
-    }
-
-    /// Removes several fields in one change.
-    pub fn unset_many(&self, reference: &str, paths: &[String]) -> Result<Record> {
-        let segs = paths.iter().map(|p| parse_path(p)).collect::<Result<Vec<_>>>()?;
-        self.edit(reference, &format!("unset {}", paths.join(", ")), false, |_, schema, tx, id| {
-            for (path, segs) in paths.iter().zip(&segs) {
-                if !record::unset_path(tx, id, segs)? {
-                    return Err(Error::invalid(schema.kind, path, "no such field"));
-                }
-            }
-            Ok(())
-        })
-    }
-
-    /// Deletes a record (a tombstone that syncs).
-    pub fn delete(&self, reference: &str) -> Result<Record> {
-        let at = rfc3339(now());
-        let by = self.node_id.to_string();
-        self.edit(reference, "delete", false, |_, _, tx, id| record::mark_deleted(tx, id, &at, &by))
-    }
-
-    /// Moves a record to `to` through its lifecycle.
-    pub fn transition(&self, reference: &str, to: &str, note: Option<&str>) -> Result<Record> {
-        let by = self.node_id.to_string();
-        self.edit(reference, &format!("transition to {to}"), false, |_, schema, tx, id| {
-            let env = record::envelope(tx).ok_or_else(|| Error::NotFound(reference.to_string()))?;
-            let refuse = |from: &str, why: String| Error::Transition {
-                kind: env.kind.clone(),
-                key: env.key.clone(),
-                from: from.to_string(),
-                to: to.to_string(),
-                why,
-            };
-            let lc = schema
-                .lifecycle
-                .as_ref()
-                .ok_or_else(|| Error::Precondition(format!("{} records have no lifecycle", schema.kind)))?;
-            let folded = lc.fold(&record::transitions(tx));
-            let from = folded.state.as_str();
-            if let Some(why) = lc.refusal(from, to, &record::fields(tx)) {
-                return Err(refuse(from, why));
-            }
-            let entry = Transition {
-                id: new_item_id(),
-                from: from.to_string(),
-                to: to.to_string(),
-                seq: folded.max_seq + 1,
-                at: rfc3339(now()),
-                by: by.clone(),
-                note: note.map(String::from),
-                resolves: vec![],
-            };
-            record::append_transition(tx, id, &entry)
-        })
-    }
-
-    /// Settles a conflict: `status` (a lifecycle conflict), `deleted`
-    /// (`true` deletes, `false` keeps a record edited while deleted), or a
-    /// field path (the value replaces every concurrent value).
-    pub fn resolve_conflict(&self, reference: &str, path: &str, value: Value) -> Result<Record> {
-        let by = self.node_id.to_string();
-        let at = rfc3339(now());
-        self.edit(reference, &format!("resolve {path}={value}"), true, |node, schema, tx, id| {
-            let none = || Error::invalid(schema.kind, path, "has no conflict to resolve");
-            match path {
-                "status" => {
-                    let lc = schema.lifecycle.as_ref().ok_or_else(none)?;
-                    let folded = lc.fold(&record::transitions(tx));
-                    if folded.conflicts.is_empty() {
-                        return Err(none());
-                    }
-                    let to = value.as_str().filter(|s| lc.states.contains_key(*s)).ok_or_else(|| {
-                        Error::invalid(schema.kind, "status", format!("{value} is not a state of {}", schema.kind))
-                    })?;
-                    let entry = Transition {
-                        id: new_item_id(),
-                        from: folded.state.clone(),
-                        to: to.to_string(),
-                        seq: folded.max_seq + 1,
-                        at: at.clone(),
-                        by: by.clone(),
-                        note: Some("conflict resolved".into()),
-                        resolves: folded.conflicts.iter().map(|c| c.id.clone()).collect(),
-                    };
-                    record::append_transition(tx, id, &entry)
-                }
-                "deleted" => {
-                    if !(record::is_live(tx) && record::tombstone(tx).is_some()) {
-                        return Err(none());
-                    }
-                    match value {
-                        Value::Bool(true) => record::mark_deleted(tx, id, &at, &by),
-                        Value::Bool(false) => record::clear_tombstone(tx, id),
-                        other => Err(Error::invalid(schema.kind, "deleted", format!("{other} is not true or false"))),
-                    }
-                }
-                _ => {
-                    if !record::conflicts(tx).iter().any(|c| c.path == path) {
-                        return Err(none());
-                    }
-                    let segs = parse_path(path)?;
-                    let value =
-                        schema.normalize_at_path(node.schemas, &segs, value.clone(), &mut node.key_resolver())?;
-                    record::resolve_path(tx, id, &segs, &value)
-                }
-            }
-        })
-    }
-
-    // ------------------------------------------------------------ reads
-
-    /// One record, read from its document.
-    pub fn get(&self, reference: &str) -> Result<Record> {
-        let id = self.resolve(reference)?;
-        let doc = self.load(&id)?;
-        Ok(self.shown(self.view_of(&id, &doc)?))
-    }
-
-    /// Live records of `kind` whose fields match every `(path, value)`
-    /// filter (`status`, `key` and `id` match the record itself; a list
-    /// matches when it contains the value). Reads only the views of `kind`.
-    pub fn list(&self, kind: &str, filters: &[(String, Value)]) -> Result<Vec<Record>> {
-        let mut out = vec![];
-        self.list_each(kind, filters, |rec| {
-            out.push(rec);
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    /// Like [`Node::list`], handing each record to `f` as it is read, so a
-    /// front end can stream a large kind with one record in memory.
-    /// Returns how many records matched.
-    pub fn list_each(
-        &self,
-        kind: &str,
-        filters: &[(String, Value)],
-        mut f: impl FnMut(Record) -> Result<()>,
-    ) -> Result<usize> {
-        self.kind(kind)?;
-        let mut n = 0;
-        for item in self.store.views_of_kind_iter(kind) {
-            let (id, bytes) = item?;
-            let rec: Record = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Damaged { id: id.to_string(), reason: format!("view: {e}") })?;
-            if rec.deleted {
-                continue;
-            }
-            let rec = self.shown(rec);
-            if filters.iter().all(|(path, want)| matches(&rec, path, want)) {
-                n += 1;
-                f(rec)?;
-            }
-        }
-        Ok(n)
-    }
-
-    /// Every change to a record, oldest first.
-    pub fn history(&self, reference: &str) -> Result<Vec<HistoryEntry>> {
-        let id = self.resolve(reference)?;
-        let doc = self.load(&id)?;
-        Ok(doc
-            .get_changes(&[])
-            .into_iter()
-            .map(|c| HistoryEntry {
-                hash: c.hash().to_string(),
-                at: OffsetDateTime::from_unix_timestamp(c.timestamp()).map(rfc3339).unwrap_or_default(),
-                node: NodeId::from_actor(c.actor_id()).map_or_else(|| c.actor_id().to_hex_string(), |n| n.to_string()),
-                message: c.message().unwrap_or_default().to_string(),
-            })
-            .collect())
-    }
-
-    /// Every record with conflicts.
-    pub fn conflicts(&self) -> Result<Vec<RecordConflicts>> {
-        let mut out = vec![];
-        for id in self.store.conflicted()? {
-            let doc = self.load(&id)?;
-            let Some(env) = record::envelope(&doc) else { continue };
-            let schema = self.kind(&env.kind)?;
-            let status = schema
-                .lifecycle
-                .as_ref()
-                .map(|lc| {
-                    let folded = lc.fold(&record::transitions(&doc));
-                    folded
-                        .conflicts
-                        .iter()
-                        .map(|c| StatusConflict {
-                            current: folded.state.clone(),
-                            wanted: c.to.clone(),
-                            by: c.by.clone(),
-                            entry: c.id.clone(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let rc = RecordConflicts {
-                id: id.to_string(),
-                kind: env.kind,
-                key: env.key,
-                fields: record::conflicts(&doc),
-                status,
-                deleted_while_edited: record::is_live(&doc) && record::tombstone(&doc).is_some(),
-            };
-            if !rc.fields.is_empty() || !rc.status.is_empty() || rc.deleted_while_edited {
-                out.push(rc);
-            }
-        }
-        out.sort_by(|a, b| (&a.kind, &a.key).cmp(&(&b.kind, &b.key)));
-        Ok(out)
-    }
-
-    // ------------------------------------------------------------ bulk
-
-    /// Creates many records of one kind. Every item is checked before
-    /// anything is written, and any bad item (labelled as the caller
-    /// labelled it, e.g. `line 7`) refuses the whole import. `items` is
-    /// called twice, once to check and once to write, so a large import
-    /// never holds every built document in memory; the write goes in
-    /// atomic, durable batches of [`IMPORT_BATCH`] records.
-    pub fn import<F, I>(&self, kind: &str, items: F) -> Result<ImportReport>
-    where
-        F: Fn() -> I,
-        I: Iterator<Item = (String, std::result::Result<Value, String>)>,
-    {
-        self.kind(kind)?;
-        let mut taken = HashSet::new();
-        let mut errors = vec![];
-        for (at, item) in items() {
-            if let Err(e) = item.and_then(|v| self.check_new(kind, v, &mut taken).map_err(|e| e.to_string())) {
-                errors.push((at, e));
-            }
-        }
-        if !errors.is_empty() {
-            return Err(Error::Import(errors));
-        }
-        // records are built on every core, a batch at a time, and each batch
-        // is written as one atomic, durable store write
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-        let mut created = 0;
-        let mut items = items().peekable();
-        while items.peek().is_some() {
-            let mut chunk: Vec<(String, std::result::Result<Value, String>)> =
-                items.by_ref().take(IMPORT_BATCH).collect();
-            let per_worker = chunk.len().div_ceil(workers);
-            let mut parts = vec![];
-            while !chunk.is_empty() {
-                let rest = chunk.split_off(per_worker.min(chunk.len()));
-                parts.push(std::mem::replace(&mut chunk, rest));
-            }
-            // each record built, with its view bytes and summary hash
-            type Ready = (Built, Vec<u8>, [u8; 16]);
-            let built: Vec<Result<Vec<Ready>>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = parts
-                    .into_iter()
-                    .map(|part| {
-                        scope.spawn(move || {
-                            let mut taken = HashSet::new();
-                            part.into_iter()
-                                .map(|(at, item)| {
-                                    let value = item.map_err(|e| Error::Import(vec![(at, e)]))?;
-                                    let b = self.build(kind, None, value, &mut taken)?;
-                                    let w = self.doc_write(b.id, Payload::New(&b.doc), &b.rec, vec![])?;
-                                    let (view, summary) = (w.view, w.summary);
-                                    Ok((b, view, summary))
-                                })
-                                .collect::<Result<Vec<_>>>()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("an import worker panicked".into()))))
-                    .collect()
-            });
-            let mut batch = vec![];
-            for part in built {
-                batch.extend(part?);
-            }
-            let writes: Vec<DocWrite<'_>> = batch
-                .iter_mut()
-                .map(|(b, view, summary)| DocWrite {
-                    id: b.id,
-                    payload: Payload::New(&b.doc),
-                    kind,
-                    key: &b.rec.key,
-                    view: std::mem::take(view),
-                    conflicted: false,
-                    summary: *summary,
-                    sigs: std::mem::take(&mut b.sigs),
-                    policy: crate::policy::KINDS.contains(&kind),
-                })
-                .collect();
-            self.store.write(&writes)?;
-            created += batch.len();
-        }
-        Ok(ImportReport { kind: kind.to_string(), created })
-    }
-
-    /// Verifies every stored document: it loads (chunk checksums, hash
-    /// chain), is an Ayni record, passes its schema, and its view is current.
-    /// A damaged document is reported, never fatal.
-    pub fn check(&self) -> Result<CheckReport> {
-        let ids = self.store.all_ids()?;
-        let mut problems = vec![];
-        for id in &ids {
-            let view: Option<Record> = self.store.view(id)?.and_then(|v| serde_json::from_slice(&v).ok());
-            let problem = |reason: String| Problem {
-                id: id.to_string(),
-                kind: view.as_ref().map(|r| r.kind.clone()),
-                key: view.as_ref().map(|r| r.key.clone()),
-                reason,
-            };
-            let doc = match self.store.load(id) {
-                Ok(Some(doc)) => doc,
-                Ok(None) => continue,
-                Err(Error::Damaged { reason, .. }) => {
-                    problems.push(problem(reason));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if record::layout(&doc) != Some(record::LAYOUT_VERSION) {
-                problems.push(problem("not an Ayni record of layout 1".into()));
-                continue;
-            }
-            let current = match self.view_of(id, &doc) {
-                Ok(r) => r,
-                Err(e) => {
-                    problems.push(problem(e.to_string()));
-                    continue;
-                }
-            };
-            if !current.deleted {
-                if let Err(e) = self.kind(&current.kind).and_then(|s| s.validate(&current.fields)) {
-                    problems.push(problem(format!("schema: {e}")));
-                    continue;
-                }
-            }
-            if view.as_ref() != Some(&current) {
-                problems.push(problem("stored view is stale (run `ayni compact` to rebuild it)".into()));
-            }
-        }
-        Ok(CheckReport { documents: ids.len(), ok: ids.len() - problems.len(), problems })
-    }
-
-    /// Compacts every document to one snapshot and rebuilds stale views.
-    pub fn compact(&self) -> Result<CompactReport> {
-        let ids = self.store.all_ids()?;
-        let mut saved = 0;
-        for id in &ids {
-            saved += self.store.compact(id)?;
-            if let Ok(Some(doc)) = self.store.load(id) {
-                let rec = self.view_of(id, &doc)?;
-                let stored: Option<Record> = self.store.view(id)?.and_then(|v| serde_json::from_slice(&v).ok());
-                if stored.as_ref() != Some(&rec) {
-                    let heads = doc.get_heads();
-                    self.store_write(*id, Payload::Changed { doc: &doc, stored_heads: &heads }, &rec, vec![])?;
-                }
-            }
-        }
-        Ok(CompactReport { documents: ids.len(), bytes_saved: saved, disk_bytes: self.store.disk_bytes() })
-    }
-
-    /// How many live records of each kind the node holds.
-    pub fn counts(&self) -> Result<BTreeMap<String, usize>> {
-        let mut out = BTreeMap::new();
-        for kind in crate::schema::KINDS {
-            out.insert(kind.to_string(), self.list(kind, &[])?.len());
-        }
-        Ok(out)
-    }
-
-    // ------------------------------------------------------------ replication primitives
-
-    /// A record's document as it travels between replicas: every change
-    /// with its author's signature (a `Sigs` and a `DocFull` frame of the
-    /// replication protocol).
-    pub fn document_bytes(&self, reference: &str) -> Result<Vec<u8>> {
-        let id = self.resolve(reference)?;
-        let doc = self.load(&id)?;
-        let whole = crate::sync::sigs::WholeDocument::new(id, &doc, 2, |h| self.signatures_of(h))?;
-        let mut out = vec![];
-        whole.sigs.encode(&mut out);
-        whole.doc.encode(&mut out);
-        Ok(out)
-    }
-
-    /// Merges another replica's [`Node::document_bytes`] of document `id`
-    /// into this node's copy (creating it if new), admitting only signed
-    /// changes of enrolled members, as a sync does. Returns the record.
-    pub fn merge_document(&self, id: &DocumentId, bytes: &[u8]) -> Result<Record> {
-        use crate::sync::wire::Frame;
-        let bad = |why: String| Error::Damaged { id: id.to_string(), reason: why };
-        let mut sigs = crate::sync::sigs::Collector::default();
-        let mut incoming: Option<Automerge> = None;
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let prefix: [u8; 4] =
-                rest.get(..4).and_then(|p| p.try_into().ok()).ok_or_else(|| bad("truncated".into()))?;
-            let len = Frame::body_len(prefix).map_err(|e| bad(e.to_string()))?;
-            let body = rest.get(4..4 + len).ok_or_else(|| bad("truncated".into()))?;
-            match sigs.take(Frame::decode(body).map_err(|e| bad(e.to_string()))?) {
-                None => {}
-                Some(Frame::DocFull(of, raw)) => {
-                    let doc = Automerge::load(&raw).map_err(|e| bad(e.to_string()))?;
-                    sigs.arrived(&of, || Ok(crate::sync::sigs::document_hashes(&doc))).map_err(bad)?;
-                    incoming = Some(doc);
-                }
-                Some(other) => return Err(bad(format!("unexpected {} frame", other.name()))),
-            }
-            rest = &rest[4 + len..];
-        }
-        let incoming = incoming.ok_or_else(|| bad("no document".into()))?;
-        let _guard = self.write_lock();
-        let outcome = self.ingest(id, incoming, sigs.by_hash(), "merge_document")?;
-        match outcome.ingested {
-            Some(mut ing) => {
-                let mut saved = vec![];
-                {
-                    let write = self.ingest_write(&mut ing, None, &mut saved)?;
-                    self.store.write(&[write])?;
-                }
-                Ok(self.shown(ing.record))
-            }
-            // nothing new was admitted: the record as stored, if there is one
-            None if self.store.contains(id)? => self.get(&id.to_string()),
-            None => {
-                Err(Error::refused(format!("document {id}"), "none of its new changes is admitted (see `ayni audit`)"))
-            }
-        }
-    }
-}
-
-fn matches(rec: &Record, path: &str, want: &Value) -> bool {
-    let got = match path {
-        "status" => rec.status.clone().map(Value::String),
-        "key" => Some(Value::String(rec.key.clone())),
-        "id" => Some(Value::String(rec.id.clone())),
-        _ => {
-            let pointer = format!("/{}", path.replace('~', "~0").replace('/', "~1").replace('.', "/"));
-            rec.fields.pointer(&pointer).cloned()
-        }
-    };
-    match got {
-        Some(Value::Array(items)) => items.contains(want) || Some(&Value::Array(items.clone())) == Some(want),
-        Some(v) => &v == want || (want.is_string() && v.to_string() == *want.as_str().unwrap_or_default()),
-        None => false,
     }
 }

@@ -1,0 +1,174 @@
+//! Work on many records at once: `import` (every item checked before
+//! anything is written), `check`, `compact`, counts by kind.
+//!
+//! Owns: batching and parallel building of imports, the store-wide check.
+//! Must never: write part of a refused import.
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::node::{Built, CheckReport, CompactReport, ImportReport, Node, Problem, Record, IMPORT_BATCH};
+use crate::record::{self};
+use crate::store::{DocWrite, Payload};
+
+impl Node {
+    /// Creates many records of one kind. Every item is checked before
+    /// anything is written, and any bad item (labelled as the caller
+    /// labelled it, e.g. `line 7`) refuses the whole import. `items` is
+    /// called twice, once to check and once to write, so a large import
+    /// never holds every built document in memory; the write goes in
+    /// atomic, durable batches of [`IMPORT_BATCH`] records.
+    pub fn import<F, I>(&self, kind: &str, items: F) -> Result<ImportReport>
+    where
+        F: Fn() -> I,
+        I: Iterator<Item = (String, std::result::Result<Value, String>)>,
+    {
+        self.kind(kind)?;
+        let mut taken = HashSet::new();
+        let mut errors = vec![];
+        for (at, item) in items() {
+            if let Err(e) = item.and_then(|v| self.check_new(kind, v, &mut taken).map_err(|e| e.to_string())) {
+                errors.push((at, e));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Import(errors));
+        }
+        // records are built on every core, a batch at a time, and each batch
+        // is written as one atomic, durable store write
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+        let mut created = 0;
+        let mut items = items().peekable();
+        while items.peek().is_some() {
+            let mut chunk: Vec<(String, std::result::Result<Value, String>)> =
+                items.by_ref().take(IMPORT_BATCH).collect();
+            let per_worker = chunk.len().div_ceil(workers);
+            let mut parts = vec![];
+            while !chunk.is_empty() {
+                let rest = chunk.split_off(per_worker.min(chunk.len()));
+                parts.push(std::mem::replace(&mut chunk, rest));
+            }
+            // each record built, with its view bytes and summary hash
+            type Ready = (Built, Vec<u8>, [u8; 16]);
+            let built: Vec<Result<Vec<Ready>>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = parts
+                    .into_iter()
+                    .map(|part| {
+                        scope.spawn(move || {
+                            let mut taken = HashSet::new();
+                            part.into_iter()
+                                .map(|(at, item)| {
+                                    let value = item.map_err(|e| Error::Import(vec![(at, e)]))?;
+                                    let b = self.build(kind, None, value, &mut taken)?;
+                                    let w = self.doc_write(b.id, Payload::New(&b.doc), &b.rec, vec![])?;
+                                    let (view, summary) = (w.view, w.summary);
+                                    Ok((b, view, summary))
+                                })
+                                .collect::<Result<Vec<_>>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("an import worker panicked".into()))))
+                    .collect()
+            });
+            let mut batch = vec![];
+            for part in built {
+                batch.extend(part?);
+            }
+            let writes: Vec<DocWrite<'_>> = batch
+                .iter_mut()
+                .map(|(b, view, summary)| DocWrite {
+                    id: b.id,
+                    payload: Payload::New(&b.doc),
+                    kind,
+                    key: &b.rec.key,
+                    view: std::mem::take(view),
+                    conflicted: false,
+                    summary: *summary,
+                    sigs: std::mem::take(&mut b.sigs),
+                    policy: crate::policy::KINDS.contains(&kind),
+                })
+                .collect();
+            self.store().write(&writes)?;
+            created += batch.len();
+        }
+        Ok(ImportReport { kind: kind.to_string(), created })
+    }
+
+    /// Verifies every stored document: it loads (chunk checksums, hash
+    /// chain), is an Ayni record, passes its schema, and its view is current.
+    /// A damaged document is reported, never fatal.
+    pub fn check(&self) -> Result<CheckReport> {
+        let ids = self.store().all_ids()?;
+        let mut problems = vec![];
+        for id in &ids {
+            let view: Option<Record> = self.store().view(id)?.and_then(|v| serde_json::from_slice(&v).ok());
+            let problem = |reason: String| Problem {
+                id: id.to_string(),
+                kind: view.as_ref().map(|r| r.kind.clone()),
+                key: view.as_ref().map(|r| r.key.clone()),
+                reason,
+            };
+            let doc = match self.store().load(id) {
+                Ok(Some(doc)) => doc,
+                Ok(None) => continue,
+                Err(Error::Damaged { reason, .. }) => {
+                    problems.push(problem(reason));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if record::layout(&doc) != Some(record::LAYOUT_VERSION) {
+                problems.push(problem("not an Ayni record of layout 1".into()));
+                continue;
+            }
+            let current = match self.view_of(id, &doc) {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(problem(e.to_string()));
+                    continue;
+                }
+            };
+            if !current.deleted {
+                if let Err(e) = self.kind(&current.kind).and_then(|s| s.validate(&current.fields)) {
+                    problems.push(problem(format!("schema: {e}")));
+                    continue;
+                }
+            }
+            if view.as_ref() != Some(&current) {
+                problems.push(problem("stored view is stale (run `ayni compact` to rebuild it)".into()));
+            }
+        }
+        Ok(CheckReport { documents: ids.len(), ok: ids.len() - problems.len(), problems })
+    }
+
+    /// Compacts every document to one snapshot and rebuilds stale views.
+    pub fn compact(&self) -> Result<CompactReport> {
+        let ids = self.store().all_ids()?;
+        let mut saved = 0;
+        for id in &ids {
+            saved += self.store().compact(id)?;
+            if let Ok(Some(doc)) = self.store().load(id) {
+                let rec = self.view_of(id, &doc)?;
+                let stored: Option<Record> = self.store().view(id)?.and_then(|v| serde_json::from_slice(&v).ok());
+                if stored.as_ref() != Some(&rec) {
+                    let heads = doc.get_heads();
+                    self.store_write(*id, Payload::Changed { doc: &doc, stored_heads: &heads }, &rec, vec![])?;
+                }
+            }
+        }
+        Ok(CompactReport { documents: ids.len(), bytes_saved: saved, disk_bytes: self.store().disk_bytes() })
+    }
+
+    /// How many live records of each kind the node holds.
+    pub fn counts(&self) -> Result<BTreeMap<String, usize>> {
+        let mut out = BTreeMap::new();
+        for kind in crate::schema::KINDS {
+            out.insert(kind.to_string(), self.list(kind, &[])?.len());
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,133 @@
+//! Reading records: one record, a kind's listing (filtered, streamed), a
+//! record's history, the records with conflicts.
+//!
+//! Owns: the read views the CLI and the API show. Must never: write.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::identity::NodeId;
+use crate::node::{rfc3339, HistoryEntry, Node, Record, RecordConflicts, StatusConflict};
+use crate::record::{self};
+use time::OffsetDateTime;
+
+impl Node {
+    /// One record, read from its document.
+    pub fn get(&self, reference: &str) -> Result<Record> {
+        let id = self.resolve(reference)?;
+        let doc = self.load(&id)?;
+        Ok(self.shown(self.view_of(&id, &doc)?))
+    }
+
+    /// Live records of `kind` whose fields match every `(path, value)`
+    /// filter (`status`, `key` and `id` match the record itself; a list
+    /// matches when it contains the value). Reads only the views of `kind`.
+    pub fn list(&self, kind: &str, filters: &[(String, Value)]) -> Result<Vec<Record>> {
+        let mut out = vec![];
+        self.list_each(kind, filters, |rec| {
+            out.push(rec);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Like [`Node::list`], handing each record to `f` as it is read, so a
+    /// front end can stream a large kind with one record in memory.
+    /// Returns how many records matched.
+    pub fn list_each(
+        &self,
+        kind: &str,
+        filters: &[(String, Value)],
+        mut f: impl FnMut(Record) -> Result<()>,
+    ) -> Result<usize> {
+        self.kind(kind)?;
+        let mut n = 0;
+        for item in self.store().views_of_kind_iter(kind) {
+            let (id, bytes) = item?;
+            let rec: Record = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Damaged { id: id.to_string(), reason: format!("view: {e}") })?;
+            if rec.deleted {
+                continue;
+            }
+            let rec = self.shown(rec);
+            if filters.iter().all(|(path, want)| matches(&rec, path, want)) {
+                n += 1;
+                f(rec)?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Every change to a record, oldest first.
+    pub fn history(&self, reference: &str) -> Result<Vec<HistoryEntry>> {
+        let id = self.resolve(reference)?;
+        let doc = self.load(&id)?;
+        Ok(doc
+            .get_changes(&[])
+            .into_iter()
+            .map(|c| HistoryEntry {
+                hash: c.hash().to_string(),
+                at: OffsetDateTime::from_unix_timestamp(c.timestamp()).map(rfc3339).unwrap_or_default(),
+                node: NodeId::from_actor(c.actor_id()).map_or_else(|| c.actor_id().to_hex_string(), |n| n.to_string()),
+                message: c.message().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    /// Every record with conflicts.
+    pub fn conflicts(&self) -> Result<Vec<RecordConflicts>> {
+        let mut out = vec![];
+        for id in self.store().conflicted()? {
+            let doc = self.load(&id)?;
+            let Some(env) = record::envelope(&doc) else { continue };
+            let schema = self.kind(&env.kind)?;
+            let status = schema
+                .lifecycle
+                .as_ref()
+                .map(|lc| {
+                    let folded = lc.fold(&record::transitions(&doc));
+                    folded
+                        .conflicts
+                        .iter()
+                        .map(|c| StatusConflict {
+                            current: folded.state.clone(),
+                            wanted: c.to.clone(),
+                            by: c.by.clone(),
+                            entry: c.id.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let rc = RecordConflicts {
+                id: id.to_string(),
+                kind: env.kind,
+                key: env.key,
+                fields: record::conflicts(&doc),
+                status,
+                deleted_while_edited: record::is_live(&doc) && record::tombstone(&doc).is_some(),
+            };
+            if !rc.fields.is_empty() || !rc.status.is_empty() || rc.deleted_while_edited {
+                out.push(rc);
+            }
+        }
+        out.sort_by(|a, b| (&a.kind, &a.key).cmp(&(&b.kind, &b.key)));
+        Ok(out)
+    }
+}
+
+fn matches(rec: &Record, path: &str, want: &Value) -> bool {
+    let got = match path {
+        "status" => rec.status.clone().map(Value::String),
+        "key" => Some(Value::String(rec.key.clone())),
+        "id" => Some(Value::String(rec.id.clone())),
+        _ => {
+            let pointer = format!("/{}", path.replace('~', "~0").replace('/', "~1").replace('.', "/"));
+            rec.fields.pointer(&pointer).cloned()
+        }
+    };
+    match got {
+        Some(Value::Array(items)) => items.contains(want) || Some(&Value::Array(items.clone())) == Some(want),
+        Some(v) => &v == want || (want.is_string() && v.to_string() == *want.as_str().unwrap_or_default()),
+        None => false,
+    }
+}
