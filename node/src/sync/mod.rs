@@ -28,10 +28,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use crate::id::DocumentId;
 use ranges::ItemSet;
+pub use ranges::{members_fingerprint, state_hash};
+use wire::bloom_is_sound;
 use wire::{Bound, Frame, Hash16, Hello, Range, RangeBody, WireError, VERSIONS};
 
 /// Ranges with at most this many items are sent as item lists.
@@ -40,60 +42,6 @@ pub const ITEMS_THRESHOLD: usize = 8;
 pub const SPLIT: usize = 8;
 /// Whole documents sent in one batch stop being added past this many bytes.
 pub const BATCH_BYTES: usize = 16 * 1024 * 1024;
-
-/// The state hash of a document: the first 16 bytes of SHA-256 over its ID
-/// and its sorted heads. Two replicas of a document have the same state
-/// hash exactly when they hold the same changes.
-pub fn state_hash(id: &DocumentId, heads: &[ChangeHash]) -> Hash16 {
-    let mut sorted: Vec<&ChangeHash> = heads.iter().collect();
-    sorted.sort();
-    let mut h = Sha256::new();
-    h.update(id.as_bytes());
-    for head in sorted {
-        h.update(head.0);
-    }
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&h.finalize()[..16]);
-    out
-}
-
-/// Fingerprint of a set of membership tokens.
-pub fn members_fingerprint(tokens: &[Vec<u8>]) -> Hash16 {
-    let mut hashes: Vec<[u8; 32]> = tokens.iter().map(|t| Sha256::digest(t).into()).collect();
-    hashes.sort();
-    let mut h = Sha256::new();
-    for x in hashes {
-        h.update(x);
-    }
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&h.finalize()[..16]);
-    out
-}
-
-/// Whether an automerge bloom filter (as `BloomFilter::to_bytes` gives it:
-/// nothing, or entries, bits per entry, probes as LEB128, then the bits) can
-/// be probed. automerge 0.12 divides by its bit count, so a filter claiming
-/// entries with zero bits per entry would panic it (found by the
-/// `reconcile` fuzz target).
-fn bloom_is_sound(bytes: &[u8]) -> bool {
-    let mut values = [0u64; 2];
-    let mut rest = bytes;
-    for v in &mut values {
-        let (mut x, mut shift) = (0u64, 0);
-        loop {
-            let Some((&b, tail)) = rest.split_first() else { return bytes.is_empty() };
-            rest = tail;
-            x |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
-            shift += 7;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        *v = x;
-    }
-    let [entries, bits_per_entry] = values;
-    entries == 0 || bits_per_entry > 0
-}
 
 /// What a session needs from the node's storage.
 pub trait DocStore {

@@ -1,8 +1,12 @@
 //! A replica's set of `(document ID, state hash)` items, sorted by ID, with
 //! prefix XORs so the fingerprint of any ID range costs two lookups.
 //!
-//! Owns: range arithmetic for range-based set reconciliation. Must never:
-//! read documents (items come from the store's summary).
+//! Owns: range arithmetic for range-based set reconciliation, and the
+//! hashes it compares (a document's state hash, the members fingerprint).
+//! Must never: read documents (items come from the store's summary).
+
+use automerge::ChangeHash;
+use sha2::{Digest, Sha256};
 
 use super::wire::{Bound, Hash16};
 use crate::id::DocumentId;
@@ -94,4 +98,33 @@ impl ItemSet {
         }
         out
     }
+}
+
+/// The state hash of a document: the first 16 bytes of SHA-256 over its ID
+/// and its sorted heads. Two replicas of a document have the same state
+/// hash exactly when they hold the same changes.
+pub fn state_hash(id: &DocumentId, heads: &[ChangeHash]) -> Hash16 {
+    let mut sorted: Vec<&ChangeHash> = heads.iter().collect();
+    sorted.sort();
+    let mut h = Sha256::new();
+    h.update(id.as_bytes());
+    for head in sorted {
+        h.update(head.0);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
+}
+
+/// Fingerprint of a set of membership tokens.
+pub fn members_fingerprint(tokens: &[Vec<u8>]) -> Hash16 {
+    let mut hashes: Vec<[u8; 32]> = tokens.iter().map(|t| Sha256::digest(t).into()).collect();
+    hashes.sort();
+    let mut h = Sha256::new();
+    for x in hashes {
+        h.update(x);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
 }

@@ -473,6 +473,31 @@ pub fn unpack(compressed: &[u8]) -> Result<Vec<Frame>, WireError> {
     Ok(frames)
 }
 
+/// Whether an automerge bloom filter (as `BloomFilter::to_bytes` gives it:
+/// nothing, or entries, bits per entry, probes as LEB128, then the bits) can
+/// be probed. automerge 0.12 divides by its bit count, so a filter claiming
+/// entries with zero bits per entry would panic it (found by the
+/// `reconcile` fuzz target).
+pub(crate) fn bloom_is_sound(bytes: &[u8]) -> bool {
+    let mut values = [0u64; 2];
+    let mut rest = bytes;
+    for v in &mut values {
+        let (mut x, mut shift) = (0u64, 0);
+        loop {
+            let Some((&b, tail)) = rest.split_first() else { return bytes.is_empty() };
+            rest = tail;
+            x |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        *v = x;
+    }
+    let [entries, bits_per_entry] = values;
+    entries == 0 || bits_per_entry > 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

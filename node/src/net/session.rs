@@ -1,0 +1,225 @@
+//! One replication session on one QUIC stream: reading frames with a
+//! stall timer, and handing the sans-IO `sync::Session` to the engine for
+//! each part it produces and each run of frames it is fed.
+//!
+//! Owns: the ping-pong of batches on the stream, commits after each batch
+//! (and every 256 frames within a long one). Must never: touch the store
+//! itself (only the engine does), or wait on the peer without a timer.
+
+use super::*;
+
+#[derive(Default)]
+pub(super) struct Io {
+    pub(super) sent: u64,
+    pub(super) received: u64,
+}
+
+/// Whole-document bytes per part of a batch handed to the stream.
+const PART_BYTES: usize = 256 * 1024;
+
+/// Reads one frame. `Err(Stalled)` when no byte arrives for `stall`: a
+/// large frame on a slow link is not a stall as long as bytes keep coming.
+/// The body grows as bytes arrive, so a hostile length prefix costs no
+/// memory up front.
+async fn read_frame(recv: &mut quinn::RecvStream, io: &mut Io, stall: Duration) -> Result<Option<Frame>, ReadError> {
+    let mut prefix = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match tokio::time::timeout(stall, recv.read(&mut prefix[got..])).await {
+            Err(_) => return Err(ReadError::Stalled),
+            Ok(Ok(Some(n))) => got += n,
+            Ok(Ok(None)) if got == 0 => return Ok(None),
+            Ok(Ok(None)) => return Err(ReadError::Sync(WireError::Truncated("stream ended mid-frame").into())),
+            Ok(Err(e)) => return Err(ReadError::from(e)),
+        }
+    }
+    let len = Frame::body_len(prefix).map_err(|e| ReadError::Sync(e.into()))?;
+    let mut body = Vec::with_capacity(len.min(1 << 16));
+    while body.len() < len {
+        let want = (len - body.len()).min(1 << 16);
+        match tokio::time::timeout(stall, recv.read_chunk(want, true)).await {
+            Err(_) => return Err(ReadError::Stalled),
+            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk.bytes),
+            Ok(Ok(None)) => return Err(ReadError::Sync(WireError::Truncated("stream ended mid-frame").into())),
+            Ok(Err(e)) => return Err(ReadError::from(e)),
+        }
+    }
+    io.received += 4 + len as u64;
+    Frame::decode(&body).map(Some).map_err(|e| ReadError::Sync(e.into()))
+}
+
+/// Why no frame was read.
+enum ReadError {
+    /// Nothing arrived for the stall timeout.
+    Stalled,
+    /// The connection ended.
+    Lost(quinn::ConnectionError),
+    /// The stream broke or the bytes are not a frame.
+    Sync(SyncError),
+}
+
+impl From<quinn::ReadError> for ReadError {
+    fn from(e: quinn::ReadError) -> ReadError {
+        match e {
+            quinn::ReadError::ConnectionLost(c) => ReadError::Lost(c),
+            other => ReadError::Sync(SyncError::Protocol(format!("stream: {other}"))),
+        }
+    }
+}
+
+/// Runs a session on one stream: the ping-pong of batches described in
+/// `sync`. The session's store work (loading documents for a batch,
+/// admitting what arrives) is done on the node's engine, a part or a
+/// packed run of frames at a time; this task only moves bytes and timers.
+/// Received documents are made durable after each batch (and every 256
+/// frames within a long one), so a cut connection keeps them.
+pub(super) async fn run_session(
+    engine: &NodeHandle,
+    role: Role,
+    send: &mut quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+    peer: &str,
+    config: &NetConfig,
+    progress: &Arc<AtomicU64>,
+) -> Result<(Stats, Io), NetError> {
+    let sync_err = |source: SyncError| NetError::Sync { peer: peer.to_string(), source };
+    let write_err = |e: quinn::WriteError| match e {
+        quinn::WriteError::ConnectionLost(reason) => NetError::Lost { peer: peer.to_string(), reason },
+        other => sync_err(SyncError::Protocol(format!("stream: {other}"))),
+    };
+    let from = peer.to_string();
+    let mut session =
+        engine.call(move |node| Session::new(role, *node.id().as_bytes(), &node.sync_store(&from))).await??;
+    let mut io = Io::default();
+    let mut my_turn = role == Role::Initiator;
+    let mut handled = 0usize;
+    loop {
+        if my_turn {
+            // the batch goes out part by part, so the next part is loaded
+            // while the stream window drains the previous one
+            let mut done = false;
+            while !done {
+                let from = peer.to_string();
+                let (back, part) = engine
+                    .call(move |node| {
+                        let part = session.next_part(&node.sync_store(&from), PART_BYTES);
+                        (session, part)
+                    })
+                    .await?;
+                session = back;
+                let Some(frames) = part.map_err(sync_err)? else {
+                    return Ok((session.stats().clone(), io));
+                };
+                done = frames.last() == Some(&Frame::End);
+                let buf = crate::sync::wire::encode_batch(&frames);
+                io.sent += buf.len() as u64;
+                send.write_all(&buf).await.map_err(write_err)?;
+            }
+            send.flush().await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
+        } else {
+            loop {
+                let frame = match read_frame(recv, &mut io, config.stall_timeout).await {
+                    Ok(frame) => frame,
+                    Err(e) => {
+                        commit(engine, peer).await?;
+                        return Err(match e {
+                            ReadError::Stalled => {
+                                NetError::Stalled { peer: peer.to_string(), secs: config.stall_timeout.as_secs() }
+                            }
+                            ReadError::Lost(reason) => NetError::Lost { peer: peer.to_string(), reason },
+                            ReadError::Sync(e) => sync_err(e),
+                        });
+                    }
+                };
+                let Some(frame) = frame else {
+                    // the peer finished: the session is over
+                    commit(engine, peer).await?;
+                    return Ok((session.stats().clone(), io));
+                };
+                let end = frame == Frame::End;
+                let (from, counter) = (peer.to_string(), progress.clone());
+                let (back, outcome) = engine
+                    .call(move |node| {
+                        let mut store = node.sync_store(&from);
+                        let before = handled;
+                        let outcome = feed(&mut session, &mut store, frame, &mut handled, &counter).and_then(|d| {
+                            if end {
+                                store.commit().map(|()| d).map_err(SyncError::from)
+                            } else {
+                                Ok(d)
+                            }
+                        });
+                        (session, outcome.map(|durable| (handled, durable.filter(|_| handled / 256 > before / 256))))
+                    })
+                    .await?;
+                session = back;
+                match outcome {
+                    Ok((n, durable)) => {
+                        if let Some(docs) = durable {
+                            // what `feed` made durable (tests watch for this line)
+                            tracing::debug!("stored {docs} document(s) from {peer} so far");
+                        }
+                        handled = n;
+                    }
+                    Err(e) => {
+                        let mut buf = vec![];
+                        Frame::Error(1, e.to_string()).encode(&mut buf);
+                        let _ = send.write_all(&buf).await;
+                        return Err(sync_err(e));
+                    }
+                }
+                if end {
+                    tracing::debug!("stored {} document(s) from {peer} so far", session.stats().docs_received);
+                    break;
+                }
+            }
+        }
+        my_turn = !my_turn;
+    }
+}
+
+/// Feeds one frame from the stream to the session (a packed run of frames
+/// one by one, so long packs of whole documents are still made durable
+/// every 256 documents). On error, what arrived before it is made durable.
+/// Returns how many documents had been received at the last of those
+/// commits, if there was one.
+fn feed(
+    session: &mut Session,
+    store: &mut crate::replica::SyncStore<'_>,
+    frame: Frame,
+    handled: &mut usize,
+    progress: &AtomicU64,
+) -> Result<Option<u64>, SyncError> {
+    let frames = match frame {
+        Frame::Zstd(packed) => match crate::sync::wire::unpack(&packed) {
+            Ok(fs) if fs.contains(&Frame::End) => Err(SyncError::Protocol("End inside compressed frames".into())),
+            other => other.map_err(SyncError::from),
+        },
+        f => Ok(vec![f]),
+    };
+    let mut durable = None;
+    let outcome = frames.and_then(|frames| {
+        for frame in frames {
+            if matches!(frame, Frame::DocFull(..) | Frame::DocSync(..)) {
+                progress.fetch_add(1, Ordering::Relaxed);
+            }
+            session.handle_frame(frame, store)?;
+            *handled += 1;
+            if *handled % 256 == 0 {
+                store.commit()?;
+                durable = Some(session.stats().docs_received);
+            }
+        }
+        Ok(())
+    });
+    if outcome.is_err() {
+        store.commit()?;
+    }
+    outcome.map(|()| durable)
+}
+
+/// Makes what a session stored so far durable.
+async fn commit(engine: &NodeHandle, peer: &str) -> Result<(), NetError> {
+    let from = peer.to_string();
+    Ok(engine.call(move |node| node.sync_store(&from).commit()).await??)
+}

@@ -1,0 +1,71 @@
+//! The change feed's half in the store: positions given out in write
+//! order, read back from a position, and watched for durability.
+//!
+//! Owns: the `f:`/`fi:` keys and the `m:feed` migration of a store from
+//! before the feed. Must never: hand a follower a position that is not
+//! durable yet.
+
+use super::*;
+
+impl Store {
+    /// Gives every document without a feed entry one, once per store (a
+    /// store written before the change feed existed), in one atomic batch.
+    pub(super) fn feed_every_document(&self) -> Result<()> {
+        if self.get(b"m:feed")?.is_some() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        let mut feed = self.feed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut position = *feed;
+        for (id, _) in self.summary()? {
+            if self.get(&key(b"fi:", &id))?.is_none() {
+                position += 1;
+                let mut k = b"f:".to_vec();
+                k.extend_from_slice(&position.to_be_bytes());
+                batch.insert(k, id.as_bytes());
+                batch.insert(key(b"fi:", &id), &position.to_be_bytes()[..]);
+            }
+        }
+        batch.insert(b"m:feed", b"1");
+        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        *feed = position;
+        drop(feed);
+        self.durable()
+    }
+
+    /// Follows the change feed: the receiver holds the last durable
+    /// position and wakes when it moves.
+    pub fn feed_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.feed_durable.subscribe()
+    }
+
+    /// The last durable change-feed position.
+    pub fn feed_position(&self) -> u64 {
+        *self.feed_durable.borrow()
+    }
+
+    /// Change-feed entries after `after`, in order: `(position, document)`,
+    /// at most `limit`, none beyond the last durable position.
+    pub fn feed_since(&self, after: u64, limit: usize) -> Result<Vec<(u64, DocumentId)>> {
+        let durable = self.feed_position();
+        let mut start = b"f:".to_vec();
+        start.extend_from_slice(&(after.saturating_add(1)).to_be_bytes());
+        let mut out = vec![];
+        for item in self.db.range(start..) {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            if !k.starts_with(b"f:") || out.len() >= limit {
+                break;
+            }
+            let Some(pos) = k.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes) else {
+                continue;
+            };
+            if pos > durable {
+                break;
+            }
+            if let Ok(id) = <[u8; 16]>::try_from(v.as_ref()) {
+                out.push((pos, DocumentId::from_bytes(id)));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,122 @@
+//! The store's side of `ayni check --repair`: salvaging what still reads
+//! of a damaged document, replacing or forgetting one, and raw access to
+//! the index and snapshots.
+//!
+//! Owns: every write that bypasses the normal batch (each bumps the
+//! policy generation: a repair may touch anything). Must never: be used
+//! outside a repair.
+
+use super::*;
+
+impl Store {
+    /// What can still be read of a damaged document: its snapshot as far as
+    /// it decodes, then every change chunk that still applies. Returns the
+    /// document and the stored chunks (snapshot first) that had to be left
+    /// out, byte for byte.
+    pub fn salvage(&self, id: &DocumentId) -> Result<Option<Salvage>> {
+        let Some((snap, changes)) = self.chunks(id)? else { return Ok(None) };
+        let mut dropped = vec![];
+        let partial = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Ignore);
+        let mut doc = match Automerge::load_with_options(&snap, partial) {
+            Ok(doc) if Automerge::load(&snap).is_ok() => doc,
+            Ok(doc) => {
+                dropped.push(snap);
+                doc
+            }
+            Err(_) => {
+                dropped.push(snap);
+                Automerge::new()
+            }
+        };
+        let mut applied = vec![];
+        for c in changes {
+            let mut trial = doc.clone();
+            match trial.load_incremental(&c) {
+                Ok(_) => {
+                    doc = trial;
+                    applied.push(c);
+                }
+                Err(_) => dropped.push(c),
+            }
+        }
+        if !doc.get_missing_deps(&[]).is_empty() {
+            // changes whose dependencies were lost wait in automerge's queue
+            // and a new snapshot would leave them out: keep their chunks too
+            dropped.extend(applied);
+        }
+        Ok(Some((doc, dropped)))
+    }
+
+    /// Replaces a document's stored bytes with one fresh snapshot of `doc`
+    /// (its change chunks dropped), durably.
+    pub fn replace_document(&self, id: &DocumentId, doc: &mut Automerge) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for k in self.db.scan_prefix(key(b"c:", id)).keys() {
+            batch.remove(k.map_err(|e| self.err(e))?);
+        }
+        batch.insert(key(b"d:", id), versioned(&doc.save()));
+        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.policy_changed(); // repair may touch anything
+        self.durable()
+    }
+
+    /// Removes every trace of a document: bytes, view, indexes, summary.
+    /// Used by repair for a document of which nothing readable is left (a
+    /// peer's copy comes back with the next sync, as for any missing one).
+    pub fn forget_document(&self, id: &DocumentId) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for prefix in [&b"c:"[..], b"d:", b"v:", b"h:", b"x:"] {
+            for k in self.db.scan_prefix(key(prefix, id)).keys() {
+                batch.remove(k.map_err(|e| self.err(e))?);
+            }
+        }
+        for k in self.db.scan_prefix(b"k:").keys() {
+            let k = k.map_err(|e| self.err(e))?;
+            if id_from_tail(&k).as_ref() == Some(id) {
+                batch.remove(k);
+            }
+        }
+        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.policy_changed(); // repair may touch anything
+        self.durable()
+    }
+
+    /// Every kind/key index entry (`k:`), raw, with the document it names.
+    pub fn index_entries(&self) -> Result<Vec<(DocumentId, Vec<u8>)>> {
+        let mut out = vec![];
+        for k in self.db.scan_prefix(b"k:").keys() {
+            let k = k.map_err(|e| self.err(e))?;
+            out.extend(id_from_tail(&k).map(|id| (id, k.to_vec())));
+        }
+        Ok(out)
+    }
+
+    /// The raw index key under which a document of `kind` and `key` is listed.
+    pub fn index_key_of(kind: &str, k: &str, id: &DocumentId) -> Vec<u8> {
+        index_key(kind, k, Some(id))
+    }
+
+    /// Removes raw keys (stray index entries found by repair), durably.
+    pub fn remove_raw(&self, keys: &[Vec<u8>]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for k in keys {
+            batch.remove(k.as_slice());
+        }
+        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.policy_changed(); // repair may touch anything
+        self.durable()
+    }
+
+    /// The raw stored snapshot of a document, for repair tools and for tests
+    /// that simulate a damaged disk.
+    pub fn raw_snapshot(&self, id: &DocumentId) -> Result<Option<Vec<u8>>> {
+        Ok(self.chunks(id)?.map(|(s, _)| s))
+    }
+
+    /// Replaces the raw snapshot of a document (repair tools, damage tests).
+    pub fn overwrite_raw_snapshot(&self, id: &DocumentId, bytes: &[u8]) -> Result<()> {
+        self.db.insert(key(b"d:", id), versioned(bytes)).map_err(|e| self.err(e))?;
+        self.policy_changed(); // repair may touch anything
+        self.durable()
+    }
+}
