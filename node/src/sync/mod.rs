@@ -28,7 +28,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use serde::Serialize;
-use sha2::Digest;
 
 use crate::id::DocumentId;
 use ranges::ItemSet;

@@ -1,0 +1,318 @@
+//! The command line's syntax: every command, option and its help text
+//! (clap derive). Run `ayni help COMMAND` for the rendered form.
+//!
+//! Owns: names and shapes of commands and flags (a contract outside
+//! scripts rely on). Must never: act on them.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Ayni: offline-first replicas of La Paz's cooperation records and EDAN
+/// field assessments.
+#[derive(Parser, Debug)]
+#[command(name = "ayni", version, about, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// Node home directory [default: $AYNI_HOME, else the platform data directory]
+    #[arg(long, global = true, env = "AYNI_HOME", value_name = "DIR")]
+    pub(crate) home: Option<PathBuf>,
+
+    /// Print one JSON document on stdout instead of tables
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Create this node: home, Ed25519 key, store; prints the node ID
+    Init {
+        /// A name people recognise (e.g. "hq-la-paz", "gaem-1-laptop")
+        #[arg(long)]
+        name: String,
+    },
+    /// Print this node's ID
+    Id,
+    /// Create a record and print its ID
+    Add {
+        /// Record kind (org_unit, entity, practice, mission, edan, …)
+        kind: String,
+        /// Human key, unique within the kind (default: the document ID)
+        #[arg(long)]
+        key: Option<String>,
+        /// A field: PATH=VALUE (VALUE is JSON if it parses, else text); repeatable
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
+        /// Start from the fields in this JSON file
+        #[arg(long, value_name = "F.json")]
+        file: Option<PathBuf>,
+    },
+    /// Set fields of a record (`+` as a path segment adds a new item: needs.+={…})
+    Set {
+        /// ID or KIND:KEY
+        reference: String,
+        /// PATH=VALUE, one or more
+        #[arg(required = true, value_name = "PATH=VALUE")]
+        assignments: Vec<String>,
+    },
+    /// Remove a field
+    Unset {
+        /// ID or KIND:KEY
+        reference: String,
+        /// Dotted field path
+        path: String,
+    },
+    /// Show a record
+    Get {
+        /// ID or KIND:KEY
+        reference: String,
+    },
+    /// List the live records of a kind
+    List {
+        /// Record kind
+        kind: String,
+        /// Keep records whose field equals VALUE (lists: contain it); repeatable
+        #[arg(long = "where", value_name = "PATH=VALUE")]
+        filters: Vec<String>,
+    },
+    /// Delete a record (a tombstone that syncs)
+    Delete {
+        /// ID or KIND:KEY
+        reference: String,
+    },
+    /// Move a record to a new lifecycle state
+    Transition {
+        /// ID or KIND:KEY
+        reference: String,
+        /// Target state
+        state: String,
+        /// Why (kept in the transition log)
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Every change to a record: when, which node, what
+    History {
+        /// ID or KIND:KEY
+        reference: String,
+    },
+    /// Every field, status or delete with concurrent values
+    Conflicts,
+    /// Settle a conflict: PATH is a field, `status` or `deleted`
+    Resolve {
+        /// ID or KIND:KEY
+        reference: String,
+        /// Field path, `status` or `deleted`
+        path: String,
+        /// The value to keep (JSON if it parses, else text)
+        value: String,
+    },
+    /// Create many records from a JSON array or JSON Lines file, all or nothing
+    Import {
+        /// Record kind
+        kind: String,
+        /// The file
+        file: PathBuf,
+    },
+    /// Write every live record of a kind to stdout
+    Export {
+        /// Record kind
+        kind: String,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+    /// Verify every stored document; names each damaged record
+    Check {
+        /// Repair what can be repaired: reopen a store that does not open
+        /// from its log, rebuild views and indexes, salvage damaged documents
+        /// (what is set aside goes to HOME/repair-TIME/)
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Compact every document to one snapshot
+    Compact,
+    /// Load the demo data (idempotent)
+    Seed,
+    /// The EDAN report view: each zone's accepted value or all observations
+    Report {
+        /// ID or KIND:KEY of an edan record
+        reference: String,
+    },
+    /// Networks: `network create --name NAME` founds one on this (HQ) node
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
+    /// Enrol a node (HQ only): prints the token the other node passes to `join`
+    Enroll {
+        /// The node's ID, as `ayni id` prints it on that node
+        node_id: String,
+        /// field or hq
+        #[arg(long)]
+        role: String,
+        /// A label people recognise (e.g. "gaem-2-laptop")
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the new node can reach this one (host:port) [default: the address `serve` last listened on]
+        #[arg(long)]
+        addr: Option<String>,
+    },
+    /// Revoke a node (HQ only): every node refuses it once it learns of this
+    Revoke {
+        /// The node's ID
+        node_id: String,
+        /// Why (kept in the revocation record)
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Join the network an enrolment token names
+    Join {
+        /// The token printed by `ayni enroll` on an HQ node
+        token: String,
+    },
+    /// Listen for enrolled peers and keep syncing with known ones until Ctrl-C / SIGTERM
+    Serve {
+        /// UDP address to listen on
+        #[arg(long, default_value = "0.0.0.0:7420")]
+        listen: String,
+        /// Do not announce or browse peers with mDNS
+        #[arg(long)]
+        no_mdns: bool,
+        /// Drop a peer that sends nothing for this many seconds mid-sync
+        #[arg(long, default_value_t = 30)]
+        stall_timeout: u64,
+        /// Sync again with each reachable peer every this many seconds
+        #[arg(long, default_value_t = 30)]
+        resync: u64,
+        /// Also serve the HTTP API (/api/v1/) on this TCP address
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:7421")]
+        http: Option<String>,
+        /// Serve the HTTP API in plain HTTP on a non-loopback address (tokens and records travel unencrypted)
+        #[arg(long, requires = "http", conflicts_with = "tls_cert")]
+        http_insecure: bool,
+        /// Serve the HTTP API over HTTPS with this PEM certificate chain (default on a non-loopback address: the node's own certificate)
+        #[arg(long, requires_all = ["http", "tls_key"], value_name = "CERT.pem")]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert
+        #[arg(long, requires = "tls_cert", value_name = "KEY.pem")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Sync once with one peer, then exit
+    Sync {
+        /// HOST:PORT, or the node ID of a known peer
+        peer: String,
+        /// Give up on a peer that sends nothing for this many seconds
+        #[arg(long, default_value_t = 30)]
+        stall_timeout: u64,
+    },
+    /// Known peers: addresses, last seen, last sync, state
+    Peers,
+    /// Record changes as they land (sync, bundles, local writes, the API): through a serving node it follows them until Ctrl-C; otherwise (or with --once) it prints those since --since and exits
+    Watch {
+        /// Only records of this kind
+        kind: Option<String>,
+        /// Start after this feed position (0: every record, in the order of its latest write)
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// Print the changes there are and exit, even through a serving node
+        #[arg(long)]
+        once: bool,
+    },
+    /// Serving or not, listen addresses, node, network, role, peers, records by kind, what waits for a person
+    Status,
+    /// Changes refused on receipt (bad or missing signature, unknown author…)
+    Audit,
+    /// Client tokens for programs and apps using the HTTP API
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Decide an amendment proposal to validated figures (HQ only)
+    Amendment {
+        /// accept or reject
+        #[arg(value_parser = ["accept", "reject"])]
+        decision: String,
+        /// ID or KIND:KEY of the record
+        reference: String,
+        /// The proposal's change hash (or a prefix), as `ayni get` shows it under amendments
+        change: String,
+    },
+    /// Sync by file (USB stick): `bundle export FILE`, `bundle import FILE`
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
+    /// The main job: HQ and two field laptops on loopback work offline and sync in a chain
+    Demo,
+    /// Print a shell completion script
+    Completions {
+        /// Shell
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum NetworkCommand {
+    /// Found a network on this node; it becomes its first member, role hq
+    Create {
+        /// The network's name (e.g. "gamlp-cooperacion")
+        #[arg(long)]
+        name: String,
+    },
+    /// Show this node's network and its members
+    Show,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ClientCommand {
+    /// Issue a client token (printed once; only its hash is kept)
+    Add {
+        /// A name people recognise (letters, digits, '-')
+        name: String,
+        /// hq, field or read; never more than this node's own role
+        #[arg(long)]
+        role: String,
+        /// The team whose EDAN tallies a field client writes
+        #[arg(long)]
+        team: Option<String>,
+        /// The token stops working after this long (90m, 12h, 30d, 2w)
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// Every client issued, revoked ones included
+    List,
+    /// Revoke a client: its token stops working at once
+    Revoke {
+        /// The client's name
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum BundleCommand {
+    /// Write every change the other side may lack into FILE
+    Export {
+        /// The bundle file to write
+        file: PathBuf,
+        /// Only what differs from what this peer was last known to hold
+        #[arg(long, value_name = "PEER_NODE_ID", conflicts_with = "all")]
+        since: Option<String>,
+        /// Everything (the default)
+        #[arg(long)]
+        all: bool,
+    },
+    /// Apply a bundle: all or nothing, with the same checks as a network sync
+    Import {
+        /// The bundle file
+        file: PathBuf,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    Json,
+    Jsonl,
+    Csv,
+}
