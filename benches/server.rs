@@ -2,13 +2,16 @@
 //! - a CLI command through the running node (control socket) against the
 //!   same command on a stopped node (the baseline: open the store, run,
 //!   close), in the same run, on the same home;
-//! - HTTP API writes (`POST /api/v1/records/edan`, new seed-shaped EDAN records) from 20 concurrent
-//!   clients: latency p50/p99 and writes per second;
+//! - HTTP API writes (`POST /api/v1/records/edan`, new seed-shaped EDAN
+//!   records) from 20 concurrent clients: latency p50/p99 and writes per
+//!   second, at saturation (each client sends its next write when the last
+//!   is answered) and at a paced load (each client writes every
+//!   `--pace-ms`, default 50: 400 offered writes per second);
 //! - HTTP API reads (`GET` one EDAN record) from 20 concurrent clients:
 //!   reads per second.
 //!
 //! Uses the release binary: `cargo build --release -p ayni-cli && cargo
-//! bench --bench server [-- --records 10000 --writes 50 --reads 200]`.
+//! bench --bench server [-- --records 10000 --writes 50 --reads 200 --pace-ms 50]`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -108,19 +111,29 @@ fn main() {
     let served = time_commands();
 
     // 20 concurrent API writers, then 20 concurrent readers
-    let run = |per_client: usize, write: bool| -> (Vec<Duration>, Duration) {
+    // `pace`: each client sends its next request that long after the last
+    // one was *sent* (or at once, if it is late): an offered load of
+    // 20 ÷ pace requests per second, independent of the answers; `None`
+    // sends the next as soon as the last is answered (saturation)
+    let run = |per_client: usize, write: bool, pace: Option<Duration>| -> (Vec<Duration>, Duration) {
         let t = Instant::now();
         let all: Vec<Duration> = (0..20)
             .map(|c| {
                 let (http, token) = (http.clone(), token.clone());
                 std::thread::spawn(move || {
+                    let start = Instant::now() + pace.map_or(Duration::ZERO, |p| p.mul_f64(c as f64 / 20.0));
                     (0..per_client)
                         .map(|i| {
+                            if let Some(p) = pace {
+                                let due = start + p * i as u32;
+                                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                            }
                             let t = Instant::now();
                             let r = if write {
                                 // a new EDAN shaped like the seed's (zones, tallies per team, needs, services)
-                                let mut edan = ayni_node::seed::edan_like(100_000 + c * 10_000 + i);
-                                edan["key"] = serde_json::json!(format!("edan-api-{c}-{i}"));
+                                let n = 100_000 + c * 10_000 + i + if pace.is_some() { 5_000 } else { 0 };
+                                let mut edan = ayni_node::seed::edan_like(n);
+                                edan["key"] = serde_json::json!(format!("edan-api-{n}"));
                                 let body = edan.to_string();
                                 http::request(
                                     &http,
@@ -150,8 +163,10 @@ fn main() {
             .collect();
         (all, t.elapsed())
     };
-    let (mut w, w_wall) = run(writes, true);
-    let (mut r, r_wall) = run(reads, false);
+    let (mut w, w_wall) = run(writes, true, None);
+    let pace = Duration::from_millis(arg("--pace-ms", 50) as u64);
+    let (mut paced, paced_wall) = run(writes, true, Some(pace));
+    let (mut r, r_wall) = run(reads, false, None);
     let _ = Command::new("kill").arg("-TERM").arg(serve.id().to_string()).status();
     let _ = serve.wait();
 
@@ -169,6 +184,15 @@ fn main() {
         pct(&mut w, 0.5),
         pct(&mut w, 0.99),
         w.len() as f64 / w_wall.as_secs_f64()
+    );
+    println!(
+        "| the same, each client writing every {} ms ({:.0} offered per second) | {} | {:.2} | {:.2} | {:.0} |",
+        pace.as_millis(),
+        20.0 / pace.as_secs_f64(),
+        paced.len(),
+        pct(&mut paced, 0.5),
+        pct(&mut paced, 0.99),
+        paced.len() as f64 / paced_wall.as_secs_f64()
     );
     println!(
         "| `GET /api/v1/records/edan/KEY` | {} | {:.2} | {:.2} | {:.0} |",

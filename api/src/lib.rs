@@ -84,8 +84,13 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 /// reads (beside the engine, so a long read holds up no write).
 #[derive(Clone, Copy)]
 enum Access {
+    /// Reads, beside the engine.
     Read,
+    /// Writes, on the engine, as the token's client.
     Write,
+    /// Builds what a write will store, beside the engine, as the token's
+    /// client (the write itself is a later engine job).
+    Build,
 }
 
 /// Runs `f` as the client the request's token names.
@@ -100,6 +105,7 @@ async fn as_client<R: Send + 'static>(
     match access {
         Access::Read => api.engine.read(move |node| authenticated(node).and_then(|_| f(node))).await?,
         Access::Write => api.engine.call(move |node| authenticated(node).and_then(|c| node.acting_as(&c, f))).await?,
+        Access::Build => api.engine.read(move |node| authenticated(node).and_then(|c| node.acting_as(&c, f))).await?,
     }
 }
 
@@ -246,7 +252,10 @@ async fn create(
     if !body.is_object() {
         return Err(ApiError::bad_request("the body must be one JSON object: a record's fields, `key` included"));
     }
-    let rec = as_client(&api, &headers, Access::Write, move |node| Ok(node.add(&kind, None, body)?)).await?;
+    // built and signed beside the engine, several at once; only the store
+    // write (and the key check that goes with it) is the engine's
+    let new = as_client(&api, &headers, Access::Build, move |node| Ok(node.build_new(&kind, None, body)?)).await?;
+    let rec = api.engine.call(move |node| node.insert(new)).await?.map_err(ApiError::from)?;
     let location = format!("/api/v1/records/{}/{}", rec.kind, rec.key);
     let mut response = (StatusCode::CREATED, Json(&rec)).into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(&location) {

@@ -14,8 +14,8 @@
 //! a field member may, tallies only for its `--team`), and their commit
 //! message names the client, so `ayni history` shows who made them.
 
+use crate::identity::NodeId;
 use crate::store::Table;
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -115,15 +115,15 @@ pub enum AuthError {
     Revoked(String, String),
 }
 
-/// The client a write is being made for (see [`Node::acting_as`]).
-#[derive(Debug, Default)]
-pub(crate) struct Acting(Mutex<Option<Client>>);
+thread_local! {
+    /// The client the writes made on this thread are for, and the node
+    /// that makes them (see [`Node::acting_as`]).
+    static ACTING: std::cell::RefCell<Option<(NodeId, Client)>> = const { std::cell::RefCell::new(None) };
+}
 
-impl Acting {
-    /// The client writes are being made for now, if any.
-    pub(crate) fn current(&self) -> Option<Client> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
+/// The client `node`'s writes on this thread are being made for, if any.
+pub(crate) fn acting_for(node: NodeId) -> Option<Client> {
+    ACTING.with(|a| a.borrow().as_ref().filter(|(n, _)| *n == node).map(|(_, c)| c.clone()))
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -257,18 +257,21 @@ impl Node {
         Ok(client)
     }
 
-    /// Runs `f` with every write judged by `client`'s role as well as this
-    /// node's, and named after it in the change's message. For the engine
-    /// thread, which runs one job at a time.
+    /// Runs `f` with every write it makes on this thread judged by
+    /// `client`'s role as well as this node's, and named after it in the
+    /// change's message. Scoped to this thread and this call, so the engine
+    /// and the threads that build records beside it each act for their own
+    /// client.
     pub fn acting_as<R>(&self, client: &Client, f: impl FnOnce(&Node) -> R) -> R {
-        struct Reset<'a>(&'a Acting);
-        impl Drop for Reset<'_> {
+        struct Reset(Option<(NodeId, Client)>);
+        impl Drop for Reset {
             fn drop(&mut self) {
-                *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                let previous = self.0.take();
+                ACTING.with(|a| *a.borrow_mut() = previous);
             }
         }
-        *self.acting().0.lock().unwrap_or_else(|e| e.into_inner()) = Some(client.clone());
-        let _reset = Reset(self.acting());
+        let previous = ACTING.with(|a| a.borrow_mut().replace((self.id(), client.clone())));
+        let _reset = Reset(previous);
         f(self)
     }
 }

@@ -16,6 +16,7 @@
 //! result is handed back before its writes are durable. The thread ends
 //! when the last handle is dropped, after finishing the jobs already sent.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use crate::node::Node;
@@ -23,7 +24,7 @@ use crate::node::Node;
 /// A job runs and hands back how to deliver its result, which the engine
 /// calls once what the job wrote is durable.
 type Job = Box<dyn FnOnce(&Node) -> Deliver + Send>;
-type Deliver = Box<dyn FnOnce()>;
+type Deliver = Box<dyn FnOnce() + Send>;
 
 /// Most results held back for one group commit.
 const GROUP: usize = 64;
@@ -83,7 +84,7 @@ impl NodeHandle {
         rx.recv().map_err(|_| EngineGone("failed while running a job"))
     }
 
-    fn send<R: 'static, F>(&self, f: F, reply: impl FnOnce(R) + Send + 'static) -> Result<(), EngineGone>
+    fn send<R: Send + 'static, F>(&self, f: F, reply: impl FnOnce(R) + Send + 'static) -> Result<(), EngineGone>
     where
         F: FnOnce(&Node) -> R + Send + 'static,
     {
@@ -116,25 +117,47 @@ impl NodeHandle {
 }
 
 /// The engine thread: runs jobs in order; while more are waiting (up to
-/// [`GROUP`]), their writes share one flush and fdatasync (group commit),
-/// and no result is delivered before that flush. If the flush fails, the
-/// held results are dropped (their callers see [`EngineGone`]: nothing is
-/// reported done that is not durable) and the engine stops.
-fn run(node: &Node, queue: &mpsc::Receiver<Job>) {
+/// [`GROUP`]), their results are held as one group. A group that wrote
+/// goes to the flusher thread, which makes it durable (one flush and
+/// fdatasync) and only then delivers its results, in order, while the
+/// engine already runs the next jobs: flushing one group overlaps with
+/// running the next (a pipeline of two; a third group waits for the
+/// flusher). A group that wrote nothing is delivered at once — after the
+/// groups before it, so no answer overtakes an earlier one. If a flush
+/// fails, its results and every later group's are dropped (their callers
+/// see [`EngineGone`]: nothing is reported done that is not durable) and
+/// the engine stops.
+fn run(node: &Arc<Node>, queue: &mpsc::Receiver<Job>) {
     crate::store::group_commit_on_this_thread();
+    let failed = Arc::new(AtomicBool::new(false));
+    let (groups, flusher_queue) = mpsc::sync_channel::<(bool, Vec<Deliver>)>(1);
+    let flusher = {
+        let (node, failed) = (node.clone(), failed.clone());
+        std::thread::Builder::new()
+            .name("ayni-flusher".into())
+            .spawn(move || flush_groups(&node, &flusher_queue, &failed))
+    };
+    let Ok(flusher) = flusher else {
+        tracing::error!("the node's engine stops: its flusher thread could not start");
+        return;
+    };
     let mut held: Vec<Deliver> = vec![];
     loop {
+        if failed.load(Ordering::Acquire) {
+            break;
+        }
         let job = if held.is_empty() {
             match queue.recv() {
                 Ok(job) => job,
-                Err(_) => return,
+                Err(_) => break,
             }
         } else {
             match queue.try_recv() {
                 Ok(job) => job,
                 Err(waiting) => {
-                    if !commit(node, &mut held) || waiting == mpsc::TryRecvError::Disconnected {
-                        return;
+                    let group = (node.store().take_group(), std::mem::take(&mut held));
+                    if groups.send(group).is_err() || waiting == mpsc::TryRecvError::Disconnected {
+                        break;
                     }
                     continue;
                 }
@@ -145,25 +168,35 @@ fn run(node: &Node, queue: &mpsc::Receiver<Job>) {
         if let Ok(deliver) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(node))) {
             held.push(deliver);
         }
-        if held.len() >= GROUP && !commit(node, &mut held) {
-            return;
+        if held.len() >= GROUP {
+            let group = (node.store().take_group(), std::mem::take(&mut held));
+            if groups.send(group).is_err() {
+                break;
+            }
         }
     }
+    if !held.is_empty() && !failed.load(Ordering::Acquire) {
+        let _ = groups.send((node.store().take_group(), held));
+    }
+    drop(groups);
+    let _ = flusher.join();
 }
 
-/// Makes the group's writes durable, then delivers its results.
-fn commit(node: &Node, held: &mut Vec<Deliver>) -> bool {
-    match node.store().commit_group() {
-        Ok(()) => {
-            for deliver in held.drain(..) {
-                deliver();
-            }
-            true
+/// The flusher thread: makes each group durable, then delivers its results.
+fn flush_groups(node: &Node, groups: &mpsc::Receiver<(bool, Vec<Deliver>)>, failed: &AtomicBool) {
+    for (wrote, delivers) in groups.iter() {
+        if failed.load(Ordering::Acquire) {
+            continue; // drop: nothing after a failed flush is reported done
         }
-        Err(e) => {
-            tracing::error!("the node's engine stops: its writes could not be made durable: {e}");
-            held.clear();
-            false
+        if wrote {
+            if let Err(e) = node.store().flush_now() {
+                tracing::error!("the node's engine stops: its writes could not be made durable: {e}");
+                failed.store(true, Ordering::Release);
+                continue;
+            }
+        }
+        for deliver in delivers {
+            deliver();
         }
     }
 }

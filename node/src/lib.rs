@@ -61,7 +61,7 @@ pub mod status;
 pub mod store;
 pub mod sync;
 pub mod trust;
-mod write;
+pub mod write;
 
 pub use error::{Error, Result};
 pub use id::DocumentId;

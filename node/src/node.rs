@@ -183,7 +183,6 @@ pub struct Node {
     store: Store,
     schemas: &'static Schemas,
     verified: crate::network::Verified,
-    acting: crate::clients::Acting,
     /// Serialises every read-merge-write of a document on this node. In a
     /// serving node the engine thread is the only writer, so it is never
     /// contended there; it keeps a node used directly (a library caller with
@@ -303,7 +302,6 @@ impl Node {
             store,
             schemas: schemas()?,
             verified: Default::default(),
-            acting: Default::default(),
             writes: Default::default(),
             policy: Default::default(),
         })
@@ -343,11 +341,6 @@ impl Node {
     /// The home directory.
     pub fn home(&self) -> &Path {
         &self.home
-    }
-
-    /// The client writes are made for, if any (see `Node::acting_as`).
-    pub(crate) fn acting(&self) -> &crate::clients::Acting {
-        &self.acting
     }
 
     /// Tokens this node already verified (see [`crate::network::Verified`]).

@@ -374,10 +374,13 @@ pub(crate) fn create<T: Transactable>(tx: &mut T, id: &str, env: &Envelope, data
     tx.put(ROOT, "created_at", env.created_at.as_str()).map_err(&e)?;
     tx.put(ROOT, "created_by", env.created_by.as_str()).map_err(&e)?;
     tx.put_object(ROOT, "transitions", ObjType::Map).map_err(&e)?;
-    let obj = tx.put_object(ROOT, "data", ObjType::Map).map_err(&e)?;
-    if let Value::Object(map) = data {
-        fill_map(tx, id, &obj, map)?;
-    }
+    // the whole tree in one batch: automerge inserts its ops at once
+    // instead of seeking the op set for each (a nested EDAN is hundreds)
+    let fields = match data {
+        Value::Object(_) => hydrate(data),
+        _ => automerge::hydrate::Value::map(),
+    };
+    tx.batch_create_object(ROOT, "data", &fields, false).map_err(&e)?;
     touch(tx, id)
 }
 
@@ -475,6 +478,18 @@ pub(crate) fn clear_tombstone<T: Transactable>(tx: &mut T, id: &str) -> Result<(
         tx.delete(ROOT, "tombstone").map_err(am(id))?;
     }
     touch(tx, id)
+}
+
+/// A JSON value as automerge's hydrated value, scalars as
+/// [`json_to_scalar`] makes them.
+fn hydrate(v: &Value) -> automerge::hydrate::Value {
+    match v {
+        Value::Object(m) => {
+            m.iter().map(|(k, v)| (k.as_str(), hydrate(v))).collect::<std::collections::HashMap<&str, _>>().into()
+        }
+        Value::Array(items) => items.iter().map(hydrate).collect::<Vec<_>>().into(),
+        scalar => automerge::hydrate::Value::Scalar(json_to_scalar(scalar)),
+    }
 }
 
 /// Writes `map` into a map object created in this transaction (nothing to
@@ -593,6 +608,26 @@ mod tests {
 
     fn p(s: &str) -> Vec<String> {
         s.split('.').map(String::from).collect()
+    }
+
+    #[test]
+    fn a_record_built_in_one_batch_reads_like_one_built_op_by_op() {
+        let data = crate::seed::edan_like(7);
+        let batch = new_doc(1, data.clone());
+        let mut by_op = Automerge::new().with_actor(ActorId::from(vec![1; 32]));
+        let mut tx = by_op.transaction();
+        let obj = tx.put_object(ROOT, "data", ObjType::Map).unwrap();
+        fill_map(&mut tx, "doc", &obj, data.as_object().unwrap()).unwrap();
+        tx.commit();
+        assert_eq!(fields(&batch), fields(&by_op));
+        assert_eq!(fields(&batch), data);
+        // and it merges with a concurrent edit like any other
+        let mut other = fork(&batch, 2);
+        edit(&mut other, |tx| set_path(tx, "doc", &p("title"), &json!("otro")).unwrap());
+        let mut merged = fork(&batch, 3);
+        merged.merge(&mut other).unwrap();
+        assert_eq!(fields(&merged)["title"], "otro");
+        assert!(conflicts(&merged).is_empty());
     }
 
     #[test]

@@ -50,6 +50,14 @@ impl Node {
             .collect()
     }
 
+    /// Signs the change this node just committed (its hash, as automerge's
+    /// commit returns it; none for an empty transaction). Cheaper than
+    /// [`Node::sign_own`], which has automerge encode the changes to find
+    /// them.
+    pub(crate) fn sign_committed(&self, committed: Option<ChangeHash>) -> Vec<Signed> {
+        committed.map(|h| (h.0, self.secret().sign(&h.0))).into_iter().collect()
+    }
+
     /// Stored signatures of the given changes (those that have one).
     pub(crate) fn signatures_of(&self, hashes: &[ChangeHash]) -> Result<Vec<Signed>> {
         let mut out = Vec::with_capacity(hashes.len());

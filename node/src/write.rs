@@ -19,10 +19,14 @@ use crate::record::{self, Envelope};
 use crate::schema::KindSchema;
 use crate::store::Payload;
 
+/// A new record built, validated, judged and signed, not stored yet (see
+/// [`Node::build_new`]).
+pub struct NewRecord(Built);
+
 impl Node {
     /// A change's message, naming the client it is made for, if any.
     pub(crate) fn message_for(&self, message: &str) -> String {
-        match self.acting().current() {
+        match crate::clients::acting_for(self.id()) {
             Some(c) => format!("{message} (client {})", c.name),
             None => message.to_string(),
         }
@@ -35,7 +39,7 @@ impl Node {
     /// may, tallies only for its team.
     pub(crate) fn check_own_role(&self, kind: &str, doc: &Automerge, before: &[automerge::ChangeHash]) -> Result<()> {
         use crate::clients::ClientRole;
-        let client = self.acting().current();
+        let client = crate::clients::acting_for(self.id());
         if let Some(c) = client.as_ref().filter(|c| c.role == ClientRole::Read) {
             return Err(Error::Forbidden(format!("client '{}' may only read", c.name)));
         }
@@ -102,10 +106,10 @@ impl Node {
             return Err(e);
         }
         let opts = CommitOptions::default().with_message(self.message_for(message)).with_time(now().unix_timestamp());
-        tx.commit_with(opts);
+        let (committed, _) = tx.commit_with(opts);
         self.check_own_role(&env.kind, &doc, &stored_heads)?;
         let rec = self.view_of(&id, &doc)?;
-        let sigs = self.sign_own(&doc, &stored_heads);
+        let sigs = self.sign_committed(committed);
         self.store_write(id, Payload::Changed { doc: &doc, stored_heads: &stored_heads }, &rec, sigs)?;
         Ok(self.shown(rec))
     }
@@ -130,7 +134,7 @@ impl Node {
         let mut doc = Automerge::new().with_actor(self.secret().public().actor_id());
         let mut tx = doc.transaction();
         record::create(&mut tx, &id.to_string(), &env, &fields)?;
-        tx.commit_with(
+        let (committed, _) = tx.commit_with(
             CommitOptions::default()
                 .with_message(self.message_for(&format!("add {kind} {}", env.key)))
                 .with_time(now().unix_timestamp()),
@@ -152,7 +156,7 @@ impl Node {
             heads: doc.get_heads().iter().map(|h| h.to_string()).collect(),
             fields,
         };
-        let sigs = self.sign_own(&doc, &[]);
+        let sigs = self.sign_committed(committed);
         Ok(Built { id, doc: doc.save(), rec, sigs })
     }
 
@@ -203,7 +207,29 @@ impl Node {
 
     /// Creates a record. `fields` may carry `"key"`; `key` wins over it.
     pub fn add(&self, kind: &str, key: Option<&str>, fields: Value) -> Result<Record> {
-        let b = self.build(kind, key, fields, &mut HashSet::new())?;
+        let new = self.build_new(kind, key, fields)?;
+        self.insert(new)
+    }
+
+    /// The first half of [`Node::add`]: validates, builds and signs a new
+    /// record (as the acting client, if any) without storing it. It reads
+    /// the store but never writes, so a serving node runs it beside the
+    /// engine, several at once; [`Node::insert`] then stores it on the
+    /// engine.
+    pub fn build_new(&self, kind: &str, key: Option<&str>, fields: Value) -> Result<NewRecord> {
+        self.build(kind, key, fields, &mut HashSet::new()).map(NewRecord)
+    }
+
+    /// The second half of [`Node::add`]: stores a record built by
+    /// [`Node::build_new`], durably, unless a record of that kind and key
+    /// was stored meanwhile (the check that counts is this one, made by
+    /// the thread that writes).
+    pub fn insert(&self, new: NewRecord) -> Result<Record> {
+        let b = new.0;
+        if !self.store().ids_by_key(&b.rec.kind, &b.rec.key)?.is_empty() {
+            let (kind, key) = (&b.rec.kind, &b.rec.key);
+            return Err(Error::invalid(kind, "key", format!("a {kind} with key '{key}' already exists")));
+        }
         self.store_write(b.id, Payload::New(&b.doc), &b.rec, b.sigs.clone())?;
         Ok(self.shown(b.rec))
     }

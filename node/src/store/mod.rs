@@ -271,13 +271,25 @@ impl Store {
     /// Makes durable what this thread's group wrote (see
     /// [`group_commit_on_this_thread`]); nothing to do if it wrote nothing.
     pub fn commit_group(&self) -> Result<()> {
-        if DIRTY.with(|d| d.replace(false)) {
+        if self.take_group() {
             self.flush_now()?;
         }
         Ok(())
     }
 
-    fn flush_now(&self) -> Result<()> {
+    /// Whether this thread's group wrote anything since the last call: a
+    /// [`Store::flush_now`], on any thread, then makes it durable.
+    pub fn take_group(&self) -> bool {
+        DIRTY.with(|d| d.replace(false))
+    }
+
+    /// Makes every write applied before the call durable (sled's flush,
+    /// then fdatasync of its data file and new blob files); followers of
+    /// the feed learn of positions written before it.
+    pub fn flush_now(&self) -> Result<()> {
+        // positions given out before the flush are durable after it; one
+        // written while it runs may not be, so it is not announced
+        let last = *self.feed.lock().unwrap_or_else(|p| p.into_inner());
         self.db.flush().map_err(|e| self.err(e))?;
         let data = self.dir.join("db");
         if let Ok(file) = std::fs::File::open(&data) {
@@ -285,7 +297,6 @@ impl Store {
         }
         let mut synced = self.synced_blobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         files::sync_new_blobs(&self.dir, &mut synced)?;
-        let last = *self.feed.lock().unwrap_or_else(|p| p.into_inner());
         self.feed_durable.send_if_modified(|d| std::mem::replace(d, last) != last);
         Ok(())
     }
