@@ -219,6 +219,30 @@ fn the_change_feed_follows_every_write_as_it_lands_and_resumes_from_a_position()
     assert_eq!(bad.status, 404);
     let bad = request(&http, "GET", "/api/v1/changes", None, None);
     assert_eq!(bad.status, 401);
+    // revoking a client ends its open stream, idle or not
+    let idle = token(&hq, "panel-2", "read", &[]);
+    let end = {
+        let http = http.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let (status, text) = support::http::stream_until(
+                &http,
+                "/api/v1/changes?kind=person&since=999999",
+                &idle,
+                std::time::Duration::from_secs(30),
+                |text| text.ends_with("\r\n0\r\n\r\n"),
+            );
+            (status, text, started.elapsed())
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let status = hq.json(&["status"]);
+    assert!(status["serving"]["http"]["connections_open"].as_u64().unwrap() >= 1, "the open feed counts: {status}");
+    hq.ok(&["client", "revoke", "panel-2"]);
+    let (status, text, took) = end.join().unwrap();
+    assert!(status.contains("200"), "{status}");
+    assert!(text.ends_with("\r\n0\r\n\r\n"), "the stream did not end:\n{text}");
+    assert!(took < std::time::Duration::from_secs(10), "the revoked client's stream lasted {took:?}");
 }
 
 #[test]

@@ -71,3 +71,38 @@ fn a_slow_transfer_longer_than_the_stall_timeout_completes() {
     drop(served);
     assert_eq!(heads(a), heads(&hq));
 }
+
+/// `ayni sync --stall-timeout` typed on a home that serves runs through the
+/// serving node's endpoint, and with the command's own timeout, not the
+/// one `serve` was started with (30 s by default): a link that goes down
+/// mid-transfer (up for 3 s, then down) is given up on after 2 s.
+#[test]
+fn a_sync_through_a_serving_node_stalls_out_after_its_own_timeout() {
+    let (hq, field) = network(1);
+    let a = &field[0];
+    let people: Vec<String> = (0..1_600)
+        .map(|i| format!("{{\"key\": \"p-{i:04}\", \"full_name\": \"Persona de prueba número {i}\"}}"))
+        .collect();
+    let file = hq.dir.path().join("people.json");
+    std::fs::write(&file, format!("[{}]", people.join(","))).unwrap();
+    hq.ok(&["import", "person", file.to_str().unwrap()]);
+    let served_hq = hq.serve();
+    let _served_a = a.serve(); // serve's own stall timeout: 30 s
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dies = Profile {
+        delay: std::time::Duration::from_millis(20),
+        jitter: std::time::Duration::ZERO,
+        loss: 0.0,
+        duplicate: 0.0,
+        reorder: 0.0,
+        rate_bps: 64_000,
+        outage: Some((std::time::Duration::from_secs(600), std::time::Duration::from_secs(597))),
+        queue: std::time::Duration::from_secs(1),
+    };
+    let proxy = rt.block_on(link::start(served_hq.addr.parse().unwrap(), dies, 5));
+    let started = std::time::Instant::now();
+    let err = a.fails(&["sync", &proxy.addr.to_string(), "--stall-timeout", "2"], 1);
+    let took = started.elapsed();
+    assert!(err.contains("the peer stalled (nothing received for 2 s)"), "{err}");
+    assert!(took < std::time::Duration::from_secs(20), "it took {took:?}: the serve's 30 s timeout was used");
+}

@@ -327,3 +327,49 @@ fn a_client_reading_slowly_holds_up_no_one_else() {
     assert!(stalled.wait().unwrap().success());
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap().as_array().unwrap().len(), 3000);
 }
+
+/// The progress lines `--progress` asked for, as stderr holds them.
+fn progress_lines(out: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with("ayni: ")).map(String::from).collect()
+}
+
+#[test]
+fn long_commands_report_progress_directly_and_through_the_serving_node() {
+    let (hq, _field) = network(0);
+    let file = hq.dir.path().join("people.jsonl");
+    let lines: Vec<String> = (0..1500).map(|i| format!(r#"{{"key": "p{i}", "full_name": "Persona {i}"}}"#)).collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let file = file.to_str().unwrap();
+
+    // directly: progress only when asked for (stderr is no terminal here)
+    let quiet = hq.run(&["import", "person", file]);
+    assert!(quiet.status.success() && progress_lines(&quiet).is_empty(), "{quiet:?}");
+    hq.ok(&["export", "person", "--format", "jsonl"]);
+    let bundle = hq.dir.path().join("all.ayni");
+    let direct = hq.run(&["--progress", "bundle", "export", bundle.to_str().unwrap()]);
+    assert!(direct.status.success());
+    let lines = progress_lines(&direct);
+    assert!(lines.iter().any(|l| l.starts_with("ayni: bundle export: packing 256 of ")), "{lines:?}");
+    assert!(lines.last().unwrap().ends_with(" documents") && lines.last().unwrap().contains("packing"), "{lines:?}");
+
+    // through the serving node: the same progress, the same output
+    let s = hq.serve();
+    let file2 = hq.dir.path().join("more.jsonl");
+    let lines: Vec<String> = (0..1500).map(|i| format!(r#"{{"key": "q{i}", "full_name": "Persona {i}"}}"#)).collect();
+    std::fs::write(&file2, lines.join("\n")).unwrap();
+    let served = hq.run(&["--progress", "import", "person", file2.to_str().unwrap()]);
+    assert!(served.status.success(), "{served:?}");
+    assert_eq!(
+        progress_lines(&served),
+        [
+            "ayni: import person: checking 1000 records",
+            "ayni: import person: checking 1500 of 1500 records",
+            "ayni: import person: writing 1000 of 1500 records",
+            "ayni: import person: writing 1500 of 1500 records",
+        ]
+    );
+    assert_eq!(String::from_utf8_lossy(&served.stdout), String::from_utf8_lossy(&quiet.stdout));
+    let quiet_served = hq.run(&["bundle", "export", hq.dir.path().join("b2.ayni").to_str().unwrap()]);
+    assert!(quiet_served.status.success() && progress_lines(&quiet_served).is_empty(), "{quiet_served:?}");
+    drop(s);
+}

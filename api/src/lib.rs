@@ -15,9 +15,12 @@
 //! `Authorization: Bearer TOKEN` (`ayni client add`). Errors: a status and `{"error": {"kind", "message", "record",
 //! "field"}}` (see [`error`]).
 
+pub mod connections;
 pub mod error;
 mod openapi;
 pub mod tls;
+
+pub use connections::Connections;
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
@@ -55,16 +58,19 @@ pub fn router(engine: NodeHandle) -> Router {
 }
 
 /// Serves the API on `listener` (a `tokio::net::TcpListener`, or a
-/// [`tls::TlsListener`] for HTTPS) until `shutdown` resolves.
+/// [`tls::TlsListener`] for HTTPS) until `shutdown` resolves, counting its
+/// open connections in `connections`.
 pub async fn serve<L>(
     listener: L,
     engine: NodeHandle,
+    connections: Connections,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
+    let listener = connections::Counted { inner: listener, count: connections };
     axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
 }
 
@@ -352,6 +358,9 @@ async fn report(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> An
 
 /// `GET /api/v1/changes`: the feed from a position, then every write as it
 /// lands. The token is checked when the stream starts.
+/// How often an idle change feed checks that its client may still read.
+const REAUTHENTICATE: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn changes(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Answer {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
@@ -373,21 +382,40 @@ async fn changes(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQ
     }
     as_client(&api, &headers, Access::Read, |_| Ok(())).await?;
     let follower = ayni_node::feed::Follower::new(&api.engine, since, kind).await?;
-    let start = (follower, std::collections::VecDeque::<ayni_node::feed::Change>::new());
-    let stream = futures_util::stream::unfold(start, |(mut follower, mut queue)| async move {
-        if queue.is_empty() {
-            match follower.next(false).await {
-                Ok(Some(changes)) => queue.extend(changes),
-                Ok(None) => return None,
-                Err(e) => {
-                    tracing::warn!("change feed: {e}");
-                    return None;
+    // the token is checked again before every batch and every few seconds
+    // while idle: a revoked or expired client's stream ends
+    let (engine, token) = (api.engine.clone(), bearer(&headers));
+    let still_allowed = move || {
+        let (engine, token) = (engine.clone(), token.clone());
+        async move { engine.read(move |node| node.authenticate(token.as_deref()).is_ok()).await.unwrap_or(false) }
+    };
+    let start = (follower, std::collections::VecDeque::<ayni_node::feed::Change>::new(), still_allowed);
+    let stream = futures_util::stream::unfold(start, |(mut follower, mut queue, still_allowed)| async move {
+        while queue.is_empty() {
+            tokio::select! {
+                next = follower.next(false) => match next {
+                    Ok(Some(changes)) => {
+                        if !still_allowed().await {
+                            return None;
+                        }
+                        queue.extend(changes);
+                    }
+                    Ok(None) => return None,
+                    Err(e) => {
+                        tracing::warn!("change feed: {e}");
+                        return None;
+                    }
+                },
+                () = tokio::time::sleep(REAUTHENTICATE) => {
+                    if !still_allowed().await {
+                        return None;
+                    }
                 }
             }
         }
         let c = queue.pop_front()?;
         let event = Event::default().id(c.position.to_string()).event("change").json_data(&c);
-        Some((event.map_err(|e| std::io::Error::other(e.to_string())), (follower, queue)))
+        Some((event.map_err(|e| std::io::Error::other(e.to_string())), (follower, queue, still_allowed)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }

@@ -21,6 +21,12 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
+    /// Report the progress of long commands (import, bundle export and
+    /// import) on stderr even when it is not a terminal (on a terminal it is
+    /// always reported)
+    #[arg(long, global = true)]
+    pub(crate) progress: bool,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -15,9 +15,10 @@
 //!
 //! | type | message | payload |
 //! |---|---|---|
-//! | 1 | `Request` (client) | JSON `{"args": [...], "cwd": "/abs/dir"}`: the command line after the program name, and where relative paths in it are relative to |
+//! | 1 | `Request` (client) | JSON `{"args": [...], "cwd": "/abs/dir", "progress": bool}`: the command line after the program name, where relative paths in it are relative to, and whether the client's stderr is a terminal (progress wanted; absent = no) |
 //! | 2 | `Stdout` (server) | bytes for the client's standard output |
 //! | 3 | `Exit` (server, last) | JSON `{"code": 0-255, "error": null or "message"}` |
+//! | 4 | `Progress` (server) | JSON of an `ayni_node::progress::Progress`, for the client to render on its stderr; sent only when progress is wanted (the client's terminal, or `--progress`) |
 //!
 //! A server that does not speak the client's version answers with an `Exit`
 //! saying so (code 1).
@@ -39,6 +40,7 @@ const VERSION: u8 = 1;
 const REQUEST: u8 = 1;
 const STDOUT: u8 = 2;
 const EXIT: u8 = 3;
+const PROGRESS: u8 = 4;
 /// Largest request accepted (a command line).
 const MAX_REQUEST: u32 = 1024 * 1024;
 /// The socket's file name in the home.
@@ -48,7 +50,20 @@ pub const SOCKET: &str = "control.sock";
 struct Request {
     args: Vec<String>,
     cwd: PathBuf,
+    #[serde(default)]
+    progress: bool,
 }
+
+/// How a command's output is rendered, as its command line says.
+pub struct Render {
+    /// `--json`.
+    pub json: bool,
+    /// `--progress`: progress reports even when stderr is no terminal.
+    pub progress: bool,
+}
+
+/// Turns a request's command line into how to render it and what to run.
+pub type Plan = fn(Vec<String>, &Path) -> std::result::Result<(Render, Run), (u8, String)>;
 
 #[derive(Serialize, Deserialize)]
 struct Exit {
@@ -81,6 +96,13 @@ pub struct HttpInfo {
     /// SHA-256 of the HTTPS certificate (`AB:CD:…`), for those who must
     /// check or pin it.
     pub fingerprint: Option<String>,
+    /// The API's open connections (each client's requests and change feeds).
+    #[serde(rename = "connections_open", serialize_with = "live_connections")]
+    pub connections: ayni_api::Connections,
+}
+
+fn live_connections<S: serde::Serializer>(c: &ayni_api::Connections, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(c.live() as u64)
 }
 
 /// `ayni status`: serving or not, and the node.
@@ -119,7 +141,9 @@ pub fn forward(home: &Path, args: Vec<OsString>) -> Option<Result<(u8, Option<St
 
 fn client(mut stream: std::os::unix::net::UnixStream, args: Vec<String>) -> Result<(u8, Option<String>)> {
     let cwd = std::env::current_dir().context("reading the current directory")?;
-    let request = serde_json::to_vec(&Request { args, cwd })?;
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let request = serde_json::to_vec(&Request { args, cwd, progress: terminal })?;
     let mut hello = vec![VERSION];
     hello.extend(frame(REQUEST, &request));
     stream.write_all(&hello)?;
@@ -138,6 +162,11 @@ fn client(mut stream: std::os::unix::net::UnixStream, args: Vec<String>) -> Resu
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok((0, None)),
                 other => other?,
             },
+            PROGRESS => {
+                let p: ayni_node::progress::Progress =
+                    serde_json::from_slice(&payload).context("a malformed progress message")?;
+                let _ = std::io::stderr().write_all(crate::output::render_progress(&p, terminal).as_bytes());
+            }
             EXIT => {
                 let exit: Exit = serde_json::from_slice(&payload).context("a malformed exit message")?;
                 return Ok((exit.code, exit.error));
@@ -174,8 +203,9 @@ pub enum Run {
     /// so a client reading their output slowly (a pager) holds up nothing
     /// else (sled reads are safe beside the engine's writes).
     Read(Job),
-    /// A sync with a peer, through the serving endpoint.
-    Sync { peer: String },
+    /// A sync with a peer, through the serving endpoint, dropping a peer
+    /// that sends nothing for `stall_timeout` seconds.
+    Sync { peer: String, stall_timeout: u64 },
     /// `ayni status`.
     Status,
     /// `ayni watch`: the feed, then every change as it lands.
@@ -214,11 +244,7 @@ impl Server {
 
     /// Accepts clients until the listener fails; each on its own task.
     /// `plan` turns a request's command line into what to run.
-    pub async fn accept(
-        self: Arc<Self>,
-        listener: tokio::net::UnixListener,
-        plan: fn(Vec<String>, &Path) -> std::result::Result<(bool, Run), (u8, String)>,
-    ) {
+    pub async fn accept(self: Arc<Self>, listener: tokio::net::UnixListener, plan: Plan) {
         loop {
             let Ok((stream, _)) = listener.accept().await else { break };
             let me = self.clone();
@@ -230,11 +256,7 @@ impl Server {
         }
     }
 
-    async fn one(
-        &self,
-        mut stream: tokio::net::UnixStream,
-        plan: fn(Vec<String>, &Path) -> std::result::Result<(bool, Run), (u8, String)>,
-    ) -> Result<()> {
+    async fn one(&self, mut stream: tokio::net::UnixStream, plan: Plan) -> Result<()> {
         let version = stream.read_u8().await?;
         stream.write_all(&[VERSION]).await?;
         if version != VERSION {
@@ -258,16 +280,13 @@ impl Server {
         result
     }
 
-    async fn run(
-        &self,
-        stream: &mut tokio::net::UnixStream,
-        request: Request,
-        plan: fn(Vec<String>, &Path) -> std::result::Result<(bool, Run), (u8, String)>,
-    ) -> Result<()> {
-        let (json, run) = match plan(request.args, &request.cwd) {
+    async fn run(&self, stream: &mut tokio::net::UnixStream, request: Request, plan: Plan) -> Result<()> {
+        let (render, run) = match plan(request.args, &request.cwd) {
             Ok(p) => p,
             Err((code, msg)) => return exit(stream, code, Some(msg)).await,
         };
+        let json = render.json;
+        let progress = render.progress || request.progress;
         match run {
             Run::Refuse(msg) => exit(stream, 1, Some(msg)).await,
             Run::Status => {
@@ -315,10 +334,11 @@ impl Server {
                 }
                 exit(stream, 0, None).await
             }
-            Run::Sync { peer } => {
+            Run::Sync { peer, stall_timeout } => {
                 let peers = self.engine.read(|node| node.peers()).await??;
+                let stall = std::time::Duration::from_secs(stall_timeout);
                 let outcome = match crate::sync_address(&peer, &peers) {
-                    Ok(addr) => self.endpoint.sync_with(addr).await.map_err(anyhow::Error::from),
+                    Ok(addr) => self.endpoint.sync_with_stall(addr, stall).await.map_err(anyhow::Error::from),
                     Err(e) => Err(e),
                 };
                 match outcome {
@@ -332,9 +352,16 @@ impl Server {
                 }
             }
             run @ (Run::Engine(_) | Run::Read(_)) => {
-                let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<(u8, Vec<u8>)>(16);
                 let work = move |job: Job, node: &ayni_node::Node| {
-                    let mut out = crate::output::Out::to(json, ChannelWriter(tx));
+                    let mut out = crate::output::Out::to(json, ChannelWriter(tx.clone()));
+                    if progress {
+                        out = out.with_progress(move |p| {
+                            if let Ok(bytes) = serde_json::to_vec(p) {
+                                let _ = tx.blocking_send((PROGRESS, bytes));
+                            }
+                        });
+                    }
                     match job(node, &mut out) {
                         Ok(code) => (code, None),
                         Err(e) => (code_of(&e), Some(render_error(&e))),
@@ -356,9 +383,9 @@ impl Server {
                 let mut client_gone = false;
                 let (code, error) = loop {
                     tokio::select! {
-                        chunk = rx.recv(), if !client_gone => match chunk {
-                            Some(bytes) => {
-                                if send(stream, STDOUT, &bytes).await.is_err() {
+                                                chunk = rx.recv(), if !client_gone => match chunk {
+                            Some((kind, bytes)) => {
+                                if send(stream, kind, &bytes).await.is_err() {
                                     // the client went away: drop the rest of the output
                                     client_gone = true;
                                     rx.close();
@@ -367,8 +394,8 @@ impl Server {
                             None => client_gone = true,
                         },
                         result = &mut done => {
-                            while let Ok(bytes) = rx.try_recv() {
-                                send(stream, STDOUT, &bytes).await?;
+                                                        while let Ok((kind, bytes)) = rx.try_recv() {
+                                send(stream, kind, &bytes).await?;
                             }
                             break result?;
                         }
@@ -400,12 +427,12 @@ async fn exit(stream: &mut tokio::net::UnixStream, code: u8, error: Option<Strin
 /// Output of a command on the engine thread, handed to the connection's
 /// task chunk by chunk (bounded: a slow client slows the command down
 /// rather than filling memory).
-struct ChannelWriter(tokio::sync::mpsc::Sender<Vec<u8>>);
+struct ChannelWriter(tokio::sync::mpsc::Sender<(u8, Vec<u8>)>);
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0
-            .blocking_send(buf.to_vec())
+            .blocking_send((STDOUT, buf.to_vec()))
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
         Ok(buf.len())
     }

@@ -57,6 +57,9 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
     let mut out = Out::new(cli.json);
+    if cli.progress || std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        out = out.with_stderr_progress();
+    }
     match run(cli, &mut out) {
         Ok(code) => code,
         Err(e) => {
@@ -378,7 +381,7 @@ fn sync_address(peer: &str, known: &[ayni_node::replica::PeerInfo]) -> Result<st
 /// control socket: parsed as a direct run parses it, relative paths taken
 /// against the client's directory when files are opened (messages name
 /// them as typed). Errors are (exit code, message).
-fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(bool, control::Run), (u8, String)> {
+fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(control::Render, control::Run), (u8, String)> {
     let cli = Cli::try_parse_from(std::iter::once("ayni".to_string()).chain(args)).map_err(|e| (2, e.to_string()))?;
     let serving = format!("`ayni serve` (pid {}) holds this home", std::process::id());
     let run = match cli.command {
@@ -389,7 +392,7 @@ fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(bool, control::Ru
         Command::Init { .. } | Command::Demo | Command::Completions { .. } => {
             control::Run::Refuse("this command does not run through a serving node".into())
         }
-        Command::Sync { peer, .. } => control::Run::Sync { peer },
+        Command::Sync { peer, stall_timeout } => control::Run::Sync { peer, stall_timeout },
         Command::Status => control::Run::Status,
         Command::Watch { kind, since, once } => control::Run::Watch { kind, since, once },
         command => {
@@ -417,7 +420,7 @@ fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(bool, control::Ru
             }
         }
     };
-    Ok((cli.json, run))
+    Ok((control::Render { json: cli.json, progress: cli.progress }, run))
 }
 
 /// Runs one command on an open node: the same code whether the store was
@@ -477,13 +480,15 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         Command::Bundle { command: BundleCommand::Export { file, since, all: _ } } => {
             let since = since.map(|s| s.parse::<ayni_node::identity::NodeId>()).transpose()?;
             outside_home(node, &file, cwd)?;
-            let (bytes, report) = node.export_bundle(since)?;
+            let (bytes, report) = node.export_bundle_with_progress(since, &mut |p| out.progress(p))?;
             write_file_atomically(&file, cwd, &bytes)?;
             out.bundle(&report, "exported")?;
         }
         Command::Bundle { command: BundleCommand::Import { file } } => {
             let bytes = read_limited(&file, cwd, MAX_INPUT_BYTES)?;
-            let report = node.import_bundle(&bytes).with_context(|| format!("{}", file.display()))?;
+            let report = node
+                .import_bundle_with_progress(&bytes, &mut |p| out.progress(p))
+                .with_context(|| format!("{}", file.display()))?;
             written = report.documents_changed;
             out.bundle(&report, "imported")?;
         }
@@ -529,8 +534,9 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         }
         Command::Import { kind, file } => {
             let text = read_input(&file, cwd, MAX_INPUT_BYTES)?;
-            let report =
-                node.import(&kind, || parse_items(&text)).with_context(|| format!("import of {}", file.display()))?;
+            let report = node
+                .import_with_progress(&kind, || parse_items(&text), &mut |p| out.progress(p))
+                .with_context(|| format!("import of {}", file.display()))?;
             written = report.created as u64;
             out.imported(&report)?;
         }

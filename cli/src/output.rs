@@ -9,6 +9,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use ayni_node::node::{CheckReport, CompactReport, HistoryEntry, ImportReport, RecordConflicts};
+use ayni_node::progress::Progress;
 use ayni_node::repair::RepairReport;
 use ayni_node::report::EdanReport;
 use ayni_node::seed::SeedReport;
@@ -46,6 +47,21 @@ pub fn progress(received: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Optio
 pub struct Out {
     pub json: bool,
     stdout: Box<dyn Write + Send>,
+    /// Where progress reports go, when they are wanted.
+    progress: Option<Box<dyn FnMut(&Progress) + Send>>,
+}
+
+/// A progress report as a line of stderr: on a terminal it rewrites the
+/// current line (and ends it when the step is done), elsewhere one line per
+/// report.
+pub fn render_progress(p: &Progress, terminal: bool) -> String {
+    let of = p.total.map(|t| format!(" of {t}")).unwrap_or_default();
+    let text = format!("ayni: {}: {} {}{of} {}", p.task, p.step, p.done, p.unit);
+    match (terminal, p.total == Some(p.done)) {
+        (true, true) => format!("\r\x1b[K{text}\n"),
+        (true, false) => format!("\r\x1b[K{text}"),
+        (false, _) => format!("{text}\n"),
+    }
 }
 
 fn table(header: &[&str]) -> Table {
@@ -70,12 +86,34 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
 
 impl Out {
     pub fn new(json: bool) -> Out {
-        Out { json, stdout: Box::new(std::io::stdout()) }
+        Out { json, stdout: Box::new(std::io::stdout()), progress: None }
     }
 
     /// Output written to `w` instead of stdout.
     pub fn to(json: bool, w: impl Write + Send + 'static) -> Out {
-        Out { json, stdout: Box::new(w) }
+        Out { json, stdout: Box::new(w), progress: None }
+    }
+
+    /// Progress reports of long commands go to `sink`.
+    pub fn with_progress(mut self, sink: impl FnMut(&Progress) + Send + 'static) -> Out {
+        self.progress = Some(Box::new(sink));
+        self
+    }
+
+    /// Progress reports rendered on this process's stderr.
+    pub fn with_stderr_progress(self) -> Out {
+        use std::io::IsTerminal;
+        let terminal = std::io::stderr().is_terminal();
+        self.with_progress(move |p| {
+            let _ = std::io::stderr().write_all(render_progress(p, terminal).as_bytes());
+        })
+    }
+
+    /// Hands a progress report to the sink, if progress is wanted.
+    pub fn progress(&mut self, p: &Progress) {
+        if let Some(sink) = self.progress.as_mut() {
+            sink(p);
+        }
     }
 
     fn write(&mut self, text: &str) -> Result<()> {
@@ -438,7 +476,7 @@ impl Out {
                         if let Some(f) = &h.fingerprint {
                             out += &format!(", certificate SHA-256 {f}");
                         }
-                        out += "\n";
+                        out += &format!(", {} connection(s) open\n", h.connections.live());
                     }
                 }
                 None => out += "not serving (commands open the store directly)\n",

@@ -74,12 +74,14 @@ pub(crate) fn serve(
             let stopped = async move {
                 let _ = http_stopped.await;
             };
+            let connections = ayni_api::Connections::default();
+            let counted = connections.clone();
             let served = match certificate {
                 Some(c) => {
                     let listener = ayni_api::tls::listener(tcp, c).map_err(usage)?;
-                    rt.spawn(ayni_api::serve(listener, api_engine, stopped))
+                    rt.spawn(ayni_api::serve(listener, api_engine, counted, stopped))
                 }
-                None => rt.spawn(ayni_api::serve(tcp, api_engine, stopped)),
+                None => rt.spawn(ayni_api::serve(tcp, api_engine, counted, stopped)),
             };
             rt.spawn(async move {
                 if let Ok(Err(e)) = served.await {
@@ -87,7 +89,7 @@ pub(crate) fn serve(
                 }
             });
             let scheme = if fingerprint.is_some() { "https" } else { "http" };
-            Some(control::HttpInfo { url: format!("{scheme}://{bound}"), fingerprint })
+            Some(control::HttpInfo { url: format!("{scheme}://{bound}"), fingerprint, connections })
         }
         None => None,
     };

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::node::{Built, CheckReport, CompactReport, ImportReport, Node, Problem, Record, IMPORT_BATCH};
+use crate::progress::{Observer, Reporter};
 use crate::record::{self};
 use crate::store::{DocWrite, Payload};
 
@@ -24,14 +25,29 @@ impl Node {
         F: Fn() -> I,
         I: Iterator<Item = (String, std::result::Result<Value, String>)>,
     {
+        self.import_with_progress(kind, items, &mut crate::progress::ignore)
+    }
+
+    /// [`Node::import`], reporting progress: `checking` (every
+    /// [`IMPORT_BATCH`] items), then `writing` (every batch).
+    pub fn import_with_progress<F, I>(&self, kind: &str, items: F, progress: Observer<'_>) -> Result<ImportReport>
+    where
+        F: Fn() -> I,
+        I: Iterator<Item = (String, std::result::Result<Value, String>)>,
+    {
         self.kind(kind)?;
+        let mut report = Reporter::new(format!("import {kind}"), "records", IMPORT_BATCH as u64, progress);
         let mut taken = HashSet::new();
         let mut errors = vec![];
+        let mut total = 0;
         for (at, item) in items() {
             if let Err(e) = item.and_then(|v| self.check_new(kind, v, &mut taken).map_err(|e| e.to_string())) {
                 errors.push((at, e));
             }
+            total += 1;
+            report.at("checking", total, None);
         }
+        report.finished("checking", total);
         if !errors.is_empty() {
             return Err(Error::Import(errors));
         }
@@ -94,6 +110,7 @@ impl Node {
                 .collect();
             self.store().write(&writes)?;
             created += batch.len();
+            report.at("writing", created as u64, Some(total));
         }
         Ok(ImportReport { kind: kind.to_string(), created })
     }

@@ -19,6 +19,7 @@
 //! Format 1 is the same with `Sigs` frames (each signature with its change
 //! hash, 32 bytes more a change); this build still imports it.
 
+use crate::progress::{Observer, Reporter};
 use crate::store::Table;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
@@ -113,6 +114,17 @@ impl Node {
     /// Writes a bundle of every document (`since = None`) or of every
     /// document whose state differs from what `since` was last known to hold.
     pub fn export_bundle(&self, since: Option<NodeId>) -> Result<(Vec<u8>, BundleReport)> {
+        self.export_bundle_with_progress(since, &mut crate::progress::ignore)
+    }
+
+    /// [`Node::export_bundle`], reporting progress: `packing` every 256
+    /// documents.
+    pub fn export_bundle_with_progress(
+        &self,
+        since: Option<NodeId>,
+        progress: Observer<'_>,
+    ) -> Result<(Vec<u8>, BundleReport)> {
+        let mut report = Reporter::new("bundle export", "documents", 256, progress);
         let network = self.network()?.ok_or_else(|| Error::Precondition("this node belongs to no network".into()))?;
         let known = match &since {
             Some(p) => self.peer_summary(p)?,
@@ -123,7 +135,9 @@ impl Node {
             Frame::Members(self.membership_records()?),
             Frame::Ranges(vec![Range { upper: Bound::End, body: RangeBody::Items(summary.clone()) }]),
         ];
-        for (id, hash) in summary {
+        let total = summary.len() as u64;
+        for (done, (id, hash)) in summary.into_iter().enumerate() {
+            report.at("packing", done as u64, Some(total));
             if known.get(&id) == Some(&hash) {
                 continue;
             }
@@ -131,6 +145,7 @@ impl Node {
             let whole = WholeDocument::new(id, &doc, 2, |h| self.signatures_of(h))?;
             frames.extend([whole.sigs, whole.doc]);
         }
+        report.finished("packing", total);
         let header = Header {
             network: network.id,
             exporter: self.id().to_string(),
@@ -168,6 +183,13 @@ impl Node {
     /// Ayni record, or nothing is written. Importing a bundle twice changes
     /// nothing the second time.
     pub fn import_bundle(&self, bytes: &[u8]) -> Result<BundleReport> {
+        self.import_bundle_with_progress(bytes, &mut crate::progress::ignore)
+    }
+
+    /// [`Node::import_bundle`], reporting progress: `reading` then
+    /// `merging`, every 256 documents.
+    pub fn import_bundle_with_progress(&self, bytes: &[u8], progress: Observer<'_>) -> Result<BundleReport> {
+        let mut report = Reporter::new("bundle import", "documents", 256, progress);
         let (header, frames) = parse(bytes)?;
         let network = self.network()?.ok_or_else(|| Error::Precondition("this node belongs to no network".into()))?;
         if header.network != network.id {
@@ -198,6 +220,7 @@ impl Node {
                     let doc = Automerge::load(&raw).map_err(|e| bad(format!("document {id}: {e}")))?;
                     sigs.arrived(&id, || Ok(document_hashes(&doc))).map_err(|e| bad(format!("document {id}: {e}")))?;
                     docs.push((id, doc));
+                    report.at("reading", docs.len() as u64, Some(header.documents));
                 }
                 other => return Err(bad(format!("unexpected {} frame", other.name()))),
             }
@@ -212,8 +235,9 @@ impl Node {
         }
         let mut exporter_state: BTreeMap<DocumentId, [u8; 16]> =
             exporter_holds.ok_or_else(|| bad("no summary"))?.into_iter().collect();
-        let (changed, refused) =
-            self.merge_all(&mut docs, &mut exporter_state, sigs.by_hash(), &format!("bundle from {exporter}"))?;
+        report.finished("reading", docs.len() as u64);
+        let from = format!("bundle from {exporter}");
+        let (changed, refused) = self.merge_all(&mut docs, &mut exporter_state, sigs.by_hash(), &from, &mut report)?;
         self.set_peer_summary(&exporter, &exporter_state)?;
         Ok(BundleReport {
             header,
@@ -233,11 +257,14 @@ impl Node {
         exporter_state: &mut BTreeMap<DocumentId, [u8; 16]>,
         sigs: &HashMap<[u8; 32], [u8; 64]>,
         from: &str,
+        report: &mut Reporter<'_>,
     ) -> Result<(u64, u64)> {
         let _guard = self.write_lock();
         let mut ingested = vec![];
         let mut refused = 0;
-        for (id, theirs) in docs.iter_mut() {
+        let total = docs.len() as u64;
+        for (done, (id, theirs)) in docs.iter_mut().enumerate() {
+            report.at("merging", done as u64, Some(total));
             exporter_state.insert(*id, crate::sync::state_hash(id, &theirs.get_heads()));
             let outcome = self.ingest(id, std::mem::take(theirs), sigs, from)?;
             refused += outcome.refused as u64;
@@ -251,6 +278,7 @@ impl Node {
             .map(|(ing, s)| self.ingest_write(ing, None, s))
             .collect::<Result<Vec<_>>>()?;
         self.store().write(&writes)?;
+        report.finished("merging", total);
         Ok((changed, refused))
     }
 }

@@ -49,6 +49,7 @@ pub mod net;
 pub mod network;
 pub mod node;
 pub mod policy;
+pub mod progress;
 mod read;
 pub mod record;
 pub mod repair;

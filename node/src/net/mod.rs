@@ -359,6 +359,14 @@ impl Endpoint {
 
     /// One sync with the peer at `addr`, as initiator.
     pub async fn sync_with(&self, addr: SocketAddr) -> Result<SyncReport, NetError> {
+        self.sync_with_stall(addr, self.config.stall_timeout).await
+    }
+
+    /// [`Endpoint::sync_with`], dropping the peer when it sends nothing for
+    /// `stall` (instead of the endpoint's own stall timeout): one command's
+    /// `ayni sync --stall-timeout` through a serving node.
+    pub async fn sync_with_stall(&self, addr: SocketAddr, stall: Duration) -> Result<SyncReport, NetError> {
+        let config = NetConfig { stall_timeout: stall, ..self.config.clone() };
         let started = Instant::now();
         let connect_err = |reason: String| NetError::Connect { addr, reason };
         let conn = self
@@ -381,7 +389,7 @@ impl Endpoint {
             &mut send,
             &mut recv,
             &peer.to_string(),
-            &self.config,
+            &config,
             &self.progress,
         )
         .await;
