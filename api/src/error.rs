@@ -67,7 +67,7 @@ impl ApiError {
             Error::Import(items) => {
                 (S::BAD_REQUEST, "invalid", items.first().map(|(at, _)| at.clone()).filter(|_| items.len() == 1))
             }
-            Error::UnknownKind(_) => (S::NOT_FOUND, "unknown_kind", None),
+            Error::UnknownKind { .. } => (S::NOT_FOUND, "unknown_kind", None),
             Error::NotFound(_) => (S::NOT_FOUND, "not_found", None),
             Error::Ambiguous { .. } => (S::CONFLICT, "ambiguous", None),
             Error::Deleted { .. } => (S::CONFLICT, "deleted", None),

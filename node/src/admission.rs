@@ -16,8 +16,25 @@ use std::collections::HashSet;
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
 use crate::identity::NodeId;
+use crate::identity::Signed;
 use crate::policy::Policy;
-use crate::trust::{Refusal, Signed};
+
+/// A change that was not admitted, and why.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Refusal {
+    /// When it was refused (RFC 3339).
+    pub at: String,
+    /// Where it came from (peer node ID, or `bundle from …`).
+    pub from: String,
+    /// The document.
+    pub doc: String,
+    /// The change hash (hex).
+    pub change: String,
+    /// The author its actor ID names (node ID, or the raw actor in hex).
+    pub author: String,
+    /// Why.
+    pub reason: String,
+}
 
 /// A rule's verdict on one change: `Err` holds why it is refused.
 type Verdict<T> = std::result::Result<T, String>;
@@ -131,7 +148,7 @@ pub(crate) fn admit(
         };
         let verdict = verdict.and_then(|(sig, author, role, Judged { trial, kind, touched, read })| {
             if role != Some(crate::network::Role::Hq) {
-                let frozen = policy.kind(&kind).ok().and_then(|s| crate::amend::frozen_edit(s, &scratch, &trial, &touched));
+                let frozen = policy.kind(&kind).ok().and_then(|s| crate::roles::frozen_edit(s, &scratch, &trial, &touched));
                 if let Some(proposed) = frozen {
                     amendments.push(Proposal { change: hash.to_string(), by: author.to_string(), proposed });
                     return Err("amendment: the figures it edits were validated meanwhile; kept as an amendment proposal for HQ".into());

@@ -4,50 +4,17 @@
 //! the document and recorded in the record's `amendments` for HQ to accept
 //! or reject.
 //!
-//! Owns: detecting such edits, recording and deciding proposals. Must
-//! never: let a non-hq change alter frozen figures.
+//! Owns: recording and deciding proposals (`roles::frozen_edit` detects
+//! the edits). Must never: let a non-hq change alter frozen figures.
 
 use automerge::transaction::CommitOptions;
 use automerge::Automerge;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::admission::Proposal;
 use crate::error::{Error, Result};
+use crate::identity::Signed;
 use crate::node::Node;
-use crate::roles::Touched;
-use crate::schema::KindSchema;
-use crate::trust::Signed;
-
-/// If the change from `before` to `after` edits fields the kind freezes
-/// (`x-ayni.frozen`) while `before` is at or past the freezing state,
-/// the values it would set (dotted path → value).
-pub(crate) fn frozen_edit(
-    schema: &KindSchema,
-    before: &Automerge,
-    after: &Automerge,
-    t: &Touched,
-) -> Option<Map<String, Value>> {
-    let frozen = schema.meta().get("frozen")?;
-    let from = frozen.get("from")?.as_str()?;
-    let fields: Vec<&str> = frozen.get("fields")?.as_array()?.iter().filter_map(Value::as_str).collect();
-    let lc = schema.lifecycle.as_ref()?;
-    let state = lc.fold(&crate::record::transitions(before)).state;
-    if lc.precedence(&state) < lc.precedence(from) {
-        return None;
-    }
-    let edits: Vec<&Vec<String>> =
-        t.fields.iter().filter(|p| p.first().is_some_and(|f| fields.contains(&f.as_str()))).collect();
-    if edits.is_empty() {
-        return None;
-    }
-    let values = crate::record::fields(after);
-    let mut out = Map::new();
-    for p in edits {
-        let pointer = format!("/{}", p.join("/"));
-        out.insert(p.join("."), values.pointer(&pointer).cloned().unwrap_or(Value::Null));
-    }
-    Some(out)
-}
 
 impl Node {
     /// Writes received proposals into the record's `amendments` as this

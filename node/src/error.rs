@@ -28,8 +28,13 @@ pub enum Error {
         reason: String,
     },
     /// The kind is not one of the record kinds in `schemas/`.
-    #[error("unknown kind '{0}' (known kinds: {known})", known = crate::schema::KINDS.join(", "))]
-    UnknownKind(String),
+    #[error("unknown kind '{kind}' (known kinds: {})", known.join(", "))]
+    UnknownKind {
+        /// The kind asked for.
+        kind: String,
+        /// The kinds there are.
+        known: &'static [&'static str],
+    },
     /// No record matches the reference.
     #[error("unknown record '{0}'")]
     NotFound(String),
@@ -181,7 +186,7 @@ impl Error {
         matches!(
             self,
             Error::Invalid { .. }
-                | Error::UnknownKind(_)
+                | Error::UnknownKind { .. }
                 | Error::NotFound(_)
                 | Error::Ambiguous { .. }
                 | Error::Deleted { .. }

@@ -14,9 +14,9 @@ use automerge::{Automerge, ChangeHash};
 
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
+use crate::identity::Signed;
 use crate::node::{Node, Record};
 use crate::store::{DocWrite, Payload};
-use crate::trust::Signed;
 
 /// A document that gained admitted changes: what to store.
 pub(crate) struct Ingested {

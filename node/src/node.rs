@@ -21,11 +21,11 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::id::{new_item_id, DocumentId};
+use crate::identity::Signed;
 use crate::identity::{NodeId, SecretKey};
 use crate::record::{self, FieldConflict};
 use crate::schema::{schemas, KindSchema, Schemas};
 use crate::store::{DocWrite, Payload, Store};
-use crate::trust::Signed;
 
 const NODE_FORMAT: u32 = 1;
 /// Records per atomic write batch of [`Node::import`].

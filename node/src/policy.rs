@@ -2,9 +2,9 @@
 //! whether it belongs to a network, the members and their roles, the
 //! revocations, which nodes count for which team, and the kinds' schemas.
 //!
-//! Owns: the [`Policy`] snapshot and its cache on the node (rebuilt when
-//! the store's policy generation moves: a membership, a revocation or a
-//! team written). Must never: read the store while judging (admission and
+//! Owns: the [`Policy`] snapshot and the shape of its cache on the node
+//! (`trust` fills it from the store, and builds it again when the store's
+//! policy generation moves: a membership, a revocation or a team written). Must never: read the store while judging (admission and
 //! the role rules see only a snapshot, so they can be tested without a
 //! home directory), or be consulted after a write it predates.
 
@@ -14,9 +14,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 use crate::identity::NodeId;
 use crate::network::Role;
-use crate::node::Node;
 use crate::schema::{KindSchema, Schemas};
-use crate::store::Table;
 
 /// Record kinds whose records decide who may write what (a team's
 /// `node_ids`): writing one moves the store's policy generation.
@@ -35,11 +33,11 @@ pub struct Revoked {
 /// Who may write what, at one moment.
 #[derive(Clone)]
 pub struct Policy {
-    in_network: bool,
-    members: HashMap<NodeId, Role>,
+    pub(crate) in_network: bool,
+    pub(crate) members: HashMap<NodeId, Role>,
     /// `Err` holds why a stored revocation could not be read: admission
     /// refuses to judge that node's changes rather than admit them.
-    revocations: HashMap<NodeId, std::result::Result<Revoked, String>>,
+    pub(crate) revocations: HashMap<NodeId, std::result::Result<Revoked, String>>,
     /// Team key → node IDs it lists; `None` when several records share the
     /// key (created offline twice): nobody counts for it until HQ settles it.
     teams: HashMap<String, Option<Vec<String>>>,
@@ -122,55 +120,7 @@ impl Policy {
     }
 }
 
-/// A node's cached snapshot and the store generation it was built at.
+/// A node's cached snapshot and the store generation it was built at
+/// (filled by `Node::policy`, in `trust`).
 #[derive(Default)]
-pub(crate) struct Cache(Mutex<Option<(u64, Arc<Policy>)>>);
-
-impl Node {
-    /// The policy as the store holds it now (cached until the store's
-    /// policy generation moves).
-    pub fn policy(&self) -> Result<Arc<Policy>> {
-        let generation = self.store().policy_generation();
-        let mut cache = self.policy_cache().0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((g, p)) = cache.as_ref() {
-            if *g == generation {
-                return Ok(p.clone());
-            }
-        }
-        let p = Arc::new(self.read_policy()?);
-        *cache = Some((generation, p.clone()));
-        Ok(p)
-    }
-
-    fn read_policy(&self) -> Result<Policy> {
-        let mut p = Policy::new(crate::schema::schemas()?);
-        p.in_network = self.network()?.is_some();
-        for (_, bytes) in self.store().rows(Table::Members)? {
-            // a membership that does not verify makes nobody a member
-            if let Ok(m) = self.verified().membership(&bytes) {
-                if let Ok(node) = m.node_id() {
-                    p.members.insert(node, m.payload.role);
-                }
-            }
-        }
-        for (name, bytes) in self.store().rows(Table::Revocations)? {
-            let Ok(node) = name.parse::<NodeId>() else { continue };
-            let r = self
-                .verified()
-                .revocation(&bytes)
-                .map(|r| Revoked { at: r.payload.revoked_at, kept: r.payload.kept })
-                .map_err(|e| e.to_string());
-            p.revocations.insert(node, r);
-        }
-        for team in self.list("team", &[])? {
-            let nodes = team
-                .fields
-                .get("node_ids")
-                .cloned()
-                .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
-                .unwrap_or_default();
-            p = p.with_team(&team.key, nodes);
-        }
-        Ok(p)
-    }
-}
+pub(crate) struct Cache(pub(crate) Mutex<Option<(u64, Arc<Policy>)>>);

@@ -15,6 +15,8 @@ use crate::identity::NodeId;
 use crate::network::Role;
 use crate::policy::Policy;
 use crate::record::ENVELOPE_KEYS;
+use crate::schema::KindSchema;
+use serde_json::{Map, Value};
 
 /// The field paths and new transitions a change (from `before` to the
 /// document's heads) makes.
@@ -138,4 +140,35 @@ pub(crate) fn field_violation(
         }
     }
     None
+}
+
+/// If the change from `before` to `after` edits fields the kind freezes
+/// (`x-ayni.frozen`) while `before` is at or past the freezing state,
+/// the values it would set (dotted path → value).
+pub(crate) fn frozen_edit(
+    schema: &KindSchema,
+    before: &Automerge,
+    after: &Automerge,
+    t: &Touched,
+) -> Option<Map<String, Value>> {
+    let frozen = schema.meta().get("frozen")?;
+    let from = frozen.get("from")?.as_str()?;
+    let fields: Vec<&str> = frozen.get("fields")?.as_array()?.iter().filter_map(Value::as_str).collect();
+    let lc = schema.lifecycle.as_ref()?;
+    let state = lc.fold(&crate::record::transitions(before)).state;
+    if lc.precedence(&state) < lc.precedence(from) {
+        return None;
+    }
+    let edits: Vec<&Vec<String>> =
+        t.fields.iter().filter(|p| p.first().is_some_and(|f| fields.contains(&f.as_str()))).collect();
+    if edits.is_empty() {
+        return None;
+    }
+    let values = crate::record::fields(after);
+    let mut out = Map::new();
+    for p in edits {
+        let pointer = format!("/{}", p.join("/"));
+        out.insert(p.join("."), values.pointer(&pointer).cloned().unwrap_or(Value::Null));
+    }
+    Some(out)
 }

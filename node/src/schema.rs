@@ -122,7 +122,7 @@ impl Schemas {
 
     /// The schema of `kind`, or [`Error::UnknownKind`].
     pub fn kind(&self, kind: &str) -> Result<&KindSchema> {
-        self.kinds.get(kind).ok_or_else(|| Error::UnknownKind(kind.to_string()))
+        self.kinds.get(kind).ok_or_else(|| Error::UnknownKind { kind: kind.to_string(), known: KINDS })
     }
 
     /// Follows a `$ref` from a schema node inside document `doc`.
@@ -398,7 +398,7 @@ mod tests {
         }
         assert!(s.kind("mission").unwrap().lifecycle.is_some());
         assert!(s.kind("entity").unwrap().lifecycle.is_none());
-        assert!(matches!(s.kind("nope"), Err(Error::UnknownKind(_))));
+        assert!(matches!(s.kind("nope"), Err(Error::UnknownKind { .. })));
     }
 
     #[test]

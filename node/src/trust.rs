@@ -12,32 +12,17 @@ use crate::store::Table;
 use std::collections::HashMap;
 
 use automerge::{Automerge, ChangeHash};
-use serde::{Deserialize, Serialize};
 
 use crate::admission::Admitted;
 use crate::error::Result;
 use crate::id::DocumentId;
+use crate::identity::NodeId;
 use crate::node::Node;
+use crate::policy::{Policy, Revoked};
+use std::sync::Arc;
 
-/// A change hash and its author's signature.
-pub type Signed = ([u8; 32], [u8; 64]);
-
-/// A change that was not admitted, and why.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Refusal {
-    /// When it was refused (RFC 3339).
-    pub at: String,
-    /// Where it came from (peer node ID, or `bundle from …`).
-    pub from: String,
-    /// The document.
-    pub doc: String,
-    /// The change hash (hex).
-    pub change: String,
-    /// The author its actor ID names (node ID, or the raw actor in hex).
-    pub author: String,
-    /// Why.
-    pub reason: String,
-}
+pub use crate::admission::Refusal;
+pub use crate::identity::Signed;
 
 impl Node {
     /// Signs this node's own changes in `doc` made since `since`.
@@ -102,5 +87,54 @@ impl Node {
     /// Every refused change, oldest first.
     pub fn audit(&self) -> Result<Vec<Refusal>> {
         Ok(self.store().rows_json(Table::Audit)?.into_iter().map(|(_, r)| r).collect())
+    }
+}
+
+impl Node {
+    /// The policy as the store holds it now (cached until the store's
+    /// policy generation moves).
+    pub fn policy(&self) -> Result<Arc<Policy>> {
+        let generation = self.store().policy_generation();
+        let mut cache = self.policy_cache().0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((g, p)) = cache.as_ref() {
+            if *g == generation {
+                return Ok(p.clone());
+            }
+        }
+        let p = Arc::new(self.read_policy()?);
+        *cache = Some((generation, p.clone()));
+        Ok(p)
+    }
+
+    fn read_policy(&self) -> Result<Policy> {
+        let mut p = Policy::new(crate::schema::schemas()?);
+        p.in_network = self.network()?.is_some();
+        for (_, bytes) in self.store().rows(Table::Members)? {
+            // a membership that does not verify makes nobody a member
+            if let Ok(m) = self.verified().membership(&bytes) {
+                if let Ok(node) = m.node_id() {
+                    p.members.insert(node, m.payload.role);
+                }
+            }
+        }
+        for (name, bytes) in self.store().rows(Table::Revocations)? {
+            let Ok(node) = name.parse::<NodeId>() else { continue };
+            let r = self
+                .verified()
+                .revocation(&bytes)
+                .map(|r| Revoked { at: r.payload.revoked_at, kept: r.payload.kept })
+                .map_err(|e| e.to_string());
+            p.revocations.insert(node, r);
+        }
+        for team in self.list("team", &[])? {
+            let nodes = team
+                .fields
+                .get("node_ids")
+                .cloned()
+                .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
+                .unwrap_or_default();
+            p = p.with_team(&team.key, nodes);
+        }
+        Ok(p)
     }
 }

@@ -66,7 +66,7 @@ impl Node {
             }
         }
         if let Ok(prior) = doc.fork_at(before) {
-            if crate::amend::frozen_edit(self.kind(kind)?, &prior, doc, &touched).is_some() {
+            if crate::roles::frozen_edit(self.kind(kind)?, &prior, doc, &touched).is_some() {
                 return Err(Error::Forbidden(format!(
                     "this {kind} was validated: its figures are frozen (HQ amends them)"
                 )));

@@ -1,0 +1,127 @@
+//! The shape of the code, checked like rust-analyzer's tidy tests: every
+//! module says what it owns and what it must never do, stays small enough
+//! to read, and the node library's modules import one another without
+//! circles.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Lines of a module, its unit tests left out ("no module over ~600").
+const MAX_LINES: usize = 620;
+
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn crates() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    ["node/src", "cli/src", "api/src"].iter().map(|d| root.join(d)).collect()
+}
+
+/// The module without its `#[cfg(test)] mod tests` (always at the end).
+fn without_tests(text: &str) -> &str {
+    match text.find("#[cfg(test)]\nmod tests") {
+        Some(i) => &text[..i],
+        None => text,
+    }
+}
+
+#[test]
+fn every_module_says_what_it_owns_and_must_never_do() {
+    let mut missing = vec![];
+    for dir in crates() {
+        for file in sources(&dir) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let header: Vec<&str> =
+                text.lines().take_while(|l| l.starts_with("//!")).map(|l| l.trim_start_matches("//!").trim()).collect();
+            let header = header.join(" ");
+            // the crate root documents the crate (ARCHITECTURE.md has its map)
+            let test_only = file.ends_with("sync/tests.rs") || file.ends_with("node/src/lib.rs");
+            if header.is_empty() || (!test_only && !(header.contains("Owns:") && header.contains("Must never"))) {
+                missing.push(file.display().to_string());
+            }
+        }
+    }
+    assert!(missing.is_empty(), "modules without a `//!` header naming what they own and must never do: {missing:#?}");
+}
+
+#[test]
+fn no_module_is_over_about_600_lines() {
+    let mut long = vec![];
+    for dir in crates() {
+        for file in sources(&dir) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let lines = without_tests(&text).lines().count();
+            if lines > MAX_LINES && !file.ends_with("sync/tests.rs") {
+                long.push(format!("{}: {lines} lines", file.display()));
+            }
+        }
+    }
+    assert!(long.is_empty(), "over {MAX_LINES} lines (tests aside): {long:#?}");
+}
+
+#[test]
+fn the_node_librarys_modules_import_one_another_without_circles() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("node/src");
+    // top-level module → the top-level modules it names as `crate::…`
+    let mut imports: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in sources(&src) {
+        let rel = file.strip_prefix(&src).unwrap();
+        let top = rel.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
+        if top == "lib" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = without_tests(&text);
+        let named = imports.entry(top.clone()).or_default();
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + "crate::".len()..];
+            let name: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+            if !name.is_empty() && name != top {
+                named.insert(name);
+            }
+        }
+    }
+    // depth-first search for a path back to where it started
+    fn find_cycle(
+        at: &str,
+        imports: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|m| m == at) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(at.to_string());
+            return Some(cycle);
+        }
+        if done.contains(at) {
+            return None;
+        }
+        path.push(at.to_string());
+        for next in imports.get(at).into_iter().flatten().filter(|m| imports.contains_key(*m)) {
+            if let Some(c) = find_cycle(next, imports, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(at.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for module in imports.keys() {
+        if let Some(cycle) = find_cycle(module, &imports, &mut vec![], &mut done) {
+            panic!("an import circle in node/src: {}", cycle.join(" → "));
+        }
+    }
+    assert!(imports.len() > 20 && imports["write"].contains("node"), "the scan found the modules: {imports:?}");
+}
