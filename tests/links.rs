@@ -26,6 +26,32 @@ fn sync_through(profile: Profile, seed: u64) {
     }
 }
 
+/// HQ with 1,600 people besides the network's records, and one field node.
+fn hq_with_1600_people() -> (support::Ayni, Vec<support::Ayni>) {
+    let (hq, field) = network(1);
+    let people: Vec<String> = (0..1_600)
+        .map(|i| format!("{{\"key\": \"p-{i:04}\", \"full_name\": \"Persona de prueba número {i}\"}}"))
+        .collect();
+    let file = hq.dir.path().join("people.json");
+    std::fs::write(&file, format!("[{}]", people.join(","))).unwrap();
+    hq.ok(&["import", "person", file.to_str().unwrap()]);
+    (hq, field)
+}
+
+/// A clean link (20 ms each way) limited to `rate_bps`, with a 1 s queue.
+fn limited(rate_bps: u64) -> Profile {
+    Profile {
+        delay: std::time::Duration::from_millis(20),
+        jitter: std::time::Duration::ZERO,
+        loss: 0.0,
+        duplicate: 0.0,
+        reorder: 0.0,
+        rate_bps,
+        outage: None,
+        queue: std::time::Duration::from_secs(1),
+    }
+}
+
 #[test]
 fn a_first_sync_completes_over_a_hostile_link() {
     sync_through(Profile::HOSTILE, 7);
@@ -42,26 +68,11 @@ fn a_first_sync_completes_over_flaky_wifi() {
 /// (the link must drain the 128 KiB stream window within the timeout).
 #[test]
 fn a_slow_transfer_longer_than_the_stall_timeout_completes() {
-    let (hq, field) = network(1);
+    let (hq, field) = hq_with_1600_people();
     let a = &field[0];
-    let people: Vec<String> = (0..1_600)
-        .map(|i| format!("{{\"key\": \"p-{i:04}\", \"full_name\": \"Persona de prueba número {i}\"}}"))
-        .collect();
-    let file = hq.dir.path().join("people.json");
-    std::fs::write(&file, format!("[{}]", people.join(","))).unwrap();
-    hq.ok(&["import", "person", file.to_str().unwrap()]);
     let served = hq.serve_with(&["--stall-timeout", "5"]);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let slow = Profile {
-        delay: std::time::Duration::from_millis(20),
-        jitter: std::time::Duration::ZERO,
-        loss: 0.0,
-        duplicate: 0.0,
-        reorder: 0.0,
-        rate_bps: 256_000,
-        outage: None,
-        queue: std::time::Duration::from_secs(1),
-    };
+    let slow = limited(256_000);
     let proxy = rt.block_on(link::start(served.addr.parse().unwrap(), slow, 3));
     let r = a.json(&["sync", &proxy.addr.to_string(), "--stall-timeout", "5"]);
     assert_eq!(r["docs_received"], 1_600, "{r}");
@@ -78,26 +89,14 @@ fn a_slow_transfer_longer_than_the_stall_timeout_completes() {
 /// mid-transfer (up for 3 s, then down) is given up on after 2 s.
 #[test]
 fn a_sync_through_a_serving_node_stalls_out_after_its_own_timeout() {
-    let (hq, field) = network(1);
+    let (hq, field) = hq_with_1600_people();
     let a = &field[0];
-    let people: Vec<String> = (0..1_600)
-        .map(|i| format!("{{\"key\": \"p-{i:04}\", \"full_name\": \"Persona de prueba número {i}\"}}"))
-        .collect();
-    let file = hq.dir.path().join("people.json");
-    std::fs::write(&file, format!("[{}]", people.join(","))).unwrap();
-    hq.ok(&["import", "person", file.to_str().unwrap()]);
     let served_hq = hq.serve();
     let _served_a = a.serve(); // serve's own stall timeout: 30 s
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dies = Profile {
-        delay: std::time::Duration::from_millis(20),
-        jitter: std::time::Duration::ZERO,
-        loss: 0.0,
-        duplicate: 0.0,
-        reorder: 0.0,
-        rate_bps: 64_000,
         outage: Some((std::time::Duration::from_secs(600), std::time::Duration::from_secs(597))),
-        queue: std::time::Duration::from_secs(1),
+        ..limited(64_000)
     };
     let proxy = rt.block_on(link::start(served_hq.addr.parse().unwrap(), dies, 5));
     let started = std::time::Instant::now();

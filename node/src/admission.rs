@@ -359,6 +359,17 @@ mod tests {
         Policy::new(crate::schema::schemas().unwrap()).in_network()
     }
 
+    /// An HQ member, a field member listed by team `gaem-1`, their policy.
+    fn hq_and_a_field_member_of_gaem_1() -> (SecretKey, SecretKey, Policy) {
+        let (hq, field) = (key(), key());
+        let field_id = field.public().node_id();
+        let p = policy()
+            .with_member(hq.public().node_id(), Role::Hq)
+            .with_member(field_id, Role::Field)
+            .with_team("gaem-1", vec![field_id.to_string()]);
+        (hq, field, p)
+    }
+
     #[test]
     fn a_members_signed_record_is_admitted_whole_and_a_strangers_is_not() {
         let (hq, stranger) = (key(), key());
@@ -380,12 +391,8 @@ mod tests {
 
     #[test]
     fn a_field_member_writes_tallies_only_for_a_team_that_lists_it() {
-        let (hq, field) = (key(), key());
+        let (hq, field, p) = hq_and_a_field_member_of_gaem_1();
         let field_id = field.public().node_id();
-        let p = policy()
-            .with_member(hq.public().node_id(), Role::Hq)
-            .with_member(field_id, Role::Field)
-            .with_team("gaem-1", vec![field_id.to_string()]);
         let base = edan(&hq);
         let mine = tally(&base, &field, "z1", "gaem-1", 2);
         let a = judge(&p, Some(&base), &mine, &signed(&mine, &[&hq, &field]));
@@ -406,12 +413,8 @@ mod tests {
 
     #[test]
     fn a_revoked_members_later_changes_are_refused_and_so_is_what_depends_on_them() {
-        let (hq, field) = (key(), key());
+        let (hq, field, p) = hq_and_a_field_member_of_gaem_1();
         let field_id = field.public().node_id();
-        let p = policy()
-            .with_member(hq.public().node_id(), Role::Hq)
-            .with_member(field_id, Role::Field)
-            .with_team("gaem-1", vec![field_id.to_string()]);
         let base = edan(&hq);
         let later = tally(&base, &field, "z1", "gaem-1", 2);
         let revoked = p.clone().with_revocation(field_id, Revoked { at: NOW.into(), kept: Default::default() });
