@@ -19,6 +19,7 @@ pub mod connections;
 pub mod error;
 mod openapi;
 pub mod tls;
+mod ws;
 
 pub use connections::Connections;
 
@@ -39,7 +40,7 @@ use error::ApiError;
 pub const MAX_BODY: usize = ayni_node::schema::MAX_RECORD_BYTES + 4096;
 
 #[derive(Clone)]
-struct Api {
+pub(crate) struct Api {
     engine: NodeHandle,
 }
 
@@ -80,7 +81,7 @@ type RecordPath = Result<Path<(String, String)>, PathRejection>;
 /// A JSON body, or why axum could not read it.
 type Body = Result<Json<Value>, JsonRejection>;
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
@@ -359,7 +360,7 @@ async fn report(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> An
 /// `GET /api/v1/changes`: the feed from a position, then every write as it
 /// lands. The token is checked when the stream starts.
 /// How often an idle change feed checks that its client may still read.
-const REAUTHENTICATE: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const REAUTHENTICATE: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn changes(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Answer {
     use axum::response::sse::{Event, KeepAlive, Sse};

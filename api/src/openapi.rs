@@ -53,6 +53,7 @@ pub(crate) const ROUTES: &[Route] = &[
     route!("get", "/api/v1/status", "The node at a glance (`ayni status --json`, without serving details)", None, (200, "the node's status"), true, get(crate::status)),
     route!("get", "/api/v1/peers", "Known peers (`ayni peers --json`)", None, (200, "an array of peers"), true, get(crate::peers)),
     route!("get", "/api/v1/conflicts", "Every record with concurrent values (`ayni conflicts --json`)", None, (200, "an array of records' conflicts"), true, get(crate::conflicts)),
+    route!("get", "/automerge", "automerge-repo's sync protocol over a WebSocket (version \"1\"), for the official JavaScript and Swift clients; the token in `?token=` (browsers) or the bearer header; records by URL `automerge:<record id>`", None, (101, "a WebSocket"), true, get(crate::ws::upgrade)),
     route!("get", "/api/v1/changes", "The change feed as Server-Sent Events: event `change`, id = position, data {position, record}; query `since`, `kind`; header `Last-Event-ID`", None, (200, "text/event-stream"), true, get(crate::changes)),
     route!("get", "/api/v1/records/{kind}", "Live records of a kind (`ayni list KIND --json`); query `where=PATH=VALUE` (repeatable), `offset`, `limit`", None, (200, "an array of records"), true, get(crate::list)),
     route!("post", "/api/v1/records/{kind}", "Create a record from an object shaped like one line of `ayni import` (`key` included)", Some("the record's fields and `key`, per the kind's schema"), (201, "the record; Location names it"), true, post(crate::create)),

@@ -52,6 +52,12 @@ impl fmt::Debug for DocumentId {
     }
 }
 
+/// The automerge URL of a document (given as its ID): `automerge:` + ID,
+/// by which automerge-repo clients open it.
+pub fn automerge_url(id: impl fmt::Display) -> String {
+    format!("automerge:{id}")
+}
+
 impl FromStr for DocumentId {
     type Err = Error;
 

@@ -54,6 +54,7 @@ mod read;
 pub mod record;
 pub mod repair;
 pub mod replica;
+pub mod repo;
 pub mod report;
 pub mod roles;
 pub mod schema;

@@ -77,6 +77,10 @@ pub struct Record {
     pub heads: Vec<String>,
     /// The record's fields.
     pub fields: Value,
+    /// Its automerge URL (`automerge:` + ID), by which automerge-repo
+    /// clients open it; shown, not stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// One change in a record's history.
@@ -467,11 +471,13 @@ impl Node {
             created_by: env.created_by,
             heads: doc.get_heads().iter().map(|h| h.to_string()).collect(),
             fields,
+            url: None,
         })
     }
 
     /// The status as shown today (date-derived names such as `expiring`).
     pub(crate) fn shown(&self, mut r: Record) -> Record {
+        r.url = Some(crate::id::automerge_url(&r.id));
         if let (Some(state), Ok(schema)) = (&r.status, self.kind(&r.kind)) {
             if let Some(lc) = &schema.lifecycle {
                 r.status = Some(lc.shown_state(state, &r.fields, now().date()));

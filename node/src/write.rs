@@ -155,6 +155,7 @@ impl Node {
             created_by: env.created_by,
             heads: doc.get_heads().iter().map(|h| h.to_string()).collect(),
             fields,
+            url: None,
         };
         let sigs = self.sign_committed(committed);
         Ok(Built { id, doc: doc.save(), rec, sigs })

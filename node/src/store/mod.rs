@@ -440,6 +440,16 @@ impl Store {
     /// The replication summary: every document's `(ID, state hash)`, in ID
     /// order, read from the `h:` index without loading any document.
     pub fn summary(&self) -> Result<Vec<(DocumentId, [u8; 16])>> {
+        self.summary_items()
+    }
+
+    /// One document's state hash (its replication summary item), without
+    /// loading it.
+    pub fn state_hash(&self, id: &DocumentId) -> Result<Option<[u8; 16]>> {
+        Ok(self.get(&key(b"h:", id))?.and_then(|v| <[u8; 16]>::try_from(v.as_ref()).ok()))
+    }
+
+    fn summary_items(&self) -> Result<Vec<(DocumentId, [u8; 16])>> {
         let mut out = vec![];
         for item in self.db.scan_prefix(b"h:") {
             let (k, v) = item.map_err(|e| self.err(e))?;

@@ -1,0 +1,145 @@
+//! `/automerge`: automerge-repo clients over a WebSocket.
+//!
+//! Owns: the upgrade (the client token from `?token=` — browsers cannot
+//! set WebSocket headers — or `Authorization: Bearer`, checked before any
+//! document byte: a missing, wrong, expired or revoked token gets 401 and
+//! no socket), and driving one `ayni_node::repo::Session` per connection:
+//! its work runs beside the engine (it only reads), frames and timers here.
+//! Must never: log the token (it is in the URL), or keep serving a client
+//! whose token was revoked (checked every few seconds; its socket closes).
+
+use axum::extract::ws::{Message as Frame, WebSocket, WebSocketUpgrade};
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use ayni_node::engine::NodeHandle;
+use ayni_node::repo::{self, message::MAX_MESSAGE, Records, Session, Step};
+use ayni_node::DocumentId;
+
+use crate::error::ApiError;
+use crate::{bearer, Api, REAUTHENTICATE};
+
+/// The token of an upgrade request: `?token=` first, else the bearer.
+fn token(headers: &HeaderMap, raw: Option<&str>) -> Option<String> {
+    let from_query = raw.and_then(|q| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .ok()?
+            .into_iter()
+            .find_map(|(k, v)| (k == "token").then_some(v))
+    });
+    from_query.or_else(|| bearer(headers))
+}
+
+pub(crate) async fn upgrade(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let token = token(&headers, raw.as_deref());
+    let check = token.clone();
+    api.engine.read(move |node| node.authenticate(check.as_deref())).await?.map_err(ApiError::from_auth)?;
+    let engine = api.engine.clone();
+    Ok(ws
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            if let Err(e) = connection(engine, token, socket).await {
+                tracing::debug!("automerge-repo client: {e}");
+            }
+        })
+        .into_response())
+}
+
+/// Runs one session's step beside the engine and hands the session back.
+async fn step<F>(engine: &NodeHandle, session: Session, f: F) -> Result<(Session, Vec<Step>), String>
+where
+    F: FnOnce(&mut Session, &mut Records<'_>) -> ayni_node::Result<Vec<Step>> + Send + 'static,
+{
+    let (session, steps) = engine
+        .read(move |node| {
+            let mut session = session;
+            let steps = f(&mut session, &mut Records(node));
+            (session, steps)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((session, steps.map_err(|e| e.to_string())?))
+}
+
+/// Sends the steps; `false` once the connection is to close.
+async fn send(socket: &mut WebSocket, steps: Vec<Step>) -> bool {
+    for s in steps {
+        match s {
+            Step::Send(m) => {
+                if socket.send(Frame::Binary(m.encode().into())).await.is_err() {
+                    return false;
+                }
+            }
+            Step::Close => {
+                let _ = socket.send(Frame::Close(None)).await;
+                return false;
+            }
+        }
+    }
+    true
+}
+
+async fn connection(engine: NodeHandle, token: Option<String>, mut socket: WebSocket) -> Result<(), String> {
+    let node = engine.node().clone();
+    let mut session = Session::new(repo::peer_id(&node), node.id().to_string());
+    // documents written after this position are pushed to the client
+    let mut watch = node.feed_watch();
+    let mut at = *watch.borrow_and_update();
+    let mut recheck = tokio::time::interval(REAUTHENTICATE);
+    recheck.tick().await;
+    loop {
+        tokio::select! {
+            frame = socket.recv() => {
+                let bytes = match frame {
+                    Some(Ok(Frame::Binary(bytes))) => bytes,
+                    Some(Ok(Frame::Close(_))) | None | Some(Err(_)) => return Ok(()),
+                    // text frames are not part of the protocol; pings are answered for us
+                    Some(Ok(_)) => continue,
+                };
+                let (s, steps) = step(&engine, session, move |s, docs| s.receive(&bytes, docs)).await?;
+                session = s;
+                if !send(&mut socket, steps).await {
+                    return Ok(());
+                }
+            }
+            changed = watch.changed() => {
+                if changed.is_err() {
+                    return Ok(()); // the node stops
+                }
+                let after = at;
+                let written = engine
+                    .read(move |node| node.store().feed_since(after, usize::MAX))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                if let Some((last, _)) = written.last() {
+                    at = *last;
+                }
+                let ids: Vec<DocumentId> = written.into_iter().map(|(_, id)| id).collect();
+                let (s, steps) = step(&engine, session, move |s, docs| s.changed(&ids, docs)).await?;
+                session = s;
+                if !send(&mut socket, steps).await {
+                    return Ok(());
+                }
+            }
+            _ = recheck.tick() => {
+                let check = token.clone();
+                let allowed = engine
+                    .read(move |node| node.authenticate(check.as_deref()).is_ok())
+                    .await
+                    .unwrap_or(false);
+                if !allowed {
+                    let _ = socket.send(Frame::Close(None)).await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

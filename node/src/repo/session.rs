@@ -1,0 +1,342 @@
+//! One automerge-repo client connection, sans I/O: fed the client's frames
+//! and told when documents change on the node, it says what to send back.
+//!
+//! Owns: the `join`/`peer` handshake, one automerge sync state per document
+//! the client has open, `request` and `doc-unavailable`. Must never: touch
+//! sockets, the clock or the store (documents come through [`Docs`], which
+//! also decides what the client may read), or let a client's change into a
+//! document: in this version every sync state is read-only, so a client
+//! reads and follows records, and its own changes are answered with an
+//! `error` naming why (attested client writes are the next step).
+
+use std::collections::HashMap;
+
+use automerge::sync::{self, SyncDoc};
+use automerge::Automerge;
+
+use super::message::{Message, PROTOCOL_VERSION};
+use crate::id::DocumentId;
+
+/// What the connection's documents come from.
+pub trait Docs {
+    /// The document, when it exists and the connection's client may read
+    /// it; `None` for both an unknown and a denied document (the client
+    /// cannot tell them apart).
+    fn readable(&mut self, id: &DocumentId) -> crate::Result<Option<Automerge>>;
+
+    /// The document's state hash (`sync::state_hash` of its heads) when the
+    /// client may read it, without loading it.
+    fn state_hash(&mut self, id: &DocumentId) -> crate::Result<Option<[u8; 16]>>;
+}
+
+/// What the driver does next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Send this message to the client.
+    Send(Message),
+    /// Close the connection (after what was sent before).
+    Close,
+}
+
+/// One client connection.
+pub struct Session {
+    us: String,
+    storage_id: String,
+    them: Option<String>,
+    states: HashMap<DocumentId, sync::State>,
+}
+
+impl Session {
+    /// A connection to this node, whose peer ID and storage ID are given.
+    pub fn new(us: impl Into<String>, storage_id: impl Into<String>) -> Session {
+        Session { us: us.into(), storage_id: storage_id.into(), them: None, states: HashMap::new() }
+    }
+
+    /// The documents the client has open (synced at least once).
+    pub fn open_documents(&self) -> Vec<DocumentId> {
+        self.states.keys().copied().collect()
+    }
+
+    fn to_them(&self) -> String {
+        self.them.clone().unwrap_or_default()
+    }
+
+    fn error(&self, message: impl Into<String>) -> Step {
+        Step::Send(Message::Error { sender: self.us.clone(), target: self.to_them(), message: message.into() })
+    }
+
+    /// Feeds one frame from the client. `Err` is a failure of the node
+    /// (the store), not of the client: the driver closes the connection.
+    pub fn receive(&mut self, frame: &[u8], docs: &mut dyn Docs) -> crate::Result<Vec<Step>> {
+        let msg = match Message::decode(frame) {
+            Ok(m) => m,
+            Err(e) => return Ok(vec![self.error(format!("a malformed message: {e}")), Step::Close]),
+        };
+        if self.them.is_none() && !matches!(msg, Message::Join { .. }) {
+            return Ok(vec![self.error("the first message must be 'join'"), Step::Close]);
+        }
+        match msg {
+            Message::Join { sender, versions, .. } => {
+                self.them = Some(sender.clone());
+                if !versions.iter().any(|v| v == PROTOCOL_VERSION) {
+                    let why = format!("unsupported protocol version (this node speaks {PROTOCOL_VERSION})");
+                    return Ok(vec![self.error(why), Step::Close]);
+                }
+                Ok(vec![Step::Send(Message::Peer {
+                    sender: self.us.clone(),
+                    target: sender,
+                    storage_id: self.storage_id.clone(),
+                    version: PROTOCOL_VERSION.to_string(),
+                })])
+            }
+            Message::Sync { doc, data, .. } | Message::Request { doc, data, .. } => self.sync(doc, &data, docs),
+            // ephemeral messages (presence, cursors) are dropped: this node
+            // keeps no session state for them and relays none
+            Message::Ephemeral { .. } => Ok(vec![]),
+            Message::Peer { .. } | Message::Error { .. } | Message::DocUnavailable { .. } | Message::Other { .. } => {
+                Ok(vec![])
+            }
+        }
+    }
+
+    fn unavailable(&self, doc: DocumentId) -> Step {
+        Step::Send(Message::DocUnavailable { sender: self.us.clone(), target: self.to_them(), doc })
+    }
+
+    fn sync(&mut self, id: DocumentId, data: &[u8], docs: &mut dyn Docs) -> crate::Result<Vec<Step>> {
+        let msg = match sync::Message::decode(data) {
+            Ok(m) => m,
+            Err(e) => return Ok(vec![self.error(format!("document {id}: a malformed sync message: {e}"))]),
+        };
+        if msg.have.iter().any(|h| !crate::sync::wire::bloom_is_sound(&h.bloom.to_bytes())) {
+            return Ok(vec![self.error(format!("document {id}: a sync message with an unsound bloom filter"))]);
+        }
+        let offered_changes = !msg.changes.is_empty();
+        // a client reconnecting with documents it holds up to date costs no
+        // document load: its heads match the store's state hash. The
+        // document is open all the same (a later change is pushed; the
+        // first push then finds out what the client has).
+        if !self.states.contains_key(&id) && !offered_changes {
+            if let Some(ours) = docs.state_hash(&id)? {
+                if crate::sync::state_hash(&id, &msg.heads) == ours {
+                    self.states.insert(id, sync::State::new_read_only());
+                    return Ok(vec![]);
+                }
+            }
+        }
+        let Some(mut doc) = docs.readable(&id)? else {
+            self.states.remove(&id);
+            return Ok(vec![self.unavailable(id)]);
+        };
+        let state = self.states.entry(id).or_insert_with(sync::State::new_read_only);
+        let mut out = vec![];
+        if let Err(e) = doc.receive_sync_message(state, msg) {
+            out.push(self.error(format!("document {id}: {e}")));
+            return Ok(out);
+        }
+        if offered_changes {
+            out.push(self.error(format!(
+                "document {id}: changes from clients are not accepted by this node yet; they stay on the device"
+            )));
+        }
+        out.extend(self.reply(id, &doc));
+        Ok(out)
+    }
+
+    fn reply(&mut self, id: DocumentId, doc: &Automerge) -> Option<Step> {
+        let state = self.states.get_mut(&id)?;
+        let m = doc.generate_sync_message(state)?;
+        Some(Step::Send(Message::Sync { sender: self.us.clone(), target: self.to_them(), doc: id, data: m.encode() }))
+    }
+
+    /// Documents `ids` changed on the node: sync messages for those the
+    /// client has open. A document it may no longer read is closed.
+    pub fn changed(&mut self, ids: &[DocumentId], docs: &mut dyn Docs) -> crate::Result<Vec<Step>> {
+        let mut out = vec![];
+        let open: Vec<DocumentId> = ids.iter().filter(|id| self.states.contains_key(id)).copied().collect();
+        for id in &open {
+            match docs.readable(id)? {
+                Some(doc) => out.extend(self.reply(*id, &doc)),
+                None => {
+                    self.states.remove(id);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable;
+    use automerge::ROOT;
+
+    /// Documents in memory, counting how many times one is loaded.
+    struct Fixed(HashMap<DocumentId, Automerge>, usize);
+
+    impl Docs for Fixed {
+        fn readable(&mut self, id: &DocumentId) -> crate::Result<Option<Automerge>> {
+            self.1 += 1;
+            Ok(self.0.get(id).cloned())
+        }
+
+        fn state_hash(&mut self, id: &DocumentId) -> crate::Result<Option<[u8; 16]>> {
+            Ok(self.0.get(id).map(|d| crate::sync::state_hash(id, &d.get_heads())))
+        }
+    }
+
+    fn join(versions: &[&str]) -> Vec<u8> {
+        Message::Join {
+            sender: "client".into(),
+            storage_id: None,
+            ephemeral: true,
+            versions: versions.iter().map(|v| v.to_string()).collect(),
+        }
+        .encode()
+    }
+
+    fn sent(steps: &[Step]) -> Vec<&Message> {
+        steps.iter().filter_map(|s| if let Step::Send(m) = s { Some(m) } else { None }).collect()
+    }
+
+    /// Syncs `client` with the session until neither side has more to say.
+    fn sync_until_quiet(
+        s: &mut Session,
+        docs: &mut Fixed,
+        id: DocumentId,
+        client: &mut Automerge,
+        state: &mut sync::State,
+    ) -> Vec<String> {
+        let mut errors = vec![];
+        for _ in 0..10 {
+            let Some(m) = client.generate_sync_message(state) else { break };
+            let frame = Message::Sync { sender: "client".into(), target: "node".into(), doc: id, data: m.encode() };
+            for step in s.receive(&frame.encode(), docs).unwrap() {
+                match step {
+                    Step::Send(Message::Sync { data, .. }) => {
+                        client.receive_sync_message(state, sync::Message::decode(&data).unwrap()).unwrap()
+                    }
+                    Step::Send(Message::Error { message, .. }) => errors.push(message),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        errors
+    }
+
+    #[test]
+    fn a_client_joins_reads_a_document_and_follows_its_changes_but_cannot_change_it() {
+        let id = DocumentId::random().unwrap();
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "title", "EDAN Sama").unwrap();
+        tx.commit();
+        let mut docs = Fixed(HashMap::from([(id, doc.clone())]), 0);
+        let mut s = Session::new("node", "storage-1");
+
+        let steps = s.receive(&join(&["1"]), &mut docs).unwrap();
+        assert!(
+            matches!(sent(&steps)[..], [Message::Peer { target, version, .. }] if target == "client" && version == "1")
+        );
+
+        // a client with nothing asks, and gets the document
+        let (mut client, mut state) = (Automerge::new(), sync::State::new());
+        assert!(sync_until_quiet(&mut s, &mut docs, id, &mut client, &mut state).is_empty());
+        assert_eq!(client.get_heads(), doc.get_heads());
+
+        // the node's change reaches the client that has it open
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "title", "EDAN Sama (validada)").unwrap();
+        tx.commit();
+        docs.0.insert(id, doc.clone());
+        let steps = s.changed(&[id, DocumentId::random().unwrap()], &mut docs).unwrap();
+        let [Message::Sync { data, .. }] = sent(&steps)[..] else { panic!("{steps:?}") };
+        client.receive_sync_message(&mut state, sync::Message::decode(data).unwrap()).unwrap();
+        assert!(sync_until_quiet(&mut s, &mut docs, id, &mut client, &mut state).is_empty());
+        assert_eq!(client.get_heads(), doc.get_heads());
+
+        // the client's own change: our read-only flag keeps a current client
+        // from even sending it; one that ignores the flag is told why, and
+        // nothing is applied either way
+        let mut tx = client.transaction();
+        tx.put(ROOT, "title", "cambiado").unwrap();
+        tx.commit();
+        assert!(state.is_peer_read_only());
+        assert!(sync_until_quiet(&mut s, &mut docs, id, &mut client, &mut state).is_empty());
+        state.peer_read_only = false;
+        state.in_flight = false;
+        let errors = sync_until_quiet(&mut s, &mut docs, id, &mut client, &mut state);
+        assert!(errors.iter().any(|e| e.contains("not accepted")), "{errors:?}");
+        assert_eq!(docs.0[&id].get_heads(), doc.get_heads());
+    }
+
+    #[test]
+    fn an_up_to_date_client_reconnecting_costs_no_document_load_and_still_follows() {
+        let ids: Vec<DocumentId> = (0..100).map(|_| DocumentId::random().unwrap()).collect();
+        let mut docs = Fixed(HashMap::new(), 0);
+        let mut clients = vec![];
+        for (i, id) in ids.iter().enumerate() {
+            let mut doc = Automerge::new();
+            let mut tx = doc.transaction();
+            tx.put(ROOT, "n", i as i64).unwrap();
+            tx.commit();
+            docs.0.insert(*id, doc.clone());
+            clients.push(doc);
+        }
+        // the client reconnects holding all of them, as they are on the node
+        let mut s = Session::new("node", "storage-1");
+        s.receive(&join(&["1"]), &mut docs).unwrap();
+        let mut states: Vec<sync::State> = ids.iter().map(|_| sync::State::new()).collect();
+        for ((id, client), state) in ids.iter().zip(&clients).zip(&mut states) {
+            let m = client.generate_sync_message(state).unwrap();
+            let frame = Message::Sync { sender: "c".into(), target: "n".into(), doc: *id, data: m.encode() };
+            assert!(s.receive(&frame.encode(), &mut docs).unwrap().is_empty());
+        }
+        assert_eq!(docs.1, 0, "no document was loaded");
+        assert_eq!(s.open_documents().len(), 100);
+        // one changes on the node: the client that holds it catches up
+        let mut doc = docs.0[&ids[7]].clone();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "n", 700).unwrap();
+        tx.commit();
+        docs.0.insert(ids[7], doc.clone());
+        let steps = s.changed(&ids[7..8], &mut docs).unwrap();
+        let [Message::Sync { data, .. }] = sent(&steps)[..] else { panic!("{steps:?}") };
+        clients[7].receive_sync_message(&mut states[7], sync::Message::decode(data).unwrap()).unwrap();
+        assert!(sync_until_quiet(&mut s, &mut docs, ids[7], &mut clients[7], &mut states[7]).is_empty());
+        assert_eq!(clients[7].get_heads(), doc.get_heads());
+    }
+
+    #[test]
+    fn unknown_documents_bad_versions_and_bad_frames_are_answered_not_panicked_on() {
+        let mut docs = Fixed(HashMap::new(), 0);
+        let mut s = Session::new("node", "storage-1");
+        let steps = s.receive(&join(&["2"]), &mut docs).unwrap();
+        assert!(
+            matches!(sent(&steps)[..], [Message::Error { message, .. }] if message.contains("unsupported protocol"))
+        );
+        assert_eq!(steps.last(), Some(&Step::Close));
+
+        let mut s = Session::new("node", "storage-1");
+        let early = Message::Request {
+            sender: "c".into(),
+            target: "n".into(),
+            doc: DocumentId::random().unwrap(),
+            data: vec![0x42],
+        };
+        assert_eq!(s.receive(&early.encode(), &mut docs).unwrap().last(), Some(&Step::Close), "join first");
+
+        let mut s = Session::new("node", "storage-1");
+        s.receive(&join(&["1"]), &mut docs).unwrap();
+        let id = DocumentId::random().unwrap();
+        let empty = Automerge::new().generate_sync_message(&mut sync::State::new()).unwrap();
+        let request = Message::Request { sender: "c".into(), target: "n".into(), doc: id, data: empty.encode() };
+        let steps = s.receive(&request.encode(), &mut docs).unwrap();
+        assert!(matches!(sent(&steps)[..], [Message::DocUnavailable { doc, .. }] if *doc == id));
+        let junk = Message::Sync { sender: "c".into(), target: "n".into(), doc: id, data: vec![1, 2, 3] };
+        let steps = s.receive(&junk.encode(), &mut docs).unwrap();
+        assert!(matches!(sent(&steps)[..], [Message::Error { message, .. }] if message.contains("malformed sync")));
+        assert!(s.receive(b"\x00\x01", &mut docs).unwrap().contains(&Step::Close));
+    }
+}

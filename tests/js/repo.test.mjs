@@ -1,0 +1,115 @@
+// The official automerge-repo client (JavaScript, as a browser or a Node
+// script runs it) against a running Ayni node. Started by
+// tests/automerge_repo.rs, which passes the node's address, tokens and a
+// record in environment variables; run alone it skips.
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import { ImmutableString } from "@automerge/automerge"
+import { Repo, generateAutomergeUrl } from "@automerge/automerge-repo"
+import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
+import WebSocket from "ws"
+
+const env = process.env
+const skip = !env.AYNI_HTTP && "run by tests/automerge_repo.rs (needs a serving node)"
+const ws = (token) => `ws://${env.AYNI_HTTP}/automerge${token === undefined ? "" : `?token=${token}`}`
+
+/**
+ * The document as plain JSON. A record's strings are automerge scalar
+ * strings (keys, enums, free text alike), which automerge 3 reads as
+ * `ImmutableString` (apps use `String(x)`), and its layout version `ayni`
+ * is an unsigned integer, read as a BigInt.
+ */
+const plain = (v) =>
+  JSON.parse(
+    JSON.stringify(v, (_k, x) =>
+      x instanceof ImmutableString ? x.toString() : typeof x === "bigint" ? Number(x) : x,
+    ),
+  )
+
+/** A repo connected to the node, once the node answered `join`. */
+async function connect(token) {
+  const repo = new Repo({ network: [new WebSocketClientAdapter(ws(token), 500)] })
+  await new Promise((resolve) => repo.networkSubsystem.once("peer", resolve))
+  return repo
+}
+
+/** Resolves when `handle`'s document satisfies `ok`, or fails after `ms`. */
+function until(handle, ok, ms = 15000) {
+  return new Promise((resolve, reject) => {
+    if (ok(handle.doc())) return resolve(handle.doc())
+    const timer = setTimeout(() => reject(new Error(`timed out; the title is ${String(handle.doc()?.data?.title)}`)), ms)
+    handle.on("change", ({ doc }) => {
+      if (ok(doc)) {
+        clearTimeout(timer)
+        resolve(doc)
+      }
+    })
+  })
+}
+
+async function api(method, path, token, body) {
+  const r = await fetch(`http://${env.AYNI_HTTP}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body && JSON.stringify(body),
+  })
+  return { status: r.status, json: await r.json() }
+}
+
+/** The HTTP status the node answers a WebSocket upgrade with (101 = open). */
+function upgradeStatus(url) {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(url)
+    socket.on("unexpected-response", (_req, res) => resolve(res.statusCode))
+    socket.on("open", () => {
+      socket.close()
+      resolve(101)
+    })
+    socket.on("error", () => {})
+  })
+}
+
+test("a field client reads a record by its URL and follows the node's changes", { skip }, async () => {
+  const repo = await connect(env.AYNI_FIELD_TOKEN)
+  try {
+    const handle = await repo.find(env.AYNI_RECORD_URL)
+        const doc = plain(handle.doc())
+    assert.equal(doc.kind, "edan")
+    assert.equal(doc.key, env.AYNI_RECORD_KEY)
+    // the document's fields are the record's, as `ayni get --json` shows them
+        assert.deepEqual(doc.data, JSON.parse(env.AYNI_RECORD_FIELDS))
+    assert.equal(doc.data.tallies.z1["GAEM-1"].injured, 2)
+
+    // HQ edits the record on the node: the open document follows
+    const title = `${doc.data.title} (revisada)`
+    const r = await api("PATCH", `/api/v1/records/edan/${env.AYNI_RECORD_KEY}`, env.AYNI_HQ_TOKEN, { set: { title } })
+    assert.equal(r.status, 200)
+        await until(handle, (d) => String(d?.data?.title) === title)
+
+    // the client's own edit stays on the device: the node refuses it
+        handle.change((d) => {
+      d.data.title = new ImmutableString("cambiado en el teléfono")
+    })
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    const after = await api("GET", `/api/v1/records/edan/${env.AYNI_RECORD_KEY}`, env.AYNI_HQ_TOKEN)
+    assert.equal(after.json.fields.title, title)
+  } finally {
+    await repo.shutdown()
+  }
+})
+
+test("an unknown document is unavailable", { skip }, async () => {
+  const repo = await connect(env.AYNI_FIELD_TOKEN)
+  try {
+    await assert.rejects(repo.find(generateAutomergeUrl()), /unavailable/)
+  } finally {
+    await repo.shutdown()
+  }
+})
+
+test("no token, a wrong one and a revoked one are refused at the upgrade", { skip }, async () => {
+  assert.equal(await upgradeStatus(ws()), 401)
+  assert.equal(await upgradeStatus(ws("ayc1_nobody_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")), 401)
+  assert.equal(await upgradeStatus(ws(env.AYNI_REVOKED_TOKEN)), 401)
+  assert.equal(await upgradeStatus(ws(env.AYNI_FIELD_TOKEN)), 101)
+})
