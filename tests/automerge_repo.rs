@@ -10,7 +10,7 @@ use std::process::Command;
 use support::network;
 
 #[test]
-fn the_official_javascript_client_reads_records_and_follows_them() {
+fn the_official_javascript_client_reads_what_it_may_and_follows_it() {
     let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
     assert!(
         js.join("node_modules/@automerge/automerge-repo").exists(),
@@ -22,6 +22,8 @@ fn the_official_javascript_client_reads_records_and_follows_them() {
     let field = hq.json(&["client", "add", "gaem-1-tablet", "--role", "field", "--team", "GAEM-1"]);
     let boss = hq.json(&["client", "add", "hq-panel", "--role", "hq"]);
     let lost = hq.json(&["client", "add", "lost-phone", "--role", "field"]);
+    let partner = hq.json(&["client", "add", "trinidad", "--role", "read", "--entity", "e-trinidad"]);
+    let practice = hq.json(&["get", "practice:BP-MMS"])["url"].as_str().unwrap().to_string();
     hq.ok(&["client", "revoke", "lost-phone"]);
     let record = hq.json(&["get", "edan:edan-sama-1"]);
     let url = record["url"].as_str().expect("a record shows its automerge URL").to_string();
@@ -37,6 +39,8 @@ fn the_official_javascript_client_reads_records_and_follows_them() {
         .env("AYNI_FIELD_TOKEN", field["token"].as_str().unwrap())
         .env("AYNI_HQ_TOKEN", boss["token"].as_str().unwrap())
         .env("AYNI_REVOKED_TOKEN", lost["token"].as_str().unwrap())
+        .env("AYNI_PARTNER_TOKEN", partner["token"].as_str().unwrap())
+        .env("AYNI_PRACTICE_URL", &practice)
         .env("AYNI_RECORD_URL", &url)
         .env("AYNI_RECORD_KEY", "edan-sama-1")
         .env("AYNI_RECORD_FIELDS", record["fields"].to_string())
@@ -44,7 +48,7 @@ fn the_official_javascript_client_reads_records_and_follows_them() {
         .expect("run node (Node.js 20 is on the machine)");
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the JavaScript client's tests failed:\n{report}");
-    assert!(report.contains("pass 3") && report.contains("skipped 0"), "{report}");
+    assert!(report.contains("pass 4") && report.contains("skipped 0"), "{report}");
 
     // what reached the node: HQ's edit through the API, not the client's
     let after = hq.json(&["get", "edan:edan-sama-1"]);

@@ -527,3 +527,57 @@ fn bad_input_gets_its_documented_status_a_clear_message_and_writes_nothing() {
     drop(served);
     assert_eq!(heads(&hq), before, "nothing was written");
 }
+
+#[test]
+fn a_partners_read_token_sees_the_catalogue_and_what_names_its_entity_only() {
+    let (hq, field) = network(1);
+    let a = &field[0];
+    hq.ok(&["seed"]);
+    // a concurrent edit of the EDAN's title: a conflict on a record partners may not read
+    let s = hq.serve();
+    a.json(&["sync", &s.addr]);
+    drop(s);
+    hq.ok(&["set", "edan:edan-sama-1", "title=Sama (HQ)"]);
+    a.ok(&["set", "edan:edan-sama-1", "title=Sama (campo)"]);
+    let s = hq.serve();
+    a.json(&["sync", &s.addr]);
+    drop(s);
+    let all = token(&hq, "panel", "read", &[]);
+    let partner = token(&hq, "trinidad", "read", &["--entity", "e-trinidad"]);
+    // an entity only narrows a read client, and must be an entity
+    let err = hq.fails(&["client", "add", "x", "--role", "field", "--entity", "e-trinidad"], 2);
+    assert!(err.contains("--role read"), "{err}");
+    let err = hq.fails(&["client", "add", "y", "--role", "read", "--entity", "nowhere"], 2);
+    assert!(err.contains("unknown entity 'nowhere'"), "{err}");
+    let err = hq.fails(&["client", "add", "z", "--role", "read", "--entity", "practice:BP-MMS"], 2);
+    assert!(err.contains("not an entity"), "{err}");
+    let (_s, http) = serve_http(&hq);
+
+    let count =
+        |t: &str, kind: &str| get(&http, &format!("/api/v1/records/{kind}"), t).json().as_array().unwrap().len();
+    assert_eq!(count(&partner, "practice"), count(&all, "practice"), "the catalogue is public to partners");
+    assert_eq!(count(&partner, "mission"), 4, "the missions that name Trinidad");
+    assert!(count(&all, "mission") > 4);
+    assert_eq!(count(&partner, "agreement"), 1);
+    assert_eq!(count(&partner, "request"), 1);
+    assert_eq!(count(&partner, "edan"), 0);
+    assert_eq!(count(&partner, "person"), 0);
+    // one record: what it may not read is, to it, unknown
+    assert_eq!(get(&http, "/api/v1/records/entity/e-trinidad", &partner).status, 200);
+    for path in [
+        "/api/v1/records/entity/e-lpz",
+        "/api/v1/records/edan/edan-sama-1",
+        "/api/v1/records/edan/edan-sama-1/history",
+        "/api/v1/records/edan/edan-sama-1/report",
+    ] {
+        let r = get(&http, path, &partner);
+        assert_eq!((r.status, r.json()["error"]["kind"].clone()), (404, json!("not_found")), "{path}");
+        assert_eq!(get(&http, path.replace("e-lpz", "e-trinidad").as_str(), &all).status, 200, "{path}");
+    }
+    // the EDAN's pending double count is no partner's business
+    assert!(!get(&http, "/api/v1/conflicts", &all).json().as_array().unwrap().is_empty());
+    assert!(get(&http, "/api/v1/conflicts", &partner).json().as_array().unwrap().is_empty());
+    let clients = hq.json(&["client", "list"]);
+    let trinidad = clients.as_array().unwrap().iter().find(|c| c["name"] == "trinidad").unwrap();
+    assert_eq!(trinidad["entity"], hq.json(&["get", "entity:e-trinidad"])["id"]);
+}

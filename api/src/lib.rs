@@ -31,6 +31,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
 
+use ayni_node::clients::Client;
 use ayni_node::engine::NodeHandle;
 use ayni_node::node::{parse_path, Node};
 use error::ApiError;
@@ -100,19 +101,28 @@ enum Access {
     Build,
 }
 
-/// Runs `f` as the client the request's token names.
+/// Runs `f` as the client the request's token names (given to `f`, which
+/// shows it only what it may read).
 async fn as_client<R: Send + 'static>(
     api: &Api,
     headers: &HeaderMap,
     access: Access,
-    f: impl FnOnce(&Node) -> Result<R, ApiError> + Send + 'static,
+    f: impl FnOnce(&Node, &Client) -> Result<R, ApiError> + Send + 'static,
 ) -> Result<R, ApiError> {
     let token = bearer(headers);
     let authenticated = move |node: &Node| node.authenticate(token.as_deref()).map_err(ApiError::from_auth);
+    // reads see the client; writes and builds also act as it (its role
+    // judges them, its name goes in the change's message)
+    let run = move |node: &Node| {
+        let c = authenticated(node)?;
+        match access {
+            Access::Read => f(node, &c),
+            Access::Write | Access::Build => node.acting_as(&c, |n| f(n, &c)),
+        }
+    };
     match access {
-        Access::Read => api.engine.read(move |node| authenticated(node).and_then(|_| f(node))).await?,
-        Access::Write => api.engine.call(move |node| authenticated(node).and_then(|c| node.acting_as(&c, f))).await?,
-        Access::Build => api.engine.read(move |node| authenticated(node).and_then(|c| node.acting_as(&c, f))).await?,
+        Access::Read | Access::Build => api.engine.read(run).await?,
+        Access::Write => api.engine.call(run).await?,
     }
 }
 
@@ -142,7 +152,17 @@ async fn on_record<R: Serialize + Send + 'static>(
 ) -> Answer {
     let (kind, key) = path_of(p)?;
     let r = reference(&kind, &key);
-    ok(as_client(api, headers, access, move |node| f(node, &r).map_err(|e| ApiError::from(e).about(r))).await?)
+    ok(as_client(api, headers, access, move |node, client| {
+        // a record the client may not read is, to it, no record at all
+        let visible = || -> ayni_node::Result<()> {
+            if !node.readable_by(client, &node.get(&r)?) {
+                return Err(ayni_node::Error::NotFound(r.clone()));
+            }
+            Ok(())
+        };
+        visible().and_then(|()| f(node, &r)).map_err(|e| ApiError::from(e).about(r))
+    })
+    .await?)
 }
 
 fn reference(kind: &str, key: &str) -> String {
@@ -178,15 +198,20 @@ async fn no_method(method: Method, uri: Uri) -> ApiError {
 }
 
 async fn status(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    ok(as_client(&api, &headers, Access::Read, |node| Ok(node.status()?)).await?)
+    ok(as_client(&api, &headers, Access::Read, |node, _| Ok(node.status()?)).await?)
 }
 
 async fn peers(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    ok(as_client(&api, &headers, Access::Read, |node| Ok(node.peers()?)).await?)
+    ok(as_client(&api, &headers, Access::Read, |node, _| Ok(node.peers()?)).await?)
 }
 
 async fn conflicts(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    ok(as_client(&api, &headers, Access::Read, |node| Ok(node.conflicts()?)).await?)
+    ok(as_client(&api, &headers, Access::Read, |node, client| {
+        let mut all = node.conflicts()?;
+        all.retain(|c| node.get(&c.id).is_ok_and(|rec| node.readable_by(client, &rec)));
+        Ok(all)
+    })
+    .await?)
 }
 
 /// `where=PATH=VALUE` (repeatable; VALUE is JSON if it parses, else text),
@@ -232,10 +257,13 @@ async fn list(
 ) -> Answer {
     let Path(kind) = kind.map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))?;
     let q = list_query(raw)?;
-    let records = as_client(&api, &headers, Access::Read, move |node| {
+    let records = as_client(&api, &headers, Access::Read, move |node, client| {
         let mut out = vec![];
         let mut seen = 0usize;
         node.list_each(&kind, &q.filters, |rec| {
+            if !node.readable_by(client, &rec) {
+                return Ok(());
+            }
             if seen >= q.offset && q.limit.is_none_or(|l| out.len() < l) {
                 out.push(rec);
             }
@@ -261,7 +289,7 @@ async fn create(
     }
     // built and signed beside the engine, several at once; only the store
     // write (and the key check that goes with it) is the engine's
-    let new = as_client(&api, &headers, Access::Build, move |node| Ok(node.build_new(&kind, None, body)?)).await?;
+    let new = as_client(&api, &headers, Access::Build, move |node, _| Ok(node.build_new(&kind, None, body)?)).await?;
     let rec = api.engine.call(move |node| node.insert(new)).await?.map_err(ApiError::from)?;
     let location = format!("/api/v1/records/{}/{}", rec.kind, rec.key);
     let mut response = (StatusCode::CREATED, Json(&rec)).into_response();
@@ -381,7 +409,7 @@ async fn changes(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQ
     if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
         since = position(last, "Last-Event-ID")?;
     }
-    as_client(&api, &headers, Access::Read, |_| Ok(())).await?;
+    let client = as_client(&api, &headers, Access::Read, |_, client| Ok(client.clone())).await?;
     let follower = ayni_node::feed::Follower::new(&api.engine, since, kind).await?;
     // the token is checked again before every batch and every few seconds
     // while idle: a revoked or expired client's stream ends
@@ -390,16 +418,19 @@ async fn changes(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQ
         let (engine, token) = (engine.clone(), token.clone());
         async move { engine.read(move |node| node.authenticate(token.as_deref()).is_ok()).await.unwrap_or(false) }
     };
-    let start = (follower, std::collections::VecDeque::<ayni_node::feed::Change>::new(), still_allowed);
-    let stream = futures_util::stream::unfold(start, |(mut follower, mut queue, still_allowed)| async move {
+    // only the records this client may read
+    let node = api.engine.node().clone();
+    let visible = move |c: &ayni_node::feed::Change| node.readable_by(&client, &c.record);
+    let start = (follower, std::collections::VecDeque::<ayni_node::feed::Change>::new(), still_allowed, visible);
+    let stream = futures_util::stream::unfold(start, |(mut follower, mut queue, still_allowed, visible)| async move {
         while queue.is_empty() {
             tokio::select! {
                 next = follower.next(false) => match next {
                     Ok(Some(changes)) => {
-                        if !still_allowed().await {
+                                                if !still_allowed().await {
                             return None;
                         }
-                        queue.extend(changes);
+                        queue.extend(changes.into_iter().filter(|c| visible(c)));
                     }
                     Ok(None) => return None,
                     Err(e) => {
@@ -416,7 +447,7 @@ async fn changes(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQ
         }
         let c = queue.pop_front()?;
         let event = Event::default().id(c.position.to_string()).event("change").json_data(&c);
-        Some((event.map_err(|e| std::io::Error::other(e.to_string())), (follower, queue, still_allowed)))
+        Some((event.map_err(|e| std::io::Error::other(e.to_string())), (follower, queue, still_allowed, visible)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }

@@ -13,6 +13,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
+use ayni_node::clients::Client;
 use ayni_node::engine::NodeHandle;
 use ayni_node::repo::{self, message::MAX_MESSAGE, Records, Session, Step};
 use ayni_node::DocumentId;
@@ -39,28 +40,31 @@ pub(crate) async fn upgrade(
 ) -> Result<Response, ApiError> {
     let token = token(&headers, raw.as_deref());
     let check = token.clone();
-    api.engine.read(move |node| node.authenticate(check.as_deref())).await?.map_err(ApiError::from_auth)?;
+    let client =
+        api.engine.read(move |node| node.authenticate(check.as_deref())).await?.map_err(ApiError::from_auth)?;
     let engine = api.engine.clone();
     Ok(ws
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
         .on_upgrade(move |socket| async move {
-            if let Err(e) = connection(engine, token, socket).await {
+            if let Err(e) = connection(engine, client, token, socket).await {
                 tracing::debug!("automerge-repo client: {e}");
             }
         })
         .into_response())
 }
 
-/// Runs one session's step beside the engine and hands the session back.
-async fn step<F>(engine: &NodeHandle, session: Session, f: F) -> Result<(Session, Vec<Step>), String>
+/// Runs one session's step beside the engine, with the documents `client`
+/// may read, and hands the session back.
+async fn step<F>(engine: &NodeHandle, client: &Client, session: Session, f: F) -> Result<(Session, Vec<Step>), String>
 where
     F: FnOnce(&mut Session, &mut Records<'_>) -> ayni_node::Result<Vec<Step>> + Send + 'static,
 {
+    let client = client.clone();
     let (session, steps) = engine
         .read(move |node| {
             let mut session = session;
-            let steps = f(&mut session, &mut Records(node));
+            let steps = f(&mut session, &mut Records::new(node, &client));
             (session, steps)
         })
         .await
@@ -86,7 +90,12 @@ async fn send(socket: &mut WebSocket, steps: Vec<Step>) -> bool {
     true
 }
 
-async fn connection(engine: NodeHandle, token: Option<String>, mut socket: WebSocket) -> Result<(), String> {
+async fn connection(
+    engine: NodeHandle,
+    mut client: Client,
+    token: Option<String>,
+    mut socket: WebSocket,
+) -> Result<(), String> {
     let node = engine.node().clone();
     let mut session = Session::new(repo::peer_id(&node), node.id().to_string());
     // documents written after this position are pushed to the client
@@ -103,7 +112,7 @@ async fn connection(engine: NodeHandle, token: Option<String>, mut socket: WebSo
                     // text frames are not part of the protocol; pings are answered for us
                     Some(Ok(_)) => continue,
                 };
-                let (s, steps) = step(&engine, session, move |s, docs| s.receive(&bytes, docs)).await?;
+                let (s, steps) = step(&engine, &client, session, move |s, docs| s.receive(&bytes, docs)).await?;
                 session = s;
                 if !send(&mut socket, steps).await {
                     return Ok(());
@@ -123,21 +132,20 @@ async fn connection(engine: NodeHandle, token: Option<String>, mut socket: WebSo
                     at = *last;
                 }
                 let ids: Vec<DocumentId> = written.into_iter().map(|(_, id)| id).collect();
-                let (s, steps) = step(&engine, session, move |s, docs| s.changed(&ids, docs)).await?;
+                let (s, steps) = step(&engine, &client, session, move |s, docs| s.changed(&ids, docs)).await?;
                 session = s;
                 if !send(&mut socket, steps).await {
                     return Ok(());
                 }
             }
             _ = recheck.tick() => {
-                let check = token.clone();
-                let allowed = engine
-                    .read(move |node| node.authenticate(check.as_deref()).is_ok())
-                    .await
-                    .unwrap_or(false);
-                if !allowed {
-                    let _ = socket.send(Frame::Close(None)).await;
-                    return Ok(());
+                                let check = token.clone();
+                match engine.read(move |node| node.authenticate(check.as_deref())).await {
+                    Ok(Ok(current)) => client = current,
+                    _ => {
+                        let _ = socket.send(Frame::Close(None)).await;
+                        return Ok(());
+                    }
                 }
             }
         }

@@ -283,6 +283,11 @@ pub(crate) enum ClientCommand {
         /// The team whose EDAN tallies a field client writes
         #[arg(long)]
         team: Option<String>,
+        /// For a partner municipality's read client: its entity (KEY or
+        /// ID); it then reads the catalogue, its entity, and the missions,
+        /// agreements and requests that name it
+        #[arg(long)]
+        entity: Option<String>,
         /// The token stops working after this long (90m, 12h, 30d, 2w)
         #[arg(long, value_name = "DURATION")]
         expires: Option<String>,

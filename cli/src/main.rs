@@ -465,10 +465,11 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             out.joined(&m)?;
         }
         Command::Peers => out.peers(&node.peers()?)?,
-        Command::Client { command: ClientCommand::Add { name, role, team, expires } } => {
+        Command::Client { command: ClientCommand::Add { name, role, team, entity, expires } } => {
             let role: ayni_node::clients::ClientRole = role.parse()?;
-            let expires = expires.map(|e| ayni_node::clients::parse_duration(&e)).transpose()?;
-            let (client, token) = node.add_client(&name, role, team.as_deref(), expires)?;
+            let expires_in = expires.map(|e| ayni_node::clients::parse_duration(&e)).transpose()?;
+            let new = ayni_node::clients::NewClient { team: team.as_deref(), entity: entity.as_deref(), expires_in };
+            let (client, token) = node.add_client(&name, role, new)?;
             out.client_token(&client, &token)?;
         }
         Command::Client { command: ClientCommand::List } => out.clients(&node.clients()?)?,

@@ -75,6 +75,10 @@ pub struct Client {
     /// The team whose EDAN tallies a `field` client writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
+    /// For a partner's `read` client: the entity (document ID) it stands
+    /// for, which narrows what it reads (see [`Client::may_read`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
     /// When it was issued (RFC 3339).
     pub created_at: String,
     /// When its token stops working, if ever.
@@ -87,6 +91,43 @@ pub struct Client {
     #[serde(skip_serializing)]
     #[serde(default)]
     secret_sha256: String,
+}
+
+impl Client {
+    /// Whether this client may read `rec`, a record of a catalogue kind or
+    /// not. A client bound to no entity reads every record (HQ's panels,
+    /// field teams' apps). A partner's `read` client, bound to its entity,
+    /// reads the catalogue kinds, its own entity record, and the missions,
+    /// agreements and requests that name its entity; nothing else (no EDAN,
+    /// event or person).
+    pub fn may_read(&self, rec: &crate::node::Record, catalogue: bool) -> bool {
+        let Some(entity) = &self.entity else { return true };
+        if catalogue || rec.id == *entity {
+            return true;
+        }
+        matches!(rec.kind.as_str(), "mission" | "agreement" | "request") && names(&rec.fields, entity)
+    }
+}
+
+/// Whether `value` holds the string `id` anywhere.
+fn names(value: &serde_json::Value, id: &str) -> bool {
+    match value {
+        serde_json::Value::String(s) => s == id,
+        serde_json::Value::Array(items) => items.iter().any(|v| names(v, id)),
+        serde_json::Value::Object(map) => map.values().any(|v| names(v, id)),
+        _ => false,
+    }
+}
+
+/// What a new client is (see [`Node::add_client`]).
+#[derive(Debug, Clone, Default)]
+pub struct NewClient<'a> {
+    /// The team whose tallies a `field` client writes.
+    pub team: Option<&'a str>,
+    /// The entity a partner's `read` client stands for (`entity:KEY` or ID).
+    pub entity: Option<&'a str>,
+    /// How long the token works.
+    pub expires_in: Option<time::Duration>,
 }
 
 /// The stored form (the public [`Client`] hides the hash when shown).
@@ -155,14 +196,15 @@ pub fn parse_duration(text: &str) -> Result<time::Duration> {
 }
 
 impl Node {
+    /// Whether `client` may read `rec` (see [`Client::may_read`]).
+    pub fn readable_by(&self, client: &Client, rec: &crate::node::Record) -> bool {
+        let catalogue = self.kind(&rec.kind).map(|k| k.catalogue).unwrap_or(false);
+        client.may_read(rec, catalogue)
+    }
+
     /// Issues a client token. Returns the client and the token, shown once.
-    pub fn add_client(
-        &self,
-        name: &str,
-        role: ClientRole,
-        team: Option<&str>,
-        expires_in: Option<time::Duration>,
-    ) -> Result<(Client, String)> {
+    pub fn add_client(&self, name: &str, role: ClientRole, new: NewClient<'_>) -> Result<(Client, String)> {
+        let NewClient { team, entity, expires_in } = new;
         if !valid_name(name) {
             return Err(Error::malformed(
                 "client name",
@@ -184,6 +226,26 @@ impl Node {
             self.get(&format!("team:{t}"))
                 .map_err(|_| Error::malformed("team", format!("unknown team '{t}' (team:{t})")))?;
         }
+        let entity = match entity {
+            Some(_) if role != ClientRole::Read => {
+                return Err(Error::malformed("client", "--entity is for a partner's read client (--role read)"));
+            }
+            Some(e) => {
+                let reference = if e.contains(':') || e.parse::<crate::DocumentId>().is_ok() {
+                    e.to_string()
+                } else {
+                    format!("entity:{e}")
+                };
+                let rec = self
+                    .get(&reference)
+                    .map_err(|_| Error::malformed("entity", format!("unknown entity '{e}' (entity:KEY or an ID)")))?;
+                if rec.kind != "entity" {
+                    return Err(Error::malformed("entity", format!("'{e}' is a {}, not an entity", rec.kind)));
+                }
+                Some(rec.id)
+            }
+            None => None,
+        };
         let mut secret = [0u8; 32];
         getrandom::getrandom(&mut secret).map_err(|e| Error::Internal(format!("no randomness available: {e}")))?;
         let secret = data_encoding::BASE32_NOPAD.encode(&secret).to_ascii_lowercase();
@@ -192,6 +254,7 @@ impl Node {
             name: name.to_string(),
             role,
             team: team.map(str::to_string),
+            entity,
             created_at: now.format(&Rfc3339).unwrap_or_default(),
             expires_at: expires_in.map(|d| (now + d).format(&Rfc3339).unwrap_or_default()),
             revoked_at: None,
@@ -284,7 +347,7 @@ mod tests {
     fn tokens_authenticate_until_revoked_or_expired_and_are_stored_hashed() {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::init(dir.path(), "hq").unwrap();
-        let (c, token) = node.add_client("panel-1", ClientRole::Read, None, None).unwrap();
+        let (c, token) = node.add_client("panel-1", ClientRole::Read, NewClient::default()).unwrap();
         assert!(token.starts_with("ayc1_panel-1_"));
         assert_eq!(node.authenticate(Some(&token)).unwrap().name, "panel-1");
         assert_eq!(c.role, ClientRole::Read);
@@ -302,10 +365,16 @@ mod tests {
         assert_eq!(node.authenticate(None), Err(AuthError::Missing));
         node.revoke_client("panel-1").unwrap();
         assert!(matches!(node.authenticate(Some(&token)), Err(AuthError::Revoked(..))));
-        let (_, short) = node.add_client("short", ClientRole::Hq, None, Some(time::Duration::seconds(-1))).unwrap();
+        let (_, short) = node
+            .add_client(
+                "short",
+                ClientRole::Hq,
+                NewClient { expires_in: Some(time::Duration::seconds(-1)), ..Default::default() },
+            )
+            .unwrap();
         assert!(matches!(node.authenticate(Some(&short)), Err(AuthError::Expired(..))));
-        assert!(node.add_client("short", ClientRole::Hq, None, None).is_err(), "names are unique");
-        assert!(node.add_client("bad name", ClientRole::Hq, None, None).is_err());
+        assert!(node.add_client("short", ClientRole::Hq, NewClient::default()).is_err(), "names are unique");
+        assert!(node.add_client("bad name", ClientRole::Hq, NewClient::default()).is_err());
         assert_eq!(node.clients().unwrap().len(), 2);
         assert_eq!(parse_duration("30d").unwrap(), time::Duration::days(30));
         assert!(parse_duration("30").is_err() && parse_duration("-1d").is_err() && parse_duration("1y").is_err());

@@ -107,6 +107,17 @@ test("an unknown document is unavailable", { skip }, async () => {
   }
 })
 
+test("a partner's read client opens the catalogue; a record it may not read is unavailable, like an unknown one", { skip }, async () => {
+  const repo = await connect(env.AYNI_PARTNER_TOKEN)
+  try {
+    const practice = await repo.find(env.AYNI_PRACTICE_URL)
+    assert.equal(String(practice.doc().kind), "practice")
+    await assert.rejects(repo.find(env.AYNI_RECORD_URL), /unavailable/)
+  } finally {
+    await repo.shutdown()
+  }
+})
+
 test("no token, a wrong one and a revoked one are refused at the upgrade", { skip }, async () => {
   assert.equal(await upgradeStatus(ws()), 401)
   assert.equal(await upgradeStatus(ws("ayc1_nobody_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")), 401)

@@ -19,6 +19,7 @@ pub use session::{Docs, Session, Step};
 
 use automerge::Automerge;
 
+use crate::clients::Client;
 use crate::id::DocumentId;
 use crate::node::Node;
 
@@ -29,23 +30,45 @@ pub fn peer_id(node: &Node) -> String {
     format!("ayni-{}", node.id())
 }
 
-/// The node's documents as its clients see them: every record, whatever
-/// the client's role, as through the HTTP API (field teams work offline on
-/// everything; `read` tokens are HQ's panels). A document that is not an
-/// Ayni record is never shared. (Narrower reading rights for partners'
-/// `read` tokens, bound to their entity, come with client writes.)
-pub struct Records<'a>(pub &'a Node);
+/// The node's documents as one client sees them: the records it may read
+/// ([`Client::may_read`]: everything, unless it is a partner's `read`
+/// client bound to its entity), as through the HTTP API. A document that
+/// is not an Ayni record is never shared.
+pub struct Records<'a> {
+    node: &'a Node,
+    client: &'a Client,
+}
+
+impl<'a> Records<'a> {
+    /// `node`'s records as `client` sees them.
+    pub fn new(node: &'a Node, client: &'a Client) -> Records<'a> {
+        Records { node, client }
+    }
+
+    /// Whether the client may read the stored record `id` (read from its
+    /// view, without loading the document).
+    fn may_read(&self, id: &DocumentId) -> crate::Result<bool> {
+        let Some(view) = self.node.store().view(id)? else { return Ok(false) };
+        Ok(serde_json::from_slice::<crate::node::Record>(&view)
+            .is_ok_and(|rec| self.node.readable_by(self.client, &rec)))
+    }
+}
 
 impl Docs for Records<'_> {
     fn readable(&mut self, id: &DocumentId) -> crate::Result<Option<Automerge>> {
-        match self.0.store().load(id)? {
+        if !self.may_read(id)? {
+            return Ok(None);
+        }
+        match self.node.store().load(id)? {
             Some(doc) if crate::record::envelope(&doc).is_some() => Ok(Some(doc)),
             _ => Ok(None),
         }
     }
 
     fn state_hash(&mut self, id: &DocumentId) -> crate::Result<Option<[u8; 16]>> {
-        // every stored document is a record: admission lets nothing else in
-        self.0.store().state_hash(id)
+        if !self.may_read(id)? {
+            return Ok(None);
+        }
+        self.node.store().state_hash(id)
     }
 }
