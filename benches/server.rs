@@ -17,26 +17,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
 #[allow(dead_code)]
 #[path = "../tests/support/http.rs"]
 mod http;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(default)
-}
+use common::{arg, ayni};
 
-fn bin() -> PathBuf {
-    let b = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/ayni");
-    assert!(b.exists(), "build it first: cargo build --release -p ayni-cli");
-    b
-}
 
-fn ayni(home: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin()).arg("--home").arg(home).args(args).stdin(Stdio::null()).output().unwrap();
-    assert!(out.status.success(), "ayni {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
+
 
 fn median(mut v: Vec<Duration>) -> f64 {
     v.sort();
@@ -52,21 +41,8 @@ fn main() {
     let records = arg("--records", 10_000);
     let writes = arg("--writes", 50);
     let reads = arg("--reads", 200);
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("hq");
-    ayni(&home, &["init", "--name", "hq"]);
-    ayni(&home, &["network", "create", "--name", "bench"]);
-    ayni(&home, &["seed"]);
-    let file = dir.path().join("edan.jsonl");
-    let lines: Vec<String> = (0..records)
-        .map(|i| {
-            let mut r = ayni_node::seed::edan_like(i);
-            r["key"] = serde_json::json!(format!("edan-bench-{i:06}"));
-            r.to_string()
-        })
-        .collect();
-    std::fs::write(&file, lines.join("\n")).unwrap();
-    ayni(&home, &["import", "edan", file.to_str().unwrap()]);
+        let dir = tempfile::tempdir().unwrap();
+    let home = common::home_with_edans(dir.path(), records);
     let token: serde_json::Value =
         serde_json::from_str(&ayni(&home, &["--json", "client", "add", "bench", "--role", "hq"])).unwrap();
     let token = token["token"].as_str().unwrap().to_string();
@@ -91,23 +67,7 @@ fn main() {
             .collect()
     };
     let stopped = time_commands();
-    let mut serve = Command::new(bin())
-        .arg("--home")
-        .arg(&home)
-        .args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let http = {
-        use std::io::BufRead;
-        let mut r = std::io::BufReader::new(serve.stdout.take().unwrap());
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        line.trim().trim_start_matches("HTTP API on http://").trim_end_matches("/api/v1/").to_string()
-    };
+    let (serve, http) = common::serve_http(&home);
     let served = time_commands();
 
     // 20 concurrent API writers, then 20 concurrent readers
@@ -167,8 +127,7 @@ fn main() {
     let pace = Duration::from_millis(arg("--pace-ms", 50) as u64);
     let (mut paced, paced_wall) = run(writes, true, Some(pace));
     let (mut r, r_wall) = run(reads, false, None);
-    let _ = Command::new("kill").arg("-TERM").arg(serve.id().to_string()).status();
-    let _ = serve.wait();
+        common::stop(serve);
 
     println!("| command ({records} EDAN records + demo data) | stopped node, median (ms) | through `ayni serve`, median (ms) | served ÷ stopped |");
     println!("|---|---|---|---|");

@@ -12,6 +12,7 @@ use axum::extract::ws::{Message as Frame, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use futures_util::{FutureExt, SinkExt};
 
 use ayni_node::clients::Client;
 use ayni_node::engine::NodeHandle;
@@ -20,6 +21,9 @@ use ayni_node::DocumentId;
 
 use crate::error::ApiError;
 use crate::{bearer, Api, REAUTHENTICATE};
+
+/// Most frames handled in one step.
+const BATCH: usize = 256;
 
 /// The token of an upgrade request: `?token=` first, else the bearer.
 fn token(headers: &HeaderMap, raw: Option<&str>) -> Option<String> {
@@ -72,12 +76,13 @@ where
     Ok((session, steps.map_err(|e| e.to_string())?))
 }
 
-/// Sends the steps; `false` once the connection is to close.
+/// Sends the steps (flushed once, at the end); `false` once the
+/// connection is to close.
 async fn send(socket: &mut WebSocket, steps: Vec<Step>) -> bool {
     for s in steps {
         match s {
             Step::Send(m) => {
-                if socket.send(Frame::Binary(m.encode().into())).await.is_err() {
+                if socket.feed(Frame::Binary(m.encode().into())).await.is_err() {
                     return false;
                 }
             }
@@ -87,7 +92,7 @@ async fn send(socket: &mut WebSocket, steps: Vec<Step>) -> bool {
             }
         }
     }
-    true
+    socket.flush().await.is_ok()
 }
 
 async fn connection(
@@ -106,15 +111,37 @@ async fn connection(
     loop {
         tokio::select! {
             frame = socket.recv() => {
-                let bytes = match frame {
+                                let bytes = match frame {
                     Some(Ok(Frame::Binary(bytes))) => bytes,
                     Some(Ok(Frame::Close(_))) | None | Some(Err(_)) => return Ok(()),
                     // text frames are not part of the protocol; pings are answered for us
                     Some(Ok(_)) => continue,
                 };
-                let (s, steps) = step(&engine, &client, session, move |s, docs| s.receive(&bytes, docs)).await?;
+                // frames already waiting go in the same step: one trip to the
+                // blocking pool for a burst (a client asking for many documents)
+                let mut batch = vec![bytes];
+                let mut closing = false;
+                while batch.len() < BATCH && !closing {
+                    match socket.recv().now_or_never() {
+                        Some(Some(Ok(Frame::Binary(b)))) => batch.push(b),
+                        Some(Some(Ok(Frame::Close(_)) | Err(_)) | None) => closing = true,
+                        Some(Some(Ok(_))) => {}
+                        None => break,
+                    }
+                }
+                let (s, steps) = step(&engine, &client, session, move |s, docs| {
+                    let mut out = vec![];
+                    for b in &batch {
+                        out.extend(s.receive(b, docs)?);
+                        if out.last() == Some(&Step::Close) {
+                            break;
+                        }
+                    }
+                    Ok(out)
+                })
+                .await?;
                 session = s;
-                if !send(&mut socket, steps).await {
+                if !send(&mut socket, steps).await || closing {
                     return Ok(());
                 }
             }

@@ -38,18 +38,26 @@ pub enum Step {
     Close,
 }
 
+/// Documents kept loaded per connection between its messages (a first
+/// sync is several messages per document); bounded, so a connection's
+/// memory does not grow with the documents it touches.
+const CACHED: usize = 32;
+
 /// One client connection.
 pub struct Session {
     us: String,
     storage_id: String,
     them: Option<String>,
     states: HashMap<DocumentId, sync::State>,
+    /// Recently used documents as loaded (never changed here: the node's
+    /// writes evict them through [`Session::changed`]), oldest first.
+    cache: Vec<(DocumentId, Automerge)>,
 }
 
 impl Session {
     /// A connection to this node, whose peer ID and storage ID are given.
     pub fn new(us: impl Into<String>, storage_id: impl Into<String>) -> Session {
-        Session { us: us.into(), storage_id: storage_id.into(), them: None, states: HashMap::new() }
+        Session { us: us.into(), storage_id: storage_id.into(), them: None, states: HashMap::new(), cache: vec![] }
     }
 
     /// The documents the client has open (synced at least once).
@@ -124,7 +132,7 @@ impl Session {
                 }
             }
         }
-        let Some(mut doc) = docs.readable(&id)? else {
+                let Some(mut doc) = self.load(&id, docs)? else {
             self.states.remove(&id);
             return Ok(vec![self.unavailable(id)]);
         };
@@ -139,8 +147,24 @@ impl Session {
                 "document {id}: changes from clients are not accepted by this node yet; they stay on the device"
             )));
         }
-        out.extend(self.reply(id, &doc));
+                out.extend(self.reply(id, &doc));
+        self.keep(id, doc);
         Ok(out)
+    }
+
+    /// The document, from the cache or the store.
+    fn load(&mut self, id: &DocumentId, docs: &mut dyn Docs) -> crate::Result<Option<Automerge>> {
+        match self.cache.iter().position(|(c, _)| c == id) {
+            Some(i) => Ok(Some(self.cache.remove(i).1)),
+            None => docs.readable(id),
+        }
+    }
+
+    fn keep(&mut self, id: DocumentId, doc: Automerge) {
+        if self.cache.len() >= CACHED {
+            self.cache.remove(0);
+        }
+        self.cache.push((id, doc));
     }
 
     fn reply(&mut self, id: DocumentId, doc: &Automerge) -> Option<Step> {
@@ -153,10 +177,14 @@ impl Session {
     /// client has open. A document it may no longer read is closed.
     pub fn changed(&mut self, ids: &[DocumentId], docs: &mut dyn Docs) -> crate::Result<Vec<Step>> {
         let mut out = vec![];
+                self.cache.retain(|(c, _)| !ids.contains(c));
         let open: Vec<DocumentId> = ids.iter().filter(|id| self.states.contains_key(id)).copied().collect();
         for id in &open {
             match docs.readable(id)? {
-                Some(doc) => out.extend(self.reply(*id, &doc)),
+                Some(doc) => {
+                    out.extend(self.reply(*id, &doc));
+                    self.keep(*id, doc);
+                }
                 None => {
                     self.states.remove(id);
                 }

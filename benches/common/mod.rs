@@ -1,0 +1,72 @@
+//! What the end-to-end benches share: the release binary, a home built
+//! with it, and `ayni serve --http` on that home.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// `--NAME N` from the command line, else `default`.
+pub fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(default)
+}
+
+/// The release binary (benches measure what users run).
+pub fn bin() -> PathBuf {
+    let b = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/ayni");
+    assert!(b.exists(), "build it first: cargo build --release -p ayni-cli");
+    b
+}
+
+/// Runs `ayni` on `home`; its stdout.
+pub fn ayni(home: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin()).arg("--home").arg(home).args(args).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "ayni {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A home with the network, the demo data and `records` seed-shaped EDAN
+/// records (keys `edan-bench-NNNNNN`).
+pub fn home_with_edans(dir: &Path, records: usize) -> PathBuf {
+    let home = dir.join("hq");
+    ayni(&home, &["init", "--name", "hq"]);
+    ayni(&home, &["network", "create", "--name", "bench"]);
+    ayni(&home, &["seed"]);
+    let file = dir.join("edan.jsonl");
+    let lines: Vec<String> = (0..records)
+        .map(|i| {
+            let mut r = ayni_node::seed::edan_like(i);
+            r["key"] = serde_json::json!(format!("edan-bench-{i:06}"));
+            r.to_string()
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    ayni(&home, &["import", "edan", file.to_str().unwrap()]);
+    home
+}
+
+/// `ayni serve --http` on `home`, on loopback ports; the process and the
+/// HTTP address.
+pub fn serve_http(home: &Path) -> (Child, String) {
+    let mut serve = Command::new(bin())
+        .arg("--home")
+        .arg(home)
+        .args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut r = std::io::BufReader::new(serve.stdout.take().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    let http = line.trim().trim_start_matches("HTTP API on http://").trim_end_matches("/api/v1/").to_string();
+    (serve, http)
+}
+
+/// Stops a serving node.
+pub fn stop(mut serve: Child) {
+    let _ = Command::new("kill").arg("-TERM").arg(serve.id().to_string()).status();
+    let _ = serve.wait();
+}
