@@ -24,9 +24,6 @@ mod http;
 
 use common::{arg, ayni};
 
-
-
-
 fn median(mut v: Vec<Duration>) -> f64 {
     v.sort();
     v[v.len() / 2].as_secs_f64() * 1e3
@@ -41,7 +38,7 @@ fn main() {
     let records = arg("--records", 10_000);
     let writes = arg("--writes", 50);
     let reads = arg("--reads", 200);
-        let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let home = common::home_with_edans(dir.path(), records);
     let token: serde_json::Value =
         serde_json::from_str(&ayni(&home, &["--json", "client", "add", "bench", "--role", "hq"])).unwrap();
@@ -127,7 +124,7 @@ fn main() {
     let pace = Duration::from_millis(arg("--pace-ms", 50) as u64);
     let (mut paced, paced_wall) = run(writes, true, Some(pace));
     let (mut r, r_wall) = run(reads, false, None);
-        common::stop(serve);
+    common::stop(serve);
 
     println!("| command ({records} EDAN records + demo data) | stopped node, median (ms) | through `ayni serve`, median (ms) | served ÷ stopped |");
     println!("|---|---|---|---|");

@@ -132,7 +132,7 @@ impl Session {
                 }
             }
         }
-                let Some(mut doc) = self.load(&id, docs)? else {
+        let Some(mut doc) = self.load(&id, docs)? else {
             self.states.remove(&id);
             return Ok(vec![self.unavailable(id)]);
         };
@@ -147,7 +147,7 @@ impl Session {
                 "document {id}: changes from clients are not accepted by this node yet; they stay on the device"
             )));
         }
-                out.extend(self.reply(id, &doc));
+        out.extend(self.reply(id, &doc));
         self.keep(id, doc);
         Ok(out)
     }
@@ -177,7 +177,7 @@ impl Session {
     /// client has open. A document it may no longer read is closed.
     pub fn changed(&mut self, ids: &[DocumentId], docs: &mut dyn Docs) -> crate::Result<Vec<Step>> {
         let mut out = vec![];
-                self.cache.retain(|(c, _)| !ids.contains(c));
+        self.cache.retain(|(c, _)| !ids.contains(c));
         let open: Vec<DocumentId> = ids.iter().filter(|id| self.states.contains_key(id)).copied().collect();
         for id in &open {
             match docs.readable(id)? {
