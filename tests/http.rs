@@ -574,6 +574,14 @@ fn a_partners_read_token_sees_the_catalogue_and_what_names_its_entity_only() {
         assert_eq!((r.status, r.json()["error"]["kind"].clone()), (404, json!("not_found")), "{path}");
         assert_eq!(get(&http, path.replace("e-lpz", "e-trinidad").as_str(), &all).status, 200, "{path}");
     }
+    // its writes are refused before anything is looked up (no "already
+    // exists" to learn from), and the node's own state is not for it
+    let r = send(&http, "POST", "/api/v1/records/person", &partner, &json!({"key": "ana", "full_name": "x"}));
+    assert_eq!((r.status, r.json()["error"]["kind"].clone()), (403, json!("forbidden")));
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("may only read"), "{:?}", r.json());
+    assert_eq!(get(&http, "/api/v1/status", &partner).status, 403);
+    assert_eq!(get(&http, "/api/v1/peers", &partner).status, 403);
+    assert_eq!(get(&http, "/api/v1/status", &all).status, 200);
     // the EDAN's pending double count is no partner's business
     assert!(!get(&http, "/api/v1/conflicts", &all).json().as_array().unwrap().is_empty());
     assert!(get(&http, "/api/v1/conflicts", &partner).json().as_array().unwrap().is_empty());

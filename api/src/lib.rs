@@ -31,7 +31,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
 
-use ayni_node::clients::Client;
+use ayni_node::clients::{Client, ClientRole};
 use ayni_node::engine::NodeHandle;
 use ayni_node::node::{parse_path, Node};
 use error::ApiError;
@@ -115,6 +115,11 @@ async fn as_client<R: Send + 'static>(
     // judges them, its name goes in the change's message)
     let run = move |node: &Node| {
         let c = authenticated(node)?;
+        if c.role == ClientRole::Read && !matches!(access, Access::Read) {
+            // before the handler looks anything up: a read client learns
+            // nothing from a write's errors
+            return Err(ApiError::from(ayni_node::Error::Forbidden(format!("client '{}' may only read", c.name))));
+        }
         match access {
             Access::Read => f(node, &c),
             Access::Write | Access::Build => node.acting_as(&c, |n| f(n, &c)),
@@ -155,10 +160,13 @@ async fn on_record<R: Serialize + Send + 'static>(
     ok(as_client(api, headers, access, move |node, client| {
         // a record the client may not read is, to it, no record at all
         let visible = || -> ayni_node::Result<()> {
-            if !node.readable_by(client, &node.get(&r)?) {
-                return Err(ayni_node::Error::NotFound(r.clone()));
+            match node.get(&r) {
+                Ok(rec) if node.readable_by(client, &rec) => Ok(()),
+                // a partner learns nothing of what it may not read, not
+                // even that a key is ambiguous
+                Err(e) if client.entity.is_none() => Err(e),
+                _ => Err(ayni_node::Error::NotFound(r.clone())),
             }
-            Ok(())
         };
         visible().and_then(|()| f(node, &r)).map_err(|e| ApiError::from(e).about(r))
     })
@@ -197,12 +205,24 @@ async fn no_method(method: Method, uri: Uri) -> ApiError {
     )
 }
 
+/// The node's own state (record counts by kind, peers' addresses) is for
+/// the network's clients, not for a partner's.
+fn not_for_partners(client: &Client) -> Result<(), ApiError> {
+    match client.entity {
+        Some(_) => Err(ApiError::from(ayni_node::Error::Forbidden(format!(
+            "client '{}' reads records only (a partner's client)",
+            client.name
+        )))),
+        None => Ok(()),
+    }
+}
+
 async fn status(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    ok(as_client(&api, &headers, Access::Read, |node, _| Ok(node.status()?)).await?)
+    ok(as_client(&api, &headers, Access::Read, |node, c| not_for_partners(c).and_then(|()| Ok(node.status()?))).await?)
 }
 
 async fn peers(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    ok(as_client(&api, &headers, Access::Read, |node, _| Ok(node.peers()?)).await?)
+    ok(as_client(&api, &headers, Access::Read, |node, c| not_for_partners(c).and_then(|()| Ok(node.peers()?))).await?)
 }
 
 async fn conflicts(State(api): State<Api>, headers: HeaderMap) -> Answer {
@@ -290,7 +310,8 @@ async fn create(
     // built and signed beside the engine, several at once; only the store
     // write (and the key check that goes with it) is the engine's
     let new = as_client(&api, &headers, Access::Build, move |node, _| Ok(node.build_new(&kind, None, body)?)).await?;
-    let rec = api.engine.call(move |node| node.insert(new)).await?.map_err(ApiError::from)?;
+    // the token again, on the engine: one revoked meanwhile stores nothing
+    let rec = as_client(&api, &headers, Access::Write, move |node, _| Ok(node.insert(new)?)).await?;
     let location = format!("/api/v1/records/{}/{}", rec.kind, rec.key);
     let mut response = (StatusCode::CREATED, Json(&rec)).into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(&location) {

@@ -22,8 +22,12 @@ use ayni_node::DocumentId;
 use crate::error::ApiError;
 use crate::{bearer, Api, REAUTHENTICATE};
 
-/// Most frames handled in one step.
+/// Most frames handled in one step, and most bytes.
 const BATCH: usize = 256;
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// Largest frame a client may send: its messages are requests and
+/// acknowledgements (its changes are not taken yet).
+const CLIENT_MESSAGE: usize = 16 * 1024 * 1024;
 
 /// The token of an upgrade request: `?token=` first, else the bearer.
 fn token(headers: &HeaderMap, raw: Option<&str>) -> Option<String> {
@@ -48,8 +52,8 @@ pub(crate) async fn upgrade(
         api.engine.read(move |node| node.authenticate(check.as_deref())).await?.map_err(ApiError::from_auth)?;
     let engine = api.engine.clone();
     Ok(ws
-        .max_message_size(MAX_MESSAGE)
-        .max_frame_size(MAX_MESSAGE)
+        .max_message_size(CLIENT_MESSAGE.min(MAX_MESSAGE))
+        .max_frame_size(CLIENT_MESSAGE.min(MAX_MESSAGE))
         .on_upgrade(move |socket| async move {
             if let Err(e) = connection(engine, client, token, socket).await {
                 tracing::debug!("automerge-repo client: {e}");
@@ -119,11 +123,15 @@ async fn connection(
                 };
                 // frames already waiting go in the same step: one trip to the
                 // blocking pool for a burst (a client asking for many documents)
+                                let mut size = bytes.len();
                 let mut batch = vec![bytes];
                 let mut closing = false;
-                while batch.len() < BATCH && !closing {
+                while batch.len() < BATCH && size < BATCH_BYTES && !closing {
                     match socket.recv().now_or_never() {
-                        Some(Some(Ok(Frame::Binary(b)))) => batch.push(b),
+                        Some(Some(Ok(Frame::Binary(b)))) => {
+                            size += b.len();
+                            batch.push(b);
+                        }
                         Some(Some(Ok(Frame::Close(_)) | Err(_)) | None) => closing = true,
                         Some(Some(Ok(_))) => {}
                         None => break,
