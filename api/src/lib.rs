@@ -408,6 +408,14 @@ async fn report(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> An
 
 /// `GET /api/v1/changes`: the feed from a position, then every write as it
 /// lands. The token is checked when the stream starts.
+/// The token's client now, if the token is still valid (a revoked or
+/// expired one, or a node that stops: `None`). What long-lived streams —
+/// the change feed, automerge-repo sockets — check every
+/// [`REAUTHENTICATE`].
+pub(crate) async fn still_valid(engine: &NodeHandle, token: Option<String>) -> Option<Client> {
+    engine.read(move |node| node.authenticate(token.as_deref()).ok()).await.ok().flatten()
+}
+
 /// How often an idle change feed checks that its client may still read.
 pub(crate) const REAUTHENTICATE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -437,7 +445,7 @@ async fn changes(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQ
     let (engine, token) = (api.engine.clone(), bearer(&headers));
     let still_allowed = move || {
         let (engine, token) = (engine.clone(), token.clone());
-        async move { engine.read(move |node| node.authenticate(token.as_deref()).is_ok()).await.unwrap_or(false) }
+        async move { still_valid(&engine, token).await.is_some() }
     };
     // only the records this client may read
     let node = api.engine.node().clone();

@@ -20,7 +20,7 @@ use ayni_node::repo::{self, message::MAX_MESSAGE, Records, Session, Step};
 use ayni_node::DocumentId;
 
 use crate::error::ApiError;
-use crate::{bearer, Api, REAUTHENTICATE};
+use crate::{bearer, still_valid, Api, REAUTHENTICATE};
 
 /// Most frames handled in one step, and most bytes.
 const BATCH: usize = 256;
@@ -174,10 +174,9 @@ async fn connection(
                 }
             }
             _ = recheck.tick() => {
-                                let check = token.clone();
-                match engine.read(move |node| node.authenticate(check.as_deref())).await {
-                    Ok(Ok(current)) => client = current,
-                    _ => {
+                                                match still_valid(&engine, token.clone()).await {
+                    Some(current) => client = current,
+                    None => {
                         let _ = socket.send(Frame::Close(None)).await;
                         return Ok(());
                     }
