@@ -94,6 +94,12 @@ pub struct Client {
 }
 
 impl Client {
+    /// Whether this client reads every record (it is bound to no entity),
+    /// so no record need be looked at to decide.
+    pub fn reads_everything(&self) -> bool {
+        self.entity.is_none()
+    }
+
     /// Whether this client may read `rec`, a record of a catalogue kind or
     /// not. A client bound to no entity reads every record (HQ's panels,
     /// field teams' apps). A partner's `read` client, bound to its entity,

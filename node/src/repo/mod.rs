@@ -48,6 +48,9 @@ impl<'a> Records<'a> {
     /// Whether the client may read the stored record `id` (read from its
     /// view, without loading the document).
     fn may_read(&self, id: &DocumentId) -> crate::Result<bool> {
+        if self.client.reads_everything() {
+            return Ok(true);
+        }
         let Some(view) = self.node.store().view(id)? else { return Ok(false) };
         Ok(serde_json::from_slice::<crate::node::Record>(&view)
             .is_ok_and(|rec| self.node.readable_by(self.client, &rec)))
