@@ -4,7 +4,9 @@
 //! set WebSocket headers — or `Authorization: Bearer`, checked before any
 //! document byte: a missing, wrong, expired or revoked token gets 401 and
 //! no socket), and driving one `ayni_node::repo::Session` per connection:
-//! its work runs beside the engine (it only reads), frames and timers here.
+//! its work runs beside the engine (reads there; a client's changes go to
+//! the engine, which attests, judges and stores them), frames and timers
+//! here.
 //! Must never: log the token (it is in the URL), or keep serving a client
 //! whose token was revoked (checked every few seconds; its socket closes).
 
@@ -25,8 +27,7 @@ use crate::{bearer, still_valid, Api, REAUTHENTICATE};
 /// Most frames handled in one step, and most bytes.
 const BATCH: usize = 256;
 const BATCH_BYTES: usize = 8 * 1024 * 1024;
-/// Largest frame a client may send: its messages are requests and
-/// acknowledgements (its changes are not taken yet).
+/// Largest frame a client may send (a sync message with its changes).
 const CLIENT_MESSAGE: usize = 16 * 1024 * 1024;
 
 /// The token of an upgrade request: `?token=` first, else the bearer.
@@ -63,16 +64,17 @@ pub(crate) async fn upgrade(
 }
 
 /// Runs one session's step beside the engine, with the documents `client`
-/// may read, and hands the session back.
+/// may read (its changes go to the engine), and hands the session back.
 async fn step<F>(engine: &NodeHandle, client: &Client, session: Session, f: F) -> Result<(Session, Vec<Step>), String>
 where
     F: FnOnce(&mut Session, &mut Records<'_>) -> ayni_node::Result<Vec<Step>> + Send + 'static,
 {
     let client = client.clone();
+    let writer = engine.clone();
     let (session, steps) = engine
         .read(move |node| {
             let mut session = session;
-            let steps = f(&mut session, &mut Records::new(node, &client));
+            let steps = f(&mut session, &mut Records::new(node, &client).writing_through(&writer));
             (session, steps)
         })
         .await

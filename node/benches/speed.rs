@@ -114,9 +114,9 @@ fn list_with_cli(home: &std::path::Path) -> Option<(f64, f64, f64)> {
 }
 
 /// Bytes of signatures as they travel, in this run: the actual bundle
-/// (format 2: signatures without their change hash) and the same documents'
+/// (format 3: proofs without their change hash) and the same documents'
 /// frames written as format 1 would (each signature with its hash), both
-/// bodies compressed as a bundle's is. Returns (bundle bytes, format 2
+/// bodies compressed as a bundle's is. Returns (bundle bytes, format 3
 /// body, format 1 body, changes).
 fn signature_bytes(a: &Node) -> (usize, usize, usize, usize) {
     use ayni_node::sync::sigs::{document_hashes, Collector};
@@ -134,7 +134,8 @@ fn signature_bytes(a: &Node) -> (usize, usize, usize, usize) {
                 let doc = Automerge::load(&raw).unwrap();
                 changes += doc.get_changes_meta(&[]).len();
                 sigs.arrived(&id, || Ok(document_hashes(&doc))).unwrap();
-                Frame::Sigs(id, sigs.by_hash().iter().map(|(h, s)| (*h, *s)).collect()).encode(&mut v1);
+                Frame::Sigs(id, sigs.by_hash().iter().filter_map(|(h, s)| Some((*h, *s.signature()?))).collect())
+                    .encode(&mut v1);
                 Frame::DocFull(id, raw).encode(&mut v1);
             }
             rest = &rest[4 + len..];
@@ -209,7 +210,7 @@ fn main() {
     drop(records);
 
     let s = |d: Duration| d.as_secs_f64();
-    println!("| records | changes | bundle (B) | bundle body, signatures without hash (format 2, B) | the same with each signature's hash (format 1, B) | format 2 ÷ format 1 | saved per change (B) |");
+    println!("| records | changes | bundle (B) | bundle body, proofs without hash (format 3, B) | the same with each signature's hash (format 1, B) | format 3 ÷ format 1 | saved per change (B) |");
     println!("|---|---|---|---|---|---|---|");
     println!(
         "| {n} | {changes} | {bundle_bytes} | {body_v2} | {body_v1} | {:.3} | {:.1} |",

@@ -13,10 +13,11 @@ use automerge::{Automerge, Change, ChangeHash};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use std::collections::HashSet;
 
+use crate::attest::{Attestation, ClientRole, Proof, Signed};
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
 use crate::identity::NodeId;
-use crate::identity::Signed;
+use crate::network::Role;
 use crate::policy::Policy;
 
 /// A change that was not admitted, and why.
@@ -51,8 +52,27 @@ struct Judged {
     read: Option<crate::record::Read>,
 }
 
-/// Who signed a change, once judged admissible (rules 2 and 3).
-type Author = ([u8; 64], NodeId, Option<crate::network::Role>);
+/// Who vouches for a change, once judged admissible (rules 2 and 3).
+struct Author {
+    proof: Proof,
+    who: Who,
+    role: Option<Role>,
+}
+
+/// Who made a change: a member, or a client through its gateway.
+enum Who {
+    Member(NodeId),
+    Client(Box<Attestation>),
+}
+
+impl Who {
+    fn label(&self) -> String {
+        match self {
+            Who::Member(n) => n.to_string(),
+            Who::Client(a) => a.label(),
+        }
+    }
+}
 
 /// What admission decided for one incoming document.
 pub(crate) struct Admitted {
@@ -119,7 +139,7 @@ pub(crate) fn admit(
     id: &DocumentId,
     stored: Option<&Automerge>,
     incoming: &Automerge,
-    known_sig: &dyn Fn(&[u8; 32]) -> Result<Option<[u8; 64]>>,
+    known_sig: &dyn Fn(&[u8; 32]) -> Result<Option<Proof>>,
     from: &str,
     now: &str,
 ) -> Result<Admitted> {
@@ -138,32 +158,34 @@ pub(crate) fn admit(
         let sig = known_sig(&hash.0)?;
         let verdict = match c.deps().iter().find(|d| refused_hashes.contains(d)) {
             Some(dep) => Err(format!("it depends on refused change {dep}")),
-            None => judge_author(policy, id, c, sig)?,
+            None => judge_author(policy, id, c, sig.clone())?,
         };
         let verdict = match verdict {
-            Ok((sig, author, role)) => {
-                judge_content(policy, c, &scratch, author, role)?.map(|judged| (sig, author, role, judged))
-            }
+            Ok(author) => judge_content(policy, c, &scratch, &author).map(|v| v.map(|judged| (author, judged)))?,
             Err(why) => Err(why),
         };
-        let verdict = verdict.and_then(|(sig, author, role, Judged { trial, kind, touched, read })| {
-            if role != Some(crate::network::Role::Hq) {
+        let verdict = verdict.and_then(|(Author { proof, who, role }, Judged { trial, kind, touched, read })| {
+            if role != Some(Role::Hq) {
                 let frozen = policy.kind(&kind).ok().and_then(|s| crate::roles::frozen_edit(s, &scratch, &trial, &touched));
                 if let Some(proposed) = frozen {
-                    amendments.push(Proposal { change: hash.to_string(), by: author.to_string(), proposed });
+                    amendments.push(Proposal { change: hash.to_string(), by: who.label(), proposed });
                     return Err("amendment: the figures it edits were validated meanwhile; kept as an amendment proposal for HQ".into());
                 }
             }
             scratch = trial;
             last_read = read;
-            Ok(sig)
+            Ok(proof)
         });
         match verdict {
             Ok(sig) => keep_sigs.push((hash.0, sig)),
             Err(reason) => {
                 refused_hashes.insert(hash);
-                let author =
-                    NodeId::from_actor(c.actor_id()).map_or_else(|| c.actor_id().to_hex_string(), |n| n.to_string());
+                let author = match &sig {
+                    Some(Proof::Attested(a)) => a.label(),
+                    _ => {
+                        NodeId::from_actor(c.actor_id()).map_or_else(|| c.actor_id().to_hex_string(), |n| n.to_string())
+                    }
+                };
                 refused.push(Refusal {
                     at: now.to_string(),
                     from: from.to_string(),
@@ -194,8 +216,12 @@ pub(crate) fn admit(
 /// Rules 2 and 3 of [`admit`]: who signed the change, and whether
 /// that author may write at all. `Err` is a store failure; `Ok(Err(why))`
 /// a refusal.
-fn judge_author(policy: &Policy, id: &DocumentId, c: &Change, sig: Option<[u8; 64]>) -> Result<Verdict<Author>> {
-    let Some(sig) = sig else { return Ok(Err("it is unsigned".to_string())) };
+fn judge_author(policy: &Policy, id: &DocumentId, c: &Change, proof: Option<Proof>) -> Result<Verdict<Author>> {
+    let sig = match proof {
+        None => return Ok(Err("it is unsigned".to_string())),
+        Some(Proof::Attested(a)) => return judge_attested(policy, c, a),
+        Some(Proof::Signature(sig)) => sig,
+    };
     let author = match verify(c, &sig) {
         Ok(a) => a,
         Err(why) => return Ok(Err(why)),
@@ -212,7 +238,42 @@ fn judge_author(policy: &Policy, id: &DocumentId, c: &Change, sig: Option<[u8; 6
             )));
         }
     }
-    Ok(Ok((sig, author, role)))
+    Ok(Ok(Author { proof: Proof::Signature(sig), who: Who::Member(author), role }))
+}
+
+/// Rules 2 and 3 for a client's change: its gateway's attestation
+/// verifies; the gateway is a member, not revoked, whose role covers the
+/// client's (a field member vouches for field clients only); the client
+/// was not revoked before the gateway attested the change. A member's
+/// change (its actor is a node key) needs its own signature.
+fn judge_attested(policy: &Policy, c: &Change, a: Box<Attestation>) -> Result<Verdict<Author>> {
+    if let Err(why) = a.verify(&c.hash().0) {
+        return Ok(Err(why));
+    }
+    if NodeId::from_actor(c.actor_id()).is_some() {
+        return Ok(Err("its actor is a node's key: a node's change needs that node's signature".into()));
+    }
+    let gateway = a.gateway;
+    let Some(gateway_role) = policy.gateway_role(&gateway) else {
+        return Ok(Err(format!("its gateway {gateway} is not an enrolled member")));
+    };
+    if let Some(r) = policy.revocation(&gateway)? {
+        return Ok(Err(format!("its gateway {gateway} was revoked at {}", r.at)));
+    }
+    let role = match a.role {
+        ClientRole::Hq if gateway_role != Role::Hq => {
+            return Ok(Err(format!("its gateway {gateway} is a field member: it cannot vouch for an hq client")))
+        }
+        ClientRole::Hq => Role::Hq,
+        ClientRole::Field => Role::Field,
+        ClientRole::Read => return Ok(Err(format!("{} may only read", a.label()))),
+    };
+    if let Some(revoked_at) = policy.client_revoked(&gateway, &a.client) {
+        if a.at >= revoked_at {
+            return Ok(Err(format!("{} was revoked before its gateway attested this change", a.label())));
+        }
+    }
+    Ok(Ok(Author { proof: Proof::Attested(a.clone()), who: Who::Client(a), role: Some(role) }))
 }
 
 /// Rules 4 to 6 of [`admit`]: what the change does to the record.
@@ -220,24 +281,16 @@ fn judge_author(policy: &Policy, id: &DocumentId, c: &Change, sig: Option<[u8; 6
 /// the record's kind, what the change touched (not computed for an HQ
 /// author's first change: nothing depends on it) and, when the change's
 /// causal context is that document, its fields and conflicts as read.
-fn judge_content(
-    policy: &Policy,
-    c: &Change,
-    scratch: &Automerge,
-    author: NodeId,
-    role: Option<crate::network::Role>,
-) -> Result<Verdict<Judged>> {
+fn judge_content(policy: &Policy, c: &Change, scratch: &Automerge, author: &Author) -> Result<Verdict<Judged>> {
+    let role = author.role;
     let before = scratch.get_heads();
     let mut trial = scratch.clone();
     if let Err(e) = trial.apply_changes([c.clone()]) {
         return Ok(Err(format!("it does not apply: {e}")));
     }
     let stored_envelope = crate::record::envelope(scratch);
-    let touched = if role != Some(crate::network::Role::Hq) {
-        crate::roles::touched(&trial, &before)
-    } else {
-        crate::roles::Touched::default()
-    };
+    let touched =
+        if role != Some(Role::Hq) { crate::roles::touched(&trial, &before) } else { crate::roles::Touched::default() };
     // the kind already stored decides; a new record's, the one it is created with
     let kind = match stored_envelope {
         Some(env) => {
@@ -255,8 +308,15 @@ fn judge_content(
         Ok(s) => s,
         Err(_) => return Ok(Err(format!("unknown record kind '{kind}'"))),
     };
-    if role != Some(crate::network::Role::Hq) {
-        if let Some(why) = crate::roles::role_violation(policy, &author, &kind, &touched) {
+    if role != Some(Role::Hq) {
+        let violation = match &author.who {
+            Who::Member(node) => crate::roles::role_violation(policy, node, &kind, &touched),
+            Who::Client(a) => {
+                let in_team = |team: &str| a.team.as_deref() == Some(team);
+                crate::roles::field_violation(policy, &a.label(), &in_team, "the client's --team", &kind, &touched)
+            }
+        };
+        if let Some(why) = violation {
             return Ok(Err(format!("role: {why}")));
         }
     }
@@ -334,11 +394,11 @@ mod tests {
     }
 
     /// Every change of `doc`, signed by whichever of `keys` is its actor.
-    fn signed(doc: &Automerge, keys: &[&SecretKey]) -> HashMap<[u8; 32], [u8; 64]> {
+    fn signed(doc: &Automerge, keys: &[&SecretKey]) -> HashMap<[u8; 32], Proof> {
         let mut out = HashMap::new();
         for c in doc.get_changes(&[]) {
             if let Some(k) = keys.iter().find(|k| k.public().actor_id() == *c.actor_id()) {
-                out.insert(c.hash().0, k.sign(&c.hash().0));
+                out.insert(c.hash().0, Proof::Signature(k.sign(&c.hash().0)));
             }
         }
         out
@@ -348,10 +408,10 @@ mod tests {
         policy: &Policy,
         stored: Option<&Automerge>,
         incoming: &Automerge,
-        sigs: &HashMap<[u8; 32], [u8; 64]>,
+        sigs: &HashMap<[u8; 32], Proof>,
     ) -> Admitted {
         let id = DocumentId::random().unwrap();
-        let known = |h: &[u8; 32]| Ok(sigs.get(h).copied());
+        let known = |h: &[u8; 32]| Ok(sigs.get(h).cloned());
         admit(policy, &id, stored, incoming, &known, "test", NOW).unwrap()
     }
 
@@ -430,5 +490,83 @@ mod tests {
         assert_eq!(a.refused.len(), 2);
         assert!(a.refused[1].reason.starts_with("it depends on refused change"), "{:?}", a.refused);
         assert!(a.proposals.is_empty());
+    }
+
+    /// `doc` with a client's change (a random actor, as automerge-repo
+    /// apps have) setting `tallies.ZONE.TEAM.dead`.
+    fn client_tally(doc: &Automerge, zone: &str, team: &str, dead: u64) -> (Automerge, [u8; 32]) {
+        let mut d = doc.fork().with_actor(automerge::ActorId::random());
+        let path: Vec<String> = ["tallies", zone, team, "dead"].iter().map(|s| s.to_string()).collect();
+        let mut tx = d.transaction();
+        crate::record::set_path(&mut tx, "t", &path, &json!(dead)).unwrap();
+        let (hash, _) = tx.commit();
+        (d, hash.unwrap().0)
+    }
+
+    fn attested(
+        sigs: &HashMap<[u8; 32], Proof>,
+        hash: [u8; 32],
+        gateway: &SecretKey,
+        role: ClientRole,
+        team: Option<&str>,
+        at: i64,
+    ) -> HashMap<[u8; 32], Proof> {
+        let mut out = sigs.clone();
+        let a = Attestation::sign(gateway, hash, "tablet-1", role, team, at).unwrap();
+        out.insert(hash, Proof::Attested(Box::new(a)));
+        out
+    }
+
+    #[test]
+    fn a_clients_change_is_judged_by_its_attestation_under_the_clients_role_and_team() {
+        let (hq, field, p) = hq_and_a_field_member_of_gaem_1();
+        let base = edan(&hq);
+        let base_sigs = signed(&base, &[&hq]);
+        let admitted = |p: &Policy, doc: &Automerge, sigs: &HashMap<[u8; 32], Proof>| {
+            let a = judge(p, Some(&base), doc, sigs);
+            a.refused.first().map(|r| (r.author.clone(), r.reason.clone()))
+        };
+
+        // a field client of team gaem-1, through the HQ node or the field node
+        let (mine, h) = client_tally(&base, "z1", "gaem-1", 2);
+        for gateway in [&hq, &field] {
+            let sigs = attested(&base_sigs, h, gateway, ClientRole::Field, Some("gaem-1"), 10);
+            assert_eq!(admitted(&p, &mine, &sigs), None);
+        }
+        // another team's tally: refused under the client's role, named
+        let (theirs, h2) = client_tally(&base, "z1", "gaem-2", 2);
+        let sigs = attested(&base_sigs, h2, &hq, ClientRole::Field, Some("gaem-1"), 10);
+        let (author, why) = admitted(&p, &theirs, &sigs).unwrap();
+        assert!(author.starts_with("client tablet-1 via ") && why.starts_with("role: "), "{author}: {why}");
+
+        // an hq client may; but a field gateway cannot vouch for one
+        let sigs = attested(&base_sigs, h2, &hq, ClientRole::Hq, None, 10);
+        assert_eq!(admitted(&p, &theirs, &sigs), None);
+        let sigs = attested(&base_sigs, h2, &field, ClientRole::Hq, None, 10);
+        assert!(admitted(&p, &theirs, &sigs).unwrap().1.contains("cannot vouch for an hq client"));
+
+        // a gateway that is no member, a revoked gateway, a revoked client
+        let stranger = key();
+        let sigs = attested(&base_sigs, h, &stranger, ClientRole::Field, Some("gaem-1"), 10);
+        assert!(admitted(&p, &mine, &sigs).unwrap().1.contains("is not an enrolled member"));
+        let revoked =
+            p.clone().with_revocation(field.public().node_id(), Revoked { at: NOW.into(), kept: Default::default() });
+        let sigs = attested(&base_sigs, h, &field, ClientRole::Field, Some("gaem-1"), 10);
+        assert!(admitted(&revoked, &mine, &sigs).unwrap().1.contains("was revoked"));
+        let gone = p.clone().with_client_revocation(hq.public().node_id(), "tablet-1", 10);
+        let sigs = attested(&base_sigs, h, &hq, ClientRole::Field, Some("gaem-1"), 10);
+        assert!(admitted(&gone, &mine, &sigs).unwrap().1.contains("was revoked before"));
+        let sigs = attested(&base_sigs, h, &hq, ClientRole::Field, Some("gaem-1"), 9);
+        assert_eq!(admitted(&gone, &mine, &sigs), None, "attested before the revocation");
+
+        // an attestation of another change, or one for a node's own change
+        let sigs = attested(&base_sigs, h2, &hq, ClientRole::Field, Some("gaem-1"), 10);
+        let mut swapped = sigs.clone();
+        swapped.insert(h, sigs[&h2].clone());
+        assert!(admitted(&p, &mine, &swapped).unwrap().1.contains("another change"));
+        let members = tally(&base, &field, "z1", "gaem-1", 3);
+        let last = members.get_heads()[0].0;
+        let sigs = attested(&base_sigs, last, &hq, ClientRole::Field, Some("gaem-1"), 10);
+        assert!(admitted(&p, &members, &sigs).unwrap().1.contains("needs that node's signature"));
     }
 }

@@ -12,8 +12,8 @@ use automerge::Automerge;
 use serde_json::{json, Value};
 
 use crate::admission::Proposal;
+use crate::attest::Signed;
 use crate::error::{Error, Result};
-use crate::identity::Signed;
 use crate::node::Node;
 
 impl Node {

@@ -104,7 +104,7 @@ impl Node {
                     view: std::mem::take(view),
                     conflicted: false,
                     summary: *summary,
-                    sigs: std::mem::take(&mut b.sigs),
+                    sigs: b.sigs.iter().map(|(h, p)| (*h, p.to_bytes())).collect(),
                     policy: crate::policy::KINDS.contains(&kind),
                 })
                 .collect();

@@ -4,20 +4,22 @@
 //! Owns: the bundle file format and its all-or-nothing import. Must never:
 //! write part of a bundle, or accept one that is not whole and unaltered.
 //!
-//! # Bundle format, version 2
-//! `"AYNIBNDL"` (8 bytes), format `u8` (2), header length `u32 BE`, header
+//! # Bundle format, version 3
+//! `"AYNIBNDL"` (8 bytes), format `u8` (3), header length `u32 BE`, header
 //! (JSON: network ID, exporter node ID, created-at, `since` peer, document
 //! count), body length `u64 BE`, body (zstd-compressed replication frames
 //! from `sync::wire`: one `Members` frame; one `Ranges` frame holding the
 //! exporter's whole summary as a single item list, so the importer learns
 //! exactly what the exporter holds and its next `--since` bundle carries
-//! only the difference; then, per document, a `SigsOrdered` frame with the
-//! signature of every change and a `DocFull` frame with the changes),
+//! only the difference; then, per document, a `Proofs` frame with the
+//! proof of every change — its author's signature, or a client change's
+//! attestation — and a `DocFull` frame with the changes),
 //! and SHA-256 of everything before it (32 bytes). Any flipped or missing
 //! byte fails the checksum or a length and the whole bundle is refused.
 //!
-//! Format 1 is the same with `Sigs` frames (each signature with its change
-//! hash, 32 bytes more a change); this build still imports it.
+//! Format 2 is the same with `SigsOrdered` frames (signatures only), format
+//! 1 with `Sigs` frames (each signature with its change hash, 32 bytes
+//! more a change); this build still imports both.
 
 use crate::progress::{Observer, Reporter};
 use crate::store::Table;
@@ -28,6 +30,7 @@ use automerge::Automerge;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::attest::Proof;
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
 use crate::identity::NodeId;
@@ -36,9 +39,9 @@ use crate::sync::sigs::{document_hashes, Collector, WholeDocument};
 use crate::sync::wire::{Bound, Frame, Range, RangeBody, MAX_FRAME};
 
 const MAGIC: &[u8; 8] = b"AYNIBNDL";
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
 /// Formats this build imports.
-const READS: &[u8] = &[1, 2];
+const READS: &[u8] = &[1, 2, 3];
 /// Largest bundle body accepted once decompressed.
 pub const MAX_BODY: u64 = 8 * 1024 * 1024 * 1024;
 
@@ -142,7 +145,7 @@ impl Node {
                 continue;
             }
             let Some(doc) = self.store().load(&id)? else { continue };
-            let whole = WholeDocument::new(id, &doc, 2, |h| self.signatures_of(h))?;
+            let whole = WholeDocument::new(id, &doc, u16::from(FORMAT), |h| self.signatures_of(h))?;
             frames.extend([whole.sigs, whole.doc]);
         }
         report.finished("packing", total);
@@ -255,7 +258,7 @@ impl Node {
         &self,
         docs: &mut [(DocumentId, Automerge)],
         exporter_state: &mut BTreeMap<DocumentId, [u8; 16]>,
-        sigs: &HashMap<[u8; 32], [u8; 64]>,
+        sigs: &HashMap<[u8; 32], Proof>,
         from: &str,
         report: &mut Reporter<'_>,
     ) -> Result<(u64, u64)> {

@@ -29,41 +29,7 @@ use crate::node::Node;
 
 const TOKEN_PREFIX: &str = "ayc1_";
 
-/// What a client may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientRole {
-    /// Everything the node may do.
-    Hq,
-    /// What a field member may do (tallies only for its team).
-    Field,
-    /// Reads only.
-    Read,
-}
-
-impl std::str::FromStr for ClientRole {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<ClientRole> {
-        match s {
-            "hq" => Ok(ClientRole::Hq),
-            "field" => Ok(ClientRole::Field),
-            "read" => Ok(ClientRole::Read),
-            other => {
-                Err(Error::malformed("client role", format!("unknown client role '{other}' (roles: hq, field, read)")))
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for ClientRole {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ClientRole::Hq => "hq",
-            ClientRole::Field => "field",
-            ClientRole::Read => "read",
-        })
-    }
-}
+pub use crate::attest::ClientRole;
 
 /// A client, as stored (never its token).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -199,6 +165,11 @@ pub fn parse_duration(text: &str) -> Result<time::Duration> {
         return Err(bad());
     }
     Ok(time::Duration::seconds(n * secs))
+}
+
+/// An RFC 3339 time as Unix seconds.
+pub(crate) fn unix_seconds(at: &str) -> Option<i64> {
+    OffsetDateTime::parse(at, &Rfc3339).ok().map(|t| t.unix_timestamp())
 }
 
 impl Node {

@@ -247,6 +247,3 @@ mod tests {
         assert_eq!(back.public(), key.public());
     }
 }
-
-/// A change hash and its author's signature.
-pub type Signed = ([u8; 32], [u8; 64]);

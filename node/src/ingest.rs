@@ -12,9 +12,9 @@ use std::collections::HashMap;
 
 use automerge::{Automerge, ChangeHash};
 
+use crate::attest::{Proof, Signed};
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
-use crate::identity::Signed;
 use crate::node::{Node, Record};
 use crate::store::{DocWrite, Payload};
 
@@ -41,6 +41,18 @@ pub(crate) struct Outcome {
     pub ingested: Option<Ingested>,
     /// How many changes were refused (see `ayni audit`).
     pub refused: usize,
+    /// Why each was refused.
+    pub reasons: Vec<crate::admission::Refusal>,
+}
+
+/// What became of a client's changes to one document (see
+/// [`Node::ingest_from_client`]).
+#[derive(Debug, Default)]
+pub struct ClientChanges {
+    /// How many were admitted and stored.
+    pub admitted: usize,
+    /// Those refused, and why (also in the audit log).
+    pub refused: Vec<crate::admission::Refusal>,
 }
 
 impl Node {
@@ -51,7 +63,7 @@ impl Node {
         &self,
         id: &DocumentId,
         incoming: Automerge,
-        sigs: &HashMap<[u8; 32], [u8; 64]>,
+        sigs: &HashMap<[u8; 32], Proof>,
         from: &str,
     ) -> Result<Outcome> {
         let stored = self.store().load(id)?;
@@ -62,24 +74,25 @@ impl Node {
                     .merge(&mut incoming.clone())
                     .map_err(|e| Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
                 if merged.get_heads() == ours.get_heads() {
-                    return Ok(Outcome { ingested: None, refused: 0 });
+                    return Ok(Outcome { ingested: None, refused: 0, reasons: vec![] });
                 }
                 merged
             }
             None => incoming,
         };
         let admitted = self.admit(id, stored.as_ref(), &candidate, sigs, from)?;
-        let refused = admitted.refused.len();
+        let (refused, reasons) = (admitted.refused.len(), admitted.refused);
         let stored_heads = stored.map(|s| s.get_heads());
-        let Some(doc) = admitted.doc else { return Ok(Outcome { ingested: None, refused }) };
+        let Some(doc) = admitted.doc else { return Ok(Outcome { ingested: None, refused, reasons }) };
         if stored_heads.as_ref() == Some(&doc.get_heads()) {
-            return Ok(Outcome { ingested: None, refused });
+            return Ok(Outcome { ingested: None, refused, reasons });
         }
         let record = self.view_for_sync(id, &doc, admitted.read)?;
         let whole = stored_heads.is_none() && admitted.whole;
         Ok(Outcome {
             ingested: Some(Ingested { id: *id, doc, stored_heads, record, sigs: admitted.sigs, whole }),
             refused,
+            reasons,
         })
     }
 
@@ -106,12 +119,12 @@ impl Node {
 
 impl Node {
     /// A record's document as it travels between replicas: every change
-    /// with its author's signature (a `Sigs` and a `DocFull` frame of the
-    /// replication protocol).
+    /// with its proof (a `Proofs` and a `DocFull` frame of the replication
+    /// protocol, version 3).
     pub fn document_bytes(&self, reference: &str) -> Result<Vec<u8>> {
         let id = self.resolve(reference)?;
         let doc = self.load(&id)?;
-        let whole = crate::sync::sigs::WholeDocument::new(id, &doc, 2, |h| self.signatures_of(h))?;
+        let whole = crate::sync::sigs::WholeDocument::new(id, &doc, 3, |h| self.signatures_of(h))?;
         let mut out = vec![];
         whole.sigs.encode(&mut out);
         whole.doc.encode(&mut out);
@@ -161,5 +174,46 @@ impl Node {
                 Err(Error::refused(format!("document {id}"), "none of its new changes is admitted (see `ayni audit`)"))
             }
         }
+    }
+
+    /// Takes a client's changes to the stored document `id`: an
+    /// automerge-repo app synced them to this node, its gateway. Every
+    /// change `incoming` holds that the store lacks and whose actor is not
+    /// a node's key is attested for `client` (its name, role and team,
+    /// now), then judged like any replica's change — under the client's
+    /// role and team — and the admitted ones are stored durably, with
+    /// their attestations, which travel with them to every peer. Refused
+    /// ones go to the audit log and are returned.
+    pub fn ingest_from_client(
+        &self,
+        client: &crate::clients::Client,
+        id: &DocumentId,
+        incoming: &Automerge,
+    ) -> Result<ClientChanges> {
+        use crate::attest::Attestation;
+        let _guard = self.write_lock();
+        let Some(stored) = self.store().load(id)? else {
+            return Err(Error::NotFound(format!("document {id}")));
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut proofs = HashMap::new();
+        for c in incoming.get_changes(&stored.get_heads()) {
+            if crate::identity::NodeId::from_actor(c.actor_id()).is_some() {
+                continue;
+            }
+            let a =
+                Attestation::sign(self.secret(), c.hash().0, &client.name, client.role, client.team.as_deref(), now)
+                    .map_err(|why| Error::Forbidden(why))?;
+            proofs.insert(c.hash().0, Proof::Attested(Box::new(a)));
+        }
+        let outcome = self.ingest(id, incoming.clone(), &proofs, &format!("client {}", client.name))?;
+        let mut out = ClientChanges { admitted: 0, refused: outcome.reasons };
+        if let Some(mut ing) = outcome.ingested {
+            out.admitted = ing.sigs.iter().filter(|(h, _)| proofs.contains_key(h)).count();
+            let mut saved = vec![];
+            let write = self.ingest_write(&mut ing, None, &mut saved)?;
+            self.store().write(&[write])?;
+        }
+        Ok(out)
     }
 }

@@ -34,6 +34,7 @@
 
 mod admission;
 pub mod amend;
+pub mod attest;
 mod bulk;
 pub mod bundle;
 pub mod clients;
@@ -67,4 +68,5 @@ pub mod write;
 
 pub use error::{Error, Result};
 pub use id::DocumentId;
+pub use ingest::ClientChanges;
 pub use node::{Node, Record};

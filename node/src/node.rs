@@ -19,9 +19,9 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::attest::Signed;
 use crate::error::{Error, Result};
 use crate::id::{new_item_id, DocumentId};
-use crate::identity::Signed;
 use crate::identity::{NodeId, SecretKey};
 use crate::record::{self, FieldConflict};
 use crate::schema::{schemas, KindSchema, Schemas};
@@ -90,10 +90,15 @@ pub struct HistoryEntry {
     pub hash: String,
     /// When (RFC 3339, the writer's clock).
     pub at: String,
-    /// Node ID of the writer.
+    /// Node ID of the writer; for a client's change, of its gateway (the
+    /// node that attested it).
     pub node: String,
     /// What changed.
     pub message: String,
+    /// The client that made the change through its gateway (`node`), if a
+    /// client made it (an automerge-repo app).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 /// A status conflict: a transition that lost to an incompatible one.
@@ -503,7 +508,7 @@ impl Node {
             view,
             conflicted: rec.conflicts > 0,
             summary: crate::sync::state_hash(&id, &heads),
-            sigs,
+            sigs: sigs.iter().map(|(h, p)| (*h, p.to_bytes())).collect(),
             policy: crate::policy::KINDS.contains(&rec.kind.as_str()),
         })
     }

@@ -41,6 +41,10 @@ pub struct Policy {
     /// Team key → node IDs it lists; `None` when several records share the
     /// key (created offline twice): nobody counts for it until HQ settles it.
     teams: HashMap<String, Option<Vec<String>>>,
+    /// Revoked clients: (gateway, client name) → when (Unix seconds).
+    clients_revoked: HashMap<(NodeId, String), i64>,
+    /// The node judging (outside a network it vouches for its own clients).
+    own: Option<NodeId>,
     schemas: &'static Schemas,
 }
 
@@ -52,6 +56,8 @@ impl Policy {
             members: HashMap::new(),
             revocations: HashMap::new(),
             teams: HashMap::new(),
+            clients_revoked: HashMap::new(),
+            own: None,
             schemas,
         }
     }
@@ -87,6 +93,32 @@ impl Policy {
             }
         }
         self
+    }
+
+    /// The policy is `node`'s own.
+    pub fn of(mut self, node: NodeId) -> Policy {
+        self.own = Some(node);
+        self
+    }
+
+    /// Client `client` of gateway `gateway` was revoked at `at` (Unix
+    /// seconds): what its gateway attested from then on is refused.
+    pub fn with_client_revocation(mut self, gateway: NodeId, client: &str, at: i64) -> Policy {
+        let e = self.clients_revoked.entry((gateway, client.to_string())).or_insert(at);
+        *e = (*e).min(at);
+        self
+    }
+
+    /// When client `client` of `gateway` was revoked, if it was.
+    pub fn client_revoked(&self, gateway: &NodeId, client: &str) -> Option<i64> {
+        self.clients_revoked.get(&(*gateway, client.to_string())).copied()
+    }
+
+    /// The role with which `gateway` vouches for its clients' changes: its
+    /// membership's; outside a network, a node vouches for its own clients
+    /// with every right (it judges only its own store).
+    pub fn gateway_role(&self, gateway: &NodeId) -> Option<Role> {
+        self.role_of(gateway).or_else(|| (!self.in_network && self.own == Some(*gateway)).then_some(Role::Hq))
     }
 
     /// Whether the node belongs to a network.

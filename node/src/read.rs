@@ -62,16 +62,27 @@ impl Node {
     pub fn history(&self, reference: &str) -> Result<Vec<HistoryEntry>> {
         let id = self.resolve(reference)?;
         let doc = self.load(&id)?;
-        Ok(doc
-            .get_changes(&[])
-            .into_iter()
-            .map(|c| HistoryEntry {
+        let mut out = vec![];
+        for c in doc.get_changes(&[]) {
+            let attested = match self.proof(&c.hash().0)? {
+                Some(crate::attest::Proof::Attested(a)) => Some(a),
+                _ => None,
+            };
+            let node = match &attested {
+                Some(a) => a.gateway.to_string(),
+                None => {
+                    NodeId::from_actor(c.actor_id()).map_or_else(|| c.actor_id().to_hex_string(), |n| n.to_string())
+                }
+            };
+            out.push(HistoryEntry {
                 hash: c.hash().to_string(),
                 at: OffsetDateTime::from_unix_timestamp(c.timestamp()).map(rfc3339).unwrap_or_default(),
-                node: NodeId::from_actor(c.actor_id()).map_or_else(|| c.actor_id().to_hex_string(), |n| n.to_string()),
+                node,
                 message: c.message().unwrap_or_default().to_string(),
-            })
-            .collect())
+                client: attested.map(|a| a.client),
+            });
+        }
+        Ok(out)
     }
 
     /// Every record with conflicts.

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use automerge::Automerge;
 use serde::{Deserialize, Serialize};
 
+use crate::attest::{Proof, Signed};
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
 use crate::identity::NodeId;
@@ -314,7 +315,7 @@ impl Node {
         id: &DocumentId,
         doc: &Automerge,
         received: Option<&[u8]>,
-        sigs: &HashMap<[u8; 32], [u8; 64]>,
+        sigs: &HashMap<[u8; 32], Proof>,
         from: &str,
     ) -> Result<usize> {
         let _guard = self.write_lock();
@@ -342,12 +343,12 @@ impl DocStore for SyncStore<'_> {
         id: &DocumentId,
         doc: &Automerge,
         received: Option<&[u8]>,
-        sigs: &HashMap<[u8; 32], [u8; 64]>,
+        sigs: &HashMap<[u8; 32], Proof>,
     ) -> Result<usize> {
         self.node.save_synced(id, doc, received, sigs, &self.from)
     }
 
-    fn signatures(&self, hashes: &[automerge::ChangeHash]) -> Result<Vec<([u8; 32], [u8; 64])>> {
+    fn signatures(&self, hashes: &[automerge::ChangeHash]) -> Result<Vec<Signed>> {
         self.node.signatures_of(hashes)
     }
 

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use automerge::{Automerge, ChangeHash};
 
 use crate::admission::Admitted;
+use crate::attest::Proof;
 use crate::error::Result;
 use crate::id::DocumentId;
 use crate::identity::NodeId;
@@ -22,7 +23,7 @@ use crate::policy::{Policy, Revoked};
 use std::sync::Arc;
 
 pub use crate::admission::Refusal;
-pub use crate::identity::Signed;
+pub use crate::attest::Signed;
 
 impl Node {
     /// Signs this node's own changes in `doc` made since `since`.
@@ -31,7 +32,7 @@ impl Node {
         doc.get_changes(since)
             .iter()
             .filter(|c| *c.actor_id() == me)
-            .map(|c| (c.hash().0, self.secret().sign(&c.hash().0)))
+            .map(|c| (c.hash().0, Proof::Signature(self.secret().sign(&c.hash().0))))
             .collect()
     }
 
@@ -40,18 +41,30 @@ impl Node {
     /// [`Node::sign_own`], which has automerge encode the changes to find
     /// them.
     pub(crate) fn sign_committed(&self, committed: Option<ChangeHash>) -> Vec<Signed> {
-        committed.map(|h| (h.0, self.secret().sign(&h.0))).into_iter().collect()
+        committed.map(|h| (h.0, Proof::Signature(self.secret().sign(&h.0)))).into_iter().collect()
     }
 
     /// Stored signatures of the given changes (those that have one).
     pub(crate) fn signatures_of(&self, hashes: &[ChangeHash]) -> Result<Vec<Signed>> {
         let mut out = Vec::with_capacity(hashes.len());
         for h in hashes {
-            if let Some(sig) = self.store().signature(&h.0)? {
-                out.push((h.0, sig));
+            if let Some(proof) = self.proof(&h.0)? {
+                out.push((h.0, proof));
             }
         }
         Ok(out)
+    }
+
+    /// The stored proof of a change (a signature, or a client change's
+    /// attestation).
+    pub(crate) fn proof(&self, hash: &[u8; 32]) -> Result<Option<Proof>> {
+        match self.store().signature(hash)? {
+            None => Ok(None),
+            Some(bytes) => Proof::from_bytes(&bytes).map(Some).map_err(|reason| crate::error::Error::Damaged {
+                id: format!("proof of change {}", ChangeHash(*hash)),
+                reason,
+            }),
+        }
     }
 
     /// Judges `incoming`'s changes that `stored` lacks under this node's
@@ -64,13 +77,13 @@ impl Node {
         id: &DocumentId,
         stored: Option<&Automerge>,
         incoming: &Automerge,
-        sigs: &HashMap<[u8; 32], [u8; 64]>,
+        sigs: &HashMap<[u8; 32], Proof>,
         from: &str,
     ) -> Result<Admitted> {
         let policy = self.policy()?;
         let known = |hash: &[u8; 32]| match sigs.get(hash) {
-            Some(s) => Ok(Some(*s)),
-            None => self.store().signature(hash),
+            Some(s) => Ok(Some(s.clone())),
+            None => self.proof(hash),
         };
         let now = crate::node::now_rfc3339();
         let mut decided = crate::admission::admit(&policy, id, stored, incoming, &known, from, &now)?;
@@ -107,8 +120,13 @@ impl Node {
     }
 
     fn read_policy(&self) -> Result<Policy> {
-        let mut p = Policy::new(crate::schema::schemas()?);
+        let mut p = Policy::new(crate::schema::schemas()?).of(self.id());
         p.in_network = self.network()?.is_some();
+        for c in self.clients()? {
+            if let Some(at) = c.revoked_at.as_deref().and_then(crate::clients::unix_seconds) {
+                p = p.with_client_revocation(self.id(), &c.name, at);
+            }
+        }
         for (_, bytes) in self.store().rows(Table::Members)? {
             // a membership that does not verify makes nobody a member
             if let Ok(m) = self.verified().membership(&bytes) {

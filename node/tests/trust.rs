@@ -56,7 +56,7 @@ fn decode_document(bytes: &[u8]) -> (Vec<([u8; 32], [u8; 64])>, Automerge) {
         }
         rest = &rest[4 + len..];
     }
-    (sigs.by_hash().iter().map(|(h, s)| (*h, *s)).collect(), doc)
+    (sigs.by_hash().iter().map(|(h, s)| (*h, *s.signature().expect("a signature"))).collect(), doc)
 }
 
 /// The document of `person:P` as A holds it, plus one extra change made with
@@ -196,7 +196,8 @@ fn rogue_edit_by(
     // written as protocol version 2 does: signatures in change-hash order
     let hashes: Vec<automerge::ChangeHash> = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
     let mut out = vec![];
-    Frame::SigsOrdered(id, sigs::ordered(hashes, &sigs)).encode(&mut out);
+    let proofs: Vec<_> = sigs.iter().map(|(h, s)| (*h, ayni_node::attest::Proof::Signature(*s))).collect();
+    sigs::proofs_frame(id, 2, hashes, &proofs).encode(&mut out);
     Frame::DocFull(id, raw).encode(&mut out);
     (id, out)
 }
@@ -474,7 +475,7 @@ fn sign_membership(p: &ayni_node::network::Payload, key: &SecretKey) -> Vec<u8> 
 /// bundle: the same content, re-framed and re-summed.
 fn as_format_1(bundle: &[u8]) -> Vec<u8> {
     use sha2::{Digest, Sha256};
-    assert_eq!(bundle[8], 2);
+    assert_eq!(bundle[8], 3);
     let hlen = u32::from_be_bytes(bundle[9..13].try_into().unwrap()) as usize;
     let body_at = 13 + hlen + 8;
     let raw = zstd::stream::decode_all(&bundle[body_at..bundle.len() - 32]).unwrap();
@@ -486,7 +487,10 @@ fn as_format_1(bundle: &[u8]) -> Vec<u8> {
                 let doc = Automerge::load(&raw).unwrap();
                 let hashes = sigs::document_hashes(&doc);
                 sigs.arrived(&id, || Ok(hashes.clone())).unwrap();
-                let list = hashes.iter().filter_map(|h| sigs.by_hash().get(&h.0).map(|s| (h.0, *s))).collect();
+                let list = hashes
+                    .iter()
+                    .filter_map(|h| sigs.by_hash().get(&h.0).and_then(|s| s.signature()).map(|s| (h.0, *s)))
+                    .collect();
                 Frame::Sigs(id, list).encode(&mut out_raw);
                 Frame::DocFull(id, raw).encode(&mut out_raw);
             }

@@ -86,13 +86,55 @@ test("a field client reads a record by its URL and follows the node's changes", 
     assert.equal(r.status, 200)
         await until(handle, (d) => String(d?.data?.title) === title)
 
-    // the client's own edit stays on the device: the node refuses it
-        handle.change((d) => {
-      d.data.title = new ImmutableString("cambiado en el teléfono")
+  } finally {
+    await repo.shutdown()
+  }
+})
+
+/** Resolves once `check()` holds, or fails after `ms`. */
+async function eventually(check, what, ms = 15000) {
+  const end = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await sleep(100)
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const record = (kind, key) => api("GET", `/api/v1/records/${kind}/${key}`, env.AYNI_HQ_TOKEN).then((r) => r.json)
+
+test("a field client writes its own team's tally; its edits of a catalogue practice and of another team's tally are refused", { skip }, async () => {
+  const repo = await connect(env.AYNI_FIELD_TOKEN)
+  try {
+    const edan = await repo.find(env.AYNI_RECORD_URL)
+    const practice = await repo.find(env.AYNI_PRACTICE_URL)
+    const practiceBefore = (await record("practice", env.AYNI_PRACTICE_KEY)).fields
+    edan.change((d) => {
+      d.data.tallies.z1["GAEM-1"].injured = 5
     })
-    await new Promise((resolve) => setTimeout(resolve, 1500))
-    const after = await api("GET", `/api/v1/records/edan/${env.AYNI_RECORD_KEY}`, env.AYNI_HQ_TOKEN)
-    assert.equal(after.json.fields.title, title)
+    await eventually(async () => (await record("edan", env.AYNI_RECORD_KEY)).fields.tallies.z1["GAEM-1"].injured === 5, "the tally on the node")
+
+    // refused: a catalogue practice's title; the client's edits of other
+    // documents still sync
+    practice.change((d) => {
+      d.data.title_es = new ImmutableString("cambiado en el teléfono")
+    })
+    edan.change((d) => {
+      d.data.tallies.z1["GAEM-1"].missing = 1
+    })
+    await eventually(async () => (await record("edan", env.AYNI_RECORD_KEY)).fields.tallies.z1["GAEM-1"].missing === 1, "the later tally")
+    // refused: another team's tally (and, causally, whatever this copy of
+    // the document builds on it)
+    edan.change((d) => {
+      d.data.tallies.z1["GAEM-2"] = { dead: 9 }
+    })
+    await sleep(500)
+    const edanAfter = (await record("edan", env.AYNI_RECORD_KEY)).fields
+    assert.equal(edanAfter.tallies.z1["GAEM-2"], undefined)
+    assert.deepEqual((await record("practice", env.AYNI_PRACTICE_KEY)).fields, practiceBefore)
+    // the refused changes stay on the device
+    assert.equal(String(practice.doc().data.title_es), "cambiado en el teléfono")
+    assert.equal(edan.doc().data.tallies.z1["GAEM-2"].dead, 9)
   } finally {
     await repo.shutdown()
   }
@@ -113,6 +155,13 @@ test("a partner's read client opens the catalogue; a record it may not read is u
     const practice = await repo.find(env.AYNI_PRACTICE_URL)
     assert.equal(String(practice.doc().kind), "practice")
     await assert.rejects(repo.find(env.AYNI_RECORD_URL), /unavailable/)
+    // a read client's edit stays on its device
+    const before = (await record("practice", env.AYNI_PRACTICE_KEY)).fields
+    practice.change((d) => {
+      d.data.summary = new ImmutableString("editado por un socio")
+    })
+    await sleep(1000)
+    assert.deepEqual((await record("practice", env.AYNI_PRACTICE_KEY)).fields, before)
   } finally {
     await repo.shutdown()
   }

@@ -223,7 +223,10 @@ impl Out {
         self.emit(&entries, || {
             let mut t = table(&["at", "node", "change", "hash"]);
             for e in entries {
-                let node: String = e.node.chars().take(13).collect();
+                let mut node: String = e.node.chars().take(13).collect();
+                if let Some(client) = &e.client {
+                    node = format!("client {client} via {node}");
+                }
                 t.add_row(vec![e.at.clone(), node, e.message.clone(), e.hash[..12.min(e.hash.len())].to_string()]);
             }
             format!("{t}\n")

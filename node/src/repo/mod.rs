@@ -15,11 +15,12 @@
 pub mod message;
 mod session;
 
-pub use session::{Docs, Session, Step};
+pub use session::{Docs, Session, Step, Written};
 
 use automerge::Automerge;
 
-use crate::clients::Client;
+use crate::clients::{Client, ClientRole};
+use crate::engine::NodeHandle;
 use crate::id::DocumentId;
 use crate::node::Node;
 
@@ -33,16 +34,26 @@ pub fn peer_id(node: &Node) -> String {
 /// The node's documents as one client sees them: the records it may read
 /// ([`Client::may_read`]: everything, unless it is a partner's `read`
 /// client bound to its entity), as through the HTTP API. A document that
-/// is not an Ayni record is never shared.
+/// is not an Ayni record is never shared. The client's changes go to the
+/// node's engine, which attests and judges them
+/// ([`Node::ingest_from_client`]).
 pub struct Records<'a> {
     node: &'a Node,
     client: &'a Client,
+    engine: Option<&'a NodeHandle>,
 }
 
 impl<'a> Records<'a> {
-    /// `node`'s records as `client` sees them.
+    /// `node`'s records as `client` sees them; its changes are refused.
     pub fn new(node: &'a Node, client: &'a Client) -> Records<'a> {
-        Records { node, client }
+        Records { node, client, engine: None }
+    }
+
+    /// The same, the client's changes written by `engine` (the store's one
+    /// writer; call from a thread that may block, not from the engine).
+    pub fn writing_through(mut self, engine: &'a NodeHandle) -> Records<'a> {
+        self.engine = Some(engine);
+        self
     }
 
     /// Whether the client may read the stored record `id` (read from its
@@ -58,6 +69,28 @@ impl<'a> Records<'a> {
 }
 
 impl Docs for Records<'_> {
+    fn may_write(&self) -> bool {
+        self.client.role != ClientRole::Read
+    }
+
+    fn write(&mut self, id: &DocumentId, doc: &Automerge) -> crate::Result<Written> {
+        if !self.may_write() {
+            return Ok(Err(format!("client '{}' may only read; its changes stay on the device", self.client.name)));
+        }
+        let Some(engine) = self.engine else {
+            return Ok(Err("this connection takes no changes".into()));
+        };
+        let (client, id, doc) = (self.client.clone(), *id, doc.clone());
+        let written = engine
+            .call_blocking(move |node| node.ingest_from_client(&client, &id, &doc))
+            .map_err(|e| crate::Error::Internal(e.to_string()))?;
+        match written {
+            Ok(w) => Ok(Ok(w)),
+            Err(crate::Error::Forbidden(why)) => Ok(Err(why)),
+            Err(e) => Err(e),
+        }
+    }
+
     fn readable(&mut self, id: &DocumentId) -> crate::Result<Option<Automerge>> {
         if !self.may_read(id)? {
             return Ok(None);

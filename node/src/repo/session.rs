@@ -2,23 +2,44 @@
 //! and told when documents change on the node, it says what to send back.
 //!
 //! Owns: the `join`/`peer` handshake, one automerge sync state per document
-//! the client has open, `request` and `doc-unavailable`. Must never: touch
-//! sockets, the clock or the store (documents come through [`Docs`], which
-//! also decides what the client may read), or let a client's change into a
-//! document: in this version every sync state is read-only, so a client
-//! reads and follows records, and its own changes are answered with an
-//! `error` naming why (attested client writes are the next step).
+//! the client has open, `request` and `doc-unavailable`, and the changes of
+//! this client that were refused. Must never: touch sockets, the clock or
+//! the store (documents come through [`Docs`], which also decides what the
+//! client may read and judges what it writes), or keep a refused change
+//! anywhere but in this connection's memory.
+//!
+//! A client that may write syncs read-write: the changes a sync message
+//! brings are handed to [`Docs::write`] (the node attests and judges them,
+//! stores the admitted ones). Each refused one is answered with an `error`
+//! naming the change and why, and stays in *this connection's view* of the
+//! document (the stored document plus the client's refused changes), so
+//! automerge's sync sees the client's heads and neither side asks for
+//! them again; they are never stored or sent on, and a reconnect offers
+//! them (and refuses them) once more. A `read` client syncs read-only: its
+//! changes are not applied, and it is told so.
 
 use std::collections::HashMap;
 
 use automerge::sync::{self, SyncDoc};
-use automerge::Automerge;
+use automerge::{Automerge, ReadDoc};
 
 use super::message::{Message, PROTOCOL_VERSION};
 use crate::id::DocumentId;
 
+/// What became of a client's changes to one document.
+pub type Written = std::result::Result<crate::ingest::ClientChanges, String>;
+
 /// What the connection's documents come from.
 pub trait Docs {
+    /// Whether the connection's client may write at all (else its sync
+    /// states are read-only).
+    fn may_write(&self) -> bool;
+
+    /// Takes the client's changes: `doc` is the readable document with
+    /// the changes a sync message brought applied. `Ok(Err(why))` when the
+    /// client may not write; `Err` is a failure of the node.
+    fn write(&mut self, id: &DocumentId, doc: &Automerge) -> crate::Result<Written>;
+
     /// The document, when it exists and the connection's client may read
     /// it; `None` for both an unknown and a denied document (the client
     /// cannot tell them apart).
@@ -43,21 +64,37 @@ pub enum Step {
 /// memory does not grow with the documents it touches.
 const CACHED: usize = 32;
 
+/// Refused changes kept in one connection's view before it is closed (a
+/// client that insists on refused changes does not grow the node's memory).
+const REFUSED_BYTES: usize = 8 * 1024 * 1024;
+
 /// One client connection.
 pub struct Session {
     us: String,
     storage_id: String,
     them: Option<String>,
     states: HashMap<DocumentId, sync::State>,
-    /// Recently used documents as loaded (never changed here: the node's
-    /// writes evict them through [`Session::changed`]), oldest first.
+    /// Recently used documents as this connection sees them (the stored
+    /// document plus `refused`; the node's writes evict them through
+    /// [`Session::changed`]), oldest first.
     cache: Vec<(DocumentId, Automerge)>,
+    /// This client's refused changes, per document (see the module).
+    refused: HashMap<DocumentId, Vec<automerge::Change>>,
+    refused_bytes: usize,
 }
 
 impl Session {
     /// A connection to this node, whose peer ID and storage ID are given.
     pub fn new(us: impl Into<String>, storage_id: impl Into<String>) -> Session {
-        Session { us: us.into(), storage_id: storage_id.into(), them: None, states: HashMap::new(), cache: vec![] }
+        Session {
+            us: us.into(),
+            storage_id: storage_id.into(),
+            them: None,
+            states: HashMap::new(),
+            cache: vec![],
+            refused: HashMap::new(),
+            refused_bytes: 0,
+        }
     }
 
     /// The documents the client has open (synced at least once).
@@ -127,7 +164,7 @@ impl Session {
         if !self.states.contains_key(&id) && !offered_changes {
             if let Some(ours) = docs.state_hash(&id)? {
                 if crate::sync::state_hash(&id, &msg.heads) == ours {
-                    self.states.insert(id, sync::State::new_read_only());
+                    self.states.insert(id, Self::new_state(docs));
                     return Ok(vec![]);
                 }
             }
@@ -136,27 +173,63 @@ impl Session {
             self.states.remove(&id);
             return Ok(vec![self.unavailable(id)]);
         };
-        let state = self.states.entry(id).or_insert_with(sync::State::new_read_only);
+        let state = self.states.entry(id).or_insert_with(|| Self::new_state(docs));
         let mut out = vec![];
+        let before = doc.get_heads();
         if let Err(e) = doc.receive_sync_message(state, msg) {
             out.push(self.error(format!("document {id}: {e}")));
             return Ok(out);
         }
-        if offered_changes {
-            out.push(self.error(format!(
-                "document {id}: changes from clients are not accepted by this node yet; they stay on the device"
-            )));
+        if doc.get_heads() != before {
+            match docs.write(&id, &doc)? {
+                Err(why) => out.push(self.error(format!("document {id}: {why}"))),
+                Ok(written) => {
+                    for r in &written.refused {
+                        out.push(self.error(format!("document {id}: change {} refused: {}", r.change, r.reason)));
+                        let change = r.change.parse().ok().and_then(|h| doc.get_change_by_hash(&h));
+                        if let Some(c) = change {
+                            self.refused_bytes += c.raw_bytes().len();
+                            self.refused.entry(id).or_default().push(c);
+                        }
+                    }
+                    if self.refused_bytes > REFUSED_BYTES {
+                        out.push(self.error("too many refused changes on this connection"));
+                        out.push(Step::Close);
+                        return Ok(out);
+                    }
+                }
+            }
+        } else if offered_changes && !docs.may_write() {
+            out.push(self.error(format!("document {id}: this client may only read; its changes stay on the device")));
         }
         out.extend(self.reply(id, &doc));
         self.keep(id, doc);
         Ok(out)
     }
 
+    fn new_state(docs: &dyn Docs) -> sync::State {
+        if docs.may_write() {
+            sync::State::new()
+        } else {
+            sync::State::new_read_only()
+        }
+    }
+
+    /// The stored document `id` as this connection sees it: with the
+    /// client's refused changes (see the module).
+    fn view(&self, id: &DocumentId, mut doc: Automerge) -> Automerge {
+        if let Some(changes) = self.refused.get(id) {
+            // they applied once on top of an older copy, so they apply here
+            let _ = doc.apply_changes(changes.iter().cloned());
+        }
+        doc
+    }
+
     /// The document, from the cache or the store.
     fn load(&mut self, id: &DocumentId, docs: &mut dyn Docs) -> crate::Result<Option<Automerge>> {
         match self.cache.iter().position(|(c, _)| c == id) {
             Some(i) => Ok(Some(self.cache.remove(i).1)),
-            None => docs.readable(id),
+            None => Ok(docs.readable(id)?.map(|d| self.view(id, d))),
         }
     }
 
@@ -180,7 +253,7 @@ impl Session {
         self.cache.retain(|(c, _)| !ids.contains(c));
         let open: Vec<DocumentId> = ids.iter().filter(|id| self.states.contains_key(id)).copied().collect();
         for id in &open {
-            match docs.readable(id)? {
+            match docs.readable(id)?.map(|d| self.view(id, d)) {
                 Some(doc) => {
                     out.extend(self.reply(*id, &doc));
                     self.keep(*id, doc);
@@ -204,6 +277,14 @@ mod tests {
     struct Fixed(HashMap<DocumentId, Automerge>, usize);
 
     impl Docs for Fixed {
+        fn may_write(&self) -> bool {
+            false
+        }
+
+        fn write(&mut self, _: &DocumentId, _: &Automerge) -> crate::Result<Written> {
+            Ok(Err("read only".into()))
+        }
+
         fn readable(&mut self, id: &DocumentId) -> crate::Result<Option<Automerge>> {
             self.1 += 1;
             Ok(self.0.get(id).cloned())
@@ -295,8 +376,129 @@ mod tests {
         state.peer_read_only = false;
         state.in_flight = false;
         let errors = sync_until_quiet(&mut s, &mut docs, id, &mut client, &mut state);
-        assert!(errors.iter().any(|e| e.contains("not accepted")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("may only read")), "{errors:?}");
         assert_eq!(docs.0[&id].get_heads(), doc.get_heads());
+    }
+
+    /// A writable store that admits every change except one setting the
+    /// key `forbidden`, and what depends on it.
+    struct Judging(Fixed);
+
+    impl Docs for Judging {
+        fn may_write(&self) -> bool {
+            true
+        }
+
+        fn write(&mut self, id: &DocumentId, doc: &Automerge) -> crate::Result<Written> {
+            let stored = self.0 .0.get(id).cloned().unwrap_or_default();
+            let mut kept = stored.clone();
+            let mut out = crate::ingest::ClientChanges::default();
+            for c in doc.get_changes(&stored.get_heads()) {
+                let mut trial = kept.clone();
+                trial.apply_changes([c.clone()]).unwrap();
+                let bad = trial.get(ROOT, "forbidden").unwrap().is_some()
+                    || c.deps().iter().any(|d| out.refused.iter().any(|r| r.change == d.to_string()));
+                if bad {
+                    out.refused.push(crate::admission::Refusal {
+                        at: String::new(),
+                        from: "client".into(),
+                        doc: id.to_string(),
+                        change: c.hash().to_string(),
+                        author: "client".into(),
+                        reason: "role: not that".into(),
+                    });
+                } else {
+                    kept = trial;
+                    out.admitted += 1;
+                }
+            }
+            self.0 .0.insert(*id, kept);
+            Ok(Ok(out))
+        }
+
+        fn readable(&mut self, id: &DocumentId) -> crate::Result<Option<Automerge>> {
+            self.0.readable(id)
+        }
+
+        fn state_hash(&mut self, id: &DocumentId) -> crate::Result<Option<[u8; 16]>> {
+            self.0.state_hash(id)
+        }
+    }
+
+    /// Syncs like [`sync_until_quiet`], counting the client's messages.
+    fn messages_until_quiet(
+        s: &mut Session,
+        docs: &mut Judging,
+        id: DocumentId,
+        client: &mut Automerge,
+        state: &mut sync::State,
+    ) -> (usize, Vec<String>) {
+        let (mut sent_by_client, mut errors) = (0, vec![]);
+        for _ in 0..20 {
+            let Some(m) = client.generate_sync_message(state) else { return (sent_by_client, errors) };
+            sent_by_client += 1;
+            let frame = Message::Sync { sender: "client".into(), target: "node".into(), doc: id, data: m.encode() };
+            for step in s.receive(&frame.encode(), docs).unwrap() {
+                match step {
+                    Step::Send(Message::Sync { data, .. }) => {
+                        client.receive_sync_message(state, sync::Message::decode(&data).unwrap()).unwrap()
+                    }
+                    Step::Send(Message::Error { message, .. }) => errors.push(message),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        panic!("the client and the node never went quiet: {errors:?}");
+    }
+
+    #[test]
+    fn a_writing_clients_changes_are_judged_a_refused_one_stays_in_its_connection_and_nobody_asks_again() {
+        let id = DocumentId::random().unwrap();
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "title", "EDAN Sama").unwrap();
+        tx.commit();
+        let mut docs = Judging(Fixed(HashMap::from([(id, doc.clone())]), 0));
+        let mut s = Session::new("node", "storage-1");
+        s.receive(&join(&["1"]), &mut docs).unwrap();
+        let (mut client, mut state) = (Automerge::new(), sync::State::new());
+        messages_until_quiet(&mut s, &mut docs, id, &mut client, &mut state);
+
+        // an allowed change is stored
+        let mut tx = client.transaction();
+        tx.put(ROOT, "dead", 2).unwrap();
+        tx.commit();
+        let (_, errors) = messages_until_quiet(&mut s, &mut docs, id, &mut client, &mut state);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(docs.0 .0[&id].get_heads(), client.get_heads());
+
+        // a refused one is named, not stored, and not asked for again: the
+        // exchange goes quiet with the client's heads ahead of the store's
+        let mut tx = client.transaction();
+        tx.put(ROOT, "forbidden", 1).unwrap();
+        tx.commit();
+        let (count, errors) = messages_until_quiet(&mut s, &mut docs, id, &mut client, &mut state);
+        assert!(count <= 3, "{count} messages");
+        assert!(errors.len() == 1 && errors[0].contains("refused: role: not that"), "{errors:?}");
+        assert!(docs.0 .0[&id].get(ROOT, "forbidden").unwrap().is_none());
+        assert_ne!(docs.0 .0[&id].get_heads(), client.get_heads());
+
+        // the node's later change still reaches the client, and the view
+        // of this connection keeps the refused change out of the reply
+        let mut stored = docs.0 .0[&id].clone();
+        let mut tx = stored.transaction();
+        tx.put(ROOT, "title", "EDAN Sama (revisada)").unwrap();
+        tx.commit();
+        docs.0 .0.insert(id, stored.clone());
+        for step in s.changed(&[id], &mut docs).unwrap() {
+            if let Step::Send(Message::Sync { data, .. }) = step {
+                client.receive_sync_message(&mut state, sync::Message::decode(&data).unwrap()).unwrap();
+            }
+        }
+        let (_, errors) = messages_until_quiet(&mut s, &mut docs, id, &mut client, &mut state);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(client.get_heads().contains(&stored.get_heads()[0]));
+        assert!(docs.0 .0[&id].get(ROOT, "forbidden").unwrap().is_none());
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! | `k:` kind `0x00` key `0x00` id(16) | empty: the kind/key index |
 //! | `x:` id(16) | empty: the record has conflicts |
 //! | `h:` id(16) | the document's state hash (16 bytes): the replication summary |
-//! | `g:` change hash(32) | the author's Ed25519 signature of that change hash (64 bytes) |
+//! | `g:` change hash(32) | its proof: the author's Ed25519 signature of that change hash (64 bytes), or a client change's attestation (longer; see `attest`) |
 //! | `n:`, `r:`, `p:`, `q:`, `cl:`, `a:`, `self:` name | the node's own tables ([`Table`]): memberships, revocations, peers, peer summaries, clients, audit log, local settings |
 //! | `f:` position(u64 BE) | document ID (16): the change feed, one entry per document, at the position of its latest write |
 //! | `fi:` id(16) | that position (u64 BE) |
@@ -117,7 +117,7 @@ pub struct DocWrite<'a> {
     /// The document's state hash (the replication summary).
     pub summary: [u8; 16],
     /// Signatures of changes to store with it: (change hash, signature).
-    pub sigs: Vec<([u8; 32], [u8; 64])>,
+    pub sigs: Vec<([u8; 32], Vec<u8>)>,
     /// Whether the record counts for who may write what (a team): the
     /// policy generation moves once it is written.
     pub policy: bool,
@@ -430,11 +430,12 @@ impl Store {
         self.policy_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
-    /// The stored signature of a change.
-    pub fn signature(&self, hash: &[u8; 32]) -> Result<Option<[u8; 64]>> {
+    /// The stored proof of a change, as bytes (a signature, or an
+    /// attestation).
+    pub fn signature(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>> {
         let mut k = b"g:".to_vec();
         k.extend_from_slice(hash);
-        Ok(self.get(&k)?.and_then(|v| <[u8; 64]>::try_from(v.as_ref()).ok()))
+        Ok(self.get(&k)?.map(|v| v.to_vec()))
     }
 
     /// Makes every write so far durable (see [`Store::write`]).

@@ -63,7 +63,7 @@ impl Store {
 
     fn after_write(&self, table: Table) -> Result<()> {
         let durable = self.durable();
-        if matches!(table, Table::Members | Table::Revocations) {
+        if matches!(table, Table::Members | Table::Revocations | Table::Clients) {
             self.policy_changed();
         }
         durable

@@ -12,6 +12,7 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ChangeHash, ROOT};
 
 use super::{state_hash, DocStore, Hash16};
+use crate::attest::{Proof, Signed};
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
 
@@ -25,7 +26,7 @@ pub struct MemoryStore {
     /// Signatures by change hash: [`stand_in_signature`] for local edits,
     /// what arrived with them for received changes (not verified), so tests
     /// see that signatures travel with the changes they sign.
-    pub sigs: HashMap<[u8; 32], [u8; 64]>,
+    pub sigs: HashMap<[u8; 32], Proof>,
     /// How many times [`DocStore::commit`] was called.
     pub commits: usize,
 }
@@ -67,7 +68,7 @@ impl MemoryStore {
         // a put of a scalar at the root of a map cannot fail
         let _ = tx.put(ROOT, key, value);
         if let (Some(hash), _) = tx.commit() {
-            self.sigs.insert(hash.0, stand_in_signature(&hash));
+            self.sigs.insert(hash.0, Proof::Signature(stand_in_signature(&hash)));
         }
     }
 
@@ -86,8 +87,8 @@ impl DocStore for MemoryStore {
         Ok(self.docs.get(id).cloned())
     }
 
-    fn signatures(&self, hashes: &[automerge::ChangeHash]) -> Result<Vec<([u8; 32], [u8; 64])>> {
-        Ok(hashes.iter().filter_map(|h| self.sigs.get(&h.0).map(|s| (h.0, *s))).collect())
+    fn signatures(&self, hashes: &[automerge::ChangeHash]) -> Result<Vec<Signed>> {
+        Ok(hashes.iter().filter_map(|h| self.sigs.get(&h.0).map(|s| (h.0, s.clone()))).collect())
     }
 
     fn save(
@@ -95,11 +96,11 @@ impl DocStore for MemoryStore {
         id: &DocumentId,
         doc: &Automerge,
         _: Option<&[u8]>,
-        sigs: &HashMap<[u8; 32], [u8; 64]>,
+        sigs: &HashMap<[u8; 32], Proof>,
     ) -> Result<usize> {
         for change in doc.get_changes_meta(&[]) {
             if let Some(s) = sigs.get(&change.hash.0) {
-                self.sigs.entry(change.hash.0).or_insert(*s);
+                self.sigs.entry(change.hash.0).or_insert_with(|| s.clone());
             }
         }
         let mut doc = doc.clone();

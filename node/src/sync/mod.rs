@@ -29,6 +29,7 @@ use automerge::sync::{Message, State, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use serde::Serialize;
 
+use crate::attest::Proof;
 use crate::id::DocumentId;
 use ranges::ItemSet;
 pub use ranges::{members_fingerprint, state_hash};
@@ -60,10 +61,10 @@ pub trait DocStore {
         id: &DocumentId,
         doc: &Automerge,
         received: Option<&[u8]>,
-        sigs: &HashMap<[u8; 32], [u8; 64]>,
+        sigs: &HashMap<[u8; 32], Proof>,
     ) -> crate::Result<usize>;
     /// Stored signatures of the changes with these hashes.
-    fn signatures(&self, hashes: &[ChangeHash]) -> crate::Result<Vec<([u8; 32], [u8; 64])>>;
+    fn signatures(&self, hashes: &[ChangeHash]) -> crate::Result<Vec<crate::attest::Signed>>;
     /// Makes every saved document durable.
     fn commit(&mut self) -> crate::Result<()>;
     /// Membership tokens this node knows.
@@ -225,11 +226,7 @@ impl Session {
         hashes: Vec<ChangeHash>,
     ) -> crate::Result<Frame> {
         let known = store.signatures(&hashes)?;
-        Ok(if self.version() >= 2 {
-            Frame::SigsOrdered(id, sigs::ordered(hashes, &known))
-        } else {
-            Frame::Sigs(id, known)
-        })
+        Ok(sigs::proofs_frame(id, self.version(), hashes, &known))
     }
 
     /// What happened so far.
@@ -411,7 +408,7 @@ impl Session {
                     }
                 }
             }
-            f @ (Frame::Sigs(..) | Frame::SigsOrdered(..)) => {
+            f @ (Frame::Sigs(..) | Frame::SigsOrdered(..) | Frame::Proofs(..)) => {
                 self.received_content = true;
                 self.sigs.take(f);
             }
@@ -575,7 +572,7 @@ fn after_change<S: DocStore>(
     id: DocumentId,
     doc: &Automerge,
     before: &[ChangeHash],
-    sigs: &HashMap<[u8; 32], [u8; 64]>,
+    sigs: &HashMap<[u8; 32], Proof>,
 ) -> Result<usize, SyncError> {
     if doc.get_heads() == before {
         return Ok(0);

@@ -1,6 +1,7 @@
-//! Signatures as they travel beside a document frame.
+//! Proofs (signatures, attestations) as they travel beside a document
+//! frame.
 //!
-//! Owns: matching signatures to the changes a `DocFull` or `DocSync` frame
+//! Owns: matching proofs to the changes a `DocFull` or `DocSync` frame
 //! carries. Must never: pair a signature with a change by position without
 //! both sides agreeing on the changes and their order.
 //!
@@ -11,32 +12,44 @@
 //! one for each change of the next document frame of that document, in
 //! ascending order of change hash; 64 zero bytes stand for "no signature
 //! known" (the receiver then treats the change as unsigned, and refuses it).
+//! Version 3 (and bundle format 3) sends, in the same order, every proof
+//! as bytes ([`crate::attest::Proof::to_bytes`]: a signature, or a
+//! gateway's attestation of a client's change), empty for none.
 
 use std::collections::HashMap;
 
 use automerge::{Automerge, Change, ChangeHash};
 
+use crate::attest::{Proof, Signed};
 use crate::id::DocumentId;
 use crate::sync::wire::Frame;
 
-/// The signatures received with a stream of frames (a sync session, a
-/// bundle, one document's bytes), by change hash, whichever version sent
-/// them.
+/// The proofs received with a stream of frames (a sync session, a bundle,
+/// one document's bytes), by change hash, whichever version sent them.
 #[derive(Debug, Default)]
 pub struct Collector {
-    by_hash: HashMap<[u8; 32], [u8; 64]>,
-    /// Version 2 signatures waiting for their document's next frame.
-    waiting: HashMap<DocumentId, Vec<[u8; 64]>>,
+    by_hash: HashMap<[u8; 32], Proof>,
+    /// Version 2 and 3 proofs waiting for their document's next frame.
+    waiting: HashMap<DocumentId, Waiting>,
+}
+
+#[derive(Debug)]
+enum Waiting {
+    Signatures(Vec<[u8; 64]>),
+    Proofs(Vec<Vec<u8>>),
 }
 
 impl Collector {
-    /// Takes a signatures frame (`Sigs` or `SigsOrdered`); any other frame
-    /// is handed back.
+    /// Takes a proofs frame (`Sigs`, `SigsOrdered` or `Proofs`); any other
+    /// frame is handed back.
     pub fn take(&mut self, frame: Frame) -> Option<Frame> {
         match frame {
-            Frame::Sigs(_, list) => self.by_hash.extend(list),
+            Frame::Sigs(_, list) => self.by_hash.extend(list.into_iter().map(|(h, s)| (h, Proof::Signature(s)))),
             Frame::SigsOrdered(id, list) => {
-                self.waiting.insert(id, list);
+                self.waiting.insert(id, Waiting::Signatures(list));
+            }
+            Frame::Proofs(id, list) => {
+                self.waiting.insert(id, Waiting::Proofs(list));
             }
             other => return Some(other),
         }
@@ -44,37 +57,60 @@ impl Collector {
     }
 
     /// A document frame of `id` arrived carrying the changes `hashes`
-    /// computes: the version 2 signatures waiting for it are paired with
+    /// computes: the version 2 or 3 proofs waiting for it are paired with
     /// them (`hashes` is only called when some are waiting).
     pub fn arrived(
         &mut self,
         id: &DocumentId,
         hashes: impl FnOnce() -> Result<Vec<ChangeHash>, String>,
     ) -> Result<(), String> {
-        if let Some(list) = self.waiting.remove(id) {
-            self.by_hash.extend(pair(hashes()?, list)?);
+        match self.waiting.remove(id) {
+            Some(Waiting::Signatures(list)) => {
+                let paired = pair(hashes()?, list, |s| *s == NONE)?;
+                self.by_hash.extend(paired.into_iter().map(|(h, s)| (h, Proof::Signature(s))));
+            }
+            Some(Waiting::Proofs(list)) => {
+                for (h, bytes) in pair(hashes()?, list, Vec::is_empty)? {
+                    self.by_hash.insert(h, Proof::from_bytes(&bytes)?);
+                }
+            }
+            None => {}
         }
         Ok(())
     }
 
     /// A document frame of `id` arrived and is ignored: so are the
-    /// signatures waiting for it.
+    /// proofs waiting for it.
     pub fn skipped(&mut self, id: &DocumentId) {
         self.waiting.remove(id);
     }
 
-    /// Every signature received so far, by change hash.
-    pub fn by_hash(&self) -> &HashMap<[u8; 32], [u8; 64]> {
+    /// Every proof received so far, by change hash.
+    pub fn by_hash(&self) -> &HashMap<[u8; 32], Proof> {
         &self.by_hash
     }
 }
 
+/// The frame carrying the proofs `known` holds of the changes `hashes`
+/// of document `id`, as protocol (or bundle format) `version` sends them:
+/// version 1 signatures with their hashes, version 2 signatures in order,
+/// version 3 every proof in order (attestations too; versions 1 and 2
+/// cannot carry them, so a client's change reaches an older node unproven
+/// and is refused there).
+pub fn proofs_frame(id: DocumentId, version: u16, hashes: Vec<ChangeHash>, known: &[Signed]) -> Frame {
+    match version {
+        1 => Frame::Sigs(id, known.iter().filter_map(|(h, p)| Some((*h, *p.signature()?))).collect()),
+        2 => Frame::SigsOrdered(id, ordered(hashes, known, |p| p.signature().copied(), NONE)),
+        _ => Frame::Proofs(id, ordered(hashes, known, |p| Some(p.to_bytes()), vec![])),
+    }
+}
+
 /// A whole document as it travels (bundles, one document's bytes, a
-/// sync's `DocFull`): its signatures, then every change as concatenated
+/// sync's `DocFull`): its proofs, then every change as concatenated
 /// change chunks (they compress far better across documents than columnar
 /// snapshots do).
 pub struct WholeDocument {
-    /// The `Sigs` (version 1) or `SigsOrdered` (version 2) frame.
+    /// The `Sigs`, `SigsOrdered` or `Proofs` frame (see [`proofs_frame`]).
     pub sigs: Frame,
     /// The `DocFull` frame.
     pub doc: Frame,
@@ -85,13 +121,13 @@ pub struct WholeDocument {
 }
 
 impl WholeDocument {
-    /// `doc` as document `id`; `signatures` gives the stored signatures of
-    /// some change hashes.
+    /// `doc` as document `id`; `proofs` gives the stored proofs of some
+    /// change hashes.
     pub fn new<E>(
         id: DocumentId,
         doc: &Automerge,
         version: u16,
-        signatures: impl FnOnce(&[ChangeHash]) -> Result<Vec<([u8; 32], [u8; 64])>, E>,
+        proofs: impl FnOnce(&[ChangeHash]) -> Result<Vec<Signed>, E>,
     ) -> Result<WholeDocument, E> {
         let changes = doc.get_changes(&[]);
         let mut raw = Vec::with_capacity(changes.iter().map(|c| c.raw_bytes().len()).sum());
@@ -99,8 +135,8 @@ impl WholeDocument {
             raw.extend_from_slice(c.raw_bytes());
         }
         let hashes: Vec<ChangeHash> = changes.iter().map(|c| c.hash()).collect();
-        let known = signatures(&hashes)?;
-        let sigs = if version >= 2 { Frame::SigsOrdered(id, ordered(hashes, &known)) } else { Frame::Sigs(id, known) };
+        let known = proofs(&hashes)?;
+        let sigs = proofs_frame(id, version, hashes, &known);
         Ok(WholeDocument { sigs, changes: changes.len(), bytes: raw.len(), doc: Frame::DocFull(id, raw) })
     }
 }
@@ -108,23 +144,32 @@ impl WholeDocument {
 /// 64 zero bytes: the sender holds no signature for that change.
 pub const NONE: [u8; 64] = [0; 64];
 
-/// The signatures of `hashes`, from `known`, in the order version 2 sends
-/// them: ascending change hash, [`NONE`] where unknown.
-pub fn ordered(mut hashes: Vec<ChangeHash>, known: &[([u8; 32], [u8; 64])]) -> Vec<[u8; 64]> {
-    let known: HashMap<&[u8; 32], &[u8; 64]> = known.iter().map(|(h, s)| (h, s)).collect();
+/// The proofs of `hashes`, from `known`, in the order versions 2 and 3
+/// send them: ascending change hash, `none` where `as_sent` gives nothing.
+fn ordered<T: Clone>(
+    mut hashes: Vec<ChangeHash>,
+    known: &[Signed],
+    as_sent: impl Fn(&Proof) -> Option<T>,
+    none: T,
+) -> Vec<T> {
+    let known: HashMap<&[u8; 32], &Proof> = known.iter().map(|(h, s)| (h, s)).collect();
     hashes.sort_unstable();
-    hashes.iter().map(|h| known.get(&h.0).map_or(NONE, |s| **s)).collect()
+    hashes.iter().map(|h| known.get(&h.0).and_then(|p| as_sent(p)).unwrap_or_else(|| none.clone())).collect()
 }
 
-/// Pairs signatures received in version 2 order with the changes they
-/// sign; signatures marked [`NONE`] are left out. A count that does not
+/// Pairs proofs received in version 2 or 3 order with the changes they
+/// vouch for; those `is_none` marks are left out. A count that does not
 /// match the changes is the peer's error.
-pub fn pair(mut hashes: Vec<ChangeHash>, sigs: Vec<[u8; 64]>) -> Result<Vec<([u8; 32], [u8; 64])>, String> {
-    if hashes.len() != sigs.len() {
-        return Err(format!("{} signatures for {} changes", sigs.len(), hashes.len()));
+fn pair<T>(
+    mut hashes: Vec<ChangeHash>,
+    sent: Vec<T>,
+    is_none: impl Fn(&T) -> bool,
+) -> Result<Vec<([u8; 32], T)>, String> {
+    if hashes.len() != sent.len() {
+        return Err(format!("{} signatures for {} changes", sent.len(), hashes.len()));
     }
     hashes.sort_unstable();
-    Ok(hashes.into_iter().zip(sigs).filter(|(_, s)| *s != NONE).map(|(h, s)| (h.0, s)).collect())
+    Ok(hashes.into_iter().zip(sent).filter(|(_, s)| !is_none(s)).map(|(h, s)| (h.0, s)).collect())
 }
 
 /// The hashes of every change in a whole document.
@@ -196,21 +241,40 @@ mod tests {
     }
 
     #[test]
-    fn signatures_pair_back_with_their_changes_in_any_order() {
+    fn proofs_pair_back_with_their_changes_in_any_order_in_every_version() {
         let doc = doc_of(5);
         let hashes = document_hashes(&doc);
-        let known: Vec<([u8; 32], [u8; 64])> =
-            hashes.iter().enumerate().filter(|(i, _)| *i != 2).map(|(i, h)| (h.0, [i as u8 + 1; 64])).collect();
-        let sent = ordered(hashes.clone(), &known);
-        assert_eq!(sent.iter().filter(|s| **s == NONE).count(), 1);
-        let mut reversed = hashes.clone();
-        reversed.reverse();
-        let mut back = pair(reversed, sent.clone()).unwrap();
-        back.sort();
-        let mut want = known.clone();
-        want.sort();
-        assert_eq!(back, want);
-        assert!(pair(hashes[1..].to_vec(), sent).is_err());
+        let gateway = crate::identity::SecretKey::generate().unwrap();
+        let proof = |i: usize, h: &ChangeHash| match i {
+            3 => Proof::Attested(Box::new(
+                crate::attest::Attestation::sign(&gateway, h.0, "tablet", crate::attest::ClientRole::Field, None, 1)
+                    .unwrap(),
+            )),
+            _ => Proof::Signature([i as u8 + 1; 64]),
+        };
+        // change 2 has no proof, change 3 a client's attestation
+        let known: Vec<Signed> =
+            hashes.iter().enumerate().filter(|(i, _)| *i != 2).map(|(i, h)| (h.0, proof(i, h))).collect();
+        let id = DocumentId::random().unwrap();
+        for version in [1, 2, 3] {
+            let frame = proofs_frame(id, version, hashes.clone(), &known);
+            let mut c = Collector::default();
+            assert!(c.take(frame).is_none());
+            let mut reversed = hashes.clone();
+            reversed.reverse();
+            c.arrived(&id, || Ok(reversed)).unwrap();
+            let mut back: Vec<Signed> = c.by_hash().iter().map(|(h, p)| (*h, p.clone())).collect();
+            back.sort_by_key(|(h, _)| *h);
+            let mut want: Vec<Signed> =
+                known.iter().filter(|(_, p)| version >= 3 || p.signature().is_some()).cloned().collect();
+            want.sort_by_key(|(h, _)| *h);
+            assert_eq!(back, want, "version {version}");
+            if version > 1 {
+                let mut c = Collector::default();
+                c.take(proofs_frame(id, version, hashes.clone(), &known));
+                assert!(c.arrived(&id, || Ok(hashes[1..].to_vec())).is_err(), "a count that does not match");
+            }
+        }
         assert_eq!(doc.get_changes(&[]).len(), 5);
         assert!(doc.get(ROOT, "k4").unwrap().is_some());
     }

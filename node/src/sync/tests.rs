@@ -376,7 +376,7 @@ fn fuzz_seeds_are_whole_sessions() {
         sessions += 1;
     }
     assert_eq!(sessions, 4);
-    for name in ["DocFull", "DocSync", "End", "Hello", "Ranges", "Members", "Sigs", "SigsOrdered", "Zstd"] {
+    for name in ["DocFull", "DocSync", "End", "Hello", "Ranges", "Members", "Proofs", "Sigs", "SigsOrdered", "Zstd"] {
         let body = std::fs::read(corpus.join("frame").join(name)).unwrap();
         assert_eq!(Frame::decode(&body).unwrap().name(), name);
     }

@@ -18,6 +18,7 @@
 //! | 8 | `Error` | code u16, len u16, UTF-8 text |
 //! | 10 | `Sigs` | ID, n: u32, n × (change hash (32), Ed25519 signature (64)): signatures of changes about to be sent for that document (version 1) |
 //! | 11 | `SigsOrdered` | ID, n: u32, n × Ed25519 signature (64): one for each change of the next `DocFull`/`DocSync` frame of that document, in ascending change-hash order, 64 zero bytes for none (version 2; see [`super::sigs`]) |
+//! | 12 | `Proofs` | ID, n: u32, n × (len u16, proof): one for each change of the next `DocFull`/`DocSync` frame of that document, in ascending change-hash order — a signature (64 bytes), a client change's attestation ([`crate::attest`]), or nothing (len 0) (version 3) |
 //! | 9 | `Zstd` | zstd-compressed concatenation of other encoded frames (never `Zstd`), at most [`MAX_FRAME`] bytes once decompressed |
 //!
 //! A batch is sent with [`encode_batch`]: frames are packed into `Zstd`
@@ -29,8 +30,10 @@ use crate::id::DocumentId;
 
 /// Protocol versions this build speaks (the highest common one is used).
 /// Version 2 sends signatures without their change hashes
-/// (`SigsOrdered`); a version 2 node still reads every version 1 frame.
-pub const VERSIONS: &[u16] = &[1, 2];
+/// (`SigsOrdered`); version 3 sends proofs, so a client's change travels
+/// with its gateway's attestation (`Proofs`). Each version still reads
+/// every frame of the ones before.
+pub const VERSIONS: &[u16] = &[1, 2, 3];
 /// Largest frame accepted (a whole document travels in one frame).
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 const MAGIC: &[u8; 4] = b"AYNS";
@@ -110,6 +113,9 @@ pub enum Frame {
     /// Signatures of the changes of the next document frame of one
     /// document, in ascending change-hash order (version 2).
     SigsOrdered(DocumentId, Vec<[u8; 64]>),
+    /// Proofs of the changes of the next document frame of one document,
+    /// in ascending change-hash order, empty for none (version 3).
+    Proofs(DocumentId, Vec<Vec<u8>>),
 }
 
 /// Why bytes are not a frame.
@@ -199,6 +205,7 @@ impl Frame {
             Frame::Zstd(_) => "Zstd",
             Frame::Sigs(..) => "Sigs",
             Frame::SigsOrdered(..) => "SigsOrdered",
+            Frame::Proofs(..) => "Proofs",
         }
     }
 
@@ -294,6 +301,15 @@ impl Frame {
                 out.extend_from_slice(&(sigs.len() as u32).to_be_bytes());
                 for s in sigs {
                     out.extend_from_slice(s);
+                }
+            }
+            Frame::Proofs(id, proofs) => {
+                out.push(12);
+                out.extend_from_slice(id.as_bytes());
+                out.extend_from_slice(&(proofs.len() as u32).to_be_bytes());
+                for p in proofs {
+                    out.extend_from_slice(&(p.len() as u16).to_be_bytes());
+                    out.extend_from_slice(p);
                 }
             }
         }
@@ -402,6 +418,17 @@ impl Frame {
                 let n = r.u32("signature count")? as usize;
                 let n = r.count(n, 64, "signatures")?;
                 Frame::SigsOrdered(id, (0..n).map(|_| r.arr::<64>("signature")).collect::<Result<_, _>>()?)
+            }
+            12 => {
+                let id = r.id()?;
+                let n = r.u32("proof count")? as usize;
+                let n = r.count(n, 2, "proofs")?;
+                let mut proofs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let len = r.u16("proof length")? as usize;
+                    proofs.push(r.take(len, "proof")?.to_vec());
+                }
+                Frame::Proofs(id, proofs)
             }
             x => return Err(WireError::Malformed(format!("unknown frame type {x}"))),
         };
@@ -536,6 +563,7 @@ mod tests {
         round_trip(Frame::Error(3, "versión".into()));
         round_trip(Frame::Sigs(id, vec![([1; 32], [2; 64])]));
         round_trip(Frame::SigsOrdered(id, vec![[2; 64], [0; 64]]));
+        round_trip(Frame::Proofs(id, vec![vec![2; 64], vec![], vec![0xA1; 200]]));
     }
 
     #[test]
