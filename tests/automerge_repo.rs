@@ -7,18 +7,15 @@ mod support;
 
 use std::process::Command;
 
-use support::network;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use support::link::{self, Profile};
+use support::{assign_teams, heads, network};
 
 #[test]
 fn the_official_javascript_client_reads_and_writes_what_it_may_and_its_writes_travel_attested() {
-    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    assert!(
-        js.join("node_modules/@automerge/automerge-repo").exists(),
-        "the JavaScript client is not installed: run `npm ci` in {} (scripts/test does)",
-        js.display()
-    );
-    let (hq, peers) = network(1);
-    let peer = &peers[0];
+    let (hq, peers) = network(2);
+    let (peer, later) = (&peers[0], &peers[1]);
     hq.ok(&["seed"]);
     let field = hq.json(&["client", "add", "gaem-1-tablet", "--role", "field", "--team", "GAEM-1"]);
     let boss = hq.json(&["client", "add", "hq-panel", "--role", "hq"]);
@@ -33,23 +30,18 @@ fn the_official_javascript_client_reads_and_writes_what_it_may_and_its_writes_tr
 
     let s = hq.serve_with(&["--http", "127.0.0.1:0"]);
     let http = s.http.clone().unwrap();
-    let out = Command::new("node")
-        .args(["--test", "--test-force-exit", "--test-timeout=60000", "--test-reporter=spec", "repo.test.mjs"])
-        .current_dir(&js)
-        .env("AYNI_HTTP", &http)
-        .env("AYNI_FIELD_TOKEN", field["token"].as_str().unwrap())
-        .env("AYNI_HQ_TOKEN", boss["token"].as_str().unwrap())
-        .env("AYNI_REVOKED_TOKEN", lost["token"].as_str().unwrap())
-        .env("AYNI_PARTNER_TOKEN", partner["token"].as_str().unwrap())
-        .env("AYNI_PRACTICE_URL", &practice)
-        .env("AYNI_PRACTICE_KEY", "BP-MMS")
-        .env("AYNI_RECORD_URL", &url)
-        .env("AYNI_RECORD_KEY", "edan-sama-1")
-        .env("AYNI_RECORD_FIELDS", record["fields"].to_string())
-        .output()
-        .expect("run node (Node.js 20 is on the machine)");
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the JavaScript client's tests failed:\n{report}");
+    let env = [
+        ("AYNI_FIELD_TOKEN", field["token"].as_str().unwrap().to_string()),
+        ("AYNI_HQ_TOKEN", boss["token"].as_str().unwrap().to_string()),
+        ("AYNI_REVOKED_TOKEN", lost["token"].as_str().unwrap().to_string()),
+        ("AYNI_PARTNER_TOKEN", partner["token"].as_str().unwrap().to_string()),
+        ("AYNI_PRACTICE_URL", practice.clone()),
+        ("AYNI_PRACTICE_KEY", "BP-MMS".to_string()),
+        ("AYNI_RECORD_URL", url.clone()),
+        ("AYNI_RECORD_KEY", "edan-sama-1".to_string()),
+        ("AYNI_RECORD_FIELDS", record["fields"].to_string()),
+    ];
+    let report = node_test("repo.test.mjs", &http, &env);
     assert!(report.contains("pass 5") && report.contains("skipped 0"), "{report}");
 
     // what reached the node: HQ's edit through the API and the client's own
@@ -87,4 +79,110 @@ fn the_official_javascript_client_reads_and_writes_what_it_may_and_its_writes_tr
     assert_eq!(by_client(peer), attested);
     assert_eq!(peer.json(&["audit"]), serde_json::json!([]));
     assert_eq!(peer.json(&["get", "practice:BP-MMS"])["heads"], hq.json(&["get", "practice:BP-MMS"])["heads"]);
+
+    // and by bundle: the attestations travel in it too
+    let bundle = hq.dir.path().join("all.bundle");
+    hq.ok(&["bundle", "export", bundle.to_str().unwrap()]);
+    later.ok(&["bundle", "import", bundle.to_str().unwrap()]);
+    assert_eq!(by_client(later), attested);
+    assert_eq!(later.json(&["audit"]), serde_json::json!([]));
+}
+
+/// The JavaScript test `file`, run against `http` with `env`; its report.
+fn node_test(file: &str, http: &str, env: &[(&str, String)]) -> String {
+    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    assert!(
+        js.join("node_modules/@automerge/automerge-repo").exists(),
+        "the JavaScript client is not installed: run `npm ci` in {} (scripts/test does)",
+        js.display()
+    );
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-force-exit", "--test-timeout=200000", "--test-reporter=spec", file])
+        .current_dir(&js)
+        .env("AYNI_HTTP", http);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run node (Node.js 20 is on the machine)");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the JavaScript client's tests failed:\n{report}");
+    report
+}
+
+#[test]
+fn ten_clients_and_a_peer_over_a_degraded_link_converge_and_an_offline_client_catches_up() {
+    let (hq, peers) = network(1);
+    let peer = &peers[0];
+    hq.ok(&["seed"]);
+    let lines: Vec<String> = (0..10)
+        .map(|i| {
+            let mut r = ayni_node::seed::edan_like(i);
+            r["key"] = serde_json::json!(format!("edan-c-{i}"));
+            r.to_string()
+        })
+        .collect();
+    let file = hq.dir.path().join("edan.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    hq.ok(&["import", "edan", file.to_str().unwrap()]);
+    assign_teams(&hq, &[peer]);
+    let boss = hq.json(&["client", "add", "hq-panel", "--role", "hq"]);
+    let records: Vec<serde_json::Value> = (0..10)
+        .map(|i| {
+            let key = format!("edan-c-{i}");
+            let url = hq.json(&["get", &format!("edan:{key}")])["url"].clone();
+            let client = hq.json(&["client", "add", &format!("tablet-{i}"), "--role", "field", "--team", "GAEM-1"]);
+            serde_json::json!({"key": key, "url": url, "token": client["token"]})
+        })
+        .collect();
+
+    let s = hq.serve_with(&["--http", "127.0.0.1:0"]);
+    peer.json(&["sync", &s.addr]);
+    // the peer's own edits, to reach every client through the node
+    for i in 0..10 {
+        peer.ok(&["set", &format!("edan:edan-c-{i}"), "tallies.z2.GAEM-1.dead=3"]);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let proxy = rt.block_on(link::start(s.addr.parse().unwrap(), Profile::FLAKY_WIFI, 23));
+    let through = proxy.addr.to_string();
+    let (stop, synced) = (AtomicBool::new(false), AtomicUsize::new(0));
+    let report = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let out = peer.run(&["sync", &through, "--stall-timeout", "20"]);
+                if out.status.success() {
+                    synced.fetch_add(1, Ordering::Relaxed);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+        });
+        let http = s.http.clone().unwrap();
+        let env = [
+            ("AYNI_RECORDS", serde_json::Value::Array(records.clone()).to_string()),
+            ("AYNI_HQ_TOKEN", boss["token"].as_str().unwrap().to_string()),
+        ];
+        let report = node_test("converge.test.mjs", &http, &env);
+        stop.store(true, Ordering::Relaxed);
+        report
+    });
+    assert!(report.contains("pass 1") && report.contains("skipped 0"), "{report}");
+    assert!(synced.load(Ordering::Relaxed) > 0, "no sync went through the link");
+    assert!(proxy.counters.dropped.load(Ordering::Relaxed) > 0, "the link dropped nothing: the test proves nothing");
+    // a last sync through the same link, retried as a user would
+    let done = (0..10).any(|_| peer.run(&["sync", &through, "--stall-timeout", "20"]).status.success());
+    assert!(done, "no sync went through the link at the end");
+    assert_eq!(heads(peer), heads(&hq), "the node and its peer converge");
+    let line = report.lines().find_map(|l| l.trim().strip_prefix("HEADS ")).expect("the clients' heads");
+    let clients: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).unwrap();
+    for (key, client_heads) in clients {
+        let mut ours: Vec<String> =
+            serde_json::from_value(peer.json(&["get", &format!("edan:{key}")])["heads"].clone()).unwrap();
+        let mut theirs: Vec<String> = serde_json::from_value(client_heads).unwrap();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{key}: the client and the peer converge");
+    }
+    let last = peer.json(&["get", "edan:edan-c-9"]);
+    assert_eq!(last["fields"]["tallies"]["z1"]["GAEM-1"]["missing"], 7, "the offline client's edit reached the peer");
+    assert_eq!(last["fields"]["tallies"]["z1"]["GAEM-1"]["injured"], 905);
+    assert_eq!(hq.json(&["audit"]), serde_json::json!([]));
 }
