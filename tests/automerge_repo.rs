@@ -40,9 +40,10 @@ fn the_official_javascript_client_reads_and_writes_what_it_may_and_its_writes_tr
         ("AYNI_RECORD_URL", url.clone()),
         ("AYNI_RECORD_KEY", "edan-sama-1".to_string()),
         ("AYNI_RECORD_FIELDS", record["fields"].to_string()),
+        ("AYNI_INDEX_URL", hq.ok(&["url"]).trim().to_string()),
     ];
     let report = node_test("repo.test.mjs", &http, &env);
-    assert!(report.contains("pass 5") && report.contains("skipped 0"), "{report}");
+    assert!(report.contains("pass 6") && report.contains("skipped 0"), "{report}");
 
     // what reached the node: HQ's edit through the API and the client's own
     // tallies, attributed to the client and its gateway
@@ -79,6 +80,9 @@ fn the_official_javascript_client_reads_and_writes_what_it_may_and_its_writes_tr
     assert_eq!(by_client(peer), attested);
     assert_eq!(peer.json(&["audit"]), serde_json::json!([]));
     assert_eq!(peer.json(&["get", "practice:BP-MMS"])["heads"], hq.json(&["get", "practice:BP-MMS"])["heads"]);
+
+    // every node of the network serves the same index URL
+    assert_eq!(peer.ok(&["url"]), hq.ok(&["url"]));
 
     // and by bundle: the attestations travel in it too
     let bundle = hq.dir.path().join("all.bundle");

@@ -223,6 +223,16 @@ async fn status(State(api): State<Api>, headers: HeaderMap) -> Answer {
     ok(as_client(&api, &headers, Access::Read, |node, c| not_for_partners(c).and_then(|()| Ok(node.status()?))).await?)
 }
 
+async fn index(State(api): State<Api>, headers: HeaderMap) -> Answer {
+    ok(as_client(
+        &api,
+        &headers,
+        Access::Read,
+        |node, c| Ok(node.index_listing(&ayni_node::repo::index::Scope::of(c))?),
+    )
+    .await?)
+}
+
 async fn peers(State(api): State<Api>, headers: HeaderMap) -> Answer {
     ok(as_client(&api, &headers, Access::Read, |node, c| not_for_partners(c).and_then(|()| Ok(node.peers()?))).await?)
 }

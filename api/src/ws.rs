@@ -109,6 +109,10 @@ async fn connection(
 ) -> Result<(), String> {
     let node = engine.node().clone();
     let mut session = Session::new(repo::peer_id(&node), node.id().to_string());
+    // the client's index changes whenever a record does
+    let scope = repo::index::Scope::of(&client);
+    let index =
+        engine.read(move |node| node.index_id(&scope)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
     // documents written after this position are pushed to the client
     let mut watch = node.feed_watch();
     let mut at = *watch.borrow_and_update();
@@ -168,7 +172,8 @@ async fn connection(
                 if let Some((last, _)) = written.last() {
                     at = *last;
                 }
-                let ids: Vec<DocumentId> = written.into_iter().map(|(_, id)| id).collect();
+                let mut ids: Vec<DocumentId> = written.into_iter().map(|(_, id)| id).collect();
+                ids.push(index);
                 let (s, steps) = step(&engine, &client, session, move |s, docs| s.changed(&ids, docs)).await?;
                 session = s;
                 if !send(&mut socket, steps).await {

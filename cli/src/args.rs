@@ -230,6 +230,14 @@ pub(crate) enum Command {
     Status,
     /// Changes refused on receipt (bad or missing signature, unknown author…)
     Audit,
+    /// Print the automerge URL of the index document that lists every
+    /// record for automerge-repo clients (--json: with what it lists)
+    Url {
+        /// The index of what a partner entity's read clients may read
+        /// (entity:KEY, KEY or an ID)
+        #[arg(long)]
+        entity: Option<String>,
+    },
     /// Client tokens for programs and apps using the HTTP API
     Client {
         #[command(subcommand)]

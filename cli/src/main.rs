@@ -475,6 +475,13 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         Command::Client { command: ClientCommand::List } => out.clients(&node.clients()?)?,
         Command::Client { command: ClientCommand::Revoke { name } } => out.clients(&[node.revoke_client(&name)?])?,
         Command::Audit => out.audit(&node.audit()?)?,
+        Command::Url { entity } => {
+            let scope = match entity {
+                Some(e) => ayni_node::repo::index::Scope::Entity(node.entity_id(&e)?),
+                None => ayni_node::repo::index::Scope::All,
+            };
+            out.index(&node.index_listing(&scope)?)?;
+        }
         Command::Amendment { decision, reference, change } => {
             out.record(&node.decide_amendment(&reference, &change, decision == "accept")?)?
         }

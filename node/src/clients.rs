@@ -73,12 +73,18 @@ impl Client {
     /// agreements and requests that name its entity; nothing else (no EDAN,
     /// event or person).
     pub fn may_read(&self, rec: &crate::node::Record, catalogue: bool) -> bool {
-        let Some(entity) = &self.entity else { return true };
-        if catalogue || rec.id == *entity {
-            return true;
-        }
-        matches!(rec.kind.as_str(), "mission" | "agreement" | "request") && names(&rec.fields, entity)
+        entity_may_read(self.entity.as_deref(), rec, catalogue)
     }
+}
+
+/// What a client bound to `entity` (or to none) reads: see
+/// [`Client::may_read`].
+pub fn entity_may_read(entity: Option<&str>, rec: &crate::node::Record, catalogue: bool) -> bool {
+    let Some(entity) = entity else { return true };
+    if catalogue || rec.id == entity {
+        return true;
+    }
+    matches!(rec.kind.as_str(), "mission" | "agreement" | "request") && names(&rec.fields, entity)
 }
 
 /// Whether `value` holds the string `id` anywhere.
@@ -173,6 +179,22 @@ pub(crate) fn unix_seconds(at: &str) -> Option<i64> {
 }
 
 impl Node {
+    /// The document ID of entity `e` (`entity:KEY`, `KEY` or an ID).
+    pub fn entity_id(&self, e: &str) -> Result<String> {
+        let reference = if e.contains(':') || e.parse::<crate::DocumentId>().is_ok() {
+            e.to_string()
+        } else {
+            format!("entity:{e}")
+        };
+        let rec = self
+            .get(&reference)
+            .map_err(|_| Error::malformed("entity", format!("unknown entity '{e}' (entity:KEY or an ID)")))?;
+        if rec.kind != "entity" {
+            return Err(Error::malformed("entity", format!("'{e}' is a {}, not an entity", rec.kind)));
+        }
+        Ok(rec.id)
+    }
+
     /// Whether `client` may read `rec` (see [`Client::may_read`]).
     pub fn readable_by(&self, client: &Client, rec: &crate::node::Record) -> bool {
         let catalogue = self.kind(&rec.kind).map(|k| k.catalogue).unwrap_or(false);
@@ -207,20 +229,7 @@ impl Node {
             Some(_) if role != ClientRole::Read => {
                 return Err(Error::malformed("client", "--entity is for a partner's read client (--role read)"));
             }
-            Some(e) => {
-                let reference = if e.contains(':') || e.parse::<crate::DocumentId>().is_ok() {
-                    e.to_string()
-                } else {
-                    format!("entity:{e}")
-                };
-                let rec = self
-                    .get(&reference)
-                    .map_err(|_| Error::malformed("entity", format!("unknown entity '{e}' (entity:KEY or an ID)")))?;
-                if rec.kind != "entity" {
-                    return Err(Error::malformed("entity", format!("'{e}' is a {}, not an entity", rec.kind)));
-                }
-                Some(rec.id)
-            }
+            Some(e) => Some(self.entity_id(e)?),
             None => None,
         };
         let mut secret = [0u8; 32];

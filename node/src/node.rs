@@ -199,6 +199,9 @@ pub struct Node {
     writes: std::sync::Mutex<()>,
     /// The last policy snapshot (see `crate::policy`).
     policy: crate::policy::Cache,
+    /// The index documents, by scope (see `crate::repo::index`); its lock
+    /// serialises their updates.
+    index: std::sync::Mutex<std::collections::HashMap<String, (u64, automerge::Automerge)>>,
 }
 
 pub(crate) fn now() -> OffsetDateTime {
@@ -313,6 +316,7 @@ impl Node {
             verified: Default::default(),
             writes: Default::default(),
             policy: Default::default(),
+            index: Default::default(),
         })
     }
 
@@ -330,6 +334,12 @@ impl Node {
 
     pub(crate) fn policy_cache(&self) -> &crate::policy::Cache {
         &self.policy
+    }
+
+    pub(crate) fn index_cache(
+        &self,
+    ) -> &std::sync::Mutex<std::collections::HashMap<String, (u64, automerge::Automerge)>> {
+        &self.index
     }
 
     /// Holds this node's write lock (see `Node::writes`).

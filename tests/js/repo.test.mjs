@@ -140,6 +140,44 @@ test("a field client writes its own team's tally; its edits of a catalogue pract
   }
 })
 
+test("a client finds records through the index, which follows the node's records and takes no changes", { skip }, async () => {
+  const repo = await connect(env.AYNI_FIELD_TOKEN)
+  try {
+    const listing = await api("GET", "/api/v1/index", env.AYNI_FIELD_TOKEN)
+    assert.equal(listing.status, 200)
+    assert.equal(listing.json.url, env.AYNI_INDEX_URL)
+    assert.equal(listing.json.records.edan[env.AYNI_RECORD_KEY].url, env.AYNI_RECORD_URL)
+    const index = await repo.find(listing.json.url)
+    const entry = plain(index.doc()).records.edan[env.AYNI_RECORD_KEY]
+    assert.equal(entry.url, env.AYNI_RECORD_URL)
+    const found = await repo.find(entry.url)
+    assert.equal(String(found.doc().key), env.AYNI_RECORD_KEY)
+
+    // a record added on the node appears in the open index
+    const made = await api("POST", "/api/v1/records/person", env.AYNI_HQ_TOKEN, { key: "p-indice", full_name: "Persona del índice" })
+    assert.equal(made.status, 201)
+    const doc = await until(index, (d) => d?.records?.person?.["p-indice"] !== undefined)
+    assert.equal(String(doc.records.person["p-indice"].title), "Persona del índice")
+    assert.equal(String(doc.records.person["p-indice"].url), made.json.url)
+
+    // nobody writes the index: an edit stays on the device
+    index.change((d) => {
+      d.records.edan[env.AYNI_RECORD_KEY].title = new ImmutableString("cambiado")
+    })
+    await sleep(1000)
+    const again = await api("GET", "/api/v1/index", env.AYNI_FIELD_TOKEN)
+    assert.notEqual(again.json.records.edan[env.AYNI_RECORD_KEY].title, "cambiado")
+
+    // a partner's index lists only what it may read
+    const partner = await api("GET", "/api/v1/index", env.AYNI_PARTNER_TOKEN)
+    assert.notEqual(partner.json.url, env.AYNI_INDEX_URL)
+    assert.equal(partner.json.records.edan, undefined)
+    assert.ok(partner.json.records.practice["BP-MMS"])
+  } finally {
+    await repo.shutdown()
+  }
+})
+
 test("an unknown document is unavailable", { skip }, async () => {
   const repo = await connect(env.AYNI_FIELD_TOKEN)
   try {

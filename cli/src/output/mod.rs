@@ -169,6 +169,10 @@ impl Out {
         self.emit(&v, || format!("{}\n", node.id()))
     }
 
+    pub fn index(&mut self, listing: &ayni_node::repo::index::Listing) -> Result<()> {
+        self.emit(listing, || format!("{}\n", listing.url))
+    }
+
     pub fn id(&mut self, node: &Node) -> Result<()> {
         let v = serde_json::json!({"node_id": node.id().to_string(), "name": node.info().name});
         self.emit(&v, || format!("{}\n", node.id()))

@@ -12,6 +12,7 @@
 //! a node's document IDs are already automerge-repo's (bs58check of 16
 //! bytes).
 
+pub mod index;
 pub mod message;
 mod session;
 
@@ -41,12 +42,14 @@ pub struct Records<'a> {
     node: &'a Node,
     client: &'a Client,
     engine: Option<&'a NodeHandle>,
+    /// The client's index document ([`index`]), once asked for.
+    index: Option<DocumentId>,
 }
 
 impl<'a> Records<'a> {
     /// `node`'s records as `client` sees them; its changes are refused.
     pub fn new(node: &'a Node, client: &'a Client) -> Records<'a> {
-        Records { node, client, engine: None }
+        Records { node, client, engine: None, index: None }
     }
 
     /// The same, the client's changes written by `engine` (the store's one
@@ -54,6 +57,15 @@ impl<'a> Records<'a> {
     pub fn writing_through(mut self, engine: &'a NodeHandle) -> Records<'a> {
         self.engine = Some(engine);
         self
+    }
+
+    /// Whether `id` is the client's index document.
+    fn is_index(&mut self, id: &DocumentId) -> crate::Result<bool> {
+        let index = match self.index {
+            Some(i) => i,
+            None => *self.index.insert(self.node.index_id(&index::Scope::of(self.client))?),
+        };
+        Ok(*id == index)
     }
 
     /// Whether the client may read the stored record `id` (read from its
@@ -74,6 +86,9 @@ impl Docs for Records<'_> {
     }
 
     fn write(&mut self, id: &DocumentId, doc: &Automerge) -> crate::Result<Written> {
+        if self.is_index(id)? {
+            return Ok(Err("the index is kept by the node and takes no changes".into()));
+        }
         if !self.may_write() {
             return Ok(Err(format!("client '{}' may only read; its changes stay on the device", self.client.name)));
         }
@@ -92,6 +107,9 @@ impl Docs for Records<'_> {
     }
 
     fn readable(&mut self, id: &DocumentId) -> crate::Result<Option<Automerge>> {
+        if self.is_index(id)? {
+            return self.node.index(&index::Scope::of(self.client)).map(Some);
+        }
         if !self.may_read(id)? {
             return Ok(None);
         }
@@ -102,6 +120,10 @@ impl Docs for Records<'_> {
     }
 
     fn state_hash(&mut self, id: &DocumentId) -> crate::Result<Option<[u8; 16]>> {
+        if self.is_index(id)? {
+            let index = self.node.index(&index::Scope::of(self.client))?;
+            return Ok(Some(crate::sync::state_hash(id, &index.get_heads())));
+        }
         if !self.may_read(id)? {
             return Ok(None);
         }
