@@ -97,6 +97,81 @@ fn names(value: &serde_json::Value, id: &str) -> bool {
     }
 }
 
+/// Format byte of a client revocation record.
+const CLIENT_REVOCATION_FORMAT: u8 = 0x21;
+
+/// A client's revocation as it replicates (with memberships, in `Members`
+/// frames and bundles), so every node refuses what the client's gateway
+/// attests from then on. `0x21 | len u32 BE | JSON | Ed25519 signature`
+/// by the gateway (the node that issued the client) over the JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRevocation {
+    /// The network's ID.
+    pub network: String,
+    /// The gateway's node ID.
+    pub gateway: String,
+    /// The gateway's public key (hex): the signer.
+    pub gateway_key: String,
+    /// The client's name on its gateway.
+    pub client: String,
+    /// When (RFC 3339).
+    pub revoked_at: String,
+}
+
+impl ClientRevocation {
+    /// Whether these bytes are a client revocation (not a membership).
+    pub fn is_one(bytes: &[u8]) -> bool {
+        bytes.first() == Some(&CLIENT_REVOCATION_FORMAT)
+    }
+
+    fn sign(&self, key: &crate::identity::SecretKey) -> Result<Vec<u8>> {
+        let json = serde_json::to_vec(self).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut out = vec![CLIENT_REVOCATION_FORMAT];
+        out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        out.extend_from_slice(&json);
+        out.extend_from_slice(&key.sign(&json));
+        Ok(out)
+    }
+
+    /// Reads and verifies one: the framing, the signature against the
+    /// gateway key it names, and that key against the gateway's node ID.
+    /// (Whether the gateway is a member is the policy's to judge.)
+    pub fn from_bytes(bytes: &[u8]) -> Result<ClientRevocation> {
+        use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+        let bad = |why: &str| Error::refused("client revocation", why);
+        let rest = bytes.strip_prefix(&[CLIENT_REVOCATION_FORMAT]).ok_or_else(|| bad("unknown format"))?;
+        let len = rest
+            .get(..4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| bad("truncated"))? as usize;
+        if rest.len() != 4 + len + 64 {
+            return Err(bad("length does not match"));
+        }
+        let (json, sig) = rest[4..].split_at(len);
+        let r: ClientRevocation = serde_json::from_slice(json).map_err(|e| bad(&format!("bad payload: {e}")))?;
+        let key: [u8; 32] = data_encoding::HEXLOWER
+            .decode(r.gateway_key.as_bytes())
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| bad("gateway key is not an Ed25519 key"))?;
+        let vk = VerifyingKey::from_bytes(&key).map_err(|_| bad("gateway key is not an Ed25519 key"))?;
+        let sig = Signature::from_slice(sig).map_err(|_| bad("bad signature bytes"))?;
+        vk.verify(json, &sig).map_err(|_| bad("signature does not verify"))?;
+        if crate::identity::PublicKey::from_bytes(&key)?.node_id().to_string() != r.gateway {
+            return Err(bad("gateway key is not the gateway's"));
+        }
+        unix_seconds(&r.revoked_at).ok_or_else(|| bad("revoked_at is not an RFC 3339 time"))?;
+        Ok(r)
+    }
+
+    /// The gateway, as a node ID.
+    pub fn gateway_id(&self) -> Option<NodeId> {
+        self.gateway.parse().ok()
+    }
+}
+
 /// What a new client is (see [`Node::add_client`]).
 #[derive(Debug, Clone, Default)]
 pub struct NewClient<'a> {
@@ -275,10 +350,39 @@ impl Node {
     pub fn revoke_client(&self, name: &str) -> Result<Client> {
         let mut c = self.client(name)?.ok_or_else(|| Error::NotFound(format!("client '{name}'")))?;
         if c.revoked_at.is_none() {
-            c.revoked_at = Some(crate::node::now_rfc3339());
+            let at = crate::node::now_rfc3339();
+            c.revoked_at = Some(at.clone());
             self.put_client(&c)?;
+            // every node of the network learns of it, with the memberships
+            if let Some(network) = self.network()? {
+                let record = ClientRevocation {
+                    network: network.id,
+                    gateway: self.id().to_string(),
+                    gateway_key: data_encoding::HEXLOWER.encode(&self.secret().public().to_bytes()),
+                    client: c.name.clone(),
+                    revoked_at: at,
+                };
+                let bytes = record.sign(self.secret())?;
+                self.store().put(Table::ClientRevocations, &format!("{}-{}", record.gateway, record.client), &bytes)?;
+            }
         }
         Ok(c)
+    }
+
+    /// Records a client revocation from another node (a sync, a bundle);
+    /// `Ok(false)` if it was already known.
+    pub(crate) fn accept_client_revocation(&self, bytes: &[u8], network: &str) -> Result<bool> {
+        let r = ClientRevocation::from_bytes(bytes)?;
+        if r.network != network {
+            return Err(Error::refused("client revocation", "it is of another network"));
+        }
+        let name = format!("{}-{}", r.gateway, r.client);
+        if self.store().row(Table::ClientRevocations, &name)?.is_some() {
+            return Ok(false);
+        }
+        tracing::warn!("learned that client {} of node {} was revoked at {}", r.client, r.gateway, r.revoked_at);
+        self.store().put(Table::ClientRevocations, &name, bytes)?;
+        Ok(true)
     }
 
     /// The client a bearer token belongs to, if it is valid now.

@@ -209,6 +209,9 @@ impl Node {
     /// `Ok(false)` if it was already known.
     pub fn accept_member(&self, bytes: &[u8]) -> Result<bool> {
         let network = self.network()?.ok_or_else(|| Error::Precondition("this node belongs to no network".into()))?;
+        if crate::clients::ClientRevocation::is_one(bytes) {
+            return self.accept_client_revocation(bytes, &network.id);
+        }
         if Revocation::is_revocation(bytes) {
             let r = Revocation::from_bytes(bytes)?;
             if r.payload.network != network {
@@ -243,11 +246,12 @@ impl Node {
         }
     }
 
-    /// Every membership and revocation record this node holds: what
-    /// replicates in `Members` frames and bundles.
+    /// Every membership, revocation and client revocation record this
+    /// node holds: what replicates in `Members` frames and bundles.
     pub fn membership_records(&self) -> Result<Vec<Vec<u8>>> {
         let mut out: Vec<Vec<u8>> = self.store().rows(Table::Members)?.into_iter().map(|(_, v)| v).collect();
         out.extend(self.store().rows(Table::Revocations)?.into_iter().map(|(_, v)| v));
+        out.extend(self.store().rows(Table::ClientRevocations)?.into_iter().map(|(_, v)| v));
         Ok(out)
     }
 

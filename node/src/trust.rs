@@ -127,6 +127,18 @@ impl Node {
                 p = p.with_client_revocation(self.id(), &c.name, at);
             }
         }
+        for (name, bytes) in self.store().rows(Table::ClientRevocations)? {
+            // one that does not verify revokes nobody (it was verified when
+            // it arrived); the gateway's own token check still holds
+            match crate::clients::ClientRevocation::from_bytes(&bytes) {
+                Ok(r) => {
+                    if let (Some(g), Some(at)) = (r.gateway_id(), crate::clients::unix_seconds(&r.revoked_at)) {
+                        p = p.with_client_revocation(g, &r.client, at);
+                    }
+                }
+                Err(e) => tracing::warn!("client revocation {name} does not verify: {e}"),
+            }
+        }
         for (_, bytes) in self.store().rows(Table::Members)? {
             // a membership that does not verify makes nobody a member
             if let Ok(m) = self.verified().membership(&bytes) {

@@ -535,3 +535,22 @@ fn bundles_of_both_formats_carry_every_signature_and_format_2_is_smaller() {
     let err = n.c.import_bundle(&v9).unwrap_err().to_string();
     assert!(err.contains("format 9"), "{err}");
 }
+
+#[test]
+fn a_client_revocation_replicates_with_the_memberships_and_a_forged_one_is_refused() {
+    use ayni_node::clients::{ClientRevocation, ClientRole, NewClient};
+    let n = net();
+    n.hq.add_client("tablet-1", ClientRole::Field, NewClient::default()).unwrap();
+    n.hq.revoke_client("tablet-1").unwrap();
+    let records = n.hq.membership_records().unwrap();
+    let revocation = records.iter().find(|r| ClientRevocation::is_one(r)).expect("the client revocation travels");
+    assert_eq!(n.a.policy().unwrap().client_revoked(&n.hq.id(), "tablet-1"), None);
+    let mut forged = revocation.clone();
+    let at = forged.len() - 70;
+    forged[at] ^= 1;
+    assert!(n.a.accept_member(&forged).is_err());
+    assert!(n.a.accept_member(revocation).unwrap());
+    assert!(!n.a.accept_member(revocation).unwrap(), "known already");
+    assert!(n.a.policy().unwrap().client_revoked(&n.hq.id(), "tablet-1").is_some());
+    assert!(n.a.membership_records().unwrap().contains(revocation), "and it travels on from there");
+}

@@ -19,7 +19,7 @@
 //! | `x:` id(16) | empty: the record has conflicts |
 //! | `h:` id(16) | the document's state hash (16 bytes): the replication summary |
 //! | `g:` change hash(32) | its proof: the author's Ed25519 signature of that change hash (64 bytes), or a client change's attestation (longer; see `attest`) |
-//! | `n:`, `r:`, `p:`, `q:`, `cl:`, `a:`, `self:` name | the node's own tables ([`Table`]): memberships, revocations, peers, peer summaries, clients, audit log, local settings |
+//! | `n:`, `r:`, `p:`, `q:`, `cl:`, `cr:`, `a:`, `self:` name | the node's own tables ([`Table`]): memberships, revocations, peers, peer summaries, clients, client revocations, audit log, local settings |
 //! | `f:` position(u64 BE) | document ID (16): the change feed, one entry per document, at the position of its latest write |
 //! | `fi:` id(16) | that position (u64 BE) |
 //! | `m:feed` | `1`: every document has its feed entry (a store from before the feed gets them at its first open) |

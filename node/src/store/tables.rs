@@ -29,6 +29,10 @@ pub enum Table {
     PeerSummaries,
     /// `cl:` client name → a client token, its secret hashed (JSON).
     Clients,
+    /// `cr:` gateway node ID `-` client name → a client's revocation, signed
+    /// by the node that issued the client (bytes, as received; verified
+    /// when read).
+    ClientRevocations,
     /// `a:` time-change → a refused change (JSON): the audit log.
     Audit,
     /// `self:` setting → a local setting of this node (UTF-8), e.g. the
@@ -44,6 +48,7 @@ impl Table {
             Table::Peers => "p",
             Table::PeerSummaries => "q",
             Table::Clients => "cl",
+            Table::ClientRevocations => "cr",
             Table::Audit => "a",
             Table::Local => "self",
         }
@@ -63,7 +68,7 @@ impl Store {
 
     fn after_write(&self, table: Table) -> Result<()> {
         let durable = self.durable();
-        if matches!(table, Table::Members | Table::Revocations | Table::Clients) {
+        if matches!(table, Table::Members | Table::Revocations | Table::Clients | Table::ClientRevocations) {
             self.policy_changed();
         }
         durable
