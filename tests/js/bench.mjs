@@ -1,9 +1,12 @@
 // automerge-repo clients against an Ayni node and against the reference
 // JavaScript sync server (automerge-repo's Repo with its WebSocket server
-// adapter) holding the same documents, in the same run. Driven by
-// benches/clients.rs, which starts the node and passes, in environment
-// variables, its address, a token, a file of record URLs and its PID.
-// Prints one JSON object.
+// adapter and a storage adapter holding the same documents). Driven by
+// benches/clients.rs; every client run is a fresh process, so neither
+// server is measured with a client the other one warmed up. One mode per
+// run, one JSON object printed:
+//   node bench.mjs first URL URLS_FILE DOCS_OUT      a first sync of every URL; saves the documents
+//   node bench.mjs serve DOCS_FILE                   the reference server; prints {port}, runs until killed
+//   node bench.mjs reconnect URL DOCS_FILE EXPECT    a client holding every document reconnects
 import fs from "node:fs"
 import { performance } from "node:perf_hooks"
 import * as A from "@automerge/automerge"
@@ -11,17 +14,18 @@ import { Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter, WebSocketServerAdapter } from "@automerge/automerge-repo-network-websocket"
 import { WebSocketServer } from "ws"
 
-const env = process.env
-const urls = fs.readFileSync(env.AYNI_URLS, "utf8").trim().split("\n")
-const ayni = `ws://${env.AYNI_HTTP}/automerge?token=${env.AYNI_TOKEN}`
+const [mode, ...args] = process.argv.slice(2)
 
-/** CPU time (ms) the node's process has used so far. */
-function nodeCpuMs() {
-  const fields = fs.readFileSync(`/proc/${env.AYNI_PID}/stat`, "utf8").split(") ")[1].split(" ")
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
-}
+/** Documents saved as lines of `{id, b64}`. */
+const readDocs = (file) =>
+  fs
+    .readFileSync(file, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .map(({ id, b64 }) => [id, new Uint8Array(Buffer.from(b64, "base64"))])
 
-/** A repo connected to `url` (holding `docs` first, if given), counting the bytes it receives. */
+/** A repo connected to `url` (holding `docs` first, if given), counting what it receives. */
 async function client(url, docs) {
   const adapter = new WebSocketClientAdapter(url, 60_000)
   const repo = new Repo({ network: [] })
@@ -30,6 +34,12 @@ async function client(url, docs) {
   const peer = new Promise((resolve) => repo.networkSubsystem.once("peer", resolve))
   repo.networkSubsystem.addNetworkAdapter(adapter)
   await peer
+  const send = adapter.send.bind(adapter)
+  stats.sent = 0
+  adapter.send = (m) => {
+    stats.sent += 1
+    return send(m)
+  }
   adapter.socket.on("message", (data) => {
     stats.bytes += data.byteLength ?? data.length
     stats.messages += 1
@@ -37,9 +47,10 @@ async function client(url, docs) {
   return { repo, stats }
 }
 
-async function firstSync(url) {
+async function first(url, urlsFile, out) {
+  const urls = fs.readFileSync(urlsFile, "utf8").trim().split("\n")
   const { repo, stats } = await client(url)
-    // 200 documents asked for at a time (automerge-repo gives a document up
+  // 200 documents asked for at a time (automerge-repo gives a document up
   // as unavailable after 60 s unanswered)
   const t = performance.now()
   const handles = []
@@ -47,17 +58,60 @@ async function firstSync(url) {
     handles.push(...(await Promise.all(urls.slice(i, i + 200).map((u) => repo.find(u)))))
   }
   const ms = performance.now() - t
-  const docs = handles.map((h) => [h.documentId, A.save(h.doc())])
+  if (out) {
+    const lines = handles.map((h) => JSON.stringify({ id: h.documentId, b64: Buffer.from(A.save(h.doc())).toString("base64") }))
+    fs.writeFileSync(out, lines.join("\n"))
+  }
   await repo.shutdown()
-  return { ms, bytes: stats.bytes, docs }
+  const mem = process.memoryUsage()
+  return { records: urls.length, ms, bytes: stats.bytes, messages: stats.messages, sent: stats.sent, heap_mib: mem.heapUsed / 2 ** 20, rss_mib: mem.rss / 2 ** 20, buffers_mib: mem.arrayBuffers / 2 ** 20 }
 }
 
-/** Reconnects holding every document up to date; waits `quietMs` after the last message. */
-async function reconnect(url, docs, expectReplies) {
-    const cpu = env.AYNI_PID && url === ayni ? nodeCpuMs() : 0
+/** A storage adapter in memory (automerge-repo's interface): the server's documents, loaded on request. */
+class MemoryStorage {
+  #data = new Map()
+  #key = (k) => k.join("\u0000")
+  async load(key) {
+    return this.#data.get(this.#key(key))
+  }
+  async save(key, data) {
+    this.#data.set(this.#key(key), data)
+  }
+  async remove(key) {
+    this.#data.delete(this.#key(key))
+  }
+  async loadRange(prefix) {
+    const p = this.#key(prefix)
+    return [...this.#data.entries()].filter(([k]) => k === p || k.startsWith(p + "\u0000")).map(([k, data]) => ({ key: k.split("\u0000"), data }))
+  }
+  async removeRange(prefix) {
+    for (const { key } of await this.loadRange(prefix)) this.#data.delete(this.#key(key))
+  }
+}
+
+async function serve(docsFile) {
+  const storage = new MemoryStorage()
+  for (const [id, binary] of readDocs(docsFile)) await storage.save([id, "snapshot", "bench"], binary)
+  const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", maxPayload: 64 * 1024 * 1024 })
+  await new Promise((resolve) => wss.on("listening", resolve))
+  new Repo({ network: [new WebSocketServerAdapter(wss)], storage, sharePolicy: async () => false })
+  return { port: wss.address().port }
+}
+
+/** CPU time (ms) process `pid` has used so far. */
+function cpuMs(pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
+}
+
+/** Reconnects holding every document up to date; waits 1.5 s after the last message. */
+async function reconnect(url, docsFile, expectReplies, pid) {
+  const docs = readDocs(docsFile)
+  const cpu = pid ? cpuMs(pid) : 0
   const { repo, stats } = await client(url, docs)
   const t = stats.connected
   let last = performance.now()
+  let seen = 0
   await new Promise((resolve) => {
     const check = setInterval(() => {
       const quiet = performance.now() - last > 1500
@@ -65,35 +119,22 @@ async function reconnect(url, docs, expectReplies) {
         clearInterval(check)
         resolve()
       }
-      last = stats.messagesSeen === stats.messages ? last : performance.now()
-      stats.messagesSeen = stats.messages
+      last = seen === stats.messages ? last : performance.now()
+      seen = stats.messages
     }, 50)
   })
-    // for a server that answers every document, the time to its last answer;
+  // for a server that answers every document, the time to its last answer;
   // for one that answers nothing, the wait for silence is not its time
-  const ms = expectReplies ? performance.now() - t : null
-  const result = { ms, bytes: stats.bytes, messages: stats.messages }
-  if (cpu) result.node_cpu_ms = nodeCpuMs() - cpu
+  const result = { ms: expectReplies ? performance.now() - t : null, bytes: stats.bytes, messages: stats.messages }
+  if (pid) result.server_cpu_ms = cpuMs(pid) - cpu
   await repo.shutdown()
   return result
 }
 
-const out = { records: urls.length }
-const fromAyni = await firstSync(ayni)
-out.ayni_first_sync = { ms: fromAyni.ms, bytes: fromAyni.bytes }
-
-// the reference server, holding the same documents
-const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" })
-await new Promise((resolve) => wss.on("listening", resolve))
-const server = new Repo({ network: [new WebSocketServerAdapter(wss)], sharePolicy: async () => false })
-for (const [id, binary] of fromAyni.docs) server.import(binary, { docId: id })
-const reference = `ws://127.0.0.1:${wss.address().port}`
-const fromReference = await firstSync(reference)
-out.reference_first_sync = { ms: fromReference.ms, bytes: fromReference.bytes }
-
-out.ayni_reconnect = await reconnect(ayni, fromAyni.docs, false)
-out.reference_reconnect = await reconnect(reference, fromAyni.docs, true)
-console.log(JSON.stringify(out))
-await server.shutdown()
-wss.close()
-process.exit(0)
+let result
+if (mode === "first") result = await first(args[0], args[1], args[2])
+else if (mode === "serve") result = await serve(args[0])
+else if (mode === "reconnect") result = await reconnect(args[0], args[1], args[2] === "1", args[3])
+else throw new Error(`unknown mode ${mode}`)
+console.log(JSON.stringify(result))
+if (mode !== "serve") process.exit(0)

@@ -158,6 +158,11 @@ impl Fields<'_> {
     fn bytes(&self, field: &'static str) -> Result<Vec<u8>, MessageError> {
         match get(self.map, field) {
             Some(Value::Bytes(b)) if !b.is_empty() => Ok(b.clone()),
+            // cbor-x, unless told otherwise, tags a Uint8Array (RFC 8746, 64)
+            Some(Value::Tag(64, inner)) if matches!(&**inner, Value::Bytes(b) if !b.is_empty()) => match &**inner {
+                Value::Bytes(b) => Ok(b.clone()),
+                _ => Err(self.bad(field, "is not a byte string")),
+            },
             Some(Value::Bytes(_)) => Err(self.bad(field, "is empty")),
             Some(_) => Err(self.bad(field, "is not a byte string")),
             None => Err(self.bad(field, "is missing")),
