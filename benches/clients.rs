@@ -31,6 +31,7 @@ fn bench_js(args: &[&str]) -> serde_json::Value {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap();
+    eprintln!("{} {}: {v}", args[0], args[1].split('?').next().unwrap_or_default());
     v
 }
 

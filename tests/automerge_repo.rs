@@ -20,6 +20,8 @@ fn the_official_javascript_client_reads_and_writes_what_it_may_and_its_writes_tr
     let field = hq.json(&["client", "add", "gaem-1-tablet", "--role", "field", "--team", "GAEM-1"]);
     let boss = hq.json(&["client", "add", "hq-panel", "--role", "hq"]);
     let lost = hq.json(&["client", "add", "lost-phone", "--role", "field"]);
+    let expired = hq.json(&["client", "add", "old-phone", "--role", "field", "--expires", "1s"]);
+    let expires = std::time::Instant::now() + std::time::Duration::from_millis(1_100);
     let partner = hq.json(&["client", "add", "trinidad", "--role", "read", "--entity", "e-trinidad"]);
     let practice = hq.json(&["get", "practice:BP-MMS"])["url"].as_str().unwrap().to_string();
     hq.ok(&["client", "revoke", "lost-phone"]);
@@ -34,6 +36,7 @@ fn the_official_javascript_client_reads_and_writes_what_it_may_and_its_writes_tr
         ("AYNI_FIELD_TOKEN", field["token"].as_str().unwrap().to_string()),
         ("AYNI_HQ_TOKEN", boss["token"].as_str().unwrap().to_string()),
         ("AYNI_REVOKED_TOKEN", lost["token"].as_str().unwrap().to_string()),
+        ("AYNI_EXPIRED_TOKEN", expired["token"].as_str().unwrap().to_string()),
         ("AYNI_PARTNER_TOKEN", partner["token"].as_str().unwrap().to_string()),
         ("AYNI_PRACTICE_URL", practice.clone()),
         ("AYNI_PRACTICE_KEY", "BP-MMS".to_string()),
@@ -42,6 +45,7 @@ fn the_official_javascript_client_reads_and_writes_what_it_may_and_its_writes_tr
         ("AYNI_RECORD_FIELDS", record["fields"].to_string()),
         ("AYNI_INDEX_URL", hq.ok(&["url"]).trim().to_string()),
     ];
+    std::thread::sleep(expires.saturating_duration_since(std::time::Instant::now()));
     let report = node_test("repo.test.mjs", &http, &env);
     assert!(report.contains("pass 6") && report.contains("skipped 0"), "{report}");
 

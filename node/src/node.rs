@@ -199,7 +199,7 @@ pub struct Node {
     writes: std::sync::Mutex<()>,
     /// The last policy snapshot (see `crate::policy`).
     policy: crate::policy::Cache,
-    /// The index documents, by scope (see `crate::repo::index`); its lock
+    /// The index documents, by scope (see the `repo::index` module); its lock
     /// serialises their updates.
     index: std::sync::Mutex<std::collections::HashMap<String, (u64, automerge::Automerge)>>,
 }

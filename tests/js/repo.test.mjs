@@ -205,9 +205,10 @@ test("a partner's read client opens the catalogue; a record it may not read is u
   }
 })
 
-test("no token, a wrong one and a revoked one are refused at the upgrade", { skip }, async () => {
+test("no token, a wrong one, a revoked one and an expired one are refused at the upgrade", { skip }, async () => {
   assert.equal(await upgradeStatus(ws()), 401)
   assert.equal(await upgradeStatus(ws("ayc1_nobody_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")), 401)
   assert.equal(await upgradeStatus(ws(env.AYNI_REVOKED_TOKEN)), 401)
+  assert.equal(await upgradeStatus(ws(env.AYNI_EXPIRED_TOKEN)), 401)
   assert.equal(await upgradeStatus(ws(env.AYNI_FIELD_TOKEN)), 101)
 })
