@@ -312,7 +312,13 @@ fn judge_content(policy: &Policy, c: &Change, scratch: &Automerge, author: &Auth
         let violation = match &author.who {
             Who::Member(node) => crate::roles::role_violation(policy, node, &kind, &touched),
             Who::Client(a) => {
-                let in_team = |team: &str| a.team.as_deref() == Some(team);
+                // a field gateway vouches only for teams that list it
+                let gateway_may = |team: &str| {
+                    policy.role_of(&a.gateway) == Some(Role::Hq)
+                        || !policy.has_network()
+                        || policy.in_team(&a.gateway.to_string(), team)
+                };
+                let in_team = |team: &str| a.team.as_deref() == Some(team) && gateway_may(team);
                 crate::roles::field_violation(policy, &a.label(), &in_team, "the client's --team", &kind, &touched)
             }
         };
@@ -544,6 +550,12 @@ mod tests {
         assert_eq!(admitted(&p, &theirs, &sigs), None);
         let sigs = attested(&base_sigs, h2, &field, ClientRole::Hq, None, 10);
         assert!(admitted(&p, &theirs, &sigs).unwrap().1.contains("cannot vouch for an hq client"));
+
+        // a field gateway vouches only for a team that lists it
+        let sigs = attested(&base_sigs, h2, &field, ClientRole::Field, Some("gaem-2"), 10);
+        assert!(admitted(&p, &theirs, &sigs).unwrap().1.contains("gaem-2"), "the field gateway is not in gaem-2");
+        let sigs = attested(&base_sigs, h2, &hq, ClientRole::Field, Some("gaem-2"), 10);
+        assert_eq!(admitted(&p, &theirs, &sigs), None, "an hq gateway vouches for any team");
 
         // a gateway that is no member, a revoked gateway, a revoked client
         let stranger = key();

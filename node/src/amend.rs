@@ -20,13 +20,18 @@ impl Node {
     /// Writes received proposals into the record's `amendments` as this
     /// node's own (signed) change; returns the signatures to store.
     pub(crate) fn record_amendments(&self, doc: &mut Automerge, proposals: &[Proposal]) -> Result<Vec<Signed>> {
+        // a proposal already recorded (the same change offered again, by a
+        // reconnecting client) is not reopened: HQ may have decided it
+        let known =
+            crate::record::fields(doc).get("amendments").and_then(Value::as_object).cloned().unwrap_or_default();
+        let proposals: Vec<&Proposal> = proposals.iter().filter(|p| !known.contains_key(&p.change)).collect();
         if proposals.is_empty() {
             return Ok(vec![]);
         }
         let before = doc.get_heads();
         let mut d = std::mem::take(doc).with_actor(self.secret().public().actor_id());
         let mut tx = d.transaction();
-        for p in proposals {
+        for p in &proposals {
             let entry = json!({
                 "by": p.by,
                 "recorded_by": self.id().to_string(),

@@ -202,7 +202,7 @@ impl Attestation {
         let client = text("client name")?;
         let team = Some(text("team")?).filter(|t| !t.is_empty());
         take(SIGNATURE, "signature")?;
-        if !r.is_empty() || client.is_empty() {
+        if !r.is_empty() || client.is_empty() || client.len() > 64 {
             return Err(bad("trailing bytes or no client name"));
         }
         let gateway = PublicKey::from_bytes(&gateway_key).map_err(|_| bad("gateway key"))?.node_id();

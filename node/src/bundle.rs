@@ -17,7 +17,9 @@
 //! and SHA-256 of everything before it (32 bytes). Any flipped or missing
 //! byte fails the checksum or a length and the whole bundle is refused.
 //!
-//! Format 2 is the same with `SigsOrdered` frames (signatures only), format
+//! A bundle that holds no client change is written as format 2, the same
+//! with `SigsOrdered` frames (signatures only), so nodes that do not read
+//! format 3 yet still import it; format
 //! 1 with `Sigs` frames (each signature with its change hash, 32 bytes
 //! more a change); this build still imports both.
 
@@ -35,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::id::DocumentId;
 use crate::identity::NodeId;
 use crate::node::Node;
-use crate::sync::sigs::{document_hashes, Collector, WholeDocument};
+use crate::sync::sigs::{document_hashes, Collector, WholeDocument, NONE};
 use crate::sync::wire::{Bound, Frame, Range, RangeBody, MAX_FRAME};
 
 const MAGIC: &[u8; 8] = b"AYNIBNDL";
@@ -139,16 +141,32 @@ impl Node {
             Frame::Ranges(vec![Range { upper: Bound::End, body: RangeBody::Items(summary.clone()) }]),
         ];
         let total = summary.len() as u64;
+        let mut attested = false;
         for (done, (id, hash)) in summary.into_iter().enumerate() {
             report.at("packing", done as u64, Some(total));
             if known.get(&id) == Some(&hash) {
                 continue;
             }
             let Some(doc) = self.store().load(&id)? else { continue };
-            let whole = WholeDocument::new(id, &doc, u16::from(FORMAT), |h| self.signatures_of(h))?;
+            let whole = WholeDocument::new(id, &doc, u16::from(FORMAT), |h| {
+                let proofs = self.signatures_of(h)?;
+                attested |= proofs.iter().any(|(_, p)| p.signature().is_none());
+                Ok::<_, Error>(proofs)
+            })?;
             frames.extend([whole.sigs, whole.doc]);
         }
         report.finished("packing", total);
+        // a bundle with no client change is written as format 2, which
+        // nodes that do not read format 3 yet still import
+        let format = if attested { FORMAT } else { 2 };
+        if !attested {
+            for f in &mut frames {
+                if let Frame::Proofs(id, proofs) = f {
+                    let sigs = proofs.iter().map(|p| <[u8; 64]>::try_from(&p[..]).unwrap_or(NONE)).collect();
+                    *f = Frame::SigsOrdered(*id, sigs);
+                }
+            }
+        }
         let header = Header {
             network: network.id,
             exporter: self.id().to_string(),
@@ -164,7 +182,7 @@ impl Node {
         let header_json = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
         let mut out = Vec::with_capacity(body.len() + header_json.len() + 60);
         out.extend_from_slice(MAGIC);
-        out.push(FORMAT);
+        out.push(format);
         out.extend_from_slice(&(header_json.len() as u32).to_be_bytes());
         out.extend_from_slice(&header_json);
         out.extend_from_slice(&(body.len() as u64).to_be_bytes());

@@ -299,6 +299,12 @@ impl Node {
         if let Some(t) = team {
             self.get(&format!("team:{t}"))
                 .map_err(|_| Error::malformed("team", format!("unknown team '{t}' (team:{t})")))?;
+            // peers judge a field node's clients' tallies by the node's teams too
+            if own == Some(Role::Field) && !self.policy()?.in_team(&self.id().to_string(), t) {
+                return Err(Error::Forbidden(format!(
+                    "this field node is not in team {t} (team:{t} node_ids): it cannot vouch for that team's tallies"
+                )));
+            }
         }
         let entity = match entity {
             Some(_) if role != ClientRole::Read => {

@@ -475,7 +475,7 @@ fn sign_membership(p: &ayni_node::network::Payload, key: &SecretKey) -> Vec<u8> 
 /// bundle: the same content, re-framed and re-summed.
 fn as_format_1(bundle: &[u8]) -> Vec<u8> {
     use sha2::{Digest, Sha256};
-    assert_eq!(bundle[8], 3);
+    assert_eq!(bundle[8], 2, "a bundle with no client change is written as format 2");
     let hlen = u32::from_be_bytes(bundle[9..13].try_into().unwrap()) as usize;
     let body_at = 13 + hlen + 8;
     let raw = zstd::stream::decode_all(&bundle[body_at..bundle.len() - 32]).unwrap();

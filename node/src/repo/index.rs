@@ -131,12 +131,6 @@ impl Node {
     fn stored_index(&self, scope: &Scope) -> Result<(u64, Automerge)> {
         let name = scope.name();
         let damaged = |reason: String| Error::Damaged { id: format!("self:index-{name}"), reason };
-        let actor = {
-            let mut h = Sha256::new();
-            h.update(b"ayni index actor\0");
-            h.update(self.id().as_bytes());
-            ActorId::from(&h.finalize()[..16])
-        };
         if let Some(bytes) = self.store().row(Table::Local, &format!("index-{name}"))? {
             let at = self
                 .store()
@@ -144,14 +138,18 @@ impl Node {
                 .and_then(|b| String::from_utf8(b).ok())
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
-            let doc = Automerge::load(&bytes).map_err(|e| damaged(e.to_string()))?.with_actor(actor);
-            return Ok((at, doc));
+            // its own actor again (the document's first change's)
+            let doc = Automerge::load(&bytes).map_err(|e| damaged(e.to_string()))?;
+            let actor = doc.get_changes(&[]).first().map(|c| c.actor_id().clone()).unwrap_or_else(ActorId::random);
+            return Ok((at, doc.with_actor(actor)));
         }
         let network = match self.network()? {
             Some(n) => n.id,
             None => self.id().to_string(),
         };
-        let mut doc = Automerge::new().with_actor(actor);
+        // a new actor for a new copy: one rebuilt after its stored copy was
+        // lost must not reuse sequence numbers clients already hold
+        let mut doc = Automerge::new().with_actor(ActorId::random());
         let mut tx = doc.transaction();
         let done = (|| {
             tx.put(ROOT, "ayni_index", LAYOUT)?;

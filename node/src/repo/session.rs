@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, ReadDoc};
+use automerge::Automerge;
 
 use super::message::{Message, PROTOCOL_VERSION};
 use crate::id::DocumentId;
@@ -181,23 +181,54 @@ impl Session {
             return Ok(out);
         }
         if doc.get_heads() != before {
-            match docs.write(&id, &doc)? {
-                Err(why) => out.push(self.error(format!("document {id}: {why}"))),
-                Ok(written) => {
-                    for r in &written.refused {
-                        out.push(self.error(format!("document {id}: change {} refused: {}", r.change, r.reason)));
-                        let change = r.change.parse().ok().and_then(|h| doc.get_change_by_hash(&h));
-                        if let Some(c) = change {
-                            self.refused_bytes += c.raw_bytes().len();
-                            self.refused.entry(id).or_default().push(c);
-                        }
-                    }
-                    if self.refused_bytes > REFUSED_BYTES {
-                        out.push(self.error("too many refused changes on this connection"));
-                        out.push(Step::Close);
-                        return Ok(out);
+            // what this message brought; a change that builds on one refused
+            // earlier on this connection is refused with it, unjudged
+            let mut refused: std::collections::HashSet<automerge::ChangeHash> =
+                self.refused.get(&id).map(|v| v.iter().map(|c| c.hash()).collect()).unwrap_or_default();
+            let mut fresh = vec![];
+            for c in doc.get_changes(&before) {
+                if c.deps().iter().any(|d| refused.contains(d)) {
+                    refused.insert(c.hash());
+                    out.push(
+                        self.error(format!(
+                            "document {id}: change {} refused: it builds on a refused change",
+                            c.hash()
+                        )),
+                    );
+                    self.remember_refused(id, c);
+                } else {
+                    fresh.push(c);
+                }
+            }
+            // the stored document with the fresh changes is what the node judges
+            let judged = match (fresh.is_empty(), docs.readable(&id)?) {
+                (false, Some(mut stored)) => {
+                    let _ = stored.apply_changes(fresh.iter().cloned());
+                    Some(docs.write(&id, &stored)?)
+                }
+                _ => None,
+            };
+            match judged {
+                None => {}
+                Some(Err(why)) => {
+                    out.push(self.error(format!("document {id}: {why}")));
+                    for c in fresh {
+                        self.remember_refused(id, c);
                     }
                 }
+                Some(Ok(written)) => {
+                    for r in &written.refused {
+                        out.push(self.error(format!("document {id}: change {} refused: {}", r.change, r.reason)));
+                        if let Some(c) = fresh.iter().find(|c| c.hash().to_string() == r.change) {
+                            self.remember_refused(id, c.clone());
+                        }
+                    }
+                }
+            }
+            if self.refused_bytes > REFUSED_BYTES {
+                out.push(self.error("too many refused changes on this connection"));
+                out.push(Step::Close);
+                return Ok(out);
             }
         } else if offered_changes && !docs.may_write() {
             out.push(self.error(format!("document {id}: this client may only read; its changes stay on the device")));
@@ -205,6 +236,13 @@ impl Session {
         out.extend(self.reply(id, &doc, true));
         self.keep(id, doc);
         Ok(out)
+    }
+
+    /// Keeps a refused change in this connection's view of `id` (see the
+    /// module).
+    fn remember_refused(&mut self, id: DocumentId, change: automerge::Change) {
+        self.refused_bytes += change.raw_bytes().len();
+        self.refused.entry(id).or_default().push(change);
     }
 
     fn new_state(docs: &dyn Docs) -> sync::State {
@@ -287,7 +325,7 @@ impl Session {
 mod tests {
     use super::*;
     use automerge::transaction::Transactable;
-    use automerge::ROOT;
+    use automerge::{ReadDoc, ROOT};
 
     /// Documents in memory, counting how many times one is loaded.
     struct Fixed(HashMap<DocumentId, Automerge>, usize);

@@ -423,6 +423,11 @@ impl Frame {
                 let id = r.id()?;
                 let n = r.u32("proof count")? as usize;
                 let n = r.count(n, 2, "proofs")?;
+                // as many as 64-byte signatures fit in a frame: empty proofs
+                // (2 bytes each) must not become a larger allocation
+                if n > MAX_FRAME / 64 {
+                    return Err(WireError::Malformed(format!("{n} proofs in one frame")));
+                }
                 let mut proofs = Vec::with_capacity(n);
                 for _ in 0..n {
                     let len = r.u16("proof length")? as usize;
