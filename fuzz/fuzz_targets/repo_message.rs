@@ -1,7 +1,8 @@
 //! automerge-repo's messages and one client session (`repo`): any bytes a
 //! WebSocket client sends are a message or an error answer, never a panic;
 //! every message decoded re-encodes to the same message; a session fed the
-//! bytes after a `join` answers without panicking.
+//! bytes after a `join` answers without panicking (it may write: what a
+//! client's sync message brings is stored, whatever it is).
 #![no_main]
 
 use std::collections::HashMap;
@@ -9,13 +10,22 @@ use std::collections::HashMap;
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
 use ayni_node::repo::message::Message;
-use ayni_node::repo::{Docs, Session};
+use ayni_node::repo::{Docs, Session, Written};
 use ayni_node::DocumentId;
 use libfuzzer_sys::fuzz_target;
 
 struct One(HashMap<DocumentId, Automerge>);
 
 impl Docs for One {
+    fn may_write(&self) -> bool {
+        true
+    }
+
+    fn write(&mut self, id: &DocumentId, doc: &Automerge) -> ayni_node::Result<Written> {
+        self.0.insert(*id, doc.clone());
+        Ok(Ok(ayni_node::ClientChanges::default()))
+    }
+
     fn readable(&mut self, id: &DocumentId) -> ayni_node::Result<Option<Automerge>> {
         Ok(self.0.get(id).cloned())
     }
