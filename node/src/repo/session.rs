@@ -363,6 +363,15 @@ mod tests {
         steps.iter().filter_map(|s| if let Step::Send(m) = s { Some(m) } else { None }).collect()
     }
 
+    /// A document with a title, and its ID.
+    fn one_document() -> (DocumentId, Automerge) {
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "title", "EDAN Sama").unwrap();
+        tx.commit();
+        (DocumentId::random().unwrap(), doc)
+    }
+
     /// Syncs `client` with the session until neither side has more to say:
     /// the errors the node sent.
     fn sync_until_quiet(
@@ -377,11 +386,7 @@ mod tests {
 
     #[test]
     fn a_client_joins_reads_a_document_and_follows_its_changes_but_cannot_change_it() {
-        let id = DocumentId::random().unwrap();
-        let mut doc = Automerge::new();
-        let mut tx = doc.transaction();
-        tx.put(ROOT, "title", "EDAN Sama").unwrap();
-        tx.commit();
+        let (id, mut doc) = one_document();
         let mut docs = Fixed(HashMap::from([(id, doc.clone())]), 0);
         let mut s = Session::new("node", "storage-1");
 
@@ -494,11 +499,7 @@ mod tests {
 
     #[test]
     fn a_writing_clients_changes_are_judged_a_refused_one_stays_in_its_connection_and_nobody_asks_again() {
-        let id = DocumentId::random().unwrap();
-        let mut doc = Automerge::new();
-        let mut tx = doc.transaction();
-        tx.put(ROOT, "title", "EDAN Sama").unwrap();
-        tx.commit();
+        let (id, doc) = one_document();
         let mut docs = Judging(Fixed(HashMap::from([(id, doc.clone())]), 0));
         let mut s = Session::new("node", "storage-1");
         s.receive(&join(&["1"]), &mut docs).unwrap();
@@ -544,11 +545,7 @@ mod tests {
 
     #[test]
     fn a_clients_last_message_of_a_first_sync_is_answered_and_the_exchange_ends_there() {
-        let id = DocumentId::random().unwrap();
-        let mut doc = Automerge::new();
-        let mut tx = doc.transaction();
-        tx.put(ROOT, "title", "EDAN Sama").unwrap();
-        tx.commit();
+        let (id, doc) = one_document();
         let mut docs = Fixed(HashMap::from([(id, doc.clone())]), 0);
         let mut s = Session::new("node", "storage-1");
         s.receive(&join(&["1"]), &mut docs).unwrap();
