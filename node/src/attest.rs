@@ -132,11 +132,6 @@ pub struct Attestation {
     bytes: Vec<u8>,
 }
 
-/// Who a client change's author is, for people: `client NAME via NODE`.
-pub fn client_label(client: &str, gateway: &NodeId) -> String {
-    format!("client {client} via {gateway}")
-}
-
 impl Attestation {
     /// `gateway` attests that client `client` (with `role` and `team`)
     /// made the change `change`, at `at`.
@@ -228,7 +223,7 @@ impl Attestation {
 
     /// Who made the change, for people: `client NAME via NODE`.
     pub fn label(&self) -> String {
-        client_label(&self.client, &self.gateway)
+        format!("client {} via {}", self.client, self.gateway)
     }
 }
 

@@ -82,10 +82,7 @@ impl Scope {
 impl Node {
     /// The document ID of the index for `scope` on this node's network.
     pub fn index_id(&self, scope: &Scope) -> Result<DocumentId> {
-        let network = match self.network()? {
-            Some(n) => n.id,
-            None => self.id().to_string(),
-        };
+        let network = self.index_network()?;
         let mut h = Sha256::new();
         h.update(b"ayni index 1\0");
         h.update(network.as_bytes());
@@ -95,6 +92,15 @@ impl Node {
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest[..16]);
         Ok(DocumentId::from_bytes(id))
+    }
+
+    /// What the index is of: the network's ID, or outside any network
+    /// this node's.
+    fn index_network(&self) -> Result<String> {
+        Ok(match self.network()? {
+            Some(n) => n.id,
+            None => self.id().to_string(),
+        })
     }
 
     /// The index for `scope`, current with every durable write.
@@ -143,10 +149,7 @@ impl Node {
             let actor = doc.get_changes(&[]).first().map(|c| c.actor_id().clone()).unwrap_or_else(ActorId::random);
             return Ok((at, doc.with_actor(actor)));
         }
-        let network = match self.network()? {
-            Some(n) => n.id,
-            None => self.id().to_string(),
-        };
+        let network = self.index_network()?;
         // a new actor for a new copy: one rebuilt after its stored copy was
         // lost must not reuse sequence numbers clients already hold
         let mut doc = Automerge::new().with_actor(ActorId::random());
