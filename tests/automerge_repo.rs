@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use support::link::{self, Profile};
-use support::{assign_teams, heads, network};
+use support::{assign_teams, heads, network, node_test};
 
 #[test]
 fn the_official_javascript_client_reads_and_writes_what_it_may_and_its_writes_travel_attested() {
@@ -97,26 +97,6 @@ fn the_official_javascript_client_reads_and_writes_what_it_may_and_its_writes_tr
 }
 
 /// The JavaScript test `file`, run against `http` with `env`; its report.
-fn node_test(file: &str, http: &str, env: &[(&str, String)]) -> String {
-    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    assert!(
-        js.join("node_modules/@automerge/automerge-repo").exists(),
-        "the JavaScript client is not installed: run `npm ci` in {} (scripts/test does)",
-        js.display()
-    );
-    let mut cmd = Command::new("node");
-    cmd.args(["--test", "--test-force-exit", "--test-timeout=200000", "--test-reporter=spec", file])
-        .current_dir(&js)
-        .env("AYNI_HTTP", http);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run node (Node.js 20 is on the machine)");
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the JavaScript client's tests failed:\n{report}");
-    report
-}
-
 #[test]
 fn ten_clients_and_a_peer_over_a_degraded_link_converge_and_an_offline_client_catches_up() {
     let (hq, peers) = network(1);

@@ -15,6 +15,7 @@
 //! `Authorization: Bearer TOKEN` (`ayni client add`). Errors: a status and `{"error": {"kind", "message", "record",
 //! "field"}}` (see [`error`]).
 
+mod app;
 pub mod connections;
 pub mod error;
 mod openapi;
@@ -53,6 +54,10 @@ pub fn router(engine: NodeHandle) -> Router {
         router = router.route(r.path, (r.handler)());
     }
     router
+        .route("/", axum::routing::get(app::root))
+        .route("/app", axum::routing::get(app::root))
+        .route("/app/", axum::routing::get(app::index))
+        .route("/app/{file}", axum::routing::get(app::file))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -221,6 +226,24 @@ fn not_for_partners(client: &Client) -> Result<(), ApiError> {
 
 async fn status(State(api): State<Api>, headers: HeaderMap) -> Answer {
     ok(as_client(&api, &headers, Access::Read, |node, c| not_for_partners(c).and_then(|()| Ok(node.status()?))).await?)
+}
+
+/// Who the token stands for, and where its records are: what an app needs
+/// to open (the field app keeps it for offline use).
+async fn me(State(api): State<Api>, headers: HeaderMap) -> Answer {
+    ok(as_client(&api, &headers, Access::Read, |node, c| {
+        let index = node.index_id(&ayni_node::repo::index::Scope::of(c))?;
+        Ok(serde_json::json!({
+            "client": c.name,
+            "role": c.role,
+            "team": c.team,
+            "entity": c.entity,
+            "expires_at": c.expires_at,
+            "node": {"name": node.info().name, "id": node.id().to_string()},
+            "index_url": index.url(),
+        }))
+    })
+    .await?)
 }
 
 async fn index(State(api): State<Api>, headers: HeaderMap) -> Answer {

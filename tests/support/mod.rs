@@ -239,3 +239,26 @@ pub fn assign_teams(hq: &Ayni, field: &[&Ayni]) {
 
 pub mod http;
 pub mod link;
+
+/// Runs `tests/js/FILE` with `node --test` against the serving node at
+/// `http` (`AYNI_HTTP`) with `env`; its report, or a panic with it when a
+/// test failed.
+pub fn node_test(file: &str, http: &str, env: &[(&str, String)]) -> String {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    assert!(
+        js.join("node_modules/@automerge/automerge-repo").exists(),
+        "the JavaScript client is not installed: run `npm ci` in {} (scripts/test does)",
+        js.display()
+    );
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-force-exit", "--test-timeout=200000", "--test-reporter=spec", file])
+        .current_dir(&js)
+        .env("AYNI_HTTP", http);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run node (Node.js 20 is on the machine)");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the JavaScript tests failed:\n{report}");
+    report
+}

@@ -1,0 +1,131 @@
+// The field app's entry: loads automerge's WebAssembly, registers the
+// service worker (the app opens with no network), signs in (token from the
+// QR code's address or typed), opens the device's copy of the records, and
+// draws the screen the address names (#/e emergencies, #/edan/KEY[/ZONE],
+// #/m missions, #/m/KEY, #/c catalogue, #/c/KEY, #/s status).
+
+import { initializeWasm } from "@automerge/automerge-repo/slim"
+import { h, replace, type Child } from "./dom"
+import type { App } from "./app"
+import { setLanguage, language, t } from "./i18n"
+import { forget, recheck, saved, signIn, SignInError, tokenFromAddress, type Session } from "./session"
+import { Sync } from "./sync"
+import * as emergencies from "./views/emergencies"
+import * as missions from "./views/missions"
+import * as catalogue from "./views/catalogue"
+import { status } from "./views/status"
+
+const root = document.getElementById("app") as HTMLElement
+const live = document.getElementById("live") as HTMLElement
+
+function say(message: string) {
+  live.textContent = ""
+  setTimeout(() => (live.textContent = message), 50)
+}
+
+function signInScreen(error?: string) {
+  const input = h("input", { id: "token", name: "token", autocomplete: "off", spellcheck: "false", required: true })
+  const form = h("form", { class: "signin" },
+    h("h1", {}, t("signin_title")),
+    h("p", {}, t("signin_help")),
+    h("label", { for: "token" }, t("signin_token")), input,
+    h("p", { class: "alert", role: "alert" }, error ?? ""),
+    h("button", { type: "submit", class: "primary" }, t("signin_button")))
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault()
+    try {
+      start(await signIn(input.value.trim()))
+    } catch (err) {
+      signInScreen(err instanceof SignInError && err.reason === "bad_token" ? t("signin_bad") : t("signin_offline"))
+    }
+  })
+  replace(root, form)
+  input.focus()
+}
+
+const TABS: [string, string][] = [
+  ["#/e", "nav_emergencies"],
+  ["#/m", "nav_missions"],
+  ["#/c", "nav_catalogue"],
+  ["#/s", "nav_status"],
+]
+
+async function start(session: Session) {
+  const main = h("main", { id: "main", tabindex: -1 })
+  const badge = h("a", { id: "sync", href: "#/s", class: "badge" })
+  const nav = h("nav", { "aria-label": "Ayni" })
+  replace(root, h("header", {}, h("span", { class: "brand" }, "Ayni"), badge), main, nav)
+  const sync = new Sync(session)
+  const app: App = { session, sync, index: null, main, say, redraw: () => draw() }
+
+  let drawing = 0
+  async function draw() {
+    const n = ++drawing
+    const route = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent)
+    replace(nav, TABS.map(([href, key]) => h("a", { href, "aria-current": `#/${route[0] || "e"}` === href || (href === "#/e" && route[0] === "edan") ? "page" : null }, t(key))))
+    let screen: Child
+    if (!app.index) screen = h("p", { role: "alert" }, t("not_on_device"))
+    else if (route[0] === "edan" && route[2]) screen = await emergencies.zone(app, route[1], route[2])
+    else if (route[0] === "edan") screen = await emergencies.edan(app, route[1])
+    else if (route[0] === "m" && route[1]) screen = await missions.mission(app, route[1])
+    else if (route[0] === "m") screen = missions.list(app)
+    else if (route[0] === "c" && route[1]) screen = await catalogue.practice(app, route[1])
+    else if (route[0] === "c") screen = await catalogue.list(app)
+    else if (route[0] === "s") screen = await status(app)
+    else screen = await emergencies.home(app)
+    if (n !== drawing) return
+    replace(main, screen)
+    drawBadge()
+  }
+  async function drawBadge() {
+    const waiting = [...(await sync.pending()).values()].reduce((a, b) => a + b, 0)
+    badge.textContent = `${sync.online ? "●" : "○"} ${waiting ? `${waiting} ↑` : "✓"}`
+    badge.className = `badge ${sync.online ? "ok" : "warn"}`
+    badge.setAttribute("aria-label", `${sync.online ? t("online") : t("offline")}. ${waiting ? `${t("pending")}: ${waiting}` : t("no_pending")}`)
+  }
+  window.addEventListener("hashchange", () => {
+    draw().then(() => main.focus())
+  })
+  sync.addEventListener("change", () => {
+    drawBadge()
+    if (location.hash.startsWith("#/s")) draw()
+  })
+
+  replace(main, h("p", {}, t("loading")))
+  app.index = await sync.find(session.index_url)
+  // lists follow the node; a form being filled in is left alone
+  let pendingDraw: ReturnType<typeof setTimeout> | undefined
+  app.index?.on("change", () => {
+    clearTimeout(pendingDraw)
+    pendingDraw = setTimeout(() => {
+      if (!document.querySelector("main form")) draw()
+    }, 300)
+  })
+  await draw()
+
+  // a token revoked since: sign out; no network: carry on with what the device holds
+  const checked = await recheck(session)
+  if (checked === "revoked") {
+    forget()
+    signInScreen(t("signin_bad"))
+  }
+}
+
+async function boot() {
+  setLanguage(language())
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {})
+  await initializeWasm(new URL("automerge.wasm", document.baseURI).href)
+  const token = tokenFromAddress()
+  if (token) {
+    try {
+      return start(await signIn(token))
+    } catch (err) {
+      return signInScreen(err instanceof SignInError && err.reason === "bad_token" ? t("signin_bad") : t("signin_offline"))
+    }
+  }
+  const session = saved()
+  if (session) start(session)
+  else signInScreen()
+}
+
+boot()

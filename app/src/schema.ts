@@ -1,0 +1,87 @@
+// Field rules in the browser: the node's own JSON Schemas (GET
+// /api/v1/schemas/KIND, the files of `schemas/`), validated with
+// @cfworker/json-schema (draft 2020-12, no `eval`, so a strict content
+// policy holds). The service worker keeps the last schemas fetched, so
+// validation works offline. The node judges every change again on receipt:
+// this is for the responder, who sees the error before saving.
+
+import { Validator, type OutputUnit } from "@cfworker/json-schema"
+import { label, t } from "./i18n"
+
+const BASE = "https://ayni.invalid/schemas/"
+const validators = new Map<string, Validator>()
+
+async function fetchSchema(name: string): Promise<Record<string, unknown>> {
+  const r = await fetch(`/api/v1/schemas/${name}`)
+  if (!r.ok) throw new Error(`schema ${name}: HTTP ${r.status}`)
+  return r.json()
+}
+
+/** The validator of a record kind's fields (common definitions included). */
+export async function validator(kind: string): Promise<Validator> {
+  const known = validators.get(kind)
+  if (known) return known
+  const [schema, common] = await Promise.all([fetchSchema(kind), fetchSchema("common")])
+  const v = new Validator(schema as never, "2020-12", false)
+  v.addSchema(common as never, `${BASE}common.schema.json`)
+  validators.set(kind, v)
+  return v
+}
+
+/** One problem, said for people: the field's path and a sentence. */
+export interface Problem {
+  path: string[]
+  message: string
+}
+
+const LEAF = new Set(["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "type", "required", "enum", "const", "pattern", "minLength", "maxLength", "format", "additionalProperties", "propertyNames", "multipleOf"])
+
+/**
+ * What is wrong with `data` (a record's fields) under `kind`'s schema,
+ * limited to the fields under `within` (the part the screen edits: other
+ * fields were judged when they were written).
+ */
+export async function problems(kind: string, data: unknown, within: string[] = []): Promise<Problem[]> {
+  const result = (await validator(kind)).validate(data)
+  if (result.valid) return []
+  const seen = new Set<string>()
+  const out: Problem[] = []
+  for (const e of result.errors) {
+    if (!LEAF.has(e.keyword)) continue
+    const path = e.instanceLocation.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent)
+    if (within.some((p, i) => path[i] !== p)) continue
+    const message = say(e, path)
+    if (seen.has(message)) continue
+    seen.add(message)
+    out.push({ path, message })
+  }
+  return out
+}
+
+function say(e: OutputUnit, path: string[]): string {
+  const field = label(path[path.length - 1] ?? "")
+  // the schema's limit is the last number of the validator's sentence
+  const numbers = e.error.match(/-?\d+(?:\.\d+)?/g)
+  const limit = numbers?.[numbers.length - 1] ?? ""
+  switch (e.keyword) {
+    case "minimum":
+    case "exclusiveMinimum":
+      return t("field_error_minimum", { field, limit })
+    case "maximum":
+    case "exclusiveMaximum":
+      return t("field_error_maximum", { field, limit })
+    case "type": {
+      const type = /"(integer|number|string)"/.exec(e.error)?.[1]
+      return t("field_error_type", { field, type: type ? t(`type_${type}`) : e.error })
+    }
+    case "required": {
+      const missing = /"([^"]+)"/.exec(e.error)?.[1] ?? ""
+      return t("field_error_required", { field: label(missing) })
+    }
+    case "enum":
+    case "const":
+      return t("field_error_enum", { field })
+    default:
+      return t("field_error_other", { field, detail: e.error })
+  }
+}

@@ -1,0 +1,261 @@
+// Emergencies: events and their EDAN assessments; an EDAN's zones as
+// `ayni report` judges them; this team's tally for a zone (the EDAN
+// schema's counts, validated with the node's schema before saving), the
+// zone's GPS position, and its needs.
+
+import { h, type Child } from "../dom"
+import { entryId, idOf, listed, merged, now, statusIn, urlOf, type App } from "../app"
+import { label, t } from "../i18n"
+import { zones, type ZoneView } from "../report"
+import { problems, type Problem } from "../schema"
+import { concurrent, plain, str, type Doc } from "../sync"
+
+const SECTIONS: [string, string[]][] = [
+  ["sections_people", ["families_affected", "families_damnified", "persons_affected", "persons_damnified", "dead", "injured", "missing"]],
+  ["sections_shelter", ["evacuated", "sheltered_collective", "in_host_families", "in_other_shelter", "refusing_evacuation"]],
+  ["sections_housing", ["houses_affected_habitable", "houses_uninhabitable", "houses_destroyed"]],
+  ["sections_livelihoods", ["crop_ha_affected", "crop_ha_lost", "ha_vegetation_burned", "ha_forest_lost", "active_fire_fronts"]],
+]
+const DECIMAL = new Set(["crop_ha_affected", "crop_ha_lost", "ha_vegetation_burned", "ha_forest_lost"])
+const METHODS = ["door_to_door", "estimate", "key_informant", "aerial", "secondary_data"]
+const HEADLINE = ["families_affected", "persons_affected", "dead", "injured", "missing", "houses_destroyed"]
+const SECTORS = ["agua_saneamiento_higiene", "alimentos", "albergue_nfi", "salud", "educacion", "proteccion", "logistica_acceso", "medios_de_vida", "busqueda_rescate", "recuperacion_temprana"]
+const UNITS = ["litros_dia", "raciones", "kits", "unidades", "m2", "personas", "familias", "horas_maquina", "toneladas", "brigada"]
+const PRIORITIES = ["vital", "alta", "media"]
+
+/** Events, each with its EDAN assessments. */
+export async function home(app: App): Promise<Child> {
+  const events = listed(app, "event")
+  const edans = await Promise.all(
+    listed(app, "edan").map(async ([key, r]) => {
+      const handle = await app.sync.find(r.url)
+      return { key, r, event: handle ? String(handle.doc()?.data?.event_id ?? "") : "", data: handle?.doc()?.data }
+    }),
+  )
+  const card = (e: (typeof edans)[number]) => {
+    const waiting = e.data ? zones(e.data).filter((z) => z.decision === "needs_decision").length : 0
+    return h("li", {}, h("a", { href: `#/edan/${encodeURIComponent(e.key)}`, class: "card" },
+      h("strong", {}, e.r.title || e.key), " ", h("span", { class: "badge" }, label(e.r.status ?? "")),
+      waiting > 0 && h("span", { class: "warn" }, ` ⚠ ${t("zones_await_hq", { n: waiting })}`)))
+  }
+  const sections = events.map(([key, ev]) => {
+    const mine = edans.filter((e) => e.event === idOf(ev.url))
+    return h("section", { "aria-labelledby": `ev-${key}` },
+      h("h2", { id: `ev-${key}` }, ev.title || key),
+      mine.length ? h("ul", { class: "cards" }, mine.map(card)) : h("p", {}, "—"))
+  })
+  const loose = edans.filter((e) => !events.some(([, ev]) => idOf(ev.url) === e.event))
+  return [
+    h("h1", {}, t("nav_emergencies")),
+    events.length === 0 && edans.length === 0 ? h("p", {}, t("no_events")) : null,
+    sections,
+    loose.length ? h("section", {}, h("h2", {}, t("edan_reports")), h("ul", { class: "cards" }, loose.map(card))) : null,
+  ]
+}
+
+async function open(app: App, key: string) {
+  const url = urlOf(app, "edan", key)
+  return url ? app.sync.find(url) : null
+}
+
+function figures(tally: Doc): string {
+  const parts = HEADLINE.filter((f) => tally[f] !== undefined).map((f) => `${label(f)}: ${tally[f]}`)
+  return parts.length ? parts.join(" · ") : "—"
+}
+
+function zoneCard(app: App, key: string, z: ZoneView): Child {
+  const team = app.session.team
+  const badge: Record<string, Child> = {
+    accepted: h("span", { class: "ok" }, `✔ ${t("accepted")}: ${z.source}`),
+    needs_decision: h("span", { class: "warn", role: "status" }, `⚠ ${t("awaits_hq")} (${Object.keys(z.observations).length} ${t("observations")})`),
+    single_observation: null,
+    no_data: h("span", {}, t("no_tallies")),
+  }
+  return h("li", { class: "card" },
+    h("h3", {}, `${t("zone")} ${z.zone}${z.name ? ` — ${z.name}` : ""}`),
+    badge[z.decision],
+    h("ul", { class: "tallies" }, Object.entries(z.observations).map(([teamName, tally]) =>
+      h("li", { class: teamName === team ? "mine" : "" }, h("strong", {}, teamName), ": ", figures(tally)))),
+    team && h("a", { class: "button", href: `#/edan/${encodeURIComponent(key)}/${encodeURIComponent(z.zone)}` },
+      z.observations[team] ? t("edit_tally") : t("enter_tally")))
+}
+
+/** One EDAN: its zones as the report judges them, and its needs. */
+export async function edan(app: App, key: string): Promise<Child> {
+  const handle = await open(app, key)
+  if (!handle) return h("p", { role: "alert" }, t("not_on_device"))
+  const doc = handle.doc()
+  const data = doc.data ?? {}
+  const needs = Object.values(merged(data, "needs")) as Doc[]
+  return [
+    h("a", { href: "#/e", class: "back" }, `← ${t("back")}`),
+    h("h1", {}, String(data.title ?? key)),
+    h("p", {}, `${t("status_label")}: `, h("span", { class: "badge" }, label(statusIn(app, "edan", key)))),
+    h("h2", {}, t("zones")),
+    h("ul", { class: "cards" }, zones(data).map((z) => zoneCard(app, key, z))),
+    h("h2", {}, t("needs")),
+    needs.length ? needList(needs) : h("p", {}, t("no_needs")),
+  ]
+}
+
+function needList(needs: Doc[]): Child {
+  return h("ul", { class: "needs" }, needs.map((n) =>
+    h("li", {}, h("strong", {}, label(n.priority ?? "")), ` ${label(n.sector ?? "")}: ${n.item} × ${n.quantity} ${label(n.unit ?? "")}`,
+      n.zone ? ` (${t("zone")} ${n.zone})` : "", n.identified_by_team ? ` — ${n.identified_by_team}` : "")))
+}
+
+function field(name: string, value: unknown, conflict: unknown[] | null): HTMLElement {
+  const id = `f-${name}`
+  return h("div", { class: "field" },
+    h("label", { for: id }, label(name)),
+    h("input", {
+      id, name, type: "number", min: 0, step: DECIMAL.has(name) ? "any" : 1,
+      inputmode: DECIMAL.has(name) ? "decimal" : "numeric",
+      value: value === undefined ? "" : String(value), "aria-describedby": `${id}-error`,
+    }),
+    conflict && h("p", { class: "conflict", role: "note" }, `⚠ ${t("conflict")}: ${conflict.join(" / ")}. ${t("conflict_help")}`),
+    h("p", { class: "error", id: `${id}-error` }))
+}
+
+function select(name: string, options: string[], value?: string): HTMLElement {
+  return h("div", { class: "field" },
+    h("label", { for: `f-${name}` }, label(name)),
+    h("select", { id: `f-${name}`, name, "aria-describedby": `f-${name}-error` },
+      h("option", { value: "" }, "—"),
+      options.map((o) => h("option", { value: o, selected: o === value }, label(o)))),
+    h("p", { class: "error", id: `f-${name}-error` }))
+}
+
+/** Marks `problems` on `form`'s fields and lists them in its alert; true when there are none. */
+function show(form: HTMLElement, found: Problem[], prefix: number): boolean {
+  form.querySelectorAll(".error").forEach((e) => (e.textContent = ""))
+  form.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"))
+  for (const p of found) {
+    const name = p.path[prefix] ?? p.path.at(-1)
+    form.querySelector(`#f-${name}`)?.setAttribute("aria-invalid", "true")
+    const slot = form.querySelector(`#f-${name}-error`)
+    if (slot) slot.textContent = p.message
+  }
+  const alert = form.querySelector(".alert")
+  if (alert) alert.textContent = found.length ? `${t("not_saved")} ${found.map((p) => p.message).join(". ")}` : ""
+  return found.length === 0
+}
+
+/** This team's tally for one zone of an EDAN, with the zone's position and needs. */
+export async function zone(app: App, key: string, zoneId: string): Promise<Child> {
+  const handle = await open(app, key)
+  const team = app.session.team
+  if (!handle) return h("p", { role: "alert" }, t("not_on_device"))
+  if (!team) return h("p", {}, "—")
+  const doc = handle.doc()
+  const data = doc.data ?? {}
+  const view = zones(data).find((z) => z.zone === zoneId)
+  const mine: Doc = view?.observations[team] ?? {}
+  const live = doc.data?.tallies?.[zoneId]?.[team]
+  const others = Object.entries(view?.observations ?? {}).filter(([name]) => name !== team)
+
+  const tally = h("form", { class: "tally", novalidate: true, "aria-labelledby": "tally-title" },
+    h("h2", { id: "tally-title" }, `${t("your_team")}: ${team}`),
+    SECTIONS.map(([title, names]) => h("fieldset", {}, h("legend", {}, t(title)),
+      names.map((n) => field(n, mine[n], concurrent(live, n))))),
+    h("fieldset", {}, h("legend", {}, t("sections_about")),
+      select("method", METHODS, mine.method),
+      h("div", { class: "field" }, h("label", { for: "f-note" }, label("note")), h("textarea", { id: "f-note", name: "note", rows: 2 }, mine.note ?? ""))),
+    h("p", { class: "alert", role: "alert" }),
+    h("button", { type: "submit", class: "primary" }, t("save")))
+  tally.addEventListener("submit", async (e) => {
+    e.preventDefault()
+    const changes: Record<string, unknown> = {}
+    for (const input of tally.querySelectorAll<HTMLInputElement>("input[type=number]")) {
+      const before = mine[input.name]
+      if (input.value === "" && before === undefined) continue
+      const value = input.value === "" ? undefined : Number(input.value)
+      if (value !== before) changes[input.name] = input.validity.badInput ? input.value : value
+    }
+    const method = (tally.querySelector("#f-method") as HTMLSelectElement).value
+    if (method && method !== mine.method) changes.method = method
+    const note = (tally.querySelector("#f-note") as HTMLTextAreaElement).value
+    if (note !== (mine.note ?? "")) changes.note = note
+    if (Object.keys(changes).length === 0) return app.say(t("saved"))
+    changes.observed_at = now()
+    const proposed = plain(doc.data)
+    proposed.tallies ??= {}
+    proposed.tallies[zoneId] = { ...merged(proposed.tallies, zoneId) }
+    proposed.tallies[zoneId][team] = { ...mine, ...changes }
+    for (const [k, v] of Object.entries(changes)) if (v === undefined) delete proposed.tallies[zoneId][team][k]
+    if (!show(tally, await problems("edan", proposed, ["tallies", zoneId, team]), 3)) return
+    app.sync.edit(handle, (d) => {
+      d.data.tallies ??= {}
+      d.data.tallies[zoneId] ??= {}
+      d.data.tallies[zoneId][team] ??= {}
+      const target = d.data.tallies[zoneId][team]
+      for (const [k, v] of Object.entries(changes)) {
+        if (v === undefined) delete target[k]
+        else target[k] = typeof v === "string" ? str(v) : v
+      }
+    })
+    app.say(t("saved"))
+    app.redraw()
+  })
+
+  const geo = merged(merged(data, "zones"), zoneId).geo
+  const gps = h("button", { type: "button" }, t("gps"))
+  gps.addEventListener("click", () => {
+    navigator.geolocation.getCurrentPosition(
+      (p) => {
+        app.sync.edit(handle, (d) => {
+          d.data.zones ??= {}
+          d.data.zones[zoneId] ??= { name: str(view?.name ?? zoneId) }
+          d.data.zones[zoneId].geo = { lat: p.coords.latitude, lon: p.coords.longitude, accuracy_m: Math.round(p.coords.accuracy), captured_by: str("gps") }
+        })
+        app.say(t("gps_saved"))
+        app.redraw()
+      },
+      () => app.say(t("gps_failed")),
+      { enableHighAccuracy: true, timeout: 20000 },
+    )
+  })
+
+  return [
+    h("a", { href: `#/edan/${encodeURIComponent(key)}`, class: "back" }, `← ${t("back")}`),
+    h("h1", {}, `${t("zone")} ${zoneId}${view?.name ? ` — ${view.name}` : ""}`),
+    view?.decision === "needs_decision" && h("p", { class: "warn", role: "status" }, `⚠ ${t("awaits_hq")}`),
+    tally,
+    h("section", {}, h("h2", {}, t("position")),
+      geo ? h("p", {}, `${geo.lat}, ${geo.lon} (± ${geo.accuracy_m ?? "?"} m)`) : null, gps),
+    h("section", {}, h("h2", {}, t("other_teams")),
+      others.length ? h("ul", { class: "tallies" }, others.map(([name, v]) => h("li", {}, h("strong", {}, name), ": ", figures(v)))) : h("p", {}, "—")),
+    needsForm(app, handle, zoneId, team, data),
+  ]
+}
+
+function needsForm(app: App, handle: NonNullable<Awaited<ReturnType<typeof open>>>, zoneId: string, team: string, data: Doc): Child {
+  const here = (Object.values(merged(data, "needs")) as Doc[]).filter((n) => n.zone === zoneId)
+  const form = h("form", { class: "need", novalidate: true, "aria-labelledby": "need-title" },
+    h("h3", { id: "need-title" }, t("add_need")),
+    select("sector", SECTORS),
+    h("div", { class: "field" }, h("label", { for: "f-item" }, label("item")), h("input", { id: "f-item", name: "item", "aria-describedby": "f-item-error" }), h("p", { class: "error", id: "f-item-error" })),
+    h("div", { class: "field" }, h("label", { for: "f-quantity" }, label("quantity")), h("input", { id: "f-quantity", name: "quantity", type: "number", min: 0, step: "any", inputmode: "decimal", "aria-describedby": "f-quantity-error" }), h("p", { class: "error", id: "f-quantity-error" })),
+    select("unit", UNITS),
+    select("priority", PRIORITIES),
+    h("p", { class: "alert", role: "alert" }),
+    h("button", { type: "submit", class: "primary" }, t("add_need")))
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault()
+    const value = (name: string) => (form.querySelector(`#f-${name}`) as HTMLInputElement).value
+    const need: Doc = { zone: zoneId, identified_by_team: team, status: "identified" }
+    for (const name of ["sector", "item", "unit", "priority"]) if (value(name)) need[name] = value(name)
+    if (value("quantity") !== "") need.quantity = Number(value("quantity"))
+    const id = entryId()
+    const proposed = plain(handle.doc().data)
+    proposed.needs = { ...merged(proposed, "needs"), [id]: need }
+    if (!show(form, await problems("edan", proposed, ["needs", id]), 2)) return
+    app.sync.edit(handle, (d) => {
+      d.data.needs ??= {}
+      d.data.needs[id] = Object.fromEntries(Object.entries(need).map(([k, v]) => [k, typeof v === "string" ? str(v) : v]))
+    })
+    app.say(t("saved"))
+    app.redraw()
+  })
+  return h("section", {}, h("h2", {}, t("needs")), here.length ? needList(here) : h("p", {}, t("no_needs")), form)
+}

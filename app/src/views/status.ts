@@ -1,0 +1,54 @@
+// Sync state and the device: whether the node is reachable, when it was
+// last heard from, which changes it has not confirmed, which records hold
+// concurrent values; the language; signing out.
+
+import { h, type Child } from "../dom"
+import { conflictsIn, listed, type App } from "../app"
+import { language, setLanguage, t, type Lang } from "../i18n"
+import { signOut } from "../session"
+
+const KINDS = ["edan", "mission", "event"]
+
+export async function status(app: App): Promise<Child> {
+  const pending = await app.sync.pending()
+  const contact = app.sync.lastContact()
+  const conflicts: Child[] = []
+  for (const kind of KINDS) {
+    for (const [key, r] of listed(app, kind)) {
+      const handle = await app.sync.find(r.url)
+      const found = handle ? conflictsIn(handle.doc().data) : []
+      if (found.length) conflicts.push(h("li", {}, h("strong", {}, `${kind}:${key}`), " ",
+        found.map((c) => h("div", { class: "conflict" }, `${c.path.join(".")}: ${c.values.map((v) => JSON.stringify(v)).join(" / ")}`))))
+    }
+  }
+  const titles = new Map<string, string>()
+  for (const kind of KINDS) for (const [key, r] of listed(app, kind)) titles.set(r.url.replace("automerge:", ""), `${kind}:${key}`)
+  const lang = h("select", { id: "lang" }, [["es", "Español"], ["en", "English"]].map(([v, name]) => h("option", { value: v, selected: v === language() }, name)))
+  lang.addEventListener("change", () => {
+    setLanguage(lang.value as Lang)
+    app.redraw()
+  })
+  const out = h("button", { type: "button", class: "danger" }, t("signout"))
+  out.addEventListener("click", async () => {
+    const waiting = [...(await app.sync.pending()).values()].reduce((a, b) => a + b, 0)
+    if (waiting > 0 && !confirm(t("signout_pending"))) return
+    await signOut()
+    location.reload()
+  })
+  return [
+    h("h1", {}, t("nav_status")),
+    h("p", { id: "link", class: app.sync.online ? "ok" : "warn" }, app.sync.online ? t("online") : t("offline")),
+    h("p", {}, `${t("last_contact")}: `, h("time", { id: "contact" }, contact ? new Date(contact).toLocaleString(language()) : t("never"))),
+    h("h2", { id: "pending-title" }, pending.size ? `${t("pending")}: ${[...pending.values()].reduce((a, b) => a + b, 0)}` : t("no_pending")),
+    pending.size ? h("ul", { id: "pending" }, [...pending].map(([id, n]) => h("li", {}, `${titles.get(id) ?? id}: ${n}`))) : null,
+    h("h2", {}, t("conflicts")),
+    conflicts.length ? h("ul", { id: "conflicts" }, conflicts) : h("p", {}, t("no_conflicts")),
+    h("h2", {}, t("client")),
+    h("dl", {},
+      h("dt", {}, t("client")), h("dd", {}, app.session.client),
+      h("dt", {}, t("team")), h("dd", {}, app.session.team ?? "—"),
+      h("dt", {}, t("node")), h("dd", {}, app.session.node.name)),
+    h("label", { for: "lang" }, t("language")), lang,
+    h("p", {}, out),
+  ]
+}

@@ -1,0 +1,181 @@
+// The field app in a real browser: Debian's Chromium driven by
+// playwright-core (which downloads nothing), at phone width, against a
+// running node. Started by tests/field_app.rs, which passes the node's
+// address and client tokens in environment variables; run alone it skips.
+// With AYNI_SCREENSHOTS=DIR it also saves the main screens there
+// (scripts/screenshots).
+import { after, before, test } from "node:test"
+import assert from "node:assert/strict"
+import { chromium } from "playwright-core"
+
+const env = process.env
+const skip = !env.AYNI_HTTP && "run by tests/field_app.rs (needs a serving node)"
+const base = `http://${env.AYNI_HTTP}/app/`
+const EDAN = "edan-sama-1"
+
+let browser
+before(async () => {
+  if (skip) return
+  browser = await chromium.launch({
+    executablePath: env.AYNI_CHROMIUM || "/usr/bin/chromium",
+    // what this machine's closed network needs (no background connections)
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  })
+})
+after(async () => browser?.close())
+
+/** A phone: 360 px wide, touch, Spanish, with a GPS fix. */
+async function phone() {
+  const context = await browser.newContext({
+    viewport: { width: 360, height: 740 },
+    deviceScaleFactor: 2,
+    hasTouch: true,
+    locale: "es-BO",
+    geolocation: { latitude: -21.4712, longitude: -64.8345, accuracy: 12 },
+    permissions: ["geolocation"],
+  })
+  const page = await context.newPage()
+  page.on("pageerror", (e) => console.error(`page error: ${e.message}`))
+  return { context, page }
+}
+
+async function shot(page, name) {
+  if (env.AYNI_SCREENSHOTS) await page.screenshot({ path: `${env.AYNI_SCREENSHOTS}/${name}.png` })
+}
+
+async function signIn(page, token) {
+  await page.goto(base)
+  await page.getByLabel("Clave de acceso").fill(token)
+  await page.getByRole("button", { name: "Ingresar" }).click()
+  await page.getByRole("heading", { name: "Emergencias" }).waitFor()
+  // the service worker has the app: it will open with no network
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15000 })
+}
+
+async function api(path, token = env.AYNI_HQ_TOKEN) {
+  const r = await fetch(`http://${env.AYNI_HTTP}${path}`, { headers: { authorization: `Bearer ${token}` } })
+  return r.json()
+}
+const tally = async (zone, team) => (await api(`/api/v1/records/edan/${EDAN}`)).fields.tallies?.[zone]?.[team]
+
+async function eventually(check, what, ms = 20000) {
+  const end = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 150))
+  }
+}
+
+async function openZone(page, zone) {
+  await page.goto(`${base}#/edan/${EDAN}`)
+  const card = page.getByRole("listitem").filter({ has: page.getByRole("heading", { name: new RegExp(`^Zona ${zone}\\b`) }) })
+  await card.getByRole("link", { name: /conteo de mi equipo/ }).click()
+  await page.getByRole("heading", { name: /Su equipo: GAEM-2/ }).waitFor()
+}
+
+const phones = {}
+
+test("a responder signs in with a token and records a zone's tally and position; the node has them, attributed", { skip }, async () => {
+  const { context, page } = await phone()
+  phones.a = { context, page }
+  await signIn(page, env.AYNI_TABLET_TOKEN)
+  await shot(page, "1-emergencias")
+  await page.getByRole("link", { name: /EDAN consolidada/ }).click()
+  await page.getByRole("heading", { name: /Zona z2/ }).waitFor()
+  await page.getByText(/Espera decisión de HQ/).first().waitFor()
+  await shot(page, "2-edan")
+
+  await openZone(page, "z1")
+  await page.getByLabel("Familias afectadas").fill("12")
+  await page.getByLabel("Fallecidos").fill("0")
+  await page.getByLabel("Heridos").fill("3")
+  await page.getByLabel("Método").selectOption("door_to_door")
+  await shot(page, "3-conteo")
+  await page.getByRole("button", { name: "Guardar" }).click()
+  await eventually(async () => (await tally("z1", "GAEM-2"))?.families_affected === 12, "the tally on the node")
+  const t = await tally("z1", "GAEM-2")
+  assert.equal(t.dead, 0)
+  assert.equal(t.injured, 3)
+  assert.equal(t.method, "door_to_door")
+
+  await page.getByRole("button", { name: /ubicación de este equipo/ }).click()
+  await eventually(async () => (await api(`/api/v1/records/edan/${EDAN}`)).fields.zones.z1.geo?.captured_by === "gps", "the zone's position on the node")
+  const geo = (await api(`/api/v1/records/edan/${EDAN}`)).fields.zones.z1.geo
+  assert.deepEqual([geo.lat, geo.lon, geo.accuracy_m], [-21.4712, -64.8345, 12])
+})
+
+test("with no network a reload opens the app and its records; edits made offline reach the node when it is back", { skip }, async () => {
+  const { context, page } = phones.a
+  await context.setOffline(true)
+  await page.reload()
+  // the screen it was on (the zone), then the list, from the device alone
+  await page.getByRole("heading", { name: /Su equipo: GAEM-2/ }).waitFor()
+  await page.getByRole("link", { name: "Emergencias" }).click()
+  await page.getByRole("link", { name: /EDAN consolidada/ }).waitFor()
+  await openZone(page, "z1")
+  assert.equal(await page.getByLabel("Familias afectadas").inputValue(), "12")
+  await page.getByLabel("Familias afectadas").fill("14")
+  await page.getByRole("button", { name: "Guardar" }).click()
+  await page.getByRole("link", { name: "Estado" }).click()
+  await page.getByText("Cambios pendientes de enviar: 1").waitFor()
+  await page.getByText(/Sin conexión/).waitFor()
+  await shot(page, "5-sin-conexion")
+  await new Promise((r) => setTimeout(r, 1000))
+  assert.equal((await tally("z1", "GAEM-2")).families_affected, 12, "nothing left the device while offline")
+
+  await context.setOffline(false)
+  await eventually(async () => (await tally("z1", "GAEM-2")).families_affected === 14, "the offline edit on the node", 30000)
+  await page.getByText("Todo enviado al nodo").waitFor({ timeout: 20000 })
+})
+
+test("a negative count shows the schema's rule, in Spanish, naming the field; nothing is saved", { skip }, async () => {
+  const { page } = phones.a
+  await openZone(page, "z1")
+  await page.getByLabel("Fallecidos").fill("-1")
+  await page.getByRole("button", { name: "Guardar" }).click()
+  await page.getByRole("alert").filter({ hasText: "«Fallecidos» no puede ser menor que 0" }).waitFor()
+  assert.equal(await page.getByLabel("Fallecidos").getAttribute("aria-invalid"), "true")
+  await shot(page, "4-validacion")
+  await new Promise((r) => setTimeout(r, 500))
+  assert.equal((await tally("z1", "GAEM-2")).dead, 0)
+  // nor on the device
+  await openZone(page, "z1")
+  assert.equal(await page.getByLabel("Fallecidos").inputValue(), "0")
+  await page.getByRole("link", { name: "Estado" }).click()
+  await page.getByText("Todo enviado al nodo").waitFor()
+})
+
+test("two phones change the same zone's tally for the same team offline: both values are kept and shown as a conflict", { skip }, async () => {
+  const a = phones.a
+  const b = await phone()
+  await signIn(b.page, env.AYNI_TABLET2_TOKEN)
+  for (const [p, value] of [[a, "30"], [b, "31"]]) {
+    await openZone(p.page, "z2")
+    await p.context.setOffline(true)
+    await p.page.reload()
+    await p.page.getByLabel("Familias afectadas").fill(value)
+    await p.page.getByRole("button", { name: "Guardar" }).click()
+    await p.page.getByRole("status").or(p.page.locator("#live")).first().waitFor({ state: "attached" })
+  }
+  await new Promise((r) => setTimeout(r, 500))
+  assert.equal((await tally("z2", "GAEM-2")).families_affected, 21, "neither left its phone")
+  await a.context.setOffline(false)
+  await b.context.setOffline(false)
+  await eventually(async () => {
+    const all = await api("/api/v1/conflicts")
+    return JSON.stringify(all).includes("tallies.z2.GAEM-2.families_affected")
+  }, "the conflict on the node", 30000)
+
+  // each phone shows both values once it has the other's
+  for (const p of [a, b]) {
+    await eventually(async () => {
+      await openZone(p.page, "z2")
+      return (await p.page.getByRole("note").filter({ hasText: "Valores simultáneos" }).count()) > 0
+    }, "the conflict on the phone", 30000)
+    const note = await p.page.getByRole("note").filter({ hasText: "Valores simultáneos" }).textContent()
+    assert.match(note, /30/)
+    assert.match(note, /31/)
+  }
+  await shot(a.page, "6-conflicto")
+  await b.context.close()
+})
