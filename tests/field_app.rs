@@ -26,13 +26,34 @@ fn the_field_app_records_tallies_online_and_offline_validates_and_shows_conflict
     };
     let env = [
         ("AYNI_TABLET_TOKEN", token("tablet-1", "field", Some("GAEM-2"))),
-        ("AYNI_TABLET2_TOKEN", token("tablet-2", "field", Some("GAEM-2"))),
         ("AYNI_HQ_TOKEN", token("hq-panel", "hq", None)),
         ("AYNI_CHROMIUM", chromium),
     ];
     let s = hq.serve_with(&["--http", "127.0.0.1:0"]);
     let http = s.http.clone().unwrap();
+    // the second phone signs in by the QR code's link (issued through the
+    // serving node, which only this machine reaches: hence --app-url)
+    let png = hq.dir.path().join("tablet-2.png");
+    let app = format!("http://{http}");
+    let qr = hq.json(&[
+        "client",
+        "add",
+        "tablet-2",
+        "--role",
+        "field",
+        "--team",
+        "GAEM-2",
+        "--qr",
+        "--app-url",
+        &app,
+        "-o",
+        png.to_str().unwrap(),
+    ]);
+    let link = qr["link"].as_str().unwrap().to_string();
+    assert_eq!(link, format!("http://{http}/app/#token={}", qr["token"].as_str().unwrap()));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"), "the QR code is written as a PNG");
     let mut env = env.to_vec();
+    env.push(("AYNI_TABLET2_LINK", link));
     if let Ok(dir) = std::env::var("AYNI_SCREENSHOTS") {
         env.push(("AYNI_SCREENSHOTS", dir));
     }

@@ -299,6 +299,17 @@ pub(crate) enum ClientCommand {
         /// The token stops working after this long (90m, 12h, 30d, 2w)
         #[arg(long, value_name = "DURATION")]
         expires: Option<String>,
+        /// Also print a QR code a phone scans to sign in to the field app
+        /// (the app's address with the token)
+        #[arg(long)]
+        qr: bool,
+        /// Where phones reach the field app (default: the address this
+        /// node serves HTTP on, when a phone can reach it)
+        #[arg(long, value_name = "URL", requires = "qr")]
+        app_url: Option<String>,
+        /// Also write the QR code as a PNG image to FILE
+        #[arg(short = 'o', long = "output", value_name = "FILE", requires = "qr")]
+        output: Option<PathBuf>,
     },
     /// Every client issued, revoked ones included
     List,

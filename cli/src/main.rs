@@ -10,6 +10,7 @@
 mod args;
 mod control;
 mod output;
+mod qr;
 mod serve;
 
 use args::{BundleCommand, Cli, ClientCommand, Command, Format, NetworkCommand};
@@ -465,12 +466,32 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             out.joined(&m)?;
         }
         Command::Peers => out.peers(&node.peers()?)?,
-        Command::Client { command: ClientCommand::Add { name, role, team, entity, expires } } => {
+        Command::Client { command: ClientCommand::Add { name, role, team, entity, expires, qr, app_url, output } } => {
             let role: ayni_node::clients::ClientRole = role.parse()?;
             let expires_in = expires.map(|e| ayni_node::clients::parse_duration(&e)).transpose()?;
+            // where the QR code leads is settled before any client exists
+            let app = match qr {
+                true => {
+                    let serving =
+                        node.store().row(Table::Local, "http")?.map(|b| String::from_utf8_lossy(&b).into_owned());
+                    let serving = serving
+                        .as_deref()
+                        .and_then(|s| s.split_once("://"))
+                        .and_then(|(scheme, addr)| Some((scheme, addr.parse().ok()?)));
+                    Some(qr::app_url(app_url.as_deref(), serving)?)
+                }
+                false => None,
+            };
+            if let Some(file) = &output {
+                outside_home(node, file, cwd)?;
+            }
             let new = ayni_node::clients::NewClient { team: team.as_deref(), entity: entity.as_deref(), expires_in };
             let (client, token) = node.add_client(&name, role, new)?;
-            out.client_token(&client, &token)?;
+            let link = app.map(|a| qr::link(&a, &token));
+            if let (Some(link), Some(file)) = (&link, &output) {
+                write_file_atomically(file, cwd, &qr::png(link)?)?;
+            }
+            out.client_token(&client, &token, link.as_deref())?;
         }
         Command::Client { command: ClientCommand::List } => out.clients(&node.clients()?)?,
         Command::Client { command: ClientCommand::Revoke { name } } => out.clients(&[node.revoke_client(&name)?])?,

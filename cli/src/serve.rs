@@ -89,6 +89,9 @@ pub(crate) fn serve(
                 }
             });
             let scheme = if fingerprint.is_some() { "https" } else { "http" };
+            // where phones find the field app (`ayni client add --qr`)
+            let served = format!("{scheme}://{bound}");
+            engine.call_blocking(move |n| n.store().put(Table::Local, "http", served.as_bytes()))??;
             Some(control::HttpInfo { url: format!("{scheme}://{bound}"), fingerprint, connections })
         }
         None => None,

@@ -148,7 +148,11 @@ test("a negative count shows the schema's rule, in Spanish, naming the field; no
 test("two phones change the same zone's tally for the same team offline: both values are kept and shown as a conflict", { skip }, async () => {
   const a = phones.a
   const b = await phone()
-  await signIn(b.page, env.AYNI_TABLET2_TOKEN)
+  // this one signs in by opening the QR code's link; the token leaves the address at once
+  await b.page.goto(env.AYNI_TABLET2_LINK)
+  await b.page.getByRole("heading", { name: "Emergencias" }).waitFor()
+  assert.ok(!b.page.url().includes("token"), b.page.url())
+  await b.page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15000 })
   for (const [p, value] of [[a, "30"], [b, "31"]]) {
     await openZone(p.page, "z2")
     await p.context.setOffline(true)
@@ -177,5 +181,12 @@ test("two phones change the same zone's tally for the same team offline: both va
     assert.match(note, /31/)
   }
   await shot(a.page, "6-conflicto")
+
+  // signing out forgets the token: the next visit asks for one
+  await b.page.getByRole("link", { name: "Estado" }).click()
+  await b.page.getByRole("button", { name: "Cerrar sesión" }).click()
+  await b.page.getByLabel("Clave de acceso").waitFor()
+  await b.page.reload()
+  await b.page.getByLabel("Clave de acceso").waitFor()
   await b.context.close()
 })

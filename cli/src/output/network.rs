@@ -189,10 +189,19 @@ impl Out {
         self.write(&text)
     }
 
-    pub fn client_token(&mut self, c: &ayni_node::clients::Client, token: &str) -> Result<()> {
+    /// A new client's token, and with `--qr` the field app's sign-in link
+    /// and its QR code (the code drawn in text mode only).
+    pub fn client_token(&mut self, c: &ayni_node::clients::Client, token: &str, link: Option<&str>) -> Result<()> {
         let mut v = serde_json::to_value(c)?;
         v["token"] = Value::String(token.to_string());
-        self.emit(&v, || format!("{token}\n"))
+        if let Some(link) = link {
+            v["link"] = Value::String(link.to_string());
+        }
+        let drawn = link.map(crate::qr::terminal).transpose()?;
+        self.emit(&v, || match (link, &drawn) {
+            (Some(link), Some(code)) => format!("{code}\nScan to sign in to the field app, or open: {link}\n{token}\n"),
+            _ => format!("{token}\n"),
+        })
     }
 
     pub fn clients(&mut self, clients: &[ayni_node::clients::Client]) -> Result<()> {
