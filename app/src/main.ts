@@ -6,7 +6,7 @@
 
 import { initializeWasm } from "@automerge/automerge-repo/slim"
 import { h, replace, type Child } from "./dom"
-import type { App } from "./app"
+import { listed, type App } from "./app"
 import { setLanguage, language, t } from "./i18n"
 import { forget, recheck, saved, signIn, SignInError, tokenFromAddress, type Session } from "./session"
 import { Sync } from "./sync"
@@ -102,6 +102,14 @@ async function start(session: Session) {
     }, 300)
   })
   await draw()
+
+  // every record the screens show is kept on the device, for offline use
+  const keep = () => {
+    const urls = ["event", "edan", "mission", "practice"].flatMap((kind) => listed(app, kind).map(([, r]) => r.url))
+    sync.keepOnDevice(urls)
+  }
+  sync.repo.networkSubsystem.on("peer", keep)
+  if (sync.online) keep()
 
   // a token revoked since: sign out; no network: carry on with what the device holds
   const checked = await recheck(session)

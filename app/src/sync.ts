@@ -70,13 +70,29 @@ export class Sync extends EventTarget {
 
   /** A record's handle, from the device or the node; `null` when neither has it. */
   async find(url: string): Promise<DocHandle<Doc> | null> {
+    // with no node to ask, a record the device lacks would be waited for
+    // until the node comes back: say so after a moment instead
+    const giveUp = new Promise<null>((resolve) => setTimeout(() => resolve(null), this.online ? 30000 : 1500))
     try {
-      const handle = await this.repo.find<Doc>(url as AutomergeUrl)
-      this.follow(handle)
+      const handle = await Promise.race([this.repo.find<Doc>(url as AutomergeUrl), giveUp])
+      if (handle) this.follow(handle)
       return handle
     } catch {
       return null
     }
+  }
+
+  /**
+   * Brings `urls` onto the device (a few at a time), so that they open and
+   * can be searched with no network. Returns when all are here or the node
+   * is gone.
+   */
+  async keepOnDevice(urls: string[]) {
+    const queue = [...urls]
+    const worker = async () => {
+      for (let url = queue.shift(); url && this.online; url = queue.shift()) await this.find(url)
+    }
+    await Promise.all([worker(), worker(), worker(), worker()])
   }
 
   private followed = new Set<string>()
