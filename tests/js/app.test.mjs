@@ -39,8 +39,12 @@ async function phone() {
   return { context, page }
 }
 
-async function shot(page, name) {
-  if (env.AYNI_SCREENSHOTS) await page.screenshot({ path: `${env.AYNI_SCREENSHOTS}/${name}.png` })
+/** Saves the screen (scrolled to `at`, else to the top) when screenshots are asked for. */
+async function shot(page, name, at) {
+  if (!env.AYNI_SCREENSHOTS) return
+  if (at) await at.evaluate((e) => e.scrollIntoView({ block: "center" }))
+  else await page.evaluate(() => window.scrollTo(0, 0))
+  await page.screenshot({ path: `${env.AYNI_SCREENSHOTS}/${name}.png` })
 }
 
 async function signIn(page, token) {
@@ -135,7 +139,7 @@ test("a negative count shows the schema's rule, in Spanish, naming the field; no
   await page.getByRole("button", { name: "Guardar" }).click()
   await page.getByRole("alert").filter({ hasText: "«Fallecidos» no puede ser menor que 0" }).waitFor()
   assert.equal(await page.getByLabel("Fallecidos").getAttribute("aria-invalid"), "true")
-  await shot(page, "4-validacion")
+  await shot(page, "4-validacion", page.getByLabel("Fallecidos"))
   await new Promise((r) => setTimeout(r, 500))
   assert.equal((await tally("z1", "GAEM-2")).dead, 0)
   // nor on the device
@@ -207,7 +211,7 @@ test("two phones change the same zone's tally for the same team offline: both va
     assert.match(note, /30/)
     assert.match(note, /31/)
   }
-  await shot(a.page, "6-conflicto")
+  await shot(a.page, "6-conflicto", a.page.getByRole("note").first())
 
   // signing out forgets the token: the next visit asks for one
   await b.page.getByRole("link", { name: "Estado" }).click()

@@ -106,7 +106,7 @@ function needList(needs: Doc[]): Child {
 
 function field(name: string, value: unknown, conflict: unknown[] | null): HTMLElement {
   const id = `f-${name}`
-  return h("div", { class: "field" },
+  return h("div", { class: conflict ? "field wide" : "field" },
     h("label", { for: id }, label(name)),
     h("input", {
       id, name, type: "number", min: 0, step: DECIMAL.has(name) ? "any" : 1,
@@ -156,7 +156,7 @@ export async function zone(app: App, key: string, zoneId: string): Promise<Child
 
   const tally = h("form", { class: "tally", novalidate: true, "aria-labelledby": "tally-title" },
     h("h2", { id: "tally-title" }, `${t("your_team")}: ${team}`),
-    SECTIONS.map(([title, names]) => h("fieldset", {}, h("legend", {}, t(title)),
+    SECTIONS.map(([title, names]) => h("fieldset", { class: "counts" }, h("legend", {}, t(title)),
       names.map((n) => field(n, mine[n], concurrent(live, n))))),
     h("fieldset", {}, h("legend", {}, t("sections_about")),
       select("method", METHODS, mine.method),
