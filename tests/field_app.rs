@@ -1,19 +1,25 @@
 //! The field app (`app/`, embedded in the binary) in a real browser:
-//! Debian's Chromium driven by playwright-core (`tests/js/app.test.mjs`)
-//! against a serving node; what the app wrote is then checked on the node
-//! and on a second node that syncs with it over QUIC.
+//! Debian's Chromium driven by playwright-core (`tests/js/app.test.mjs`,
+//! `tests/js/app-https.test.mjs`) against a serving node; what the app
+//! wrote is then checked on the node and on a second node that syncs with
+//! it over QUIC.
 
 mod support;
 
 use support::{network, node_test};
 
-#[test]
-fn the_field_app_records_tallies_online_and_offline_validates_and_shows_conflicts() {
+fn chromium() -> String {
     let chromium = std::env::var("AYNI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
     assert!(
         std::path::Path::new(&chromium).exists(),
         "{chromium} is missing: the browser tests drive Debian's chromium (apt-get install chromium; .ci/run does)"
     );
+    chromium
+}
+
+#[test]
+fn the_field_app_records_tallies_online_and_offline_validates_and_shows_conflicts() {
+    let chromium = chromium();
     let (hq, peers) = network(1);
     let peer = &peers[0];
     hq.ok(&["seed"]);
@@ -80,5 +86,44 @@ fn the_field_app_records_tallies_online_and_offline_validates_and_shows_conflict
         "the peer sees who wrote it: {history}"
     );
     assert!(peer.json(&["conflicts"]).to_string().contains("tallies.z2.GAEM-2.families_affected"));
+    s.stop();
+}
+
+/// HQ with a certificate for its name: service workers need a secure
+/// context, which outside `localhost` means HTTPS with a certificate the
+/// browser trusts. The test makes HQ's certificate for `hq.ayni.test`, has
+/// Chromium reach that name on this machine (`--host-resolver-rules`) and
+/// trust the certificate's key (`--ignore-certificate-errors-spki-list`),
+/// as a browser trusts one from a public CA or one installed on it.
+#[test]
+fn the_field_app_opens_offline_over_https_with_a_certificate_the_browser_trusts() {
+    let chromium = chromium();
+    let (hq, _) = network(0);
+    hq.ok(&["seed"]);
+    let token = hq.json(&["client", "add", "tablet-1", "--role", "field", "--team", "GAEM-2"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let made = rcgen::generate_simple_self_signed(vec!["hq.ayni.test".to_string()]).unwrap();
+    let (cert, key) = (hq.dir.path().join("hq.crt"), hq.dir.path().join("hq.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let s = hq.serve_with(&[
+        "--http",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let port = s.http.as_deref().unwrap().rsplit(':').next().unwrap().to_string();
+    let env = [
+        ("AYNI_TABLET_TOKEN", token),
+        ("AYNI_CHROMIUM", chromium),
+        ("AYNI_CERT", cert.to_str().unwrap().to_string()),
+        ("AYNI_ORIGIN", format!("https://hq.ayni.test:{port}")),
+    ];
+    let report = node_test("app-https.test.mjs", s.http.as_deref().unwrap(), &env);
+    assert!(report.contains("pass 1") && report.contains("skipped 0"), "{report}");
     s.stop();
 }

@@ -11,7 +11,8 @@
 //! accept Ed25519 certificates, so the node key itself cannot serve), kept
 //! in the home as `https.key` and `https.crt` so its fingerprint stays the
 //! same from one start to the next; it is made again (a new fingerprint)
-//! only when the address served is not among its names. Phones and
+//! only when the address served (on `0.0.0.0`: this machine's LAN address)
+//! is not among its names. Phones and
 //! browsers that meet it must be told its SHA-256 fingerprint (`ayni
 //! status` prints it) or have it installed.
 
@@ -57,7 +58,13 @@ pub fn from_files(cert: &Path, key: &Path) -> Result<Certificate, String> {
 /// `home` if it is missing or does not name `addr`.
 pub fn node_certificate(home: &Path, addr: SocketAddr) -> Result<Certificate, String> {
     let (key_path, cert_path) = (home.join("https.key"), home.join("https.crt"));
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), addr.ip().to_string()];
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), addr.ip().to_string()];
+    // on every address: the one phones on the LAN use must be among its names
+    let lan = addr.ip().is_unspecified().then(lan_address).flatten();
+    if let Some(ip) = lan {
+        names.push(ip.to_string());
+    }
+    let wanted = lan.unwrap_or(addr.ip());
     if let (true, Ok(cert_pem)) = (key_path.exists(), std::fs::read_to_string(&cert_path)) {
         let names_it = CertificateDer::from_pem_slice(cert_pem.as_bytes())
             .ok()
@@ -65,9 +72,7 @@ pub fn node_certificate(home: &Path, addr: SocketAddr) -> Result<Certificate, St
                 let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
                 let san = cert.subject_alternative_name().ok()??;
                 Some(san.value.general_names.iter().any(|n| match n {
-                    x509_parser::extensions::GeneralName::IPAddress(b) => {
-                        ip_of(b).is_some_and(|ip| ip == addr.ip() || addr.ip().is_unspecified())
-                    }
+                    x509_parser::extensions::GeneralName::IPAddress(b) => ip_of(b).is_some_and(|ip| ip == wanted),
                     _ => false,
                 }))
             })
@@ -91,6 +96,15 @@ pub fn node_certificate(home: &Path, addr: SocketAddr) -> Result<Certificate, St
     let cert = params.self_signed(&pair).map_err(|e| format!("making the HTTPS certificate: {e}"))?;
     std::fs::write(&cert_path, cert.pem()).map_err(|e| format!("writing {}: {e}", cert_path.display()))?;
     from_files(&cert_path, &key_path)
+}
+
+/// This machine's address on the network its default route leads to (no
+/// packet is sent: connecting a UDP socket only picks the route); `None`
+/// with no route or only loopback.
+pub fn lan_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
 }
 
 fn ip_of(bytes: &[u8]) -> Option<std::net::IpAddr> {

@@ -6,7 +6,7 @@
 //! Must never: log or store the link (it carries the token), or pick an
 //! address a phone cannot reach without saying so.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use anyhow::{anyhow, Result};
 use qrcode::render::unicode::Dense1x2;
@@ -33,7 +33,7 @@ pub(crate) fn app_url(given: Option<&str>, serving: Option<(&str, SocketAddr)>) 
         ));
     };
     let ip = match addr.ip() {
-        ip if ip.is_unspecified() => lan_address().ok_or_else(|| {
+        ip if ip.is_unspecified() => ayni_api::tls::lan_address().ok_or_else(|| {
             bad(format!("the node serves HTTP on {addr} but this machine has no network address a phone could use: give --app-url"))
         })?,
         ip if ip.is_loopback() => {
@@ -44,14 +44,6 @@ pub(crate) fn app_url(given: Option<&str>, serving: Option<(&str, SocketAddr)>) 
         ip => ip,
     };
     Ok(format!("{scheme}://{}/app/", SocketAddr::new(ip, addr.port())))
-}
-
-/// This machine's address on the network its default route leads to (no
-/// packet is sent: connecting a UDP socket only picks the route).
-fn lan_address() -> Option<IpAddr> {
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    socket.connect("192.0.2.1:9").ok()?;
-    Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
 }
 
 /// The link a phone opens to sign in.

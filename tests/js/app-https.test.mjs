@@ -1,0 +1,42 @@
+// The field app over HTTPS under HQ's name (tests/field_app.rs): a
+// certificate the browser trusts makes the page a secure context, so the
+// service worker installs and the app opens with no network.
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import { createHash, X509Certificate } from "node:crypto"
+import { readFileSync } from "node:fs"
+import { chromium } from "playwright-core"
+
+const env = process.env
+const skip = !env.AYNI_ORIGIN && "run by tests/field_app.rs (needs a serving node)"
+
+test("over HTTPS with a trusted certificate the app installs its service worker and opens offline", { skip }, async () => {
+  const origin = new URL(env.AYNI_ORIGIN)
+  // the browser trusts this key, as it would a certificate from a CA it knows
+  const spki = new X509Certificate(readFileSync(env.AYNI_CERT)).publicKey.export({ type: "spki", format: "der" })
+  const pin = createHash("sha256").update(spki).digest("base64")
+  const browser = await chromium.launch({
+    executablePath: env.AYNI_CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+      `--host-resolver-rules=MAP ${origin.hostname} 127.0.0.1`,
+      `--ignore-certificate-errors-spki-list=${pin}`,
+    ],
+  })
+  try {
+    const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: "es-BO" })
+    const page = await context.newPage()
+    await page.goto(`${origin.origin}/app/#token=${env.AYNI_TABLET_TOKEN}`)
+    await page.getByRole("heading", { name: "Emergencias" }).waitFor()
+    assert.equal(await page.evaluate(() => window.isSecureContext), true)
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15000 })
+    await page.getByRole("link", { name: /EDAN consolidada/ }).waitFor()
+
+    await context.setOffline(true)
+    await page.reload()
+    await page.getByRole("link", { name: /EDAN consolidada/ }).click()
+    await page.getByRole("heading", { name: /Zona z2/ }).waitFor()
+  } finally {
+    await browser.close()
+  }
+})
