@@ -11,7 +11,8 @@
 mod common;
 
 fn main() {
-    let (runs, records, slowdown) = (common::arg("--runs", 5), common::arg("--records", 0), common::arg("--slowdown", 4));
+    let (runs, records, slowdown) =
+        (common::arg("--runs", 5), common::arg("--records", 0), common::arg("--slowdown", 4));
     let dir = tempfile::tempdir().unwrap();
     let home = common::home_with_edans(dir.path(), records);
     let client = common::ayni(&home, &["client", "add", "tablet", "--role", "field", "--team", "GAEM-2", "--json"]);

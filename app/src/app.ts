@@ -10,6 +10,8 @@ export interface Listed {
   url: string
   title: string
   status?: string
+  /** The URL of the emergency event it belongs to (EDANs, emergency missions). */
+  event?: string
 }
 
 export interface App {
@@ -42,9 +44,6 @@ export function urlOf(app: App, kind: string, key: string): string | null {
 export function statusIn(app: App, kind: string, key: string): string {
   return String(app.index?.doc()?.records?.[kind]?.[key]?.status ?? "")
 }
-
-/** A record's document ID (what other records' `*_id` fields hold). */
-export const idOf = (url: string) => url.replace(/^automerge:/, "")
 
 /** Every field of `value` (a document's map) with concurrent values: path and values. */
 export function conflictsIn(value: unknown, path: string[] = []): { path: string[]; values: unknown[] }[] {

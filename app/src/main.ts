@@ -72,7 +72,7 @@ async function start(session: Session) {
     else if (route[0] === "c" && route[1]) screen = await catalogue.practice(app, route[1])
     else if (route[0] === "c") screen = await catalogue.list(app)
     else if (route[0] === "s") screen = await status(app)
-    else screen = await emergencies.home(app)
+    else screen = emergencies.home(app)
     if (n !== drawing) return
     replace(main, screen)
     drawBadge()

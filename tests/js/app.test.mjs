@@ -6,6 +6,7 @@
 // (scripts/screenshots).
 import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
+import { readFileSync } from "node:fs"
 import { chromium } from "playwright-core"
 
 const env = process.env
@@ -106,10 +107,51 @@ test("a responder signs in with a token and records a zone's tally and position;
   await eventually(async () => (await api(`/api/v1/records/edan/${EDAN}`)).fields.zones.z1.geo?.captured_by === "gps", "the zone's position on the node")
   const geo = (await api(`/api/v1/records/edan/${EDAN}`)).fields.zones.z1.geo
   assert.deepEqual([geo.lat, geo.lon, geo.accuracy_m], [-21.4712, -64.8345, 12])
+
+  // a basic service's state for the zone
+  await page.getByLabel("Servicio", { exact: true }).selectOption("agua_potable")
+  await page.getByLabel("Estado", { exact: true }).selectOption("sin_servicio")
+  await page.getByRole("button", { name: "Añadir estado de un servicio" }).click()
+  await eventually(async () => Object.values((await api(`/api/v1/records/edan/${EDAN}`)).fields.services ?? {})
+    .some((v) => v.zone === "z1" && v.service === "agua_potable" && v.status === "sin_servicio"), "the service on the node")
+})
+
+test("every screen passes axe's accessibility rules, is reached by keyboard, and speaks English when asked", { skip }, async () => {
+  const { page } = phones.a
+  const axe = readFileSync(new URL("./node_modules/axe-core/axe.min.js", import.meta.url), "utf8")
+  for (const route of ["#/e", `#/edan/${EDAN}`, `#/edan/${EDAN}/z1`, "#/m", "#/m/ac-lum-tarija", "#/c", "#/c/BP-LUM", "#/s"]) {
+    await page.goto(base + route)
+    await page.locator("main h1").waitFor()
+    // evaluated, not inserted as a <script>: the app's content security policy forbids inline scripts
+    await page.evaluate(axe)
+    const found = await page.evaluate(async () => (await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] })).violations)
+    const serious = found.filter((v) => v.impact === "serious" || v.impact === "critical")
+    assert.deepEqual(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`), [], `on ${route}`)
+  }
+
+  // by keyboard alone: from the list to the missions tab, and into a mission
+  await page.goto(`${base}#/e`)
+  await page.locator("main h1").waitFor()
+  let reached = false
+  for (let i = 0; i < 40 && !reached; i++) {
+    await page.keyboard.press("Tab")
+    reached = await page.evaluate(() => document.activeElement?.textContent === "Misiones")
+  }
+  assert.ok(reached, "the Misiones tab takes the focus")
+  await page.keyboard.press("Enter")
+  await page.getByRole("heading", { name: "Misiones", level: 1 }).waitFor()
+
+  await page.getByRole("link", { name: "Estado" }).click()
+  await page.getByLabel("Idioma").selectOption("en")
+  await page.getByRole("link", { name: "Emergencies" }).waitFor()
+  await page.getByRole("heading", { name: "Status" }).waitFor()
+  await page.getByLabel("Language").selectOption("es")
+  await page.getByRole("link", { name: "Emergencias" }).waitFor()
 })
 
 test("with no network a reload opens the app and its records; edits made offline reach the node when it is back", { skip }, async () => {
   const { context, page } = phones.a
+  await openZone(page, "z1")
   await context.setOffline(true)
   await page.reload()
   // the screen it was on (the zone), then the list, from the device alone

@@ -4,10 +4,12 @@
 // zone's GPS position, and its needs.
 
 import { h, type Child } from "../dom"
-import { entryId, idOf, listed, merged, now, statusIn, urlOf, type App } from "../app"
+import type { DocHandle } from "@automerge/automerge-repo/slim"
+import { listed, merged, now, statusIn, urlOf, type App, type Listed } from "../app"
+import { control, entryForm, show } from "../entries"
 import { label, t } from "../i18n"
 import { zones, type ZoneView } from "../report"
-import { problems, type Problem } from "../schema"
+import { problems } from "../schema"
 import { concurrent, plain, str, type Doc } from "../sync"
 
 const SECTIONS: [string, string[]][] = [
@@ -22,29 +24,23 @@ const HEADLINE = ["families_affected", "persons_affected", "dead", "injured", "m
 const SECTORS = ["agua_saneamiento_higiene", "alimentos", "albergue_nfi", "salud", "educacion", "proteccion", "logistica_acceso", "medios_de_vida", "busqueda_rescate", "recuperacion_temprana"]
 const UNITS = ["litros_dia", "raciones", "kits", "unidades", "m2", "personas", "familias", "horas_maquina", "toneladas", "brigada"]
 const PRIORITIES = ["vital", "alta", "media"]
+const SERVICES = ["agua_potable", "alcantarillado_saneamiento", "energia_electrica", "telecomunicaciones", "gas", "transporte_vial", "riego"]
+const SERVICE_STATES = ["funcionando", "parcial", "sin_servicio", "desconocido"]
 
-/** Events, each with its EDAN assessments. */
-export async function home(app: App): Promise<Child> {
+/** Events, each with its EDAN assessments (grouped by the index's `event`: no record is opened). */
+export function home(app: App): Child {
   const events = listed(app, "event")
-  const edans = await Promise.all(
-    listed(app, "edan").map(async ([key, r]) => {
-      const handle = await app.sync.find(r.url)
-      return { key, r, event: handle ? String(handle.doc()?.data?.event_id ?? "") : "", data: handle?.doc()?.data }
-    }),
-  )
-  const card = (e: (typeof edans)[number]) => {
-    const waiting = e.data ? zones(e.data).filter((z) => z.decision === "needs_decision").length : 0
-    return h("li", {}, h("a", { href: `#/edan/${encodeURIComponent(e.key)}`, class: "card" },
-      h("strong", {}, e.r.title || e.key), " ", h("span", { class: "badge" }, label(e.r.status ?? "")),
-      waiting > 0 && h("span", { class: "warn" }, ` ⚠ ${t("zones_await_hq", { n: waiting })}`)))
-  }
+  const edans = listed(app, "edan")
+  const card = ([key, r]: [string, Listed]) =>
+    h("li", {}, h("a", { href: `#/edan/${encodeURIComponent(key)}`, class: "card" },
+      h("strong", {}, r.title || key), " ", h("span", { class: "badge" }, label(r.status ?? ""))))
   const sections = events.map(([key, ev]) => {
-    const mine = edans.filter((e) => e.event === idOf(ev.url))
+    const mine = edans.filter(([, e]) => e.event === ev.url)
     return h("section", { "aria-labelledby": `ev-${key}` },
       h("h2", { id: `ev-${key}` }, ev.title || key),
       mine.length ? h("ul", { class: "cards" }, mine.map(card)) : h("p", {}, "—"))
   })
-  const loose = edans.filter((e) => !events.some(([, ev]) => idOf(ev.url) === e.event))
+  const loose = edans.filter(([, e]) => !events.some(([, ev]) => ev.url === e.event))
   return [
     h("h1", {}, t("nav_emergencies")),
     events.length === 0 && edans.length === 0 ? h("p", {}, t("no_events")) : null,
@@ -117,30 +113,6 @@ function field(name: string, value: unknown, conflict: unknown[] | null): HTMLEl
     h("p", { class: "error", id: `${id}-error` }))
 }
 
-function select(name: string, options: string[], value?: string): HTMLElement {
-  return h("div", { class: "field" },
-    h("label", { for: `f-${name}` }, label(name)),
-    h("select", { id: `f-${name}`, name, "aria-describedby": `f-${name}-error` },
-      h("option", { value: "" }, "—"),
-      options.map((o) => h("option", { value: o, selected: o === value }, label(o)))),
-    h("p", { class: "error", id: `f-${name}-error` }))
-}
-
-/** Marks `problems` on `form`'s fields and lists them in its alert; true when there are none. */
-function show(form: HTMLElement, found: Problem[], prefix: number): boolean {
-  form.querySelectorAll(".error").forEach((e) => (e.textContent = ""))
-  form.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"))
-  for (const p of found) {
-    const name = p.path[prefix] ?? p.path.at(-1)
-    form.querySelector(`#f-${name}`)?.setAttribute("aria-invalid", "true")
-    const slot = form.querySelector(`#f-${name}-error`)
-    if (slot) slot.textContent = p.message
-  }
-  const alert = form.querySelector(".alert")
-  if (alert) alert.textContent = found.length ? `${t("not_saved")} ${found.map((p) => p.message).join(". ")}` : ""
-  return found.length === 0
-}
-
 /** This team's tally for one zone of an EDAN, with the zone's position and needs. */
 export async function zone(app: App, key: string, zoneId: string): Promise<Child> {
   const handle = await open(app, key)
@@ -159,7 +131,7 @@ export async function zone(app: App, key: string, zoneId: string): Promise<Child
     SECTIONS.map(([title, names]) => h("fieldset", { class: "counts" }, h("legend", {}, t(title)),
       names.map((n) => field(n, mine[n], concurrent(live, n))))),
     h("fieldset", {}, h("legend", {}, t("sections_about")),
-      select("method", METHODS, mine.method),
+      control({ name: "method", kind: "select", options: METHODS }, mine.method),
       h("div", { class: "field" }, h("label", { for: "f-note" }, label("note")), h("textarea", { id: "f-note", name: "note", rows: 2 }, mine.note ?? ""))),
     h("p", { class: "alert", role: "alert" }),
     h("button", { type: "submit", class: "primary" }, t("save")))
@@ -225,37 +197,39 @@ export async function zone(app: App, key: string, zoneId: string): Promise<Child
       geo ? h("p", {}, `${geo.lat}, ${geo.lon} (± ${geo.accuracy_m ?? "?"} m)`) : null, gps),
     h("section", {}, h("h2", {}, t("other_teams")),
       others.length ? h("ul", { class: "tallies" }, others.map(([name, v]) => h("li", {}, h("strong", {}, name), ": ", figures(v)))) : h("p", {}, "—")),
-    needsForm(app, handle, zoneId, team, data),
+    needsAndServices(app, handle, zoneId, team, data),
   ]
 }
 
-function needsForm(app: App, handle: NonNullable<Awaited<ReturnType<typeof open>>>, zoneId: string, team: string, data: Doc): Child {
-  const here = (Object.values(merged(data, "needs")) as Doc[]).filter((n) => n.zone === zoneId)
-  const form = h("form", { class: "need", novalidate: true, "aria-labelledby": "need-title" },
-    h("h3", { id: "need-title" }, t("add_need")),
-    select("sector", SECTORS),
-    h("div", { class: "field" }, h("label", { for: "f-item" }, label("item")), h("input", { id: "f-item", name: "item", "aria-describedby": "f-item-error" }), h("p", { class: "error", id: "f-item-error" })),
-    h("div", { class: "field" }, h("label", { for: "f-quantity" }, label("quantity")), h("input", { id: "f-quantity", name: "quantity", type: "number", min: 0, step: "any", inputmode: "decimal", "aria-describedby": "f-quantity-error" }), h("p", { class: "error", id: "f-quantity-error" })),
-    select("unit", UNITS),
-    select("priority", PRIORITIES),
-    h("p", { class: "alert", role: "alert" }),
-    h("button", { type: "submit", class: "primary" }, t("add_need")))
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault()
-    const value = (name: string) => (form.querySelector(`#f-${name}`) as HTMLInputElement).value
-    const need: Doc = { zone: zoneId, identified_by_team: team, status: "identified" }
-    for (const name of ["sector", "item", "unit", "priority"]) if (value(name)) need[name] = value(name)
-    if (value("quantity") !== "") need.quantity = Number(value("quantity"))
-    const id = entryId()
-    const proposed = plain(handle.doc().data)
-    proposed.needs = { ...merged(proposed, "needs"), [id]: need }
-    if (!show(form, await problems("edan", proposed, ["needs", id]), 2)) return
-    app.sync.edit(handle, (d) => {
-      d.data.needs ??= {}
-      d.data.needs[id] = Object.fromEntries(Object.entries(need).map(([k, v]) => [k, typeof v === "string" ? str(v) : v]))
-    })
-    app.say(t("saved"))
-    app.redraw()
-  })
-  return h("section", {}, h("h2", {}, t("needs")), here.length ? needList(here) : h("p", {}, t("no_needs")), form)
+function needsAndServices(app: App, handle: DocHandle<Doc>, zoneId: string, team: string, data: Doc): Child {
+  const here = (field: string) => (Object.values(merged(data, field)) as Doc[]).filter((n) => n.zone === zoneId)
+  const needs = here("needs")
+  const services = here("services")
+  return [
+    h("section", {}, h("h2", {}, t("needs")), needs.length ? needList(needs) : h("p", {}, t("no_needs")),
+      entryForm(app, handle, {
+        kind: "edan", collection: "needs", title: t("add_need"),
+        inputs: [
+          { name: "sector", kind: "select", options: SECTORS },
+          { name: "item", kind: "text" },
+          { name: "quantity", kind: "number" },
+          { name: "unit", kind: "select", options: UNITS },
+          { name: "priority", kind: "select", options: PRIORITIES },
+        ],
+        fixed: () => ({ zone: zoneId, identified_by_team: team, status: "identified" }),
+      })),
+    h("section", {}, h("h2", {}, t("services")),
+      services.length
+        ? h("ul", {}, services.map((v) => h("li", {}, h("strong", {}, label(v.service ?? "")), `: ${label(v.status ?? "")}`, v.notes ? ` — ${v.notes}` : "")))
+        : h("p", {}, "—"),
+      entryForm(app, handle, {
+        kind: "edan", collection: "services", title: t("add_service"),
+        inputs: [
+          { name: "service", kind: "select", options: SERVICES },
+          { name: "status", kind: "select", options: SERVICE_STATES },
+          { name: "notes", kind: "textarea" },
+        ],
+        fixed: () => ({ zone: zoneId }),
+      })),
+  ]
 }

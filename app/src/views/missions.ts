@@ -1,13 +1,13 @@
 // Assistance missions: the list, and one mission's log, results and
 // follow-ups (transfer-to-job follow-up of trained staff among them), with
-// forms to add a log entry and a follow-up, validated with the node's
-// mission schema.
+// forms to add a log entry and a follow-up (entries.ts: checked with the
+// node's mission schema).
 
 import { h, type Child } from "../dom"
-import { entryId, listed, merged, now, statusIn, urlOf, type App } from "../app"
+import { listed, merged, now, statusIn, urlOf, type App } from "../app"
+import { entryForm } from "../entries"
 import { label, t } from "../i18n"
-import { problems } from "../schema"
-import { str, type Doc } from "../sync"
+import type { Doc } from "../sync"
 
 const FOLLOW_UP_KINDS = ["strategic", "methodological", "transfer_to_job", "funder_reporting"]
 const FOLLOW_UP_STATES = ["scheduled", "in_progress", "done", "closed", "skipped"]
@@ -33,35 +33,19 @@ export async function mission(app: App, key: string): Promise<Child> {
   const followUps = (Object.values(merged(data, "follow_ups")) as Doc[]).sort(byTime("due_at"))
   const writer = app.session.role !== "read"
 
-  const logForm = h("form", { novalidate: true, "aria-labelledby": "log-title" },
-    h("h3", { id: "log-title" }, t("add_log")),
-    h("div", { class: "field" }, h("label", { for: "f-text" }, label("text")), h("textarea", { id: "f-text", rows: 3, "aria-describedby": "f-text-error" }), h("p", { class: "error", id: "f-text-error" })),
-    h("p", { class: "alert", role: "alert" }),
-    h("button", { type: "submit", class: "primary" }, t("add_log")))
-  logForm.addEventListener("submit", async (e) => {
-    e.preventDefault()
-    const text = (logForm.querySelector("#f-text") as HTMLTextAreaElement).value.trim()
-    const entry: Doc = { at: now(), author: app.session.client, text }
-    await add(app, handle, logForm, "log", entry)
+  const logForm = entryForm(app, handle, {
+    kind: "mission", collection: "log", title: t("add_log"),
+    inputs: [{ name: "text", kind: "textarea" }],
+    fixed: () => ({ at: now(), author: app.session.client }),
   })
-
-  const followForm = h("form", { novalidate: true, "aria-labelledby": "fu-title" },
-    h("h3", { id: "fu-title" }, t("add_follow_up")),
-    choice("fu-kind", "kind", FOLLOW_UP_KINDS),
-    choice("fu-status", "status", FOLLOW_UP_STATES),
-    h("div", { class: "field" }, h("label", { for: "f-fu-due" }, label("due_at")), h("input", { id: "f-fu-due", type: "date" })),
-    h("div", { class: "field" }, h("label", { for: "f-fu-findings" }, label("findings")), h("textarea", { id: "f-fu-findings", rows: 3 })),
-    h("p", { class: "alert", role: "alert" }),
-    h("button", { type: "submit", class: "primary" }, t("add_follow_up")))
-  followForm.addEventListener("submit", async (e) => {
-    e.preventDefault()
-    const v = (id: string) => (followForm.querySelector(`#f-${id}`) as HTMLInputElement).value
-    const entry: Doc = {}
-    if (v("fu-kind")) entry.kind = v("fu-kind")
-    if (v("fu-status")) entry.status = v("fu-status")
-    if (v("fu-due")) entry.due_at = v("fu-due")
-    if (v("fu-findings").trim()) entry.findings = v("fu-findings").trim()
-    await add(app, handle, followForm, "follow_ups", entry)
+  const followForm = entryForm(app, handle, {
+    kind: "mission", collection: "follow_ups", title: t("add_follow_up"),
+    inputs: [
+      { name: "kind", kind: "select", options: FOLLOW_UP_KINDS },
+      { name: "status", kind: "select", options: FOLLOW_UP_STATES },
+      { name: "due_at", kind: "date" },
+      { name: "findings", kind: "textarea" },
+    ],
   })
 
   return [
@@ -77,27 +61,4 @@ export async function mission(app: App, key: string): Promise<Child> {
     followUps.length ? h("ul", {}, followUps.map((f) => h("li", {}, h("strong", {}, label(f.kind ?? "")), ` — ${label(f.status ?? "")}`, f.due_at ? ` (${f.due_at})` : "", f.findings ? `: ${f.findings}` : ""))) : h("p", {}, "—"),
     writer && followForm,
   ]
-}
-
-function choice(id: string, name: string, options: string[]): Child {
-  return h("div", { class: "field" },
-    h("label", { for: `f-${id}` }, label(name)),
-    h("select", { id: `f-${id}`, "aria-describedby": `f-${id}-error` }, h("option", { value: "" }, "—"), options.map((o) => h("option", { value: o }, label(o)))),
-    h("p", { class: "error", id: `f-${id}-error` }))
-}
-
-/** Adds `entry` to the set-like collection `field` of the mission, if its schema allows it. */
-async function add(app: App, handle: NonNullable<Awaited<ReturnType<App["sync"]["find"]>>>, form: HTMLElement, field: string, entry: Doc) {
-  const id = entryId()
-  const proposed = JSON.parse(JSON.stringify({ ...handle.doc().data, [field]: { [id]: entry } }))
-  const found = await problems("mission", proposed, [field, id])
-  const alert = form.querySelector(".alert")
-  if (alert) alert.textContent = found.length ? `${t("not_saved")} ${found.map((p) => p.message).join(". ")}` : ""
-  if (found.length) return
-  app.sync.edit(handle, (d) => {
-    d.data[field] ??= {}
-    d.data[field][id] = Object.fromEntries(Object.entries(entry).map(([k, v]) => [k, typeof v === "string" ? str(v) : v]))
-  })
-  app.say(t("saved"))
-  app.redraw()
 }

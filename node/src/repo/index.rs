@@ -9,11 +9,16 @@
 //! record: it does not replicate between nodes, each node keeps its own
 //! copy from what it holds).
 //!
-//! # Layout, version 1
+//! # Layout, version 2
 //! ```text
-//! { "ayni_index": 1, "network": ID, "scope": "all" | "entity:ID",
-//!   "records": { KIND: { KEY: { "url": "automerge:…", "title": …, "status": … } } } }
+//! { "ayni_index": 2, "network": ID, "scope": "all" | "entity:ID",
+//!   "records": { KIND: { KEY: { "url": "automerge:…", "title": …, "status": …,
+//!                               "event": "automerge:…" } } } }
 //! ```
+//! `event` (version 2) is the URL of the emergency a record belongs to (an
+//! EDAN's `event_id`, a mission's `emergency_event_id`), so an app groups
+//! them without opening each. A stored version 1 copy is brought to version
+//! 2 in place (every record listed again, the same document continued).
 //! Its document ID is the first 16 bytes of SHA-256(`"ayni index 1\0"`,
 //! network ID, `\0`, scope), so every node of a network serves the same URL
 //! for it (a node outside any network uses its node ID). Clients that read
@@ -40,7 +45,7 @@ use crate::node::{Node, Record};
 use crate::store::Table;
 
 /// Layout version of the index document.
-pub const LAYOUT: u64 = 1;
+pub const LAYOUT: u64 = 2;
 
 /// Whose index: every record, or what one partner entity may read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -147,7 +152,16 @@ impl Node {
             // its own actor again (the document's first change's)
             let doc = Automerge::load(&bytes).map_err(|e| damaged(e.to_string()))?;
             let actor = doc.get_changes(&[]).first().map(|c| c.actor_id().clone()).unwrap_or_else(ActorId::random);
-            return Ok((at, doc.with_actor(actor)));
+            let mut doc = doc.with_actor(actor);
+            let layout = doc.get(ROOT, "ayni_index").ok().flatten().and_then(|(v, _)| v.as_u64()).unwrap_or(0);
+            if layout < LAYOUT {
+                // an older layout: list every record again, in this document
+                let mut tx = doc.transaction();
+                tx.put(ROOT, "ayni_index", LAYOUT).map_err(|e| damaged(e.to_string()))?;
+                tx.commit();
+                return Ok((0, doc));
+            }
+            return Ok((at, doc));
         }
         let network = self.index_network()?;
         // a new actor for a new copy: one rebuilt after its stored copy was
@@ -211,9 +225,16 @@ impl Node {
                 Some((_, entry)) => entry,
                 None => tx.put_object(&kind, rec.key.as_str(), ObjType::Map).map_err(damaged)?,
             };
-            for (field, value) in
-                [("url", Some(url.as_str())), ("title", rec.title.as_deref()), ("status", rec.status.as_deref())]
-            {
+            let event = ["event_id", "emergency_event_id"]
+                .iter()
+                .find_map(|f| rec.fields.get(*f).and_then(serde_json::Value::as_str))
+                .map(crate::id::automerge_url);
+            for (field, value) in [
+                ("url", Some(url.as_str())),
+                ("title", rec.title.as_deref()),
+                ("status", rec.status.as_deref()),
+                ("event", event.as_deref()),
+            ] {
                 let now = tx.get(&entry, field).map_err(damaged)?.and_then(|(v, _)| v.as_str().map(str::to_string));
                 match value {
                     Some(v) if now.as_deref() != Some(v) => tx.put(&entry, field, v).map_err(damaged)?,
@@ -238,6 +259,9 @@ pub struct Entry {
     /// Its lifecycle state, if its kind has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// The URL of the emergency event it belongs to (EDANs, emergency missions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
 /// An index as JSON (`GET /api/v1/index`, `ayni url --json`): its URL, its
@@ -267,7 +291,10 @@ impl Node {
                 for key in doc.keys(&kind_obj) {
                     let Some((_, e)) = doc.get(&kind_obj, key.as_str()).ok().flatten() else { continue };
                     let Some(url) = text(&e, "url") else { continue };
-                    entries.insert(key, Entry { url, title: text(&e, "title"), status: text(&e, "status") });
+                    entries.insert(
+                        key,
+                        Entry { url, title: text(&e, "title"), status: text(&e, "status"), event: text(&e, "event") },
+                    );
                 }
                 records.insert(kind, entries);
             }
@@ -291,6 +318,8 @@ mod tests {
         assert_eq!(edan.url, crate::id::automerge_url(&rec.id));
         assert_eq!(edan.title, rec.title);
         assert_eq!(edan.status.as_deref(), Some("submitted"));
+        let event = node.get(rec.fields["event_id"].as_str().unwrap()).unwrap();
+        assert_eq!(edan.event, Some(crate::id::automerge_url(&event.id)), "an EDAN names its event");
         let heads = node.index(&Scope::All).unwrap().get_heads();
         assert_eq!(node.index(&Scope::All).unwrap().get_heads(), heads, "nothing written, nothing changes");
 
@@ -312,5 +341,31 @@ mod tests {
         assert_ne!(partner.url, after.url);
         assert!(partner.records.contains_key("practice"));
         assert!(!partner.records.contains_key("person") && !partner.records.contains_key("event"));
+    }
+
+    #[test]
+    fn a_copy_in_the_first_layout_is_brought_to_the_second_in_the_same_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::init(dir.path(), "hq").unwrap();
+        node.seed().unwrap();
+        // a version 1 copy: no `event`s
+        let mut old = node.index(&Scope::All).unwrap();
+        let mut tx = old.transaction();
+        let (_, records) = tx.get(ROOT, "records").unwrap().unwrap();
+        let (_, edans) = tx.get(&records, "edan").unwrap().unwrap();
+        let (_, entry) = tx.get(&edans, "edan-sama-1").unwrap().unwrap();
+        tx.delete(&entry, "event").unwrap();
+        tx.put(ROOT, "ayni_index", 1u64).unwrap();
+        tx.commit();
+        node.store().put(Table::Local, "index-all", &old.save()).unwrap();
+        let old_heads = old.get_heads();
+        drop(node);
+
+        let node = Node::open(dir.path()).unwrap();
+        let listing = node.index_listing(&Scope::All).unwrap();
+        assert!(listing.records["edan"]["edan-sama-1"].event.is_some());
+        let doc = node.index(&Scope::All).unwrap();
+        assert!(old_heads.iter().all(|h| doc.get_change_by_hash(h).is_some()), "the same document, continued");
+        assert_eq!(doc.get(ROOT, "ayni_index").unwrap().unwrap().0.as_u64(), Some(LAYOUT));
     }
 }
