@@ -42,6 +42,7 @@ export class Sync extends EventTarget {
     net.on("peer", ({ peerId }) => {
       this.nodePeer = peerId
       this.online = true
+      this.lastEmitted = 0
       this.contact()
     })
     net.on("peer-disconnected", () => {
@@ -53,13 +54,26 @@ export class Sync extends EventTarget {
     })
   }
 
+  private lastEmitted = 0
+
+  /** The node was heard from: noted (and screens told) at most once a second, as a first sync brings thousands of messages. */
   private contact() {
-    localStorage.setItem(CONTACT, String(Date.now()))
+    const now = Date.now()
+    if (now - this.lastEmitted < 1000) return
+    this.lastEmitted = now
+    localStorage.setItem(CONTACT, String(now))
     this.emitChange()
   }
 
+  private changeSoon: ReturnType<typeof setTimeout> | null = null
+
+  /** Tells screens the sync state moved: once for a burst (a first sync moves it per document). */
   private emitChange() {
-    this.dispatchEvent(new Event("change"))
+    if (this.changeSoon) return
+    this.changeSoon = setTimeout(() => {
+      this.changeSoon = null
+      this.dispatchEvent(new Event("change"))
+    }, 250)
   }
 
   /** When the node was last heard from (ms since the epoch), if ever. */
