@@ -70,7 +70,7 @@ fn the_field_app_records_tallies_online_and_offline_validates_and_shows_conflict
     // conflict of their offline edits
     let conflicts = hq.json(&["conflicts"]);
     let text = conflicts.to_string();
-    assert!(text.contains("tallies.z2.GAEM-2.families_affected"), "{conflicts}");
+    assert!(text.contains("tallies.z3.GAEM-2.families_affected"), "{conflicts}");
     let history = hq.json(&["history", "edan:edan-sama-1"]);
     let clients: Vec<&str> = history.as_array().unwrap().iter().filter_map(|e| e["client"].as_str()).collect();
     assert!(clients.contains(&"tablet-1") && clients.contains(&"tablet-2"), "{history}");
@@ -85,7 +85,7 @@ fn the_field_app_records_tallies_online_and_offline_validates_and_shows_conflict
         history.as_array().unwrap().iter().any(|e| e["client"] == "tablet-1"),
         "the peer sees who wrote it: {history}"
     );
-    assert!(peer.json(&["conflicts"]).to_string().contains("tallies.z2.GAEM-2.families_affected"));
+    assert!(peer.json(&["conflicts"]).to_string().contains("tallies.z3.GAEM-2.families_affected"));
     s.stop();
 }
 

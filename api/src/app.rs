@@ -69,19 +69,24 @@ pub(crate) async fn root() -> Redirect {
 }
 
 pub(crate) async fn index(headers: HeaderMap) -> Response {
-    serve("index.html", &headers)
+    serve("index.html", &headers).await
 }
 
 pub(crate) async fn file(Path(name): Path<String>, headers: HeaderMap) -> Response {
-    serve(&name, &headers)
+    serve(&name, &headers).await
 }
 
-fn serve(name: &str, headers: &HeaderMap) -> Response {
+async fn serve(name: &str, headers: &HeaderMap) -> Response {
     let Some(i) = FILES.iter().position(|f| f.name == name) else {
         return ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("the app has no file '{name}'"))
             .into_response();
     };
-    let (file, prepared) = (&FILES[i], prepared(i));
+    // the first request compresses (a second for the WebAssembly): off the async workers
+    let prepared = match tokio::task::spawn_blocking(move || prepared(i)).await {
+        Ok(p) => p,
+        Err(e) => return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()).into_response(),
+    };
+    let file = &FILES[i];
     let etag = HeaderValue::from_str(&prepared.etag).ok();
     let answer = |status: StatusCode, body: Bytes, gzip: bool| {
         let mut r = (status, body).into_response();
@@ -90,6 +95,9 @@ fn serve(name: &str, headers: &HeaderMap) -> Response {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        // never inside another site's frame (a page's own policy cannot say so)
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
         if let Some(e) = &etag {
             h.insert(header::ETAG, e.clone());
         }

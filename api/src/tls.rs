@@ -10,9 +10,10 @@
 //! The node's own certificate is self-signed, ECDSA P-256 (browsers do not
 //! accept Ed25519 certificates, so the node key itself cannot serve), kept
 //! in the home as `https.key` and `https.crt` so its fingerprint stays the
-//! same from one start to the next; it is made again (a new fingerprint)
-//! only when the address served (on `0.0.0.0`: this machine's LAN address)
-//! is not among its names. Phones and
+//! same from one start to the next. It is valid 824 days and says it serves
+//! (`serverAuth`), as Apple's devices require; it is made again (a new
+//! fingerprint) a month before it expires, or when the address served (on
+//! `0.0.0.0`: this machine's LAN address) is not among its names. Phones and
 //! browsers that meet it must be told its SHA-256 fingerprint (`ayni
 //! status` prints it) or have it installed.
 
@@ -54,6 +55,9 @@ pub fn from_files(cert: &Path, key: &Path) -> Result<Certificate, String> {
     Ok(Certificate { chain, key, fingerprint, source: cert.display().to_string() })
 }
 
+/// The longest a server certificate may be valid for Apple's devices (days).
+const MAX_DAYS: i64 = 825;
+
 /// The node's own certificate for `addr` (see the module header), made in
 /// `home` if it is missing or does not name `addr`.
 pub fn node_certificate(home: &Path, addr: SocketAddr) -> Result<Certificate, String> {
@@ -70,6 +74,12 @@ pub fn node_certificate(home: &Path, addr: SocketAddr) -> Result<Certificate, St
             .ok()
             .and_then(|der| {
                 let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+                // renewed a month before it expires, and when made longer
+                // than Apple's devices accept (the first versions: 10 years)
+                let left = cert.validity().not_after.timestamp() - time::OffsetDateTime::now_utc().unix_timestamp();
+                if !(30 * 86_400..=MAX_DAYS * 86_400).contains(&left) {
+                    return Some(false);
+                }
                 let san = cert.subject_alternative_name().ok()??;
                 Some(san.value.general_names.iter().any(|n| match n {
                     x509_parser::extensions::GeneralName::IPAddress(b) => ip_of(b).is_some_and(|ip| ip == wanted),
@@ -92,7 +102,9 @@ pub fn node_certificate(home: &Path, addr: SocketAddr) -> Result<Certificate, St
     let mut params = rcgen::CertificateParams::new(names).map_err(|e| e.to_string())?;
     params.distinguished_name.push(rcgen::DnType::CommonName, "Ayni node");
     params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(3650);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(MAX_DAYS - 1);
+    // what a server certificate is for, as browsers (Apple's above all) expect it said
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let cert = params.self_signed(&pair).map_err(|e| format!("making the HTTPS certificate: {e}"))?;
     std::fs::write(&cert_path, cert.pem()).map_err(|e| format!("writing {}: {e}", cert_path.display()))?;
     from_files(&cert_path, &key_path)

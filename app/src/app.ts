@@ -3,7 +3,8 @@
 // {url, title, status}), and a way to tell people what happened.
 
 import type { DocHandle } from "@automerge/automerge-repo/slim"
-import { concurrent, plain, type Doc, type Sync } from "./sync"
+import { Automerge } from "@automerge/automerge-repo/slim"
+import { plain, type Doc, type Sync } from "./sync"
 import type { Session } from "./session"
 
 export interface Listed {
@@ -24,6 +25,8 @@ export interface App {
   say(message: string): void
   /** Draws the current screen again (after a change). */
   redraw(): void
+  /** Says the screen shows this record: its changes redraw the screen (soon, unless a form is open). */
+  shows(handle: DocHandle<Doc>): void
 }
 
 /** The records of `kind` the index lists, by key, sorted by title. */
@@ -45,28 +48,66 @@ export function statusIn(app: App, kind: string, key: string): string {
   return String(app.index?.doc()?.records?.[kind]?.[key]?.status ?? "")
 }
 
-/** Every field of `value` (a document's map) with concurrent values: path and values. */
-export function conflictsIn(value: unknown, path: string[] = []): { path: string[]; values: unknown[] }[] {
-  if (!value || typeof value !== "object" || Array.isArray(value)) return []
-  const out: { path: string[]; values: unknown[] }[] = []
-  for (const key of Object.keys(value)) {
-    const values = concurrent(value, key)
-    if (values && !values.every((v) => v && typeof v === "object")) out.push({ path: [...path, key], values })
-    out.push(...conflictsIn((value as Doc)[key], [...path, key]))
+/** A map of the document (a live one, or one read out of it): not a scalar, string, list or bytes. */
+function isMap(v: unknown): v is Doc {
+  return !!v && typeof v === "object" && !Array.isArray(v) && !(v instanceof Automerge.ImmutableString) && !(v instanceof Uint8Array) && !(v instanceof Date)
+}
+
+/** Every value written concurrently under `obj[key]` (one, when there was no concurrency). */
+function allValues(obj: Doc, key: string): unknown[] {
+  try {
+    const all = Automerge.getConflicts(obj, key)
+    if (all) return Object.values(all)
+  } catch {
+    // a plain object, already read out of the document
+  }
+  return obj[key] === undefined ? [] : [obj[key]]
+}
+
+function deepMerge(a: Doc, b: Doc): Doc {
+  const out: Doc = { ...a }
+  for (const [k, v] of Object.entries(b)) out[k] = isMap(out[k]) && isMap(v) ? deepMerge(out[k], v) : (out[k] ?? v)
+  return out
+}
+
+/**
+ * The map under `obj[key]` as the node reads it (`node/src/record.rs`):
+ * maps created concurrently under one key — two teams', or one team's two
+ * devices', first tally for a zone — are merged at every depth, not one of
+ * them shown.
+ */
+export function merged(obj: Doc | undefined, key: string): Doc {
+  if (!obj) return {}
+  const maps = allValues(obj, key).filter(isMap)
+  let out: Doc = {}
+  for (const m of maps) {
+    const read: Doc = {}
+    for (const k of Object.keys(m)) {
+      const values = allValues(m, k)
+      read[k] = values.some(isMap) ? merged(m, k) : plain(m[k])
+    }
+    out = deepMerge(out, read)
   }
   return out
 }
 
 /**
- * The map under `obj[key]` as the node reads it: maps created concurrently
- * under one key (two teams' first tally for a zone) are merged, not one of
- * them shown.
+ * Every field with concurrent values under `value`, at any depth and across
+ * maps created concurrently under one key: path and the distinct values.
  */
-export function merged(obj: Doc | undefined, key: string): Doc {
-  if (!obj || obj[key] === undefined) return {}
-  const all = concurrent(obj, key)
-  if (!all) return plain(obj[key]) ?? {}
-  return Object.assign({}, ...all.filter((v) => v && typeof v === "object").reverse())
+export function conflictsIn(value: unknown): { path: string[]; values: unknown[] }[] {
+  const out: { path: string[]; values: unknown[] }[] = []
+  const walk = (maps: Doc[], path: string[]) => {
+    for (const k of new Set(maps.flatMap((m) => Object.keys(m)))) {
+      const values = maps.filter((m) => m[k] !== undefined).flatMap((m) => allValues(m, k))
+      const scalars = [...new Set(values.filter((v) => !isMap(v)).map((v) => JSON.stringify(plain(v))))]
+      if (scalars.length > 1) out.push({ path: [...path, k], values: scalars.map((v) => JSON.parse(v)) })
+      const sub = values.filter(isMap)
+      if (sub.length) walk(sub, [...path, k])
+    }
+  }
+  if (isMap(value)) walk([value], [])
+  return out
 }
 
 /** A new entry ID for a set-like collection: time first, so entries sort by when they were made. */

@@ -40,8 +40,8 @@ export function show(form: HTMLElement, found: Problem[], at: number): boolean {
   form.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"))
   for (const p of found) {
     const name = p.path[at] ?? p.path.at(-1)
-    form.querySelector(`#f-${name}`)?.setAttribute("aria-invalid", "true")
-    const slot = form.querySelector(`#f-${name}-error`)
+    form.querySelector(`#${CSS.escape(`f-${name}`)}`)?.setAttribute("aria-invalid", "true")
+    const slot = form.querySelector(`#${CSS.escape(`f-${name}-error`)}`)
     if (slot) slot.textContent = p.message
   }
   const alert = form.querySelector(".alert")

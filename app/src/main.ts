@@ -8,8 +8,8 @@ import { initializeWasm } from "@automerge/automerge-repo/slim"
 import { h, replace, type Child } from "./dom"
 import { listed, type App } from "./app"
 import { setLanguage, language, t } from "./i18n"
-import { forget, recheck, saved, signIn, SignInError, tokenFromAddress, type Session } from "./session"
-import { Sync } from "./sync"
+import { forget, recheck, saved, signIn, SignInError, signOut, tokenFromAddress, type Session } from "./session"
+import { Sync, unsent } from "./sync"
 import * as emergencies from "./views/emergencies"
 import * as missions from "./views/missions"
 import * as catalogue from "./views/catalogue"
@@ -56,11 +56,13 @@ async function start(session: Session) {
   const nav = h("nav", { "aria-label": "Ayni" })
   replace(root, h("header", {}, h("span", { class: "brand" }, "Ayni"), badge), main, nav)
   const sync = new Sync(session)
-  const app: App = { session, sync, index: null, main, say, redraw: () => draw() }
+  const shown = new Set<string>()
+  const app: App = { session, sync, index: null, main, say, redraw: () => draw(), shows: (h) => shown.add(h.documentId) }
 
   let drawing = 0
   async function draw() {
     const n = ++drawing
+    shown.clear()
     const route = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent)
     replace(nav, TABS.map(([href, key]) => h("a", { href, "aria-current": `#/${route[0] || "e"}` === href || (href === "#/e" && route[0] === "edan") ? "page" : null }, t(key))))
     let screen: Child
@@ -79,9 +81,10 @@ async function start(session: Session) {
   }
   async function drawBadge() {
     const waiting = [...(await sync.pending()).values()].reduce((a, b) => a + b, 0)
-    badge.textContent = `${sync.online ? "●" : "○"} ${waiting ? `${waiting} ↑` : "✓"}`
+    const refused = sync.refusals().length
+    badge.textContent = `${sync.online ? "●" : "○"} ${waiting ? `${waiting} ↑` : "✓"}${refused ? ` ⚠ ${refused}` : ""}`
     badge.className = `badge ${sync.online ? "ok" : "warn"}`
-    badge.setAttribute("aria-label", `${sync.online ? t("online") : t("offline")}. ${waiting ? `${t("pending")}: ${waiting}` : t("no_pending")}`)
+    badge.setAttribute("aria-label", `${sync.online ? t("online") : t("offline")}. ${waiting ? `${t("pending")}: ${waiting}` : t("no_pending")}${refused ? `. ${t("refused")}: ${refused}` : ""}`)
   }
   window.addEventListener("hashchange", () => {
     draw().then(() => main.focus())
@@ -92,14 +95,28 @@ async function start(session: Session) {
   })
 
   replace(main, h("p", {}, t("loading")))
+  // on a first sign-in the node may answer after the first look: look again then
+  sync.repo.networkSubsystem.on("peer", async () => {
+    if (app.index) return
+    app.index = await sync.find(session.index_url)
+    if (app.index) {
+      followIndex()
+      draw()
+    }
+  })
   app.index = await sync.find(session.index_url)
   // lists follow the node; a form being filled in is left alone
   let pendingDraw: ReturnType<typeof setTimeout> | undefined
-  app.index?.on("change", () => {
+  const redrawSoon = () => {
     clearTimeout(pendingDraw)
     pendingDraw = setTimeout(() => {
       if (!document.querySelector("main form")) draw()
     }, 300)
+  }
+  const followIndex = () => app.index?.on("change", redrawSoon)
+  followIndex()
+  sync.addEventListener("doc", (e) => {
+    if (shown.has((e as CustomEvent<string>).detail)) redrawSoon()
   })
   await draw()
 
@@ -114,8 +131,10 @@ async function start(session: Session) {
   // a token revoked since: sign out; no network: carry on with what the device holds
   const checked = await recheck(session)
   if (checked === "revoked") {
+    // start again from a clean page: no repo left retrying with the old token
     forget()
-    signInScreen(t("signin_bad"))
+    sessionStorage.setItem("ayni.signin", "bad_token")
+    location.reload()
   }
 }
 
@@ -124,16 +143,24 @@ async function boot() {
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {})
   await initializeWasm(new URL("automerge.wasm", document.baseURI).href)
   const token = tokenFromAddress()
-  if (token) {
+  const session = saved()
+  if (token && token !== session?.token) {
+    // another client on this device: its unsent changes would go up as the
+    // new one's, so they are either kept (the new sign-in refused) or dropped
+    if (session && unsent() && !confirm(t("signout_pending"))) return start(session)
+    if (session) await signOut()
     try {
       return start(await signIn(token))
     } catch (err) {
       return signInScreen(err instanceof SignInError && err.reason === "bad_token" ? t("signin_bad") : t("signin_offline"))
     }
   }
-  const session = saved()
   if (session) start(session)
-  else signInScreen()
+  else {
+    const why = sessionStorage.getItem("ayni.signin")
+    sessionStorage.removeItem("ayni.signin")
+    signInScreen(why === "bad_token" ? t("signin_bad") : undefined)
+  }
 }
 
 boot()

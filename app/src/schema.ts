@@ -17,15 +17,42 @@ async function fetchSchema(name: string): Promise<Record<string, unknown>> {
   return r.json()
 }
 
+const schemas = new Map<string, Record<string, any>>()
+
+async function schemaOf(kind: string): Promise<Record<string, any>> {
+  const known = schemas.get(kind)
+  if (known) return known
+  const schema = await fetchSchema(kind)
+  schemas.set(kind, schema)
+  return schema
+}
+
 /** The validator of a record kind's fields (common definitions included). */
 export async function validator(kind: string): Promise<Validator> {
   const known = validators.get(kind)
   if (known) return known
-  const [schema, common] = await Promise.all([fetchSchema(kind), fetchSchema("common")])
+  const [schema, common] = await Promise.all([schemaOf(kind), schemaOf("common")])
   const v = new Validator(schema as never, "2020-12", false)
   v.addSchema(common as never, `${BASE}common.schema.json`)
   validators.set(kind, v)
   return v
+}
+
+/**
+ * The fields a record of `kind` in state `status` no longer takes from the
+ * field (the schema's `x-ayni.frozen`: from a state on, as its lifecycle
+ * orders states); none when the schema cannot be had.
+ */
+export async function frozenFields(kind: string, status: string): Promise<string[]> {
+  try {
+    const meta = (await schemaOf(kind))["x-ayni"] ?? {}
+    const order: Record<string, number> = meta.lifecycle?.states ?? {}
+    const frozen = meta.frozen
+    if (!frozen || order[status] === undefined || order[frozen.from] === undefined) return []
+    return order[status] >= order[frozen.from] ? frozen.fields : []
+  } catch {
+    return []
+  }
 }
 
 /** One problem, said for people: the field's path and a sentence. */
@@ -42,7 +69,15 @@ const LEAF = new Set(["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximu
  * fields were judged when they were written).
  */
 export async function problems(kind: string, data: unknown, within: string[] = []): Promise<Problem[]> {
-  const result = (await validator(kind)).validate(data)
+  let v: Validator
+  try {
+    v = await validator(kind)
+  } catch {
+    // no schema on the device and no node to ask: nothing is saved
+    // unchecked (a change the node refuses would hold back every later one)
+    return [{ path: [], message: t("schemas_missing") }]
+  }
+  const result = v.validate(data)
   if (result.valid) return []
   const seen = new Set<string>()
   const out: Problem[] = []

@@ -12,12 +12,16 @@ declare const __FILES__: string[]
 const sw = self as unknown as ServiceWorkerGlobalScope
 const CACHE = `ayni-app-${__BUILD__}`
 const SCHEMAS = "ayni-schemas"
+/** The schemas the app's forms check with, kept from the start so a first save offline is checked too. */
+const FORM_SCHEMAS = ["edan", "mission", "common"].map((k) => `/api/v1/schemas/${k}`)
 
 sw.addEventListener("install", (event: ExtendableEvent) => {
   event.waitUntil(
     caches
       .open(CACHE)
       .then((c) => c.addAll(["./", ...__FILES__]))
+      // not fatal: they are fetched again, and kept, whenever the node answers
+      .then(() => caches.open(SCHEMAS).then((c) => c.addAll(FORM_SCHEMAS)).catch(() => {}))
       .then(() => sw.skipWaiting()),
   )
 })

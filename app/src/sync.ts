@@ -3,9 +3,11 @@
 // and work offline) and the node's WebSocket (`/automerge`, the token in
 // the query, as browsers cannot set headers on a WebSocket). Tracks what
 // people need to see: whether the node is reachable, when it was last
-// heard from, and which of this device's changes it has not confirmed.
+// heard from, which of this device's changes it has not confirmed, and
+// which it refused (the node's `error` messages: such a change, and any
+// made on top of it, stays on the device only).
 
-import { Repo, decodeHeads, type AutomergeUrl, type DocHandle, type PeerId } from "@automerge/automerge-repo/slim"
+import { Repo, cbor, decodeHeads, type AutomergeUrl, type DocHandle, type PeerId } from "@automerge/automerge-repo/slim"
 import { Automerge } from "@automerge/automerge-repo/slim"
 import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
@@ -16,6 +18,30 @@ export type Doc = Record<string, any>
 const EDITED = "ayni.sync.edited" // document ID → heads before this device's first unconfirmed change
 const NODE_HEADS = "ayni.sync.node." // + document ID → the node's heads, as last heard
 const CONTACT = "ayni.sync.contact" // ms since the epoch of the node's last message
+const REFUSED = "ayni.sync.refused" // the node's refusals: [{doc, change, reason, at}], the latest 50
+
+/** A change the node refused, and why (its `error` message). */
+export interface Refusal {
+  doc: string
+  change: string
+  reason: string
+  at: number
+}
+
+/** The WebSocket adapter, also passing on the node's `error` messages (the official one only logs them). */
+class NodeSocket extends WebSocketClientAdapter {
+  onNodeError: (message: string) => void = () => {}
+
+  receiveMessage(bytes: Uint8Array) {
+    try {
+      const m = cbor.decode(new Uint8Array(bytes)) as { type?: string; message?: unknown }
+      if (m?.type === "error" && typeof m.message === "string") this.onNodeError(m.message)
+    } catch {
+      // the adapter says what it cannot decode
+    }
+    super.receiveMessage(bytes)
+  }
+}
 
 function readJson<T>(key: string, fallback: T): T {
   try {
@@ -34,10 +60,9 @@ export class Sync extends EventTarget {
     super()
     const scheme = location.protocol === "https:" ? "wss" : "ws"
     const url = `${scheme}://${location.host}/automerge?token=${encodeURIComponent(session.token)}`
-    this.repo = new Repo({
-      storage: new IndexedDBStorageAdapter("ayni"),
-      network: [new WebSocketClientAdapter(url, 3000)],
-    })
+    const socket = new NodeSocket(url, 3000)
+    socket.onNodeError = (message) => this.refused(message)
+    this.repo = new Repo({ storage: new IndexedDBStorageAdapter("ayni"), network: [socket] })
     const net = this.repo.networkSubsystem
     net.on("peer", ({ peerId }) => {
       this.nodePeer = peerId
@@ -76,6 +101,20 @@ export class Sync extends EventTarget {
     }, 250)
   }
 
+  private refused(message: string) {
+    const m = /^document (\S+): change ([0-9a-f]+) refused: (.*)$/s.exec(message)
+    const all = this.refusals()
+    if (m && all.some((r) => r.change === m[2])) return
+    all.push({ doc: m?.[1] ?? "", change: m?.[2] ?? "", reason: m?.[3] ?? message, at: Date.now() })
+    localStorage.setItem(REFUSED, JSON.stringify(all.slice(-50)))
+    this.emitChange()
+  }
+
+  /** The changes the node refused (they stay on this device only), oldest first. */
+  refusals(): Refusal[] {
+    return readJson<Refusal[]>(REFUSED, [])
+  }
+
   /** When the node was last heard from (ms since the epoch), if ever. */
   lastContact(): number | null {
     const v = Number(localStorage.getItem(CONTACT))
@@ -85,8 +124,9 @@ export class Sync extends EventTarget {
   /** A record's handle, from the device or the node; `null` when neither has it. */
   async find(url: string): Promise<DocHandle<Doc> | null> {
     // with no node to ask, a record the device lacks would be waited for
-    // until the node comes back: say so after a moment instead
-    const giveUp = new Promise<null>((resolve) => setTimeout(() => resolve(null), this.online ? 30000 : 1500))
+    // until the node comes back: say so after a moment instead (long
+    // enough for an old phone to load a big one from IndexedDB)
+    const giveUp = new Promise<null>((resolve) => setTimeout(() => resolve(null), this.online ? 30000 : 5000))
     try {
       const handle = await Promise.race([this.repo.find<Doc>(url as AutomergeUrl), giveUp])
       if (handle) this.follow(handle)
@@ -114,6 +154,7 @@ export class Sync extends EventTarget {
   private follow(handle: DocHandle<Doc>) {
     if (this.followed.has(handle.documentId)) return
     this.followed.add(handle.documentId)
+    handle.on("change", () => this.dispatchEvent(new CustomEvent("doc", { detail: handle.documentId })))
     handle.on("remote-heads", ({ storageId, heads }) => {
       if (this.nodePeer && this.repo.peerMetadataByPeerId[this.nodePeer]?.storageId === storageId) {
         localStorage.setItem(NODE_HEADS + handle.documentId, JSON.stringify(heads))
@@ -160,19 +201,10 @@ export function plain<T = any>(v: unknown): T {
   )
 }
 
-/** The concurrent values of `obj[key]`, when there are several. */
-export function concurrent(obj: unknown, key: string): unknown[] | null {
-  if (!obj || typeof obj !== "object") return null
-  let all: Record<string, unknown> | undefined
-  try {
-    all = Automerge.getConflicts(obj as Doc, key)
-  } catch {
-    return null // a plain object (already read out of the document)
-  }
-  if (!all) return null
-  const values = Object.values(all)
-  return values.length > 1 ? values.map((v) => plain(v)) : null
-}
-
 /** A string as the node writes them (an automerge scalar string). */
 export const str = (s: string) => new Automerge.ImmutableString(s)
+
+/** Whether this device holds changes it made that the node has not confirmed (as last known). */
+export function unsent(): boolean {
+  return Object.keys(readJson<Record<string, string[]>>(EDITED, {})).length > 0
+}

@@ -218,8 +218,16 @@ test("a mission's log and follow-up are written from the phone; the catalogue is
   await context.setOffline(false)
 })
 
-test("two phones change the same zone's tally for the same team offline: both values are kept and shown as a conflict", { skip }, async () => {
+test("two phones of one team enter the first tally of a new zone offline: both values are kept and shown as a conflict", { skip }, async () => {
   const a = phones.a
+  // a zone the team identified, added from the phone
+  await a.page.goto(`${base}#/edan/${EDAN}`)
+  await a.page.getByLabel(/Código de la zona/).fill("z3")
+  await a.page.getByLabel("Nombre").fill("Zona 3 (Prov. Cercado)")
+  await a.page.getByRole("button", { name: "Añadir zona afectada" }).click()
+  await a.page.getByRole("heading", { name: /Zona z3/ }).waitFor()
+  await eventually(async () => (await api(`/api/v1/records/edan/${EDAN}`)).fields.zones.z3?.name === "Zona 3 (Prov. Cercado)", "the new zone on the node")
+
   const b = await phone()
   // this one signs in by opening the QR code's link; the token leaves the address at once
   await b.page.goto(env.AYNI_TABLET2_LINK)
@@ -227,32 +235,36 @@ test("two phones change the same zone's tally for the same team offline: both va
   assert.ok(!b.page.url().includes("token"), b.page.url())
   await b.page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15000 })
   for (const [p, value] of [[a, "30"], [b, "31"]]) {
-    await openZone(p.page, "z2")
+    await openZone(p.page, "z3")
     await p.context.setOffline(true)
     await p.page.reload()
     await p.page.getByLabel("Familias afectadas").fill(value)
     await p.page.getByRole("button", { name: "Guardar" }).click()
-    await p.page.getByRole("status").or(p.page.locator("#live")).first().waitFor({ state: "attached" })
+    await p.page.locator("#live").filter({ hasText: "Guardado" }).waitFor()
   }
   await new Promise((r) => setTimeout(r, 500))
-  assert.equal((await tally("z2", "GAEM-2")).families_affected, 21, "neither left its phone")
+  assert.equal(await tally("z3", "GAEM-2"), undefined, "neither left its phone")
   await a.context.setOffline(false)
   await b.context.setOffline(false)
   await eventually(async () => {
     const all = await api("/api/v1/conflicts")
-    return JSON.stringify(all).includes("tallies.z2.GAEM-2.families_affected")
+    return JSON.stringify(all).includes("tallies.z3.GAEM-2.families_affected")
   }, "the conflict on the node", 30000)
 
-  // each phone shows both values once it has the other's
+  // each phone shows both values once it has the other's (two first
+  // tallies made apart are two maps under one key: read merged, as the node does)
   for (const p of [a, b]) {
     await eventually(async () => {
-      await openZone(p.page, "z2")
+      await openZone(p.page, "z3")
       return (await p.page.getByRole("note").filter({ hasText: "Valores simultáneos" }).count()) > 0
     }, "the conflict on the phone", 30000)
     const note = await p.page.getByRole("note").filter({ hasText: "Valores simultáneos" }).textContent()
     assert.match(note, /30/)
     assert.match(note, /31/)
   }
+  await a.page.getByRole("link", { name: "Estado" }).click()
+  await a.page.locator("#conflicts").filter({ hasText: "tallies.z3.GAEM-2.families_affected" }).waitFor()
+  await openZone(a.page, "z3")
   await shot(a.page, "6-conflicto", a.page.getByRole("note").first())
 
   // signing out forgets the token: the next visit asks for one

@@ -5,12 +5,12 @@
 
 import { h, type Child } from "../dom"
 import type { DocHandle } from "@automerge/automerge-repo/slim"
-import { listed, merged, now, statusIn, urlOf, type App, type Listed } from "../app"
+import { conflictsIn, listed, merged, now, statusIn, urlOf, type App, type Listed } from "../app"
 import { control, entryForm, show } from "../entries"
 import { label, t } from "../i18n"
 import { zones, type ZoneView } from "../report"
-import { problems } from "../schema"
-import { concurrent, plain, str, type Doc } from "../sync"
+import { frozenFields, problems } from "../schema"
+import { plain, str, type Doc } from "../sync"
 
 const SECTIONS: [string, string[]][] = [
   ["sections_people", ["families_affected", "families_damnified", "persons_affected", "persons_damnified", "dead", "injured", "missing"]],
@@ -80,6 +80,7 @@ function zoneCard(app: App, key: string, z: ZoneView): Child {
 export async function edan(app: App, key: string): Promise<Child> {
   const handle = await open(app, key)
   if (!handle) return h("p", { role: "alert" }, t("not_on_device"))
+  app.shows(handle)
   const doc = handle.doc()
   const data = doc.data ?? {}
   const needs = Object.values(merged(data, "needs")) as Doc[]
@@ -89,9 +90,37 @@ export async function edan(app: App, key: string): Promise<Child> {
     h("p", {}, `${t("status_label")}: `, h("span", { class: "badge" }, label(statusIn(app, "edan", key)))),
     h("h2", {}, t("zones")),
     h("ul", { class: "cards" }, zones(data).map((z) => zoneCard(app, key, z))),
+    app.session.role !== "read" && addZone(app, handle),
     h("h2", {}, t("needs")),
     needs.length ? needList(needs) : h("p", {}, t("no_needs")),
   ]
+}
+
+/** A zone the team identified ("identificación de zonas afectadas"): its short ID and name. */
+function addZone(app: App, handle: DocHandle<Doc>): HTMLElement {
+  const form = h("form", { novalidate: true, "aria-labelledby": "zone-title" },
+    h("h3", { id: "zone-title" }, t("add_zone")),
+    control({ name: "zone_id", kind: "text" }),
+    control({ name: "name", kind: "text" }),
+    h("p", { class: "alert", role: "alert" }),
+    h("button", { type: "submit", class: "primary" }, t("add_zone")))
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault()
+    const value = (name: string) => (form.querySelector(`#f-${name}`) as HTMLInputElement).value.trim()
+    const [id, name] = [value("zone_id"), value("name")]
+    const proposed = plain(handle.doc().data)
+    const zone: Doc = name ? { name, coverage_status: "in_progress" } : { coverage_status: "in_progress" }
+    if (app.session.team) zone.assigned_team = app.session.team
+    proposed.zones = { ...merged(proposed, "zones"), [id]: zone }
+    const found = id ? await problems("edan", proposed, ["zones"]) : [{ path: ["zone_id"], message: t("field_error_required", { field: label("zone_id") }) }]
+    if (!show(form, found.map((p) => (p.path.length <= 1 ? { ...p, path: ["zones", "zone_id"] } : p)), 2)) return
+    app.sync.edit(handle, (d) => {
+      d.data.zones ??= {}
+      d.data.zones[id] = Object.fromEntries(Object.entries(zone).map(([k, v]) => [k, str(v)]))
+    })
+    location.hash = `#/edan/${encodeURIComponent(String(handle.doc().key))}/${encodeURIComponent(id)}`
+  })
+  return form
 }
 
 function needList(needs: Doc[]): Child {
@@ -119,17 +148,20 @@ export async function zone(app: App, key: string, zoneId: string): Promise<Child
   const team = app.session.team
   if (!handle) return h("p", { role: "alert" }, t("not_on_device"))
   if (!team) return h("p", {}, "—")
+  app.shows(handle)
   const doc = handle.doc()
   const data = doc.data ?? {}
   const view = zones(data).find((z) => z.zone === zoneId)
+  const frozen = (await frozenFields("edan", statusIn(app, "edan", key))).includes("tallies")
   const mine: Doc = view?.observations[team] ?? {}
-  const live = doc.data?.tallies?.[zoneId]?.[team]
+  const clashes = conflictsIn(doc.data).filter((c) => c.path.length === 4 && c.path[0] === "tallies" && c.path[1] === zoneId && c.path[2] === team)
+  const clash = (field: string) => clashes.find((c) => c.path[3] === field)?.values ?? null
   const others = Object.entries(view?.observations ?? {}).filter(([name]) => name !== team)
 
   const tally = h("form", { class: "tally", novalidate: true, "aria-labelledby": "tally-title" },
     h("h2", { id: "tally-title" }, `${t("your_team")}: ${team}`),
     SECTIONS.map(([title, names]) => h("fieldset", { class: "counts" }, h("legend", {}, t(title)),
-      names.map((n) => field(n, mine[n], concurrent(live, n))))),
+      names.map((n) => field(n, mine[n], clash(n))))),
     h("fieldset", {}, h("legend", {}, t("sections_about")),
       control({ name: "method", kind: "select", options: METHODS }, mine.method),
       h("div", { class: "field" }, h("label", { for: "f-note" }, label("note")), h("textarea", { id: "f-note", name: "note", rows: 2 }, mine.note ?? ""))),
@@ -192,7 +224,7 @@ export async function zone(app: App, key: string, zoneId: string): Promise<Child
     h("a", { href: `#/edan/${encodeURIComponent(key)}`, class: "back" }, `← ${t("back")}`),
     h("h1", {}, `${t("zone")} ${zoneId}${view?.name ? ` — ${view.name}` : ""}`),
     view?.decision === "needs_decision" && h("p", { class: "warn", role: "status" }, `⚠ ${t("awaits_hq")}`),
-    tally,
+    frozen ? [h("p", { class: "warn", role: "status" }, t("frozen")), h("h2", {}, `${t("your_team")}: ${team}`), h("p", {}, figures(mine))] : tally,
     h("section", {}, h("h2", {}, t("position")),
       geo ? h("p", {}, `${geo.lat}, ${geo.lon} (± ${geo.accuracy_m ?? "?"} m)`) : null, gps),
     h("section", {}, h("h2", {}, t("other_teams")),

@@ -27,6 +27,7 @@ export async function mission(app: App, key: string): Promise<Child> {
   const url = urlOf(app, "mission", key)
   const handle = url ? await app.sync.find(url) : null
   if (!handle) return h("p", { role: "alert" }, t("not_on_device"))
+  app.shows(handle)
   const data = handle.doc().data ?? {}
   const log = (Object.values(merged(data, "log")) as Doc[]).sort(byTime("at"))
   const results = Object.values(merged(data, "results")) as Doc[]

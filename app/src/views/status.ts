@@ -12,6 +12,7 @@ const KINDS = ["edan", "mission", "event"]
 export async function status(app: App): Promise<Child> {
   const pending = await app.sync.pending()
   const contact = app.sync.lastContact()
+  const refused = app.sync.refusals()
   const conflicts: Child[] = []
   for (const kind of KINDS) {
     for (const [key, r] of listed(app, kind)) {
@@ -41,6 +42,10 @@ export async function status(app: App): Promise<Child> {
     h("p", {}, `${t("last_contact")}: `, h("time", { id: "contact" }, contact ? new Date(contact).toLocaleString(language()) : t("never"))),
     h("h2", { id: "pending-title" }, pending.size ? `${t("pending")}: ${[...pending.values()].reduce((a, b) => a + b, 0)}` : t("no_pending")),
     pending.size ? h("ul", { id: "pending" }, [...pending].map(([id, n]) => h("li", {}, `${titles.get(id) ?? id}: ${n}`))) : null,
+    refused.length ? h("section", { "aria-labelledby": "refused-title" },
+      h("h2", { id: "refused-title", class: "warn" }, t("refused")),
+      h("p", {}, t("refused_help")),
+      h("ul", { id: "refused" }, refused.map((r) => h("li", {}, h("strong", {}, titles.get(r.doc) ?? r.doc), `: ${r.reason}`)))) : null,
     h("h2", {}, t("conflicts")),
     conflicts.length ? h("ul", { id: "conflicts" }, conflicts) : h("p", {}, t("no_conflicts")),
     h("h2", {}, t("client")),
