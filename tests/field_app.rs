@@ -58,6 +58,8 @@ fn the_field_app_records_tallies_online_and_offline_validates_and_shows_conflict
     let link = qr["link"].as_str().unwrap().to_string();
     assert_eq!(link, format!("http://{http}/app/#token={}", qr["token"].as_str().unwrap()));
     assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"), "the QR code is written as a PNG");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&png).unwrap().permissions().mode() & 0o777, 0o600, "it carries the token");
     let mut env = env.to_vec();
     env.push(("AYNI_TABLET2_LINK", link));
     if let Ok(dir) = std::env::var("AYNI_SCREENSHOTS") {

@@ -122,11 +122,13 @@ export class Sync extends EventTarget {
   }
 
   /** A record's handle, from the device or the node; `null` when neither has it. */
-  async find(url: string): Promise<DocHandle<Doc> | null> {
+  async find(url: string, patience?: number): Promise<DocHandle<Doc> | null> {
     // with no node to ask, a record the device lacks would be waited for
     // until the node comes back: say so after a moment instead (long
-    // enough for an old phone to load a big one from IndexedDB)
-    const giveUp = new Promise<null>((resolve) => setTimeout(() => resolve(null), this.online ? 30000 : 5000))
+    // enough for an old phone to load a big one from IndexedDB); screens
+    // that look through many records wait less (`patience`, ms)
+    const wait = patience ?? (this.online ? 30000 : 5000)
+    const giveUp = new Promise<null>((resolve) => setTimeout(() => resolve(null), wait))
     try {
       const handle = await Promise.race([this.repo.find<Doc>(url as AutomergeUrl), giveUp])
       if (handle) this.follow(handle)

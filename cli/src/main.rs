@@ -126,7 +126,18 @@ fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
 /// rename, durably: a crash leaves the old file or the new one, never half
 /// of one. Messages name `path` as it was given.
 fn write_file_atomically(path: &Path, cwd: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically(path, cwd, bytes, 0o666)
+}
+
+/// Like [`write_file_atomically`], readable by its owner only (a file that
+/// carries a secret: the QR code of a client token).
+fn write_private_file_atomically(path: &Path, cwd: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically(path, cwd, bytes, 0o600)
+}
+
+fn write_atomically(path: &Path, cwd: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let shown = path;
     let path = &cwd.join(path);
     let name = path.file_name().ok_or_else(|| usage(format!("{} is not a file path", path.display())))?;
@@ -134,7 +145,13 @@ fn write_file_atomically(path: &Path, cwd: &Path, bytes: &[u8]) -> Result<()> {
         return Err(usage(format!("cannot write {}: it is a directory", shown.display())));
     }
     let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| usage(format!("cannot write {}: {e}", shown.display())))?;
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|e| usage(format!("cannot write {}: {e}", shown.display())))?;
     let written = f
         .write_all(bytes)
         .and_then(|()| f.sync_all())
@@ -489,7 +506,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             let (client, token) = node.add_client(&name, role, new)?;
             let link = app.map(|a| qr::link(&a, &token));
             if let (Some(link), Some(file)) = (&link, &output) {
-                write_file_atomically(file, cwd, &qr::png(link)?)?;
+                write_private_file_atomically(file, cwd, &qr::png(link)?)?;
             }
             out.client_token(&client, &token, link.as_deref())?;
         }

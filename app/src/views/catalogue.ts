@@ -17,7 +17,7 @@ function text(v: unknown): string {
 
 export async function list(app: App): Promise<Child> {
   const practices = await Promise.all(listed(app, "practice").map(async ([key, r]) => {
-    const handle = await app.sync.find(r.url)
+    const handle = await app.sync.find(r.url, 5000)
     const data = handle ? plain<Doc>(handle.doc().data) : {}
     return { key, title: r.title || key, data, haystack: normal(`${key} ${r.title} ${text(data)}`) }
   }))

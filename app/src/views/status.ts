@@ -13,15 +13,14 @@ export async function status(app: App): Promise<Child> {
   const pending = await app.sync.pending()
   const contact = app.sync.lastContact()
   const refused = app.sync.refusals()
-  const conflicts: Child[] = []
-  for (const kind of KINDS) {
-    for (const [key, r] of listed(app, kind)) {
-      const handle = await app.sync.find(r.url)
-      const found = handle ? conflictsIn(handle.doc().data) : []
-      if (found.length) conflicts.push(h("li", {}, h("strong", {}, `${kind}:${key}`), " ",
-        found.map((c) => h("div", { class: "conflict" }, `${c.path.join(".")}: ${c.values.map((v) => JSON.stringify(v)).join(" / ")}`))))
-    }
-  }
+  // every record the device holds (one not here yet is not waited for long)
+  const records = KINDS.flatMap((kind) => listed(app, kind).map(([key, r]) => ({ name: `${kind}:${key}`, url: r.url })))
+  const found = await Promise.all(records.map(async (r) => {
+    const handle = await app.sync.find(r.url, 1000)
+    return { name: r.name, found: handle ? conflictsIn(handle.doc().data) : [] }
+  }))
+  const conflicts: Child[] = found.filter((r) => r.found.length).map((r) => h("li", {}, h("strong", {}, r.name), " ",
+    r.found.map((c) => h("div", { class: "conflict" }, `${c.path.join(".")}: ${c.values.map((v) => JSON.stringify(v)).join(" / ")}`))))
   const titles = new Map<string, string>()
   for (const kind of KINDS) for (const [key, r] of listed(app, kind)) titles.set(r.url.replace("automerge:", ""), `${kind}:${key}`)
   const lang = h("select", { id: "lang" }, [["es", "Español"], ["en", "English"]].map(([v, name]) => h("option", { value: v, selected: v === language() }, name)))
