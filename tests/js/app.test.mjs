@@ -94,6 +94,7 @@ test("a responder signs in with a token and records a zone's tally and position;
   await page.getByLabel("Familias afectadas").fill("12")
   await page.getByLabel("Fallecidos").fill("0")
   await page.getByLabel("Heridos").fill("3")
+  await page.locator("#f-livestock_dead\\.ovino").fill("4")
   await page.getByLabel("Método").selectOption("door_to_door")
   await shot(page, "3-conteo")
   await page.getByRole("button", { name: "Guardar" }).click()
@@ -102,6 +103,7 @@ test("a responder signs in with a token and records a zone's tally and position;
   assert.equal(t.dead, 0)
   assert.equal(t.injured, 3)
   assert.equal(t.method, "door_to_door")
+  assert.deepEqual(t.livestock_dead, { ovino: 4 })
 
   await page.getByRole("button", { name: /ubicación de este equipo/ }).click()
   await eventually(async () => (await api(`/api/v1/records/edan/${EDAN}`)).fields.zones.z1.geo?.captured_by === "gps", "the zone's position on the node")

@@ -18,6 +18,9 @@ const SECTIONS: [string, string[]][] = [
   ["sections_housing", ["houses_affected_habitable", "houses_uninhabitable", "houses_destroyed"]],
   ["sections_livelihoods", ["crop_ha_affected", "crop_ha_lost", "ha_vegetation_burned", "ha_forest_lost", "active_fire_fronts"]],
 ]
+/** Livestock is counted by species (`livestock_affected.ovino`…): DOMAIN.md's list. */
+const SPECIES = ["bovino", "ovino", "camelido", "caprino", "porcino", "aves"]
+const LIVESTOCK = ["livestock_affected", "livestock_dead"]
 const DECIMAL = new Set(["crop_ha_affected", "crop_ha_lost", "ha_vegetation_burned", "ha_forest_lost"])
 const METHODS = ["door_to_door", "estimate", "key_informant", "aerial", "secondary_data"]
 const HEADLINE = ["families_affected", "persons_affected", "dead", "injured", "missing", "houses_destroyed"]
@@ -129,10 +132,33 @@ function needList(needs: Doc[]): Child {
       n.zone ? ` (${t("zone")} ${n.zone})` : "", n.identified_by_team ? ` — ${n.identified_by_team}` : "")))
 }
 
-function field(name: string, value: unknown, conflict: unknown[] | null): HTMLElement {
+/** The value at a dotted path (`livestock_dead.ovino`) of a tally. */
+function at(tally: Doc, path: string): unknown {
+  return path.split(".").reduce<any>((v, k) => v?.[k], tally)
+}
+
+/**
+ * Sets (or, for `undefined`, removes) the value at a dotted path, making
+ * the maps on the way: field by field, so two devices' different fields
+ * merge.
+ */
+function put(tally: Doc, path: string, value: unknown) {
+  const keys = path.split(".")
+  const last = keys.pop() as string
+  let map = tally
+  for (const k of keys) {
+    // re-read after creating: in a change, the new map is the document's, not the literal
+    if (map[k] === undefined) map[k] = {}
+    map = map[k]
+  }
+  if (value === undefined) delete map[last]
+  else map[last] = value
+}
+
+function field(name: string, value: unknown, conflict: unknown[] | null, text = label(name)): HTMLElement {
   const id = `f-${name}`
   return h("div", { class: conflict ? "field wide" : "field" },
-    h("label", { for: id }, label(name)),
+    h("label", { for: id }, text),
     h("input", {
       id, name, type: "number", min: 0, step: DECIMAL.has(name) ? "any" : 1,
       inputmode: DECIMAL.has(name) ? "decimal" : "numeric",
@@ -162,6 +188,8 @@ export async function zone(app: App, key: string, zoneId: string): Promise<Child
     h("h2", { id: "tally-title" }, `${t("your_team")}: ${team}`),
     SECTIONS.map(([title, names]) => h("fieldset", { class: "counts" }, h("legend", {}, t(title)),
       names.map((n) => field(n, mine[n], clash(n))))),
+    LIVESTOCK.map((group) => h("fieldset", { class: "counts" }, h("legend", {}, label(group)),
+      SPECIES.map((sp) => field(`${group}.${sp}`, mine[group]?.[sp], null, label(sp))))),
     h("fieldset", {}, h("legend", {}, t("sections_about")),
       control({ name: "method", kind: "select", options: METHODS }, mine.method),
       h("div", { class: "field" }, h("label", { for: "f-note" }, label("note")), h("textarea", { id: "f-note", name: "note", rows: 2 }, mine.note ?? ""))),
@@ -171,7 +199,7 @@ export async function zone(app: App, key: string, zoneId: string): Promise<Child
     e.preventDefault()
     const changes: Record<string, unknown> = {}
     for (const input of tally.querySelectorAll<HTMLInputElement>("input[type=number]")) {
-      const before = mine[input.name]
+      const before = at(mine, input.name)
       if (input.value === "" && before === undefined) continue
       const value = input.value === "" ? undefined : Number(input.value)
       if (value !== before) changes[input.name] = input.validity.badInput ? input.value : value
@@ -185,18 +213,15 @@ export async function zone(app: App, key: string, zoneId: string): Promise<Child
     const proposed = plain(doc.data)
     proposed.tallies ??= {}
     proposed.tallies[zoneId] = { ...merged(proposed.tallies, zoneId) }
-    proposed.tallies[zoneId][team] = { ...mine, ...changes }
-    for (const [k, v] of Object.entries(changes)) if (v === undefined) delete proposed.tallies[zoneId][team][k]
+    const next = plain(mine)
+    for (const [k, v] of Object.entries(changes)) put(next, k, v)
+    proposed.tallies[zoneId][team] = next
     if (!show(tally, await problems("edan", proposed, ["tallies", zoneId, team]), 3)) return
     app.sync.edit(handle, (d) => {
       d.data.tallies ??= {}
       d.data.tallies[zoneId] ??= {}
       d.data.tallies[zoneId][team] ??= {}
-      const target = d.data.tallies[zoneId][team]
-      for (const [k, v] of Object.entries(changes)) {
-        if (v === undefined) delete target[k]
-        else target[k] = typeof v === "string" ? str(v) : v
-      }
+      for (const [k, v] of Object.entries(changes)) put(d.data.tallies[zoneId][team], k, typeof v === "string" ? str(v) : v)
     })
     app.say(t("saved"))
     app.redraw()
