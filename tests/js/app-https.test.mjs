@@ -30,7 +30,10 @@ test("over HTTPS with a trusted certificate the app installs its service worker 
     await page.getByRole("heading", { name: "Emergencias" }).waitFor()
     assert.equal(await page.evaluate(() => window.isSecureContext), true)
     await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15000 })
-    await page.getByRole("link", { name: /EDAN consolidada/ }).waitFor()
+    // the EDAN opened once online is on the device
+    await page.getByRole("link", { name: /EDAN consolidada/ }).click()
+    await page.getByRole("heading", { name: /Zona z2/ }).waitFor()
+    await page.getByRole("link", { name: "Emergencias" }).click()
 
     await context.setOffline(true)
     await page.reload()

@@ -210,8 +210,12 @@ test("a mission's log and follow-up are written from the phone; the catalogue is
   await eventually(async () => Object.values((await mission()).follow_ups ?? {}).some((f) => f.kind === "transfer_to_job" && f.status === "done"), "the follow-up on the node")
   await page.getByText(/Transferencia al puesto de trabajo — Realizado/).waitFor()
 
-  await context.setOffline(true)
+  // the catalogue came onto the device after sign-in; with the network off it is searched there
   await page.getByRole("link", { name: "Catálogo" }).click()
+  await page.waitForFunction(() => document.querySelectorAll("#practices li").length > 10)
+  await context.setOffline(true)
+  await page.reload()
+  await page.getByLabel("Buscar").waitFor()
   await page.getByLabel("Buscar").fill("semaforizacion")
   const found = page.locator("#practices li")
   await page.waitForFunction(() => document.querySelectorAll("#practices li").length === 1)
