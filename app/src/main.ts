@@ -13,7 +13,7 @@ import { Sync, unsent } from "./sync"
 import * as emergencies from "./views/emergencies"
 import * as missions from "./views/missions"
 import * as catalogue from "./views/catalogue"
-import { status } from "./views/status"
+import { KEPT, status } from "./views/status"
 
 const root = document.getElementById("app") as HTMLElement
 const live = document.getElementById("live") as HTMLElement
@@ -122,7 +122,7 @@ async function start(session: Session) {
 
   // every record the screens show is kept on the device, for offline use
   const keep = () => {
-    const urls = ["event", "edan", "mission", "practice"].flatMap((kind) => listed(app, kind).map(([, r]) => r.url))
+    const urls = KEPT.flatMap((kind) => listed(app, kind).map(([, r]) => r.url))
     sync.keepOnDevice(urls)
   }
   sync.repo.networkSubsystem.on("peer", keep)

@@ -210,9 +210,15 @@ test("a mission's log and follow-up are written from the phone; the catalogue is
   await eventually(async () => Object.values((await mission()).follow_ups ?? {}).some((f) => f.kind === "transfer_to_job" && f.status === "done"), "the follow-up on the node")
   await page.getByText(/Transferencia al puesto de trabajo — Realizado/).waitFor()
 
-  // the catalogue came onto the device after sign-in; with the network off it is searched there
+  // every record the app keeps came onto the device after sign-in (the
+  // status screen says so); with the network off the catalogue is searched there
+  await eventually(async () => {
+    await page.goto(`${base}#/s`)
+    const held = await page.locator("#held").textContent()
+    const [, n, total] = /(\d+) de (\d+)/.exec(held) ?? []
+    return Number(total) > 10 && n === total
+  }, "every kept record on the device")
   await page.getByRole("link", { name: "Catálogo" }).click()
-  await page.waitForFunction(() => document.querySelectorAll("#practices li").length > 10)
   await context.setOffline(true)
   await page.reload()
   await page.getByLabel("Buscar").waitFor()

@@ -8,11 +8,14 @@ import { language, setLanguage, t, type Lang } from "../i18n"
 import { signOut } from "../session"
 
 const KINDS = ["edan", "mission", "event"]
+/** What the app keeps on the device (main.ts, `keepOnDevice`). */
+export const KEPT = ["event", "edan", "mission", "practice"]
 
 export async function status(app: App): Promise<Child> {
   const pending = await app.sync.pending()
   const contact = app.sync.lastContact()
   const refused = app.sync.refusals()
+  const kept = KEPT.flatMap((kind) => listed(app, kind).map(([, r]) => r.url))
   // every record the device holds (one not here yet is not waited for long)
   const records = KINDS.flatMap((kind) => listed(app, kind).map(([key, r]) => ({ name: `${kind}:${key}`, url: r.url })))
   const found = await Promise.all(records.map(async (r) => {
@@ -39,6 +42,7 @@ export async function status(app: App): Promise<Child> {
     h("h1", {}, t("nav_status")),
     h("p", { id: "link", class: app.sync.online ? "ok" : "warn" }, app.sync.online ? t("online") : t("offline")),
     h("p", {}, `${t("last_contact")}: `, h("time", { id: "contact" }, contact ? new Date(contact).toLocaleString(language()) : t("never"))),
+    h("p", { id: "held" }, t("held", { n: app.sync.held(kept), total: kept.length })),
     h("h2", { id: "pending-title" }, pending.size ? `${t("pending")}: ${[...pending.values()].reduce((a, b) => a + b, 0)}` : t("no_pending")),
     pending.size ? h("ul", { id: "pending" }, [...pending].map(([id, n]) => h("li", {}, `${titles.get(id) ?? id}: ${n}`))) : null,
     refused.length ? h("section", { "aria-labelledby": "refused-title" },
