@@ -165,12 +165,6 @@ export class Sync extends EventTarget {
     })
   }
 
-  /** How many of `urls` this device holds now. */
-  held(urls: string[]): number {
-    const handles = this.repo.handles as Record<string, DocHandle<Doc>>
-    return urls.filter((u) => handles[u.replace(/^automerge:/, "")]?.isReady()).length
-  }
-
   /** Changes a record on this device; it reaches the node when it can. */
   edit(handle: DocHandle<Doc>, fn: (d: Doc) => void) {
     const edited = readJson<Record<string, string[]>>(EDITED, {})

@@ -7,7 +7,6 @@ import { conflictsIn, listed, type App } from "../app"
 import { language, setLanguage, t, type Lang } from "../i18n"
 import { signOut } from "../session"
 
-const KINDS = ["edan", "mission", "event"]
 /** What the app keeps on the device (main.ts, `keepOnDevice`). */
 export const KEPT = ["event", "edan", "mission", "practice"]
 
@@ -15,17 +14,17 @@ export async function status(app: App): Promise<Child> {
   const pending = await app.sync.pending()
   const contact = app.sync.lastContact()
   const refused = app.sync.refusals()
-  const kept = KEPT.flatMap((kind) => listed(app, kind).map(([, r]) => r.url))
   // every record the device holds (one not here yet is not waited for long)
-  const records = KINDS.flatMap((kind) => listed(app, kind).map(([key, r]) => ({ name: `${kind}:${key}`, url: r.url })))
+  const records = KEPT.flatMap((kind) => listed(app, kind).map(([key, r]) => ({ name: `${kind}:${key}`, url: r.url })))
   const found = await Promise.all(records.map(async (r) => {
     const handle = await app.sync.find(r.url, 1000)
-    return { name: r.name, found: handle ? conflictsIn(handle.doc().data) : [] }
+    return { name: r.name, here: !!handle, found: handle ? conflictsIn(handle.doc().data) : [] }
   }))
+  const held = found.filter((r) => r.here).length
   const conflicts: Child[] = found.filter((r) => r.found.length).map((r) => h("li", {}, h("strong", {}, r.name), " ",
     r.found.map((c) => h("div", { class: "conflict" }, `${c.path.join(".")}: ${c.values.map((v) => JSON.stringify(v)).join(" / ")}`))))
   const titles = new Map<string, string>()
-  for (const kind of KINDS) for (const [key, r] of listed(app, kind)) titles.set(r.url.replace("automerge:", ""), `${kind}:${key}`)
+  for (const kind of KEPT) for (const [key, r] of listed(app, kind)) titles.set(r.url.replace("automerge:", ""), `${kind}:${key}`)
   const lang = h("select", { id: "lang" }, [["es", "Español"], ["en", "English"]].map(([v, name]) => h("option", { value: v, selected: v === language() }, name)))
   lang.addEventListener("change", () => {
     setLanguage(lang.value as Lang)
@@ -42,7 +41,7 @@ export async function status(app: App): Promise<Child> {
     h("h1", {}, t("nav_status")),
     h("p", { id: "link", class: app.sync.online ? "ok" : "warn" }, app.sync.online ? t("online") : t("offline")),
     h("p", {}, `${t("last_contact")}: `, h("time", { id: "contact" }, contact ? new Date(contact).toLocaleString(language()) : t("never"))),
-    h("p", { id: "held" }, t("held", { n: app.sync.held(kept), total: kept.length })),
+    h("p", { id: "held" }, t("held", { n: held, total: records.length })),
     h("h2", { id: "pending-title" }, pending.size ? `${t("pending")}: ${[...pending.values()].reduce((a, b) => a + b, 0)}` : t("no_pending")),
     pending.size ? h("ul", { id: "pending" }, [...pending].map(([id, n]) => h("li", {}, `${titles.get(id) ?? id}: ${n}`))) : null,
     refused.length ? h("section", { "aria-labelledby": "refused-title" },
