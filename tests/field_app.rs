@@ -35,6 +35,22 @@ fn the_field_app_records_tallies_online_and_offline_validates_and_shows_conflict
         ("AYNI_HQ_TOKEN", token("hq-panel", "hq", None)),
         ("AYNI_CHROMIUM", chromium),
     ];
+    // a QR code that cannot be written: exit 2, and no client was made
+    let bad = hq.run(&[
+        "client",
+        "add",
+        "ghost",
+        "--role",
+        "field",
+        "--qr",
+        "--app-url",
+        "http://h",
+        "-o",
+        "/no/such/dir/q.png",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no directory /no/such/dir"));
+    assert!(!hq.json(&["client", "list"]).to_string().contains("ghost"));
     let s = hq.serve_with(&["--http", "127.0.0.1:0"]);
     let http = s.http.clone().unwrap();
     // the second phone signs in by the QR code's link (issued through the

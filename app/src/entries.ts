@@ -7,13 +7,18 @@ import { h } from "./dom"
 import { entryId, merged, type App } from "./app"
 import { label, t } from "./i18n"
 import { problems, type Problem } from "./schema"
-import { plain, str, type Doc } from "./sync"
+import { plain, stored, type Doc } from "./sync"
 import type { DocHandle } from "@automerge/automerge-repo/slim"
 
 export interface Input {
+  /** `count`: a whole number ≥ 0; `number`: any number ≥ 0. */
+  kind: "select" | "text" | "textarea" | "number" | "count" | "date"
   name: string
-  kind: "select" | "text" | "textarea" | "number" | "date"
   options?: string[]
+  /** The label, when not the field's name for people. */
+  text?: string
+  /** Said under the input (e.g. its concurrent values); the field then takes a whole row. */
+  note?: string
 }
 
 /** A labelled input for `input`, its error slot after it (ids `f-NAME`, `f-NAME-error`). */
@@ -27,11 +32,16 @@ export function control(input: Input, value?: unknown): HTMLElement {
         ? h("textarea", { ...common, rows: 3 }, value === undefined ? "" : String(value))
         : h("input", {
             ...common,
-            type: input.kind,
+            type: input.kind === "count" ? "number" : input.kind,
             ...(input.kind === "number" ? { min: 0, step: "any", inputmode: "decimal" } : {}),
+            ...(input.kind === "count" ? { min: 0, step: 1, inputmode: "numeric" } : {}),
             value: value === undefined ? "" : String(value),
           })
-  return h("div", { class: "field" }, h("label", { for: id }, label(input.name)), el, h("p", { class: "error", id: `${id}-error` }))
+  return h("div", { class: input.note ? "field wide" : "field" },
+    h("label", { for: id }, input.text ?? label(input.name)),
+    el,
+    input.note && h("p", { class: "conflict", role: "note" }, input.note),
+    h("p", { class: "error", id: `${id}-error` }))
 }
 
 /** Marks `found` on `form`'s fields (the path's part at `at` names the field) and lists them in its alert; true when there are none. */
@@ -74,7 +84,7 @@ export function entryForm(app: App, handle: DocHandle<Doc>, o: { kind: string; c
     if (!show(form, await problems(o.kind, proposed, [o.collection, id]), 2)) return
     app.sync.edit(handle, (d) => {
       d.data[o.collection] ??= {}
-      d.data[o.collection][id] = Object.fromEntries(Object.entries(entry).map(([k, v]) => [k, typeof v === "string" ? str(v) : v]))
+      d.data[o.collection][id] = stored(entry)
     })
     app.say(t("saved"))
     app.redraw()

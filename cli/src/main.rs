@@ -224,6 +224,20 @@ fn read_input(path: &Path, cwd: &Path, limit: u64) -> Result<String> {
 
 /// Refuses an output file inside the node's home, where it could replace
 /// the node's key or store (`--home h bundle export h/store/db`).
+/// Refuses (bad usage) a path that [`write_file_atomically`] could not
+/// write: a directory, or one in a directory that does not exist.
+fn writable_target(path: &Path, cwd: &Path) -> Result<()> {
+    let full = cwd.join(path);
+    let parent = full.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if full.is_dir() {
+        return Err(usage(format!("cannot write {}: it is a directory", path.display())));
+    }
+    if !parent.is_dir() {
+        return Err(usage(format!("cannot write {}: no directory {}", path.display(), parent.display())));
+    }
+    Ok(())
+}
+
 fn outside_home(node: &Node, path: &Path, cwd: &Path) -> Result<()> {
     let shown = path;
     let path = &cwd.join(path);
@@ -501,6 +515,8 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             };
             if let Some(file) = &output {
                 outside_home(node, file, cwd)?;
+                // the file is written after the client exists: nothing it can refuse is left for then
+                writable_target(file, cwd)?;
             }
             let new = ayni_node::clients::NewClient { team: team.as_deref(), entity: entity.as_deref(), expires_in };
             let (client, token) = node.add_client(&name, role, new)?;

@@ -7,14 +7,11 @@
 // slowed CPU_SLOWDOWN times (an old Android phone).
 //
 // node app-bench.mjs HTTP TOKEN RUNS CPU_SLOWDOWN
-import { chromium } from "playwright-core"
+import { launch } from "./chromium.mjs"
 
 const [http, token, runs, slowdown] = [process.argv[2], process.argv[3], Number(process.argv[4] ?? 5), Number(process.argv[5] ?? 4)]
 const base = `http://${http}/app/`
-const browser = await chromium.launch({
-  executablePath: process.env.AYNI_CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-})
+const browser = await launch()
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 

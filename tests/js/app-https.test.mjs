@@ -5,7 +5,7 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { createHash, X509Certificate } from "node:crypto"
 import { readFileSync } from "node:fs"
-import { chromium } from "playwright-core"
+import { launch } from "./chromium.mjs"
 
 const env = process.env
 const skip = !env.AYNI_ORIGIN && "run by tests/field_app.rs (needs a serving node)"
@@ -15,14 +15,10 @@ test("over HTTPS with a trusted certificate the app installs its service worker 
   // the browser trusts this key, as it would a certificate from a CA it knows
   const spki = new X509Certificate(readFileSync(env.AYNI_CERT)).publicKey.export({ type: "spki", format: "der" })
   const pin = createHash("sha256").update(spki).digest("base64")
-  const browser = await chromium.launch({
-    executablePath: env.AYNI_CHROMIUM || "/usr/bin/chromium",
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-      `--host-resolver-rules=MAP ${origin.hostname} 127.0.0.1`,
-      `--ignore-certificate-errors-spki-list=${pin}`,
-    ],
-  })
+  const browser = await launch([
+    `--host-resolver-rules=MAP ${origin.hostname} 127.0.0.1`,
+    `--ignore-certificate-errors-spki-list=${pin}`,
+  ])
   try {
     const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: "es-BO" })
     const page = await context.newPage()

@@ -7,7 +7,7 @@
 import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
-import { chromium } from "playwright-core"
+import { launch } from "./chromium.mjs"
 
 const env = process.env
 const skip = !env.AYNI_HTTP && "run by tests/field_app.rs (needs a serving node)"
@@ -17,11 +17,7 @@ const EDAN = "edan-sama-1"
 let browser
 before(async () => {
   if (skip) return
-  browser = await chromium.launch({
-    executablePath: env.AYNI_CHROMIUM || "/usr/bin/chromium",
-    // what this machine's closed network needs (no background connections)
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  })
+  browser = await launch()
 })
 after(async () => browser?.close())
 

@@ -10,7 +10,7 @@ import { control, entryForm, show } from "../entries"
 import { label, t } from "../i18n"
 import { zones, type ZoneView } from "../report"
 import { frozenFields, problems } from "../schema"
-import { plain, str, type Doc } from "../sync"
+import { plain, str, stored, type Doc } from "../sync"
 
 const SECTIONS: [string, string[]][] = [
   ["sections_people", ["families_affected", "families_damnified", "persons_affected", "persons_damnified", "dead", "injured", "missing"]],
@@ -119,7 +119,7 @@ function addZone(app: App, handle: DocHandle<Doc>): HTMLElement {
     if (!show(form, found.map((p) => (p.path.length <= 1 ? { ...p, path: ["zones", "zone_id"] } : p)), 2)) return
     app.sync.edit(handle, (d) => {
       d.data.zones ??= {}
-      d.data.zones[id] = Object.fromEntries(Object.entries(zone).map(([k, v]) => [k, str(v)]))
+      d.data.zones[id] = stored(zone)
     })
     location.hash = `#/edan/${encodeURIComponent(String(handle.doc().key))}/${encodeURIComponent(id)}`
   })
@@ -155,17 +155,10 @@ function put(tally: Doc, path: string, value: unknown) {
   else map[last] = value
 }
 
-function field(name: string, value: unknown, conflict: unknown[] | null, text = label(name)): HTMLElement {
-  const id = `f-${name}`
-  return h("div", { class: conflict ? "field wide" : "field" },
-    h("label", { for: id }, text),
-    h("input", {
-      id, name, type: "number", min: 0, step: DECIMAL.has(name) ? "any" : 1,
-      inputmode: DECIMAL.has(name) ? "decimal" : "numeric",
-      value: value === undefined ? "" : String(value), "aria-describedby": `${id}-error`,
-    }),
-    conflict && h("p", { class: "conflict", role: "note" }, `⚠ ${t("conflict")}: ${conflict.join(" / ")}. ${t("conflict_help")}`),
-    h("p", { class: "error", id: `${id}-error` }))
+/** A count of the tally, with its concurrent values said under it. */
+function field(name: string, value: unknown, conflict: unknown[] | null, text?: string): HTMLElement {
+  const note = conflict ? `⚠ ${t("conflict")}: ${conflict.join(" / ")}. ${t("conflict_help")}` : undefined
+  return control({ name, kind: DECIMAL.has(name) ? "number" : "count", text, note }, value)
 }
 
 /** This team's tally for one zone of an EDAN, with the zone's position and needs. */
