@@ -4,9 +4,10 @@
 // committed (so a fresh clone builds `ayni` with no Node.js) and
 // `node build.mjs --check` (run by scripts/test) fails when it is stale.
 //
-// Output: index.html, app.js, app.css, automerge.wasm, manifest.webmanifest,
-// icon.svg, and sw.js, which carries a hash of the others (its cache name)
-// and their list.
+// Output: app.js, automerge.wasm (copied from the pinned package), and
+// sw.js, which carries the app's file list and a hash of all of them (its
+// cache name) — the hand-written files in static/ (index.html, app.css,
+// manifest.webmanifest, icon.svg) are embedded from there, not copied.
 import { build } from "esbuild"
 import { createHash } from "node:crypto"
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -21,12 +22,12 @@ mkdirSync(out, { recursive: true })
 
 const common = { bundle: true, minify: true, target: "es2020", platform: "browser", legalComments: "none", logLevel: "warning" }
 await build({ ...common, entryPoints: [join(here, "src/main.ts")], outfile: join(out, "app.js"), format: "esm" })
-for (const f of readdirSync(join(here, "static"))) cpSync(join(here, "static", f), join(out, f))
 cpSync(join(here, "node_modules/@automerge/automerge/dist/automerge.wasm"), join(out, "automerge.wasm"))
 
-const files = readdirSync(out).sort()
+const where = new Map([...readdirSync(out).map((f) => [f, out]), ...readdirSync(join(here, "static")).map((f) => [f, join(here, "static")])])
+const files = [...where.keys()].sort()
 const hash = createHash("sha256")
-for (const f of files) hash.update(f).update(readFileSync(join(out, f)))
+for (const f of files) hash.update(f).update(readFileSync(join(where.get(f), f)))
 await build({
   ...common,
   entryPoints: [join(here, "src/sw.ts")],

@@ -1,4 +1,5 @@
-//! The field app (`app/`, built into `app/dist/`), embedded in the binary
+//! The field app (`app/`: built into `app/dist/`, hand-written files in
+//! `app/static/`), embedded in the binary
 //! and served under `/app/`; `/` leads there.
 //!
 //! Owns: the table of the app's files, their media types, compression and
@@ -30,20 +31,21 @@ struct File {
 }
 
 macro_rules! file {
-    ($name:literal, $media_type:literal) => {
-        File { name: $name, media_type: $media_type, bytes: include_bytes!(concat!("../../app/dist/", $name)) }
+    ($dir:literal, $name:literal, $media_type:literal) => {
+        File { name: $name, media_type: $media_type, bytes: include_bytes!(concat!("../../app/", $dir, "/", $name)) }
     };
 }
 
-/// Every file of `app/dist` (app/build.mjs writes exactly these).
+/// The app's files: what app/build.mjs writes to `app/dist`, and the
+/// hand-written ones in `app/static` (sw.js lists them all).
 const FILES: &[File] = &[
-    file!("index.html", "text/html; charset=utf-8"),
-    file!("app.js", "text/javascript; charset=utf-8"),
-    file!("app.css", "text/css; charset=utf-8"),
-    file!("sw.js", "text/javascript; charset=utf-8"),
-    file!("automerge.wasm", "application/wasm"),
-    file!("manifest.webmanifest", "application/manifest+json"),
-    file!("icon.svg", "image/svg+xml"),
+    file!("static", "index.html", "text/html; charset=utf-8"),
+    file!("dist", "app.js", "text/javascript; charset=utf-8"),
+    file!("static", "app.css", "text/css; charset=utf-8"),
+    file!("dist", "sw.js", "text/javascript; charset=utf-8"),
+    file!("dist", "automerge.wasm", "application/wasm"),
+    file!("static", "manifest.webmanifest", "application/manifest+json"),
+    file!("static", "icon.svg", "image/svg+xml"),
 ];
 
 /// Per file: its gzip form and its ETag, made on first use.
