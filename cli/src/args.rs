@@ -226,6 +226,18 @@ pub(crate) enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Keep a PostgreSQL database current with this node's records (tables
+    /// per kind and collection, typed from the schemas; see ARCHITECTURE.md):
+    /// through a serving node it follows changes until Ctrl-C; otherwise (or
+    /// with --once) it mirrors what there is and exits. Resumes where it
+    /// stopped.
+    Mirror {
+        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or key=value pairs)
+        url: String,
+        /// Mirror what there is now, then exit, even through a serving node
+        #[arg(long)]
+        once: bool,
+    },
     /// Serving or not, listen addresses, node, network, role, peers, records by kind, what waits for a person
     Status,
     /// Changes refused on receipt (bad or missing signature, unknown author…)

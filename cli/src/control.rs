@@ -136,10 +136,34 @@ pub fn forward(home: &Path, args: Vec<OsString>) -> Option<Result<(u8, Option<St
     // a command line that is not UTF-8 cannot travel: run it directly (the
     // store is in use, which the direct run then says)
     let args = args?;
-    Some(client(stream, args).with_context(|| format!("talking to the serving node through {}", path.display())))
+    let mut stdout = std::io::stdout().lock();
+    let print = |bytes: &[u8]| stdout.write_all(bytes).and_then(|()| stdout.flush());
+    Some(client(stream, args, print).with_context(|| format!("talking to the serving node through {}", path.display())))
 }
 
-fn client(mut stream: std::os::unix::net::UnixStream, args: Vec<String>) -> Result<(u8, Option<String>)> {
+/// Runs the command line `args` on the node serving `home`, handing what
+/// it writes to standard output to `stdout` as it arrives (an error from
+/// it stops the command). `None` when no node is serving there.
+pub fn follow(
+    home: &Path,
+    args: Vec<String>,
+    stdout: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Option<Result<(u8, Option<String>)>> {
+    let path = home.join(SOCKET);
+    let stream = std::os::unix::net::UnixStream::connect(&path).ok()?;
+    Some(client(stream, args, stdout).with_context(|| format!("talking to the serving node through {}", path.display())))
+}
+
+/// Whether a node serves `home` now.
+pub fn serving(home: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(home.join(SOCKET)).is_ok()
+}
+
+fn client(
+    mut stream: std::os::unix::net::UnixStream,
+    args: Vec<String>,
+    mut stdout: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<(u8, Option<String>)> {
     let cwd = std::env::current_dir().context("reading the current directory")?;
     use std::io::IsTerminal;
     let terminal = std::io::stderr().is_terminal();
@@ -149,7 +173,6 @@ fn client(mut stream: std::os::unix::net::UnixStream, args: Vec<String>) -> Resu
     stream.write_all(&hello)?;
     let mut version = [0u8; 1];
     stream.read_exact(&mut version)?;
-    let mut stdout = std::io::stdout().lock();
     loop {
         let mut head = [0u8; 5];
         stream.read_exact(&mut head).context("the serving node closed the connection mid-command")?;
@@ -157,7 +180,7 @@ fn client(mut stream: std::os::unix::net::UnixStream, args: Vec<String>) -> Resu
         let mut payload = vec![0; len];
         stream.read_exact(&mut payload)?;
         match head[0] {
-            STDOUT => match stdout.write_all(&payload).and_then(|()| stdout.flush()) {
+            STDOUT => match stdout(&payload) {
                 // a closed pipe (`| head`): stop reading; the server stops writing
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok((0, None)),
                 other => other?,

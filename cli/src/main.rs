@@ -10,6 +10,7 @@
 mod args;
 mod control;
 mod files;
+mod mirror;
 mod output;
 mod qr;
 mod serve;
@@ -98,6 +99,7 @@ fn is_invalid_input(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<Usage>().is_some()
             || c.downcast_ref::<ayni_node::Error>().is_some_and(|n| n.is_invalid_input())
+            || c.downcast_ref::<ayni_mirror::Error>().is_some_and(|m| m.is_invalid_input())
             || c.downcast_ref::<ayni_node::net::NetError>()
                 .is_some_and(|n| matches!(n, ayni_node::net::NetError::NotReady(_)))
     })
@@ -192,6 +194,10 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         let node = Node::init(&home, name)?;
         out.init(&node)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    // the mirror reads a serving node's feed itself; it never runs inside it
+    if let Command::Mirror { url, once } = &cli.command {
+        return mirror::run(&home, url, *once, out);
     }
     // a node serving this home runs the command itself (see `control`)
     if let Some(forwarded) = control::forward(&home, std::env::args_os().skip(1).collect()) {
@@ -313,7 +319,7 @@ fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(control::Render, 
         Command::Check { repair: true } => control::Run::Refuse(format!(
             "{serving}: stop it before `ayni check --repair`, which needs the store closed"
         )),
-        Command::Init { .. } | Command::Demo | Command::Completions { .. } => {
+        Command::Init { .. } | Command::Demo | Command::Completions { .. } | Command::Mirror { .. } => {
             control::Run::Refuse("this command does not run through a serving node".into())
         }
         Command::Sync { peer, stall_timeout } => control::Run::Sync { peer, stall_timeout },
@@ -360,6 +366,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         | Command::Serve { .. }
         | Command::Sync { .. }
         | Command::Watch { .. }
+        | Command::Mirror { .. }
         | Command::Status => unreachable!("handled by the caller"),
         Command::Network { command: NetworkCommand::Create { name } } => {
             let (info, _) = node.create_network(&name)?;

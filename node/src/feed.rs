@@ -10,13 +10,13 @@
 //! from position P gets every record changed since P, in its latest state
 //! (not every intermediate state).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::node::{Node, Record};
 
-/// One entry of the feed.
-#[derive(Debug, Clone, Serialize)]
+/// One entry of the feed (`ayni watch --json` prints one per line).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Change {
     /// Where it is in the feed: resume after it.
     pub position: u64,

@@ -262,3 +262,4 @@ pub fn node_test(file: &str, http: &str, env: &[(&str, String)]) -> String {
     assert!(out.status.success(), "the JavaScript tests failed:\n{report}");
     report
 }
+pub mod postgres;

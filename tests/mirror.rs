@@ -1,0 +1,252 @@
+//! `ayni mirror` against a real PostgreSQL (a throwaway server per test):
+//! the tables agree with `ayni list`/`ayni get` after edits, deletes,
+//! conflicts and resolutions; the mirror follows a serving node live;
+//! `kill -9` during the initial load and during live updates loses and
+//! doubles nothing; bad connection strings, refusing databases and tables
+//! altered by hand are clear errors that change nothing in the node.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::postgres::Postgres;
+use support::{network, Ayni};
+
+/// Live records of every kind, as `ayni list` shows them: kind → count.
+fn counts(node: &Ayni) -> Vec<(String, usize)> {
+    let mut out = vec![];
+    for kind in ["org_unit", "entity", "practice", "request", "agreement", "mission", "course", "person", "event", "edan", "team"] {
+        out.push((kind.to_string(), node.json(&["list", kind]).as_array().unwrap().len()));
+    }
+    out
+}
+
+fn mirrored_counts(pg: &Postgres) -> Vec<(String, usize)> {
+    ["org_unit", "entity", "practice", "request", "agreement", "mission", "course", "person", "event", "edan", "team"]
+        .iter()
+        .map(|k| (k.to_string(), pg.query("postgres", &format!("SELECT count(*) FROM ayni.{k}")).parse().unwrap()))
+        .collect()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_mirror_matches_the_node_after_edits_deletes_conflicts_and_resolutions() {
+    let pg = Postgres::start();
+    let url = pg.url("postgres");
+    let (hq, field) = network(2);
+    let (a, b) = (&field[0], &field[1]);
+    hq.ok(&["seed"]);
+    support::assign_teams(&hq, &[a, b]);
+    let first = hq.json(&["mirror", &url, "--once"]);
+    assert!(first["records"].as_u64().unwrap() >= 100, "{first}");
+    assert_eq!(mirrored_counts(&pg), counts(&hq));
+
+    // typed columns and child tables say what `ayni get` says
+    let edan = hq.json(&["get", "edan:edan-sama-1"]);
+    let id = edan["id"].as_str().unwrap();
+    let tallies = &edan["fields"]["tallies"];
+    let mut expected = vec![];
+    for (zone, teams) in tallies.as_object().unwrap() {
+        for (team, t) in teams.as_object().unwrap() {
+            let dead = t.get("dead").map(|d| d.to_string()).unwrap_or_default();
+            expected.push(format!("{zone}|{team}|{dead}"));
+        }
+    }
+    expected.sort();
+    let rows = pg.query("postgres", &format!("SELECT zone, team, dead FROM ayni.edan_tallies WHERE record_id = '{id}' ORDER BY 1, 2"));
+    assert_eq!(rows.lines().collect::<Vec<_>>(), expected);
+    assert!(!expected.is_empty());
+    let needs = edan["fields"]["needs"].as_object().unwrap().len();
+    assert_eq!(pg.query("postgres", &format!("SELECT count(*) FROM ayni.edan_needs WHERE record_id = '{id}'")), needs.to_string());
+    let row = pg.query("postgres", &format!("SELECT key, status, fields = '{}'::jsonb FROM ayni.edan WHERE id = '{id}'", edan["fields"].to_string().replace('\'', "''")));
+    assert_eq!(row, format!("edan-sama-1|{}|t", edan["status"].as_str().unwrap()));
+    assert_eq!(
+        pg.query("postgres", "SELECT pg_typeof(evaluation_started_at)::text, pg_typeof(geo_lat)::text FROM ayni.edan LIMIT 1"),
+        "timestamp with time zone|double precision"
+    );
+
+    // an edit, a delete, an addition: the next run writes only those
+    hq.ok(&["add", "person", "--key", "gone", "--set", "full_name=Se Va"]);
+    hq.json(&["mirror", &url, "--once"]);
+    assert_eq!(pg.query("postgres", "SELECT count(*) FROM ayni.person WHERE key = 'gone'"), "1");
+    let gone = "gone";
+    hq.ok(&["set", "edan:edan-sama-1", "tallies.z1.GAEM-1.dead=4"]);
+    hq.ok(&["delete", "person:gone"]);
+    hq.ok(&["add", "person", "--key", "nueva", "--set", "full_name=Nueva Persona"]);
+    let second = hq.json(&["mirror", &url, "--once"]);
+    assert_eq!((second["records"].as_u64(), second["deleted"].as_u64()), (Some(2), Some(1)), "{second}");
+    assert_eq!(pg.query("postgres", &format!("SELECT dead FROM ayni.edan_tallies WHERE record_id = '{id}' AND zone = 'z1' AND team = 'GAEM-1'")), "4");
+    assert_eq!(pg.query("postgres", &format!("SELECT count(*) FROM ayni.person WHERE key = '{gone}'")), "0");
+    assert_eq!(pg.query("postgres", "SELECT full_name FROM ayni.person WHERE key = 'nueva'"), "Nueva Persona");
+    assert_eq!(mirrored_counts(&pg), counts(&hq));
+    // again: nothing to do, nothing doubled
+    let third = hq.json(&["mirror", &url, "--once"]);
+    assert_eq!(third["records"], 0, "{third}");
+
+    // a conflict made on two laptops shows in the mirror; its resolution too
+    {
+        let s = hq.serve();
+        a.json(&["sync", &s.addr]);
+        b.json(&["sync", &s.addr]);
+    }
+    a.ok(&["set", "mission:ac-sama-after", "participants_count=9"]);
+    b.ok(&["set", "mission:ac-sama-after", "participants_count=12"]);
+    {
+        let s = hq.serve();
+        a.json(&["sync", &s.addr]);
+        b.json(&["sync", &s.addr]);
+    }
+    hq.json(&["mirror", &url, "--once"]);
+    let mission = hq.json(&["get", "mission:ac-sama-after"]);
+    assert_eq!(mission["conflicts"], 1);
+    assert_eq!(
+        pg.query("postgres", "SELECT conflicts, participants_count FROM ayni.mission WHERE key = 'ac-sama-after'"),
+        format!("1|{}", mission["fields"]["participants_count"])
+    );
+    hq.ok(&["resolve", "mission:ac-sama-after", "participants_count", "12"]);
+    hq.json(&["mirror", &url, "--once"]);
+    assert_eq!(pg.query("postgres", "SELECT conflicts, participants_count FROM ayni.mission WHERE key = 'ac-sama-after'"), "0|12");
+    // the bookkeeping: one node, its feed position, the migrations applied
+    let position = hq.ok(&["watch", "--json"]).lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).map(|c| c["position"].as_u64().unwrap()).max().unwrap();
+    assert_eq!(pg.query("postgres", "SELECT node_id, position FROM ayni_mirror.state"), format!("{}|{position}", hq.json(&["id"])["node_id"].as_str().unwrap()));
+    assert_eq!(pg.query("postgres", "SELECT string_agg(version::text, ',' ORDER BY version) FROM ayni_mirror.migrations"), "1,2");
+}
+
+#[test]
+fn a_live_mirror_follows_a_serving_node_and_survives_kill_9() {
+    let pg = Postgres::start();
+    let url = pg.url("postgres");
+    let (hq, _) = network(0);
+    hq.ok(&["seed"]);
+    let served = hq.serve();
+    let start_mirror = || hq.cmd(&["mirror", &url]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn mirror");
+    let mut mirror = start_mirror();
+    wait_for("the initial load", || {
+        pg.query("postgres", "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ayni_mirror' AND table_name = 'state'") == "1"
+            && mirrored_counts(&pg) == counts(&hq)
+    });
+    // live: a write through the serving node reaches PostgreSQL
+    hq.ok(&["add", "person", "--key", "live-1", "--set", "full_name=En Vivo"]);
+    wait_for("a live write", || pg.query("postgres", "SELECT count(*) FROM ayni.person WHERE key = 'live-1'") == "1");
+    hq.ok(&["delete", "person:live-1"]);
+    wait_for("a live delete", || pg.query("postgres", "SELECT count(*) FROM ayni.person WHERE key = 'live-1'") == "0");
+    // kill -9 while writes arrive; what was written meanwhile arrives after a restart
+    for i in 0..20 {
+        hq.ok(&["add", "person", "--key", &format!("burst-{i}"), "--set", &format!("full_name=Ráfaga {i}")]);
+        if i == 10 {
+            mirror.kill().unwrap();
+            mirror.wait().unwrap();
+        }
+    }
+    let mut mirror = start_mirror();
+    wait_for("the catch-up after kill -9", || mirrored_counts(&pg) == counts(&hq));
+    assert_eq!(pg.query("postgres", "SELECT count(*) FROM ayni.person WHERE key LIKE 'burst-%'"), "20");
+    // a second mirror on the same database is refused while one runs
+    let busy = hq.fails(&["mirror", &url, "--once"], 2);
+    assert!(busy.contains("another `ayni mirror` is writing to this database"), "{busy}");
+    mirror.kill().unwrap();
+    mirror.wait().unwrap();
+    drop(served);
+}
+
+#[test]
+fn kill_9_during_the_initial_load_resumes_with_nothing_missing_or_doubled() {
+    let pg = Postgres::start();
+    let url = pg.url("postgres");
+    let hq = Ayni::new("hq");
+    hq.ok(&["seed"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("people.jsonl");
+    let lines: Vec<String> = (0..20000).map(|i| format!(r#"{{"key":"p{i}","full_name":"Persona {i}"}}"#)).collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    hq.ok(&["import", "person", file.to_str().unwrap()]);
+    let mut killed_midway = false;
+    for delay in [300, 600, 1000, 1500, 2500] {
+        let mut mirror = hq.cmd(&["mirror", &url, "--once"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        mirror.kill().unwrap();
+        mirror.wait().unwrap();
+        let tables = pg.query("postgres", "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ayni_mirror' AND table_name = 'state'");
+        if tables == "1" {
+            let position: u64 = pg.query("postgres", "SELECT position FROM ayni_mirror.state").parse().unwrap();
+            let people: u64 = pg.query("postgres", "SELECT count(*) FROM ayni.person").parse().unwrap();
+            if position > 0 && people < 20000 {
+                killed_midway = true;
+                break;
+            }
+        }
+        pg.query("postgres", "DROP SCHEMA IF EXISTS ayni CASCADE; DROP SCHEMA IF EXISTS ayni_mirror CASCADE");
+    }
+    assert!(killed_midway, "no kill landed during the load");
+    hq.json(&["mirror", &url, "--once"]);
+    assert_eq!(mirrored_counts(&pg), counts(&hq));
+    assert_eq!(pg.query("postgres", "SELECT count(DISTINCT key), count(*) FROM ayni.person"), format!("{0}|{0}", counts(&hq)[7].1));
+}
+
+#[test]
+fn bad_connections_refusing_databases_and_hand_altered_tables_are_clear_errors() {
+    let pg = Postgres::start();
+    let hq = Ayni::new("hq");
+    hq.ok(&["seed"]);
+    let before = hq.ok(&["watch", "--json"]);
+    let e = hq.fails(&["mirror", "postgres://x@h:notaport/db"], 2);
+    assert!(e.contains("connection string is malformed"), "{e}");
+    let e = hq.fails(&["mirror", "postgres://postgres@127.0.0.1:1/postgres", "--once"], 1);
+    assert!(e.contains("cannot connect to PostgreSQL at 127.0.0.1:1/postgres"), "{e}");
+    let e = hq.fails(&["mirror", &pg.url("nosuchdb"), "--once"], 1);
+    assert!(e.contains("database \"nosuchdb\" does not exist"), "{e}");
+    // a database that refuses writes (a read-only role)
+    pg.query("postgres", "CREATE ROLE reader LOGIN");
+    pg.query("postgres", "CREATE DATABASE ro");
+    pg.query("ro", "REVOKE CREATE ON DATABASE ro FROM PUBLIC; REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+    let e = hq.fails(&["mirror", &format!("postgres://reader@127.0.0.1:{}/ro", pg.port), "--once"], 1);
+    assert!(e.contains("PostgreSQL refused creating schema ayni_mirror: permission denied"), "{e}");
+    hq.json(&["mirror", &pg.url("postgres"), "--once"]);
+    pg.query("postgres", "ALTER TABLE ayni.edan_tallies ALTER COLUMN dead TYPE text");
+    hq.ok(&["set", "edan:edan-sama-1", "tallies.z1.GAEM-1.dead=5"]);
+    let e = hq.fails(&["mirror", &pg.url("postgres"), "--once"], 2);
+    assert!(e.contains("table ayni.edan_tallies was altered by hand: column dead is text, the mirror made it int8"), "{e}");
+    pg.query("postgres", "ALTER TABLE ayni.edan_tallies ALTER COLUMN dead TYPE bigint USING dead::bigint; ALTER TABLE ayni.person ADD COLUMN mine text");
+    let e = hq.fails(&["mirror", &pg.url("postgres"), "--once"], 2);
+    assert!(e.contains("table ayni.person was altered by hand: column mine was added"), "{e}");
+    // another node's mirror
+    pg.query("postgres", "ALTER TABLE ayni.person DROP COLUMN mine");
+    let other = Ayni::new("other");
+    let e = other.fails(&["mirror", &pg.url("postgres"), "--once"], 2);
+    assert!(e.contains("this database mirrors node"), "{e}");
+    // the node is as it was, but for the one edit made here
+    let after: Vec<String> = hq.ok(&["watch", "--json"]).lines().map(String::from).collect();
+    assert_eq!(after.len(), before.lines().count());
+}
+
+#[test]
+fn a_schema_change_migrates_the_tables_and_reloads_every_row() {
+    let pg = Postgres::start();
+    let hq = Ayni::new("hq");
+    hq.ok(&["seed"]);
+    hq.json(&["mirror", &pg.url("postgres"), "--once"]);
+    // the mirror of an older build: one column fewer, one the schemas no longer have
+    pg.query(
+        "postgres",
+        "ALTER TABLE ayni.edan_tallies DROP COLUMN missing; DELETE FROM ayni_mirror.columns WHERE table_name = 'edan_tallies' AND column_name = 'missing';
+         ALTER TABLE ayni.person ADD COLUMN nickname text; INSERT INTO ayni_mirror.columns VALUES ('person', 'nickname', 'text', 'nickname text', 99);
+         UPDATE ayni.edan_tallies SET item_json = '{}'",
+    );
+    let out = hq.cmd(&["--json", "mirror", &pg.url("postgres"), "--once"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("+ edan_tallies.missing") && said.contains("- person.nickname"), "{said}");
+    assert_eq!(pg.query("postgres", "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'ayni' AND table_name = 'person' AND column_name = 'nickname'"), "0");
+    assert_eq!(pg.query("postgres", "SELECT count(*) FROM ayni.edan_tallies WHERE item_json = '{}'"), "0", "every row reloaded");
+    assert_eq!(pg.query("postgres", "SELECT max(version) FROM ayni_mirror.migrations"), "3");
+    assert_eq!(mirrored_counts(&pg), counts(&hq));
+}
