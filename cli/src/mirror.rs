@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use ayni_mirror::projection::Batch;
 use ayni_mirror::{Applied, Mirror};
 use ayni_node::feed::Change;
 use serde_json::json;
@@ -22,33 +23,57 @@ use crate::{control, runtime};
 const BATCH: usize = 2000;
 
 /// Runs the mirror; with `once`, until it has caught up.
+///
+/// Three stages overlap: the feed is read (a thread), turned into batches
+/// of rows (a thread), and written to PostgreSQL one transaction at a time
+/// (here), so the node's work and the database's proceed side by side.
 pub fn run(home: &Path, url: &str, once: bool, out: &mut Out) -> Result<ExitCode> {
     let target = ayni_mirror::target(url)?;
     let projection = ayni_mirror::projection::Projection::of(ayni_node::schema::schemas()?);
     let rt = runtime()?;
-    if control::serving(home) {
+    let (feed_tx, feed_rx) = std::sync::mpsc::sync_channel::<Result<Vec<Change>>>(4);
+    let serving = control::serving(home);
+    let mut mirror = if serving {
         let node_id = serving_node_id(home)?;
-        let mut mirror = rt.block_on(Mirror::connect(&target, &node_id, projection))?;
-        said_migration(&mirror);
-        rt.block_on(follow(home, &target, &mut mirror, once, out))
+        let mirror = rt.block_on(Mirror::connect(&target, &node_id, projection))?;
+        follow_serving(home, mirror.position(), once, feed_tx);
+        mirror
     } else {
         // nothing else writes this home while we hold it: what there is, then exit
         let node = ayni_node::Node::open(home)?;
-        let mut mirror = rt.block_on(Mirror::connect(&target, &node.id().to_string(), projection))?;
-        said_migration(&mirror);
-        let mut total = Applied { position: mirror.position(), ..Applied::default() };
-        loop {
-            let at = mirror.position();
-            let (changes, resume) = node.changes_since(at, None, BATCH)?;
-            if resume == at {
-                break;
+        let mirror = rt.block_on(Mirror::connect(&target, &node.id().to_string(), projection))?;
+        let mut at = mirror.position();
+        std::thread::spawn(move || loop {
+            let read = node.changes_since(at, None, BATCH).map_err(anyhow::Error::from);
+            let done = matches!(&read, Ok((_, resume)) if *resume == at);
+            let chunk = read.map(|(changes, resume)| {
+                at = resume;
+                changes
+            });
+            if done || feed_tx.send(chunk).is_err() {
+                return;
             }
-            let applied = rt.block_on(mirror.apply(&changes, resume))?;
-            add(&mut total, &applied);
-        }
-        summary(out, &target, &total, if once { None } else { Some("no node serves this home: mirrored what it holds; with `ayni serve` running, `ayni mirror` follows its changes live") })?;
-        Ok(ExitCode::SUCCESS)
+        });
+        mirror
+    };
+    if let Some(m) = &mirror.migrated {
+        eprintln!("ayni: migrated: {m}");
     }
+    let batches = batcher(mirror.projection().clone(), feed_rx);
+    let total = rt.block_on(write_all(&mut mirror, batches, if once || !serving { None } else { Some(&mut *out) }))?;
+    if !serving && !once {
+        eprintln!("ayni: no node serves this home: mirrored what it holds; with `ayni serve` running, `ayni mirror` follows its changes live");
+    }
+    if once || !serving {
+        out.text_or_json(
+            &format!(
+                "mirrored to {target}: {} records written, {} deleted; feed position {}\n",
+                total.records, total.deleted, total.position
+            ),
+            &json!({"database": target.to_string(), "records": total.records, "deleted": total.deleted, "position": total.position}),
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serving_node_id(home: &Path) -> Result<String> {
@@ -64,12 +89,11 @@ fn serving_node_id(home: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&text).trim().to_string())
 }
 
-/// Follows the serving node's feed from the mirror's position: a reader
-/// thread turns the `watch --json` stream into batches, each applied in
-/// one transaction.
-async fn follow(home: &Path, target: &ayni_mirror::Target, mirror: &mut Mirror, once: bool, out: &mut Out) -> Result<ExitCode> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Change>>>(8);
-    let mut args = vec!["--json".to_string(), "watch".into(), "--since".into(), mirror.position().to_string()];
+/// Reads the serving node's feed after `since` (its `watch --json`,
+/// through the control socket) on a thread of its own, in chunks as they
+/// arrive; an error or the node stopping ends it.
+fn follow_serving(home: &Path, since: u64, once: bool, feed: std::sync::mpsc::SyncSender<Result<Vec<Change>>>) {
+    let mut args = vec!["--json".to_string(), "watch".into(), "--since".into(), since.to_string()];
     if once {
         args.push("--once".into());
     }
@@ -77,7 +101,7 @@ async fn follow(home: &Path, target: &ayni_mirror::Target, mirror: &mut Mirror, 
     // a thread, not a blocking task: a runtime waits for those on exit
     std::thread::spawn(move || {
         let mut pending = Vec::new();
-        let sender = tx.clone();
+        let sender = feed.clone();
         let result = control::follow(&home, args, |bytes| {
             pending.extend_from_slice(bytes);
             let Some(end) = pending.iter().rposition(|b| *b == b'\n') else { return Ok(()) };
@@ -88,7 +112,7 @@ async fn follow(home: &Path, target: &ayni_mirror::Target, mirror: &mut Mirror, 
                 .map(|l| serde_json::from_slice(l).context("a malformed change from the serving node"))
                 .collect();
             // the mirror stopped: stop reading
-            sender.blocking_send(changes).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            sender.send(changes).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
         });
         let end = match result {
             None => Err(anyhow::anyhow!("the serving node stopped")),
@@ -96,60 +120,73 @@ async fn follow(home: &Path, target: &ayni_mirror::Target, mirror: &mut Mirror, 
             Some(Ok((_, error))) => Err(anyhow::anyhow!("the serving node's feed: {}", error.unwrap_or_default())),
             Some(Err(e)) => Err(e),
         };
-        let _ = tx.blocking_send(end);
+        let _ = feed.send(end);
     });
-    let mut total = Applied { position: mirror.position(), ..Applied::default() };
-    loop {
-        let first = tokio::select! {
-            next = rx.recv() => next,
-            _ = tokio::signal::ctrl_c() => break,
-        };
-        let Some(first) = first else { break };
-        let mut batch = first?;
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(more) => batch.extend(more?),
-                Err(_) => break,
+}
+
+/// Turns chunks of the feed into batches of rows on a thread of its own:
+/// what has arrived, up to [`BATCH`] records, waiting for nothing more.
+fn batcher(
+    projection: ayni_mirror::projection::Projection,
+    feed: std::sync::mpsc::Receiver<Result<Vec<Change>>>,
+) -> tokio::sync::mpsc::Receiver<Result<Batch>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    std::thread::spawn(move || {
+        while let Ok(first) = feed.recv() {
+            let mut changes = match first {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            while changes.len() < BATCH {
+                match feed.try_recv() {
+                    Ok(Ok(more)) => changes.extend(more),
+                    Ok(Err(e)) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let Some(resume) = changes.iter().map(|c| c.position).max() else { continue };
+            if tx.blocking_send(Ok(projection.batch(&changes, resume))).is_err() {
+                return;
             }
         }
-        let resume = batch.iter().map(|c| c.position).max().unwrap_or(mirror.position());
-        let applied = mirror.apply(&batch, resume).await?;
+    });
+    rx
+}
+
+/// Writes batches in order until they end (or Ctrl-C, between two
+/// transactions); with `live`, says what each did.
+async fn write_all(
+    mirror: &mut Mirror,
+    mut batches: tokio::sync::mpsc::Receiver<Result<Batch>>,
+    mut live: Option<&mut Out>,
+) -> Result<Applied> {
+    let mut total = Applied { position: mirror.position(), ..Applied::default() };
+    loop {
+        let next = tokio::select! {
+            next = batches.recv() => next,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let Some(batch) = next else { break };
+        let applied = mirror.write(batch?).await?;
         add(&mut total, &applied);
-        if !once {
+        if let Some(out) = live.as_deref_mut() {
             out.text_or_json(
                 &format!("position {}: {} records written, {} deleted\n", applied.position, applied.records, applied.deleted),
                 &json!(applied),
             )?;
         }
     }
-    if once {
-        summary(out, target, &total, None)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(total)
 }
 
 fn add(total: &mut Applied, applied: &Applied) {
     total.records += applied.records;
     total.deleted += applied.deleted;
     total.position = applied.position;
-}
-
-/// Says on stderr how the tables were migrated, if they were.
-fn said_migration(mirror: &Mirror) {
-    if let Some(m) = &mirror.migrated {
-        eprintln!("ayni: migrated: {m}");
-    }
-}
-
-fn summary(out: &mut Out, target: &ayni_mirror::Target, total: &Applied, note: Option<&str>) -> Result<()> {
-    if let Some(n) = note {
-        eprintln!("ayni: {n}");
-    }
-    out.text_or_json(
-        &format!(
-            "mirrored to {target}: {} records written, {} deleted; feed position {}\n",
-            total.records, total.deleted, total.position
-        ),
-        &json!({"database": target.to_string(), "records": total.records, "deleted": total.deleted, "position": total.position}),
-    )
 }

@@ -27,9 +27,9 @@ pub mod projection;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ayni_node::feed::Change;
+
 use futures_util::SinkExt;
-use projection::{ident, Projection, SCHEMA};
+use projection::{ident, Batch, Projection, SCHEMA};
 use tokio_postgres::NoTls;
 
 /// What can go wrong.
@@ -235,12 +235,16 @@ impl Mirror {
         self.position
     }
 
-    /// Writes a batch of feed entries and the position after them
-    /// (`resume`, which may pass entries of no interest) in one
-    /// transaction: each record's rows are replaced by its rows now, a
-    /// deleted record's removed. Entries at or before the recorded
-    /// position are already in and are skipped.
-    pub async fn apply(&mut self, changes: &[Change], resume: u64) -> Result<Applied> {
+    /// The projection the mirror writes (for [`Projection::batch`]).
+    pub fn projection(&self) -> &Projection {
+        &self.projection
+    }
+
+    /// Writes a batch of feed entries and the position after it in one
+    /// transaction: each record's rows, in every table of its kind, are
+    /// replaced by its rows now (none when it is deleted). A batch that
+    /// brings the position no further is already in and is skipped.
+    pub async fn write(&mut self, batch: Batch) -> Result<Applied> {
         let tx = self.client.transaction().await.map_err(db("starting a transaction"))?;
         let at: i64 = tx
             .query_one("SELECT position FROM ayni_mirror.state FOR UPDATE", &[])
@@ -248,32 +252,17 @@ impl Mirror {
             .map_err(db("reading the feed position"))?
             .get(0);
         let at = at.max(0) as u64;
-        // each record once, at its latest entry
-        let mut latest: BTreeMap<&str, &Change> = BTreeMap::new();
-        for c in changes.iter().filter(|c| c.position > at) {
-            latest.insert(c.record.id.as_str(), c);
+        if batch.resume <= at {
+            self.position = at;
+            return Ok(Applied { position: at, ..Applied::default() });
         }
-        let mut applied = Applied { position: at.max(resume), ..Applied::default() };
-        let mut by_kind: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        let mut rows: BTreeMap<usize, String> = BTreeMap::new();
-        for c in latest.values() {
-            by_kind.entry(c.record.kind.as_str()).or_default().push(c.record.id.clone());
-            if c.record.deleted {
-                applied.deleted += 1;
-            } else {
-                applied.records += 1;
-            }
-            for (table, line) in self.projection.rows(c.position, &c.record) {
-                rows.entry(table).or_default().push_str(&line);
-            }
-        }
-        for (kind, ids) in &by_kind {
-            if let Some(t) = self.projection.tables.iter().find(|t| t.name == *kind && t.collection.is_none()) {
-                let sql = format!("DELETE FROM {} WHERE id = ANY($1)", t.qualified());
+        for (kind, ids) in &batch.ids {
+            for t in self.projection.tables.iter().filter(|t| t.kind == *kind) {
+                let sql = format!("DELETE FROM {} WHERE {} = ANY($1)", t.qualified(), if t.collection.is_some() { "record_id" } else { "id" });
                 tx.execute(&sql, &[ids]).await.map_err(db(&format!("deleting old rows of {}", t.qualified())))?;
             }
         }
-        for (i, text) in rows {
+        for (i, text) in batch.rows {
             let table = &self.projection.tables[i];
             let doing = format!("copying rows into {}", table.qualified());
             let sink = tx.copy_in(&table.copy_sql()).await.map_err(db(&doing))?;
@@ -281,15 +270,13 @@ impl Mirror {
             sink.send(bytes::Bytes::from(text)).await.map_err(db(&doing))?;
             sink.finish().await.map_err(db(&doing))?;
         }
-        tx.execute(
-            "UPDATE ayni_mirror.state SET position = $1, updated_at = now()",
-            &[&(applied.position as i64)],
-        )
-        .await
-        .map_err(db("recording the feed position"))?;
+        let position = at.max(batch.resume);
+        tx.execute("UPDATE ayni_mirror.state SET position = $1, updated_at = now()", &[&(position as i64)])
+            .await
+            .map_err(db("recording the feed position"))?;
         tx.commit().await.map_err(db("committing"))?;
-        self.position = applied.position;
-        Ok(applied)
+        self.position = position;
+        Ok(Applied { records: batch.records, deleted: batch.deleted, position })
     }
 }
 

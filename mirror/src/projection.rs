@@ -24,6 +24,8 @@
 //!   child row its item as `jsonb`. Nothing is lost: the typed columns
 //!   are a convenience over the JSON.
 
+use std::collections::BTreeMap;
+
 use ayni_node::schema::Schemas;
 use serde_json::Value;
 
@@ -135,6 +137,21 @@ pub struct Table {
     pub primary_key: Vec<String>,
 }
 
+/// Feed entries made ready to write.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The records' IDs by kind: their rows are replaced.
+    pub ids: BTreeMap<String, Vec<String>>,
+    /// `COPY` text by table index.
+    pub rows: BTreeMap<usize, String>,
+    /// Records written.
+    pub records: usize,
+    /// Records deleted.
+    pub deleted: usize,
+    /// The feed position after the batch.
+    pub resume: u64,
+}
+
 /// Every table, kind tables first (a child table refers to its kind's).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Projection {
@@ -161,13 +178,6 @@ impl Table {
     pub fn create_sql(&self) -> String {
         let mut parts: Vec<String> = self.columns.iter().map(Column::definition).collect();
         parts.push(format!("PRIMARY KEY ({})", self.primary_key.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ")));
-        if self.collection.is_some() {
-            parts.push(format!(
-                "FOREIGN KEY (record_id) REFERENCES {}.{} (id) ON DELETE CASCADE",
-                ident(SCHEMA),
-                ident(&self.kind)
-            ));
-        }
         format!("CREATE TABLE {} (\n  {}\n)", self.qualified(), parts.join(",\n  "))
     }
 
@@ -356,6 +366,30 @@ impl Projection {
         Projection { tables: kinds }
     }
 
+    /// Prepares a batch of feed entries for [`crate::Mirror::write`]: each
+    /// record once (its latest entry), its rows as `COPY` text per table.
+    /// Pure work, no database: it can run beside the previous batch's
+    /// transaction.
+    pub fn batch(&self, changes: &[ayni_node::feed::Change], resume: u64) -> Batch {
+        let mut latest: BTreeMap<&str, &ayni_node::feed::Change> = BTreeMap::new();
+        for c in changes {
+            latest.insert(c.record.id.as_str(), c);
+        }
+        let mut batch = Batch { resume, ..Batch::default() };
+        for c in latest.values() {
+            batch.ids.entry(c.record.kind.clone()).or_default().push(c.record.id.clone());
+            if c.record.deleted {
+                batch.deleted += 1;
+            } else {
+                batch.records += 1;
+            }
+            for (table, line) in self.rows(c.position, &c.record) {
+                batch.rows.entry(table).or_default().push_str(&line);
+            }
+        }
+        batch
+    }
+
     /// The rows `record` becomes: `(table index, one CSV line)`. A deleted
     /// record becomes none.
     pub fn rows(&self, position: u64, record: &ayni_node::node::Record) -> Vec<(usize, String)> {
@@ -363,7 +397,13 @@ impl Projection {
         if record.deleted {
             return out;
         }
-        let fields = without_nul(record.fields.clone());
+        let cleaned;
+        let fields = if has_nul(&record.fields) {
+            cleaned = without_nul(record.fields.clone());
+            &cleaned
+        } else {
+            &record.fields
+        };
         for (i, table) in self.tables.iter().enumerate() {
             if table.kind != record.kind {
                 continue;
@@ -374,8 +414,8 @@ impl Projection {
                         .columns
                         .iter()
                         .map(|c| match &c.source {
-                            Source::Field(p) => value_at(&fields, p).and_then(|v| cell(c, v)),
-                            Source::Meta(m) => kind_meta(*m, position, record, &fields),
+                            Source::Field(p) => value_at(fields, p).and_then(|v| cell(c, v)),
+                            Source::Meta(m) => kind_meta(*m, position, record, fields),
                         })
                         .collect();
                     out.push((i, csv_line(&values)));
@@ -526,6 +566,15 @@ fn csv_line(values: &[Option<String>]) -> String {
     }
     line.push('\n');
     line
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 /// PostgreSQL's text and jsonb hold no NUL character: it becomes U+FFFD.
