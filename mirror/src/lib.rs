@@ -11,6 +11,8 @@
 //!
 //! # In the database
 //! - `ayni.KIND` and `ayni.KIND_COLLECTION`: the records ([`projection`]).
+//! - `ayni.situation_*`: the situation report's views ([`views`]), made
+//!   again on every start.
 //! - `ayni_mirror.migrations (version, description, applied_at)`: what
 //!   was applied, in order. Version 1 makes the bookkeeping tables; each
 //!   later version is a change of the record tables' shape, described.
@@ -24,6 +26,7 @@
 //! One mirror per database at a time (a session advisory lock).
 
 pub mod projection;
+pub mod views;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -222,7 +225,13 @@ impl Mirror {
             }
         };
         check_by_hand(&tx).await?;
+        // the views go while the tables change under them, and come back as
+        // this build makes them
+        tx.batch_execute(&views::drop_sql()).await.map_err(db("dropping the situation views"))?;
         let migrated = migrate(&tx, &projection).await?;
+        for sql in views::create_sql(&projection) {
+            tx.batch_execute(&sql).await.map_err(db("creating the situation views"))?;
+        }
         if migrated.is_some() {
             position = 0;
         }

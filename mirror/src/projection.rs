@@ -103,7 +103,6 @@ enum Meta {
     Position,
     RecordId,
     KeyPart(usize),
-    Item,
 }
 
 /// One column.
@@ -432,7 +431,6 @@ impl Projection {
                                 Source::Field(p) => value_at(item, p).and_then(|v| cell(c, v)),
                                 Source::Meta(Meta::RecordId) => Some(record.id.clone()),
                                 Source::Meta(Meta::KeyPart(n)) => keys.get(*n).cloned(),
-                                Source::Meta(Meta::Item) => Some(item.to_string()),
                                 Source::Meta(_) => None,
                             })
                             .collect();
@@ -469,7 +467,7 @@ fn child_table<'a>(walker: &Walker<'a>, kind: &str, field: &str, at: At<'a>) -> 
     for n in 0..depth {
         columns.push(Column::meta(&key_column(n), SqlType::Text, true, Meta::KeyPart(n)));
     }
-    let taken: Vec<String> = columns.iter().map(|c| c.name.clone()).chain(["item_json".to_string()]).collect();
+    let taken: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     if let Some((ty, allowed)) = walker.scalar(item) {
         columns.push(Column { name: "value".into(), ty, allowed, required: false, source: Source::Field(vec![]) });
     } else {
@@ -482,7 +480,6 @@ fn child_table<'a>(walker: &Walker<'a>, kind: &str, field: &str, at: At<'a>) -> 
             columns.push(c);
         }
     }
-    columns.push(Column::meta("item_json", SqlType::Jsonb, true, Meta::Item));
     let primary_key = columns.iter().take(depth + 1).map(|c| c.name.clone()).collect();
     Table { name: format!("{kind}_{field}"), kind: kind.to_string(), collection: Some(field.to_string()), depth, columns, primary_key }
 }
@@ -519,7 +516,7 @@ fn kind_meta(m: Meta, position: u64, r: &ayni_node::node::Record, fields: &Value
         Meta::Heads => Some(text_array(r.heads.iter().map(String::as_str))),
         Meta::Fields => Some(fields.to_string()),
         Meta::Position => Some(position.to_string()),
-        Meta::RecordId | Meta::KeyPart(_) | Meta::Item => None,
+        Meta::RecordId | Meta::KeyPart(_) => None,
     }
 }
 

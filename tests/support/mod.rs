@@ -166,6 +166,12 @@ impl Served {
         self.terminate()
     }
 
+    /// `kill -9`: no clean-up, as a power cut or a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         for _ in 0..100 {
