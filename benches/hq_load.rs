@@ -107,16 +107,7 @@ fn main() {
         // in its own (one hot document written by every node would make
         // each of the simulated nodes, which share 2 cores here, merge
         // every other node's changes to it at every sync)
-        let file = dir.path().join("edans.jsonl");
-        let lines: Vec<String> = (0..n)
-            .map(|i| {
-                let mut r = ayni_node::seed::edan_like(i);
-                r["key"] = serde_json::json!(format!("edan-load-{i}"));
-                r.to_string()
-            })
-            .collect();
-        std::fs::write(&file, lines.join("\n")).unwrap();
-        ayni(&hq, &["import", "edan", file.to_str().unwrap()]);
+        common::import_edans(&hq, dir.path(), n, |i| format!("edan-load-{i}"));
         let (serve, _) = common::serve_http(&hq);
         let addr: std::net::SocketAddr = {
             let status: serde_json::Value = serde_json::from_str(&ayni(&hq, &["--json", "status"])).unwrap();

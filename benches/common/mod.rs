@@ -31,17 +31,24 @@ pub fn home_with_edans(dir: &Path, records: usize) -> PathBuf {
     ayni(&home, &["init", "--name", "hq"]);
     ayni(&home, &["network", "create", "--name", "bench"]);
     ayni(&home, &["seed"]);
+    import_edans(&home, dir, records, |i| format!("edan-bench-{i:06}"));
+    home
+}
+
+/// Imports `records` seed-shaped EDAN records (zones, tallies per team,
+/// needs, services), the i-th keyed `key(i)`, through a JSON Lines file in
+/// `dir`.
+pub fn import_edans(home: &Path, dir: &Path, records: usize, key: impl Fn(usize) -> String) {
     let file = dir.join("edan.jsonl");
     let lines: Vec<String> = (0..records)
         .map(|i| {
             let mut r = ayni_node::seed::edan_like(i);
-            r["key"] = serde_json::json!(format!("edan-bench-{i:06}"));
+            r["key"] = serde_json::json!(key(i));
             r.to_string()
         })
         .collect();
     std::fs::write(&file, lines.join("\n")).unwrap();
-    ayni(&home, &["import", "edan", file.to_str().unwrap()]);
-    home
+    ayni(home, &["import", "edan", file.to_str().unwrap()]);
 }
 
 /// `ayni serve --http` on `home`, on loopback ports; the process and the

@@ -186,7 +186,7 @@ pub(crate) enum Command {
         /// Do not announce or browse peers with mDNS
         #[arg(long)]
         no_mdns: bool,
-        /// Drop a peer that sends nothing for this many seconds mid-sync
+        /// Drop a peer that sends nothing (or takes nothing we send) for this many seconds mid-sync
         #[arg(long, default_value_t = 30)]
         stall_timeout: u64,
         /// Sync again with each reachable peer every this many seconds
@@ -209,7 +209,7 @@ pub(crate) enum Command {
     Sync {
         /// HOST:PORT, or the node ID of a known peer
         peer: String,
-        /// Give up on a peer that sends nothing for this many seconds
+        /// Give up on a peer that sends nothing (or takes nothing we send) for this many seconds
         #[arg(long, default_value_t = 30)]
         stall_timeout: u64,
     },

@@ -95,7 +95,7 @@ pub enum NetError {
 /// Transport tuning.
 #[derive(Debug, Clone)]
 pub struct NetConfig {
-    /// How long a peer may send nothing mid-session before it is dropped.
+    /// How long a peer may send nothing, or take nothing we send, mid-session before it is dropped.
     pub stall_timeout: Duration,
     /// QUIC idle timeout.
     pub idle_timeout: Duration,
@@ -362,7 +362,7 @@ impl Endpoint {
         self.sync_with_stall(addr, self.config.stall_timeout).await
     }
 
-    /// [`Endpoint::sync_with`], dropping the peer when it sends nothing for
+    /// [`Endpoint::sync_with`], dropping the peer when it sends (or takes) nothing for
     /// `stall` (instead of the endpoint's own stall timeout): one command's
     /// `ayni sync --stall-timeout` through a serving node.
     pub async fn sync_with_stall(&self, addr: SocketAddr, stall: Duration) -> Result<SyncReport, NetError> {

@@ -16,6 +16,9 @@ pub(super) struct Io {
 
 /// Whole-document bytes per part of a batch handed to the stream.
 const PART_BYTES: usize = 256 * 1024;
+/// Bytes written at a time, each within the stall timeout: 16 KiB takes
+/// under 3 s even at 50 kbit/s, so only a peer that takes nothing stalls.
+const WRITE_CHUNK: usize = 16 * 1024;
 
 /// Reads one frame. `Err(Stalled)` when no byte arrives for `stall`: a
 /// large frame on a slow link is not a stall as long as bytes keep coming.
@@ -113,7 +116,18 @@ pub(super) async fn run_session(
                 done = frames.last() == Some(&Frame::End);
                 let buf = crate::sync::wire::encode_batch(&frames);
                 io.sent += buf.len() as u64;
-                send.write_all(&buf).await.map_err(write_err)?;
+                // a peer that takes no byte for the stall timeout is gone
+                // (killed mid-session): without this, a write into its full
+                // window waited for QUIC's idle timeout
+                for chunk in buf.chunks(WRITE_CHUNK) {
+                    match tokio::time::timeout(config.stall_timeout, send.write_all(chunk)).await {
+                        Ok(written) => written.map_err(write_err)?,
+                        Err(_) => {
+                            commit(engine, peer).await?;
+                            return Err(NetError::Stalled { peer: peer.to_string(), secs: config.stall_timeout.as_secs() });
+                        }
+                    }
+                }
             }
             send.flush().await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
         } else {
