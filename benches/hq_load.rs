@@ -72,7 +72,8 @@ fn peak_rss_mib(pid: u32) -> f64 {
 /// Busy and total jiffies of the whole machine, from /proc/stat.
 fn machine_ticks() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let cpu: Vec<f64> = stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let cpu: Vec<f64> =
+        stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
     let total: f64 = cpu.iter().sum();
     let idle = cpu.get(3).copied().unwrap_or(0.0) + cpu.get(4).copied().unwrap_or(0.0);
     (total - idle, total)
@@ -121,11 +122,26 @@ fn main() {
                 let token = ayni(&hq, &["enroll", &id, "--role", "field", "--name", &format!("field-{i}")]);
                 node.join(token.trim()).unwrap();
                 let team = format!("LOAD-{i}");
-                ayni(&hq, &["add", "team", "--key", &team, "--set", &format!("name={team}"), "--set", &format!("node_ids=[\"{id}\"]")]);
+                ayni(
+                    &hq,
+                    &[
+                        "add",
+                        "team",
+                        "--key",
+                        &team,
+                        "--set",
+                        &format!("name={team}"),
+                        "--set",
+                        &format!("node_ids=[\"{id}\"]"),
+                    ],
+                );
                 let engine = NodeHandle::spawn(node).unwrap();
                 let endpoint = {
                     let _guard = rt.enter();
-                    Arc::new(Endpoint::bind_engine(engine.clone(), "127.0.0.1:0".parse().unwrap(), NetConfig::default()).unwrap())
+                    Arc::new(
+                        Endpoint::bind_engine(engine.clone(), "127.0.0.1:0".parse().unwrap(), NetConfig::default())
+                            .unwrap(),
+                    )
                 };
                 (engine, endpoint, team)
             })
@@ -135,8 +151,14 @@ fn main() {
         }
         let url = pg.url("postgres");
         pg.query("postgres", "DROP SCHEMA IF EXISTS ayni CASCADE; DROP SCHEMA IF EXISTS ayni_mirror CASCADE");
-        let mut mirror =
-            Command::new(bin()).arg("--home").arg(&hq).args(["mirror", &url]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut mirror = Command::new(bin())
+            .arg("--home")
+            .arg(&hq)
+            .args(["mirror", &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_secs(2));
 
         eprintln!("{n} field nodes: {seconds} s of load…");
@@ -148,7 +170,8 @@ fn main() {
             .iter()
             .enumerate()
             .map(|(i, (engine, endpoint, team))| {
-                let (engine, endpoint, team, samples) = (engine.clone(), endpoint.clone(), team.clone(), samples.clone());
+                let (engine, endpoint, team, samples) =
+                    (engine.clone(), endpoint.clone(), team.clone(), samples.clone());
                 let edan = format!("edan:edan-load-{i}");
                 let offset = interval.mul_f64(i as f64 / n as f64);
                 rt.spawn(async move {

@@ -57,7 +57,8 @@ fn main() {
     let edans = status["records"]["edan"].as_u64().unwrap_or(0) as usize;
     let pg = postgres::Postgres::start();
     let url = pg.url("postgres");
-    let reset = || pg.query("postgres", "DROP SCHEMA IF EXISTS ayni CASCADE; DROP SCHEMA IF EXISTS ayni_mirror CASCADE");
+    let reset =
+        || pg.query("postgres", "DROP SCHEMA IF EXISTS ayni CASCADE; DROP SCHEMA IF EXISTS ayni_mirror CASCADE");
 
     // the node's share: the feed as JSON lines
     let feed_file = dir.path().join("feed.jsonl");
@@ -65,7 +66,13 @@ fn main() {
     for _ in 0..runs {
         feed.push(timed(|| {
             let out = std::fs::File::create(&feed_file).unwrap();
-            let ok = Command::new(bin()).arg("--home").arg(&home).args(["--json", "watch", "--once"]).stdout(out).status().unwrap();
+            let ok = Command::new(bin())
+                .arg("--home")
+                .arg(&home)
+                .args(["--json", "watch", "--once"])
+                .stdout(out)
+                .status()
+                .unwrap();
             assert!(ok.success());
         }));
     }
@@ -112,7 +119,14 @@ fn main() {
             ayni(&home, &["mirror", &url, "--once"]);
         }));
     }
-    let mut live = Command::new(bin()).arg("--home").arg(&home).args(["mirror", &url]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut live = Command::new(bin())
+        .arg("--home")
+        .arg(&home)
+        .args(["mirror", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (client, conn) = rt.block_on(tokio_postgres::connect(&url, tokio_postgres::NoTls)).unwrap();
     rt.spawn(conn);
@@ -143,7 +157,9 @@ fn main() {
     common::stop(serve);
 
     let (f, c, s, v) = (median(feed), median(copy), median(stopped.clone()), median(served.clone()));
-    println!("{mirrored} records ({records} EDANs + demo; {total} in the store): {tallies} tally rows, {needs} need rows");
+    println!(
+        "{mirrored} records ({records} EDANs + demo; {total} in the store): {tallies} tally rows, {needs} need rows"
+    );
     println!("| what | median of {runs} | records/s |");
     println!("|---|---|---|");
     println!("| baseline: the feed read alone (`watch --json --once`) | {f:.2} s | {:.0} |", mirrored as f64 / f);

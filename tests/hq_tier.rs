@@ -48,7 +48,8 @@ fn losing_one_hq_node_mid_sync_loses_nothing() {
     f.ok(&["import", "person", file.to_str().unwrap()]);
 
     // hq-1 dies while the field node syncs with it
-    let mut sync = f.cmd(&["sync", &addr1, "--stall-timeout", "3"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut sync =
+        f.cmd(&["sync", &addr1, "--stall-timeout", "3"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     assert!(sync.try_wait().unwrap().is_none(), "the sync ended before the kill: make it longer");
     s1.kill();

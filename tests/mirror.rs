@@ -17,7 +17,19 @@ use support::{network, Ayni};
 /// Live records of every kind, as `ayni list` shows them: kind → count.
 fn counts(node: &Ayni) -> Vec<(String, usize)> {
     let mut out = vec![];
-    for kind in ["org_unit", "entity", "practice", "request", "agreement", "mission", "course", "person", "event", "edan", "team"] {
+    for kind in [
+        "org_unit",
+        "entity",
+        "practice",
+        "request",
+        "agreement",
+        "mission",
+        "course",
+        "person",
+        "event",
+        "edan",
+        "team",
+    ] {
         out.push((kind.to_string(), node.json(&["list", kind]).as_array().unwrap().len()));
     }
     out
@@ -32,7 +44,8 @@ fn mirrored_counts(pg: &Postgres) -> Vec<(String, usize)> {
 
 /// The situation views depend on the tables: an analyst altering one by
 /// hand drops them first (the mirror makes them again when it starts).
-const DROP_VIEWS: &str = "DROP VIEW ayni.situation_totals, ayni.situation_pending, ayni.situation_figures, ayni.situation_zones";
+const DROP_VIEWS: &str =
+    "DROP VIEW ayni.situation_totals, ayni.situation_pending, ayni.situation_figures, ayni.situation_zones";
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -52,22 +65,46 @@ fn situation_matches_report(hq: &Ayni, pg: &Postgres, reference: &str) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|z| format!("{}|{}|{}", z["zone"].as_str().unwrap(), z["decision"].as_str().unwrap(), z["source"].as_str().unwrap_or("")))
+        .map(|z| {
+            format!(
+                "{}|{}|{}",
+                z["zone"].as_str().unwrap(),
+                z["decision"].as_str().unwrap(),
+                z["source"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     let rows = pg.query("postgres", &format!("SELECT zone, decision, coalesce(source, '') FROM ayni.situation_zones WHERE record_id = '{id}' ORDER BY zone"));
     assert_eq!(rows.lines().collect::<Vec<_>>(), zones);
     let pending: Vec<&str> = report["pending_zones"].as_array().unwrap().iter().map(|z| z.as_str().unwrap()).collect();
-    let rows = pg.query("postgres", &format!("SELECT DISTINCT zone FROM ayni.situation_pending WHERE record_id = '{id}' ORDER BY zone"));
+    let rows = pg.query(
+        "postgres",
+        &format!("SELECT DISTINCT zone FROM ayni.situation_pending WHERE record_id = '{id}' ORDER BY zone"),
+    );
     assert_eq!(rows.lines().collect::<Vec<_>>(), pending);
     assert!(!pending.is_empty(), "the demo EDAN has a double count");
-    let teams: usize = pending.iter().map(|z| report["zones"].as_array().unwrap().iter().find(|r| r["zone"] == *z).unwrap()["observations"].as_object().unwrap().len()).sum();
-    assert_eq!(pg.query("postgres", &format!("SELECT count(*) FROM ayni.situation_pending WHERE record_id = '{id}'")), teams.to_string());
+    let teams: usize = pending
+        .iter()
+        .map(|z| {
+            report["zones"].as_array().unwrap().iter().find(|r| r["zone"] == *z).unwrap()["observations"]
+                .as_object()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(
+        pg.query("postgres", &format!("SELECT count(*) FROM ayni.situation_pending WHERE record_id = '{id}'")),
+        teams.to_string()
+    );
     for (field, total) in report["totals"].as_object().unwrap().iter().filter(|(k, _)| !k.contains('.')) {
         let sql = format!("SELECT {field}::float8 FROM ayni.situation_totals WHERE record_id = '{id}'");
         let got: f64 = pg.query("postgres", &sql).parse().unwrap_or_else(|_| panic!("{sql}"));
         assert_eq!(got, total.as_f64().unwrap(), "total of {field}");
     }
-    assert_eq!(pg.query("postgres", &format!("SELECT pending_zones FROM ayni.situation_totals WHERE record_id = '{id}'")), pending.len().to_string());
+    assert_eq!(
+        pg.query("postgres", &format!("SELECT pending_zones FROM ayni.situation_totals WHERE record_id = '{id}'")),
+        pending.len().to_string()
+    );
 }
 
 #[test]
@@ -95,15 +132,30 @@ fn the_mirror_matches_the_node_after_edits_deletes_conflicts_and_resolutions() {
         }
     }
     expected.sort();
-    let rows = pg.query("postgres", &format!("SELECT zone, team, dead FROM ayni.edan_tallies WHERE record_id = '{id}' ORDER BY 1, 2"));
+    let rows = pg.query(
+        "postgres",
+        &format!("SELECT zone, team, dead FROM ayni.edan_tallies WHERE record_id = '{id}' ORDER BY 1, 2"),
+    );
     assert_eq!(rows.lines().collect::<Vec<_>>(), expected);
     assert!(!expected.is_empty());
     let needs = edan["fields"]["needs"].as_object().unwrap().len();
-    assert_eq!(pg.query("postgres", &format!("SELECT count(*) FROM ayni.edan_needs WHERE record_id = '{id}'")), needs.to_string());
-    let row = pg.query("postgres", &format!("SELECT key, status, fields = '{}'::jsonb FROM ayni.edan WHERE id = '{id}'", edan["fields"].to_string().replace('\'', "''")));
+    assert_eq!(
+        pg.query("postgres", &format!("SELECT count(*) FROM ayni.edan_needs WHERE record_id = '{id}'")),
+        needs.to_string()
+    );
+    let row = pg.query(
+        "postgres",
+        &format!(
+            "SELECT key, status, fields = '{}'::jsonb FROM ayni.edan WHERE id = '{id}'",
+            edan["fields"].to_string().replace('\'', "''")
+        ),
+    );
     assert_eq!(row, format!("edan-sama-1|{}|t", edan["status"].as_str().unwrap()));
     assert_eq!(
-        pg.query("postgres", "SELECT pg_typeof(evaluation_started_at)::text, pg_typeof(geo_lat)::text FROM ayni.edan LIMIT 1"),
+        pg.query(
+            "postgres",
+            "SELECT pg_typeof(evaluation_started_at)::text, pg_typeof(geo_lat)::text FROM ayni.edan LIMIT 1"
+        ),
         "timestamp with time zone|double precision"
     );
 
@@ -117,7 +169,13 @@ fn the_mirror_matches_the_node_after_edits_deletes_conflicts_and_resolutions() {
     hq.ok(&["add", "person", "--key", "nueva", "--set", "full_name=Nueva Persona"]);
     let second = hq.json(&["mirror", &url, "--once"]);
     assert_eq!((second["records"].as_u64(), second["deleted"].as_u64()), (Some(2), Some(1)), "{second}");
-    assert_eq!(pg.query("postgres", &format!("SELECT dead FROM ayni.edan_tallies WHERE record_id = '{id}' AND zone = 'z1' AND team = 'GAEM-1'")), "4");
+    assert_eq!(
+        pg.query(
+            "postgres",
+            &format!("SELECT dead FROM ayni.edan_tallies WHERE record_id = '{id}' AND zone = 'z1' AND team = 'GAEM-1'")
+        ),
+        "4"
+    );
     assert_eq!(pg.query("postgres", &format!("SELECT count(*) FROM ayni.person WHERE key = '{gone}'")), "0");
     assert_eq!(pg.query("postgres", "SELECT full_name FROM ayni.person WHERE key = 'nueva'"), "Nueva Persona");
     situation_matches_report(&hq, &pg, "edan:edan-sama-1");
@@ -148,11 +206,26 @@ fn the_mirror_matches_the_node_after_edits_deletes_conflicts_and_resolutions() {
     );
     hq.ok(&["resolve", "mission:ac-sama-after", "participants_count", "12"]);
     hq.json(&["mirror", &url, "--once"]);
-    assert_eq!(pg.query("postgres", "SELECT conflicts, participants_count FROM ayni.mission WHERE key = 'ac-sama-after'"), "0|12");
+    assert_eq!(
+        pg.query("postgres", "SELECT conflicts, participants_count FROM ayni.mission WHERE key = 'ac-sama-after'"),
+        "0|12"
+    );
     // the bookkeeping: one node, its feed position, the migrations applied
-    let position = hq.ok(&["watch", "--json"]).lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).map(|c| c["position"].as_u64().unwrap()).max().unwrap();
-    assert_eq!(pg.query("postgres", "SELECT node_id, position FROM ayni_mirror.state"), format!("{}|{position}", hq.json(&["id"])["node_id"].as_str().unwrap()));
-    assert_eq!(pg.query("postgres", "SELECT string_agg(version::text, ',' ORDER BY version) FROM ayni_mirror.migrations"), "1,2");
+    let position = hq
+        .ok(&["watch", "--json"])
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|c| c["position"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(
+        pg.query("postgres", "SELECT node_id, position FROM ayni_mirror.state"),
+        format!("{}|{position}", hq.json(&["id"])["node_id"].as_str().unwrap())
+    );
+    assert_eq!(
+        pg.query("postgres", "SELECT string_agg(version::text, ',' ORDER BY version) FROM ayni_mirror.migrations"),
+        "1,2"
+    );
 }
 
 #[test]
@@ -162,7 +235,8 @@ fn a_live_mirror_follows_a_serving_node_and_survives_kill_9() {
     let (hq, _) = network(0);
     hq.ok(&["seed"]);
     let served = hq.serve();
-    let start_mirror = || hq.cmd(&["mirror", &url]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn mirror");
+    let start_mirror =
+        || hq.cmd(&["mirror", &url]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn mirror");
     let mut mirror = start_mirror();
     wait_for("the initial load", || {
         pg.query("postgres", "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ayni_mirror' AND table_name = 'state'") == "1"
@@ -205,7 +279,8 @@ fn kill_9_during_the_initial_load_resumes_with_nothing_missing_or_doubled() {
     hq.ok(&["import", "person", file.to_str().unwrap()]);
     let mut killed_midway = false;
     for delay in [200, 300, 400, 500, 650, 800, 1000, 1300, 1700, 2200, 3000] {
-        let mut mirror = hq.cmd(&["mirror", &url, "--once"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut mirror =
+            hq.cmd(&["mirror", &url, "--once"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(delay));
         mirror.kill().unwrap();
         mirror.wait().unwrap();
@@ -223,7 +298,10 @@ fn kill_9_during_the_initial_load_resumes_with_nothing_missing_or_doubled() {
     assert!(killed_midway, "no kill landed during the load");
     hq.json(&["mirror", &url, "--once"]);
     assert_eq!(mirrored_counts(&pg), counts(&hq));
-    assert_eq!(pg.query("postgres", "SELECT count(DISTINCT key), count(*) FROM ayni.person"), format!("{0}|{0}", counts(&hq)[7].1));
+    assert_eq!(
+        pg.query("postgres", "SELECT count(DISTINCT key), count(*) FROM ayni.person"),
+        format!("{0}|{0}", counts(&hq)[7].1)
+    );
 }
 
 #[test]
@@ -249,7 +327,10 @@ fn bad_connections_refusing_databases_and_hand_altered_tables_are_clear_errors()
     pg.query("postgres", "ALTER TABLE ayni.edan_tallies ALTER COLUMN dead TYPE text");
     hq.ok(&["set", "edan:edan-sama-1", "tallies.z1.GAEM-1.dead=5"]);
     let e = hq.fails(&["mirror", &pg.url("postgres"), "--once"], 2);
-    assert!(e.contains("table ayni.edan_tallies was altered by hand: column dead is text, the mirror made it int8"), "{e}");
+    assert!(
+        e.contains("table ayni.edan_tallies was altered by hand: column dead is text, the mirror made it int8"),
+        "{e}"
+    );
     pg.query("postgres", "ALTER TABLE ayni.edan_tallies ALTER COLUMN dead TYPE bigint USING dead::bigint; ALTER TABLE ayni.person ADD COLUMN mine text");
     let e = hq.fails(&["mirror", &pg.url("postgres"), "--once"], 2);
     assert!(e.contains("table ayni.person was altered by hand: column mine was added"), "{e}");
@@ -282,7 +363,11 @@ fn a_schema_change_migrates_the_tables_and_reloads_every_row() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("+ edan_tallies.missing") && said.contains("- person.nickname"), "{said}");
     assert_eq!(pg.query("postgres", "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'ayni' AND table_name = 'person' AND column_name = 'nickname'"), "0");
-    assert_eq!(pg.query("postgres", "SELECT count(*) FROM ayni.edan_tallies WHERE note = 'stale'"), "0", "every row reloaded");
+    assert_eq!(
+        pg.query("postgres", "SELECT count(*) FROM ayni.edan_tallies WHERE note = 'stale'"),
+        "0",
+        "every row reloaded"
+    );
     assert_eq!(pg.query("postgres", "SELECT max(version) FROM ayni_mirror.migrations"), "3");
     assert_eq!(mirrored_counts(&pg), counts(&hq));
 }

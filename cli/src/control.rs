@@ -151,7 +151,9 @@ pub fn follow(
 ) -> Option<Result<(u8, Option<String>)>> {
     let path = home.join(SOCKET);
     let stream = std::os::unix::net::UnixStream::connect(&path).ok()?;
-    Some(client(stream, args, stdout).with_context(|| format!("talking to the serving node through {}", path.display())))
+    Some(
+        client(stream, args, stdout).with_context(|| format!("talking to the serving node through {}", path.display())),
+    )
 }
 
 /// Whether a node serves `home` now.

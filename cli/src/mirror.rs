@@ -177,7 +177,10 @@ async fn write_all(
         add(&mut total, &applied);
         if let Some(out) = live.as_deref_mut() {
             out.text_or_json(
-                &format!("position {}: {} records written, {} deleted\n", applied.position, applied.records, applied.deleted),
+                &format!(
+                    "position {}: {} records written, {} deleted\n",
+                    applied.position, applied.records, applied.deleted
+                ),
                 &json!(applied),
             )?;
         }

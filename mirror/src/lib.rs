@@ -30,7 +30,6 @@ pub mod views;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-
 use futures_util::SinkExt;
 use projection::{ident, Batch, Projection, SCHEMA};
 use tokio_postgres::NoTls;
@@ -100,7 +99,8 @@ pub struct Target {
 
 /// Reads a connection string (a URL or `key=value` pairs).
 pub fn target(text: &str) -> Result<Target> {
-    let config: tokio_postgres::Config = text.parse().map_err(|e: tokio_postgres::Error| Error::Malformed(reason(&e)))?;
+    let config: tokio_postgres::Config =
+        text.parse().map_err(|e: tokio_postgres::Error| Error::Malformed(reason(&e)))?;
     let hosts: Vec<String> = config
         .get_hosts()
         .iter()
@@ -113,7 +113,8 @@ pub fn target(text: &str) -> Result<Target> {
         return Err(Error::Malformed("it names no host".into()));
     }
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let shown = format!("{}:{}/{}", hosts.join(","), port, config.get_dbname().unwrap_or(config.get_user().unwrap_or("")));
+    let shown =
+        format!("{}:{}/{}", hosts.join(","), port, config.get_dbname().unwrap_or(config.get_user().unwrap_or("")));
     Ok(Target { config, shown })
 }
 
@@ -204,11 +205,17 @@ impl Mirror {
             .get(0);
         if applied.is_none() {
             tx.batch_execute(BOOKKEEPING).await.map_err(db("creating the mirror's bookkeeping tables"))?;
-            tx.execute("INSERT INTO ayni_mirror.migrations (version, description) VALUES (1, 'bookkeeping tables')", &[])
-                .await
-                .map_err(db("recording migration 1"))?;
+            tx.execute(
+                "INSERT INTO ayni_mirror.migrations (version, description) VALUES (1, 'bookkeeping tables')",
+                &[],
+            )
+            .await
+            .map_err(db("recording migration 1"))?;
         }
-        let row = tx.query_opt("SELECT node_id, position FROM ayni_mirror.state", &[]).await.map_err(db("reading the mirror's state"))?;
+        let row = tx
+            .query_opt("SELECT node_id, position FROM ayni_mirror.state", &[])
+            .await
+            .map_err(db("reading the mirror's state"))?;
         let mut position = match row {
             Some(r) => {
                 let theirs: String = r.get(0);
@@ -267,7 +274,11 @@ impl Mirror {
         }
         for (kind, ids) in &batch.ids {
             for t in self.projection.tables.iter().filter(|t| t.kind == *kind) {
-                let sql = format!("DELETE FROM {} WHERE {} = ANY($1)", t.qualified(), if t.collection.is_some() { "record_id" } else { "id" });
+                let sql = format!(
+                    "DELETE FROM {} WHERE {} = ANY($1)",
+                    t.qualified(),
+                    if t.collection.is_some() { "record_id" } else { "id" }
+                );
                 tx.execute(&sql, &[ids]).await.map_err(db(&format!("deleting old rows of {}", t.qualified())))?;
             }
         }
@@ -294,7 +305,11 @@ type Recorded = BTreeMap<String, (String, BTreeMap<String, String>)>;
 
 async fn recorded(tx: &tokio_postgres::Transaction<'_>) -> Result<Recorded> {
     let mut out: Recorded = BTreeMap::new();
-    for r in tx.query("SELECT table_name, primary_key FROM ayni_mirror.tables", &[]).await.map_err(db("reading the mirror's tables"))? {
+    for r in tx
+        .query("SELECT table_name, primary_key FROM ayni_mirror.tables", &[])
+        .await
+        .map_err(db("reading the mirror's tables"))?
+    {
         out.insert(r.get(0), (r.get(1), BTreeMap::new()));
     }
     for r in tx
@@ -333,7 +348,10 @@ async fn check_by_hand(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
             match have.get(col) {
                 None => return Err(Error::Altered { table: name, detail: format!("column {col} was dropped") }),
                 Some(u) if u != udt => {
-                    return Err(Error::Altered { table: name, detail: format!("column {col} is {u}, the mirror made it {udt}") })
+                    return Err(Error::Altered {
+                        table: name,
+                        detail: format!("column {col} is {u}, the mirror made it {udt}"),
+                    })
                 }
                 _ => {}
             }
@@ -363,7 +381,8 @@ async fn migrate(tx: &tokio_postgres::Transaction<'_>, projection: &Projection) 
         let pk = table.primary_key.join(",");
         match recorded.get(&table.name) {
             Some((recorded_pk, cols)) if *recorded_pk == pk => {
-                let want: BTreeMap<&str, &projection::Column> = table.columns.iter().map(|c| (c.name.as_str(), c)).collect();
+                let want: BTreeMap<&str, &projection::Column> =
+                    table.columns.iter().map(|c| (c.name.as_str(), c)).collect();
                 for (col, udt) in cols {
                     match want.get(col.as_str()) {
                         None => {

@@ -176,7 +176,10 @@ impl Table {
     /// The `CREATE TABLE` statement.
     pub fn create_sql(&self) -> String {
         let mut parts: Vec<String> = self.columns.iter().map(Column::definition).collect();
-        parts.push(format!("PRIMARY KEY ({})", self.primary_key.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ")));
+        parts.push(format!(
+            "PRIMARY KEY ({})",
+            self.primary_key.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ")
+        ));
         format!("CREATE TABLE {} (\n  {}\n)", self.qualified(), parts.join(",\n  "))
     }
 
@@ -259,7 +262,9 @@ impl<'a> Walker<'a> {
 
     /// The schema of a keyed object's values, when it is one.
     fn keyed(&self, at: At<'a>) -> Option<At<'a>> {
-        self.chain(at).into_iter().find_map(|(doc, v)| v.get("additionalProperties").filter(|a| a.is_object()).map(|a| (doc, a)))
+        self.chain(at)
+            .into_iter()
+            .find_map(|(doc, v)| v.get("additionalProperties").filter(|a| a.is_object()).map(|a| (doc, a)))
     }
 
     /// What a scalar node becomes, if it is a scalar.
@@ -290,7 +295,13 @@ impl<'a> Walker<'a> {
 
     /// The typed columns of an object's fields, flattened; keyed objects
     /// inside go to `nested` (top level) or stay `jsonb`.
-    fn columns(&self, at: At<'a>, path: &[String], out: &mut Vec<Column>, nested: &mut Option<&mut Vec<(String, At<'a>)>>) {
+    fn columns(
+        &self,
+        at: At<'a>,
+        path: &[String],
+        out: &mut Vec<Column>,
+        nested: &mut Option<&mut Vec<(String, At<'a>)>>,
+    ) {
         for (name, child) in self.properties(at) {
             let mut p = path.to_vec();
             p.push(name.clone());
@@ -299,12 +310,24 @@ impl<'a> Walker<'a> {
             } else if self.keyed(child).is_some() {
                 match nested {
                     Some(list) if path.is_empty() => list.push((name, child)),
-                    _ => out.push(Column { name: p.join("_"), ty: SqlType::Jsonb, allowed: None, required: false, source: Source::Field(p) }),
+                    _ => out.push(Column {
+                        name: p.join("_"),
+                        ty: SqlType::Jsonb,
+                        allowed: None,
+                        required: false,
+                        source: Source::Field(p),
+                    }),
                 }
             } else if !self.properties(child).is_empty() {
                 self.columns(child, &p, out, &mut None);
             } else {
-                out.push(Column { name: p.join("_"), ty: SqlType::Jsonb, allowed: None, required: false, source: Source::Field(p) });
+                out.push(Column {
+                    name: p.join("_"),
+                    ty: SqlType::Jsonb,
+                    allowed: None,
+                    required: false,
+                    source: Source::Field(p),
+                });
             }
         }
     }
@@ -312,7 +335,19 @@ impl<'a> Walker<'a> {
 
 /// Column names the record's own columns take; a field of that name gets
 /// a `field_` prefix.
-const KIND_META: &[&str] = &["id", "key", "title", "status", "conflicts", "flags", "created_at", "created_by", "heads", "fields", "feed_position"];
+const KIND_META: &[&str] = &[
+    "id",
+    "key",
+    "title",
+    "status",
+    "conflicts",
+    "flags",
+    "created_at",
+    "created_by",
+    "heads",
+    "fields",
+    "feed_position",
+];
 
 impl Projection {
     /// The tables for every kind the node knows.
@@ -462,7 +497,12 @@ fn child_table<'a>(walker: &Walker<'a>, kind: &str, field: &str, at: At<'a>) -> 
             None => break,
         }
     }
-    let key_column = |n: usize| key_names.get(n).cloned().unwrap_or_else(|| if n == 0 { "item_id".into() } else { format!("item_key_{}", n + 1) });
+    let key_column = |n: usize| {
+        key_names
+            .get(n)
+            .cloned()
+            .unwrap_or_else(|| if n == 0 { "item_id".into() } else { format!("item_key_{}", n + 1) })
+    };
     let mut columns = vec![Column::meta("record_id", SqlType::Text, true, Meta::RecordId)];
     for n in 0..depth {
         columns.push(Column::meta(&key_column(n), SqlType::Text, true, Meta::KeyPart(n)));
@@ -481,7 +521,14 @@ fn child_table<'a>(walker: &Walker<'a>, kind: &str, field: &str, at: At<'a>) -> 
         }
     }
     let primary_key = columns.iter().take(depth + 1).map(|c| c.name.clone()).collect();
-    Table { name: format!("{kind}_{field}"), kind: kind.to_string(), collection: Some(field.to_string()), depth, columns, primary_key }
+    Table {
+        name: format!("{kind}_{field}"),
+        kind: kind.to_string(),
+        collection: Some(field.to_string()),
+        depth,
+        columns,
+        primary_key,
+    }
 }
 
 /// The items of a keyed collection with their key paths, `depth` levels
@@ -579,7 +626,9 @@ fn without_nul(v: Value) -> Value {
     match v {
         Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "\u{FFFD}")),
         Value::Array(a) => Value::Array(a.into_iter().map(without_nul).collect()),
-        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k.replace('\0', "\u{FFFD}"), without_nul(v))).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k.replace('\0', "\u{FFFD}"), without_nul(v))).collect())
+        }
         other => other,
     }
 }
@@ -651,7 +700,10 @@ mod tests {
         assert_eq!(rows.iter().filter(|(i, _)| name(*i) == "edan_tallies").count(), 2);
         assert_eq!(rows.iter().filter(|(i, _)| name(*i) == "edan_needs").count(), 1);
         let (_, edan) = rows.iter().find(|(i, _)| name(*i) == "edan").unwrap();
-        assert!(edan.starts_with("\"2ZoVmWMSgytKnfXYzMoxHcQT9rQr\",\"e1\",\"Sama \"\"norte\"\"\",\"draft\",\"0\",\"{}\""), "{edan}");
+        assert!(
+            edan.starts_with("\"2ZoVmWMSgytKnfXYzMoxHcQT9rQr\",\"e1\",\"Sama \"\"norte\"\"\",\"draft\",\"0\",\"{}\""),
+            "{edan}"
+        );
         assert!(!edan.contains("not-an-enum\","), "a value outside the enum is NULL in its column: {edan}");
         assert!(edan.contains("\"-16.5\""));
         assert!(!edan.contains('\0'));

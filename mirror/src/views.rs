@@ -32,7 +32,9 @@ pub fn drop_sql() -> String {
 /// tallies (a schema without them).
 pub fn create_sql(projection: &Projection) -> Vec<String> {
     let table = |name: &str| projection.tables.iter().find(|t| t.name == name);
-    let (Some(tallies), Some(accepted), Some(_zones)) = (table("edan_tallies"), table("edan_accepted"), table("edan_zones")) else {
+    let (Some(tallies), Some(accepted), Some(_zones)) =
+        (table("edan_tallies"), table("edan_accepted"), table("edan_zones"))
+    else {
         return vec![];
     };
     let counts: Vec<&str> = tallies
@@ -76,7 +78,9 @@ LEFT JOIN observed o ON o.record_id = ids.record_id AND o.zone = ids.zone",
     let picked: Vec<String> = counts
         .iter()
         .map(|c| match manual(c) {
-            Some(m) => format!("CASE WHEN d.source = 'manual' THEN a.{} ELSE t.{} END AS {}", ident(&m), ident(c), ident(c)),
+            Some(m) => {
+                format!("CASE WHEN d.source = 'manual' THEN a.{} ELSE t.{} END AS {}", ident(&m), ident(c), ident(c))
+            }
             None => format!("t.{} AS {}", ident(c), ident(c)),
         })
         .collect();

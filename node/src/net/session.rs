@@ -124,7 +124,10 @@ pub(super) async fn run_session(
                         Ok(written) => written.map_err(write_err)?,
                         Err(_) => {
                             commit(engine, peer).await?;
-                            return Err(NetError::Stalled { peer: peer.to_string(), secs: config.stall_timeout.as_secs() });
+                            return Err(NetError::Stalled {
+                                peer: peer.to_string(),
+                                secs: config.stall_timeout.as_secs(),
+                            });
                         }
                     }
                 }
