@@ -25,6 +25,7 @@
 //!
 //! One mirror per database at a time (a session advisory lock).
 
+mod copy_text;
 pub mod projection;
 pub mod views;
 
