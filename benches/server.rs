@@ -13,8 +13,6 @@
 //! Uses the release binary: `cargo build --release -p ayni-cli && cargo
 //! bench --bench server [-- --records 10000 --writes 50 --reads 200 --pace-ms 50]`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;

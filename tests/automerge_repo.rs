@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use support::link::{self, Profile};

@@ -1,50 +1,40 @@
-//! How values are written for PostgreSQL's `COPY … (FORMAT csv)`.
+//! How cells are written for PostgreSQL's `COPY … (FORMAT csv)`.
 //!
-//! Owns: a JSON value as a typed column's text (or NULL when it is not of
-//! the column's type), array literals, CSV quoting, and the NUL characters
-//! PostgreSQL's text cannot hold. Must never: decide which columns exist
-//! (that is [`crate::projection`]) or talk to a database.
+//! Owns: a cell as text (array literals, CSV quoting, NULL as nothing)
+//! and the NUL characters PostgreSQL's text cannot hold. Must never:
+//! decide which columns exist or talk to a database.
 
+use ayni_node::tables::Cell;
 use serde_json::Value;
 
-use crate::projection::{Column, SqlType};
-
-/// A value as the column's text, or NULL when it is not of the column's
-/// type (the JSON still has it).
-pub(crate) fn cell(c: &Column, v: &Value) -> Option<String> {
-    match c.ty {
-        SqlType::Text | SqlType::Date | SqlType::Timestamp => {
-            let s = v.as_str()?;
-            match &c.allowed {
-                Some(allowed) if !allowed.iter().any(|a| a == s) => None,
-                _ => Some(s.to_string()),
-            }
-        }
-        SqlType::BigInt | SqlType::Integer => v.as_i64().map(|n| n.to_string()),
-        SqlType::Double => v.as_f64().filter(|f| f.is_finite()).map(|f| f.to_string()),
-        SqlType::Boolean => v.as_bool().map(|b| if b { "t".into() } else { "f".into() }),
-        SqlType::TextArray => {
-            let items: Option<Vec<&str>> = v.as_array()?.iter().map(Value::as_str).collect();
-            items.map(|i| text_array(i.into_iter()))
-        }
-        SqlType::Jsonb => Some(v.to_string()),
+/// A cell's text, `None` for NULL.
+fn text(cell: &Cell) -> Option<String> {
+    let plain = |s: &str| if s.contains('\0') { s.replace('\0', "\u{FFFD}") } else { s.to_string() };
+    match cell {
+        Cell::Empty => None,
+        Cell::Text(s) => Some(plain(s)),
+        Cell::Integer(n) => Some(n.to_string()),
+        Cell::Number(f) => Some(f.to_string()),
+        Cell::Boolean(b) => Some(if *b { "t".into() } else { "f".into() }),
+        Cell::TextList(items) => Some(text_array(items.iter().map(|s| plain(s)))),
+        Cell::Json(v) => Some(v.to_string()),
     }
 }
 
 /// A PostgreSQL array literal of strings.
-pub(crate) fn text_array<'s>(items: impl Iterator<Item = &'s str>) -> String {
+fn text_array(items: impl Iterator<Item = String>) -> String {
     let quoted: Vec<String> = items.map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))).collect();
     format!("{{{}}}", quoted.join(","))
 }
 
 /// One CSV line for `COPY (FORMAT csv)`: every value quoted, NULL empty.
-pub(crate) fn csv_line(values: &[Option<String>]) -> String {
+pub(crate) fn csv_line(cells: &[Cell]) -> String {
     let mut line = String::new();
-    for (i, v) in values.iter().enumerate() {
+    for (i, c) in cells.iter().enumerate() {
         if i > 0 {
             line.push(',');
         }
-        if let Some(v) = v {
+        if let Some(v) = text(c) {
             line.push('"');
             line.push_str(&v.replace('"', "\"\""));
             line.push('"');
@@ -63,7 +53,7 @@ pub(crate) fn has_nul(v: &Value) -> bool {
     }
 }
 
-/// PostgreSQL's text and jsonb hold no NUL character: it becomes U+FFFD.
+/// The value with every NUL character (in strings and keys) as U+FFFD.
 pub(crate) fn without_nul(v: Value) -> Value {
     match v {
         Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "\u{FFFD}")),

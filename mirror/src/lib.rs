@@ -32,7 +32,7 @@ pub mod views;
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::SinkExt;
-use projection::{ident, Batch, Projection, SCHEMA};
+use projection::{copy_sql, create_sql, ident, qualified, Batch, Projection, SqlType, SCHEMA};
 use tokio_postgres::NoTls;
 
 /// What can go wrong.
@@ -274,19 +274,19 @@ impl Mirror {
             return Ok(Applied { position: at, ..Applied::default() });
         }
         for (kind, ids) in &batch.ids {
-            for t in self.projection.tables.iter().filter(|t| t.kind == *kind) {
+            for t in self.projection.tables().iter().filter(|t| t.kind == *kind) {
                 let sql = format!(
                     "DELETE FROM {} WHERE {} = ANY($1)",
-                    t.qualified(),
+                    qualified(t),
                     if t.collection.is_some() { "record_id" } else { "id" }
                 );
-                tx.execute(&sql, &[ids]).await.map_err(db(&format!("deleting old rows of {}", t.qualified())))?;
+                tx.execute(&sql, &[ids]).await.map_err(db(&format!("deleting old rows of {}", qualified(t))))?;
             }
         }
         for (i, text) in batch.rows {
-            let table = &self.projection.tables[i];
-            let doing = format!("copying rows into {}", table.qualified());
-            let sink = tx.copy_in(&table.copy_sql()).await.map_err(db(&doing))?;
+            let table = &self.projection.tables()[i];
+            let doing = format!("copying rows into {}", qualified(table));
+            let sink = tx.copy_in(&copy_sql(table)).await.map_err(db(&doing))?;
             futures_util::pin_mut!(sink);
             sink.send(bytes::Bytes::from(text)).await.map_err(db(&doing))?;
             sink.finish().await.map_err(db(&doing))?;
@@ -372,13 +372,13 @@ async fn migrate(tx: &tokio_postgres::Transaction<'_>, projection: &Projection) 
     let recorded = recorded(tx).await?;
     let mut statements: Vec<String> = vec![];
     let mut said: Vec<String> = vec![];
-    let wanted: BTreeSet<&str> = projection.tables.iter().map(|t| t.name.as_str()).collect();
+    let wanted: BTreeSet<&str> = projection.tables().iter().map(|t| t.name.as_str()).collect();
     // child tables first: they refer to their kind's table
     for (name, _) in recorded.iter().rev().filter(|(n, _)| !wanted.contains(n.as_str())) {
         statements.push(format!("DROP TABLE IF EXISTS {}.{} CASCADE", ident(SCHEMA), ident(name)));
         said.push(format!("- {name}"));
     }
-    for table in &projection.tables {
+    for table in projection.tables() {
         let pk = table.primary_key.join(",");
         match recorded.get(&table.name) {
             Some((recorded_pk, cols)) if *recorded_pk == pk => {
@@ -387,12 +387,16 @@ async fn migrate(tx: &tokio_postgres::Transaction<'_>, projection: &Projection) 
                 for (col, udt) in cols {
                     match want.get(col.as_str()) {
                         None => {
-                            statements.push(format!("ALTER TABLE {} DROP COLUMN {}", table.qualified(), ident(col)));
+                            statements.push(format!("ALTER TABLE {} DROP COLUMN {}", qualified(table), ident(col)));
                             said.push(format!("- {}.{col}", table.name));
                         }
-                        Some(c) if c.ty.udt() != udt => {
-                            statements.push(format!("ALTER TABLE {} DROP COLUMN {}", table.qualified(), ident(col)));
-                            statements.push(format!("ALTER TABLE {} ADD COLUMN {}", table.qualified(), c.definition()));
+                        Some(c) if SqlType::of(c).udt() != udt => {
+                            statements.push(format!("ALTER TABLE {} DROP COLUMN {}", qualified(table), ident(col)));
+                            statements.push(format!(
+                                "ALTER TABLE {} ADD COLUMN {}",
+                                qualified(table),
+                                projection::definition(&c)
+                            ));
                             said.push(format!("~ {}.{col}", table.name));
                         }
                         _ => {}
@@ -402,18 +406,22 @@ async fn migrate(tx: &tokio_postgres::Transaction<'_>, projection: &Projection) 
                     // a new NOT NULL column fills on the reload; until then it may be empty
                     let mut c = c.clone();
                     c.required = false;
-                    statements.push(format!("ALTER TABLE {} ADD COLUMN {}", table.qualified(), c.definition()));
+                    statements.push(format!(
+                        "ALTER TABLE {} ADD COLUMN {}",
+                        qualified(table),
+                        projection::definition(&c)
+                    ));
                     said.push(format!("+ {}.{}", table.name, c.name));
                 }
             }
             Some(_) => {
-                statements.push(format!("DROP TABLE {} CASCADE", table.qualified()));
-                statements.push(table.create_sql());
+                statements.push(format!("DROP TABLE {} CASCADE", qualified(table)));
+                statements.push(create_sql(table));
                 said.push(format!("~ {}", table.name));
             }
             None => {
-                statements.push(format!("DROP TABLE IF EXISTS {} CASCADE", table.qualified()));
-                statements.push(table.create_sql());
+                statements.push(format!("DROP TABLE IF EXISTS {} CASCADE", qualified(table)));
+                statements.push(create_sql(table));
                 said.push(format!("+ {}", table.name));
             }
         }
@@ -425,7 +433,7 @@ async fn migrate(tx: &tokio_postgres::Transaction<'_>, projection: &Projection) 
         tx.batch_execute(s).await.map_err(db(&format!("migrating the record tables ({s})")))?;
     }
     tx.batch_execute("DELETE FROM ayni_mirror.tables").await.map_err(db("recording the tables"))?;
-    for table in &projection.tables {
+    for table in projection.tables() {
         tx.execute(
             "INSERT INTO ayni_mirror.tables (table_name, primary_key) VALUES ($1, $2)",
             &[&table.name, &table.primary_key.join(",")],
@@ -435,14 +443,14 @@ async fn migrate(tx: &tokio_postgres::Transaction<'_>, projection: &Projection) 
         for (i, c) in table.columns.iter().enumerate() {
             tx.execute(
                 "INSERT INTO ayni_mirror.columns (table_name, column_name, udt_name, definition, ordinal) VALUES ($1, $2, $3, $4, $5)",
-                &[&table.name, &c.name, &c.ty.udt(), &c.definition(), &(i as i32)],
+                &[&table.name, &c.name, &SqlType::of(c).udt(), &projection::definition(c), &(i as i32)],
             )
             .await
             .map_err(db("recording the columns"))?;
         }
     }
     let description = if recorded.is_empty() {
-        format!("record tables: {} tables from the schemas", projection.tables.len())
+        format!("record tables: {} tables from the schemas", projection.tables().len())
     } else {
         format!("record tables changed with the schemas: {}", said.join(", "))
     };

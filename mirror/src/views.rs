@@ -31,7 +31,7 @@ pub fn drop_sql() -> String {
 /// `CREATE VIEW` statements, or none when the projection has no EDAN
 /// tallies (a schema without them).
 pub fn create_sql(projection: &Projection) -> Vec<String> {
-    let table = |name: &str| projection.tables.iter().find(|t| t.name == name);
+    let table = |name: &str| projection.tables().iter().find(|t| t.name == name);
     let (Some(tallies), Some(accepted), Some(_zones)) =
         (table("edan_tallies"), table("edan_accepted"), table("edan_zones"))
     else {
@@ -40,7 +40,9 @@ pub fn create_sql(projection: &Projection) -> Vec<String> {
     let counts: Vec<&str> = tallies
         .columns
         .iter()
-        .filter(|c| matches!(c.ty, SqlType::BigInt | SqlType::Double) && !NOT_COUNTS.contains(&c.name.as_str()))
+        .filter(|c| {
+            matches!(SqlType::of(c), SqlType::BigInt | SqlType::Double) && !NOT_COUNTS.contains(&c.name.as_str())
+        })
         .map(|c| c.name.as_str())
         .collect();
     let manual = |c: &str| {

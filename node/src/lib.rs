@@ -63,6 +63,7 @@ pub mod seed;
 pub mod status;
 pub mod store;
 pub mod sync;
+pub mod tables;
 pub mod trust;
 pub mod write;
 
