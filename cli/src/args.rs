@@ -121,13 +121,29 @@ pub(crate) enum Command {
         /// The file
         file: PathBuf,
     },
-    /// Write every live record of a kind to stdout
+    /// Write every live record of a kind as a file a person opens
+    ///
+    /// json and jsonl without --table: the records whole, as `import`
+    /// reads them. Otherwise tidy tables: one row per record (or per item
+    /// of --table), references shown by key and title.
     Export {
         /// Record kind
         kind: String,
         /// Output format
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
+        /// The table: the kind itself or one of its collections (for an
+        /// EDAN: tallies, needs, services, zones…); xlsx writes every
+        /// table as a sheet unless one is named
+        #[arg(long)]
+        table: Option<String>,
+        /// CSV dialect: excel (BOM, `;`, decimal comma, formulas
+        /// neutralised) or rfc4180 (`,`, decimal point, text as it is)
+        #[arg(long, value_enum, default_value_t = CsvDialect::Excel)]
+        dialect: CsvDialect,
+        /// Write to FILE (atomically) instead of stdout; required for xlsx
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Verify every stored document; names each damaged record
     Check {
@@ -357,4 +373,12 @@ pub(crate) enum Format {
     Json,
     Jsonl,
     Csv,
+    Xlsx,
+    Geojson,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CsvDialect {
+    Excel,
+    Rfc4180,
 }

@@ -9,6 +9,7 @@
 
 mod args;
 mod control;
+mod export;
 mod files;
 mod mirror;
 mod output;
@@ -501,11 +502,15 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             written = report.created as u64;
             out.imported(&report)?;
         }
-        Command::Export { kind, format } => match if out.json { Format::Json } else { format } {
-            Format::Json => out.stream_records(false, |each| node.list_each(&kind, &[], each))?,
-            Format::Jsonl => out.stream_records(true, |each| node.list_each(&kind, &[], each))?,
-            Format::Csv => out.export_csv(&node.list(&kind, &[])?)?,
-        },
+        Command::Export { kind, format, table: None, output: None, .. }
+            if out.json || matches!(format, Format::Json | Format::Jsonl) =>
+        {
+            let lines = format == Format::Jsonl && !out.json;
+            out.stream_records(lines, |each| node.list_each(&kind, &[], each))?
+        }
+        Command::Export { kind, format, table, dialect, output } => {
+            export::export(node, export::Request { kind, format, table, dialect, output }, out, cwd)?
+        }
         Command::Check { .. } => {
             let report = node.check()?;
             out.check(&report)?;

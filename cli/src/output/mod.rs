@@ -113,6 +113,11 @@ impl Out {
         }
     }
 
+    /// Where raw bytes go (an export's file on stdout).
+    pub fn raw(&mut self) -> &mut (dyn Write + Send) {
+        &mut *self.stdout
+    }
+
     fn write(&mut self, text: &str) -> Result<()> {
         match self.stdout.write_all(text.as_bytes()).and_then(|()| self.stdout.flush()) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -269,46 +274,6 @@ impl Out {
     }
 
     /// CSV of records: one column per leaf field any record has.
-    pub fn export_csv(&mut self, records: &[Record]) -> Result<()> {
-        let text = {
-            let mut columns: Vec<String> = vec![];
-            let rows: Vec<Vec<(String, String)>> = records
-                .iter()
-                .map(|r| {
-                    let mut row = vec![
-                        ("id".to_string(), r.id.clone()),
-                        ("key".to_string(), r.key.clone()),
-                        ("status".to_string(), r.status.clone().unwrap_or_default()),
-                    ];
-                    flatten("", &r.fields, &mut row);
-                    for (k, _) in &row {
-                        if !columns.contains(k) {
-                            columns.push(k.clone());
-                        }
-                    }
-                    row
-                })
-                .collect();
-            let esc = |s: &str| {
-                if s.contains([',', '"', '\n']) {
-                    format!("\"{}\"", s.replace('"', "\"\""))
-                } else {
-                    s.to_string()
-                }
-            };
-            let mut out = columns.iter().map(|c| esc(c)).collect::<Vec<_>>().join(",") + "\n";
-            for row in rows {
-                let line: Vec<String> = columns
-                    .iter()
-                    .map(|c| row.iter().find(|(k, _)| k == c).map(|(_, v)| esc(v)).unwrap_or_default())
-                    .collect();
-                out += &(line.join(",") + "\n");
-            }
-            out
-        };
-        self.write(&text)
-    }
-
     pub fn check(&mut self, r: &CheckReport) -> Result<()> {
         self.emit(r, || {
             let mut s = format!("{} document(s) checked, {} ok, {} damaged\n", r.documents, r.ok, r.problems.len());

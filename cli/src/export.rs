@@ -1,0 +1,98 @@
+//! `ayni export`: the records of a kind as a file a person opens.
+//!
+//! Owns: reading the records (streamed, each once) and the references
+//! they name, and where the bytes go — stdout, or `-o FILE` written
+//! atomically. Must never: shape a table or encode a format (that is
+//! `ayni-export`), or leave half a file under the name asked for.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use ayni_export::csv_dialect::{CsvWriter, Dialect};
+use ayni_export::geojson::GeoJsonWriter;
+use ayni_export::{References, Tidy, TidyRow};
+use ayni_node::Node;
+
+use crate::args::{CsvDialect, Format};
+use crate::files::{outside_home, writable_target, write_file_atomically};
+use crate::output::Out;
+use crate::usage;
+
+/// What `ayni export` was asked for.
+pub(crate) struct Request {
+    pub kind: String,
+    pub format: Format,
+    pub table: Option<String>,
+    pub dialect: CsvDialect,
+    pub output: Option<PathBuf>,
+}
+
+/// Writes the tidy export `request` names.
+pub(crate) fn export(node: &Node, request: Request, out: &mut Out, cwd: &Path) -> Result<()> {
+    let Request { kind, format, table, dialect, output } = request;
+    if let Some(path) = &output {
+        writable_target(path, cwd)?;
+        outside_home(node, path, cwd)?;
+    } else if format == Format::Xlsx {
+        return Err(usage("xlsx is a binary file: give -o FILE"));
+    }
+    let tables = ayni_node::tables::Tables::of(ayni_node::schema::schemas()?);
+    // one table unless a workbook is asked for without --table
+    let only = table.clone().or_else(|| (format != Format::Xlsx).then(|| kind.clone()));
+    let tidy = Tidy::new(tables, &kind, only.as_deref()).map_err(|e| usage(e.to_string()))?;
+    let mut refs = References::new(|id| node.get(id).ok().map(|r| (r.key, r.title)));
+    let shown = output.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "standard output".into());
+    let io =
+        |e: ayni_export::Error| ayni_node::Error::Io { path: shown.clone().into(), source: std::io::Error::other(e) };
+
+    let mut buffer = vec![];
+    {
+        let w: &mut dyn Write = if output.is_some() { &mut buffer } else { out.raw() };
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, w);
+        let layout = &tidy.layouts[0];
+        match format {
+            Format::Csv => {
+                let dialect = if dialect == CsvDialect::Excel { Dialect::Excel } else { Dialect::Rfc4180 };
+                let mut csv = CsvWriter::new(&mut w, dialect, layout)?;
+                node.list_each(&kind, &[], |r| csv.rows(&tidy.rows(0, &r, &mut refs)).map_err(io))?;
+                csv.finish()?;
+            }
+            Format::Geojson => {
+                let mut geo = GeoJsonWriter::new(&mut w, layout)?;
+                node.list_each(&kind, &[], |r| geo.rows(layout, &tidy.rows(0, &r, &mut refs)).map_err(io))?;
+                geo.finish()?;
+            }
+            Format::Jsonl => {
+                node.list_each(&kind, &[], |r| {
+                    ayni_export::write_jsonl(&mut w, layout, &tidy.rows(0, &r, &mut refs)).map_err(io)
+                })?;
+            }
+            Format::Json => {
+                let mut rows = vec![];
+                node.list_each(&kind, &[], |r| {
+                    rows.extend(tidy.rows(0, &r, &mut refs).iter().map(|row| ayni_export::json_object(layout, row)));
+                    Ok(())
+                })?;
+                serde_json::to_writer_pretty(&mut w, &rows)?;
+                w.write_all(b"\n")?;
+            }
+            Format::Xlsx => {
+                let mut sheets: Vec<Vec<TidyRow>> = vec![vec![]; tidy.layouts.len()];
+                node.list_each(&kind, &[], |r| {
+                    for (n, rows) in sheets.iter_mut().enumerate() {
+                        rows.extend(tidy.rows(n, &r, &mut refs));
+                    }
+                    Ok(())
+                })?;
+                let pairs: Vec<_> = tidy.layouts.iter().zip(&sheets).map(|(l, r)| (l, r.as_slice())).collect();
+                w.write_all(&ayni_export::xlsx::workbook(&pairs)?)?;
+            }
+        }
+        w.flush()?;
+    }
+    if let Some(path) = &output {
+        write_file_atomically(path, cwd, &buffer)?;
+    }
+    Ok(())
+}
