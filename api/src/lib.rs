@@ -441,6 +441,41 @@ async fn report(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> An
     on_record(&api, &headers, p, Access::Read, |node, r| node.edan_report(r)).await
 }
 
+async fn event_report(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    key: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Answer {
+    use axum::http::header::CONTENT_TYPE;
+    let Path(key) = key.map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("malformed query: {e}")))?;
+    let mut format = "json".to_string();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "format" if ["json", "html", "md"].contains(&value.as_str()) => format = value,
+            "format" => return Err(ApiError::bad_request(format!("format must be json, html or md, not '{value}'"))),
+            other => return Err(ApiError::bad_request(format!("unknown query parameter '{other}' (format)"))),
+        }
+    }
+    let r = reference("event", &key);
+    let report = as_client(&api, &headers, Access::Read, move |node, client| {
+        node.event_report_of(&r, &|rec| node.readable_by(client, rec)).map_err(|e| ApiError::from(e).about(r.clone()))
+    })
+    .await?;
+    let generated = ayni_export::situation::generated_label(time::OffsetDateTime::now_utc());
+    Ok(match format.as_str() {
+        "html" => ([(CONTENT_TYPE, "text/html; charset=utf-8")], ayni_export::situation::html(&report, &generated))
+            .into_response(),
+        "md" => {
+            ([(CONTENT_TYPE, "text/markdown; charset=utf-8")], ayni_export::situation::markdown(&report, &generated))
+                .into_response()
+        }
+        _ => Json(report).into_response(),
+    })
+}
+
 /// `GET /api/v1/changes`: the feed from a position, then every write as it
 /// lands. The token is checked when the stream starts.
 /// The token's client now, if the token is still valid (a revoked or

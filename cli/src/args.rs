@@ -157,10 +157,21 @@ pub(crate) enum Command {
     Compact,
     /// Load the demo data (idempotent)
     Seed,
-    /// The EDAN report view: each zone's accepted value or all observations
+    /// Reports: `report edan:KEY` (an EDAN's zones: each zone's accepted
+    /// value or every team's observation), `report event KEY` (the
+    /// situation report of an emergency: every EDAN, needs, response, a map)
     Report {
-        /// ID or KIND:KEY of an edan record
-        reference: String,
+        /// `event`, or the ID or KIND:KEY of an edan record
+        subject: String,
+        /// The event's ID or key (for `report event`)
+        reference: Option<String>,
+        /// For `report event`: md (the default), html (one self-contained
+        /// page that prints to PDF) or json
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+        /// Write to FILE (atomically) instead of stdout
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Networks: `network create --name NAME` founds one on this (HQ) node
     Network {
@@ -375,6 +386,13 @@ pub(crate) enum Format {
     Csv,
     Xlsx,
     Geojson,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReportFormat {
+    Md,
+    Html,
+    Json,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

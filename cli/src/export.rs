@@ -1,9 +1,11 @@
-//! `ayni export`: the records of a kind as a file a person opens.
+//! `ayni export` and `ayni report event`: records and reports as files a
+//! person opens.
 //!
 //! Owns: reading the records (streamed, each once) and the references
 //! they name, and where the bytes go — stdout, or `-o FILE` written
-//! atomically. Must never: shape a table or encode a format (that is
-//! `ayni-export`), or leave half a file under the name asked for.
+//! atomically. Must never: shape a table, lay out a report or encode a
+//! format (that is `ayni-export`), or leave half a file under the name
+//! asked for.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use ayni_export::geojson::GeoJsonWriter;
 use ayni_export::{References, Tidy, TidyRow};
 use ayni_node::Node;
 
-use crate::args::{CsvDialect, Format};
+use crate::args::{CsvDialect, Format, ReportFormat};
 use crate::files::{outside_home, writable_target, write_file_atomically};
 use crate::output::Out;
 use crate::usage;
@@ -95,4 +97,32 @@ pub(crate) fn export(node: &Node, request: Request, out: &mut Out, cwd: &Path) -
         write_file_atomically(path, cwd, &buffer)?;
     }
     Ok(())
+}
+
+/// Writes the situation report of an event.
+pub(crate) fn situation(
+    node: &Node,
+    report: &ayni_node::situation::EventReport,
+    format: ReportFormat,
+    output: Option<&Path>,
+    out: &mut Out,
+    cwd: &Path,
+) -> Result<()> {
+    if let Some(path) = output {
+        writable_target(path, cwd)?;
+        outside_home(node, path, cwd)?;
+    }
+    let generated = ayni_export::situation::generated_label(time::OffsetDateTime::now_utc());
+    let text = match format {
+        ReportFormat::Md => ayni_export::situation::markdown(report, &generated),
+        ReportFormat::Html => ayni_export::situation::html(report, &generated),
+        ReportFormat::Json => serde_json::to_string_pretty(report)? + "\n",
+    };
+    match output {
+        Some(path) => write_file_atomically(path, cwd, text.as_bytes()),
+        None => {
+            out.raw().write_all(text.as_bytes())?;
+            Ok(out.raw().flush()?)
+        }
+    }
 }

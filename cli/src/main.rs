@@ -520,7 +520,17 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         }
         Command::Compact => out.compact(&node.compact()?)?,
         Command::Seed => out.seed(&node.seed()?)?,
-        Command::Report { reference } => out.report(&node.edan_report(&reference)?)?,
+        Command::Report { subject, reference, format, output } => match (subject.as_str(), reference) {
+            ("event", Some(event)) => {
+                let report = node.event_report(&event)?;
+                let format = if out.json { args::ReportFormat::Json } else { format.unwrap_or(args::ReportFormat::Md) };
+                export::situation(node, &report, format, output.as_deref(), out, cwd)?
+            }
+            ("event", None) => return Err(usage("report event needs the event: ayni report event KEY")),
+            (_, Some(extra)) => return Err(usage(format!("unexpected argument '{extra}': ayni report edan:KEY"))),
+            (edan, None) if format.is_none() && output.is_none() => out.report(&node.edan_report(edan)?)?,
+            (_, None) => return Err(usage("--format and -o are for `ayni report event KEY`")),
+        },
     }
     Ok((0, written))
 }

@@ -1,6 +1,8 @@
-//! Records as files a person opens in a spreadsheet or in QGIS.
+//! Records as files a person opens: spreadsheets, maps, reports.
 //!
-//! Owns: the tidy tables ([`tidy`]: one row per record, or per item of a
+//! Owns: the situation report of an emergency as HTML or Markdown
+//! ([`situation`], with inline SVG maps and charts from [`svg`] and the
+//! Spanish names of [`labels`]); the tidy tables ([`tidy`]: one row per record, or per item of a
 //! keyed collection such as an EDAN's tallies per zone × team, with
 //! references shown by key and title) and their formats — CSV in Excel's
 //! or RFC 4180's dialect ([`csv_dialect`]), XLSX with one sheet per table
@@ -11,6 +13,9 @@
 
 pub mod csv_dialect;
 pub mod geojson;
+pub mod labels;
+pub mod situation;
+pub mod svg;
 pub mod tidy;
 pub mod xlsx;
 

@@ -60,6 +60,7 @@ pub mod report;
 pub mod roles;
 pub mod schema;
 pub mod seed;
+pub mod situation;
 pub mod status;
 pub mod store;
 pub mod sync;
