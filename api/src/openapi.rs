@@ -67,6 +67,7 @@ pub(crate) const ROUTES: &[Route] = &[
     route!("post", "/api/v1/records/{kind}/{key}/resolve", "Settle a conflict: PATH is a field, `status` or `deleted`", Some("{\"path\": \"…\", \"value\": …}"), (200, "the record"), true, post(crate::resolve)),
     route!("get", "/api/v1/records/{kind}/{key}/report", "The EDAN report (`ayni report --json`; edan records only)", None, (200, "the report"), true, get(crate::report)),
     route!("get", "/api/v1/reports/event/{key}", "The situation report of an emergency event (`ayni report event KEY`), from the records the client may read; query `format=json` (the default), `html` (one self-contained page) or `md`", None, (200, "the report: JSON, text/html or text/markdown"), true, get(crate::event_report)),
+    route!("get", "/api/v1/reports/cooperation", "The cooperation report (`ayni report cooperation`): requests by stage, agreements, missions and results by practice and municipality, follow-ups due and overdue, trained staff, from the records the client may read; query `year`, `format=json|html|md`", None, (200, "the report: JSON, text/html or text/markdown"), true, get(crate::cooperation_report)),
 ];
 
 /// The error statuses every route may answer, with what they mean.

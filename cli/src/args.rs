@@ -159,16 +159,22 @@ pub(crate) enum Command {
     Seed,
     /// Reports: `report edan:KEY` (an EDAN's zones: each zone's accepted
     /// value or every team's observation), `report event KEY` (the
-    /// situation report of an emergency: every EDAN, needs, response, a map)
+    /// situation report of an emergency: every EDAN, needs, response, a
+    /// map), `report cooperation [--year Y]` (requests by stage,
+    /// agreements, missions and results, follow-ups, trained staff)
     Report {
-        /// `event`, or the ID or KIND:KEY of an edan record
+        /// `event`, `cooperation`, or the ID or KIND:KEY of an edan record
         subject: String,
         /// The event's ID or key (for `report event`)
         reference: Option<String>,
-        /// For `report event`: md (the default), html (one self-contained
-        /// page that prints to PDF) or json
+        /// For `report event` and `report cooperation`: md (the default),
+        /// html (one self-contained page that prints to PDF) or json
         #[arg(long, value_enum)]
         format: Option<ReportFormat>,
+        /// For `report cooperation`: only this year (requests received,
+        /// agreements signed or in force, missions, follow-ups due, courses)
+        #[arg(long)]
+        year: Option<i32>,
         /// Write to FILE (atomically) instead of stdout
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,

@@ -1,4 +1,4 @@
-//! `ayni export` and `ayni report event`: records and reports as files a
+//! `ayni export` and `ayni report event|cooperation`: records and reports as files a
 //! person opens.
 //!
 //! Owns: reading the records (streamed, each once) and the references
@@ -99,10 +99,16 @@ pub(crate) fn export(node: &Node, request: Request, out: &mut Out, cwd: &Path) -
     Ok(())
 }
 
-/// Writes the situation report of an event.
-pub(crate) fn situation(
+/// A report `ayni report` writes.
+pub(crate) enum Report {
+    Event(ayni_node::situation::EventReport),
+    Cooperation(ayni_node::cooperation::CooperationReport),
+}
+
+/// Writes a report in `format`, to stdout or `output`.
+pub(crate) fn report(
     node: &Node,
-    report: &ayni_node::situation::EventReport,
+    report: &Report,
     format: ReportFormat,
     output: Option<&Path>,
     out: &mut Out,
@@ -112,11 +118,15 @@ pub(crate) fn situation(
         writable_target(path, cwd)?;
         outside_home(node, path, cwd)?;
     }
-    let generated = ayni_export::situation::generated_label(time::OffsetDateTime::now_utc());
-    let text = match format {
-        ReportFormat::Md => ayni_export::situation::markdown(report, &generated),
-        ReportFormat::Html => ayni_export::situation::html(report, &generated),
-        ReportFormat::Json => serde_json::to_string_pretty(report)? + "\n",
+    let generated = ayni_export::generated_label(time::OffsetDateTime::now_utc());
+    use ayni_export::{cooperation, situation};
+    let text = match (report, format) {
+        (Report::Event(r), ReportFormat::Md) => situation::markdown(r, &generated),
+        (Report::Event(r), ReportFormat::Html) => situation::html(r, &generated),
+        (Report::Event(r), ReportFormat::Json) => serde_json::to_string_pretty(r)? + "\n",
+        (Report::Cooperation(r), ReportFormat::Md) => cooperation::markdown(r, &generated),
+        (Report::Cooperation(r), ReportFormat::Html) => cooperation::html(r, &generated),
+        (Report::Cooperation(r), ReportFormat::Json) => serde_json::to_string_pretty(r)? + "\n",
     };
     match output {
         Some(path) => write_file_atomically(path, cwd, text.as_bytes()),

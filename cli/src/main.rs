@@ -520,17 +520,29 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         }
         Command::Compact => out.compact(&node.compact()?)?,
         Command::Seed => out.seed(&node.seed()?)?,
-        Command::Report { subject, reference, format, output } => match (subject.as_str(), reference) {
-            ("event", Some(event)) => {
-                let report = node.event_report(&event)?;
-                let format = if out.json { args::ReportFormat::Json } else { format.unwrap_or(args::ReportFormat::Md) };
-                export::situation(node, &report, format, output.as_deref(), out, cwd)?
-            }
-            ("event", None) => return Err(usage("report event needs the event: ayni report event KEY")),
-            (_, Some(extra)) => return Err(usage(format!("unexpected argument '{extra}': ayni report edan:KEY"))),
-            (edan, None) if format.is_none() && output.is_none() => out.report(&node.edan_report(edan)?)?,
-            (_, None) => return Err(usage("--format and -o are for `ayni report event KEY`")),
-        },
+        Command::Report { subject, reference, format: asked, year, output } => {
+            let format = if out.json { args::ReportFormat::Json } else { asked.unwrap_or(args::ReportFormat::Md) };
+            let whole = match (subject.as_str(), reference) {
+                ("event", Some(event)) if year.is_none() => export::Report::Event(node.event_report(&event)?),
+                ("event", None) => return Err(usage("report event needs the event: ayni report event KEY")),
+                ("cooperation", None) => {
+                    let today = time::OffsetDateTime::now_utc().date();
+                    export::Report::Cooperation(node.cooperation_report(year, today, &|_| true)?)
+                }
+                (_, Some(extra)) if subject != "event" => {
+                    return Err(usage(format!("unexpected argument '{extra}': ayni report edan:KEY")))
+                }
+                (_, _) if year.is_some() => return Err(usage("--year is for `ayni report cooperation`")),
+                (edan, None) if output.is_none() && asked.is_none() => {
+                    out.report(&node.edan_report(edan)?)?;
+                    return Ok((0, written));
+                }
+                _ => {
+                    return Err(usage("--format and -o are for `ayni report event KEY` and `ayni report cooperation`"))
+                }
+            };
+            export::report(node, &whole, format, output.as_deref(), out, cwd)?
+        }
     }
     Ok((0, written))
 }

@@ -1,8 +1,9 @@
 //! Records as files a person opens: spreadsheets, maps, reports.
 //!
-//! Owns: the situation report of an emergency as HTML or Markdown
-//! ([`situation`], with inline SVG maps and charts from [`svg`] and the
-//! Spanish names of [`labels`]); the tidy tables ([`tidy`]: one row per record, or per item of a
+//! Owns: the situation report of an emergency and the cooperation report
+//! as HTML or Markdown ([`situation`], [`cooperation`], with inline SVG
+//! maps and charts from [`svg`] and the Spanish names of [`labels`]); the
+//! tidy tables ([`tidy`]: one row per record, or per item of a
 //! keyed collection such as an EDAN's tallies per zone × team, with
 //! references shown by key and title) and their formats — CSV in Excel's
 //! or RFC 4180's dialect ([`csv_dialect`]), XLSX with one sheet per table
@@ -11,9 +12,11 @@
 //! lookup in), print, or decide which columns exist (the schemas do,
 //! through [`ayni_node::tables`]).
 
+pub mod cooperation;
 pub mod csv_dialect;
 pub mod geojson;
 pub mod labels;
+mod page;
 pub mod situation;
 pub mod svg;
 pub mod tidy;
@@ -23,6 +26,7 @@ use std::io::Write;
 
 use serde_json::{Map, Value};
 
+pub use page::generated_label;
 pub use tidy::{Datum, Layout, References, Tidy, TidyRow};
 
 /// What can go wrong writing an export.

@@ -16,6 +16,7 @@ use ayni_node::situation::EventReport;
 use serde_json::{Map, Value};
 
 use crate::labels::{label, path_label, rank};
+use crate::page::{md, number, CSS};
 use crate::svg::{self, escape, trim, Bar, Spot};
 
 const DECIDED: &str = "#3c8d40";
@@ -25,40 +26,6 @@ const COVERED: &str = "#3c8d40";
 const PARTIAL: &str = "#f2c230";
 const OPEN: &str = "#c23b22";
 const CANCELLED: &str = "#9a9a9a";
-
-const CSS: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;color:#111;line-height:1.4}\
-h1{margin-bottom:.2rem}h2{border-bottom:2px solid #333;padding-bottom:.2rem;margin-top:2rem}\
-.sub{color:#444;margin-top:0}table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.9rem}\
-th,td{border:1px solid #999;padding:.25rem .4rem;text-align:left;vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}\
-.pending,td.pending{background:#fff3df}.total{font-weight:bold;background:#eef}.wide{overflow-x:auto}\
-.note{background:#fff3df;border-left:4px solid #e08a00;padding:.4rem .7rem}svg{max-width:100%;height:auto}\
-.cards{display:flex;flex-wrap:wrap;gap:.6rem}.card{border:1px solid #999;padding:.4rem .7rem;min-width:9rem}\
-.card b{display:block;font-size:1.5rem}@media print{body{margin:0;max-width:none}h2{break-after:avoid}table,svg,.card{break-inside:avoid}}";
-
-/// "2026-11-26 23:13 UTC": when a report was made (the caller reads the
-/// clock).
-pub fn generated_label(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute())
-}
-
-/// Spanish number formatting: `1.800`, `2,5`.
-pub fn number(v: f64) -> String {
-    let text = trim(v);
-    let (int, frac) = text.split_once('.').map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
-    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push('.');
-        }
-        grouped.push(c);
-    }
-    match frac {
-        Some(f) => format!("{sign}{grouped},{f}"),
-        None => format!("{sign}{grouped}"),
-    }
-}
 
 /// A zone's count fields, flattened (`livestock_dead.ovino`).
 fn flat(values: &Map<String, Value>, prefix: &str, out: &mut Vec<(String, f64)>) {
@@ -392,11 +359,6 @@ fn response_section(s: &mut String, r: &EventReport) {
     s.push_str("</section>");
 }
 
-/// Markdown table cell text: no pipes, no line breaks.
-fn md(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
-
 /// The report as Markdown (tables; the map is in the HTML version, the
 /// zones' coordinates are listed).
 pub fn markdown(r: &EventReport, generated_at: &str) -> String {
@@ -501,17 +463,4 @@ pub fn markdown(r: &EventReport, generated_at: &str) -> String {
         }
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_are_written_the_spanish_way() {
-        assert_eq!(number(1800.0), "1.800");
-        assert_eq!(number(1234567.5), "1.234.567,5");
-        assert_eq!(number(-21.48), "-21,48");
-        assert_eq!(number(0.0), "0");
-    }
 }

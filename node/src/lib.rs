@@ -38,6 +38,7 @@ pub mod attest;
 mod bulk;
 pub mod bundle;
 pub mod clients;
+pub mod cooperation;
 pub mod demo;
 pub mod engine;
 pub mod error;

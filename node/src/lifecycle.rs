@@ -183,8 +183,8 @@ impl Lifecycle {
         None
     }
 
-    /// Folds a transition log into the current state (see the module doc).
-    pub fn fold(&self, log: &[Transition]) -> Folded {
+    /// The log in the order the fold applies it.
+    fn ordered<'l>(&self, log: &'l [Transition]) -> Vec<&'l Transition> {
         let mut entries: Vec<&Transition> = log.iter().collect();
         entries.sort_by(|a, b| {
             a.seq
@@ -193,6 +193,19 @@ impl Lifecycle {
                 .then(a.at.cmp(&b.at))
                 .then(a.id.cmp(&b.id))
         });
+        entries
+    }
+
+    /// The entries that took effect, in the order they did: the record's
+    /// path through its states (for time spent in each).
+    pub fn applied<'l>(&self, log: &'l [Transition]) -> Vec<&'l Transition> {
+        let dropped: BTreeSet<String> = self.fold(log).dropped.into_iter().map(|t| t.id).collect();
+        self.ordered(log).into_iter().filter(|t| !dropped.contains(&t.id)).collect()
+    }
+
+    /// Folds a transition log into the current state (see the module doc).
+    pub fn fold(&self, log: &[Transition]) -> Folded {
+        let entries = self.ordered(log);
         let mut state = self.initial.clone();
         let mut reached = vec![state.clone()];
         let mut dropped = vec![];
