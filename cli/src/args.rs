@@ -179,6 +179,12 @@ pub(crate) enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// The practice catalogue: `catalogue publish -o DIR` writes it as a
+    /// static site
+    Catalogue {
+        #[command(subcommand)]
+        command: CatalogueCommand,
+    },
     /// Networks: `network create --name NAME` founds one on this (HQ) node
     Network {
         #[command(subcommand)]
@@ -392,6 +398,31 @@ pub(crate) enum Format {
     Csv,
     Xlsx,
     Geojson,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CatalogueCommand {
+    /// Write an edition of the catalogue of good municipal practices as a
+    /// static site (opens from a USB stick, prints to PDF)
+    Publish {
+        /// The site's format
+        #[arg(long, value_enum, default_value_t = SiteFormat::Html)]
+        format: SiteFormat,
+        /// Which edition: 1 is the first recorded (2013); one past the
+        /// last recorded is a draft of the next, from the practices on
+        /// offer now. Default: the latest recorded
+        #[arg(long)]
+        edition: Option<usize>,
+        /// The directory to write (made whole, or replaced if an earlier
+        /// publish wrote it)
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: PathBuf,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SiteFormat {
+    Html,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

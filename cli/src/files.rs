@@ -126,3 +126,57 @@ pub(crate) fn outside_home(node: &Node, path: &Path, cwd: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// What marks a directory as one `ayni catalogue publish` wrote (and may
+/// replace).
+pub(crate) const SITE_MARK: &str = ".ayni-site";
+
+/// Writes a static site into `dir` (relative to `cwd`) whole or not at
+/// all: every file goes into a sibling temporary directory, synced, which
+/// then takes `dir`'s name. A `dir` that exists is replaced only if an
+/// earlier publish made it (it holds [`SITE_MARK`]); anything else there
+/// is refused, never overwritten.
+pub(crate) fn write_dir_atomically(dir: &Path, cwd: &Path, files: &[(String, String)]) -> Result<()> {
+    use std::io::Write;
+    let shown = dir;
+    let dir = &cwd.join(dir);
+    let name = dir.file_name().ok_or_else(|| usage(format!("{} is not a directory path", shown.display())))?;
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(usage(format!("cannot write {}: no directory {}", shown.display(), parent.display())));
+    }
+    let replacing = dir.exists();
+    if replacing && !dir.join(SITE_MARK).is_file() {
+        return Err(usage(format!(
+            "{} exists and was not written by `ayni catalogue publish`: choose a new directory",
+            shown.display()
+        )));
+    }
+    let tmp = parent.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let written = (|| -> Result<()> {
+        for (path, text) in files.iter().map(|(p, t)| (p.as_str(), t.as_str())).chain([(SITE_MARK, "ayni site\n")]) {
+            let full = tmp.join(path);
+            if let Some(p) = full.parent() {
+                std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+            }
+            let mut f = std::fs::File::create(&full).with_context(|| format!("writing {}", full.display()))?;
+            f.write_all(text.as_bytes())
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("writing {}", full.display()))?;
+        }
+        let old = parent.join(format!(".{}.old-{}", name.to_string_lossy(), std::process::id()));
+        if replacing {
+            std::fs::rename(dir, &old).with_context(|| format!("moving the old {} aside", shown.display()))?;
+        }
+        std::fs::rename(&tmp, dir).with_context(|| format!("writing {}", shown.display()))?;
+        if replacing {
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    written
+}

@@ -16,7 +16,7 @@ mod output;
 mod qr;
 mod serve;
 
-use args::{BundleCommand, Cli, ClientCommand, Command, Format, NetworkCommand};
+use args::{BundleCommand, CatalogueCommand, Cli, ClientCommand, Command, Format, NetworkCommand};
 use serve::{http_address, serve, Tls};
 
 use ayni_node::store::Table;
@@ -335,6 +335,7 @@ fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(control::Render, 
                     | Command::History { .. }
                     | Command::Conflicts
                     | Command::Report { .. }
+                    | Command::Catalogue { .. }
                     | Command::Peers
                     | Command::Audit
                     | Command::Id
@@ -520,6 +521,12 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         }
         Command::Compact => out.compact(&node.compact()?)?,
         Command::Seed => out.seed(&node.seed()?)?,
+        Command::Catalogue { command: CatalogueCommand::Publish { format: _, edition, output } } => {
+            outside_home(node, &output, cwd)?;
+            let catalogue = node.catalogue(edition)?;
+            files::write_dir_atomically(&output, cwd, &ayni_export::catalogue::site(&catalogue))?;
+            out.published(&catalogue, &output)?;
+        }
         Command::Report { subject, reference, format: asked, year, output } => {
             let format = if out.json { args::ReportFormat::Json } else { asked.unwrap_or(args::ReportFormat::Md) };
             let whole = match (subject.as_str(), reference) {

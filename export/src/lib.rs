@@ -12,6 +12,7 @@
 //! lookup in), print, or decide which columns exist (the schemas do,
 //! through [`ayni_node::tables`]).
 
+pub mod catalogue;
 pub mod cooperation;
 pub mod csv_dialect;
 pub mod geojson;

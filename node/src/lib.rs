@@ -37,6 +37,7 @@ pub mod amend;
 pub mod attest;
 mod bulk;
 pub mod bundle;
+pub mod catalogue;
 pub mod clients;
 pub mod cooperation;
 pub mod demo;

@@ -319,6 +319,24 @@ impl Out {
         })
     }
 
+    /// What `catalogue publish` wrote: `{edition, title, draft, practices, dir}`.
+    pub fn published(&mut self, c: &ayni_node::catalogue::Catalogue, dir: &std::path::Path) -> Result<()> {
+        let json = serde_json::json!({
+            "edition": c.edition, "title": c.title, "year": c.year, "draft": c.draft,
+            "practices": c.practices.len(), "dir": dir.display().to_string(),
+        });
+        self.emit(&json, || {
+            format!(
+                "published edition {} ({}{}): {} practice(s) in {}/index.html\n",
+                c.edition,
+                c.title,
+                if c.draft { ", draft" } else { "" },
+                c.practices.len(),
+                dir.display()
+            )
+        })
+    }
+
     pub fn compact(&mut self, r: &CompactReport) -> Result<()> {
         self.emit(r, || {
             format!(
