@@ -76,6 +76,8 @@ impl ApiError {
             Error::Malformed { .. } => (S::BAD_REQUEST, "malformed", None),
             Error::Precondition(_) => (S::CONFLICT, "precondition", None),
             Error::Refused { .. } => (S::UNPROCESSABLE_ENTITY, "refused", None),
+            Error::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "too_large", None),
+            Error::MediaType { .. } => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None),
             e if e.is_invalid_input() => (S::BAD_REQUEST, "bad_request", None),
             _ => (S::INTERNAL_SERVER_ERROR, "internal", None),
         };

@@ -16,9 +16,11 @@
 //! "field"}}` (see [`error`]).
 
 mod app;
+mod blobs;
 pub mod connections;
 pub mod error;
 mod openapi;
+mod reports;
 pub mod tls;
 mod ws;
 
@@ -44,14 +46,28 @@ pub const MAX_BODY: usize = ayni_node::schema::MAX_RECORD_BYTES + 4096;
 #[derive(Clone)]
 pub(crate) struct Api {
     engine: NodeHandle,
+    options: std::sync::Arc<Options>,
+}
+
+/// How the API is served.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// What `PUT /api/v1/blobs/{sha256}` takes.
+    pub blob_limits: ayni_node::blobs::Limits,
 }
 
 /// The API's routes over a node's engine (from [`openapi::ROUTES`], which
 /// the OpenAPI document is made from too).
-pub fn router(engine: NodeHandle) -> Router {
+pub fn router(engine: NodeHandle, options: Options) -> Router {
     let mut router = Router::new();
+    let blob_body = options.blob_limits.max_bytes.saturating_add(1).min(usize::MAX as u64) as usize;
     for r in openapi::ROUTES {
-        router = router.route(r.path, (r.handler)());
+        let mut handler = (r.handler)();
+        if r.path == "/api/v1/blobs/{sha256}" {
+            // a blob's body may be larger than a record's
+            handler = handler.layer(DefaultBodyLimit::max(blob_body));
+        }
+        router = router.route(r.path, handler);
     }
     router
         .route("/", axum::routing::get(app::root))
@@ -61,7 +77,7 @@ pub fn router(engine: NodeHandle) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(Api { engine })
+        .with_state(Api { engine, options: std::sync::Arc::new(options) })
 }
 
 /// Serves the API on `listener` (a `tokio::net::TcpListener`, or a
@@ -70,6 +86,7 @@ pub fn router(engine: NodeHandle) -> Router {
 pub async fn serve<L>(
     listener: L,
     engine: NodeHandle,
+    options: Options,
     connections: Connections,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
@@ -78,7 +95,7 @@ where
     L::Addr: std::fmt::Debug,
 {
     let listener = connections::Counted { inner: listener, count: connections };
-    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(engine, options)).with_graceful_shutdown(shutdown).await
 }
 
 type Answer = Result<Response, ApiError>;
@@ -439,68 +456,6 @@ async fn report(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> An
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "reports exist for edan records only"));
     }
     on_record(&api, &headers, p, Access::Read, |node, r| node.edan_report(r)).await
-}
-
-/// A report's `format` query (json, html or md) and its `year`, if asked.
-fn report_query(raw: Option<String>, year_allowed: bool) -> Result<(String, Option<i32>), ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(format!("malformed query: {e}")))?;
-    let (mut format, mut year) = ("json".to_string(), None);
-    for (name, value) in pairs {
-        match name.as_str() {
-            "format" if ["json", "html", "md"].contains(&value.as_str()) => format = value,
-            "format" => return Err(ApiError::bad_request(format!("format must be json, html or md, not '{value}'"))),
-            "year" if year_allowed => {
-                year = Some(
-                    value.parse().map_err(|_| ApiError::bad_request(format!("year must be a year, not '{value}'")))?,
-                )
-            }
-            other => return Err(ApiError::bad_request(format!("unknown query parameter '{other}'"))),
-        }
-    }
-    Ok((format, year))
-}
-
-/// A report as the format asked: JSON, or a page rendered by `html`/`md`.
-fn report_answer<R: Serialize>(
-    report: R,
-    format: &str,
-    html: fn(&R, &str) -> String,
-    md: fn(&R, &str) -> String,
-) -> Answer {
-    use axum::http::header::CONTENT_TYPE;
-    let generated = ayni_export::generated_label(time::OffsetDateTime::now_utc());
-    Ok(match format {
-        "html" => ([(CONTENT_TYPE, "text/html; charset=utf-8")], html(&report, &generated)).into_response(),
-        "md" => ([(CONTENT_TYPE, "text/markdown; charset=utf-8")], md(&report, &generated)).into_response(),
-        _ => Json(report).into_response(),
-    })
-}
-
-async fn event_report(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    key: Result<Path<String>, PathRejection>,
-    RawQuery(raw): RawQuery,
-) -> Answer {
-    let Path(key) = key.map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))?;
-    let (format, _) = report_query(raw, false)?;
-    let r = reference("event", &key);
-    let report = as_client(&api, &headers, Access::Read, move |node, client| {
-        node.event_report_of(&r, &|rec| node.readable_by(client, rec)).map_err(|e| ApiError::from(e).about(r.clone()))
-    })
-    .await?;
-    report_answer(report, &format, ayni_export::situation::html, ayni_export::situation::markdown)
-}
-
-async fn cooperation_report(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Answer {
-    let (format, year) = report_query(raw, true)?;
-    let today = time::OffsetDateTime::now_utc().date();
-    let report = as_client(&api, &headers, Access::Read, move |node, client| {
-        Ok(node.cooperation_report(year, today, &|rec| node.readable_by(client, rec))?)
-    })
-    .await?;
-    report_answer(report, &format, ayni_export::cooperation::html, ayni_export::cooperation::markdown)
 }
 
 /// `GET /api/v1/changes`: the feed from a position, then every write as it

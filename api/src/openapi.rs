@@ -43,7 +43,7 @@ macro_rules! route {
     };
 }
 
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 
 /// Every route of the API, version 1.
 pub(crate) const ROUTES: &[Route] = &[
@@ -66,8 +66,10 @@ pub(crate) const ROUTES: &[Route] = &[
     route!("get", "/api/v1/records/{kind}/{key}/history", "Every change to a record (`ayni history --json`)", None, (200, "an array of changes"), true, get(crate::history)),
     route!("post", "/api/v1/records/{kind}/{key}/resolve", "Settle a conflict: PATH is a field, `status` or `deleted`", Some("{\"path\": \"…\", \"value\": …}"), (200, "the record"), true, post(crate::resolve)),
     route!("get", "/api/v1/records/{kind}/{key}/report", "The EDAN report (`ayni report --json`; edan records only)", None, (200, "the report"), true, get(crate::report)),
-    route!("get", "/api/v1/reports/event/{key}", "The situation report of an emergency event (`ayni report event KEY`), from the records the client may read; query `format=json` (the default), `html` (one self-contained page) or `md`", None, (200, "the report: JSON, text/html or text/markdown"), true, get(crate::event_report)),
-    route!("get", "/api/v1/reports/cooperation", "The cooperation report (`ayni report cooperation`): requests by stage, agreements, missions and results by practice and municipality, follow-ups due and overdue, trained staff, from the records the client may read; query `year`, `format=json|html|md`", None, (200, "the report: JSON, text/html or text/markdown"), true, get(crate::cooperation_report)),
+    route!("put", "/api/v1/blobs/{sha256}", "Store a photo or document under its SHA-256 (JPEG, PNG, WebP, HEIC or PDF, sniffed from the bytes; 25 MB by default): refused whole if the bytes hash otherwise; reference it from a record's attachments with a PATCH", Some("the file's bytes (any Content-Type)"), (201, "{\"hash\", \"size\", \"mime\"} (200 if it was here)"), true, put(crate::blobs::put_blob)),
+    route!("get", "/api/v1/blobs/{sha256}", "A blob's bytes, verified, as a download; a client bound to an entity gets only blobs its readable records reference", None, (200, "the bytes, Content-Type sniffed"), true, get(crate::blobs::get_blob)),
+    route!("get", "/api/v1/reports/event/{key}", "The situation report of an emergency event (`ayni report event KEY`), from the records the client may read; query `format=json` (the default), `html` (one self-contained page) or `md`", None, (200, "the report: JSON, text/html or text/markdown"), true, get(crate::reports::event_report)),
+    route!("get", "/api/v1/reports/cooperation", "The cooperation report (`ayni report cooperation`): requests by stage, agreements, missions and results by practice and municipality, follow-ups due and overdue, trained staff, from the records the client may read; query `year`, `format=json|html|md`", None, (200, "the report: JSON, text/html or text/markdown"), true, get(crate::reports::cooperation_report)),
 ];
 
 /// The error statuses every route may answer, with what they mean.

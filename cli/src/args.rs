@@ -179,6 +179,29 @@ pub(crate) enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Attach a photo or document to a record: stored under its SHA-256
+    /// (JPEG, PNG, WebP, HEIC or PDF), referenced from the record with its
+    /// size, type, caption and, from EXIF, when and where it was taken
+    Attach {
+        /// ID or KIND:KEY
+        reference: String,
+        /// The file
+        file: PathBuf,
+        /// The collection that takes it
+        #[arg(long, default_value = "attachments")]
+        field: String,
+        /// A caption
+        #[arg(long)]
+        caption: Option<String>,
+        /// Largest file taken, in MB
+        #[arg(long, value_name = "MB", default_value_t = 25)]
+        max_blob_mb: u64,
+    },
+    /// Blobs (photos, documents): `blob list`, `blob get HASH -o FILE`
+    Blob {
+        #[command(subcommand)]
+        command: BlobCommand,
+    },
     /// The practice catalogue: `catalogue publish -o DIR` writes it as a
     /// static site
     Catalogue {
@@ -243,6 +266,9 @@ pub(crate) enum Command {
         /// The private key (PEM) of --tls-cert
         #[arg(long, requires = "tls_cert", value_name = "KEY.pem")]
         tls_key: Option<PathBuf>,
+        /// Largest blob (photo, document) the HTTP API takes, in MB
+        #[arg(long, value_name = "MB", default_value_t = 25)]
+        max_blob_mb: u64,
     },
     /// Sync once with one peer, then exit
     Sync {
@@ -398,6 +424,20 @@ pub(crate) enum Format {
     Csv,
     Xlsx,
     Geojson,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum BlobCommand {
+    /// Every blob here: hash, size, type, the records that reference it
+    List,
+    /// Write a blob's bytes (verified against its hash) to FILE
+    Get {
+        /// The blob's SHA-256 (64 hex digits)
+        hash: String,
+        /// The file to write
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -16,7 +16,7 @@ mod output;
 mod qr;
 mod serve;
 
-use args::{BundleCommand, CatalogueCommand, Cli, ClientCommand, Command, Format, NetworkCommand};
+use args::{BlobCommand, BundleCommand, CatalogueCommand, Cli, ClientCommand, Command, Format, NetworkCommand};
 use serve::{http_address, serve, Tls};
 
 use ayni_node::store::Table;
@@ -218,7 +218,17 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
     }
     let node = Node::open(&home)?;
     match cli.command {
-        Command::Serve { listen, no_mdns, stall_timeout, resync, http, http_insecure, tls_cert, tls_key } => {
+        Command::Serve {
+            listen,
+            no_mdns,
+            stall_timeout,
+            resync,
+            http,
+            http_insecure,
+            tls_cert,
+            tls_key,
+            max_blob_mb,
+        } => {
             let http = match http {
                 Some(a) => {
                     let addr = http_address(&a)?;
@@ -227,7 +237,9 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
                         _ if addr.ip().is_loopback() || http_insecure => Tls::None,
                         _ => Tls::NodeCertificate,
                     };
-                    Some((addr, tls))
+                    let blob_limits =
+                        ayni_node::blobs::Limits { max_bytes: max_blob_mb * 1_000_000, ..Default::default() };
+                    Some((addr, tls, ayni_api::Options { blob_limits }))
                 }
                 None => None,
             };
@@ -336,6 +348,7 @@ fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(control::Render, 
                     | Command::Conflicts
                     | Command::Report { .. }
                     | Command::Catalogue { .. }
+                    | Command::Blob { .. }
                     | Command::Peers
                     | Command::Audit
                     | Command::Id
@@ -515,12 +528,28 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         Command::Check { .. } => {
             let report = node.check()?;
             out.check(&report)?;
-            if !report.problems.is_empty() {
+            if !report.problems.is_empty() || !report.damaged_blobs.is_empty() {
                 return Ok((1, 0));
             }
         }
         Command::Compact => out.compact(&node.compact()?)?,
         Command::Seed => out.seed(&node.seed()?)?,
+        Command::Attach { reference, file, field, caption, max_blob_mb } => {
+            let limits = ayni_node::blobs::Limits { max_bytes: max_blob_mb * 1_000_000, ..Default::default() };
+            let bytes = read_limited(&file, cwd, limits.max_bytes)?;
+            let name = file.file_name().map(|n| n.to_string_lossy().to_string());
+            let meta = ayni_node::attach::Meta { name, caption };
+            let attached = node.attach(&reference, &field, &bytes, &meta, &limits)?;
+            written = 1;
+            out.attached(&attached)?;
+        }
+        Command::Blob { command: BlobCommand::List } => out.blobs(&node.blob_listing()?)?,
+        Command::Blob { command: BlobCommand::Get { hash, output } } => {
+            outside_home(node, &output, cwd)?;
+            let bytes = node.blobs().get(&hash)?;
+            write_file_atomically(&output, cwd, &bytes)?;
+            out.blob_written(&hash, bytes.len(), &output)?;
+        }
         Command::Catalogue { command: CatalogueCommand::Publish { format: _, edition, output } } => {
             outside_home(node, &output, cwd)?;
             let catalogue = node.catalogue(edition)?;

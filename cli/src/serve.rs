@@ -40,7 +40,7 @@ pub(crate) fn serve(
     no_mdns: bool,
     stall_timeout: u64,
     resync: u64,
-    http: Option<(std::net::SocketAddr, Tls)>,
+    http: Option<(std::net::SocketAddr, Tls, ayni_api::Options)>,
     out: &mut Out,
 ) -> Result<ExitCode> {
     let addr = resolve_addr(listen)?;
@@ -57,7 +57,7 @@ pub(crate) fn serve(
     engine.call_blocking(move |n| n.store().put(Table::Local, "listen", bound.to_string().as_bytes()))??;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = match http {
-        Some((addr, tls)) => {
+        Some((addr, tls, options)) => {
             let tcp = rt
                 .block_on(tokio::net::TcpListener::bind(addr))
                 .map_err(|e| anyhow::anyhow!("binding the HTTP API to {addr}: {e}"))?;
@@ -79,9 +79,9 @@ pub(crate) fn serve(
             let served = match certificate {
                 Some(c) => {
                     let listener = ayni_api::tls::listener(tcp, c).map_err(usage)?;
-                    rt.spawn(ayni_api::serve(listener, api_engine, counted, stopped))
+                    rt.spawn(ayni_api::serve(listener, api_engine, options, counted, stopped))
                 }
-                None => rt.spawn(ayni_api::serve(tcp, api_engine, counted, stopped)),
+                None => rt.spawn(ayni_api::serve(tcp, api_engine, options, counted, stopped)),
             };
             rt.spawn(async move {
                 if let Ok(Err(e)) = served.await {

@@ -159,7 +159,15 @@ impl Node {
                 problems.push(problem("stored view is stale (run `ayni compact` to rebuild it)".into()));
             }
         }
-        Ok(CheckReport { documents: ids.len(), ok: ids.len() - problems.len(), problems })
+        let (blobs, damaged_blobs) = self.blobs().verify()?;
+        Ok(CheckReport {
+            documents: ids.len(),
+            ok: ids.len() - problems.len(),
+            problems,
+            blobs,
+            damaged_blobs,
+            missing_blobs: self.missing_blobs()?,
+        })
     }
 
     /// Compacts every document to one snapshot and rebuilds stale views.

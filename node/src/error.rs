@@ -98,6 +98,26 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A file or body over its size limit (exit 2, HTTP 413).
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// What was too large.
+        what: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Content of a media type the node does not take (exit 2, HTTP 415).
+    #[error("{what} is {found}, which this node does not take (it takes {})", allowed.join(", "))]
+    MediaType {
+        /// What was refused.
+        what: String,
+        /// The media type sniffed from its bytes.
+        found: String,
+        /// The media types taken.
+        allowed: Vec<String>,
+    },
     /// A failure of this node or of the machine, not of the input (no
     /// randomness, a worker that died, data the node itself could not
     /// encode): exit 1, HTTP 500.
@@ -195,6 +215,8 @@ impl Error {
                 | Error::Malformed { .. }
                 | Error::Precondition(_)
                 | Error::Refused { .. }
+                | Error::TooLarge { .. }
+                | Error::MediaType { .. }
                 | Error::Import(_)
                 | Error::NodeExists(_)
                 | Error::NoNode(_)

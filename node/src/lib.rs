@@ -34,7 +34,9 @@
 
 mod admission;
 pub mod amend;
+pub mod attach;
 pub mod attest;
+pub mod blobs;
 mod bulk;
 pub mod bundle;
 pub mod catalogue;

@@ -149,6 +149,16 @@ pub struct CheckReport {
     pub ok: usize,
     /// Problems found, one per document.
     pub problems: Vec<Problem>,
+    /// Blobs read back and verified.
+    #[serde(default)]
+    pub blobs: usize,
+    /// Blobs whose bytes no longer hash to their name (a problem: exit 1).
+    #[serde(default)]
+    pub damaged_blobs: Vec<String>,
+    /// Blobs records reference that this node does not hold yet (they
+    /// arrive with a sync or a bundle; not a problem).
+    #[serde(default)]
+    pub missing_blobs: Vec<String>,
 }
 
 /// One damaged or inconsistent document.

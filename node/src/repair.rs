@@ -102,7 +102,14 @@ impl Node {
             salvaged: vec![],
             removed: vec![],
             stray_index_entries: 0,
-            check: CheckReport { documents: 0, ok: 0, problems: vec![] },
+            check: CheckReport {
+                documents: 0,
+                ok: 0,
+                problems: vec![],
+                blobs: 0,
+                damaged_blobs: vec![],
+                missing_blobs: vec![],
+            },
         };
         let ids = node.store().all_ids()?;
         report.documents = ids.len();

@@ -284,6 +284,18 @@ impl Out {
                 };
                 s += &format!("  damaged: {}{name}: {}\n", p.id, p.reason);
             }
+            if r.blobs > 0 || !r.missing_blobs.is_empty() {
+                s += &format!("{} blob(s) verified, {} damaged\n", r.blobs, r.damaged_blobs.len());
+            }
+            for b in &r.damaged_blobs {
+                s += &format!("  damaged blob: {b}: its bytes no longer hash to its name\n");
+            }
+            if !r.missing_blobs.is_empty() {
+                s += &format!(
+                    "{} referenced blob(s) not here yet (they arrive with a sync or a bundle)\n",
+                    r.missing_blobs.len()
+                );
+            }
             s
         })
     }
@@ -317,6 +329,43 @@ impl Out {
             }
             s
         })
+    }
+
+    pub fn attached(&mut self, a: &ayni_node::attach::Attached) -> Result<()> {
+        self.emit(a, || {
+            format!(
+                "attached {} ({}, {} bytes) to {}:{} as {}{}\n",
+                a.blob.hash,
+                a.blob.mime,
+                a.blob.size,
+                a.record.kind,
+                a.record.key,
+                a.path,
+                if a.new_blob { "" } else { " (the blob was here already)" }
+            )
+        })
+    }
+
+    pub fn blobs(&mut self, all: &[ayni_node::attach::Listed]) -> Result<()> {
+        self.emit(&all, || {
+            let mut t = table(&["hash", "size", "type", "referenced by"]);
+            for l in all {
+                let refs: Vec<String> =
+                    l.references.iter().map(|r| format!("{}:{} ({})", r.kind, r.key, r.field)).collect();
+                t.add_row(vec![
+                    l.blob.hash.clone(),
+                    l.blob.size.to_string(),
+                    l.blob.mime.clone(),
+                    if refs.is_empty() { "(none)".into() } else { refs.join(", ") },
+                ]);
+            }
+            format!("{t}\n{} blob(s)\n", all.len())
+        })
+    }
+
+    pub fn blob_written(&mut self, hash: &str, size: usize, to: &std::path::Path) -> Result<()> {
+        let json = serde_json::json!({"hash": hash, "size": size, "file": to.display().to_string()});
+        self.emit(&json, || format!("wrote blob {hash} ({size} bytes) to {}\n", to.display()))
     }
 
     /// What `catalogue publish` wrote: `{edition, title, draft, practices, dir}`.

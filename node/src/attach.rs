@@ -1,0 +1,195 @@
+//! Attaching a file to a record: the blob stored under its hash, then an
+//! entry referencing it added to one of the record's attachment
+//! collections (a set keyed by hash: the same photo twice is one entry).
+//!
+//! Owns: which fields take attachments (a set-like collection whose items
+//! are the common `attachment` definition) and the entry written (hash,
+//! size, media type, file name, caption, author, EXIF time and place).
+//! Must never: write the entry before its blob is durable, or leave a
+//! blob it added when the record write is refused.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::blobs::{self, Blob, Blobs, Limits};
+use crate::error::{Error, Result};
+use crate::node::{Node, Record};
+
+/// The outcome of [`Node::attach`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Attached {
+    /// The blob.
+    pub blob: Blob,
+    /// Whether the blob was new here.
+    pub new_blob: bool,
+    /// The entry's path in the record (`attachments.<hash>`).
+    pub path: String,
+    /// The record after the write.
+    pub record: Record,
+}
+
+/// A blob and who references it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    /// The blob.
+    #[serde(flatten)]
+    pub blob: Blob,
+    /// The records that reference it (none: unreferenced).
+    pub references: Vec<Reference>,
+}
+
+/// A record's reference to a blob.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reference {
+    /// The record's kind.
+    pub kind: String,
+    /// Its key.
+    pub key: String,
+    /// The field holding the entry.
+    pub field: String,
+}
+
+/// What a file brings with it besides its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    /// The file's name.
+    pub name: Option<String>,
+    /// A caption.
+    pub caption: Option<String>,
+}
+
+/// The fields of `kind` that take attachments.
+pub fn attachment_fields(kind: &str) -> Result<Vec<String>> {
+    let schemas = crate::schema::schemas()?;
+    schemas.kind(kind)?;
+    let Some(props) = schemas.document(kind).and_then(|d| d.get("properties")).and_then(Value::as_object) else {
+        return Ok(vec![]);
+    };
+    Ok(props
+        .iter()
+        .filter(|(_, p)| {
+            p.get("x-merge").and_then(Value::as_str) == Some("set")
+                && p.pointer("/additionalProperties/$ref")
+                    .and_then(Value::as_str)
+                    .is_some_and(|r| r.ends_with("#/$defs/attachment"))
+        })
+        .map(|(name, _)| name.clone())
+        .collect())
+}
+
+impl Node {
+    /// The node's blobs.
+    pub fn blobs(&self) -> Blobs {
+        Blobs::of(self.home())
+    }
+
+    /// Stores `bytes` as a blob and adds an entry for it to `field` of
+    /// the record `reference` names. The write is judged like any other
+    /// (schema, role, frozen fields); if it is refused, a blob this call
+    /// added is removed again.
+    pub fn attach(&self, reference: &str, field: &str, bytes: &[u8], meta: &Meta, limits: &Limits) -> Result<Attached> {
+        let rec = self.get(reference)?;
+        let fields = attachment_fields(&rec.kind)?;
+        if !fields.iter().any(|f| f == field) {
+            let takes = if fields.is_empty() { "none".to_string() } else { fields.join(", ") };
+            return Err(Error::Invalid {
+                kind: rec.kind.clone(),
+                path: field.into(),
+                reason: format!("not a field that takes attachments (a {} takes: {takes})", rec.kind),
+            });
+        }
+        let what = meta.name.clone().unwrap_or_else(|| "the file".into());
+        let (blob, new_blob) = self.blobs().put(bytes, None, limits, &what)?;
+        let mut entry = Map::new();
+        entry.insert("hash".into(), json!(blob.hash));
+        entry.insert("mime".into(), json!(blob.mime));
+        entry.insert("size".into(), json!(blob.size));
+        entry.insert("author".into(), json!(self.info().name));
+        if let Some(n) = &meta.name {
+            entry.insert("name".into(), json!(n.chars().take(255).collect::<String>()));
+        }
+        if let Some(c) = &meta.caption {
+            entry.insert("caption".into(), json!(c));
+        }
+        let exif = blobs::exif(bytes);
+        if let Some(t) = exif.captured_at {
+            entry.insert("captured_at".into(), json!(t));
+        }
+        if let Some(t) = exif.taken_local {
+            entry.insert("taken_local".into(), json!(t));
+        }
+        if let Some((lat, lon)) = exif.geo {
+            entry.insert("geo".into(), json!({"lat": lat, "lon": lon, "captured_by": "gps"}));
+        }
+        let path = format!("{field}.{}", blob.hash);
+        match self.set(&rec.id, &[(path.clone(), Value::Object(entry))]) {
+            Ok(record) => Ok(Attached { blob, new_blob, path, record }),
+            Err(e) => {
+                if new_blob {
+                    let _ = self.blobs().remove(&blob.hash);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Every live record's attachment references: `(hash, record, field)`.
+    fn references(&self, mut each: impl FnMut(&str, &Record, &str)) -> Result<()> {
+        for kind in crate::schema::KINDS {
+            let fields = attachment_fields(kind)?;
+            if fields.is_empty() {
+                continue;
+            }
+            self.list_each(kind, &[], |r| {
+                for f in &fields {
+                    for hash in r.fields.get(f).and_then(Value::as_object).into_iter().flat_map(|m| m.keys()) {
+                        each(hash, &r, f);
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The records that reference blob `hash`, as `(record, field)`.
+    pub fn blob_references(&self, hash: &str) -> Result<Vec<(Record, String)>> {
+        let mut out = vec![];
+        self.references(|h, r, f| {
+            if h == hash {
+                out.push((r.clone(), f.to_string()));
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Every blob referenced by a record that this node does not hold.
+    pub fn missing_blobs(&self) -> Result<Vec<String>> {
+        let blobs = self.blobs();
+        let mut out = std::collections::BTreeSet::new();
+        self.references(|h, _, _| {
+            if !blobs.has(h) {
+                out.insert(h.to_string());
+            }
+        })?;
+        Ok(out.into_iter().collect())
+    }
+
+    /// Every blob here with the records that reference it.
+    pub fn blob_listing(&self) -> Result<Vec<Listed>> {
+        let mut by_hash: std::collections::BTreeMap<String, Vec<Reference>> = Default::default();
+        self.references(|h, r, f| {
+            by_hash.entry(h.to_string()).or_default().push(Reference {
+                kind: r.kind.clone(),
+                key: r.key.clone(),
+                field: f.into(),
+            })
+        })?;
+        Ok(self
+            .blobs()
+            .list()?
+            .into_iter()
+            .map(|blob| Listed { references: by_hash.remove(&blob.hash).unwrap_or_default(), blob })
+            .collect())
+    }
+}

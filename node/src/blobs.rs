@@ -1,0 +1,318 @@
+//! Blobs: photos and documents stored under their SHA-256, beside the
+//! records that reference them.
+//!
+//! Owns: the blob directory (`HOME/blobs/`: `FORMAT` holds `ayni-blobs 1`;
+//! each blob is the file `sha256/ab/<64 hex>`, its bytes exactly, so its
+//! name verifies it; a transfer in progress is `partial/<64 hex>`), the
+//! limits (size, media types sniffed from the bytes — never trusted from
+//! a name or a header), and what EXIF tells of a photo (when and where it
+//! was taken). Must never: keep a blob whose bytes do not hash to its
+//! name, execute or render one, or let a half-written file take a blob's
+//! name (temporary file, fsync, rename).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The on-disk format of the blob directory.
+pub const FORMAT: &str = "ayni-blobs 1";
+
+/// Default largest blob: 25 MB.
+pub const DEFAULT_MAX_BYTES: u64 = 25 * 1000 * 1000;
+
+/// Media types taken by default: photos (JPEG, PNG, WebP, HEIC/HEIF) and PDF.
+pub const DEFAULT_TYPES: &[&str] = &["image/jpeg", "image/png", "image/webp", "image/heif", "application/pdf"];
+
+/// What a node takes as blobs.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest blob, in bytes.
+    pub max_bytes: u64,
+    /// Media types taken.
+    pub types: Vec<String>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_bytes: DEFAULT_MAX_BYTES, types: DEFAULT_TYPES.iter().map(|t| t.to_string()).collect() }
+    }
+}
+
+/// A stored blob.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Blob {
+    /// SHA-256, lower-case hex.
+    pub hash: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Media type, sniffed from the bytes.
+    pub mime: String,
+}
+
+/// What a photo's EXIF says.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Exif {
+    /// When it was taken, RFC 3339, when the camera recorded its offset.
+    pub captured_at: Option<String>,
+    /// When it was taken, the camera's local time (`YYYY-MM-DD HH:MM:SS`).
+    pub taken_local: Option<String>,
+    /// Where: latitude, longitude (WGS 84).
+    pub geo: Option<(f64, f64)>,
+}
+
+/// SHA-256 of `bytes`, lower-case hex.
+pub fn sha256(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `hash` is 64 lower-case hex digits.
+pub fn is_hash(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The media type of `bytes`, from their content.
+pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    if infer::image::is_heif(bytes) {
+        return Some("image/heif");
+    }
+    infer::get(bytes).map(|t| t.mime_type())
+}
+
+/// The blob directory of a node home.
+#[derive(Debug, Clone)]
+pub struct Blobs {
+    dir: PathBuf,
+}
+
+impl Blobs {
+    /// The blobs of the node at `home` (the directory is made on the
+    /// first write).
+    pub fn of(home: &Path) -> Blobs {
+        Blobs { dir: home.join("blobs") }
+    }
+
+    fn path(&self, hash: &str) -> PathBuf {
+        self.dir.join("sha256").join(&hash[..2]).join(hash)
+    }
+
+    /// Where a transfer of `hash` in progress is kept.
+    pub fn partial_path(&self, hash: &str) -> PathBuf {
+        self.dir.join("partial").join(hash)
+    }
+
+    fn check_format(&self) -> Result<()> {
+        let format = self.dir.join("FORMAT");
+        match std::fs::read_to_string(&format) {
+            Ok(f) if f.trim() == FORMAT => Ok(()),
+            Ok(f) => Err(Error::Format { path: format, found: f.trim().to_string(), supported: 1 }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+                write_durably(&format, format!("{FORMAT}\n").as_bytes())
+            }
+            Err(e) => Err(Error::io(format, e)),
+        }
+    }
+
+    /// Whether the blob is here.
+    pub fn has(&self, hash: &str) -> bool {
+        is_hash(hash) && self.path(hash).is_file()
+    }
+
+    /// Checks `bytes` against `limits` (and against `hash`, if given)
+    /// without storing them.
+    pub fn judge(bytes: &[u8], hash: Option<&str>, limits: &Limits, what: &str) -> Result<Blob> {
+        if bytes.len() as u64 > limits.max_bytes {
+            return Err(Error::TooLarge { what: what.into(), size: bytes.len() as u64, limit: limits.max_bytes });
+        }
+        let actual = sha256(bytes);
+        if let Some(h) = hash {
+            if !is_hash(h) {
+                return Err(Error::malformed("blob", format!("'{h}' is not a SHA-256 (64 lower-case hex digits)")));
+            }
+            if h != actual {
+                return Err(Error::Invalid {
+                    kind: "blob".into(),
+                    path: h.into(),
+                    reason: format!("the bytes hash to {actual}: refused whole"),
+                });
+            }
+        }
+        let mime = sniff(bytes).unwrap_or("application/octet-stream");
+        if !limits.types.iter().any(|t| t == mime) {
+            return Err(Error::MediaType { what: what.into(), found: mime.into(), allowed: limits.types.clone() });
+        }
+        Ok(Blob { hash: actual, size: bytes.len() as u64, mime: mime.into() })
+    }
+
+    /// Stores `bytes` (checked as [`Blobs::judge`] does); returns the blob
+    /// and whether it is new here. Durable when it returns.
+    pub fn put(&self, bytes: &[u8], hash: Option<&str>, limits: &Limits, what: &str) -> Result<(Blob, bool)> {
+        let blob = Blobs::judge(bytes, hash, limits, what)?;
+        if self.has(&blob.hash) {
+            return Ok((blob, false));
+        }
+        self.check_format()?;
+        let path = self.path(&blob.hash);
+        let parent = path.parent().ok_or_else(|| Error::Internal("blob path".into()))?;
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        write_durably(&path, bytes)?;
+        Ok((blob, true))
+    }
+
+    /// The blob's bytes, verified.
+    pub fn get(&self, hash: &str) -> Result<Vec<u8>> {
+        if !is_hash(hash) {
+            return Err(Error::malformed("blob", format!("'{hash}' is not a SHA-256 (64 lower-case hex digits)")));
+        }
+        let path = self.path(hash);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(format!("blob {hash}"))),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        if sha256(&bytes) != hash {
+            return Err(Error::Damaged {
+                id: format!("blob {hash}"),
+                reason: "its bytes no longer hash to its name".into(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Removes a blob (one just stored for a write that then failed).
+    pub fn remove(&self, hash: &str) -> Result<()> {
+        let path = self.path(hash);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every blob here, with its size and media type (read from its first
+    /// bytes), by hash.
+    pub fn list(&self) -> Result<Vec<Blob>> {
+        let mut out = vec![];
+        let root = self.dir.join("sha256");
+        let Ok(shards) = std::fs::read_dir(&root) else { return Ok(out) };
+        for shard in shards {
+            let shard = shard.map_err(|e| Error::io(&root, e))?;
+            let Ok(files) = std::fs::read_dir(shard.path()) else { continue };
+            for f in files {
+                let f = f.map_err(|e| Error::io(shard.path(), e))?;
+                let name = f.file_name().to_string_lossy().to_string();
+                if !is_hash(&name) {
+                    continue; // a temporary file of an interrupted write
+                }
+                let size = f.metadata().map_err(|e| Error::io(f.path(), e))?.len();
+                let mut head = vec![0; 64];
+                let n = std::fs::File::open(f.path())
+                    .and_then(|mut file| std::io::Read::read(&mut file, &mut head))
+                    .map_err(|e| Error::io(f.path(), e))?;
+                let mime = sniff(&head[..n]).unwrap_or("application/octet-stream").to_string();
+                out.push(Blob { hash: name, size, mime });
+            }
+        }
+        out.sort_by(|a, b| a.hash.cmp(&b.hash));
+        Ok(out)
+    }
+
+    /// Reads every blob back and names those whose bytes no longer hash to
+    /// their name.
+    pub fn verify(&self) -> Result<(usize, Vec<String>)> {
+        let mut damaged = vec![];
+        let all = self.list()?;
+        for b in &all {
+            match self.get(&b.hash) {
+                Ok(_) => {}
+                Err(Error::Damaged { .. }) => damaged.push(b.hash.clone()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((all.len(), damaged))
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file, synced, renamed,
+/// with the directory synced: a crash leaves the whole file or none.
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// What a photo's EXIF says of when and where it was taken (nothing for
+/// a file without EXIF).
+pub fn exif(bytes: &[u8]) -> Exif {
+    use exif::{In, Tag, Value};
+    let Ok(data) = exif::Reader::new().read_from_container(&mut std::io::Cursor::new(bytes)) else {
+        return Exif::default();
+    };
+    let ascii = |tag: Tag| match data.get_field(tag, In::PRIMARY).map(|f| &f.value) {
+        Some(Value::Ascii(v)) => v.first().map(|s| String::from_utf8_lossy(s).trim().to_string()),
+        _ => None,
+    };
+    let taken_local = ascii(Tag::DateTimeOriginal).or_else(|| ascii(Tag::DateTime)).and_then(|t| {
+        // "2024:05:01 10:20:30"
+        let (d, time) = t.split_once(' ')?;
+        (d.len() == 10 && time.len() >= 8).then(|| format!("{} {}", d.replace(':', "-"), &time[..8]))
+    });
+    let captured_at = match (&taken_local, ascii(Tag::OffsetTimeOriginal)) {
+        (Some(local), Some(offset)) if offset.len() == 6 => Some(format!("{}{offset}", local.replace(' ', "T"))),
+        _ => None,
+    };
+    let coord = |tag: Tag, reference: Tag, negative: &str| -> Option<f64> {
+        let Value::Rational(parts) = &data.get_field(tag, In::PRIMARY)?.value else { return None };
+        let v: f64 = parts.iter().zip([1.0, 60.0, 3600.0]).map(|(r, d)| r.to_f64() / d).sum();
+        let sign = if ascii(reference).is_some_and(|r| r.eq_ignore_ascii_case(negative)) { -1.0 } else { 1.0 };
+        // 7 decimals: about a centimetre, and no binary fractions shown
+        v.is_finite().then_some(sign * (v * 1e7).round() / 1e7)
+    };
+    let geo = match (
+        coord(Tag::GPSLatitude, Tag::GPSLatitudeRef, "S"),
+        coord(Tag::GPSLongitude, Tag::GPSLongitudeRef, "W"),
+    ) {
+        (Some(lat), Some(lon)) if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) => Some((lat, lon)),
+        _ => None,
+    };
+    Exif { captured_at, taken_local, geo }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+    #[test]
+    fn a_blob_is_stored_under_its_hash_and_refused_when_it_does_not_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::of(dir.path());
+        let limits = Limits::default();
+        let (b, new) = blobs.put(PNG, None, &limits, "photo").unwrap();
+        assert!(new && b.mime == "image/png" && b.size == PNG.len() as u64);
+        assert_eq!(blobs.get(&b.hash).unwrap(), PNG);
+        assert!(!blobs.put(PNG, Some(&b.hash), &limits, "photo").unwrap().1, "idempotent");
+        let wrong = "0".repeat(64);
+        assert!(matches!(blobs.put(PNG, Some(&wrong), &limits, "photo"), Err(Error::Invalid { .. })));
+        assert!(!blobs.has(&wrong));
+        assert!(matches!(blobs.put(b"#!/bin/sh\necho hi\n", None, &limits, "x"), Err(Error::MediaType { .. })));
+        let small = Limits { max_bytes: 10, ..Limits::default() };
+        assert!(matches!(blobs.put(PNG, None, &small, "photo"), Err(Error::TooLarge { .. })));
+        assert_eq!(blobs.list().unwrap(), vec![b.clone()]);
+        // a blob whose bytes changed on disk is damaged, and check says so
+        std::fs::write(blobs.path(&b.hash), b"tampered").unwrap();
+        assert!(matches!(blobs.get(&b.hash), Err(Error::Damaged { .. })));
+        assert_eq!(blobs.verify().unwrap(), (1, vec![b.hash]));
+        assert_eq!(std::fs::read_to_string(dir.path().join("blobs/FORMAT")).unwrap(), "ayni-blobs 1\n");
+    }
+}
