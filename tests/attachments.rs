@@ -181,3 +181,165 @@ fn the_http_api_takes_and_serves_blobs_within_limits_and_rights() {
     let listed = a.json(&["blob", "list"]);
     assert_eq!(listed[0]["references"][0]["key"], Value::from("edan-sama-1"));
 }
+
+mod replication {
+    use super::*;
+    use std::time::{Duration, Instant};
+    use support::link::{self, Profile};
+    use support::network;
+
+    fn slow(rate_bps: u64) -> Profile {
+        Profile {
+            delay: Duration::from_millis(20),
+            jitter: Duration::ZERO,
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            rate_bps,
+            outage: None,
+            queue: Duration::ZERO,
+        }
+    }
+
+    /// HQ and a field node holding the seed, the field node with a photo
+    /// of `size` bytes attached to the EDAN.
+    fn field_with_photo(size: usize) -> (Ayni, Ayni, Vec<u8>, String) {
+        let (hq, mut field) = network(1);
+        let a = field.remove(0);
+        hq.ok(&["seed"]);
+        {
+            let s = hq.serve();
+            a.ok(&["sync", &s.addr]);
+        }
+        let bytes = photo(size);
+        let file = a.dir.path().join("foto.jpg");
+        std::fs::write(&file, &bytes).unwrap();
+        a.ok(&["attach", "edan:edan-sama-1", file.to_str().unwrap()]);
+        let hash = hex(&bytes);
+        (hq, a, bytes, hash)
+    }
+
+    #[test]
+    fn blobs_follow_their_records_and_a_cut_transfer_resumes_where_it_stopped() {
+        let (hq, a, bytes, hash) = field_with_photo(1_500_000);
+        let served = hq.serve_with(&["--stall-timeout", "3"]);
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let proxy = rt.block_on(link::start(served.addr.parse().unwrap(), slow(1_000_000), 7));
+        // sync through a 1 Mbit/s link; cut it once part of the photo is kept
+        let child = a
+            .cmd(&["--json", "sync", &proxy.addr.to_string(), "--stall-timeout", "3"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let partial = hq.home().join("blobs/partial").join(&hash);
+        let started = Instant::now();
+        while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 256 * 1024 {
+            assert!(started.elapsed() < Duration::from_secs(60), "no piece of the photo arrived");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(proxy);
+        let out = child.wait_with_output().unwrap();
+        assert_ne!(out.status.code(), Some(0), "the cut sync cannot have succeeded");
+        // the record arrived first; the photo's first pieces are kept
+        assert!(hq.json(&["get", "edan:edan-sama-1"])["fields"]["attachments"].get(&hash).is_some());
+        let kept = std::fs::metadata(&partial).unwrap().len();
+        assert!(kept > 0 && kept < bytes.len() as u64, "{kept}");
+        assert!(hq.json(&["blob", "list"]).as_array().unwrap().is_empty(), "nothing unverified is a blob");
+
+        // the next sync sends only the rest; the whole is verified
+        let r = a.json(&["sync", &served.addr]);
+        let now_kept = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(now_kept, 0, "the partial file is gone once the blob is whole");
+        assert_eq!(r["blobs"]["sent"], 1, "{r}");
+        let resent = r["blobs"]["bytes_sent"].as_u64().unwrap();
+        assert!(resent <= bytes.len() as u64 - kept, "resumed at {kept}: sent {resent} of {}", bytes.len());
+        let back = hq.dir.path().join("back.jpg");
+        hq.ok(&["blob", "get", &hash, "-o", back.to_str().unwrap()]);
+        assert_eq!(std::fs::read(&back).unwrap(), bytes);
+        let check = hq.json(&["check"]);
+        assert_eq!((check["blobs"].as_u64(), check["missing_blobs"].as_array().unwrap().len()), (Some(1), 0));
+    }
+
+    #[test]
+    fn a_tampered_blob_is_refused_whole_and_a_node_may_decline_blobs() {
+        let (hq, a, _bytes, hash) = field_with_photo(600_000);
+        // the field node's copy changed on disk: HQ verifies and refuses it
+        let stored = a.home().join("blobs/sha256").join(&hash[..2]).join(&hash);
+        let mut tampered = std::fs::read(&stored).unwrap();
+        tampered[300_000] ^= 0xff;
+        std::fs::write(&stored, &tampered).unwrap();
+        {
+            let served = hq.serve();
+            a.ok(&["sync", &served.addr]);
+        }
+        assert!(hq.json(&["blob", "list"]).as_array().unwrap().is_empty());
+        assert!(!hq.home().join("blobs/partial").join(&hash).exists());
+        assert_eq!(hq.json(&["check"])["missing_blobs"], json!([hash]));
+
+        // the field node repairs its copy (the photo again); a HQ that
+        // declines blobs still takes nothing, one that takes them gets it
+        std::fs::remove_file(&stored).unwrap();
+        let file = a.dir.path().join("foto.jpg");
+        a.ok(&["attach", "edan:edan-sama-1", file.to_str().unwrap()]);
+        {
+            let served = hq.serve_with(&["--blobs", "none"]);
+            let r = a.json(&["sync", &served.addr]);
+            assert_eq!(r["blobs"]["sent"], 0, "{r}");
+        }
+        assert!(hq.json(&["blob", "list"]).as_array().unwrap().is_empty());
+        {
+            let served = hq.serve();
+            let r = a.json(&["sync", &served.addr, "--blobs", "none"]);
+            assert_eq!(r["blobs"]["sent"], 0, "a field node that declines sends none either: {r}");
+            a.ok(&["sync", &served.addr]);
+        }
+        assert_eq!(hq.json(&["blob", "list"])[0]["hash"], hash);
+    }
+}
+
+#[test]
+fn a_bundle_with_blobs_carries_the_photos_verified_all_or_nothing() {
+    let (hq, mut field) = support::network(1);
+    let a = field.remove(0);
+    hq.ok(&["seed"]);
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.bundle");
+    hq.ok(&["bundle", "export", seed.to_str().unwrap()]);
+    a.ok(&["bundle", "import", seed.to_str().unwrap()]);
+    let bytes = photo(50_000);
+    let file = dir.path().join("foto.jpg");
+    std::fs::write(&file, &bytes).unwrap();
+    a.ok(&["attach", "edan:edan-sama-1", file.to_str().unwrap()]);
+    let hash = hex(&bytes);
+
+    // without --with-blobs the record travels, the photo does not
+    let plain = dir.path().join("plain.bundle");
+    a.ok(&["bundle", "export", plain.to_str().unwrap()]);
+    let with = dir.path().join("with.bundle");
+    let out = a.json(&["bundle", "export", with.to_str().unwrap(), "--with-blobs"]);
+    assert_eq!(out["blobs"], 1, "{out}");
+    assert_eq!(std::fs::read(&with).unwrap()[8], 4, "format 4");
+
+    // a blob altered inside the bundle, checksum made to match: refused whole
+    let mut altered = std::fs::read(&with).unwrap();
+    let n = altered.len();
+    altered[n - 32 - 1000] ^= 0x55;
+    let sum = Sha256::digest(&altered[..n - 32]);
+    altered[n - 32..].copy_from_slice(&sum);
+    let bad = dir.path().join("altered.bundle");
+    std::fs::write(&bad, &altered).unwrap();
+    let before = hq.json(&["get", "edan:edan-sama-1"]);
+    let e = hq.fails(&["bundle", "import", bad.to_str().unwrap()], 2);
+    assert!(e.contains("blob") && e.contains("nothing was written"), "{e}");
+    assert_eq!(hq.json(&["get", "edan:edan-sama-1"]), before);
+    assert!(hq.json(&["blob", "list"]).as_array().unwrap().is_empty());
+
+    let r = hq.json(&["bundle", "import", with.to_str().unwrap()]);
+    assert_eq!(r["blobs"], 1, "{r}");
+    let back = dir.path().join("back.jpg");
+    hq.ok(&["blob", "get", &hash, "-o", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), bytes);
+    assert_eq!(hq.json(&["bundle", "import", with.to_str().unwrap()])["blobs"], 0, "twice changes nothing");
+    hq.ok(&["bundle", "import", plain.to_str().unwrap()]);
+}

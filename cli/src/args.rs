@@ -266,9 +266,14 @@ pub(crate) enum Command {
         /// The private key (PEM) of --tls-cert
         #[arg(long, requires = "tls_cert", value_name = "KEY.pem")]
         tls_key: Option<PathBuf>,
-        /// Largest blob (photo, document) the HTTP API takes, in MB
+        /// Largest blob (photo, document) taken from the HTTP API or a peer, in MB
         #[arg(long, value_name = "MB", default_value_t = 25)]
         max_blob_mb: u64,
+        /// Blobs (photos, documents) after each sync: `referenced` fetches
+        /// those the records reference and sends those asked for; `none`
+        /// neither fetches nor sends (a laptop on a metered link)
+        #[arg(long, value_enum, default_value_t = Blobs::Referenced)]
+        blobs: Blobs,
     },
     /// Sync once with one peer, then exit
     Sync {
@@ -277,6 +282,9 @@ pub(crate) enum Command {
         /// Give up on a peer that sends nothing (or takes nothing we send) for this many seconds
         #[arg(long, default_value_t = 30)]
         stall_timeout: u64,
+        /// Blobs after the documents: `referenced` (fetch and send) or `none`
+        #[arg(long, value_enum, default_value_t = Blobs::Referenced)]
+        blobs: Blobs,
     },
     /// Known peers: addresses, last seen, last sync, state
     Peers,
@@ -409,6 +417,10 @@ pub(crate) enum BundleCommand {
         /// Everything (the default)
         #[arg(long)]
         all: bool,
+        /// Also carry the photos and documents the bundle's records
+        /// reference (bundle format 4)
+        #[arg(long)]
+        with_blobs: bool,
     },
     /// Apply a bundle: all or nothing, with the same checks as a network sync
     Import {
@@ -463,6 +475,21 @@ pub(crate) enum CatalogueCommand {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SiteFormat {
     Html,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Blobs {
+    Referenced,
+    None,
+}
+
+impl From<Blobs> for ayni_node::net::BlobPolicy {
+    fn from(b: Blobs) -> Self {
+        match b {
+            Blobs::Referenced => ayni_node::net::BlobPolicy::Referenced,
+            Blobs::None => ayni_node::net::BlobPolicy::None,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -230,7 +230,7 @@ pub enum Run {
     Read(Job),
     /// A sync with a peer, through the serving endpoint, dropping a peer
     /// that sends nothing for `stall_timeout` seconds.
-    Sync { peer: String, stall_timeout: u64 },
+    Sync { peer: String, stall_timeout: u64, blobs: ayni_node::net::BlobPolicy },
     /// `ayni status`.
     Status,
     /// `ayni watch`: the feed, then every change as it lands.
@@ -359,11 +359,11 @@ impl Server {
                 }
                 exit(stream, 0, None).await
             }
-            Run::Sync { peer, stall_timeout } => {
+            Run::Sync { peer, stall_timeout, blobs } => {
                 let peers = self.engine.read(|node| node.peers()).await??;
                 let stall = std::time::Duration::from_secs(stall_timeout);
                 let outcome = match crate::sync_address(&peer, &peers) {
-                    Ok(addr) => self.endpoint.sync_with_stall(addr, stall).await.map_err(anyhow::Error::from),
+                    Ok(addr) => self.endpoint.sync_with_stall(addr, stall, blobs).await.map_err(anyhow::Error::from),
                     Err(e) => Err(e),
                 };
                 match outcome {

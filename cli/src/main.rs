@@ -228,7 +228,9 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             tls_cert,
             tls_key,
             max_blob_mb,
+            blobs,
         } => {
+            let blob_limits = ayni_node::blobs::Limits { max_bytes: max_blob_mb * 1_000_000, ..Default::default() };
             let http = match http {
                 Some(a) => {
                     let addr = http_address(&a)?;
@@ -237,20 +239,25 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
                         _ if addr.ip().is_loopback() || http_insecure => Tls::None,
                         _ => Tls::NodeCertificate,
                     };
-                    let blob_limits =
-                        ayni_node::blobs::Limits { max_bytes: max_blob_mb * 1_000_000, ..Default::default() };
-                    Some((addr, tls, ayni_api::Options { blob_limits }))
+                    Some((addr, tls, ayni_api::Options { blob_limits: blob_limits.clone() }))
                 }
                 None => None,
             };
-            serve(node, &listen, no_mdns, stall_timeout, resync, http, out)
+            let config = ayni_node::net::NetConfig {
+                stall_timeout: std::time::Duration::from_secs(stall_timeout),
+                blobs: blobs.into(),
+                blob_limits,
+                ..Default::default()
+            };
+            serve(node, &listen, no_mdns, config, resync, http, out)
         }
-        Command::Sync { peer, stall_timeout } => {
+        Command::Sync { peer, stall_timeout, blobs } => {
             let addr = sync_address(&peer, &node.peers()?)?;
             let node = std::sync::Arc::new(node);
             let rt = runtime()?;
             let config = ayni_node::net::NetConfig {
                 stall_timeout: std::time::Duration::from_secs(stall_timeout),
+                blobs: blobs.into(),
                 ..Default::default()
             };
             let report = rt.block_on(async {
@@ -335,7 +342,7 @@ fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(control::Render, 
         Command::Init { .. } | Command::Demo | Command::Completions { .. } | Command::Mirror { .. } => {
             control::Run::Refuse("this command does not run through a serving node".into())
         }
-        Command::Sync { peer, stall_timeout } => control::Run::Sync { peer, stall_timeout },
+        Command::Sync { peer, stall_timeout, blobs } => control::Run::Sync { peer, stall_timeout, blobs: blobs.into() },
         Command::Status => control::Run::Status,
         Command::Watch { kind, since, once } => control::Run::Watch { kind, since, once },
         command => {
@@ -453,10 +460,10 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         Command::Amendment { decision, reference, change } => {
             out.record(&node.decide_amendment(&reference, &change, decision == "accept")?)?
         }
-        Command::Bundle { command: BundleCommand::Export { file, since, all: _ } } => {
+        Command::Bundle { command: BundleCommand::Export { file, since, all: _, with_blobs } } => {
             let since = since.map(|s| s.parse::<ayni_node::identity::NodeId>()).transpose()?;
             outside_home(node, &file, cwd)?;
-            let (bytes, report) = node.export_bundle_with_progress(since, &mut |p| out.progress(p))?;
+            let (bytes, report) = node.export_bundle_with_progress(since, with_blobs, &mut |p| out.progress(p))?;
             write_file_atomically(&file, cwd, &bytes)?;
             out.bundle(&report, "exported")?;
         }

@@ -38,7 +38,7 @@ pub(crate) fn serve(
     node: Node,
     listen: &str,
     no_mdns: bool,
-    stall_timeout: u64,
+    config: ayni_node::net::NetConfig,
     resync: u64,
     http: Option<(std::net::SocketAddr, Tls, ayni_api::Options)>,
     out: &mut Out,
@@ -48,10 +48,6 @@ pub(crate) fn serve(
     let _guard = rt.enter();
     let (listener, socket) = control::bind(node.home())?;
     let engine = ayni_node::engine::NodeHandle::spawn(node).context("starting the node's engine")?;
-    let config = ayni_node::net::NetConfig {
-        stall_timeout: std::time::Duration::from_secs(stall_timeout),
-        ..Default::default()
-    };
     let endpoint = std::sync::Arc::new(ayni_node::net::Endpoint::bind_engine(engine.clone(), addr, config)?);
     let bound = endpoint.local_addr()?;
     engine.call_blocking(move |n| n.store().put(Table::Local, "listen", bound.to_string().as_bytes()))??;

@@ -134,7 +134,7 @@ impl Node {
     }
 
     /// Every live record's attachment references: `(hash, record, field)`.
-    fn references(&self, mut each: impl FnMut(&str, &Record, &str)) -> Result<()> {
+    pub(crate) fn attachment_references(&self, mut each: impl FnMut(&str, &Record, &str)) -> Result<()> {
         for kind in crate::schema::KINDS {
             let fields = attachment_fields(kind)?;
             if fields.is_empty() {
@@ -155,7 +155,7 @@ impl Node {
     /// The records that reference blob `hash`, as `(record, field)`.
     pub fn blob_references(&self, hash: &str) -> Result<Vec<(Record, String)>> {
         let mut out = vec![];
-        self.references(|h, r, f| {
+        self.attachment_references(|h, r, f| {
             if h == hash {
                 out.push((r.clone(), f.to_string()));
             }
@@ -164,21 +164,42 @@ impl Node {
     }
 
     /// Every blob referenced by a record that this node does not hold.
+    /// The scan of the records is redone only when the change feed moved
+    /// since the last one (a sync asks at every session).
     pub fn missing_blobs(&self) -> Result<Vec<String>> {
         let blobs = self.blobs();
-        let mut out = std::collections::BTreeSet::new();
-        self.references(|h, _, _| {
-            if !blobs.has(h) {
-                out.insert(h.to_string());
+        let position = self.store().feed_position();
+        let cached = self.missing_blobs.lock().ok().and_then(|c| c.clone()).filter(|(p, _)| *p == position);
+        let candidates = match cached {
+            Some((_, list)) => list,
+            None => {
+                let mut out = std::collections::BTreeSet::new();
+                self.attachment_references(|h, _, _| {
+                    if !blobs.has(h) {
+                        out.insert(h.to_string());
+                    }
+                })?;
+                out.into_iter().collect()
             }
-        })?;
-        Ok(out.into_iter().collect())
+        };
+        let missing: Vec<String> = candidates.into_iter().filter(|h| !blobs.has(h)).collect();
+        if let Ok(mut c) = self.missing_blobs.lock() {
+            *c = Some((position, missing.clone()));
+        }
+        Ok(missing)
+    }
+
+    /// What a sync asks a peer for: each missing blob with the bytes of it
+    /// already here from an interrupted transfer.
+    pub fn blob_wants(&self) -> Result<Vec<([u8; 32], u64)>> {
+        let blobs = self.blobs();
+        Ok(self.missing_blobs()?.iter().filter_map(|h| Some((blobs::hash_bytes(h)?, blobs.partial_len(h)))).collect())
     }
 
     /// Every blob here with the records that reference it.
     pub fn blob_listing(&self) -> Result<Vec<Listed>> {
         let mut by_hash: std::collections::BTreeMap<String, Vec<Reference>> = Default::default();
-        self.references(|h, r, f| {
+        self.attachment_references(|h, r, f| {
             by_hash.entry(h.to_string()).or_default().push(Reference {
                 kind: r.kind.clone(),
                 key: r.key.clone(),

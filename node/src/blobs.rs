@@ -70,6 +70,32 @@ pub fn sha256(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The 32 bytes of a hex hash.
+pub fn hash_bytes(hash: &str) -> Option<[u8; 32]> {
+    if !is_hash(hash) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hash[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A hash's hex.
+pub fn hash_hex(hash: &[u8; 32]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where a blob arriving in pieces stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arrival {
+    /// Bytes up to this offset are kept (durable), more to come.
+    Partial(u64),
+    /// Whole, verified and stored.
+    Complete(Blob),
+}
+
 /// Whether `hash` is 64 lower-case hex digits.
 pub fn is_hash(hash: &str) -> bool {
     hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -182,6 +208,75 @@ impl Blobs {
             });
         }
         Ok(bytes)
+    }
+
+    /// How many bytes of `hash` an interrupted transfer left here.
+    pub fn partial_len(&self, hash: &str) -> u64 {
+        std::fs::metadata(self.partial_path(hash)).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Appends a piece of blob `hash` (`total` bytes in all) arriving at
+    /// `offset`, durably. A piece that does not continue what is here
+    /// restarts the transfer from 0 when it starts there and is refused
+    /// otherwise; when the last piece arrives, the whole is verified
+    /// against `hash` and `limits` and stored — or refused whole and
+    /// dropped.
+    pub fn append(&self, hash: &str, offset: u64, total: u64, piece: &[u8], limits: &Limits) -> Result<Arrival> {
+        if !is_hash(hash) {
+            return Err(Error::malformed("blob", format!("'{hash}' is not a SHA-256")));
+        }
+        if self.has(hash) {
+            return Ok(Arrival::Complete(Blobs::judge(&self.get(hash)?, Some(hash), limits, "a blob")?));
+        }
+        if total > limits.max_bytes {
+            return Err(Error::TooLarge { what: format!("blob {hash}"), size: total, limit: limits.max_bytes });
+        }
+        let end = offset.checked_add(piece.len() as u64).filter(|e| *e <= total);
+        let Some(end) = end else {
+            return Err(Error::malformed("blob", format!("blob {hash}: a piece beyond its {total} bytes")));
+        };
+        self.check_format()?;
+        let path = self.partial_path(hash);
+        let dir = path.parent().ok_or_else(|| Error::Internal("partial path".into()))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let have = self.partial_len(hash);
+        let mut f = match (offset, offset == have) {
+            (_, true) => std::fs::OpenOptions::new().create(true).append(true).open(&path),
+            (0, false) => std::fs::File::create(&path), // start again
+            (_, false) => {
+                return Err(Error::malformed(
+                    "blob",
+                    format!("blob {hash}: a piece at {offset}, but {have} bytes are here"),
+                ))
+            }
+        }
+        .map_err(|e| Error::io(&path, e))?;
+        f.write_all(piece).and_then(|()| f.sync_data()).map_err(|e| Error::io(&path, e))?;
+        if end < total {
+            return Ok(Arrival::Partial(end));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let _ = std::fs::remove_file(&path);
+        let (blob, _) = self.put(&bytes, Some(hash), limits, &format!("blob {hash}"))?;
+        Ok(Arrival::Complete(blob))
+    }
+
+    /// Up to `len` bytes of blob `hash` from `offset`, and its size; `None`
+    /// when it is not here. Read from the file as it is: the receiver
+    /// verifies the whole.
+    pub fn read_at(&self, hash: &str, offset: u64, len: usize) -> Result<Option<(Vec<u8>, u64)>> {
+        use std::io::{Read, Seek, SeekFrom};
+        if !self.has(hash) {
+            return Ok(None);
+        }
+        let path = self.path(hash);
+        let mut f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let total = f.metadata().map_err(|e| Error::io(&path, e))?.len();
+        let mut buf = vec![0; len.min(total.saturating_sub(offset) as usize)];
+        f.seek(SeekFrom::Start(offset.min(total)))
+            .and_then(|_| f.read_exact(&mut buf))
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(Some((buf, total)))
     }
 
     /// Removes a blob (one just stored for a write that then failed).

@@ -17,6 +17,14 @@
 //! and SHA-256 of everything before it (32 bytes). Any flipped or missing
 //! byte fails the checksum or a length and the whole bundle is refused.
 //!
+//! # Format 4: with blobs
+//! `bundle export --with-blobs` writes format 4: format 3 with, between
+//! the body and the checksum, the blobs the bundle's records reference
+//! that the exporter holds — count `u32 BE`, then per blob its SHA-256
+//! (32 bytes), length `u64 BE` and bytes (photos are compressed already).
+//! The header then says how many (`blobs`). Every blob is verified
+//! (hash, size limit, media type) before anything is written.
+//!
 //! A bundle that holds no client change is written as format 2, the same
 //! with `SigsOrdered` frames (signatures only), so nodes that do not read
 //! format 3 yet still import it; format
@@ -42,8 +50,10 @@ use crate::sync::wire::{Bound, Frame, Range, RangeBody, MAX_FRAME};
 
 const MAGIC: &[u8; 8] = b"AYNIBNDL";
 const FORMAT: u8 = 3;
+/// The format of a bundle that carries blobs.
+const WITH_BLOBS: u8 = 4;
 /// Formats this build imports.
-const READS: &[u8] = &[1, 2, 3];
+const READS: &[u8] = &[1, 2, 3, 4];
 /// Largest bundle body accepted once decompressed.
 pub const MAX_BODY: u64 = 8 * 1024 * 1024 * 1024;
 
@@ -62,6 +72,13 @@ pub struct Header {
     pub since: Option<String>,
     /// Documents inside.
     pub documents: u64,
+    /// Blobs inside (format 4).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub blobs: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Outcome of an export or import.
@@ -77,6 +94,8 @@ pub struct BundleReport {
     pub members_learned: u64,
     /// Changes refused (import; see `ayni audit`).
     pub changes_refused: u64,
+    /// Blobs written (export) or new here (import).
+    pub blobs: u64,
 }
 
 fn bad(why: impl Into<String>) -> Error {
@@ -119,14 +138,16 @@ impl Node {
     /// Writes a bundle of every document (`since = None`) or of every
     /// document whose state differs from what `since` was last known to hold.
     pub fn export_bundle(&self, since: Option<NodeId>) -> Result<(Vec<u8>, BundleReport)> {
-        self.export_bundle_with_progress(since, &mut crate::progress::ignore)
+        self.export_bundle_with_progress(since, false, &mut crate::progress::ignore)
     }
 
-    /// [`Node::export_bundle`], reporting progress: `packing` every 256
+    /// [`Node::export_bundle`], with the blobs its records reference when
+    /// `with_blobs` (format 4), reporting progress: `packing` every 256
     /// documents.
     pub fn export_bundle_with_progress(
         &self,
         since: Option<NodeId>,
+        with_blobs: bool,
         progress: Observer<'_>,
     ) -> Result<(Vec<u8>, BundleReport)> {
         let mut report = Reporter::new("bundle export", "documents", 256, progress);
@@ -142,11 +163,13 @@ impl Node {
         ];
         let total = summary.len() as u64;
         let mut attested = false;
+        let mut packed = HashSet::new();
         for (done, (id, hash)) in summary.into_iter().enumerate() {
             report.at("packing", done as u64, Some(total));
             if known.get(&id) == Some(&hash) {
                 continue;
             }
+            packed.insert(id.to_string());
             let Some(doc) = self.store().load(&id)? else { continue };
             let whole = WholeDocument::new(id, &doc, u16::from(FORMAT), |h| {
                 let proofs = self.signatures_of(h)?;
@@ -156,10 +179,28 @@ impl Node {
             frames.extend([whole.sigs, whole.doc]);
         }
         report.finished("packing", total);
+        // the blobs the packed records reference, when asked
+        let mut blobs = vec![];
+        if with_blobs {
+            let store = self.blobs();
+            let mut hashes = std::collections::BTreeSet::new();
+            self.attachment_references(|hash, rec, _| {
+                if packed.contains(&rec.id) && store.has(hash) {
+                    hashes.insert(hash.to_string());
+                }
+            })?;
+            for h in hashes {
+                blobs.push((h.clone(), store.get(&h)?));
+            }
+        }
         // a bundle with no client change is written as format 2, which
         // nodes that do not read format 3 yet still import
-        let format = if attested { FORMAT } else { 2 };
-        if !attested {
+        let format = match (with_blobs, attested) {
+            (true, _) => WITH_BLOBS,
+            (false, true) => FORMAT,
+            (false, false) => 2,
+        };
+        if format == 2 {
             for f in &mut frames {
                 if let Frame::Proofs(id, proofs) = f {
                     let sigs = proofs.iter().map(|p| <[u8; 64]>::try_from(&p[..]).unwrap_or(NONE)).collect();
@@ -173,6 +214,7 @@ impl Node {
             created_at: crate::node::now_rfc3339(),
             since: since.map(|p| p.to_string()),
             documents: frames.iter().filter(|f| matches!(f, Frame::DocFull(..))).count() as u64,
+            blobs: blobs.len() as u64,
         };
         let mut body_raw = vec![];
         for f in &frames {
@@ -187,10 +229,19 @@ impl Node {
         out.extend_from_slice(&header_json);
         out.extend_from_slice(&(body.len() as u64).to_be_bytes());
         out.extend_from_slice(&body);
+        if format == WITH_BLOBS {
+            out.extend_from_slice(&(blobs.len() as u32).to_be_bytes());
+            for (hash, bytes) in &blobs {
+                out.extend_from_slice(&crate::blobs::hash_bytes(hash).unwrap_or([0; 32]));
+                out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+                out.extend_from_slice(bytes);
+            }
+        }
         let sum = Sha256::digest(&out);
         out.extend_from_slice(&sum);
         let report = BundleReport {
             documents_changed: header.documents,
+            blobs: header.blobs,
             header,
             bytes: out.len() as u64,
             members_learned: 0,
@@ -211,7 +262,13 @@ impl Node {
     /// `merging`, every 256 documents.
     pub fn import_bundle_with_progress(&self, bytes: &[u8], progress: Observer<'_>) -> Result<BundleReport> {
         let mut report = Reporter::new("bundle import", "documents", 256, progress);
-        let (header, frames) = parse(bytes)?;
+        let (header, frames, blobs) = parse(bytes)?;
+        // every blob whole and acceptable before anything is written
+        let limits = crate::blobs::Limits::default();
+        for (hash, bytes) in &blobs {
+            crate::blobs::Blobs::judge(bytes, Some(hash), &limits, &format!("blob {hash}"))
+                .map_err(|e| bad(format!("blob {hash}: {e}")))?;
+        }
         let network = self.network()?.ok_or_else(|| Error::Precondition("this node belongs to no network".into()))?;
         if header.network != network.id {
             return Err(bad(format!(
@@ -260,12 +317,17 @@ impl Node {
         let from = format!("bundle from {exporter}");
         let (changed, refused) = self.merge_all(&mut docs, &mut exporter_state, sigs.by_hash(), &from, &mut report)?;
         self.set_peer_summary(&exporter, &exporter_state)?;
+        let mut new_blobs = 0;
+        for (hash, bytes) in &blobs {
+            new_blobs += u64::from(self.blobs().put(bytes, Some(hash), &limits, &format!("blob {hash}"))?.1);
+        }
         Ok(BundleReport {
             header,
             bytes: bytes.len() as u64,
             documents_changed: changed,
             members_learned: learned,
             changes_refused: refused,
+            blobs: new_blobs,
         })
     }
 
@@ -304,8 +366,12 @@ impl Node {
     }
 }
 
-/// Checks a bundle's framing and checksum and decodes its frames.
-fn parse(bytes: &[u8]) -> Result<(Header, Vec<Frame>)> {
+/// A blob carried by a bundle: its hash (hex) and bytes.
+type Carried = (String, Vec<u8>);
+
+/// Checks a bundle's framing and checksum and decodes its frames (and,
+/// in format 4, its blobs).
+fn parse(bytes: &[u8]) -> Result<(Header, Vec<Frame>, Vec<Carried>)> {
     if bytes.len() < MAGIC.len() + 1 || &bytes[..8] != MAGIC {
         return Err(bad("not an Ayni bundle"));
     }
@@ -325,8 +391,13 @@ fn parse(bytes: &[u8]) -> Result<(Header, Vec<Frame>)> {
     let header: Header =
         serde_json::from_slice(&content[13..header_end]).map_err(|e| bad(format!("bad header: {e}")))?;
     let blen = u64::from_be_bytes(content[header_end..header_end + 8].try_into().map_err(|_| bad("truncated"))?);
-    let body = &content[header_end + 8..];
-    if body.len() as u64 != blen {
+    let after = &content[header_end + 8..];
+    let (body, tail) = match usize::try_from(blen).ok().filter(|b| *b <= after.len()) {
+        Some(b) => after.split_at(b),
+        None => return Err(bad("body length does not match")),
+    };
+    let blobs = if bytes[8] == WITH_BLOBS { blobs_of(tail)? } else { vec![] };
+    if (bytes[8] != WITH_BLOBS && !tail.is_empty()) || blobs.len() as u64 != header.blobs {
         return Err(bad("body length does not match"));
     }
     let mut raw = vec![];
@@ -353,5 +424,26 @@ fn parse(bytes: &[u8]) -> Result<(Header, Vec<Frame>)> {
     if frames.iter().filter(|f| matches!(f, Frame::DocFull(..))).count() as u64 != header.documents {
         return Err(bad("the document count does not match the header"));
     }
-    Ok((header, frames))
+    Ok((header, frames, blobs))
+}
+
+/// The blobs section of a format 4 bundle.
+fn blobs_of(mut rest: &[u8]) -> Result<Vec<Carried>> {
+    let mut take = |n: usize| -> Result<&[u8]> {
+        let (head, tail) = (rest.get(..n).ok_or_else(|| bad("truncated blobs"))?, &rest[n..]);
+        rest = tail;
+        Ok(head)
+    };
+    let count = u32::from_be_bytes(take(4)?.try_into().map_err(|_| bad("truncated blobs"))?);
+    let mut out = vec![];
+    for _ in 0..count {
+        let hash: [u8; 32] = take(32)?.try_into().map_err(|_| bad("truncated blobs"))?;
+        let len = u64::from_be_bytes(take(8)?.try_into().map_err(|_| bad("truncated blobs"))?);
+        let len = usize::try_from(len).map_err(|_| bad("a blob too large"))?;
+        out.push((crate::blobs::hash_hex(&hash), take(len)?.to_vec()));
+    }
+    if !rest.is_empty() {
+        return Err(bad("bytes after the blobs"));
+    }
+    Ok(out)
 }

@@ -212,6 +212,9 @@ pub struct Node {
     /// The index documents, by scope (see the `repo::index` module); its lock
     /// serialises their updates.
     index: std::sync::Mutex<std::collections::HashMap<String, (u64, automerge::Automerge)>>,
+    /// Blobs records reference that this node lacks, as of a feed
+    /// position (see the attach module): recomputed only after writes.
+    pub(crate) missing_blobs: std::sync::Mutex<Option<(u64, Vec<String>)>>,
 }
 
 pub(crate) fn now() -> OffsetDateTime {
@@ -327,6 +330,7 @@ impl Node {
             writes: Default::default(),
             policy: Default::default(),
             index: Default::default(),
+            missing_blobs: Default::default(),
         })
     }
 

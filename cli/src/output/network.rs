@@ -224,8 +224,12 @@ impl Out {
     pub fn synced(&mut self, r: &SyncReport) -> Result<()> {
         self.emit(r, || {
             format!(
-                "synced with {}: {} document(s) received ({} changes), {} sent ({} changes); {} bytes out, {} bytes in, {} round trip(s), {} ms\n",
-                r.peer, r.docs_received, r.changes_received, r.docs_sent, r.changes_sent, r.bytes_sent, r.bytes_received, r.round_trips, r.duration_ms
+                "synced with {}: {} document(s) received ({} changes), {} sent ({} changes); {} bytes out, {} bytes in, {} round trip(s), {} ms{}\n",
+                r.peer, r.docs_received, r.changes_received, r.docs_sent, r.changes_sent, r.bytes_sent, r.bytes_received, r.round_trips, r.duration_ms,
+                if r.blobs == Default::default() { String::new() } else {
+                    format!("; blobs: {} received ({} bytes), {} sent ({} bytes){}", r.blobs.received, r.blobs.bytes_received, r.blobs.sent, r.blobs.bytes_sent,
+                        if r.blobs.refused > 0 { format!(", {} refused", r.blobs.refused) } else { String::new() })
+                }
             )
         })
     }
@@ -234,16 +238,18 @@ impl Out {
         self.emit(r, || {
             if verb == "exported" {
                 format!(
-                    "exported {} document(s) in {} bytes{}\n",
+                    "exported {} document(s){} in {} bytes{}\n",
                     r.header.documents,
+                    if r.blobs > 0 { format!(" and {} blob(s)", r.blobs) } else { String::new() },
                     r.bytes,
                     r.header.since.as_ref().map(|s| format!(" (what {s} may lack)")).unwrap_or_default()
                 )
             } else {
                 format!(
-                    "imported a bundle from {}: {} document(s) changed here, {} new member(s){}\n",
+                    "imported a bundle from {}: {} document(s) changed here, {} new blob(s), {} new member(s){}\n",
                     r.header.exporter,
                     r.documents_changed,
+                    r.blobs,
                     r.members_learned,
                     if r.changes_refused > 0 {
                         format!(", {} change(s) refused (see `ayni audit`)", r.changes_refused)

@@ -7,9 +7,15 @@
 //! contain protocol logic; every decision about what to send is the
 //! session's.
 
+mod blobs;
 pub mod serve;
 mod session;
 pub mod tls;
+
+pub use blobs::{BlobPolicy, BlobStats};
+
+/// The first protocol version whose sessions are followed by a blob stream.
+pub const BLOB_STREAM_VERSION: u16 = 4;
 
 use session::run_session;
 
@@ -103,6 +109,10 @@ pub struct NetConfig {
     pub keep_alive: Duration,
     /// Congestion control and loss detection.
     pub transport: Transport,
+    /// Whether blobs are fetched and sent after each session.
+    pub blobs: BlobPolicy,
+    /// What a blob fetched from a peer may be.
+    pub blob_limits: crate::blobs::Limits,
 }
 
 impl Default for NetConfig {
@@ -112,6 +122,8 @@ impl Default for NetConfig {
             idle_timeout: Duration::from_secs(60),
             keep_alive: Duration::from_secs(10),
             transport: Transport::FIELD,
+            blobs: BlobPolicy::default(),
+            blob_limits: crate::blobs::Limits::default(),
         }
     }
 }
@@ -188,6 +200,8 @@ pub struct SyncReport {
     pub round_trips: u64,
     /// Wall time.
     pub duration_ms: u64,
+    /// The blob exchange after the documents.
+    pub blobs: BlobStats,
     /// UDP payload bytes sent by quinn on the connection.
     pub udp_tx_bytes: u64,
     /// UDP payload bytes received by quinn on the connection.
@@ -359,14 +373,20 @@ impl Endpoint {
 
     /// One sync with the peer at `addr`, as initiator.
     pub async fn sync_with(&self, addr: SocketAddr) -> Result<SyncReport, NetError> {
-        self.sync_with_stall(addr, self.config.stall_timeout).await
+        self.sync_with_stall(addr, self.config.stall_timeout, self.config.blobs).await
     }
 
     /// [`Endpoint::sync_with`], dropping the peer when it sends (or takes) nothing for
-    /// `stall` (instead of the endpoint's own stall timeout): one command's
-    /// `ayni sync --stall-timeout` through a serving node.
-    pub async fn sync_with_stall(&self, addr: SocketAddr, stall: Duration) -> Result<SyncReport, NetError> {
-        let config = NetConfig { stall_timeout: stall, ..self.config.clone() };
+    /// `stall` (instead of the endpoint's own stall timeout), with this
+    /// blob policy: one command's `ayni sync --stall-timeout --blobs`
+    /// through a serving node.
+    pub async fn sync_with_stall(
+        &self,
+        addr: SocketAddr,
+        stall: Duration,
+        blobs: BlobPolicy,
+    ) -> Result<SyncReport, NetError> {
+        let config = NetConfig { stall_timeout: stall, blobs, ..self.config.clone() };
         let started = Instant::now();
         let connect_err = |reason: String| NetError::Connect { addr, reason };
         let conn = self
@@ -398,9 +418,22 @@ impl Endpoint {
             // let the peer see our end of the stream before the connection closes
             let _ = tokio::time::timeout(Duration::from_secs(2), recv.read_to_end(1 << 16)).await;
         }
+        // documents first, blobs after, on a second stream
+        let outcome = match outcome {
+            Ok((s, io)) if s.version >= BLOB_STREAM_VERSION => {
+                let blobs = async {
+                    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| connect_err(handshake_reason(&e)))?;
+                    blobs::run_blobs(&self.engine, &mut send, &mut recv, &peer.to_string(), &config).await
+                }
+                .await;
+                blobs.map(|b| (s, io, b))
+            }
+            Ok((s, io)) => Ok((s, io, BlobStats::default())),
+            Err(e) => Err(e),
+        };
         let stats = conn.stats();
         conn.close(0u32.into(), b"done");
-        let (s, io) = match outcome {
+        let (s, io, blobs) = match outcome {
             Ok(v) => v,
             Err(e) => {
                 // a refusal of our certificate arrives as a closed connection
@@ -436,6 +469,7 @@ impl Endpoint {
             udp_tx_bytes: stats.udp_tx.bytes,
             udp_rx_bytes: stats.udp_rx.bytes,
             members_learned: s.members_learned,
+            blobs,
         })
     }
 
@@ -504,9 +538,30 @@ impl Endpoint {
             &self.progress,
         )
         .await;
-        match &outcome {
+        let outcome = match outcome {
+            Ok((s, _)) if s.version >= BLOB_STREAM_VERSION => {
+                let _ = send.finish();
+                // the initiator opens the blob stream once it has our end
+                match tokio::time::timeout(self.config.stall_timeout, conn.accept_bi()).await {
+                    Ok(Ok((mut bsend, mut brecv))) => {
+                        blobs::run_blobs(&self.engine, &mut bsend, &mut brecv, &peer.to_string(), &self.config)
+                            .await
+                            .map(|_| ())
+                    }
+                    Ok(Err(e)) => Err(NetError::Lost { peer: peer.to_string(), reason: e }),
+                    Err(_) => {
+                        Err(NetError::Stalled { peer: peer.to_string(), secs: self.config.stall_timeout.as_secs() })
+                    }
+                }
+            }
             Ok(_) => {
                 let _ = send.finish();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        match &outcome {
+            Ok(()) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
                 self.record_sync(peer, String::new()).await;
             }

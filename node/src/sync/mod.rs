@@ -17,6 +17,7 @@
 //! may take a batch in parts instead ([`Session::next_part`], sending each
 //! as it comes, until the part that ends with `End`).
 
+pub mod blob_wire;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod memory;
 pub mod ranges;
@@ -123,6 +124,8 @@ pub struct Stats {
     pub batches_received: u64,
     /// Membership records learned from the peer.
     pub members_learned: u64,
+    /// The protocol version in use (0 until the peer's hello arrives).
+    pub version: u16,
 }
 
 /// One replication session with one peer.
@@ -387,6 +390,7 @@ impl Session {
                 }
                 self.members_needed = h.members_fp != self.local.members_fp;
                 self.peer = Some(h);
+                self.stats.version = self.version();
             }
             Frame::Members(tokens) => {
                 self.received_content = true;

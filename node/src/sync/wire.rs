@@ -31,9 +31,11 @@ use crate::id::DocumentId;
 /// Protocol versions this build speaks (the highest common one is used).
 /// Version 2 sends signatures without their change hashes
 /// (`SigsOrdered`); version 3 sends proofs, so a client's change travels
-/// with its gateway's attestation (`Proofs`). Each version still reads
-/// every frame of the ones before.
-pub const VERSIONS: &[u16] = &[1, 2, 3];
+/// with its gateway's attestation (`Proofs`); version 4 is version 3
+/// followed, on a second stream of the same connection, by the blob
+/// exchange (`blob_wire`). Each version still reads every frame of the
+/// ones before.
+pub const VERSIONS: &[u16] = &[1, 2, 3, 4];
 /// Largest frame accepted (a whole document travels in one frame).
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 const MAGIC: &[u8; 4] = b"AYNS";

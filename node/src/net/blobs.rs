@@ -1,0 +1,196 @@
+//! The blob stream: after a replication session of protocol version 4 or
+//! later, a second stream on the same connection where both sides fetch
+//! the blobs their records reference and the other holds — documents
+//! first, photos after, so a slow link delivers the records before them.
+//!
+//! Owns: moving `sync::blob_wire` frames with a stall timer, reading and
+//! writing pieces beside the engine (blob files are not store work), and
+//! the policy (`--blobs none`: neither ask nor send). Must never: keep a
+//! blob before all of it arrived and verified (`Blobs::append`), or ask
+//! for more than the node's limit. An interrupted transfer leaves its
+//! bytes in `blobs/partial/`, and the next session asks from there.
+
+use std::collections::HashSet;
+
+use super::*;
+use crate::blobs::{hash_hex, Arrival};
+use crate::sync::blob_wire::{BlobFrame, BLOB_VERSION, PIECE};
+
+/// Whether this node exchanges blobs with its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlobPolicy {
+    /// Ask for every blob its records reference; send any blob asked for.
+    #[default]
+    Referenced,
+    /// Neither ask nor send (a laptop on a metered link).
+    None,
+}
+
+/// What one blob exchange moved.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct BlobStats {
+    /// Blobs received whole and verified.
+    pub received: u64,
+    /// Blob bytes received (pieces).
+    pub bytes_received: u64,
+    /// Blobs sent (whole or from where the peer's transfer stopped).
+    pub sent: u64,
+    /// Blob bytes sent.
+    pub bytes_sent: u64,
+    /// Blobs refused whole (wrong hash, over the limit, a media type not taken).
+    pub refused: u64,
+}
+
+fn protocol(peer: &str, what: String) -> NetError {
+    NetError::Sync { peer: peer.to_string(), source: SyncError::Protocol(format!("blob stream: {what}")) }
+}
+
+async fn read(recv: &mut quinn::RecvStream, stall: Duration, peer: &str) -> Result<Option<BlobFrame>, NetError> {
+    let stalled = || NetError::Stalled { peer: peer.to_string(), secs: stall.as_secs() };
+    let mut prefix = [0u8; 4];
+    match tokio::time::timeout(stall, recv.read_exact(&mut prefix)).await {
+        Err(_) => return Err(stalled()),
+        Ok(Err(quinn::ReadExactError::FinishedEarly(0))) => return Ok(None),
+        Ok(Err(e)) => return Err(protocol(peer, e.to_string())),
+        Ok(Ok(())) => {}
+    }
+    let len = BlobFrame::body_len(prefix).map_err(|e| protocol(peer, e.to_string()))?;
+    let mut body = vec![0; len];
+    match tokio::time::timeout(stall, recv.read_exact(&mut body)).await {
+        Err(_) => Err(stalled()),
+        Ok(Err(e)) => Err(protocol(peer, e.to_string())),
+        Ok(Ok(())) => BlobFrame::decode(&body).map(Some).map_err(|e| protocol(peer, e.to_string())),
+    }
+}
+
+async fn write(send: &mut quinn::SendStream, frame: &BlobFrame, stall: Duration, peer: &str) -> Result<u64, NetError> {
+    let bytes = frame.encode();
+    for chunk in bytes.chunks(16 * 1024) {
+        match tokio::time::timeout(stall, send.write_all(chunk)).await {
+            Err(_) => return Err(NetError::Stalled { peer: peer.to_string(), secs: stall.as_secs() }),
+            Ok(Err(quinn::WriteError::ConnectionLost(reason))) => {
+                return Err(NetError::Lost { peer: peer.to_string(), reason })
+            }
+            Ok(Err(e)) => return Err(protocol(peer, e.to_string())),
+            Ok(Ok(())) => {}
+        }
+    }
+    Ok(bytes.len() as u64)
+}
+
+/// Runs one blob exchange on its stream (both sides alike).
+pub(super) async fn run_blobs(
+    engine: &NodeHandle,
+    send: &mut quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+    peer: &str,
+    config: &NetConfig,
+) -> Result<BlobStats, NetError> {
+    let stall = config.stall_timeout;
+    let wants = match config.blobs {
+        BlobPolicy::Referenced => engine.read(|n| n.blob_wants()).await??,
+        BlobPolicy::None => vec![],
+    };
+    let (theirs_tx, theirs_rx) = tokio::sync::oneshot::channel::<Vec<([u8; 32], u64)>>();
+    let blobs = engine.node().blobs();
+    let limits = config.blob_limits.clone();
+
+    // what we send: hello, our wants, then the answers to theirs
+    let sending = async {
+        let mut stats = BlobStats::default();
+        write(send, &BlobFrame::Hello(BLOB_VERSION), stall, peer).await?;
+        write(send, &BlobFrame::Want(wants.clone()), stall, peer).await?;
+        let Ok(theirs) = theirs_rx.await else { return Ok(stats) };
+        for (hash, mut offset) in theirs {
+            let hex = hash_hex(&hash);
+            let mut sent_any = false;
+            loop {
+                let piece = match config.blobs {
+                    BlobPolicy::None => None,
+                    BlobPolicy::Referenced => {
+                        let (b, h) = (blobs.clone(), hex.clone());
+                        tokio::task::spawn_blocking(move || b.read_at(&h, offset, PIECE))
+                            .await
+                            .map_err(|e| crate::Error::Internal(e.to_string()))??
+                    }
+                };
+                let Some((bytes, total)) = piece else {
+                    write(send, &BlobFrame::Missing(hash), stall, peer).await?;
+                    break;
+                };
+                let len = bytes.len() as u64;
+                stats.bytes_sent += len;
+                write(send, &BlobFrame::Piece { hash, offset, total, bytes }, stall, peer).await?;
+                sent_any = true;
+                offset += len;
+                if offset >= total || len == 0 {
+                    break;
+                }
+            }
+            if sent_any {
+                stats.sent += 1;
+            }
+        }
+        write(send, &BlobFrame::Done, stall, peer).await?;
+        Ok::<BlobStats, NetError>(stats)
+    };
+
+    // what we receive: their hello and wants, then the answers to ours
+    let receiving = async {
+        let mut stats = BlobStats::default();
+        match read(recv, stall, peer).await? {
+            Some(BlobFrame::Hello(v)) if v == BLOB_VERSION => {}
+            other => return Err(protocol(peer, format!("expected Hello version {BLOB_VERSION}, got {other:?}"))),
+        }
+        match read(recv, stall, peer).await? {
+            Some(BlobFrame::Want(list)) => {
+                let _ = theirs_tx.send(list);
+            }
+            other => return Err(protocol(peer, format!("expected Want, got {other:?}"))),
+        }
+        let asked: HashSet<[u8; 32]> = wants.iter().map(|(h, _)| *h).collect();
+        let mut refused: HashSet<[u8; 32]> = HashSet::new();
+        loop {
+            match read(recv, stall, peer).await? {
+                Some(BlobFrame::Done) | None => break,
+                Some(BlobFrame::Missing(_)) => {}
+                Some(BlobFrame::Piece { hash, offset, total, bytes }) => {
+                    if !asked.contains(&hash) {
+                        return Err(protocol(peer, format!("a piece of {} we did not ask for", hash_hex(&hash))));
+                    }
+                    stats.bytes_received += bytes.len() as u64;
+                    if refused.contains(&hash) {
+                        continue;
+                    }
+                    let (b, l, hex) = (blobs.clone(), limits.clone(), hash_hex(&hash));
+                    let arrival = tokio::task::spawn_blocking(move || b.append(&hex, offset, total, &bytes, &l))
+                        .await
+                        .map_err(|e| crate::Error::Internal(e.to_string()))?;
+                    match arrival {
+                        Ok(Arrival::Complete(_)) => stats.received += 1,
+                        Ok(Arrival::Partial(_)) => {}
+                        Err(e) if e.is_invalid_input() => {
+                            tracing::warn!("blob {} from {peer} refused whole: {e}", hash_hex(&hash));
+                            let _ = std::fs::remove_file(blobs.partial_path(&hash_hex(&hash)));
+                            refused.insert(hash);
+                            stats.refused += 1;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Some(other) => return Err(protocol(peer, format!("unexpected {other:?}"))),
+            }
+        }
+        Ok::<BlobStats, NetError>(stats)
+    };
+    let (sent, received) = tokio::join!(sending, receiving);
+    let (sent, received) = (sent?, received?);
+    // our end says "all you sent has arrived"; the peer's end says the
+    // same of what we sent, so neither side closes with pieces in flight
+    let _ = send.finish();
+    match read(recv, stall, peer).await? {
+        None => {}
+        Some(other) => return Err(protocol(peer, format!("{other:?} after Done"))),
+    }
+    Ok(BlobStats { sent: sent.sent, bytes_sent: sent.bytes_sent, ..received })
+}
