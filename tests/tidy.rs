@@ -25,7 +25,7 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
 
 fn crates() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["node/src", "cli/src", "api/src", "mirror/src", "export/src"].iter().map(|d| root.join(d)).collect()
+    ["node/src", "cli/src", "api/src", "mirror/src", "export/src", "forms/src"].iter().map(|d| root.join(d)).collect()
 }
 
 /// The module without its `#[cfg(test)] mod tests` (always at the end).

@@ -114,12 +114,23 @@ pub(crate) enum Command {
         /// The value to keep (JSON if it parses, else text)
         value: String,
     },
-    /// Create many records from a JSON array or JSON Lines file, all or nothing
+    /// Create many records from a JSON array or JSON Lines file, all or
+    /// nothing; or `import odk EXPORT.zip` (ODK Central's CSV zip) and
+    /// `import kobo EXPORT.xlsx|csv` (KoboToolbox): each submission of the
+    /// EDAN form becomes an EDAN record, idempotent by instance ID
     Import {
-        /// Record kind
+        /// Record kind, or `odk` / `kobo`
         kind: String,
         /// The file
         file: PathBuf,
+        /// For `import kobo`: the directory holding the export's photos
+        #[arg(long, value_name = "DIR")]
+        media: Option<PathBuf>,
+    },
+    /// Forms for ODK Collect and KoboCollect: `form xlsform edan -o edan.xlsx`
+    Form {
+        #[command(subcommand)]
+        command: FormCommand,
     },
     /// Write every live record of a kind as a file a person opens
     ///
@@ -436,6 +447,18 @@ pub(crate) enum Format {
     Csv,
     Xlsx,
     Geojson,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum FormCommand {
+    /// Write the EDAN form as an XLSForm (for ODK Central or KoboToolbox)
+    Xlsform {
+        /// The record kind the form fills (edan)
+        kind: String,
+        /// The .xlsx file to write
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,12 +11,15 @@ mod args;
 mod control;
 mod export;
 mod files;
+mod intake;
 mod mirror;
 mod output;
 mod qr;
 mod serve;
 
-use args::{BlobCommand, BundleCommand, CatalogueCommand, Cli, ClientCommand, Command, Format, NetworkCommand};
+use args::{
+    BlobCommand, BundleCommand, CatalogueCommand, Cli, ClientCommand, Command, FormCommand, Format, NetworkCommand,
+};
 use serve::{http_address, serve, Tls};
 
 use ayni_node::store::Table;
@@ -101,6 +104,7 @@ fn is_invalid_input(e: &anyhow::Error) -> bool {
         c.downcast_ref::<Usage>().is_some()
             || c.downcast_ref::<ayni_node::Error>().is_some_and(|n| n.is_invalid_input())
             || c.downcast_ref::<ayni_mirror::Error>().is_some_and(|m| m.is_invalid_input())
+            || c.downcast_ref::<ayni_forms::Error>().is_some_and(|f| f.is_invalid_input())
             || c.downcast_ref::<ayni_node::net::NetError>()
                 .is_some_and(|n| matches!(n, ayni_node::net::NetError::NotReady(_)))
     })
@@ -356,6 +360,7 @@ fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(control::Render, 
                     | Command::Report { .. }
                     | Command::Catalogue { .. }
                     | Command::Blob { .. }
+                    | Command::Form { .. }
                     | Command::Peers
                     | Command::Audit
                     | Command::Id
@@ -515,7 +520,11 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         Command::Resolve { reference, path, value } => {
             out.record(&node.resolve_conflict(&reference, &path, parse_value(&value))?)?
         }
-        Command::Import { kind, file } => {
+        Command::Import { kind, file, media } if kind == "odk" || kind == "kobo" => {
+            written = intake::import_form(node, &kind, &file, media.as_deref(), out, cwd)?
+        }
+        Command::Import { media: Some(_), .. } => return Err(usage("--media is for `ayni import kobo`")),
+        Command::Import { kind, file, media: None } => {
             let text = read_input(&file, cwd, MAX_INPUT_BYTES)?;
             let report = node
                 .import_with_progress(&kind, || parse_items(&text), &mut |p| out.progress(p))
@@ -541,21 +550,16 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         }
         Command::Compact => out.compact(&node.compact()?)?,
         Command::Seed => out.seed(&node.seed()?)?,
+        Command::Form { command: FormCommand::Xlsform { kind, output } } => {
+            intake::xlsform(node, &kind, &output, out, cwd)?
+        }
         Command::Attach { reference, file, field, caption, max_blob_mb } => {
             let limits = ayni_node::blobs::Limits { max_bytes: max_blob_mb * 1_000_000, ..Default::default() };
-            let bytes = read_limited(&file, cwd, limits.max_bytes)?;
-            let name = file.file_name().map(|n| n.to_string_lossy().to_string());
-            let meta = ayni_node::attach::Meta { name, caption };
-            let attached = node.attach(&reference, &field, &bytes, &meta, &limits)?;
-            written = 1;
-            out.attached(&attached)?;
+            written = intake::attach(node, &reference, &file, &field, caption, &limits, out, cwd)?
         }
         Command::Blob { command: BlobCommand::List } => out.blobs(&node.blob_listing()?)?,
         Command::Blob { command: BlobCommand::Get { hash, output } } => {
-            outside_home(node, &output, cwd)?;
-            let bytes = node.blobs().get(&hash)?;
-            write_file_atomically(&output, cwd, &bytes)?;
-            out.blob_written(&hash, bytes.len(), &output)?;
+            intake::blob_get(node, &hash, &output, out, cwd)?
         }
         Command::Catalogue { command: CatalogueCommand::Publish { format: _, edition, output } } => {
             outside_home(node, &output, cwd)?;

@@ -67,6 +67,7 @@ pub mod seed;
 pub mod situation;
 pub mod status;
 pub mod store;
+pub mod submissions;
 pub mod sync;
 pub mod tables;
 pub mod trust;

@@ -331,6 +331,15 @@ impl Out {
         })
     }
 
+    pub fn submissions(&mut self, r: &ayni_node::submissions::SubmissionReport) -> Result<()> {
+        self.emit(r, || {
+            format!(
+                "{} submission(s): {} record(s) created, {} updated, {} unchanged; {} photo(s) attached\n",
+                r.submissions, r.created, r.updated, r.unchanged, r.photos
+            )
+        })
+    }
+
     pub fn attached(&mut self, a: &ayni_node::attach::Attached) -> Result<()> {
         self.emit(a, || {
             format!(

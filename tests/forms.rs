@@ -1,0 +1,436 @@
+//! ODK and KoboToolbox through the real binary: the EDAN form as an
+//! XLSForm; an ODK Central CSV zip and a KoboToolbox XLSX (and CSV), built
+//! here following those tools' conventions — repeats, geopoints,
+//! select_multiple, missing values, photos, one bad row — imported into
+//! EDAN records, idempotent by instance ID.
+
+mod support;
+
+use std::io::Write;
+
+use calamine::{Data, Reader};
+use serde_json::{json, Value};
+use support::Ayni;
+
+/// A JPEG's first bytes and some data: what a phone's camera writes.
+fn jpeg(seed: u8) -> Vec<u8> {
+    let mut b = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0];
+    b.extend((0..3000u32).map(|i| (i as u8).wrapping_mul(seed)));
+    b.extend([0xFF, 0xD9]);
+    b
+}
+
+fn csv(rows: &[Vec<&str>]) -> Vec<u8> {
+    let mut w = ::csv::Writer::from_writer(vec![]);
+    for r in rows {
+        w.write_record(r).unwrap();
+    }
+    w.into_inner().unwrap()
+}
+
+const ROOT_HEAD: &[&str] = &[
+    "SubmissionDate",
+    "start",
+    "end",
+    "event",
+    "team",
+    "edan_type",
+    "lead_evaluator",
+    "info_sources",
+    "location-department",
+    "location-province",
+    "location-community_or_zone",
+    "zone-zone_id",
+    "zone-zone_name",
+    "zone-zone_geo-Latitude",
+    "zone-zone_geo-Longitude",
+    "zone-zone_geo-Altitude",
+    "zone-zone_geo-Accuracy",
+    "tally-families_affected",
+    "tally-persons_affected",
+    "tally-dead",
+    "tally-injured",
+    "tally-houses_destroyed",
+    "tally-ha_vegetation_burned",
+    "tally-method",
+    "tally-note",
+    "meta-instanceID",
+    "KEY",
+    "SubmitterID",
+    "SubmitterName",
+    "AttachmentsPresent",
+    "AttachmentsExpected",
+    "Status",
+    "ReviewState",
+    "DeviceID",
+    "Edits",
+    "FormVersion",
+];
+
+/// An ODK Central export: two submissions (one with needs and a photo, one
+/// with missing values), and a third whose count is not a number if `bad`.
+fn odk_zip(families_a: &str, bad: bool) -> Vec<u8> {
+    let a = "uuid:0a1b2c3d-0000-4000-8000-00000000000a";
+    let b = "uuid:0a1b2c3d-0000-4000-8000-00000000000b";
+    let mut root = vec![ROOT_HEAD.to_vec()];
+    root.push(vec![
+        "2026-11-20T15:00:00.000Z",
+        "2026-11-20T10:00:00.000-04:00",
+        "2026-11-20T11:30:00.000-04:00",
+        "ev-sama",
+        "GAEM-3",
+        "complementaria",
+        "Ana Mamani",
+        "direct_observation key_informant",
+        "tarija",
+        "Cercado",
+        "Tomatas Grande",
+        "z7",
+        "Tomatas Grande",
+        "-21.512",
+        "-64.771",
+        "2100",
+        "4.5",
+        families_a,
+        "60",
+        "0",
+        "1",
+        "2",
+        "350.5",
+        "door_to_door",
+        "",
+        a,
+        a,
+        "5",
+        "tablet-gaem-3",
+        "1",
+        "1",
+        "",
+        "received",
+        "collect:abc",
+        "0",
+        "1",
+    ]);
+    root.push(vec![
+        "2026-11-20T16:00:00.000Z",
+        "2026-11-20T12:00:00.000-04:00",
+        "",
+        "ev-sama",
+        "GAEM-3",
+        "preliminar",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "z8",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "3",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        b,
+        b,
+        "5",
+        "tablet-gaem-3",
+        "0",
+        "0",
+        "",
+        "received",
+        "collect:abc",
+        "0",
+        "1",
+    ]);
+    if bad {
+        let c = "uuid:0a1b2c3d-0000-4000-8000-00000000000c";
+        let mut row = root[2].clone();
+        row[11] = "z9";
+        row[19] = "tres";
+        row[25] = c;
+        row[26] = c;
+        root.push(row);
+    }
+    let (n1, n2, p1) = (format!("{a}/needs[1]"), format!("{a}/needs[2]"), format!("{a}/photos[1]"));
+    let needs = vec![
+        vec!["sector", "item", "quantity", "unit", "priority", "PARENT_KEY", "KEY"],
+        vec!["agua_saneamiento_higiene", "agua segura", "900", "litros_dia", "vital", a, &n1],
+        vec!["alimentos", "raciones secas", "120,5", "raciones", "alta", a, &n2],
+    ];
+    let photos = vec![vec!["photo", "caption", "PARENT_KEY", "KEY"], vec!["1732115000000.jpg", "techo caído", a, &p1]];
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(vec![]));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in [
+        ("ayni_edan.csv", csv(&root)),
+        ("ayni_edan-needs.csv", csv(&needs)),
+        ("ayni_edan-photos.csv", csv(&photos)),
+        ("media/1732115000000.jpg", jpeg(7)),
+    ] {
+        zip.start_file(name, opts).unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+fn import(a: &Ayni, tool: &str, file: &std::path::Path, extra: &[&str]) -> Value {
+    let mut args = vec!["import", tool, file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    a.json(&args)
+}
+
+#[test]
+fn the_xlsform_carries_the_edan_form() {
+    let a = Ayni::new("hq");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edan.xlsx");
+    a.ok(&["form", "xlsform", "edan", "-o", path.to_str().unwrap()]);
+    let mut book = calamine::open_workbook_auto(&path).unwrap();
+    let survey = book.worksheet_range("survey").unwrap();
+    let rows: Vec<Vec<String>> = survey.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    let has = |ty: &str, name: &str| rows.iter().any(|r| r[0] == ty && r[1] == name);
+    assert!(has("begin_repeat", "needs") && has("end_repeat", "needs"));
+    assert!(has("begin_group", "zone") && has("geopoint", "zone_geo"));
+    assert!(has("image", "photo") && has("select_one need_sector", "sector"));
+    assert!(has("select_multiple info_sources", "info_sources") && has("integer", "families_affected"));
+    let families = rows.iter().find(|r| r[1] == "families_affected").unwrap();
+    assert_eq!((families[2].as_str(), families[5].as_str()), ("Familias afectadas", ". >= 0"));
+    let choices = book.worksheet_range("choices").unwrap();
+    let sectors = choices.rows().filter(|r| r[0] == Data::String("need_sector".into())).count();
+    assert_eq!(sectors, 10);
+    let settings = book.worksheet_range("settings").unwrap();
+    assert_eq!(settings.get((1, 1)), Some(&Data::String("ayni_edan".into())));
+    a.fails(&["form", "xlsform", "mission", "-o", path.to_str().unwrap()], 2);
+}
+
+#[test]
+fn an_odk_central_export_becomes_edan_records_once() {
+    let a = Ayni::new("hq");
+    a.ok(&["seed"]);
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("ayni_edan.zip");
+
+    // one bad row: named by file, row and column; nothing written
+    std::fs::write(&zip, odk_zip("12", true)).unwrap();
+    let e = a.fails(&["import", "odk", zip.to_str().unwrap()], 2);
+    assert!(e.contains("ayni_edan.csv row 4 column tally-dead") && e.contains("'tres' is not a whole number"), "{e}");
+    assert!(a
+        .json(&["list", "edan"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| !r["key"].as_str().unwrap().starts_with("odk-")));
+
+    std::fs::write(&zip, odk_zip("12", false)).unwrap();
+    let r = import(&a, "odk", &zip, &[]);
+    assert_eq!(r, json!({"submissions": 2, "created": 2, "updated": 0, "unchanged": 0, "photos": 1}));
+    let rec = a.json(&["get", "edan:odk-0a1b2c3d-0000-4000-8000-00000000000a"]);
+    let f = &rec["fields"];
+    assert_eq!(f["event_id"], a.json(&["get", "event:ev-sama"])["id"]);
+    assert_eq!(f["tallies"]["z7"]["GAEM-3"]["families_affected"], 12);
+    assert_eq!(f["tallies"]["z7"]["GAEM-3"]["ha_vegetation_burned"], 350.5);
+    assert_eq!(f["tallies"]["z7"]["GAEM-3"]["method"], "door_to_door");
+    assert_eq!(f["zones"]["z7"]["geo"], json!({"lat": -21.512, "lon": -64.771, "captured_by": "gps"}));
+    assert_eq!(f["info_sources"], json!(["direct_observation", "key_informant"]));
+    assert_eq!(f["location"]["department"], "tarija");
+    assert_eq!(f["evaluation_started_at"], "2026-11-20T10:00:00.000-04:00");
+    assert_eq!(
+        f["needs"]["n2"],
+        json!({"sector": "alimentos", "item": "raciones secas", "quantity": 120.5, "unit": "raciones", "priority": "alta", "zone": "z7", "identified_by_team": "GAEM-3"})
+    );
+    let photo = f["attachments"].as_object().unwrap().values().next().unwrap();
+    assert_eq!((photo["name"].as_str(), photo["caption"].as_str()), (Some("1732115000000.jpg"), Some("techo caído")));
+    // missing values stay missing
+    let b = &a.json(&["get", "edan:odk-0a1b2c3d-0000-4000-8000-00000000000b"])["fields"];
+    assert_eq!(b["tallies"]["z8"]["GAEM-3"], json!({"families_affected": 3}));
+    assert!(b.get("needs").is_none() && b.get("evaluation_ended_at").is_none());
+    // the report sees the imported counts like any other
+    assert_eq!(
+        a.json(&["report", "edan:odk-0a1b2c3d-0000-4000-8000-00000000000a"])["totals"]["families_affected"],
+        12.0
+    );
+
+    // the same export again adds nothing, not even a change
+    let history = a.json(&["history", "edan:odk-0a1b2c3d-0000-4000-8000-00000000000a"]).as_array().unwrap().len();
+    let r = import(&a, "odk", &zip, &[]);
+    assert_eq!(r, json!({"submissions": 2, "created": 0, "updated": 0, "unchanged": 2, "photos": 0}));
+    assert_eq!(
+        a.json(&["history", "edan:odk-0a1b2c3d-0000-4000-8000-00000000000a"]).as_array().unwrap().len(),
+        history
+    );
+    // a submission edited in Central updates its record
+    std::fs::write(&zip, odk_zip("14", false)).unwrap();
+    assert_eq!(import(&a, "odk", &zip, &[])["updated"], 1);
+    assert_eq!(
+        a.json(&["get", "edan:odk-0a1b2c3d-0000-4000-8000-00000000000a"])["fields"]["tallies"]["z7"]["GAEM-3"]
+            ["families_affected"],
+        14
+    );
+    // not a zip: a clear error, exit 2
+    let junk = dir.path().join("junk.zip");
+    std::fs::write(&junk, "SubmissionDate,start\n").unwrap();
+    let e = a.fails(&["import", "odk", junk.to_str().unwrap()], 2);
+    assert!(e.contains("not a zip"), "{e}");
+}
+
+/// A KoboToolbox XLSX export (XML values and headers, `/` groups): root
+/// sheet, a `needs` sheet linked by `_parent_index`.
+fn kobo_xlsx(bad: bool) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let root = book.add_worksheet();
+    root.set_name("EDAN Ayni").unwrap();
+    let head = [
+        "start",
+        "end",
+        "event",
+        "team",
+        "edan_type",
+        "info_sources",
+        "location/department",
+        "zone/zone_id",
+        "zone/zone_name",
+        "zone/zone_geo",
+        "_zone/zone_geo_latitude",
+        "_zone/zone_geo_longitude",
+        "_zone/zone_geo_altitude",
+        "_zone/zone_geo_precision",
+        "tally/families_affected",
+        "tally/dead",
+        "_id",
+        "_uuid",
+        "_submission_time",
+        "_index",
+    ];
+    let rows: Vec<Vec<&str>> = vec![
+        vec![
+            "2026-11-21T09:00:00.000-04:00",
+            "2026-11-21T09:40:00.000-04:00",
+            "ev-sama",
+            "GAEM-4",
+            "sectorial",
+            "health_post secondary_data",
+            "tarija",
+            "z11",
+            "Pampa Redonda",
+            "-21.6 -64.9 2300 5",
+            "-21.6",
+            "-64.9",
+            "2300",
+            "5",
+            "7",
+            "0",
+            "101",
+            "5b1c9e2e-1111-4000-8000-000000000001",
+            "2026-11-21T14:00:00",
+            "1",
+        ],
+        vec![
+            "2026-11-21T10:00:00.000-04:00",
+            "",
+            "ev-sama",
+            "GAEM-4",
+            "sectorial",
+            "",
+            "",
+            if bad { "" } else { "z12" },
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "2",
+            "",
+            "102",
+            "5b1c9e2e-1111-4000-8000-000000000002",
+            "2026-11-21T15:00:00",
+            "2",
+        ],
+    ];
+    for (c, h) in head.iter().enumerate() {
+        root.write_string(0, c as u16, *h).unwrap();
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            if !v.is_empty() {
+                root.write_string(r as u32 + 1, c as u16, *v).unwrap();
+            }
+        }
+    }
+    let needs = book.add_worksheet();
+    needs.set_name("needs").unwrap();
+    let nhead = [
+        "needs/sector",
+        "needs/item",
+        "needs/quantity",
+        "needs/unit",
+        "needs/priority",
+        "_index",
+        "_parent_table_name",
+        "_parent_index",
+    ];
+    for (c, h) in nhead.iter().enumerate() {
+        needs.write_string(0, c as u16, *h).unwrap();
+    }
+    for (c, v) in ["salud", "botiquín", "4", "kits", "alta", "1", "EDAN Ayni", "1"].iter().enumerate() {
+        needs.write_string(1, c as u16, *v).unwrap();
+    }
+    let photos = book.add_worksheet();
+    photos.set_name("photos").unwrap();
+    for (c, h) in ["photos/photo", "photos/caption", "_index", "_parent_index"].iter().enumerate() {
+        photos.write_string(0, c as u16, *h).unwrap();
+    }
+    for (c, v) in ["pampa.jpg", "", "1", "1"].iter().enumerate() {
+        photos.write_string(1, c as u16, *v).unwrap();
+    }
+    book.save_to_buffer().unwrap()
+}
+
+#[test]
+fn a_kobo_export_becomes_edan_records_with_its_photos() {
+    let a = Ayni::new("hq");
+    a.ok(&["seed"]);
+    let dir = tempfile::tempdir().unwrap();
+    let xlsx = dir.path().join("kobo.xlsx");
+    let media = dir.path().join("attachments");
+    std::fs::create_dir(&media).unwrap();
+    std::fs::write(media.join("pampa.jpg"), jpeg(3)).unwrap();
+
+    std::fs::write(&xlsx, kobo_xlsx(true)).unwrap();
+    let e = a.fails(&["import", "kobo", xlsx.to_str().unwrap(), "--media", media.to_str().unwrap()], 2);
+    assert!(e.contains("sheet EDAN Ayni row 3 column zone/zone_id") && e.contains("zone_id is required"), "{e}");
+    std::fs::write(&xlsx, kobo_xlsx(false)).unwrap();
+    // photos named but not given: said, nothing written
+    let e = a.fails(&["import", "kobo", xlsx.to_str().unwrap()], 2);
+    assert!(e.contains("pampa.jpg") && e.contains("--media"), "{e}");
+    let r = import(&a, "kobo", &xlsx, &["--media", media.to_str().unwrap()]);
+    assert_eq!(r, json!({"submissions": 2, "created": 2, "updated": 0, "unchanged": 0, "photos": 1}));
+    let f = &a.json(&["get", "edan:kobo-5b1c9e2e-1111-4000-8000-000000000001"])["fields"];
+    assert_eq!(f["zones"]["z11"]["geo"]["lat"], -21.6);
+    assert_eq!(f["zones"]["z11"]["name"], "Pampa Redonda");
+    assert_eq!(f["info_sources"], json!(["health_post", "secondary_data"]));
+    assert_eq!(f["needs"]["n1"]["item"], "botiquín");
+    assert_eq!(f["needs"]["n1"]["quantity"], 4.0);
+    assert_eq!(f["tallies"]["z11"]["GAEM-4"], json!({"families_affected": 7, "dead": 0}));
+    assert_eq!(import(&a, "kobo", &xlsx, &["--media", media.to_str().unwrap()])["unchanged"], 2);
+
+    // Kobo's CSV: `;`-separated, no repeats
+    let csv_file = dir.path().join("kobo.csv");
+    std::fs::write(
+        &csv_file,
+        "start;event;team;edan_type;zone/zone_id;tally/families_affected;_uuid;_index\n2026-11-22T08:00:00.000-04:00;ev-sama;GAEM-5;preliminar;z20;9;77777777-2222-4000-8000-000000000003;1\n",
+    )
+    .unwrap();
+    assert_eq!(import(&a, "kobo", &csv_file, &[])["created"], 1);
+    assert_eq!(
+        a.json(&["get", "edan:kobo-77777777-2222-4000-8000-000000000003"])["fields"]["tallies"]["z20"]["GAEM-5"]
+            ["families_affected"],
+        9
+    );
+}
