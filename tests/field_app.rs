@@ -82,7 +82,7 @@ fn the_field_app_records_tallies_online_and_offline_validates_and_shows_conflict
         env.push(("AYNI_SCREENSHOTS", dir));
     }
     let report = node_test("app.test.mjs", &http, &env);
-    assert!(report.contains("pass 6") && report.contains("skipped 0"), "{report}");
+    assert!(report.contains("pass 7") && report.contains("skipped 0"), "{report}");
 
     // the node has what the phones wrote, attributed to them, and the
     // conflict of their offline edits

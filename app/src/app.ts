@@ -6,6 +6,8 @@ import type { DocHandle } from "@automerge/automerge-repo/slim"
 import { Automerge } from "@automerge/automerge-repo/slim"
 import { plain, type Doc, type Sync } from "./sync"
 import type { Session } from "./session"
+import { h } from "./dom"
+import { t } from "./i18n"
 
 export interface Listed {
   url: string
@@ -119,3 +121,25 @@ export function entryId(): string {
 
 /** Now, as the schemas' `date-time`. */
 export const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z")
+
+/** A button that opens a report the node renders (one HTML page) in a new
+ * tab, asked for with the session's token; offline it says so. */
+export function reportButton(app: App, path: string, text: string): HTMLElement {
+  const status = h("span", { role: "status" })
+  const open = async () => {
+    // opened now, while the tap is a user gesture; filled once the page arrives
+    const tab = window.open("", "_blank")
+    try {
+      const r = await fetch(path, { headers: { authorization: `Bearer ${app.session.token}` }, cache: "no-store" })
+      if (!r.ok) throw new Error(String(r.status))
+      const url = URL.createObjectURL(new Blob([await r.text()], { type: "text/html" }))
+      if (tab) tab.location.href = url
+      else location.href = url
+      status.textContent = ""
+    } catch {
+      tab?.close()
+      status.textContent = t("report_offline")
+    }
+  }
+  return h("p", {}, h("button", { type: "button", onclick: open }, text), " ", status)
+}

@@ -114,6 +114,30 @@ test("a responder signs in with a token and records a zone's tally and position;
     .some((v) => v.zone === "z1" && v.service === "agua_potable" && v.status === "sin_servicio"), "the service on the node")
 })
 
+test("the situation and cooperation reports open from the app, rendered by the node for the session's client", { skip }, async () => {
+  const { context, page } = phones.a
+  await page.goto(`${base}#/e`)
+  const [report] = await Promise.all([
+    context.waitForEvent("page"),
+    page.getByRole("button", { name: /Informe de situación: Incendio forestal/ }).click(),
+  ])
+  await report.getByRole("heading", { name: "Informe de situación" }).waitFor()
+  // every total on the page is the one the node's JSON report has
+  const shown = await report.locator("td[data-total]").evaluateAll((cells) =>
+    cells.map((c) => [c.dataset.edan, c.dataset.total, Number(c.dataset.value)]))
+  const json = await api("/api/v1/reports/event/ev-sama", env.AYNI_TABLET_TOKEN)
+  const want = json.edans.flatMap((e) => Object.entries(e.report.totals).map(([f, v]) => [e.key, f, v]))
+  assert.deepEqual(shown.sort(), want.sort())
+  await report.close()
+  await page.goto(`${base}#/m`)
+  const [coop] = await Promise.all([
+    context.waitForEvent("page"),
+    page.getByRole("button", { name: "Informe de cooperación" }).click(),
+  ])
+  await coop.getByRole("heading", { name: /Informe de cooperación/ }).waitFor()
+  await coop.close()
+})
+
 test("every screen passes axe's accessibility rules, is reached by keyboard, and speaks English when asked", { skip }, async () => {
   const { page } = phones.a
   const axe = readFileSync(new URL("./node_modules/axe-core/axe.min.js", import.meta.url), "utf8")

@@ -5,7 +5,7 @@
 
 import { h, type Child } from "../dom"
 import type { DocHandle } from "@automerge/automerge-repo/slim"
-import { conflictsIn, listed, merged, now, statusIn, urlOf, type App, type Listed } from "../app"
+import { conflictsIn, listed, merged, now, reportButton, statusIn, urlOf, type App, type Listed } from "../app"
 import { control, entryForm, show } from "../entries"
 import { label, t } from "../i18n"
 import { zones, type ZoneView } from "../report"
@@ -41,7 +41,8 @@ export function home(app: App): Child {
     const mine = edans.filter(([, e]) => e.event === ev.url)
     return h("section", { "aria-labelledby": `ev-${key}` },
       h("h2", { id: `ev-${key}` }, ev.title || key),
-      mine.length ? h("ul", { class: "cards" }, mine.map(card)) : h("p", {}, "—"))
+      mine.length ? h("ul", { class: "cards" }, mine.map(card)) : h("p", {}, "—"),
+      reportButton(app, `/api/v1/reports/event/${encodeURIComponent(key)}?format=html`, `${t("situation_report")}: ${ev.title || key}`))
   })
   const loose = edans.filter(([, e]) => !events.some(([, ev]) => ev.url === e.event))
   return [

@@ -4,7 +4,7 @@
 // node's mission schema).
 
 import { h, type Child } from "../dom"
-import { listed, merged, now, statusIn, urlOf, type App } from "../app"
+import { listed, merged, now, reportButton, statusIn, urlOf, type App } from "../app"
 import { entryForm } from "../entries"
 import { label, t } from "../i18n"
 import type { Doc } from "../sync"
@@ -16,6 +16,7 @@ export function list(app: App): Child {
   const missions = listed(app, "mission")
   return [
     h("h1", {}, t("missions")),
+    reportButton(app, "/api/v1/reports/cooperation?format=html", t("cooperation_report")),
     missions.length === 0 ? h("p", {}, t("no_missions")) : h("ul", { class: "cards" }, missions.map(([key, r]) =>
       h("li", {}, h("a", { class: "card", href: `#/m/${encodeURIComponent(key)}` }, h("strong", {}, r.title || key), " ", h("span", { class: "badge" }, label(r.status ?? "")))))),
   ]
