@@ -205,6 +205,12 @@ fn json_and_jsonl_of_a_table_and_bad_requests_refused() {
     let inside = a.home().join("x.csv");
     a.fails(&["export", "edan", "--format", "csv", "-o", inside.to_str().unwrap()], 2);
     assert!(!inside.exists());
+    // the record dump goes to a file too, whole records as `import` reads them
+    let dump = dir.path().join("teams.jsonl");
+    a.ok(&["export", "team", "--format", "jsonl", "-o", dump.to_str().unwrap()]);
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&dump).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(Value::Array(lines), a.json(&["export", "team"]));
     // -o writes the same bytes stdout gets
     let file = dir.path().join("t.csv");
     a.ok(&["export", "edan", "--format", "csv", "--table", "tallies", "-o", file.to_str().unwrap()]);

@@ -53,6 +53,7 @@ pub fn import_edans(home: &Path, dir: &Path, records: usize, key: impl Fn(usize)
 
 /// `ayni serve --http` on `home`, on loopback ports; the process and the
 /// HTTP address.
+#[allow(dead_code)] // not every bench serves
 pub fn serve_http(home: &Path) -> (Child, String) {
     let mut serve = Command::new(bin())
         .arg("--home")
@@ -73,6 +74,7 @@ pub fn serve_http(home: &Path) -> (Child, String) {
 }
 
 /// Stops a serving node.
+#[allow(dead_code)]
 pub fn stop(mut serve: Child) {
     let _ = Command::new("kill").arg("-TERM").arg(serve.id().to_string()).status();
     let _ = serve.wait();

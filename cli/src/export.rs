@@ -39,6 +39,27 @@ pub(crate) fn export(node: &Node, request: Request, out: &mut Out, cwd: &Path) -
     } else if format == Format::Xlsx {
         return Err(usage("xlsx is a binary file: give -o FILE"));
     }
+    if table.is_none() && matches!(format, Format::Json | Format::Jsonl) {
+        // the records whole, as `import` reads them, into the file
+        let path = output.as_ref().ok_or_else(|| usage("the record dump goes to stdout or -o FILE"))?;
+        let mut buffer = vec![];
+        let mut first = true;
+        buffer.extend_from_slice(if format == Format::Json { b"[" } else { b"" });
+        node.list_each(&kind, &[], |r| {
+            if format == Format::Json && !std::mem::take(&mut first) {
+                buffer.push(b',');
+            }
+            serde_json::to_writer(&mut buffer, &r).map_err(|e| ayni_node::Error::Internal(e.to_string()))?;
+            if format == Format::Jsonl {
+                buffer.push(b'\n');
+            }
+            Ok(())
+        })?;
+        if format == Format::Json {
+            buffer.extend_from_slice(b"]\n");
+        }
+        return write_file_atomically(path, cwd, &buffer);
+    }
     let tables = ayni_node::tables::Tables::of(ayni_node::schema::schemas()?);
     // one table unless a workbook is asked for without --table
     let only = table.clone().or_else(|| (format != Format::Xlsx).then(|| kind.clone()));
