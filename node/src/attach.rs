@@ -28,6 +28,18 @@ pub struct Attached {
     pub record: Record,
 }
 
+/// Record ID → the blobs it references.
+pub type RefIndex = std::collections::BTreeMap<String, Vec<String>>;
+
+/// The blobs a record's attachment collections reference.
+fn hashes_of(r: &Record) -> Result<Vec<String>> {
+    let mut out = vec![];
+    for f in attachment_fields(&r.kind)? {
+        out.extend(r.fields.get(&f).and_then(Value::as_object).into_iter().flat_map(|m| m.keys().cloned()));
+    }
+    Ok(out)
+}
+
 /// A blob and who references it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Listed {
@@ -164,29 +176,37 @@ impl Node {
     }
 
     /// Every blob referenced by a record that this node does not hold.
-    /// The scan of the records is redone only when the change feed moved
-    /// since the last one (a sync asks at every session).
+    /// The records are scanned once; after that only those the change
+    /// feed says changed are read again (a sync asks at every session).
     pub fn missing_blobs(&self) -> Result<Vec<String>> {
         let blobs = self.blobs();
         let position = self.store().feed_position();
-        let cached = self.missing_blobs.lock().ok().and_then(|c| c.clone()).filter(|(p, _)| *p == position);
-        let candidates = match cached {
-            Some((_, list)) => list,
-            None => {
-                let mut out = std::collections::BTreeSet::new();
-                self.attachment_references(|h, _, _| {
-                    if !blobs.has(h) {
-                        out.insert(h.to_string());
+        let mut cache = self.blob_refs.lock().map_err(|_| Error::Internal("blob reference index lock".into()))?;
+        let index = match cache.take() {
+            Some((p, index)) if p == position => index,
+            Some((p, mut index)) => {
+                for (_, id) in self.store().feed_since(p, usize::MAX)? {
+                    let record: Option<Record> = self.store().view(&id)?.and_then(|v| serde_json::from_slice(&v).ok());
+                    index.remove(&id.to_string());
+                    if let Some(r) = record.filter(|r| !r.deleted) {
+                        let hashes = hashes_of(&r)?;
+                        if !hashes.is_empty() {
+                            index.insert(r.id.clone(), hashes);
+                        }
                     }
-                })?;
-                out.into_iter().collect()
+                }
+                index
+            }
+            None => {
+                let mut index = RefIndex::new();
+                self.attachment_references(|h, r, _| index.entry(r.id.clone()).or_default().push(h.to_string()))?;
+                index
             }
         };
-        let missing: Vec<String> = candidates.into_iter().filter(|h| !blobs.has(h)).collect();
-        if let Ok(mut c) = self.missing_blobs.lock() {
-            *c = Some((position, missing.clone()));
-        }
-        Ok(missing)
+        let missing: std::collections::BTreeSet<String> =
+            index.values().flatten().filter(|h| !blobs.has(h)).cloned().collect();
+        *cache = Some((position, index));
+        Ok(missing.into_iter().collect())
     }
 
     /// What a sync asks a peer for: each missing blob with the bytes of it
@@ -212,5 +232,30 @@ impl Node {
             .into_iter()
             .map(|blob| Listed { references: by_hash.remove(&blob.hash).unwrap_or_default(), blob })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+    #[test]
+    fn the_missing_blobs_follow_the_records_as_they_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::init(&dir.path().join("n"), "n").unwrap();
+        node.seed().unwrap();
+        let a = node.attach("edan:edan-sama-1", "attachments", PNG, &Meta::default(), &Limits::default()).unwrap();
+        assert!(node.missing_blobs().unwrap().is_empty());
+        node.blobs().remove(&a.blob.hash).unwrap();
+        assert_eq!(node.missing_blobs().unwrap(), vec![a.blob.hash.clone()], "the index is built once");
+        // a record that stops referencing it: read again from the feed
+        node.set("edan:edan-sama-1", &[("attachments".into(), serde_json::json!({}))]).unwrap();
+        assert!(node.missing_blobs().unwrap().is_empty());
+        node.set("edan:edan-sama-1", &[(a.path.clone(), serde_json::json!({"hash": a.blob.hash}))]).unwrap();
+        assert_eq!(node.missing_blobs().unwrap(), vec![a.blob.hash.clone()]);
+        node.delete("edan:edan-sama-1").unwrap();
+        assert!(node.missing_blobs().unwrap().is_empty(), "a deleted record references nothing");
     }
 }

@@ -212,9 +212,9 @@ pub struct Node {
     /// The index documents, by scope (see the `repo::index` module); its lock
     /// serialises their updates.
     index: std::sync::Mutex<std::collections::HashMap<String, (u64, automerge::Automerge)>>,
-    /// Blobs records reference that this node lacks, as of a feed
-    /// position (see the attach module): recomputed only after writes.
-    pub(crate) missing_blobs: std::sync::Mutex<Option<(u64, Vec<String>)>>,
+    /// Which records reference which blobs, as of a feed position (see the
+    /// attach module): brought up to date from the feed, record by record.
+    pub(crate) blob_refs: std::sync::Mutex<Option<(u64, crate::attach::RefIndex)>>,
 }
 
 pub(crate) fn now() -> OffsetDateTime {
@@ -330,7 +330,7 @@ impl Node {
             writes: Default::default(),
             policy: Default::default(),
             index: Default::default(),
-            missing_blobs: Default::default(),
+            blob_refs: Default::default(),
         })
     }
 
