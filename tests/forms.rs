@@ -279,6 +279,20 @@ fn an_odk_central_export_becomes_edan_records_once() {
     assert!(e.contains("not a zip"), "{e}");
 }
 
+/// A sheet's header and rows (empty cells left empty, as Kobo leaves them).
+fn fill(sheet: &mut rust_xlsxwriter::Worksheet, head: &[&str], rows: &[Vec<&str>]) {
+    for (c, h) in head.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            if !v.is_empty() {
+                sheet.write_string(r as u32 + 1, c as u16, *v).unwrap();
+            }
+        }
+    }
+}
+
 /// A KoboToolbox XLSX export (XML values and headers, `/` groups): root
 /// sheet, a `needs` sheet linked by `_parent_index`.
 fn kobo_xlsx(bad: bool) -> Vec<u8> {
@@ -353,16 +367,7 @@ fn kobo_xlsx(bad: bool) -> Vec<u8> {
             "2",
         ],
     ];
-    for (c, h) in head.iter().enumerate() {
-        root.write_string(0, c as u16, *h).unwrap();
-    }
-    for (r, row) in rows.iter().enumerate() {
-        for (c, v) in row.iter().enumerate() {
-            if !v.is_empty() {
-                root.write_string(r as u32 + 1, c as u16, *v).unwrap();
-            }
-        }
-    }
+    fill(root, &head, &rows);
     let needs = book.add_worksheet();
     needs.set_name("needs").unwrap();
     let nhead = [
@@ -375,20 +380,10 @@ fn kobo_xlsx(bad: bool) -> Vec<u8> {
         "_parent_table_name",
         "_parent_index",
     ];
-    for (c, h) in nhead.iter().enumerate() {
-        needs.write_string(0, c as u16, *h).unwrap();
-    }
-    for (c, v) in ["salud", "botiquín", "4", "kits", "alta", "1", "EDAN Ayni", "1"].iter().enumerate() {
-        needs.write_string(1, c as u16, *v).unwrap();
-    }
+    fill(needs, &nhead, &[vec!["salud", "botiquín", "4", "kits", "alta", "1", "EDAN Ayni", "1"]]);
     let photos = book.add_worksheet();
     photos.set_name("photos").unwrap();
-    for (c, h) in ["photos/photo", "photos/caption", "_index", "_parent_index"].iter().enumerate() {
-        photos.write_string(0, c as u16, *h).unwrap();
-    }
-    for (c, v) in ["pampa.jpg", "", "1", "1"].iter().enumerate() {
-        photos.write_string(1, c as u16, *v).unwrap();
-    }
+    fill(photos, &["photos/photo", "photos/caption", "_index", "_parent_index"], &[vec!["pampa.jpg", "", "1", "1"]]);
     book.save_to_buffer().unwrap()
 }
 

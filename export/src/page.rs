@@ -127,6 +127,12 @@ pub(crate) fn markdown(heading: &str, sub: &[String], sections: &[Section]) -> S
     for line in sub {
         let _ = writeln!(s, "{}\n", md(line));
     }
+    markdown_sections(&mut s, sections);
+    s
+}
+
+/// Sections as Markdown tables, appended to `s`.
+pub(crate) fn markdown_sections(s: &mut String, sections: &[Section]) {
     for sec in sections {
         let _ = write!(s, "## {}\n\n", md(&sec.title));
         if let Some(intro) = &sec.intro {
@@ -153,7 +159,6 @@ pub(crate) fn markdown(heading: &str, sub: &[String], sections: &[Section]) -> S
         }
         s.push('\n');
     }
-    s
 }
 
 #[cfg(test)]

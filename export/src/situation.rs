@@ -16,7 +16,7 @@ use ayni_node::situation::EventReport;
 use serde_json::{Map, Value};
 
 use crate::labels::{label, path_label, rank};
-use crate::page::{md, number, CSS};
+use crate::page::{markdown_sections, md, number, Section, Value as Cell, CSS};
 use crate::svg::{self, escape, trim, Bar, Spot};
 
 const DECIDED: &str = "#3c8d40";
@@ -419,48 +419,90 @@ pub fn markdown(r: &EventReport, generated_at: &str) -> String {
             names.iter().map(|n| e.report.totals.get(n).map(|v| number(*v)).unwrap_or_default()).collect();
         let _ = writeln!(s, "| **Total de zonas decididas** | | {} |", totals.join(" | "));
     }
-    if !r.needs_by_sector.is_empty() {
-        s.push_str("\n## Necesidades\n\n| Sector | Prioridad | Necesidades | Pendientes | Parcialmente cubiertas | Cubiertas | Canceladas |\n|---|---|---:|---:|---:|---:|---:|\n");
-        for g in &r.needs_by_sector {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                md(&label(&g.sector)),
-                md(&label(&g.priority)),
-                g.needs,
-                g.open,
-                g.partially_covered,
-                g.covered,
-                g.cancelled
-            );
-        }
-    }
-    if !r.missions.is_empty() {
-        s.push_str("\n## Respuesta\n\n| Misión | Fase | Estado | Resultados |\n|---|---|---|---:|\n");
-        for m in &r.missions {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} |",
-                md(&m.title.clone().unwrap_or_else(|| m.key.clone())),
-                md(&opt(&m.phase)),
-                md(&opt(&m.status)),
-                m.results
-            );
-        }
-    }
-    if !r.map.is_empty() {
-        s.push_str("\n## Zonas (WGS 84)\n\n| EDAN | Zona | Latitud | Longitud | Decisión |\n|---|---|---:|---:|---|\n");
-        for z in &r.map {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} |",
-                md(&z.edan),
-                md(&z.name.clone().unwrap_or_else(|| z.zone.clone())),
-                z.lat,
-                z.lon,
-                decision_es(&z.decision)
-            );
-        }
-    }
+    s.push('\n');
+    let text = |t: &Option<String>| t.as_ref().map(|x| Cell::Text(x.clone())).unwrap_or(Cell::Empty);
+    let count = |n: usize| Cell::Number(n as f64);
+    let sections = [
+        Section {
+            id: "necesidades",
+            title: "Necesidades".into(),
+            intro: None,
+            chart: None,
+            head: [
+                "Sector",
+                "Prioridad",
+                "Necesidades",
+                "Pendientes",
+                "Parcialmente cubiertas",
+                "Cubiertas",
+                "Canceladas",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: r
+                .needs_by_sector
+                .iter()
+                .map(|g| {
+                    let cells = vec![
+                        Cell::Text(label(&g.sector)),
+                        Cell::Text(label(&g.priority)),
+                        count(g.needs),
+                        count(g.open),
+                        count(g.partially_covered),
+                        count(g.covered),
+                        count(g.cancelled),
+                    ];
+                    (g.sector.clone(), cells)
+                })
+                .collect(),
+            empty: "No se registraron necesidades.",
+        },
+        Section {
+            id: "respuesta",
+            title: "Respuesta".into(),
+            intro: None,
+            chart: None,
+            head: ["Misión", "Fase", "Estado", "Resultados"].map(String::from).to_vec(),
+            rows: r
+                .missions
+                .iter()
+                .map(|m| {
+                    let name = m.title.clone().unwrap_or_else(|| m.key.clone());
+                    let cells = vec![
+                        Cell::Text(name),
+                        text(&m.phase.as_deref().map(label)),
+                        text(&m.status.as_deref().map(label)),
+                        count(m.results),
+                    ];
+                    (m.key.clone(), cells)
+                })
+                .collect(),
+            empty: "No se registró respuesta todavía.",
+        },
+        Section {
+            id: "zonas",
+            title: "Zonas (WGS 84)".into(),
+            intro: None,
+            chart: None,
+            head: ["EDAN", "Zona", "Latitud", "Longitud", "Decisión"].map(String::from).to_vec(),
+            rows: r
+                .map
+                .iter()
+                .map(|z| {
+                    let name = z.name.clone().unwrap_or_else(|| z.zone.clone());
+                    let cells = vec![
+                        Cell::Text(z.edan.clone()),
+                        Cell::Text(name),
+                        Cell::Text(z.lat.to_string()),
+                        Cell::Text(z.lon.to_string()),
+                        Cell::Text(decision_es(&z.decision).into()),
+                    ];
+                    (z.zone.clone(), cells)
+                })
+                .collect(),
+            empty: "Ninguna zona tiene coordenadas todavía.",
+        },
+    ];
+    markdown_sections(&mut s, &sections);
     s
 }

@@ -11,7 +11,7 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::blobs::{self, Blob, Blobs, Limits};
+use crate::blobs::{self, Blob, Blobs, Limits, RefIndex};
 use crate::error::{Error, Result};
 use crate::node::{Node, Record};
 
@@ -27,9 +27,6 @@ pub struct Attached {
     /// The record after the write.
     pub record: Record,
 }
-
-/// Record ID → the blobs it references.
-pub type RefIndex = std::collections::BTreeMap<String, Vec<String>>;
 
 /// The blobs a record's attachment collections reference.
 fn hashes_of(r: &Record) -> Result<Vec<String>> {

@@ -214,7 +214,7 @@ pub struct Node {
     index: std::sync::Mutex<std::collections::HashMap<String, (u64, automerge::Automerge)>>,
     /// Which records reference which blobs, as of a feed position (see the
     /// attach module): brought up to date from the feed, record by record.
-    pub(crate) blob_refs: std::sync::Mutex<Option<(u64, crate::attach::RefIndex)>>,
+    pub(crate) blob_refs: std::sync::Mutex<Option<(u64, crate::blobs::RefIndex)>>,
 }
 
 pub(crate) fn now() -> OffsetDateTime {

@@ -169,6 +169,18 @@ pub struct Row<'r> {
 }
 
 impl Column {
+    /// A field kept as JSON.
+    fn json(path: Vec<String>) -> Column {
+        Column {
+            name: path.join("_"),
+            ty: ColumnType::Json,
+            allowed: None,
+            required: false,
+            reference: None,
+            source: Source::Field(path),
+        }
+    }
+
     fn meta(name: &str, ty: ColumnType, required: bool, source: Source) -> Column {
         Column { name: name.to_string(), ty, allowed: None, required, reference: None, source }
     }
@@ -293,26 +305,12 @@ impl<'a> Walker<'a> {
             } else if self.keyed(child).is_some() {
                 match nested {
                     Some(list) if path.is_empty() => list.push((name, child)),
-                    _ => out.push(Column {
-                        name: p.join("_"),
-                        ty: ColumnType::Json,
-                        allowed: None,
-                        required: false,
-                        reference: None,
-                        source: Source::Field(p),
-                    }),
+                    _ => out.push(Column::json(p)),
                 }
             } else if !self.properties(child).is_empty() {
                 self.columns(child, &p, out, &mut None);
             } else {
-                out.push(Column {
-                    name: p.join("_"),
-                    ty: ColumnType::Json,
-                    allowed: None,
-                    required: false,
-                    reference: None,
-                    source: Source::Field(p),
-                });
+                out.push(Column::json(p));
             }
         }
     }
