@@ -264,6 +264,11 @@ fn an_odk_central_export_becomes_edan_records_once() {
         a.json(&["history", "edan:odk-0a1b2c3d-0000-4000-8000-00000000000a"]).as_array().unwrap().len(),
         history
     );
+    // a correction made here survives re-importing the same export
+    let key = "edan:odk-0a1b2c3d-0000-4000-8000-00000000000a";
+    a.ok(&["set", key, "tallies.z7.GAEM-3.injured=2"]);
+    assert_eq!(import(&a, "odk", &zip, &[])["unchanged"], 2);
+    assert_eq!(a.json(&["get", key])["fields"]["tallies"]["z7"]["GAEM-3"]["injured"], 2);
     // a submission edited in Central updates its record
     std::fs::write(&zip, odk_zip("14", false)).unwrap();
     assert_eq!(import(&a, "odk", &zip, &[])["updated"], 1);
@@ -272,6 +277,13 @@ fn an_odk_central_export_becomes_edan_records_once() {
             ["families_affected"],
         14
     );
+    // a submission deleted here is not brought back behind anyone's back,
+    // and nothing of the import is written
+    a.ok(&["delete", "edan:odk-0a1b2c3d-0000-4000-8000-00000000000b"]);
+    std::fs::write(&zip, odk_zip("15", false)).unwrap();
+    let e = a.fails(&["import", "odk", zip.to_str().unwrap()], 2);
+    assert!(e.contains("was deleted on this node"), "{e}");
+    assert_eq!(a.json(&["get", key])["fields"]["tallies"]["z7"]["GAEM-3"]["families_affected"], 14);
     // not a zip: a clear error, exit 2
     let junk = dir.path().join("junk.zip");
     std::fs::write(&junk, "SubmissionDate,start\n").unwrap();

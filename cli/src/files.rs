@@ -169,10 +169,18 @@ pub(crate) fn write_dir_atomically(dir: &Path, cwd: &Path, files: &[(String, Str
         if replacing {
             std::fs::rename(dir, &old).with_context(|| format!("moving the old {} aside", shown.display()))?;
         }
-        std::fs::rename(&tmp, dir).with_context(|| format!("writing {}", shown.display()))?;
+        if let Err(e) = std::fs::rename(&tmp, dir) {
+            if replacing {
+                let _ = std::fs::rename(&old, dir); // the old site stays where it was
+            }
+            return Err(e).with_context(|| format!("writing {}", shown.display()));
+        }
         if replacing {
             let _ = std::fs::remove_dir_all(&old);
         }
+        std::fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", parent.display()))?;
         Ok(())
     })();
     if written.is_err() {

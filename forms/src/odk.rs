@@ -6,8 +6,8 @@
 //! under `media/`.
 //!
 //! Owns: opening that zip and laying its tables out for [`crate::read`].
-//! Must never: read past the zip's limits (each entry is read with its
-//! size capped).
+//! Must never: read past the limits (each entry's size, all entries'
+//! size together, their number), whatever the zip claims.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -19,6 +19,9 @@ use crate::Error;
 
 /// Largest entry read from the zip (a photo, a CSV).
 const MAX_ENTRY: u64 = 256 * 1024 * 1024;
+/// Most bytes read from all entries together, and most entries.
+const MAX_TOTAL: u64 = 2 * 1024 * 1024 * 1024;
+const MAX_ENTRIES: usize = 100_000;
 
 fn bad(file: &str, reason: impl Into<String>) -> Error {
     Error::File { file: file.to_string(), reason: reason.into() }
@@ -44,6 +47,10 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Vec<Submission>, Error> {
         .map_err(|e| bad(name, format!("not a zip file (ODK Central's \"Download all data\" export): {e}")))?;
     let mut csvs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut media: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    if zip.len() > MAX_ENTRIES {
+        return Err(bad(name, format!("{} entries, more than {MAX_ENTRIES}", zip.len())));
+    }
+    let mut total = 0u64;
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|e| bad(name, e.to_string()))?;
         if entry.is_dir() {
@@ -54,6 +61,10 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Vec<Submission>, Error> {
         (&mut entry).take(MAX_ENTRY + 1).read_to_end(&mut buf).map_err(|e| bad(name, format!("{path}: {e}")))?;
         if buf.len() as u64 > MAX_ENTRY {
             return Err(bad(name, format!("{path} is larger than {} MiB", MAX_ENTRY >> 20)));
+        }
+        total += buf.len() as u64;
+        if total > MAX_TOTAL {
+            return Err(bad(name, format!("its entries hold more than {} GiB", MAX_TOTAL >> 30)));
         }
         let base = path.rsplit('/').next().unwrap_or(&path).to_string();
         if path.contains("media/") {

@@ -234,7 +234,7 @@ pub fn submissions(layout: &Layout) -> Result<Vec<Submission>, Error> {
         fields.insert("tallies".into(), json!({ &zone: { &team: tally } }));
         fields.insert(
             "title".into(),
-            json!(format!("EDAN {team} — zona {zone} ({} {})", layout.tool, &id[..id.len().min(8)])),
+            json!(format!("EDAN {team} — zona {zone} ({} {})", layout.tool, id.chars().take(8).collect::<String>())),
         );
         fields.insert("provenance".into(), json!("import"));
         fields.insert("source_ref".into(), json!(format!("{}:{id}", layout.tool)));

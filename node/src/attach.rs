@@ -134,7 +134,8 @@ impl Node {
         match self.set(&rec.id, &[(path.clone(), Value::Object(entry))]) {
             Ok(record) => Ok(Attached { blob, new_blob, path, record }),
             Err(e) => {
-                if new_blob {
+                // unless a record took it meanwhile (another upload of the same photo)
+                if new_blob && self.blob_references(&blob.hash).map(|r| r.is_empty()).unwrap_or(false) {
                     let _ = self.blobs().remove(&blob.hash);
                 }
                 Err(e)

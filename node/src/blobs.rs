@@ -183,9 +183,10 @@ impl Blobs {
     /// and whether it is new here. Durable when it returns.
     pub fn put(&self, bytes: &[u8], hash: Option<&str>, limits: &Limits, what: &str) -> Result<(Blob, bool)> {
         let blob = Blobs::judge(bytes, hash, limits, what)?;
-        if self.has(&blob.hash) {
+        if self.has(&blob.hash) && self.get(&blob.hash).is_ok() {
             return Ok((blob, false));
         }
+        // absent, or damaged on disk: (re)written from these verified bytes
         self.check_format()?;
         let path = self.path(&blob.hash);
         let parent = path.parent().ok_or_else(|| Error::Internal("blob path".into()))?;
@@ -266,11 +267,14 @@ impl Blobs {
     }
 
     /// Up to `len` bytes of blob `hash` from `offset`, and its size; `None`
-    /// when it is not here. Read from the file as it is: the receiver
-    /// verifies the whole.
+    /// when it is not here, or (checked when a transfer starts) no longer
+    /// hashes to its name: a damaged copy is never sent.
     pub fn read_at(&self, hash: &str, offset: u64, len: usize) -> Result<Option<(Vec<u8>, u64)>> {
         use std::io::{Read, Seek, SeekFrom};
         if !self.has(hash) {
+            return Ok(None);
+        }
+        if offset == 0 && self.get(hash).is_err() {
             return Ok(None);
         }
         let path = self.path(hash);
@@ -339,7 +343,10 @@ impl Blobs {
 /// Writes `bytes` to `path` through a temporary file, synced, renamed,
 /// with the directory synced: a crash leaves the whole file or none.
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    // a name of its own: two writers of the same blob never share one
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
@@ -363,7 +370,8 @@ pub fn exif(bytes: &[u8]) -> Exif {
     let taken_local = ascii(Tag::DateTimeOriginal).or_else(|| ascii(Tag::DateTime)).and_then(|t| {
         // "2024:05:01 10:20:30"
         let (d, time) = t.split_once(' ')?;
-        (d.len() == 10 && time.len() >= 8).then(|| format!("{} {}", d.replace(':', "-"), &time[..8]))
+        let ascii = d.is_ascii() && time.is_ascii();
+        (ascii && d.len() == 10 && time.len() >= 8).then(|| format!("{} {}", d.replace(':', "-"), &time[..8]))
     });
     let captured_at = match (&taken_local, ascii(Tag::OffsetTimeOriginal)) {
         (Some(local), Some(offset)) if offset.len() == 6 => Some(format!("{}{offset}", local.replace(' ', "T"))),
@@ -411,7 +419,11 @@ mod tests {
         // a blob whose bytes changed on disk is damaged, and check says so
         std::fs::write(blobs.path(&b.hash), b"tampered").unwrap();
         assert!(matches!(blobs.get(&b.hash), Err(Error::Damaged { .. })));
-        assert_eq!(blobs.verify().unwrap(), (1, vec![b.hash]));
+        assert_eq!(blobs.verify().unwrap(), (1, vec![b.hash.clone()]));
+        assert_eq!(blobs.read_at(&b.hash, 0, 10).unwrap(), None, "a damaged copy is never sent");
+        // the right bytes again repair it
+        assert!(blobs.put(PNG, Some(&b.hash), &limits, "photo").unwrap().1);
+        assert_eq!(blobs.get(&b.hash).unwrap(), PNG);
         assert_eq!(std::fs::read_to_string(dir.path().join("blobs/FORMAT")).unwrap(), "ayni-blobs 1\n");
     }
 }

@@ -262,13 +262,23 @@ impl Node {
     /// `merging`, every 256 documents.
     pub fn import_bundle_with_progress(&self, bytes: &[u8], progress: Observer<'_>) -> Result<BundleReport> {
         let mut report = Reporter::new("bundle import", "documents", 256, progress);
-        let (header, frames, blobs) = parse(bytes)?;
-        // every blob whole and acceptable before anything is written
+        let (header, frames, mut blobs) = parse(bytes)?;
+        // every blob whole before anything is written: one whose bytes do
+        // not hash to its name refuses the bundle; one this node does not
+        // take (over its size limit, a media type it does not take) is
+        // left out, the rest of the bundle imported
         let limits = crate::blobs::Limits::default();
-        for (hash, bytes) in &blobs {
-            crate::blobs::Blobs::judge(bytes, Some(hash), &limits, &format!("blob {hash}"))
-                .map_err(|e| bad(format!("blob {hash}: {e}")))?;
+        let mut kept = vec![];
+        for (hash, bytes) in blobs.drain(..) {
+            match crate::blobs::Blobs::judge(&bytes, Some(&hash), &limits, &format!("blob {hash}")) {
+                Ok(_) => kept.push((hash, bytes)),
+                Err(e @ (Error::TooLarge { .. } | Error::MediaType { .. })) => {
+                    tracing::warn!("bundle: leaving out {e}");
+                }
+                Err(e) => return Err(bad(format!("blob {hash}: {e}"))),
+            }
         }
+        let blobs = kept;
         let network = self.network()?.ok_or_else(|| Error::Precondition("this node belongs to no network".into()))?;
         if header.network != network.id {
             return Err(bad(format!(

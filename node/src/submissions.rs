@@ -81,6 +81,40 @@ pub struct SubmissionReport {
     pub photos: usize,
 }
 
+/// What importing one submission will do.
+enum Step {
+    Create(Box<crate::write::NewRecord>),
+    Update(Vec<(String, Value)>),
+    Same,
+}
+
+/// A short hash of what the submission says (its fields and photos): the
+/// record keeps it in `source_ref`, so an unchanged submission is known
+/// without comparing fields a person may have corrected since.
+fn fingerprint(s: &Submission) -> String {
+    let mut text = Value::Object(s.fields.clone()).to_string();
+    for p in &s.photos {
+        text.push_str(&crate::blobs::sha256(&p.bytes));
+    }
+    crate::blobs::sha256(text.as_bytes())[..16].to_string()
+}
+
+/// The first frozen field (figures of a validated record) among `changed`.
+fn frozen_among(node: &Node, existing: &crate::node::Record, changed: &[(String, Value)]) -> Result<Option<String>> {
+    let schema = node.kind(&existing.kind)?;
+    let Some(frozen) = schema.meta().get("frozen") else { return Ok(None) };
+    let (Some(from), Some(lc)) = (frozen.get("from").and_then(Value::as_str), schema.lifecycle.as_ref()) else {
+        return Ok(None);
+    };
+    let fields: Vec<&str> =
+        frozen.get("fields").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    let state = existing.status.as_deref().unwrap_or("");
+    if lc.precedence(state) < lc.precedence(from) {
+        return Ok(None);
+    }
+    Ok(changed.iter().map(|(k, _)| k).find(|k| fields.contains(&k.as_str())).cloned())
+}
+
 /// Equal as data: numbers by value (a form's `900` and a stored `900.0`
 /// are the same quantity).
 fn same(a: &Value, b: &Value) -> bool {
@@ -145,18 +179,37 @@ impl Node {
                 ready.push(s);
             }
         }
-        if !bad.is_empty() {
-            return Err(Error::Import(bad));
-        }
-        let mut report = SubmissionReport { submissions: ready.len(), ..Default::default() };
-        for s in ready {
+        // every write judged before any is made: a new record built and
+        // signed, an update checked against deletion and frozen figures;
+        // a record already as the submission left it is left alone (local
+        // corrections are overwritten only when the submission itself was
+        // edited since)
+        let mut plan = vec![];
+        for mut s in ready {
             let reference = format!("{}:{}", s.kind, s.key);
-            match self.get(&reference) {
+            let fingerprint = fingerprint(&s);
+            if let Some(Value::String(r)) = s.fields.get_mut("source_ref") {
+                r.push_str(&format!("@{fingerprint}"));
+            }
+            let step = match self.get(&reference) {
                 Err(Error::NotFound(_)) => {
-                    self.add(&s.kind, Some(&s.key), Value::Object(s.fields.clone()))?;
-                    report.created += 1;
+                    match self.build_new(&s.kind, Some(&s.key), Value::Object(s.fields.clone())) {
+                        Ok(new) => Step::Create(Box::new(new)),
+                        Err(e) => {
+                            bad.push((s.row.to_string(), e.to_string()));
+                            continue;
+                        }
+                    }
                 }
                 Err(e) => return Err(e),
+                Ok(existing) if existing.deleted => {
+                    bad.push((
+                        s.row.to_string(),
+                        format!("{reference} was deleted on this node: restore or re-key it first"),
+                    ));
+                    continue;
+                }
+                Ok(existing) if existing.fields.get("source_ref") == s.fields.get("source_ref") => Step::Same,
                 Ok(existing) => {
                     let changed: Vec<(String, Value)> = s
                         .fields
@@ -164,12 +217,33 @@ impl Node {
                         .filter(|(k, v)| !existing.fields.get(k.as_str()).is_some_and(|old| same(old, v)))
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect();
-                    if changed.is_empty() {
-                        report.unchanged += 1;
-                    } else {
-                        self.set(&reference, &changed)?;
-                        report.updated += 1;
+                    if let Some(field) = frozen_among(self, &existing, &changed)? {
+                        bad.push((
+                            s.row.to_string(),
+                            format!("{reference} was validated: its {field} are frozen (HQ amends them); the edited submission is not applied"),
+                        ));
+                        continue;
                     }
+                    Step::Update(changed)
+                }
+            };
+            plan.push((s, reference, step));
+        }
+        if !bad.is_empty() {
+            return Err(Error::Import(bad));
+        }
+        let mut report = SubmissionReport { submissions: plan.len(), ..Default::default() };
+        for (s, reference, step) in plan {
+            match step {
+                Step::Create(new) => {
+                    self.insert(*new)?;
+                    report.created += 1;
+                }
+                Step::Same => report.unchanged += 1,
+                Step::Update(changed) if changed.is_empty() => report.unchanged += 1,
+                Step::Update(changed) => {
+                    self.set(&reference, &changed)?;
+                    report.updated += 1;
                 }
             }
             for p in s.photos {

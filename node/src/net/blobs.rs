@@ -14,7 +14,28 @@ use std::collections::HashSet;
 
 use super::*;
 use crate::blobs::{hash_hex, Arrival};
-use crate::sync::blob_wire::{BlobFrame, BLOB_VERSION, PIECE};
+use crate::sync::blob_wire::{BlobFrame, BLOB_VERSION, MAX_WANTS, PIECE};
+
+/// Blobs some session of this process is receiving: another session does
+/// not ask for them meanwhile (two transfers into one partial file would
+/// spoil each other).
+fn receiving() -> &'static std::sync::Mutex<HashSet<[u8; 32]>> {
+    static SET: std::sync::OnceLock<std::sync::Mutex<HashSet<[u8; 32]>>> = std::sync::OnceLock::new();
+    SET.get_or_init(Default::default)
+}
+
+/// The blobs this session claimed, released when it ends however it ends.
+struct Claimed(Vec<[u8; 32]>);
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        if let Ok(mut set) = receiving().lock() {
+            for h in &self.0 {
+                set.remove(h);
+            }
+        }
+    }
+}
 
 /// Whether this node exchanges blobs with its peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,20 +108,28 @@ pub(super) async fn run_blobs(
     config: &NetConfig,
 ) -> Result<BlobStats, NetError> {
     let stall = config.stall_timeout;
-    let wants = match config.blobs {
+    let all = match config.blobs {
         BlobPolicy::Referenced => engine.read(|n| n.blob_wants()).await??,
         BlobPolicy::None => vec![],
     };
-    let (theirs_tx, theirs_rx) = tokio::sync::oneshot::channel::<Vec<([u8; 32], u64)>>();
+    // at most MAX_WANTS, none another session is already receiving
+    let claimed = {
+        let mut set = receiving().lock().map_err(|_| crate::Error::Internal("blob claims lock".into()))?;
+        Claimed(all.iter().map(|(h, _)| *h).filter(|h| set.insert(*h)).take(MAX_WANTS).collect())
+    };
+    let mine: HashSet<[u8; 32]> = claimed.0.iter().copied().collect();
+    let wants: Vec<([u8; 32], u64)> = all.into_iter().filter(|(h, _)| mine.contains(h)).collect();
+    let (theirs_tx, theirs_rx) = tokio::sync::oneshot::channel::<(u64, Vec<([u8; 32], u64)>)>();
     let blobs = engine.node().blobs();
     let limits = config.blob_limits.clone();
 
     // what we send: hello, our wants, then the answers to theirs
     let sending = async {
         let mut stats = BlobStats::default();
-        write(send, &BlobFrame::Hello(BLOB_VERSION), stall, peer).await?;
+        let hello = BlobFrame::Hello { version: BLOB_VERSION, max_bytes: limits.max_bytes };
+        write(send, &hello, stall, peer).await?;
         write(send, &BlobFrame::Want(wants.clone()), stall, peer).await?;
-        let Ok(theirs) = theirs_rx.await else { return Ok(stats) };
+        let Ok((their_max, theirs)) = theirs_rx.await else { return Ok(stats) };
         for (hash, mut offset) in theirs {
             let hex = hash_hex(&hash);
             let mut sent_any = false;
@@ -114,7 +143,8 @@ pub(super) async fn run_blobs(
                             .map_err(|e| crate::Error::Internal(e.to_string()))??
                     }
                 };
-                let Some((bytes, total)) = piece else {
+                // not here, damaged, or larger than the peer takes: not sent
+                let Some((bytes, total)) = piece.filter(|(_, total)| *total <= their_max) else {
                     write(send, &BlobFrame::Missing(hash), stall, peer).await?;
                     break;
                 };
@@ -138,13 +168,13 @@ pub(super) async fn run_blobs(
     // what we receive: their hello and wants, then the answers to ours
     let receiving = async {
         let mut stats = BlobStats::default();
-        match read(recv, stall, peer).await? {
-            Some(BlobFrame::Hello(v)) if v == BLOB_VERSION => {}
+        let their_max = match read(recv, stall, peer).await? {
+            Some(BlobFrame::Hello { version, max_bytes }) if version == BLOB_VERSION => max_bytes,
             other => return Err(protocol(peer, format!("expected Hello version {BLOB_VERSION}, got {other:?}"))),
-        }
+        };
         match read(recv, stall, peer).await? {
             Some(BlobFrame::Want(list)) => {
-                let _ = theirs_tx.send(list);
+                let _ = theirs_tx.send((their_max, list));
             }
             other => return Err(protocol(peer, format!("expected Want, got {other:?}"))),
         }

@@ -419,6 +419,7 @@ impl Endpoint {
             let _ = tokio::time::timeout(Duration::from_secs(2), recv.read_to_end(1 << 16)).await;
         }
         // documents first, blobs after, on a second stream
+        let documents_synced = outcome.is_ok();
         let outcome = match outcome {
             Ok((s, io)) if s.version >= BLOB_STREAM_VERSION => {
                 let blobs = async {
@@ -436,6 +437,10 @@ impl Endpoint {
         let (s, io, blobs) = match outcome {
             Ok(v) => v,
             Err(e) => {
+                if documents_synced {
+                    // the documents merged: the peer holds what we hold
+                    self.record_sync(peer, addr.to_string()).await;
+                }
                 // a refusal of our certificate arrives as a closed connection
                 // once the stream is in use: report it as what it is
                 let e = match e {
@@ -538,6 +543,7 @@ impl Endpoint {
             &self.progress,
         )
         .await;
+        let documents_synced = outcome.is_ok();
         let outcome = match outcome {
             Ok((s, _)) if s.version >= BLOB_STREAM_VERSION => {
                 let _ = send.finish();
@@ -566,6 +572,9 @@ impl Endpoint {
                 self.record_sync(peer, String::new()).await;
             }
             Err(e) => {
+                if documents_synced {
+                    self.record_sync(peer, String::new()).await;
+                }
                 tracing::warn!("sync with {peer} ({addr}) failed, connection closed: {e}");
                 conn.close(1u32.into(), e.to_string().as_bytes());
             }

@@ -4,9 +4,11 @@
 //!
 //! Owns: the frames and their encoding. A frame is `len u32 BE | type u8 |
 //! payload`, at most [`MAX_BLOB_FRAME`] bytes:
-//! - `1 Hello`: magic `AYNB`, version u16 (1);
-//! - `2 Want`: count u32, then per blob its SHA-256 (32 bytes) and the
-//!   offset u64 BE to send from (what an interrupted transfer left);
+//! - `1 Hello`: magic `AYNB`, version u16 (1), the largest blob the
+//!   sender takes, u64 (a peer never sends it a larger one);
+//! - `2 Want`: count u32 (at most [`MAX_WANTS`]: more wait for the next
+//!   session), then per blob its SHA-256 (32 bytes) and the offset u64 BE
+//!   to send from (what an interrupted transfer left);
 //! - `3 Piece`: SHA-256, offset u64, total u64, bytes (≤ [`PIECE`]);
 //! - `4 Missing`: SHA-256 (not here, or this node declines to send blobs);
 //! - `5 Done`: the sender has answered every want.
@@ -24,12 +26,20 @@ pub const MAX_BLOB_FRAME: usize = PIECE + 1024;
 const MAGIC: &[u8; 4] = b"AYNB";
 /// The blob stream's version.
 pub const BLOB_VERSION: u16 = 1;
+/// Blobs asked for in one session (a `Want` frame stays far under
+/// [`MAX_BLOB_FRAME`]); the rest are asked for at the next.
+pub const MAX_WANTS: usize = 4096;
 
 /// One frame of the blob stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlobFrame {
-    /// Magic and version.
-    Hello(u16),
+    /// Magic, version, and the largest blob the sender takes.
+    Hello {
+        /// The blob stream's version.
+        version: u16,
+        /// The largest blob the sender takes, in bytes.
+        max_bytes: u64,
+    },
     /// The blobs the sender lacks, each with the offset to send from.
     Want(Vec<([u8; 32], u64)>),
     /// A piece of a blob.
@@ -59,10 +69,11 @@ impl BlobFrame {
     pub fn encode(&self) -> Vec<u8> {
         let mut body = vec![];
         match self {
-            BlobFrame::Hello(v) => {
+            BlobFrame::Hello { version, max_bytes } => {
                 body.push(1);
                 body.extend_from_slice(MAGIC);
-                body.extend_from_slice(&v.to_be_bytes());
+                body.extend_from_slice(&version.to_be_bytes());
+                body.extend_from_slice(&max_bytes.to_be_bytes());
             }
             BlobFrame::Want(list) => {
                 body.push(2);
@@ -112,14 +123,16 @@ impl BlobFrame {
             ))
         };
         Ok(match kind {
-            1 if rest.len() == 6 && &rest[..4] == MAGIC => BlobFrame::Hello(u16::from_be_bytes([rest[4], rest[5]])),
+            1 if rest.len() == 14 && &rest[..4] == MAGIC => {
+                BlobFrame::Hello { version: u16::from_be_bytes([rest[4], rest[5]]), max_bytes: u64_at(rest, 6)? }
+            }
             1 => return Err(bad("not an Ayni blob stream")),
             2 => {
                 let n =
                     u32::from_be_bytes(rest.get(..4).and_then(|x| x.try_into().ok()).ok_or_else(|| bad("short want"))?)
                         as usize;
                 let items = &rest[4..];
-                if items.len() != n * 40 {
+                if n > MAX_WANTS || items.len() != n * 40 {
                     return Err(bad("want of the wrong length"));
                 }
                 items
@@ -148,7 +161,7 @@ mod tests {
     #[test]
     fn every_frame_decodes_to_itself_and_garbage_is_refused() {
         for f in [
-            BlobFrame::Hello(BLOB_VERSION),
+            BlobFrame::Hello { version: BLOB_VERSION, max_bytes: 25_000_000 },
             BlobFrame::Want(vec![([7; 32], 0), ([9; 32], 262_144)]),
             BlobFrame::Piece { hash: [1; 32], offset: 5, total: 9, bytes: vec![1, 2, 3, 4] },
             BlobFrame::Missing([3; 32]),
@@ -162,5 +175,7 @@ mod tests {
         assert!(BlobFrame::decode(&[2, 0, 0, 0, 2, 1]).is_err());
         assert!(BlobFrame::decode(&[1, b'X', b'Y', b'N', b'S', 0, 1]).is_err());
         assert!(BlobFrame::decode(&[9]).is_err());
+        let too_many = BlobFrame::Want(vec![([1; 32], 0); MAX_WANTS + 1]).encode();
+        assert!(BlobFrame::decode(&too_many[4..]).is_err(), "a want list longer than the cap");
     }
 }
