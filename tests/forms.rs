@@ -236,7 +236,10 @@ fn an_odk_central_export_becomes_edan_records_once() {
     assert_eq!(f["tallies"]["z7"]["GAEM-3"]["families_affected"], 12);
     assert_eq!(f["tallies"]["z7"]["GAEM-3"]["ha_vegetation_burned"], 350.5);
     assert_eq!(f["tallies"]["z7"]["GAEM-3"]["method"], "door_to_door");
-    assert_eq!(f["zones"]["z7"]["geo"], json!({"lat": -21.512, "lon": -64.771, "captured_by": "gps"}));
+    assert_eq!(
+        f["zones"]["z7"]["geo"],
+        json!({"lat": -21.512, "lon": -64.771, "accuracy_m": 4.5, "captured_by": "gps"})
+    );
     assert_eq!(f["info_sources"], json!(["direct_observation", "key_informant"]));
     assert_eq!(f["location"]["department"], "tarija");
     assert_eq!(f["evaluation_started_at"], "2026-11-20T10:00:00.000-04:00");
@@ -419,7 +422,7 @@ fn a_kobo_export_becomes_edan_records_with_its_photos() {
     let r = import(&a, "kobo", &xlsx, &["--media", media.to_str().unwrap()]);
     assert_eq!(r, json!({"submissions": 2, "created": 2, "updated": 0, "unchanged": 0, "photos": 1}));
     let f = &a.json(&["get", "edan:kobo-5b1c9e2e-1111-4000-8000-000000000001"])["fields"];
-    assert_eq!(f["zones"]["z11"]["geo"]["lat"], -21.6);
+    assert_eq!(f["zones"]["z11"]["geo"], json!({"lat": -21.6, "lon": -64.9, "accuracy_m": 5.0, "captured_by": "gps"}));
     assert_eq!(f["zones"]["z11"]["name"], "Pampa Redonda");
     assert_eq!(f["info_sources"], json!(["health_post", "secondary_data"]));
     assert_eq!(f["needs"]["n1"]["item"], "botiquín");

@@ -82,9 +82,10 @@ fn value(
     let r = &t.rows[row];
     if q.kind == Kind::Geopoint {
         let find = |p: &str| (layout.geo_columns)(path, p).iter().find_map(|c| t.columns.iter().position(|x| x == c));
-        let (lat, lon, column) = match (find("latitude"), find("longitude")) {
+        let (lat, lon, accuracy, column) = match (find("latitude"), find("longitude")) {
             (Some(a), Some(b)) if !r[a].trim().is_empty() => {
-                (r[a].trim().to_string(), r[b].trim().to_string(), t.columns[a].clone())
+                let accuracy = find("accuracy").map(|i| r[i].trim().to_string());
+                (r[a].trim().to_string(), r[b].trim().to_string(), accuracy, t.columns[a].clone())
             }
             _ => {
                 // "lat lon altitude accuracy" in the question's own column
@@ -93,12 +94,20 @@ fn value(
                 if parts.len() < 2 {
                     return None;
                 }
-                (parts[0].to_string(), parts[1].to_string(), t.columns[i].clone())
+                let accuracy = parts.get(3).map(|a| a.to_string());
+                (parts[0].to_string(), parts[1].to_string(), accuracy, t.columns[i].clone())
             }
         };
         let at = cell(t, row, &column);
         return match (lat.parse::<f64>(), lon.parse::<f64>()) {
-            (Ok(lat), Ok(lon)) => Some((json!({"lat": lat, "lon": lon, "captured_by": "gps"}), at)),
+            (Ok(lat), Ok(lon)) => {
+                let mut point = json!({"lat": lat, "lon": lon, "captured_by": "gps"});
+                // the receiver's accuracy, metres, when the tool recorded one
+                if let Some(a) = accuracy.and_then(|a| a.parse::<f64>().ok()).filter(|a| a.is_finite() && *a >= 0.0) {
+                    point["accuracy_m"] = json!(a);
+                }
+                Some((point, at))
+            }
             _ => {
                 errors.push((at.to_string(), format!("'{lat} {lon}' is not a GPS point")));
                 None
