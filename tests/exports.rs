@@ -194,6 +194,8 @@ fn json_and_jsonl_of_a_table_and_bad_requests_refused() {
 
     let e = a.fails(&["export", "edan", "--format", "csv", "--table", "nope"], 2);
     assert!(e.contains("no table nope") && e.contains("tallies"), "{e}");
+    let e = a.fails(&["export", "edan", "--format", "geojson", "--dialect", "rfc4180"], 2);
+    assert!(e.contains("--dialect is for --format csv"), "{e}");
     let e = a.fails(&["export", "edan", "--format", "xlsx"], 2);
     assert!(e.contains("-o FILE"), "{e}");
     let e = a.fails(&["export", "nokind", "--format", "csv"], 2);

@@ -149,9 +149,9 @@ pub(crate) enum Command {
         #[arg(long)]
         table: Option<String>,
         /// CSV dialect: excel (BOM, `;`, decimal comma, formulas
-        /// neutralised) or rfc4180 (`,`, decimal point, text as it is)
-        #[arg(long, value_enum, default_value_t = CsvDialect::Excel)]
-        dialect: CsvDialect,
+        /// neutralised; the default) or rfc4180 (`,`, decimal point, text as it is)
+        #[arg(long, value_enum)]
+        dialect: Option<CsvDialect>,
         /// Write to FILE (atomically) instead of stdout; required for xlsx
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,

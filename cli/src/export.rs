@@ -26,13 +26,16 @@ pub(crate) struct Request {
     pub kind: String,
     pub format: Format,
     pub table: Option<String>,
-    pub dialect: CsvDialect,
+    pub dialect: Option<CsvDialect>,
     pub output: Option<PathBuf>,
 }
 
 /// Writes the tidy export `request` names.
 pub(crate) fn export(node: &Node, request: Request, out: &mut Out, cwd: &Path) -> Result<()> {
     let Request { kind, format, table, dialect, output } = request;
+    if dialect.is_some() && format != Format::Csv {
+        return Err(usage("--dialect is for --format csv"));
+    }
     if let Some(path) = &output {
         writable_target(path, cwd)?;
         outside_home(node, path, cwd)?;
@@ -76,7 +79,7 @@ pub(crate) fn export(node: &Node, request: Request, out: &mut Out, cwd: &Path) -
         let layout = &tidy.layouts[0];
         match format {
             Format::Csv => {
-                let dialect = if dialect == CsvDialect::Excel { Dialect::Excel } else { Dialect::Rfc4180 };
+                let dialect = if dialect == Some(CsvDialect::Rfc4180) { Dialect::Rfc4180 } else { Dialect::Excel };
                 let mut csv = CsvWriter::new(&mut w, dialect, layout)?;
                 node.list_each(&kind, &[], |r| csv.rows(&tidy.rows(0, &r, &mut refs)).map_err(io))?;
                 csv.finish()?;

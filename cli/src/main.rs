@@ -532,7 +532,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             written = report.created as u64;
             out.imported(&report)?;
         }
-        Command::Export { kind, format, table: None, output: None, .. }
+        Command::Export { kind, format, table: None, output: None, dialect: None }
             if out.json || matches!(format, Format::Json | Format::Jsonl) =>
         {
             let lines = format == Format::Jsonl && !out.json;
