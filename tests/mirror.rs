@@ -1,4 +1,5 @@
-//! `ayni mirror` against a real PostgreSQL (a throwaway server per test):
+//! `ayni mirror` against a real PostgreSQL (a throwaway server per test,
+//! PostGIS and TLS included):
 //! the tables agree with `ayni list`/`ayni get` after edits, deletes,
 //! conflicts and resolutions; the mirror follows a serving node live;
 //! `kill -9` during the initial load and during live updates loses and
@@ -357,5 +358,201 @@ fn a_schema_change_migrates_the_tables_and_reloads_every_row() {
         "every row reloaded"
     );
     assert_eq!(pg.query("postgres", "SELECT max(version) FROM ayni_mirror.migrations"), "3");
+    assert_eq!(mirrored_counts(&pg), counts(&hq));
+}
+
+#[test]
+fn points_are_postgis_geometry_where_the_database_has_it_and_numbers_where_not() {
+    let pg = Postgres::start();
+    let hq = Ayni::new("hq");
+    hq.ok(&["seed"]);
+    let geometry_columns = |db: &str| {
+        pg.query(
+            db,
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'ayni' AND udt_name = 'geometry'",
+        )
+    };
+    // a role that may not create PostGIS, in its own database: numbers only
+    pg.query("postgres", "CREATE ROLE plain LOGIN");
+    pg.query("postgres", "CREATE DATABASE plain OWNER plain");
+    let plain = format!("postgres://plain@127.0.0.1:{}/plain", pg.port);
+    let out = hq.cmd(&["--json", "mirror", &plain, "--once"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("no PostGIS") && said.contains("permission denied to create extension"), "{said}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["postgis"].is_null(), "{v}");
+    assert_eq!(geometry_columns("plain"), "0");
+    let zones_with_points = pg.query("plain", "SELECT count(*) FROM ayni.edan_zones WHERE geo_lat IS NOT NULL");
+    assert_ne!(zones_with_points, "0", "the demo's zones have points");
+
+    // the superuser's database: PostGIS is created and every point is a geometry
+    let v = hq.json(&["mirror", &pg.url("postgres"), "--once"]);
+    assert!(v["postgis"].as_str().is_some_and(|s| s.starts_with('3')), "{v}");
+    assert_eq!(
+        pg.query(
+            "postgres",
+            "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name, column_name) \
+             FROM information_schema.columns WHERE table_schema = 'ayni' AND table_name NOT LIKE 'situation%' AND udt_name = 'geometry'"
+        ),
+        "edan.geo_point,edan_attachments.geo_point,edan_zones.geo_point,entity.geo_point,mission.site_point"
+    );
+    let agree = "SELECT count(*) FROM ayni.edan_zones WHERE ST_X(geo_point) = geo_lon AND ST_Y(geo_point) = geo_lat AND ST_SRID(geo_point) = 4326";
+    assert_eq!(pg.query("postgres", agree), zones_with_points);
+    assert_eq!(
+        pg.query("postgres", "SELECT count(*) FROM ayni.edan_zones WHERE geo_lat IS NULL AND geo_point IS NOT NULL"),
+        "0"
+    );
+    assert_eq!(
+        pg.query(
+            "postgres",
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = 'ayni' AND indexname = 'edan_zones_geo_point_gist'"
+        ),
+        "1"
+    );
+    // the situation views carry the zone's geometry (a layer in QGIS)
+    assert_eq!(
+        pg.query("postgres", "SELECT count(*) FROM ayni.situation_zones WHERE geo_point IS NOT NULL"),
+        pg.query("postgres", "SELECT count(*) FROM ayni.situation_zones WHERE geo_lat IS NOT NULL"),
+    );
+    // an edit moves the point; a spatial query finds it where it went
+    let zone = pg.query("postgres", "SELECT e.key || '|' || z.zone FROM ayni.edan_zones z JOIN ayni.edan e ON e.id = z.record_id WHERE z.geo_lat IS NOT NULL ORDER BY 1 LIMIT 1");
+    let (edan, zone) = zone.split_once('|').unwrap();
+    hq.ok(&[
+        "set",
+        &format!("edan:{edan}"),
+        &format!("zones.{zone}.geo.lat=-17.25"),
+        &format!("zones.{zone}.geo.lon=-66.5"),
+    ]);
+    hq.json(&["mirror", &pg.url("postgres"), "--once"]);
+    let near = "SELECT z.zone FROM ayni.edan_zones z WHERE ST_DWithin(z.geo_point::geography, ST_SetSRID(ST_MakePoint(-66.5, -17.25), 4326)::geography, 1000)";
+    assert_eq!(pg.query("postgres", near), zone);
+
+    // PostGIS installed later where the mirror could not: the next start adds the columns
+    pg.query("plain", "CREATE EXTENSION postgis");
+    let out = hq.cmd(&["--json", "mirror", &plain, "--once"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("+ edan_zones.geo_point"));
+    assert_eq!(pg.query("plain", agree), zones_with_points);
+    // and dropped again (with its columns): the mirror goes on with numbers
+    pg.query("plain", "DROP EXTENSION postgis CASCADE");
+    let out = hq.cmd(&["--json", "mirror", &plain, "--once"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("- edan_zones.geo_point"));
+    assert_eq!(geometry_columns("plain"), "0");
+    assert_eq!(mirrored_counts(&pg), counts(&hq));
+}
+
+/// A certificate authority and what it signs, as PEM text.
+struct Ca {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pem: String,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let pem = params.self_signed(&key).unwrap().pem();
+        Ca { issuer: rcgen::Issuer::new(params, key), pem }
+    }
+
+    /// A certificate for `names` (host names or addresses), with `cn` as
+    /// its common name: (certificate, key).
+    fn sign(&self, names: &[&str], cn: &str) -> (String, String) {
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().unwrap();
+        (params.signed_by(&key, &self.issuer).unwrap().pem(), key.serialize_pem())
+    }
+}
+
+#[test]
+fn tls_to_the_database_follows_libpqs_sslmode() {
+    let pg = Postgres::start();
+    let hq = Ayni::new("hq");
+    hq.ok(&["seed"]);
+    let files = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = files.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let ca = Ca::new("Ayni test CA");
+    let ca_file = file("ca.pem", &ca.pem);
+    let other_ca = file("other-ca.pem", &Ca::new("Someone else").pem);
+    let (cert, key) = ca.sign(&["localhost", "127.0.0.1"], "db");
+    pg.install("server.crt", &cert);
+    pg.install("server.key", &key);
+    pg.install("ca.crt", &ca.pem);
+    pg.query("postgres", "CREATE ROLE certuser LOGIN");
+    pg.query("postgres", "CREATE DATABASE certdb OWNER certuser");
+    // TLS or nothing over TCP; certuser proves who it is with a certificate
+    pg.reconfigure(
+        &[("ssl", "on"), ("ssl_cert_file", "server.crt"), ("ssl_key_file", "server.key"), ("ssl_ca_file", "ca.crt")],
+        Some(
+            "local all all trust\nhostssl all certuser 127.0.0.1/32 cert\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+        ),
+    );
+    // the mirror in a home of its own: no ~/.postgresql files
+    let mirror = |url: &str| {
+        let out = hq.cmd(&["--json", "mirror", url, "--once"]).env("HOME", files.path()).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let base = pg.url("postgres");
+    let (code, e) = mirror(&format!("{base}?sslmode=disable"));
+    assert_eq!(code, Some(1), "{e}");
+    assert!(e.contains("no encryption"), "without TLS the server refuses: {e}");
+    // prefer (the default) and require: encrypted, certificate not checked
+    for url in [base.clone(), format!("{base}?sslmode=require")] {
+        let (code, e) = mirror(&url);
+        assert_eq!(code, Some(0), "{url}: {e}");
+    }
+    let full = format!("{base}?sslmode=verify-full&sslrootcert={ca_file}");
+    assert_eq!(mirror(&full).0, Some(0));
+    let (code, e) = mirror(&format!("{base}?sslmode=verify-full&sslrootcert={other_ca}"));
+    assert_eq!(code, Some(1), "{e}");
+    assert!(e.contains("invalid peer certificate") && e.contains("UnknownIssuer"), "{e}");
+    // require with a CA checks the chain, as libpq does
+    let (code, e) = mirror(&format!("{base}?sslmode=require&sslrootcert={other_ca}"));
+    assert!(code == Some(1) && e.contains("UnknownIssuer"), "{e}");
+    // settings that cannot work are the user's to fix (exit 2), before connecting
+    let (code, e) = mirror(&format!("{base}?sslmode=verify-ca"));
+    assert!(code == Some(2) && e.contains("sslrootcert=FILE"), "{e}");
+    let (code, e) = mirror(&format!("{base}?sslmode=verify-full&sslrootcert=/no/such/ca.pem"));
+    assert!(code == Some(2) && e.contains("/no/such/ca.pem"), "{e}");
+    let (code, e) = mirror(&format!("{base}?sslmode=sometimes"));
+    assert!(code == Some(2) && e.contains("sslmode=sometimes"), "{e}");
+    let (code, e) = mirror(&format!("{base}?sslmode=verify-full&sslrootcert={ca_file}&sslcert={ca_file}"));
+    assert!(code == Some(2) && e.contains("sslkey"), "{e}");
+    // the same in key=value form
+    let pairs = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert='{ca_file}'",
+        pg.port
+    );
+    assert_eq!(mirror(&pairs).0, Some(0));
+
+    // a client certificate
+    let (client_cert, client_key) = ca.sign(&[], "certuser");
+    let (cert_file, key_file) = (file("client.crt", &client_cert), file("client.key", &client_key));
+    let certdb = format!("postgres://certuser@127.0.0.1:{}/certdb?sslmode=verify-full&sslrootcert={ca_file}", pg.port);
+    let (code, e) = mirror(&certdb);
+    assert!(code == Some(1) && e.contains("certificate"), "{e}");
+    let (code, e) = mirror(&format!("{certdb}&sslcert={cert_file}&sslkey={key_file}"));
+    assert_eq!(code, Some(0), "{e}");
+    assert_eq!(pg.query("certdb", "SELECT count(*) > 0 FROM ayni.edan"), "t");
+
+    // a server certificate for another name: verify-full refuses, verify-ca takes it
+    let (cert, key) = ca.sign(&["db.example"], "db");
+    pg.install("server.crt", &cert);
+    pg.install("server.key", &key);
+    pg.reconfigure(&[], None);
+    let (code, e) = mirror(&full);
+    assert!(code == Some(1) && e.contains("invalid peer certificate") && e.contains("name"), "{e}");
+    let (code, e) = mirror(&format!("{base}?sslmode=verify-ca&sslrootcert={ca_file}"));
+    assert_eq!(code, Some(0), "{e}");
     assert_eq!(mirrored_counts(&pg), counts(&hq));
 }

@@ -56,6 +56,7 @@ pub fn run(home: &Path, url: &str, once: bool, out: &mut Out) -> Result<ExitCode
         });
         mirror
     };
+    eprintln!("ayni: {}", mirror.postgis.describe());
     if let Some(m) = &mirror.migrated {
         eprintln!("ayni: migrated: {m}");
     }
@@ -70,10 +71,21 @@ pub fn run(home: &Path, url: &str, once: bool, out: &mut Out) -> Result<ExitCode
                 "mirrored to {target}: {} records written, {} deleted; feed position {}\n",
                 total.records, total.deleted, total.position
             ),
-            &json!({"database": target.to_string(), "records": total.records, "deleted": total.deleted, "position": total.position}),
+            &json!({
+                "database": target.to_string(), "records": total.records, "deleted": total.deleted,
+                "position": total.position, "postgis": postgis_version(&mirror.postgis),
+            }),
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// PostGIS's version in `--json` output, `null` without it.
+fn postgis_version(postgis: &ayni_mirror::geometry::Postgis) -> Option<&str> {
+    match postgis {
+        ayni_mirror::geometry::Postgis::Present { version, .. } => Some(version),
+        ayni_mirror::geometry::Postgis::Absent(_) => None,
+    }
 }
 
 fn serving_node_id(home: &Path) -> Result<String> {

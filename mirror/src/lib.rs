@@ -26,14 +26,16 @@
 //! One mirror per database at a time (a session advisory lock).
 
 mod copy_text;
+pub mod geometry;
 pub mod projection;
+pub mod tls;
 pub mod views;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::SinkExt;
-use projection::{copy_sql, create_sql, ident, qualified, Batch, Projection, SqlType, SCHEMA};
-use tokio_postgres::NoTls;
+use geometry::Postgis;
+use projection::{copy_sql, create_sql, ident, qualified, Batch, Projection, SqlType, Table, SCHEMA};
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,10 @@ pub enum Error {
     /// The connection string cannot be read.
     #[error("the PostgreSQL connection string is malformed: {0} (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE or key=value pairs)")]
     Malformed(String),
+    /// The TLS settings cannot be used (a file missing or unreadable, a
+    /// mode that needs a CA without one).
+    #[error("the PostgreSQL connection's TLS settings: {0}")]
+    Tls(String),
     /// No connection (server down, refused, authentication failed).
     #[error("cannot connect to PostgreSQL at {target}: {reason}")]
     Connect { target: String, reason: String },
@@ -62,7 +68,10 @@ impl Error {
     /// Whether the cause is what the user gave or the database's state
     /// (exit 2), not a failure at run time.
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self, Error::Malformed(_) | Error::OtherNode { .. } | Error::Altered { .. } | Error::Busy)
+        matches!(
+            self,
+            Error::Malformed(_) | Error::Tls(_) | Error::OtherNode { .. } | Error::Altered { .. } | Error::Busy
+        )
     }
 }
 
@@ -95,13 +104,18 @@ fn db(doing: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
 /// password).
 pub struct Target {
     config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     shown: String,
 }
 
-/// Reads a connection string (a URL or `key=value` pairs).
+/// Reads a connection string (a URL or `key=value` pairs), with libpq's
+/// TLS settings ([`tls`]) and the files they name.
 pub fn target(text: &str) -> Result<Target> {
-    let config: tokio_postgres::Config =
-        text.parse().map_err(|e: tokio_postgres::Error| Error::Malformed(reason(&e)))?;
+    let (settings, rest) = tls::split(text).map_err(Error::Malformed)?;
+    let mut config: tokio_postgres::Config =
+        rest.parse().map_err(|e: tokio_postgres::Error| Error::Malformed(reason(&e)))?;
+    config.ssl_mode(settings.ssl_mode());
+    let tls = settings.connector().map_err(Error::Tls)?;
     let hosts: Vec<String> = config
         .get_hosts()
         .iter()
@@ -116,7 +130,7 @@ pub fn target(text: &str) -> Result<Target> {
     let port = config.get_ports().first().copied().unwrap_or(5432);
     let shown =
         format!("{}:{}/{}", hosts.join(","), port, config.get_dbname().unwrap_or(config.get_user().unwrap_or("")));
-    Ok(Target { config, shown })
+    Ok(Target { config, tls, shown })
 }
 
 impl std::fmt::Display for Target {
@@ -143,6 +157,8 @@ pub struct Mirror {
     position: u64,
     /// The shape migration applied on connecting, if any.
     pub migrated: Option<String>,
+    /// PostGIS in the database, or why not.
+    pub postgis: geometry::Postgis,
 }
 
 /// The bookkeeping tables (migration 1).
@@ -173,7 +189,7 @@ impl Mirror {
     pub async fn connect(target: &Target, node_id: &str, projection: Projection) -> Result<Mirror> {
         let (mut client, connection) = target
             .config
-            .connect(NoTls)
+            .connect(target.tls.clone())
             .await
             .map_err(|e| Error::Connect { target: target.shown.clone(), reason: reason(&e) })?;
         tokio::spawn(async move {
@@ -232,19 +248,20 @@ impl Mirror {
                 0
             }
         };
-        check_by_hand(&tx).await?;
+        let postgis = geometry::find(&tx).await.map_err(db("looking for PostGIS"))?;
+        check_by_hand(&tx, &postgis).await?;
         // the views go while the tables change under them, and come back as
         // this build makes them
         tx.batch_execute(&views::drop_sql()).await.map_err(db("dropping the situation views"))?;
-        let migrated = migrate(&tx, &projection).await?;
-        for sql in views::create_sql(&projection) {
+        let migrated = migrate(&tx, &projection, &postgis).await?;
+        for sql in views::create_sql(&projection, postgis.schema().is_some()) {
             tx.batch_execute(&sql).await.map_err(db("creating the situation views"))?;
         }
         if migrated.is_some() {
             position = 0;
         }
         tx.commit().await.map_err(db("committing the migration"))?;
-        Ok(Mirror { client, projection, position, migrated })
+        Ok(Mirror { client, projection, position, migrated, postgis })
     }
 
     /// The last feed position whose rows are in: resume after it.
@@ -327,7 +344,9 @@ async fn recorded(tx: &tokio_postgres::Transaction<'_>) -> Result<Recorded> {
 }
 
 /// Refuses to go on when a table the mirror made is not as it made it.
-async fn check_by_hand(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
+/// (Geometry columns left with PostGIS when it was dropped from the
+/// database: the migration forgets them.)
+async fn check_by_hand(tx: &tokio_postgres::Transaction<'_>, postgis: &Postgis) -> Result<()> {
     let recorded = recorded(tx).await?;
     let mut actual: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for r in tx
@@ -347,6 +366,7 @@ async fn check_by_hand(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
         };
         for (col, udt) in want {
             match have.get(col) {
+                None if udt == geometry::UDT && postgis.schema().is_none() => {}
                 None => return Err(Error::Altered { table: name, detail: format!("column {col} was dropped") }),
                 Some(u) if u != udt => {
                     return Err(Error::Altered {
@@ -364,65 +384,107 @@ async fn check_by_hand(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Brings the record tables to the projection's shape: tables created or
-/// dropped, columns added, dropped or retyped, a table whose primary key
-/// changed made again. Returns the migration's description when there
-/// was one (recorded as the next version).
-async fn migrate(tx: &tokio_postgres::Transaction<'_>, projection: &Projection) -> Result<Option<String>> {
+/// A column as the mirror makes it.
+struct Wanted {
+    name: String,
+    udt: &'static str,
+    /// In `CREATE TABLE` and `ADD COLUMN` on a reload.
+    definition: String,
+    /// In `ADD COLUMN` to a table with rows (a new `NOT NULL` column fills
+    /// on the reload; until then it may be empty).
+    added: String,
+    /// Statements that go with it (a geometry column's index and comment).
+    then: Vec<String>,
+}
+
+/// The columns of `table`: the projection's, then a geometry column per
+/// point when PostGIS is there.
+fn wanted(table: &Table, postgis: &Postgis) -> Vec<Wanted> {
+    let mut out: Vec<Wanted> = table
+        .columns
+        .iter()
+        .map(|c| {
+            let mut nullable = c.clone();
+            nullable.required = false;
+            Wanted {
+                name: c.name.clone(),
+                udt: SqlType::of(c).udt(),
+                definition: projection::definition(c),
+                added: projection::definition(&nullable),
+                then: vec![],
+            }
+        })
+        .collect();
+    if let Some(schema) = postgis.schema() {
+        for p in geometry::points(table) {
+            let definition = geometry::definition(&p, schema);
+            out.push(Wanted {
+                name: p.column.clone(),
+                udt: geometry::UDT,
+                added: definition.clone(),
+                definition,
+                then: vec![geometry::index_sql(table, &p), geometry::comment_sql(table, &p)],
+            });
+        }
+    }
+    out
+}
+
+/// Brings the record tables to the projection's shape (and PostGIS's
+/// columns to whether it is there): tables created or dropped, columns
+/// added, dropped or retyped, a table whose primary key changed made
+/// again. Returns the migration's description when there was one
+/// (recorded as the next version).
+async fn migrate(
+    tx: &tokio_postgres::Transaction<'_>,
+    projection: &Projection,
+    postgis: &Postgis,
+) -> Result<Option<String>> {
     let recorded = recorded(tx).await?;
     let mut statements: Vec<String> = vec![];
     let mut said: Vec<String> = vec![];
-    let wanted: BTreeSet<&str> = projection.tables().iter().map(|t| t.name.as_str()).collect();
+    let names: BTreeSet<&str> = projection.tables().iter().map(|t| t.name.as_str()).collect();
     // child tables first: they refer to their kind's table
-    for (name, _) in recorded.iter().rev().filter(|(n, _)| !wanted.contains(n.as_str())) {
+    for (name, _) in recorded.iter().rev().filter(|(n, _)| !names.contains(n.as_str())) {
         statements.push(format!("DROP TABLE IF EXISTS {}.{} CASCADE", ident(SCHEMA), ident(name)));
         said.push(format!("- {name}"));
     }
     for table in projection.tables() {
         let pk = table.primary_key.join(",");
+        let columns = wanted(table, postgis);
+        let alter = |what: String| format!("ALTER TABLE {} {what}", qualified(table));
         match recorded.get(&table.name) {
             Some((recorded_pk, cols)) if *recorded_pk == pk => {
-                let want: BTreeMap<&str, &projection::Column> =
-                    table.columns.iter().map(|c| (c.name.as_str(), c)).collect();
+                let want: BTreeMap<&str, &Wanted> = columns.iter().map(|c| (c.name.as_str(), c)).collect();
                 for (col, udt) in cols {
                     match want.get(col.as_str()) {
                         None => {
-                            statements.push(format!("ALTER TABLE {} DROP COLUMN {}", qualified(table), ident(col)));
+                            statements.push(alter(format!("DROP COLUMN IF EXISTS {}", ident(col))));
                             said.push(format!("- {}.{col}", table.name));
                         }
-                        Some(c) if SqlType::of(c).udt() != udt => {
-                            statements.push(format!("ALTER TABLE {} DROP COLUMN {}", qualified(table), ident(col)));
-                            statements.push(format!(
-                                "ALTER TABLE {} ADD COLUMN {}",
-                                qualified(table),
-                                projection::definition(&c)
-                            ));
+                        Some(c) if c.udt != udt => {
+                            statements.push(alter(format!("DROP COLUMN IF EXISTS {}", ident(col))));
+                            statements.push(alter(format!("ADD COLUMN {}", c.added)));
+                            statements.extend(c.then.iter().cloned());
                             said.push(format!("~ {}.{col}", table.name));
                         }
                         _ => {}
                     }
                 }
-                for c in table.columns.iter().filter(|c| !cols.contains_key(&c.name)) {
-                    // a new NOT NULL column fills on the reload; until then it may be empty
-                    let mut c = c.clone();
-                    c.required = false;
-                    statements.push(format!(
-                        "ALTER TABLE {} ADD COLUMN {}",
-                        qualified(table),
-                        projection::definition(&c)
-                    ));
+                for c in columns.iter().filter(|c| !cols.contains_key(&c.name)) {
+                    statements.push(alter(format!("ADD COLUMN {}", c.added)));
+                    statements.extend(c.then.iter().cloned());
                     said.push(format!("+ {}.{}", table.name, c.name));
                 }
             }
-            Some(_) => {
-                statements.push(format!("DROP TABLE {} CASCADE", qualified(table)));
-                statements.push(create_sql(table));
-                said.push(format!("~ {}", table.name));
-            }
-            None => {
+            replaced => {
                 statements.push(format!("DROP TABLE IF EXISTS {} CASCADE", qualified(table)));
                 statements.push(create_sql(table));
-                said.push(format!("+ {}", table.name));
+                for c in columns.iter().filter(|c| c.udt == geometry::UDT) {
+                    statements.push(alter(format!("ADD COLUMN {}", c.definition)));
+                    statements.extend(c.then.iter().cloned());
+                }
+                said.push(format!("{} {}", if replaced.is_some() { "~" } else { "+" }, table.name));
             }
         }
     }
@@ -440,10 +502,10 @@ async fn migrate(tx: &tokio_postgres::Transaction<'_>, projection: &Projection) 
         )
         .await
         .map_err(db("recording the tables"))?;
-        for (i, c) in table.columns.iter().enumerate() {
+        for (i, c) in wanted(table, postgis).iter().enumerate() {
             tx.execute(
                 "INSERT INTO ayni_mirror.columns (table_name, column_name, udt_name, definition, ordinal) VALUES ($1, $2, $3, $4, $5)",
-                &[&table.name, &c.name, &SqlType::of(c).udt(), &projection::definition(c), &(i as i32)],
+                &[&table.name, &c.name, &c.udt, &c.definition, &(i as i32)],
             )
             .await
             .map_err(db("recording the columns"))?;

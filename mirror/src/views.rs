@@ -15,6 +15,7 @@
 //! `synthetic`, as in `report.rs`); HQ's manual values are `accepted`'s
 //! `values_*` columns.
 
+use crate::geometry;
 use crate::projection::{ident, Projection, SqlType, SCHEMA};
 
 /// The views, in the order they are made.
@@ -29,10 +30,12 @@ pub fn drop_sql() -> String {
 }
 
 /// `CREATE VIEW` statements, or none when the projection has no EDAN
-/// tallies (a schema without them).
-pub fn create_sql(projection: &Projection) -> Vec<String> {
+/// tallies (a schema without them). With `postgis`, a zone's point is
+/// also its geometry column (`geo_point`), so QGIS opens the views as
+/// layers.
+pub fn create_sql(projection: &Projection, postgis: bool) -> Vec<String> {
     let table = |name: &str| projection.tables().iter().find(|t| t.name == name);
-    let (Some(tallies), Some(accepted), Some(_zones)) =
+    let (Some(tallies), Some(accepted), Some(zones_table)) =
         (table("edan_tallies"), table("edan_accepted"), table("edan_zones"))
     else {
         return vec![];
@@ -50,6 +53,8 @@ pub fn create_sql(projection: &Projection) -> Vec<String> {
         accepted.columns.iter().any(|a| a.name == name).then_some(name)
     };
     let q = |name: &str| format!("{}.{}", ident(SCHEMA), ident(name));
+    let zone_point = postgis && geometry::points(zones_table).iter().any(|p| p.column == "geo_point");
+    let point = |alias: &str| if zone_point { format!(", {alias}.geo_point") } else { String::new() };
     let zones = format!(
         "CREATE VIEW {view} AS
 WITH ids AS (
@@ -57,7 +62,7 @@ WITH ids AS (
 ), observed AS (
   SELECT record_id, zone, count(*) AS teams, min(team) AS team FROM {tallies} GROUP BY record_id, zone
 )
-SELECT ids.record_id, e.key AS edan_key, e.event_id, ids.zone, z.name AS zone_name, z.geo_lat, z.geo_lon,
+SELECT ids.record_id, e.key AS edan_key, e.event_id, ids.zone, z.name AS zone_name, z.geo_lat, z.geo_lon{z_point},
   CASE WHEN a.team IS NOT NULL OR e.fields->'accepted'->ids.zone ? 'values' THEN 'accepted'
        WHEN o.teams = 1 THEN 'single_observation'
        WHEN o.teams IS NULL THEN 'no_data'
@@ -72,6 +77,7 @@ LEFT JOIN {zones} z ON z.record_id = ids.record_id AND z.zone = ids.zone
 LEFT JOIN {accepted} a ON a.record_id = ids.record_id AND a.zone = ids.zone
 LEFT JOIN observed o ON o.record_id = ids.record_id AND o.zone = ids.zone",
         view = q("situation_zones"),
+        z_point = point("z"),
         zones = q("edan_zones"),
         tallies = q("edan_tallies"),
         accepted = q("edan_accepted"),
@@ -88,13 +94,14 @@ LEFT JOIN observed o ON o.record_id = ids.record_id AND o.zone = ids.zone",
         .collect();
     let figures = format!(
         "CREATE VIEW {view} AS
-SELECT d.record_id, d.edan_key, d.event_id, d.zone, d.zone_name, d.geo_lat, d.geo_lon, d.decision, d.source,
+SELECT d.record_id, d.edan_key, d.event_id, d.zone, d.zone_name, d.geo_lat, d.geo_lon{d_point}, d.decision, d.source,
   {picked}
 FROM {decisions} d
 LEFT JOIN {tallies} t ON t.record_id = d.record_id AND t.zone = d.zone AND t.team = d.source
 LEFT JOIN {accepted} a ON a.record_id = d.record_id AND a.zone = d.zone
 WHERE d.decision IN ('accepted', 'single_observation')",
         view = q("situation_figures"),
+        d_point = point("d"),
         picked = picked.join(",\n  "),
         decisions = q("situation_zones"),
         tallies = q("edan_tallies"),

@@ -86,6 +86,42 @@ impl Postgres {
         pg
     }
 
+    /// Writes a file the server reads (a certificate, a key) into its
+    /// data directory: owned by the server's user, readable by it alone.
+    pub fn install(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join("data").join(name);
+        std::fs::write(&path, contents).expect("write a server file");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        if as_root() {
+            let ok = Command::new("chown").arg("postgres:").arg(&path).status().expect("chown");
+            assert!(ok.success(), "chown {}", path.display());
+        }
+        path
+    }
+
+    /// Sets server settings (`ALTER SYSTEM`), replaces `pg_hba.conf` when
+    /// given, and reloads: for settings a reload applies (TLS among them).
+    pub fn reconfigure(&self, settings: &[(&str, &str)], hba: Option<&str>) {
+        for (name, value) in settings {
+            self.query("postgres", &format!("ALTER SYSTEM SET {name} = '{}'", value.replace('\'', "''")));
+        }
+        if let Some(hba) = hba {
+            self.install("pg_hba.conf", hba);
+        }
+        self.query("postgres", "SELECT pg_reload_conf()");
+        // the reload is a signal: wait until the settings read back (the
+        // postmaster rereads pg_hba.conf on the same signal)
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        for (name, value) in settings {
+            while self.query("postgres", &format!("SELECT current_setting('{name}')")) != *value {
+                assert!(std::time::Instant::now() < deadline, "the server did not take {name} = {value}");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
     /// The server's log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
