@@ -20,7 +20,16 @@
 //! peak RSS; the mirror's lag: from a field write (made just before the
 //! node's sync) until PostgreSQL shows it — the sync, HQ's store, the
 //! feed, the mirror's transaction (a write made between syncs waits for
-//! the next one besides: up to `--interval`).
+//! the next one besides: up to `--interval`). Beside them, `--clients` M
+//! official automerge-repo clients (Node.js processes, `tests/js/bench.mjs
+//! watch`, read role) hold the N EDANs open on HQ's WebSocket endpoint:
+//! from a field write until each client's document shows it.
+//!
+//! Then the floor: after the load, every field node writes and syncs
+//! alone, one after another, twice; the second round's sessions each bring
+//! the node the other N − 1 nodes' writes (N − 1 changed EDANs) with
+//! nothing else running — what a field laptop with a CPU of its own waits
+//! for a sync of that size.
 //!
 //! Everything runs on this machine (2 cores): the field nodes compete
 //! with HQ for them. Uses the release binary: `cargo build
@@ -84,8 +93,74 @@ struct Samples {
     session_ms: Vec<f64>,
     failed: usize,
     /// (team, value written, when written — just before the sync that
-    /// carries it)
-    writes: Vec<(String, u64, Instant)>,
+    /// carries it — and the same as epoch milliseconds, for the clients)
+    writes: Vec<(String, u64, Instant, f64)>,
+}
+
+fn epoch_ms() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0)
+}
+
+/// An automerge-repo client holding the load EDANs open (`bench.mjs
+/// watch`), started and ready.
+struct Watcher {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Watcher {
+    fn start(ws: &str, urls_file: &std::path::Path) -> Watcher {
+        use std::io::BufRead;
+        let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+        let mut child = Command::new("node")
+            .current_dir(&js)
+            .args(["bench.mjs", "watch", ws])
+            .arg(urls_file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node (tests/js: npm ci)");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.contains("ready"), "a watching client: {line}");
+        Watcher { child, stdout }
+    }
+
+    /// Stops it: when it first saw each `TEAM=VALUE`, epoch ms.
+    fn finish(mut self) -> std::collections::HashMap<String, f64> {
+        use std::io::BufRead;
+        drop(self.child.stdin.take());
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        let _ = self.child.wait();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        v["seen"].as_object().unwrap().iter().map(|(k, t)| (k.clone(), t.as_f64().unwrap())).collect()
+    }
+}
+
+/// Lag of every write until it was seen (a later value of the same team
+/// overwrites the row or the document: count it as seen then), and how
+/// many were never seen. `seen(team, value)`: when it showed.
+fn lags<T: Copy + PartialOrd>(
+    writes: &[(String, u64, Instant, f64)],
+    shown: &[((String, u64), T)],
+    since: impl Fn(&(String, u64, Instant, f64), T) -> f64,
+) -> (Vec<f64>, usize) {
+    let mut out = vec![];
+    let mut missing = 0;
+    for w in writes {
+        let at = shown
+            .iter()
+            .filter(|((t, v), _)| *t == w.0 && *v >= w.1)
+            .map(|(_, at)| *at)
+            .fold(None, |m: Option<T>, at| if m.is_none_or(|m| at < m) { Some(at) } else { m });
+        match at {
+            Some(at) => out.push(since(w, at)),
+            None => missing += 1,
+        }
+    }
+    (out, missing)
 }
 
 fn main() {
@@ -93,10 +168,11 @@ fn main() {
     let sizes: Vec<usize> = list.split(',').filter_map(|n| n.parse().ok()).collect();
     let seconds = arg("--seconds", 60) as u64;
     let interval = Duration::from_secs(arg("--interval", 10) as u64);
+    let clients = arg("--clients", 5);
     let pg = postgres::Postgres::start();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    println!("| field nodes | syncs/s | sync p50 / p99 | failed | HQ CPU | machine CPU | HQ peak RSS | field write → row in PostgreSQL p50 / p99 |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| field nodes | syncs/s | sync p50 / p99 | failed | HQ CPU | machine CPU | HQ peak RSS | field write → row in PostgreSQL p50 / p99 | field write → {clients} clients p50 / p99 | sync alone p50 / p99 |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for &n in &sizes {
         let dir = tempfile::tempdir().unwrap();
         let hq = dir.path().join("hq");
@@ -109,7 +185,7 @@ fn main() {
         // each of the simulated nodes, which share 2 cores here, merge
         // every other node's changes to it at every sync)
         common::import_edans(&hq, dir.path(), n, |i| format!("edan-load-{i}"));
-        let (serve, _) = common::serve_http(&hq);
+        let (serve, http) = common::serve_http(&hq);
         let addr: std::net::SocketAddr = {
             let status: serde_json::Value = serde_json::from_str(&ayni(&hq, &["--json", "status"])).unwrap();
             status["serving"]["listen"][0].as_str().unwrap().replace("0.0.0.0", "127.0.0.1").parse().unwrap()
@@ -160,6 +236,20 @@ fn main() {
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_secs(2));
+        let token: serde_json::Value =
+            serde_json::from_str(&ayni(&hq, &["--json", "client", "add", &format!("watch-{n}"), "--role", "read"]))
+                .unwrap();
+        let ws = format!("ws://{http}/automerge?token={}", token["token"].as_str().unwrap());
+        let edans: Vec<serde_json::Value> = serde_json::from_str(&ayni(&hq, &["--json", "list", "edan"])).unwrap();
+        let urls: Vec<&str> = edans
+            .iter()
+            .filter(|r| r["key"].as_str().is_some_and(|k| k.starts_with("edan-load-")))
+            .filter_map(|r| r["url"].as_str())
+            .collect();
+        let urls_file = dir.path().join("urls.txt");
+        std::fs::write(&urls_file, urls.join("\n")).unwrap();
+        eprintln!("{n} field nodes: starting {clients} automerge-repo clients…");
+        let watchers: Vec<Watcher> = (0..clients).map(|_| Watcher::start(&ws, &urls_file)).collect();
 
         eprintln!("{n} field nodes: {seconds} s of load…");
         let samples = Arc::new(Mutex::new(Samples::default()));
@@ -193,14 +283,14 @@ fn main() {
                             .await
                             .unwrap()
                             .expect("a field write");
-                        let written = Instant::now();
+                        let (written, epoch) = (Instant::now(), epoch_ms());
                         let outcome = endpoint.sync_with(addr).await;
                         let took = written.elapsed().as_secs_f64() * 1e3;
                         let mut s = samples.lock().unwrap();
                         match outcome {
                             Ok(_) => {
                                 s.session_ms.push(took);
-                                s.writes.push((team.clone(), value, written));
+                                s.writes.push((team.clone(), value, written, epoch));
                             }
                             Err(e) => {
                                 eprintln!("a sync failed: {e}");
@@ -231,7 +321,7 @@ fn main() {
             if done && deadline > Instant::now() + Duration::from_secs(30) {
                 deadline = Instant::now() + Duration::from_secs(30);
             }
-            if done && samples.lock().unwrap().writes.iter().all(|(t, v, _)| seen.contains_key(&(t.clone(), *v))) {
+            if done && samples.lock().unwrap().writes.iter().all(|(t, v, ..)| seen.contains_key(&(t.clone(), *v))) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -241,6 +331,24 @@ fn main() {
         let hq_cores = (cpu1.1 - cpu0.1) / wall;
         let machine = (cpu1.2 .0 - cpu0.2 .0) / (cpu1.2 .1 - cpu0.2 .1);
         let rss = peak_rss_mib(serve.id());
+        let by_client: Vec<_> = watchers.into_iter().map(Watcher::finish).collect();
+        // the floor: each node writes and syncs alone, one after another (the
+        // second round brings each the other nodes' writes)
+        let mut alone = vec![];
+        for round in 0..2u64 {
+            for (i, (engine, endpoint, team)) in fields.iter().enumerate() {
+                let (edan, path) = (format!("edan:edan-load-{i}"), format!("tallies.z1.{team}.persons_affected"));
+                let value = 900_000 + round;
+                rt.block_on(engine.call(move |node| node.set(&edan, &[(path, serde_json::json!(value))])))
+                    .unwrap()
+                    .expect("a field write");
+                let t = Instant::now();
+                rt.block_on(endpoint.sync_with(addr)).expect("a sync alone");
+                if round == 1 {
+                    alone.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+        }
         let _ = mirror.kill();
         let _ = mirror.wait();
         common::stop(serve);
@@ -249,31 +357,41 @@ fn main() {
         }
         drop(fields);
         let mut s = std::mem::take(&mut *samples.lock().unwrap());
-        let mut lag = vec![];
-        let mut missing = 0;
-        for (team, value, written) in &s.writes {
-            // a later value of the same team overwrites the row: count it as seen then
-            let shown = seen
-                .get(&(team.clone(), *value))
-                .copied()
-                .or_else(|| seen.iter().filter(|((t, v), _)| t == team && v > value).map(|(_, at)| *at).min());
-            match shown {
-                Some(at) => lag.push(at.saturating_duration_since(*written).as_secs_f64() * 1e3),
-                None => missing += 1,
-            }
+        let shown: Vec<((String, u64), Instant)> = seen.into_iter().collect();
+        let (mut lag, missing) = lags(&s.writes, &shown, |w, at| at.saturating_duration_since(w.2).as_secs_f64() * 1e3);
+        let mut client_lag = vec![];
+        let mut client_missing = 0;
+        for seen in &by_client {
+            let shown: Vec<((String, u64), f64)> = seen
+                .iter()
+                .filter_map(|(k, at)| {
+                    let (team, value) = k.split_once('=')?;
+                    Some(((team.to_string(), value.parse().ok()?), *at))
+                })
+                .collect();
+            let (l, m) = lags(&s.writes, &shown, |w, at| (at - w.3).max(0.0));
+            client_lag.extend(l);
+            client_missing += m;
         }
         let rate = s.session_ms.len() as f64 / seconds as f64;
         println!(
-            "| {n} | {rate:.1} | {:.0} / {:.0} ms | {} | {hq_cores:.2} cores | {:.0} % | {rss:.0} MiB | {:.0} / {:.0} ms |",
+            "| {n} | {rate:.1} | {:.0} / {:.0} ms | {} | {hq_cores:.2} cores | {:.0} % | {rss:.0} MiB | {:.0} / {:.0} ms | {:.0} / {:.0} ms | {:.0} / {:.0} ms |",
             pct(&mut s.session_ms, 0.5),
             pct(&mut s.session_ms, 0.99),
             s.failed,
             machine * 100.0,
             pct(&mut lag, 0.5),
             pct(&mut lag, 0.99),
+            pct(&mut client_lag, 0.5),
+            pct(&mut client_lag, 0.99),
+            pct(&mut alone, 0.5),
+            pct(&mut alone, 0.99),
         );
         if missing > 0 {
             println!("({missing} writes never seen in PostgreSQL)");
+        }
+        if client_missing > 0 {
+            println!("({client_missing} writes never seen by a client, over {clients} clients)");
         }
     }
 }

@@ -290,7 +290,7 @@ fn judge_content(policy: &Policy, c: &Change, scratch: &Automerge, author: &Auth
     }
     let stored_envelope = crate::record::envelope(scratch);
     let touched =
-        if role != Some(Role::Hq) { crate::roles::touched(&trial, &before) } else { crate::roles::Touched::default() };
+        if role != Some(Role::Hq) { crate::roles::touched(scratch, &trial) } else { crate::roles::Touched::default() };
     // the kind already stored decides; a new record's, the one it is created with
     let kind = match stored_envelope {
         Some(env) => {

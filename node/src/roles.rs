@@ -9,7 +9,7 @@
 //! whose record lists it in `node_ids`. Must never: read the store, the
 //! network or signatures: the rules judge a [`Policy`] snapshot.
 
-use automerge::{Automerge, ChangeHash, PatchAction, Prop};
+use automerge::{Automerge, PatchAction, Prop};
 
 use crate::identity::NodeId;
 use crate::network::Role;
@@ -37,13 +37,15 @@ fn prop(p: &Prop) -> String {
     }
 }
 
-/// What changed in `doc` since `before`.
-pub(crate) fn touched(doc: &Automerge, before: &[ChangeHash]) -> Touched {
+/// What changed from `prior` to `doc`, a later state of the same
+/// document (the caller holds both: rebuilding the earlier state from
+/// `doc`'s history would cost a document load per judged change).
+pub(crate) fn touched(prior: &Automerge, doc: &Automerge) -> Touched {
+    let before = prior.get_heads();
+    let before = before.as_slice();
     let mut t = Touched { fields: vec![], transitions: vec![], created: before.is_empty() };
-    let log_before: std::collections::HashSet<String> = doc
-        .fork_at(before)
-        .map(|d| crate::record::transitions(&d).into_iter().map(|e| e.id).collect())
-        .unwrap_or_default();
+    let log_before: std::collections::HashSet<String> =
+        crate::record::transitions(prior).into_iter().map(|e| e.id).collect();
     for p in doc.diff(before, &doc.get_heads()) {
         let mut path: Vec<String> = p.path.iter().map(|(_, pr)| prop(pr)).collect();
         match &p.action {

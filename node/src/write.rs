@@ -50,7 +50,9 @@ impl Node {
         if !node_is_field && field_client.is_none() {
             return Ok(());
         }
-        let touched = crate::roles::touched(doc, before);
+        let prior =
+            doc.fork_at(before).map_err(|e| Error::Automerge { id: format!("{kind} before this write"), source: e })?;
+        let touched = crate::roles::touched(&prior, doc);
         if let Some(c) = &field_client {
             let in_team = |team: &str| c.team.as_deref() == Some(team);
             let who = format!("client '{}'", c.name);
@@ -65,12 +67,10 @@ impl Node {
                 return Err(Error::Forbidden(why));
             }
         }
-        if let Ok(prior) = doc.fork_at(before) {
-            if crate::roles::frozen_edit(self.kind(kind)?, &prior, doc, &touched).is_some() {
-                return Err(Error::Forbidden(format!(
-                    "this {kind} was validated: its figures are frozen (HQ amends them)"
-                )));
-            }
+        if crate::roles::frozen_edit(self.kind(kind)?, &prior, doc, &touched).is_some() {
+            return Err(Error::Forbidden(format!(
+                "this {kind} was validated: its figures are frozen (HQ amends them)"
+            )));
         }
         Ok(())
     }

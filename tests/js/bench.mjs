@@ -7,6 +7,10 @@
 //   node bench.mjs first URL URLS_FILE DOCS_OUT      a first sync of every URL; saves the documents
 //   node bench.mjs serve DOCS_FILE                   the reference server; prints {port}, runs until killed
 //   node bench.mjs reconnect URL DOCS_FILE EXPECT    a client holding every document reconnects
+//   node bench.mjs watch URL URLS_FILE               a client holding the URLs open while field nodes
+//                                                    write (benches/hq_load.rs): prints {ready} once they
+//                                                    are in, then, when stdin closes, when it first saw each
+//                                                    LOAD team's tally value (epoch ms)
 import fs from "node:fs"
 import { performance } from "node:perf_hooks"
 import * as A from "@automerge/automerge"
@@ -151,8 +155,35 @@ async function reconnect(url, docsFile, expectReplies, pid) {
   return result
 }
 
+/** Holds `urls` open; notes when each load team's `persons_affected` value first shows (zone z1). */
+async function watch(url, urlsFile) {
+  const urls = fs.readFileSync(urlsFile, "utf8").trim().split("\n")
+  const { repo, stats } = await client(url)
+  const seen = {}
+  const note = (doc) => {
+    for (const [team, tally] of Object.entries(doc?.data?.tallies?.z1 ?? {})) {
+      const key = `${team}=${tally?.persons_affected}`
+      if (team.startsWith("LOAD-") && !(key in seen)) seen[key] = Date.now()
+    }
+  }
+  const handles = await Promise.all(urls.map((u) => repo.find(u)))
+  for (const h of handles) {
+    note(h.doc())
+    h.on("change", ({ doc }) => note(doc))
+  }
+  console.log(JSON.stringify({ ready: handles.length }))
+  await new Promise((resolve) => {
+    process.stdin.on("end", resolve)
+    process.stdin.resume()
+  })
+  const result = { seen, messages: stats.messages, bytes: stats.bytes }
+  await repo.shutdown()
+  return result
+}
+
 let result
-if (mode === "first") result = await first(args[0], args[1], args[2])
+if (mode === "watch") result = await watch(args[0], args[1])
+else if (mode === "first") result = await first(args[0], args[1], args[2])
 else if (mode === "serve") result = await serve(args[0])
 else if (mode === "reconnect") result = await reconnect(args[0], args[1], args[2] === "1", args[3])
 else throw new Error(`unknown mode ${mode}`)
