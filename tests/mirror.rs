@@ -267,20 +267,27 @@ fn kill_9_during_the_initial_load_resumes_with_nothing_missing_or_doubled() {
     std::fs::write(&file, lines.join("\n")).unwrap();
     hq.ok(&["import", "person", file.to_str().unwrap()]);
     let mut killed_midway = false;
-    for delay in [200, 300, 400, 500, 650, 800, 1000, 1300, 1700, 2200, 3000] {
-        let mut mirror =
-            hq.cmd(&["mirror", &url, "--once"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
-        mirror.kill().unwrap();
-        mirror.wait().unwrap();
+    let position = || {
         let tables = pg.query("postgres", "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ayni_mirror' AND table_name = 'state'");
         if tables == "1" {
-            let position: u64 = pg.query("postgres", "SELECT position FROM ayni_mirror.state").parse().unwrap();
-            let people: u64 = pg.query("postgres", "SELECT count(*) FROM ayni.person").parse().unwrap();
-            if position > 0 && people < 20000 {
-                killed_midway = true;
-                break;
-            }
+            pg.query("postgres", "SELECT position FROM ayni_mirror.state").parse::<u64>().unwrap()
+        } else {
+            0
+        }
+    };
+    for _ in 0..5 {
+        // kill -9 as soon as the first batch has committed
+        let mut mirror =
+            hq.cmd(&["mirror", &url, "--once"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        while mirror.try_wait().unwrap().is_none() && position() == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        mirror.kill().unwrap();
+        mirror.wait().unwrap();
+        let people: u64 = pg.query("postgres", "SELECT count(*) FROM ayni.person").parse().unwrap();
+        if position() > 0 && people < 20000 {
+            killed_midway = true;
+            break;
         }
         pg.query("postgres", "DROP SCHEMA IF EXISTS ayni CASCADE; DROP SCHEMA IF EXISTS ayni_mirror CASCADE");
     }
@@ -555,4 +562,114 @@ fn tls_to_the_database_follows_libpqs_sslmode() {
     let (code, e) = mirror(&format!("{base}?sslmode=verify-ca&sslrootcert={ca_file}"));
     assert_eq!(code, Some(0), "{e}");
     assert_eq!(mirrored_counts(&pg), counts(&hq));
+}
+
+#[test]
+fn the_cooperation_views_agree_with_the_cooperation_report() {
+    let pg = Postgres::start();
+    let hq = Ayni::new("hq");
+    hq.ok(&["seed"]);
+    // follow-ups overdue, due, done and unscheduled; staff certified, enrolled, dropped
+    let id = |r: &str| hq.json(&["get", r])["id"].as_str().unwrap().to_string();
+    let practice = hq.json(&["get", "mission:ac-rec-ta"])["fields"]["practice_ids"][0].as_str().unwrap().to_string();
+    let follow_ups = serde_json::json!({
+        "f1": {"kind": "transfer_to_job", "due_at": "2020-01-01", "status": "scheduled", "feeds_back_to_practice_id": practice},
+        "f2": {"kind": "methodological", "due_at": "2099-01-01"},
+        "f3": {"kind": "strategic", "due_at": "2019-01-01", "done_at": "2019-02-01", "status": "done"},
+        "f4": {"kind": "funder_reporting"},
+    });
+    hq.ok(&["set", "mission:ac-rec-ta", &format!("follow_ups={follow_ups}")]);
+    hq.ok(&["add", "person", "--key", "p1", "--set", "full_name=Ana Roca"]);
+    let (person, trinidad) = (id("person:p1"), id("entity:e-trinidad"));
+    let enrollments = serde_json::json!({
+        "e1": {"person_id": person, "home_entity_id": trinidad, "status": "certified"},
+        "e2": {"person_id": person, "home_entity_id": trinidad, "status": "enrolled"},
+        "e3": {"person_id": person, "home_entity_id": trinidad, "status": "dropped"},
+        "e4": {"person_id": person, "status": "completed"},
+    });
+    hq.ok(&["set", "course:c-ati", &format!("enrollments={enrollments}")]);
+    hq.json(&["mirror", &pg.url("postgres"), "--once"]);
+    let report = hq.json(&["report", "cooperation", "--format", "json"]);
+    let rows = |sql: &str| -> Vec<Vec<String>> {
+        let out = pg.query("postgres", sql);
+        out.lines().filter(|l| !l.is_empty()).map(|l| l.split('|').map(String::from).collect()).collect()
+    };
+    let text = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let sorted = |mut v: Vec<Vec<String>>| {
+        v.sort();
+        v
+    };
+    let requests: Vec<Vec<String>> = report["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| vec![text(&r["key"]), text(&r["state"]), text(&r["stage"])])
+        .collect();
+    assert!(!requests.is_empty());
+    assert_eq!(
+        rows("SELECT key, state, coalesce(stage, '') FROM ayni.cooperation_requests ORDER BY key"),
+        sorted(requests)
+    );
+    let agreements: Vec<Vec<String>> = report["agreements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| vec![text(&a["key"]), text(&a["status"]), text(&a["days_left"])])
+        .collect();
+    assert!(!agreements.is_empty());
+    assert_eq!(
+        rows("SELECT key, state, coalesce(days_left::text, '') FROM ayni.cooperation_agreements ORDER BY key"),
+        sorted(agreements)
+    );
+    let follow_ups: Vec<Vec<String>> = report["follow_ups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| vec![text(&f["mission"]), text(&f["item_id"]), text(&f["standing"]), text(&f["feeds_back_to"])])
+        .collect();
+    assert!(!follow_ups.is_empty());
+    assert_eq!(
+        rows("SELECT mission_key, item_id, standing, coalesce(feeds_back_to_practice_key, '') FROM ayni.cooperation_follow_ups ORDER BY 1, 2"),
+        sorted(follow_ups)
+    );
+    let trained: Vec<Vec<String>> = report["trained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| vec![text(&t["entity"]), text(&t["course"]), text(&t["enrolled"]), text(&t["trained"])])
+        .collect();
+    assert!(!trained.is_empty());
+    assert_eq!(
+        rows("SELECT entity_key, course_key, enrolled, trained FROM ayni.cooperation_trained ORDER BY 1, 2"),
+        sorted(trained)
+    );
+    // a row written while an agreement was active reads as expired once
+    // its date has passed: the state is named from the date, today
+    let signed = pg.query("postgres", "SELECT key FROM ayni.agreement WHERE status = 'active' ORDER BY key LIMIT 1");
+    assert!(!signed.is_empty(), "the demo has an active agreement");
+    pg.query(
+        "postgres",
+        &format!("UPDATE ayni.agreement SET valid_until = (now() AT TIME ZONE 'UTC')::date - 1 WHERE key = '{signed}'"),
+    );
+    assert_eq!(
+        pg.query(
+            "postgres",
+            &format!("SELECT state, days_left FROM ayni.cooperation_agreements WHERE key = '{signed}'")
+        ),
+        "expired|-1"
+    );
+    pg.query(
+        "postgres",
+        &format!(
+            "UPDATE ayni.agreement SET valid_until = (now() AT TIME ZONE 'UTC')::date + 30 WHERE key = '{signed}'"
+        ),
+    );
+    assert_eq!(
+        pg.query("postgres", &format!("SELECT state FROM ayni.cooperation_agreements WHERE key = '{signed}'")),
+        "expiring"
+    );
 }

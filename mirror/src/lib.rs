@@ -11,8 +11,9 @@
 //!
 //! # In the database
 //! - `ayni.KIND` and `ayni.KIND_COLLECTION`: the records ([`projection`]).
-//! - `ayni.situation_*`: the situation report's views ([`views`]), made
-//!   again on every start.
+//! - `ayni.situation_*`: the situation report's views ([`views`]), and
+//!   `ayni.cooperation_*`, the cooperation report's ([`cooperation`]),
+//!   made again on every start.
 //! - `ayni_mirror.migrations (version, description, applied_at)`: what
 //!   was applied, in order. Version 1 makes the bookkeeping tables; each
 //!   later version is a change of the record tables' shape, described.
@@ -25,6 +26,7 @@
 //!
 //! One mirror per database at a time (a session advisory lock).
 
+pub mod cooperation;
 mod copy_text;
 pub mod geometry;
 pub mod projection;
@@ -253,9 +255,13 @@ impl Mirror {
         // the views go while the tables change under them, and come back as
         // this build makes them
         tx.batch_execute(&views::drop_sql()).await.map_err(db("dropping the situation views"))?;
+        tx.batch_execute(&cooperation::drop_sql()).await.map_err(db("dropping the cooperation views"))?;
         let migrated = migrate(&tx, &projection, &postgis).await?;
         for sql in views::create_sql(&projection, postgis.schema().is_some()) {
             tx.batch_execute(&sql).await.map_err(db("creating the situation views"))?;
+        }
+        for sql in cooperation::create_sql(&projection, projection.by_date()) {
+            tx.batch_execute(&sql).await.map_err(db("creating the cooperation views"))?;
         }
         if migrated.is_some() {
             position = 0;

@@ -100,6 +100,7 @@ pub struct Batch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Projection {
     shape: Tables,
+    by_date: Vec<crate::cooperation::ByDate>,
 }
 
 /// `"name"`, quoted for SQL.
@@ -146,12 +147,17 @@ pub fn definition(column: &Column) -> String {
 impl Projection {
     /// The tables for every kind the node knows.
     pub fn of(schemas: &Schemas) -> Projection {
-        Projection { shape: Tables::of(schemas) }
+        Projection { shape: Tables::of(schemas), by_date: crate::cooperation::by_date(schemas) }
     }
 
     /// The tables, kind tables first.
     pub fn tables(&self) -> &[Table] {
         &self.shape.tables
+    }
+
+    /// The states the lifecycles name by a date (for the views).
+    pub fn by_date(&self) -> &[crate::cooperation::ByDate] {
+        &self.by_date
     }
 
     /// Prepares a batch of feed entries for [`crate::Mirror::write`]: each
