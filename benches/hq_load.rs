@@ -335,6 +335,7 @@ fn main() {
         // the floor: each node writes and syncs alone, one after another (the
         // second round brings each the other nodes' writes)
         let mut alone = vec![];
+        eprintln!("{n} field nodes: each syncing alone…");
         for round in 0..2u64 {
             for (i, (engine, endpoint, team)) in fields.iter().enumerate() {
                 let (edan, path) = (format!("edan:edan-load-{i}"), format!("tallies.z1.{team}.persons_affected"));
