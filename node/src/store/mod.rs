@@ -28,6 +28,7 @@
 //! `fdatasync` of sled's data file; see ARCHITECTURE.md for what that
 //! guarantees.
 
+mod doc_cache;
 mod feed;
 mod files;
 mod repair;
@@ -84,6 +85,8 @@ pub struct Store {
     /// [`DocWrite::policy`] is set. A cached policy snapshot is current
     /// while this has not moved.
     policy_generation: std::sync::atomic::AtomicU64,
+    /// Documents loaded lately (a session loads one several times).
+    docs: doc_cache::DocCache,
 }
 
 /// The document bytes of a [`DocWrite`].
@@ -210,6 +213,7 @@ impl Store {
             feed: Mutex::new(last),
             feed_durable: tokio::sync::watch::Sender::new(last),
             policy_generation: Default::default(),
+            docs: Default::default(),
         };
         match store.get(b"m:format")? {
             None => {
@@ -325,6 +329,10 @@ impl Store {
 
     /// Loads a document, verifying every chunk and the hash chain.
     pub fn load(&self, id: &DocumentId) -> Result<Option<Automerge>> {
+        if let Some(doc) = self.docs.get(id) {
+            return Ok(Some(doc));
+        }
+        let generation = self.docs.generation();
         let Some((snap, changes)) = self.chunks(id)? else { return Ok(None) };
         let damaged = |e: automerge::AutomergeError| Error::Damaged { id: id.to_string(), reason: e.to_string() };
         let mut doc = Automerge::load(&snap).map_err(damaged)?;
@@ -339,6 +347,7 @@ impl Store {
                 reason: format!("{} change(s) missing from the hash chain", missing.len()),
             });
         }
+        self.docs.put(*id, doc.clone(), generation);
         Ok(Some(doc))
     }
 
@@ -414,6 +423,8 @@ impl Store {
             }
         }
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        // after the batch: a load that read the old bytes meanwhile cannot keep them
+        self.docs.forget(writes.iter().map(|w| &w.id));
         *feed = position;
         if writes.iter().any(|w| w.policy) {
             self.policy_changed();
@@ -482,6 +493,7 @@ impl Store {
         }
         batch.insert(key(b"d:", id), versioned(&fresh));
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.docs.forget([id]);
         self.durable()?;
         Ok(before.saturating_sub(fresh.len()) as u64)
     }

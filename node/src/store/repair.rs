@@ -57,6 +57,7 @@ impl Store {
         batch.insert(key(b"d:", id), versioned(&doc.save()));
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
+        self.docs.clear();
         self.durable()
     }
 
@@ -78,6 +79,7 @@ impl Store {
         }
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
+        self.docs.clear();
         self.durable()
     }
 
@@ -104,6 +106,7 @@ impl Store {
         }
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
+        self.docs.clear();
         self.durable()
     }
 
@@ -117,6 +120,7 @@ impl Store {
     pub fn overwrite_raw_snapshot(&self, id: &DocumentId, bytes: &[u8]) -> Result<()> {
         self.db.insert(key(b"d:", id), versioned(bytes)).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
+        self.docs.clear();
         self.durable()
     }
 }
