@@ -25,8 +25,8 @@
 //! watch`, read role) hold the N EDANs open on HQ's WebSocket endpoint:
 //! from a field write until each client's document shows it.
 //!
-//! Then the floor: after the load, every field node writes and syncs
-//! alone, one after another, twice; the second round's sessions each bring
+//! Then the floor: after the load (the clients and the mirror stopped),
+//! every field node writes and syncs alone, one after another, twice; the second round's sessions each bring
 //! the node the other N − 1 nodes' writes (N − 1 changed EDANs) with
 //! nothing else running — what a field laptop with a CPU of its own waits
 //! for a sync of that size.
@@ -332,6 +332,8 @@ fn main() {
         let machine = (cpu1.2 .0 - cpu0.2 .0) / (cpu1.2 .1 - cpu0.2 .1);
         let rss = peak_rss_mib(serve.id());
         let by_client: Vec<_> = watchers.into_iter().map(Watcher::finish).collect();
+        let _ = mirror.kill();
+        let _ = mirror.wait();
         // the floor: each node writes and syncs alone, one after another (the
         // second round brings each the other nodes' writes)
         let mut alone = vec![];
@@ -350,8 +352,6 @@ fn main() {
                 }
             }
         }
-        let _ = mirror.kill();
-        let _ = mirror.wait();
         common::stop(serve);
         for (_, endpoint, _) in &fields {
             rt.block_on(endpoint.close());
@@ -375,16 +375,19 @@ fn main() {
             client_missing += m;
         }
         let rate = s.session_ms.len() as f64 / seconds as f64;
+        let clients_seen = if clients == 0 {
+            "—".to_string()
+        } else {
+            format!("{:.0} / {:.0} ms", pct(&mut client_lag, 0.5), pct(&mut client_lag, 0.99))
+        };
         println!(
-            "| {n} | {rate:.1} | {:.0} / {:.0} ms | {} | {hq_cores:.2} cores | {:.0} % | {rss:.0} MiB | {:.0} / {:.0} ms | {:.0} / {:.0} ms | {:.0} / {:.0} ms |",
+            "| {n} | {rate:.1} | {:.0} / {:.0} ms | {} | {hq_cores:.2} cores | {:.0} % | {rss:.0} MiB | {:.0} / {:.0} ms | {clients_seen} | {:.0} / {:.0} ms |",
             pct(&mut s.session_ms, 0.5),
             pct(&mut s.session_ms, 0.99),
             s.failed,
             machine * 100.0,
             pct(&mut lag, 0.5),
             pct(&mut lag, 0.99),
-            pct(&mut client_lag, 0.5),
-            pct(&mut client_lag, 0.99),
             pct(&mut alone, 0.5),
             pct(&mut alone, 0.99),
         );

@@ -434,6 +434,17 @@ fn points_are_postgis_geometry_where_the_database_has_it_and_numbers_where_not()
     hq.json(&["mirror", &pg.url("postgres"), "--once"]);
     let near = "SELECT z.zone FROM ayni.edan_zones z WHERE ST_DWithin(z.geo_point::geography, ST_SetSRID(ST_MakePoint(-66.5, -17.25), 4326)::geography, 1000)";
     assert_eq!(pg.query("postgres", near), zone);
+    // PostGIS dropped (its columns with it) where the mirror may create it: back on the next start
+    pg.query("postgres", "DROP EXTENSION postgis CASCADE");
+    let out = hq.cmd(&["--json", "mirror", &pg.url("postgres"), "--once"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("+ edan_zones.geo_point"));
+    assert_eq!(pg.query("postgres", agree), zones_with_points);
+    assert_eq!(pg.query("postgres", near), zone);
+    assert_eq!(
+        pg.query("postgres", "SELECT extnamespace::regnamespace FROM pg_extension WHERE extname = 'postgis'"),
+        "public"
+    );
 
     // PostGIS installed later where the mirror could not: the next start adds the columns
     pg.query("plain", "CREATE EXTENSION postgis");
@@ -445,8 +456,9 @@ fn points_are_postgis_geometry_where_the_database_has_it_and_numbers_where_not()
     pg.query("plain", "DROP EXTENSION postgis CASCADE");
     let out = hq.cmd(&["--json", "mirror", &plain, "--once"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("- edan_zones.geo_point"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no PostGIS"));
     assert_eq!(geometry_columns("plain"), "0");
+    assert_eq!(pg.query("plain", "SELECT count(*) FROM ayni_mirror.columns WHERE udt_name = 'geometry'"), "0");
     assert_eq!(mirrored_counts(&pg), counts(&hq));
 }
 

@@ -107,7 +107,8 @@ pub async fn find(tx: &tokio_postgres::Transaction<'_>) -> Result<Postgis, tokio
         return Ok(Postgis::Absent("the server has no PostGIS extension".into()));
     }
     tx.batch_execute("SAVEPOINT ayni_postgis").await?;
-    match tx.batch_execute("CREATE EXTENSION postgis").await {
+    // in `public`, never the first schema of the search path (which may be `ayni`)
+    match tx.batch_execute("CREATE EXTENSION postgis SCHEMA public").await {
         Ok(()) => {
             tx.batch_execute("RELEASE SAVEPOINT ayni_postgis").await?;
             let row = tx.query_one(INSTALLED, &[]).await?;

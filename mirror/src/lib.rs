@@ -116,6 +116,10 @@ pub fn target(text: &str) -> Result<Target> {
     let (settings, rest) = tls::split(text).map_err(Error::Malformed)?;
     let mut config: tokio_postgres::Config =
         rest.parse().map_err(|e: tokio_postgres::Error| Error::Malformed(reason(&e)))?;
+    if config.get_ssl_mode() != tokio_postgres::config::SslMode::Prefer {
+        // an sslmode tls::split did not take out: never let it be overridden unseen
+        return Err(Error::Malformed("its sslmode could not be read".into()));
+    }
     config.ssl_mode(settings.ssl_mode());
     let tls = settings.connector().map_err(Error::Tls)?;
     let hosts: Vec<String> = config
@@ -251,7 +255,17 @@ impl Mirror {
             }
         };
         let postgis = geometry::find(&tx).await.map_err(db("looking for PostGIS"))?;
-        check_by_hand(&tx, &postgis).await?;
+        // geometry columns go with PostGIS when it is dropped: the record
+        // forgets them, and the migration adds them again if it is back
+        tx.execute(
+            "DELETE FROM ayni_mirror.columns c WHERE c.udt_name = $1 AND NOT EXISTS (
+               SELECT 1 FROM information_schema.columns i
+               WHERE i.table_schema = $2 AND i.table_name = c.table_name AND i.column_name = c.column_name)",
+            &[&geometry::UDT, &SCHEMA],
+        )
+        .await
+        .map_err(db("reading the geometry columns"))?;
+        check_by_hand(&tx).await?;
         // the views go while the tables change under them, and come back as
         // this build makes them
         tx.batch_execute(&views::drop_sql()).await.map_err(db("dropping the situation views"))?;
@@ -350,9 +364,7 @@ async fn recorded(tx: &tokio_postgres::Transaction<'_>) -> Result<Recorded> {
 }
 
 /// Refuses to go on when a table the mirror made is not as it made it.
-/// (Geometry columns left with PostGIS when it was dropped from the
-/// database: the migration forgets them.)
-async fn check_by_hand(tx: &tokio_postgres::Transaction<'_>, postgis: &Postgis) -> Result<()> {
+async fn check_by_hand(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
     let recorded = recorded(tx).await?;
     let mut actual: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for r in tx
@@ -372,7 +384,6 @@ async fn check_by_hand(tx: &tokio_postgres::Transaction<'_>, postgis: &Postgis) 
         };
         for (col, udt) in want {
             match have.get(col) {
-                None if udt == geometry::UDT && postgis.schema().is_none() => {}
                 None => return Err(Error::Altered { table: name, detail: format!("column {col} was dropped") }),
                 Some(u) if u != udt => {
                     return Err(Error::Altered {

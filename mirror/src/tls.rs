@@ -8,7 +8,9 @@
 //! file is there); `verify-ca` (the chain up to `sslrootcert`, default
 //! `~/.postgresql/root.crt`); `verify-full` (also the host name). A client
 //! certificate with `sslcert`/`sslkey` (default `~/.postgresql/
-//! postgresql.crt`/`.key` when both exist). Must never: accept a
+//! postgresql.crt`/`.key` when both exist). The `PGSSLMODE`,
+//! `PGSSLROOTCERT`, `PGSSLCERT` and `PGSSLKEY` variables stand for what
+//! the string leaves out, as in libpq. Must never: accept a
 //! certificate `verify-ca`/`verify-full` would refuse, or fall back to no
 //! TLS under `require` and stronger (tokio-postgres's `Require`).
 
@@ -46,6 +48,12 @@ pub struct Settings {
 
 /// Splits a connection string into its TLS settings and the rest.
 pub fn split(text: &str) -> Result<(Settings, String), String> {
+    split_with(text, |name| std::env::var(name).ok())
+}
+
+/// [`split`], with libpq's environment (`PGSSLMODE`, `PGSSLROOTCERT`,
+/// `PGSSLCERT`, `PGSSLKEY`: what the string does not say) read by `env`.
+fn split_with(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<(Settings, String), String> {
     let mut settings = Settings { mode: Mode::Prefer, root_cert: None, cert: None, key: None };
     let mut take = |key: &str, value: &str| -> Result<bool, String> {
         match key {
@@ -74,10 +82,21 @@ pub fn split(text: &str) -> Result<(Settings, String), String> {
         }
         Ok(true)
     };
-    let rest = if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-        match text.split_once('?') {
+    for (var, key) in
+        [("PGSSLMODE", "sslmode"), ("PGSSLROOTCERT", "sslrootcert"), ("PGSSLCERT", "sslcert"), ("PGSSLKEY", "sslkey")]
+    {
+        if let Some(value) = env(var).filter(|v| !v.is_empty()) {
+            take(key, &value).map_err(|e| format!("{var}: {e}"))?;
+        }
+    }
+    let rest = if let Some(after) = text.strip_prefix("postgres://").or_else(|| text.strip_prefix("postgresql://")) {
+        // the query starts at the first `?` after the credentials (which end
+        // at the first `@`, as tokio-postgres reads them: a password may hold a `?`)
+        let from = text.len() - after.len() + after.find('@').map_or(0, |at| at + 1);
+        match text[from..].find('?').map(|q| text.split_at(from + q)) {
             None => text.to_string(),
             Some((base, query)) => {
+                let query = &query[1..];
                 let mut kept = vec![];
                 for pair in query.split('&').filter(|p| !p.is_empty()) {
                     let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -190,6 +209,16 @@ impl Settings {
     /// The rustls connector: the files read, the verifier chosen.
     pub fn connector(&self) -> Result<MakeRustlsConnect, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        if self.mode == Mode::Disable {
+            // never used: no file is read for it
+            let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Unchecked(provider)))
+                .with_no_client_auth();
+            return Ok(MakeRustlsConnect::new(config));
+        }
         let root = self.root_cert.clone().or_else(|| default_file("root.crt"));
         let verifier: Arc<dyn ServerCertVerifier> = match (self.mode, root) {
             (Mode::VerifyCa | Mode::VerifyFull, None) => {
@@ -353,5 +382,20 @@ mod tests {
         assert!(split("host=db sslmode=sometimes").unwrap_err().contains("sslmode=sometimes"));
         assert!(split("host='db").is_err());
         assert!(split("postgres://db/x?sslrootcert=system").unwrap_err().contains("system"));
+        // a `?` in the password is the password's
+        let (s, rest) = split("postgres://ayni:s3cr?t@db/ayni?sslmode=require&application_name=m").unwrap();
+        assert_eq!(s.mode, Mode::Require);
+        assert_eq!(rest, "postgres://ayni:s3cr?t@db/ayni?application_name=m");
+        // the environment says what the string does not
+        let env = |name: &str| match name {
+            "PGSSLMODE" => Some("verify-full".to_string()),
+            "PGSSLROOTCERT" => Some("/etc/ca.pem".to_string()),
+            _ => None,
+        };
+        let (s, _) = split_with("postgres://db/x", env).unwrap();
+        assert_eq!((s.mode, s.root_cert.as_deref()), (Mode::VerifyFull, Some(Path::new("/etc/ca.pem"))));
+        let (s, _) = split_with("postgres://db/x?sslmode=disable", env).unwrap();
+        assert_eq!(s.mode, Mode::Disable);
+        assert!(split_with("host=db", |_| Some("sometimes".into())).unwrap_err().contains("PGSSLMODE"));
     }
 }

@@ -129,7 +129,7 @@ impl Node {
                 key: view.as_ref().map(|r| r.key.clone()),
                 reason,
             };
-            let doc = match self.store().load(id) {
+            let doc = match self.store().load_uncached(id) {
                 Ok(Some(doc)) => doc,
                 Ok(None) => continue,
                 Err(Error::Damaged { reason, .. }) => {
@@ -176,7 +176,7 @@ impl Node {
         let mut saved = 0;
         for id in &ids {
             saved += self.store().compact(id)?;
-            if let Ok(Some(doc)) = self.store().load(id) {
+            if let Ok(Some(doc)) = self.store().load_uncached(id) {
                 let rec = self.view_of(id, &doc)?;
                 let stored: Option<Record> = self.store().view(id)?.and_then(|v| serde_json::from_slice(&v).ok());
                 if stored.as_ref() != Some(&rec) {

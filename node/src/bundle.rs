@@ -170,7 +170,7 @@ impl Node {
                 continue;
             }
             packed.insert(id.to_string());
-            let Some(doc) = self.store().load(&id)? else { continue };
+            let Some(doc) = self.store().load_uncached(&id)? else { continue };
             let whole = WholeDocument::new(id, &doc, u16::from(FORMAT), |h| {
                 let proofs = self.signatures_of(h)?;
                 attested |= proofs.iter().any(|(_, p)| p.signature().is_none());

@@ -329,7 +329,8 @@ pub fn build(input: &Inputs, year: Option<i32>, today: Date) -> CooperationRepor
             let kind = text(&f, "kind").unwrap_or_default();
             let due = text(&f, "due_at");
             let status = text(&f, "status");
-            let done = matches!(status.as_deref(), Some("done" | "closed" | "skipped")) || f.get("done_at").is_some();
+            let done = matches!(status.as_deref(), Some("done" | "closed" | "skipped"))
+                || f.get("done_at").is_some_and(|d| !d.is_null());
             let standing = match (done, due.as_deref().and_then(date)) {
                 (true, _) => "done",
                 (false, Some(d)) if d < today => "overdue",

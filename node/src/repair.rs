@@ -117,7 +117,7 @@ impl Node {
         let index: HashSet<Vec<u8>> = node.store().index_entries()?.into_iter().map(|(_, k)| k).collect();
         let mut keep_index = HashSet::new();
         for id in &ids {
-            let (mut doc, dropped) = match node.store().load(id) {
+            let (mut doc, dropped) = match node.store().load_uncached(id) {
                 Ok(Some(doc)) => (doc, vec![]),
                 Ok(None) => continue,
                 Err(Error::Damaged { .. }) => match node.store().salvage(id)? {

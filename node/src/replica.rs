@@ -155,7 +155,7 @@ impl Node {
         // what HQ holds of that node: its highest change sequence per document
         let mut kept = std::collections::BTreeMap::new();
         for id in self.store().all_ids()? {
-            let Some(doc) = self.store().load(&id)? else { continue };
+            let Some(doc) = self.store().load_uncached(&id)? else { continue };
             let mut actors: HashMap<automerge::ActorId, bool> = HashMap::new();
             for c in doc.get_changes(&[]) {
                 let by_node = *actors

@@ -2,15 +2,17 @@
 //! sync session makes of a document (to offer it, to apply the peer's
 //! changes, to admit them) parse its bytes once.
 //!
-//! Owns: a bounded set of loaded documents (the least recently used goes
-//! first) and a generation that every write of a document moves. Must
-//! never: hand out a document a write has replaced — a write forgets the
-//! documents it touches, and a load that began before a write does not
-//! put what it read (the generation moved under it) — or hand out a
-//! shared document: callers get their own copy.
+//! Owns: a bounded set of loaded documents (128, 16 MiB of stored bytes;
+//! the least recently used goes first) and a generation that every write
+//! of a document moves. Must never: hand out a document a write has
+//! replaced — a write lands with the cache held and forgets the documents
+//! it touches, and a load that began before a write does not put what it
+//! read (the generation moved under it) — or hand out a shared document:
+//! callers get their own copy. Scans of every document and checks of the
+//! disk read past it ([`super::Store::load_uncached`]).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use automerge::Automerge;
 
@@ -18,6 +20,8 @@ use crate::id::DocumentId;
 
 /// Documents kept at most.
 const CAPACITY: usize = 128;
+/// Their stored size at most (parsed, a document takes several times it).
+const BUDGET_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Default)]
 pub(crate) struct DocCache {
@@ -28,7 +32,17 @@ pub(crate) struct DocCache {
 struct Inner {
     generation: u64,
     tick: u64,
-    docs: HashMap<DocumentId, (u64, Automerge)>,
+    bytes: usize,
+    /// id → (last used, stored size, document)
+    docs: HashMap<DocumentId, (u64, usize, Arc<Automerge>)>,
+}
+
+impl Inner {
+    fn remove(&mut self, id: &DocumentId) {
+        if let Some((_, size, _)) = self.docs.remove(id) {
+            self.bytes -= size;
+        }
+    }
 }
 
 impl DocCache {
@@ -36,14 +50,17 @@ impl DocCache {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A copy of the document, if it is here.
+    /// A copy of the document, if it is here (copied outside the lock).
     pub(crate) fn get(&self, id: &DocumentId) -> Option<Automerge> {
-        let mut inner = self.lock();
-        inner.tick += 1;
-        let tick = inner.tick;
-        let (used, doc) = inner.docs.get_mut(id)?;
-        *used = tick;
-        Some(doc.clone())
+        let shared = {
+            let mut inner = self.lock();
+            inner.tick += 1;
+            let tick = inner.tick;
+            let (used, _, doc) = inner.docs.get_mut(id)?;
+            *used = tick;
+            doc.clone()
+        };
+        Some((*shared).clone())
     }
 
     /// Where writes stand: take it before reading the store, give it back
@@ -52,30 +69,41 @@ impl DocCache {
         self.lock().generation
     }
 
-    /// Keeps `doc` as read from the store, unless a write came since
-    /// `generation`.
-    pub(crate) fn put(&self, id: DocumentId, doc: Automerge, generation: u64) {
+    /// Keeps a copy of `doc` as read from the store (`size` stored bytes),
+    /// unless a write came since `generation`.
+    pub(crate) fn put(&self, id: DocumentId, doc: &Automerge, size: usize, generation: u64) {
+        if size > BUDGET_BYTES / 4 || self.generation() != generation {
+            return;
+        }
+        let copy = Arc::new(doc.clone());
         let mut inner = self.lock();
         if inner.generation != generation {
             return;
         }
-        if inner.docs.len() >= CAPACITY && !inner.docs.contains_key(&id) {
-            if let Some(oldest) = inner.docs.iter().min_by_key(|(_, (used, _))| *used).map(|(id, _)| *id) {
-                inner.docs.remove(&oldest);
-            }
+        inner.remove(&id);
+        while inner.docs.len() >= CAPACITY || inner.bytes + size > BUDGET_BYTES {
+            let Some(oldest) = inner.docs.iter().min_by_key(|(_, (used, ..))| *used).map(|(id, _)| *id) else {
+                break;
+            };
+            inner.remove(&oldest);
         }
         inner.tick += 1;
         let tick = inner.tick;
-        inner.docs.insert(id, (tick, doc));
+        inner.bytes += size;
+        inner.docs.insert(id, (tick, size, copy));
     }
 
-    /// Forgets documents about to be (or just) written.
-    pub(crate) fn forget<'a>(&self, ids: impl IntoIterator<Item = &'a DocumentId>) {
+    /// Runs `write` (which replaces the stored bytes of `ids`) with the
+    /// cache held, then forgets them: no load sees the new bytes elsewhere
+    /// while the cache still hands out the old document.
+    pub(crate) fn writing<'a, T>(&self, ids: impl IntoIterator<Item = &'a DocumentId>, write: impl FnOnce() -> T) -> T {
         let mut inner = self.lock();
+        let done = write();
         inner.generation += 1;
         for id in ids {
-            inner.docs.remove(id);
+            inner.remove(id);
         }
+        done
     }
 
     /// Forgets everything (repair may have touched anything).
@@ -83,6 +111,7 @@ impl DocCache {
         let mut inner = self.lock();
         inner.generation += 1;
         inner.docs.clear();
+        inner.bytes = 0;
     }
 }
 
@@ -95,14 +124,15 @@ mod tests {
         let cache = DocCache::default();
         let id = DocumentId::random().unwrap();
         let seen = cache.generation();
-        cache.forget([&id]);
-        cache.put(id, Automerge::new(), seen);
+        cache.writing([&id], || ());
+        cache.put(id, &Automerge::new(), 10, seen);
         assert!(cache.get(&id).is_none(), "read before the write: not kept");
         let seen = cache.generation();
-        cache.put(id, Automerge::new(), seen);
+        cache.put(id, &Automerge::new(), 10, seen);
         assert!(cache.get(&id).is_some());
-        cache.forget([&id]);
+        cache.writing([&id], || ());
         assert!(cache.get(&id).is_none());
+        assert_eq!(cache.lock().bytes, 0);
     }
 
     #[test]
@@ -110,12 +140,18 @@ mod tests {
         let cache = DocCache::default();
         let ids: Vec<DocumentId> = (0..=CAPACITY).map(|_| DocumentId::random().unwrap()).collect();
         for id in &ids[..CAPACITY] {
-            cache.put(*id, Automerge::new(), cache.generation());
+            cache.put(*id, &Automerge::new(), 1, cache.generation());
         }
         assert!(cache.get(&ids[0]).is_some());
-        cache.put(ids[CAPACITY], Automerge::new(), cache.generation());
+        cache.put(ids[CAPACITY], &Automerge::new(), 1, cache.generation());
         assert!(cache.get(&ids[0]).is_some(), "used lately");
         assert!(cache.get(&ids[1]).is_none(), "the oldest went");
         assert_eq!(cache.lock().docs.len(), CAPACITY);
+        // and the stored bytes are bounded too
+        let big = BUDGET_BYTES / 4;
+        for id in &ids[..5] {
+            cache.put(*id, &Automerge::new(), big, cache.generation());
+        }
+        assert!(cache.lock().bytes <= BUDGET_BYTES);
     }
 }

@@ -327,13 +327,29 @@ impl Store {
         Ok(Some((snap, changes)))
     }
 
-    /// Loads a document, verifying every chunk and the hash chain.
+    /// Loads a document, verifying every chunk and the hash chain (once:
+    /// a document loaded lately comes from the cache of them).
     pub fn load(&self, id: &DocumentId) -> Result<Option<Automerge>> {
         if let Some(doc) = self.docs.get(id) {
             return Ok(Some(doc));
         }
         let generation = self.docs.generation();
+        let Some((doc, size)) = self.read_document(id)? else { return Ok(None) };
+        self.docs.put(*id, &doc, size, generation);
+        Ok(Some(doc))
+    }
+
+    /// [`Store::load`] from the stored bytes every time, keeping nothing:
+    /// for a check of the disk and for scans of every document (which
+    /// would only push out what sessions are using).
+    pub fn load_uncached(&self, id: &DocumentId) -> Result<Option<Automerge>> {
+        Ok(self.read_document(id)?.map(|(doc, _)| doc))
+    }
+
+    /// A document from its stored bytes, verified, and their size.
+    fn read_document(&self, id: &DocumentId) -> Result<Option<(Automerge, usize)>> {
         let Some((snap, changes)) = self.chunks(id)? else { return Ok(None) };
+        let size = snap.len() + changes.iter().map(Vec::len).sum::<usize>();
         let damaged = |e: automerge::AutomergeError| Error::Damaged { id: id.to_string(), reason: e.to_string() };
         let mut doc = Automerge::load(&snap).map_err(damaged)?;
         if !changes.is_empty() {
@@ -347,8 +363,7 @@ impl Store {
                 reason: format!("{} change(s) missing from the hash chain", missing.len()),
             });
         }
-        self.docs.put(*id, doc.clone(), generation);
-        Ok(Some(doc))
+        Ok(Some((doc, size)))
     }
 
     /// Writes documents, views and indexes in one atomic batch, durably.
@@ -422,9 +437,8 @@ impl Store {
                 batch.remove(key(b"x:", &w.id));
             }
         }
-        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
-        // after the batch: a load that read the old bytes meanwhile cannot keep them
-        self.docs.forget(writes.iter().map(|w| &w.id));
+        // with the cache held: a load that read the old bytes meanwhile cannot keep them
+        self.docs.writing(writes.iter().map(|w| &w.id), || self.db.apply_batch(batch)).map_err(|e| self.err(e))?;
         *feed = position;
         if writes.iter().any(|w| w.policy) {
             self.policy_changed();
@@ -485,15 +499,14 @@ impl Store {
             return Ok(0);
         }
         let before = snap.len() + changes.iter().map(Vec::len).sum::<usize>();
-        let Some(doc) = self.load(id)? else { return Ok(0) };
+        let Some(doc) = self.load_uncached(id)? else { return Ok(0) };
         let fresh = doc.save();
         let mut batch = sled::Batch::default();
         for k in self.db.scan_prefix(key(b"c:", id)).keys() {
             batch.remove(k.map_err(|e| self.err(e))?);
         }
         batch.insert(key(b"d:", id), versioned(&fresh));
-        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
-        self.docs.forget([id]);
+        self.docs.writing([id], || self.db.apply_batch(batch)).map_err(|e| self.err(e))?;
         self.durable()?;
         Ok(before.saturating_sub(fresh.len()) as u64)
     }
