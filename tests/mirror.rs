@@ -602,62 +602,44 @@ fn the_cooperation_views_agree_with_the_cooperation_report() {
     hq.ok(&["set", "course:c-ati", &format!("enrollments={enrollments}")]);
     hq.json(&["mirror", &pg.url("postgres"), "--once"]);
     let report = hq.json(&["report", "cooperation", "--format", "json"]);
-    let rows = |sql: &str| -> Vec<Vec<String>> {
-        let out = pg.query("postgres", sql);
-        out.lines().filter(|l| !l.is_empty()).map(|l| l.split('|').map(String::from).collect()).collect()
-    };
     let text = |v: &Value| match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let sorted = |mut v: Vec<Vec<String>>| {
-        v.sort();
-        v
+    // the report's `section`, its `fields` of each line, sorted, against the view's rows
+    let agree = |section: &str, fields: &[&str], sql: &str| {
+        let mut want: Vec<Vec<String>> = report[section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|line| fields.iter().map(|f| text(&line[*f])).collect())
+            .collect();
+        assert!(!want.is_empty(), "{section}");
+        want.sort();
+        let got: Vec<Vec<String>> =
+            pg.query("postgres", sql).lines().map(|l| l.split('|').map(String::from).collect()).collect();
+        assert_eq!(got, want, "{section}");
     };
-    let requests: Vec<Vec<String>> = report["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| vec![text(&r["key"]), text(&r["state"]), text(&r["stage"])])
-        .collect();
-    assert!(!requests.is_empty());
-    assert_eq!(
-        rows("SELECT key, state, coalesce(stage, '') FROM ayni.cooperation_requests ORDER BY key"),
-        sorted(requests)
+    agree(
+        "requests",
+        &["key", "state", "stage"],
+        "SELECT key, state, coalesce(stage, '') FROM ayni.cooperation_requests ORDER BY key",
     );
-    let agreements: Vec<Vec<String>> = report["agreements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| vec![text(&a["key"]), text(&a["status"]), text(&a["days_left"])])
-        .collect();
-    assert!(!agreements.is_empty());
-    assert_eq!(
-        rows("SELECT key, state, coalesce(days_left::text, '') FROM ayni.cooperation_agreements ORDER BY key"),
-        sorted(agreements)
+    agree(
+        "agreements",
+        &["key", "status", "days_left"],
+        "SELECT key, state, coalesce(days_left::text, '') FROM ayni.cooperation_agreements ORDER BY key",
     );
-    let follow_ups: Vec<Vec<String>> = report["follow_ups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| vec![text(&f["mission"]), text(&f["item_id"]), text(&f["standing"]), text(&f["feeds_back_to"])])
-        .collect();
-    assert!(!follow_ups.is_empty());
-    assert_eq!(
-        rows("SELECT mission_key, item_id, standing, coalesce(feeds_back_to_practice_key, '') FROM ayni.cooperation_follow_ups ORDER BY 1, 2"),
-        sorted(follow_ups)
+    agree(
+        "follow_ups",
+        &["mission", "item_id", "standing", "feeds_back_to"],
+        "SELECT mission_key, item_id, standing, coalesce(feeds_back_to_practice_key, '') FROM ayni.cooperation_follow_ups ORDER BY 1, 2",
     );
-    let trained: Vec<Vec<String>> = report["trained"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| vec![text(&t["entity"]), text(&t["course"]), text(&t["enrolled"]), text(&t["trained"])])
-        .collect();
-    assert!(!trained.is_empty());
-    assert_eq!(
-        rows("SELECT entity_key, course_key, enrolled, trained FROM ayni.cooperation_trained ORDER BY 1, 2"),
-        sorted(trained)
+    agree(
+        "trained",
+        &["entity", "course", "enrolled", "trained"],
+        "SELECT entity_key, course_key, enrolled, trained FROM ayni.cooperation_trained ORDER BY 1, 2",
     );
     // a row written while an agreement was active reads as expired once
     // its date has passed: the state is named from the date, today

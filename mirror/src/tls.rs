@@ -215,12 +215,12 @@ impl Settings {
                 .with_safe_default_protocol_versions()
                 .map_err(|e| e.to_string())?
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Unchecked(provider)))
+                .with_custom_certificate_verifier(Arc::new(Verifier { chain: None, name: false, provider }))
                 .with_no_client_auth();
             return Ok(MakeRustlsConnect::new(config));
         }
         let root = self.root_cert.clone().or_else(|| default_file("root.crt"));
-        let verifier: Arc<dyn ServerCertVerifier> = match (self.mode, root) {
+        let chain = match (self.mode, root) {
             (Mode::VerifyCa | Mode::VerifyFull, None) => {
                 return Err(format!(
                     "sslmode={} checks the server's certificate against a CA: name its file with sslrootcert=FILE (or put it in ~/.postgresql/root.crt)",
@@ -236,10 +236,11 @@ impl Settings {
                 let chain = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                     .build()
                     .map_err(|e| format!("sslrootcert {}: {e}", file.display()))?;
-                Arc::new(Checked { chain, name: self.mode == Mode::VerifyFull })
+                Some(chain)
             }
-            _ => Arc::new(Unchecked(provider.clone())),
+            _ => None,
         };
+        let verifier = Arc::new(Verifier { chain, name: self.mode == Mode::VerifyFull, provider: provider.clone() });
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
@@ -269,15 +270,18 @@ fn unreadable(what: &str, file: &Path, e: rustls::pki_types::pem::Error) -> Stri
     format!("{what} {}: cannot read a PEM file: {e}", file.display())
 }
 
-/// `verify-ca` and `verify-full`: the chain up to the CA; the host name
-/// only for `verify-full`.
+/// The server's certificate as the mode says: for `verify-ca` and
+/// `verify-full` the chain up to the CA (the host name only for
+/// `verify-full`); for `prefer` and `require` without a CA, taken as it
+/// comes (libpq's meaning). The handshake's signatures are checked always.
 #[derive(Debug)]
-struct Checked {
-    chain: Arc<WebPkiServerVerifier>,
+struct Verifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
     name: bool,
+    provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for Checked {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -286,7 +290,8 @@ impl ServerCertVerifier for Checked {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.name => Ok(ServerCertVerified::assertion()),
@@ -300,7 +305,7 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls12_signature(message, cert, dss)
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -309,51 +314,11 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls13_signature(message, cert, dss)
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.chain.supported_verify_schemes()
-    }
-}
-
-/// `prefer` and `require` without a CA: encrypted, the certificate taken
-/// as it comes (libpq's meaning; the handshake's signatures still checked).
-#[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
