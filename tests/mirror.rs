@@ -395,7 +395,10 @@ fn points_are_postgis_geometry_where_the_database_has_it_and_numbers_where_not()
 
     // the superuser's database: PostGIS is created and every point is a geometry
     let v = hq.json(&["mirror", &pg.url("postgres"), "--once"]);
-    assert!(v["postgis"].as_str().is_some_and(|s| s.starts_with('3')), "{v}");
+    assert!(
+        v["postgis"].as_str().is_some_and(|s| s.starts_with('3')),
+        "PostGIS 3 is needed here: apt-get install postgresql-15-postgis-3 (.ci/run does); {v}"
+    );
     assert_eq!(
         pg.query(
             "postgres",
