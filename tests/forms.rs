@@ -28,6 +28,16 @@ fn csv(rows: &[Vec<&str>]) -> Vec<u8> {
     w.into_inner().unwrap()
 }
 
+/// A row of `head`'s columns: the cells named, empty elsewhere.
+fn row<'a>(head: &[&str], cells: &[(&str, &'a str)]) -> Vec<&'a str> {
+    let mut out = vec![""; head.len()];
+    for (column, value) in cells {
+        let at = head.iter().position(|h| h == column).unwrap_or_else(|| panic!("no column {column}"));
+        out[at] = value;
+    }
+    out
+}
+
 const ROOT_HEAD: &[&str] = &[
     "SubmissionDate",
     "start",
@@ -111,52 +121,34 @@ fn odk_zip(families_a: &str, bad: bool) -> Vec<u8> {
         "0",
         "1",
     ]);
-    root.push(vec![
-        "2026-11-20T16:00:00.000Z",
-        "2026-11-20T12:00:00.000-04:00",
-        "",
-        "ev-sama",
-        "GAEM-3",
-        "preliminar",
-        "",
-        "",
-        "",
-        "",
-        "",
-        "z8",
-        "",
-        "",
-        "",
-        "",
-        "",
-        "3",
-        "",
-        "",
-        "",
-        "",
-        "",
-        "",
-        "",
-        b,
-        b,
-        "5",
-        "tablet-gaem-3",
-        "0",
-        "0",
-        "",
-        "received",
-        "collect:abc",
-        "0",
-        "1",
-    ]);
+    let second = |zone, dead, key| {
+        row(
+            ROOT_HEAD,
+            &[
+                ("SubmissionDate", "2026-11-20T16:00:00.000Z"),
+                ("start", "2026-11-20T12:00:00.000-04:00"),
+                ("event", "ev-sama"),
+                ("team", "GAEM-3"),
+                ("edan_type", "preliminar"),
+                ("zone-zone_id", zone),
+                ("tally-families_affected", "3"),
+                ("tally-dead", dead),
+                ("meta-instanceID", key),
+                ("KEY", key),
+                ("SubmitterID", "5"),
+                ("SubmitterName", "tablet-gaem-3"),
+                ("AttachmentsPresent", "0"),
+                ("AttachmentsExpected", "0"),
+                ("ReviewState", "received"),
+                ("DeviceID", "collect:abc"),
+                ("Edits", "0"),
+                ("FormVersion", "1"),
+            ],
+        )
+    };
+    root.push(second("z8", "", b));
     if bad {
-        let c = "uuid:0a1b2c3d-0000-4000-8000-00000000000c";
-        let mut row = root[2].clone();
-        row[11] = "z9";
-        row[19] = "tres";
-        row[25] = c;
-        row[26] = c;
-        root.push(row);
+        root.push(second("z9", "tres", "uuid:0a1b2c3d-0000-4000-8000-00000000000c"));
     }
     let (n1, n2, p1) = (format!("{a}/needs[1]"), format!("{a}/needs[2]"), format!("{a}/photos[1]"));
     let needs = vec![
@@ -359,28 +351,21 @@ fn kobo_xlsx(bad: bool) -> Vec<u8> {
             "2026-11-21T14:00:00",
             "1",
         ],
-        vec![
-            "2026-11-21T10:00:00.000-04:00",
-            "",
-            "ev-sama",
-            "GAEM-4",
-            "sectorial",
-            "",
-            "",
-            if bad { "" } else { "z12" },
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "2",
-            "",
-            "102",
-            "5b1c9e2e-1111-4000-8000-000000000002",
-            "2026-11-21T15:00:00",
-            "2",
-        ],
+        row(
+            &head,
+            &[
+                ("start", "2026-11-21T10:00:00.000-04:00"),
+                ("event", "ev-sama"),
+                ("team", "GAEM-4"),
+                ("edan_type", "sectorial"),
+                ("zone/zone_id", if bad { "" } else { "z12" }),
+                ("tally/families_affected", "2"),
+                ("_id", "102"),
+                ("_uuid", "5b1c9e2e-1111-4000-8000-000000000002"),
+                ("_submission_time", "2026-11-21T15:00:00"),
+                ("_index", "2"),
+            ],
+        ),
     ];
     fill(root, &head, &rows);
     let needs = book.add_worksheet();

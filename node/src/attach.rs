@@ -236,8 +236,7 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    use crate::blobs::tests::PNG;
 
     #[test]
     fn the_missing_blobs_follow_the_records_as_they_change() {
