@@ -109,11 +109,11 @@ fn field_limits_are_refused_locally_and_refusals_on_receipt_are_audited() {
     // a field node is told at once what its role does not allow; nothing is written
     let before = heads(a);
     let err = a.fails(&["set", "practice:BP-MMS", "title_es=Otro modelo"], 2);
-    assert!(err.contains("not allowed: only hq may change practice title_es"), "{err}");
+    assert!(err.contains("not allowed: role: field may not change title_es in practice records"), "{err}");
     let err = a.fails(&["set", "edan:edan-sama-1", "tallies.z2.GAEM-2.dead=3"], 2);
-    assert!(err.contains("not in team GAEM-2"), "{err}");
+    assert!(err.contains("may not change tallies.z2.GAEM-2.dead in edan records"), "{err}");
     let err = a.fails(&["add", "team", "--key", "GAEM-9", "--set", "name=GAEM-9"], 2);
-    assert!(err.contains("only hq may create team"), "{err}");
+    assert!(err.contains("role: field may not create team records"), "{err}");
     assert_eq!(heads(a), before);
     // HQ revokes the lost laptop; A learns of it by bundle
     let lost_id = lost.json(&["id"])["node_id"].as_str().unwrap().to_string();

@@ -59,7 +59,9 @@ fn five_nodes_converge_through_bad_links_with_flat_memory() {
     let mut nodes = vec![Arc::new(hq)];
     for i in 1..NODES {
         let n = Node::init(&dir.path().join(format!("field-{i}")), &format!("field-{i}")).unwrap();
-        n.join(&nodes[0].enroll(n.id(), Role::Field, &format!("field-{i}"), None).unwrap().to_token()).unwrap();
+        // enrolled as hq: every node creates and edits missions (the
+        // permits keep that from field laptops; convergence is what this tests)
+        n.join(&nodes[0].enroll(n.id(), Role::Hq, &format!("field-{i}"), None).unwrap().to_token()).unwrap();
         nodes.push(Arc::new(n));
     }
     // missions every node edits at once (their summaries conflict)

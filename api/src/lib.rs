@@ -34,7 +34,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
 
-use ayni_node::clients::{Client, ClientRole};
+use ayni_node::clients::{Actor, Client, ClientRole};
 use ayni_node::engine::NodeHandle;
 use ayni_node::node::{parse_path, Node};
 use error::ApiError;
@@ -142,10 +142,7 @@ async fn as_client<R: Send + 'static>(
             // nothing from a write's errors
             return Err(ApiError::from(ayni_node::Error::Forbidden(format!("client '{}' may only read", c.name))));
         }
-        match access {
-            Access::Read => f(node, &c),
-            Access::Write | Access::Build => node.acting_as(&c, |n| f(n, &c)),
-        }
+        f(node, &c)
     };
     match access {
         Access::Read | Access::Build => api.engine.read(run).await?,
@@ -175,7 +172,7 @@ async fn on_record<R: Serialize + Send + 'static>(
     headers: &HeaderMap,
     p: RecordPath,
     access: Access,
-    f: impl FnOnce(&Node, &str) -> ayni_node::Result<R> + Send + 'static,
+    f: impl FnOnce(&Node, &Actor, &str) -> ayni_node::Result<R> + Send + 'static,
 ) -> Answer {
     let (kind, key) = path_of(p)?;
     let r = reference(&kind, &key);
@@ -192,7 +189,9 @@ async fn on_record<R: Serialize + Send + 'static>(
                 _ => Err(ayni_node::Error::NotFound(r.clone())),
             }
         };
-        visible().and_then(|()| f(node, &r)).map_err(|e| ApiError::from(e).about(r))
+        // writes are made for the client: its role and team judge them
+        let actor = Actor::Client(client.clone());
+        visible().and_then(|()| f(node, &actor, &r)).map_err(|e| ApiError::from(e).about(r))
     })
     .await?)
 }
@@ -361,7 +360,10 @@ async fn create(
     }
     // built and signed beside the engine, several at once; only the store
     // write (and the key check that goes with it) is the engine's
-    let new = as_client(&api, &headers, Access::Build, move |node, _| Ok(node.build_new(&kind, None, body)?)).await?;
+    let new = as_client(&api, &headers, Access::Build, move |node, c| {
+        Ok(node.by(&Actor::Client(c.clone())).build_new(&kind, None, body)?)
+    })
+    .await?;
     // the token again, on the engine: one revoked meanwhile stores nothing
     let rec = as_client(&api, &headers, Access::Write, move |node, _| Ok(node.insert(new)?)).await?;
     let location = format!("/api/v1/records/{}/{}", rec.kind, rec.key);
@@ -373,7 +375,7 @@ async fn create(
 }
 
 async fn one(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
-    on_record(&api, &headers, p, Access::Read, |node, r| node.get(r)).await
+    on_record(&api, &headers, p, Access::Read, |node, _, r| node.get(r)).await
 }
 
 async fn edit(State(api): State<Api>, headers: HeaderMap, p: RecordPath, body: Body) -> Answer {
@@ -413,15 +415,15 @@ async fn edit(State(api): State<Api>, headers: HeaderMap, p: RecordPath, body: B
         }
     };
     let p: RecordPath = Ok(Path((kind, key)));
-    on_record(&api, &headers, p, Access::Write, move |node, r| match edit {
-        Edit::Set(pairs) => node.set(r, &pairs),
-        Edit::Unset(paths) => node.unset_many(r, &paths),
+    on_record(&api, &headers, p, Access::Write, move |node, actor, r| match edit {
+        Edit::Set(pairs) => node.by(actor).set(r, &pairs),
+        Edit::Unset(paths) => node.by(actor).unset_many(r, &paths),
     })
     .await
 }
 
 async fn remove(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
-    on_record(&api, &headers, p, Access::Write, |node, r| node.delete(r)).await
+    on_record(&api, &headers, p, Access::Write, |node, actor, r| node.by(actor).delete(r)).await
 }
 
 fn string_member(body: &Value, name: &str, required: bool) -> Result<Option<String>, ApiError> {
@@ -437,25 +439,29 @@ async fn transition(State(api): State<Api>, headers: HeaderMap, p: RecordPath, b
     let body = body_of(body)?;
     let state = string_member(&body, "state", true)?.unwrap_or_default();
     let note = string_member(&body, "note", false)?;
-    on_record(&api, &headers, p, Access::Write, move |node, r| node.transition(r, &state, note.as_deref())).await
+    on_record(&api, &headers, p, Access::Write, move |node, actor, r| {
+        node.by(actor).transition(r, &state, note.as_deref())
+    })
+    .await
 }
 
 async fn history(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
-    on_record(&api, &headers, p, Access::Read, |node, r| node.history(r)).await
+    on_record(&api, &headers, p, Access::Read, |node, _, r| node.history(r)).await
 }
 
 async fn resolve(State(api): State<Api>, headers: HeaderMap, p: RecordPath, body: Body) -> Answer {
     let body = body_of(body)?;
     let path = string_member(&body, "path", true)?.unwrap_or_default();
     let value = body.get("value").cloned().ok_or_else(|| ApiError::bad_request("'value' is required"))?;
-    on_record(&api, &headers, p, Access::Write, move |node, r| node.resolve_conflict(r, &path, value)).await
+    on_record(&api, &headers, p, Access::Write, move |node, actor, r| node.by(actor).resolve_conflict(r, &path, value))
+        .await
 }
 
 async fn report(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
     if matches!(&p, Ok(Path((kind, _))) if kind != "edan") {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "reports exist for edan records only"));
     }
-    on_record(&api, &headers, p, Access::Read, |node, r| node.edan_report(r)).await
+    on_record(&api, &headers, p, Access::Read, |node, _, r| node.edan_report(r)).await
 }
 
 /// `GET /api/v1/changes`: the feed from a position, then every write as it

@@ -13,8 +13,10 @@ use automerge::{Automerge, Change, ChangeHash};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use std::collections::HashSet;
 
+use crate::amend::Proposal;
 use crate::attest::{Attestation, ClientRole, Proof, Signed};
-use crate::error::{Error, Result};
+use crate::effect::Snapshot;
+use crate::error::Result;
 use crate::id::DocumentId;
 use crate::identity::NodeId;
 use crate::network::Role;
@@ -46,10 +48,12 @@ struct Judged {
     trial: Automerge,
     /// The record's kind.
     kind: String,
-    /// What the change touched (empty for HQ authors).
-    touched: crate::roles::Touched,
+    /// The field paths whose values the change made differ.
+    fields: Vec<crate::effect::Path>,
     /// Fields and conflicts of `trial`, when validation read them there.
     read: Option<crate::record::Read>,
+    /// `trial` read as values, when the change's context is `trial`.
+    after: Option<Snapshot>,
 }
 
 /// Who vouches for a change, once judged admissible (rules 2 and 3).
@@ -92,17 +96,6 @@ pub(crate) struct Admitted {
     pub read: Option<crate::record::Read>,
 }
 
-/// An edit to frozen figures that arrived after they were validated.
-#[derive(Debug, Clone)]
-pub(crate) struct Proposal {
-    /// The refused change (hex hash).
-    pub change: String,
-    /// Its author.
-    pub by: String,
-    /// The values it would have set: dotted field path → value.
-    pub proposed: serde_json::Map<String, serde_json::Value>,
-}
-
 fn verify(change: &Change, sig: &[u8; 64]) -> std::result::Result<NodeId, String> {
     let actor = change.actor_id().to_bytes();
     let key: [u8; 32] = actor.try_into().map_err(|_| "its actor is not a node key".to_string())?;
@@ -118,22 +111,24 @@ fn verify(change: &Change, sig: &[u8; 64]) -> std::result::Result<NodeId, String
 /// admitted, change by change in causal order; every rule fails closed
 /// (a store error aborts the decision rather than admitting):
 /// 1. its dependencies were admitted;
-/// 2. it carries a signature that verifies against its actor;
+/// 2. it carries a signature that verifies against its actor (or, for a
+///    client's change, its gateway's attestation);
 /// 3. its author is an enrolled member, not revoked (or the change is
 ///    among those HQ kept);
-/// 4. the first change of a new document creates an Ayni record of a
-///    known kind; later ones never touch the envelope (`ayni`, `kind`,
-///    `key`, `created_at`, `created_by`), whoever the author;
-/// 5. the author's role allows what it touches, judged by the kind
-///    already stored;
-/// 6. the record it leaves, in the change's own causal context (the
-///    state its author saw, plus the change), is valid for its kind's
-///    schema. Judged in that context, not in whatever order changes
-///    arrive here, so every replica decides alike; two valid concurrent
-///    changes whose merge breaks the schema are both kept (`check`
-///    names the record);
-/// 7. it does not edit frozen figures (else it becomes an amendment
-///    proposal).
+/// 4. what it does — the record as its author saw it (the change's own
+///    causal context) against the record it left — is allowed by the
+///    author's permits ([`crate::permits::judge`]: the envelope, deleting,
+///    the transition log, every field path); the first change of a new
+///    document creates an Ayni record bound to this document ID; a record
+///    is never created twice;
+/// 5. the record it leaves, in that same context, is valid for its kind's
+///    schema (deleted records too). Judged in that context, not in
+///    whatever order changes arrive here, so every replica decides alike;
+///    two valid concurrent changes whose merge breaks the schema are both
+///    kept (`check` names the record);
+/// 6. it does not edit frozen figures (an HQ node records it as an
+///    amendment proposal; others refuse it, and HQ records it when its
+///    author syncs with HQ).
 pub(crate) fn admit(
     policy: &Policy,
     id: &DocumentId,
@@ -150,6 +145,8 @@ pub(crate) fn admit(
     let mut keep_sigs = vec![];
     // the document with only the admitted changes applied so far
     let mut scratch = stored.cloned().unwrap_or_default();
+    // `scratch` read as values, while it is still current
+    let mut scratch_view: Option<Snapshot> = None;
     let mut amendments = vec![];
     // what validation read of `scratch`, while it is still current
     let mut last_read: Option<crate::record::Read> = None;
@@ -161,19 +158,32 @@ pub(crate) fn admit(
             None => judge_author(policy, id, c, sig.clone())?,
         };
         let verdict = match verdict {
-            Ok(author) => judge_content(policy, c, &scratch, &author).map(|v| v.map(|judged| (author, judged)))?,
+            Ok(author) => {
+                judge_content(policy, id, c, &scratch, &mut scratch_view, &author)?.map(|judged| (author, judged))
+            }
             Err(why) => Err(why),
         };
-        let verdict = verdict.and_then(|(Author { proof, who, role }, Judged { trial, kind, touched, read })| {
+        let verdict = verdict.and_then(|(Author { proof, who, role }, judged)| {
             if role != Some(Role::Hq) {
-                let frozen = policy.kind(&kind).ok().and_then(|s| crate::roles::frozen_edit(s, &scratch, &trial, &touched));
+                let frozen = match policy.kind(&judged.kind) {
+                    Ok(schema) => {
+                        let state = schema.lifecycle.as_ref().map(|lc| lc.fold(&crate::record::transitions(&scratch)).state);
+                        let paths = crate::amend::frozen_paths(schema, state.as_deref(), &judged.fields);
+                        (!paths.is_empty()).then(|| crate::amend::proposed(&crate::record::fields(&judged.trial), &paths))
+                    }
+                    Err(_) => None,
+                };
                 if let Some(proposed) = frozen {
-                    amendments.push(Proposal { change: hash.to_string(), by: who.label(), proposed });
-                    return Err("amendment: the figures it edits were validated meanwhile; kept as an amendment proposal for HQ".into());
+                    if policy.records_amendments() {
+                        amendments.push(Proposal { change: hash.to_string(), by: who.label(), proposed });
+                        return Err("amendment: the figures it edits were validated meanwhile; kept as an amendment proposal for HQ".into());
+                    }
+                    return Err("amendment: the figures it edits were validated meanwhile; HQ records it as an amendment proposal when its author syncs with HQ".into());
                 }
             }
-            scratch = trial;
-            last_read = read;
+            scratch = judged.trial;
+            scratch_view = judged.after;
+            last_read = judged.read;
             Ok(proof)
         });
         match verdict {
@@ -276,80 +286,102 @@ fn judge_attested(policy: &Policy, c: &Change, a: Box<Attestation>) -> Result<Ve
     Ok(Ok(Author { proof: Proof::Attested(a.clone()), who: Who::Client(a), role: Some(role) }))
 }
 
-/// Rules 4 to 6 of [`admit`]: what the change does to the record.
-/// Returns the document with the change applied on top of `scratch`,
-/// the record's kind, what the change touched (not computed for an HQ
-/// author's first change: nothing depends on it) and, when the change's
-/// causal context is that document, its fields and conflicts as read.
-fn judge_content(policy: &Policy, c: &Change, scratch: &Automerge, author: &Author) -> Result<Verdict<Judged>> {
-    let role = author.role;
-    let before = scratch.get_heads();
+/// Rules 4 and 5 of [`admit`]: what the change does to the record, judged
+/// in its own causal context. Returns the document with the change
+/// applied on top of `scratch`, the record's kind, the field paths it
+/// made differ and, when the change's context is that document, its
+/// fields and conflicts as read and its snapshot. `scratch_view` is
+/// `scratch` read as values, filled in when first needed.
+fn judge_content(
+    policy: &Policy,
+    id: &DocumentId,
+    c: &Change,
+    scratch: &Automerge,
+    scratch_view: &mut Option<Snapshot>,
+    author: &Author,
+) -> Result<Verdict<Judged>> {
     let mut trial = scratch.clone();
     if let Err(e) = trial.apply_changes([c.clone()]) {
         return Ok(Err(format!("it does not apply: {e}")));
     }
-    let stored_envelope = crate::record::envelope(scratch);
-    let touched =
-        if role != Some(Role::Hq) { crate::roles::touched(scratch, &trial) } else { crate::roles::Touched::default() };
-    // the kind already stored decides; a new record's, the one it is created with
-    let kind = match stored_envelope {
-        Some(env) => {
-            if let Some(key) = crate::record::envelope_change(scratch, &trial) {
-                return Ok(Err(format!("it changes the record's '{key}', which never changes once created")));
-            }
-            env.kind
+    let mut deps = c.deps().to_vec();
+    deps.sort();
+    let mut heads = scratch.get_heads();
+    heads.sort();
+    let in_context = deps == heads;
+    // the record as its author saw it, and as the change left it; when the
+    // change was made beside others, its context is rebuilt (as every
+    // replica reads it) to validate it
+    let context_before;
+    let context;
+    let (before, after) = if in_context {
+        context = None;
+        let before = match scratch_view {
+            Some(v) => &*v,
+            None => &*scratch_view.insert(Snapshot::read(scratch, None)),
+        };
+        (before, Snapshot::read(&trial, None))
+    } else {
+        let mut ctx =
+            scratch.fork_at(&deps).map_err(|e| crate::error::Error::Automerge { id: id.to_string(), source: e })?;
+        if let Err(e) = ctx.apply_changes([c.clone()]) {
+            return Ok(Err(format!("it does not apply: {e}")));
         }
-        None => match crate::record::envelope(&trial) {
-            Some(env) if crate::record::layout(&trial) == Some(crate::record::LAYOUT_VERSION) => env.kind,
-            _ => return Ok(Err("it does not create an Ayni record of layout 1 (no layout, kind or key)".into())),
-        },
+        context = Some(ctx);
+        context_before = Snapshot::read(&trial, Some(&deps));
+        (&context_before, Snapshot::read(&trial, Some(&[c.hash()])))
     };
+    let left = context.as_ref().unwrap_or(&trial);
+    if crate::record::envelope(scratch).is_some() && before.get(&["kind".to_string()]).is_none() {
+        return Ok(Err("it creates the record again, beside the one it has".into()));
+    }
+    let permits = crate::permits::permits()?;
+    let kinds = |k: &str| policy.kind(k).ok();
+    let fields_after = || crate::record::fields(left);
+    let role = match author.role {
+        Some(Role::Hq) | None => "hq",
+        Some(Role::Field) => "field",
+    };
+    let allowed = match &author.who {
+        Who::Member(node) => {
+            let me = node.to_string();
+            let in_team = |team: &str| policy.in_team(&me, team);
+            let a = crate::permits::Author { label: me.clone(), names: vec![me.clone()], role, in_team: &in_team };
+            crate::permits::judge(permits, &kinds, &id.to_string(), &a, before, &after, &fields_after)
+        }
+        Who::Client(att) => {
+            // a field gateway vouches only for teams that list it
+            let gateway_may = |team: &str| {
+                policy.role_of(&att.gateway) == Some(Role::Hq)
+                    || !policy.has_network()
+                    || policy.in_team(&att.gateway.to_string(), team)
+            };
+            let in_team = |team: &str| att.team.as_deref() == Some(team) && gateway_may(team);
+            let a = crate::permits::Author {
+                label: att.label(),
+                names: vec![att.label(), att.gateway.to_string()],
+                role,
+                in_team: &in_team,
+            };
+            crate::permits::judge(permits, &kinds, &id.to_string(), &a, before, &after, &fields_after)
+        }
+    };
+    let allowed = match allowed {
+        Ok(a) => a,
+        Err(why) => return Ok(Err(why)),
+    };
+    let kind = after.scalar(&["kind"]).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
     let schema = match policy.kind(&kind) {
         Ok(s) => s,
         Err(_) => return Ok(Err(format!("unknown record kind '{kind}'"))),
     };
-    if role != Some(Role::Hq) {
-        let violation = match &author.who {
-            Who::Member(node) => crate::roles::role_violation(policy, node, &kind, &touched),
-            Who::Client(a) => {
-                // a field gateway vouches only for teams that list it
-                let gateway_may = |team: &str| {
-                    policy.role_of(&a.gateway) == Some(Role::Hq)
-                        || !policy.has_network()
-                        || policy.in_team(&a.gateway.to_string(), team)
-                };
-                let in_team = |team: &str| a.team.as_deref() == Some(team) && gateway_may(team);
-                crate::roles::field_violation(policy, &a.label(), &in_team, "the client's --team", &kind, &touched)
-            }
-        };
-        if let Some(why) = violation {
-            return Ok(Err(format!("role: {why}")));
-        }
+    // the record as the author left it is valid (deleted or not)
+    let read = crate::record::Read::of(left);
+    if let Err(e) = schema.validate(&read.fields) {
+        return Ok(Err(format!("schema: {e}")));
     }
-    // the record as the author left it: its own causal context
-    let mut deps = c.deps().to_vec();
-    deps.sort();
-    let mut heads = before.clone();
-    heads.sort();
-    let context = if deps == heads {
-        None
-    } else {
-        let mut ctx = scratch.fork_at(&deps).map_err(|e| Error::Automerge { id: kind.clone(), source: e })?;
-        if let Err(e) = ctx.apply_changes([c.clone()]) {
-            return Ok(Err(format!("it does not apply: {e}")));
-        }
-        Some(ctx)
-    };
-    let ctx = context.as_ref().unwrap_or(&trial);
-    let mut read = None;
-    if crate::record::is_live(ctx) {
-        let r = crate::record::Read::of(ctx);
-        if let Err(e) = schema.validate(&r.fields) {
-            return Ok(Err(format!("schema: {e}")));
-        }
-        read = context.is_none().then_some(r);
-    }
-    Ok(Ok(Judged { trial, kind, touched, read }))
+    let read = in_context.then_some(read);
+    Ok(Ok(Judged { trial, kind, fields: allowed.fields, read, after: in_context.then_some(after) }))
 }
 
 #[cfg(test)]
@@ -370,6 +402,11 @@ mod tests {
 
     const NOW: &str = "2026-11-26T00:00:00Z";
 
+    /// The document every test record is.
+    fn doc_id() -> DocumentId {
+        DocumentId::from_bytes([7; 16])
+    }
+
     fn key() -> SecretKey {
         SecretKey::generate().unwrap()
     }
@@ -379,6 +416,7 @@ mod tests {
         let env = Envelope {
             kind: "edan".into(),
             key: "edan-sama-1".into(),
+            id: doc_id().to_string(),
             created_at: NOW.into(),
             created_by: author.public().node_id().to_string(),
         };
@@ -416,9 +454,8 @@ mod tests {
         incoming: &Automerge,
         sigs: &HashMap<[u8; 32], Proof>,
     ) -> Admitted {
-        let id = DocumentId::random().unwrap();
         let known = |h: &[u8; 32]| Ok(sigs.get(h).cloned());
-        admit(policy, &id, stored, incoming, &known, "test", NOW).unwrap()
+        admit(policy, &doc_id(), stored, incoming, &known, "test", NOW).unwrap()
     }
 
     fn policy() -> Policy {

@@ -1,24 +1,79 @@
 //! Amendment proposals (DOMAIN.md §3 row 7): an edit to frozen figures
 //! (an EDAN's tallies once validated) made by a replica that had not seen
-//! the validation does not change the validated numbers; it is refused from
-//! the document and recorded in the record's `amendments` for HQ to accept
-//! or reject.
+//! the validation does not change the validated numbers. An HQ node that
+//! receives one refuses it from the document and records it in the
+//! record's `amendments`, for HQ to accept or reject; other nodes refuse it
+//! (it stays with its author, and reaches HQ with the author's next sync
+//! with HQ).
 //!
-//! Owns: recording and deciding proposals (`roles::frozen_edit` detects
-//! the edits). Must never: let a non-hq change alter frozen figures.
+//! Owns: detecting edits to frozen figures ([`frozen_paths`]), recording
+//! proposals (HQ only) and deciding them. Must never: let a non-hq change
+//! alter frozen figures, record a proposal on a node that is not HQ, or
+//! apply, on acceptance, anything but frozen figures.
 
 use automerge::transaction::CommitOptions;
 use automerge::Automerge;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use crate::admission::Proposal;
 use crate::attest::Signed;
+use crate::effect::Path;
 use crate::error::{Error, Result};
 use crate::node::Node;
+use crate::schema::KindSchema;
+
+/// An edit to frozen figures that arrived after they were validated.
+#[derive(Debug, Clone)]
+pub(crate) struct Proposal {
+    /// The refused change (hex hash).
+    pub change: String,
+    /// Its author.
+    pub by: String,
+    /// The values it would have set: dotted field path → value.
+    pub proposed: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The kind's frozen fields and the state from which they are frozen
+/// (`x-ayni.frozen`).
+fn frozen(schema: &KindSchema) -> Option<(&str, Vec<&str>)> {
+    let f = schema.meta().get("frozen")?;
+    let from = f.get("from")?.as_str()?;
+    let fields = f.get("fields")?.as_array()?.iter().filter_map(Value::as_str).collect();
+    Some((from, fields))
+}
+
+/// Of the field paths a change touched (`fields`), those the kind freezes
+/// while the record is in `state` (at or past the freezing state).
+pub(crate) fn frozen_paths<'p>(schema: &KindSchema, state: Option<&str>, fields: &'p [Path]) -> Vec<&'p Path> {
+    let (Some((from, frozen)), Some(lc), Some(state)) = (frozen(schema), schema.lifecycle.as_ref(), state) else {
+        return vec![];
+    };
+    if lc.precedence(state) < lc.precedence(from) {
+        return vec![];
+    }
+    fields.iter().filter(|p| p.first().is_some_and(|f| frozen.contains(&f.as_str()))).collect()
+}
+
+/// The values `paths` hold in `values` (a record's fields): what a
+/// proposal would set, by dotted path.
+pub(crate) fn proposed(values: &Value, paths: &[&Path]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for p in paths {
+        let pointer = format!("/{}", p.join("/"));
+        out.insert(p.join("."), values.pointer(&pointer).cloned().unwrap_or(Value::Null));
+    }
+    out
+}
+
+/// A proposal's decision: `proposed`, `accepted` or `rejected` (the
+/// `decision` added to the entry, or the status older entries carry).
+pub fn status_of(entry: &Value) -> &str {
+    entry.pointer("/decision/status").or_else(|| entry.get("status")).and_then(Value::as_str).unwrap_or("proposed")
+}
 
 impl Node {
     /// Writes received proposals into the record's `amendments` as this
-    /// node's own (signed) change; returns the signatures to store.
+    /// node's own (signed) change; returns the signatures to store. Only
+    /// an HQ node records proposals (admission decides).
     pub(crate) fn record_amendments(&self, doc: &mut Automerge, proposals: &[Proposal]) -> Result<Vec<Signed>> {
         // a proposal already recorded (the same change offered again, by a
         // reconnecting client) is not reopened: HQ may have decided it
@@ -52,30 +107,41 @@ impl Node {
         Ok(sigs)
     }
 
-    /// Accepts (applying its values as HQ's own change) or rejects an
-    /// amendment proposal. HQ only.
+    /// Accepts (applying its figures as HQ's own change) or rejects an
+    /// amendment proposal. HQ only; only frozen figures are applied.
     pub fn decide_amendment(&self, reference: &str, change: &str, accept: bool) -> Result<crate::Record> {
         if self.policy()?.role_of(&self.id()) != Some(crate::network::Role::Hq) {
             return Err(Error::Forbidden("only hq may decide amendments".into()));
         }
         let rec = self.get(reference)?;
+        let schema = self.kind(&rec.kind)?;
         let amendments = rec.fields.get("amendments").and_then(Value::as_object).cloned().unwrap_or_default();
         let (key, entry) = amendments
             .iter()
             .find(|(k, _)| k.starts_with(change))
             .ok_or_else(|| Error::malformed("amendment", format!("{reference} has no amendment {change}")))?;
-        if entry.get("status").and_then(Value::as_str) != Some("proposed") {
+        if status_of(entry) != "proposed" {
             return Err(Error::Precondition(format!("amendment {key} was already decided")));
         }
+        let frozen_fields = frozen(schema).map(|(_, f)| f).unwrap_or_default();
         let mut set: Vec<(String, Value)> = vec![];
         if accept {
             for (path, value) in entry.get("proposed").and_then(Value::as_object).into_iter().flatten() {
+                let segs = crate::node::parse_path(path)?;
+                if !frozen_fields.contains(&segs[0].as_str()) {
+                    return Err(Error::Forbidden(format!(
+                        "amendment {key} proposes {path}, which is not a frozen figure: only frozen figures are amended"
+                    )));
+                }
                 set.push((path.clone(), value.clone()));
             }
         }
-        set.push((format!("amendments.{key}.status"), json!(if accept { "accepted" } else { "rejected" })));
-        set.push((format!("amendments.{key}.decided_by"), json!(self.id().to_string())));
-        set.push((format!("amendments.{key}.decided_at"), json!(crate::node::now_rfc3339())));
+        let decision = json!({
+            "status": if accept { "accepted" } else { "rejected" },
+            "by": self.id().to_string(),
+            "at": crate::node::now_rfc3339(),
+        });
+        set.push((format!("amendments.{key}.decision"), decision));
         self.set(reference, &set)
     }
 }

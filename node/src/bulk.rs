@@ -76,7 +76,8 @@ impl Node {
                             part.into_iter()
                                 .map(|(at, item)| {
                                     let value = item.map_err(|e| Error::Import(vec![(at, e)]))?;
-                                    let b = self.build(kind, None, value, &mut taken)?;
+                                    let b =
+                                        self.by(&crate::clients::Actor::Node).build(kind, None, value, &mut taken)?;
                                     let w = self.doc_write(b.id, Payload::New(&b.doc), &b.rec, vec![])?;
                                     let (view, summary) = (w.view, w.summary);
                                     Ok((b, view, summary))

@@ -2,7 +2,7 @@
 //! that act on this node through its HTTP API, and the role each acts with.
 //!
 //! Owns: issuing, listing, revoking and checking client tokens; the client
-//! a write is made for ([`Node::acting_as`]). Must never: store a token
+//! a write is made for ([`Actor`]). Must never: store a token
 //! (only the SHA-256 of its secret), compare secrets in variable time, or
 //! let a client do more than the issuing node's role allows.
 //!
@@ -209,15 +209,16 @@ pub enum AuthError {
     Revoked(String, String),
 }
 
-thread_local! {
-    /// The client the writes made on this thread are for, and the node
-    /// that makes them (see [`Node::acting_as`]).
-    static ACTING: std::cell::RefCell<Option<(NodeId, Client)>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The client `node`'s writes on this thread are being made for, if any.
-pub(crate) fn acting_for(node: NodeId) -> Option<Client> {
-    ACTING.with(|a| a.borrow().as_ref().filter(|(n, _)| *n == node).map(|(_, c)| c.clone()))
+/// Who a write is made for: the node itself, or a client through it. Passed
+/// to every write ([`Node::by`]); nothing else — no thread or process
+/// state — says who is acting.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    /// The node, for itself (its operator at the command line, its jobs).
+    Node,
+    /// A client of this node: its role and team judge the write as well as
+    /// the node's own, and the change's message names it.
+    Client(Client),
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -414,24 +415,6 @@ impl Node {
             }
         }
         Ok(client)
-    }
-
-    /// Runs `f` with every write it makes on this thread judged by
-    /// `client`'s role as well as this node's, and named after it in the
-    /// change's message. Scoped to this thread and this call, so the engine
-    /// and the threads that build records beside it each act for their own
-    /// client.
-    pub fn acting_as<R>(&self, client: &Client, f: impl FnOnce(&Node) -> R) -> R {
-        struct Reset(Option<(NodeId, Client)>);
-        impl Drop for Reset {
-            fn drop(&mut self) {
-                let previous = self.0.take();
-                ACTING.with(|a| *a.borrow_mut() = previous);
-            }
-        }
-        let previous = ACTING.with(|a| a.borrow_mut().replace((self.id(), client.clone())));
-        let _reset = Reset(previous);
-        f(self)
     }
 }
 

@@ -42,6 +42,12 @@ impl SecretKey {
         Ok(SecretKey(SigningKey::from_bytes(&seed)))
     }
 
+    /// A key from fixed bytes: reproducible worlds for tests and fuzzing.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn from_seed(seed: [u8; 32]) -> SecretKey {
+        SecretKey(SigningKey::from_bytes(&seed))
+    }
+
     /// The matching public key.
     pub fn public(&self) -> PublicKey {
         PublicKey(self.0.verifying_key())

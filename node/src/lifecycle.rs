@@ -45,9 +45,6 @@ pub struct Lifecycle {
     /// States shown differently depending on a date field (agreements).
     #[serde(default)]
     pub derived: BTreeMap<String, Derived>,
-    /// States only an hq node may move a record to.
-    #[serde(default)]
-    pub hq_only: Vec<String>,
 }
 
 /// A state whose shown name depends on a date (e.g. `signed` shows as

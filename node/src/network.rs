@@ -484,6 +484,11 @@ pub struct RevocationPayload {
     pub revoked_at: String,
     /// Per document ID: the highest change sequence number of that node HQ had.
     pub kept: std::collections::BTreeMap<String, u64>,
+    /// When the revoked node is an HQ node: the memberships and revocations
+    /// it signed that still count (hex SHA-256 of each record's bytes);
+    /// everything else it signed, before or after, counts for nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_issued: Vec<String>,
     /// Public key of the signer (network key or an HQ node's key), hex.
     pub issuer: String,
     /// The issuer's membership token (base64url) when an HQ node signed.

@@ -46,6 +46,9 @@ pub struct Policy {
     /// The node judging (outside a network it vouches for its own clients).
     own: Option<NodeId>,
     schemas: &'static Schemas,
+    /// Which memberships and revocations count (the members and
+    /// revocations above are read from it).
+    pub(crate) authority: Arc<crate::authority::Authority>,
 }
 
 impl Policy {
@@ -59,6 +62,7 @@ impl Policy {
             clients_revoked: HashMap::new(),
             own: None,
             schemas,
+            authority: Arc::default(),
         }
     }
 
@@ -119,6 +123,12 @@ impl Policy {
     /// with every right (it judges only its own store).
     pub fn gateway_role(&self, gateway: &NodeId) -> Option<Role> {
         self.role_of(gateway).or_else(|| (!self.in_network && self.own == Some(*gateway)).then_some(Role::Hq))
+    }
+
+    /// Whether the judging node records amendment proposals: an HQ node
+    /// (or a node outside any network, which judges only its own store).
+    pub fn records_amendments(&self) -> bool {
+        self.own.is_some_and(|me| self.gateway_role(&me) == Some(Role::Hq))
     }
 
     /// Whether the node belongs to a network.

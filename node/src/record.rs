@@ -11,6 +11,7 @@
 //! |---|---|
 //! | `ayni` | layout version, uint `1` |
 //! | `kind`, `key` | record kind and human key (strings, set once) |
+//! | `id` | the document's own ID (binds its history to it: a creation replayed under another ID is refused) |
 //! | `created_at`, `created_by` | RFC 3339 time and node ID of the creator |
 //! | `live` | a fresh token on every edit; absent once deleted |
 //! | `tombstone` | `{at, by}` written by a delete |
@@ -45,6 +46,8 @@ pub const LAYOUT_VERSION: u64 = 1;
 pub(crate) struct Envelope {
     pub kind: String,
     pub key: String,
+    /// The document ID it was created as.
+    pub id: String,
     pub created_at: String,
     pub created_by: String,
 }
@@ -64,7 +67,7 @@ fn am(id: &str) -> impl Fn(automerge::AutomergeError) -> Error + '_ {
 
 // ---------------------------------------------------------------- reading
 
-fn scalar_to_json(s: &ScalarValue) -> Value {
+pub(crate) fn scalar_to_json(s: &ScalarValue) -> Value {
     match s {
         ScalarValue::Str(s) => Value::String(s.to_string()),
         ScalarValue::Int(i) => Value::from(*i),
@@ -78,7 +81,7 @@ fn scalar_to_json(s: &ScalarValue) -> Value {
     }
 }
 
-fn json_to_scalar(v: &Value) -> ScalarValue {
+pub(crate) fn json_to_scalar(v: &Value) -> ScalarValue {
     match v {
         Value::String(s) => ScalarValue::Str(s.as_str().into()),
         Value::Bool(b) => ScalarValue::Boolean(*b),
@@ -273,25 +276,10 @@ pub(crate) fn envelope<R: ReadDoc>(doc: &R) -> Option<Envelope> {
     Some(Envelope {
         kind: root_str(doc, "kind")?,
         key: root_str(doc, "key")?,
+        id: root_str(doc, "id").unwrap_or_default(),
         created_at: root_str(doc, "created_at").unwrap_or_default(),
         created_by: root_str(doc, "created_by").unwrap_or_default(),
     })
-}
-
-/// The root keys that say what a record is; set once, when it is created.
-pub(crate) const ENVELOPE_KEYS: [&str; 5] = ["ayni", "kind", "key", "created_at", "created_by"];
-
-/// The first envelope key whose values (all of them, concurrent ones
-/// included) differ between `before` and `after`.
-pub(crate) fn envelope_change<R: ReadDoc>(before: &R, after: &R) -> Option<&'static str> {
-    let values = |doc: &R, key: &str| -> Vec<Value> {
-        let mut v: Vec<Value> =
-            doc.get_all(ROOT, key).unwrap_or_default().iter().map(|(v, id)| value_json(doc, v, id)).collect();
-        v.sort_by_key(|x| x.to_string());
-        v.dedup();
-        v
-    };
-    ENVELOPE_KEYS.into_iter().find(|k| values(before, k) != values(after, k))
 }
 
 /// Whether the record is live (never deleted, or edited concurrently with
@@ -371,6 +359,7 @@ pub(crate) fn create<T: Transactable>(tx: &mut T, id: &str, env: &Envelope, data
     tx.put(ROOT, "ayni", ScalarValue::Uint(LAYOUT_VERSION)).map_err(&e)?;
     tx.put(ROOT, "kind", env.kind.as_str()).map_err(&e)?;
     tx.put(ROOT, "key", env.key.as_str()).map_err(&e)?;
+    tx.put(ROOT, "id", env.id.as_str()).map_err(&e)?;
     tx.put(ROOT, "created_at", env.created_at.as_str()).map_err(&e)?;
     tx.put(ROOT, "created_by", env.created_by.as_str()).map_err(&e)?;
     tx.put_object(ROOT, "transitions", ObjType::Map).map_err(&e)?;
@@ -588,7 +577,13 @@ mod tests {
 
     fn new_doc(actor: u8, data: Value) -> Automerge {
         let mut doc = Automerge::new().with_actor(ActorId::from(vec![actor; 32]));
-        let env = Envelope { kind: "edan".into(), key: "k".into(), created_at: "t".into(), created_by: "n".into() };
+        let env = Envelope {
+            kind: "edan".into(),
+            key: "k".into(),
+            id: "d".into(),
+            created_at: "t".into(),
+            created_by: "n".into(),
+        };
         let mut tx = doc.transaction();
         create(&mut tx, "doc", &env, &data).unwrap();
         tx.commit();

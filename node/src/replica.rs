@@ -59,12 +59,29 @@ impl Node {
         network::read_network(self.home())
     }
 
-    /// This node's own membership, once it founded or joined a network.
+    /// This node's own membership, once it founded or joined a network:
+    /// the one that gives it its role (see `authority`); `None` when none
+    /// counts (never enrolled, or enrolled by an HQ node since revoked).
     pub fn membership(&self) -> Result<Option<Membership>> {
-        match self.store().row(Table::Members, &self.id().to_string())? {
-            Some(bytes) => Membership::from_bytes(&bytes).map(Some),
-            None => Ok(None),
+        Ok(self.authority()?.membership(&self.id()).cloned())
+    }
+
+    /// Who is what in this node's network, from every membership and
+    /// revocation it holds (see `authority`).
+    pub fn authority(&self) -> Result<std::sync::Arc<crate::authority::Authority>> {
+        Ok(self.policy()?.authority.clone())
+    }
+
+    /// Stores a membership or revocation record under its own name (node
+    /// ID and a hash of its bytes: several per node may count at once).
+    /// `Ok(false)` if it was already stored.
+    fn put_record(&self, table: Table, node: &str, bytes: &[u8]) -> Result<bool> {
+        let name = format!("{node}.{}", &crate::authority::record_hash(bytes)[..16]);
+        if self.store().row(table, &name)?.as_deref() == Some(bytes) {
+            return Ok(false);
         }
+        self.store().put(table, &name, bytes)?;
+        Ok(true)
     }
 
     /// Founds a network on this node, which becomes its first HQ member.
@@ -80,7 +97,7 @@ impl Node {
             &crate::node::now_rfc3339(),
             None,
         )?;
-        self.store().put(Table::Members, &self.id().to_string(), &m.bytes)?;
+        self.put_record(Table::Members, &self.id().to_string(), &m.bytes)?;
         Ok((info, m))
     }
 
@@ -100,6 +117,11 @@ impl Node {
                 mine.payload.role
             )));
         }
+        if role == Role::Hq && self.authority()?.role(&node) == Some(Role::Field) {
+            return Err(Error::Precondition(format!(
+                "{node} is enrolled as field: a node's role can be lowered, never raised (enrol a new node for hq)"
+            )));
+        }
         let label = if label.is_empty() { node.to_string()[..6].to_string() } else { label.to_string() };
         let m = match network::network_key(self.home())? {
             Some(key) => {
@@ -116,7 +138,7 @@ impl Node {
                 addr_hint,
             )?,
         };
-        self.store().put(Table::Members, &node.to_string(), &m.bytes)?;
+        self.put_record(Table::Members, &node.to_string(), &m.bytes)?;
         Ok(m)
     }
 
@@ -125,7 +147,7 @@ impl Node {
         let m = Membership::from_token(token)?;
         m.verify_for(&m.payload.network, self.id())?;
         network::write_network(self.home(), &m.payload.network)?;
-        self.store().put(Table::Members, &self.id().to_string(), &m.bytes)?;
+        self.put_record(Table::Members, &self.id().to_string(), &m.bytes)?;
         if let Some(addr) = &m.payload.addr_hint {
             self.note_peer(None, addr, |p| {
                 if p.state.is_empty() {
@@ -149,7 +171,9 @@ impl Node {
         if node == self.id() {
             return Err(Error::Precondition("a node cannot revoke itself".into()));
         }
-        if self.member(&node)?.is_none() {
+        let authority = self.authority()?;
+        if authority.role(&node).is_none() && !self.members_all()?.iter().any(|m| m.payload.node_id == node.to_string())
+        {
             return Err(Error::Precondition(format!("{node} is not a member of this network")));
         }
         // what HQ holds of that node: its highest change sequence per document
@@ -174,39 +198,70 @@ impl Node {
                 Some(mine.to_token().trim_start_matches("ayni1-").to_string()),
             ),
         };
+        // what the node signed that stays: every membership and revocation
+        // of it this node holds, but a revocation of this node
+        let key_hex = |k: &str| k.to_ascii_lowercase();
+        let mut kept_issued = vec![];
+        let me = self.id().to_string();
+        for (table, _) in [(Table::Members, ()), (Table::Revocations, ())] {
+            for (_, bytes) in self.store().rows(table)? {
+                let issued_by = if Revocation::is_revocation(&bytes) {
+                    Revocation::from_bytes(&bytes).ok().filter(|r| r.payload.node_id != me).map(|r| r.payload.issuer)
+                } else {
+                    Membership::from_bytes(&bytes).ok().map(|m| m.payload.issuer)
+                };
+                let by_node = issued_by
+                    .and_then(|i| data_encoding::HEXLOWER_PERMISSIVE.decode(key_hex(&i).as_bytes()).ok())
+                    .and_then(|b| crate::identity::PublicKey::from_bytes(&b).ok())
+                    .is_some_and(|k| k.node_id() == node);
+                if by_node {
+                    kept_issued.push(crate::authority::record_hash(&bytes));
+                }
+            }
+        }
+        kept_issued.sort();
+        kept_issued.dedup();
         let payload = RevocationPayload {
             network,
             node_id: node.to_string(),
             reason: reason.to_string(),
             revoked_at: crate::node::now_rfc3339(),
             kept,
+            kept_issued,
             issuer: issuer.public().to_bytes().iter().map(|b| format!("{b:02x}")).collect(),
             issuer_membership,
         };
         let r = Revocation::issue(payload, &issuer)?;
-        self.store().put(Table::Revocations, &node.to_string(), &r.bytes)?;
+        self.put_record(Table::Revocations, &node.to_string(), &r.bytes)?;
         Ok(r)
     }
 
-    /// The revocation of `node`, if this node has learned of one.
+    /// The revocation that counts for `node`, if this node has learned of
+    /// one (see `authority`).
     pub fn revocation(&self, node: &NodeId) -> Result<Option<Revocation>> {
-        match self.store().row(Table::Revocations, &node.to_string())? {
-            Some(bytes) => self.verified().revocation(&bytes).map(Some),
-            None => Ok(None),
-        }
+        Ok(self.authority()?.revocation(node).cloned())
     }
 
-    /// Every membership this node knows (its network's members).
+    /// The network's members: for each node whose enrolment counts, the
+    /// membership that gives it its role.
     pub fn members(&self) -> Result<Vec<Membership>> {
-        let mut out = vec![];
-        for (_, bytes) in self.store().rows(Table::Members)? {
-            out.push(Membership::from_bytes(&bytes)?);
-        }
+        let authority = self.authority()?;
+        let mut out: Vec<Membership> = authority.members().map(|(_, m)| m.clone()).collect();
+        out.sort_by(|a, b| a.payload.issued_at.cmp(&b.payload.issued_at));
         Ok(out)
     }
 
-    /// Verifies a membership of this node's network and records it;
-    /// `Ok(false)` if it was already known.
+    /// Every membership record this node holds that verifies, counting or
+    /// not.
+    pub(crate) fn members_all(&self) -> Result<Vec<Membership>> {
+        Ok(self.store().rows(Table::Members)?.iter().filter_map(|(_, b)| self.verified().membership(b).ok()).collect())
+    }
+
+    /// Verifies a membership, revocation or client revocation of this
+    /// node's network and records it; `Ok(false)` if it was already
+    /// known. Every verified record is kept (several memberships of one
+    /// node, several revocations): which count is decided from all of them
+    /// (`authority`), not by which arrived first.
     pub fn accept_member(&self, bytes: &[u8]) -> Result<bool> {
         let network = self.network()?.ok_or_else(|| Error::Precondition("this node belongs to no network".into()))?;
         if crate::clients::ClientRevocation::is_one(bytes) {
@@ -217,33 +272,25 @@ impl Node {
             if r.payload.network != network {
                 return Err(Error::refused("revocation", "it is of another network"));
             }
-            let name = r.payload.node_id.clone();
-            if self.store().row(Table::Revocations, &name)?.is_some() {
-                return Ok(false);
+            let new = self.put_record(Table::Revocations, &r.payload.node_id, bytes)?;
+            if new {
+                tracing::warn!(
+                    "learned that node {} was revoked at {}: {}",
+                    r.payload.node_id,
+                    r.payload.revoked_at,
+                    r.payload.reason
+                );
             }
-            tracing::warn!("learned that node {name} was revoked at {}: {}", r.payload.revoked_at, r.payload.reason);
-            self.store().put(Table::Revocations, &name, bytes)?;
-            return Ok(true);
+            return Ok(new);
         }
         let m = Membership::from_bytes(bytes)?;
         m.verify_for(&network, m.node_id()?)?;
-        let name = m.payload.node_id.clone();
-        if self.store().row(Table::Members, &name)?.as_deref() == Some(bytes) {
-            return Ok(false);
-        }
-        if name == self.id().to_string() {
-            return Ok(false); // our own membership is the one we joined with
-        }
-        self.store().put(Table::Members, &name, bytes)?;
-        Ok(true)
+        self.put_record(Table::Members, &m.payload.node_id, bytes)
     }
 
-    /// The membership of `node`, verified against this node's network.
+    /// The membership of `node` that gives it its role, if one counts.
     pub fn member(&self, node: &NodeId) -> Result<Option<Membership>> {
-        match self.store().row(Table::Members, &node.to_string())? {
-            Some(bytes) => self.verified().membership(&bytes).map(Some),
-            None => Ok(None),
-        }
+        Ok(self.authority()?.membership(node).cloned())
     }
 
     /// Every membership, revocation and client revocation record this

@@ -58,10 +58,8 @@ impl Node {
                     conflicts += 1;
                 }
                 if let Some(Value::Object(amendments)) = rec.fields.get("amendments") {
-                    pending_amendments += amendments
-                        .values()
-                        .filter(|a| a.get("status").and_then(Value::as_str) == Some("proposed"))
-                        .count();
+                    pending_amendments +=
+                        amendments.values().filter(|a| crate::amend::status_of(a) == "proposed").count();
                 }
                 Ok(())
             })?;

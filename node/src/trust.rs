@@ -139,22 +139,38 @@ impl Node {
                 Err(e) => tracing::warn!("client revocation {name} does not verify: {e}"),
             }
         }
+        // who is what: every verified membership and revocation, decided
+        // together (`authority`); a revocation that does not verify makes
+        // admission refuse that node's changes rather than admit them
+        let mut memberships = vec![];
         for (_, bytes) in self.store().rows(Table::Members)? {
-            // a membership that does not verify makes nobody a member
             if let Ok(m) = self.verified().membership(&bytes) {
-                if let Ok(node) = m.node_id() {
-                    p.members.insert(node, m.payload.role);
+                memberships.push(m);
+            }
+        }
+        let mut revocations = vec![];
+        for (name, bytes) in self.store().rows(Table::Revocations)? {
+            match self.verified().revocation(&bytes) {
+                Ok(r) => revocations.push(r),
+                Err(e) => {
+                    let node = name.split('.').next().unwrap_or_default();
+                    if let Ok(node) = node.parse::<NodeId>() {
+                        p.revocations.insert(node, Err(e.to_string()));
+                    }
                 }
             }
         }
-        for (name, bytes) in self.store().rows(Table::Revocations)? {
-            let Ok(node) = name.parse::<NodeId>() else { continue };
-            let r = self
-                .verified()
-                .revocation(&bytes)
-                .map(|r| Revoked { at: r.payload.revoked_at, kept: r.payload.kept })
-                .map_err(|e| e.to_string());
-            p.revocations.insert(node, r);
+        if let Some(network) = self.network()? {
+            let authority = crate::authority::Authority::decide(&network.public_key, &memberships, &revocations);
+            for (node, m) in authority.members() {
+                p.members.insert(*node, m.payload.role);
+            }
+            for (node, r) in authority.revocations() {
+                p.revocations
+                    .entry(node)
+                    .or_insert(Ok(Revoked { at: r.payload.revoked_at.clone(), kept: r.payload.kept.clone() }));
+            }
+            p.authority = Arc::new(authority);
         }
         for team in self.list("team", &[])? {
             let nodes = team

@@ -1,16 +1,20 @@
 //! Writing records: the one write path for a node's own changes — add,
-//! set, unset, delete, transition, resolve a conflict.
+//! set, unset, delete, transition, resolve a conflict — each made for an
+//! [`Actor`]: the node itself, or a client through it.
 //!
 //! Owns: resolve → load → edit in one automerge transaction → validate
-//! against the kind's schema → judge by role (this node's, and the acting
-//! client's) → sign → store durably. Must never: store a change that fails
-//! any of those, or leave half of one behind.
+//! against the kind's schema → judge by the permits (as the node, and as
+//! the client it acts for) → sign → store durably. Must never: store a
+//! change that fails any of those, leave half of one behind, or learn who
+//! it writes for from anywhere but its [`Actor`] argument.
 use std::collections::HashSet;
 
 use automerge::transaction::{CommitOptions, Transaction};
 use automerge::Automerge;
 use serde_json::Value;
 
+use crate::clients::{Actor, ClientRole};
+use crate::effect::Snapshot;
 use crate::error::{Error, Result};
 use crate::id::{new_item_id, DocumentId};
 use crate::lifecycle::Transition;
@@ -20,59 +24,151 @@ use crate::schema::KindSchema;
 use crate::store::Payload;
 
 /// A new record built, validated, judged and signed, not stored yet (see
-/// [`Node::build_new`]).
+/// [`Writer::build_new`]).
 pub struct NewRecord(Built);
 
+/// A node's writes made for one [`Actor`] ([`Node::by`]).
+pub struct Writer<'a> {
+    node: &'a Node,
+    actor: &'a Actor,
+}
+
+/// The node acting for itself.
+const ITSELF: Actor = Actor::Node;
+
 impl Node {
-    /// A change's message, naming the client it is made for, if any.
-    pub(crate) fn message_for(&self, message: &str) -> String {
-        match crate::clients::acting_for(self.id()) {
-            Some(c) => format!("{message} (client {})", c.name),
-            None => message.to_string(),
-        }
+    /// This node's writes, made for `actor`: judged by the actor's role as
+    /// well as the node's own, and named after it in each change's message.
+    pub fn by<'a>(&'a self, actor: &'a Actor) -> Writer<'a> {
+        Writer { node: self, actor }
     }
 
-    /// Refuses, before anything is stored, a change this node's role does
-    /// not allow (the same rule every peer applies on receipt).
-    /// A client acting through this node (`Node::acting_as`) is judged by
-    /// its own role too: `read` writes nothing, `field` what a field member
-    /// may, tallies only for its team.
-    pub(crate) fn check_own_role(&self, kind: &str, doc: &Automerge, before: &[automerge::ChangeHash]) -> Result<()> {
-        use crate::clients::ClientRole;
-        let client = crate::clients::acting_for(self.id());
-        if let Some(c) = client.as_ref().filter(|c| c.role == ClientRole::Read) {
-            return Err(Error::Forbidden(format!("client '{}' may only read", c.name)));
+    /// Creates a record, as the node itself ([`Writer::add`]).
+    pub fn add(&self, kind: &str, key: Option<&str>, fields: Value) -> Result<Record> {
+        self.by(&ITSELF).add(kind, key, fields)
+    }
+
+    /// Builds a new record, as the node itself ([`Writer::build_new`]).
+    pub fn build_new(&self, kind: &str, key: Option<&str>, fields: Value) -> Result<NewRecord> {
+        self.by(&ITSELF).build_new(kind, key, fields)
+    }
+
+    /// Sets fields, as the node itself ([`Writer::set`]).
+    pub fn set(&self, reference: &str, assignments: &[(String, Value)]) -> Result<Record> {
+        self.by(&ITSELF).set(reference, assignments)
+    }
+
+    /// Removes a field, as the node itself.
+    pub fn unset(&self, reference: &str, path: &str) -> Result<Record> {
+        self.by(&ITSELF).unset_many(reference, &[path.to_string()])
+    }
+
+    /// Removes several fields in one change, as the node itself.
+    pub fn unset_many(&self, reference: &str, paths: &[String]) -> Result<Record> {
+        self.by(&ITSELF).unset_many(reference, paths)
+    }
+
+    /// Deletes a record, as the node itself.
+    pub fn delete(&self, reference: &str) -> Result<Record> {
+        self.by(&ITSELF).delete(reference)
+    }
+
+    /// Moves a record through its lifecycle, as the node itself.
+    pub fn transition(&self, reference: &str, to: &str, note: Option<&str>) -> Result<Record> {
+        self.by(&ITSELF).transition(reference, to, note)
+    }
+
+    /// Settles a conflict, as the node itself ([`Writer::resolve_conflict`]).
+    pub fn resolve_conflict(&self, reference: &str, path: &str, value: Value) -> Result<Record> {
+        self.by(&ITSELF).resolve_conflict(reference, path, value)
+    }
+
+    /// Stores a record built by [`Writer::build_new`], durably, unless a
+    /// record of that kind and key was stored meanwhile (the check that
+    /// counts is this one, made by the thread that writes).
+    pub fn insert(&self, new: NewRecord) -> Result<Record> {
+        let b = new.0;
+        if !self.store().ids_by_key(&b.rec.kind, &b.rec.key)?.is_empty() {
+            let (kind, key) = (&b.rec.kind, &b.rec.key);
+            return Err(Error::invalid(kind, "key", format!("a {kind} with key '{key}' already exists")));
         }
-        let field_client = client.filter(|c| c.role == ClientRole::Field);
+        self.store_write(b.id, Payload::New(&b.doc), &b.rec, b.sigs.clone())?;
+        Ok(self.shown(b.rec))
+    }
+
+    /// Judges a change this node is about to store — `before` the record
+    /// as stored (empty for a new one), `doc` with the change made — by the
+    /// permits, as this node and, when it acts for a client, as that
+    /// client; the same judgement every peer applies on receipt. Refuses
+    /// edits to frozen figures by anyone but HQ (HQ amends them).
+    pub(crate) fn judge_write(
+        &self,
+        actor: &Actor,
+        id: &DocumentId,
+        schema: &'static KindSchema,
+        before: &Snapshot,
+        doc: &Automerge,
+    ) -> Result<()> {
+        use crate::permits::{judge, Author};
         let policy = self.policy()?;
-        let node_is_field =
-            !(matches!(policy.role_of(&self.id()), Some(crate::network::Role::Hq)) || !policy.has_network());
-        if !node_is_field && field_client.is_none() {
-            return Ok(());
-        }
-        let prior =
-            doc.fork_at(before).map_err(|e| Error::Automerge { id: format!("{kind} before this write"), source: e })?;
-        let touched = crate::roles::touched(&prior, doc);
-        if let Some(c) = &field_client {
-            let in_team = |team: &str| c.team.as_deref() == Some(team);
-            let who = format!("client '{}'", c.name);
-            if let Some(why) =
-                crate::roles::field_violation(&policy, &who, &in_team, "the client's --team", kind, &touched)
-            {
-                return Err(Error::Forbidden(why));
+        let permits = crate::permits::permits()?;
+        let after = Snapshot::read(doc, None);
+        let me = self.id().to_string();
+        let node_role = match policy.role_of(&self.id()) {
+            Some(crate::network::Role::Hq) => "hq",
+            Some(crate::network::Role::Field) => "field",
+            None if !policy.has_network() => "hq",
+            None => {
+                return Err(Error::Forbidden(format!(
+                    "this node ({me}) is not an enrolled member of its network (or its enrolment was voided)"
+                )))
             }
+        };
+        let node_in_team = |team: &str| policy.in_team(&me, team);
+        let kinds = |k: &str| policy.kind(k).ok();
+        let id_text = id.to_string();
+        let fields = || record::fields(doc);
+        let mut roles = vec![node_role];
+        if let Actor::Client(c) = actor {
+            let role = match c.role {
+                ClientRole::Read => return Err(Error::Forbidden(format!("client '{}' may only read", c.name))),
+                ClientRole::Hq if node_role != "hq" => {
+                    return Err(Error::Forbidden(format!(
+                        "client '{}' is an hq client of a field node: a client's role is never more than its node's",
+                        c.name
+                    )))
+                }
+                ClientRole::Hq => "hq",
+                ClientRole::Field => "field",
+            };
+            let in_team = |team: &str| c.team.as_deref() == Some(team) && (node_role == "hq" || node_in_team(team));
+            let author =
+                Author { label: format!("client '{}'", c.name), names: vec![me.clone()], role, in_team: &in_team };
+            judge(permits, &kinds, &id_text, &author, before, &after, &fields).map_err(Error::Forbidden)?;
+            roles.push(role);
         }
-        if node_is_field {
-            if let Some(why) = crate::roles::role_violation(&policy, &self.id(), kind, &touched) {
-                return Err(Error::Forbidden(why));
+        let author = Author { label: me.clone(), names: vec![me.clone()], role: node_role, in_team: &node_in_team };
+        let allowed = judge(permits, &kinds, &id_text, &author, before, &after, &fields).map_err(Error::Forbidden)?;
+        if roles.iter().any(|r| *r != "hq") && !allowed.created {
+            let state = before.state(schema);
+            if !crate::amend::frozen_paths(schema, state.as_deref(), &allowed.fields).is_empty() {
+                return Err(Error::Forbidden(format!(
+                    "this {} was validated: its figures are frozen (HQ amends them)",
+                    schema.kind
+                )));
             }
-        }
-        if crate::roles::frozen_edit(self.kind(kind)?, &prior, doc, &touched).is_some() {
-            return Err(Error::Forbidden(format!(
-                "this {kind} was validated: its figures are frozen (HQ amends them)"
-            )));
         }
         Ok(())
+    }
+}
+
+impl Writer<'_> {
+    /// A change's message, naming the client it is made for, if any.
+    fn message(&self, message: &str) -> String {
+        match self.actor {
+            Actor::Client(c) => format!("{message} (client {})", c.name),
+            Actor::Node => message.to_string(),
+        }
     }
 
     /// The one write path for an existing record: `f` edits inside a
@@ -82,41 +178,37 @@ impl Node {
     where
         F: FnOnce(&Node, &'static KindSchema, &mut Transaction<'_>, &str) -> Result<()>,
     {
-        let id = self.resolve(reference)?;
-        let _guard = self.write_lock();
-        let mut doc = self.load(&id)?;
+        let node = self.node;
+        let id = node.resolve(reference)?;
+        let _guard = node.write_lock();
+        let mut doc = node.load(&id)?;
         let env = record::envelope(&doc)
             .ok_or_else(|| Error::Damaged { id: id.to_string(), reason: "not an Ayni record".into() })?;
         if !allow_deleted && !record::is_live(&doc) {
             return Err(Error::Deleted { kind: env.kind, key: env.key, id: id.to_string() });
         }
-        let schema = self.kind(&env.kind)?;
+        let schema = node.kind(&env.kind)?;
         let stored_heads = doc.get_heads();
+        let before = Snapshot::read(&doc, None);
         let mut tx = doc.transaction();
         let label = id.to_string();
-        let outcome = f(self, schema, &mut tx, &label).and_then(|()| {
+        let outcome = f(node, schema, &mut tx, &label).and_then(|()| {
             if record::is_live(&tx) {
                 record::touch(&mut tx, &id.to_string())?;
-                schema.validate(&record::fields(&tx))?;
             }
-            Ok(())
+            schema.validate(&record::fields(&tx))
         });
         if let Err(e) = outcome {
             tx.rollback();
             return Err(e);
         }
-        let opts = CommitOptions::default().with_message(self.message_for(message)).with_time(now().unix_timestamp());
+        let opts = CommitOptions::default().with_message(self.message(message)).with_time(now().unix_timestamp());
         let (committed, _) = tx.commit_with(opts);
-        self.check_own_role(&env.kind, &doc, &stored_heads)?;
-        let rec = self.view_of(&id, &doc)?;
-        let sigs = self.sign_committed(committed);
-        self.store_write(id, Payload::Changed { doc: &doc, stored_heads: &stored_heads }, &rec, sigs)?;
-        Ok(self.shown(rec))
-    }
-
-    /// Checks a new record without building it (the first pass of import).
-    pub(crate) fn check_new(&self, kind: &str, fields: Value, taken: &mut HashSet<String>) -> Result<()> {
-        self.prepare(kind, None, fields, taken).map(|_| ())
+        node.judge_write(self.actor, &id, schema, &before, &doc)?;
+        let rec = node.view_of(&id, &doc)?;
+        let sigs = node.sign_committed(committed);
+        node.store_write(id, Payload::Changed { doc: &doc, stored_heads: &stored_heads }, &rec, sigs)?;
+        Ok(node.shown(rec))
     }
 
     /// Builds (without storing) a new record's document.
@@ -127,19 +219,25 @@ impl Node {
         fields: Value,
         taken: &mut HashSet<String>,
     ) -> Result<Built> {
-        let (schema, id, key, fields) = self.prepare(kind, key, fields, taken)?;
+        let node = self.node;
+        let (schema, id, key, fields) = node.prepare(kind, key, fields, taken)?;
 
-        let env =
-            Envelope { kind: kind.to_string(), key, created_at: rfc3339(now()), created_by: self.id().to_string() };
-        let mut doc = Automerge::new().with_actor(self.secret().public().actor_id());
+        let env = Envelope {
+            kind: kind.to_string(),
+            key,
+            id: id.to_string(),
+            created_at: rfc3339(now()),
+            created_by: node.id().to_string(),
+        };
+        let mut doc = Automerge::new().with_actor(node.secret().public().actor_id());
         let mut tx = doc.transaction();
         record::create(&mut tx, &id.to_string(), &env, &fields)?;
         let (committed, _) = tx.commit_with(
             CommitOptions::default()
-                .with_message(self.message_for(&format!("add {kind} {}", env.key)))
+                .with_message(self.message(&format!("add {kind} {}", env.key)))
                 .with_time(now().unix_timestamp()),
         );
-        self.check_own_role(kind, &doc, &[])?;
+        node.judge_write(self.actor, &id, schema, &Snapshot::default(), &doc)?;
         // a new document by one writer has no conflicts and its fields are
         // exactly what was written: the view needs no read-back
         let rec = Record {
@@ -157,8 +255,15 @@ impl Node {
             fields,
             url: None,
         };
-        let sigs = self.sign_committed(committed);
+        let sigs = node.sign_committed(committed);
         Ok(Built { id, doc: doc.save(), rec, sigs })
+    }
+}
+
+impl Node {
+    /// Checks a new record without building it (the first pass of import).
+    pub(crate) fn check_new(&self, kind: &str, fields: Value, taken: &mut HashSet<String>) -> Result<()> {
+        self.prepare(kind, None, fields, taken).map(|_| ())
     }
 
     /// Validates a new record's key and fields; returns what to build it from.
@@ -205,34 +310,21 @@ impl Node {
         schema.validate(&fields)?;
         Ok((schema, id, key, fields))
     }
+}
 
+impl Writer<'_> {
     /// Creates a record. `fields` may carry `"key"`; `key` wins over it.
     pub fn add(&self, kind: &str, key: Option<&str>, fields: Value) -> Result<Record> {
         let new = self.build_new(kind, key, fields)?;
-        self.insert(new)
+        self.node.insert(new)
     }
 
-    /// The first half of [`Node::add`]: validates, builds and signs a new
-    /// record (as the acting client, if any) without storing it. It reads
-    /// the store but never writes, so a serving node runs it beside the
-    /// engine, several at once; [`Node::insert`] then stores it on the
-    /// engine.
+    /// The first half of [`Writer::add`]: validates, builds, judges and
+    /// signs a new record without storing it. It reads the store but never
+    /// writes, so a serving node runs it beside the engine, several at
+    /// once; [`Node::insert`] then stores it on the engine.
     pub fn build_new(&self, kind: &str, key: Option<&str>, fields: Value) -> Result<NewRecord> {
         self.build(kind, key, fields, &mut HashSet::new()).map(NewRecord)
-    }
-
-    /// The second half of [`Node::add`]: stores a record built by
-    /// [`Node::build_new`], durably, unless a record of that kind and key
-    /// was stored meanwhile (the check that counts is this one, made by
-    /// the thread that writes).
-    pub fn insert(&self, new: NewRecord) -> Result<Record> {
-        let b = new.0;
-        if !self.store().ids_by_key(&b.rec.kind, &b.rec.key)?.is_empty() {
-            let (kind, key) = (&b.rec.kind, &b.rec.key);
-            return Err(Error::invalid(kind, "key", format!("a {kind} with key '{key}' already exists")));
-        }
-        self.store_write(b.id, Payload::New(&b.doc), &b.rec, b.sigs.clone())?;
-        Ok(self.shown(b.rec))
     }
 
     /// Sets fields: `(dotted path, value)` pairs, all in one change.
@@ -258,11 +350,6 @@ impl Node {
         })
     }
 
-    /// Removes a field.
-    pub fn unset(&self, reference: &str, path: &str) -> Result<Record> {
-        self.unset_many(reference, &[path.to_string()])
-    }
-
     /// Removes several fields in one change.
     pub fn unset_many(&self, reference: &str, paths: &[String]) -> Result<Record> {
         let segs = paths.iter().map(|p| parse_path(p)).collect::<Result<Vec<_>>>()?;
@@ -279,13 +366,13 @@ impl Node {
     /// Deletes a record (a tombstone that syncs).
     pub fn delete(&self, reference: &str) -> Result<Record> {
         let at = rfc3339(now());
-        let by = self.id().to_string();
+        let by = self.node.id().to_string();
         self.edit(reference, "delete", false, |_, _, tx, id| record::mark_deleted(tx, id, &at, &by))
     }
 
     /// Moves a record to `to` through its lifecycle.
     pub fn transition(&self, reference: &str, to: &str, note: Option<&str>) -> Result<Record> {
-        let by = self.id().to_string();
+        let by = self.node.id().to_string();
         self.edit(reference, &format!("transition to {to}"), false, |_, schema, tx, id| {
             let env = record::envelope(tx).ok_or_else(|| Error::NotFound(reference.to_string()))?;
             let refuse = |from: &str, why: String| Error::Transition {
@@ -322,7 +409,7 @@ impl Node {
     /// (`true` deletes, `false` keeps a record edited while deleted), or a
     /// field path (the value replaces every concurrent value).
     pub fn resolve_conflict(&self, reference: &str, path: &str, value: Value) -> Result<Record> {
-        let by = self.id().to_string();
+        let by = self.node.id().to_string();
         let at = rfc3339(now());
         self.edit(reference, &format!("resolve {path}={value}"), true, |node, schema, tx, id| {
             let none = || Error::invalid(schema.kind, path, "has no conflict to resolve");

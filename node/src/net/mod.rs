@@ -30,7 +30,6 @@ use tokio::io::AsyncWriteExt;
 
 use crate::engine::{EngineGone, NodeHandle};
 use crate::identity::NodeId;
-use crate::network::Membership;
 use crate::node::Node;
 use crate::replica::PeerInfo;
 use crate::sync::wire::{Frame, WireError};
@@ -210,29 +209,6 @@ pub struct SyncReport {
     pub members_learned: u64,
 }
 
-/// Admission: members of this node's network that it has not learned were
-/// revoked. Holds the node weakly: quinn keeps TLS configurations alive in
-/// its driver task a little after the endpoint is dropped, and that must
-/// not keep the store open.
-struct NotRevoked(std::sync::Weak<Node>);
-
-impl std::fmt::Debug for NotRevoked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NotRevoked")
-    }
-}
-
-impl tls::Admission for NotRevoked {
-    fn admit(&self, node: &NodeId, _m: &Membership) -> Result<(), String> {
-        let Some(me) = self.0.upgrade() else { return Err("this node is shutting down".into()) };
-        match me.revocation(node) {
-            Ok(None) => Ok(()),
-            Ok(Some(r)) => Err(format!("node {node} was revoked at {}: {}", r.payload.revoked_at, r.payload.reason)),
-            Err(e) => Err(format!("cannot check revocations: {e}")),
-        }
-    }
-}
-
 /// An accept loop running in the background
 /// ([`Endpoint::serve_in_background`]).
 pub struct Serving {
@@ -293,8 +269,11 @@ impl Endpoint {
             .ok_or_else(|| NetError::NotReady("this node is not enrolled: run `ayni join TOKEN`".into()))?;
         let (cert, key) = tls::identity(node.secret(), &membership).map_err(NetError::NotReady)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier =
-            Arc::new(tls::PeerVerifier::new(network, Arc::new(NotRevoked(Arc::downgrade(&node))), provider.clone()));
+        let verifier = Arc::new(tls::PeerVerifier::new(
+            network,
+            Arc::new(tls::NotRevoked(Arc::downgrade(&node))),
+            provider.clone(),
+        ));
         let tls_err = |e: rustls::Error| NetError::NotReady(format!("TLS configuration: {e}"));
 
         let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())

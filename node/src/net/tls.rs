@@ -35,6 +35,34 @@ pub trait Admission: Send + Sync + std::fmt::Debug {
     fn admit(&self, node: &NodeId, membership: &Membership) -> Result<(), String>;
 }
 
+/// Admission: members of this node's network that it has not learned were
+/// revoked. Holds the node weakly: quinn keeps TLS configurations alive in
+/// its driver task a little after the endpoint is dropped, and that must
+/// not keep the store open.
+pub(crate) struct NotRevoked(pub(crate) std::sync::Weak<crate::node::Node>);
+
+impl std::fmt::Debug for NotRevoked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NotRevoked")
+    }
+}
+
+impl Admission for NotRevoked {
+    fn admit(&self, node: &NodeId, m: &Membership) -> Result<(), String> {
+        let Some(me) = self.0.upgrade() else { return Err("this node is shutting down".into()) };
+        let authority = me.authority().map_err(|e| format!("cannot check revocations: {e}"))?;
+        if let Some(r) = authority.revocation(node) {
+            return Err(format!("node {node} was revoked at {}: {}", r.payload.revoked_at, r.payload.reason));
+        }
+        if !authority.counts(m) {
+            return Err(format!(
+                "node {node} presents a membership signed by an HQ node that was revoked (or is itself not a member): it enrols no one"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The certificate and key this node presents.
 pub fn identity(
     key: &SecretKey,

@@ -1,0 +1,325 @@
+//! What a record is, read as values, so that a change is judged by what it
+//! does: the record before it and after it, compared.
+//!
+//! Owns: [`Snapshot`] — a document read at some heads into every path from
+//! its root (envelope, `live`, `tombstone`, `transitions`, `data`), each
+//! with *all* its concurrent values, and each map, list and text with its
+//! object identity (replacing a map is not the same as editing it: edits
+//! made concurrently into the old one would be lost). Must never: decide
+//! whether a difference is allowed (that is `permits`), or read the store.
+
+use std::collections::BTreeMap;
+
+use automerge::{ChangeHash, ObjId, ObjType, ReadDoc, Value as AmValue, ROOT};
+use serde_json::{Map, Value};
+
+/// A path from the document's root: `["data", "tallies", "z1"]`.
+pub(crate) type Path = Vec<String>;
+
+/// One of the values at a path.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val {
+    /// A scalar, as JSON.
+    Scalar(Value),
+    /// A map (its contents are the paths below).
+    Map(ObjId),
+    /// A list and its items, as JSON (a list is judged whole).
+    List(ObjId, Vec<Value>),
+    /// A text object and its content.
+    Text(ObjId, String),
+}
+
+impl Val {
+    /// An order for sorting the values at one path (concurrent values
+    /// arrive in the order automerge keeps them; two snapshots compare
+    /// them as sets).
+    fn sort_key(&self) -> (u8, String) {
+        match self {
+            Val::Scalar(v) => (0, v.to_string()),
+            Val::Map(id) => (1, id.to_string()),
+            Val::List(id, _) => (2, id.to_string()),
+            Val::Text(id, _) => (3, id.to_string()),
+        }
+    }
+
+    /// The object a map, list or text value is.
+    pub(crate) fn object(&self) -> Option<&ObjId> {
+        match self {
+            Val::Scalar(_) => None,
+            Val::Map(id) | Val::List(id, _) | Val::Text(id, _) => Some(id),
+        }
+    }
+}
+
+/// A document read at some heads: every path with all its values.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    /// Path → its values (sorted; more than one when concurrent).
+    pub paths: BTreeMap<Path, Vec<Val>>,
+}
+
+impl Snapshot {
+    /// Reads `doc` at `heads` (`None`: at its current heads).
+    pub(crate) fn read<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>) -> Snapshot {
+        let mut s = Snapshot::default();
+        walk(doc, heads, &[ROOT], &mut vec![], &mut s.paths);
+        s
+    }
+
+    /// The values at `path`.
+    pub(crate) fn get(&self, path: &[String]) -> Option<&[Val]> {
+        self.paths.get(path).map(Vec::as_slice)
+    }
+
+    /// The one scalar at `path` (`None` when absent, concurrent or not a
+    /// scalar).
+    pub(crate) fn scalar(&self, path: &[&str]) -> Option<&Value> {
+        let path: Path = path.iter().map(|s| s.to_string()).collect();
+        match self.paths.get(&path).map(Vec::as_slice) {
+            Some([Val::Scalar(v)]) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Every path at or below `prefix`, in order.
+    pub(crate) fn below<'a>(&'a self, prefix: &'a [String]) -> impl Iterator<Item = (&'a Path, &'a Vec<Val>)> + 'a {
+        self.paths.range(prefix.to_vec()..).take_while(move |(p, _)| p.starts_with(prefix))
+    }
+
+    /// The keys directly under `prefix`.
+    pub(crate) fn children<'a>(&'a self, prefix: &'a [String]) -> impl Iterator<Item = &'a String> + 'a {
+        self.below(prefix).filter(move |(p, _)| p.len() == prefix.len() + 1).map(|(p, _)| &p[prefix.len()])
+    }
+
+    /// The value at `prefix` rebuilt as JSON from the paths below it (the
+    /// first of concurrent values; lists and text as read).
+    pub(crate) fn json(&self, prefix: &[String]) -> Option<Value> {
+        match self.get(prefix)?.first()? {
+            Val::Scalar(v) => Some(v.clone()),
+            Val::List(_, items) => Some(Value::Array(items.clone())),
+            Val::Text(_, t) => Some(Value::String(t.clone())),
+            Val::Map(_) => {
+                let mut out = Map::new();
+                let mut child = prefix.to_vec();
+                for key in self.children(prefix).cloned().collect::<Vec<_>>() {
+                    child.push(key.clone());
+                    if let Some(v) = self.json(&child) {
+                        out.insert(key, v);
+                    }
+                    child.pop();
+                }
+                Some(Value::Object(out))
+            }
+        }
+    }
+}
+
+impl Snapshot {
+    /// The transition log's entries (those that read as entries; the fold
+    /// would ignore the others).
+    pub(crate) fn log(&self) -> Vec<crate::lifecycle::Transition> {
+        let log = vec!["transitions".to_string()];
+        let ids: Vec<String> = self.children(&log).cloned().collect();
+        ids.into_iter()
+            .filter_map(|id| {
+                let mut v = self.json(&[log[0].clone(), id.clone()])?;
+                v.as_object_mut()?.insert("id".into(), Value::String(id));
+                serde_json::from_value(v).ok()
+            })
+            .collect()
+    }
+
+    /// The record's state by its kind's lifecycle (`None` without one).
+    pub(crate) fn state(&self, schema: &crate::schema::KindSchema) -> Option<String> {
+        schema.lifecycle.as_ref().map(|lc| lc.fold(&self.log()).state)
+    }
+}
+
+/// Every path where `before` and `after` differ (in either direction), in
+/// order, with the values on each side.
+pub(crate) fn differences<'a>(
+    before: &'a Snapshot,
+    after: &'a Snapshot,
+) -> Vec<(&'a Path, Option<&'a [Val]>, Option<&'a [Val]>)> {
+    let mut out = vec![];
+    let mut b = before.paths.iter().peekable();
+    let mut a = after.paths.iter().peekable();
+    loop {
+        match (b.peek(), a.peek()) {
+            (None, None) => break,
+            (Some((bp, bv)), Some((ap, av))) if bp == ap => {
+                if bv != av {
+                    out.push((*bp, Some(bv.as_slice()), Some(av.as_slice())));
+                }
+                b.next();
+                a.next();
+            }
+            (Some((bp, bv)), Some((ap, _))) if bp < ap => {
+                out.push((*bp, Some(bv.as_slice()), None));
+                b.next();
+            }
+            (Some((bp, bv)), None) => {
+                out.push((*bp, Some(bv.as_slice()), None));
+                b.next();
+            }
+            (_, Some((ap, av))) => {
+                out.push((*ap, None, Some(av.as_slice())));
+                a.next();
+            }
+        }
+    }
+    out
+}
+
+fn keys_of<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>, obj: &ObjId) -> Vec<String> {
+    match heads {
+        Some(h) => doc.keys_at(obj, h).collect(),
+        None => doc.keys(obj).collect(),
+    }
+}
+
+fn all_at<'d, R: ReadDoc>(
+    doc: &'d R,
+    heads: Option<&[ChangeHash]>,
+    obj: &ObjId,
+    key: &str,
+) -> Vec<(AmValue<'d>, ObjId)> {
+    match heads {
+        Some(h) => doc.get_all_at(obj, key, h),
+        None => doc.get_all(obj, key),
+    }
+    .unwrap_or_default()
+}
+
+/// Reads the union of the concurrent map objects `objs` into `out`.
+fn walk<R: ReadDoc>(
+    doc: &R,
+    heads: Option<&[ChangeHash]>,
+    objs: &[ObjId],
+    path: &mut Path,
+    out: &mut BTreeMap<Path, Vec<Val>>,
+) {
+    let mut keys: Vec<String> = objs.iter().flat_map(|o| keys_of(doc, heads, o)).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let mut vals = vec![];
+        let mut maps = vec![];
+        for o in objs {
+            for (v, id) in all_at(doc, heads, o, &key) {
+                match v {
+                    AmValue::Scalar(s) => vals.push(Val::Scalar(crate::record::scalar_to_json(&s))),
+                    AmValue::Object(ObjType::Map | ObjType::Table) => {
+                        maps.push(id.clone());
+                        vals.push(Val::Map(id));
+                    }
+                    AmValue::Object(ObjType::List) => {
+                        let items = list_json(doc, heads, &id);
+                        vals.push(Val::List(id, items));
+                    }
+                    AmValue::Object(ObjType::Text) => {
+                        let text = match heads {
+                            Some(h) => doc.text_at(&id, h),
+                            None => doc.text(&id),
+                        };
+                        vals.push(Val::Text(id, text.unwrap_or_default()));
+                    }
+                }
+            }
+        }
+        vals.sort_by_key(Val::sort_key);
+        vals.dedup();
+        path.push(key);
+        out.insert(path.clone(), vals);
+        if !maps.is_empty() {
+            walk(doc, heads, &maps, path, out);
+        }
+        path.pop();
+    }
+}
+
+/// A list's items as JSON (the winning value of each).
+fn list_json<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>, list: &ObjId) -> Vec<Value> {
+    let len = match heads {
+        Some(h) => doc.length_at(list, h),
+        None => doc.length(list),
+    };
+    (0..len)
+        .filter_map(|i| {
+            match heads {
+                Some(h) => doc.get_at(list, i, h),
+                None => doc.get(list, i),
+            }
+            .ok()
+            .flatten()
+        })
+        .map(|(v, id)| value_json(doc, heads, &v, &id))
+        .collect()
+}
+
+/// One value as JSON (the winning value of each key below it).
+fn value_json<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>, v: &AmValue<'_>, id: &ObjId) -> Value {
+    match v {
+        AmValue::Scalar(s) => crate::record::scalar_to_json(s),
+        AmValue::Object(ObjType::Map | ObjType::Table) => {
+            let mut out = Map::new();
+            for key in keys_of(doc, heads, id) {
+                let got = match heads {
+                    Some(h) => doc.get_at(id, key.as_str(), h),
+                    None => doc.get(id, key.as_str()),
+                };
+                if let Ok(Some((v, child))) = got {
+                    out.insert(key, value_json(doc, heads, &v, &child));
+                }
+            }
+            Value::Object(out)
+        }
+        AmValue::Object(ObjType::List) => Value::Array(list_json(doc, heads, id)),
+        AmValue::Object(ObjType::Text) => Value::String(
+            match heads {
+                Some(h) => doc.text_at(id, h),
+                None => doc.text(id),
+            }
+            .unwrap_or_default(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, Automerge};
+
+    fn p(s: &str) -> Path {
+        s.split('.').map(String::from).collect()
+    }
+
+    #[test]
+    fn a_snapshot_holds_every_concurrent_value_and_each_objects_identity() {
+        let mut a = Automerge::new().with_actor(ActorId::from(vec![1; 16]));
+        let mut tx = a.transaction();
+        let data = tx.put_object(ROOT, "data", ObjType::Map).unwrap();
+        tx.put(&data, "title", "x").unwrap();
+        let list = tx.put_object(&data, "l", ObjType::List).unwrap();
+        tx.insert(&list, 0, 1).unwrap();
+        tx.commit();
+        let before = a.get_heads();
+        let mut b = a.fork().with_actor(ActorId::from(vec![2; 16]));
+        a.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(&data, "title", "A").map(|_| ())).unwrap();
+        b.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(&data, "title", "B").map(|_| ())).unwrap();
+        a.merge(&mut b).unwrap();
+        let now = Snapshot::read(&a, None);
+        assert_eq!(
+            now.get(&p("data.title")).unwrap(),
+            &[Val::Scalar(Value::from("A")), Val::Scalar(Value::from("B"))],
+            "both concurrent values"
+        );
+        let then = Snapshot::read(&a, Some(&before));
+        assert_eq!(then.scalar(&["data", "title"]), Some(&Value::from("x")), "read at the earlier heads");
+        let diff = differences(&then, &now);
+        assert_eq!(diff.len(), 1);
+        assert_eq!(diff[0].0, &p("data.title"));
+        assert_eq!(now.json(&p("data")).unwrap()["l"], serde_json::json!([1]));
+    }
+}
