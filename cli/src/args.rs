@@ -356,6 +356,12 @@ pub(crate) enum Command {
     },
     /// The main job: HQ and two field laptops on loopback work offline and sync in a chain
     Demo,
+    /// What each role may do to each kind of record (the rules in
+    /// schemas/permits.json; everything not listed is refused)
+    Roles {
+        /// Only this kind
+        kind: Option<String>,
+    },
     /// Print a shell completion script
     Completions {
         /// Shell

@@ -242,6 +242,10 @@ pub enum Run {
 /// Binds the control socket in `home`, replacing a stale one (left by a
 /// killed server). Another live server there is an error.
 pub fn bind(home: &Path) -> Result<(tokio::net::UnixListener, PathBuf)> {
+    // the socket is reachable only through its home: the home is its
+    // owner's alone before the socket exists (a mode set after bind would
+    // leave a moment when anyone could connect)
+    ayni_node::node::restrict_to_owner(home).with_context(|| format!("restricting {} to its owner", home.display()))?;
     let path = home.join(SOCKET);
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(&path).is_ok() {

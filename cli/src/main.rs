@@ -194,6 +194,10 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         out.demo(&report)?;
         return Ok(if report.converged { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
+    if let Command::Roles { kind } = &cli.command {
+        out.roles(&ayni_node::permits::permits()?.describe(kind.as_deref())?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let home = home(cli.home)?;
     if let Command::Init { name } = &cli.command {
         let node = Node::init(&home, name)?;
@@ -389,6 +393,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
     match command {
         Command::Init { .. }
         | Command::Completions { .. }
+        | Command::Roles { .. }
         | Command::Demo
         | Command::Serve { .. }
         | Command::Sync { .. }

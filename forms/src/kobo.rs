@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ayni_node::submissions::Submission;
+use std::io::Read;
+
 use calamine::{Data, Reader};
 
 use crate::odk::csv_table;
@@ -33,18 +35,78 @@ fn text(d: &Data) -> String {
     }
 }
 
+/// The most rows and columns a sheet of a submissions export may span (a
+/// KoboToolbox export of a large survey: tens of thousands of rows, a few
+/// hundred columns). A sheet that claims more — one cell far away is
+/// enough — is refused before its grid is built.
+const MAX_ROWS: u32 = 500_000;
+const MAX_COLUMNS: u32 = 4_000;
+/// The most cells, and the most bytes a workbook's parts may inflate to.
+const MAX_CELLS: usize = 20_000_000;
+const MAX_PART: u64 = 256 * 1024 * 1024;
+const MAX_PARTS: u64 = 1024 * 1024 * 1024;
+
+/// The workbook's zip parts inflate within the limits (counted, not kept:
+/// calamine reads the shared strings whole).
+fn parts_within_limits(name: &str, bytes: &[u8]) -> Result<(), Error> {
+    let bad = |reason: String| Error::File { file: name.into(), reason };
+    let mut zip =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad(format!("not an XLSX workbook: {e}")))?;
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let entry = zip.by_index(i).map_err(|e| bad(format!("not an XLSX workbook: {e}")))?;
+        let part = entry.name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
+        let n = std::io::copy(&mut entry.take(MAX_PART + 1), &mut std::io::sink())
+            .map_err(|e| bad(format!("{part}: {e}")))?;
+        total += n;
+        if n > MAX_PART || total > MAX_PARTS {
+            return Err(bad(format!(
+                "its part {part} inflates past {} MiB: not a submissions export (or a compression bomb)",
+                MAX_PART >> 20
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn sheets(name: &str, bytes: &[u8]) -> Result<Vec<Table>, Error> {
+    parts_within_limits(name, bytes)?;
     let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes))
         .map_err(|e| Error::File { file: name.into(), reason: format!("not an XLSX workbook: {e}") })?;
     let mut out = vec![];
     for sheet in book.sheet_names() {
-        let range = book
-            .worksheet_range(&sheet)
-            .map_err(|e| Error::File { file: name.into(), reason: format!("sheet {sheet}: {e}") })?;
-        let mut rows = range.rows();
-        let columns: Vec<String> = rows.next().map(|r| r.iter().map(text).collect()).unwrap_or_default();
-        let rows = rows.map(|r| r.iter().map(text).collect()).collect();
-        out.push(Table { file: format!("{name} sheet {sheet}"), columns, rows });
+        let bad = |reason: String| Error::File { file: name.into(), reason: format!("sheet {sheet}: {reason}") };
+        // the cells one by one, checked before any grid is made
+        let mut cells: Vec<((u32, u32), Data)> = vec![];
+        let mut reader = book.worksheet_cells_reader(&sheet).map_err(|e| bad(e.to_string()))?;
+        while let Some(cell) = reader.next_cell().map_err(|e| bad(e.to_string()))? {
+            let (row, col) = cell.get_position();
+            if row >= MAX_ROWS || col >= MAX_COLUMNS || cells.len() >= MAX_CELLS {
+                return Err(bad(format!(
+                    "a cell at row {}, column {} is beyond {MAX_ROWS} rows × {MAX_COLUMNS} columns: not a submissions export",
+                    row + 1,
+                    col + 1
+                )));
+            }
+            cells.push(((row, col), Data::from(cell.get_value().clone())));
+        }
+        // the grid spans the used cells, as calamine's ranges do
+        let (top, left) = (
+            cells.iter().map(|((r, _), _)| *r).min().unwrap_or(0),
+            cells.iter().map(|((_, c), _)| *c).min().unwrap_or(0),
+        );
+        let rows = cells.iter().map(|((r, _), _)| r + 1 - top).max().unwrap_or(0) as usize;
+        let width = cells.iter().map(|((_, c), _)| c + 1 - left).max().unwrap_or(0) as usize;
+        if rows.saturating_mul(width) > MAX_CELLS {
+            return Err(bad(format!("{rows} rows × {width} columns is more than {MAX_CELLS} cells")));
+        }
+        let mut grid = vec![vec![String::new(); width]; rows];
+        for ((r, c), v) in &cells {
+            grid[(r - top) as usize][(c - left) as usize] = text(v);
+        }
+        let mut grid = grid.into_iter();
+        let columns = grid.next().unwrap_or_default();
+        out.push(Table { file: format!("{name} sheet {sheet}"), columns, rows: grid.collect() });
     }
     Ok(out)
 }

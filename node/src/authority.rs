@@ -178,3 +178,123 @@ impl Authority {
         self.revoked.iter().map(|(n, r)| (*n, r)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The rules, on records made in memory.
+
+    use super::*;
+    use crate::identity::SecretKey;
+    use crate::network::{NetworkInfo, RevocationPayload};
+
+    struct Net {
+        info: NetworkInfo,
+        key: SecretKey,
+        _dir: tempfile::TempDir,
+    }
+
+    fn net() -> Net {
+        let dir = tempfile::tempdir().unwrap();
+        let (info, key) = crate::network::create_network(dir.path(), "gamlp").unwrap();
+        Net { info, key, _dir: dir }
+    }
+
+    fn member(n: &Net, by: Option<(&SecretKey, &Membership)>, who: &SecretKey, role: Role, at: &str) -> Membership {
+        let (issuer, chain) = match by {
+            Some((k, m)) => (k, Some(m)),
+            None => (&n.key, None),
+        };
+        Membership::issue(&n.info, issuer, chain, who.public().node_id(), role, "x", at, None).unwrap()
+    }
+
+    fn revoke(
+        n: &Net,
+        by: Option<(&SecretKey, &Membership)>,
+        who: &SecretKey,
+        at: &str,
+        kept_issued: Vec<String>,
+    ) -> Revocation {
+        let (issuer, chain) = match by {
+            Some((k, m)) => (k, Some(m.to_token().trim_start_matches("ayni1-").to_string())),
+            None => (&n.key, None),
+        };
+        let payload = RevocationPayload {
+            network: n.info.clone(),
+            node_id: who.public().node_id().to_string(),
+            reason: "test".into(),
+            revoked_at: at.into(),
+            kept: Default::default(),
+            kept_issued,
+            issuer: data_encoding::HEXLOWER.encode(&issuer.public().to_bytes()),
+            issuer_membership: chain,
+        };
+        Revocation::issue(payload, issuer).unwrap()
+    }
+
+    fn key() -> SecretKey {
+        SecretKey::generate().unwrap()
+    }
+
+    #[test]
+    fn a_revoked_hq_node_enrols_no_one_backdated_or_not_but_what_it_enrolled_before_stays_if_kept() {
+        let n = net();
+        let (hq2, early, late) = (key(), key(), key());
+        let m_hq2 = member(&n, None, &hq2, Role::Hq, "2026-01-01T00:00:00Z");
+        let m_early = member(&n, Some((&hq2, &m_hq2)), &early, Role::Field, "2026-01-02T00:00:00Z");
+        // after its revocation, backdated to before it
+        let m_late = member(&n, Some((&hq2, &m_hq2)), &late, Role::Hq, "2026-01-01T12:00:00Z");
+        let r = revoke(&n, None, &hq2, "2026-01-03T00:00:00Z", vec![record_hash(&m_early.bytes)]);
+        let a = Authority::decide(&n.info.public_key, &[m_hq2.clone(), m_early.clone(), m_late.clone()], &[r]);
+        assert_eq!(a.role(&early.public().node_id()), Some(Role::Field), "kept by the revocation");
+        assert_eq!(a.role(&late.public().node_id()), None, "not kept: void whatever its date");
+        assert!(!a.counts(&m_late));
+        assert!(a.revocation(&hq2.public().node_id()).is_some());
+        // before the revocation is known, both count
+        let before = Authority::decide(&n.info.public_key, &[m_hq2, m_early, m_late.clone()], &[]);
+        assert!(before.counts(&m_late));
+    }
+
+    #[test]
+    fn the_network_key_decides_races_and_a_node_cannot_pre_empt_its_own_revocation() {
+        let n = net();
+        let (hq1, hq2) = (key(), key());
+        let m1 = member(&n, None, &hq1, Role::Hq, "2026-01-01T00:00:00Z");
+        let m2 = member(&n, None, &hq2, Role::Hq, "2026-01-01T00:00:00Z");
+        let members = [m1.clone(), m2.clone()];
+        // HQ-2, compromised, revokes itself keeping everything, and revokes HQ-1 first
+        let mut generous = revoke(&n, Some((&hq2, &m2)), &hq2, "2026-01-01T01:00:00Z", vec![]);
+        generous.payload.kept.insert("doc".into(), u64::MAX);
+        let generous = Revocation::issue(generous.payload, &hq2).unwrap();
+        let coup = revoke(&n, Some((&hq2, &m2)), &hq1, "2026-01-01T02:00:00Z", vec![]);
+        let a = Authority::decide(&n.info.public_key, &members, &[generous.clone(), coup.clone()]);
+        assert!(a.revocation(&hq2.public().node_id()).is_none(), "a self-revocation counts for nothing");
+        assert!(a.revocation(&hq1.public().node_id()).is_some(), "an HQ node may revoke another");
+        // HQ-1 answers, later: a race between two HQ nodes, the earlier stands
+        let answer = revoke(&n, Some((&hq1, &m1)), &hq2, "2026-01-01T03:00:00Z", vec![]);
+        let a = Authority::decide(&n.info.public_key, &members, &[coup.clone(), answer.clone()]);
+        assert!(a.revocation(&hq1.public().node_id()).is_some());
+        assert!(a.revocation(&hq2.public().node_id()).is_none(), "its revoker was revoked first");
+        // the founder's network key settles it: HQ-2 revoked, and its coup
+        // (not among what the founder kept) voided, in whatever order
+        let founder = revoke(&n, None, &hq2, "2026-01-01T04:00:00Z", vec![]);
+        for records in [vec![coup.clone(), answer.clone(), founder.clone()], vec![founder.clone(), answer, coup]] {
+            let a = Authority::decide(&n.info.public_key, &members, &records);
+            assert!(a.revocation(&hq2.public().node_id()).is_some());
+            assert!(a.revocation(&hq1.public().node_id()).is_none(), "HQ-2's revocation of HQ-1 is void");
+            assert_eq!(a.role(&hq1.public().node_id()), Some(Role::Hq));
+        }
+    }
+
+    #[test]
+    fn a_role_is_the_least_its_memberships_give() {
+        let n = net();
+        let laptop = key();
+        let up = member(&n, None, &laptop, Role::Hq, "2026-01-01T00:00:00Z");
+        let down = member(&n, None, &laptop, Role::Field, "2026-02-01T00:00:00Z");
+        for order in [vec![up.clone(), down.clone()], vec![down.clone(), up.clone()]] {
+            let a = Authority::decide(&n.info.public_key, &order, &[]);
+            assert_eq!(a.role(&laptop.public().node_id()), Some(Role::Field));
+            assert_eq!(a.membership(&laptop.public().node_id()), Some(&down));
+        }
+    }
+}

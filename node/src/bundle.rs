@@ -54,8 +54,12 @@ const FORMAT: u8 = 3;
 const WITH_BLOBS: u8 = 4;
 /// Formats this build imports.
 const READS: &[u8] = &[1, 2, 3, 4];
-/// Largest bundle body accepted once decompressed.
-pub const MAX_BODY: u64 = 8 * 1024 * 1024 * 1024;
+/// Largest bundle body accepted once decompressed: far above a whole HQ
+/// store of 100,000 seed-shaped EDANs (about 300 MB of frames), far below
+/// what would hurt the serving node that imports it. The body is read frame
+/// by frame, and every document is checked not to inflate past
+/// `inflate::MAX_INFLATED` before it is loaded.
+pub const MAX_BODY: u64 = 1024 * 1024 * 1024;
 
 /// What a bundle says about itself.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -410,31 +414,53 @@ fn parse(bytes: &[u8]) -> Result<(Header, Vec<Frame>, Vec<Carried>)> {
     if (bytes[8] != WITH_BLOBS && !tail.is_empty()) || blobs.len() as u64 != header.blobs {
         return Err(bad("body length does not match"));
     }
-    let mut raw = vec![];
-    zstd::stream::read::Decoder::new(body)
-        .map_err(|e| bad(format!("bad body: {e}")))?
-        .take(MAX_BODY + 1)
-        .read_to_end(&mut raw)
-        .map_err(|e| bad(format!("bad body: {e}")))?;
-    if raw.len() as u64 > MAX_BODY {
-        return Err(bad("body too large"));
-    }
+    // frame by frame from the decompressor: never the whole body at once
+    let mut reader =
+        zstd::stream::read::Decoder::new(body).map_err(|e| bad(format!("bad body: {e}")))?.take(MAX_BODY + 1);
     let mut frames = vec![];
-    let mut rest = &raw[..];
-    while !rest.is_empty() {
-        let prefix: [u8; 4] = rest.get(..4).and_then(|p| p.try_into().ok()).ok_or_else(|| bad("truncated frame"))?;
+    let mut read = 0u64;
+    loop {
+        let mut prefix = [0u8; 4];
+        match read_full(&mut reader, &mut prefix).map_err(|e| bad(format!("bad body: {e}")))? {
+            0 => break,
+            4 => {}
+            _ => return Err(bad("truncated frame")),
+        }
         let len = Frame::body_len(prefix).map_err(|e| bad(e.to_string()))?;
         if len > MAX_FRAME {
             return Err(bad("frame too large"));
         }
-        let body = rest.get(4..4 + len).ok_or_else(|| bad("truncated frame"))?;
-        frames.push(Frame::decode(body).map_err(|e| bad(e.to_string()))?);
-        rest = &rest[4 + len..];
+        read += 4 + len as u64;
+        if read > MAX_BODY {
+            return Err(bad(format!("its body is over {} MiB once decompressed", MAX_BODY >> 20)));
+        }
+        let mut frame = vec![0u8; len];
+        if read_full(&mut reader, &mut frame).map_err(|e| bad(format!("bad body: {e}")))? != len {
+            return Err(bad("truncated frame"));
+        }
+        let frame = Frame::decode(&frame).map_err(|e| bad(e.to_string()))?;
+        if let Frame::DocFull(id, raw) = &frame {
+            crate::inflate::chunks(raw, crate::inflate::MAX_INFLATED)
+                .map_err(|e| bad(format!("document {id}: {e}")))?;
+        }
+        frames.push(frame);
     }
     if frames.iter().filter(|f| matches!(f, Frame::DocFull(..))).count() as u64 != header.documents {
         return Err(bad("the document count does not match the header"));
     }
     Ok((header, frames, blobs))
+}
+
+/// Reads into `buf` until it is full or the reader ends; how many bytes.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// The blobs section of a format 4 bundle.

@@ -148,6 +148,7 @@ impl Node {
             match sigs.take(Frame::decode(body).map_err(|e| bad(e.to_string()))?) {
                 None => {}
                 Some(Frame::DocFull(of, raw)) => {
+                    crate::inflate::chunks(&raw, crate::inflate::MAX_INFLATED).map_err(bad)?;
                     let doc = Automerge::load(&raw).map_err(|e| bad(e.to_string()))?;
                     sigs.arrived(&of, || Ok(crate::sync::sigs::document_hashes(&doc))).map_err(bad)?;
                     incoming = Some(doc);

@@ -52,6 +52,7 @@ pub mod error;
 pub mod feed;
 pub mod id;
 pub mod identity;
+pub mod inflate;
 mod ingest;
 pub mod lifecycle;
 pub mod net;

@@ -221,6 +221,13 @@ pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+/// Makes a home directory its owner's alone (mode 0700): nobody else may
+/// list it, read the store or reach the control socket inside it.
+pub fn restrict_to_owner(home: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(home, e))
+}
+
 /// Now, as RFC 3339 (UTC).
 pub fn now_rfc3339() -> String {
     rfc3339(now())
@@ -284,6 +291,9 @@ impl Node {
             return Err(Error::NodeExists(home.to_path_buf()));
         }
         std::fs::create_dir_all(home).map_err(|e| Error::io(home, e))?;
+        // the home holds the node's key, its store and (when it serves) its
+        // control socket: its owner's alone, whatever the umask
+        restrict_to_owner(home)?;
         // `node.json` is written last: a key without it is what an init killed
         // before its end leaves (its node ID was never printed). Kept aside, never deleted.
         let key_path = home.join("node.key");

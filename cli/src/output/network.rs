@@ -261,6 +261,54 @@ impl Out {
         })
     }
 
+    /// The permits (`ayni roles`): per role, per kind, what it may do.
+    pub fn roles(&mut self, permits: &Value) -> Result<()> {
+        self.emit(permits, || {
+            let mut text = String::new();
+            for (role, r) in permits["roles"].as_object().into_iter().flatten() {
+                text.push_str(&format!("{role}: {}\n", r["about"].as_str().unwrap_or("")));
+                let mut t = table(&["kind", "records", "moves", "fields"]);
+                let mut any = false;
+                for (kind, k) in r["kinds"].as_object().into_iter().flatten() {
+                    let flags: Vec<&str> = ["create", "delete", "undelete", "settle"]
+                        .into_iter()
+                        .filter(|f| k[*f].as_bool() == Some(true))
+                        .collect();
+                    let list = |v: &Value| -> Vec<String> {
+                        v.as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
+                    };
+                    let fields: Vec<String> = k["fields"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(path, ops)| format!("{path}: {}", list(ops).join(", ")))
+                        .collect();
+                    let moves = list(&k["moves"]);
+                    if flags.is_empty() && moves.is_empty() && fields.is_empty() {
+                        continue;
+                    }
+                    any = true;
+                    t.add_row(vec![kind.clone(), flags.join(", "), moves.join("\n"), fields.join("\n")]);
+                }
+                if any {
+                    text.push_str(&format!("{t}\n"));
+                } else {
+                    text.push_str("  changes nothing\n");
+                }
+                text.push('\n');
+            }
+            for (kind, entries) in permits["entries"].as_object().into_iter().flatten() {
+                let list: Vec<&str> = entries.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                text.push_str(&format!(
+                    "never change once written, for every role: {kind} {} and every transition entry\n",
+                    list.join(", ")
+                ));
+            }
+            text.push_str("everything not listed is refused (schemas/permits.json)\n");
+            text
+        })
+    }
+
     pub fn audit(&mut self, refusals: &[ayni_node::trust::Refusal]) -> Result<()> {
         self.emit(&refusals, || {
             if refusals.is_empty() {

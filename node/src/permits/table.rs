@@ -248,6 +248,48 @@ impl Permits {
         self.roles.get(role)
     }
 
+    /// The table as people and scripts read it (`ayni roles`): per role,
+    /// what it may do to each kind — every kind, or only `kind` — with the
+    /// `*` entry already applied; and the collections whose entries never
+    /// change. `Err` names an unknown kind.
+    pub fn describe(&self, kind: Option<&str>) -> Result<Value> {
+        let kinds: Vec<&str> = match kind {
+            Some(k) => {
+                crate::schema::schemas()?.kind(k)?;
+                vec![k]
+            }
+            None => crate::schema::KINDS.to_vec(),
+        };
+        let mut roles = serde_json::Map::new();
+        for name in ROLES {
+            let mut per_kind = serde_json::Map::new();
+            for k in &kinds {
+                let p = self.of(name, k).cloned().unwrap_or_default();
+                let fields: serde_json::Map<String, Value> = p
+                    .fields
+                    .iter()
+                    .map(|r| (r.pattern.to_string(), serde_json::to_value(&r.ops).unwrap_or(Value::Null)))
+                    .collect();
+                per_kind.insert(
+                    k.to_string(),
+                    serde_json::json!({
+                        "create": p.create, "delete": p.delete, "undelete": p.undelete, "settle": p.settle,
+                        "moves": p.moves, "fields": fields,
+                    }),
+                );
+            }
+            let about = self.roles.get(name).map(|r| r.about.clone()).unwrap_or_default();
+            roles.insert(name.to_string(), serde_json::json!({"about": about, "kinds": per_kind}));
+        }
+        let entries: serde_json::Map<String, Value> = self
+            .entries
+            .iter()
+            .filter(|(k, _)| kinds.contains(&k.as_str()))
+            .map(|(k, pats)| (k.clone(), Value::from(pats.iter().map(|p| p.to_string()).collect::<Vec<_>>())))
+            .collect();
+        Ok(serde_json::json!({"format": 1, "file": "schemas/permits.json", "roles": roles, "entries": entries}))
+    }
+
     /// The collections of `kind` whose entries never change once written.
     pub fn entries_of(&self, kind: &str) -> &[Pattern] {
         self.entries.get(kind).map(Vec::as_slice).unwrap_or(&[])

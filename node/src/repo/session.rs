@@ -153,6 +153,9 @@ impl Session {
             Ok(m) => m,
             Err(e) => return Ok(vec![self.error(format!("document {id}: a malformed sync message: {e}"))]),
         };
+        if let Err(e) = crate::inflate::sync_message(data, crate::inflate::MAX_INFLATED) {
+            return Ok(vec![self.error(format!("document {id}: a sync message refused: {e}"))]);
+        }
         if msg.have.iter().any(|h| !crate::sync::wire::bloom_is_sound(&h.bloom.to_bytes())) {
             return Ok(vec![self.error(format!("document {id}: a sync message with an unsound bloom filter"))]);
         }

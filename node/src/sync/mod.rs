@@ -421,6 +421,8 @@ impl Session {
                 self.received_content = true;
                 let msg = Message::decode(&bytes)
                     .map_err(|e| SyncError::Protocol(format!("document {id}: bad sync message: {e}")))?;
+                crate::inflate::sync_message(&bytes, crate::inflate::MAX_INFLATED)
+                    .map_err(|e| SyncError::Protocol(format!("document {id}: sync message refused: {e}")))?;
                 self.sigs
                     .arrived(&id, || sigs::chunk_hashes(msg.changes.iter()))
                     .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
@@ -440,6 +442,8 @@ impl Session {
             }
             Frame::DocFull(id, bytes) => {
                 self.received_content = true;
+                crate::inflate::chunks(&bytes, crate::inflate::MAX_INFLATED)
+                    .map_err(|e| SyncError::Protocol(format!("document {id}: refused: {e}")))?;
                 let theirs = Automerge::load(&bytes)
                     .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
                 self.sigs
