@@ -134,3 +134,71 @@ fn field_limits_are_refused_locally_and_refusals_on_receipt_are_audited() {
     assert!(a.ok(&["audit"]).contains("was revoked"));
     assert_eq!(a.json(&["report", "edan:edan-sama-1"])["zones"][0]["observations"]["GAEM-2"], serde_json::Value::Null);
 }
+
+/// A raw DEFLATE chunk of automerge's "compressed change" type that
+/// inflates to `size` bytes of zeros: a few kilobytes on the stick.
+fn deflate_bomb(size: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::DeflateEncoder::new(vec![], flate2::Compression::best());
+    enc.write_all(&vec![0u8; size]).unwrap();
+    let body = enc.finish().unwrap();
+    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
+    let mut len = body.len() as u64;
+    loop {
+        let b = (len & 0x7f) as u8;
+        len >>= 7;
+        chunk.push(if len == 0 { b } else { b | 0x80 });
+        if len == 0 {
+            break;
+        }
+    }
+    chunk.extend(&body);
+    chunk
+}
+
+#[test]
+fn a_bundle_carrying_a_compression_bomb_is_refused_whole_and_the_node_unharmed() {
+    use ayni_node::sync::wire::Frame;
+    use sha2::Digest;
+    let (hq, field) = network(1);
+    let a = &field[0];
+    hq.ok(&["seed"]);
+    let dir = tempfile::tempdir().unwrap();
+    let good = path(&dir, "good.aynib");
+    hq.ok(&["bundle", "export", &good, "--all"]);
+    // the same bundle, re-sealed, with one document's bytes swapped for a bomb
+    let bytes = std::fs::read(&good).unwrap();
+    let hlen = u32::from_be_bytes(bytes[9..13].try_into().unwrap()) as usize;
+    let at = 13 + hlen;
+    let blen = u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+    let raw = zstd::stream::decode_all(&bytes[at + 8..at + 8 + blen]).unwrap();
+    let (mut frames, mut rest, mut swapped) = (vec![], &raw[..], false);
+    while !rest.is_empty() {
+        let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
+        let frame = match Frame::decode(&rest[4..4 + len]).unwrap() {
+            Frame::DocFull(id, _) if !swapped => {
+                swapped = true;
+                Frame::DocFull(id, deflate_bomb(512 << 20))
+            }
+            f => f,
+        };
+        frame.encode(&mut frames);
+        rest = &rest[4 + len..];
+    }
+    let body = zstd::stream::encode_all(&frames[..], 3).unwrap();
+    let mut out = bytes[..at].to_vec();
+    out.extend((body.len() as u64).to_be_bytes());
+    out.extend(&body);
+    out.extend(sha2::Sha256::digest(&out));
+    assert!(out.len() < bytes.len() + 1024 * 1024, "the bomb is small on the stick");
+    let bomb = path(&dir, "bomb.aynib");
+    std::fs::write(&bomb, &out).unwrap();
+    let before = heads(a);
+    let s = a.serve();
+    let err = a.fails(&["bundle", "import", &bomb], 2);
+    assert!(err.contains("inflates to more than 64 MiB"), "{err}");
+    assert_eq!(heads(a), before, "nothing of it was written");
+    assert!(a.json(&["status"])["serving"].is_object(), "the serving node is unharmed");
+    a.ok(&["bundle", "import", &good]);
+    drop(s);
+}

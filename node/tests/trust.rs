@@ -564,3 +564,67 @@ fn a_client_revocation_replicates_with_the_memberships_and_a_forged_one_is_refus
     assert!(n.a.policy().unwrap().client_revoked(&n.hq.id(), "tablet-1").is_some());
     assert!(n.a.membership_records().unwrap().contains(revocation), "and it travels on from there");
 }
+
+/// `doc` with `sigs` as the replication protocol carries it, under `id`.
+fn as_document(id: DocumentId, doc: &Automerge, sigs: &[([u8; 32], [u8; 64])]) -> Vec<u8> {
+    let raw: Vec<u8> = doc.get_changes(&[]).iter().flat_map(|c| c.raw_bytes().to_vec()).collect();
+    let hashes: Vec<automerge::ChangeHash> = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
+    let proofs: Vec<_> = sigs.iter().map(|(h, s)| (*h, ayni_node::attest::Proof::Signature(*s))).collect();
+    let mut out = vec![];
+    sigs::proofs_frame(id, 2, hashes, &proofs).encode(&mut out);
+    Frame::DocFull(id, raw).encode(&mut out);
+    out
+}
+
+#[test]
+fn a_signed_history_replayed_under_another_document_id_is_refused() {
+    let n = net();
+    n.hq.seed().unwrap();
+    // HQ's genuine team record, every change signed, offered as a new document
+    let (sigs, doc) = decode_document(&n.hq.document_bytes("team:GAEM-1").unwrap());
+    let other = DocumentId::random().unwrap();
+    let err = n.c.merge_document(&other, &as_document(other, &doc, &sigs)).unwrap_err().to_string();
+    assert!(err.contains("none of its new changes is admitted"), "{err}");
+    assert!(
+        reasons(&n.c).iter().any(|r| r.contains("bound to another document")),
+        "{:?}",
+        reasons(&n.c)
+    );
+    assert!(n.c.get("team:GAEM-1").is_err(), "the key is not made ambiguous: nothing was stored");
+    // under its own ID it is the genuine record
+    let id: DocumentId = n.hq.get("team:GAEM-1").unwrap().id.parse().unwrap();
+    assert_eq!(n.c.merge_document(&id, &as_document(id, &doc, &sigs)).unwrap().key, "GAEM-1");
+}
+
+#[test]
+fn a_deleted_record_is_still_judged_and_its_tombstone_holds_only_when_and_who() {
+    let n = net();
+    n.hq.seed().unwrap();
+    n.hq.add("person", Some("ana"), json!({"full_name": "Ana"})).unwrap();
+    c_holds(&n, &["person:ana"]);
+    let hq_key = SecretKey::read(&n.hq.home().join("node.key")).unwrap();
+    // even HQ's delete may not carry junk in its tombstone, nor leave invalid fields behind
+    let (id, bytes) = rogue_edit_by(&n, &hq_key, "person:ana", |tx, data| {
+        tx.delete(ROOT, "live").unwrap();
+        let t = tx.put_object(ROOT, "tombstone", automerge::ObjType::Map).unwrap();
+        tx.put(&t, "at", "2026-12-06T10:00:00Z").unwrap();
+        tx.put(&t, "by", "hq").unwrap();
+        tx.put(&t, "junk", "x".repeat(100_000)).unwrap();
+        tx.put(data, "full_name", 7).unwrap();
+    });
+    let rec = n.c.merge_document(&id, &bytes).unwrap();
+    assert!(!rec.deleted);
+    assert!(reasons(&n.c).iter().any(|r| r.contains("its tombstone is not {at, by}")), "{:?}", reasons(&n.c));
+    let (id, bytes) = rogue_edit_by(&n, &hq_key, "person:ana", |tx, data| {
+        tx.delete(ROOT, "live").unwrap();
+        let t = tx.put_object(ROOT, "tombstone", automerge::ObjType::Map).unwrap();
+        tx.put(&t, "at", "2026-12-06T10:00:00Z").unwrap();
+        tx.put(&t, "by", "hq").unwrap();
+        tx.put(data, "full_name", 7).unwrap();
+    });
+    n.c.merge_document(&id, &bytes).unwrap();
+    assert!(reasons(&n.c).iter().any(|r| r.starts_with("schema: ")), "a deleted record is validated: {:?}", reasons(&n.c));
+    // a well-formed delete by HQ goes through
+    n.hq.delete("person:ana").unwrap();
+    assert!(n.c.merge_document(&id, &n.hq.document_bytes("person:ana").unwrap()).unwrap().deleted);
+}

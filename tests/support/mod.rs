@@ -269,3 +269,59 @@ pub fn node_test(file: &str, http: &str, env: &[(&str, String)]) -> String {
     report
 }
 pub mod postgres;
+
+/// What a tampered laptop could send: changes signed with its own key,
+/// written straight into its stopped store, past every check its software
+/// makes. Each `(reference, edit)` is made on the record as the laptop
+/// holds it now (the edits are concurrent with each other), and `edit` is
+/// given the transaction and the record's `data` map.
+pub fn tamper(node: &Ayni, edits: Vec<(&str, Tamper)>) {
+    use automerge::ReadDoc;
+    use ayni_node::store::{DocWrite, Payload};
+    let n = ayni_node::Node::open(&node.home()).expect("open the laptop's store");
+    let key = ayni_node::identity::SecretKey::read(&node.home().join("node.key")).expect("its key");
+    let mut docs: Vec<(ayni_node::DocumentId, automerge::Automerge, Vec<automerge::ChangeHash>, Vec<([u8; 32], Vec<u8>)>)> =
+        vec![];
+    for (reference, edit) in edits {
+        let id: ayni_node::DocumentId = n.get(reference).expect("the record").id.parse().unwrap();
+        let stored = n.store().load(&id).unwrap().expect("its document");
+        let heads = stored.get_heads();
+        let mut fork = stored.fork().with_actor(key.public().actor_id());
+        let data = fork.get(automerge::ROOT, "data").unwrap().expect("data").1;
+        let mut tx = fork.transaction();
+        edit(&mut tx, &data);
+        let hash = tx.commit().0.expect("a change");
+        let change = fork.get_change_by_hash(&hash).unwrap();
+        let sig = (hash.0, key.sign(&hash.0).to_vec());
+        match docs.iter_mut().find(|(d, ..)| *d == id) {
+            Some((_, doc, _, sigs)) => {
+                doc.apply_changes([change]).unwrap();
+                sigs.push(sig);
+            }
+            None => {
+                let mut doc = stored;
+                doc.apply_changes([change]).unwrap();
+                docs.push((id, doc, heads, vec![sig]));
+            }
+        }
+    }
+    for (id, doc, heads, sigs) in &docs {
+        let view = n.store().view(id).unwrap().expect("its view");
+        let rec: ayni_node::Record = serde_json::from_slice(&view).unwrap();
+        let write = DocWrite {
+            id: *id,
+            payload: Payload::Changed { doc, stored_heads: heads },
+            kind: &rec.kind,
+            key: &rec.key,
+            view: view.clone(),
+            conflicted: false,
+            summary: ayni_node::sync::state_hash(id, &doc.get_heads()),
+            sigs: sigs.clone(),
+            policy: false,
+        };
+        n.store().write(&[write]).expect("written past every check");
+    }
+}
+
+/// One edit of [`tamper`].
+pub type Tamper = Box<dyn FnOnce(&mut automerge::transaction::Transaction<'_>, &automerge::ObjId)>;
