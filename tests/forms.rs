@@ -192,19 +192,64 @@ fn the_xlsform_carries_the_edan_form() {
     assert!(has("image", "photo") && has("select_one need_sector", "sector"));
     assert!(has("select_multiple info_sources", "info_sources") && has("integer", "families_affected"));
     let families = rows.iter().find(|r| r[1] == "families_affected").unwrap();
-    assert_eq!((families[2].as_str(), families[5].as_str()), ("Familias afectadas", ". >= 0"));
+    assert_eq!((families[2].as_str(), families[4].as_str()), ("Familias afectadas", ". >= 0"));
     let choices = book.worksheet_range("choices").unwrap();
     let sectors = choices.rows().filter(|r| r[0] == Data::String("need_sector".into())).count();
     assert_eq!(sectors, 10);
     let settings = book.worksheet_range("settings").unwrap();
     assert_eq!(settings.get((1, 1)), Some(&Data::String("ayni_edan".into())));
     a.fails(&["form", "xlsform", "mission", "-o", path.to_str().unwrap()], 2);
+
+    // every label is Spanish, as the label file gives it: no field name, no
+    // English word, no name made up from a field's name
+    let labels: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(include_str!("../schemas/labels.es.json")).unwrap();
+    let english = [
+        "type",
+        "lead",
+        "evaluator",
+        "sources",
+        "source",
+        "start",
+        "end",
+        "observation",
+        "post",
+        "health",
+        "team",
+        "zone",
+        "of",
+    ];
+    let check = |name: &str, label: &str| {
+        let from_file = labels.get(name).and_then(|v| v.as_str()) == Some(label);
+        assert!(!label.is_empty() && (label != name || from_file), "{name}: no label");
+        let words: Vec<String> = label.split(|c: char| !c.is_alphanumeric()).map(str::to_lowercase).collect();
+        assert!(!english.iter().any(|e| words.contains(&e.to_string())), "{name}: an English word in {label:?}");
+        let made_up = {
+            let spaced = name.replace('_', " ");
+            let mut c = spaced.chars();
+            c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+        };
+        assert!(label != made_up || from_file, "{name}: {label:?} is made up from its name, not from the label file");
+    };
+    for r in rows.iter().skip(1) {
+        if !r[0].starts_with("end_") && !["start", "end"].contains(&r[0].as_str()) {
+            check(&r[1], &r[2]);
+        }
+    }
+    for r in choices.rows().skip(1) {
+        check(&r[1].to_string(), &r[2].to_string());
+    }
+    assert!(!rows[0].iter().any(|h| h.contains("English")), "one language: {:?}", rows[0]);
 }
 
 #[test]
 fn an_odk_central_export_becomes_edan_records_once() {
     let a = Ayni::new("hq");
     a.ok(&["seed"]);
+    // the teams the submissions name (a team that has no record is refused)
+    for team in ["GAEM-3", "GAEM-4", "GAEM-5"] {
+        a.add(&["team", "--key", team, "--set", &format!("name={team}")]);
+    }
     let dir = tempfile::tempdir().unwrap();
     let zip = dir.path().join("ayni_edan.zip");
 
@@ -391,6 +436,10 @@ fn kobo_xlsx(bad: bool) -> Vec<u8> {
 fn a_kobo_export_becomes_edan_records_with_its_photos() {
     let a = Ayni::new("hq");
     a.ok(&["seed"]);
+    // the teams the submissions name (a team that has no record is refused)
+    for team in ["GAEM-3", "GAEM-4", "GAEM-5"] {
+        a.add(&["team", "--key", team, "--set", &format!("name={team}")]);
+    }
     let dir = tempfile::tempdir().unwrap();
     let xlsx = dir.path().join("kobo.xlsx");
     let media = dir.path().join("attachments");

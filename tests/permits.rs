@@ -160,7 +160,12 @@ fn a_field_tablets_token_is_refused_through_the_http_api_with_the_rule_named_and
     refused("PATCH", edan, Some(json!({"set": {"tallies.z2.GAEM-2.dead": 9}})), "tallies.z2.GAEM-2.dead");
     refused("PATCH", edan, Some(json!({"set": {"accepted.z2.team": "GAEM-1"}})), "accepted");
     refused("PATCH", edan, Some(json!({"set": {"sign_off.validated_by": "yo"}})), "sign_off");
-    refused("POST", "/api/v1/records/practice", Some(json!({"key": "BP-N", "code": "BP-N", "kind": "bpm", "title_es": "x"})), "may not create practice records");
+    refused(
+        "POST",
+        "/api/v1/records/practice",
+        Some(json!({"key": "BP-N", "code": "BP-N", "kind": "bpm", "title_es": "x"})),
+        "may not create practice records",
+    );
     assert_eq!(hq.content(), before, "nothing was written");
     // what a field team may do still works
     let ok = call("PATCH", edan, Some(json!({"set": {"tallies.z1.GAEM-1.injured": 4}})));
@@ -205,7 +210,10 @@ fn a_tampered_field_laptop_is_refused_by_sync_and_by_bundle_and_its_peers_stay_u
     let at_hq = refusals(&hq);
     assert_eq!(at_hq.len(), expected.len(), "{at_hq:#?}");
     for says in &expected {
-        assert!(at_hq.iter().any(|(who, why)| who == &me && why.contains(says)), "no refusal saying {says:?}: {at_hq:#?}");
+        assert!(
+            at_hq.iter().any(|(who, why)| who == &me && why.contains(says)),
+            "no refusal saying {says:?}: {at_hq:#?}"
+        );
     }
     assert_eq!(hq.content(), hq_before, "HQ stored none of it");
     peer.json(&["sync", &s.addr]);

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "ayni", version, about, max_term_width = 100)]
 pub(crate) struct Cli {
     /// Node home directory [default: $AYNI_HOME, else the platform data directory]
-    #[arg(long, global = true, env = "AYNI_HOME", value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR")]
     pub(crate) home: Option<PathBuf>,
 
     /// Print one JSON document on stdout instead of tables
@@ -237,6 +237,10 @@ pub(crate) enum Command {
         /// Where the new node can reach this one (host:port) [default: the address `serve` last listened on]
         #[arg(long)]
         addr: Option<String>,
+        /// The team it counts for (its key): the node is added to that
+        /// team's `node_ids`, so it may write the team's EDAN tallies
+        #[arg(long)]
+        team: Option<String>,
     },
     /// Revoke a node (HQ only): every node refuses it once it learns of this
     Revoke {

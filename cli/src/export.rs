@@ -48,7 +48,9 @@ pub(crate) fn export(node: &Node, request: Request, out: &mut Out, cwd: &Path) -
         let mut buffer = vec![];
         let mut first = true;
         buffer.extend_from_slice(if format == Format::Json { b"[" } else { b"" });
-        node.list_each(&kind, &[], |r| {
+        node.list_each(&kind, &[], |mut r| {
+            // references by key: the dump means the same on any node
+            r.fields = node.keyed(&r.fields)?;
             if format == Format::Json && !std::mem::take(&mut first) {
                 buffer.push(b',');
             }

@@ -16,11 +16,13 @@ mod mirror;
 mod output;
 mod qr;
 mod serve;
+mod values;
 
 use args::{
     BlobCommand, BundleCommand, CatalogueCommand, Cli, ClientCommand, Command, FormCommand, Format, NetworkCommand,
 };
 use serve::{http_address, serve, Tls};
+use values::{parse_items, resolve_addr, split_assignment, sync_address};
 
 use ayni_node::store::Table;
 use std::path::{Path, PathBuf};
@@ -55,7 +57,16 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // every error reads `ayni: error: …`, clap's as the node's; --help and
+    // --version print what was asked for
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => return ExitCode::from(u8::from(e.print().is_err())),
+        Err(e) => {
+            eprint!("ayni: error: {}", e.render().to_string().trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
     let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("AYNI_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("ayni_node={default_level},ayni={default_level},warn"))
@@ -126,7 +137,10 @@ fn hold_for_crash_tests() {
 }
 
 fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
-    match cli_home {
+    // AYNI_HOME is read here rather than by clap, whose usage lines would
+    // then show `--home <DIR>` as if it were required
+    let from_env = std::env::var_os("AYNI_HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    match cli_home.or(from_env) {
         Some(h) => Ok(h),
         None => dirs::data_dir()
             .map(|d| d.join("ayni"))
@@ -136,40 +150,6 @@ fn home(cli_home: Option<PathBuf>) -> Result<PathBuf> {
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
-}
-
-fn resolve_addr(text: &str) -> Result<std::net::SocketAddr> {
-    use std::net::ToSocketAddrs;
-    let with_port =
-        if text.contains(':') { text.to_string() } else { format!("{text}:{}", ayni_node::net::DEFAULT_PORT) };
-    with_port
-        .to_socket_addrs()
-        .map_err(|e| usage(format!("'{text}' is not an address (HOST:PORT): {e}")))?
-        .next()
-        .ok_or_else(|| usage(format!("'{text}' resolves to no address")))
-}
-
-fn split_assignment(text: &str) -> Result<(String, Value)> {
-    let (path, value) = text.split_once('=').ok_or_else(|| usage(format!("'{text}' is not PATH=VALUE")))?;
-    parse_path(path)?;
-    Ok((path.to_string(), parse_value(value)))
-}
-
-type Item = (String, std::result::Result<Value, String>);
-
-/// Items of a JSON array or JSON Lines file, each labelled for errors;
-/// JSON Lines are parsed one at a time as the import consumes them.
-fn parse_items(text: &str) -> Box<dyn Iterator<Item = Item> + '_> {
-    if text.trim_start().starts_with('[') {
-        match serde_json::from_str::<Vec<Value>>(text) {
-            Ok(items) => Box::new(items.into_iter().enumerate().map(|(i, v)| (format!("item {}", i + 1), Ok(v)))),
-            Err(e) => Box::new(std::iter::once((format!("line {}", e.line()), Err(format!("not a JSON array: {e}"))))),
-        }
-    } else {
-        Box::new(text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| {
-            (format!("line {}", i + 1), serde_json::from_str(l).map_err(|e| format!("invalid JSON: {e}")))
-        }))
-    }
 }
 
 /// After a command wrote many records, the store is reopened so that the
@@ -322,19 +302,6 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
 }
 
 /// The address to sync with: HOST:PORT, or the node ID of a known peer.
-fn sync_address(peer: &str, known: &[ayni_node::replica::PeerInfo]) -> Result<std::net::SocketAddr> {
-    match peer.parse::<ayni_node::identity::NodeId>() {
-        Ok(id) => {
-            let known = known.iter().find(|p| p.node_id == id.to_string());
-            let a = known
-                .and_then(|p| p.addrs.first().cloned())
-                .ok_or_else(|| usage(format!("no known address for peer {id}: give HOST:PORT")))?;
-            resolve_addr(&a)
-        }
-        Err(_) => resolve_addr(peer),
-    }
-}
-
 /// How the serving process runs a command line that came through the
 /// control socket: parsed as a direct run parses it, relative paths taken
 /// against the client's directory when files are opened (messages name
@@ -408,14 +375,21 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             let info = node.network()?.ok_or_else(|| usage("this node belongs to no network"))?;
             out.network(&info, &node.members()?)?;
         }
-        Command::Enroll { node_id, role, name, addr } => {
+        Command::Enroll { node_id, role, name, addr, team } => {
             let id: ayni_node::identity::NodeId = node_id.parse()?;
             let role: ayni_node::network::Role = role.parse()?;
             let addr = match addr {
                 Some(a) => Some(a),
                 None => node.store().row(Table::Local, "listen")?.map(|b| String::from_utf8_lossy(&b).into_owned()),
             };
+            if let Some(t) = &team {
+                node.get(&format!("team:{t}"))
+                    .map_err(|_| usage(format!("unknown team '{t}' (team:{t}): `ayni list team` shows the teams")))?;
+            }
             let m = node.enroll(id, role, name.as_deref().unwrap_or(""), addr)?;
+            if let Some(t) = &team {
+                node.count_in_team(id, t)?;
+            }
             out.token(&m)?;
         }
         Command::Revoke { node_id, reason } => {
@@ -506,7 +480,10 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             out.record(&node.set(&reference, &pairs)?)?;
         }
         Command::Unset { reference, path } => out.record(&node.unset(&reference, &path)?)?,
-        Command::Get { reference } => out.record(&node.get(&reference)?)?,
+        Command::Get { reference } => {
+            let rec = node.get(&reference)?;
+            out.record_named(&rec, &node.names_in(&rec.fields)?)?
+        }
         Command::List { kind, filters } => {
             let filters = filters.iter().map(|f| split_assignment(f)).collect::<Result<Vec<_>>>()?;
             if out.json {
@@ -520,7 +497,11 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         Command::Transition { reference, state, note } => {
             out.record(&node.transition(&reference, &state, note.as_deref())?)?
         }
-        Command::History { reference } => out.history(&node.history(&reference)?)?,
+        Command::History { reference } => {
+            let entries = node.history(&reference)?;
+            let names = node.names_of(entries.iter().map(|e| e.message.as_str()))?;
+            out.history(&entries, &names)?
+        }
         Command::Conflicts => out.conflicts(&node.conflicts()?)?,
         Command::Resolve { reference, path, value } => {
             out.record(&node.resolve_conflict(&reference, &path, parse_value(&value))?)?
@@ -541,7 +522,13 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             if out.json || matches!(format, Format::Json | Format::Jsonl) =>
         {
             let lines = format == Format::Jsonl && !out.json;
-            out.stream_records(lines, |each| node.list_each(&kind, &[], each))?
+            // references by key: the dump means the same on any node
+            out.stream_records(lines, |each| {
+                node.list_each(&kind, &[], |mut r| {
+                    r.fields = node.keyed(&r.fields)?;
+                    each(r)
+                })
+            })?
         }
         Command::Export { kind, format, table, dialect, output } => {
             export::export(node, export::Request { kind, format, table, dialect, output }, out, cwd)?

@@ -30,10 +30,11 @@ fn days(d: Option<f64>) -> Value {
 }
 
 fn stage_name(state: &str, stage: &str) -> String {
+    let name = crate::labels::state_label("request", state);
     if stage.is_empty() {
-        label(state)
+        name
     } else {
-        format!("{} ({stage})", label(state))
+        format!("{name} ({stage})")
     }
 }
 
@@ -130,7 +131,7 @@ fn sections(r: &CooperationReport) -> Vec<Section> {
                         a.key.clone(),
                         vec![
                             Value::Text(a.title.clone().unwrap_or_else(|| a.key.clone())),
-                            text(&a.status.as_deref().map(label)),
+                            text(&a.status.as_deref().map(|s| crate::labels::state_label("agreement", s))),
                             text(&a.signed_at),
                             text(&a.valid_until),
                             a.days_left.map(|d| Value::Number(d as f64)).unwrap_or(Value::Empty),

@@ -49,6 +49,32 @@ pub fn label(name: &str) -> String {
     }
 }
 
+/// Whether the labels file names `name` (else [`label`] makes one up).
+pub fn known(name: &str) -> bool {
+    labels().iter().any(|(k, _)| k == name)
+}
+
+/// The label of a state of a record of `kind`: the kind's own
+/// (`request.closed` → "Cerrada", agreeing with *solicitud*), else the
+/// state's (`closed` → "Cerrado").
+pub fn state_label(kind: &str, state: &str) -> String {
+    let qualified = format!("{kind}.{state}");
+    if known(&qualified) {
+        label(&qualified)
+    } else {
+        label(state)
+    }
+}
+
+/// An event's scope entry (`tarija / Cercado`, as the situation report
+/// holds it) with its department named as people write it.
+pub fn scope_label(entry: &str) -> String {
+    match entry.split_once(" / ") {
+        Some((department, rest)) => format!("{} / {rest}", label(department)),
+        None => label(entry),
+    }
+}
+
 /// The label of a dotted path, part by part.
 pub fn path_label(path: &str) -> String {
     path.split('.').map(label).collect::<Vec<_>>().join(": ")

@@ -78,6 +78,16 @@ fn opt(s: &Option<String>) -> String {
     s.as_deref().map(label).unwrap_or_default()
 }
 
+/// A record's state, in the words its kind takes.
+fn state(kind: &str, s: &Option<String>) -> String {
+    s.as_deref().map(|s| crate::labels::state_label(kind, s)).unwrap_or_default()
+}
+
+/// The event's scope, its departments named.
+fn scope(r: &EventReport) -> String {
+    r.scope.iter().map(|e| crate::labels::scope_label(e)).collect::<Vec<_>>().join("; ")
+}
+
 fn cell(edan: &str, zone: &str, team: &str, field: &str, v: Option<f64>) -> String {
     let class = if team.is_empty() { "n" } else { "n pending" };
     match v {
@@ -124,7 +134,7 @@ fn edan_section(s: &mut String, e: &ayni_node::situation::EventEdan) {
         escape(&e.key),
         escape(&e.title.clone().unwrap_or_default()),
         escape(&opt(&e.edan_type)),
-        escape(&opt(&e.status))
+        escape(&state("edan", &e.status))
     );
     if !r.pending_zones.is_empty() {
         let _ = write!(
@@ -186,9 +196,9 @@ pub fn html(r: &EventReport, generated_at: &str) -> String {
         r#"<!doctype html><html lang="es"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>Informe de situación — {0}</title><style>{CSS}</style></head><body><header><h1>Informe de situación</h1><p class="sub"><strong>{0}</strong> · {1} · estado del evento: {2}{3}</p><p class="sub">Ámbito: {4}. Generado el {5} desde los registros del nodo.</p></header>"#,
         escape(&title),
         escape(&opt(&r.hazard_type)),
-        escape(&opt(&r.event.status)),
+        escape(&state("event", &r.event.status)),
         r.started_at.as_deref().map(|t| format!(" · inicio {}", escape(t))).unwrap_or_default(),
-        escape(&r.scope.join("; ")),
+        escape(&scope(r)),
         escape(generated_at)
     );
     if let Some(impact) = &r.impact_text {
@@ -334,7 +344,7 @@ fn response_section(s: &mut String, r: &EventReport) {
                 escape(&m.key),
                 escape(&m.title.clone().unwrap_or_else(|| m.key.clone())),
                 escape(&opt(&m.phase)),
-                escape(&opt(&m.status)),
+                escape(&state("mission", &m.status)),
                 m.results,
                 delivered.join("<br>")
             );
@@ -367,8 +377,8 @@ pub fn markdown(r: &EventReport, generated_at: &str) -> String {
         "# Informe de situación — {}\n\n{} · estado del evento: {} · ámbito: {}\n\nGenerado el {} desde los registros del nodo. Las cifras de cada zona son las aceptadas por HQ o la única observación; las zonas con doble conteo se muestran por equipo y no entran en los totales; las EDAN de un mismo evento no se suman.\n",
         md(&title),
         md(&opt(&r.hazard_type)),
-        md(&opt(&r.event.status)),
-        md(&r.scope.join("; ")),
+        md(&state("event", &r.event.status)),
+        md(&scope(r)),
         generated_at
     );
     for e in &r.edans {
@@ -379,7 +389,7 @@ pub fn markdown(r: &EventReport, generated_at: &str) -> String {
             md(&e.key),
             md(&e.title.clone().unwrap_or_default()),
             md(&opt(&e.edan_type)),
-            md(&opt(&e.status))
+            md(&state("edan", &e.status))
         );
         if !e.report.pending_zones.is_empty() {
             let _ = writeln!(s, "> Zonas que esperan la decisión de HQ: {}\n", md(&e.report.pending_zones.join(", ")));
@@ -471,7 +481,7 @@ pub fn markdown(r: &EventReport, generated_at: &str) -> String {
                     let cells = vec![
                         Cell::Text(name),
                         text(&m.phase.as_deref().map(label)),
-                        text(&m.status.as_deref().map(label)),
+                        text(&m.status.as_deref().map(|s| crate::labels::state_label("mission", s))),
                         count(m.results),
                     ];
                     (m.key.clone(), cells)

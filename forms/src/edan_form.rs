@@ -134,8 +134,9 @@ pub fn sections() -> Result<Vec<Section>, ayni_node::Error> {
         }
     };
     let mut top = vec![
-        q("start", Kind::Meta("start"), false, Target::Start),
-        q("end", Kind::Meta("end"), false, Target::End),
+        // metadata the collecting app fills in: never shown, never labelled
+        Question { label: String::new(), ..q("start", Kind::Meta("start"), false, Target::Start) },
+        Question { label: String::new(), ..q("end", Kind::Meta("end"), false, Target::End) },
         Question {
             name: "event".into(),
             kind: Kind::Text,

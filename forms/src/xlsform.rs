@@ -1,6 +1,6 @@
 //! The EDAN form as an XLSForm, the spreadsheet ODK Central and
 //! KoboToolbox build forms from: sheets `survey`, `choices` and
-//! `settings`, labels in Spanish (with the field names as English labels).
+//! `settings`, labels in Spanish (every one from `schemas/labels.es.json`).
 //!
 //! Owns: writing [`crate::edan_form`] in XLSForm's conventions (groups and
 //! repeats, `start`/`end` metadata, constraints for counts and IDs).
@@ -20,13 +20,13 @@ pub fn edan_xlsform() -> Result<Vec<u8>, Error> {
     let sections = sections()?;
     let mut book = Workbook::new();
     let bold = Format::new().set_bold();
-    let mut survey: Vec<[String; 8]> = vec![];
+    let mut survey: Vec<[String; 7]> = vec![];
     let mut choices: Vec<[String; 3]> = vec![];
     let s = |x: &str| x.to_string();
     for sec in &sections {
         if !sec.name.is_empty() {
             let kind = if sec.repeat { "begin_repeat" } else { "begin_group" };
-            survey.push([s(kind), s(sec.name), s(sec.label), s(sec.name), s(""), s(""), s(""), s("")]);
+            survey.push([s(kind), s(sec.name), s(sec.label), s(""), s(""), s(""), s("")]);
         }
         for q in &sec.questions {
             let (ty, constraint, message) = match &q.kind {
@@ -50,18 +50,17 @@ pub fn edan_xlsform() -> Result<Vec<u8>, Error> {
                 Kind::Image => (s("image"), s(""), s("")),
             };
             let required = if q.required { "yes" } else { "" };
-            survey.push([ty, q.name.clone(), q.label.clone(), q.name.clone(), s(required), constraint, message, s("")]);
+            survey.push([ty, q.name.clone(), q.label.clone(), s(required), constraint, message, s("")]);
         }
         if !sec.name.is_empty() {
             let kind = if sec.repeat { "end_repeat" } else { "end_group" };
-            survey.push([s(kind), s(sec.name), s(""), s(""), s(""), s(""), s(""), s("")]);
+            survey.push([s(kind), s(sec.name), s(""), s(""), s(""), s(""), s("")]);
         }
     }
     let head = [
         "type",
         "name",
         "label::Español (es)",
-        "label::English (en)",
         "required",
         "constraint",
         "constraint_message::Español (es)",

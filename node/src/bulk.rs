@@ -36,12 +36,22 @@ impl Node {
         I: Iterator<Item = (String, std::result::Result<Value, String>)>,
     {
         self.kind(kind)?;
+        let items = || items().map(|(at, item)| (at, item.and_then(|v| intake(kind, v))));
         let mut report = Reporter::new(format!("import {kind}"), "records", IMPORT_BATCH as u64, progress);
+        // every keyed record of the file gets its document ID first, so
+        // records of the file reference one another by key
+        let mut planned = crate::write::Planned::new();
+        for (_, item) in items() {
+            if let Some(key) = item.ok().as_ref().and_then(|v| v.get("key")).and_then(Value::as_str) {
+                planned.insert(key.to_string(), crate::id::DocumentId::random()?);
+            }
+        }
+        let planned = &planned;
         let mut taken = HashSet::new();
         let mut errors = vec![];
         let mut total = 0;
         for (at, item) in items() {
-            if let Err(e) = item.and_then(|v| self.check_new(kind, v, &mut taken).map_err(|e| e.to_string())) {
+            if let Err(e) = item.and_then(|v| self.check_new(kind, v, &mut taken, planned).map_err(|e| e.to_string())) {
                 errors.push((at, e));
             }
             total += 1;
@@ -76,8 +86,13 @@ impl Node {
                             part.into_iter()
                                 .map(|(at, item)| {
                                     let value = item.map_err(|e| Error::Import(vec![(at, e)]))?;
-                                    let b =
-                                        self.by(&crate::clients::Actor::Node).build(kind, None, value, &mut taken)?;
+                                    let b = self.by(&crate::clients::Actor::Node).build_from(
+                                        kind,
+                                        None,
+                                        value,
+                                        &mut taken,
+                                        Some(planned),
+                                    )?;
                                     let w = self.doc_write(b.id, Payload::New(&b.doc), &b.rec, vec![])?;
                                     let (view, summary) = (w.view, w.summary);
                                     Ok((b, view, summary))
@@ -115,7 +130,32 @@ impl Node {
         }
         Ok(ImportReport { kind: kind.to_string(), created })
     }
+}
 
+/// An item of an import as the record input it is: a record's fields (and
+/// `key`, `status`), or a whole record as `ayni export --format json`
+/// writes it (`kind`, `key`, `status`, `fields`; the rest is this node's to
+/// make anew).
+fn intake(kind: &str, v: Value) -> std::result::Result<Value, String> {
+    let Value::Object(mut m) = v else { return Ok(v) };
+    let Some(Value::Object(fields)) = m.get("fields").cloned() else { return Ok(Value::Object(m)) };
+    if !m.contains_key("kind") || !m.contains_key("heads") {
+        return Ok(Value::Object(m));
+    }
+    match m.get("kind").and_then(Value::as_str) {
+        Some(k) if k == kind => {}
+        other => return Err(format!("a {} record, not a {kind}", other.unwrap_or("?"))),
+    }
+    let mut out = fields;
+    for k in ["key", "status"] {
+        if let Some(v) = m.remove(k).filter(|v| !v.is_null()) {
+            out.insert(k.to_string(), v);
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+impl Node {
     /// Verifies every stored document: it loads (chunk checksums, hash
     /// chain), is an Ayni record, passes its schema, and its view is current.
     /// A damaged document is reported, never fatal.

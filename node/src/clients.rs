@@ -355,7 +355,9 @@ impl Node {
 
     /// Revokes a client: its token stops working at once.
     pub fn revoke_client(&self, name: &str) -> Result<Client> {
-        let mut c = self.client(name)?.ok_or_else(|| Error::NotFound(format!("client '{name}'")))?;
+        let mut c = self.client(name)?.ok_or_else(|| {
+            Error::malformed("client", format!("no client named '{name}' on this node (`ayni client list` shows them)"))
+        })?;
         if c.revoked_at.is_none() {
             let at = crate::node::now_rfc3339();
             c.revoked_at = Some(at.clone());

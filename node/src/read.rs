@@ -3,6 +3,8 @@
 //!
 //! Owns: the read views the CLI and the API show. Must never: write.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -40,7 +42,7 @@ impl Node {
         filters: &[(String, Value)],
         mut f: impl FnMut(Record) -> Result<()>,
     ) -> Result<usize> {
-        self.kind(kind)?;
+        let filters = self.where_filters(kind, filters)?;
         let mut n = 0;
         for item in self.store().views_of_kind_iter(kind) {
             let (id, bytes) = item?;
@@ -56,6 +58,103 @@ impl Node {
             }
         }
         Ok(n)
+    }
+
+    /// Checks `--where` filters against the kind and makes their values
+    /// what records hold: `status` must be one of the kind's states (or the
+    /// names shown for them), `key` and `id` are compared as given, and any
+    /// other path must be a field of the kind (references by key, enums by
+    /// their choices; see `KindSchema::where_value`).
+    fn where_filters(&self, kind: &str, filters: &[(String, Value)]) -> Result<Vec<(String, Value)>> {
+        let schema = self.kind(kind)?;
+        let mut out = vec![];
+        for (path, value) in filters {
+            let value = match path.as_str() {
+                "key" | "id" => value.clone(),
+                "status" => {
+                    let Some(lc) = &schema.lifecycle else {
+                        return Err(Error::invalid(kind, "status", format!("{kind} records have no lifecycle")));
+                    };
+                    let mut names: Vec<&str> = lc.states.keys().map(String::as_str).collect();
+                    for d in lc.derived.values() {
+                        names.extend([d.before.as_str(), d.warning.as_str(), d.after.as_str()]);
+                    }
+                    if !value.as_str().is_some_and(|s| names.contains(&s)) {
+                        return Err(Error::invalid(
+                            kind,
+                            "status",
+                            format!("{value} is not a state of {kind} (states: {})", names.join(", ")),
+                        ));
+                    }
+                    value.clone()
+                }
+                _ => {
+                    let segs = crate::node::parse_path(path)?;
+                    schema.where_value(self.schemas(), &segs, value.clone(), &mut self.key_resolver())?
+                }
+            };
+            out.push((path.clone(), value));
+        }
+        Ok(out)
+    }
+
+    /// The records that the document IDs among `texts` name, as people read
+    /// them: ID → `kind:key — title`. Records store references as IDs; front
+    /// ends show these next to them (`ayni get`, `ayni history`).
+    pub fn names_of<'a>(&self, texts: impl IntoIterator<Item = &'a str>) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for text in texts {
+            for word in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+                if out.contains_key(word) {
+                    continue;
+                }
+                let Ok(id) = word.parse::<crate::DocumentId>() else { continue };
+                let Some(view) = self.store().view(&id)? else { continue };
+                let Ok(rec) = serde_json::from_slice::<Record>(&view) else { continue };
+                let title = rec.title.map(|t| format!(" — {t}")).unwrap_or_default();
+                out.insert(word.to_string(), format!("{}:{}{title}", rec.kind, rec.key));
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Node::names_of`] the strings of a record's fields.
+    pub fn names_in(&self, fields: &Value) -> Result<BTreeMap<String, String>> {
+        fn strings<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+            match v {
+                Value::String(s) => out.push(s),
+                Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+                Value::Object(m) => m.values().for_each(|i| strings(i, out)),
+                _ => {}
+            }
+        }
+        let mut all = vec![];
+        strings(fields, &mut all);
+        self.names_of(all)
+    }
+
+    /// `value` with every reference — a string that is the document ID of a
+    /// stored record — written as `kind:key`, as people and `import` name
+    /// records (a record dump that moves between nodes keeps its meaning:
+    /// document IDs are made anew by whoever imports it).
+    pub fn keyed(&self, value: &Value) -> Result<Value> {
+        Ok(match value {
+            Value::String(s) => match s.parse::<crate::DocumentId>() {
+                Ok(id) => match self.store().view(&id)? {
+                    Some(view) => match serde_json::from_slice::<Record>(&view) {
+                        Ok(rec) => Value::String(format!("{}:{}", rec.kind, rec.key)),
+                        Err(_) => value.clone(),
+                    },
+                    None => value.clone(),
+                },
+                Err(_) => value.clone(),
+            },
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.keyed(v)).collect::<Result<_>>()?),
+            Value::Object(m) => Value::Object(
+                m.iter().map(|(k, v)| Ok((k.clone(), self.keyed(v)?))).collect::<Result<serde_json::Map<_, _>>>()?,
+            ),
+            other => other.clone(),
+        })
     }
 
     /// Every change to a record, oldest first.

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use automerge::Automerge;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::attest::{Proof, Signed};
 use crate::error::{Error, Result};
@@ -123,6 +124,14 @@ impl Node {
             )));
         }
         let label = if label.is_empty() { node.to_string()[..6].to_string() } else { label.to_string() };
+        if let Some(other) =
+            self.members_all()?.into_iter().find(|m| m.payload.label == label && m.payload.node_id != node.to_string())
+        {
+            return Err(Error::Precondition(format!(
+                "a member is already named '{label}' (node {}): choose another --name",
+                other.payload.node_id
+            )));
+        }
         let m = match network::network_key(self.home())? {
             Some(key) => {
                 Membership::issue(&network, &key, None, node, role, &label, &crate::node::now_rfc3339(), addr_hint)?
@@ -140,6 +149,21 @@ impl Node {
         };
         self.put_record(Table::Members, &node.to_string(), &m.bytes)?;
         Ok(m)
+    }
+
+    /// Lists `node` in team `team`'s `node_ids` (if it is not there yet), so
+    /// it counts for the team: it may write the team's EDAN tallies and
+    /// vouch for the team's field clients.
+    pub fn count_in_team(&self, node: NodeId, team: &str) -> Result<crate::Record> {
+        let reference = format!("team:{team}");
+        let rec = self.get(&reference)?;
+        let mut ids: Vec<Value> = rec.fields.get("node_ids").and_then(Value::as_array).cloned().unwrap_or_default();
+        let id = Value::String(node.to_string());
+        if ids.contains(&id) {
+            return Ok(rec);
+        }
+        ids.push(id);
+        self.set(&reference, &[("node_ids".to_string(), Value::Array(ids))])
     }
 
     /// Joins the network a token enrols this node in.

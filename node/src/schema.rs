@@ -155,6 +155,18 @@ impl Schemas {
         }
     }
 
+    /// Follows `$ref`s from a schema node until one that has none.
+    fn deref_all<'a>(&'a self, doc: &'a str, s: &'a Value) -> (&'a str, &'a Value) {
+        let (mut doc, mut s) = (doc, s);
+        for _ in 0..8 {
+            match self.deref(doc, s) {
+                Some((d, t)) => (doc, s) = (d, t),
+                None => break,
+            }
+        }
+        (doc, s)
+    }
+
     /// The schema node describing the items of array schema `s`.
     fn items<'a>(&'a self, doc: &'a str, s: &'a Value) -> Option<(&'a str, &'a Value)> {
         match s.get("items") {
@@ -243,6 +255,52 @@ impl KindSchema {
             Some(at) => normalize_at(schemas, self.kind, at, &mut path.to_vec(), value, resolve),
             None => Ok(value),
         }
+    }
+}
+
+impl KindSchema {
+    /// The value a `--where PATH=VALUE` filter compares with: PATH must be
+    /// a field of the kind (a list field matches one of its items), a
+    /// reference may be given by key (`event_id=ev-sama`), and a value
+    /// outside a field's enum is refused, naming the choices — so a typo
+    /// is an error, not an empty list.
+    pub fn where_value(
+        &self,
+        schemas: &Schemas,
+        path: &[String],
+        value: Value,
+        resolve: &mut Resolve<'_>,
+    ) -> Result<Value> {
+        let dotted = path.join(".");
+        let Some((doc, at)) = schemas.locate(self.kind, path) else {
+            let fields: Vec<&str> = self
+                .raw
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|p| p.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            return Err(Error::invalid(
+                self.kind,
+                &dotted,
+                format!("{} records have no field '{dotted}' (fields: status, key, {})", self.kind, fields.join(", ")),
+            ));
+        };
+        // a list field is matched by one of its items
+        let (doc, at) = match schemas.deref_all(doc, at) {
+            (d, s) if s.get("type").and_then(Value::as_str) == Some("array") => {
+                schemas.items(d, s).map(|(d, s)| schemas.deref_all(d, s)).unwrap_or((d, s))
+            }
+            other => other,
+        };
+        let value = normalize_at(schemas, self.kind, (doc, at), &mut path.to_vec(), value, resolve)?;
+        if let Some(choices) = at.get("enum").and_then(Value::as_array) {
+            if !choices.contains(&value) {
+                let names: Vec<String> =
+                    choices.iter().map(|c| c.as_str().map_or(c.to_string(), String::from)).collect();
+                return Err(Error::invalid(self.kind, &dotted, format!("{value} is not one of: {}", names.join(", "))));
+            }
+        }
+        Ok(value)
     }
 }
 

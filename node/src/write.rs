@@ -219,8 +219,24 @@ impl Writer<'_> {
         fields: Value,
         taken: &mut HashSet<String>,
     ) -> Result<Built> {
+        self.build_from(kind, key, fields, taken, None)
+    }
+
+    /// [`Writer::build`], or, given `import`, of a record of an import:
+    /// `fields` may carry `status` (the record is created at that state, its
+    /// transition log holding the moves from the initial one), and
+    /// references to keys of `import` (the records of the same kind in the
+    /// same import) take the document IDs planned for them.
+    pub(crate) fn build_from(
+        &self,
+        kind: &str,
+        key: Option<&str>,
+        fields: Value,
+        taken: &mut HashSet<String>,
+        import: Option<&Planned>,
+    ) -> Result<Built> {
         let node = self.node;
-        let (schema, id, key, fields) = node.prepare(kind, key, fields, taken)?;
+        let Prepared { schema, id, key, fields, moves } = node.prepare(kind, key, fields, taken, import)?;
 
         let env = Envelope {
             kind: kind.to_string(),
@@ -232,6 +248,21 @@ impl Writer<'_> {
         let mut doc = Automerge::new().with_actor(node.secret().public().actor_id());
         let mut tx = doc.transaction();
         record::create(&mut tx, &id.to_string(), &env, &fields)?;
+        let mut status = schema.lifecycle.as_ref().map(|lc| lc.initial.clone());
+        for (seq, to) in moves.iter().enumerate() {
+            let entry = Transition {
+                id: new_item_id(),
+                from: status.clone().unwrap_or_default(),
+                to: to.clone(),
+                seq: seq as u64 + 1,
+                at: env.created_at.clone(),
+                by: env.created_by.clone(),
+                note: Some("import".into()),
+                resolves: vec![],
+            };
+            record::append_transition(&mut tx, &id.to_string(), &entry)?;
+            status = Some(to.clone());
+        }
         let (committed, _) = tx.commit_with(
             CommitOptions::default()
                 .with_message(self.message(&format!("add {kind} {}", env.key)))
@@ -245,7 +276,7 @@ impl Writer<'_> {
             kind: env.kind,
             key: env.key,
             title: schema.title_field.as_ref().and_then(|f| fields.get(f)).and_then(Value::as_str).map(String::from),
-            status: schema.lifecycle.as_ref().map(|lc| lc.initial.clone()),
+            status,
             deleted: false,
             flags: vec![],
             conflicts: 0,
@@ -260,35 +291,111 @@ impl Writer<'_> {
     }
 }
 
+/// The (zone, team) pairs of a `tallies` map.
+fn tallies_teams(tallies: &Value) -> Vec<(String, String)> {
+    tallies
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(zone, teams)| {
+            teams.as_object().into_iter().flatten().map(move |(team, _)| (zone.clone(), team.clone()))
+        })
+        .collect()
+}
+
+/// Document IDs planned, by key, for the records of one kind in one import
+/// (so they may reference one another by key).
+pub(crate) type Planned = std::collections::HashMap<String, DocumentId>;
+
+/// A new record's input, checked: what to build it from.
+pub(crate) struct Prepared {
+    schema: &'static KindSchema,
+    id: DocumentId,
+    key: String,
+    fields: Value,
+    /// The lifecycle moves from the initial state to the record's state
+    /// (an import's `status`), in order.
+    moves: Vec<String>,
+}
+
 impl Node {
-    /// Checks a new record without building it (the first pass of import).
-    pub(crate) fn check_new(&self, kind: &str, fields: Value, taken: &mut HashSet<String>) -> Result<()> {
-        self.prepare(kind, None, fields, taken).map(|_| ())
+    /// Refuses EDAN tallies (`value`, written at `path`) for a team that
+    /// has no record here: a mistyped team (`gaem-2` for `GAEM-2`) would
+    /// otherwise be counted as one more team.
+    fn teams_exist(&self, schema: &KindSchema, path: &[String], value: &Value) -> Result<()> {
+        if schema.kind != "edan" {
+            return Ok(());
+        }
+        // the team keys `value` writes, by where it sits under `tallies`
+        let teams: Vec<(String, String)> = match path {
+            [t, zone, team, ..] if t == "tallies" => vec![(zone.clone(), team.clone())],
+            [t, zone] if t == "tallies" => {
+                value.as_object().map_or(vec![], |m| m.keys().map(|k| (zone.clone(), k.clone())).collect())
+            }
+            [t] if t == "tallies" => tallies_teams(value),
+            [] => value.get("tallies").map(tallies_teams).unwrap_or_default(),
+            _ => vec![],
+        };
+        for (zone, team) in teams {
+            if self.store().ids_by_key("team", &team)?.is_empty() {
+                let known: Vec<String> = self.list("team", &[])?.into_iter().map(|t| t.key).collect();
+                return Err(Error::invalid(
+                    "edan",
+                    &format!("tallies.{zone}.{team}"),
+                    format!("no team with key '{team}' (teams: {})", known.join(", ")),
+                ));
+            }
+        }
+        Ok(())
     }
 
-    /// Validates a new record's key and fields; returns what to build it from.
+    /// Checks a new record of an import without building it (its first
+    /// pass).
+    pub(crate) fn check_new(
+        &self,
+        kind: &str,
+        fields: Value,
+        taken: &mut HashSet<String>,
+        planned: &Planned,
+    ) -> Result<()> {
+        self.prepare(kind, None, fields, taken, Some(planned)).map(|_| ())
+    }
+
+    /// Validates a new record's key and fields (an import's may carry
+    /// `status`, and reference records of `planned` by key).
     pub(crate) fn prepare(
         &self,
         kind: &str,
         key: Option<&str>,
         fields: Value,
         taken: &mut HashSet<String>,
-    ) -> Result<(&'static KindSchema, DocumentId, String, Value)> {
+        import: Option<&Planned>,
+    ) -> Result<Prepared> {
         let schema = self.kind(kind)?;
-        let (key_in_fields, fields) = match fields {
-            Value::Object(mut m) => (m.remove("key"), Value::Object(m)),
-            Value::Null => (None, Value::Object(Default::default())),
+        let importing = import.is_some();
+        let none = Planned::new();
+        let planned = import.unwrap_or(&none);
+        let (key_in_fields, status, fields) = match fields {
+            Value::Object(mut m) => {
+                let status = if importing { m.remove("status") } else { None };
+                (m.remove("key"), status, Value::Object(m))
+            }
+            Value::Null => (None, None, Value::Object(Default::default())),
             other => {
                 return Err(Error::invalid(kind, "", format!("a record is a JSON object, not {other}")));
             }
         };
-        let id = DocumentId::random()?;
         let key = match (key, key_in_fields) {
-            (Some(k), _) => k.to_string(),
-            (None, Some(Value::String(k))) => k,
+            (Some(k), _) => Some(k.to_string()),
+            (None, Some(Value::String(k))) => Some(k),
             (None, Some(other)) => return Err(Error::invalid(kind, "key", format!("{other} is not a string"))),
-            (None, None) => id.to_string(),
+            (None, None) => None,
         };
+        let id = match key.as_ref().and_then(|k| planned.get(k)) {
+            Some(id) => *id,
+            None => DocumentId::random()?,
+        };
+        let key = key.unwrap_or_else(|| id.to_string());
         if !valid_key(&key) {
             return Err(Error::invalid(
                 kind,
@@ -306,9 +413,43 @@ impl Node {
         if !taken.insert(key.clone()) || !self.store().ids_by_key(kind, &key)?.is_empty() {
             return Err(Error::invalid(kind, "key", format!("a {kind} with key '{key}' already exists")));
         }
-        let fields = schema.normalize(self.schemas(), fields, &mut self.key_resolver())?;
+        let mut stored = self.key_resolver();
+        let mut resolve = |target: &str, key: &str| match (target == kind).then(|| planned.get(key)).flatten() {
+            Some(id) => Ok(Some(id.to_string())),
+            None => stored(target, key),
+        };
+        let fields = schema.normalize(self.schemas(), fields, &mut resolve)?;
         schema.validate(&fields)?;
-        Ok((schema, id, key, fields))
+        self.teams_exist(schema, &[], &fields)?;
+        let moves = match (status, &schema.lifecycle) {
+            (None, _) => vec![],
+            (Some(_), None) => return Err(Error::invalid(kind, "status", format!("{kind} records have no lifecycle"))),
+            (Some(Value::String(to)), Some(lc)) => {
+                // a name shown for a state (an agreement's `expiring`) stands for it
+                let to = lc
+                    .derived
+                    .iter()
+                    .find(|(_, d)| [&d.before, &d.warning, &d.after].contains(&&to))
+                    .map_or(to.clone(), |(state, _)| state.clone());
+                if !lc.states.contains_key(&to) {
+                    let states: Vec<&str> = lc.states.keys().map(String::as_str).collect();
+                    return Err(Error::invalid(
+                        kind,
+                        "status",
+                        format!("'{to}' is not a state of {kind} ({})", states.join(", ")),
+                    ));
+                }
+                lc.path(&lc.initial, &to, &fields).ok_or_else(|| {
+                    Error::invalid(
+                        kind,
+                        "status",
+                        format!("'{to}' cannot be reached from '{}' with these fields", lc.initial),
+                    )
+                })?
+            }
+            (Some(other), Some(_)) => return Err(Error::invalid(kind, "status", format!("{other} is not a state"))),
+        };
+        Ok(Prepared { schema, id, key, fields, moves })
     }
 }
 
@@ -344,6 +485,7 @@ impl Writer<'_> {
                     ));
                 }
                 let value = schema.normalize_at_path(node.schemas(), &segs, value.clone(), &mut node.key_resolver())?;
+                node.teams_exist(schema, &segs, &value)?;
                 record::set_path(tx, id, &segs, &value)?;
             }
             Ok(())
@@ -373,7 +515,11 @@ impl Writer<'_> {
     /// Moves a record to `to` through its lifecycle.
     pub fn transition(&self, reference: &str, to: &str, note: Option<&str>) -> Result<Record> {
         let by = self.node.id().to_string();
-        self.edit(reference, &format!("transition to {to}"), false, |_, schema, tx, id| {
+        let message = match note {
+            Some(n) => format!("transition to {to}: {n}"),
+            None => format!("transition to {to}"),
+        };
+        self.edit(reference, &message, false, |_, schema, tx, id| {
             let env = record::envelope(tx).ok_or_else(|| Error::NotFound(reference.to_string()))?;
             let refuse = |from: &str, why: String| Error::Transition {
                 kind: env.kind.clone(),

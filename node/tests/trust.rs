@@ -585,11 +585,7 @@ fn a_signed_history_replayed_under_another_document_id_is_refused() {
     let other = DocumentId::random().unwrap();
     let err = n.c.merge_document(&other, &as_document(other, &doc, &sigs)).unwrap_err().to_string();
     assert!(err.contains("none of its new changes is admitted"), "{err}");
-    assert!(
-        reasons(&n.c).iter().any(|r| r.contains("bound to another document")),
-        "{:?}",
-        reasons(&n.c)
-    );
+    assert!(reasons(&n.c).iter().any(|r| r.contains("bound to another document")), "{:?}", reasons(&n.c));
     assert!(n.c.get("team:GAEM-1").is_err(), "the key is not made ambiguous: nothing was stored");
     // under its own ID it is the genuine record
     let id: DocumentId = n.hq.get("team:GAEM-1").unwrap().id.parse().unwrap();
@@ -623,7 +619,11 @@ fn a_deleted_record_is_still_judged_and_its_tombstone_holds_only_when_and_who() 
         tx.put(data, "full_name", 7).unwrap();
     });
     n.c.merge_document(&id, &bytes).unwrap();
-    assert!(reasons(&n.c).iter().any(|r| r.starts_with("schema: ")), "a deleted record is validated: {:?}", reasons(&n.c));
+    assert!(
+        reasons(&n.c).iter().any(|r| r.starts_with("schema: ")),
+        "a deleted record is validated: {:?}",
+        reasons(&n.c)
+    );
     // a well-formed delete by HQ goes through
     n.hq.delete("person:ana").unwrap();
     assert!(n.c.merge_document(&id, &n.hq.document_bytes("person:ana").unwrap()).unwrap().deleted);

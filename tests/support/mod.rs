@@ -280,8 +280,12 @@ pub fn tamper(node: &Ayni, edits: Vec<(&str, Tamper)>) {
     use ayni_node::store::{DocWrite, Payload};
     let n = ayni_node::Node::open(&node.home()).expect("open the laptop's store");
     let key = ayni_node::identity::SecretKey::read(&node.home().join("node.key")).expect("its key");
-    let mut docs: Vec<(ayni_node::DocumentId, automerge::Automerge, Vec<automerge::ChangeHash>, Vec<([u8; 32], Vec<u8>)>)> =
-        vec![];
+    let mut docs: Vec<(
+        ayni_node::DocumentId,
+        automerge::Automerge,
+        Vec<automerge::ChangeHash>,
+        Vec<([u8; 32], Vec<u8>)>,
+    )> = vec![];
     for (reference, edit) in edits {
         let id: ayni_node::DocumentId = n.get(reference).expect("the record").id.parse().unwrap();
         let stored = n.store().load(&id).unwrap().expect("its document");

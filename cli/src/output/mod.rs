@@ -68,6 +68,17 @@ fn table(header: &[&str]) -> Table {
 }
 
 /// One line per leaf field: `tallies.z2.GAEM-1.dead  0`.
+/// `text` with each document ID in `names` followed by what it names.
+fn named(text: &str, names: &std::collections::BTreeMap<String, String>) -> String {
+    let mut out = text.to_string();
+    for (id, name) in names {
+        if out.contains(id.as_str()) {
+            out = out.replace(id.as_str(), &format!("{id} ({name})"));
+        }
+    }
+    out
+}
+
 fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
     match v {
         Value::Object(m) if !m.is_empty() => {
@@ -187,7 +198,14 @@ impl Out {
         self.emit(r, || format!("{}\n", r.id))
     }
 
+    /// One record.
     pub fn record(&mut self, r: &Record) -> Result<()> {
+        self.record_named(r, &Default::default())
+    }
+
+    /// One record; in text, each reference (a document ID) followed by the
+    /// key and title of the record it names (`names`).
+    pub fn record_named(&mut self, r: &Record, names: &std::collections::BTreeMap<String, String>) -> Result<()> {
         self.emit(r, || {
             let mut head = format!("{}:{}  {}", r.kind, r.key, r.id);
             if let Some(s) = &r.status {
@@ -206,7 +224,7 @@ impl Out {
             let mut rows = vec![];
             flatten("", &r.fields, &mut rows);
             for (k, v) in rows {
-                t.add_row(vec![k, v]);
+                t.add_row(vec![k, named(&v, names)]);
             }
             format!("{head}\n{t}\n")
         })
@@ -228,7 +246,12 @@ impl Out {
         })
     }
 
-    pub fn history(&mut self, entries: &[HistoryEntry]) -> Result<()> {
+    /// A record's history; in text, references in the messages named.
+    pub fn history(
+        &mut self,
+        entries: &[HistoryEntry],
+        names: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()> {
         self.emit(&entries, || {
             let mut t = table(&["at", "node", "change", "hash"]);
             for e in entries {
@@ -236,7 +259,12 @@ impl Out {
                 if let Some(client) = &e.client {
                     node = format!("client {client} via {node}");
                 }
-                t.add_row(vec![e.at.clone(), node, e.message.clone(), e.hash[..12.min(e.hash.len())].to_string()]);
+                t.add_row(vec![
+                    e.at.clone(),
+                    node,
+                    named(&e.message, names),
+                    e.hash[..12.min(e.hash.len())].to_string(),
+                ]);
             }
             format!("{t}\n")
         })

@@ -443,7 +443,7 @@ impl Session {
             Frame::DocFull(id, bytes) => {
                 self.received_content = true;
                 crate::inflate::chunks(&bytes, crate::inflate::MAX_INFLATED)
-                    .map_err(|e| SyncError::Protocol(format!("document {id}: refused: {e}")))?;
+                    .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
                 let theirs = Automerge::load(&bytes)
                     .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
                 self.sigs
