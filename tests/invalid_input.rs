@@ -35,8 +35,14 @@ fn schema_violations_are_refused_and_write_nothing() {
     // negative count
     check(
         &a,
-        &["set", e, "tallies.z2.gaem-2.dead=-1"],
-        &["edan tallies.z2.gaem-2.dead: -1 is less than the minimum of 0"],
+        &["set", e, "tallies.z2.GAEM-2.dead=-1"],
+        &["edan tallies.z2.GAEM-2.dead: -1 is less than the minimum of 0"],
+    );
+    // a team with no record (a typo for GAEM-2)
+    check(
+        &a,
+        &["set", e, "tallies.z2.gaem-2.dead=1"],
+        &["edan tallies.z2.gaem-2: no team with key 'gaem-2'", "GAEM-2"],
     );
     // unknown enum value
     check(&a, &["set", e, "edan_type=rapida"], &["edan edan_type:", "rapida"]);

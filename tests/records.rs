@@ -55,7 +55,7 @@ fn update(kind: &str) -> (&'static str, Value) {
         "course" => ("cohort", json!("2019-A")),
         "person" => ("position", json!("técnica")),
         "event" => ("impact_text", json!("viviendas afectadas")),
-        "edan" => ("tallies.z1.GAEM-3.families_affected", json!(12)),
+        "edan" => ("tallies.z1.GAEM-1.families_affected", json!(12)),
         "team" => ("node_ids", json!(["n1"])),
         other => panic!("{other}"),
     }
@@ -194,7 +194,10 @@ fn transitions_follow_the_lifecycle_and_are_logged() {
     let history = a.json(&["history", m]);
     let node = a.json(&["id"])["node_id"].clone();
     let messages: Vec<&str> = history.as_array().unwrap().iter().map(|h| h["message"].as_str().unwrap()).collect();
-    assert!(messages.contains(&"transition to authorised"), "{messages:?}");
+    assert!(
+        messages.contains(&"transition to authorised: viáticos aprobados"),
+        "the note is in the history: {messages:?}"
+    );
     assert!(messages.iter().any(|m| m.starts_with("set results.")), "{messages:?}");
     assert!(history.as_array().unwrap().iter().all(|h| h["node"] == node));
 }

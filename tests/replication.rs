@@ -52,6 +52,7 @@ fn three_nodes_with_concurrent_edits_converge_through_a_chain() {
         let r = a.json(&["sync", &s.addr]);
         assert_eq!(r["docs_sent"], 2, "{r}");
         assert_eq!(r["docs_received"], 2, "{r}");
+        assert_eq!(r["changes_sent"], 2, "one change to each record went: {r}");
     }
     {
         let s = hq.serve();

@@ -17,6 +17,7 @@ use support::Ayni;
 fn seeded() -> Ayni {
     let a = Ayni::new("hq");
     a.ok(&["seed"]);
+    a.ok(&["add", "team", "--key", "GAEM-3", "--set", "name=GAEM-3"]);
     a.ok(&[
         "add",
         "edan",

@@ -303,10 +303,17 @@ impl Server {
             Ok(r) => r,
             Err(e) => return exit(&mut stream, 2, Some(format!("a malformed control request: {e}"))).await,
         };
+        // counted until it ends, however it ends (a client that goes away
+        // drops this future at an await, past any code after it)
+        struct Running<'a>(&'a AtomicUsize);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
         self.running.fetch_add(1, Ordering::SeqCst);
-        let result = self.run(&mut stream, request, plan).await;
-        self.running.fetch_sub(1, Ordering::SeqCst);
-        result
+        let _running = Running(&self.running);
+        self.run(&mut stream, request, plan).await
     }
 
     async fn run(&self, stream: &mut tokio::net::UnixStream, request: Request, plan: Plan) -> Result<()> {

@@ -70,7 +70,8 @@ pub(crate) fn attach(
 /// `ayni blob get HASH -o FILE`.
 pub(crate) fn blob_get(node: &Node, hash: &str, output: &Path, out: &mut Out, cwd: &Path) -> Result<()> {
     outside_home(node, output, cwd)?;
-    let bytes = node.blobs().get(hash)?;
+    let hash = node.blobs().resolve(hash)?;
+    let bytes = node.blobs().get(&hash)?;
     write_file_atomically(output, cwd, &bytes)?;
-    out.blob_written(hash, bytes.len(), output)
+    out.blob_written(&hash, bytes.len(), output)
 }

@@ -149,6 +149,20 @@ pub fn submissions(layout: &Layout) -> Result<Vec<Submission>, Error> {
     let mut errors: Errors = vec![];
     let mut out = vec![];
     let root = &layout.root;
+    // a file with none of the tool's instance-ID columns is no export of
+    // submissions (the blank form, another spreadsheet): one line says so
+    if !layout.id_columns.iter().any(|c| root.columns.iter().any(|x| x == c)) {
+        let form = root.columns.iter().any(|c| c == "type") && root.columns.iter().any(|c| c == "name");
+        return Err(Error::File {
+            file: root.file.clone(),
+            reason: format!(
+                "this is not a {} submissions export: it has none of the columns {}{}",
+                layout.tool,
+                layout.id_columns.join(", "),
+                if form { " (it is a form: export the submissions collected with it)" } else { "" }
+            ),
+        });
+    }
     for row in 0..root.rows.len() {
         let here = |c: &str| cell(root, row, c);
         let id = layout.id_columns.iter().find_map(|c| {

@@ -296,6 +296,37 @@ impl Blobs {
         }
     }
 
+    /// The full hash of the one blob here whose hash starts with `prefix`
+    /// (at least 8 hex digits, as `ayni blob list` shows them), or the hash
+    /// itself when whole.
+    pub fn resolve(&self, prefix: &str) -> Result<String> {
+        if is_hash(prefix) {
+            return Ok(prefix.to_string());
+        }
+        if prefix.len() < 8 || !prefix.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(Error::malformed(
+                "blob",
+                format!("'{prefix}' is not a SHA-256 or its first 8 or more hex digits (lower case)"),
+            ));
+        }
+        let shard = self.dir.join("sha256").join(&prefix[..2]);
+        let mut found: Vec<String> = match std::fs::read_dir(&shard) {
+            Ok(files) => files
+                .filter_map(|f| f.ok().map(|f| f.file_name().to_string_lossy().to_string()))
+                .filter(|n| is_hash(n) && n.starts_with(prefix))
+                .collect(),
+            Err(_) => vec![],
+        };
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(Error::NotFound(format!("blob {prefix}…"))),
+            _ => Err(Error::malformed(
+                "blob",
+                format!("'{prefix}' starts {} blobs' hashes: give more digits", found.len()),
+            )),
+        }
+    }
+
     /// Every blob here, with its size and media type (read from its first
     /// bytes), by hash.
     pub fn list(&self) -> Result<Vec<Blob>> {

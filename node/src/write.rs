@@ -320,8 +320,8 @@ pub(crate) struct Prepared {
 
 impl Node {
     /// Refuses EDAN tallies (`value`, written at `path`) for a team that
-    /// has no record here: a mistyped team (`gaem-2` for `GAEM-2`) would
-    /// otherwise be counted as one more team.
+    /// has no record here (on a node that holds teams): a mistyped team
+    /// (`gaem-2` for `GAEM-2`) would otherwise be counted as one more team.
     fn teams_exist(&self, schema: &KindSchema, path: &[String], value: &Value) -> Result<()> {
         if schema.kind != "edan" {
             return Ok(());
@@ -339,6 +339,9 @@ impl Node {
         for (zone, team) in teams {
             if self.store().ids_by_key("team", &team)?.is_empty() {
                 let known: Vec<String> = self.list("team", &[])?.into_iter().map(|t| t.key).collect();
+                if known.is_empty() {
+                    continue; // a node that holds no team yet judges no team's name
+                }
                 return Err(Error::invalid(
                     "edan",
                     &format!("tallies.{zone}.{team}"),

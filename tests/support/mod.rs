@@ -243,6 +243,7 @@ pub fn assign_teams(hq: &Ayni, field: &[&Ayni]) {
     }
 }
 
+pub mod forms;
 pub mod http;
 pub mod link;
 

@@ -222,5 +222,9 @@ pub(super) async fn run_blobs(
         None => {}
         Some(other) => return Err(protocol(peer, format!("{other:?} after Done"))),
     }
+    // and until the peer has our end: the side that closes the connection
+    // next must not close it on an end still in flight (the peer would see
+    // "connection lost" where the exchange had ended)
+    let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
     Ok(BlobStats { sent: sent.sent, bytes_sent: sent.bytes_sent, ..received })
 }

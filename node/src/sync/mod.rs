@@ -27,7 +27,7 @@ pub mod wire;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use automerge::sync::{Message, State, SyncDoc};
-use automerge::{Automerge, ChangeHash, ReadDoc};
+use automerge::{Automerge, ChangeHash};
 use serde::Serialize;
 
 use crate::attest::Proof;
@@ -143,8 +143,6 @@ pub struct Session {
     send_full: BTreeSet<DocumentId>,
     syncing: BTreeMap<DocumentId, State>,
     docs: BTreeMap<DocumentId, Automerge>,
-    /// Peer heads at the start of each document sync, to count changes sent.
-    peer_start_heads: BTreeMap<DocumentId, Vec<ChangeHash>>,
     sent_docs: HashSet<DocumentId>,
     received_docs: HashSet<DocumentId>,
     received_content: bool,
@@ -194,7 +192,6 @@ impl Session {
             send_full: BTreeSet::new(),
             syncing: BTreeMap::new(),
             docs: BTreeMap::new(),
-            peer_start_heads: BTreeMap::new(),
             sent_docs: HashSet::new(),
             received_docs: HashSet::new(),
             received_content: false,
@@ -309,6 +306,7 @@ impl Session {
                     // the signatures of exactly the changes the message carries
                     let hashes = sigs::chunk_hashes(msg.changes.iter())
                         .map_err(|e| SyncError::Protocol(format!("document {id}: our own sync message: {e}")))?;
+                    self.stats.changes_sent += hashes.len() as u64;
                     frames.push(self.signatures_frame(store, id, hashes)?);
                 }
                 frames.push(Frame::DocSync(id, msg.encode()));
@@ -359,17 +357,6 @@ impl Session {
 
     fn finish(&mut self) {
         self.finished = true;
-        // changes sent by automerge sync: what we hold beyond the peer's
-        // heads when it first told us (only heads we know can be compared)
-        for (id, heads) in &self.peer_start_heads {
-            if let Some(doc) = self.docs.get(id) {
-                let known: Vec<ChangeHash> =
-                    heads.iter().filter(|h| doc.get_change_by_hash(h).is_some()).copied().collect();
-                if known.len() == heads.len() {
-                    self.stats.changes_sent += doc.get_changes(&known).len() as u64;
-                }
-            }
-        }
     }
 
     /// Feeds one frame of the peer's batch.
@@ -429,7 +416,6 @@ impl Session {
                 if msg.have.iter().any(|h| !bloom_is_sound(&h.bloom.to_bytes())) {
                     return Err(SyncError::Protocol(format!("document {id}: sync message with an empty bloom filter")));
                 }
-                self.peer_start_heads.entry(id).or_insert_with(|| msg.heads.clone());
                 let doc = cached(&mut self.docs, store, &id)?;
                 let state = self.syncing.entry(id).or_default();
                 let before = doc.get_heads();
