@@ -257,3 +257,45 @@ fn import_is_all_or_nothing_and_export_round_trips() {
     assert!(csv.starts_with("key,title,status,"), "{csv}");
     assert_eq!(csv.lines().count(), 52);
 }
+
+#[test]
+fn the_cli_names_what_is_wrong_and_shows_references_by_key() {
+    let a = Ayni::new("hq");
+    a.ok(&["network", "create", "--name", "gamlp"]);
+    a.ok(&["seed"]);
+    // references by key in --where; a mistyped field or state is an error, not an empty list
+    let found = a.json(&["list", "edan", "--where", "event_id=ev-sama"]);
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(a.json(&["list", "edan", "--where", "event_id=event:ev-sama"]), found);
+    let e = a.fails(&["list", "event", "--where", "estado=closed"], 2);
+    assert!(e.contains("event records have no field 'estado'") && e.contains("hazard_type"), "{e}");
+    let e = a.fails(&["list", "event", "--where", "status=cerrado"], 2);
+    assert!(e.contains("\"cerrado\" is not a state of event") && e.contains("closed"), "{e}");
+    let e = a.fails(&["list", "event", "--where", "hazard_type=fuego"], 2);
+    assert!(e.contains("is not one of") && e.contains("incendio_forestal"), "{e}");
+    let e = a.fails(&["list", "edan", "--where", "event_id=ev-nope"], 2);
+    assert!(e.contains("no event with key 'ev-nope'"), "{e}");
+    // get and history show each reference's key and title beside its ID
+    let text = a.ok(&["get", "edan:edan-sama-1"]);
+    assert!(text.contains("(event:ev-sama — Incendio forestal en la Cordillera de Sama)"), "{text}");
+    let mission = a.json(&["get", "mission:ac-sama-after"])["id"].as_str().unwrap().to_string();
+    a.ok(&["set", "edan:edan-sama-1", &format!("action_id={mission}")]);
+    let history = a.ok(&["history", "edan:edan-sama-1"]);
+    assert!(history.contains(&format!("{mission} (mission:ac-sama-after")), "{history}");
+    // clear messages for what is not there
+    let e = a.fails(&["client", "revoke", "nadie"], 2);
+    assert!(e.contains("no client named 'nadie'"), "{e}");
+    let laptop = Ayni::new("laptop");
+    let other = Ayni::new("other");
+    let id = |n: &Ayni| n.json(&["id"])["node_id"].as_str().unwrap().to_string();
+    a.ok(&["enroll", &id(&laptop), "--role", "field", "--name", "gaem-1-laptop", "--team", "GAEM-1"]);
+    let team = a.json(&["get", "team:GAEM-1"]);
+    assert!(team["fields"]["node_ids"].as_array().unwrap().contains(&serde_json::json!(id(&laptop))), "{team}");
+    let e = a.fails(&["enroll", &id(&other), "--role", "field", "--name", "gaem-1-laptop"], 2);
+    assert!(e.contains("a member is already named 'gaem-1-laptop'"), "{e}");
+    let e = a.fails(&["enroll", &id(&other), "--role", "field", "--team", "GAEM-9"], 2);
+    assert!(e.contains("unknown team 'GAEM-9'"), "{e}");
+    // every error reads the same way, clap's too
+    assert!(a.fails(&["get"], 2).starts_with("ayni: error:"));
+    assert!(a.fails(&["get", "edan:nada"], 2).starts_with("ayni: error:"));
+}

@@ -288,12 +288,13 @@ impl KindSchema {
         // a list field is matched by one of its items
         let (doc, at) = match schemas.deref_all(doc, at) {
             (d, s) if s.get("type").and_then(Value::as_str) == Some("array") => {
-                schemas.items(d, s).map(|(d, s)| schemas.deref_all(d, s)).unwrap_or((d, s))
+                schemas.items(d, s).unwrap_or((doc, at))
             }
-            other => other,
+            _ => (doc, at),
         };
         let value = normalize_at(schemas, self.kind, (doc, at), &mut path.to_vec(), value, resolve)?;
-        if let Some(choices) = at.get("enum").and_then(Value::as_array) {
+        let (_, resolved) = schemas.deref_all(doc, at);
+        if let Some(choices) = resolved.get("enum").and_then(Value::as_array) {
             if !choices.contains(&value) {
                 let names: Vec<String> =
                     choices.iter().map(|c| c.as_str().map_or(c.to_string(), String::from)).collect();
