@@ -198,6 +198,18 @@ mod tests {
         assert!(chunks(&saved, 1000).unwrap_err().contains("inflates to more than"));
     }
 
+    /// `n` as an unsigned LEB128, as automerge writes lengths.
+    fn uleb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n == 0 { b } else { b | 0x80 });
+            if n == 0 {
+                return;
+            }
+        }
+    }
+
     #[test]
     fn a_compressed_change_that_inflates_past_the_limit_is_refused_before_automerge_reads_it() {
         use std::io::Write;
@@ -207,28 +219,12 @@ mod tests {
         assert!(body.len() < 64 * 1024, "a bomb is small: {}", body.len());
         let mut chunk = MAGIC.to_vec();
         chunk.extend([0, 0, 0, 0, 2]);
-        let mut len = body.len() as u64;
-        loop {
-            let b = (len & 0x7f) as u8;
-            len >>= 7;
-            chunk.push(if len == 0 { b } else { b | 0x80 });
-            if len == 0 {
-                break;
-            }
-        }
+        uleb(body.len(), &mut chunk);
         chunk.extend(&body);
         assert!(chunks(&chunk, 4 << 20).unwrap_err().contains("inflates to more than 4 MiB"));
         // the same inside a sync message, as a client or a peer would send it
         let mut msg = vec![0x42, 0, 0, 0, 1];
-        let mut len = chunk.len() as u64;
-        loop {
-            let b = (len & 0x7f) as u8;
-            len >>= 7;
-            msg.push(if len == 0 { b } else { b | 0x80 });
-            if len == 0 {
-                break;
-            }
-        }
+        uleb(chunk.len(), &mut msg);
         msg.extend(&chunk);
         assert!(automerge::sync::Message::decode(&msg).is_ok(), "automerge would take it");
         assert!(sync_message(&msg, 4 << 20).unwrap_err().contains("inflates to more than"));

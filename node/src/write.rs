@@ -211,18 +211,8 @@ impl Writer<'_> {
         Ok(node.shown(rec))
     }
 
-    /// Builds (without storing) a new record's document.
-    pub(crate) fn build(
-        &self,
-        kind: &str,
-        key: Option<&str>,
-        fields: Value,
-        taken: &mut HashSet<String>,
-    ) -> Result<Built> {
-        self.build_from(kind, key, fields, taken, None)
-    }
-
-    /// [`Writer::build`], or, given `import`, of a record of an import:
+    /// Builds (without storing) a new record's document; given `import`, one
+    /// of an import:
     /// `fields` may carry `status` (the record is created at that state, its
     /// transition log holding the moves from the initial one), and
     /// references to keys of `import` (the records of the same kind in the
@@ -468,7 +458,7 @@ impl Writer<'_> {
     /// writes, so a serving node runs it beside the engine, several at
     /// once; [`Node::insert`] then stores it on the engine.
     pub fn build_new(&self, kind: &str, key: Option<&str>, fields: Value) -> Result<NewRecord> {
-        self.build(kind, key, fields, &mut HashSet::new()).map(NewRecord)
+        self.build_from(kind, key, fields, &mut HashSet::new(), None).map(NewRecord)
     }
 
     /// Sets fields: `(dotted path, value)` pairs, all in one change.

@@ -134,12 +134,32 @@ pub(crate) fn judge(
             return Err("it creates a record already deleted".into());
         }
     }
+    let case = Case { permits, kind: &kind, schema, before, after, p, author };
     if !created {
-        liveness(before, after, p, who, &kind)?;
+        case.liveness()?;
     }
-    transitions(before, after, schema, p, author, &table, fields_after)?;
-    let fields = fields(permits, &kind, before, after, p, author, &table, created)?;
+    case.transitions(fields_after)?;
+    let fields = case.fields(created)?;
     Ok(Allowed { fields, created })
+}
+
+/// One change being judged: the record before and after, the kind, the
+/// author and what its role may do to the kind.
+struct Case<'a> {
+    permits: &'a Permits,
+    kind: &'a str,
+    schema: &'a KindSchema,
+    before: &'a Snapshot,
+    after: &'a Snapshot,
+    p: &'a KindPermits,
+    author: &'a Author<'a>,
+}
+
+impl Case<'_> {
+    /// Where a refusal points in the table.
+    fn table(&self, what: &str) -> String {
+        format!("(permits: {} › {}{what})", self.author.role, self.kind)
+    }
 }
 
 /// The envelope a creating change must write.
@@ -167,36 +187,34 @@ fn envelope_of_new(after: &Snapshot, kind: &str, doc_id: &str, author: &Author<'
     Ok(())
 }
 
-/// Deleting and undeleting: the `live` key and the tombstone.
-fn liveness(
-    before: &Snapshot,
-    after: &Snapshot,
-    p: &KindPermits,
-    who: &str,
-    kind: &str,
-) -> std::result::Result<(), String> {
-    let live = |s: &Snapshot| s.get(&["live".to_string()]).is_some();
-    let (was, is) = (live(before), live(after));
-    let stone = vec!["tombstone".to_string()];
-    let stone_changed = before.below(&stone).ne(after.below(&stone));
-    if after.get(&stone).is_some() && stone_changed {
-        tombstone_shape(after)?;
+impl Case<'_> {
+    /// Deleting and undeleting: the `live` key and the tombstone.
+    fn liveness(&self) -> std::result::Result<(), String> {
+        let Case { before, after, p, kind, .. } = *self;
+        let who = self.author.role;
+        let live = |s: &Snapshot| s.get(&["live".to_string()]).is_some();
+        let (was, is) = (live(before), live(after));
+        let stone = vec!["tombstone".to_string()];
+        let stone_changed = before.below(&stone).ne(after.below(&stone));
+        if after.get(&stone).is_some() && stone_changed {
+            tombstone_shape(after)?;
+        }
+        let (deleting, restoring) = match (was, is) {
+            (true, false) => (true, false),
+            (false, true) => (false, true),
+            _ if stone_changed => (after.get(&stone).is_some(), after.get(&stone).is_none()),
+            _ => (false, false),
+        };
+        if deleting && !p.delete {
+            return Err(format!("role: {who} may not delete {kind} records (permits: {who} › {kind}: no \"delete\")"));
+        }
+        if restoring && !p.undelete {
+            return Err(format!(
+                "role: {who} may not bring back a deleted {kind} (permits: {who} › {kind}: no \"undelete\")"
+            ));
+        }
+        Ok(())
     }
-    let (deleting, restoring) = match (was, is) {
-        (true, false) => (true, false),
-        (false, true) => (false, true),
-        _ if stone_changed => (after.get(&stone).is_some(), after.get(&stone).is_none()),
-        _ => (false, false),
-    };
-    if deleting && !p.delete {
-        return Err(format!("role: {who} may not delete {kind} records (permits: {who} › {kind}: no \"delete\")"));
-    }
-    if restoring && !p.undelete {
-        return Err(format!(
-            "role: {who} may not bring back a deleted {kind} (permits: {who} › {kind}: no \"undelete\")"
-        ));
-    }
-    Ok(())
 }
 
 /// A tombstone is `{at, by}`, two short strings.
@@ -217,88 +235,87 @@ fn tombstone_shape(after: &Snapshot) -> std::result::Result<(), String> {
     }
 }
 
-/// The transition log: entries never change; new ones follow the lifecycle.
-fn transitions(
-    before: &Snapshot,
-    after: &Snapshot,
-    schema: &KindSchema,
-    p: &KindPermits,
-    author: &Author<'_>,
-    table: &dyn Fn(&str) -> String,
-    fields_after: &dyn Fn() -> Value,
-) -> std::result::Result<(), String> {
-    let log = vec!["transitions".to_string()];
-    let had = before.get(&log).is_some();
-    if had && before.get(&log) != after.get(&log) {
-        return Err("it replaces the record's transition log".into());
-    }
-    for (path, vals) in before.below(&log) {
-        if path.len() > 1 && after.get(path) != Some(vals.as_slice()) {
-            return Err(format!("it changes transition entry {}, which never changes once written", path[1]));
+impl Case<'_> {
+    /// The transition log: entries never change; new ones follow the lifecycle.
+    fn transitions(&self, fields_after: &dyn Fn() -> Value) -> std::result::Result<(), String> {
+        let Case { before, after, schema, p, author, .. } = *self;
+        let table = |what: &str| self.table(what);
+        let log = vec!["transitions".to_string()];
+        let had = before.get(&log).is_some();
+        if had && before.get(&log) != after.get(&log) {
+            return Err("it replaces the record's transition log".into());
         }
-    }
-    let new_ids: Vec<&String> =
-        after.children(&log).filter(|id| before.get(&[log[0].clone(), (*id).clone()]).is_none()).collect();
-    if new_ids.is_empty() {
-        return Ok(());
-    }
-    let lc = schema.lifecycle.as_ref().ok_or_else(|| format!("{} records have no lifecycle", schema.kind))?;
-    let old: Vec<crate::lifecycle::Transition> = entries(before, &log, before.children(&log).collect())?;
-    let mut new = entries(after, &log, new_ids)?;
-    new.sort_by_key(|t| t.seq);
-    let folded = lc.fold(&old);
-    let (mut state, mut seq) = (folded.state, folded.max_seq);
-    let fields = fields_after();
-    for t in new {
-        let mv = format!("{}->{}", t.from, t.to);
-        if !author.names.iter().any(|n| *n == t.by) {
-            return Err(format!(
-                "transition entry {} says it is by '{}', not by its author ({})",
-                t.id, t.by, author.label
-            ));
+        for (path, vals) in before.below(&log) {
+            if path.len() > 1 && after.get(path) != Some(vals.as_slice()) {
+                return Err(format!("it changes transition entry {}, which never changes once written", path[1]));
+            }
         }
-        if t.from != state || t.seq != seq + 1 {
-            return Err(format!(
+        let new_ids: Vec<&String> =
+            after.children(&log).filter(|id| before.get(&[log[0].clone(), (*id).clone()]).is_none()).collect();
+        if new_ids.is_empty() {
+            return Ok(());
+        }
+        let lc = schema.lifecycle.as_ref().ok_or_else(|| format!("{} records have no lifecycle", schema.kind))?;
+        let old: Vec<crate::lifecycle::Transition> = entries(before, &log, before.children(&log).collect())?;
+        let mut new = entries(after, &log, new_ids)?;
+        new.sort_by_key(|t| t.seq);
+        let folded = lc.fold(&old);
+        let (mut state, mut seq) = (folded.state, folded.max_seq);
+        let fields = fields_after();
+        for t in new {
+            let mv = format!("{}->{}", t.from, t.to);
+            if !author.names.iter().any(|n| *n == t.by) {
+                return Err(format!(
+                    "transition entry {} says it is by '{}', not by its author ({})",
+                    t.id, t.by, author.label
+                ));
+            }
+            if t.from != state || t.seq != seq + 1 {
+                return Err(format!(
                 "transition entry {} ({mv}, seq {}) does not follow the log its author saw (state '{state}', seq {})",
                 t.id,
                 t.seq,
                 seq + 1
             ));
-        }
-        if !lc.states.contains_key(&t.to) {
-            return Err(format!(
-                "transition entry {} moves to '{}', which is not a state of {}",
-                t.id, t.to, schema.kind
-            ));
-        }
-        if !t.resolves.is_empty() {
-            if !p.settle {
+            }
+            if !lc.states.contains_key(&t.to) {
                 return Err(format!(
-                    "role: {} may not settle concurrent states {}",
-                    author.role,
-                    table(": no \"settle\"")
+                    "transition entry {} moves to '{}', which is not a state of {}",
+                    t.id, t.to, schema.kind
                 ));
             }
-            if let Some(unknown) = t.resolves.iter().find(|id| !old.iter().any(|e| &e.id == *id)) {
-                return Err(format!("transition entry {} settles entry {unknown}, which the log does not hold", t.id));
+            if !t.resolves.is_empty() {
+                if !p.settle {
+                    return Err(format!(
+                        "role: {} may not settle concurrent states {}",
+                        author.role,
+                        table(": no \"settle\"")
+                    ));
+                }
+                if let Some(unknown) = t.resolves.iter().find(|id| !old.iter().any(|e| &e.id == *id)) {
+                    return Err(format!(
+                        "transition entry {} settles entry {unknown}, which the log does not hold",
+                        t.id
+                    ));
+                }
+            } else {
+                if let Some(why) = lc.refusal(&t.from, &t.to, &fields) {
+                    return Err(format!("lifecycle: {} cannot move {mv}: {why}", schema.kind));
+                }
+                if !p.moves.iter().any(|m| m == "*" || *m == mv) {
+                    return Err(format!(
+                        "role: {} may not move {} records {mv} {}",
+                        author.role,
+                        schema.kind,
+                        table(": moves")
+                    ));
+                }
             }
-        } else {
-            if let Some(why) = lc.refusal(&t.from, &t.to, &fields) {
-                return Err(format!("lifecycle: {} cannot move {mv}: {why}", schema.kind));
-            }
-            if !p.moves.iter().any(|m| m == "*" || *m == mv) {
-                return Err(format!(
-                    "role: {} may not move {} records {mv} {}",
-                    author.role,
-                    schema.kind,
-                    table(": moves")
-                ));
-            }
+            state = t.to.clone();
+            seq = t.seq;
         }
-        state = t.to.clone();
-        seq = t.seq;
+        Ok(())
     }
-    Ok(())
 }
 
 /// The log entries `ids` read from a snapshot; an entry that is not
@@ -328,120 +345,118 @@ fn entries(
     Ok(out)
 }
 
-/// The record's fields: every differing path covered by a permit.
-#[allow(clippy::too_many_arguments)]
-fn fields(
-    permits: &Permits,
-    kind: &str,
-    before: &Snapshot,
-    after: &Snapshot,
-    p: &KindPermits,
-    author: &Author<'_>,
-    table: &dyn Fn(&str) -> String,
-    created: bool,
-) -> std::result::Result<Vec<Path>, String> {
-    let data = vec!["data".to_string()];
-    if before.get(&data).is_some() && before.get(&data) != after.get(&data) {
-        return Err("it replaces the record's data as a whole".into());
-    }
-    if created && !matches!(after.get(&data), Some([Val::Map(_)])) {
-        return Err("it creates a record without its data".into());
-    }
-    let in_team = author.in_team;
-    let entry_patterns = permits.entries_of(kind);
-    let allows =
-        |path: &[String], op: Op| p.fields.iter().any(|r| r.ops.contains(&op) && r.pattern.covers(path, in_team));
-    let adds_at =
-        |path: &[String]| p.fields.iter().any(|r| r.ops.contains(&Op::Add) && r.pattern.matches(path, in_team));
-    // an existing entry of an immutable collection at or above `path`
-    let entry_above = |path: &[String]| -> Option<usize> {
-        entry_patterns.iter().find_map(|e| {
-            (e.len() <= path.len()
-                && e.matches(&path[..e.len()], &|_| true)
-                && before.get(&[data.clone(), path[..e.len()].to_vec()].concat()).is_some())
-            .then_some(e.len())
-        })
-    };
-    // whether an existing entry lies at or below `path`
-    let entry_below = |path: &[String]| {
-        let full = [data.clone(), path.to_vec()].concat();
-        let found = before.below(&full).any(|(q, _)| entry_patterns.iter().any(|e| e.matches(&q[1..], &|_| true)));
-        found
-    };
-    let refuse = |what: &str, path: &[String]| {
-        Err(format!("role: {} may not {what} {} in {kind} records {}", author.role, dotted(path), table("")))
-    };
-    let mut changed = vec![];
-    for (full, b, a) in crate::effect::differences(before, after) {
-        let Some(path) = data_path(full) else { continue };
-        changed.push(path.to_vec());
-        if let Some(depth) = entry_above(path) {
-            if b.is_some() {
-                return Err(format!(
-                    "it changes {} of {} entry {}, which never changes once written",
-                    dotted(path),
-                    kind,
-                    dotted(&path[..depth])
-                ));
-            }
-            // a new key inside an existing entry: only where an `add` names it
-            let named = (depth + 1..=path.len()).any(|n| {
-                after.get(&[data.clone(), path[..n].to_vec()].concat()).is_some()
-                    && before.get(&[data.clone(), path[..n].to_vec()].concat()).is_none()
-                    && adds_at(&path[..n])
-            });
-            if !named {
-                return refuse("add", path);
-            }
-            continue;
+impl Case<'_> {
+    /// The record's fields: every differing path covered by a permit.
+    fn fields(&self, created: bool) -> std::result::Result<Vec<Path>, String> {
+        let Case { permits, kind, before, after, p, author, .. } = *self;
+        let table = |what: &str| self.table(what);
+        let data = vec!["data".to_string()];
+        if before.get(&data).is_some() && before.get(&data) != after.get(&data) {
+            return Err("it replaces the record's data as a whole".into());
         }
-        match (b, a) {
-            (None, None) => {}
-            (None, Some(now)) => {
-                let by_set = allows(path, Op::Set);
-                let by_add = (1..=path.len())
-                    .any(|n| before.get(&[data.clone(), path[..n].to_vec()].concat()).is_none() && adds_at(&path[..n]));
-                let container = now.iter().all(|v| matches!(v, Val::Map(_))) && after.children(full).next().is_some();
-                if !(by_set || by_add || container) {
+        if created && !matches!(after.get(&data), Some([Val::Map(_)])) {
+            return Err("it creates a record without its data".into());
+        }
+        let in_team = author.in_team;
+        let entry_patterns = permits.entries_of(kind);
+        let allows =
+            |path: &[String], op: Op| p.fields.iter().any(|r| r.ops.contains(&op) && r.pattern.covers(path, in_team));
+        let adds_at =
+            |path: &[String]| p.fields.iter().any(|r| r.ops.contains(&Op::Add) && r.pattern.matches(path, in_team));
+        // an existing entry of an immutable collection at or above `path`
+        let entry_above = |path: &[String]| -> Option<usize> {
+            entry_patterns.iter().find_map(|e| {
+                (e.len() <= path.len()
+                    && e.matches(&path[..e.len()], &|_| true)
+                    && before.get(&[data.clone(), path[..e.len()].to_vec()].concat()).is_some())
+                .then_some(e.len())
+            })
+        };
+        // whether an existing entry lies at or below `path`
+        let entry_below = |path: &[String]| {
+            let full = [data.clone(), path.to_vec()].concat();
+            let found = before.below(&full).any(|(q, _)| entry_patterns.iter().any(|e| e.matches(&q[1..], &|_| true)));
+            found
+        };
+        let refuse = |what: &str, path: &[String]| {
+            Err(format!("role: {} may not {what} {} in {kind} records {}", author.role, dotted(path), table("")))
+        };
+        let mut changed = vec![];
+        for (full, b, a) in crate::effect::differences(before, after) {
+            let Some(path) = data_path(full) else { continue };
+            changed.push(path.to_vec());
+            if let Some(depth) = entry_above(path) {
+                if b.is_some() {
+                    return Err(format!(
+                        "it changes {} of {} entry {}, which never changes once written",
+                        dotted(path),
+                        kind,
+                        dotted(&path[..depth])
+                    ));
+                }
+                // a new key inside an existing entry: only where an `add` names it
+                let named = (depth + 1..=path.len()).any(|n| {
+                    after.get(&[data.clone(), path[..n].to_vec()].concat()).is_some()
+                        && before.get(&[data.clone(), path[..n].to_vec()].concat()).is_none()
+                        && adds_at(&path[..n])
+                });
+                if !named {
                     return refuse("add", path);
                 }
+                continue;
             }
-            (Some(_), None) => {
-                let parent = &full[..full.len() - 1];
-                if parent.len() > 1 && before.get(parent) != after.get(parent) {
-                    continue; // judged with its parent
+            match (b, a) {
+                (None, None) => {}
+                (None, Some(now)) => {
+                    let by_set = allows(path, Op::Set);
+                    let by_add = (1..=path.len()).any(|n| {
+                        before.get(&[data.clone(), path[..n].to_vec()].concat()).is_none() && adds_at(&path[..n])
+                    });
+                    let container =
+                        now.iter().all(|v| matches!(v, Val::Map(_))) && after.children(full).next().is_some();
+                    if !(by_set || by_add || container) {
+                        return refuse("add", path);
+                    }
                 }
-                if entry_below(path) {
-                    return Err(format!(
-                        "it removes {} in {kind} records, which holds entries that never change",
-                        dotted(path)
-                    ));
+                (Some(_), None) => {
+                    let parent = &full[..full.len() - 1];
+                    if parent.len() > 1 && before.get(parent) != after.get(parent) {
+                        continue; // judged with its parent
+                    }
+                    if entry_below(path) {
+                        return Err(format!(
+                            "it removes {} in {kind} records, which holds entries that never change",
+                            dotted(path)
+                        ));
+                    }
+                    if !allows(path, Op::Remove) {
+                        return refuse("remove", path);
+                    }
                 }
-                if !allows(path, Op::Remove) {
-                    return refuse("remove", path);
-                }
-            }
-            (Some(was), Some(now)) => {
-                if entry_below(path) && was.iter().any(|v| v.object().is_some()) {
-                    return Err(format!(
-                        "it replaces {} in {kind} records, which holds entries that never change",
-                        dotted(path)
-                    ));
-                }
-                let appended = match (was, now) {
-                    ([Val::List(x, old)], [Val::List(y, new)]) => x == y && is_subsequence(old, new),
-                    _ => false,
-                };
-                let ok = allows(path, Op::Set)
-                    || (appended
-                        && p.fields.iter().any(|r| r.ops.contains(&Op::Append) && r.pattern.matches(path, in_team)));
-                if !ok {
-                    return refuse(if appended { "append to" } else { "change" }, path);
+                (Some(was), Some(now)) => {
+                    if entry_below(path) && was.iter().any(|v| v.object().is_some()) {
+                        return Err(format!(
+                            "it replaces {} in {kind} records, which holds entries that never change",
+                            dotted(path)
+                        ));
+                    }
+                    let appended = match (was, now) {
+                        ([Val::List(x, old)], [Val::List(y, new)]) => x == y && is_subsequence(old, new),
+                        _ => false,
+                    };
+                    let ok = allows(path, Op::Set)
+                        || (appended
+                            && p.fields
+                                .iter()
+                                .any(|r| r.ops.contains(&Op::Append) && r.pattern.matches(path, in_team)));
+                    if !ok {
+                        return refuse(if appended { "append to" } else { "change" }, path);
+                    }
                 }
             }
         }
+        Ok(changed)
     }
-    Ok(changed)
 }
 
 /// Whether every item of `old` is in `new`, in order (only insertions).
