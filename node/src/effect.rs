@@ -191,7 +191,36 @@ fn all_at<'d, R: ReadDoc>(
     .unwrap_or_default()
 }
 
-/// Reads the union of the concurrent map objects `objs` into `out`.
+fn map_items<'d, R: ReadDoc>(doc: &'d R, heads: Option<&[ChangeHash]>, obj: &ObjId) -> automerge::iter::MapRange<'d> {
+    match heads {
+        Some(h) => doc.map_range_at(obj, .., h),
+        None => doc.map_range(obj, ..),
+    }
+}
+
+/// One value as read, with its object's identity when it is one.
+fn val_of<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>, v: &AmValue<'_>, id: ObjId) -> Val {
+    match v {
+        AmValue::Scalar(s) => Val::Scalar(crate::record::scalar_to_json(s)),
+        AmValue::Object(ObjType::Map | ObjType::Table) => Val::Map(id),
+        AmValue::Object(ObjType::List) => {
+            let items = list_json(doc, heads, &id);
+            Val::List(id, items)
+        }
+        AmValue::Object(ObjType::Text) => {
+            let text = match heads {
+                Some(h) => doc.text_at(&id, h),
+                None => doc.text(&id),
+            };
+            Val::Text(id, text.unwrap_or_default())
+        }
+    }
+}
+
+/// Reads the union of the concurrent map objects `objs` into `out`. One
+/// map (the usual case) is read in one `map_range` pass; only keys whose
+/// `conflict` flag says they hold concurrent values, and maps created
+/// concurrently under one key, are read value by value.
 fn walk<R: ReadDoc>(
     doc: &R,
     heads: Option<&[ChangeHash]>,
@@ -199,81 +228,87 @@ fn walk<R: ReadDoc>(
     path: &mut Path,
     out: &mut BTreeMap<Path, Vec<Val>>,
 ) {
+    if let [obj] = objs {
+        for item in map_items(doc, heads, obj) {
+            let key = item.key.to_string();
+            if item.conflict {
+                read_key(doc, heads, objs, key, path, out);
+                continue;
+            }
+            let value = AmValue::from(item.value.clone());
+            let val = val_of(doc, heads, &value, item.id());
+            path.push(key);
+            let map = match &val {
+                Val::Map(id) => Some(id.clone()),
+                _ => None,
+            };
+            out.insert(path.clone(), vec![val]);
+            if let Some(map) = map {
+                walk(doc, heads, &[map], path, out);
+            }
+            path.pop();
+        }
+        return;
+    }
     let mut keys: Vec<String> = objs.iter().flat_map(|o| keys_of(doc, heads, o)).collect();
     keys.sort();
     keys.dedup();
     for key in keys {
-        let mut vals = vec![];
-        let mut maps = vec![];
-        for o in objs {
-            for (v, id) in all_at(doc, heads, o, &key) {
-                match v {
-                    AmValue::Scalar(s) => vals.push(Val::Scalar(crate::record::scalar_to_json(&s))),
-                    AmValue::Object(ObjType::Map | ObjType::Table) => {
-                        maps.push(id.clone());
-                        vals.push(Val::Map(id));
-                    }
-                    AmValue::Object(ObjType::List) => {
-                        let items = list_json(doc, heads, &id);
-                        vals.push(Val::List(id, items));
-                    }
-                    AmValue::Object(ObjType::Text) => {
-                        let text = match heads {
-                            Some(h) => doc.text_at(&id, h),
-                            None => doc.text(&id),
-                        };
-                        vals.push(Val::Text(id, text.unwrap_or_default()));
-                    }
-                }
-            }
-        }
-        vals.sort_by_key(Val::sort_key);
-        vals.dedup();
-        path.push(key);
-        out.insert(path.clone(), vals);
-        if !maps.is_empty() {
-            walk(doc, heads, &maps, path, out);
-        }
-        path.pop();
+        read_key(doc, heads, objs, key, path, out);
     }
+}
+
+/// Reads every value of `key` in the maps `objs`, value by value.
+fn read_key<R: ReadDoc>(
+    doc: &R,
+    heads: Option<&[ChangeHash]>,
+    objs: &[ObjId],
+    key: String,
+    path: &mut Path,
+    out: &mut BTreeMap<Path, Vec<Val>>,
+) {
+    let mut vals = vec![];
+    let mut maps = vec![];
+    for o in objs {
+        for (v, id) in all_at(doc, heads, o, &key) {
+            let val = val_of(doc, heads, &v, id);
+            if let Val::Map(id) = &val {
+                maps.push(id.clone());
+            }
+            vals.push(val);
+        }
+    }
+    vals.sort_by_key(Val::sort_key);
+    vals.dedup();
+    path.push(key);
+    out.insert(path.clone(), vals);
+    if !maps.is_empty() {
+        walk(doc, heads, &maps, path, out);
+    }
+    path.pop();
 }
 
 /// A list's items as JSON (the winning value of each).
 fn list_json<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>, list: &ObjId) -> Vec<Value> {
-    let len = match heads {
-        Some(h) => doc.length_at(list, h),
-        None => doc.length(list),
+    let items = match heads {
+        Some(h) => doc.list_range_at(list, .., h),
+        None => doc.list_range(list, ..),
     };
-    (0..len)
-        .filter_map(|i| {
-            match heads {
-                Some(h) => doc.get_at(list, i, h),
-                None => doc.get(list, i),
-            }
-            .ok()
-            .flatten()
-        })
-        .map(|(v, id)| value_json(doc, heads, &v, &id))
-        .collect()
+    items.map(|item| value_json(doc, heads, &AmValue::from(item.value.clone()), &item.id())).collect()
 }
 
 /// One value as JSON (the winning value of each key below it).
 fn value_json<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>, v: &AmValue<'_>, id: &ObjId) -> Value {
     match v {
         AmValue::Scalar(s) => crate::record::scalar_to_json(s),
-        AmValue::Object(ObjType::Map | ObjType::Table) => {
-            let mut out = Map::new();
-            for key in keys_of(doc, heads, id) {
-                let got = match heads {
-                    Some(h) => doc.get_at(id, key.as_str(), h),
-                    None => doc.get(id, key.as_str()),
-                };
-                if let Ok(Some((v, child))) = got {
-                    out.insert(key, value_json(doc, heads, &v, &child));
-                }
-            }
-            Value::Object(out)
-        }
+        AmValue::Object(ObjType::Map | ObjType::Table) => Value::Object(
+            map_items(doc, heads, id)
+                .map(|item| {
+                    let v = value_json(doc, heads, &AmValue::from(item.value.clone()), &item.id());
+                    (item.key.to_string(), v)
+                })
+                .collect(),
+        ),
         AmValue::Object(ObjType::List) => Value::Array(list_json(doc, heads, id)),
         AmValue::Object(ObjType::Text) => Value::String(
             match heads {
