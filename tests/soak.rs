@@ -17,9 +17,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ayni_node::clients::Actor;
 use ayni_node::net::{Endpoint, NetConfig};
 use ayni_node::network::Role;
-use ayni_node::Node;
+use ayni_node::NodeHandle as Node;
 use serde_json::json;
 use support::link::{self, Profile};
 
@@ -46,45 +47,40 @@ impl Rng {
     }
 }
 
-fn summary(node: &Node) -> Vec<(ayni_node::DocumentId, [u8; 16])> {
-    node.store().summary().expect("summary")
+fn summary(rt: &tokio::runtime::Runtime, node: &Node) -> Vec<(ayni_node::DocumentId, [u8; 16])> {
+    rt.block_on(node.summary()).expect("summary")
 }
 
 #[test]
 fn five_nodes_converge_through_bad_links_with_flat_memory() {
     let secs: u64 = std::env::var("AYNI_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
     let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let hq = Node::init(&dir.path().join("hq"), "hq").unwrap();
-    hq.create_network("soak").unwrap();
-    let mut nodes = vec![Arc::new(hq)];
+    rt.block_on(hq.create_network("soak")).unwrap();
+    let mut nodes = vec![hq];
     for i in 1..NODES {
         let n = Node::init(&dir.path().join(format!("field-{i}")), &format!("field-{i}")).unwrap();
         // enrolled as hq: every node creates and edits missions (the
         // permits keep that from field laptops; convergence is what this tests)
-        n.join(&nodes[0].enroll(n.id(), Role::Hq, &format!("field-{i}"), None).unwrap().to_token()).unwrap();
-        nodes.push(Arc::new(n));
+        let m = rt.block_on(nodes[0].enroll(n.id(), Role::Hq, &format!("field-{i}"), None, None)).unwrap();
+        rt.block_on(n.join(&m.to_token())).unwrap();
+        nodes.push(n);
     }
     // missions every node edits at once (their summaries conflict)
     let shared: Vec<String> = (0..4)
         .map(|i| {
-            nodes[0]
-                .add(
-                    "mission",
-                    Some(&format!("shared-{i}")),
-                    json!({"type": "training", "title": format!("Shared {i}")}),
-                )
-                .unwrap()
-                .id
+            let fields = json!({"type": "training", "title": format!("Shared {i}")});
+            rt.block_on(nodes[0].create(&Actor::Node, "mission", Some(&format!("shared-{i}")), fields)).unwrap().id
         })
         .collect();
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let config = NetConfig { stall_timeout: Duration::from_secs(20), ..Default::default() };
     let (endpoints, serving): (Vec<Arc<Endpoint>>, Vec<_>) = nodes
         .iter()
         .map(|n| {
             let _g = rt.enter();
-            let e = Arc::new(Endpoint::bind(n.clone(), ([127, 0, 0, 1], 0).into(), config.clone()).unwrap());
+            let e = Arc::new(Endpoint::bind(n, ([127, 0, 0, 1], 0).into(), config.clone()).unwrap());
             let s = e.serve_in_background();
             (e, s)
         })
@@ -112,6 +108,7 @@ fn five_nodes_converge_through_bad_links_with_flat_memory() {
         // writers: one per node, a write every 0.2–1 s
         for (w, node) in nodes.iter().enumerate() {
             let (writing, acked, writes, shared) = (writing.clone(), acked.clone(), writes.clone(), shared.clone());
+            let rt = &rt;
             s.spawn(move || {
                 let mut rng = Rng(0x5eed + w as u64);
                 let mut seq = 0;
@@ -119,16 +116,14 @@ fn five_nodes_converge_through_bad_links_with_flat_memory() {
                     if rng.below(10) < 7 {
                         seq += 1;
                         let key = format!("n{w}-{seq}");
-                        let rec = node.add(
-                            "mission",
-                            Some(&key),
-                            json!({"type": "technical_assistance", "title": format!("Visit {key}")}),
-                        );
+                        let fields = json!({"type": "technical_assistance", "title": format!("Visit {key}")});
+                        let rec = rt.block_on(node.create(&Actor::Node, "mission", Some(&key), fields));
                         acked.lock().unwrap().insert(rec.expect("a local write").id);
                     } else {
                         let target = &shared[rng.below(shared.len())];
                         // field nodes hold the shared missions once a sync brought them
-                        match node.set(target, &[("summary".into(), json!(format!("node {w} write {seq}")))]) {
+                        let summary = vec![("summary".into(), json!(format!("node {w} write {seq}")))];
+                        match rt.block_on(node.set(&Actor::Node, target, summary)) {
                             Ok(_) | Err(ayni_node::Error::NotFound(_)) => {}
                             Err(e) => panic!("a local edit: {e}"),
                         }
@@ -160,7 +155,7 @@ fn five_nodes_converge_through_bad_links_with_flat_memory() {
         }
         // memory, sampled; the last quarter without writes
         let mut samples = vec![];
-        let sample = || (started.elapsed().as_secs(), rss_mb().round() as u64, summary(&nodes[0]).len());
+        let sample = || (started.elapsed().as_secs(), rss_mb().round() as u64, summary(&rt, &nodes[0]).len());
         let every = Duration::from_secs((secs / 20).clamp(1, 30));
         while started.elapsed() < Duration::from_secs(secs * 3 / 4) {
             samples.push(sample());
@@ -186,7 +181,7 @@ fn five_nodes_converge_through_bad_links_with_flat_memory() {
     // converge through the same bad links: rounds of a ring until identical
     let mut rounds = 0;
     loop {
-        let sums: Vec<_> = nodes.iter().map(|n| summary(n)).collect();
+        let sums: Vec<_> = nodes.iter().map(|n| summary(&rt, n)).collect();
         if sums.iter().all(|s| *s == sums[0]) {
             break;
         }
@@ -201,10 +196,10 @@ fn five_nodes_converge_through_bad_links_with_flat_memory() {
     }
     let acked = acked.lock().unwrap();
     for (n, node) in nodes.iter().enumerate() {
-        let held: BTreeSet<String> = summary(node).into_iter().map(|(id, _)| id.to_string()).collect();
+        let held: BTreeSet<String> = summary(&rt, node).into_iter().map(|(id, _)| id.to_string()).collect();
         let lost: Vec<_> = acked.iter().filter(|id| !held.contains(*id)).collect();
         assert!(lost.is_empty(), "node {n} lacks {} acknowledged record(s): {lost:?}", lost.len());
-        assert!(node.check().unwrap().problems.is_empty(), "node {n} fails its check");
+        assert!(rt.block_on(node.check()).unwrap().problems.is_empty(), "node {n} fails its check");
     }
     let dropped: u64 = links.values().map(|l| l.counters.dropped.load(Ordering::Relaxed)).sum();
     let forwarded: u64 = links.values().map(|l| l.counters.forwarded.load(Ordering::Relaxed)).sum();

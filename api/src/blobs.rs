@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 
 use crate::error::ApiError;
-use crate::{as_client, Access, Answer, Api};
+use crate::{actor_of, Answer, Api};
 
 /// `PUT /api/v1/blobs/{sha256}`: a photo or document, its bytes the body;
 /// refused whole unless they hash to the path, fit the limit and are of a
@@ -34,10 +34,8 @@ pub(crate) async fn put_blob(
         ),
         status => ApiError::new(status, "bad_request", r.body_text()),
     })?;
-    let (blob, new) = as_client(&api, &headers, Access::Build, move |node, _| {
-        Ok(node.blobs().put(&body, Some(&hash), &limits, "the blob")?)
-    })
-    .await?;
+    let actor = actor_of(&api, &headers).await?;
+    let (blob, new) = api.node.put_blob(&actor, body.to_vec(), Some(hash), limits).await?;
     let status = if new { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(blob)).into_response())
 }
@@ -53,16 +51,8 @@ pub(crate) async fn get_blob(
     use axum::http::header;
     let Path(hash) = hash.map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))?;
     let h = hash.clone();
-    let bytes = as_client(&api, &headers, Access::Read, move |node, client| {
-        if !client.reads_everything() {
-            let refs = node.blob_references(&h)?;
-            if !refs.iter().any(|(r, _)| node.readable_by(client, r)) {
-                return Err(ApiError::from(ayni_node::Error::NotFound(format!("blob {h}"))));
-            }
-        }
-        Ok(node.blobs().get(&h)?)
-    })
-    .await?;
+    let actor = actor_of(&api, &headers).await?;
+    let bytes = api.node.blob(&actor, &h).await?;
     let mime = ayni_node::blobs::sniff(&bytes).unwrap_or("application/octet-stream");
     let ext = mime.rsplit('/').next().unwrap_or("bin");
     Ok((

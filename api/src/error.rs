@@ -78,6 +78,7 @@ impl ApiError {
             Error::Refused { .. } => (S::UNPROCESSABLE_ENTITY, "refused", None),
             Error::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "too_large", None),
             Error::MediaType { .. } => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None),
+            Error::Stopped(_) => (S::SERVICE_UNAVAILABLE, "unavailable", None),
             e if e.is_invalid_input() => (S::BAD_REQUEST, "bad_request", None),
             _ => (S::INTERNAL_SERVER_ERROR, "internal", None),
         };
@@ -96,13 +97,6 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         ApiError::from_node(e)
-    }
-}
-
-impl From<ayni_node::engine::EngineGone> for ApiError {
-    fn from(e: ayni_node::engine::EngineGone) -> ApiError {
-        tracing::error!("API: {e}");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
     }
 }
 

@@ -2,9 +2,10 @@
 //! conflicts, the EDAN report, peers and status, as JSON under `/api/v1/`.
 //!
 //! Owns: routes, request parsing, client authentication, JSON rendering.
-//! Must never: touch the store except through the node's engine (each
-//! request is one engine job: authenticate, then act as that client), write
-//! anything on a 4xx, or log a token.
+//! Must never: reach the node but through its handle (each request
+//! authenticates its token, then asks the handle as that client, which
+//! judges it again where it writes), write anything on a 4xx, or log a
+//! token.
 //!
 //! Version 1: the routes are the table `openapi::ROUTES` (paths and shapes
 //! are a contract that outside tests use), which both builds the router and
@@ -34,9 +35,9 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
 
-use ayni_node::clients::{Actor, Client, ClientRole};
-use ayni_node::engine::NodeHandle;
-use ayni_node::node::{parse_path, Node};
+use ayni_node::clients::{Actor, Client};
+use ayni_node::node::parse_path;
+use ayni_node::NodeHandle;
 use error::ApiError;
 
 /// Largest request body: the largest record plus room for the envelope of
@@ -45,7 +46,7 @@ pub const MAX_BODY: usize = ayni_node::schema::MAX_RECORD_BYTES + 4096;
 
 #[derive(Clone)]
 pub(crate) struct Api {
-    engine: NodeHandle,
+    node: NodeHandle,
     options: std::sync::Arc<Options>,
 }
 
@@ -56,9 +57,9 @@ pub struct Options {
     pub blob_limits: ayni_node::blobs::Limits,
 }
 
-/// The API's routes over a node's engine (from [`openapi::ROUTES`], which
-/// the OpenAPI document is made from too).
-pub fn router(engine: NodeHandle, options: Options) -> Router {
+/// The API's routes over a node (from [`openapi::ROUTES`], which the
+/// OpenAPI document is made from too).
+pub fn router(node: NodeHandle, options: Options) -> Router {
     let mut router = Router::new();
     let blob_body = options.blob_limits.max_bytes.saturating_add(1).min(usize::MAX as u64) as usize;
     for r in openapi::ROUTES {
@@ -77,7 +78,7 @@ pub fn router(engine: NodeHandle, options: Options) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(Api { engine, options: std::sync::Arc::new(options) })
+        .with_state(Api { node, options: std::sync::Arc::new(options) })
 }
 
 /// Serves the API on `listener` (a `tokio::net::TcpListener`, or a
@@ -85,7 +86,7 @@ pub fn router(engine: NodeHandle, options: Options) -> Router {
 /// open connections in `connections`.
 pub async fn serve<L>(
     listener: L,
-    engine: NodeHandle,
+    node: NodeHandle,
     options: Options,
     connections: Connections,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -95,7 +96,7 @@ where
     L::Addr: std::fmt::Debug,
 {
     let listener = connections::Counted { inner: listener, count: connections };
-    axum::serve(listener, router(engine, options)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(node, options)).with_graceful_shutdown(shutdown).await
 }
 
 type Answer = Result<Response, ApiError>;
@@ -110,44 +111,15 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
-/// Whether a request writes (on the engine, acting as its client) or only
-/// reads (beside the engine, so a long read holds up no write).
-#[derive(Clone, Copy)]
-enum Access {
-    /// Reads, beside the engine.
-    Read,
-    /// Writes, on the engine, as the token's client.
-    Write,
-    /// Builds what a write will store, beside the engine, as the token's
-    /// client (the write itself is a later engine job).
-    Build,
+/// The client the request's token names (a missing, wrong, expired or
+/// revoked token: 401).
+async fn client_of(api: &Api, headers: &HeaderMap) -> Result<Client, ApiError> {
+    api.node.authenticate(bearer(headers)).await?.map_err(ApiError::from_auth)
 }
 
-/// Runs `f` as the client the request's token names (given to `f`, which
-/// shows it only what it may read).
-async fn as_client<R: Send + 'static>(
-    api: &Api,
-    headers: &HeaderMap,
-    access: Access,
-    f: impl FnOnce(&Node, &Client) -> Result<R, ApiError> + Send + 'static,
-) -> Result<R, ApiError> {
-    let token = bearer(headers);
-    let authenticated = move |node: &Node| node.authenticate(token.as_deref()).map_err(ApiError::from_auth);
-    // reads see the client; writes and builds also act as it (its role
-    // judges them, its name goes in the change's message)
-    let run = move |node: &Node| {
-        let c = authenticated(node)?;
-        if c.role == ClientRole::Read && !matches!(access, Access::Read) {
-            // before the handler looks anything up: a read client learns
-            // nothing from a write's errors
-            return Err(ApiError::from(ayni_node::Error::Forbidden(format!("client '{}' may only read", c.name))));
-        }
-        f(node, &c)
-    };
-    match access {
-        Access::Read | Access::Build => api.engine.read(run).await?,
-        Access::Write => api.engine.call(run).await?,
-    }
+/// The request's client as the actor its reads and writes are made for.
+async fn actor_of(api: &Api, headers: &HeaderMap) -> Result<Actor, ApiError> {
+    Ok(Actor::Client(client_of(api, headers).await?))
 }
 
 fn ok<T: Serialize>(value: T) -> Answer {
@@ -165,39 +137,14 @@ fn body_of(b: Body) -> Result<Value, ApiError> {
     })
 }
 
-/// Runs `f` on the record the path names (`{kind}/{key}`), as the
-/// request's client; a node error names the record.
-async fn on_record<R: Serialize + Send + 'static>(
-    api: &Api,
-    headers: &HeaderMap,
-    p: RecordPath,
-    access: Access,
-    f: impl FnOnce(&Node, &Actor, &str) -> ayni_node::Result<R> + Send + 'static,
-) -> Answer {
-    let (kind, key) = path_of(p)?;
-    let r = reference(&kind, &key);
-    ok(as_client(api, headers, access, move |node, client| {
-        // a record the client may not read is, to it, no record at all
-        let visible = || -> ayni_node::Result<()> {
-            if client.reads_everything() {
-                return Ok(()); // no lookup twice
-            }
-            match node.get(&r) {
-                Ok(rec) if node.readable_by(client, &rec) => Ok(()),
-                // a partner learns nothing of what it may not read, not
-                // even that a key is ambiguous
-                _ => Err(ayni_node::Error::NotFound(r.clone())),
-            }
-        };
-        // writes are made for the client: its role and team judge them
-        let actor = Actor::Client(client.clone());
-        visible().and_then(|()| f(node, &actor, &r)).map_err(|e| ApiError::from(e).about(r))
-    })
-    .await?)
-}
-
 fn reference(kind: &str, key: &str) -> String {
     format!("{kind}:{key}")
+}
+
+/// The record a `{kind}/{key}` path names, as `kind:key`.
+fn record_of(p: RecordPath) -> Result<String, ApiError> {
+    let (kind, key) = path_of(p)?;
+    Ok(reference(&kind, &key))
 }
 
 async fn healthz() -> Answer {
@@ -241,48 +188,39 @@ fn not_for_partners(client: &Client) -> Result<(), ApiError> {
 }
 
 async fn status(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    ok(as_client(&api, &headers, Access::Read, |node, c| not_for_partners(c).and_then(|()| Ok(node.status()?))).await?)
+    not_for_partners(&client_of(&api, &headers).await?)?;
+    ok(api.node.status().await?)
 }
 
 /// Who the token stands for, and where its records are: what an app needs
 /// to open (the field app keeps it for offline use).
 async fn me(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    ok(as_client(&api, &headers, Access::Read, |node, c| {
-        let index = node.index_id(&ayni_node::repo::index::Scope::of(c))?;
-        Ok(serde_json::json!({
-            "client": c.name,
-            "role": c.role,
-            "team": c.team,
-            "entity": c.entity,
-            "expires_at": c.expires_at,
-            "node": {"name": node.info().name, "id": node.id().to_string()},
-            "index_url": index.url(),
-        }))
-    })
-    .await?)
+    let c = client_of(&api, &headers).await?;
+    let index = api.node.index_id(ayni_node::repo::index::Scope::of(&c)).await?;
+    ok(serde_json::json!({
+        "client": c.name,
+        "role": c.role,
+        "team": c.team,
+        "entity": c.entity,
+        "expires_at": c.expires_at,
+        "node": {"name": api.node.info().name, "id": api.node.id().to_string()},
+        "index_url": index.url(),
+    }))
 }
 
 async fn index(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    ok(as_client(
-        &api,
-        &headers,
-        Access::Read,
-        |node, c| Ok(node.index_listing(&ayni_node::repo::index::Scope::of(c))?),
-    )
-    .await?)
+    let c = client_of(&api, &headers).await?;
+    ok(api.node.index_listing(ayni_node::repo::index::Scope::of(&c)).await?)
 }
 
 async fn peers(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    ok(as_client(&api, &headers, Access::Read, |node, c| not_for_partners(c).and_then(|()| Ok(node.peers()?))).await?)
+    not_for_partners(&client_of(&api, &headers).await?)?;
+    ok(api.node.peers().await?)
 }
 
 async fn conflicts(State(api): State<Api>, headers: HeaderMap) -> Answer {
-    ok(as_client(&api, &headers, Access::Read, |node, client| {
-        let mut all = node.conflicts()?;
-        all.retain(|c| node.get(&c.id).is_ok_and(|rec| node.readable_by(client, &rec)));
-        Ok(all)
-    })
-    .await?)
+    let actor = actor_of(&api, &headers).await?;
+    ok(api.node.conflicts(&actor).await?)
 }
 
 /// `where=PATH=VALUE` (repeatable; VALUE is JSON if it parses, else text),
@@ -328,23 +266,18 @@ async fn list(
 ) -> Answer {
     let Path(kind) = kind.map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))?;
     let q = list_query(raw)?;
-    let records = as_client(&api, &headers, Access::Read, move |node, client| {
-        let mut out = vec![];
-        let mut seen = 0usize;
-        node.list_each(&kind, &q.filters, |rec| {
-            if !node.readable_by(client, &rec) {
-                return Ok(());
-            }
-            if seen >= q.offset && q.limit.is_none_or(|l| out.len() < l) {
-                out.push(rec);
-            }
-            seen += 1;
-            Ok(())
-        })?;
-        Ok(out)
-    })
-    .await?;
-    ok(records)
+    let actor = actor_of(&api, &headers).await?;
+    let mut records = api.node.records(&actor, &kind, q.filters, ayni_node::References::Ids);
+    let mut out = vec![];
+    let mut seen = 0usize;
+    while let Some(rec) = records.next().await {
+        let rec = rec?;
+        if seen >= q.offset && q.limit.is_none_or(|l| out.len() < l) {
+            out.push(rec);
+        }
+        seen += 1;
+    }
+    ok(out)
 }
 
 async fn create(
@@ -358,14 +291,8 @@ async fn create(
     if !body.is_object() {
         return Err(ApiError::bad_request("the body must be one JSON object: a record's fields, `key` included"));
     }
-    // built and signed beside the engine, several at once; only the store
-    // write (and the key check that goes with it) is the engine's
-    let new = as_client(&api, &headers, Access::Build, move |node, c| {
-        Ok(node.by(&Actor::Client(c.clone())).build_new(&kind, None, body)?)
-    })
-    .await?;
-    // the token again, on the engine: one revoked meanwhile stores nothing
-    let rec = as_client(&api, &headers, Access::Write, move |node, _| Ok(node.insert(new)?)).await?;
+    let actor = actor_of(&api, &headers).await?;
+    let rec = api.node.create(&actor, &kind, None, body).await?;
     let location = format!("/api/v1/records/{}/{}", rec.kind, rec.key);
     let mut response = (StatusCode::CREATED, Json(&rec)).into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
@@ -375,7 +302,8 @@ async fn create(
 }
 
 async fn one(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
-    on_record(&api, &headers, p, Access::Read, |node, _, r| node.get(r)).await
+    let (actor, r) = (actor_of(&api, &headers).await?, record_of(p)?);
+    ok(api.node.get(&actor, &r).await.map_err(|e| ApiError::from(e).about(r))?)
 }
 
 async fn edit(State(api): State<Api>, headers: HeaderMap, p: RecordPath, body: Body) -> Answer {
@@ -414,16 +342,17 @@ async fn edit(State(api): State<Api>, headers: HeaderMap, p: RecordPath, body: B
             ))
         }
     };
-    let p: RecordPath = Ok(Path((kind, key)));
-    on_record(&api, &headers, p, Access::Write, move |node, actor, r| match edit {
-        Edit::Set(pairs) => node.by(actor).set(r, &pairs),
-        Edit::Unset(paths) => node.by(actor).unset_many(r, &paths),
-    })
-    .await
+    let (actor, r) = (actor_of(&api, &headers).await?, reference(&kind, &key));
+    let done = match edit {
+        Edit::Set(pairs) => api.node.set(&actor, &r, pairs).await,
+        Edit::Unset(paths) => api.node.unset(&actor, &r, paths).await,
+    };
+    ok(done.map_err(|e| ApiError::from(e).about(r))?)
 }
 
 async fn remove(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
-    on_record(&api, &headers, p, Access::Write, |node, actor, r| node.by(actor).delete(r)).await
+    let (actor, r) = (actor_of(&api, &headers).await?, record_of(p)?);
+    ok(api.node.delete(&actor, &r).await.map_err(|e| ApiError::from(e).about(r))?)
 }
 
 fn string_member(body: &Value, name: &str, required: bool) -> Result<Option<String>, ApiError> {
@@ -439,29 +368,29 @@ async fn transition(State(api): State<Api>, headers: HeaderMap, p: RecordPath, b
     let body = body_of(body)?;
     let state = string_member(&body, "state", true)?.unwrap_or_default();
     let note = string_member(&body, "note", false)?;
-    on_record(&api, &headers, p, Access::Write, move |node, actor, r| {
-        node.by(actor).transition(r, &state, note.as_deref())
-    })
-    .await
+    let (actor, r) = (actor_of(&api, &headers).await?, record_of(p)?);
+    ok(api.node.transition(&actor, &r, &state, note).await.map_err(|e| ApiError::from(e).about(r))?)
 }
 
 async fn history(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
-    on_record(&api, &headers, p, Access::Read, |node, _, r| node.history(r)).await
+    let (actor, r) = (actor_of(&api, &headers).await?, record_of(p)?);
+    ok(api.node.history(&actor, &r).await.map_err(|e| ApiError::from(e).about(r))?)
 }
 
 async fn resolve(State(api): State<Api>, headers: HeaderMap, p: RecordPath, body: Body) -> Answer {
     let body = body_of(body)?;
     let path = string_member(&body, "path", true)?.unwrap_or_default();
     let value = body.get("value").cloned().ok_or_else(|| ApiError::bad_request("'value' is required"))?;
-    on_record(&api, &headers, p, Access::Write, move |node, actor, r| node.by(actor).resolve_conflict(r, &path, value))
-        .await
+    let (actor, r) = (actor_of(&api, &headers).await?, record_of(p)?);
+    ok(api.node.resolve(&actor, &r, &path, value).await.map_err(|e| ApiError::from(e).about(r))?)
 }
 
 async fn report(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> Answer {
     if matches!(&p, Ok(Path((kind, _))) if kind != "edan") {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "reports exist for edan records only"));
     }
-    on_record(&api, &headers, p, Access::Read, |node, _, r| node.edan_report(r)).await
+    let (actor, r) = (actor_of(&api, &headers).await?, record_of(p)?);
+    ok(api.node.edan_report(&actor, &r).await.map_err(|e| ApiError::from(e).about(r))?)
 }
 
 /// `GET /api/v1/changes`: the feed from a position, then every write as it
@@ -470,8 +399,8 @@ async fn report(State(api): State<Api>, headers: HeaderMap, p: RecordPath) -> An
 /// expired one, or a node that stops: `None`). What long-lived streams —
 /// the change feed, automerge-repo sockets — check every
 /// [`REAUTHENTICATE`].
-pub(crate) async fn still_valid(engine: &NodeHandle, token: Option<String>) -> Option<Client> {
-    engine.read(move |node| node.authenticate(token.as_deref()).ok()).await.ok().flatten()
+pub(crate) async fn still_valid(node: &NodeHandle, token: Option<String>) -> Option<Client> {
+    node.authenticate(token).await.ok()?.ok()
 }
 
 /// How often an idle change feed checks that its client may still read.
@@ -496,18 +425,18 @@ async fn changes(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQ
     if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
         since = position(last, "Last-Event-ID")?;
     }
-    let client = as_client(&api, &headers, Access::Read, |_, client| Ok(client.clone())).await?;
-    let follower = ayni_node::feed::Follower::new(&api.engine, since, kind).await?;
+    let actor = actor_of(&api, &headers).await?;
+    let follower = ayni_node::follow::Follower::new(&api.node, since, kind).await?;
     // the token is checked again before every batch and every few seconds
     // while idle: a revoked or expired client's stream ends
-    let (engine, token) = (api.engine.clone(), bearer(&headers));
+    let (node, token) = (api.node.clone(), bearer(&headers));
     let still_allowed = move || {
-        let (engine, token) = (engine.clone(), token.clone());
-        async move { still_valid(&engine, token).await.is_some() }
+        let (node, token) = (node.clone(), token.clone());
+        async move { still_valid(&node, token).await.is_some() }
     };
     // only the records this client may read
-    let node = api.engine.node().clone();
-    let visible = move |c: &ayni_node::feed::Change| node.readable_by(&client, &c.record);
+    let node = api.node.clone();
+    let visible = move |c: &ayni_node::feed::Change| node.may_read(&actor, &c.record);
     let start = (follower, std::collections::VecDeque::<ayni_node::feed::Change>::new(), still_allowed, visible);
     let stream = futures_util::stream::unfold(start, |(mut follower, mut queue, still_allowed, visible)| async move {
         while queue.is_empty() {

@@ -13,7 +13,7 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::{as_client, reference, Access, Answer, Api};
+use crate::{actor_of, reference, Answer, Api};
 
 /// A report's `format` query (json, html or md) and its `year`, if asked.
 fn report_query(raw: Option<String>, year_allowed: bool) -> Result<(String, Option<i32>), ApiError> {
@@ -60,19 +60,15 @@ pub(crate) async fn event_report(
     let Path(key) = key.map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))?;
     let (format, _) = report_query(raw, false)?;
     let r = reference("event", &key);
-    let report = as_client(&api, &headers, Access::Read, move |node, client| {
-        node.event_report_of(&r, &|rec| node.readable_by(client, rec)).map_err(|e| ApiError::from(e).about(r.clone()))
-    })
-    .await?;
+    let actor = actor_of(&api, &headers).await?;
+    let report = api.node.event_report(&actor, &r).await.map_err(|e| ApiError::from(e).about(r))?;
     report_answer(report, &format, ayni_export::situation::html, ayni_export::situation::markdown)
 }
 
 pub(crate) async fn cooperation_report(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Answer {
     let (format, year) = report_query(raw, true)?;
     let today = time::OffsetDateTime::now_utc().date();
-    let report = as_client(&api, &headers, Access::Read, move |node, client| {
-        Ok(node.cooperation_report(year, today, &|rec| node.readable_by(client, rec))?)
-    })
-    .await?;
+    let actor = actor_of(&api, &headers).await?;
+    let report = api.node.cooperation_report(&actor, year, today).await?;
     report_answer(report, &format, ayni_export::cooperation::html, ayni_export::cooperation::markdown)
 }

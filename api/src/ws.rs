@@ -17,9 +17,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{FutureExt, SinkExt};
 
 use ayni_node::clients::Client;
-use ayni_node::engine::NodeHandle;
-use ayni_node::repo::{self, message::MAX_MESSAGE, Records, Session, Step};
-use ayni_node::DocumentId;
+use ayni_node::repo::{message::MAX_MESSAGE, Step};
+use ayni_node::NodeHandle;
 
 use crate::error::ApiError;
 use crate::{bearer, still_valid, Api, REAUTHENTICATE};
@@ -48,38 +47,17 @@ pub(crate) async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let token = token(&headers, raw.as_deref());
-    let check = token.clone();
-    let client =
-        api.engine.read(move |node| node.authenticate(check.as_deref())).await?.map_err(ApiError::from_auth)?;
-    let engine = api.engine.clone();
+    let client = api.node.authenticate(token.clone()).await?.map_err(ApiError::from_auth)?;
+    let node = api.node.clone();
     Ok(ws
         .max_message_size(CLIENT_MESSAGE.min(MAX_MESSAGE))
         .max_frame_size(CLIENT_MESSAGE.min(MAX_MESSAGE))
         .on_upgrade(move |socket| async move {
-            if let Err(e) = connection(engine, client, token, socket).await {
+            if let Err(e) = connection(node, client, token, socket).await {
                 tracing::debug!("automerge-repo client: {e}");
             }
         })
         .into_response())
-}
-
-/// Runs one session's step beside the engine, with the documents `client`
-/// may read (its changes go to the engine), and hands the session back.
-async fn step<F>(engine: &NodeHandle, client: &Client, session: Session, f: F) -> Result<(Session, Vec<Step>), String>
-where
-    F: FnOnce(&mut Session, &mut Records<'_>) -> ayni_node::Result<Vec<Step>> + Send + 'static,
-{
-    let client = client.clone();
-    let writer = engine.clone();
-    let (session, steps) = engine
-        .read(move |node| {
-            let mut session = session;
-            let steps = f(&mut session, &mut Records::new(node, &client).writing_through(&writer));
-            (session, steps)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((session, steps.map_err(|e| e.to_string())?))
 }
 
 /// Sends the steps (flushed once, at the end); `false` once the
@@ -102,26 +80,21 @@ async fn send(socket: &mut WebSocket, steps: Vec<Step>) -> bool {
 }
 
 async fn connection(
-    engine: NodeHandle,
-    mut client: Client,
+    node: NodeHandle,
+    client: Client,
     token: Option<String>,
     mut socket: WebSocket,
-) -> Result<(), String> {
-    let node = engine.node().clone();
-    let mut session = Session::new(repo::peer_id(&node), node.id().to_string());
-    // the client's index changes whenever a record does
-    let scope = repo::index::Scope::of(&client);
-    let index =
-        engine.read(move |node| node.index_id(&scope)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-    // documents written after this position are pushed to the client
+) -> Result<(), ayni_node::Error> {
+    // documents written from now on are pushed to the client
     let mut watch = node.feed_watch();
-    let mut at = *watch.borrow_and_update();
+    watch.borrow_and_update();
+    let mut gateway = node.repo_gateway(client).await?;
     let mut recheck = tokio::time::interval(REAUTHENTICATE);
     recheck.tick().await;
     loop {
         tokio::select! {
             frame = socket.recv() => {
-                                let bytes = match frame {
+                let bytes = match frame {
                     Some(Ok(Frame::Binary(bytes))) => bytes,
                     Some(Ok(Frame::Close(_))) | None | Some(Err(_)) => return Ok(()),
                     // text frames are not part of the protocol; pings are answered for us
@@ -129,32 +102,21 @@ async fn connection(
                 };
                 // frames already waiting go in the same step: one trip to the
                 // blocking pool for a burst (a client asking for many documents)
-                                let mut size = bytes.len();
-                let mut batch = vec![bytes];
+                let mut size = bytes.len();
+                let mut batch = vec![bytes.to_vec()];
                 let mut closing = false;
                 while batch.len() < BATCH && size < BATCH_BYTES && !closing {
                     match socket.recv().now_or_never() {
                         Some(Some(Ok(Frame::Binary(b)))) => {
                             size += b.len();
-                            batch.push(b);
+                            batch.push(b.to_vec());
                         }
                         Some(Some(Ok(Frame::Close(_)) | Err(_)) | None) => closing = true,
                         Some(Some(Ok(_))) => {}
                         None => break,
                     }
                 }
-                let (s, steps) = step(&engine, &client, session, move |s, docs| {
-                    let mut out = vec![];
-                    for b in &batch {
-                        out.extend(s.receive(b, docs)?);
-                        if out.last() == Some(&Step::Close) {
-                            break;
-                        }
-                    }
-                    Ok(out)
-                })
-                .await?;
-                session = s;
+                let steps = gateway.receive(batch).await?;
                 if !send(&mut socket, steps).await || closing {
                     return Ok(());
                 }
@@ -163,26 +125,14 @@ async fn connection(
                 if changed.is_err() {
                     return Ok(()); // the node stops
                 }
-                let after = at;
-                let written = engine
-                    .read(move |node| node.store().feed_since(after, usize::MAX))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                if let Some((last, _)) = written.last() {
-                    at = *last;
-                }
-                let mut ids: Vec<DocumentId> = written.into_iter().map(|(_, id)| id).collect();
-                ids.push(index);
-                let (s, steps) = step(&engine, &client, session, move |s, docs| s.changed(&ids, docs)).await?;
-                session = s;
+                let steps = gateway.changed().await?;
                 if !send(&mut socket, steps).await {
                     return Ok(());
                 }
             }
             _ = recheck.tick() => {
-                                                match still_valid(&engine, token.clone()).await {
-                    Some(current) => client = current,
+                match still_valid(&node, token.clone()).await {
+                    Some(current) => gateway.renew(current),
                     None => {
                         let _ = socket.send(Frame::Close(None)).await;
                         return Ok(());

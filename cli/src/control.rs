@@ -6,8 +6,9 @@
 //! serving process). Must never: let anyone but the home's owner connect
 //! (the socket is made mode 0600), or make a command behave differently
 //! through it than directly: the serving side runs the same dispatch as a
-//! direct run, on the node's engine, and sends its output back byte for
-//! byte with the same exit code and error message.
+//! direct run, on a thread of its own over the serving node's handle, and
+//! sends its output back byte for byte with the same exit code and error
+//! message.
 //!
 //! # Wire format, version 1
 //! Each side first sends one byte, the version (1). Then messages, each
@@ -30,7 +31,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use ayni_node::engine::NodeHandle;
+use ayni_node::NodeHandle;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -205,8 +206,8 @@ fn client(
 
 /// What the serving side knows about the serve it belongs to.
 pub struct Server {
-    /// The node's engine: every command runs on it.
-    pub engine: NodeHandle,
+    /// The serving node: every command goes through it.
+    pub node: NodeHandle,
     /// The QUIC endpoint, for `sync` through the serving node.
     pub endpoint: Arc<ayni_node::net::Endpoint>,
     /// The socket's path.
@@ -218,16 +219,14 @@ pub struct Server {
 }
 
 /// A command's work on the node, writing its output to `out`.
-pub type Job = Box<dyn FnOnce(&ayni_node::Node, &mut crate::output::Out) -> Result<u8> + Send>;
+pub type Job = Box<dyn FnOnce(&NodeHandle, &mut crate::output::Out) -> Result<u8> + Send>;
 
 /// A command the serving side runs: how it is done there.
 pub enum Run {
-    /// On the engine thread, writing to `out`: commands that write.
-    Engine(Job),
-    /// On a thread of its own beside the engine: commands that only read,
-    /// so a client reading their output slowly (a pager) holds up nothing
-    /// else (sled reads are safe beside the engine's writes).
-    Read(Job),
+    /// A command line's dispatch, on a thread of its own (so a client
+    /// reading its output slowly holds up nothing else), writing to `out`;
+    /// the node's handle decides what runs on its engine.
+    Command(Job),
     /// A sync with a peer, through the serving endpoint, dropping a peer
     /// that sends nothing for `stall_timeout` seconds.
     Sync { peer: String, stall_timeout: u64, blobs: ayni_node::net::BlobPolicy },
@@ -263,12 +262,12 @@ pub fn bind(home: &Path) -> Result<(tokio::net::UnixListener, PathBuf)> {
 
 impl Server {
     pub fn new(
-        engine: NodeHandle,
+        node: NodeHandle,
         endpoint: Arc<ayni_node::net::Endpoint>,
         path: PathBuf,
         http: Option<HttpInfo>,
     ) -> Server {
-        Server { engine, endpoint, path, since: ayni_node::node::now_rfc3339(), running: AtomicUsize::new(0), http }
+        Server { node, endpoint, path, since: ayni_node::node::now_rfc3339(), running: AtomicUsize::new(0), http }
     }
 
     /// Accepts clients until the listener fails; each on its own task.
@@ -327,8 +326,7 @@ impl Server {
             Run::Refuse(msg) => exit(stream, 1, Some(msg)).await,
             Run::Status => {
                 let running = self.running.load(Ordering::SeqCst);
-                // a read of every view: beside the engine, not on it
-                let status = self.engine.read(|node| node.status()).await?;
+                let status = self.node.status().await;
                 let text = match status {
                     Ok(node) => {
                         let serving = Serving {
@@ -352,7 +350,7 @@ impl Server {
                 exit(stream, 0, None).await
             }
             Run::Watch { kind, since, once } => {
-                let mut follower = match ayni_node::feed::Follower::new(&self.engine, since, kind).await {
+                let mut follower = match ayni_node::follow::Follower::new(&self.node, since, kind).await {
                     Ok(f) => f,
                     Err(e) => {
                         let e = anyhow::Error::from(e);
@@ -371,7 +369,7 @@ impl Server {
                 exit(stream, 0, None).await
             }
             Run::Sync { peer, stall_timeout, blobs } => {
-                let peers = self.engine.read(|node| node.peers()).await??;
+                let peers = self.node.peers().await?;
                 let stall = std::time::Duration::from_secs(stall_timeout);
                 let outcome = match crate::sync_address(&peer, &peers) {
                     Ok(addr) => self.endpoint.sync_with_stall(addr, stall, blobs).await.map_err(anyhow::Error::from),
@@ -387,9 +385,10 @@ impl Server {
                     Err(e) => exit(stream, code_of(&e), Some(render_error(&e))).await,
                 }
             }
-            run @ (Run::Engine(_) | Run::Read(_)) => {
+            Run::Command(job) => {
                 let (tx, mut rx) = tokio::sync::mpsc::channel::<(u8, Vec<u8>)>(16);
-                let work = move |job: Job, node: &ayni_node::Node| {
+                let node = self.node.clone();
+                let work = move || {
                     let mut out = crate::output::Out::to(json, ChannelWriter(tx.clone()));
                     if progress {
                         out = out.with_progress(move |p| {
@@ -398,28 +397,17 @@ impl Server {
                             }
                         });
                     }
-                    match job(node, &mut out) {
+                    match job(&node, &mut out) {
                         Ok(code) => (code, None),
                         Err(e) => (code_of(&e), Some(render_error(&e))),
                     }
                 };
-                let done: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(u8, Option<String>)>> + Send>> =
-                    match run {
-                        Run::Engine(job) => {
-                            let call = self.engine.call(move |node| work(job, node));
-                            Box::pin(async move { Ok(call.await?) })
-                        }
-                        Run::Read(job) => {
-                            let read = self.engine.read(move |node| work(job, node));
-                            Box::pin(async move { Ok(read.await?) })
-                        }
-                        _ => unreachable!("matched above"),
-                    };
+                let done = tokio::task::spawn_blocking(work);
                 tokio::pin!(done);
                 let mut client_gone = false;
                 let (code, error) = loop {
                     tokio::select! {
-                                                chunk = rx.recv(), if !client_gone => match chunk {
+                        chunk = rx.recv(), if !client_gone => match chunk {
                             Some((kind, bytes)) => {
                                 if send(stream, kind, &bytes).await.is_err() {
                                     // the client went away: drop the rest of the output
@@ -430,10 +418,10 @@ impl Server {
                             None => client_gone = true,
                         },
                         result = &mut done => {
-                                                        while let Ok((kind, bytes)) = rx.try_recv() {
+                            while let Ok((kind, bytes)) = rx.try_recv() {
                                 send(stream, kind, &bytes).await?;
                             }
-                            break result?;
+                            break result.unwrap_or_else(|_| (1, Some("the command failed".into())));
                         }
                     }
                 };

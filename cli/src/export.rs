@@ -14,7 +14,8 @@ use anyhow::Result;
 use ayni_export::csv_dialect::{CsvWriter, Dialect};
 use ayni_export::geojson::GeoJsonWriter;
 use ayni_export::{References, Tidy, TidyRow};
-use ayni_node::Node;
+use ayni_node::NodeHandle as Node;
+use ayni_node::{RecordStream, References as Refs};
 
 use crate::args::{CsvDialect, Format, ReportFormat};
 use crate::files::{outside_home, writable_target, write_file_atomically};
@@ -48,18 +49,17 @@ pub(crate) fn export(node: &Node, request: Request, out: &mut Out, cwd: &Path) -
         let mut buffer = vec![];
         let mut first = true;
         buffer.extend_from_slice(if format == Format::Json { b"[" } else { b"" });
-        node.list_each(&kind, &[], |mut r| {
-            // references by key: the dump means the same on any node
-            r.fields = node.keyed(&r.fields)?;
+        node.kind(&kind)?;
+        // references by key: the dump means the same on any node
+        for r in node.records(&crate::NODE, &kind, vec![], Refs::Keys) {
             if format == Format::Json && !std::mem::take(&mut first) {
                 buffer.push(b',');
             }
-            serde_json::to_writer(&mut buffer, &r).map_err(|e| ayni_node::Error::Internal(e.to_string()))?;
+            serde_json::to_writer(&mut buffer, &r?)?;
             if format == Format::Jsonl {
                 buffer.push(b'\n');
             }
-            Ok(())
-        })?;
+        }
         if format == Format::Json {
             buffer.extend_from_slice(b"]\n");
         }
@@ -69,7 +69,8 @@ pub(crate) fn export(node: &Node, request: Request, out: &mut Out, cwd: &Path) -
     // one table unless a workbook is asked for without --table
     let only = table.clone().or_else(|| (format != Format::Xlsx).then(|| kind.clone()));
     let tidy = Tidy::new(tables, &kind, only.as_deref()).map_err(|e| usage(e.to_string()))?;
-    let mut refs = References::new(|id| node.get(id).ok().map(|r| (r.key, r.title)));
+    let mut refs = References::new(|id| crate::wait(node.get(&crate::NODE, id)).ok().map(|r| (r.key, r.title)));
+    let records = || -> RecordStream { node.records(&crate::NODE, &kind, vec![], Refs::Ids) };
     let shown = output.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "standard output".into());
     let io =
         |e: ayni_export::Error| ayni_node::Error::Io { path: shown.clone().into(), source: std::io::Error::other(e) };
@@ -83,36 +84,39 @@ pub(crate) fn export(node: &Node, request: Request, out: &mut Out, cwd: &Path) -
             Format::Csv => {
                 let dialect = if dialect == Some(CsvDialect::Rfc4180) { Dialect::Rfc4180 } else { Dialect::Excel };
                 let mut csv = CsvWriter::new(&mut w, dialect, layout)?;
-                node.list_each(&kind, &[], |r| csv.rows(&tidy.rows(0, &r, &mut refs)).map_err(io))?;
+                for r in records() {
+                    csv.rows(&tidy.rows(0, &r?, &mut refs)).map_err(io)?;
+                }
                 csv.finish()?;
             }
             Format::Geojson => {
                 let mut geo = GeoJsonWriter::new(&mut w, layout)?;
-                node.list_each(&kind, &[], |r| geo.rows(layout, &tidy.rows(0, &r, &mut refs)).map_err(io))?;
+                for r in records() {
+                    geo.rows(layout, &tidy.rows(0, &r?, &mut refs)).map_err(io)?;
+                }
                 geo.finish()?;
             }
             Format::Jsonl => {
-                node.list_each(&kind, &[], |r| {
-                    ayni_export::write_jsonl(&mut w, layout, &tidy.rows(0, &r, &mut refs)).map_err(io)
-                })?;
+                for r in records() {
+                    ayni_export::write_jsonl(&mut w, layout, &tidy.rows(0, &r?, &mut refs)).map_err(io)?;
+                }
             }
             Format::Json => {
                 let mut rows = vec![];
-                node.list_each(&kind, &[], |r| {
-                    rows.extend(tidy.rows(0, &r, &mut refs).iter().map(|row| ayni_export::json_object(layout, row)));
-                    Ok(())
-                })?;
+                for r in records() {
+                    rows.extend(tidy.rows(0, &r?, &mut refs).iter().map(|row| ayni_export::json_object(layout, row)));
+                }
                 serde_json::to_writer_pretty(&mut w, &rows)?;
                 w.write_all(b"\n")?;
             }
             Format::Xlsx => {
                 let mut sheets: Vec<Vec<TidyRow>> = vec![vec![]; tidy.layouts.len()];
-                node.list_each(&kind, &[], |r| {
+                for r in records() {
+                    let r = r?;
                     for (n, rows) in sheets.iter_mut().enumerate() {
                         rows.extend(tidy.rows(n, &r, &mut refs));
                     }
-                    Ok(())
-                })?;
+                }
                 let pairs: Vec<_> = tidy.layouts.iter().zip(&sheets).map(|(l, r)| (l, r.as_slice())).collect();
                 w.write_all(&ayni_export::xlsx::workbook(&pairs)?)?;
             }

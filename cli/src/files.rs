@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ayni_node::Node;
+use ayni_node::NodeHandle as Node;
 
 use crate::usage;
 

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use ayni_node::Node;
+use ayni_node::NodeHandle as Node;
 
 use crate::files::{outside_home, read_limited, write_file_atomically, MAX_INPUT_BYTES};
 use crate::output::Out;
@@ -30,7 +30,7 @@ pub(crate) fn import_form(
     } else {
         ayni_forms::kobo::read(&name, &bytes, media.map(|m| cwd.join(m)).as_deref())?
     };
-    let report = node.import_submissions(subs)?;
+    let report = crate::wait(node.import_submissions(subs))?;
     out.submissions(&report)?;
     Ok((report.created + report.updated) as u64)
 }
@@ -56,22 +56,22 @@ pub(crate) fn attach(
     file: &Path,
     field: &str,
     caption: Option<String>,
-    limits: &ayni_node::blobs::Limits,
+    limits: ayni_node::blobs::Limits,
     out: &mut Out,
     cwd: &Path,
 ) -> Result<u64> {
     let bytes = read_limited(file, cwd, limits.max_bytes)?;
     let name = file.file_name().map(|n| n.to_string_lossy().to_string());
     let meta = ayni_node::attach::Meta { name, caption };
-    out.attached(&node.attach(reference, field, &bytes, &meta, limits)?)?;
+    out.attached(&crate::wait(node.attach(reference, field, bytes, meta, limits))?)?;
     Ok(1)
 }
 
 /// `ayni blob get HASH -o FILE`.
 pub(crate) fn blob_get(node: &Node, hash: &str, output: &Path, out: &mut Out, cwd: &Path) -> Result<()> {
     outside_home(node, output, cwd)?;
-    let hash = node.blobs().resolve(hash)?;
-    let bytes = node.blobs().get(&hash)?;
+    let hash = crate::wait(node.resolve_blob(hash))?;
+    let bytes = crate::wait(node.blob(&crate::NODE, &hash))?;
     write_file_atomically(output, cwd, &bytes)?;
     out.blob_written(&hash, bytes.len(), output)
 }

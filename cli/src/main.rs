@@ -22,15 +22,15 @@ use args::{
     BlobCommand, BundleCommand, CatalogueCommand, Cli, ClientCommand, Command, FormCommand, Format, NetworkCommand,
 };
 use serve::{http_address, serve, Tls};
-use values::{parse_items, resolve_addr, split_assignment, sync_address};
+use values::{resolve_addr, split_assignment, sync_address};
 
-use ayni_node::store::Table;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use ayni_node::clients::Actor;
 use ayni_node::node::{assign, parse_path, parse_value};
-use ayni_node::Node;
+use ayni_node::NodeHandle as Node;
 use clap::{CommandFactory, Parser};
 use serde_json::Value;
 
@@ -153,10 +153,23 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// After a command wrote many records, the store is reopened so that the
-/// next command opens fast (see `Node::checkpoint`).
-fn checkpoint_if(node: Node, written: u64) -> Result<Node> {
-    Ok(if written >= ayni_node::node::CHECKPOINT_AFTER { node.checkpoint()? } else { node })
+/// next command opens fast (see `NodeHandle::checkpoint`).
+fn checkpoint_if(node: Node, written: u64) -> Result<()> {
+    if written >= ayni_node::node::CHECKPOINT_AFTER {
+        node.checkpoint()?;
+    }
+    Ok(())
 }
+
+/// The node's answer to a command: commands run on a thread of their own
+/// (the main thread, or one per control-socket client), never on an async
+/// worker, inside the runtime the node's handle uses.
+fn wait<T>(answer: impl std::future::Future<Output = ayni_node::Result<T>>) -> ayni_node::Result<T> {
+    tokio::runtime::Handle::current().block_on(answer)
+}
+
+/// Who the command line acts as: the node itself (its operator).
+const NODE: Actor = Actor::Node;
 
 fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
     if let Command::Completions { shell } = cli.command {
@@ -179,6 +192,8 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let home = home(cli.home)?;
+    let rt = runtime()?;
+    let _inside = rt.enter();
     if let Command::Init { name } = &cli.command {
         let node = Node::init(&home, name)?;
         out.init(&node)?;
@@ -200,7 +215,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         return Ok(ExitCode::from(code));
     }
     if let Command::Check { repair: true } = cli.command {
-        let (_node, report) = Node::repair(&home)?;
+        let report = Node::repair(&home)?;
         out.repair(&report)?;
         return Ok(if report.check.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
@@ -240,20 +255,15 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             serve(node, &listen, no_mdns, config, resync, http, out)
         }
         Command::Sync { peer, stall_timeout, blobs } => {
-            let addr = sync_address(&peer, &node.peers()?)?;
-            let node = std::sync::Arc::new(node);
-            let rt = runtime()?;
+            let addr = sync_address(&peer, &wait(node.peers())?)?;
             let config = ayni_node::net::NetConfig {
                 stall_timeout: std::time::Duration::from_secs(stall_timeout),
                 blobs: blobs.into(),
                 ..Default::default()
             };
             let report = rt.block_on(async {
-                let endpoint = ayni_node::net::Endpoint::bind(
-                    node.clone(),
-                    std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-                    config,
-                )?;
+                let endpoint =
+                    ayni_node::net::Endpoint::bind(&node, std::net::SocketAddr::from(([0, 0, 0, 0], 0)), config)?;
                 let progress = if out.json { None } else { output::progress(endpoint.progress()) };
                 let report = endpoint.sync_with(addr).await;
                 if let Some(p) = progress {
@@ -263,23 +273,20 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
                 drop(endpoint);
                 report
             })?;
-            drop(rt);
-            if let Ok(node) = std::sync::Arc::try_unwrap(node) {
-                checkpoint_if(node, report.docs_received)?;
-            }
+            checkpoint_if(node, report.docs_received)?;
             out.synced(&report)?;
             hold_for_crash_tests();
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => {
-            out.status(&control::Status { serving: None, node: node.status()? })?;
+            out.status(&control::Status { serving: None, node: wait(node.status())? })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Watch { kind, since, once: _ } => {
             // no serving node: nothing else writes this home while we hold it
             let mut at = since;
             loop {
-                let (changes, resume) = node.changes_since(at, kind.as_deref(), 1000)?;
+                let (changes, resume) = wait(node.changes_since(at, kind.clone(), 1000))?;
                 for c in &changes {
                     out.change(c)?;
                 }
@@ -321,34 +328,24 @@ fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(control::Render, 
         Command::Status => control::Run::Status,
         Command::Watch { kind, since, once } => control::Run::Watch { kind, since, once },
         command => {
-            let reads_only = matches!(
-                command,
-                Command::Get { .. }
-                    | Command::List { .. }
-                    | Command::Export { .. }
-                    | Command::History { .. }
-                    | Command::Conflicts
-                    | Command::Report { .. }
-                    | Command::Catalogue { .. }
-                    | Command::Blob { .. }
-                    | Command::Form { .. }
-                    | Command::Peers
-                    | Command::Audit
-                    | Command::Id
-                    | Command::Check { repair: false }
-                    | Command::Network { command: NetworkCommand::Show }
-                    | Command::Client { command: ClientCommand::List }
-            );
             let cwd = cwd.to_path_buf();
-            let job: control::Job = Box::new(move |node, out| dispatch(node, command, out, &cwd).map(|(code, _)| code));
-            if reads_only {
-                control::Run::Read(job)
-            } else {
-                control::Run::Engine(job)
-            }
+            control::Run::Command(Box::new(move |node, out| dispatch(node, command, out, &cwd).map(|(code, _)| code)))
         }
     };
     Ok((control::Render { json: cli.json, progress: cli.progress }, run))
+}
+
+/// Hands each record of a listing to `each`; how many there were.
+fn stream(
+    records: ayni_node::RecordStream,
+    each: &mut dyn FnMut(ayni_node::Record) -> ayni_node::Result<()>,
+) -> ayni_node::Result<usize> {
+    let mut n = 0;
+    for rec in records {
+        each(rec?)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Runs one command on an open node: the same code whether the store was
@@ -368,53 +365,36 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         | Command::Mirror { .. }
         | Command::Status => unreachable!("handled by the caller"),
         Command::Network { command: NetworkCommand::Create { name } } => {
-            let (info, _) = node.create_network(&name)?;
-            out.network(&info, &node.members()?)?;
+            let (info, _) = wait(node.create_network(&name))?;
+            out.network(&info, &wait(node.members())?)?;
         }
         Command::Network { command: NetworkCommand::Show } => {
-            let info = node.network()?.ok_or_else(|| usage("this node belongs to no network"))?;
-            out.network(&info, &node.members()?)?;
+            let info = wait(node.network())?.ok_or_else(|| usage("this node belongs to no network"))?;
+            out.network(&info, &wait(node.members())?)?;
         }
         Command::Enroll { node_id, role, name, addr, team } => {
             let id: ayni_node::identity::NodeId = node_id.parse()?;
             let role: ayni_node::network::Role = role.parse()?;
-            let addr = match addr {
-                Some(a) => Some(a),
-                None => node.store().row(Table::Local, "listen")?.map(|b| String::from_utf8_lossy(&b).into_owned()),
-            };
-            if let Some(t) = &team {
-                node.get(&format!("team:{t}"))
-                    .map_err(|_| usage(format!("unknown team '{t}' (team:{t}): `ayni list team` shows the teams")))?;
-            }
-            let m = node.enroll(id, role, name.as_deref().unwrap_or(""), addr)?;
-            if let Some(t) = &team {
-                node.count_in_team(id, t)?;
-            }
-            out.token(&m)?;
+            out.token(&wait(node.enroll(id, role, name.as_deref().unwrap_or(""), addr, team))?)?;
         }
         Command::Revoke { node_id, reason } => {
             let id: ayni_node::identity::NodeId = node_id.parse()?;
-            let r = node.revoke(id, &reason)?;
-            out.revoked(&r)?;
+            out.revoked(&wait(node.revoke(id, &reason))?)?;
         }
-        Command::Join { token } => {
-            let m = node.join(&token)?;
-            out.joined(&m)?;
-        }
-        Command::Peers => out.peers(&node.peers()?)?,
+        Command::Join { token } => out.joined(&wait(node.join(&token))?)?,
+        Command::Peers => out.peers(&wait(node.peers())?)?,
         Command::Client { command: ClientCommand::Add { name, role, team, entity, expires, qr, app_url, output } } => {
             let role: ayni_node::clients::ClientRole = role.parse()?;
             let expires_in = expires.map(|e| ayni_node::clients::parse_duration(&e)).transpose()?;
             // where the QR code leads is settled before any client exists
             let app = match qr {
                 true => {
-                    let serving =
-                        node.store().row(Table::Local, "http")?.map(|b| String::from_utf8_lossy(&b).into_owned());
-                    let serving = serving
+                    let served = wait(node.served())?.http;
+                    let served = served
                         .as_deref()
                         .and_then(|s| s.split_once("://"))
                         .and_then(|(scheme, addr)| Some((scheme, addr.parse().ok()?)));
-                    Some(qr::app_url(app_url.as_deref(), serving)?)
+                    Some(qr::app_url(app_url.as_deref(), served)?)
                 }
                 false => None,
             };
@@ -423,39 +403,39 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
                 // the file is written after the client exists: nothing it can refuse is left for then
                 writable_target(file, cwd)?;
             }
-            let new = ayni_node::clients::NewClient { team: team.as_deref(), entity: entity.as_deref(), expires_in };
-            let (client, token) = node.add_client(&name, role, new)?;
+            let (client, token) = wait(node.add_client(&name, role, team, entity, expires_in))?;
             let link = app.map(|a| qr::link(&a, &token));
             if let (Some(link), Some(file)) = (&link, &output) {
                 write_private_file_atomically(file, cwd, &qr::png(link)?)?;
             }
             out.client_token(&client, &token, link.as_deref())?;
         }
-        Command::Client { command: ClientCommand::List } => out.clients(&node.clients()?)?,
-        Command::Client { command: ClientCommand::Revoke { name } } => out.clients(&[node.revoke_client(&name)?])?,
-        Command::Audit => out.audit(&node.audit()?)?,
+        Command::Client { command: ClientCommand::List } => out.clients(&wait(node.clients())?)?,
+        Command::Client { command: ClientCommand::Revoke { name } } => {
+            out.clients(&[wait(node.revoke_client(&name))?])?
+        }
+        Command::Audit => out.audit(&wait(node.audit())?)?,
         Command::Url { entity } => {
             let scope = match entity {
-                Some(e) => ayni_node::repo::index::Scope::Entity(node.entity_id(&e)?),
+                Some(e) => ayni_node::repo::index::Scope::Entity(wait(node.entity_id(&e))?),
                 None => ayni_node::repo::index::Scope::All,
             };
-            out.index(&node.index_listing(&scope)?)?;
+            out.index(&wait(node.index_listing(scope))?)?;
         }
         Command::Amendment { decision, reference, change } => {
-            out.record(&node.decide_amendment(&reference, &change, decision == "accept")?)?
+            out.record(&wait(node.decide_amendment(&reference, &change, decision == "accept"))?)?
         }
         Command::Bundle { command: BundleCommand::Export { file, since, all: _, with_blobs } } => {
             let since = since.map(|s| s.parse::<ayni_node::identity::NodeId>()).transpose()?;
             outside_home(node, &file, cwd)?;
-            let (bytes, report) = node.export_bundle_with_progress(since, with_blobs, &mut |p| out.progress(p))?;
+            let (bytes, report) = wait(node.export_bundle(since, with_blobs, out.progress_sink()))?;
             write_file_atomically(&file, cwd, &bytes)?;
             out.bundle(&report, "exported")?;
         }
         Command::Bundle { command: BundleCommand::Import { file } } => {
             let bytes = read_limited(&file, cwd, MAX_INPUT_BYTES)?;
-            let report = node
-                .import_bundle_with_progress(&bytes, &mut |p| out.progress(p))
-                .with_context(|| format!("{}", file.display()))?;
+            let report =
+                wait(node.import_bundle(bytes, out.progress_sink())).with_context(|| format!("{}", file.display()))?;
             written = report.documents_changed;
             out.bundle(&report, "imported")?;
         }
@@ -473,38 +453,39 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
                 let (path, value) = split_assignment(s)?;
                 assign(&mut fields, &parse_path(&path)?, value)?;
             }
-            out.added(&node.add(&kind, key.as_deref(), fields)?)?;
+            out.added(&wait(node.create(&NODE, &kind, key.as_deref(), fields))?)?;
         }
         Command::Set { reference, assignments } => {
             let pairs = assignments.iter().map(|a| split_assignment(a)).collect::<Result<Vec<_>>>()?;
-            out.record(&node.set(&reference, &pairs)?)?;
+            out.record(&wait(node.set(&NODE, &reference, pairs))?)?;
         }
-        Command::Unset { reference, path } => out.record(&node.unset(&reference, &path)?)?,
+        Command::Unset { reference, path } => out.record(&wait(node.unset(&NODE, &reference, vec![path]))?)?,
         Command::Get { reference } => {
-            let rec = node.get(&reference)?;
-            out.record_named(&rec, &node.names_in(&rec.fields)?)?
+            let rec = wait(node.get(&NODE, &reference))?;
+            out.record_named(&rec, &wait(node.names_in(rec.fields.clone()))?)?
         }
         Command::List { kind, filters } => {
             let filters = filters.iter().map(|f| split_assignment(f)).collect::<Result<Vec<_>>>()?;
+            let records = node.records(&NODE, &kind, filters, ayni_node::References::Ids);
             if out.json {
-                out.stream_records(false, |each| node.list_each(&kind, &filters, each))?;
+                out.stream_records(false, |each| stream(records, each))?;
             } else {
                 let title = node.kind(&kind)?.title_field.clone();
-                out.list(&node.list(&kind, &filters)?, title.as_deref())?;
+                out.list(&records.collect::<ayni_node::Result<Vec<_>>>()?, title.as_deref())?;
             }
         }
-        Command::Delete { reference } => out.record(&node.delete(&reference)?)?,
+        Command::Delete { reference } => out.record(&wait(node.delete(&NODE, &reference))?)?,
         Command::Transition { reference, state, note } => {
-            out.record(&node.transition(&reference, &state, note.as_deref())?)?
+            out.record(&wait(node.transition(&NODE, &reference, &state, note))?)?
         }
         Command::History { reference } => {
-            let entries = node.history(&reference)?;
-            let names = node.names_of(entries.iter().map(|e| e.message.as_str()))?;
+            let entries = wait(node.history(&NODE, &reference))?;
+            let names = wait(node.names_of(entries.iter().map(|e| e.message.clone()).collect()))?;
             out.history(&entries, &names)?
         }
-        Command::Conflicts => out.conflicts(&node.conflicts()?)?,
+        Command::Conflicts => out.conflicts(&wait(node.conflicts(&NODE))?)?,
         Command::Resolve { reference, path, value } => {
-            out.record(&node.resolve_conflict(&reference, &path, parse_value(&value))?)?
+            out.record(&wait(node.resolve(&NODE, &reference, &path, parse_value(&value)))?)?
         }
         Command::Import { kind, file, media } if kind == "odk" || kind == "kobo" => {
             written = intake::import_form(node, &kind, &file, media.as_deref(), out, cwd)?
@@ -512,8 +493,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         Command::Import { media: Some(_), .. } => return Err(usage("--media is for `ayni import kobo`")),
         Command::Import { kind, file, media: None } => {
             let text = read_input(&file, cwd, MAX_INPUT_BYTES)?;
-            let report = node
-                .import_with_progress(&kind, || parse_items(&text), &mut |p| out.progress(p))
+            let report = wait(node.import(&kind, text, out.progress_sink()))
                 .with_context(|| format!("import of {}", file.display()))?;
             written = report.created as u64;
             out.imported(&report)?;
@@ -523,57 +503,56 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         {
             let lines = format == Format::Jsonl && !out.json;
             // references by key: the dump means the same on any node
-            out.stream_records(lines, |each| {
-                node.list_each(&kind, &[], |mut r| {
-                    r.fields = node.keyed(&r.fields)?;
-                    each(r)
-                })
-            })?
+            node.kind(&kind)?;
+            let records = node.records(&NODE, &kind, vec![], ayni_node::References::Keys);
+            out.stream_records(lines, |each| stream(records, each))?
         }
         Command::Export { kind, format, table, dialect, output } => {
             export::export(node, export::Request { kind, format, table, dialect, output }, out, cwd)?
         }
         Command::Check { .. } => {
-            let report = node.check()?;
+            let report = wait(node.check())?;
             out.check(&report)?;
             if !report.problems.is_empty() || !report.damaged_blobs.is_empty() {
                 return Ok((1, 0));
             }
         }
-        Command::Compact => out.compact(&node.compact()?)?,
-        Command::Seed => out.seed(&node.seed()?)?,
+        Command::Compact => out.compact(&wait(node.compact())?)?,
+        Command::Seed => out.seed(&wait(node.seed())?)?,
         Command::Form { command: FormCommand::Xlsform { kind, output } } => {
             intake::xlsform(node, &kind, &output, out, cwd)?
         }
         Command::Attach { reference, file, field, caption, max_blob_mb } => {
             let limits = ayni_node::blobs::Limits { max_bytes: max_blob_mb * 1_000_000, ..Default::default() };
-            written = intake::attach(node, &reference, &file, &field, caption, &limits, out, cwd)?
+            written = intake::attach(node, &reference, &file, &field, caption, limits, out, cwd)?
         }
-        Command::Blob { command: BlobCommand::List } => out.blobs(&node.blob_listing()?)?,
+        Command::Blob { command: BlobCommand::List } => out.blobs(&wait(node.blob_listing())?)?,
         Command::Blob { command: BlobCommand::Get { hash, output } } => {
             intake::blob_get(node, &hash, &output, out, cwd)?
         }
         Command::Catalogue { command: CatalogueCommand::Publish { format: _, edition, output } } => {
             outside_home(node, &output, cwd)?;
-            let catalogue = node.catalogue(edition)?;
+            let catalogue = wait(node.catalogue(edition))?;
             files::write_dir_atomically(&output, cwd, &ayni_export::catalogue::site(&catalogue))?;
             out.published(&catalogue, &output)?;
         }
         Command::Report { subject, reference, format: asked, year, output } => {
             let format = if out.json { args::ReportFormat::Json } else { asked.unwrap_or(args::ReportFormat::Md) };
             let whole = match (subject.as_str(), reference) {
-                ("event", Some(event)) if year.is_none() => export::Report::Event(node.event_report(&event)?),
+                ("event", Some(event)) if year.is_none() => {
+                    export::Report::Event(wait(node.event_report(&NODE, &event))?)
+                }
                 ("event", None) => return Err(usage("report event needs the event: ayni report event KEY")),
                 ("cooperation", None) => {
                     let today = time::OffsetDateTime::now_utc().date();
-                    export::Report::Cooperation(node.cooperation_report(year, today, &|_| true)?)
+                    export::Report::Cooperation(wait(node.cooperation_report(&NODE, year, today))?)
                 }
                 (_, Some(extra)) if subject != "event" => {
                     return Err(usage(format!("unexpected argument '{extra}': ayni report edan:KEY")))
                 }
                 (_, _) if year.is_some() => return Err(usage("--year is for `ayni report cooperation`")),
                 (edan, None) if output.is_none() && asked.is_none() => {
-                    out.report(&node.edan_report(edan)?)?;
+                    out.report(&wait(node.edan_report(&NODE, edan))?)?;
                     return Ok((0, written));
                 }
                 _ => {

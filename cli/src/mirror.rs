@@ -40,11 +40,12 @@ pub fn run(home: &Path, url: &str, once: bool, out: &mut Out) -> Result<ExitCode
         mirror
     } else {
         // nothing else writes this home while we hold it: what there is, then exit
-        let node = ayni_node::Node::open(home)?;
+        let node = ayni_node::NodeHandle::open(home)?;
         let mirror = rt.block_on(Mirror::connect(&target, &node.id().to_string(), projection))?;
         let mut at = mirror.position();
+        let inside = rt.handle().clone();
         std::thread::spawn(move || loop {
-            let read = node.changes_since(at, None, BATCH).map_err(anyhow::Error::from);
+            let read = inside.block_on(node.changes_since(at, None, BATCH)).map_err(anyhow::Error::from);
             let done = matches!(&read, Ok((_, resume)) if *resume == at);
             let chunk = read.map(|(changes, resume)| {
                 at = resume;

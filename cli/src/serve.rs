@@ -8,12 +8,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use ayni_node::store::Table;
-use ayni_node::Node;
+use anyhow::Result;
+use ayni_node::replica::Served;
+use ayni_node::NodeHandle;
 
 use crate::output::Out;
-use crate::{control, plan, resolve_addr, runtime, usage};
+use crate::{control, plan, resolve_addr, usage};
 
 /// The HTTP API's address.
 pub(crate) fn http_address(text: &str) -> Result<std::net::SocketAddr> {
@@ -35,7 +35,7 @@ pub(crate) enum Tls {
 /// `ayni serve`: the node's engine owns the store; peers sync over QUIC and
 /// commands arrive on the control socket, until Ctrl-C or SIGTERM.
 pub(crate) fn serve(
-    node: Node,
+    node: NodeHandle,
     listen: &str,
     no_mdns: bool,
     config: ayni_node::net::NetConfig,
@@ -44,13 +44,11 @@ pub(crate) fn serve(
     out: &mut Out,
 ) -> Result<ExitCode> {
     let addr = resolve_addr(listen)?;
-    let rt = runtime()?;
-    let _guard = rt.enter();
+    let rt = tokio::runtime::Handle::current();
     let (listener, socket) = control::bind(node.home())?;
-    let engine = ayni_node::engine::NodeHandle::spawn(node).context("starting the node's engine")?;
-    let endpoint = std::sync::Arc::new(ayni_node::net::Endpoint::bind_engine(engine.clone(), addr, config)?);
+    let endpoint = std::sync::Arc::new(ayni_node::net::Endpoint::bind(&node, addr, config)?);
     let bound = endpoint.local_addr()?;
-    engine.call_blocking(move |n| n.store().put(Table::Local, "listen", bound.to_string().as_bytes()))??;
+    rt.block_on(node.note_served(Served { listen: Some(bound.to_string()), http: None }))?;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = match http {
         Some((addr, tls, options)) => {
@@ -62,11 +60,11 @@ pub(crate) fn serve(
                 Tls::None => None,
                 Tls::Files(cert, key) => Some(ayni_api::tls::from_files(&cert, &key).map_err(usage)?),
                 Tls::NodeCertificate => {
-                    Some(ayni_api::tls::node_certificate(engine.node().home(), bound).map_err(|e| anyhow::anyhow!(e))?)
+                    Some(ayni_api::tls::node_certificate(node.home(), bound).map_err(|e| anyhow::anyhow!(e))?)
                 }
             };
             let fingerprint = certificate.as_ref().map(|c| c.fingerprint.clone());
-            let api_engine = engine.clone();
+            let api_node = node.clone();
             let stopped = async move {
                 let _ = http_stopped.await;
             };
@@ -75,9 +73,9 @@ pub(crate) fn serve(
             let served = match certificate {
                 Some(c) => {
                     let listener = ayni_api::tls::listener(tcp, c).map_err(usage)?;
-                    rt.spawn(ayni_api::serve(listener, api_engine, options, counted, stopped))
+                    rt.spawn(ayni_api::serve(listener, api_node, options, counted, stopped))
                 }
-                None => rt.spawn(ayni_api::serve(tcp, api_engine, options, counted, stopped)),
+                None => rt.spawn(ayni_api::serve(tcp, api_node, options, counted, stopped)),
             };
             rt.spawn(async move {
                 if let Ok(Err(e)) = served.await {
@@ -86,14 +84,14 @@ pub(crate) fn serve(
             });
             let scheme = if fingerprint.is_some() { "https" } else { "http" };
             // where phones find the field app (`ayni client add --qr`)
-            let served = format!("{scheme}://{bound}");
-            engine.call_blocking(move |n| n.store().put(Table::Local, "http", served.as_bytes()))??;
+            let served = Served { listen: None, http: Some(format!("{scheme}://{bound}")) };
+            rt.block_on(node.note_served(served))?;
             Some(control::HttpInfo { url: format!("{scheme}://{bound}"), fingerprint, connections })
         }
         None => None,
     };
-    out.listening(engine.node(), bound, http.as_ref())?;
-    let server = std::sync::Arc::new(control::Server::new(engine, endpoint.clone(), socket.clone(), http));
+    out.listening(&node, bound, http.as_ref())?;
+    let server = std::sync::Arc::new(control::Server::new(node, endpoint.clone(), socket.clone(), http));
     rt.spawn(server.accept(listener, plan));
     let options = ayni_node::net::serve::ServeOptions {
         mdns: !no_mdns,

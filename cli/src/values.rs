@@ -1,5 +1,5 @@
-//! Values given on the command line: `PATH=VALUE` assignments, the items
-//! of an import file, peer addresses.
+//! Values given on the command line: `PATH=VALUE` assignments, peer
+//! addresses.
 //!
 //! Owns: turning that text into what the node takes, naming what is
 //! wrong (exit 2). Must never: touch a node or its store.
@@ -28,23 +28,6 @@ pub(crate) fn split_assignment(text: &str) -> Result<(String, Value)> {
     let (path, value) = text.split_once('=').ok_or_else(|| usage(format!("'{text}' is not PATH=VALUE")))?;
     parse_path(path)?;
     Ok((path.to_string(), parse_value(value)))
-}
-
-pub(crate) type Item = (String, std::result::Result<Value, String>);
-
-/// Items of a JSON array or JSON Lines file, each labelled for errors;
-/// JSON Lines are parsed one at a time as the import consumes them.
-pub(crate) fn parse_items(text: &str) -> Box<dyn Iterator<Item = Item> + '_> {
-    if text.trim_start().starts_with('[') {
-        match serde_json::from_str::<Vec<Value>>(text) {
-            Ok(items) => Box::new(items.into_iter().enumerate().map(|(i, v)| (format!("item {}", i + 1), Ok(v)))),
-            Err(e) => Box::new(std::iter::once((format!("line {}", e.line()), Err(format!("not a JSON array: {e}"))))),
-        }
-    } else {
-        Box::new(text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| {
-            (format!("line {}", i + 1), serde_json::from_str(l).map_err(|e| format!("invalid JSON: {e}")))
-        }))
-    }
 }
 
 /// The address of a peer given by node ID (its last known address) or as

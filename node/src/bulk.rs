@@ -13,6 +13,24 @@ use crate::progress::{Observer, Reporter};
 use crate::record::{self};
 use crate::store::{DocWrite, Payload};
 
+/// One item of an import file, labelled for errors (`item 3`, `line 7`).
+pub(crate) type Item = (String, std::result::Result<Value, String>);
+
+/// The items of an import file — a JSON array, or JSON Lines parsed one
+/// line at a time as the import consumes them.
+pub(crate) fn items(text: &str) -> Box<dyn Iterator<Item = Item> + '_> {
+    if text.trim_start().starts_with('[') {
+        match serde_json::from_str::<Vec<Value>>(text) {
+            Ok(items) => Box::new(items.into_iter().enumerate().map(|(i, v)| (format!("item {}", i + 1), Ok(v)))),
+            Err(e) => Box::new(std::iter::once((format!("line {}", e.line()), Err(format!("not a JSON array: {e}"))))),
+        }
+    } else {
+        Box::new(text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| {
+            (format!("line {}", i + 1), serde_json::from_str(l).map_err(|e| format!("invalid JSON: {e}")))
+        }))
+    }
+}
+
 impl Node {
     /// Creates many records of one kind. Every item is checked before
     /// anything is written, and any bad item (labelled as the caller

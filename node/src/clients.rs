@@ -209,9 +209,10 @@ pub enum AuthError {
     Revoked(String, String),
 }
 
-/// Who a write is made for: the node itself, or a client through it. Passed
-/// to every write ([`Node::by`]); nothing else — no thread or process
-/// state — says who is acting.
+/// Who a read or a write is made for: the node itself, or a client
+/// through it. Passed to every write and every judged read
+/// ([`crate::NodeHandle`]); nothing else — no thread or process state —
+/// says who is acting.
 #[derive(Debug, Clone)]
 pub enum Actor {
     /// The node, for itself (its operator at the command line, its jobs).
@@ -407,17 +408,66 @@ impl Node {
         if !bool::from(given.as_bytes().ct_eq(client.secret_sha256.as_bytes())) {
             return Err(AuthError::Invalid);
         }
-        if let Some(at) = &client.revoked_at {
-            return Err(AuthError::Revoked(client.name.clone(), at.clone()));
-        }
-        if let Some(at) = &client.expires_at {
-            let expired = OffsetDateTime::parse(at, &Rfc3339).map_or(true, |t| t <= OffsetDateTime::now_utc());
-            if expired {
-                return Err(AuthError::Expired(client.name.clone(), at.clone()));
-            }
-        }
-        Ok(client)
+        still_valid(client)
     }
+
+    /// `client` as it is now: refused once revoked or expired since its
+    /// token was checked (a write for it is judged on the engine, later).
+    pub(crate) fn current_client(&self, client: &Client) -> std::result::Result<Client, AuthError> {
+        still_valid(self.client(&client.name).ok().flatten().ok_or(AuthError::Invalid)?)
+    }
+
+    /// Whether `actor` may read `rec`: the node and clients bound to no
+    /// entity read everything, a partner's client what [`Client::may_read`] says.
+    pub(crate) fn visible_to(&self, actor: &Actor, rec: &crate::node::Record) -> bool {
+        match actor {
+            Actor::Node => true,
+            Actor::Client(c) => self.readable_by(c, rec),
+        }
+    }
+
+    /// The record `reference` names, as `actor` sees it: one a partner's
+    /// client may not read is, to it, no record at all (not even an
+    /// ambiguous key is told).
+    pub(crate) fn get_as(&self, actor: &Actor, reference: &str) -> Result<crate::node::Record> {
+        match (self.get(reference), actor) {
+            (Ok(rec), _) if self.visible_to(actor, &rec) => Ok(rec),
+            (Err(e), Actor::Node) => Err(e),
+            (Err(e), Actor::Client(c)) if c.reads_everything() => Err(e),
+            _ => Err(Error::NotFound(reference.to_string())),
+        }
+    }
+
+    /// Before a write made for `actor`, on the engine: a client must still
+    /// be valid, may not be a `read` client (which learns nothing from a
+    /// write's errors), and must see the record it writes (`reference`).
+    /// Returns the actor as it is now.
+    pub(crate) fn may_write(&self, actor: &Actor, reference: Option<&str>) -> Result<Actor> {
+        let Actor::Client(c) = actor else { return Ok(Actor::Node) };
+        let c = self.current_client(c).map_err(|e| Error::Forbidden(e.to_string()))?;
+        if c.role == ClientRole::Read {
+            return Err(Error::Forbidden(format!("client '{}' may only read", c.name)));
+        }
+        let actor = Actor::Client(c);
+        if let Some(r) = reference {
+            self.get_as(&actor, r)?;
+        }
+        Ok(actor)
+    }
+}
+
+/// `client` unless it was revoked or its token expired.
+fn still_valid(client: Client) -> std::result::Result<Client, AuthError> {
+    if let Some(at) = &client.revoked_at {
+        return Err(AuthError::Revoked(client.name.clone(), at.clone()));
+    }
+    if let Some(at) = &client.expires_at {
+        let expired = OffsetDateTime::parse(at, &Rfc3339).map_or(true, |t| t <= OffsetDateTime::now_utc());
+        if expired {
+            return Err(AuthError::Expired(client.name.clone(), at.clone()));
+        }
+    }
+    Ok(client)
 }
 
 #[cfg(test)]

@@ -48,8 +48,9 @@ struct Peer {
 
 impl Peer {
     fn start(name: &'static str, node: Node) -> Result<Peer> {
+        let handle = crate::handle::NodeHandle::start(node)?;
         let ep = Arc::new(
-            Endpoint::bind(Arc::new(node), ([127, 0, 0, 1], 0).into(), NetConfig::default())
+            Endpoint::bind(&handle, ([127, 0, 0, 1], 0).into(), NetConfig::default())
                 .map_err(|e| Error::Internal(e.to_string()))?,
         );
         let serving = ep.serve_in_background();

@@ -1,5 +1,5 @@
 //! The engine: one thread that does a running node's store work, driven
-//! through a cheap, cloneable [`NodeHandle`].
+//! through [`crate::NodeHandle`], the node's one public door.
 //!
 //! Owns: the engine thread and the order of the work sent to it. Must
 //! never: run on an async worker thread, or let a panic in one job take
@@ -29,12 +29,14 @@ type Deliver = Box<dyn FnOnce() + Send>;
 /// Most results held back for one group commit.
 const GROUP: usize = 64;
 
-/// A handle on a running node's engine. Cloning it is cheap; every clone
-/// sends to the same thread.
+/// A running node's engine. Cloning it is cheap; every clone sends to the
+/// same thread, which ends when the last clone is dropped (after the jobs
+/// already sent).
 #[derive(Clone)]
-pub struct NodeHandle {
+pub(crate) struct Engine {
     jobs: mpsc::Sender<Job>,
     node: Arc<Node>,
+    thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 /// The engine stopped (its thread is gone) before a job's reply came.
@@ -42,23 +44,37 @@ pub struct NodeHandle {
 #[error("the node's engine {0}")]
 pub struct EngineGone(&'static str);
 
-impl NodeHandle {
-    /// Starts the engine thread for `node`.
-    pub fn spawn(node: Node) -> std::io::Result<NodeHandle> {
-        NodeHandle::spawn_shared(Arc::new(node))
+impl From<EngineGone> for crate::Error {
+    fn from(e: EngineGone) -> crate::Error {
+        crate::Error::Stopped(e.0)
     }
+}
 
-    /// Starts the engine thread for a node that is already shared.
-    pub fn spawn_shared(node: Arc<Node>) -> std::io::Result<NodeHandle> {
+impl Engine {
+    /// Starts the engine thread for `node`.
+    pub(crate) fn spawn(node: Node) -> std::io::Result<Engine> {
+        let node = Arc::new(node);
         let (jobs, queue) = mpsc::channel::<Job>();
         let owned = node.clone();
-        std::thread::Builder::new().name("ayni-engine".into()).spawn(move || run(&owned, &queue))?;
-        Ok(NodeHandle { jobs, node })
+        let thread = std::thread::Builder::new().name("ayni-engine".into()).spawn(move || run(&owned, &queue))?;
+        Ok(Engine { jobs, node, thread: Arc::new(std::sync::Mutex::new(Some(thread))) })
+    }
+
+    /// Stops the engine once its jobs are done and hands back the node,
+    /// when this was its last clone and nothing else holds the node.
+    pub(crate) fn stop(self) -> Option<Node> {
+        let Engine { jobs, node, thread } = self;
+        drop(jobs);
+        let thread = Arc::try_unwrap(thread).ok()?.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+        Arc::try_unwrap(node).ok()
     }
 
     /// Runs `f` on the engine thread and waits for its result without
     /// blocking the async runtime.
-    pub async fn call<R, F>(&self, f: F) -> Result<R, EngineGone>
+    pub(crate) async fn call<R, F>(&self, f: F) -> Result<R, EngineGone>
     where
         R: Send + 'static,
         F: FnOnce(&Node) -> R + Send + 'static,
@@ -72,7 +88,7 @@ impl NodeHandle {
 
     /// Runs `f` on the engine thread and blocks this (non-async) thread
     /// until it is done.
-    pub fn call_blocking<R, F>(&self, f: F) -> Result<R, EngineGone>
+    pub(crate) fn call_blocking<R, F>(&self, f: F) -> Result<R, EngineGone>
     where
         R: Send + 'static,
         F: FnOnce(&Node) -> R + Send + 'static,
@@ -101,7 +117,7 @@ impl NodeHandle {
     /// sled reads are safe beside the engine's writes; a read may see a
     /// write of the engine's current group a few milliseconds before it is
     /// durable (its writer has not been answered yet).
-    pub async fn read<R, F>(&self, f: F) -> Result<R, EngineGone>
+    pub(crate) async fn read<R, F>(&self, f: F) -> Result<R, EngineGone>
     where
         R: Send + 'static,
         F: FnOnce(&Node) -> R + Send + 'static,
@@ -111,7 +127,7 @@ impl NodeHandle {
     }
 
     /// The node, for what needs no store work: its ID, home and key.
-    pub fn node(&self) -> &Arc<Node> {
+    pub(crate) fn node(&self) -> &Arc<Node> {
         &self.node
     }
 }
@@ -208,7 +224,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn jobs_run_in_order_off_the_runtime_and_survive_a_panic() {
         let dir = tempfile::tempdir().unwrap();
-        let handle = NodeHandle::spawn(Node::init(dir.path(), "engine").unwrap()).unwrap();
+        let handle = Engine::spawn(Node::init(dir.path(), "engine").unwrap()).unwrap();
         let (thread, id) = handle.call(|n| (std::thread::current().name().map(String::from), n.id())).await.unwrap();
         assert_eq!(thread.as_deref(), Some("ayni-engine"));
         assert_eq!(id, handle.node().id());

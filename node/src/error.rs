@@ -188,6 +188,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The node's engine stopped (its thread is gone, or a write could not
+    /// be made durable) before the operation's answer came: nothing is
+    /// reported done that is not durable.
+    #[error("the node's engine {0}")]
+    Stopped(&'static str),
     /// automerge refused an operation (a bug or a damaged document).
     #[error("document {id}: {source}")]
     Automerge {

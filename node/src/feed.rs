@@ -3,7 +3,8 @@
 //! follow from a position (`ayni watch`, `GET /api/v1/changes`, the
 //! PostgreSQL mirror).
 //!
-//! Owns: reading the feed as records. Must never: write (the store adds a
+//! Owns: reading the feed as records (`follow` follows it through a
+//! node's handle). Must never: write (the store adds a
 //! document's entry in the same atomic batch as the document, see
 //! `store`), or promise more than it keeps: the feed holds each document
 //! once, at the position of its latest write, so a follower that resumes
@@ -50,57 +51,6 @@ impl Node {
     /// moves (only writes made by this process are seen).
     pub fn feed_watch(&self) -> tokio::sync::watch::Receiver<u64> {
         self.store().feed_watch()
-    }
-}
-
-/// A follower of a serving node's feed (`ayni watch`, `GET
-/// /api/v1/changes`): the entries after a position, then each write as it
-/// becomes durable.
-pub struct Follower {
-    engine: crate::engine::NodeHandle,
-    at: u64,
-    kind: Option<String>,
-    watch: tokio::sync::watch::Receiver<u64>,
-}
-
-impl Follower {
-    /// Follows the feed after position `since`, of `kind` only if given
-    /// (an unknown kind is an error now, not later).
-    pub async fn new(engine: &crate::engine::NodeHandle, since: u64, kind: Option<String>) -> Result<Follower> {
-        let k = kind.clone();
-        let watch = engine
-            .read(move |node| {
-                if let Some(k) = &k {
-                    node.kind(k)?;
-                }
-                Ok::<_, Error>(node.feed_watch())
-            })
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
-        Ok(Follower { engine: engine.clone(), at: since, kind, watch })
-    }
-
-    /// The next entries, waiting for a write when there are none; `None`
-    /// when the node stops, or, with `once`, when it has nothing more now.
-    pub async fn next(&mut self, once: bool) -> Result<Option<Vec<Change>>> {
-        loop {
-            // mark the current position seen before reading, so a write
-            // that lands after the read wakes the wait below
-            self.watch.borrow_and_update();
-            let (at, kind) = (self.at, self.kind.clone());
-            let (changes, resume) = self
-                .engine
-                .read(move |node| node.changes_since(at, kind.as_deref(), 256))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))??;
-            self.at = resume;
-            if !changes.is_empty() {
-                return Ok(Some(changes));
-            }
-            if resume == at && (once || self.watch.changed().await.is_err()) {
-                return Ok(None);
-            }
-        }
     }
 }
 

@@ -47,9 +47,12 @@ pub mod demo;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod differential;
 mod effect;
-pub mod engine;
+mod engine;
 pub mod error;
 pub mod feed;
+pub mod follow;
+pub mod gateway;
+mod handle;
 pub mod id;
 pub mod identity;
 pub mod inflate;
@@ -75,10 +78,13 @@ pub mod store;
 pub mod submissions;
 pub mod sync;
 pub mod tables;
+#[cfg(test)]
+mod tests;
 pub mod trust;
 pub mod write;
 
 pub use error::{Error, Result};
+pub use handle::{NodeHandle, RecordStream, References};
 pub use id::DocumentId;
 pub use ingest::ClientChanges;
 pub use node::{Node, Record};

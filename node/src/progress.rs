@@ -26,6 +26,10 @@ pub struct Progress {
 /// Where an operation sends its progress.
 pub type Observer<'a> = &'a mut dyn FnMut(&Progress);
 
+/// Where an operation run by the node's engine sends its progress (see
+/// [`crate::NodeHandle`]): it is called on the engine's thread.
+pub type Sink = Box<dyn FnMut(&Progress) + Send>;
+
 /// Reports the progress of one task, at most every `every` items and at
 /// the end of each step.
 pub(crate) struct Reporter<'a> {

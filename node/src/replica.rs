@@ -47,6 +47,17 @@ pub struct PeerInfo {
     pub last_error: Option<String>,
 }
 
+/// Where `ayni serve` serves this node: its sync (QUIC) address and its
+/// HTTP API's URL (`http://ADDR` or `https://ADDR`), kept for the commands
+/// that hand them out (`enroll`'s address hint, `client add --qr`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Served {
+    /// The QUIC address, `host:port`.
+    pub listen: Option<String>,
+    /// The HTTP API's URL.
+    pub http: Option<String>,
+}
+
 /// The node's store as one sync session sees it.
 pub struct SyncStore<'a> {
     node: &'a Node,
@@ -164,6 +175,51 @@ impl Node {
         }
         ids.push(id);
         self.set(&reference, &[("node_ids".to_string(), Value::Array(ids))])
+    }
+
+    /// `ayni enroll`: enrols `node` ([`Node::enroll`]) with, unless another
+    /// is given, the address this node serves sync on as the token's hint,
+    /// and counts it in `team` (checked before anything is written).
+    pub(crate) fn enroll_in(
+        &self,
+        node: NodeId,
+        role: Role,
+        label: &str,
+        addr: Option<String>,
+        team: Option<&str>,
+    ) -> Result<Membership> {
+        if let Some(t) = team {
+            self.get(&format!("team:{t}")).map_err(|_| {
+                Error::malformed("team", format!("unknown team '{t}' (team:{t}): `ayni list team` shows the teams"))
+            })?;
+        }
+        let addr = match addr {
+            Some(a) => Some(a),
+            None => self.served()?.listen,
+        };
+        let m = self.enroll(node, role, label, addr)?;
+        if let Some(t) = team {
+            self.count_in_team(node, t)?;
+        }
+        Ok(m)
+    }
+
+    /// Where this node was last served (by `ayni serve`).
+    pub(crate) fn served(&self) -> Result<Served> {
+        let row = |name| -> Result<Option<String>> {
+            Ok(self.store().row(Table::Local, name)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        };
+        Ok(Served { listen: row("listen")?, http: row("http")? })
+    }
+
+    /// Notes where this node is served now.
+    pub(crate) fn note_served(&self, served: &Served) -> Result<()> {
+        for (name, value) in [("listen", &served.listen), ("http", &served.http)] {
+            if let Some(v) = value {
+                self.store().put(Table::Local, name, v.as_bytes())?;
+            }
+        }
+        Ok(())
     }
 
     /// Joins the network a token enrols this node in.

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ayni_node::clients::Actor;
 use ayni_node::net::tls::{self, Admission};
 use ayni_node::net::{Endpoint, NetConfig, ALPN};
 use ayni_node::network::{Membership, Role};
 use ayni_node::sync::wire::{Frame, Hello};
-use ayni_node::Node;
+use ayni_node::NodeHandle as Node;
 use quinn::crypto::rustls::QuicClientConfig;
 use serde_json::json;
 
@@ -23,6 +24,7 @@ impl Admission for Anyone {
 struct Net {
     _dir: tempfile::TempDir,
     hq: Arc<Endpoint>,
+    hq_node: Node,
     stop: tokio::sync::watch::Sender<bool>,
     /// an enrolled node whose key the hostile client uses
     mallory: Node,
@@ -31,13 +33,14 @@ struct Net {
 async fn setup() -> Net {
     let dir = tempfile::tempdir().unwrap();
     let hq = Node::init(&dir.path().join("hq"), "hq").unwrap();
-    hq.create_network("net").unwrap();
-    hq.add("team", Some("T1"), json!({"name": "T1"})).unwrap();
+    hq.create_network("net").await.unwrap();
+    hq.create(&Actor::Node, "team", Some("T1"), json!({"name": "T1"})).await.unwrap();
     let mallory = Node::init(&dir.path().join("mallory"), "mallory").unwrap();
-    let token = hq.enroll(mallory.id(), Role::Field, "mallory", None).unwrap().to_token();
-    mallory.join(&token).unwrap();
+    let token = hq.enroll(mallory.id(), Role::Field, "mallory", None, None).await.unwrap().to_token();
+    mallory.join(&token).await.unwrap();
     let config = NetConfig { stall_timeout: Duration::from_millis(700), ..Default::default() };
-    let hq = Arc::new(Endpoint::bind(Arc::new(hq), ([127, 0, 0, 1], 0).into(), config).unwrap());
+    let hq_node = hq.clone();
+    let hq = Arc::new(Endpoint::bind(&hq, ([127, 0, 0, 1], 0).into(), config).unwrap());
     let (stop, mut rx) = tokio::sync::watch::channel(false);
     let e = hq.clone();
     tokio::spawn(async move {
@@ -46,14 +49,14 @@ async fn setup() -> Net {
         })
         .await
     });
-    Net { _dir: dir, hq, stop, mallory }
+    Net { _dir: dir, hq, hq_node, stop, mallory }
 }
 
 /// A raw QUIC connection to HQ with mallory's (valid) identity.
 async fn raw(net: &Net) -> (quinn::Endpoint, quinn::Connection) {
-    let network = net.mallory.network().unwrap().unwrap();
+    let network = net.mallory.network().await.unwrap().unwrap();
     let key = ayni_node::identity::SecretKey::read(&net.mallory.home().join("node.key")).unwrap();
-    let (cert, pk) = tls::identity(&key, &net.mallory.membership().unwrap().unwrap()).unwrap();
+    let (cert, pk) = tls::identity(&key, &net.mallory.membership().await.unwrap().unwrap()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(tls::PeerVerifier::new(network, Arc::new(Anyone), provider.clone()));
     let mut c = rustls::ClientConfig::builder_with_provider(provider)
@@ -93,14 +96,14 @@ fn hello(versions: Vec<u16>) -> Frame {
 
 async fn still_serves(net: &Net) {
     let dir = tempfile::tempdir().unwrap();
-    let hq = net.hq.node();
+    let hq = &net.hq_node;
     let fresh = Node::init(&dir.path().join("n"), "fresh").unwrap();
-    fresh.join(&hq.enroll(fresh.id(), Role::Field, "fresh", None).unwrap().to_token()).unwrap();
-    let ep = Endpoint::bind(Arc::new(fresh), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap();
+    fresh.join(&hq.enroll(fresh.id(), Role::Field, "fresh", None, None).await.unwrap().to_token()).await.unwrap();
+    let ep = Endpoint::bind(&fresh, ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap();
     let r = ep.sync_with(net.hq.local_addr().unwrap()).await.unwrap();
     assert_eq!(r.docs_received, 1);
     ep.close().await;
-    assert_eq!(hq.list("team", &[]).unwrap().len(), 1, "nothing was written from the bad peer");
+    assert_eq!(hq.list(&Actor::Node, "team", vec![]).await.unwrap().len(), 1, "nothing was written from the bad peer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,19 +131,18 @@ async fn strangers_and_other_networks_are_refused_in_the_handshake() {
     let dir = tempfile::tempdir().unwrap();
     // another network, with its own HQ: a valid membership, but not of ours
     let other = Node::init(&dir.path().join("other"), "other-hq").unwrap();
-    other.create_network("otra-red").unwrap();
-    other.add("team", Some("SPY"), json!({"name": "SPY"})).unwrap();
-    let ep = Endpoint::bind(Arc::new(other), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap();
+    other.create_network("otra-red").await.unwrap();
+    other.create(&Actor::Node, "team", Some("SPY"), json!({"name": "SPY"})).await.unwrap();
+    let ep = Endpoint::bind(&other, ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap();
     let err = ep.sync_with(net.hq.local_addr().unwrap()).await.unwrap_err().to_string();
     assert!(err.contains("refused"), "{err}");
-    assert_eq!(ep.node().list("team", &[]).unwrap().len(), 1, "no record reached the outsider");
+    assert_eq!(other.list(&Actor::Node, "team", vec![]).await.unwrap().len(), 1, "no record reached the outsider");
     ep.close().await;
     // a node that was never enrolled cannot even start
     let stranger = Node::init(&dir.path().join("stranger"), "stranger").unwrap();
-    let err =
-        Endpoint::bind(Arc::new(stranger), ([127, 0, 0, 1], 0).into(), NetConfig::default()).err().unwrap().to_string();
+    let err = Endpoint::bind(&stranger, ([127, 0, 0, 1], 0).into(), NetConfig::default()).err().unwrap().to_string();
     assert!(err.contains("no network"), "{err}");
-    assert_eq!(net.hq.node().list("team", &[]).unwrap().len(), 1, "nothing came from them");
+    assert_eq!(net.hq_node.list(&Actor::Node, "team", vec![]).await.unwrap().len(), 1, "nothing came from them");
     still_serves(&net).await;
     let _ = net.stop.send(true);
 }

@@ -14,7 +14,7 @@ use ayni_node::node::{CheckReport, CompactReport, HistoryEntry, ImportReport, Re
 use ayni_node::progress::Progress;
 use ayni_node::repair::RepairReport;
 use ayni_node::seed::SeedReport;
-use ayni_node::{Node, Record};
+use ayni_node::{NodeHandle as Node, Record};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 use serde_json::Value;
@@ -45,7 +45,7 @@ pub struct Out {
     pub json: bool,
     stdout: Box<dyn Write + Send>,
     /// Where progress reports go, when they are wanted.
-    progress: Option<Box<dyn FnMut(&Progress) + Send>>,
+    progress: Option<std::sync::Arc<std::sync::Mutex<ayni_node::progress::Sink>>>,
 }
 
 /// A progress report as a line of stderr: on a terminal it rewrites the
@@ -104,8 +104,20 @@ impl Out {
 
     /// Progress reports of long commands go to `sink`.
     pub fn with_progress(mut self, sink: impl FnMut(&Progress) + Send + 'static) -> Out {
-        self.progress = Some(Box::new(sink));
+        self.progress = Some(std::sync::Arc::new(std::sync::Mutex::new(Box::new(sink))));
         self
+    }
+
+    /// Where the node sends a long command's progress: to this output's
+    /// sink, from the node's engine thread.
+    pub fn progress_sink(&self) -> ayni_node::progress::Sink {
+        match &self.progress {
+            Some(sink) => {
+                let sink = sink.clone();
+                Box::new(move |p| (sink.lock().unwrap_or_else(|e| e.into_inner()))(p))
+            }
+            None => Box::new(|_| {}),
+        }
     }
 
     /// Progress reports rendered on this process's stderr.
@@ -115,13 +127,6 @@ impl Out {
         self.with_progress(move |p| {
             let _ = std::io::stderr().write_all(render_progress(p, terminal).as_bytes());
         })
-    }
-
-    /// Hands a progress report to the sink, if progress is wanted.
-    pub fn progress(&mut self, p: &Progress) {
-        if let Some(sink) = self.progress.as_mut() {
-            sink(p);
-        }
     }
 
     /// Where raw bytes go (an export's file on stdout).

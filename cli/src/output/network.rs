@@ -10,7 +10,7 @@ use ayni_node::net::SyncReport;
 use ayni_node::network::{Membership, NetworkInfo};
 use ayni_node::replica::PeerInfo;
 use ayni_node::report::EdanReport;
-use ayni_node::Node;
+use ayni_node::NodeHandle as Node;
 use serde_json::Value;
 
 use super::{table, Out};

@@ -101,7 +101,7 @@ async fn write(send: &mut quinn::SendStream, frame: &BlobFrame, stall: Duration,
 
 /// Runs one blob exchange on its stream (both sides alike).
 pub(super) async fn run_blobs(
-    engine: &NodeHandle,
+    engine: &Engine,
     send: &mut quinn::SendStream,
     recv: &mut quinn::RecvStream,
     peer: &str,

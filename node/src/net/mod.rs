@@ -28,7 +28,8 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
-use crate::engine::{EngineGone, NodeHandle};
+use crate::engine::{Engine, EngineGone};
+use crate::handle::NodeHandle;
 use crate::identity::NodeId;
 use crate::node::Node;
 use crate::replica::PeerInfo;
@@ -226,7 +227,7 @@ impl Serving {
 
 /// A node's QUIC endpoint.
 pub struct Endpoint {
-    engine: NodeHandle,
+    engine: Engine,
     endpoint: quinn::Endpoint,
     config: NetConfig,
     progress: Arc<AtomicU64>,
@@ -248,16 +249,11 @@ fn transport(config: &NetConfig) -> Arc<quinn::TransportConfig> {
 }
 
 impl Endpoint {
-    /// Binds a UDP socket for `node`, which must be enrolled in a network,
-    /// with an engine of its own (see [`Endpoint::bind_engine`]).
-    pub fn bind(node: Arc<Node>, listen: SocketAddr, config: NetConfig) -> Result<Endpoint, NetError> {
-        let engine = NodeHandle::spawn_shared(node).map_err(|source| NetError::Socket { addr: listen, source })?;
-        Endpoint::bind_engine(engine, listen, config)
-    }
-
-    /// Binds a UDP socket for the node `engine` runs; every session's store
-    /// work goes through that engine.
-    pub fn bind_engine(engine: NodeHandle, listen: SocketAddr, config: NetConfig) -> Result<Endpoint, NetError> {
+    /// Binds a UDP socket for the node `handle` runs, which must be
+    /// enrolled in a network; every session's store work goes through its
+    /// engine.
+    pub fn bind(handle: &NodeHandle, listen: SocketAddr, config: NetConfig) -> Result<Endpoint, NetError> {
+        let engine = handle.engine().clone();
         let node = engine.node().clone();
         let network = node.network()?.ok_or_else(|| {
             NetError::NotReady(
@@ -316,12 +312,12 @@ impl Endpoint {
     }
 
     /// The node.
-    pub fn node(&self) -> &Arc<Node> {
+    pub(crate) fn node(&self) -> &Arc<Node> {
         self.engine.node()
     }
 
     /// The node's engine.
-    pub fn engine(&self) -> &NodeHandle {
+    pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }
 

@@ -77,7 +77,7 @@ impl From<quinn::ReadError> for ReadError {
 /// Received documents are made durable after each batch (and every 256
 /// frames within a long one), so a cut connection keeps them.
 pub(super) async fn run_session(
-    engine: &NodeHandle,
+    engine: &Engine,
     role: Role,
     send: &mut quinn::SendStream,
     recv: &mut quinn::RecvStream,
@@ -236,7 +236,7 @@ fn feed(
 }
 
 /// Makes what a session stored so far durable.
-async fn commit(engine: &NodeHandle, peer: &str) -> Result<(), NetError> {
+async fn commit(engine: &Engine, peer: &str) -> Result<(), NetError> {
     let from = peer.to_string();
     Ok(engine.call(move |node| node.sync_store(&from).commit()).await??)
 }

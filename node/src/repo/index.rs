@@ -108,8 +108,32 @@ impl Node {
         })
     }
 
-    /// The index for `scope`, current with every durable write.
-    pub fn index(&self, scope: &Scope) -> Result<Automerge> {
+    /// The index for `scope` if it is current with the feed — the copy in
+    /// memory, or the stored one — without writing anything (`None`: it
+    /// must be brought up to date first, by [`Node::refresh_index`] on the
+    /// engine). What the read path serves.
+    pub(crate) fn index_current(&self, scope: &Scope) -> Result<Option<Automerge>> {
+        let name = scope.name();
+        let mut cache = self.index_cache().lock().unwrap_or_else(|e| e.into_inner());
+        let feed = self.store().feed_position();
+        if let Some((at, doc)) = cache.get(&name) {
+            return Ok((*at == feed).then(|| doc.clone()));
+        }
+        if self.store().row(Table::Local, &format!("index-{name}"))?.is_none() {
+            return Ok(None);
+        }
+        let (at, doc) = self.stored_index(scope)?;
+        if at != feed || doc.get_heads().is_empty() {
+            return Ok(None);
+        }
+        cache.insert(name, (at, doc.clone()));
+        Ok(Some(doc))
+    }
+
+    /// Brings the index for `scope` up to date with every durable write and
+    /// stores it: a write (the engine's), so that what clients were served
+    /// is what the node continues after a restart.
+    pub(crate) fn refresh_index(&self, scope: &Scope) -> Result<Automerge> {
         let name = scope.name();
         let mut cache = self.index_cache().lock().unwrap_or_else(|e| e.into_inner());
         let feed = self.store().feed_position();
@@ -276,36 +300,44 @@ pub struct Listing {
     pub records: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Entry>>,
 }
 
-impl Node {
-    /// The index for `scope`, current, as JSON.
-    pub fn index_listing(&self, scope: &Scope) -> Result<Listing> {
-        let doc = self.index(scope)?;
-        let mut records = std::collections::BTreeMap::new();
-        let text = |obj: &automerge::ObjId, field: &str| {
-            doc.get(obj, field).ok().flatten().and_then(|(v, _)| v.as_str().map(str::to_string))
-        };
-        if let Some((_, all)) = doc.get(ROOT, "records").ok().flatten() {
-            for kind in doc.keys(&all) {
-                let Some((_, kind_obj)) = doc.get(&all, kind.as_str()).ok().flatten() else { continue };
-                let mut entries = std::collections::BTreeMap::new();
-                for key in doc.keys(&kind_obj) {
-                    let Some((_, e)) = doc.get(&kind_obj, key.as_str()).ok().flatten() else { continue };
-                    let Some(url) = text(&e, "url") else { continue };
-                    entries.insert(
-                        key,
-                        Entry { url, title: text(&e, "title"), status: text(&e, "status"), event: text(&e, "event") },
-                    );
-                }
-                records.insert(kind, entries);
+/// The index document `doc` of `scope` as JSON.
+pub(crate) fn listing(doc: &Automerge, id: DocumentId, scope: &Scope) -> Listing {
+    let mut records = std::collections::BTreeMap::new();
+    let text = |obj: &automerge::ObjId, field: &str| {
+        doc.get(obj, field).ok().flatten().and_then(|(v, _)| v.as_str().map(str::to_string))
+    };
+    if let Some((_, all)) = doc.get(ROOT, "records").ok().flatten() {
+        for kind in doc.keys(&all) {
+            let Some((_, kind_obj)) = doc.get(&all, kind.as_str()).ok().flatten() else { continue };
+            let mut entries = std::collections::BTreeMap::new();
+            for key in doc.keys(&kind_obj) {
+                let Some((_, e)) = doc.get(&kind_obj, key.as_str()).ok().flatten() else { continue };
+                let Some(url) = text(&e, "url") else { continue };
+                entries.insert(
+                    key,
+                    Entry { url, title: text(&e, "title"), status: text(&e, "status"), event: text(&e, "event") },
+                );
             }
+            records.insert(kind, entries);
         }
-        Ok(Listing { url: crate::id::automerge_url(self.index_id(scope)?), scope: scope.name(), records })
     }
+    Listing { url: crate::id::automerge_url(id), scope: scope.name(), records }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Node {
+        fn index_listing(&self, scope: &Scope) -> Result<Listing> {
+            let doc = self.refresh_index(scope)?;
+            Ok(listing(&doc, self.index_id(scope)?, scope))
+        }
+
+        fn index(&self, scope: &Scope) -> Result<Automerge> {
+            self.refresh_index(scope)
+        }
+    }
 
     #[test]
     fn the_index_follows_adds_edits_and_deletes_and_a_partners_lists_only_what_it_reads() {
@@ -322,9 +354,12 @@ mod tests {
         assert_eq!(edan.event, Some(crate::id::automerge_url(&event.id)), "an EDAN names its event");
         let heads = node.index(&Scope::All).unwrap().get_heads();
         assert_eq!(node.index(&Scope::All).unwrap().get_heads(), heads, "nothing written, nothing changes");
+        let read = node.index_current(&Scope::All).unwrap().expect("current, read without a write");
+        assert_eq!(read.get_heads(), heads);
 
         node.add("person", Some("p-nueva"), serde_json::json!({"full_name": "Persona nueva"})).unwrap();
         node.delete("edan:edan-sama-1").unwrap();
+        assert!(node.index_current(&Scope::All).unwrap().is_none(), "behind the feed: the read path says so");
         let after = node.index_listing(&Scope::All).unwrap();
         assert_eq!(after.records["person"]["p-nueva"].title.as_deref(), Some("Persona nueva"));
         assert!(!after.records.get("edan").is_some_and(|k| k.contains_key("edan-sama-1")));

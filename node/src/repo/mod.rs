@@ -21,7 +21,7 @@ pub use session::{Docs, Session, Step, Written};
 use automerge::Automerge;
 
 use crate::clients::{Client, ClientRole};
-use crate::engine::NodeHandle;
+use crate::engine::Engine;
 use crate::id::DocumentId;
 use crate::node::Node;
 
@@ -41,7 +41,7 @@ pub fn peer_id(node: &Node) -> String {
 pub struct Records<'a> {
     node: &'a Node,
     client: &'a Client,
-    engine: Option<&'a NodeHandle>,
+    engine: Option<&'a Engine>,
     /// The client's index document ([`index`]), once asked for.
     index: Option<DocumentId>,
 }
@@ -54,7 +54,7 @@ impl<'a> Records<'a> {
 
     /// The same, the client's changes written by `engine` (the store's one
     /// writer; call from a thread that may block, not from the engine).
-    pub fn writing_through(mut self, engine: &'a NodeHandle) -> Records<'a> {
+    pub(crate) fn writing_through(mut self, engine: &'a Engine) -> Records<'a> {
         self.engine = Some(engine);
         self
     }
@@ -66,6 +66,19 @@ impl<'a> Records<'a> {
             None => *self.index.insert(self.node.index_id(&index::Scope::of(self.client))?),
         };
         Ok(*id == index)
+    }
+
+    /// The client's index, current: as read, or brought up to date by the
+    /// engine (a write) when it is behind the feed.
+    fn index(&self) -> crate::Result<Automerge> {
+        let scope = index::Scope::of(self.client);
+        if let Some(doc) = self.node.index_current(&scope)? {
+            return Ok(doc);
+        }
+        match self.engine {
+            Some(engine) => engine.call_blocking(move |node| node.refresh_index(&scope))?,
+            None => self.node.refresh_index(&scope),
+        }
     }
 
     /// Whether the client may read the stored record `id` (read from its
@@ -108,7 +121,7 @@ impl Docs for Records<'_> {
 
     fn readable(&mut self, id: &DocumentId) -> crate::Result<Option<Automerge>> {
         if self.is_index(id)? {
-            return self.node.index(&index::Scope::of(self.client)).map(Some);
+            return self.index().map(Some);
         }
         if !self.may_read(id)? {
             return Ok(None);
@@ -121,7 +134,7 @@ impl Docs for Records<'_> {
 
     fn state_hash(&mut self, id: &DocumentId) -> crate::Result<Option<[u8; 16]>> {
         if self.is_index(id)? {
-            let index = self.node.index(&index::Scope::of(self.client))?;
+            let index = self.index()?;
             return Ok(Some(crate::sync::state_hash(id, &index.get_heads())));
         }
         if !self.may_read(id)? {

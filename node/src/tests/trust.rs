@@ -1,14 +1,14 @@
 //! Signed changes: a third node refuses unsigned, forged and stranger
 //! changes on receipt, logs them for `audit`, and keeps everything else.
 
+use crate::identity::SecretKey;
+use crate::network::Role;
+use crate::store::Table;
+use crate::sync::sigs::{self, Collector};
+use crate::sync::wire::Frame;
+use crate::{node::Node, DocumentId};
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ReadDoc, ROOT};
-use ayni_node::identity::SecretKey;
-use ayni_node::network::Role;
-use ayni_node::store::Table;
-use ayni_node::sync::sigs::{self, Collector};
-use ayni_node::sync::wire::Frame;
-use ayni_node::{DocumentId, Node};
 use serde_json::json;
 
 struct Net {
@@ -196,7 +196,7 @@ fn rogue_edit_by(
     // written as protocol version 2 does: signatures in change-hash order
     let hashes: Vec<automerge::ChangeHash> = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
     let mut out = vec![];
-    let proofs: Vec<_> = sigs.iter().map(|(h, s)| (*h, ayni_node::attest::Proof::Signature(*s))).collect();
+    let proofs: Vec<_> = sigs.iter().map(|(h, s)| (*h, crate::attest::Proof::Signature(*s))).collect();
     sigs::proofs_frame(id, 2, hashes, &proofs).encode(&mut out);
     Frame::DocFull(id, raw).encode(&mut out);
     (id, out)
@@ -445,15 +445,15 @@ fn a_change_that_breaks_the_schema_is_refused_on_receipt() {
 #[test]
 fn memberships_and_revocations_are_verified_alike() {
     let n = net();
-    let key = ayni_node::network::network_key(n.hq.home()).unwrap().unwrap();
+    let key = crate::network::network_key(n.hq.home()).unwrap().unwrap();
     let r = n.hq.revoke(n.a.id(), "lost").unwrap();
     // signed by the network key itself, but naming a network ID that is not its key's
     let mut payload = r.payload.clone();
     payload.network.id = "0000000000000000".into();
     payload.issuer = n.hq.network().unwrap().unwrap().public_key;
     payload.issuer_membership = None;
-    let forged = ayni_node::network::Revocation::issue(payload, &key).unwrap();
-    let err = ayni_node::network::Revocation::from_bytes(&forged.bytes).unwrap_err().to_string();
+    let forged = crate::network::Revocation::issue(payload, &key).unwrap();
+    let err = crate::network::Revocation::from_bytes(&forged.bytes).unwrap_err().to_string();
     assert!(err.contains("network ID does not match its key"), "{err}");
     // the same check, with the same words, as for a membership
     let m = n.hq.membership().unwrap().unwrap();
@@ -462,7 +462,7 @@ fn memberships_and_revocations_are_verified_alike() {
     mp.issuer = payload_issuer(&n);
     mp.issuer_membership = None;
     let bytes = sign_membership(&mp, &key);
-    let err = ayni_node::network::Membership::from_bytes(&bytes).unwrap_err().to_string();
+    let err = crate::network::Membership::from_bytes(&bytes).unwrap_err().to_string();
     assert!(err.contains("network ID does not match its key"), "{err}");
 }
 
@@ -471,7 +471,7 @@ fn payload_issuer(n: &Net) -> String {
 }
 
 /// A membership token built by hand (the format of `network.rs`).
-fn sign_membership(p: &ayni_node::network::Payload, key: &SecretKey) -> Vec<u8> {
+fn sign_membership(p: &crate::network::Payload, key: &SecretKey) -> Vec<u8> {
     let json = serde_json::to_vec(p).unwrap();
     let mut out = vec![1u8];
     out.extend_from_slice(&(json.len() as u32).to_be_bytes());
@@ -548,7 +548,7 @@ fn bundles_of_both_formats_carry_every_signature_and_format_2_is_smaller() {
 
 #[test]
 fn a_client_revocation_replicates_with_the_memberships_and_a_forged_one_is_refused() {
-    use ayni_node::clients::{ClientRevocation, ClientRole, NewClient};
+    use crate::clients::{ClientRevocation, ClientRole, NewClient};
     let n = net();
     n.hq.add_client("tablet-1", ClientRole::Field, NewClient::default()).unwrap();
     n.hq.revoke_client("tablet-1").unwrap();
@@ -569,7 +569,7 @@ fn a_client_revocation_replicates_with_the_memberships_and_a_forged_one_is_refus
 fn as_document(id: DocumentId, doc: &Automerge, sigs: &[([u8; 32], [u8; 64])]) -> Vec<u8> {
     let raw: Vec<u8> = doc.get_changes(&[]).iter().flat_map(|c| c.raw_bytes().to_vec()).collect();
     let hashes: Vec<automerge::ChangeHash> = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
-    let proofs: Vec<_> = sigs.iter().map(|(h, s)| (*h, ayni_node::attest::Proof::Signature(*s))).collect();
+    let proofs: Vec<_> = sigs.iter().map(|(h, s)| (*h, crate::attest::Proof::Signature(*s))).collect();
     let mut out = vec![];
     sigs::proofs_frame(id, 2, hashes, &proofs).encode(&mut out);
     Frame::DocFull(id, raw).encode(&mut out);

@@ -1,7 +1,7 @@
 //! DOMAIN.md §3's merge rules, each proven by two replicas that edit the
 //! same record concurrently and then merge through the library.
 
-use ayni_node::{DocumentId, Node, Record};
+use crate::{DocumentId, Node, Record};
 use serde_json::{json, Value};
 
 struct Pair {
@@ -19,7 +19,7 @@ fn pair() -> Pair {
     // both enrolled in one network, each knowing the other's membership:
     // merging admits only signed changes of members
     let (_, hq_membership) = hq.create_network("gamlp").unwrap();
-    let token = hq.enroll(field.id(), ayni_node::network::Role::Hq, "gaem-1", None).unwrap().to_token();
+    let token = hq.enroll(field.id(), crate::network::Role::Hq, "gaem-1", None).unwrap().to_token();
     field.join(&token).unwrap();
     field.accept_member(&hq_membership.bytes).unwrap();
     hq.seed().unwrap();
