@@ -11,10 +11,10 @@ use std::time::Instant;
 use ayni_node::blobs::Limits;
 use ayni_node::net::{BlobPolicy, Endpoint, NetConfig};
 use ayni_node::network::Role;
-use ayni_node::Node;
 
 #[path = "../node/benches/common/mod.rs"]
 mod common;
+use common::{open, wait};
 
 #[path = "../tests/support/link.rs"]
 mod link;
@@ -46,34 +46,34 @@ fn main() {
     let (hq_home, field_home) = (base.path().join("hq"), base.path().join("field"));
     let ids = common::pair_with_edan(&hq_home, &field_home, photos, Role::Field);
     {
-        let hq = Node::open(&hq_home).unwrap();
-        for (i, id) in ids.iter().filter(|id| hq.get(id).map(|r| r.kind == "edan").unwrap_or(false)).enumerate() {
-            hq.attach(id, "attachments", &photo(i, size), &Default::default(), &Limits::default()).unwrap();
+        let hq = open(&hq_home);
+        for (i, id) in ids.iter().enumerate() {
+            wait(hq.attach(id, "attachments", photo(i, size), Default::default(), Limits::default())).unwrap();
         }
+        hq.close().unwrap();
     }
     let total = photos * size;
     println!("{photos} EDAN records with one {size}-byte photo each ({:.1} MB of photos)\n", total as f64 / 1e6);
     println!("| link | blobs | wall (s) | blobs received | blob bytes | blob MB/s | ideal: bytes ÷ rate (s) | wall ÷ ideal |");
     println!("|---|---|---|---|---|---|---|---|");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let links: &[(&str, Option<link::Profile>)] =
         &[("loopback", None), ("satellite", link::Profile::named("satellite"))];
-    let hq = Arc::new(Node::open(&hq_home).unwrap());
+    let hq = open(&hq_home);
     for (lname, profile) in links {
         for policy in [BlobPolicy::None, BlobPolicy::Referenced] {
             let fresh = base.path().join(format!("field-{lname}-{policy:?}"));
             common::copy_dir(&field_home, &fresh);
-            let field = Arc::new(Node::open(&fresh).unwrap());
+            let field = open(&fresh);
             let config = NetConfig { blobs: policy, ..Default::default() };
-            let (report, wall) = rt.block_on(async {
-                let server = Arc::new(Endpoint::bind(hq.clone(), ([127, 0, 0, 1], 0).into(), config.clone()).unwrap());
+            let (report, wall) = wait(async {
+                let server = Arc::new(Endpoint::bind(&hq, ([127, 0, 0, 1], 0).into(), config.clone()).unwrap());
                 let serving = server.serve_in_background();
                 let proxy = match profile {
                     Some(p) => Some(link::start(server.local_addr().unwrap(), *p, 3).await),
                     None => None,
                 };
                 let target = proxy.as_ref().map(|p| p.addr).unwrap_or(server.local_addr().unwrap());
-                let client = Endpoint::bind(field.clone(), ([127, 0, 0, 1], 0).into(), config.clone()).unwrap();
+                let client = Endpoint::bind(&field, ([127, 0, 0, 1], 0).into(), config.clone()).unwrap();
                 let t = Instant::now();
                 let r = client.sync_with(target).await.unwrap();
                 let wall = t.elapsed().as_secs_f64();
@@ -96,7 +96,7 @@ fn main() {
                 ideal.map(|i| format!("{i:.1}")).unwrap_or("—".into()),
                 ideal.map(|i| format!("{:.2}", wall / i)).unwrap_or("—".into()),
             );
-            drop(field);
+            field.close().unwrap();
         }
     }
 }

@@ -46,9 +46,9 @@ mod common;
 #[path = "../tests/support/postgres.rs"]
 mod postgres;
 
-use ayni_node::engine::NodeHandle;
+use ayni_node::clients::Actor;
 use ayni_node::net::{Endpoint, NetConfig};
-use ayni_node::Node;
+use ayni_node::NodeHandle;
 use common::{arg, ayni, bin};
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -193,10 +193,10 @@ fn main() {
         eprintln!("{n} field nodes: enrolling…");
         let fields: Vec<(NodeHandle, Arc<Endpoint>, String)> = (0..n)
             .map(|i| {
-                let node = Node::init(&dir.path().join(format!("field-{i}")), &format!("field-{i}")).unwrap();
+                let node = NodeHandle::init(&dir.path().join(format!("field-{i}")), &format!("field-{i}")).unwrap();
                 let id = node.id().to_string();
                 let token = ayni(&hq, &["enroll", &id, "--role", "field", "--name", &format!("field-{i}")]);
-                node.join(token.trim()).unwrap();
+                rt.block_on(node.join(token.trim())).unwrap();
                 let team = format!("LOAD-{i}");
                 ayni(
                     &hq,
@@ -211,15 +211,11 @@ fn main() {
                         &format!("node_ids=[\"{id}\"]"),
                     ],
                 );
-                let engine = NodeHandle::spawn(node).unwrap();
                 let endpoint = {
                     let _guard = rt.enter();
-                    Arc::new(
-                        Endpoint::bind_engine(engine.clone(), "127.0.0.1:0".parse().unwrap(), NetConfig::default())
-                            .unwrap(),
-                    )
+                    Arc::new(Endpoint::bind(&node, "127.0.0.1:0".parse().unwrap(), NetConfig::default()).unwrap())
                 };
-                (engine, endpoint, team)
+                (node, endpoint, team)
             })
             .collect();
         for (_, endpoint, _) in &fields {
@@ -276,12 +272,8 @@ fn main() {
                         let value = tick * 1000 + 7;
                         let path = format!("tallies.z1.{team}.persons_affected");
                         engine
-                            .call({
-                                let edan = edan.clone();
-                                move |node| node.set(&edan, &[(path, serde_json::json!(value))])
-                            })
+                            .set(&Actor::Node, &edan, vec![(path, serde_json::json!(value))])
                             .await
-                            .unwrap()
                             .expect("a field write");
                         let (written, epoch) = (Instant::now(), epoch_ms());
                         let outcome = endpoint.sync_with(addr).await;
@@ -342,8 +334,7 @@ fn main() {
             for (i, (engine, endpoint, team)) in fields.iter().enumerate() {
                 let (edan, path) = (format!("edan:edan-load-{i}"), format!("tallies.z1.{team}.persons_affected"));
                 let value = 900_000 + round;
-                rt.block_on(engine.call(move |node| node.set(&edan, &[(path, serde_json::json!(value))])))
-                    .unwrap()
+                rt.block_on(engine.set(&Actor::Node, &edan, vec![(path, serde_json::json!(value))]))
                     .expect("a field write");
                 let t = Instant::now();
                 rt.block_on(endpoint.sync_with(addr)).expect("a sync alone");

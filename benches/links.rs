@@ -14,10 +14,10 @@ use std::time::Instant;
 
 use ayni_node::net::{Congestion, Endpoint, NetConfig, Transport};
 use ayni_node::network::Role;
-use ayni_node::Node;
 
 #[path = "../node/benches/common/mod.rs"]
 mod common;
+use common::{open, wait};
 #[allow(dead_code)]
 #[path = "../tests/support/link.rs"]
 mod link;
@@ -34,11 +34,15 @@ fn main() {
     let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let (hq_home, field_home) = (base.path().join("hq"), base.path().join("field"));
     let ids = common::pair_with_edan(&hq_home, &field_home, n, Role::Field);
-    let zstd_changes = common::zstd_of_changes(&Node::open(&hq_home).unwrap(), &ids);
+    let zstd_changes = {
+        let hq = open(&hq_home);
+        let z = common::zstd_of_changes(&hq, &ids);
+        hq.close().unwrap();
+        z
+    };
     println!("{n} EDAN records; zstd-3 of all their changes: {zstd_changes} bytes\n");
     println!("| profile | transport | wall (s) | ideal: bytes ÷ rate (s) | wall ÷ ideal | app bytes HQ→field | ÷ zstd changes | UDP bytes HQ→field | round trips | datagrams dropped (queue) |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     for (run, pname) in profiles.split(',').enumerate() {
         let profile = link::Profile::named(pname).unwrap_or_else(|| panic!("unknown profile {pname}"));
         for tname in transports.split(',') {
@@ -51,15 +55,14 @@ fn main() {
             };
             let fresh = base.path().join(format!("field-{pname}-{tname}"));
             common::copy_dir(&field_home, &fresh);
-            let hq = Arc::new(Node::open(&hq_home).unwrap());
-            let field = Arc::new(Node::open(&fresh).unwrap());
+            let (hq, field) = (open(&hq_home), open(&fresh));
             // the default stall timeout, as `ayni sync` and `ayni serve` use it
             let config = NetConfig { transport, ..Default::default() };
-            let (report, wall, dropped, queue_drops) = rt.block_on(async {
-                let server = Arc::new(Endpoint::bind(hq.clone(), ([127, 0, 0, 1], 0).into(), config.clone()).unwrap());
+            let (report, wall, dropped, queue_drops) = wait(async {
+                let server = Arc::new(Endpoint::bind(&hq, ([127, 0, 0, 1], 0).into(), config.clone()).unwrap());
                 let serving = server.serve_in_background();
                 let proxy = link::start(server.local_addr().unwrap(), profile, 1 + run as u64).await;
-                let client = Endpoint::bind(field.clone(), ([127, 0, 0, 1], 0).into(), config.clone()).unwrap();
+                let client = Endpoint::bind(&field, ([127, 0, 0, 1], 0).into(), config.clone()).unwrap();
                 let t = Instant::now();
                 // progress over time on stderr: documents received, every 5 s
                 let progress = client.progress();
@@ -82,6 +85,8 @@ fn main() {
                     proxy.counters.queue_drops.load(Ordering::Relaxed),
                 )
             });
+            hq.close().unwrap();
+            field.close().unwrap();
             let report = match report {
                 Ok(r) => r,
                 Err(e) => {
@@ -111,7 +116,6 @@ fn main() {
                 report.udp_rx_bytes,
                 report.round_trips,
             );
-            drop((hq, field));
             let _ = std::fs::remove_dir_all(&fresh);
         }
     }

@@ -40,12 +40,12 @@ fn a_damaged_document_is_named_by_check_and_the_rest_opens() {
     a.ok(&["seed"]);
     let edan = a.json(&["get", "edan:edan-sama-1"])["id"].as_str().unwrap().to_string();
     {
-        let node = ayni_node::Node::open(&a.home()).unwrap();
+        let (_, store) = ayni_node::store::Store::open(&a.home().join("store")).unwrap();
         let id: ayni_node::DocumentId = edan.parse().unwrap();
-        let mut bytes = node.store().raw_snapshot(&id).unwrap().unwrap();
+        let mut bytes = store.raw_snapshot(&id).unwrap().unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0xff; // one bad block
-        node.store().overwrite_raw_snapshot(&id, &bytes).unwrap();
+        store.overwrite_raw_snapshot(&id, &bytes).unwrap();
     }
     // check names the damaged record and fails
     let out = a.run(&["check"]);

@@ -111,13 +111,13 @@ fn repair_salvages_a_damaged_document_and_rebuilds_what_derives_from_documents()
     a.ok(&["set", &person, "full_name=Tres"]);
     let practices = a.json(&["list", "practice"]);
     {
-        let node = ayni_node::Node::open(&a.home()).unwrap();
+        let (_, store) = ayni_node::store::Store::open(&a.home().join("store")).unwrap();
         // the EDAN's snapshot damaged beyond reading
         let id: ayni_node::DocumentId = edan.parse().unwrap();
-        let mut bytes = node.store().raw_snapshot(&id).unwrap().unwrap();
+        let mut bytes = store.raw_snapshot(&id).unwrap().unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0xff;
-        node.store().overwrite_raw_snapshot(&id, &bytes).unwrap();
+        store.overwrite_raw_snapshot(&id, &bytes).unwrap();
     }
     let damaged = a.run(&["--json", "check"]);
     assert_eq!(damaged.status.code(), Some(1));
@@ -149,9 +149,9 @@ fn the_removed_document_comes_back_from_a_peer() {
     f.ok(&["sync", &served.addr]);
     let edan = f.json(&["get", "edan:edan-sama-1"]);
     {
-        let node = ayni_node::Node::open(&f.home()).unwrap();
+        let (_, store) = ayni_node::store::Store::open(&f.home().join("store")).unwrap();
         let id: ayni_node::DocumentId = edan["id"].as_str().unwrap().parse().unwrap();
-        node.store().overwrite_raw_snapshot(&id, b"not automerge at all").unwrap();
+        store.overwrite_raw_snapshot(&id, b"not automerge at all").unwrap();
     }
     let report = f.json(&["check", "--repair"]);
     assert_eq!(report["removed"].as_array().unwrap().len(), 1, "{report}");

@@ -22,6 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ayni_node::atomic_file::{self, Access};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
@@ -106,7 +107,8 @@ pub fn node_certificate(home: &Path, addr: SocketAddr) -> Result<Certificate, St
     // what a server certificate is for, as browsers (Apple's above all) expect it said
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let cert = params.self_signed(&pair).map_err(|e| format!("making the HTTPS certificate: {e}"))?;
-    std::fs::write(&cert_path, cert.pem()).map_err(|e| format!("writing {}: {e}", cert_path.display()))?;
+    atomic_file::replace(&cert_path, cert.pem().as_bytes(), Access::Shared)
+        .map_err(|e| format!("writing {}: {e}", cert_path.display()))?;
     from_files(&cert_path, &key_path)
 }
 
@@ -128,15 +130,7 @@ fn ip_of(bytes: &[u8]) -> Option<std::net::IpAddr> {
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("writing {}: {e}", path.display()))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| format!("writing {}: {e}", path.display()))
+    atomic_file::create(path, bytes, Access::Owner).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// A TCP listener whose connections are TLS: what axum serves on.

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use ayni_node::atomic_file::{self, Access};
 use ayni_node::NodeHandle as Node;
 
 use crate::usage;
@@ -18,41 +19,30 @@ use crate::usage;
 /// rename, durably: a crash leaves the old file or the new one, never half
 /// of one. Messages name `path` as it was given.
 pub(crate) fn write_file_atomically(path: &Path, cwd: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomically(path, cwd, bytes, 0o666)
+    write_atomically(path, cwd, bytes, Access::Shared)
 }
 
 /// Like [`write_file_atomically`], readable by its owner only (a file that
 /// carries a secret: the QR code of a client token).
 pub(crate) fn write_private_file_atomically(path: &Path, cwd: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomically(path, cwd, bytes, 0o600)
+    write_atomically(path, cwd, bytes, Access::Owner)
 }
 
-fn write_atomically(path: &Path, cwd: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
+fn write_atomically(path: &Path, cwd: &Path, bytes: &[u8], access: Access) -> Result<()> {
     let shown = path;
     let path = &cwd.join(path);
-    let name = path.file_name().ok_or_else(|| usage(format!("{} is not a file path", path.display())))?;
+    if path.file_name().is_none() {
+        return Err(usage(format!("{} is not a file path", shown.display())));
+    }
     if path.is_dir() {
         return Err(usage(format!("cannot write {}: it is a directory", shown.display())));
     }
-    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| usage(format!("cannot write {}: {e}", shown.display())))?;
-    let written = f
-        .write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .with_context(|| format!("writing {}", shown.display()));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    atomic_file::replace(path, bytes, access).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+            usage(format!("cannot write {}: {e}", shown.display()))
+        }
+        _ => anyhow::Error::new(e).context(format!("writing {}", shown.display())),
+    })
 }
 
 /// Largest file `import` and `bundle import` read.
@@ -137,7 +127,6 @@ pub(crate) const SITE_MARK: &str = ".ayni-site";
 /// earlier publish made it (it holds [`SITE_MARK`]); anything else there
 /// is refused, never overwritten.
 pub(crate) fn write_dir_atomically(dir: &Path, cwd: &Path, files: &[(String, String)]) -> Result<()> {
-    use std::io::Write;
     let shown = dir;
     let dir = &cwd.join(dir);
     let name = dir.file_name().ok_or_else(|| usage(format!("{} is not a directory path", shown.display())))?;
@@ -160,9 +149,7 @@ pub(crate) fn write_dir_atomically(dir: &Path, cwd: &Path, files: &[(String, Str
             if let Some(p) = full.parent() {
                 std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
             }
-            let mut f = std::fs::File::create(&full).with_context(|| format!("writing {}", full.display()))?;
-            f.write_all(text.as_bytes())
-                .and_then(|()| f.sync_all())
+            atomic_file::create(&full, text.as_bytes(), Access::Shared)
                 .with_context(|| format!("writing {}", full.display()))?;
         }
         let old = parent.join(format!(".{}.old-{}", name.to_string_lossy(), std::process::id()));
@@ -178,9 +165,7 @@ pub(crate) fn write_dir_atomically(dir: &Path, cwd: &Path, files: &[(String, Str
         if replacing {
             let _ = std::fs::remove_dir_all(&old);
         }
-        std::fs::File::open(parent)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("syncing {}", parent.display()))?;
+        atomic_file::sync_dir(parent).with_context(|| format!("syncing {}", parent.display()))?;
         Ok(())
     })();
     if written.is_err() {

@@ -5,18 +5,19 @@
 
 use std::sync::OnceLock;
 
-use ayni_node::schema::KINDS;
 use ayni_fuzz::Fixture;
-use ayni_node::Node;
+use ayni_node::clients::Actor;
+use ayni_node::schema::KINDS;
+use ayni_node::NodeHandle;
 use libfuzzer_sys::fuzz_target;
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        Fixture::new(|home| {
-            let node = Node::init(home, "fuzz").expect("a fresh node");
+        Fixture::new(|home, rt| {
+            let node = NodeHandle::init(home, "fuzz").expect("a fresh node");
             // the demo records, so references in the input can resolve
-            node.seed().expect("seed the fixture node");
+            rt.block_on(node.seed()).expect("seed the fixture node");
             node
         })
     })
@@ -28,9 +29,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = ayni_node::node::parse_path(text);
     let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else { return };
     let kind = KINDS[pick as usize % KINDS.len()];
-    let node = &fixture().node;
-    if let Ok(rec) = node.add(kind, None, value) {
-        let back = node.get(&rec.id).expect("an added record reads back");
+    let f = fixture();
+    if let Ok(rec) = f.wait(f.node.create(&Actor::Node, kind, None, value)) {
+        let back = f.wait(f.node.get(&Actor::Node, &rec.id)).expect("an added record reads back");
         assert_eq!(back.fields, rec.fields);
     }
 });

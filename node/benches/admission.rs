@@ -9,8 +9,11 @@
 
 use std::time::Instant;
 
-use ayni_node::{network::Role, Node};
+use ayni_node::{network::Role, NodeHandle};
 use serde_json::json;
+
+mod common;
+use common::{wait, NODE};
 
 const RECORDS: usize = 200;
 const ROUNDS: usize = 5;
@@ -30,33 +33,34 @@ fn main() {
 /// One fresh pair of nodes: returns (field write, HQ admission) in ms per record.
 fn one_round(round: i64) -> (f64, f64) {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let hq = Node::init(&dir.path().join("hq"), "hq").unwrap();
-    let (_, member) = hq.create_network("bench").unwrap();
-    let field = Node::init(&dir.path().join("f"), "f").unwrap();
-    field.join(&hq.enroll(field.id(), Role::Field, "f", None).unwrap().to_token()).unwrap();
-    field.accept_member(&member.bytes).unwrap();
-    hq.seed().unwrap();
-    hq.set("team:GAEM-1", &[("node_ids".into(), json!([field.id().to_string()]))]).unwrap();
+    let hq = NodeHandle::init(&dir.path().join("hq"), "hq").unwrap();
+    let (_, member) = wait(hq.create_network("bench")).unwrap();
+    let field = NodeHandle::init(&dir.path().join("f"), "f").unwrap();
+    let token = wait(hq.enroll(field.id(), Role::Field, "f", None, None)).unwrap().to_token();
+    wait(field.join(&token)).unwrap();
+    wait(field.accept_member(member.bytes.clone())).unwrap();
+    wait(hq.seed()).unwrap();
+    wait(hq.set(NODE, "team:GAEM-1", vec![("node_ids".into(), json!([field.id().to_string()]))])).unwrap();
     let ids: Vec<String> =
-        (0..RECORDS).map(|i| hq.add("edan", None, ayni_node::seed::edan_like(i)).unwrap().id).collect();
+        (0..RECORDS).map(|i| wait(hq.create(NODE, "edan", None, ayni_node::seed::edan_like(i))).unwrap().id).collect();
     let mut shared = ids.clone();
     for key in ["team:GAEM-1", "team:GAEM-2", "event:ev-sama"] {
-        shared.push(hq.get(key).unwrap().id);
+        shared.push(wait(hq.get(NODE, key)).unwrap().id);
     }
     for id in &shared {
-        field.merge_document(&id.parse().unwrap(), &hq.document_bytes(id).unwrap()).unwrap();
+        wait(field.merge_document(id.parse().unwrap(), wait(hq.document_bytes(id)).unwrap())).unwrap();
     }
 
     let t = Instant::now();
     for id in &ids {
-        field.set(id, &[("tallies.z1.GAEM-1.dead".into(), json!(7 + round))]).unwrap();
+        wait(field.set(NODE, id, vec![("tallies.z1.GAEM-1.dead".into(), json!(7 + round))])).unwrap();
     }
     let write = t.elapsed().as_secs_f64() * 1e3 / RECORDS as f64;
 
-    let copies: Vec<Vec<u8>> = ids.iter().map(|id| field.document_bytes(id).unwrap()).collect();
+    let copies: Vec<Vec<u8>> = ids.iter().map(|id| wait(field.document_bytes(id)).unwrap()).collect();
     let t = Instant::now();
-    for (id, bytes) in ids.iter().zip(&copies) {
-        hq.merge_document(&id.parse().unwrap(), bytes).unwrap();
+    for (id, bytes) in ids.iter().zip(copies) {
+        wait(hq.merge_document(id.parse().unwrap(), bytes)).unwrap();
     }
     let admit = t.elapsed().as_secs_f64() * 1e3 / RECORDS as f64;
     (write, admit)

@@ -7,17 +7,16 @@
 //! Run: `cargo bench -p ayni-node --bench speed` (`-- --n 100000` for
 //! another size). Prints a markdown table for BENCHMARKS.md.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjType, ScalarValue, ROOT};
 use ayni_node::network::Role;
-use ayni_node::Node;
+use ayni_node::NodeHandle;
 use serde_json::Value;
 
 mod common;
-use common::{reset_rss, rss_peak_mb};
+use common::{all_ids, reset_rss, rss_peak_mb, wait, NODE};
 
 /// Writes a JSON value into an automerge object (maps and lists as such).
 fn put_json<T: Transactable>(tx: &mut T, obj: &automerge::ObjId, key: automerge::Prop, v: &Value) {
@@ -118,13 +117,13 @@ fn list_with_cli(home: &std::path::Path) -> Option<(f64, f64, f64)> {
 /// frames written as format 1 would (each signature with its hash), both
 /// bodies compressed as a bundle's is. Returns (bundle bytes, format 3
 /// body, format 1 body, changes).
-fn signature_bytes(a: &Node) -> (usize, usize, usize, usize) {
+fn signature_bytes(a: &NodeHandle) -> (usize, usize, usize, usize) {
     use ayni_node::sync::sigs::{document_hashes, Collector};
     use ayni_node::sync::wire::Frame;
-    let (bundle, _) = a.export_bundle(None).unwrap();
+    let (bundle, _) = wait(a.export_bundle(None, false, Box::new(|_| {}))).unwrap();
     let (mut v2, mut v1, mut changes) = (vec![], vec![], 0);
-    for id in a.store().all_ids().unwrap() {
-        let bytes = a.document_bytes(&id.to_string()).unwrap();
+    for id in all_ids(a) {
+        let bytes = wait(a.document_bytes(&id)).unwrap();
         v2.extend_from_slice(&bytes);
         let mut sigs = Collector::default();
         let mut rest = &bytes[..];
@@ -151,56 +150,59 @@ fn main() {
     let base = std::env::var("AYNI_BENCH_DIR").unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").to_string());
     let dir = tempfile::tempdir_in(&base).unwrap();
     let (a_home, b_home) = (dir.path().join("a"), dir.path().join("b"));
-    let a = Node::init(&a_home, "a").unwrap();
-    a.create_network("bench").unwrap();
-    let b = Node::init(&b_home, "b").unwrap();
-    b.join(&a.enroll(b.id(), Role::Hq, "b", None).unwrap().to_token()).unwrap();
-    a.seed().unwrap();
-    let before = a.store().all_ids().unwrap().len();
+    let a = NodeHandle::init(&a_home, "a").unwrap();
+    wait(a.create_network("bench")).unwrap();
+    let b = NodeHandle::init(&b_home, "b").unwrap();
+    let token = wait(a.enroll(b.id(), Role::Hq, "b", None, None)).unwrap().to_token();
+    wait(b.join(&token)).unwrap();
+    wait(a.seed()).unwrap();
+    let before = all_ids(&a).len();
 
+    // the import file as `ayni import` reads it, made before the clock starts
+    let text = common::jsonl(n, ayni_node::seed::edan_like);
     reset_rss();
     let t = Instant::now();
-    a.import("edan", || (0..n).map(|i| (format!("item {i}"), Ok(ayni_node::seed::edan_like(i))))).unwrap();
+    common::import(&a, "edan", text);
     let import = t.elapsed();
     let import_rss = rss_peak_mb();
-    assert_eq!(a.store().all_ids().unwrap().len(), before + n);
+    assert_eq!(all_ids(&a).len(), before + n);
 
     // what the CLI does after a bulk write, so the next open need not
     // replay sled's log; then that next open
     let t = Instant::now();
     let a = a.checkpoint().unwrap();
     let checkpoint = t.elapsed();
-    drop(a);
+    a.close().unwrap();
     let t = Instant::now();
-    let a = Node::open(&a_home).unwrap();
-    a.list("team", &[]).unwrap();
+    let a = common::open(&a_home);
+    wait(a.list(NODE, "team", vec![])).unwrap();
     let first_open = t.elapsed();
-    drop(a);
+    a.close().unwrap();
 
     // `ayni list edan --json` as a user runs it: peak RSS and time to the first byte
     let cli_list = list_with_cli(&a_home);
-    let a = Node::open(&a_home).unwrap();
+    let a = common::open(&a_home);
 
     // durable `set` of one field of an existing EDAN
     let mut sets = Vec::with_capacity(300);
     for i in 0..300 {
         let t = Instant::now();
-        a.set("edan:edan-000001", &[("tallies.z1.GAEM-1.injured".into(), serde_json::json!(i % 7))]).unwrap();
+        let set = vec![("tallies.z1.GAEM-1.injured".into(), serde_json::json!(i % 7))];
+        wait(a.set(NODE, "edan:edan-000001", set)).unwrap();
         sets.push(t.elapsed());
     }
     sets.sort();
     let pct = |p: f64| sets[((sets.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let (a, b) = (Arc::new(a), Arc::new(b));
     reset_rss();
     let t = Instant::now();
-    let report = common::sync_over_loopback(&rt, &a, &b);
+    let report = common::sync_over_loopback(&a, &b);
     let sync = t.elapsed();
     let sync_rss = rss_peak_mb();
-    assert_eq!(b.store().all_ids().unwrap().len(), before + n);
+    assert_eq!(all_ids(&b).len(), before + n);
     let (bundle_bytes, body_v2, body_v1, changes) = signature_bytes(&a);
-    drop((a, b));
+    a.close().unwrap();
+    b.close().unwrap();
 
     // automerge alone on the same records, last, so its memory does not
     // count in Ayni's peaks

@@ -6,16 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use ayni_node::Node;
+use ayni_node::NodeHandle;
 use serde_json::{json, Value};
 
-/// A small deterministic generator, so runs compare (no `rand` needed).
-fn rnd(i: usize, salt: u64) -> u64 {
-    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^= x >> 31;
-    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 29)
-}
+mod common;
+use common::{rnd, wait, NODE};
 
 /// An EDAN-sized record: ~21 fields, ~0.9 KB as JSON, with varied values
 /// (uniform records would flatter the zstd baseline).
@@ -70,39 +65,39 @@ fn main() {
     for &n in sizes {
         let dir = tempfile::tempdir_in(&base).unwrap();
         let home = dir.path().join("node");
-        let event;
-        {
-            let node = Node::init(&home, "bench").unwrap();
-            event = node.add("event", Some("ev"), json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]})).unwrap().id;
-            for t in 0..10 {
-                node.add("team", Some(&format!("T{t}")), json!({"name": format!("T{t}")})).unwrap();
-            }
+        let node = NodeHandle::init(&home, "bench").unwrap();
+        let incendio =
+            json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]});
+        let event = wait(node.create(NODE, "event", Some("ev"), incendio)).unwrap().id;
+        for t in 0..10 {
+            wait(node.create(NODE, "team", Some(&format!("T{t}")), json!({"name": format!("T{t}")}))).unwrap();
         }
-        let jsonl: String = (0..n).map(|i| edan(i, &event).to_string() + "\n").collect();
+        node.close().unwrap();
+        let jsonl = common::jsonl(n, |i| edan(i, &event));
         let zstd_bytes = zstd::encode_all(jsonl.as_bytes(), 3).unwrap().len();
         let json_bytes = jsonl.len();
-        drop(jsonl);
+        // the import file as `ayni import` reads it: held in memory, so it counts in the peak
         reset_rss_peak();
         let t = Instant::now();
-        {
-            let node = Node::open(&home).unwrap();
-            // records are generated as the import reads them, so the peak RSS is the import's own
-            node.import("edan", || (0..n).map(|i| (format!("item {i}"), Ok(edan(i, &event))))).unwrap();
-        }
+        let node = common::open(&home);
+        common::import(&node, "edan", jsonl);
+        node.close().unwrap();
         let import = t.elapsed();
         let import_rss = rss_peak_kb();
-        let disk = Node::open(&home).unwrap().store().disk_bytes();
+        let disk = ayni_node::store::Store::open(&home.join("store")).unwrap().0.disk_bytes();
         reset_rss_peak();
         let t = Instant::now();
-        let node = Node::open(&home).unwrap();
-        let teams = node.list("team", &[]).unwrap();
+        let node = common::open(&home);
+        let teams = wait(node.list(NODE, "team", vec![])).unwrap();
         let open_list = t.elapsed();
         assert_eq!(teams.len(), 10);
         let t = Instant::now();
-        let all = node.list("edan", &[]).unwrap();
+        let all = wait(node.list(NODE, "edan", vec![])).unwrap();
         let list_all = t.elapsed();
         assert_eq!(all.len(), n);
         let list_rss = rss_peak_kb();
+        drop(all);
+        node.close().unwrap();
         println!(
             "| {n} | {:.2} | {:.0} | {:.0} | {} | {} | {} | {:.2} | {:.1} | {:.0} | {:.0} |",
             import.as_secs_f64(),
@@ -121,22 +116,16 @@ fn main() {
     // durable single-record writes: each `set` is one atomic batch, flushed
     // and fdatasync'ed before it returns
     let dir = tempfile::tempdir_in(&base).unwrap();
-    let node = Node::init(&dir.path().join("node"), "bench").unwrap();
-    let ev = node
-        .add(
-            "event",
-            Some("ev"),
-            json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]}),
-        )
-        .unwrap()
-        .id;
-    node.import("edan", || std::iter::once(("1".to_string(), Ok(edan(1, &ev))))).unwrap();
-    let rec = node.get("edan:edan-000001").unwrap();
+    let node = NodeHandle::init(&dir.path().join("node"), "bench").unwrap();
+    let incendio = json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]});
+    let ev = wait(node.create(NODE, "event", Some("ev"), incendio)).unwrap().id;
+    common::import(&node, "edan", common::jsonl(1, |i| edan(i + 1, &ev)));
+    let rec = wait(node.get(NODE, "edan:edan-000001")).unwrap();
     let writes = if quick { 200 } else { 1000 };
     let mut times = Vec::with_capacity(writes);
     for i in 0..writes {
         let t = Instant::now();
-        node.set(&rec.id, &[(format!("tallies.z1.GAEM-2.families_affected"), json!(i))]).unwrap();
+        wait(node.set(NODE, &rec.id, vec![("tallies.z1.GAEM-2.families_affected".to_string(), json!(i))])).unwrap();
         times.push(t.elapsed());
     }
     times.sort();
@@ -144,7 +133,7 @@ fn main() {
         let mut v: Vec<Duration> = (0..writes / 4)
             .map(|i| {
                 let t = Instant::now();
-                node.add("team", Some(&format!("W{i}")), json!({"name": "W"})).unwrap();
+                wait(node.create(NODE, "team", Some(&format!("W{i}")), json!({"name": "W"}))).unwrap();
                 t.elapsed()
             })
             .collect();

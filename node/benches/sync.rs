@@ -5,17 +5,16 @@
 //!
 //! Run: `cargo bench -p ayni-node --bench sync` (`-- --quick` for 1k/10k).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use automerge::sync::{State, SyncDoc};
 use automerge::Automerge;
 use ayni_node::network::Role;
-use ayni_node::Node;
+use ayni_node::NodeHandle;
 use serde_json::json;
 
 mod common;
-use common::{copy_dir, pair_with_edan, reset_rss, rnd, rss_peak_mb, zstd_of_changes};
+use common::{copy_dir, open, pair_with_edan, reset_rss, rnd, rss_peak_mb, wait, zstd_of_changes, NODE};
 
 /// automerge's own sync, one document at a time with fresh states, all
 /// documents in flight together: returns (bytes a→b, bytes b→a, rounds).
@@ -48,16 +47,13 @@ fn baseline(a: &[Automerge], b: &[Automerge]) -> (usize, usize, usize) {
     (ab, ba, rounds)
 }
 
-fn load_all(node: &Node, ids: &[String]) -> Vec<Automerge> {
-    ids.iter()
-        .map(|id| id.parse().ok().and_then(|d| node.store().load(&d).ok().flatten()).unwrap_or_default())
-        .collect()
+fn load_all(node: &NodeHandle, ids: &[String]) -> Vec<Automerge> {
+    ids.iter().map(|id| common::load(node, id)).collect()
 }
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let sizes: &[usize] = if quick { &[1_000, 10_000] } else { &[1_000, 10_000, 100_000] };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     println!("| records | case | Ayni bytes A→B | Ayni bytes B→A | Ayni round trips | Ayni wall (ms) | Ayni peak RSS (MB) | automerge bytes A→B | automerge bytes B→A | automerge rounds | automerge wall (ms) | bytes ratio (automerge ÷ Ayni) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in sizes {
@@ -79,11 +75,11 @@ fn main() {
         ];
         for (case, changed) in cases {
             let b_dir = if changed == usize::MAX { empty_b.clone() } else { b_home.clone() };
-            let a = Arc::new(Node::open(&a_home).unwrap());
-            let b = Arc::new(Node::open(&b_dir).unwrap());
+            let (a, b) = (open(&a_home), open(&b_dir));
             if changed != usize::MAX {
                 for id in ids.iter().take(changed) {
-                    b.set(id, &[("tallies.z1.GAEM-9.families_affected".into(), json!(rnd(changed, 1) % 90))]).unwrap();
+                    let set = vec![("tallies.z1.GAEM-9.families_affected".into(), json!(rnd(changed, 1) % 90))];
+                    wait(b.set(NODE, id, set)).unwrap();
                 }
             }
             // baseline on the same documents, before Ayni syncs them
@@ -94,7 +90,7 @@ fn main() {
             drop((da, db));
             reset_rss();
             let t = Instant::now();
-            let report = common::sync_over_loopback(&rt, &a, &b);
+            let report = common::sync_over_loopback(&a, &b);
             let wall = t.elapsed();
             let rss = rss_peak_mb();
             println!(
@@ -107,10 +103,13 @@ fn main() {
                 bwall.as_secs_f64() * 1e3,
                 (bab + bba) as f64 / (report.bytes_sent + report.bytes_received).max(1) as f64
             );
-            drop((a, b));
+            a.close().unwrap();
+            b.close().unwrap();
         }
         // the first-sync target: bytes of the records' changes, zstd-compressed
-        let z = zstd_of_changes(&Node::open(&a_home).unwrap(), &ids);
+        let a = open(&a_home);
+        let z = zstd_of_changes(&a, &ids);
+        a.close().unwrap();
         println!("| {n} | (reference) zstd-3 of all the records' changes | {z} | | | | | | | | | |");
     }
 }

@@ -7,17 +7,15 @@
 use std::time::Instant;
 
 use ayni_node::network::Role;
-use ayni_node::Node;
-
 mod common;
-use common::edan;
+use common::{edan, open, wait, NODE};
 
 fn main() {
     let n = 10_000;
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let (hq_home, other_home) = (dir.path().join("hq"), dir.path().join("other"));
     common::pair_with_edan(&hq_home, &other_home, n, Role::Hq);
-    let (hq, other) = (Node::open(&hq_home).unwrap(), Node::open(&other_home).unwrap());
+    let (hq, other) = (open(&hq_home), open(&other_home));
 
     // raw Ed25519: sign and verify one 32-byte change hash
     let key = ayni_node::identity::SecretKey::generate().unwrap();
@@ -40,15 +38,15 @@ fn main() {
     let verify_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
 
     // a bundle of every record, and its import (verification of every change included)
-    let (bundle, _) = hq.export_bundle(None).unwrap();
+    let (bundle, _) = wait(hq.export_bundle(None, false, Box::new(|_| {}))).unwrap();
     let t = Instant::now();
-    let r = other.import_bundle(&bundle).unwrap();
+    let r = wait(other.import_bundle(bundle.clone(), Box::new(|_| {}))).unwrap();
     let import_s = t.elapsed().as_secs_f64();
     assert_eq!(r.changes_refused, 0);
     let jsonl: String = (0..n).map(|i| edan(i).to_string() + "\n").collect();
     let zstd_json = zstd::encode_all(jsonl.as_bytes(), 3).unwrap().len();
     // the same bundle without signatures would lack one Sigs entry (96 bytes) per change
-    let changes: usize = hq.list("edan", &[]).unwrap().len() + 1;
+    let changes: usize = wait(hq.list(NODE, "edan", vec![])).unwrap().len() + 1;
 
     println!("| measure | value |");
     println!("|---|---|");

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use crate::attest::Signed;
 use crate::effect::Path;
 use crate::error::{Error, Result};
-use crate::node::Node;
+use crate::node::{Node, Reader};
 use crate::schema::KindSchema;
 
 /// An edit to frozen figures that arrived after they were validated.
@@ -70,7 +70,7 @@ pub fn status_of(entry: &Value) -> &str {
     entry.pointer("/decision/status").or_else(|| entry.get("status")).and_then(Value::as_str).unwrap_or("proposed")
 }
 
-impl Node {
+impl Reader {
     /// Writes received proposals into the record's `amendments` as this
     /// node's own (signed) change; returns the signatures to store. Only
     /// an HQ node records proposals (admission decides).
@@ -106,7 +106,9 @@ impl Node {
         *doc = d;
         Ok(sigs)
     }
+}
 
+impl Node {
     /// Accepts (applying its figures as HQ's own change) or rejects an
     /// amendment proposal. HQ only; only frozen figures are applied.
     pub fn decide_amendment(&self, reference: &str, change: &str, accept: bool) -> Result<crate::Record> {

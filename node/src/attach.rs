@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::blobs::{self, Blob, Blobs, Limits, RefIndex};
 use crate::error::{Error, Result};
-use crate::node::{Node, Record};
+use crate::node::{Node, Reader, Record};
 
 /// The outcome of [`Node::attach`].
 #[derive(Debug, Clone, Serialize)]
@@ -86,61 +86,10 @@ pub fn attachment_fields(kind: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-impl Node {
+impl Reader {
     /// The node's blobs.
     pub fn blobs(&self) -> Blobs {
         Blobs::of(self.home())
-    }
-
-    /// Stores `bytes` as a blob and adds an entry for it to `field` of
-    /// the record `reference` names. The write is judged like any other
-    /// (schema, role, frozen fields); if it is refused, a blob this call
-    /// added is removed again.
-    pub fn attach(&self, reference: &str, field: &str, bytes: &[u8], meta: &Meta, limits: &Limits) -> Result<Attached> {
-        let rec = self.get(reference)?;
-        let fields = attachment_fields(&rec.kind)?;
-        if !fields.iter().any(|f| f == field) {
-            let takes = if fields.is_empty() { "none".to_string() } else { fields.join(", ") };
-            return Err(Error::Invalid {
-                kind: rec.kind.clone(),
-                path: field.into(),
-                reason: format!("not a field that takes attachments (a {} takes: {takes})", rec.kind),
-            });
-        }
-        let what = meta.name.clone().unwrap_or_else(|| "the file".into());
-        let (blob, new_blob) = self.blobs().put(bytes, None, limits, &what)?;
-        let mut entry = Map::new();
-        entry.insert("hash".into(), json!(blob.hash));
-        entry.insert("mime".into(), json!(blob.mime));
-        entry.insert("size".into(), json!(blob.size));
-        entry.insert("author".into(), json!(self.info().name));
-        if let Some(n) = &meta.name {
-            entry.insert("name".into(), json!(n.chars().take(255).collect::<String>()));
-        }
-        if let Some(c) = &meta.caption {
-            entry.insert("caption".into(), json!(c));
-        }
-        let exif = blobs::exif(bytes);
-        if let Some(t) = exif.captured_at {
-            entry.insert("captured_at".into(), json!(t));
-        }
-        if let Some(t) = exif.taken_local {
-            entry.insert("taken_local".into(), json!(t));
-        }
-        if let Some((lat, lon)) = exif.geo {
-            entry.insert("geo".into(), json!({"lat": lat, "lon": lon, "captured_by": "gps"}));
-        }
-        let path = format!("{field}.{}", blob.hash);
-        match self.set(&rec.id, &[(path.clone(), Value::Object(entry))]) {
-            Ok(record) => Ok(Attached { blob, new_blob, path, record }),
-            Err(e) => {
-                // unless a record took it meanwhile (another upload of the same photo)
-                if new_blob && self.blob_references(&blob.hash).map(|r| r.is_empty()).unwrap_or(false) {
-                    let _ = self.blobs().remove(&blob.hash);
-                }
-                Err(e)
-            }
-        }
     }
 
     /// Every live record's attachment references: `(hash, record, field)`.
@@ -230,6 +179,59 @@ impl Node {
             .into_iter()
             .map(|blob| Listed { references: by_hash.remove(&blob.hash).unwrap_or_default(), blob })
             .collect())
+    }
+}
+
+impl Node {
+    /// Stores `bytes` as a blob and adds an entry for it to `field` of
+    /// the record `reference` names. The write is judged like any other
+    /// (schema, role, frozen fields); if it is refused, a blob this call
+    /// added is removed again.
+    pub fn attach(&self, reference: &str, field: &str, bytes: &[u8], meta: &Meta, limits: &Limits) -> Result<Attached> {
+        let rec = self.get(reference)?;
+        let fields = attachment_fields(&rec.kind)?;
+        if !fields.iter().any(|f| f == field) {
+            let takes = if fields.is_empty() { "none".to_string() } else { fields.join(", ") };
+            return Err(Error::Invalid {
+                kind: rec.kind.clone(),
+                path: field.into(),
+                reason: format!("not a field that takes attachments (a {} takes: {takes})", rec.kind),
+            });
+        }
+        let what = meta.name.clone().unwrap_or_else(|| "the file".into());
+        let (blob, new_blob) = self.blobs().put(bytes, None, limits, &what)?;
+        let mut entry = Map::new();
+        entry.insert("hash".into(), json!(blob.hash));
+        entry.insert("mime".into(), json!(blob.mime));
+        entry.insert("size".into(), json!(blob.size));
+        entry.insert("author".into(), json!(self.info().name));
+        if let Some(n) = &meta.name {
+            entry.insert("name".into(), json!(n.chars().take(255).collect::<String>()));
+        }
+        if let Some(c) = &meta.caption {
+            entry.insert("caption".into(), json!(c));
+        }
+        let exif = blobs::exif(bytes);
+        if let Some(t) = exif.captured_at {
+            entry.insert("captured_at".into(), json!(t));
+        }
+        if let Some(t) = exif.taken_local {
+            entry.insert("taken_local".into(), json!(t));
+        }
+        if let Some((lat, lon)) = exif.geo {
+            entry.insert("geo".into(), json!({"lat": lat, "lon": lon, "captured_by": "gps"}));
+        }
+        let path = format!("{field}.{}", blob.hash);
+        match self.set(&rec.id, &[(path.clone(), Value::Object(entry))]) {
+            Ok(record) => Ok(Attached { blob, new_blob, path, record }),
+            Err(e) => {
+                // unless a record took it meanwhile (another upload of the same photo)
+                if new_blob && self.blob_references(&blob.hash).map(|r| r.is_empty()).unwrap_or(false) {
+                    let _ = self.blobs().remove(&blob.hash);
+                }
+                Err(e)
+            }
+        }
     }
 }
 

@@ -371,20 +371,9 @@ impl Blobs {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file, synced, renamed,
-/// with the directory synced: a crash leaves the whole file or none.
+/// Writes `bytes` to `path` whole or not at all.
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
-    // a name of its own: two writers of the same blob never share one
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))?;
-    }
-    Ok(())
+    crate::atomic_file::replace(path, bytes, crate::atomic_file::Access::Shared).map_err(|e| Error::io(path, e))
 }
 
 /// What a photo's EXIF says of when and where it was taken (nothing for

@@ -3,12 +3,12 @@
 //!
 //! Owns: batching and parallel building of imports, the store-wide check.
 //! Must never: write part of a refused import.
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::node::{Built, CheckReport, CompactReport, ImportReport, Node, Problem, Record, IMPORT_BATCH};
+use crate::node::{Built, CheckReport, CompactReport, ImportReport, Node, Problem, Reader, Record, IMPORT_BATCH};
 use crate::progress::{Observer, Reporter};
 use crate::record::{self};
 use crate::store::{DocWrite, Payload};
@@ -32,20 +32,6 @@ pub(crate) fn items(text: &str) -> Box<dyn Iterator<Item = Item> + '_> {
 }
 
 impl Node {
-    /// Creates many records of one kind. Every item is checked before
-    /// anything is written, and any bad item (labelled as the caller
-    /// labelled it, e.g. `line 7`) refuses the whole import. `items` is
-    /// called twice, once to check and once to write, so a large import
-    /// never holds every built document in memory; the write goes in
-    /// atomic, durable batches of [`IMPORT_BATCH`] records.
-    pub fn import<F, I>(&self, kind: &str, items: F) -> Result<ImportReport>
-    where
-        F: Fn() -> I,
-        I: Iterator<Item = (String, std::result::Result<Value, String>)>,
-    {
-        self.import_with_progress(kind, items, &mut crate::progress::ignore)
-    }
-
     /// [`Node::import`], reporting progress: `checking` (every
     /// [`IMPORT_BATCH`] items), then `writing` (every batch).
     pub fn import_with_progress<F, I>(&self, kind: &str, items: F, progress: Observer<'_>) -> Result<ImportReport>
@@ -142,7 +128,7 @@ impl Node {
                     policy: crate::policy::KINDS.contains(&kind),
                 })
                 .collect();
-            self.store().write(&writes)?;
+            self.writer().write(&writes)?;
             created += batch.len();
             report.at("writing", created as u64, Some(total));
         }
@@ -173,7 +159,7 @@ fn intake(kind: &str, v: Value) -> std::result::Result<Value, String> {
     Ok(Value::Object(out))
 }
 
-impl Node {
+impl Reader {
     /// Verifies every stored document: it loads (chunk checksums, hash
     /// chain), is an Ayni record, passes its schema, and its view is current.
     /// A damaged document is reported, never fatal.
@@ -228,13 +214,15 @@ impl Node {
             missing_blobs: self.missing_blobs()?,
         })
     }
+}
 
+impl Node {
     /// Compacts every document to one snapshot and rebuilds stale views.
     pub fn compact(&self) -> Result<CompactReport> {
         let ids = self.store().all_ids()?;
         let mut saved = 0;
         for id in &ids {
-            saved += self.store().compact(id)?;
+            saved += self.writer().compact(id)?;
             if let Ok(Some(doc)) = self.store().load_uncached(id) {
                 let rec = self.view_of(id, &doc)?;
                 let stored: Option<Record> = self.store().view(id)?.and_then(|v| serde_json::from_slice(&v).ok());
@@ -245,14 +233,5 @@ impl Node {
             }
         }
         Ok(CompactReport { documents: ids.len(), bytes_saved: saved, disk_bytes: self.store().disk_bytes() })
-    }
-
-    /// How many live records of each kind the node holds.
-    pub fn counts(&self) -> Result<BTreeMap<String, usize>> {
-        let mut out = BTreeMap::new();
-        for kind in crate::schema::KINDS {
-            out.insert(kind.to_string(), self.list(kind, &[])?.len());
-        }
-        Ok(out)
     }
 }

@@ -44,7 +44,7 @@ use crate::attest::Proof;
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
 use crate::identity::NodeId;
-use crate::node::Node;
+use crate::node::{Node, Reader};
 use crate::sync::sigs::{document_hashes, Collector, WholeDocument, NONE};
 use crate::sync::wire::{Bound, Frame, Range, RangeBody, MAX_FRAME};
 
@@ -106,7 +106,7 @@ fn bad(why: impl Into<String>) -> Error {
     Error::refused("bundle", format!("{}; nothing was written", why.into()))
 }
 
-impl Node {
+impl Reader {
     /// The store's summary as it was when this node last completed a sync
     /// with (or imported a bundle from) `peer`: what that peer is known to
     /// hold.
@@ -122,25 +122,9 @@ impl Node {
             .collect())
     }
 
-    fn set_peer_summary(&self, peer: &NodeId, items: &BTreeMap<DocumentId, [u8; 16]>) -> Result<()> {
-        let mut raw = Vec::with_capacity(items.len() * 32);
-        for (id, h) in items {
-            raw.extend_from_slice(id.as_bytes());
-            raw.extend_from_slice(h);
-        }
-        let z = zstd::stream::encode_all(&raw[..], 3).map_err(|e| Error::Internal(e.to_string()))?;
-        self.store().put(Table::PeerSummaries, &peer.to_string(), &z)
-    }
-
-    /// Records that `peer` now holds everything this node holds (after a
-    /// completed sync), for later `bundle export --since`.
-    pub fn remember_peer_state(&self, peer: &NodeId) -> Result<()> {
-        let items: BTreeMap<DocumentId, [u8; 16]> = self.store().summary()?.into_iter().collect();
-        self.set_peer_summary(peer, &items)
-    }
-
     /// Writes a bundle of every document (`since = None`) or of every
     /// document whose state differs from what `since` was last known to hold.
+    #[cfg(test)]
     pub fn export_bundle(&self, since: Option<NodeId>) -> Result<(Vec<u8>, BundleReport)> {
         self.export_bundle_with_progress(since, false, &mut crate::progress::ignore)
     }
@@ -253,11 +237,31 @@ impl Node {
         };
         Ok((out, report))
     }
+}
+
+impl Node {
+    fn set_peer_summary(&self, peer: &NodeId, items: &BTreeMap<DocumentId, [u8; 16]>) -> Result<()> {
+        let mut raw = Vec::with_capacity(items.len() * 32);
+        for (id, h) in items {
+            raw.extend_from_slice(id.as_bytes());
+            raw.extend_from_slice(h);
+        }
+        let z = zstd::stream::encode_all(&raw[..], 3).map_err(|e| Error::Internal(e.to_string()))?;
+        self.writer().put(Table::PeerSummaries, &peer.to_string(), &z)
+    }
+
+    /// Records that `peer` now holds everything this node holds (after a
+    /// completed sync), for later `bundle export --since`.
+    pub fn remember_peer_state(&self, peer: &NodeId) -> Result<()> {
+        let items: BTreeMap<DocumentId, [u8; 16]> = self.store().summary()?.into_iter().collect();
+        self.set_peer_summary(peer, &items)
+    }
 
     /// Applies a bundle, all or nothing: the file must be whole and
     /// unaltered and of this node's network, and every document in it an
     /// Ayni record, or nothing is written. Importing a bundle twice changes
     /// nothing the second time.
+    #[cfg(test)]
     pub fn import_bundle(&self, bytes: &[u8]) -> Result<BundleReport> {
         self.import_bundle_with_progress(bytes, &mut crate::progress::ignore)
     }
@@ -374,7 +378,7 @@ impl Node {
             .zip(saved.iter_mut())
             .map(|(ing, s)| self.ingest_write(ing, None, s))
             .collect::<Result<Vec<_>>>()?;
-        self.store().write(&writes)?;
+        self.writer().write(&writes)?;
         report.finished("merging", total);
         Ok((changed, refused))
     }

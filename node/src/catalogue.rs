@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::node::{Node, Record};
+use crate::node::{Reader, Record};
 
 /// Practice states a next edition draws from.
 const ON_OFFER: &[&str] = &["offered", "systematised"];
@@ -257,7 +257,7 @@ pub fn build(
     })
 }
 
-impl Node {
+impl Reader {
     /// Edition `edition` of the practice catalogue (see [`build`]).
     pub fn catalogue(&self, edition: Option<usize>) -> Result<Catalogue> {
         build(

@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::network::Role;
-use crate::node::Node;
+use crate::node::{Node, Reader};
 
 const TOKEN_PREFIX: &str = "ayc1_";
 
@@ -255,7 +255,7 @@ pub(crate) fn unix_seconds(at: &str) -> Option<i64> {
     OffsetDateTime::parse(at, &Rfc3339).ok().map(|t| t.unix_timestamp())
 }
 
-impl Node {
+impl Reader {
     /// The document ID of entity `e` (`entity:KEY`, `KEY` or an ID).
     pub fn entity_id(&self, e: &str) -> Result<String> {
         let reference = if e.contains(':') || e.parse::<crate::DocumentId>().is_ok() {
@@ -278,66 +278,6 @@ impl Node {
         client.may_read(rec, catalogue)
     }
 
-    /// Issues a client token. Returns the client and the token, shown once.
-    pub fn add_client(&self, name: &str, role: ClientRole, new: NewClient<'_>) -> Result<(Client, String)> {
-        let NewClient { team, entity, expires_in } = new;
-        if !valid_name(name) {
-            return Err(Error::malformed(
-                "client name",
-                format!("'{name}' is not a client name: 1 to 64 letters, digits or '-'"),
-            ));
-        }
-        if self.client(name)?.is_some() {
-            return Err(Error::Precondition(format!(
-                "a client named '{name}' exists (revoke it, or choose another name)"
-            )));
-        }
-        let own = self.membership()?.map(|m| m.payload.role);
-        if own == Some(Role::Field) && role == ClientRole::Hq {
-            return Err(Error::Forbidden(
-                "a field node cannot issue an hq client: a client's role is never more than its node's".into(),
-            ));
-        }
-        if let Some(t) = team {
-            self.get(&format!("team:{t}"))
-                .map_err(|_| Error::malformed("team", format!("unknown team '{t}' (team:{t})")))?;
-            // peers judge a field node's clients' tallies by the node's teams too
-            if own == Some(Role::Field) && !self.policy()?.in_team(&self.id().to_string(), t) {
-                return Err(Error::Forbidden(format!(
-                    "this field node is not in team {t} (team:{t} node_ids): it cannot vouch for that team's tallies"
-                )));
-            }
-        }
-        let entity = match entity {
-            Some(_) if role != ClientRole::Read => {
-                return Err(Error::malformed("client", "--entity is for a partner's read client (--role read)"));
-            }
-            Some(e) => Some(self.entity_id(e)?),
-            None => None,
-        };
-        let mut secret = [0u8; 32];
-        getrandom::getrandom(&mut secret).map_err(|e| Error::Internal(format!("no randomness available: {e}")))?;
-        let secret = data_encoding::BASE32_NOPAD.encode(&secret).to_ascii_lowercase();
-        let now = OffsetDateTime::now_utc();
-        let client = Client {
-            name: name.to_string(),
-            role,
-            team: team.map(str::to_string),
-            entity,
-            created_at: now.format(&Rfc3339).unwrap_or_default(),
-            expires_at: expires_in.map(|d| (now + d).format(&Rfc3339).unwrap_or_default()),
-            revoked_at: None,
-            secret_sha256: hex_sha256(secret.as_bytes()),
-        };
-        self.put_client(&client)?;
-        Ok((client, format!("{TOKEN_PREFIX}{name}_{secret}")))
-    }
-
-    fn put_client(&self, c: &Client) -> Result<()> {
-        let stored = Stored { format: 1, client: c.clone(), secret_sha256: c.secret_sha256.clone() };
-        self.store().put_json(Table::Clients, &c.name, &stored)
-    }
-
     fn client(&self, name: &str) -> Result<Option<Client>> {
         let Some(s) = self.store().row_json::<Stored>(Table::Clients, name)? else { return Ok(None) };
         Ok(Some(Client { secret_sha256: s.secret_sha256, ..s.client }))
@@ -354,46 +294,7 @@ impl Node {
         Ok(out)
     }
 
-    /// Revokes a client: its token stops working at once.
-    pub fn revoke_client(&self, name: &str) -> Result<Client> {
-        let mut c = self.client(name)?.ok_or_else(|| {
-            Error::malformed("client", format!("no client named '{name}' on this node (`ayni client list` shows them)"))
-        })?;
-        if c.revoked_at.is_none() {
-            let at = crate::node::now_rfc3339();
-            c.revoked_at = Some(at.clone());
-            self.put_client(&c)?;
-            // every node of the network learns of it, with the memberships
-            if let Some(network) = self.network()? {
-                let record = ClientRevocation {
-                    network: network.id,
-                    gateway: self.id().to_string(),
-                    gateway_key: data_encoding::HEXLOWER.encode(&self.secret().public().to_bytes()),
-                    client: c.name.clone(),
-                    revoked_at: at,
-                };
-                let bytes = record.sign(self.secret())?;
-                self.store().put(Table::ClientRevocations, &format!("{}-{}", record.gateway, record.client), &bytes)?;
-            }
-        }
-        Ok(c)
-    }
-
     /// Records a client revocation from another node (a sync, a bundle);
-    /// `Ok(false)` if it was already known.
-    pub(crate) fn accept_client_revocation(&self, bytes: &[u8], network: &str) -> Result<bool> {
-        let r = ClientRevocation::from_bytes(bytes)?;
-        if r.network != network {
-            return Err(Error::refused("client revocation", "it is of another network"));
-        }
-        let name = format!("{}-{}", r.gateway, r.client);
-        if self.store().row(Table::ClientRevocations, &name)?.is_some() {
-            return Ok(false);
-        }
-        tracing::warn!("learned that client {} of node {} was revoked at {}", r.client, r.gateway, r.revoked_at);
-        self.store().put(Table::ClientRevocations, &name, bytes)?;
-        Ok(true)
-    }
 
     /// The client a bearer token belongs to, if it is valid now.
     pub fn authenticate(&self, token: Option<&str>) -> std::result::Result<Client, AuthError> {
@@ -453,6 +354,114 @@ impl Node {
             self.get_as(&actor, r)?;
         }
         Ok(actor)
+    }
+}
+
+impl Node {
+    fn put_client(&self, c: &Client) -> Result<()> {
+        let stored = Stored { format: 1, client: c.clone(), secret_sha256: c.secret_sha256.clone() };
+        self.writer().put_json(Table::Clients, &c.name, &stored)
+    }
+
+    /// `Ok(false)` if it was already known.
+    pub(crate) fn accept_client_revocation(&self, bytes: &[u8], network: &str) -> Result<bool> {
+        let r = ClientRevocation::from_bytes(bytes)?;
+        if r.network != network {
+            return Err(Error::refused("client revocation", "it is of another network"));
+        }
+        let name = format!("{}-{}", r.gateway, r.client);
+        if self.store().row(Table::ClientRevocations, &name)?.is_some() {
+            return Ok(false);
+        }
+        tracing::warn!("learned that client {} of node {} was revoked at {}", r.client, r.gateway, r.revoked_at);
+        self.writer().put(Table::ClientRevocations, &name, bytes)?;
+        Ok(true)
+    }
+}
+
+impl Node {
+    /// Issues a client token. Returns the client and the token, shown once.
+    pub fn add_client(&self, name: &str, role: ClientRole, new: NewClient<'_>) -> Result<(Client, String)> {
+        let NewClient { team, entity, expires_in } = new;
+        if !valid_name(name) {
+            return Err(Error::malformed(
+                "client name",
+                format!("'{name}' is not a client name: 1 to 64 letters, digits or '-'"),
+            ));
+        }
+        if self.client(name)?.is_some() {
+            return Err(Error::Precondition(format!(
+                "a client named '{name}' exists (revoke it, or choose another name)"
+            )));
+        }
+        let own = self.membership()?.map(|m| m.payload.role);
+        if own == Some(Role::Field) && role == ClientRole::Hq {
+            return Err(Error::Forbidden(
+                "a field node cannot issue an hq client: a client's role is never more than its node's".into(),
+            ));
+        }
+        if let Some(t) = team {
+            self.get(&format!("team:{t}"))
+                .map_err(|_| Error::malformed("team", format!("unknown team '{t}' (team:{t})")))?;
+            // peers judge a field node's clients' tallies by the node's teams too
+            if own == Some(Role::Field) && !self.policy()?.in_team(&self.id().to_string(), t) {
+                return Err(Error::Forbidden(format!(
+                    "this field node is not in team {t} (team:{t} node_ids): it cannot vouch for that team's tallies"
+                )));
+            }
+        }
+        let entity = match entity {
+            Some(_) if role != ClientRole::Read => {
+                return Err(Error::malformed("client", "--entity is for a partner's read client (--role read)"));
+            }
+            Some(e) => Some(self.entity_id(e)?),
+            None => None,
+        };
+        let mut secret = [0u8; 32];
+        getrandom::getrandom(&mut secret).map_err(|e| Error::Internal(format!("no randomness available: {e}")))?;
+        let secret = data_encoding::BASE32_NOPAD.encode(&secret).to_ascii_lowercase();
+        let now = OffsetDateTime::now_utc();
+        let client = Client {
+            name: name.to_string(),
+            role,
+            team: team.map(str::to_string),
+            entity,
+            created_at: now.format(&Rfc3339).unwrap_or_default(),
+            expires_at: expires_in.map(|d| (now + d).format(&Rfc3339).unwrap_or_default()),
+            revoked_at: None,
+            secret_sha256: hex_sha256(secret.as_bytes()),
+        };
+        self.put_client(&client)?;
+        Ok((client, format!("{TOKEN_PREFIX}{name}_{secret}")))
+    }
+
+    /// Revokes a client: its token stops working at once.
+    pub fn revoke_client(&self, name: &str) -> Result<Client> {
+        let mut c = self.client(name)?.ok_or_else(|| {
+            Error::malformed("client", format!("no client named '{name}' on this node (`ayni client list` shows them)"))
+        })?;
+        if c.revoked_at.is_none() {
+            let at = crate::node::now_rfc3339();
+            c.revoked_at = Some(at.clone());
+            self.put_client(&c)?;
+            // every node of the network learns of it, with the memberships
+            if let Some(network) = self.network()? {
+                let record = ClientRevocation {
+                    network: network.id,
+                    gateway: self.id().to_string(),
+                    gateway_key: data_encoding::HEXLOWER.encode(&self.secret().public().to_bytes()),
+                    client: c.name.clone(),
+                    revoked_at: at,
+                };
+                let bytes = record.sign(self.secret())?;
+                self.writer().put(
+                    Table::ClientRevocations,
+                    &format!("{}-{}", record.gateway, record.client),
+                    &bytes,
+                )?;
+            }
+        }
+        Ok(c)
     }
 }
 

@@ -17,7 +17,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
 use crate::error::Result;
-use crate::node::{Node, Record};
+use crate::node::{Reader, Record};
 
 /// A request's state and its stage of the demand approach (DOMAIN.md
 /// §2.4): a = analysis, b = clarification, c = validation and agreement,
@@ -416,7 +416,7 @@ fn instant(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok().or_else(|| date(s).map(|d| d.midnight().assume_utc()))
 }
 
-impl Node {
+impl Reader {
     /// The cooperation report for `year` (or every year) as of `today`,
     /// from the records `keep` lets through.
     pub fn cooperation_report(

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::clients::Actor;
 use crate::error::{Error, Result};
+use crate::handle::NodeHandle;
 use crate::net::{Endpoint, NetConfig, Serving, SyncReport};
 use crate::network::Role;
 use crate::node::Node;
@@ -42,23 +44,25 @@ pub struct DemoReport {
 
 struct Peer {
     name: &'static str,
+    node: NodeHandle,
     ep: Arc<Endpoint>,
     serving: Serving,
 }
 
 impl Peer {
     fn start(name: &'static str, node: Node) -> Result<Peer> {
-        let handle = crate::handle::NodeHandle::start(node)?;
+        let handle = NodeHandle::start(node)?;
         let ep = Arc::new(
             Endpoint::bind(&handle, ([127, 0, 0, 1], 0).into(), NetConfig::default())
                 .map_err(|e| Error::Internal(e.to_string()))?,
         );
         let serving = ep.serve_in_background();
-        Ok(Peer { name, ep, serving })
+        Ok(Peer { name, node: handle, ep, serving })
     }
 
-    fn node(&self) -> &Node {
-        self.ep.node()
+    /// Sets fields of a record, as the node itself.
+    async fn set(&self, reference: &str, assignments: Vec<(String, serde_json::Value)>) -> Result<()> {
+        self.node.set(&Actor::Node, reference, assignments).await.map(|_| ())
     }
 
     async fn sync(&self, other: &Peer, bytes: &mut (u64, u64)) -> Result<SyncReport> {
@@ -125,28 +129,31 @@ pub async fn run(dir: &Path) -> Result<DemoReport> {
 
     let e = "edan:edan-sama-1";
     let m = "mission:ac-sama-after";
-    g1.node().set(
+    g1.set(
         e,
-        &[
+        vec![
             ("tallies.z3.GAEM-1.families_affected".into(), json!(11)),
             ("tallies.z3.GAEM-1.method".into(), json!("door_to_door")),
         ],
-    )?;
-    g1.node().set(e, &[("needs.+".into(), json!({"sector": "albergue_nfi", "item": "frazada", "quantity": 60, "unit": "unidades", "priority": "alta", "identified_by_team": "GAEM-1"}))])?;
-    g2.node().set(
+    )
+    .await?;
+    g1.set(e, vec![("needs.+".into(), json!({"sector": "albergue_nfi", "item": "frazada", "quantity": 60, "unit": "unidades", "priority": "alta", "identified_by_team": "GAEM-1"}))]).await?;
+    g2.set(
         e,
-        &[
+        vec![
             ("tallies.z3.GAEM-2.families_affected".into(), json!(8)),
             ("tallies.z3.GAEM-2.method".into(), json!("estimate")),
         ],
-    )?;
-    g2.node().set(e, &[("needs.+".into(), json!({"sector": "albergue_nfi", "item": "frazada", "quantity": 40, "unit": "unidades", "priority": "alta", "identified_by_team": "GAEM-2"}))])?;
-    g2.node().set(
+    )
+    .await?;
+    g2.set(e, vec![("needs.+".into(), json!({"sector": "albergue_nfi", "item": "frazada", "quantity": 40, "unit": "unidades", "priority": "alta", "identified_by_team": "GAEM-2"}))]).await?;
+    g2.set(
         m,
-        &[("log.+".into(), json!({"text": "Zona z3 recorrida con dirigentes comunales", "author": "GAEM-2"}))],
-    )?;
-    g1.node().set(m, &[("participants_count".into(), json!(9))])?;
-    hq.node().set(m, &[("participants_count".into(), json!(12))])?;
+        vec![("log.+".into(), json!({"text": "Zona z3 recorrida con dirigentes comunales", "author": "GAEM-2"}))],
+    )
+    .await?;
+    g1.set(m, vec![("participants_count".into(), json!(9))]).await?;
+    hq.set(m, vec![("participants_count".into(), json!(12))]).await?;
     step(
         "Offline in the Sama range, everyone works",
         vec![
@@ -180,16 +187,16 @@ pub async fn run(dir: &Path) -> Result<DemoReport> {
 
     let mut converged = true;
     for kind in crate::schema::KINDS {
-        let sets: Vec<Vec<(String, Vec<String>)>> = [hq.node(), g1.node(), g2.node()]
-            .iter()
-            .map(|n| n.list(kind, &[]).map(|rs| rs.into_iter().map(|r| (r.id, r.heads)).collect()))
-            .collect::<Result<_>>()?;
+        let mut sets: Vec<Vec<(String, Vec<String>)>> = vec![];
+        for p in [&hq, &g1, &g2] {
+            sets.push(p.node.list(&Actor::Node, kind, vec![]).await?.into_iter().map(|r| (r.id, r.heads)).collect());
+        }
         converged &= sets.windows(2).all(|w| w[0] == w[1]);
     }
-    let report = hq.node().edan_report(e)?;
+    let report = hq.node.edan_report(&Actor::Node, e).await?;
     let z3 = report.zones.iter().find(|z| z.zone == "z3");
-    let needs = hq.node().get(e)?.fields["needs"].as_object().map(|n| n.len()).unwrap_or(0);
-    let conflicts = hq.node().conflicts()?;
+    let needs = hq.node.get(&Actor::Node, e).await?.fields["needs"].as_object().map(|n| n.len()).unwrap_or(0);
+    let conflicts = hq.node.conflicts(&Actor::Node).await?;
     let mut lines = vec![
         format!("all three nodes hold identical records: {}", if converged { "yes" } else { "NO" }),
         format!(

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::node::{Node, Record};
+use crate::node::{Reader, Record};
 
 /// One entry of the feed (`ayni watch --json` prints one per line).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,7 +25,7 @@ pub struct Change {
     pub record: Record,
 }
 
-impl Node {
+impl Reader {
     /// Feed entries after position `after` (0: from the start), of `kind`
     /// only if given, at most `limit`. Returns them and the position to
     /// resume from (past entries of other kinds too).
@@ -56,7 +56,7 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::node::Node;
     use serde_json::json;
 
     #[test]

@@ -83,7 +83,7 @@ impl Gateway {
         let (session, steps) = self
             .handle
             .read(move |node| {
-                let steps = f(&mut session, &mut Records::new(node, &client).writing_through(&engine));
+                let steps = f(&mut session, &mut Records::new(node, &client, &engine));
                 Ok((session, steps))
             })
             .await?;

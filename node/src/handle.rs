@@ -23,13 +23,15 @@ use crate::bundle::BundleReport;
 use crate::catalogue::Catalogue;
 use crate::clients::{Actor, AuthError, Client, ClientRole, NewClient};
 use crate::cooperation::CooperationReport;
-use crate::engine::Engine;
+use crate::engine::{Durability, Engine};
 use crate::error::{Error, Result};
 use crate::feed::Change;
 use crate::id::DocumentId;
 use crate::identity::NodeId;
 use crate::network::{Membership, NetworkInfo, Revocation, Role};
-use crate::node::{CheckReport, CompactReport, HistoryEntry, ImportReport, Node, NodeInfo, Record, RecordConflicts};
+use crate::node::{
+    CheckReport, CompactReport, HistoryEntry, ImportReport, Node, NodeInfo, Reader, Record, RecordConflicts,
+};
 use crate::progress::Sink;
 use crate::repair::RepairReport;
 use crate::replica::{PeerInfo, Served};
@@ -107,14 +109,22 @@ impl NodeHandle {
 
     /// Stops the engine and reopens the store, so that sled writes its
     /// snapshot now rather than at the next open (after a bulk write).
-    /// When other clones of this handle are still alive it does nothing.
     pub fn checkpoint(self) -> Result<NodeHandle> {
+        NodeHandle::start(self.stop()?.checkpoint()?)
+    }
+
+    /// Stops the engine once the work already asked of it is done, and
+    /// closes the store: when it returns, the home may be opened again.
+    pub fn close(self) -> Result<()> {
+        self.stop().map(drop)
+    }
+
+    /// The node, back from its engine; refused while other clones of this
+    /// handle are alive (they still use it).
+    fn stop(self) -> Result<Node> {
         let engine = self.engine.clone();
         drop(self);
-        match engine.stop() {
-            Some(node) => NodeHandle::start(node.checkpoint()?),
-            None => Err(Error::Precondition("the node is still in use: nothing to checkpoint".into())),
-        }
+        engine.stop().ok_or_else(|| Error::Precondition("the node is still in use elsewhere".into()))
     }
 
     // ------------------------------------------------- who (no store work)
@@ -271,42 +281,42 @@ impl NodeHandle {
 
     /// The node at a glance.
     pub async fn status(&self) -> Result<NodeStatus> {
-        self.read(Node::status).await
+        self.read(Reader::status).await
     }
 
     /// Every document and blob checked.
     pub async fn check(&self) -> Result<CheckReport> {
-        self.read(Node::check).await
+        self.read(Reader::check).await
     }
 
     /// The network this node belongs to.
     pub async fn network(&self) -> Result<Option<NetworkInfo>> {
-        self.read(Node::network).await
+        self.read(Reader::network).await
     }
 
     /// This node's own membership, once enrolled.
     pub async fn membership(&self) -> Result<Option<Membership>> {
-        self.read(Node::membership).await
+        self.read(Reader::membership).await
     }
 
     /// The network's members.
     pub async fn members(&self) -> Result<Vec<Membership>> {
-        self.read(Node::members).await
+        self.read(Reader::members).await
     }
 
     /// The peers this node knows.
     pub async fn peers(&self) -> Result<Vec<PeerInfo>> {
-        self.read(Node::peers).await
+        self.read(Reader::peers).await
     }
 
     /// Where `ayni serve` serves this node.
     pub async fn served(&self) -> Result<Served> {
-        self.read(Node::served).await
+        self.read(Reader::served).await
     }
 
     /// The clients this node issued tokens to.
     pub async fn clients(&self) -> Result<Vec<Client>> {
-        self.read(Node::clients).await
+        self.read(Reader::clients).await
     }
 
     /// The client a token stands for, if it is valid now.
@@ -316,7 +326,7 @@ impl NodeHandle {
 
     /// The changes this node refused, and why.
     pub async fn audit(&self) -> Result<Vec<Refusal>> {
-        self.read(Node::audit).await
+        self.read(Reader::audit).await
     }
 
     /// The document ID of entity `e` (`entity:KEY`, `KEY` or an ID).
@@ -347,7 +357,7 @@ impl NodeHandle {
 
     /// The blobs this node holds, with the records that reference them.
     pub async fn blob_listing(&self) -> Result<Vec<Listed>> {
-        self.read(Node::blob_listing).await
+        self.read(Reader::blob_listing).await
     }
 
     /// The full hash of the one blob whose hash starts with `prefix`.
@@ -391,7 +401,7 @@ impl NodeHandle {
         let new = self
             .read(move |n| {
                 let a = n.may_write(&a, None)?;
-                n.by(&a).build_new(&kind, key.as_deref(), fields)
+                n.build_new(&a, &kind, key.as_deref(), fields)
             })
             .await?;
         let a = actor.clone();
@@ -554,9 +564,10 @@ impl NodeHandle {
         self.write(move |n| n.revoke_client(&name)).await
     }
 
-    /// Notes where this node is served now.
+    /// Notes where this node is served now (bookkeeping: answered at
+    /// once, on disk with the next write).
     pub async fn note_served(&self, served: Served) -> Result<()> {
-        self.write(move |n| n.note_served(&served)).await
+        self.engine.call(Durability::Deferred, move |n| n.note_served(&served)).await?
     }
 
     // ------------------------------------------------------------ in here
@@ -566,13 +577,14 @@ impl NodeHandle {
         &self,
         f: impl FnOnce(&Node) -> Result<R> + Send + 'static,
     ) -> Result<R> {
-        self.engine.call(f).await?
+        self.engine.call(Durability::OnDisk, f).await?
     }
 
-    /// Runs a read on a thread beside the engine.
+    /// Runs a read on a thread beside the engine: it gets the node's
+    /// [`Reader`], which has no way to write.
     pub(crate) async fn read<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&Node) -> Result<R> + Send + 'static,
+        f: impl FnOnce(&Reader) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         self.engine.read(f).await?
     }
@@ -597,8 +609,8 @@ impl NodeHandle {
         &self.engine
     }
 
-    /// The node, for what needs no store work.
-    pub(crate) fn node(&self) -> &Arc<Node> {
-        self.engine.node()
+    /// The node as readers see it, for what needs no store work.
+    pub(crate) fn node(&self) -> &Arc<Reader> {
+        self.engine.reader()
     }
 }

@@ -64,21 +64,11 @@ impl SecretKey {
 
     /// Writes the key file (created new, mode 0600), refusing to overwrite.
     pub fn write_new(&self, path: &Path) -> Result<()> {
-        use std::io::Write;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut file = opts.open(path).map_err(|e| Error::io(path, e))?;
         let mut bytes = Vec::with_capacity(37);
         bytes.extend_from_slice(KEY_MAGIC);
         bytes.push(KEY_FORMAT);
         bytes.extend_from_slice(&self.0.to_bytes());
-        file.write_all(&bytes).map_err(|e| Error::io(path, e))?;
-        file.sync_all().map_err(|e| Error::io(path, e))
+        crate::atomic_file::create(path, &bytes, crate::atomic_file::Access::Owner).map_err(|e| Error::io(path, e))
     }
 
     /// Reads a key file written by [`SecretKey::write_new`].

@@ -15,7 +15,7 @@ use automerge::{Automerge, ChangeHash};
 use crate::attest::{Proof, Signed};
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
-use crate::node::{Node, Record};
+use crate::node::{Node, Reader, Record};
 use crate::store::{DocWrite, Payload};
 
 /// A document that gained admitted changes: what to store.
@@ -117,7 +117,7 @@ impl Node {
     }
 }
 
-impl Node {
+impl Reader {
     /// A record's document as it travels between replicas: every change
     /// with its proof (a `Proofs` and a `DocFull` frame of the replication
     /// protocol, version 3).
@@ -130,7 +130,9 @@ impl Node {
         whole.doc.encode(&mut out);
         Ok(out)
     }
+}
 
+impl Node {
     /// Merges another replica's [`Node::document_bytes`] of document `id`
     /// into this node's copy (creating it if new), admitting only signed
     /// changes of enrolled members, as a sync does. Returns the record.
@@ -165,7 +167,7 @@ impl Node {
                 let mut saved = vec![];
                 {
                     let write = self.ingest_write(&mut ing, None, &mut saved)?;
-                    self.store().write(&[write])?;
+                    self.writer().write(&[write])?;
                 }
                 Ok(self.shown(ing.record))
             }
@@ -213,7 +215,7 @@ impl Node {
             out.admitted = ing.sigs.iter().filter(|(h, _)| proofs.contains_key(h)).count();
             let mut saved = vec![];
             let write = self.ingest_write(&mut ing, None, &mut saved)?;
-            self.store().write(&[write])?;
+            self.writer().write(&[write])?;
         }
         Ok(out)
     }

@@ -2,38 +2,46 @@
 //! (practices, requests, agreements, missions, EDAN assessments…), one
 //! automerge document per record, with field rules from `schemas/`.
 //!
-//! The entry point is [`Node`]: open a node's home, then add, edit, list and
-//! merge records. Every write is validated against the kind's JSON Schema
-//! and is durable when the call returns.
+//! The one door is [`NodeHandle`]: open a node's home, then add, edit,
+//! list and merge records through its typed methods, each made for an
+//! [`clients::Actor`] (the node itself, or a client through it). Writes run
+//! on the node's engine thread, are judged by the permits and validated
+//! against the kind's JSON Schema, and are durable when they return; reads
+//! run beside it and cannot write.
 //!
 //! ```
-//! use ayni_node::{network::Role, Node};
+//! use ayni_node::{clients::Actor, network::Role, NodeHandle};
 //! use serde_json::json;
 //!
 //! # fn main() -> ayni_node::Result<()> {
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let dir = tempfile::tempdir().unwrap();
-//! let hq = Node::init(&dir.path().join("hq"), "hq")?;
-//! let (_, hq_membership) = hq.create_network("gamlp")?;
-//! let laptop = Node::init(&dir.path().join("laptop"), "gaem-1")?;
-//! laptop.join(&hq.enroll(laptop.id(), Role::Field, "gaem-1", None)?.to_token())?;
-//! laptop.accept_member(&hq_membership.bytes)?; // a sync would bring it
-//! let ana = hq.add("person", Some("ana"), json!({"full_name": "Ana Quispe"}))?;
+//! let me = Actor::Node;
+//! let hq = NodeHandle::init(&dir.path().join("hq"), "hq")?;
+//! let (_, hq_membership) = hq.create_network("gamlp").await?;
+//! let laptop = NodeHandle::init(&dir.path().join("laptop"), "gaem-1")?;
+//! let token = hq.enroll(laptop.id(), Role::Field, "gaem-1", None, None).await?.to_token();
+//! laptop.join(&token).await?;
+//! laptop.accept_member(hq_membership.bytes).await?; // a sync would bring it
+//! let ana = hq.create(&me, "person", Some("ana"), json!({"full_name": "Ana Quispe"})).await?;
 //!
-//! // the laptop receives the record (every change signed), both edit it
-//! // offline, they merge
+//! // the laptop receives the record (every change signed); both edit it
+//! // offline, then they merge
 //! let id = ana.id.parse()?;
-//! laptop.merge_document(&id, &hq.document_bytes(&ana.id)?)?;
-//! hq.set(&ana.id, &[("full_name".into(), json!("Ana María Quispe"))])?;
-//! laptop.set("person:ana", &[("position".into(), json!("evaluadora GAEM"))])?;
-//! let merged = hq.merge_document(&id, &laptop.document_bytes(&ana.id)?)?;
+//! laptop.merge_document(id, hq.document_bytes(&ana.id).await?).await?;
+//! hq.set(&me, &ana.id, vec![("full_name".into(), json!("Ana María Quispe"))]).await?;
+//! laptop.set(&me, "person:ana", vec![("position".into(), json!("evaluadora GAEM"))]).await?;
+//! let merged = hq.merge_document(id, laptop.document_bytes(&ana.id).await?).await?;
 //! assert_eq!(merged.fields["full_name"], "Ana María Quispe");
 //! assert_eq!(merged.fields["position"], "evaluadora GAEM");
-//! # Ok(()) }
+//! # Ok(()) })
+//! # }
 //! ```
 #![deny(missing_docs)]
 
 mod admission;
 pub mod amend;
+pub mod atomic_file;
 pub mod attach;
 pub mod attest;
 pub mod authority;
@@ -87,4 +95,4 @@ pub use error::{Error, Result};
 pub use handle::{NodeHandle, RecordStream, References};
 pub use id::DocumentId;
 pub use ingest::ClientChanges;
-pub use node::{Node, Record};
+pub use node::Record;

@@ -347,7 +347,7 @@ pub fn write_network(home: &Path, network: &NetworkInfo) -> Result<()> {
     let path = home.join("network.json");
     let bytes = serde_json::to_vec_pretty(&NetworkFile { format: 1, network: network.clone() })
         .map_err(|e| Error::Internal(e.to_string()))?;
-    crate::store::write_atomic(&path, &bytes)
+    crate::atomic_file::replace(&path, &bytes, crate::atomic_file::Access::Shared).map_err(|e| Error::io(&path, e))
 }
 
 /// Creates a network key and its description.

@@ -25,7 +25,7 @@ use crate::id::{new_item_id, DocumentId};
 use crate::identity::{NodeId, SecretKey};
 use crate::record::{self, FieldConflict};
 use crate::schema::{schemas, KindSchema, Schemas};
-use crate::store::{DocWrite, Payload, Store};
+use crate::store::{DocWrite, Payload, Store, StoreWriter};
 
 const NODE_FORMAT: u32 = 1;
 /// Records per atomic write batch of [`Node::import`].
@@ -193,20 +193,17 @@ pub(crate) struct Built {
     pub(crate) sigs: Vec<Signed>,
 }
 
-/// A running node.
-pub struct Node {
+/// A node as its readers see it: identity, home, the store to read, and
+/// what is cached from it. Everything a read needs, and no way to write:
+/// the store's writer is [`Node`]'s alone.
+pub(crate) struct Reader {
     home: PathBuf,
     key: SecretKey,
     node_id: NodeId,
     info: NodeInfo,
-    store: Store,
+    store: std::sync::Arc<Store>,
     schemas: &'static Schemas,
     verified: crate::network::Verified,
-    /// Serialises every read-merge-write of a document on this node. In a
-    /// serving node the engine thread is the only writer, so it is never
-    /// contended there; it keeps a node used directly (a library caller with
-    /// threads) from losing a write.
-    writes: std::sync::Mutex<()>,
     /// The last policy snapshot (see `crate::policy`).
     policy: crate::policy::Cache,
     /// The index documents, by scope (see the `repo::index` module); its lock
@@ -215,6 +212,27 @@ pub struct Node {
     /// Which records reference which blobs, as of a feed position (see the
     /// attach module): brought up to date from the feed, record by record.
     pub(crate) blob_refs: std::sync::Mutex<Option<(u64, crate::blobs::RefIndex)>>,
+}
+
+/// A node that can write: its [`Reader`] (which it derefs to) and the
+/// store's one writer. Whoever holds it makes the node's writes — in a
+/// running node, the engine thread alone.
+pub(crate) struct Node {
+    reader: std::sync::Arc<Reader>,
+    writer: StoreWriter,
+    /// Serialises every read-merge-write of a document on this node. In a
+    /// running node the engine thread is the only writer, so it is never
+    /// contended there; it keeps a node used directly (tests with threads)
+    /// from losing a write.
+    writes: std::sync::Mutex<()>,
+}
+
+impl std::ops::Deref for Node {
+    type Target = Reader;
+
+    fn deref(&self) -> &Reader {
+        &self.reader
+    }
 }
 
 pub(crate) fn now() -> OffsetDateTime {
@@ -310,7 +328,9 @@ impl Node {
         };
         key.write_new(&key_path)?;
         let json = serde_json::to_vec_pretty(&info).map_err(|e| Error::Internal(e.to_string()))?;
-        crate::store::write_atomic(&home.join("node.json"), &json)?;
+        let path = home.join("node.json");
+        crate::atomic_file::replace(&path, &json, crate::atomic_file::Access::Shared)
+            .map_err(|e| Error::io(&path, e))?;
         Node::open(home)
     }
 
@@ -328,20 +348,8 @@ impl Node {
         }
         let key = SecretKey::read(&home.join("node.key"))?;
         let node_id = key.public().node_id();
-        let store = Store::open(&home.join("store"))?;
-        Ok(Node {
-            home: home.to_path_buf(),
-            key,
-            node_id,
-            info,
-            store,
-            schemas: schemas()?,
-            verified: Default::default(),
-            writes: Default::default(),
-            policy: Default::default(),
-            index: Default::default(),
-            blob_refs: Default::default(),
-        })
+        let (store, writer) = Store::open(&home.join("store"))?;
+        Ok(Node::of(home, key, node_id, info, store, writer)?)
     }
 
     /// Closes and reopens the node's store, so that sled writes its
@@ -356,6 +364,63 @@ impl Node {
         Node::open(&home)
     }
 
+    /// A node over an open store.
+    pub(crate) fn of(
+        home: &Path,
+        key: SecretKey,
+        node_id: NodeId,
+        info: NodeInfo,
+        store: std::sync::Arc<Store>,
+        writer: StoreWriter,
+    ) -> Result<Node> {
+        let reader = Reader {
+            home: home.to_path_buf(),
+            key,
+            node_id,
+            info,
+            store,
+            schemas: schemas()?,
+            verified: Default::default(),
+            policy: Default::default(),
+            index: Default::default(),
+            blob_refs: Default::default(),
+        };
+        Ok(Node { reader: std::sync::Arc::new(reader), writer, writes: Default::default() })
+    }
+
+    /// The reading half, shared with readers beside the writer.
+    pub(crate) fn reader(&self) -> &std::sync::Arc<Reader> {
+        &self.reader
+    }
+
+    /// The store's writer.
+    pub(crate) fn writer(&self) -> &StoreWriter {
+        &self.writer
+    }
+
+    /// From now on the node's writes are flushed as `flush` says (the
+    /// engine takes them into its group commit).
+    pub(crate) fn set_flush(&mut self, flush: crate::store::Flush) {
+        self.writer.set_flush(flush);
+    }
+
+    /// Holds this node's write lock (see `Node::writes`).
+    pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn store_write(
+        &self,
+        id: DocumentId,
+        payload: Payload<'_>,
+        rec: &Record,
+        sigs: Vec<Signed>,
+    ) -> Result<()> {
+        self.writer.write(&[self.doc_write(id, payload, rec, sigs)?])
+    }
+}
+
+impl Reader {
     pub(crate) fn policy_cache(&self) -> &crate::policy::Cache {
         &self.policy
     }
@@ -364,11 +429,6 @@ impl Node {
         &self,
     ) -> &std::sync::Mutex<std::collections::HashMap<String, (u64, automerge::Automerge)>> {
         &self.index
-    }
-
-    /// Holds this node's write lock (see `Node::writes`).
-    pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.writes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The node ID.
@@ -391,7 +451,7 @@ impl Node {
         &self.verified
     }
 
-    /// The store (for tools and tests that need raw access).
+    /// The store, to read.
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -545,15 +605,5 @@ impl Node {
             sigs: sigs.iter().map(|(h, p)| (*h, p.to_bytes())).collect(),
             policy: crate::policy::KINDS.contains(&rec.kind.as_str()),
         })
-    }
-
-    pub(crate) fn store_write(
-        &self,
-        id: DocumentId,
-        payload: Payload<'_>,
-        rec: &Record,
-        sigs: Vec<Signed>,
-    ) -> Result<()> {
-        self.store.write(&[self.doc_write(id, payload, rec, sigs)?])
     }
 }

@@ -9,11 +9,11 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::identity::NodeId;
-use crate::node::{rfc3339, HistoryEntry, Node, Record, RecordConflicts, StatusConflict};
+use crate::node::{rfc3339, HistoryEntry, Reader, Record, RecordConflicts, StatusConflict};
 use crate::record::{self};
 use time::OffsetDateTime;
 
-impl Node {
+impl Reader {
     /// One record, read from its document.
     pub fn get(&self, reference: &str) -> Result<Record> {
         let id = self.resolve(reference)?;

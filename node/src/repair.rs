@@ -33,7 +33,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
-use crate::node::{CheckReport, Node, Record};
+use crate::node::{CheckReport, Node, Reader, Record};
 use crate::store::{Payload, Store};
 
 /// What [`Node::repair`] did.
@@ -67,6 +67,26 @@ pub struct Salvaged {
     /// Stored chunks (snapshot or change chunks) that could not be read,
     /// now files in the repair folder.
     pub chunks_set_aside: usize,
+}
+
+impl Reader {
+    /// Whether the stored view, conflict flag, summary and index entry of a
+    /// document say what `view` (computed from the document) says.
+    fn derived_data_matches(
+        &self,
+        id: &DocumentId,
+        view: &Record,
+        summary: &HashMap<DocumentId, [u8; 16]>,
+        index: &HashSet<Vec<u8>>,
+    ) -> Result<bool> {
+        let stored: Option<Record> = self.store().view(id)?.and_then(|v| serde_json::from_slice(&v).ok());
+        let heads: Vec<automerge::ChangeHash> = view.heads.iter().filter_map(|h| h.parse().ok()).collect();
+        let conflicted = self.store().conflicted_contains(id)?;
+        Ok(stored.as_ref() == Some(view)
+            && summary.get(id) == Some(&crate::sync::state_hash(id, &heads))
+            && index.contains(&Store::index_key_of(&view.kind, &view.key, id))
+            && conflicted == (view.conflicts > 0))
+    }
 }
 
 impl Node {
@@ -135,7 +155,7 @@ impl Node {
             let view = match crate::record::envelope(&doc).map(|_| node.view_for_sync(id, &doc, None)) {
                 Some(Ok(view)) => view,
                 _ if !dropped.is_empty() => {
-                    node.store().forget_document(id)?;
+                    node.writer().forget_document(id)?;
                     report.removed.push(id.to_string());
                     continue;
                 }
@@ -144,7 +164,7 @@ impl Node {
             };
             keep_index.insert(Store::index_key_of(&view.kind, &view.key, id));
             if !dropped.is_empty() {
-                node.store().replace_document(id, &mut doc)?;
+                node.writer().replace_document(id, &mut doc)?;
                 report.salvaged.push(Salvaged {
                     id: id.to_string(),
                     changes_kept: doc.get_changes_meta(&[]).len(),
@@ -167,27 +187,9 @@ impl Node {
             .map(|(_, k)| k)
             .collect();
         report.stray_index_entries = stray.len();
-        node.store().remove_raw(&stray)?;
+        node.writer().remove_raw(&stray)?;
         report.check = node.check()?;
         Ok((node, report))
-    }
-
-    /// Whether the stored view, conflict flag, summary and index entry of a
-    /// document say what `view` (computed from the document) says.
-    fn derived_data_matches(
-        &self,
-        id: &DocumentId,
-        view: &Record,
-        summary: &HashMap<DocumentId, [u8; 16]>,
-        index: &HashSet<Vec<u8>>,
-    ) -> Result<bool> {
-        let stored: Option<Record> = self.store().view(id)?.and_then(|v| serde_json::from_slice(&v).ok());
-        let heads: Vec<automerge::ChangeHash> = view.heads.iter().filter_map(|h| h.parse().ok()).collect();
-        let conflicted = self.store().conflicted_contains(id)?;
-        Ok(stored.as_ref() == Some(view)
-            && summary.get(id) == Some(&crate::sync::state_hash(id, &heads))
-            && index.contains(&Store::index_key_of(&view.kind, &view.key, id))
-            && conflicted == (view.conflicts > 0))
     }
 
     /// Writes a document's view and indexes again (no new document bytes).
@@ -198,6 +200,6 @@ impl Node {
         heads: &[automerge::ChangeHash],
         view: &Record,
     ) -> Result<()> {
-        self.store().write(&[self.doc_write_for(id, Payload::Changed { doc, stored_heads: heads }, view, vec![])?])
+        self.writer().write(&[self.doc_write_for(id, Payload::Changed { doc, stored_heads: heads }, view, vec![])?])
     }
 }

@@ -19,7 +19,7 @@ use crate::id::DocumentId;
 use crate::identity::NodeId;
 use crate::identity::SecretKey;
 use crate::network::{self, Membership, NetworkInfo, Revocation, RevocationPayload, Role};
-use crate::node::Node;
+use crate::node::{Node, Reader};
 use crate::sync::DocStore;
 
 /// What this node knows of a peer.
@@ -65,7 +65,7 @@ pub struct SyncStore<'a> {
     from: String,
 }
 
-impl Node {
+impl Reader {
     /// The network this node belongs to, if any.
     pub fn network(&self) -> Result<Option<NetworkInfo>> {
         network::read_network(self.home())
@@ -84,6 +84,82 @@ impl Node {
         Ok(self.policy()?.authority.clone())
     }
 
+    /// Where this node was last served (by `ayni serve`).
+    pub(crate) fn served(&self) -> Result<Served> {
+        let row = |name| -> Result<Option<String>> {
+            Ok(self.store().row(Table::Local, name)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        };
+        Ok(Served { listen: row("listen")?, http: row("http")? })
+    }
+
+    /// Revokes a node (HQ only): a signed record that replicates with every
+    /// sync and bundle. Changes the node made that this node holds are kept;
+
+    /// The network's members: for each node whose enrolment counts, the
+    /// membership that gives it its role.
+    pub fn members(&self) -> Result<Vec<Membership>> {
+        let authority = self.authority()?;
+        let mut out: Vec<Membership> = authority.members().map(|(_, m)| m.clone()).collect();
+        out.sort_by(|a, b| a.payload.issued_at.cmp(&b.payload.issued_at));
+        Ok(out)
+    }
+
+    /// Every membership record this node holds that verifies, counting or
+    /// not.
+    pub(crate) fn members_all(&self) -> Result<Vec<Membership>> {
+        Ok(self.store().rows(Table::Members)?.iter().filter_map(|(_, b)| self.verified().membership(b).ok()).collect())
+    }
+
+    /// The membership of `node` that gives it its role, if one counts.
+    pub fn member(&self, node: &NodeId) -> Result<Option<Membership>> {
+        Ok(self.authority()?.membership(node).cloned())
+    }
+
+    /// Every membership, revocation and client revocation record this
+    /// node holds: what replicates in `Members` frames and bundles.
+    pub fn membership_records(&self) -> Result<Vec<Vec<u8>>> {
+        let mut out: Vec<Vec<u8>> = self.store().rows(Table::Members)?.into_iter().map(|(_, v)| v).collect();
+        out.extend(self.store().rows(Table::Revocations)?.into_iter().map(|(_, v)| v));
+        out.extend(self.store().rows(Table::ClientRevocations)?.into_iter().map(|(_, v)| v));
+        Ok(out)
+    }
+
+    /// Known peers.
+    pub fn peers(&self) -> Result<Vec<PeerInfo>> {
+        let mut out = vec![];
+        for (_, p) in self.store().rows_json::<PeerInfo>(Table::Peers)? {
+            out.push(p);
+        }
+        Ok(out)
+    }
+}
+
+impl Node {
+    /// Stores a document that gained changes from a peer: merged into the
+    /// stored copy under a lock, so concurrent sessions never lose each
+    /// other's changes, admitting only signed changes of members (see
+    /// `trust`). Refuses documents that are not Ayni records. Returns how
+    /// many changes were refused.
+    fn save_synced(
+        &self,
+        id: &DocumentId,
+        doc: &Automerge,
+        received: Option<&[u8]>,
+        sigs: &HashMap<[u8; 32], Proof>,
+        from: &str,
+    ) -> Result<usize> {
+        let _guard = self.write_lock();
+        let outcome = self.ingest(id, doc.clone(), sigs, from)?;
+        if let Some(mut ing) = outcome.ingested {
+            let mut saved = vec![];
+            let write = self.ingest_write(&mut ing, received, &mut saved)?;
+            self.writer().write_deferred(&[write])?;
+        }
+        Ok(outcome.refused)
+    }
+}
+
+impl Node {
     /// Stores a membership or revocation record under its own name (node
     /// ID and a hash of its bytes: several per node may count at once).
     /// `Ok(false)` if it was already stored.
@@ -92,7 +168,7 @@ impl Node {
         if self.store().row(table, &name)?.as_deref() == Some(bytes) {
             return Ok(false);
         }
-        self.store().put(table, &name, bytes)?;
+        self.writer().put(table, &name, bytes)?;
         Ok(true)
     }
 
@@ -204,19 +280,11 @@ impl Node {
         Ok(m)
     }
 
-    /// Where this node was last served (by `ayni serve`).
-    pub(crate) fn served(&self) -> Result<Served> {
-        let row = |name| -> Result<Option<String>> {
-            Ok(self.store().row(Table::Local, name)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
-        };
-        Ok(Served { listen: row("listen")?, http: row("http")? })
-    }
-
     /// Notes where this node is served now.
     pub(crate) fn note_served(&self, served: &Served) -> Result<()> {
         for (name, value) in [("listen", &served.listen), ("http", &served.http)] {
             if let Some(v) = value {
-                self.store().put(Table::Local, name, v.as_bytes())?;
+                self.writer().put(Table::Local, name, v.as_bytes())?;
             }
         }
         Ok(())
@@ -238,8 +306,6 @@ impl Node {
         Ok(m)
     }
 
-    /// Revokes a node (HQ only): a signed record that replicates with every
-    /// sync and bundle. Changes the node made that this node holds are kept;
     /// anything it signs later is refused, and it is refused at the
     /// handshake by every node that has learned of the revocation.
     pub fn revoke(&self, node: NodeId, reason: &str) -> Result<Revocation> {
@@ -316,27 +382,6 @@ impl Node {
         Ok(r)
     }
 
-    /// The revocation that counts for `node`, if this node has learned of
-    /// one (see `authority`).
-    pub fn revocation(&self, node: &NodeId) -> Result<Option<Revocation>> {
-        Ok(self.authority()?.revocation(node).cloned())
-    }
-
-    /// The network's members: for each node whose enrolment counts, the
-    /// membership that gives it its role.
-    pub fn members(&self) -> Result<Vec<Membership>> {
-        let authority = self.authority()?;
-        let mut out: Vec<Membership> = authority.members().map(|(_, m)| m.clone()).collect();
-        out.sort_by(|a, b| a.payload.issued_at.cmp(&b.payload.issued_at));
-        Ok(out)
-    }
-
-    /// Every membership record this node holds that verifies, counting or
-    /// not.
-    pub(crate) fn members_all(&self) -> Result<Vec<Membership>> {
-        Ok(self.store().rows(Table::Members)?.iter().filter_map(|(_, b)| self.verified().membership(b).ok()).collect())
-    }
-
     /// Verifies a membership, revocation or client revocation of this
     /// node's network and records it; `Ok(false)` if it was already
     /// known. Every verified record is kept (several memberships of one
@@ -368,29 +413,6 @@ impl Node {
         self.put_record(Table::Members, &m.payload.node_id, bytes)
     }
 
-    /// The membership of `node` that gives it its role, if one counts.
-    pub fn member(&self, node: &NodeId) -> Result<Option<Membership>> {
-        Ok(self.authority()?.membership(node).cloned())
-    }
-
-    /// Every membership, revocation and client revocation record this
-    /// node holds: what replicates in `Members` frames and bundles.
-    pub fn membership_records(&self) -> Result<Vec<Vec<u8>>> {
-        let mut out: Vec<Vec<u8>> = self.store().rows(Table::Members)?.into_iter().map(|(_, v)| v).collect();
-        out.extend(self.store().rows(Table::Revocations)?.into_iter().map(|(_, v)| v));
-        out.extend(self.store().rows(Table::ClientRevocations)?.into_iter().map(|(_, v)| v));
-        Ok(out)
-    }
-
-    /// Known peers.
-    pub fn peers(&self) -> Result<Vec<PeerInfo>> {
-        let mut out = vec![];
-        for (_, p) in self.store().rows_json::<PeerInfo>(Table::Peers)? {
-            out.push(p);
-        }
-        Ok(out)
-    }
-
     /// Updates what this node knows of a peer (by node ID, or by address
     /// before the first contact).
     pub fn note_peer(&self, node: Option<NodeId>, addr: &str, f: impl FnOnce(&mut PeerInfo)) -> Result<PeerInfo> {
@@ -415,7 +437,7 @@ impl Node {
                         }
                     }
                 }
-                self.store().remove(Table::Peers, &by_address)?;
+                self.writer().remove(Table::Peers, &by_address)?;
             }
             if let Ok(Some(m)) = self.member(&n) {
                 info.label = m.payload.label;
@@ -427,36 +449,13 @@ impl Node {
             info.addrs.truncate(4);
         }
         f(&mut info);
-        self.store().put_json(Table::Peers, &name, &info)?;
+        self.writer().put_json(Table::Peers, &name, &info)?;
         Ok(info)
     }
 
     /// This node's store, as a sync session with `from` sees it.
     pub fn sync_store(&self, from: &str) -> SyncStore<'_> {
         SyncStore { node: self, from: from.to_string() }
-    }
-
-    /// Stores a document that gained changes from a peer: merged into the
-    /// stored copy under a lock, so concurrent sessions never lose each
-    /// other's changes, admitting only signed changes of members (see
-    /// `trust`). Refuses documents that are not Ayni records. Returns how
-    /// many changes were refused.
-    fn save_synced(
-        &self,
-        id: &DocumentId,
-        doc: &Automerge,
-        received: Option<&[u8]>,
-        sigs: &HashMap<[u8; 32], Proof>,
-        from: &str,
-    ) -> Result<usize> {
-        let _guard = self.write_lock();
-        let outcome = self.ingest(id, doc.clone(), sigs, from)?;
-        if let Some(mut ing) = outcome.ingested {
-            let mut saved = vec![];
-            let write = self.ingest_write(&mut ing, received, &mut saved)?;
-            self.store().write_deferred(&[write])?;
-        }
-        Ok(outcome.refused)
     }
 }
 
@@ -484,7 +483,7 @@ impl DocStore for SyncStore<'_> {
     }
 
     fn commit(&mut self) -> Result<()> {
-        self.node.store().make_durable()
+        self.node.writer().make_durable()
     }
 
     fn members(&self) -> Result<Vec<Vec<u8>>> {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::node::{Node, Record};
+use crate::node::{Reader, Record};
 
 /// Fields of a tally that describe it rather than count something.
 const NOT_COUNTS: &[&str] = &["observed_at", "method", "note", "synthetic"];
@@ -173,7 +173,7 @@ impl EdanReport {
     }
 }
 
-impl Node {
+impl Reader {
     /// The report view of an EDAN record.
     pub fn edan_report(&self, reference: &str) -> Result<EdanReport> {
         let rec = self.get(reference)?;

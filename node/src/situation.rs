@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::node::{Node, Record};
+use crate::node::{Reader, Record};
 use crate::report::{self, EdanReport};
 
 /// Need priorities, most urgent first (the EDAN schema's order).
@@ -312,13 +312,7 @@ pub fn build(event: &Record, edans: &[Record], missions: &[Record]) -> EventRepo
     }
 }
 
-impl Node {
-    /// The situation report of an emergency event: `reference` is its ID,
-    /// `event:KEY` or its bare key.
-    pub fn event_report(&self, reference: &str) -> Result<EventReport> {
-        self.event_report_of(reference, &|_| true)
-    }
-
+impl Reader {
     /// Like [`Node::event_report`], from only the records `keep` lets
     /// through (what a client may read); an event it does not keep is
     /// unknown.

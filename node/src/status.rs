@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::network::Role;
-use crate::node::Node;
+use crate::node::Reader;
 use crate::replica::PeerInfo;
 
 /// What `ayni status` shows of the node itself (serving details are the
@@ -47,7 +47,7 @@ pub struct NetworkStatus {
     pub name: String,
 }
 
-impl Node {
+impl Reader {
     /// The node at a glance.
     pub fn status(&self) -> Result<NodeStatus> {
         let mut records = BTreeMap::new();

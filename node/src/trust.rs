@@ -18,14 +18,14 @@ use crate::attest::Proof;
 use crate::error::Result;
 use crate::id::DocumentId;
 use crate::identity::NodeId;
-use crate::node::Node;
+use crate::node::{Node, Reader};
 use crate::policy::{Policy, Revoked};
 use std::sync::Arc;
 
 pub use crate::admission::Refusal;
 pub use crate::attest::Signed;
 
-impl Node {
+impl Reader {
     /// Signs this node's own changes in `doc` made since `since`.
     pub(crate) fn sign_own(&self, doc: &Automerge, since: &[ChangeHash]) -> Vec<Signed> {
         let me = self.secret().public().actor_id();
@@ -67,6 +67,13 @@ impl Node {
         }
     }
 
+    /// Every refused change, oldest first.
+    pub fn audit(&self) -> Result<Vec<Refusal>> {
+        Ok(self.store().rows_json(Table::Audit)?.into_iter().map(|(_, r)| r).collect())
+    }
+}
+
+impl Node {
     /// Judges `incoming`'s changes that `stored` lacks under this node's
     /// policy now ([`crate::admission::admit`]), then records what follows
     /// from the decision: edits to frozen figures become amendment
@@ -92,18 +99,13 @@ impl Node {
         }
         for r in &decided.refused {
             tracing::warn!("refused change {} of document {} from {}: {}", r.change, r.doc, r.from, r.reason);
-            self.store().put_json(Table::Audit, &format!("{}-{}", r.at, r.change), r)?;
+            self.writer().put_json(Table::Audit, &format!("{}-{}", r.at, r.change), r)?;
         }
         Ok(decided)
     }
-
-    /// Every refused change, oldest first.
-    pub fn audit(&self) -> Result<Vec<Refusal>> {
-        Ok(self.store().rows_json(Table::Audit)?.into_iter().map(|(_, r)| r).collect())
-    }
 }
 
-impl Node {
+impl Reader {
     /// The policy as the store holds it now (cached until the store's
     /// policy generation moves).
     pub fn policy(&self) -> Result<Arc<Policy>> {

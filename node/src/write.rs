@@ -18,7 +18,7 @@ use crate::effect::Snapshot;
 use crate::error::{Error, Result};
 use crate::id::{new_item_id, DocumentId};
 use crate::lifecycle::Transition;
-use crate::node::{now, parse_path, rfc3339, valid_key, Built, Node, Record};
+use crate::node::{now, parse_path, rfc3339, valid_key, Built, Node, Reader, Record};
 use crate::record::{self, Envelope};
 use crate::schema::KindSchema;
 use crate::store::Payload;
@@ -58,17 +58,8 @@ impl Node {
         self.by(&ITSELF).set(reference, assignments)
     }
 
-    /// Removes a field, as the node itself.
-    pub fn unset(&self, reference: &str, path: &str) -> Result<Record> {
-        self.by(&ITSELF).unset_many(reference, &[path.to_string()])
-    }
-
-    /// Removes several fields in one change, as the node itself.
-    pub fn unset_many(&self, reference: &str, paths: &[String]) -> Result<Record> {
-        self.by(&ITSELF).unset_many(reference, paths)
-    }
-
     /// Deletes a record, as the node itself.
+    #[cfg(test)]
     pub fn delete(&self, reference: &str) -> Result<Record> {
         self.by(&ITSELF).delete(reference)
     }
@@ -79,6 +70,7 @@ impl Node {
     }
 
     /// Settles a conflict, as the node itself ([`Writer::resolve_conflict`]).
+    #[cfg(test)]
     pub fn resolve_conflict(&self, reference: &str, path: &str, value: Value) -> Result<Record> {
         self.by(&ITSELF).resolve_conflict(reference, path, value)
     }
@@ -94,6 +86,174 @@ impl Node {
         }
         self.store_write(b.id, Payload::New(&b.doc), &b.rec, b.sigs.clone())?;
         Ok(self.shown(b.rec))
+    }
+}
+
+/// A change's message, naming the client it is made for, if any.
+fn message(actor: &Actor, message: &str) -> String {
+    match actor {
+        Actor::Client(c) => format!("{message} (client {})", c.name),
+        Actor::Node => message.to_string(),
+    }
+}
+
+impl Writer<'_> {
+    /// The one write path for an existing record: `f` edits inside a
+    /// transaction; the result is validated against the kind's schema and
+    /// committed and stored durably only if valid. Nothing is written on error.
+    pub(crate) fn edit<F>(&self, reference: &str, what: &str, allow_deleted: bool, f: F) -> Result<Record>
+    where
+        F: FnOnce(&Node, &'static KindSchema, &mut Transaction<'_>, &str) -> Result<()>,
+    {
+        let node = self.node;
+        let id = node.resolve(reference)?;
+        let _guard = node.write_lock();
+        let mut doc = node.load(&id)?;
+        let env = record::envelope(&doc)
+            .ok_or_else(|| Error::Damaged { id: id.to_string(), reason: "not an Ayni record".into() })?;
+        if !allow_deleted && !record::is_live(&doc) {
+            return Err(Error::Deleted { kind: env.kind, key: env.key, id: id.to_string() });
+        }
+        let schema = node.kind(&env.kind)?;
+        let stored_heads = doc.get_heads();
+        let before = Snapshot::read(&doc, None);
+        let mut tx = doc.transaction();
+        let label = id.to_string();
+        let outcome = f(node, schema, &mut tx, &label).and_then(|()| {
+            if record::is_live(&tx) {
+                record::touch(&mut tx, &id.to_string())?;
+            }
+            schema.validate(&record::fields(&tx))
+        });
+        if let Err(e) = outcome {
+            tx.rollback();
+            return Err(e);
+        }
+        let opts = CommitOptions::default().with_message(message(self.actor, what)).with_time(now().unix_timestamp());
+        let (committed, _) = tx.commit_with(opts);
+        node.judge_write(self.actor, &id, schema, &before, &doc)?;
+        let rec = node.view_of(&id, &doc)?;
+        let sigs = node.sign_committed(committed);
+        node.store_write(id, Payload::Changed { doc: &doc, stored_heads: &stored_heads }, &rec, sigs)?;
+        Ok(node.shown(rec))
+    }
+
+    /// [`Reader::build_for`], as this writer's actor.
+    pub(crate) fn build_from(
+        &self,
+        kind: &str,
+        key: Option<&str>,
+        fields: Value,
+        taken: &mut HashSet<String>,
+        import: Option<&Planned>,
+    ) -> Result<Built> {
+        self.node.build_for(self.actor, kind, key, fields, taken, import)
+    }
+}
+
+impl Reader {
+    /// Builds (without storing) a new record's document; given `import`, one
+    /// of an import:
+    /// `fields` may carry `status` (the record is created at that state, its
+    /// transition log holding the moves from the initial one), and
+    /// references to keys of `import` (the records of the same kind in the
+    /// same import) take the document IDs planned for them.
+    pub(crate) fn build_for(
+        &self,
+        actor: &Actor,
+        kind: &str,
+        key: Option<&str>,
+        fields: Value,
+        taken: &mut HashSet<String>,
+        import: Option<&Planned>,
+    ) -> Result<Built> {
+        let node = self;
+        let Prepared { schema, id, key, fields, moves } = node.prepare(kind, key, fields, taken, import)?;
+
+        let env = Envelope {
+            kind: kind.to_string(),
+            key,
+            id: id.to_string(),
+            created_at: rfc3339(now()),
+            created_by: node.id().to_string(),
+        };
+        let mut doc = Automerge::new().with_actor(node.secret().public().actor_id());
+        let mut tx = doc.transaction();
+        record::create(&mut tx, &id.to_string(), &env, &fields)?;
+        let mut status = schema.lifecycle.as_ref().map(|lc| lc.initial.clone());
+        for (seq, to) in moves.iter().enumerate() {
+            let entry = Transition {
+                id: new_item_id(),
+                from: status.clone().unwrap_or_default(),
+                to: to.clone(),
+                seq: seq as u64 + 1,
+                at: env.created_at.clone(),
+                by: env.created_by.clone(),
+                note: Some("import".into()),
+                resolves: vec![],
+            };
+            record::append_transition(&mut tx, &id.to_string(), &entry)?;
+            status = Some(to.clone());
+        }
+        let (committed, _) = tx.commit_with(
+            CommitOptions::default()
+                .with_message(message(actor, &format!("add {kind} {}", env.key)))
+                .with_time(now().unix_timestamp()),
+        );
+        node.judge_write(actor, &id, schema, &Snapshot::default(), &doc)?;
+        // a new document by one writer has no conflicts and its fields are
+        // exactly what was written: the view needs no read-back
+        let rec = Record {
+            id: id.to_string(),
+            kind: env.kind,
+            key: env.key,
+            title: schema.title_field.as_ref().and_then(|f| fields.get(f)).and_then(Value::as_str).map(String::from),
+            status,
+            deleted: false,
+            flags: vec![],
+            conflicts: 0,
+            created_at: env.created_at,
+            created_by: env.created_by,
+            heads: doc.get_heads().iter().map(|h| h.to_string()).collect(),
+            fields,
+            url: None,
+        };
+        let sigs = node.sign_committed(committed);
+        Ok(Built { id, doc: doc.save(), rec, sigs })
+    }
+}
+
+/// The (zone, team) pairs of a `tallies` map.
+fn tallies_teams(tallies: &Value) -> Vec<(String, String)> {
+    tallies
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(zone, teams)| {
+            teams.as_object().into_iter().flatten().map(move |(team, _)| (zone.clone(), team.clone()))
+        })
+        .collect()
+}
+
+/// Document IDs planned, by key, for the records of one kind in one import
+/// (so they may reference one another by key).
+pub(crate) type Planned = std::collections::HashMap<String, DocumentId>;
+
+/// A new record's input, checked: what to build it from.
+pub(crate) struct Prepared {
+    schema: &'static KindSchema,
+    id: DocumentId,
+    key: String,
+    fields: Value,
+    /// The lifecycle moves from the initial state to the record's state
+    /// (an import's `status`), in order.
+    moves: Vec<String>,
+}
+
+impl Reader {
+    /// Builds a new record for `actor` ([`Reader::build_for`]), not stored yet.
+    pub(crate) fn build_new(&self, actor: &Actor, kind: &str, key: Option<&str>, fields: Value) -> Result<NewRecord> {
+        self.build_for(actor, kind, key, fields, &mut HashSet::new(), None).map(NewRecord)
     }
 
     /// Judges a change this node is about to store — `before` the record
@@ -160,155 +320,7 @@ impl Node {
         }
         Ok(())
     }
-}
 
-impl Writer<'_> {
-    /// A change's message, naming the client it is made for, if any.
-    fn message(&self, message: &str) -> String {
-        match self.actor {
-            Actor::Client(c) => format!("{message} (client {})", c.name),
-            Actor::Node => message.to_string(),
-        }
-    }
-
-    /// The one write path for an existing record: `f` edits inside a
-    /// transaction; the result is validated against the kind's schema and
-    /// committed and stored durably only if valid. Nothing is written on error.
-    pub(crate) fn edit<F>(&self, reference: &str, message: &str, allow_deleted: bool, f: F) -> Result<Record>
-    where
-        F: FnOnce(&Node, &'static KindSchema, &mut Transaction<'_>, &str) -> Result<()>,
-    {
-        let node = self.node;
-        let id = node.resolve(reference)?;
-        let _guard = node.write_lock();
-        let mut doc = node.load(&id)?;
-        let env = record::envelope(&doc)
-            .ok_or_else(|| Error::Damaged { id: id.to_string(), reason: "not an Ayni record".into() })?;
-        if !allow_deleted && !record::is_live(&doc) {
-            return Err(Error::Deleted { kind: env.kind, key: env.key, id: id.to_string() });
-        }
-        let schema = node.kind(&env.kind)?;
-        let stored_heads = doc.get_heads();
-        let before = Snapshot::read(&doc, None);
-        let mut tx = doc.transaction();
-        let label = id.to_string();
-        let outcome = f(node, schema, &mut tx, &label).and_then(|()| {
-            if record::is_live(&tx) {
-                record::touch(&mut tx, &id.to_string())?;
-            }
-            schema.validate(&record::fields(&tx))
-        });
-        if let Err(e) = outcome {
-            tx.rollback();
-            return Err(e);
-        }
-        let opts = CommitOptions::default().with_message(self.message(message)).with_time(now().unix_timestamp());
-        let (committed, _) = tx.commit_with(opts);
-        node.judge_write(self.actor, &id, schema, &before, &doc)?;
-        let rec = node.view_of(&id, &doc)?;
-        let sigs = node.sign_committed(committed);
-        node.store_write(id, Payload::Changed { doc: &doc, stored_heads: &stored_heads }, &rec, sigs)?;
-        Ok(node.shown(rec))
-    }
-
-    /// Builds (without storing) a new record's document; given `import`, one
-    /// of an import:
-    /// `fields` may carry `status` (the record is created at that state, its
-    /// transition log holding the moves from the initial one), and
-    /// references to keys of `import` (the records of the same kind in the
-    /// same import) take the document IDs planned for them.
-    pub(crate) fn build_from(
-        &self,
-        kind: &str,
-        key: Option<&str>,
-        fields: Value,
-        taken: &mut HashSet<String>,
-        import: Option<&Planned>,
-    ) -> Result<Built> {
-        let node = self.node;
-        let Prepared { schema, id, key, fields, moves } = node.prepare(kind, key, fields, taken, import)?;
-
-        let env = Envelope {
-            kind: kind.to_string(),
-            key,
-            id: id.to_string(),
-            created_at: rfc3339(now()),
-            created_by: node.id().to_string(),
-        };
-        let mut doc = Automerge::new().with_actor(node.secret().public().actor_id());
-        let mut tx = doc.transaction();
-        record::create(&mut tx, &id.to_string(), &env, &fields)?;
-        let mut status = schema.lifecycle.as_ref().map(|lc| lc.initial.clone());
-        for (seq, to) in moves.iter().enumerate() {
-            let entry = Transition {
-                id: new_item_id(),
-                from: status.clone().unwrap_or_default(),
-                to: to.clone(),
-                seq: seq as u64 + 1,
-                at: env.created_at.clone(),
-                by: env.created_by.clone(),
-                note: Some("import".into()),
-                resolves: vec![],
-            };
-            record::append_transition(&mut tx, &id.to_string(), &entry)?;
-            status = Some(to.clone());
-        }
-        let (committed, _) = tx.commit_with(
-            CommitOptions::default()
-                .with_message(self.message(&format!("add {kind} {}", env.key)))
-                .with_time(now().unix_timestamp()),
-        );
-        node.judge_write(self.actor, &id, schema, &Snapshot::default(), &doc)?;
-        // a new document by one writer has no conflicts and its fields are
-        // exactly what was written: the view needs no read-back
-        let rec = Record {
-            id: id.to_string(),
-            kind: env.kind,
-            key: env.key,
-            title: schema.title_field.as_ref().and_then(|f| fields.get(f)).and_then(Value::as_str).map(String::from),
-            status,
-            deleted: false,
-            flags: vec![],
-            conflicts: 0,
-            created_at: env.created_at,
-            created_by: env.created_by,
-            heads: doc.get_heads().iter().map(|h| h.to_string()).collect(),
-            fields,
-            url: None,
-        };
-        let sigs = node.sign_committed(committed);
-        Ok(Built { id, doc: doc.save(), rec, sigs })
-    }
-}
-
-/// The (zone, team) pairs of a `tallies` map.
-fn tallies_teams(tallies: &Value) -> Vec<(String, String)> {
-    tallies
-        .as_object()
-        .into_iter()
-        .flatten()
-        .flat_map(|(zone, teams)| {
-            teams.as_object().into_iter().flatten().map(move |(team, _)| (zone.clone(), team.clone()))
-        })
-        .collect()
-}
-
-/// Document IDs planned, by key, for the records of one kind in one import
-/// (so they may reference one another by key).
-pub(crate) type Planned = std::collections::HashMap<String, DocumentId>;
-
-/// A new record's input, checked: what to build it from.
-pub(crate) struct Prepared {
-    schema: &'static KindSchema,
-    id: DocumentId,
-    key: String,
-    fields: Value,
-    /// The lifecycle moves from the initial state to the record's state
-    /// (an import's `status`), in order.
-    moves: Vec<String>,
-}
-
-impl Node {
     /// Refuses EDAN tallies (`value`, written at `path`) for a team that
     /// has no record here (on a node that holds teams): a mistyped team
     /// (`gaem-2` for `GAEM-2`) would otherwise be counted as one more team.

@@ -279,7 +279,7 @@ pub mod postgres;
 pub fn tamper(node: &Ayni, edits: Vec<(&str, Tamper)>) {
     use automerge::ReadDoc;
     use ayni_node::store::{DocWrite, Payload};
-    let n = ayni_node::Node::open(&node.home()).expect("open the laptop's store");
+    let (store, writer) = ayni_node::store::Store::open(&node.home().join("store")).expect("open the laptop's store");
     let key = ayni_node::identity::SecretKey::read(&node.home().join("node.key")).expect("its key");
     let mut docs: Vec<(
         ayni_node::DocumentId,
@@ -288,8 +288,9 @@ pub fn tamper(node: &Ayni, edits: Vec<(&str, Tamper)>) {
         Vec<([u8; 32], Vec<u8>)>,
     )> = vec![];
     for (reference, edit) in edits {
-        let id: ayni_node::DocumentId = n.get(reference).expect("the record").id.parse().unwrap();
-        let stored = n.store().load(&id).unwrap().expect("its document");
+        let (kind, k) = reference.split_once(':').expect("a KIND:KEY reference");
+        let id = *store.ids_by_key(kind, k).unwrap().first().expect("the record");
+        let stored = store.load(&id).unwrap().expect("its document");
         let heads = stored.get_heads();
         let mut fork = stored.fork().with_actor(key.public().actor_id());
         let data = fork.get(automerge::ROOT, "data").unwrap().expect("data").1;
@@ -311,7 +312,7 @@ pub fn tamper(node: &Ayni, edits: Vec<(&str, Tamper)>) {
         }
     }
     for (id, doc, heads, sigs) in &docs {
-        let view = n.store().view(id).unwrap().expect("its view");
+        let view = store.view(id).unwrap().expect("its view");
         let rec: ayni_node::Record = serde_json::from_slice(&view).unwrap();
         let write = DocWrite {
             id: *id,
@@ -324,7 +325,7 @@ pub fn tamper(node: &Ayni, edits: Vec<(&str, Tamper)>) {
             sigs: sigs.clone(),
             policy: false,
         };
-        n.store().write(&[write]).expect("written past every check");
+        writer.write(&[write]).expect("written past every check");
     }
 }
 

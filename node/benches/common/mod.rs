@@ -1,13 +1,68 @@
 //! Data shared by the benchmarks: EDAN-sized records with varied values.
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use ayni_node::clients::Actor;
 use ayni_node::net::{Endpoint, NetConfig, SyncReport};
 use ayni_node::network::Role;
-use ayni_node::Node;
+use ayni_node::NodeHandle;
 use serde_json::{json, Value};
+
+/// The runtime the benchmarks wait on their nodes with (two workers, as
+/// `ayni serve` has on this machine).
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+}
+
+/// Waits for a node's answer.
+pub fn wait<T>(answer: impl Future<Output = T>) -> T {
+    runtime().block_on(answer)
+}
+
+/// The node itself, as its operator at the command line.
+pub const NODE: &Actor = &Actor::Node;
+
+/// Opens a node in `home`.
+pub fn open(home: &Path) -> NodeHandle {
+    NodeHandle::open(home).unwrap()
+}
+
+/// `n` records as an import file (JSON Lines), as `ayni import` reads one.
+pub fn jsonl(n: usize, record: impl Fn(usize) -> Value) -> String {
+    (0..n).map(|i| record(i).to_string() + "\n").collect()
+}
+
+/// Imports an import file's records as the node's operator.
+pub fn import(node: &NodeHandle, kind: &str, text: String) -> ayni_node::node::ImportReport {
+    wait(node.import(kind, text, Box::new(|_| {}))).unwrap()
+}
+
+/// Every document ID the node holds.
+pub fn all_ids(node: &NodeHandle) -> Vec<String> {
+    wait(node.summary()).unwrap().into_iter().map(|(id, _)| id.to_string()).collect()
+}
+
+/// A stored document, as automerge loads it.
+pub fn load(node: &NodeHandle, id: &str) -> automerge::Automerge {
+    let mut bytes = wait(node.document_bytes(id)).unwrap();
+    // a document's bytes are bundle frames: its signatures, then the document
+    use ayni_node::sync::wire::Frame;
+    let mut doc = None;
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
+        if let Frame::DocFull(_, raw) = Frame::decode(&rest[4..4 + len]).unwrap() {
+            doc = Some(automerge::Automerge::load(&raw).unwrap());
+        }
+        rest = &rest[4 + len..];
+    }
+    bytes.clear();
+    doc.unwrap_or_default()
+}
 
 /// A small deterministic generator, so runs compare (no `rand` needed).
 pub fn rnd(i: usize, salt: u64) -> u64 {
@@ -51,26 +106,26 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// EDAN records of it, `b` enrolled with `b_role` and empty. Returns the
 /// records' IDs.
 pub fn pair_with_edan(a_home: &Path, b_home: &Path, n: usize, b_role: Role) -> Vec<String> {
-    let a = Node::init(a_home, "a").unwrap();
-    a.create_network("bench").unwrap();
-    let b = Node::init(b_home, "b").unwrap();
-    b.join(&a.enroll(b.id(), b_role, "b", None).unwrap().to_token()).unwrap();
-    a.add(
-        "event",
-        Some("ev"),
-        json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]}),
-    )
-    .unwrap();
-    a.import("edan", || (0..n).map(|i| (format!("{i}"), Ok(edan(i))))).unwrap();
-    a.list("edan", &[]).unwrap().into_iter().map(|r| r.id).collect()
+    let a = NodeHandle::init(a_home, "a").unwrap();
+    wait(a.create_network("bench")).unwrap();
+    let b = NodeHandle::init(b_home, "b").unwrap();
+    let token = wait(a.enroll(b.id(), b_role, "b", None, None)).unwrap().to_token();
+    wait(b.join(&token)).unwrap();
+    let event = json!({"name": "Incendio", "hazard_type": "incendio_forestal", "scope": [{"department": "tarija"}]});
+    wait(a.create(NODE, "event", Some("ev"), event)).unwrap();
+    import(&a, "edan", jsonl(n, edan));
+    let ids = wait(a.list(NODE, "edan", vec![])).unwrap().into_iter().map(|r| r.id).collect();
+    a.close().unwrap();
+    b.close().unwrap();
+    ids
 }
 
 /// Size of all the changes of these records, concatenated and compressed
 /// with zstd level 3: the reference for a first sync's bytes.
-pub fn zstd_of_changes(node: &Node, ids: &[String]) -> usize {
+pub fn zstd_of_changes(node: &NodeHandle, ids: &[String]) -> usize {
     let mut changes = vec![];
     for id in ids {
-        let doc = node.store().load(&id.parse().unwrap()).unwrap().unwrap();
+        let doc = load(node, id);
         for c in doc.get_changes(&[]) {
             changes.extend_from_slice(c.raw_bytes());
         }
@@ -95,11 +150,11 @@ pub fn reset_rss() {
 }
 
 /// One sync over QUIC on loopback: `a` initiates, `b` serves.
-pub fn sync_over_loopback(rt: &tokio::runtime::Runtime, a: &Arc<Node>, b: &Arc<Node>) -> SyncReport {
-    rt.block_on(async {
-        let eb = Arc::new(Endpoint::bind(b.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap());
+pub fn sync_over_loopback(a: &NodeHandle, b: &NodeHandle) -> SyncReport {
+    wait(async {
+        let eb = Arc::new(Endpoint::bind(b, ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap());
         let serving = eb.serve_in_background();
-        let ea = Endpoint::bind(a.clone(), ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap();
+        let ea = Endpoint::bind(a, ([127, 0, 0, 1], 0).into(), NetConfig::default()).unwrap();
         let r = ea.sync_with(eb.local_addr().unwrap()).await.unwrap();
         ea.close().await;
         serving.stop().await;

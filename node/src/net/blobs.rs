@@ -120,7 +120,7 @@ pub(super) async fn run_blobs(
     let mine: HashSet<[u8; 32]> = claimed.0.iter().copied().collect();
     let wants: Vec<([u8; 32], u64)> = all.into_iter().filter(|(h, _)| mine.contains(h)).collect();
     let (theirs_tx, theirs_rx) = tokio::sync::oneshot::channel::<(u64, Vec<([u8; 32], u64)>)>();
-    let blobs = engine.node().blobs();
+    let blobs = engine.reader().blobs();
     let limits = config.blob_limits.clone();
 
     // what we send: hello, our wants, then the answers to theirs

@@ -28,10 +28,9 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
-use crate::engine::{Engine, EngineGone};
+use crate::engine::{Durability, Engine, EngineGone};
 use crate::handle::NodeHandle;
 use crate::identity::NodeId;
-use crate::node::Node;
 use crate::replica::PeerInfo;
 use crate::sync::wire::{Frame, WireError};
 use crate::sync::{DocStore, Role, Session, Stats, SyncError};
@@ -254,7 +253,7 @@ impl Endpoint {
     /// engine.
     pub fn bind(handle: &NodeHandle, listen: SocketAddr, config: NetConfig) -> Result<Endpoint, NetError> {
         let engine = handle.engine().clone();
-        let node = engine.node().clone();
+        let node = engine.reader().clone();
         let network = node.network()?.ok_or_else(|| {
             NetError::NotReady(
                 "this node belongs to no network: run `ayni network create` (HQ) or `ayni join TOKEN`".into(),
@@ -311,9 +310,9 @@ impl Endpoint {
         self.progress.clone()
     }
 
-    /// The node.
-    pub(crate) fn node(&self) -> &Arc<Node> {
-        self.engine.node()
+    /// The node, as readers see it.
+    pub(crate) fn node(&self) -> &Arc<crate::node::Reader> {
+        self.engine.reader()
     }
 
     /// The node's engine.
@@ -323,7 +322,7 @@ impl Endpoint {
 
     /// Notes something about a peer, on the engine.
     async fn note_peer(&self, peer: NodeId, addr: String, f: impl FnOnce(&mut PeerInfo) + Send + 'static) {
-        let _ = self.engine.call(move |node| node.note_peer(Some(peer), &addr, f)).await;
+        let _ = self.engine.call(Durability::Deferred, move |node| node.note_peer(Some(peer), &addr, f)).await;
     }
 
     /// The peer's node ID from its certificate; its membership is recorded.
@@ -336,7 +335,7 @@ impl Endpoint {
         let cert =
             certs.first().ok_or_else(|| NetError::Connect { addr, reason: "no peer certificate".into() })?.clone();
         self.engine
-            .call(move |node| {
+            .call(Durability::OnDisk, move |node| {
                 let network = node.network()?.ok_or_else(|| NetError::NotReady("no network".into()))?;
                 let (id, m) = tls::peer_of(&cert, &network).map_err(|reason| NetError::Connect { addr, reason })?;
                 // the peer's membership replicates like any other
@@ -562,7 +561,7 @@ impl Endpoint {
     async fn record_sync(&self, peer: NodeId, addr: String) {
         let remembered = self
             .engine
-            .call(move |node| {
+            .call(Durability::Deferred, move |node| {
                 let _ = node.note_peer(Some(peer), &addr, |p| {
                     p.state = "ok".into();
                     p.last_sync = Some(crate::node::now_rfc3339());

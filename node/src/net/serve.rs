@@ -84,7 +84,7 @@ pub async fn serve(endpoint: Arc<Endpoint>, options: ServeOptions, shutdown: imp
 }
 
 async fn dial_due(ep: &Arc<Endpoint>, options: &ServeOptions, attempts: &mut HashMap<String, Attempt>) {
-    let peers = match ep.engine().call(|node| node.peers()).await {
+    let peers = match ep.engine().read(|node| node.peers()).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => {
             tracing::warn!("reading peers: {e}");
@@ -124,7 +124,7 @@ async fn dial_due(ep: &Arc<Endpoint>, options: &ServeOptions, attempts: &mut Has
                 let (id, at, error) = (peer.node_id.parse().ok(), addr.to_string(), e.to_string());
                 let _ = ep
                     .engine()
-                    .call(move |node| {
+                    .call(crate::engine::Durability::Deferred, move |node| {
                         node.note_peer(id, &at, |p| {
                             p.state = "unreachable".into();
                             p.last_error = Some(error);

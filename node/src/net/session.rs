@@ -91,8 +91,9 @@ pub(super) async fn run_session(
         other => sync_err(SyncError::Protocol(format!("stream: {other}"))),
     };
     let from = peer.to_string();
-    let mut session =
-        engine.call(move |node| Session::new(role, *node.id().as_bytes(), &node.sync_store(&from))).await??;
+    let mut session = engine
+        .call(Durability::OnDisk, move |node| Session::new(role, *node.id().as_bytes(), &node.sync_store(&from)))
+        .await??;
     let mut io = Io::default();
     let mut my_turn = role == Role::Initiator;
     let mut handled = 0usize;
@@ -104,7 +105,7 @@ pub(super) async fn run_session(
             while !done {
                 let from = peer.to_string();
                 let (back, part) = engine
-                    .call(move |node| {
+                    .call(Durability::OnDisk, move |node| {
                         let part = session.next_part(&node.sync_store(&from), PART_BYTES);
                         (session, part)
                     })
@@ -156,7 +157,7 @@ pub(super) async fn run_session(
                 let end = frame == Frame::End;
                 let (from, counter) = (peer.to_string(), progress.clone());
                 let (back, outcome) = engine
-                    .call(move |node| {
+                    .call(Durability::OnDisk, move |node| {
                         let mut store = node.sync_store(&from);
                         let before = handled;
                         let outcome = feed(&mut session, &mut store, frame, &mut handled, &counter).and_then(|d| {
@@ -238,5 +239,5 @@ fn feed(
 /// Makes what a session stored so far durable.
 async fn commit(engine: &Engine, peer: &str) -> Result<(), NetError> {
     let from = peer.to_string();
-    Ok(engine.call(move |node| node.sync_store(&from).commit()).await??)
+    Ok(engine.call(Durability::OnDisk, move |node| node.sync_store(&from).commit()).await??)
 }

@@ -39,7 +39,7 @@ pub trait Admission: Send + Sync + std::fmt::Debug {
 /// revoked. Holds the node weakly: quinn keeps TLS configurations alive in
 /// its driver task a little after the endpoint is dropped, and that must
 /// not keep the store open.
-pub(crate) struct NotRevoked(pub(crate) std::sync::Weak<crate::node::Node>);
+pub(crate) struct NotRevoked(pub(crate) std::sync::Weak<crate::node::Reader>);
 
 impl std::fmt::Debug for NotRevoked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -41,7 +41,7 @@ use sha2::{Digest, Sha256};
 use crate::clients::Client;
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
-use crate::node::{Node, Record};
+use crate::node::{Node, Reader, Record};
 use crate::store::Table;
 
 /// Layout version of the index document.
@@ -73,7 +73,7 @@ impl Scope {
         }
     }
 
-    fn may_read(&self, node: &Node, rec: &Record) -> bool {
+    fn may_read(&self, node: &Reader, rec: &Record) -> bool {
         match self {
             Scope::All => true,
             Scope::Entity(e) => {
@@ -84,7 +84,7 @@ impl Scope {
     }
 }
 
-impl Node {
+impl Reader {
     /// The document ID of the index for `scope` on this node's network.
     pub fn index_id(&self, scope: &Scope) -> Result<DocumentId> {
         let network = self.index_network()?;
@@ -130,38 +130,6 @@ impl Node {
         Ok(Some(doc))
     }
 
-    /// Brings the index for `scope` up to date with every durable write and
-    /// stores it: a write (the engine's), so that what clients were served
-    /// is what the node continues after a restart.
-    pub(crate) fn refresh_index(&self, scope: &Scope) -> Result<Automerge> {
-        let name = scope.name();
-        let mut cache = self.index_cache().lock().unwrap_or_else(|e| e.into_inner());
-        let feed = self.store().feed_position();
-        if let Some((at, doc)) = cache.get(&name) {
-            if *at == feed {
-                return Ok(doc.clone());
-            }
-        }
-        let (mut at, mut doc) = match cache.remove(&name) {
-            Some(kept) => kept,
-            None => self.stored_index(scope)?,
-        };
-        let before = doc.get_heads();
-        loop {
-            let changed = self.store().feed_since(at, 10_000)?;
-            let Some((last, _)) = changed.last() else { break };
-            let last = *last;
-            self.update_index(&mut doc, scope, changed.iter().map(|(_, id)| id))?;
-            at = last;
-        }
-        if doc.get_heads() != before {
-            self.store().put(Table::Local, &format!("index-{name}"), &doc.save())?;
-        }
-        self.store().put(Table::Local, &format!("index-at-{name}"), at.to_string().as_bytes())?;
-        cache.insert(name, (at, doc.clone()));
-        Ok(doc)
-    }
-
     /// The index as stored, or a new one.
     fn stored_index(&self, scope: &Scope) -> Result<(u64, Automerge)> {
         let name = scope.name();
@@ -202,6 +170,40 @@ impl Node {
         done.map_err(|e| damaged(e.to_string()))?;
         tx.commit();
         Ok((0, doc))
+    }
+}
+
+impl Node {
+    /// Brings the index for `scope` up to date with every durable write and
+    /// stores it: a write (the engine's), so that what clients were served
+    /// is what the node continues after a restart.
+    pub(crate) fn refresh_index(&self, scope: &Scope) -> Result<Automerge> {
+        let name = scope.name();
+        let mut cache = self.index_cache().lock().unwrap_or_else(|e| e.into_inner());
+        let feed = self.store().feed_position();
+        if let Some((at, doc)) = cache.get(&name) {
+            if *at == feed {
+                return Ok(doc.clone());
+            }
+        }
+        let (mut at, mut doc) = match cache.remove(&name) {
+            Some(kept) => kept,
+            None => self.stored_index(scope)?,
+        };
+        let before = doc.get_heads();
+        loop {
+            let changed = self.store().feed_since(at, 10_000)?;
+            let Some((last, _)) = changed.last() else { break };
+            let last = *last;
+            self.update_index(&mut doc, scope, changed.iter().map(|(_, id)| id))?;
+            at = last;
+        }
+        if doc.get_heads() != before {
+            self.writer().put(Table::Local, &format!("index-{name}"), &doc.save())?;
+        }
+        self.writer().put(Table::Local, &format!("index-at-{name}"), at.to_string().as_bytes())?;
+        cache.insert(name, (at, doc.clone()));
+        Ok(doc)
     }
 
     /// Puts or removes the entries of the records `ids`.
@@ -392,7 +394,7 @@ mod tests {
         tx.delete(&entry, "event").unwrap();
         tx.put(ROOT, "ayni_index", 1u64).unwrap();
         tx.commit();
-        node.store().put(Table::Local, "index-all", &old.save()).unwrap();
+        node.writer().put(Table::Local, "index-all", &old.save()).unwrap();
         let old_heads = old.get_heads();
         drop(node);
 

@@ -23,12 +23,12 @@ use automerge::Automerge;
 use crate::clients::{Client, ClientRole};
 use crate::engine::Engine;
 use crate::id::DocumentId;
-use crate::node::Node;
+use crate::node::Reader;
 
 pub use crate::id::automerge_url as url;
 
 /// The peer ID this node answers `join` with.
-pub fn peer_id(node: &Node) -> String {
+pub(crate) fn peer_id(node: &Reader) -> String {
     format!("ayni-{}", node.id())
 }
 
@@ -39,24 +39,19 @@ pub fn peer_id(node: &Node) -> String {
 /// node's engine, which attests and judges them
 /// ([`Node::ingest_from_client`]).
 pub struct Records<'a> {
-    node: &'a Node,
+    node: &'a Reader,
     client: &'a Client,
-    engine: Option<&'a Engine>,
+    engine: &'a Engine,
     /// The client's index document ([`index`]), once asked for.
     index: Option<DocumentId>,
 }
 
 impl<'a> Records<'a> {
-    /// `node`'s records as `client` sees them; its changes are refused.
-    pub fn new(node: &'a Node, client: &'a Client) -> Records<'a> {
-        Records { node, client, engine: None, index: None }
-    }
-
-    /// The same, the client's changes written by `engine` (the store's one
-    /// writer; call from a thread that may block, not from the engine).
-    pub(crate) fn writing_through(mut self, engine: &'a Engine) -> Records<'a> {
-        self.engine = Some(engine);
-        self
+    /// `node`'s records as `client` sees them, the client's changes written
+    /// by `engine` (the store's one writer; call from a thread that may
+    /// block, beside the engine, not on it).
+    pub(crate) fn new(node: &'a Reader, client: &'a Client, engine: &'a Engine) -> Records<'a> {
+        Records { node, client, engine, index: None }
     }
 
     /// Whether `id` is the client's index document.
@@ -75,10 +70,7 @@ impl<'a> Records<'a> {
         if let Some(doc) = self.node.index_current(&scope)? {
             return Ok(doc);
         }
-        match self.engine {
-            Some(engine) => engine.call_blocking(move |node| node.refresh_index(&scope))?,
-            None => self.node.refresh_index(&scope),
-        }
+        self.engine.call_blocking(move |node| node.refresh_index(&scope))?
     }
 
     /// Whether the client may read the stored record `id` (read from its
@@ -105,11 +97,9 @@ impl Docs for Records<'_> {
         if !self.may_write() {
             return Ok(Err(format!("client '{}' may only read; its changes stay on the device", self.client.name)));
         }
-        let Some(engine) = self.engine else {
-            return Ok(Err("this connection takes no changes".into()));
-        };
         let (client, id, doc) = (self.client.clone(), *id, doc.clone());
-        let written = engine
+        let written = self
+            .engine
             .call_blocking(move |node| node.ingest_from_client(&client, &id, &doc))
             .map_err(|e| crate::Error::Internal(e.to_string()))?;
         match written {

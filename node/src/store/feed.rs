@@ -7,7 +7,7 @@
 
 use super::*;
 
-impl Store {
+impl StoreWriter {
     /// Gives every document without a feed entry one, once per store (a
     /// store written before the change feed existed), in one atomic batch.
     pub(super) fn feed_every_document(&self) -> Result<()> {
@@ -32,7 +32,9 @@ impl Store {
         drop(feed);
         self.durable()
     }
+}
 
+impl Store {
     /// Follows the change feed: the receiver holds the last durable
     /// position and wakes when it moves.
     pub fn feed_watch(&self) -> tokio::sync::watch::Receiver<u64> {

@@ -28,7 +28,6 @@
 //!   part of every durable write (power loss, not kills).
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -128,22 +127,7 @@ pub(crate) fn sync_new_blobs(dir: &Path, synced: &mut HashSet<std::ffi::OsString
 /// fsyncs a directory, so the names created, renamed or removed in it
 /// survive a power loss.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(|e| Error::io(dir, e))
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same
-/// directory: written, fsynced, renamed over `path`, directory fsynced.
-/// A kill at any point leaves either the old file or the new one (and at
-/// worst a stray temporary, which the next write replaces).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    sync_dir(dir)
+    crate::atomic_file::sync_dir(dir).map_err(|e| Error::io(dir, e))
 }
 
 #[cfg(test)]

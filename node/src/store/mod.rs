@@ -2,9 +2,12 @@
 //! snapshot plus incremental changes), the materialised view of each record,
 //! and the indexes, in one sled tree.
 //!
-//! Owns: the sled layout, atomic batches, durability, compaction. Must
-//! never: interpret record fields (it stores views as opaque bytes) or
-//! validate. Nothing else in the crate knows the layout.
+//! Owns: the sled layout, atomic batches, durability, compaction. Reading
+//! is [`Store`]'s, shared by every reader; writing is [`StoreWriter`]'s,
+//! the one value that can change the store, held by whoever owns the
+//! node's writes (the engine thread). Must never: interpret record fields
+//! (it stores views as opaque bytes) or validate. Nothing else in the
+//! crate knows the layout.
 //!
 //! # On-disk layout, format 1
 //! One sled tree. Keys are ASCII prefixes followed by binary parts; values
@@ -25,40 +28,39 @@
 //! | `m:feed` | `1`: every document has its feed entry (a store from before the feed gets them at its first open) |
 //!
 //! A write is one sled batch (all keys or none), then `flush()` and
-//! `fdatasync` of sled's data file; see ARCHITECTURE.md for what that
-//! guarantees.
+//! `fdatasync` of sled's data file; what that guarantees: ARCHITECTURE.md,
+//! Invariants, "Durability".
 
 mod doc_cache;
 mod feed;
 mod files;
 mod repair;
 mod tables;
+mod writer;
 
 pub use tables::Table;
-
-pub(crate) use files::write_atomic;
+pub use writer::{DocWrite, Payload, StoreWriter};
 
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use automerge::{Automerge, ChangeHash, ReadDoc};
+use automerge::{Automerge, ReadDoc};
 
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
 
-thread_local! {
-    static GROUP_COMMIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    static DIRTY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// From now on, writes made on this thread become durable only at the next
-/// [`Store::commit_group`]: the engine thread runs the jobs waiting for it,
-/// then makes them all durable with one flush before it answers any
-/// (group commit). Nothing may be reported done before that call.
-pub fn group_commit_on_this_thread() {
-    GROUP_COMMIT.with(|g| g.set(true));
+/// When a [`StoreWriter`]'s writes reach the disk: decided by whoever
+/// holds the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// Each write is flushed and fdatasync'd before it returns.
+    EachWrite,
+    /// The writer's owner flushes (after [`Store::take_unflushed`] says a
+    /// write was made, with [`Store::flush_now`]) before it reports any of
+    /// them done: the engine's group commit.
+    ByOwner,
 }
 
 /// Store format written in `m:format`.
@@ -87,43 +89,8 @@ pub struct Store {
     policy_generation: std::sync::atomic::AtomicU64,
     /// Documents loaded lately (a session loads one several times).
     docs: doc_cache::DocCache,
-}
-
-/// The document bytes of a [`DocWrite`].
-pub enum Payload<'a> {
-    /// A new document: its `save()` snapshot.
-    New(&'a [u8]),
-    /// An existing document after a change: the store appends the changes
-    /// since `stored_heads` (or compacts past [`COMPACT_AFTER`] chunks).
-    Changed {
-        /// The whole document after the change.
-        doc: &'a Automerge,
-        /// The heads already stored.
-        stored_heads: &'a [ChangeHash],
-    },
-}
-
-/// One document to write, with what the store indexes about it.
-pub struct DocWrite<'a> {
-    /// The document ID.
-    pub id: DocumentId,
-    /// What to store of the document.
-    pub payload: Payload<'a>,
-    /// Record kind (index).
-    pub kind: &'a str,
-    /// Record key (index).
-    pub key: &'a str,
-    /// The record view, stored as given.
-    pub view: Vec<u8>,
-    /// Whether the record has conflicts (index).
-    pub conflicted: bool,
-    /// The document's state hash (the replication summary).
-    pub summary: [u8; 16],
-    /// Signatures of changes to store with it: (change hash, signature).
-    pub sigs: Vec<([u8; 32], Vec<u8>)>,
-    /// Whether the record counts for who may write what (a team): the
-    /// policy generation moves once it is written.
-    pub policy: bool,
+    /// Whether a [`Flush::ByOwner`] write is not flushed yet.
+    unflushed: std::sync::atomic::AtomicBool,
 }
 
 /// What [`Store::salvage`] could read of a damaged document, and the stored
@@ -181,7 +148,7 @@ impl Store {
     /// First clears what a process killed inside one of sled's own
     /// non-atomic file writes left behind (see [`files`]); a store that
     /// still cannot open is reported as [`Error::StoreDamaged`].
-    pub fn open(dir: &Path) -> Result<Store> {
+    pub fn open(dir: &Path) -> Result<(std::sync::Arc<Store>, StoreWriter)> {
         files::clear_interrupted(dir)?;
         let db = sled::Config::new()
             .path(dir)
@@ -214,7 +181,9 @@ impl Store {
             feed_durable: tokio::sync::watch::Sender::new(last),
             policy_generation: Default::default(),
             docs: Default::default(),
+            unflushed: Default::default(),
         };
+        let store = StoreWriter { store: std::sync::Arc::new(store), flush: Flush::EachWrite };
         match store.get(b"m:format")? {
             None => {
                 store.db.insert(b"m:format", FORMAT.to_string().as_bytes()).map_err(|e| store.err(e))?;
@@ -230,14 +199,14 @@ impl Store {
             }
         }
         store.feed_every_document()?;
-        Ok(store)
+        Ok((store.store.clone(), store))
     }
 
     /// Opens a store that [`Store::open`] reported damaged: sled's snapshot
     /// files are moved into `aside` (kept, not deleted) and sled rebuilds its
     /// page table by replaying the whole log, as it does for a store that
     /// never took a snapshot. Returns the store and the files moved.
-    pub fn open_from_log(dir: &Path, aside: &Path) -> Result<(Store, Vec<PathBuf>)> {
+    pub fn open_from_log(dir: &Path, aside: &Path) -> Result<((std::sync::Arc<Store>, StoreWriter), Vec<PathBuf>)> {
         let moved = files::move_snapshots_aside(dir, aside)?;
         Ok((Store::open(dir)?, moved))
     }
@@ -260,31 +229,10 @@ impl Store {
         }
     }
 
-    /// Makes everything written so far durable: sled's `flush()` (which
-    /// writes its log with `sync_file_range`), then `fdatasync` of sled's
-    /// data file so the data also reaches the drive, not just the page cache.
-    fn durable(&self) -> Result<()> {
-        if GROUP_COMMIT.with(|g| g.get()) {
-            // the engine makes the whole group durable before it answers
-            DIRTY.with(|d| d.set(true));
-            return Ok(());
-        }
-        self.flush_now()
-    }
-
-    /// Makes durable what this thread's group wrote (see
-    /// [`group_commit_on_this_thread`]); nothing to do if it wrote nothing.
-    pub fn commit_group(&self) -> Result<()> {
-        if self.take_group() {
-            self.flush_now()?;
-        }
-        Ok(())
-    }
-
-    /// Whether this thread's group wrote anything since the last call: a
-    /// [`Store::flush_now`], on any thread, then makes it durable.
-    pub fn take_group(&self) -> bool {
-        DIRTY.with(|d| d.replace(false))
+    /// Whether a [`Flush::ByOwner`] write was made since the last call:
+    /// a [`Store::flush_now`] then makes it durable.
+    pub fn take_unflushed(&self) -> bool {
+        self.unflushed.swap(false, std::sync::atomic::Ordering::AcqRel)
     }
 
     /// Makes every write applied before the call durable (sled's flush,
@@ -366,92 +314,12 @@ impl Store {
         Ok(Some((doc, size)))
     }
 
-    /// Writes documents, views and indexes in one atomic batch, durably.
-    pub fn write(&self, writes: &[DocWrite<'_>]) -> Result<()> {
-        self.write_deferred(writes)?;
-        self.durable()
-    }
-
-    /// Like [`Store::write`], atomic but durable only at the next
-    /// [`Store::make_durable`] (a sync stores many documents, then flushes once).
-    pub fn write_deferred(&self, writes: &[DocWrite<'_>]) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        let mut feed = self.feed.lock().unwrap_or_else(|p| p.into_inner());
-        let mut position = *feed;
-        let mut in_batch = std::collections::HashMap::new();
-        for w in writes {
-            // the document's feed entry moves to the next position
-            let old = match in_batch.get(&w.id) {
-                Some(p) => Some(u64::to_be_bytes(*p).to_vec()),
-                None => self.get(&key(b"fi:", &w.id))?.map(|v| v.to_vec()),
-            };
-            if let Some(old) = old {
-                let mut k = b"f:".to_vec();
-                k.extend_from_slice(&old);
-                batch.remove(k);
-            }
-            in_batch.insert(w.id, position + 1);
-            position += 1;
-            let mut k = b"f:".to_vec();
-            k.extend_from_slice(&position.to_be_bytes());
-            batch.insert(k, w.id.as_bytes());
-            batch.insert(key(b"fi:", &w.id), &position.to_be_bytes()[..]);
-            match &w.payload {
-                Payload::New(bytes) => batch.insert(key(b"d:", &w.id), versioned(bytes)),
-                Payload::Changed { doc, stored_heads } => {
-                    let chunk = doc.save_after(stored_heads);
-                    if !chunk.is_empty() {
-                        let existing: Vec<sled::IVec> = self
-                            .db
-                            .scan_prefix(key(b"c:", &w.id))
-                            .keys()
-                            .collect::<std::result::Result<_, _>>()
-                            .map_err(|e| self.err(e))?;
-                        if existing.len() + 1 >= COMPACT_AFTER {
-                            for k in existing {
-                                batch.remove(k);
-                            }
-                            batch.insert(key(b"d:", &w.id), versioned(&doc.save()));
-                        } else {
-                            let next = existing
-                                .last()
-                                .and_then(|k| k.get(k.len() - 8..))
-                                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                                .map_or(0, |b| u64::from_be_bytes(b) + 1);
-                            batch.insert(change_key(&w.id, next), versioned(&chunk));
-                        }
-                    }
-                }
-            }
-            batch.insert(key(b"v:", &w.id), versioned(&w.view));
-            batch.insert(key(b"h:", &w.id), &w.summary[..]);
-            for (hash, sig) in &w.sigs {
-                let mut k = b"g:".to_vec();
-                k.extend_from_slice(hash);
-                batch.insert(k, &sig[..]);
-            }
-            batch.insert(index_key(w.kind, w.key, Some(&w.id)), &[][..]);
-            if w.conflicted {
-                batch.insert(key(b"x:", &w.id), &[][..]);
-            } else {
-                batch.remove(key(b"x:", &w.id));
-            }
-        }
-        // with the cache held: a load that read the old bytes meanwhile cannot keep them
-        self.docs.writing(writes.iter().map(|w| &w.id), || self.db.apply_batch(batch)).map_err(|e| self.err(e))?;
-        *feed = position;
-        if writes.iter().any(|w| w.policy) {
-            self.policy_changed();
-        }
-        Ok(())
-    }
-
     /// See `Store::policy_generation`.
     pub fn policy_generation(&self) -> u64 {
         self.policy_generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    pub(crate) fn policy_changed(&self) {
+    fn policy_changed(&self) {
         self.policy_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
@@ -461,11 +329,6 @@ impl Store {
         let mut k = b"g:".to_vec();
         k.extend_from_slice(hash);
         Ok(self.get(&k)?.map(|v| v.to_vec()))
-    }
-
-    /// Makes every write so far durable (see [`Store::write`]).
-    pub fn make_durable(&self) -> Result<()> {
-        self.durable()
     }
 
     /// The replication summary: every document's `(ID, state hash)`, in ID
@@ -489,26 +352,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// Rewrites one document as a single snapshot, dropping its change chunks.
-    /// Returns the bytes saved.
-    pub fn compact(&self, id: &DocumentId) -> Result<u64> {
-        let Some((snap, changes)) = self.chunks(id)? else { return Ok(0) };
-        if changes.is_empty() {
-            return Ok(0);
-        }
-        let before = snap.len() + changes.iter().map(Vec::len).sum::<usize>();
-        let Some(doc) = self.load_uncached(id)? else { return Ok(0) };
-        let fresh = doc.save();
-        let mut batch = sled::Batch::default();
-        for k in self.db.scan_prefix(key(b"c:", id)).keys() {
-            batch.remove(k.map_err(|e| self.err(e))?);
-        }
-        batch.insert(key(b"d:", id), versioned(&fresh));
-        self.docs.writing([id], || self.db.apply_batch(batch)).map_err(|e| self.err(e))?;
-        self.durable()?;
-        Ok(before.saturating_sub(fresh.len()) as u64)
     }
 
     /// The stored view of a record.
@@ -578,6 +421,13 @@ impl Store {
         Ok(out)
     }
 
+    /// A checksum of every key and value the store holds (for tests that
+    /// prove a path wrote nothing).
+    #[cfg(test)]
+    pub(crate) fn checksum(&self) -> u32 {
+        self.db.checksum().expect("the store's checksum")
+    }
+
     /// Bytes the store occupies on disk.
     pub fn disk_bytes(&self) -> u64 {
         fn walk(p: &Path) -> u64 {
@@ -606,7 +456,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ids: Vec<DocumentId> = (0..5).map(|_| DocumentId::random().unwrap()).collect();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let (_, store) = Store::open(dir.path()).unwrap();
             for id in &ids {
                 let doc = Automerge::new().save();
                 let w = DocWrite {
@@ -631,7 +481,7 @@ mod tests {
             store.db.remove(b"m:feed").unwrap();
             store.durable().unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let (_, store) = Store::open(dir.path()).unwrap();
         let feed = store.feed_since(0, 100).unwrap();
         assert_eq!(feed.len(), 5);
         let mut got: Vec<DocumentId> = feed.iter().map(|(_, id)| *id).collect();
@@ -641,7 +491,7 @@ mod tests {
         assert_eq!(got, want);
         drop(store);
         // and only once
-        let store = Store::open(dir.path()).unwrap();
+        let (_, store) = Store::open(dir.path()).unwrap();
         assert_eq!(store.feed_since(0, 100).unwrap().len(), 5);
         assert_eq!(store.feed_position(), 5);
     }

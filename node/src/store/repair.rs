@@ -47,6 +47,29 @@ impl Store {
         Ok(Some((doc, dropped)))
     }
 
+    /// Every kind/key index entry (`k:`), raw, with the document it names.
+    pub fn index_entries(&self) -> Result<Vec<(DocumentId, Vec<u8>)>> {
+        let mut out = vec![];
+        for k in self.db.scan_prefix(b"k:").keys() {
+            let k = k.map_err(|e| self.err(e))?;
+            out.extend(id_from_tail(&k).map(|id| (id, k.to_vec())));
+        }
+        Ok(out)
+    }
+
+    /// The raw index key under which a document of `kind` and `key` is listed.
+    pub fn index_key_of(kind: &str, k: &str, id: &DocumentId) -> Vec<u8> {
+        index_key(kind, k, Some(id))
+    }
+
+    /// The raw stored snapshot of a document, for repair tools and for tests
+    /// that simulate a damaged disk.
+    pub fn raw_snapshot(&self, id: &DocumentId) -> Result<Option<Vec<u8>>> {
+        Ok(self.chunks(id)?.map(|(s, _)| s))
+    }
+}
+
+impl StoreWriter {
     /// Replaces a document's stored bytes with one fresh snapshot of `doc`
     /// (its change chunks dropped), durably.
     pub fn replace_document(&self, id: &DocumentId, doc: &mut Automerge) -> Result<()> {
@@ -83,21 +106,6 @@ impl Store {
         self.durable()
     }
 
-    /// Every kind/key index entry (`k:`), raw, with the document it names.
-    pub fn index_entries(&self) -> Result<Vec<(DocumentId, Vec<u8>)>> {
-        let mut out = vec![];
-        for k in self.db.scan_prefix(b"k:").keys() {
-            let k = k.map_err(|e| self.err(e))?;
-            out.extend(id_from_tail(&k).map(|id| (id, k.to_vec())));
-        }
-        Ok(out)
-    }
-
-    /// The raw index key under which a document of `kind` and `key` is listed.
-    pub fn index_key_of(kind: &str, k: &str, id: &DocumentId) -> Vec<u8> {
-        index_key(kind, k, Some(id))
-    }
-
     /// Removes raw keys (stray index entries found by repair), durably.
     pub fn remove_raw(&self, keys: &[Vec<u8>]) -> Result<()> {
         let mut batch = sled::Batch::default();
@@ -108,12 +116,6 @@ impl Store {
         self.policy_changed(); // repair may touch anything
         self.docs.clear();
         self.durable()
-    }
-
-    /// The raw stored snapshot of a document, for repair tools and for tests
-    /// that simulate a damaged disk.
-    pub fn raw_snapshot(&self, id: &DocumentId) -> Result<Option<Vec<u8>>> {
-        Ok(self.chunks(id)?.map(|(s, _)| s))
     }
 
     /// Replaces the raw snapshot of a document (repair tools, damage tests).

@@ -10,7 +10,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{versioned, Store, VALUE_VERSION};
+use super::{versioned, Store, StoreWriter, VALUE_VERSION};
 use crate::error::{Error, Result};
 
 /// One of the node's own tables. Every row is `PREFIX:name` → `1` + value.
@@ -60,26 +60,6 @@ impl Table {
 }
 
 impl Store {
-    /// Stores a row durably.
-    pub fn put(&self, table: Table, name: &str, value: &[u8]) -> Result<()> {
-        self.db.insert(table.key(name).as_bytes(), versioned(value)).map_err(|e| self.err(e))?;
-        self.after_write(table)
-    }
-
-    fn after_write(&self, table: Table) -> Result<()> {
-        let durable = self.durable();
-        if matches!(table, Table::Members | Table::Revocations | Table::Clients | Table::ClientRevocations) {
-            self.policy_changed();
-        }
-        durable
-    }
-
-    /// Removes a row durably.
-    pub fn remove(&self, table: Table, name: &str) -> Result<()> {
-        self.db.remove(table.key(name).as_bytes()).map_err(|e| self.err(e))?;
-        self.after_write(table)
-    }
-
     /// One row.
     pub fn row(&self, table: Table, name: &str) -> Result<Option<Vec<u8>>> {
         match self.get(table.key(name).as_bytes())? {
@@ -102,12 +82,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Stores a row as JSON, durably.
-    pub fn put_json<T: Serialize>(&self, table: Table, name: &str, value: &T) -> Result<()> {
-        let bytes = serde_json::to_vec(value).map_err(|e| Error::Internal(format!("{}: {e}", table.key(name))))?;
-        self.put(table, name, &bytes)
-    }
-
     /// One JSON row; a row that does not decode is reported damaged.
     pub fn row_json<T: DeserializeOwned>(&self, table: Table, name: &str) -> Result<Option<T>> {
         match self.row(table, name)? {
@@ -125,5 +99,33 @@ impl Store {
             .into_iter()
             .filter_map(|(name, v)| serde_json::from_slice(&v).ok().map(|t| (name, t)))
             .collect())
+    }
+}
+
+impl StoreWriter {
+    /// Stores a row durably.
+    pub fn put(&self, table: Table, name: &str, value: &[u8]) -> Result<()> {
+        self.db.insert(table.key(name).as_bytes(), versioned(value)).map_err(|e| self.err(e))?;
+        self.after_write(table)
+    }
+
+    fn after_write(&self, table: Table) -> Result<()> {
+        let durable = self.durable();
+        if matches!(table, Table::Members | Table::Revocations | Table::Clients | Table::ClientRevocations) {
+            self.policy_changed();
+        }
+        durable
+    }
+
+    /// Removes a row durably.
+    pub fn remove(&self, table: Table, name: &str) -> Result<()> {
+        self.db.remove(table.key(name).as_bytes()).map_err(|e| self.err(e))?;
+        self.after_write(table)
+    }
+
+    /// Stores a row as JSON, durably.
+    pub fn put_json<T: Serialize>(&self, table: Table, name: &str, value: &T) -> Result<()> {
+        let bytes = serde_json::to_vec(value).map_err(|e| Error::Internal(format!("{}: {e}", table.key(name))))?;
+        self.put(table, name, &bytes)
     }
 }

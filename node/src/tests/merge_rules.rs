@@ -1,7 +1,8 @@
 //! DOMAIN.md §3's merge rules, each proven by two replicas that edit the
 //! same record concurrently and then merge through the library.
 
-use crate::{DocumentId, Node, Record};
+use crate::node::Node;
+use crate::{DocumentId, Record};
 use serde_json::{json, Value};
 
 struct Pair {

@@ -392,7 +392,7 @@ fn a_revocation_that_cannot_be_read_refuses_rather_than_admits() {
     let n = net();
     setup_team(&n);
     // C has a revocation record for A that does not parse (damaged disk, a bug)
-    n.c.store().put(Table::Revocations, &n.a.id().to_string(), b"\x11 not a revocation").unwrap();
+    n.c.writer().put(Table::Revocations, &n.a.id().to_string(), b"\x11 not a revocation").unwrap();
     let id: DocumentId = n.a.get("person:P").unwrap().id.parse().unwrap();
     let err = n.c.merge_document(&id, &n.a.document_bytes("person:P").unwrap()).unwrap_err();
     assert!(err.to_string().contains("revocation"), "{err}");

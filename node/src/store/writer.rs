@@ -1,0 +1,202 @@
+//! The one value that changes a store: [`StoreWriter`], and the
+//! documents it writes ([`DocWrite`]).
+//!
+//! Owns: the atomic batch of each write (document, view, indexes,
+//! signatures, feed position), compaction of one document, and when a
+//! write reaches the disk ([`Flush`]). Must never: be cloned or shared —
+//! who holds it (the engine thread) is who writes — or leave a write it
+//! reported durable in memory only.
+
+use automerge::{Automerge, ChangeHash};
+
+use super::{change_key, index_key, key, versioned, Flush, Store, COMPACT_AFTER};
+use crate::error::Result;
+use crate::id::DocumentId;
+
+/// The one value that writes a [`Store`] (it derefs to it for reads).
+/// Not `Clone`: who holds it decides when the store changes, and when its
+/// writes are flushed ([`Flush`]).
+pub struct StoreWriter {
+    pub(super) store: std::sync::Arc<Store>,
+    pub(super) flush: Flush,
+}
+
+impl std::ops::Deref for StoreWriter {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// The document bytes of a [`DocWrite`].
+pub enum Payload<'a> {
+    /// A new document: its `save()` snapshot.
+    New(&'a [u8]),
+    /// An existing document after a change: the store appends the changes
+    /// since `stored_heads` (or compacts past [`COMPACT_AFTER`] chunks).
+    Changed {
+        /// The whole document after the change.
+        doc: &'a Automerge,
+        /// The heads already stored.
+        stored_heads: &'a [ChangeHash],
+    },
+}
+
+/// One document to write, with what the store indexes about it.
+pub struct DocWrite<'a> {
+    /// The document ID.
+    pub id: DocumentId,
+    /// What to store of the document.
+    pub payload: Payload<'a>,
+    /// Record kind (index).
+    pub kind: &'a str,
+    /// Record key (index).
+    pub key: &'a str,
+    /// The record view, stored as given.
+    pub view: Vec<u8>,
+    /// Whether the record has conflicts (index).
+    pub conflicted: bool,
+    /// The document's state hash (the replication summary).
+    pub summary: [u8; 16],
+    /// Signatures of changes to store with it: (change hash, signature).
+    pub sigs: Vec<([u8; 32], Vec<u8>)>,
+    /// Whether the record counts for who may write what (a team): the
+    /// policy generation moves once it is written.
+    pub policy: bool,
+}
+
+impl StoreWriter {
+    /// Makes what was just written durable as this writer's [`Flush`]
+    /// says: flushed now, or marked for its owner's next flush.
+    pub(super) fn durable(&self) -> Result<()> {
+        match self.flush {
+            Flush::EachWrite => self.flush_now(),
+            Flush::ByOwner => {
+                self.unflushed.store(true, std::sync::atomic::Ordering::Release);
+                Ok(())
+            }
+        }
+    }
+
+    /// From now on, this writer's writes are flushed as `flush` says.
+    pub fn set_flush(&mut self, flush: Flush) {
+        self.flush = flush;
+    }
+
+    /// Writes documents, views and indexes in one atomic batch, durably.
+    pub fn write(&self, writes: &[DocWrite<'_>]) -> Result<()> {
+        self.write_deferred(writes)?;
+        self.durable()
+    }
+
+    /// Like [`StoreWriter::write`], atomic but durable only at the next
+    /// [`StoreWriter::make_durable`] (a sync stores many documents, then flushes once).
+    pub fn write_deferred(&self, writes: &[DocWrite<'_>]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        let mut feed = self.feed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut position = *feed;
+        let mut in_batch = std::collections::HashMap::new();
+        for w in writes {
+            // the document's feed entry moves to the next position
+            let old = match in_batch.get(&w.id) {
+                Some(p) => Some(u64::to_be_bytes(*p).to_vec()),
+                None => self.get(&key(b"fi:", &w.id))?.map(|v| v.to_vec()),
+            };
+            if let Some(old) = old {
+                let mut k = b"f:".to_vec();
+                k.extend_from_slice(&old);
+                batch.remove(k);
+            }
+            in_batch.insert(w.id, position + 1);
+            position += 1;
+            let mut k = b"f:".to_vec();
+            k.extend_from_slice(&position.to_be_bytes());
+            batch.insert(k, w.id.as_bytes());
+            batch.insert(key(b"fi:", &w.id), &position.to_be_bytes()[..]);
+            match &w.payload {
+                Payload::New(bytes) => batch.insert(key(b"d:", &w.id), versioned(bytes)),
+                Payload::Changed { doc, stored_heads } => {
+                    let chunk = doc.save_after(stored_heads);
+                    if !chunk.is_empty() {
+                        let existing: Vec<sled::IVec> = self
+                            .db
+                            .scan_prefix(key(b"c:", &w.id))
+                            .keys()
+                            .collect::<std::result::Result<_, _>>()
+                            .map_err(|e| self.err(e))?;
+                        if existing.len() + 1 >= COMPACT_AFTER {
+                            for k in existing {
+                                batch.remove(k);
+                            }
+                            batch.insert(key(b"d:", &w.id), versioned(&doc.save()));
+                        } else {
+                            let next = existing
+                                .last()
+                                .and_then(|k| k.get(k.len() - 8..))
+                                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                                .map_or(0, |b| u64::from_be_bytes(b) + 1);
+                            batch.insert(change_key(&w.id, next), versioned(&chunk));
+                        }
+                    }
+                }
+            }
+            batch.insert(key(b"v:", &w.id), versioned(&w.view));
+            batch.insert(key(b"h:", &w.id), &w.summary[..]);
+            for (hash, sig) in &w.sigs {
+                let mut k = b"g:".to_vec();
+                k.extend_from_slice(hash);
+                batch.insert(k, &sig[..]);
+            }
+            batch.insert(index_key(w.kind, w.key, Some(&w.id)), &[][..]);
+            if w.conflicted {
+                batch.insert(key(b"x:", &w.id), &[][..]);
+            } else {
+                batch.remove(key(b"x:", &w.id));
+            }
+        }
+        // with the cache held: a load that read the old bytes meanwhile cannot keep them
+        self.docs.writing(writes.iter().map(|w| &w.id), || self.db.apply_batch(batch)).map_err(|e| self.err(e))?;
+        *feed = position;
+        if writes.iter().any(|w| w.policy) {
+            self.policy_changed();
+        }
+        Ok(())
+    }
+
+    /// Makes every write so far durable (see [`StoreWriter::write`]).
+    pub fn make_durable(&self) -> Result<()> {
+        self.durable()
+    }
+
+    /// Rewrites one document as a single snapshot, dropping its change chunks.
+    /// Returns the bytes saved.
+    pub fn compact(&self, id: &DocumentId) -> Result<u64> {
+        let Some((snap, changes)) = self.chunks(id)? else { return Ok(0) };
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let before = snap.len() + changes.iter().map(Vec::len).sum::<usize>();
+        let Some(doc) = self.load_uncached(id)? else { return Ok(0) };
+        let fresh = doc.save();
+        let mut batch = sled::Batch::default();
+        for k in self.db.scan_prefix(key(b"c:", id)).keys() {
+            batch.remove(k.map_err(|e| self.err(e))?);
+        }
+        batch.insert(key(b"d:", id), versioned(&fresh));
+        self.docs.writing([id], || self.db.apply_batch(batch)).map_err(|e| self.err(e))?;
+        self.durable()?;
+        Ok(before.saturating_sub(fresh.len()) as u64)
+    }
+}
+
+impl Drop for StoreWriter {
+    /// A writer going away leaves nothing unflushed behind.
+    fn drop(&mut self) {
+        if self.take_unflushed() {
+            if let Err(e) = self.flush_now() {
+                tracing::error!("the store's last writes could not be made durable: {e}");
+            }
+        }
+    }
+}
