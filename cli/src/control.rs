@@ -35,6 +35,7 @@ use ayni_node::NodeHandle;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::output::{HttpInfo, Serving, Status};
 use crate::render_error;
 
 const VERSION: u8 = 1;
@@ -70,50 +71,6 @@ pub type Plan = fn(Vec<String>, &Path) -> std::result::Result<(Render, Run), (u8
 struct Exit {
     code: u8,
     error: Option<String>,
-}
-
-/// What a serving node says about itself in `ayni status`.
-#[derive(Debug, Serialize)]
-pub struct Serving {
-    /// The serving process.
-    pub pid: u32,
-    /// Since when (RFC 3339).
-    pub since: String,
-    /// The sync (QUIC) addresses it listens on.
-    pub listen: Vec<String>,
-    /// The control socket.
-    pub control: String,
-    /// Commands from the control socket running now (this one included).
-    pub commands_running: usize,
-    /// The HTTP API, when served.
-    pub http: Option<HttpInfo>,
-}
-
-/// Where the HTTP API is served.
-#[derive(Debug, Clone, Serialize)]
-pub struct HttpInfo {
-    /// `http://ADDR` or `https://ADDR`.
-    pub url: String,
-    /// SHA-256 of the HTTPS certificate (`AB:CD:…`), for those who must
-    /// check or pin it.
-    pub fingerprint: Option<String>,
-    /// The API's open connections (each client's requests and change feeds).
-    #[serde(rename = "connections_open", serialize_with = "live_connections")]
-    pub connections: ayni_api::Connections,
-}
-
-fn live_connections<S: serde::Serializer>(c: &ayni_api::Connections, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(c.live() as u64)
-}
-
-/// `ayni status`: serving or not, and the node.
-#[derive(Debug, Serialize)]
-pub struct Status {
-    /// Present while `ayni serve` runs on this home.
-    pub serving: Option<Serving>,
-    /// The node.
-    #[serde(flatten)]
-    pub node: ayni_node::status::NodeStatus,
 }
 
 fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {

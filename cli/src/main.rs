@@ -279,7 +279,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => {
-            out.status(&control::Status { serving: None, node: wait(node.status())? })?;
+            out.status(&output::Status { serving: None, node: wait(node.status())? })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Watch { kind, since, once: _ } => {

@@ -86,7 +86,7 @@ pub(crate) fn serve(
             // where phones find the field app (`ayni client add --qr`)
             let served = Served { listen: None, http: Some(format!("{scheme}://{bound}")) };
             rt.block_on(node.note_served(served))?;
-            Some(control::HttpInfo { url: format!("{scheme}://{bound}"), fingerprint, connections })
+            Some(crate::output::HttpInfo { url: format!("{scheme}://{bound}"), fingerprint, connections })
         }
         None => None,
     };

@@ -18,9 +18,7 @@
 //!
 //! "Today" is the UTC date, as the report's.
 
-use ayni_node::schema::Schemas;
-
-use crate::projection::{ident, literal, Projection, SCHEMA};
+use crate::projection::{ident, literal, ByDate, Projection, SCHEMA};
 
 /// The views, in the order they are made.
 pub const VIEWS: &[&str] =
@@ -28,34 +26,6 @@ pub const VIEWS: &[&str] =
 
 /// Today, as the report takes it.
 const TODAY: &str = "(now() AT TIME ZONE 'UTC')::date";
-
-/// A state shown by a date (a lifecycle's `derived` rule), for SQL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ByDate {
-    pub kind: String,
-    pub state: String,
-    pub date_field: String,
-    pub warn_days: i64,
-    pub names: [String; 3],
-}
-
-/// The date-driven states of every kind's lifecycle.
-pub fn by_date(schemas: &Schemas) -> Vec<ByDate> {
-    let mut out = vec![];
-    for kind in ayni_node::schema::KINDS {
-        let Some(lifecycle) = schemas.kind(kind).ok().and_then(|k| k.lifecycle.as_ref()) else { continue };
-        for (state, d) in &lifecycle.derived {
-            out.push(ByDate {
-                kind: kind.to_string(),
-                state: state.clone(),
-                date_field: d.date_field.clone(),
-                warn_days: d.warn_days,
-                names: [d.before.clone(), d.warning.clone(), d.after.clone()],
-            });
-        }
-    }
-    out
-}
 
 /// `status` as shown today: a row written as one of a date-driven
 /// state's names (or the state itself) is named again from its date.

@@ -3,8 +3,9 @@
 //!
 //! Owns: each column's SQL type (text, `bigint`, `double precision`,
 //! `boolean`, `date`, `timestamptz`, `text[]`, `jsonb`; an enum's allowed
-//! values as a `CHECK`), the `CREATE TABLE` and `COPY` statements, and
-//! turning feed entries into rows. Must never: talk to a database, or
+//! values as a `CHECK`), the `CREATE TABLE` and `COPY` statements,
+//! turning feed entries into rows, and the states the lifecycles name by a
+//! date (the cooperation views show them as of today). Must never: talk to a database, or
 //! decide which tables and columns exist (the schemas do, through
 //! [`ayni_node::tables`]).
 
@@ -100,7 +101,35 @@ pub struct Batch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Projection {
     shape: Tables,
-    by_date: Vec<crate::cooperation::ByDate>,
+    by_date: Vec<ByDate>,
+}
+
+/// A state shown by a date (a lifecycle's `derived` rule), for SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByDate {
+    pub kind: String,
+    pub state: String,
+    pub date_field: String,
+    pub warn_days: i64,
+    pub names: [String; 3],
+}
+
+/// The date-driven states of every kind's lifecycle.
+pub fn by_date(schemas: &Schemas) -> Vec<ByDate> {
+    let mut out = vec![];
+    for kind in ayni_node::schema::KINDS {
+        let Some(lifecycle) = schemas.kind(kind).ok().and_then(|k| k.lifecycle.as_ref()) else { continue };
+        for (state, d) in &lifecycle.derived {
+            out.push(ByDate {
+                kind: kind.to_string(),
+                state: state.clone(),
+                date_field: d.date_field.clone(),
+                warn_days: d.warn_days,
+                names: [d.before.clone(), d.warning.clone(), d.after.clone()],
+            });
+        }
+    }
+    out
 }
 
 /// `"name"`, quoted for SQL.
@@ -147,7 +176,7 @@ pub fn definition(column: &Column) -> String {
 impl Projection {
     /// The tables for every kind the node knows.
     pub fn of(schemas: &Schemas) -> Projection {
-        Projection { shape: Tables::of(schemas), by_date: crate::cooperation::by_date(schemas) }
+        Projection { shape: Tables::of(schemas), by_date: by_date(schemas) }
     }
 
     /// The tables, kind tables first.
@@ -156,7 +185,7 @@ impl Projection {
     }
 
     /// The states the lifecycles name by a date (for the views).
-    pub fn by_date(&self) -> &[crate::cooperation::ByDate] {
+    pub fn by_date(&self) -> &[ByDate] {
         &self.by_date
     }
 

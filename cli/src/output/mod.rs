@@ -6,6 +6,7 @@
 //! here; the network, serving and sync side in `network.rs`.
 
 mod network;
+pub use network::{HttpInfo, Serving, Status};
 
 use std::io::Write;
 

@@ -11,6 +11,7 @@ use ayni_node::network::{Membership, NetworkInfo};
 use ayni_node::replica::PeerInfo;
 use ayni_node::report::EdanReport;
 use ayni_node::NodeHandle as Node;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::{table, Out};
@@ -87,7 +88,7 @@ impl Out {
         })
     }
 
-    pub fn status(&mut self, s: &crate::control::Status) -> Result<()> {
+    pub fn status(&mut self, s: &Status) -> Result<()> {
         self.emit(s, || {
             let n = &s.node;
             let mut out = String::new();
@@ -153,12 +154,7 @@ impl Out {
         })
     }
 
-    pub fn listening(
-        &mut self,
-        node: &Node,
-        addr: std::net::SocketAddr,
-        http: Option<&crate::control::HttpInfo>,
-    ) -> Result<()> {
+    pub fn listening(&mut self, node: &Node, addr: std::net::SocketAddr, http: Option<&HttpInfo>) -> Result<()> {
         let v = serde_json::json!({
             "listening": addr.to_string(),
             "node_id": node.id().to_string(),
@@ -332,4 +328,48 @@ impl Out {
     pub fn report(&mut self, r: &EdanReport) -> Result<()> {
         self.emit(r, || r.to_text())
     }
+}
+
+/// What a serving node says about itself in `ayni status`.
+#[derive(Debug, Serialize)]
+pub struct Serving {
+    /// The serving process.
+    pub pid: u32,
+    /// Since when (RFC 3339).
+    pub since: String,
+    /// The sync (QUIC) addresses it listens on.
+    pub listen: Vec<String>,
+    /// The control socket.
+    pub control: String,
+    /// Commands from the control socket running now (this one included).
+    pub commands_running: usize,
+    /// The HTTP API, when served.
+    pub http: Option<HttpInfo>,
+}
+
+/// Where the HTTP API is served.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpInfo {
+    /// `http://ADDR` or `https://ADDR`.
+    pub url: String,
+    /// SHA-256 of the HTTPS certificate (`AB:CD:…`), for those who must
+    /// check or pin it.
+    pub fingerprint: Option<String>,
+    /// The API's open connections (each client's requests and change feeds).
+    #[serde(rename = "connections_open", serialize_with = "live_connections")]
+    pub connections: ayni_api::Connections,
+}
+
+fn live_connections<S: serde::Serializer>(c: &ayni_api::Connections, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(c.live() as u64)
+}
+
+/// `ayni status`: serving or not, and the node.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// Present while `ayni serve` runs on this home.
+    pub serving: Option<Serving>,
+    /// The node.
+    #[serde(flatten)]
+    pub node: ayni_node::status::NodeStatus,
 }
