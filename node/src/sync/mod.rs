@@ -1,7 +1,7 @@
 //! Replication, sans I/O: one [`Session`] per connection, fed the peer's
 //! frames and polled for its own, with storage behind the [`DocStore`] trait.
 //!
-//! Owns: the replication protocol (see ARCHITECTURE.md): version
+//! Owns: the replication protocol (see FORMATS.md): version
 //! negotiation, membership exchange, range-based set reconciliation over
 //! `(document ID, state hash)` items, then automerge's own sync protocol
 //! for documents that differ and whole documents for those one side lacks.
@@ -497,7 +497,7 @@ impl Session {
     }
 
     /// Range-based set reconciliation: answers each range of the peer's
-    /// message from this side's items (see ARCHITECTURE.md).
+    /// message from this side's items (see FORMATS.md, "Reconciliation").
     fn reconcile(&mut self, ranges: Vec<Range>) {
         let mut out: Vec<Range> = vec![];
         let mut lo = 0usize;
