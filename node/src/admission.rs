@@ -1,5 +1,6 @@
 //! Admission: which of another replica's changes a node lets in — the
-//! rules of `trust` (proof, membership, permits, schema, frozen figures), judged change by change in causal order.
+//! rules of `trust` (proof, membership, permits, schema, frozen
+//! figures), judged change by change in causal order.
 //!
 //! Owns: the decision, as a pure function of the stored and incoming
 //! documents, the signatures that came with them and a [`Policy`] snapshot
