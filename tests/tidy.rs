@@ -25,7 +25,10 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
 
 fn crates() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["node/src", "cli/src", "api/src", "mirror/src", "export/src", "forms/src"].iter().map(|d| root.join(d)).collect()
+    ["model/src", "store/src", "node/src", "cli/src", "api/src", "mirror/src", "export/src", "forms/src"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect()
 }
 
 /// Whether a file holds only tests (`tests.rs`, or a file of a `tests/`

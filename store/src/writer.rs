@@ -10,8 +10,8 @@
 use automerge::{Automerge, ChangeHash};
 
 use super::{change_key, index_key, key, versioned, Flush, Store, COMPACT_AFTER};
-use crate::error::Result;
-use crate::id::DocumentId;
+use ayni_model::error::Result;
+use ayni_model::id::DocumentId;
 
 /// The one value that writes a [`Store`] (it derefs to it for reads).
 /// Not `Clone`: who holds it decides when the store changes, and when its

@@ -30,7 +30,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use ayni_model::error::{Error, Result};
 
 /// Removes what an interrupted sled write left in `dir`: partial
 /// snapshots and a torn `conf`. Returns the files removed.

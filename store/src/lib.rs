@@ -1,13 +1,15 @@
-//! The durable store: every record's automerge document (a compacted
-//! snapshot plus incremental changes), the materialised view of each record,
-//! and the indexes, in one sled tree.
+//! The durable store (crate `ayni-store`): every record's automerge
+//! document (a compacted snapshot plus incremental changes), the
+//! materialised view of each record, and the indexes, in one sled tree;
+//! and [`atomic_file`], how every crate writes a file whole or not at all.
 //!
 //! Owns: the sled layout, atomic batches, durability, compaction. Reading
 //! is [`Store`]'s, shared by every reader; writing is [`StoreWriter`]'s,
 //! the one value that can change the store, held by whoever owns the
 //! node's writes (the engine thread). Must never: interpret record fields
-//! (it stores views as opaque bytes) or validate. Nothing else in the
-//! crate knows the layout.
+//! (it stores views as opaque bytes) or validate, or depend on the node
+//! (only on `ayni-model`: the compiler keeps the layers). No other crate
+//! knows the layout or uses sled.
 //!
 //! # On-disk layout, format 1
 //! One sled tree. Keys are ASCII prefixes followed by binary parts; values
@@ -31,6 +33,7 @@
 //! `fdatasync` of sled's data file; what that guarantees: ARCHITECTURE.md,
 //! Invariants, "Durability".
 
+pub mod atomic_file;
 mod doc_cache;
 mod feed;
 mod files;
@@ -48,8 +51,8 @@ use std::sync::Mutex;
 
 use automerge::{Automerge, ReadDoc};
 
-use crate::error::{Error, Result};
-use crate::id::DocumentId;
+use ayni_model::error::{Error, Result};
+use ayni_model::id::DocumentId;
 
 /// When a [`StoreWriter`]'s writes reach the disk: decided by whoever
 /// holds the writer.
@@ -165,9 +168,9 @@ impl Store {
                     Error::Busy(dir.to_path_buf())
                 }
                 sled::Error::Corruption { .. } | sled::Error::Unsupported(_) | sled::Error::ReportableBug(_) => {
-                    Error::StoreDamaged { path: dir.to_path_buf(), source }
+                    Error::StoreDamaged { path: dir.to_path_buf(), source: Box::new(source) }
                 }
-                _ => Error::Storage { path: dir.to_path_buf(), source },
+                _ => Error::Storage { path: dir.to_path_buf(), source: Box::new(source) },
             })?;
         let last = match db.scan_prefix(b"f:").next_back() {
             Some(Ok((k, _))) => k.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes),
@@ -212,7 +215,7 @@ impl Store {
     }
 
     fn err(&self, source: sled::Error) -> Error {
-        Error::Storage { path: self.dir.clone(), source }
+        Error::Storage { path: self.dir.clone(), source: Box::new(source) }
     }
 
     fn get(&self, k: &[u8]) -> Result<Option<sled::IVec>> {
@@ -423,8 +426,8 @@ impl Store {
 
     /// A checksum of every key and value the store holds (for tests that
     /// prove a path wrote nothing).
-    #[cfg(test)]
-    pub(crate) fn checksum(&self) -> u32 {
+    #[doc(hidden)]
+    pub fn checksum(&self) -> u32 {
         self.db.checksum().expect("the store's checksum")
     }
 

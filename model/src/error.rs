@@ -158,9 +158,9 @@ pub enum Error {
     StoreDamaged {
         /// Store directory.
         path: PathBuf,
-        /// What sled reported.
+        /// What the storage engine (sled) reported.
         #[source]
-        source: sled::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// `ayni check --repair` could not bring the store back.
     #[error("the store in {path} cannot be repaired: {reason}")]
@@ -175,9 +175,9 @@ pub enum Error {
     Storage {
         /// Store directory.
         path: PathBuf,
-        /// Underlying sled error.
+        /// The storage engine's (sled's) error.
         #[source]
-        source: sled::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
@@ -228,19 +228,23 @@ impl Error {
         )
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+    /// A file could not be read or written.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io { path: path.into(), source }
     }
 
-    pub(crate) fn malformed(what: &'static str, message: impl Into<String>) -> Error {
+    /// Input that is not what it says it is.
+    pub fn malformed(what: &'static str, message: impl Into<String>) -> Error {
         Error::Malformed { what, message: message.into() }
     }
 
-    pub(crate) fn refused(what: impl Into<String>, reason: impl Into<String>) -> Error {
+    /// Something refused, and why.
+    pub fn refused(what: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::Refused { what: what.into(), reason: reason.into() }
     }
 
-    pub(crate) fn invalid(kind: &str, path: &str, reason: impl Into<String>) -> Error {
+    /// A record field against its kind's schema (`path` empty for the record).
+    pub fn invalid(kind: &str, path: &str, reason: impl Into<String>) -> Error {
         Error::Invalid {
             kind: kind.to_string(),
             path: if path.is_empty() { "(record)".into() } else { path.to_string() },

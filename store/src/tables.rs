@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{versioned, Store, StoreWriter, VALUE_VERSION};
-use crate::error::{Error, Result};
+use ayni_model::error::{Error, Result};
 
 /// One of the node's own tables. Every row is `PREFIX:name` → `1` + value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use automerge::Automerge;
 
-use crate::id::DocumentId;
+use ayni_model::id::DocumentId;
 
 /// Documents kept at most.
 const CAPACITY: usize = 128;
