@@ -73,7 +73,7 @@ function deepMerge(a: Doc, b: Doc): Doc {
 }
 
 /**
- * The map under `obj[key]` as the node reads it (`node/src/record.rs`):
+ * The map under `obj[key]` as the node reads it (`model/src/record.rs`):
  * maps created concurrently under one key — two teams', or one team's two
  * devices', first tally for a zone — are merged at every depth, not one of
  * them shown.

@@ -291,13 +291,6 @@ pub fn parse_value(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
-pub(crate) fn valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 64
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        && key.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-}
-
 impl Node {
     /// Creates a node in `home`: key, `node.json`, store. Refuses to
     /// overwrite an existing node.

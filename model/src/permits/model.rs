@@ -190,7 +190,7 @@ pub fn allowed(
         .collect();
     let live = |r: &Plain| r.contains_key(&root("live"));
     if created {
-        let key_ok = matches!(scalar(&a, "key"), Some(Value::String(k)) if crate::node::valid_key(&k));
+        let key_ok = matches!(scalar(&a, "key"), Some(Value::String(k)) if crate::record::valid_key(&k));
         let by_ok = matches!(scalar(&a, "created_by"), Some(Value::String(by)) if who.names.contains(&by));
         let at_ok = matches!(scalar(&a, "created_at"), Some(Value::String(at)) if !at.is_empty() && at.len() <= 64);
         if scalar(&a, "ayni") != Some(Value::from(1u64))

@@ -58,12 +58,12 @@ impl Pattern {
         Ok(Pattern(segs))
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.0.len()
     }
 
     /// Whether the pattern matches `path` exactly.
-    pub(crate) fn matches(&self, path: &[String], in_team: &dyn Fn(&str) -> bool) -> bool {
+    pub fn matches(&self, path: &[String], in_team: &dyn Fn(&str) -> bool) -> bool {
         self.0.len() == path.len()
             && self.0.iter().zip(path).all(|(seg, key)| match seg {
                 Seg::Key(k) => k == key,
@@ -73,7 +73,7 @@ impl Pattern {
     }
 
     /// Whether the pattern matches `path` or one of its ancestors.
-    pub(crate) fn covers(&self, path: &[String], in_team: &dyn Fn(&str) -> bool) -> bool {
+    pub fn covers(&self, path: &[String], in_team: &dyn Fn(&str) -> bool) -> bool {
         self.len() <= path.len() && self.matches(&path[..self.len()], in_team)
     }
 }

@@ -44,14 +44,14 @@ use crate::schema::KindSchema;
 pub const FILE: &str = include_str!("../../../schemas/permits.json");
 
 /// The keys a record's document has at its root.
-pub(crate) const ROOT_KEYS: [&str; 10] =
+pub const ROOT_KEYS: [&str; 10] =
     ["ayni", "kind", "key", "created_at", "created_by", "id", "live", "tombstone", "data", "transitions"];
 
 /// The root keys written once, by the creating change.
-pub(crate) const ENVELOPE: [&str; 6] = ["ayni", "kind", "key", "created_at", "created_by", "id"];
+pub const ENVELOPE: [&str; 6] = ["ayni", "kind", "key", "created_at", "created_by", "id"];
 
 /// Who made a change, as the permits see it.
-pub(crate) struct Author<'a> {
+pub struct Author<'a> {
     /// How refusals name it (a node ID, `client NAME via NODE`).
     pub label: String,
     /// The names its records and transition entries may carry as their
@@ -65,7 +65,7 @@ pub(crate) struct Author<'a> {
 
 /// What the judgement found, when it allows the change.
 #[derive(Debug, Default)]
-pub(crate) struct Allowed {
+pub struct Allowed {
     /// The field paths (below `data`) whose values differ.
     pub fields: Vec<Path>,
     /// Whether the change created the record.
@@ -89,7 +89,7 @@ fn data_path(path: &[String]) -> Option<&[String]> {
 /// `fields_after` reads the record's fields after the change as people see
 /// them (for a lifecycle's guards; read only when a transition is made).
 /// `Err` says why it is refused, naming the rule.
-pub(crate) fn judge(
+pub fn judge(
     permits: &Permits,
     kinds: &dyn Fn(&str) -> Option<&'static KindSchema>,
     doc_id: &str,
@@ -168,7 +168,7 @@ fn envelope_of_new(after: &Snapshot, kind: &str, doc_id: &str, author: &Author<'
         return Err(format!("it does not create an Ayni record of layout {}", crate::record::LAYOUT_VERSION));
     }
     let key = after.scalar(&["key"]).and_then(Value::as_str).unwrap_or_default();
-    if !crate::node::valid_key(key) {
+    if !crate::record::valid_key(key) {
         return Err(format!("it creates a {kind} whose key is not a valid key"));
     }
     if after.scalar(&["id"]).and_then(Value::as_str) != Some(doc_id) {

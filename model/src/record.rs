@@ -43,7 +43,7 @@ pub const LAYOUT_VERSION: u64 = 1;
 
 /// Who created a record, and as what.
 #[derive(Debug, Clone)]
-pub(crate) struct Envelope {
+pub struct Envelope {
     pub kind: String,
     pub key: String,
     /// The document ID it was created as.
@@ -67,7 +67,7 @@ fn am(id: &str) -> impl Fn(automerge::AutomergeError) -> Error + '_ {
 
 // ---------------------------------------------------------------- reading
 
-pub(crate) fn scalar_to_json(s: &ScalarValue) -> Value {
+pub fn scalar_to_json(s: &ScalarValue) -> Value {
     match s {
         ScalarValue::Str(s) => Value::String(s.to_string()),
         ScalarValue::Int(i) => Value::from(*i),
@@ -81,7 +81,7 @@ pub(crate) fn scalar_to_json(s: &ScalarValue) -> Value {
     }
 }
 
-pub(crate) fn json_to_scalar(v: &Value) -> ScalarValue {
+pub fn json_to_scalar(v: &Value) -> ScalarValue {
     match v {
         Value::String(s) => ScalarValue::Str(s.as_str().into()),
         Value::Bool(b) => ScalarValue::Boolean(*b),
@@ -180,12 +180,12 @@ fn root_objs<R: ReadDoc>(doc: &R, key: &str) -> Vec<ExId> {
 }
 
 /// The record's fields.
-pub(crate) fn fields<R: ReadDoc>(doc: &R) -> Value {
+pub fn fields<R: ReadDoc>(doc: &R) -> Value {
     read_data(doc).0
 }
 
 /// What [`read_data`] read of a document, and at which heads.
-pub(crate) struct Read {
+pub struct Read {
     /// The document's heads when it was read.
     pub heads: Vec<automerge::ChangeHash>,
     /// The record's fields.
@@ -196,7 +196,7 @@ pub(crate) struct Read {
 
 impl Read {
     /// Reads a document's fields and conflicts.
-    pub(crate) fn of(doc: &automerge::Automerge) -> Read {
+    pub fn of(doc: &automerge::Automerge) -> Read {
         let (fields, conflicts) = read_data(doc);
         Read { heads: doc.get_heads(), fields, conflicts }
     }
@@ -207,7 +207,7 @@ impl Read {
 /// `map_range`, whose `conflict` flag says where concurrent values are;
 /// only those keys (and maps created concurrently under one key) are read
 /// value by value. Equal to [`fields`] and [`conflicts`] read separately.
-pub(crate) fn read_data<R: ReadDoc>(doc: &R) -> (Value, Vec<FieldConflict>) {
+pub fn read_data<R: ReadDoc>(doc: &R) -> (Value, Vec<FieldConflict>) {
     let objs = root_objs(doc, "data");
     let mut conflicts = vec![];
     if objs.is_empty() {
@@ -257,7 +257,7 @@ fn read_maps<R: ReadDoc>(doc: &R, objs: &[ExId], path: &mut Vec<String>, out: &m
 }
 
 /// A string at the root (`kind`, `key`, `created_at`…).
-pub(crate) fn root_str<R: ReadDoc>(doc: &R, key: &str) -> Option<String> {
+pub fn root_str<R: ReadDoc>(doc: &R, key: &str) -> Option<String> {
     match doc.get(ROOT, key).ok().flatten() {
         Some((AmValue::Scalar(s), _)) => s.as_str().map(String::from),
         _ => None,
@@ -265,14 +265,14 @@ pub(crate) fn root_str<R: ReadDoc>(doc: &R, key: &str) -> Option<String> {
 }
 
 /// The layout version, if the document is an Ayni record.
-pub(crate) fn layout<R: ReadDoc>(doc: &R) -> Option<u64> {
+pub fn layout<R: ReadDoc>(doc: &R) -> Option<u64> {
     match doc.get(ROOT, "ayni").ok().flatten() {
         Some((AmValue::Scalar(s), _)) => s.as_u64(),
         _ => None,
     }
 }
 
-pub(crate) fn envelope<R: ReadDoc>(doc: &R) -> Option<Envelope> {
+pub fn envelope<R: ReadDoc>(doc: &R) -> Option<Envelope> {
     Some(Envelope {
         kind: root_str(doc, "kind")?,
         key: root_str(doc, "key")?,
@@ -284,18 +284,18 @@ pub(crate) fn envelope<R: ReadDoc>(doc: &R) -> Option<Envelope> {
 
 /// Whether the record is live (never deleted, or edited concurrently with
 /// its deletion).
-pub(crate) fn is_live<R: ReadDoc>(doc: &R) -> bool {
+pub fn is_live<R: ReadDoc>(doc: &R) -> bool {
     doc.get(ROOT, "live").ok().flatten().is_some()
 }
 
 /// The tombstone `{at, by}`, if a delete was ever made.
-pub(crate) fn tombstone<R: ReadDoc>(doc: &R) -> Option<Value> {
+pub fn tombstone<R: ReadDoc>(doc: &R) -> Option<Value> {
     let objs = root_objs(doc, "tombstone");
     (!objs.is_empty()).then(|| read_union(doc, &objs))
 }
 
 /// The transition log.
-pub(crate) fn transitions<R: ReadDoc>(doc: &R) -> Vec<Transition> {
+pub fn transitions<R: ReadDoc>(doc: &R) -> Vec<Transition> {
     let objs = root_objs(doc, "transitions");
     let Value::Object(map) = read_union(doc, &objs) else { return vec![] };
     map.into_iter()
@@ -307,7 +307,7 @@ pub(crate) fn transitions<R: ReadDoc>(doc: &R) -> Vec<Transition> {
 }
 
 /// Every field that holds concurrent, differing values.
-pub(crate) fn conflicts<R: ReadDoc>(doc: &R) -> Vec<FieldConflict> {
+pub fn conflicts<R: ReadDoc>(doc: &R) -> Vec<FieldConflict> {
     read_data(doc).1
 }
 
@@ -354,7 +354,7 @@ fn walk_key<R: ReadDoc>(doc: &R, objs: &[ExId], key: &str, path: &mut Vec<String
 // ---------------------------------------------------------------- writing
 
 /// Writes a new record's envelope and fields.
-pub(crate) fn create<T: Transactable>(tx: &mut T, id: &str, env: &Envelope, data: &Value) -> Result<()> {
+pub fn create<T: Transactable>(tx: &mut T, id: &str, env: &Envelope, data: &Value) -> Result<()> {
     let e = am(id);
     tx.put(ROOT, "ayni", ScalarValue::Uint(LAYOUT_VERSION)).map_err(&e)?;
     tx.put(ROOT, "kind", env.kind.as_str()).map_err(&e)?;
@@ -374,7 +374,7 @@ pub(crate) fn create<T: Transactable>(tx: &mut T, id: &str, env: &Envelope, data
 }
 
 /// Marks an edit: a fresh `live` token (see the module doc).
-pub(crate) fn touch<T: Transactable>(tx: &mut T, id: &str) -> Result<()> {
+pub fn touch<T: Transactable>(tx: &mut T, id: &str) -> Result<()> {
     tx.put(ROOT, "live", crate::id::new_item_id()).map_err(am(id))?;
     Ok(())
 }
@@ -387,7 +387,7 @@ fn data_obj<T: Transactable>(tx: &mut T, id: &str) -> Result<ExId> {
 }
 
 /// Sets the field at `path` (creating intermediate maps).
-pub(crate) fn set_path<T: Transactable>(tx: &mut T, id: &str, path: &[String], value: &Value) -> Result<()> {
+pub fn set_path<T: Transactable>(tx: &mut T, id: &str, path: &[String], value: &Value) -> Result<()> {
     let Some((last, parents)) = path.split_last() else {
         return Err(Error::malformed("field path", "empty field path"));
     };
@@ -406,7 +406,7 @@ pub(crate) fn set_path<T: Transactable>(tx: &mut T, id: &str, path: &[String], v
 
 /// Removes the field at `path` from every concurrent copy of its parent.
 /// Returns false when there was no such field.
-pub(crate) fn unset_path<T: Transactable>(tx: &mut T, id: &str, path: &[String]) -> Result<bool> {
+pub fn unset_path<T: Transactable>(tx: &mut T, id: &str, path: &[String]) -> Result<bool> {
     let Some((last, parents)) = path.split_last() else {
         return Err(Error::malformed("field path", "empty field path"));
     };
@@ -422,7 +422,7 @@ pub(crate) fn unset_path<T: Transactable>(tx: &mut T, id: &str, path: &[String])
 }
 
 /// Settles a conflict: `value` replaces every concurrent value at `path`.
-pub(crate) fn resolve_path<T: Transactable>(tx: &mut T, id: &str, path: &[String], value: &Value) -> Result<()> {
+pub fn resolve_path<T: Transactable>(tx: &mut T, id: &str, path: &[String], value: &Value) -> Result<()> {
     let Some((last, parents)) = path.split_last() else {
         return Err(Error::malformed("field path", "empty field path"));
     };
@@ -442,7 +442,7 @@ pub(crate) fn resolve_path<T: Transactable>(tx: &mut T, id: &str, path: &[String
 }
 
 /// Appends an entry to the transition log.
-pub(crate) fn append_transition<T: Transactable>(tx: &mut T, id: &str, t: &Transition) -> Result<()> {
+pub fn append_transition<T: Transactable>(tx: &mut T, id: &str, t: &Transition) -> Result<()> {
     let log = match tx.get(ROOT, "transitions").map_err(am(id))? {
         Some((AmValue::Object(ObjType::Map), obj)) => obj,
         _ => tx.put_object(ROOT, "transitions", ObjType::Map).map_err(am(id))?,
@@ -455,14 +455,14 @@ pub(crate) fn append_transition<T: Transactable>(tx: &mut T, id: &str, t: &Trans
 }
 
 /// Deletes the record (tombstone; see the module doc).
-pub(crate) fn mark_deleted<T: Transactable>(tx: &mut T, id: &str, at: &str, by: &str) -> Result<()> {
+pub fn mark_deleted<T: Transactable>(tx: &mut T, id: &str, at: &str, by: &str) -> Result<()> {
     tx.delete(ROOT, "live").map_err(am(id))?;
     let stone = serde_json::json!({"at": at, "by": by});
     write_value(tx, id, &ROOT, "tombstone", &stone)
 }
 
 /// Clears a tombstone (keeping a record that was edited while deleted).
-pub(crate) fn clear_tombstone<T: Transactable>(tx: &mut T, id: &str) -> Result<()> {
+pub fn clear_tombstone<T: Transactable>(tx: &mut T, id: &str) -> Result<()> {
     if tx.get(ROOT, "tombstone").map_err(am(id))?.is_some() {
         tx.delete(ROOT, "tombstone").map_err(am(id))?;
     }
@@ -569,6 +569,15 @@ fn update_list<T: Transactable>(tx: &mut T, id: &str, list: &ExId, items: &[Valu
     fill_list(tx, id, list, prefix, &items[prefix..items.len() - suffix])
 }
 
+/// Whether `key` may name a record: 1–64 ASCII letters, digits, `.`,
+/// `_` or `-`, starting with a letter or digit.
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && key.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,7 +616,10 @@ mod tests {
 
     #[test]
     fn a_record_built_in_one_batch_reads_like_one_built_op_by_op() {
-        let data = crate::seed::edan_like(7);
+        // the demo's EDAN: zones, tallies per zone and team, needs, services
+        let demo: serde_json::Value = serde_json::from_str(include_str!("../../node/src/seed/demo.json")).unwrap();
+        let edan = demo["records"].as_array().unwrap().iter().find(|r| r["kind"] == "edan").unwrap();
+        let data = edan["fields"].clone();
         let batch = new_doc(1, data.clone());
         let mut by_op = Automerge::new().with_actor(ActorId::from(vec![1; 32]));
         let mut tx = by_op.transaction();

@@ -14,11 +14,11 @@ use automerge::{ChangeHash, ObjId, ObjType, ReadDoc, Value as AmValue, ROOT};
 use serde_json::{Map, Value};
 
 /// A path from the document's root: `["data", "tallies", "z1"]`.
-pub(crate) type Path = Vec<String>;
+pub type Path = Vec<String>;
 
 /// One of the values at a path.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Val {
+pub enum Val {
     /// A scalar, as JSON.
     Scalar(Value),
     /// A map (its contents are the paths below).
@@ -43,7 +43,7 @@ impl Val {
     }
 
     /// The object a map, list or text value is.
-    pub(crate) fn object(&self) -> Option<&ObjId> {
+    pub fn object(&self) -> Option<&ObjId> {
         match self {
             Val::Scalar(_) => None,
             Val::Map(id) | Val::List(id, _) | Val::Text(id, _) => Some(id),
@@ -53,27 +53,27 @@ impl Val {
 
 /// A document read at some heads: every path with all its values.
 #[derive(Debug, Default)]
-pub(crate) struct Snapshot {
+pub struct Snapshot {
     /// Path → its values (sorted; more than one when concurrent).
     pub paths: BTreeMap<Path, Vec<Val>>,
 }
 
 impl Snapshot {
     /// Reads `doc` at `heads` (`None`: at its current heads).
-    pub(crate) fn read<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>) -> Snapshot {
+    pub fn read<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>) -> Snapshot {
         let mut s = Snapshot::default();
         walk(doc, heads, &[ROOT], &mut vec![], &mut s.paths);
         s
     }
 
     /// The values at `path`.
-    pub(crate) fn get(&self, path: &[String]) -> Option<&[Val]> {
+    pub fn get(&self, path: &[String]) -> Option<&[Val]> {
         self.paths.get(path).map(Vec::as_slice)
     }
 
     /// The one scalar at `path` (`None` when absent, concurrent or not a
     /// scalar).
-    pub(crate) fn scalar(&self, path: &[&str]) -> Option<&Value> {
+    pub fn scalar(&self, path: &[&str]) -> Option<&Value> {
         let path: Path = path.iter().map(|s| s.to_string()).collect();
         match self.paths.get(&path).map(Vec::as_slice) {
             Some([Val::Scalar(v)]) => Some(v),
@@ -82,18 +82,18 @@ impl Snapshot {
     }
 
     /// Every path at or below `prefix`, in order.
-    pub(crate) fn below<'a>(&'a self, prefix: &'a [String]) -> impl Iterator<Item = (&'a Path, &'a Vec<Val>)> + 'a {
+    pub fn below<'a>(&'a self, prefix: &'a [String]) -> impl Iterator<Item = (&'a Path, &'a Vec<Val>)> + 'a {
         self.paths.range(prefix.to_vec()..).take_while(move |(p, _)| p.starts_with(prefix))
     }
 
     /// The keys directly under `prefix`.
-    pub(crate) fn children<'a>(&'a self, prefix: &'a [String]) -> impl Iterator<Item = &'a String> + 'a {
+    pub fn children<'a>(&'a self, prefix: &'a [String]) -> impl Iterator<Item = &'a String> + 'a {
         self.below(prefix).filter(move |(p, _)| p.len() == prefix.len() + 1).map(|(p, _)| &p[prefix.len()])
     }
 
     /// The value at `prefix` rebuilt as JSON from the paths below it (the
     /// first of concurrent values; lists and text as read).
-    pub(crate) fn json(&self, prefix: &[String]) -> Option<Value> {
+    pub fn json(&self, prefix: &[String]) -> Option<Value> {
         match self.get(prefix)?.first()? {
             Val::Scalar(v) => Some(v.clone()),
             Val::List(_, items) => Some(Value::Array(items.clone())),
@@ -117,7 +117,7 @@ impl Snapshot {
 impl Snapshot {
     /// The transition log's entries (those that read as entries; the fold
     /// would ignore the others).
-    pub(crate) fn log(&self) -> Vec<crate::lifecycle::Transition> {
+    pub fn log(&self) -> Vec<crate::lifecycle::Transition> {
         let log = vec!["transitions".to_string()];
         let ids: Vec<String> = self.children(&log).cloned().collect();
         ids.into_iter()
@@ -130,14 +130,14 @@ impl Snapshot {
     }
 
     /// The record's state by its kind's lifecycle (`None` without one).
-    pub(crate) fn state(&self, schema: &crate::schema::KindSchema) -> Option<String> {
+    pub fn state(&self, schema: &crate::schema::KindSchema) -> Option<String> {
         schema.lifecycle.as_ref().map(|lc| lc.fold(&self.log()).state)
     }
 }
 
 /// Every path where `before` and `after` differ (in either direction), in
 /// order, with the values on each side.
-pub(crate) fn differences<'a>(
+pub fn differences<'a>(
     before: &'a Snapshot,
     after: &'a Snapshot,
 ) -> Vec<(&'a Path, Option<&'a [Val]>, Option<&'a [Val]>)> {

@@ -373,7 +373,7 @@ fn normalize_at(
     let (doc, s) = at;
     if let Some(target) = s.get("x-ref").and_then(Value::as_str) {
         if let Value::String(text) = &value {
-            if text.parse::<crate::DocumentId>().is_ok() {
+            if text.parse::<crate::id::DocumentId>().is_ok() {
                 return Ok(value);
             }
             let (want, key) = match text.split_once(':') {
@@ -464,7 +464,7 @@ mod tests {
     fn errors_name_field_and_reason() {
         let s = schemas().unwrap();
         let edan = s.kind("edan").unwrap();
-        let id = crate::DocumentId::random().unwrap().to_string();
+        let id = crate::id::DocumentId::random().unwrap().to_string();
         let bad = json!({"event_id": id, "edan_type": "preliminar",
             "tallies": {"z2": {"gaem-2": {"dead": -1}}}});
         let e = edan.validate(&bad).unwrap_err().to_string();
@@ -484,7 +484,7 @@ mod tests {
     fn normalize_keys_sets_and_resolves_references() {
         let s = schemas().unwrap();
         let edan = s.kind("edan").unwrap();
-        let target = crate::DocumentId::random().unwrap().to_string();
+        let target = crate::id::DocumentId::random().unwrap().to_string();
         let t2 = target.clone();
         let mut resolve = move |kind: &str, key: &str| -> Result<Option<String>> {
             Ok((kind == "event" && key == "ev-sama").then(|| t2.clone()))
