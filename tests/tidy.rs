@@ -25,7 +25,7 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
 
 fn crates() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["model/src", "store/src", "node/src", "cli/src", "api/src", "mirror/src", "export/src", "forms/src"]
+    ["model/src", "store/src", "sync/src", "node/src", "cli/src", "api/src", "mirror/src", "export/src", "forms/src"]
         .iter()
         .map(|d| root.join(d))
         .collect()

@@ -360,7 +360,7 @@ pub fn create_network(home: &Path, name: &str) -> Result<(NetworkInfo, SecretKey
     }
     let key = SecretKey::generate()?;
     let info = NetworkInfo::new(name, &key.public());
-    key.write_new(&home.join("network.key"))?;
+    crate::key_file::write_new(&key, &home.join("network.key"))?;
     write_network(home, &info)?;
     Ok((info, key))
 }
@@ -369,7 +369,7 @@ pub fn create_network(home: &Path, name: &str) -> Result<(NetworkInfo, SecretKey
 pub fn network_key(home: &Path) -> Result<Option<SecretKey>> {
     let path = home.join("network.key");
     if path.exists() {
-        SecretKey::read(&path).map(Some)
+        crate::key_file::read(&path).map(Some)
     } else {
         Ok(None)
     }

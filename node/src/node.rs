@@ -319,7 +319,7 @@ impl Node {
             node_id: key.public().node_id().to_string(),
             created_at: rfc3339(now()),
         };
-        key.write_new(&key_path)?;
+        crate::key_file::write_new(&key, &key_path)?;
         let json = serde_json::to_vec_pretty(&info).map_err(|e| Error::Internal(e.to_string()))?;
         let path = home.join("node.json");
         crate::atomic_file::replace(&path, &json, crate::atomic_file::Access::Shared)
@@ -339,7 +339,7 @@ impl Node {
         if info.format != NODE_FORMAT {
             return Err(Error::Format { path: info_path, found: info.format.to_string(), supported: NODE_FORMAT });
         }
-        let key = SecretKey::read(&home.join("node.key"))?;
+        let key = crate::key_file::read(&home.join("node.key"))?;
         let node_id = key.public().node_id();
         let (store, writer) = Store::open(&home.join("store"))?;
         Ok(Node::of(home, key, node_id, info, store, writer)?)

@@ -17,7 +17,6 @@ use crate::attest::{Proof, Signed};
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
 use crate::identity::NodeId;
-use crate::identity::SecretKey;
 use crate::network::{self, Membership, NetworkInfo, Revocation, RevocationPayload, Role};
 use crate::node::{Node, Reader};
 use crate::sync::DocStore;
@@ -340,7 +339,7 @@ impl Node {
         let (issuer, issuer_membership) = match network::network_key(self.home())? {
             Some(k) => (k, None),
             None => (
-                SecretKey::read(&self.home().join("node.key"))?,
+                crate::key_file::read(&self.home().join("node.key"))?,
                 Some(mine.to_token().trim_start_matches("ayni1-").to_string()),
             ),
         };

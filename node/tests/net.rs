@@ -55,7 +55,7 @@ async fn setup() -> Net {
 /// A raw QUIC connection to HQ with mallory's (valid) identity.
 async fn raw(net: &Net) -> (quinn::Endpoint, quinn::Connection) {
     let network = net.mallory.network().await.unwrap().unwrap();
-    let key = ayni_node::identity::SecretKey::read(&net.mallory.home().join("node.key")).unwrap();
+    let key = ayni_node::key_file::read(&net.mallory.home().join("node.key")).unwrap();
     let (cert, pk) = tls::identity(&key, &net.mallory.membership().await.unwrap().unwrap()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(tls::PeerVerifier::new(network, Arc::new(Anyone), provider.clone()));

@@ -280,7 +280,7 @@ pub fn tamper(node: &Ayni, edits: Vec<(&str, Tamper)>) {
     use automerge::ReadDoc;
     use ayni_node::store::{DocWrite, Payload};
     let (store, writer) = ayni_node::store::Store::open(&node.home().join("store")).expect("open the laptop's store");
-    let key = ayni_node::identity::SecretKey::read(&node.home().join("node.key")).expect("its key");
+    let key = ayni_node::key_file::read(&node.home().join("node.key")).expect("its key");
     let mut docs: Vec<(
         ayni_node::DocumentId,
         automerge::Automerge,

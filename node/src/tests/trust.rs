@@ -39,7 +39,7 @@ fn net() -> Net {
     }
     let c = field.pop().unwrap();
     let a = field.pop().unwrap();
-    let a_key = SecretKey::read(&a.home().join("node.key")).unwrap();
+    let a_key = crate::key_file::read(&a.home().join("node.key")).unwrap();
     Net { _dir: dir, hq, a, c, a_key }
 }
 
@@ -371,7 +371,7 @@ fn no_one_may_change_the_envelope_and_a_deleted_kind_does_not_stop_the_rest() {
     let n = net();
     n.hq.seed().unwrap();
     c_holds(&n, &["practice:BP-MMS"]);
-    let hq_key = SecretKey::read(&n.hq.home().join("node.key")).unwrap();
+    let hq_key = crate::key_file::read(&n.hq.home().join("node.key")).unwrap();
     for (who, key) in [("field", &n.a_key), ("hq", &hq_key)] {
         for envelope in ["kind", "key", "ayni", "created_by"] {
             let (id, bytes) = rogue_edit_by(&n, key, "practice:BP-MMS", |tx, _| {
@@ -598,7 +598,7 @@ fn a_deleted_record_is_still_judged_and_its_tombstone_holds_only_when_and_who() 
     n.hq.seed().unwrap();
     n.hq.add("person", Some("ana"), json!({"full_name": "Ana"})).unwrap();
     c_holds(&n, &["person:ana"]);
-    let hq_key = SecretKey::read(&n.hq.home().join("node.key")).unwrap();
+    let hq_key = crate::key_file::read(&n.hq.home().join("node.key")).unwrap();
     // even HQ's delete may not carry junk in its tombstone, nor leave invalid fields behind
     let (id, bytes) = rogue_edit_by(&n, &hq_key, "person:ana", |tx, data| {
         tx.delete(ROOT, "live").unwrap();

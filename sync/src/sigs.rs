@@ -22,7 +22,7 @@ use automerge::{Automerge, Change, ChangeHash};
 
 use crate::attest::{Proof, Signed};
 use crate::id::DocumentId;
-use crate::sync::wire::Frame;
+use crate::wire::Frame;
 
 /// The proofs received with a stream of frames (a sync session, a bundle,
 /// one document's bytes), by change hash, whichever version sent them.

@@ -512,7 +512,7 @@ pub fn unpack(compressed: &[u8]) -> Result<Vec<Frame>, WireError> {
 /// be probed. automerge 0.12 divides by its bit count, so a filter claiming
 /// entries with zero bits per entry would panic it (found by the
 /// `reconcile` fuzz target).
-pub(crate) fn bloom_is_sound(bytes: &[u8]) -> bool {
+pub fn bloom_is_sound(bytes: &[u8]) -> bool {
     let mut values = [0u64; 2];
     let mut rest = bytes;
     for v in &mut values {

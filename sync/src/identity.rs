@@ -2,13 +2,13 @@
 //! automerge actor ID derived from the key.
 //!
 //! Owns: key generation, the key file format, node-ID encoding. Must never:
-//! reveal secret bytes through `Debug`/`Display`, or touch the store.
+//! reveal secret bytes through `Debug`/`Display`, or touch a file or the
+//! store (the node reads and writes key files: `ayni_node::key_file`).
 //!
 //! Key file (`node.key`, mode 0600): `b"AYNK"`, format byte `1`, then the
 //! 32-byte Ed25519 seed.
 
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 
 use data_encoding::BASE32_NOPAD;
@@ -58,28 +58,29 @@ impl SecretKey {
         self.0.sign(msg).to_bytes()
     }
 
-    pub(crate) fn signing_key(&self) -> &SigningKey {
+    pub fn signing_key(&self) -> &SigningKey {
         &self.0
     }
 
-    /// Writes the key file (created new, mode 0600), refusing to overwrite.
-    pub fn write_new(&self, path: &Path) -> Result<()> {
+    /// The key file's bytes (`node.key`, `network.key`): written by the
+    /// node, mode 0600, never shown.
+    pub fn file_bytes(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(37);
         bytes.extend_from_slice(KEY_MAGIC);
         bytes.push(KEY_FORMAT);
         bytes.extend_from_slice(&self.0.to_bytes());
-        crate::atomic_file::create(path, &bytes, crate::atomic_file::Access::Owner).map_err(|e| Error::io(path, e))
+        bytes
     }
 
-    /// Reads a key file written by [`SecretKey::write_new`].
-    pub fn read(path: &Path) -> Result<SecretKey> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    /// The key in a key file's bytes ([`SecretKey::file_bytes`]); `name`
+    /// names the file in errors.
+    pub fn from_file_bytes(bytes: &[u8], name: &str) -> Result<SecretKey> {
         if bytes.len() != 37 || &bytes[..4] != KEY_MAGIC {
-            return Err(Error::Damaged { id: path.display().to_string(), reason: "not an Ayni key file".into() });
+            return Err(Error::Damaged { id: name.to_string(), reason: "not an Ayni key file".into() });
         }
         if bytes[4] != KEY_FORMAT {
             return Err(Error::Damaged {
-                id: path.display().to_string(),
+                id: name.to_string(),
                 reason: format!("key file format {} is not supported", bytes[4]),
             });
         }
@@ -233,13 +234,13 @@ mod tests {
     }
 
     #[test]
-    fn key_file_round_trips_and_is_not_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("node.key");
+    fn key_file_bytes_round_trip_and_others_are_refused() {
         let key = SecretKey::generate().unwrap();
-        key.write_new(&path).unwrap();
-        assert!(key.write_new(&path).is_err());
-        let back = SecretKey::read(&path).unwrap();
+        let back = SecretKey::from_file_bytes(&key.file_bytes(), "node.key").unwrap();
         assert_eq!(back.public(), key.public());
+        let mut other = key.file_bytes();
+        other[4] = 9;
+        assert!(SecretKey::from_file_bytes(&other, "node.key").is_err());
+        assert!(SecretKey::from_file_bytes(b"AYNK", "node.key").is_err());
     }
 }

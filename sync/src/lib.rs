@@ -1,12 +1,16 @@
-//! Replication, sans I/O: one [`Session`] per connection, fed the peer's
-//! frames and polled for its own, with storage behind the [`DocStore`] trait.
+//! Replication, sans I/O (crate `ayni-sync`): one [`Session`] per
+//! connection, fed the peer's frames and polled for its own, with storage
+//! behind the [`DocStore`] trait; the proofs that travel with changes
+//! ([`attest`], [`identity`]) and [`inflate`], which bounds every
+//! compressed input before it is read.
 //!
 //! Owns: the replication protocol (see FORMATS.md): version
 //! negotiation, membership exchange, range-based set reconciliation over
 //! `(document ID, state hash)` items, then automerge's own sync protocol
 //! for documents that differ and whole documents for those one side lacks.
 //! Must never: touch sockets, tokio, quinn or sled, read the clock, or use
-//! randomness; the driver in `net` does all of that.
+//! randomness (key generation asks the OS, nothing else); the driver in
+//! the node's `net` does all of that. Depends on `ayni-model` only.
 //!
 //! # Calling contract
 //! The initiator calls [`Session::next_batch`] first and sends the frames;
@@ -17,7 +21,10 @@
 //! may take a batch in parts instead ([`Session::next_part`], sending each
 //! as it comes, until the part that ends with `End`).
 
+pub mod attest;
 pub mod blob_wire;
+pub mod identity;
+pub mod inflate;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod memory;
 pub mod ranges;
@@ -29,6 +36,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use serde::Serialize;
+
+use ayni_model::{error, id};
 
 use crate::attest::Proof;
 use crate::id::DocumentId;
@@ -48,9 +57,9 @@ pub const BATCH_BYTES: usize = 16 * 1024 * 1024;
 pub trait DocStore {
     /// Every document's `(ID, state hash)`, from the store's summary (no
     /// document is loaded).
-    fn items(&self) -> crate::Result<Vec<(DocumentId, Hash16)>>;
+    fn items(&self) -> crate::error::Result<Vec<(DocumentId, Hash16)>>;
     /// Loads a document.
-    fn load(&self, id: &DocumentId) -> crate::Result<Option<Automerge>>;
+    fn load(&self, id: &DocumentId) -> crate::error::Result<Option<Automerge>>;
     /// Stores a document that gained changes from the peer, admitting only
     /// changes whose signatures (`sigs`, or already stored) verify; returns
     /// how many changes were refused. For a document new to this node,
@@ -63,16 +72,16 @@ pub trait DocStore {
         doc: &Automerge,
         received: Option<&[u8]>,
         sigs: &HashMap<[u8; 32], Proof>,
-    ) -> crate::Result<usize>;
+    ) -> crate::error::Result<usize>;
     /// Stored signatures of the changes with these hashes.
-    fn signatures(&self, hashes: &[ChangeHash]) -> crate::Result<Vec<crate::attest::Signed>>;
+    fn signatures(&self, hashes: &[ChangeHash]) -> crate::error::Result<Vec<crate::attest::Signed>>;
     /// Makes every saved document durable.
-    fn commit(&mut self) -> crate::Result<()>;
+    fn commit(&mut self) -> crate::error::Result<()>;
     /// Membership tokens this node knows.
-    fn members(&self) -> crate::Result<Vec<Vec<u8>>>;
+    fn members(&self) -> crate::error::Result<Vec<Vec<u8>>>;
     /// Verifies and records a membership token from the peer; `Ok(false)`
     /// when it was already known. An invalid token is an error.
-    fn add_member(&mut self, token: &[u8]) -> crate::Result<bool>;
+    fn add_member(&mut self, token: &[u8]) -> crate::error::Result<bool>;
 }
 
 /// Why a session failed.
@@ -97,7 +106,7 @@ pub enum SyncError {
     Peer(String),
     /// A document from the peer was refused, or storage failed.
     #[error("{0}")]
-    Store(#[from] crate::Error),
+    Store(#[from] crate::error::Error),
 }
 
 /// Who opened the connection.
@@ -169,7 +178,7 @@ struct BatchInProgress {
 impl Session {
     /// A new session. `node_id` is this node's; the store's summary is read
     /// once, here.
-    pub fn new<S: DocStore>(role: Role, node_id: [u8; 20], store: &S) -> crate::Result<Session> {
+    pub fn new<S: DocStore>(role: Role, node_id: [u8; 20], store: &S) -> crate::error::Result<Session> {
         let set = ItemSet::new(store.items()?);
         let local = Hello {
             versions: VERSIONS.to_vec(),
@@ -224,7 +233,7 @@ impl Session {
         store: &S,
         id: DocumentId,
         hashes: Vec<ChangeHash>,
-    ) -> crate::Result<Frame> {
+    ) -> crate::error::Result<Frame> {
         let known = store.signatures(&hashes)?;
         Ok(sigs::proofs_frame(id, self.version(), hashes, &known))
     }
@@ -550,7 +559,7 @@ fn cached<'d, S: DocStore>(
     docs: &'d mut BTreeMap<DocumentId, Automerge>,
     store: &S,
     id: &DocumentId,
-) -> crate::Result<&'d mut Automerge> {
+) -> crate::error::Result<&'d mut Automerge> {
     Ok(match docs.entry(*id) {
         std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::btree_map::Entry::Vacant(v) => v.insert(store.load(id)?.unwrap_or_default()),
