@@ -10,10 +10,15 @@ pub fn arg(name: &str, default: usize) -> usize {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(default)
 }
 
-/// The release binary (benches measure what users run).
+/// The release binary (benches measure what users run), or the one
+/// `AYNI_BENCH_BIN` names: another build (a baseline commit's), measured by
+/// the same bench in the same run.
 pub fn bin() -> PathBuf {
-    let b = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/ayni");
-    assert!(b.exists(), "build it first: cargo build --release -p ayni-cli");
+    let b = match std::env::var_os("AYNI_BENCH_BIN") {
+        Some(other) => PathBuf::from(other),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/ayni"),
+    };
+    assert!(b.exists(), "build it first: cargo build --release -p ayni-cli (or set AYNI_BENCH_BIN)");
     b
 }
 

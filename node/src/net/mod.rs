@@ -557,11 +557,12 @@ impl Endpoint {
     }
 
     /// Notes a completed sync: the peer's state, and what it now holds (for
-    /// `bundle export --since`).
+    /// `bundle export --since`) — on disk before the sync is reported done,
+    /// so `ayni peers` shows it even if the node stops right after.
     async fn record_sync(&self, peer: NodeId, addr: String) {
         let remembered = self
             .engine
-            .call(Durability::Deferred, move |node| {
+            .call(Durability::OnDisk, move |node| {
                 let _ = node.note_peer(Some(peer), &addr, |p| {
                     p.state = "ok".into();
                     p.last_sync = Some(crate::node::now_rfc3339());
