@@ -17,6 +17,9 @@
 use crate::identity::NodeId;
 use crate::store::Table;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -298,24 +301,46 @@ impl Reader {
 
     /// The client a bearer token belongs to, if it is valid now.
     pub fn authenticate(&self, token: Option<&str>) -> std::result::Result<Client, AuthError> {
-        let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
-        let (name, secret) =
-            token.strip_prefix(TOKEN_PREFIX).and_then(|r| r.rsplit_once('_')).ok_or(AuthError::Invalid)?;
-        if !valid_name(name) {
-            return Err(AuthError::Invalid);
+        let clients = self.clients_now().map_err(|_| AuthError::Invalid)?;
+        check_token(token, |name| clients.get(name))
+    }
+
+    /// [`Reader::authenticate`] when the clients are cached and current
+    /// (no store read: cheap enough for an async worker); `None` when
+    /// they must be read first.
+    pub(crate) fn authenticate_cached(&self, token: Option<&str>) -> Option<std::result::Result<Client, AuthError>> {
+        let generation = self.store().policy_generation();
+        let cache = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cache {
+            Some((at, clients)) if *at == generation => Some(check_token(token, |name| clients.get(name))),
+            _ => None,
         }
-        let client = self.client(name).ok().flatten().ok_or(AuthError::Invalid)?;
-        let given = hex_sha256(secret.as_bytes());
-        if !bool::from(given.as_bytes().ct_eq(client.secret_sha256.as_bytes())) {
-            return Err(AuthError::Invalid);
+    }
+
+    /// Every client by name, as stored now: from the cache while no row of
+    /// the clients tables changed (each such write moves the policy
+    /// generation), else read again.
+    fn clients_now(&self) -> Result<Arc<HashMap<String, Client>>> {
+        // the generation is read first: a write racing this read makes the
+        // cache stale at once, never current with old rows
+        let generation = self.store().policy_generation();
+        let mut cache = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, clients)) = &*cache {
+            if *at == generation {
+                return Ok(clients.clone());
+            }
         }
-        still_valid(client)
+        let clients: Arc<HashMap<String, Client>> =
+            Arc::new(self.clients()?.into_iter().map(|c| (c.name.clone(), c)).collect());
+        *cache = Some((generation, clients.clone()));
+        Ok(clients)
     }
 
     /// `client` as it is now: refused once revoked or expired since its
     /// token was checked (a write for it is judged on the engine, later).
     pub(crate) fn current_client(&self, client: &Client) -> std::result::Result<Client, AuthError> {
-        still_valid(self.client(&client.name).ok().flatten().ok_or(AuthError::Invalid)?)
+        let clients = self.clients_now().map_err(|_| AuthError::Invalid)?;
+        still_valid(clients.get(&client.name).cloned().ok_or(AuthError::Invalid)?)
     }
 
     /// Whether `actor` may read `rec`: the node and clients bound to no
@@ -466,6 +491,29 @@ impl Node {
 }
 
 /// `client` unless it was revoked or its token expired.
+/// The client `token` names, if its secret matches (compared in constant
+/// time) and it is valid now; `lookup` finds a client by name.
+fn check_token<'a>(
+    token: Option<&str>,
+    lookup: impl FnOnce(&str) -> Option<&'a Client>,
+) -> std::result::Result<Client, AuthError> {
+    let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
+    let (name, secret) = token.strip_prefix(TOKEN_PREFIX).and_then(|r| r.rsplit_once('_')).ok_or(AuthError::Invalid)?;
+    if !valid_name(name) {
+        return Err(AuthError::Invalid);
+    }
+    let client = lookup(name).ok_or(AuthError::Invalid)?;
+    let given = hex_sha256(secret.as_bytes());
+    if !bool::from(given.as_bytes().ct_eq(client.secret_sha256.as_bytes())) {
+        return Err(AuthError::Invalid);
+    }
+    still_valid(client.clone())
+}
+
+/// The clients of a node by name, as of a policy generation.
+#[derive(Default)]
+pub(crate) struct ClientCache(Mutex<Option<(u64, Arc<HashMap<String, Client>>)>>);
+
 fn still_valid(client: Client) -> std::result::Result<Client, AuthError> {
     if let Some(at) = &client.revoked_at {
         return Err(AuthError::Revoked(client.name.clone(), at.clone()));
@@ -518,5 +566,25 @@ mod tests {
         assert_eq!(node.clients().unwrap().len(), 2);
         assert_eq!(parse_duration("30d").unwrap(), time::Duration::days(30));
         assert!(parse_duration("30").is_err() && parse_duration("-1d").is_err() && parse_duration("1y").is_err());
+    }
+
+    #[test]
+    fn cached_clients_go_stale_with_any_change_to_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::init(dir.path(), "hq").unwrap();
+        let (_, token) = node.add_client("tab-1", ClientRole::Field, NewClient::default()).unwrap();
+        assert_eq!(node.authenticate_cached(Some(&token)), None, "nothing cached yet: the store is read");
+        assert_eq!(node.authenticate(Some(&token)).unwrap().name, "tab-1");
+        assert_eq!(node.authenticate_cached(Some(&token)).unwrap().unwrap().name, "tab-1");
+        // a new client, then a revocation: each makes the cache stale at once
+        let (_, other) = node.add_client("tab-2", ClientRole::Field, NewClient::default()).unwrap();
+        assert_eq!(node.authenticate_cached(Some(&other)), None);
+        assert_eq!(node.authenticate(Some(&other)).unwrap().name, "tab-2");
+        node.revoke_client("tab-1").unwrap();
+        assert_eq!(node.authenticate_cached(Some(&token)), None);
+        assert!(matches!(node.authenticate(Some(&token)), Err(AuthError::Revoked(..))));
+        assert!(matches!(node.authenticate_cached(Some(&token)), Some(Err(AuthError::Revoked(..)))));
+        let tab1 = Client { name: "tab-1".into(), ..node.authenticate(Some(&other)).unwrap() };
+        assert!(node.may_write(&Actor::Client(tab1), None).is_err(), "a write re-checks the client");
     }
 }

@@ -321,6 +321,10 @@ impl NodeHandle {
 
     /// The client a token stands for, if it is valid now.
     pub async fn authenticate(&self, token: Option<String>) -> Result<std::result::Result<Client, AuthError>> {
+        // the clients cached and current: no store read, no hop
+        if let Some(answer) = self.node().authenticate_cached(token.as_deref()) {
+            return Ok(answer);
+        }
         self.read(move |n| Ok(n.authenticate(token.as_deref()))).await
     }
 
@@ -395,7 +399,8 @@ impl NodeHandle {
     // ----------------------------------------------------- records, write
 
     /// Creates a record for `actor`: built, validated, judged and signed
-    /// beside the engine; stored by it (with the key check that counts).
+    /// beside the engine (several at once); stored by it, with the key
+    /// check that counts and the client checked again.
     pub async fn create(&self, actor: &Actor, kind: &str, key: Option<&str>, fields: Value) -> Result<Record> {
         let (a, kind, key) = (actor.clone(), kind.to_string(), key.map(String::from));
         let new = self

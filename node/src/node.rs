@@ -212,6 +212,9 @@ pub(crate) struct Reader {
     /// Which records reference which blobs, as of a feed position (see the
     /// attach module): brought up to date from the feed, record by record.
     pub(crate) blob_refs: std::sync::Mutex<Option<(u64, crate::blobs::RefIndex)>>,
+    /// The clients this node issued, as of a policy generation (see the
+    /// clients module): authentication without a store read.
+    pub(crate) clients: crate::clients::ClientCache,
 }
 
 /// A node that can write: its [`Reader`] (which it derefs to) and the
@@ -377,6 +380,7 @@ impl Node {
             policy: Default::default(),
             index: Default::default(),
             blob_refs: Default::default(),
+            clients: Default::default(),
         };
         Ok(Node { reader: std::sync::Arc::new(reader), writer, writes: Default::default() })
     }
