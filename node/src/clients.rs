@@ -17,8 +17,7 @@
 use crate::identity::NodeId;
 use crate::store::Table;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,7 +27,7 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::network::Role;
-use crate::node::{Node, Reader};
+use crate::node::{Node, Reader, Rows};
 
 const TOKEN_PREFIX: &str = "ayc1_";
 
@@ -301,8 +300,8 @@ impl Reader {
 
     /// The client a bearer token belongs to, if it is valid now.
     pub fn authenticate(&self, token: Option<&str>) -> std::result::Result<Client, AuthError> {
-        let clients = self.clients_now().map_err(|_| AuthError::Invalid)?;
-        check_token(token, |name| clients.get(name))
+        let rows = self.client_rows().map_err(|_| AuthError::Invalid)?;
+        check_token(token, |name| rows.get(name).and_then(|row| stored_client(row)))
     }
 
     /// [`Reader::authenticate`] when the clients are cached and current
@@ -310,37 +309,38 @@ impl Reader {
     /// they must be read first.
     pub(crate) fn authenticate_cached(&self, token: Option<&str>) -> Option<std::result::Result<Client, AuthError>> {
         let generation = self.store().policy_generation();
-        let cache = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         match &*cache {
-            Some((at, clients)) if *at == generation => Some(check_token(token, |name| clients.get(name))),
+            Some((at, rows)) if *at == generation => {
+                Some(check_token(token, |name| rows.get(name).and_then(|row| stored_client(row))))
+            }
             _ => None,
         }
     }
 
-    /// Every client by name, as stored now: from the cache while no row of
-    /// the clients tables changed (each such write moves the policy
-    /// generation), else read again.
-    fn clients_now(&self) -> Result<Arc<HashMap<String, Client>>> {
+    /// The clients table's rows, as stored now: from the cache while no
+    /// row of it changed (each such write moves the policy generation),
+    /// else read again.
+    fn client_rows(&self) -> Result<Rows> {
         // the generation is read first: a write racing this read makes the
         // cache stale at once, never current with old rows
         let generation = self.store().policy_generation();
-        let mut cache = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, clients)) = &*cache {
+        let mut cache = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, rows)) = &*cache {
             if *at == generation {
-                return Ok(clients.clone());
+                return Ok(rows.clone());
             }
         }
-        let clients: Arc<HashMap<String, Client>> =
-            Arc::new(self.clients()?.into_iter().map(|c| (c.name.clone(), c)).collect());
-        *cache = Some((generation, clients.clone()));
-        Ok(clients)
+        let rows: Rows = Arc::new(self.store().rows(Table::Clients)?.into_iter().collect());
+        *cache = Some((generation, rows.clone()));
+        Ok(rows)
     }
 
     /// `client` as it is now: refused once revoked or expired since its
     /// token was checked (a write for it is judged on the engine, later).
     pub(crate) fn current_client(&self, client: &Client) -> std::result::Result<Client, AuthError> {
-        let clients = self.clients_now().map_err(|_| AuthError::Invalid)?;
-        still_valid(clients.get(&client.name).cloned().ok_or(AuthError::Invalid)?)
+        let rows = self.client_rows().map_err(|_| AuthError::Invalid)?;
+        still_valid(rows.get(&client.name).and_then(|row| stored_client(row)).ok_or(AuthError::Invalid)?)
     }
 
     /// Whether `actor` may read `rec`: the node and clients bound to no
@@ -493,9 +493,9 @@ impl Node {
 /// `client` unless it was revoked or its token expired.
 /// The client `token` names, if its secret matches (compared in constant
 /// time) and it is valid now; `lookup` finds a client by name.
-fn check_token<'a>(
+fn check_token(
     token: Option<&str>,
-    lookup: impl FnOnce(&str) -> Option<&'a Client>,
+    lookup: impl FnOnce(&str) -> Option<Client>,
 ) -> std::result::Result<Client, AuthError> {
     let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
     let (name, secret) = token.strip_prefix(TOKEN_PREFIX).and_then(|r| r.rsplit_once('_')).ok_or(AuthError::Invalid)?;
@@ -507,12 +507,14 @@ fn check_token<'a>(
     if !bool::from(given.as_bytes().ct_eq(client.secret_sha256.as_bytes())) {
         return Err(AuthError::Invalid);
     }
-    still_valid(client.clone())
+    still_valid(client)
 }
 
-/// The clients of a node by name, as of a policy generation.
-#[derive(Default)]
-pub(crate) struct ClientCache(Mutex<Option<(u64, Arc<HashMap<String, Client>>)>>);
+/// A client as its stored row holds it (the secret's hash included).
+fn stored_client(row: &[u8]) -> Option<Client> {
+    let s: Stored = serde_json::from_slice(row).ok()?;
+    Some(Client { secret_sha256: s.secret_sha256, ..s.client })
+}
 
 fn still_valid(client: Client) -> std::result::Result<Client, AuthError> {
     if let Some(at) = &client.revoked_at {

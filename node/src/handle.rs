@@ -321,11 +321,10 @@ impl NodeHandle {
 
     /// The client a token stands for, if it is valid now.
     pub async fn authenticate(&self, token: Option<String>) -> Result<std::result::Result<Client, AuthError>> {
-        // the clients cached and current: no store read, no hop
-        if let Some(answer) = self.node().authenticate_cached(token.as_deref()) {
-            return Ok(answer);
+        match self.node().authenticate_cached(token.as_deref()) {
+            Some(answer) => Ok(answer), // the clients cached and current: no store read, no hop
+            None => self.read(move |n| Ok(n.authenticate(token.as_deref()))).await,
         }
-        self.read(move |n| Ok(n.authenticate(token.as_deref()))).await
     }
 
     /// The changes this node refused, and why.

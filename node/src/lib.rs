@@ -40,9 +40,9 @@
 #![deny(missing_docs)]
 
 mod admission;
-pub mod amend;
+mod amend;
 pub mod attach;
-pub mod authority;
+mod authority;
 pub mod blobs;
 mod bulk;
 pub mod bundle;
@@ -55,14 +55,14 @@ pub mod differential;
 mod engine;
 pub mod feed;
 pub mod follow;
-pub mod gateway;
+mod gateway;
 mod handle;
 mod ingest;
 pub mod key_file;
 pub mod net;
 pub mod network;
 pub mod node;
-pub mod policy;
+mod policy;
 pub mod progress;
 mod read;
 pub mod repair;
@@ -77,7 +77,7 @@ pub mod tables;
 #[cfg(test)]
 mod tests;
 pub mod trust;
-pub mod write;
+mod write;
 
 use ayni_model::effect;
 pub use ayni_model::{error, id, lifecycle, permits, record, schema};

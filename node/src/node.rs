@@ -212,10 +212,16 @@ pub(crate) struct Reader {
     /// Which records reference which blobs, as of a feed position (see the
     /// attach module): brought up to date from the feed, record by record.
     pub(crate) blob_refs: std::sync::Mutex<Option<(u64, crate::blobs::RefIndex)>>,
-    /// The clients this node issued, as of a policy generation (see the
+    /// The clients table's rows as of a policy generation (see the
     /// clients module): authentication without a store read.
-    pub(crate) clients: crate::clients::ClientCache,
+    pub(crate) clients: RowCache,
 }
+
+/// A node table's rows by name, as of a policy generation (every write to
+/// the members', revocations' or clients' tables moves it).
+pub(crate) type RowCache = std::sync::Mutex<Option<(u64, Rows)>>;
+/// A table's rows by name.
+pub(crate) type Rows = std::sync::Arc<std::collections::HashMap<String, Vec<u8>>>;
 
 /// A node that can write: its [`Reader`] (which it derefs to) and the
 /// store's one writer. Whoever holds it makes the node's writes — in a

@@ -68,18 +68,21 @@ impl Policy {
 
     /// The node belongs to a network (else it judges only its own store,
     /// and every change it makes is allowed).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn in_network(mut self) -> Policy {
         self.in_network = true;
         self
     }
 
     /// `node` is a member with `role`.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn with_member(mut self, node: NodeId, role: Role) -> Policy {
         self.members.insert(node, role);
         self
     }
 
     /// `node` was revoked.
+    #[cfg(test)]
     pub fn with_revocation(mut self, node: NodeId, revoked: Revoked) -> Policy {
         self.revocations.insert(node, Ok(revoked));
         self
