@@ -359,7 +359,19 @@ impl Server {
                         Err(e) => (code_of(&e), Some(render_error(&e))),
                     }
                 };
-                let done = tokio::task::spawn_blocking(work);
+                // a thread of its own, outside any task: the command blocks on
+                // the node's answers there, and its reads run on it directly
+                // (no second hop to the blocking pool)
+                let (finished, done) = tokio::sync::oneshot::channel();
+                let rt = tokio::runtime::Handle::current();
+                let spawned = std::thread::Builder::new().name("ayni-command".into()).spawn(move || {
+                    let _runtime = rt.enter();
+                    let _ = finished.send(work());
+                });
+                if let Err(e) = spawned {
+                    let e = anyhow::anyhow!("starting the command's thread: {e}");
+                    return exit(stream, 1, Some(render_error(&e))).await;
+                }
                 tokio::pin!(done);
                 let mut client_gone = false;
                 let (code, error) = loop {

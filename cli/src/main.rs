@@ -192,6 +192,23 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let home = home(cli.home)?;
+    // a node serving this home runs the command itself (see `control`),
+    // before this process starts a runtime it would not use; `init` and
+    // `mirror` never run inside a serving node
+    let forwarded = match cli.command {
+        Command::Init { .. } | Command::Mirror { .. } => None,
+        _ => control::forward(&home, std::env::args_os().skip(1).collect()),
+    };
+    if let Some(forwarded) = forwarded {
+        let (code, error) = forwarded?;
+        if let Some(e) = error {
+            eprintln!("ayni: error: {e}");
+        }
+        if code == 0 {
+            hold_for_crash_tests();
+        }
+        return Ok(ExitCode::from(code));
+    }
     let rt = runtime()?;
     let _inside = rt.enter();
     if let Command::Init { name } = &cli.command {
@@ -202,17 +219,6 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
     // the mirror reads a serving node's feed itself; it never runs inside it
     if let Command::Mirror { url, once } = &cli.command {
         return mirror::run(&home, url, *once, out);
-    }
-    // a node serving this home runs the command itself (see `control`)
-    if let Some(forwarded) = control::forward(&home, std::env::args_os().skip(1).collect()) {
-        let (code, error) = forwarded?;
-        if let Some(e) = error {
-            eprintln!("ayni: error: {e}");
-        }
-        if code == 0 {
-            hold_for_crash_tests();
-        }
-        return Ok(ExitCode::from(code));
     }
     if let Command::Check { repair: true } = cli.command {
         let report = Node::repair(&home)?;

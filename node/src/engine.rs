@@ -142,6 +142,12 @@ impl Engine {
         R: Send + 'static,
         F: FnOnce(&Reader) -> R + Send + 'static,
     {
+        // polled outside any task — by a thread that blocks on it anyway (the
+        // CLI's, a control-socket command's) — the read runs right here; a
+        // task's would block an async worker, so it goes to the blocking pool
+        if tokio::task::try_id().is_none() {
+            return Ok(f(&self.reader));
+        }
         let reader = self.reader.clone();
         tokio::task::spawn_blocking(move || f(&reader)).await.map_err(|_| EngineGone("failed while running a read"))
     }

@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::feed::Change;
 use crate::id::DocumentId;
 use crate::identity::NodeId;
+use crate::listing::{RecordStream, References};
 use crate::network::{Membership, NetworkInfo, Revocation, Role};
 use crate::node::{
     CheckReport, CompactReport, HistoryEntry, ImportReport, Node, NodeInfo, Reader, Record, RecordConflicts,
@@ -50,37 +51,6 @@ use crate::trust::Refusal;
 #[derive(Clone)]
 pub struct NodeHandle {
     engine: Engine,
-}
-
-/// How a listing names the records its records reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum References {
-    /// By document ID, as stored.
-    Ids,
-    /// By `kind:key`, so that a dump means the same on any node.
-    Keys,
-}
-
-/// The records of a listing, read one at a time on a thread beside the
-/// engine (bounded: a slow reader slows the listing, it does not fill
-/// memory). Dropping it stops the listing.
-pub struct RecordStream(tokio::sync::mpsc::Receiver<Result<Record>>);
-
-impl RecordStream {
-    /// The next record, waiting for it.
-    pub async fn next(&mut self) -> Option<Result<Record>> {
-        self.0.recv().await
-    }
-}
-
-impl Iterator for RecordStream {
-    type Item = Result<Record>;
-
-    /// The next record, blocking this thread (never call it on an async
-    /// worker).
-    fn next(&mut self) -> Option<Result<Record>> {
-        self.0.blocking_recv()
-    }
 }
 
 impl NodeHandle {
@@ -179,28 +149,7 @@ impl NodeHandle {
 
     /// [`NodeHandle::list`], one record at a time.
     pub fn records(&self, actor: &Actor, kind: &str, filters: Vec<(String, Value)>, refs: References) -> RecordStream {
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        let (node, actor, kind) = (self.node().clone(), actor.clone(), kind.to_string());
-        let spawned = std::thread::Builder::new().name("ayni-listing".into()).spawn(move || {
-            let listed = node.list_each(&kind, &filters, |mut rec| {
-                if !node.visible_to(&actor, &rec) {
-                    return Ok(());
-                }
-                if refs == References::Keys {
-                    rec.fields = node.keyed(&rec.fields)?;
-                }
-                tx.blocking_send(Ok(rec)).map_err(|_| Error::Internal("the listing's reader went away".into()))
-            });
-            if let Err(e) = listed {
-                let _ = tx.blocking_send(Err(e));
-            }
-        });
-        if let Err(e) = spawned {
-            let (tx, rx) = tokio::sync::mpsc::channel(1);
-            let _ = tx.try_send(Err(Error::io("a listing thread", e)));
-            return RecordStream(rx);
-        }
-        RecordStream(rx)
+        crate::listing::start(self.node().clone(), actor.clone(), kind.to_string(), filters, refs)
     }
 
     /// A record's history, as `actor` may see it.
