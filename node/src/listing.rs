@@ -32,15 +32,21 @@ pub struct RecordStream(tokio::sync::mpsc::Receiver<Result<Vec<Record>>>, std::v
 const RUN: usize = 64;
 
 impl RecordStream {
+    /// Takes the next run of records (or the listing's error).
+    fn take(&mut self, run: Result<Vec<Record>>) -> Result<()> {
+        self.1 = run?.into_iter();
+        Ok(())
+    }
+
     /// The next record, waiting for it.
     pub async fn next(&mut self) -> Option<Result<Record>> {
         loop {
             if let Some(rec) = self.1.next() {
                 return Some(Ok(rec));
             }
-            match self.0.recv().await? {
-                Ok(run) => self.1 = run.into_iter(),
-                Err(e) => return Some(Err(e)),
+            let run = self.0.recv().await?;
+            if let Err(e) = self.take(run) {
+                return Some(Err(e));
             }
         }
     }
@@ -56,9 +62,9 @@ impl Iterator for RecordStream {
             if let Some(rec) = self.1.next() {
                 return Some(Ok(rec));
             }
-            match self.0.blocking_recv()? {
-                Ok(run) => self.1 = run.into_iter(),
-                Err(e) => return Some(Err(e)),
+            let run = self.0.blocking_recv()?;
+            if let Err(e) = self.take(run) {
+                return Some(Err(e));
             }
         }
     }

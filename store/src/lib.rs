@@ -427,8 +427,8 @@ impl Store {
     /// A checksum of every key and value the store holds (for tests that
     /// prove a path wrote nothing).
     #[doc(hidden)]
-    pub fn checksum(&self) -> u32 {
-        self.db.checksum().expect("the store's checksum")
+    pub fn checksum(&self) -> Result<u32> {
+        self.db.checksum().map_err(|e| self.err(e))
     }
 
     /// Bytes the store occupies on disk.

@@ -16,9 +16,9 @@ fn wait<T>(f: impl std::future::Future<Output = T>) -> T {
 /// is byte for byte what it was before the read.
 fn read_index(node: &NodeHandle) -> (bool, bool) {
     wait(node.read(|r| {
-        let before = r.store().checksum();
+        let before = r.store().checksum()?;
         let current = r.index_current(&Scope::All)?.is_some();
-        Ok((current, r.store().checksum() == before))
+        Ok((current, r.store().checksum()? == before))
     }))
     .unwrap()
 }
