@@ -94,6 +94,58 @@ fn the_official_javascript_client_reads_and_writes_what_it_may_and_its_writes_tr
     assert_eq!(later.json(&["audit"]), serde_json::json!([]));
 }
 
+#[test]
+fn a_client_creates_records_as_automerge_repos_docs_show_and_they_travel_attested() {
+    let (hq, peers) = network(1);
+    let peer = &peers[0];
+    hq.ok(&["seed"]);
+    let field = hq.json(&["client", "add", "gaem-1-tablet", "--role", "field", "--team", "GAEM-1"]);
+    let boss = hq.json(&["client", "add", "hq-panel", "--role", "hq"]);
+    let event = hq.json(&["list", "event"])[0]["id"].as_str().unwrap().to_string();
+    let record = hq.json(&["get", "edan:edan-sama-1"]);
+    let s = hq.serve_with(&["--http", "127.0.0.1:0"]);
+    let env = [
+        ("AYNI_FIELD_TOKEN", field["token"].as_str().unwrap().to_string()),
+        ("AYNI_HQ_TOKEN", boss["token"].as_str().unwrap().to_string()),
+        ("AYNI_EVENT_ID", event),
+        ("AYNI_RECORD_URL", record["url"].as_str().unwrap().to_string()),
+        ("AYNI_RECORD_KEY", "edan-sama-1".to_string()),
+    ];
+    let report = node_test("create.test.mjs", s.http.as_ref().unwrap(), &env);
+    assert!(report.contains("pass 4") && report.contains("skipped 0"), "{report}");
+    let named = |tag: &str| {
+        report
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(tag).map(str::to_string))
+            .expect("the test names the document")
+    };
+    let (created, refused) = (named("CREATED "), named("REFUSED "));
+
+    // the client's record, made by it, attested by its gateway
+    let hq_id = hq.json(&["id"])["node_id"].as_str().unwrap().to_string();
+    let made = hq.json(&["get", &created]);
+    assert_eq!(made["kind"], "edan");
+    assert_eq!(made["created_by"], format!("client gaem-1-tablet via {hq_id}").as_str(), "{made}");
+    let history = hq.json(&["history", &created]);
+    assert!(history.as_array().unwrap().iter().all(|e| e["client"] == "gaem-1-tablet"), "{history}");
+    // the refused creation: audited, stored nowhere
+    let audit = hq.json(&["audit"]);
+    assert!(
+        audit.as_array().unwrap().iter().any(|r| r["doc"] == refused.as_str()
+            && r["reason"].as_str().unwrap().contains("may not create practice records")),
+        "{audit}"
+    );
+    assert!(!hq.run(&["get", &refused]).status.success());
+
+    // over QUIC, another node admits the creation by its attestation
+    peer.json(&["sync", &s.addr]);
+    let there = peer.json(&["get", &created]);
+    assert_eq!(there["heads"], made["heads"]);
+    assert_eq!(there["created_by"], made["created_by"]);
+    assert_eq!(peer.json(&["audit"]), serde_json::json!([]));
+    assert!(!peer.run(&["get", &refused]).status.success());
+}
+
 /// The JavaScript test `file`, run against `http` with `env`; its report.
 #[test]
 fn ten_clients_and_a_peer_over_a_degraded_link_converge_and_an_offline_client_catches_up() {

@@ -205,6 +205,10 @@ async fn me(State(api): State<Api>, headers: HeaderMap) -> Answer {
         "expires_at": c.expires_at,
         "node": {"name": api.node.info().name, "id": api.node.id().to_string()},
         "index_url": index.url(),
+        // what a record this client creates carries as `created_by`, and
+        // the kinds it may create
+        "author": c.author(&api.node.id()),
+        "may_create": c.may_create()?,
     }))
 }
 

@@ -81,6 +81,18 @@ impl Snapshot {
         }
     }
 
+    /// The one string at `path`: a scalar string, or a text object's
+    /// content (what an automerge-repo client writes for a plain JS
+    /// string); `None` when absent, concurrent or not a string.
+    pub fn string(&self, path: &[&str]) -> Option<&str> {
+        let path: Path = path.iter().map(|s| s.to_string()).collect();
+        match self.paths.get(&path).map(Vec::as_slice) {
+            Some([Val::Scalar(Value::String(s))]) => Some(s),
+            Some([Val::Text(_, t)]) => Some(t),
+            _ => None,
+        }
+    }
+
     /// Every path at or below `prefix`, in order.
     pub fn below<'a>(&'a self, prefix: &'a [String]) -> impl Iterator<Item = (&'a Path, &'a Vec<Val>)> + 'a {
         self.paths.range(prefix.to_vec()..).take_while(move |(p, _)| p.starts_with(prefix))

@@ -9,7 +9,7 @@
 //! # Document layout, version 1 (keys of the root map)
 //! | key | value |
 //! |---|---|
-//! | `ayni` | layout version, uint `1` |
+//! | `ayni` | layout version `1`: an int (a JS number); records made before 2026-12 hold it as a uint, read alike |
 //! | `kind`, `key` | record kind and human key (strings, set once) |
 //! | `id` | the document's own ID (binds its history to it: a creation replayed under another ID is refused) |
 //! | `created_at`, `created_by` | RFC 3339 time and node ID of the creator |
@@ -260,6 +260,8 @@ fn read_maps<R: ReadDoc>(doc: &R, objs: &[ExId], path: &mut Vec<String>, out: &m
 pub fn root_str<R: ReadDoc>(doc: &R, key: &str) -> Option<String> {
     match doc.get(ROOT, key).ok().flatten() {
         Some((AmValue::Scalar(s), _)) => s.as_str().map(String::from),
+        // a plain JS string, as an automerge-repo client writes one
+        Some((AmValue::Object(ObjType::Text), text)) => doc.text(&text).ok(),
         _ => None,
     }
 }
@@ -356,7 +358,7 @@ fn walk_key<R: ReadDoc>(doc: &R, objs: &[ExId], key: &str, path: &mut Vec<String
 /// Writes a new record's envelope and fields.
 pub fn create<T: Transactable>(tx: &mut T, id: &str, env: &Envelope, data: &Value) -> Result<()> {
     let e = am(id);
-    tx.put(ROOT, "ayni", ScalarValue::Uint(LAYOUT_VERSION)).map_err(&e)?;
+    tx.put(ROOT, "ayni", ScalarValue::Int(LAYOUT_VERSION as i64)).map_err(&e)?;
     tx.put(ROOT, "kind", env.kind.as_str()).map_err(&e)?;
     tx.put(ROOT, "key", env.key.as_str()).map_err(&e)?;
     tx.put(ROOT, "id", env.id.as_str()).map_err(&e)?;

@@ -114,6 +114,11 @@ impl Schemas {
         Ok(Schemas { kinds, docs })
     }
 
+    /// Every record kind, in order.
+    pub fn kinds(&self) -> impl Iterator<Item = &str> + '_ {
+        self.kinds.keys().copied()
+    }
+
     /// A schema file as shipped in `schemas/`, by name (`common` or a
     /// kind): what clients validate with before they send.
     pub fn document(&self, name: &str) -> Option<&Value> {

@@ -151,6 +151,10 @@ pub(crate) fn admit(
     let mut amendments = vec![];
     // what validation read of `scratch`, while it is still current
     let mut last_read: Option<crate::record::Read> = None;
+    // whether the changes offered make a record: an empty change (one with
+    // no operations, as automerge-repo's `repo.create()` makes first) is
+    // admitted before the change that creates the record
+    let makes_record = crate::record::envelope(incoming).is_some();
     for c in &new {
         let hash = c.hash();
         let sig = known_sig(&hash.0)?;
@@ -159,6 +163,7 @@ pub(crate) fn admit(
             None => judge_author(policy, id, c, sig.clone())?,
         };
         let verdict = match verdict {
+            Ok(author) if c.is_empty() => judge_empty(c, &scratch, makes_record).map(|judged| (author, judged)),
             Ok(author) => {
                 judge_content(policy, id, c, &scratch, &mut scratch_view, &author)?.map(|judged| (author, judged))
             }
@@ -207,6 +212,10 @@ pub(crate) fn admit(
                 });
             }
         }
+    }
+    if crate::record::envelope(&scratch).is_none() {
+        // only empty changes were admitted: there is no record to store
+        return Ok(Admitted { doc: None, whole: false, sigs: vec![], refused, proposals: vec![], read: None });
     }
     if refused.is_empty() {
         // the view checks that the read is of the document it shows
@@ -285,6 +294,19 @@ fn judge_attested(policy: &Policy, c: &Change, a: Box<Attestation>) -> Result<Ve
         }
     }
     Ok(Ok(Author { proof: Proof::Attested(a.clone()), who: Who::Client(a), role: Some(role) }))
+}
+
+/// Rule 4 for a change with no operations: it does nothing, to a record or
+/// to a document whose next changes create one; anywhere else it would
+/// leave a document that is no record.
+fn judge_empty(c: &Change, scratch: &Automerge, makes_record: bool) -> Verdict<Judged> {
+    if crate::record::envelope(scratch).is_none() && !makes_record {
+        return Err("it does not create an Ayni record (an empty change, and nothing after it creates one)".into());
+    }
+    let mut trial = scratch.clone();
+    trial.apply_changes([c.clone()]).map_err(|e| format!("it does not apply: {e}"))?;
+    let kind = crate::record::envelope(scratch).map(|e| e.kind).unwrap_or_default();
+    Ok(Judged { trial, kind, fields: vec![], read: None, after: None })
 }
 
 /// Rules 4 and 5 of [`admit`]: what the change does to the record, judged
@@ -371,7 +393,7 @@ fn judge_content(
         Ok(a) => a,
         Err(why) => return Ok(Err(why)),
     };
-    let kind = after.scalar(&["kind"]).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+    let kind = after.string(&["kind"]).unwrap_or_default().to_string();
     let schema = match policy.kind(&kind) {
         Ok(s) => s,
         Err(_) => return Ok(Err(format!("unknown record kind '{kind}'"))),
@@ -472,6 +494,32 @@ mod tests {
             .with_member(field_id, Role::Field)
             .with_team("gaem-1", vec![field_id.to_string()]);
         (hq, field, p)
+    }
+
+    #[test]
+    fn an_empty_first_change_is_admitted_with_the_change_that_creates_the_record_and_alone_is_not() {
+        let (hq, _, p) = hq_and_a_field_member_of_gaem_1();
+        // automerge-repo's `repo.create()`: an empty change, then the record
+        let mut doc = Automerge::new().with_actor(hq.public().actor_id());
+        doc.empty_commit(Default::default());
+        let alone = doc.clone();
+        let full = edan(&hq);
+        let mut tx = doc.transaction();
+        let env = crate::record::envelope(&full).unwrap();
+        crate::record::create(&mut tx, "t", &env, &crate::record::fields(&full)).unwrap();
+        tx.commit();
+        let a = judge(&p, None, &doc, &signed(&doc, &[&hq]));
+        assert!(a.refused.is_empty() && a.sigs.len() == 2 && a.doc.is_some(), "{:?}", a.refused);
+
+        // on its own it makes no record: refused, nothing to store
+        let a = judge(&p, None, &alone, &signed(&alone, &[&hq]));
+        assert!(a.doc.is_none() && a.sigs.is_empty());
+        assert!(a.refused[0].reason.contains("does not create an Ayni record"), "{:?}", a.refused);
+        // on a record it does nothing, and is admitted
+        let mut later = full.fork().with_actor(hq.public().actor_id());
+        later.empty_commit(Default::default());
+        let a = judge(&p, Some(&full), &later, &signed(&later, &[&hq]));
+        assert!(a.refused.is_empty() && a.sigs.len() == 1, "{:?}", a.refused);
     }
 
     #[test]

@@ -77,6 +77,19 @@ impl Client {
     pub fn may_read(&self, rec: &crate::node::Record, catalogue: bool) -> bool {
         entity_may_read(self.entity.as_deref(), rec, catalogue)
     }
+
+    /// How its changes through `gateway` are attributed (what a record it
+    /// creates must carry as `created_by`).
+    pub fn author(&self, gateway: &crate::identity::NodeId) -> String {
+        crate::attest::label(&self.name, gateway)
+    }
+
+    /// The kinds of record its role may create (`schemas/permits.json`).
+    pub fn may_create(&self) -> Result<Vec<String>> {
+        let (permits, role) = (crate::permits::permits()?, self.role.to_string());
+        let kinds = crate::schema::schemas()?.kinds();
+        Ok(kinds.filter(|k| permits.of(&role, k).is_some_and(|p| p.create)).map(String::from).collect())
+    }
 }
 
 /// What a client bound to `entity` (or to none) reads: see

@@ -179,8 +179,9 @@ impl Node {
         }
     }
 
-    /// Takes a client's changes to the stored document `id`: an
-    /// automerge-repo app synced them to this node, its gateway. Every
+    /// Takes a client's changes to document `id` (stored, or new: one the
+    /// client made): an automerge-repo app synced them to this node, its
+    /// gateway. Every
     /// change `incoming` holds that the store lacks and whose actor is not
     /// a node's key is attested for `client` (its name, role and team,
     /// now), then judged like any replica's change — under the client's
@@ -195,12 +196,11 @@ impl Node {
     ) -> Result<ClientChanges> {
         use crate::attest::Attestation;
         let _guard = self.write_lock();
-        let Some(stored) = self.store().load(id)? else {
-            return Err(Error::NotFound(format!("document {id}")));
-        };
+        // a document new to the node: the client made it
+        let stored_heads = self.store().load(id)?.map(|d| d.get_heads()).unwrap_or_default();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut proofs = HashMap::new();
-        for c in incoming.get_changes(&stored.get_heads()) {
+        for c in incoming.get_changes(&stored_heads) {
             if crate::identity::NodeId::from_actor(c.actor_id()).is_some() {
                 continue;
             }

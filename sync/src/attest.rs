@@ -223,8 +223,14 @@ impl Attestation {
 
     /// Who made the change, for people: `client NAME via NODE`.
     pub fn label(&self) -> String {
-        format!("client {} via {}", self.client, self.gateway)
+        label(&self.client, &self.gateway)
     }
+}
+
+/// How a client's changes are attributed: `client NAME via NODE` (what a
+/// record the client creates carries as `created_by`).
+pub fn label(client: &str, gateway: &NodeId) -> String {
+    format!("client {client} via {gateway}")
 }
 
 #[cfg(test)]

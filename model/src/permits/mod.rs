@@ -116,7 +116,7 @@ pub fn judge(
             }
         }
     }
-    let kind = match after.scalar(&["kind"]).and_then(Value::as_str) {
+    let kind = match after.string(&["kind"]) {
         Some(k) => k.to_string(),
         None => return Err("it does not create an Ayni record (no kind)".into()),
     };
@@ -167,20 +167,20 @@ fn envelope_of_new(after: &Snapshot, kind: &str, doc_id: &str, author: &Author<'
     if after.scalar(&["ayni"]).and_then(Value::as_u64) != Some(crate::record::LAYOUT_VERSION) {
         return Err(format!("it does not create an Ayni record of layout {}", crate::record::LAYOUT_VERSION));
     }
-    let key = after.scalar(&["key"]).and_then(Value::as_str).unwrap_or_default();
+    let key = after.string(&["key"]).unwrap_or_default();
     if !crate::record::valid_key(key) {
         return Err(format!("it creates a {kind} whose key is not a valid key"));
     }
-    if after.scalar(&["id"]).and_then(Value::as_str) != Some(doc_id) {
+    if after.string(&["id"]) != Some(doc_id) {
         return Err(format!(
             "it creates a record bound to another document (its 'id' is not {doc_id}): a history replayed under a new ID"
         ));
     }
-    let created_at = after.scalar(&["created_at"]).and_then(Value::as_str).unwrap_or_default();
+    let created_at = after.string(&["created_at"]).unwrap_or_default();
     if created_at.len() > 64 || created_at.is_empty() {
         return Err("it creates a record without a creation time".into());
     }
-    let by = after.scalar(&["created_by"]).and_then(Value::as_str).unwrap_or_default();
+    let by = after.string(&["created_by"]).unwrap_or_default();
     if !author.names.iter().any(|n| n == by) {
         return Err(format!("it creates a record whose created_by ('{by}') is not its author ({})", author.label));
     }

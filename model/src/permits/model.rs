@@ -87,13 +87,18 @@ fn plain_json(doc: &Automerge, obj: &ObjId) -> Value {
     }
 }
 
-/// The one scalar at a root key, if there is exactly one.
+/// The one scalar (or text, as its string) at a root key, if there is
+/// exactly one.
 fn scalar(r: &Plain, key: &str) -> Option<Value> {
     let vals = r.get(&vec![key.to_string()])?;
     if vals.len() != 1 {
         return None;
     }
     let v = vals.iter().next()?;
+    // a text object reads as its string (a JS client's plain string)
+    if let Some(text) = v.strip_prefix("t:") {
+        return text.split_once(':').map(|(_, t)| Value::String(t.to_string()));
+    }
     serde_json::from_str(v.strip_prefix("s:")?).ok()
 }
 

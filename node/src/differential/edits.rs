@@ -236,9 +236,12 @@ pub(super) fn edit(tx: &mut Transaction<'_>, ch: &mut Choices<'_>, names: &[Stri
             // envelope and root keys
             let key =
                 *ch.pick(&["kind", "key", "id", "created_by", "ayni", "created_at", "extra", "transitions", "data"]);
-            let _ = match ch.below(3) {
+            let value = *ch.pick(&["person", "edan-9", "other"]);
+            let _ = match ch.below(4) {
                 0 => tx.delete(ROOT, key),
-                1 => tx.put(ROOT, key, *ch.pick(&["person", "edan-9", "other"])),
+                1 => tx.put(ROOT, key, value),
+                // a plain JS string, as an automerge-repo client writes one
+                2 => tx.put_object(ROOT, key, ObjType::Text).and_then(|t| tx.splice_text(&t, 0, 0, value)),
                 _ => tx.put_object(ROOT, key, ObjType::Map).map(|_| ()),
             };
         }

@@ -97,6 +97,11 @@ impl Docs for Records<'_> {
         if !self.may_write() {
             return Ok(Err(format!("client '{}' may only read; its changes stay on the device", self.client.name)));
         }
+        // a client that may not read a stored document learns nothing of it
+        // by offering one under its ID
+        if !self.may_read(id)? && self.node.store().contains(id)? {
+            return Ok(Err("no such document here".into()));
+        }
         let (client, id, doc) = (self.client.clone(), *id, doc.clone());
         let written = self
             .engine

@@ -17,6 +17,12 @@
 //! them again; they are never stored or sent on, and a reconnect offers
 //! them (and refuses them) once more. A `read` client syncs read-only: its
 //! changes are not applied, and it is told so.
+//!
+//! A document the client made (`repo.create()`) arrives as a `sync` for a
+//! document the node does not hold: a writing client's is synced from
+//! nothing, so the client sends its changes, and they are judged like any
+//! (the first creates the record: kind, key, envelope, the client's role);
+//! a `request` for an unknown document is `doc-unavailable`, as before.
 
 use std::collections::HashMap;
 
@@ -81,6 +87,11 @@ pub struct Session {
     /// This client's refused changes, per document (see the module).
     refused: HashMap<DocumentId, Vec<automerge::Change>>,
     refused_bytes: usize,
+    /// Documents the client offered that the node did not hold: made by
+    /// the client, synced from nothing (see [`Session::sync`]).
+    created: std::collections::HashSet<DocumentId>,
+    /// Changes of such a document that make no record yet (held, unjudged).
+    held: HashMap<DocumentId, Vec<automerge::Change>>,
 }
 
 impl Session {
@@ -94,6 +105,8 @@ impl Session {
             cache: vec![],
             refused: HashMap::new(),
             refused_bytes: 0,
+            created: Default::default(),
+            held: HashMap::new(),
         }
     }
 
@@ -134,7 +147,8 @@ impl Session {
                     version: PROTOCOL_VERSION.to_string(),
                 })])
             }
-            Message::Sync { doc, data, .. } | Message::Request { doc, data, .. } => self.sync(doc, &data, docs),
+            Message::Sync { doc, data, .. } => self.sync(doc, &data, true, docs),
+            Message::Request { doc, data, .. } => self.sync(doc, &data, false, docs),
             // ephemeral messages (presence, cursors) are dropped: this node
             // keeps no session state for them and relays none
             Message::Ephemeral { .. } => Ok(vec![]),
@@ -148,7 +162,9 @@ impl Session {
         Step::Send(Message::DocUnavailable { sender: self.us.clone(), target: self.to_them(), doc })
     }
 
-    fn sync(&mut self, id: DocumentId, data: &[u8], docs: &mut dyn Docs) -> crate::Result<Vec<Step>> {
+    /// One sync message for `id`: a `sync` (`has`: the client holds the
+    /// document) or a `request` (it asks for one it lacks).
+    fn sync(&mut self, id: DocumentId, data: &[u8], has: bool, docs: &mut dyn Docs) -> crate::Result<Vec<Step>> {
         let msg = match sync::Message::decode(data) {
             Ok(m) => m,
             Err(e) => return Ok(vec![self.error(format!("document {id}: a malformed sync message: {e}"))]),
@@ -172,9 +188,19 @@ impl Session {
                 }
             }
         }
-        let Some(mut doc) = self.load(&id, docs)? else {
-            self.states.remove(&id);
-            return Ok(vec![self.unavailable(id)]);
+        let mut doc = match self.load(&id, docs)? {
+            Some(doc) => doc,
+            // a document the client holds and the node does not: one it
+            // made (`repo.create()`). The node syncs it from nothing, so the
+            // client sends its changes, which are judged as a creation
+            None if has && docs.may_write() => {
+                self.created.insert(id);
+                self.view(&id, Automerge::new())
+            }
+            None => {
+                self.states.remove(&id);
+                return Ok(vec![self.unavailable(id)]);
+            }
         };
         let state = self.states.entry(id).or_insert_with(|| Self::new_state(docs));
         let mut out = vec![];
@@ -204,10 +230,30 @@ impl Session {
                 }
             }
             // the stored document with the fresh changes is what the node judges
+            let creating = self.created.contains(&id);
             let judged = match (fresh.is_empty(), docs.readable(&id)?) {
                 (false, Some(mut stored)) => {
                     let _ = stored.apply_changes(fresh.iter().cloned());
                     Some(docs.write(&id, &stored)?)
+                }
+                (false, None) if creating => {
+                    // a client's new document: judged whole (with what was
+                    // held) once its changes make a record
+                    fresh.splice(0..0, self.held.remove(&id).unwrap_or_default());
+                    let mut new = Automerge::new();
+                    let _ = new.apply_changes(fresh.iter().cloned());
+                    if crate::record::envelope(&new).is_some() {
+                        Some(docs.write(&id, &new)?)
+                    } else {
+                        // `repo.create()`'s empty change, before the one
+                        // that writes the record: held in this connection's
+                        // view, unjudged, until that one arrives
+                        for c in std::mem::take(&mut fresh) {
+                            self.refused_bytes += c.raw_bytes().len();
+                            self.held.entry(id).or_default().push(c);
+                        }
+                        None
+                    }
                 }
                 _ => None,
             };
@@ -224,6 +270,14 @@ impl Session {
                         out.push(self.error(format!("document {id}: change {} refused: {}", r.change, r.reason)));
                         if let Some(c) = fresh.iter().find(|c| c.hash().to_string() == r.change) {
                             self.remember_refused(id, c.clone());
+                        }
+                    }
+                    // a refused creation stores nothing: the changes that
+                    // went with it (its empty first change) stay with it
+                    if creating && written.admitted == 0 {
+                        let named: Vec<String> = written.refused.iter().map(|r| r.change.clone()).collect();
+                        for c in fresh.into_iter().filter(|c| !named.contains(&c.hash().to_string())) {
+                            self.remember_refused(id, c);
                         }
                     }
                 }
@@ -259,7 +313,7 @@ impl Session {
     /// The stored document `id` as this connection sees it: with the
     /// client's refused changes (see the module).
     fn view(&self, id: &DocumentId, mut doc: Automerge) -> Automerge {
-        if let Some(changes) = self.refused.get(id) {
+        for changes in [self.refused.get(id), self.held.get(id)].into_iter().flatten() {
             // they applied once on top of an older copy, so they apply here
             let _ = doc.apply_changes(changes.iter().cloned());
         }
@@ -270,7 +324,12 @@ impl Session {
     fn load(&mut self, id: &DocumentId, docs: &mut dyn Docs) -> crate::Result<Option<Automerge>> {
         match self.cache.iter().position(|(c, _)| c == id) {
             Some(i) => Ok(Some(self.cache.remove(i).1)),
-            None => Ok(docs.readable(id)?.map(|d| self.view(id, d))),
+            None => Ok(match docs.readable(id)? {
+                Some(d) => Some(self.view(id, d)),
+                // one the client made, refused or not yet admitted
+                None if self.created.contains(id) => Some(self.view(id, Automerge::new())),
+                None => None,
+            }),
         }
     }
 
@@ -461,6 +520,11 @@ mod tests {
                     out.admitted += 1;
                 }
             }
+            // as admission: changes that make no record store nothing
+            if stored.get_heads().is_empty() && kept.get(ROOT, "kind").unwrap().is_none() {
+                out.admitted = 0;
+                return Ok(Ok(out));
+            }
             self.0 .0.insert(*id, kept);
             Ok(Ok(out))
         }
@@ -544,6 +608,50 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         assert!(client.get_heads().contains(&stored.get_heads()[0]));
         assert!(docs.0 .0[&id].get(ROOT, "forbidden").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_clients_new_document_is_judged_once_its_changes_make_a_record_and_a_refused_one_stays_with_it() {
+        let mut docs = Judging(Fixed(HashMap::new(), 0));
+        let mut s = Session::new("node", "storage-1");
+        s.receive(&join(&["1"]), &mut docs).unwrap();
+
+        // `repo.create()`: an empty change first, synced on its own; held
+        let (id, mut client, mut state) = (DocumentId::random().unwrap(), Automerge::new(), sync::State::new());
+        client.empty_commit(Default::default());
+        let (_, errors) = messages_until_quiet(&mut s, &mut docs, id, &mut client, &mut state);
+        assert!(errors.is_empty() && !docs.0 .0.contains_key(&id), "{errors:?}");
+        // then the change that writes the record: both judged, both stored
+        let mut tx = client.transaction();
+        tx.put(ROOT, "kind", "edan").unwrap();
+        tx.put(ROOT, "key", "edan-nueva").unwrap();
+        tx.commit();
+        let (_, errors) = messages_until_quiet(&mut s, &mut docs, id, &mut client, &mut state);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(docs.0 .0[&id].get_heads(), client.get_heads());
+
+        // a refused creation: named, stored nowhere, and not asked for again
+        let (other, mut client, mut state) = (DocumentId::random().unwrap(), Automerge::new(), sync::State::new());
+        client.empty_commit(Default::default());
+        let mut tx = client.transaction();
+        tx.put(ROOT, "kind", "practice").unwrap();
+        tx.put(ROOT, "key", "p-1").unwrap();
+        tx.put(ROOT, "forbidden", 1).unwrap();
+        tx.commit();
+        let (count, errors) = messages_until_quiet(&mut s, &mut docs, other, &mut client, &mut state);
+        assert!(errors.len() == 1 && errors[0].contains("refused: role: not that"), "{errors:?}");
+        assert!(count <= 4, "{count} messages");
+        assert!(docs.0 .0.get(&other).is_none_or(|d| d.get_heads().is_empty()), "nothing stored");
+
+        // a read-only client's `sync` of an unknown document, and anyone's
+        // `request` for one, are unavailable
+        let mut read = Fixed(HashMap::new(), 0);
+        let mut s = Session::new("node", "storage-1");
+        s.receive(&join(&["1"]), &mut read).unwrap();
+        let m = client.generate_sync_message(&mut sync::State::new()).unwrap();
+        let frame = Message::Sync { sender: "c".into(), target: "n".into(), doc: other, data: m.encode() };
+        let steps = s.receive(&frame.encode(), &mut read).unwrap();
+        assert!(matches!(sent(&steps)[..], [Message::DocUnavailable { .. }]), "{steps:?}");
     }
 
     #[test]
