@@ -171,6 +171,54 @@ fn an_odk_central_export_becomes_edan_records_once() {
     assert!(e.contains("not a zip"), "{e}");
 }
 
+#[test]
+fn one_export_imported_on_two_nodes_is_one_record_once_they_sync() {
+    let (hq, peers) = support::network(1);
+    let field = &peers[0];
+    hq.ok(&["seed"]);
+    for team in ["GAEM-3", "GAEM-4", "GAEM-5"] {
+        hq.add(&["team", "--key", team, "--set", &format!("name={team}")]);
+    }
+    // the field laptop counts for GAEM-3, the team of the submissions
+    let id = field.json(&["id"])["node_id"].as_str().unwrap().to_string();
+    hq.ok(&["set", "team:GAEM-3", &format!("node_ids=[\"{id}\"]")]);
+    let s = hq.serve();
+    field.json(&["sync", &s.addr]);
+
+    // both import the same export before either hears of the other's
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("ayni_edan.zip");
+    std::fs::write(&zip, odk_zip("12", false)).unwrap();
+    assert_eq!(import(&hq, "odk", &zip, &[])["created"], 2);
+    assert_eq!(import(field, "odk", &zip, &[])["created"], 2);
+    let key = "edan:odk-0a1b2c3d-0000-4000-8000-00000000000a";
+    let (here, there) = (hq.json(&["get", key]), field.json(&["get", key]));
+    assert_eq!(here["id"], there["id"], "one document ID on both nodes");
+    assert_eq!(here["created_by"], "import:odk");
+
+    field.json(&["sync", &s.addr]);
+    for node in [&hq, field] {
+        let odk: Vec<Value> = node
+            .json(&["list", "edan"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["key"].as_str().unwrap().starts_with("odk-"))
+            .cloned()
+            .collect();
+        assert_eq!(odk.len(), 2, "one record per submission: {odk:?}");
+        assert_eq!(node.json(&["audit"]), json!([]), "nothing refused");
+    }
+    let (here, there) = (hq.json(&["get", key]), field.json(&["get", key]));
+    assert_eq!(here["heads"], there["heads"]);
+    assert_eq!(here["fields"], there["fields"]);
+    assert_eq!(here["fields"]["tallies"]["z7"]["GAEM-3"]["families_affected"], 12);
+    assert_eq!(here["conflicts"], 0, "{here}");
+    // each node vouched for the same first change: the history names one
+    let history = hq.json(&["history", key]);
+    assert!(history[0]["client"].as_str().is_some_and(|c| c == "import:odk"), "{history}");
+}
+
 /// A sheet's header and rows (empty cells left empty, as Kobo leaves them).
 #[test]
 fn a_kobo_export_becomes_edan_records_with_its_photos() {

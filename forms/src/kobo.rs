@@ -139,6 +139,7 @@ pub fn read(name: &str, bytes: &[u8], media: Option<&Path>) -> Result<Vec<Submis
         root,
         repeats,
         id_columns: &["meta/rootUuid", "_uuid", "meta/instanceID"],
+        time_column: "_submission_time",
         link: ("_index", "_parent_index"),
         media: &media_of,
         media_hint: hint,

@@ -105,6 +105,7 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Vec<Submission>, Error> {
         root,
         repeats,
         id_columns: &["KEY", "meta-instanceID"],
+        time_column: "SubmissionDate",
         link: ("KEY", "PARENT_KEY"),
         media: &media_of,
         media_hint: " (media/ of the zip)",

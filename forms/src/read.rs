@@ -39,6 +39,8 @@ pub struct Layout<'a> {
     pub repeats: BTreeMap<String, Table>,
     /// Columns holding the submission's stable ID, in preference order.
     pub id_columns: &'a [&'a str],
+    /// The column holding when the server received the submission.
+    pub time_column: &'a str,
     /// The root's column a repeat's rows point at, and the repeat's column pointing at it.
     pub link: (&'a str, &'a str),
     /// A photo's bytes by file name.
@@ -313,9 +315,15 @@ pub fn submissions(layout: &Layout) -> Result<Vec<Submission>, Error> {
         if !needs.is_empty() {
             fields.insert("needs".into(), Value::Object(needs));
         }
+        let submitted_at = root.columns.iter().position(|x| x == layout.time_column).and_then(|i| {
+            let v = root.rows[row][i].trim();
+            (!v.is_empty() && v.len() <= 64).then(|| v.to_string())
+        });
         out.push(Submission {
             kind: "edan".into(),
             key: format!("{}-{id}", layout.tool),
+            tool: layout.tool.to_string(),
+            submitted_at,
             fields,
             references,
             photos,

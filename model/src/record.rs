@@ -357,6 +357,12 @@ fn walk_key<R: ReadDoc>(doc: &R, objs: &[ExId], key: &str, path: &mut Vec<String
 
 /// Writes a new record's envelope and fields.
 pub fn create<T: Transactable>(tx: &mut T, id: &str, env: &Envelope, data: &Value) -> Result<()> {
+    create_as(tx, id, env, data, &crate::id::new_item_id())
+}
+
+/// [`create`] with the first `live` token given: a creation two replicas
+/// must make identically (one form submission imported on two nodes).
+pub fn create_as<T: Transactable>(tx: &mut T, id: &str, env: &Envelope, data: &Value, live: &str) -> Result<()> {
     let e = am(id);
     tx.put(ROOT, "ayni", ScalarValue::Int(LAYOUT_VERSION as i64)).map_err(&e)?;
     tx.put(ROOT, "kind", env.kind.as_str()).map_err(&e)?;
@@ -372,7 +378,8 @@ pub fn create<T: Transactable>(tx: &mut T, id: &str, env: &Envelope, data: &Valu
         _ => automerge::hydrate::Value::map(),
     };
     tx.batch_create_object(ROOT, "data", &fields, false).map_err(&e)?;
-    touch(tx, id)
+    tx.put(ROOT, "live", live).map_err(&e)?;
+    Ok(())
 }
 
 /// Marks an edit: a fresh `live` token (see the module doc).

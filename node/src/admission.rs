@@ -380,12 +380,13 @@ fn judge_content(
                     || policy.in_team(&att.gateway.to_string(), team)
             };
             let in_team = |team: &str| att.team.as_deref() == Some(team) && gateway_may(team);
-            let a = crate::permits::Author {
-                label: att.label(),
-                names: vec![att.label(), att.gateway.to_string()],
-                role,
-                in_team: &in_team,
-            };
+            let mut names = vec![att.label(), att.gateway.to_string()];
+            // a node's form import (`import:odk`) is named alike by every
+            // node that imports the same submission (no client has a `:`)
+            if att.client.starts_with(crate::submissions::IMPORT_PREFIX) {
+                names.push(att.client.clone());
+            }
+            let a = crate::permits::Author { label: att.label(), names, role, in_team: &in_team };
             crate::permits::judge(permits, &kinds, &id.to_string(), &a, before, &after, &fields_after)
         }
     };

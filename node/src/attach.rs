@@ -182,6 +182,34 @@ impl Reader {
     }
 }
 
+/// The attachment entry for `blob` (its `bytes`): hash, type and size, who
+/// attached it, its name and caption, and when and where the photo was
+/// taken as its EXIF says.
+pub(crate) fn attachment_entry(blob: &blobs::Blob, bytes: &[u8], meta: &Meta, author: &str) -> Map<String, Value> {
+    let mut entry = Map::new();
+    entry.insert("hash".into(), json!(blob.hash));
+    entry.insert("mime".into(), json!(blob.mime));
+    entry.insert("size".into(), json!(blob.size));
+    entry.insert("author".into(), json!(author));
+    if let Some(n) = &meta.name {
+        entry.insert("name".into(), json!(n.chars().take(255).collect::<String>()));
+    }
+    if let Some(c) = &meta.caption {
+        entry.insert("caption".into(), json!(c));
+    }
+    let exif = blobs::exif(bytes);
+    if let Some(t) = exif.captured_at {
+        entry.insert("captured_at".into(), json!(t));
+    }
+    if let Some(t) = exif.taken_local {
+        entry.insert("taken_local".into(), json!(t));
+    }
+    if let Some((lat, lon)) = exif.geo {
+        entry.insert("geo".into(), json!({"lat": lat, "lon": lon, "captured_by": "gps"}));
+    }
+    entry
+}
+
 impl Node {
     /// Stores `bytes` as a blob and adds an entry for it to `field` of
     /// the record `reference` names. The write is judged like any other
@@ -200,27 +228,7 @@ impl Node {
         }
         let what = meta.name.clone().unwrap_or_else(|| "the file".into());
         let (blob, new_blob) = self.blobs().put(bytes, None, limits, &what)?;
-        let mut entry = Map::new();
-        entry.insert("hash".into(), json!(blob.hash));
-        entry.insert("mime".into(), json!(blob.mime));
-        entry.insert("size".into(), json!(blob.size));
-        entry.insert("author".into(), json!(self.info().name));
-        if let Some(n) = &meta.name {
-            entry.insert("name".into(), json!(n.chars().take(255).collect::<String>()));
-        }
-        if let Some(c) = &meta.caption {
-            entry.insert("caption".into(), json!(c));
-        }
-        let exif = blobs::exif(bytes);
-        if let Some(t) = exif.captured_at {
-            entry.insert("captured_at".into(), json!(t));
-        }
-        if let Some(t) = exif.taken_local {
-            entry.insert("taken_local".into(), json!(t));
-        }
-        if let Some((lat, lon)) = exif.geo {
-            entry.insert("geo".into(), json!({"lat": lat, "lon": lon, "captured_by": "gps"}));
-        }
+        let entry = attachment_entry(&blob, bytes, meta, &self.info().name);
         let path = format!("{field}.{}", blob.hash);
         match self.set(&rec.id, &[(path.clone(), Value::Object(entry))]) {
             Ok(record) => Ok(Attached { blob, new_blob, path, record }),

@@ -45,6 +45,18 @@ pub(crate) struct Outcome {
     pub reasons: Vec<crate::admission::Refusal>,
 }
 
+/// Whom a node vouches for when it attests changes (see
+/// [`Node::ingest_attested`]).
+pub(crate) struct Vouched<'a> {
+    /// A client's name, or `import:TOOL` for the node's own form imports
+    /// (no client token may carry a `:`).
+    pub name: &'a str,
+    /// The role it acts in.
+    pub role: crate::attest::ClientRole,
+    /// The team whose tallies it writes.
+    pub team: Option<&'a str>,
+}
+
 /// What became of a client's changes to one document (see
 /// [`Node::ingest_from_client`]).
 #[derive(Debug, Default)]
@@ -194,6 +206,19 @@ impl Node {
         id: &DocumentId,
         incoming: &Automerge,
     ) -> Result<ClientChanges> {
+        let vouched = Vouched { name: &client.name, role: client.role, team: client.team.as_deref() };
+        self.ingest_attested(&vouched, id, incoming, &format!("client {}", client.name))
+    }
+
+    /// [`Node::ingest_from_client`] for whoever this node vouches for: a
+    /// client, or one of its own imports (`import:odk`).
+    pub(crate) fn ingest_attested(
+        &self,
+        who: &Vouched<'_>,
+        id: &DocumentId,
+        incoming: &Automerge,
+        from: &str,
+    ) -> Result<ClientChanges> {
         use crate::attest::Attestation;
         let _guard = self.write_lock();
         // a document new to the node: the client made it
@@ -204,12 +229,11 @@ impl Node {
             if crate::identity::NodeId::from_actor(c.actor_id()).is_some() {
                 continue;
             }
-            let a =
-                Attestation::sign(self.secret(), c.hash().0, &client.name, client.role, client.team.as_deref(), now)
-                    .map_err(|why| Error::Forbidden(why))?;
+            let a = Attestation::sign(self.secret(), c.hash().0, who.name, who.role, who.team, now)
+                .map_err(|why| Error::Forbidden(why))?;
             proofs.insert(c.hash().0, Proof::Attested(Box::new(a)));
         }
-        let outcome = self.ingest(id, incoming.clone(), &proofs, &format!("client {}", client.name))?;
+        let outcome = self.ingest(id, incoming.clone(), &proofs, from)?;
         let mut out = ClientChanges { admitted: 0, refused: outcome.reasons };
         if let Some(mut ing) = outcome.ingested {
             out.admitted = ing.sigs.iter().filter(|(h, _)| proofs.contains_key(h)).count();

@@ -1,7 +1,10 @@
 //! Form submissions (ODK Collect, KoboCollect) becoming records: one
 //! EDAN record per submission, keyed by its instance ID, so importing the
 //! same export twice adds nothing and a submission edited on the server
-//! updates its record.
+//! updates its record. A new record is made as every node makes it (its
+//! document ID and first change derived from the network and the
+//! submission, vouched for by the importing node as `import:TOOL`), so one
+//! export imported on two nodes is one record once they sync.
 //!
 //! Owns: resolving the references a form holds by key (the event),
 //! judging every submission before anything is written (each error named
@@ -12,10 +15,20 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use automerge::{ActorId, Automerge};
+use sha2::{Digest, Sha256};
+
 use crate::attach::Meta;
+use crate::attest::ClientRole;
 use crate::blobs::Limits;
 use crate::error::{Error, Result};
+use crate::id::DocumentId;
+use crate::ingest::Vouched;
 use crate::node::Node;
+
+/// How a node names its own form imports when it vouches for them
+/// (`import:odk`, `import:kobo`): what their records' `created_by` says.
+pub(crate) const IMPORT_PREFIX: &str = "import:";
 
 /// Where a value came from: file, row (1-based, header = 1), column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,6 +67,10 @@ pub struct Submission {
     pub kind: String,
     /// Its key: the tool and the instance ID (`odk-…`, `kobo-…`).
     pub key: String,
+    /// The tool it came from (`odk`, `kobo`).
+    pub tool: String,
+    /// When the tool's server received it, as the export says.
+    pub submitted_at: Option<String>,
     /// Its fields; references still as keys (see `references`).
     pub fields: Map<String, Value>,
     /// Fields that hold a record's key to resolve to its ID: (field, kind, key, where).
@@ -83,7 +100,8 @@ pub struct SubmissionReport {
 
 /// What importing one submission will do.
 enum Step {
-    Create(Box<crate::write::NewRecord>),
+    /// The record's document, made as every node makes it (see [`Node::made`]).
+    Create(DocumentId, Box<Automerge>),
     Update(Vec<(String, Value)>),
     Same,
 }
@@ -97,6 +115,10 @@ fn fingerprint(s: &Submission) -> String {
         text.push_str(&crate::blobs::sha256(&p.bytes));
     }
     crate::blobs::sha256(text.as_bytes())[..16].to_string()
+}
+
+fn text<'v>(fields: &'v Value, name: &str) -> Option<&'v str> {
+    fields.get(name).and_then(Value::as_str)
 }
 
 /// The first frozen field (figures of a validated record) among `changed`.
@@ -139,6 +161,93 @@ fn locate<'c>(s: &'c Submission, path: &str) -> &'c Cell {
 }
 
 impl Node {
+    /// A submission's record as every node that imports it makes it, so
+    /// that two nodes importing one export make one record, which a sync
+    /// merges: its document ID from the network's and the submission's
+    /// (kind and key: tool and instance ID), its first change made by an
+    /// actor derived from that ID at the submission's time, its envelope
+    /// by `import:TOOL`, its `live` token from the ID. Nothing in it comes
+    /// from this node; the node vouches for it (an attestation) instead of
+    /// signing it.
+    fn made(&self, s: &Submission) -> Result<(DocumentId, Automerge)> {
+        let network = self.network()?.map(|n| n.id).unwrap_or_default();
+        let seed = Sha256::digest(format!("ayni submission v1\n{network}\n{}\n{}", s.kind, s.key));
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&seed[..16]);
+        let planned = std::collections::HashMap::from([(s.key.clone(), DocumentId::from_bytes(bytes))]);
+        let mut taken = std::collections::HashSet::new();
+        // its photos' entries too: every node writes them alike
+        let mut fields = s.fields.clone();
+        let author = format!("{IMPORT_PREFIX}{}", s.tool);
+        for p in &s.photos {
+            let blob = crate::blobs::Blobs::judge(&p.bytes, None, &Limits::default(), &p.name)?;
+            let meta = Meta { name: Some(p.name.clone()), caption: p.caption.clone() };
+            let entry = crate::attach::attachment_entry(&blob, &p.bytes, &meta, &author);
+            let attachments = fields.entry("attachments").or_insert_with(|| Value::Object(Map::new()));
+            if let Some(map) = attachments.as_object_mut() {
+                map.insert(blob.hash.clone(), Value::Object(entry));
+            }
+        }
+        let fields = Value::Object(fields);
+        let p = self.prepare(&s.kind, Some(&s.key), fields, &mut taken, Some(&planned))?;
+        let doc_id = p.id.to_string();
+        // the submission's own time: when the server received it, else when
+        // the assessment says it ended or began
+        let created_at = [
+            s.submitted_at.as_deref(),
+            text(&p.fields, "evaluation_ended_at"),
+            text(&p.fields, "evaluation_started_at"),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .unwrap_or("1970-01-01T00:00:00Z")
+        .to_string();
+        let when = time::OffsetDateTime::parse(&created_at, &time::format_description::well_known::Rfc3339)
+            .map_or(0, |t| t.unix_timestamp());
+        let env = crate::record::Envelope {
+            kind: s.kind.clone(),
+            key: p.key.clone(),
+            id: doc_id.clone(),
+            created_at,
+            created_by: author,
+        };
+        let actor = Sha256::digest(format!("ayni submission actor v1\n{doc_id}"));
+        let live = crate::blobs::sha256(format!("ayni submission live v1\n{doc_id}").as_bytes())[..26].to_string();
+        let mut doc = Automerge::new().with_actor(ActorId::from(&actor[..16]));
+        let mut tx = doc.transaction();
+        crate::record::create_as(&mut tx, &doc_id, &env, &p.fields, &live)?;
+        tx.commit_with(
+            automerge::transaction::CommitOptions::default()
+                .with_message(format!("import {} {}", s.tool, p.key))
+                .with_time(when),
+        );
+        Ok((p.id, doc))
+    }
+
+    /// Stores a submission's new record, vouched for by this node in its
+    /// own role (and the team its tallies are counted for), judged like
+    /// any change.
+    fn vouch(&self, s: &Submission, id: &DocumentId, doc: &Automerge) -> Result<()> {
+        let role = match self.policy()?.gateway_role(&self.id()) {
+            Some(crate::network::Role::Hq) => ClientRole::Hq,
+            Some(crate::network::Role::Field) => ClientRole::Field,
+            None => {
+                return Err(Error::Forbidden("this node is not a member of its network: it imports nothing".into()))
+            }
+        };
+        let team = s.fields.get("tallies").and_then(Value::as_object).and_then(|zones| {
+            zones.values().filter_map(Value::as_object).flat_map(|teams| teams.keys()).next().cloned()
+        });
+        let name = format!("{IMPORT_PREFIX}{}", s.tool);
+        let who = Vouched { name: &name, role, team: team.as_deref() };
+        let written = self.ingest_attested(&who, id, doc, &format!("import {}", s.tool))?;
+        match written.refused.first() {
+            Some(r) => Err(Error::refused(format!("{}:{}", s.kind, s.key), r.reason.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// Judges every submission, then writes them: nothing is written if
     /// any is bad, and every bad one is named by file, row and column.
     pub fn import_submissions(&self, subs: Vec<Submission>) -> Result<SubmissionReport> {
@@ -192,15 +301,13 @@ impl Node {
                 r.push_str(&format!("@{fingerprint}"));
             }
             let step = match self.get(&reference) {
-                Err(Error::NotFound(_)) => {
-                    match self.build_new(&s.kind, Some(&s.key), Value::Object(s.fields.clone())) {
-                        Ok(new) => Step::Create(Box::new(new)),
-                        Err(e) => {
-                            bad.push((s.row.to_string(), e.to_string()));
-                            continue;
-                        }
+                Err(Error::NotFound(_)) => match self.made(&s) {
+                    Ok((id, doc)) => Step::Create(id, Box::new(doc)),
+                    Err(e) => {
+                        bad.push((s.row.to_string(), e.to_string()));
+                        continue;
                     }
-                }
+                },
                 Err(e) => return Err(e),
                 Ok(existing) if existing.deleted => {
                     bad.push((
@@ -235,9 +342,17 @@ impl Node {
         let mut report = SubmissionReport { submissions: plan.len(), ..Default::default() };
         for (s, reference, step) in plan {
             match step {
-                Step::Create(new) => {
-                    self.insert(*new)?;
+                Step::Create(id, doc) => {
+                    // the photos it references, stored first
+                    for p in &s.photos {
+                        self.blobs().put(&p.bytes, None, &limits, &p.name)?;
+                    }
+                    self.vouch(&s, &id, &doc)?;
                     report.created += 1;
+                    let distinct: std::collections::HashSet<String> =
+                        s.photos.iter().map(|p| crate::blobs::sha256(&p.bytes)).collect();
+                    report.photos += distinct.len();
+                    continue;
                 }
                 Step::Same => report.unchanged += 1,
                 Step::Update(changed) if changed.is_empty() => report.unchanged += 1,

@@ -49,11 +49,6 @@ impl Node {
         self.by(&ITSELF).add(kind, key, fields)
     }
 
-    /// Builds a new record, as the node itself ([`Writer::build_new`]).
-    pub fn build_new(&self, kind: &str, key: Option<&str>, fields: Value) -> Result<NewRecord> {
-        self.by(&ITSELF).build_new(kind, key, fields)
-    }
-
     /// Sets fields, as the node itself ([`Writer::set`]).
     pub fn set(&self, reference: &str, assignments: &[(String, Value)]) -> Result<Record> {
         self.by(&ITSELF).set(reference, assignments)
@@ -242,13 +237,13 @@ pub(crate) type Planned = std::collections::HashMap<String, DocumentId>;
 
 /// A new record's input, checked: what to build it from.
 pub(crate) struct Prepared {
-    schema: &'static KindSchema,
-    id: DocumentId,
-    key: String,
-    fields: Value,
+    pub schema: &'static KindSchema,
+    pub id: DocumentId,
+    pub key: String,
+    pub fields: Value,
     /// The lifecycle moves from the initial state to the record's state
     /// (an import's `status`), in order.
-    moves: Vec<String>,
+    pub moves: Vec<String>,
 }
 
 impl Reader {
