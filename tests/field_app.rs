@@ -107,6 +107,58 @@ fn the_field_app_records_tallies_online_and_offline_validates_and_shows_conflict
     s.stop();
 }
 
+#[test]
+fn responders_create_an_edan_with_photos_offline_and_it_reaches_every_node() {
+    let chromium = chromium();
+    let (hq, peers) = network(1);
+    let peer = &peers[0];
+    hq.ok(&["seed"]);
+    let token = |name: &str, role: &str, team: Option<&str>| {
+        let mut args = vec!["client", "add", name, "--role", role];
+        if let Some(t) = team {
+            args.extend_from_slice(&["--team", t]);
+        }
+        hq.json(&args)["token"].as_str().unwrap().to_string()
+    };
+    let mut env = vec![
+        ("AYNI_TABLET_TOKEN", token("tablet-1", "field", Some("GAEM-2"))),
+        ("AYNI_HQ_TOKEN", token("hq-panel", "hq", None)),
+        ("AYNI_CHROMIUM", chromium),
+    ];
+    if let Ok(dir) = std::env::var("AYNI_SCREENSHOTS") {
+        env.push(("AYNI_SCREENSHOTS", dir));
+    }
+    let s = hq.serve_with(&["--http", "127.0.0.1:0"]);
+    let report = node_test("create-app.test.mjs", s.http.as_deref().unwrap(), &env);
+    assert!(report.contains("pass 4") && report.contains("skipped 0"), "{report}");
+    let line = |tag: &str| report.lines().find_map(|l| l.trim().strip_prefix(tag).map(str::to_string)).expect(tag);
+    let (created, photos, refused) = (line("CREATED "), line("PHOTOS "), line("REFUSED "));
+    let photos: Vec<&str> = photos.split(' ').collect();
+
+    // HQ: the record made by the client, every change attested; the refused
+    // creation audited and stored nowhere
+    let made = hq.json(&["get", &created]);
+    let history = hq.json(&["history", &created]);
+    assert!(history.as_array().unwrap().iter().all(|e| e["client"] == "tablet-1"), "{history}");
+    let audit = hq.json(&["audit"]);
+    assert!(audit.as_array().unwrap().iter().any(|r| r["doc"] == refused.as_str()), "{audit}");
+
+    // a second node, over QUIC: the record and both photos
+    peer.json(&["sync", &s.addr]);
+    let there = peer.json(&["get", &created]);
+    assert_eq!(there["heads"], made["heads"]);
+    assert_eq!(there["created_by"], made["created_by"]);
+    let out = peer.dir.path().join("photo");
+    for hash in photos {
+        peer.ok(&["blob", "get", hash, "-o", out.to_str().unwrap()]);
+        let bytes = std::fs::read(&out).unwrap();
+        assert_eq!(ayni_node::blobs::sha256(&bytes), hash, "the photo, byte for byte");
+        std::fs::remove_file(&out).unwrap();
+    }
+    assert!(!peer.run(&["get", &refused]).status.success());
+    s.stop();
+}
+
 /// HQ with a certificate for its name: service workers need a secure
 /// context, which outside `localhost` means HTTPS with a certificate the
 /// browser trusts. The test makes HQ's certificate for `hq.ayni.test`, has

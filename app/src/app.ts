@@ -8,6 +8,7 @@ import { plain, type Doc, type Sync } from "./sync"
 import type { Session } from "./session"
 import { h } from "./dom"
 import { t } from "./i18n"
+import { madeHere } from "./created"
 
 export interface Listed {
   url: string
@@ -29,25 +30,31 @@ export interface App {
   redraw(): void
   /** Says the screen shows this record: its changes redraw the screen (soon, unless a form is open). */
   shows(handle: DocHandle<Doc>): void
+  /** The photo queue: `now()` tries to send what waits at once. */
+  uploads: { now(): void }
 }
 
-/** The records of `kind` the index lists, by key, sorted by title. */
+/** The records of `kind` the index lists (and those made on this device it does not list yet), by key, sorted by title. */
 export function listed(app: App, kind: string): [string, Listed][] {
   const records = app.index?.doc()?.records?.[kind]
-  if (!records) return []
-  const entries = Object.entries(plain<Record<string, Listed>>(records))
+  const entries = [...Object.entries(records ? plain<Record<string, Listed>>(records) : {}), ...madeHere(app, kind)]
   return entries.sort((a, b) => (a[1].title ?? a[0]).localeCompare(b[1].title ?? b[0]))
 }
 
-/** The URL of the record `kind:key`, from the index. */
-export function urlOf(app: App, kind: string, key: string): string | null {
+/** The record `kind:key` as listed (by the index, or as made on this device). */
+function entry(app: App, kind: string, key: string): Listed | undefined {
   const r = app.index?.doc()?.records?.[kind]?.[key]
-  return r ? String(r.url) : null
+  return r ? plain<Listed>(r) : madeHere(app, kind).find(([k]) => k === key)?.[1]
 }
 
-/** A record's lifecycle state, as the index lists it. */
+/** The URL of the record `kind:key`. */
+export function urlOf(app: App, kind: string, key: string): string | null {
+  return entry(app, kind, key)?.url ?? null
+}
+
+/** A record's lifecycle state, as listed. */
 export function statusIn(app: App, kind: string, key: string): string {
-  return String(app.index?.doc()?.records?.[kind]?.[key]?.status ?? "")
+  return entry(app, kind, key)?.status ?? ""
 }
 
 /** A map of the document (a live one, or one read out of it): not a scalar, string, list or bytes. */

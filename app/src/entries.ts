@@ -7,7 +7,9 @@ import { h } from "./dom"
 import { entryId, merged, type App } from "./app"
 import { label, t } from "./i18n"
 import { problems, type Problem } from "./schema"
-import { plain, stored, type Doc } from "./sync"
+import { plain, type Doc } from "./sync"
+import { asStored } from "./created"
+import { StorageFull, takePhotos } from "./photos"
 import type { DocHandle } from "@automerge/automerge-repo/slim"
 
 export interface Input {
@@ -64,11 +66,15 @@ export function show(form: HTMLElement, found: Problem[], at: number): boolean {
  * `inputs` filled in, merged over `fixed` (fields the screen sets itself),
  * checked with the kind's schema, then written.
  */
-export function entryForm(app: App, handle: DocHandle<Doc>, o: { kind: string; collection: string; title: string; inputs: Input[]; fixed?: () => Doc }): HTMLElement {
+export function entryForm(app: App, handle: DocHandle<Doc>, o: { kind: string; collection: string; title: string; inputs: Input[]; fixed?: () => Doc; photos?: boolean }): HTMLElement {
   const titleId = `${o.collection}-title`
+  const photoInput = o.photos
+    ? h("input", { id: `f-${o.collection}-photos`, type: "file", accept: "image/*", capture: "environment", multiple: true })
+    : null
   const form = h("form", { novalidate: true, "aria-labelledby": titleId },
     h("h3", { id: titleId }, o.title),
     o.inputs.map((i) => control(i)),
+    photoInput && h("div", { class: "field" }, h("label", { for: photoInput.id }, t("take_photos")), photoInput),
     h("p", { class: "alert", role: "alert" }),
     h("button", { type: "submit", class: "primary" }, o.title))
   form.addEventListener("submit", async (e) => {
@@ -78,14 +84,26 @@ export function entryForm(app: App, handle: DocHandle<Doc>, o: { kind: string; c
       const v = (form.querySelector(`#f-${i.name}`) as HTMLInputElement).value.trim()
       if (v !== "") entry[i.name] = i.kind === "number" ? Number(v) : v
     }
+    const files = [...(photoInput?.files ?? [])]
+    if (files.length) {
+      // kept on the phone first: the entry references them at once, the queue sends them
+      try {
+        entry.attachments = await takePhotos(files, app.session.client, {})
+      } catch (err) {
+        const alert = form.querySelector(".alert")
+        if (alert) alert.textContent = err instanceof StorageFull ? t("photo_storage_full") : `${t("photo_failed")} ${err}`
+        return
+      }
+    }
     const id = entryId()
     const proposed = plain(handle.doc().data)
     proposed[o.collection] = { ...merged(proposed, o.collection), [id]: entry }
     if (!show(form, await problems(o.kind, proposed, [o.collection, id]), 2)) return
     app.sync.edit(handle, (d) => {
       d.data[o.collection] ??= {}
-      d.data[o.collection][id] = stored(entry)
+      d.data[o.collection][id] = asStored(entry)
     })
+    if (files.length) app.uploads.now()
     app.say(t("saved"))
     app.redraw()
   })

@@ -13,6 +13,10 @@ import { Sync, unsent } from "./sync"
 import * as emergencies from "./views/emergencies"
 import * as missions from "./views/missions"
 import * as catalogue from "./views/catalogue"
+import * as create from "./views/create"
+import { createRecord, madeHereUrls } from "./created"
+import { pendingCount, startUploads } from "./photos"
+import { refreshPhotoStates } from "./views/photos"
 import { KEPT, status } from "./views/status"
 
 const root = document.getElementById("app") as HTMLElement
@@ -57,7 +61,7 @@ async function start(session: Session) {
   replace(root, h("header", {}, h("span", { class: "brand" }, "Ayni"), badge), main, nav)
   const sync = new Sync(session)
   const shown = new Set<string>()
-  const app: App = { session, sync, index: null, main, say, redraw: () => draw(), shows: (h) => shown.add(h.documentId) }
+  const app: App = { session, sync, index: null, main, say, redraw: () => draw(), shows: (h) => shown.add(h.documentId), uploads: { now: () => {} } }
 
   let drawing = 0
   async function draw() {
@@ -67,6 +71,8 @@ async function start(session: Session) {
     replace(nav, TABS.map(([href, key]) => h("a", { href, "aria-current": `#/${route[0] || "e"}` === href || (href === "#/e" && route[0] === "edan") ? "page" : null }, t(key))))
     let screen: Child
     if (!app.index) screen = h("p", { role: "alert" }, t("not_on_device"))
+    else if (route[0] === "new" && route[1] === "edan") screen = await create.newEdan(app, route[2])
+    else if (route[0] === "new" && route[1] === "event") screen = await create.newEvent(app)
     else if (route[0] === "edan" && route[2]) screen = await emergencies.zone(app, route[1], route[2])
     else if (route[0] === "edan") screen = await emergencies.edan(app, route[1])
     else if (route[0] === "m" && route[1]) screen = await missions.mission(app, route[1])
@@ -82,9 +88,10 @@ async function start(session: Session) {
   async function drawBadge() {
     const waiting = [...(await sync.pending()).values()].reduce((a, b) => a + b, 0)
     const refused = sync.refusals().length
-    badge.textContent = `${sync.online ? "●" : "○"} ${waiting ? `${waiting} ↑` : "✓"}${refused ? ` ⚠ ${refused}` : ""}`
+    const photos = await pendingCount().catch(() => 0)
+    badge.textContent = `${sync.online ? "●" : "○"} ${waiting ? `${waiting} ↑` : "✓"}${photos ? ` · ${photos} ${t("photos_short")}` : ""}${refused ? ` ⚠ ${refused}` : ""}`
     badge.className = `badge ${sync.online ? "ok" : "warn"}`
-    badge.setAttribute("aria-label", `${sync.online ? t("online") : t("offline")}. ${waiting ? `${t("pending")}: ${waiting}` : t("no_pending")}${refused ? `. ${t("refused")}: ${refused}` : ""}`)
+    badge.setAttribute("aria-label", `${sync.online ? t("online") : t("offline")}. ${waiting ? `${t("pending")}: ${waiting}` : t("no_pending")}${photos ? `. ${t("photos_pending")}: ${photos}` : ""}${refused ? `. ${t("refused")}: ${refused}` : ""}`)
   }
   window.addEventListener("hashchange", () => {
     draw().then(() => main.focus())
@@ -120,6 +127,17 @@ async function start(session: Session) {
   })
   await draw()
 
+  // records made here that the node has not listed yet: loaded, so they
+  // sync the moment the node is reachable; photos waiting: sent
+  for (const url of madeHereUrls()) sync.find(url)
+  // for scripted checks from the browser's console (support staff, tests):
+  // a record made as this client, judged by the node like any other
+  Object.assign(window, { ayni: { create: (kind: string, data: Record<string, unknown>, title: string) => createRecord(app, kind, data, { title }).url } })
+  app.uploads = startUploads(app, () => {
+    drawBadge()
+    refreshPhotoStates()
+  })
+
   // every record the screens show is kept on the device, for offline use
   const keep = () => {
     const urls = KEPT.flatMap((kind) => listed(app, kind).map(([, r]) => r.url))
@@ -130,6 +148,7 @@ async function start(session: Session) {
 
   // a token revoked since: sign out; no network: carry on with what the device holds
   const checked = await recheck(session)
+  if (typeof checked === "object") Object.assign(session, { author: checked.author, may_create: checked.may_create })
   if (checked === "revoked") {
     // start again from a clean page: no repo left retrying with the old token
     forget()

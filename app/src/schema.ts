@@ -55,6 +55,35 @@ export async function frozenFields(kind: string, status: string): Promise<string
   }
 }
 
+/**
+ * The values the schema of `kind` allows at `path` (`[]` steps into a
+ * list's items), following `$ref`s into the common definitions; none when
+ * the schema cannot be had.
+ */
+export async function enumAt(kind: string, path: string[]): Promise<string[]> {
+  try {
+    let doc = await schemaOf(kind)
+    let node: any = doc
+    const deref = async () => {
+      // a node with its own properties merely adds a `$ref` (the kinds'
+      // common annotations): kept as it is
+      while (node?.$ref && !node.properties && !node.items && !node.enum) {
+        const [file, pointer] = String(node.$ref).split("#")
+        if (file) doc = await schemaOf(file.replace(/\.schema\.json$/, ""))
+        node = pointer.split("/").filter(Boolean).reduce((n: any, k) => n?.[k], doc)
+      }
+    }
+    for (const step of path) {
+      await deref()
+      node = step === "[]" ? node?.items : node?.properties?.[step]
+    }
+    await deref()
+    return node?.enum ?? []
+  } catch {
+    return []
+  }
+}
+
 /** One problem, said for people: the field's path and a sentence. */
 export interface Problem {
   path: string[]

@@ -10,6 +10,10 @@ export interface Session {
   team: string | null
   node: { name: string; id: string }
   index_url: string
+  /** What a record this client creates says as `created_by`. */
+  author?: string
+  /** The kinds of record its role may create. */
+  may_create?: string[]
 }
 
 const KEY = "ayni.session"
@@ -48,7 +52,10 @@ export async function signIn(token: string): Promise<Session> {
   if (r.status === 401) throw new SignInError("bad_token", "401")
   if (!r.ok) throw new SignInError("offline", `HTTP ${r.status}`)
   const me = await r.json()
-  const session: Session = { token, client: me.client, role: me.role, team: me.team ?? null, node: me.node, index_url: me.index_url }
+  const session: Session = {
+    token, client: me.client, role: me.role, team: me.team ?? null, node: me.node, index_url: me.index_url,
+    author: me.author, may_create: me.may_create ?? [],
+  }
   localStorage.setItem(KEY, JSON.stringify(session))
   return session
 }
@@ -73,6 +80,12 @@ export async function signOut() {
   for (const k of Object.keys(localStorage)) if (k.startsWith("ayni.sync.")) localStorage.removeItem(k)
   await new Promise((resolve) => {
     const r = indexedDB.deleteDatabase("ayni")
+    r.onsuccess = r.onerror = r.onblocked = resolve
+  })
+  // the photos kept here, and the records made here, go with it
+  localStorage.removeItem("ayni.created")
+  await new Promise((resolve) => {
+    const r = indexedDB.deleteDatabase("ayni-photos")
     r.onsuccess = r.onerror = r.onblocked = resolve
   })
 }

@@ -13,7 +13,7 @@ const sw = self as unknown as ServiceWorkerGlobalScope
 const CACHE = `ayni-app-${__BUILD__}`
 const SCHEMAS = "ayni-schemas"
 /** The schemas the app's forms check with, kept from the start so a first save offline is checked too. */
-const FORM_SCHEMAS = ["edan", "mission", "common"].map((k) => `/api/v1/schemas/${k}`)
+const FORM_SCHEMAS = ["edan", "event", "mission", "common"].map((k) => `/api/v1/schemas/${k}`)
 
 sw.addEventListener("install", (event: ExtendableEvent) => {
   event.waitUntil(

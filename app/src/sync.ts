@@ -206,9 +206,6 @@ export function plain<T = any>(v: unknown): T {
 /** A string as the node writes them (an automerge scalar string). */
 export const str = (s: string) => new Automerge.ImmutableString(s)
 
-/** An entry's fields as the node writes them: its strings scalar strings. */
-export const stored = (entry: Doc): Doc => Object.fromEntries(Object.entries(entry).map(([k, v]) => [k, typeof v === "string" ? str(v) : v]))
-
 /** Whether this device holds changes it made that the node has not confirmed (as last known). */
 export function unsent(): boolean {
   return Object.keys(readJson<Record<string, string[]>>(EDITED, {})).length > 0

@@ -141,7 +141,7 @@ test("the situation and cooperation reports open from the app, rendered by the n
 test("every screen passes axe's accessibility rules, is reached by keyboard, and speaks English when asked", { skip }, async () => {
   const { page } = phones.a
   const axe = readFileSync(new URL("./node_modules/axe-core/axe.min.js", import.meta.url), "utf8")
-  for (const route of ["#/e", `#/edan/${EDAN}`, `#/edan/${EDAN}/z1`, "#/m", "#/m/ac-lum-tarija", "#/c", "#/c/BP-LUM", "#/s"]) {
+  for (const route of ["#/e", `#/edan/${EDAN}`, `#/edan/${EDAN}/z1`, "#/new/edan", "#/new/event", "#/m", "#/m/ac-lum-tarija", "#/c", "#/c/BP-LUM", "#/s"]) {
     await page.goto(base + route)
     await page.locator("main h1").waitFor()
     // evaluated, not inserted as a <script>: the app's content security policy forbids inline scripts

@@ -10,7 +10,10 @@ import { control, entryForm, show } from "../entries"
 import { label, t } from "../i18n"
 import { zones, type ZoneView } from "../report"
 import { frozenFields, problems } from "../schema"
-import { plain, str, stored, type Doc } from "../sync"
+import { plain, str, type Doc } from "../sync"
+import { asStored } from "../created"
+import { mayCreate } from "./create"
+import { zonePhotos } from "./photos"
 
 const SECTIONS: [string, string[]][] = [
   ["sections_people", ["families_affected", "families_damnified", "persons_affected", "persons_damnified", "dead", "injured", "missing"]],
@@ -45,8 +48,13 @@ export function home(app: App): Child {
       reportButton(app, `/api/v1/reports/event/${encodeURIComponent(key)}?format=html`, `${t("situation_report")}: ${ev.title || key}`))
   })
   const loose = edans.filter(([, e]) => !events.some(([, ev]) => ev.url === e.event))
+  const creating = [
+    mayCreate(app, "edan") && events.length > 0 && h("a", { class: "button", href: "#/new/edan" }, t("new_edan")),
+    mayCreate(app, "event") && h("a", { class: "button secondary", href: "#/new/event" }, t("new_event")),
+  ]
   return [
     h("h1", {}, t("nav_emergencies")),
+    creating,
     events.length === 0 && edans.length === 0 ? h("p", {}, t("no_events")) : null,
     sections,
     loose.length ? h("section", {}, h("h2", {}, t("edan_reports")), h("ul", { class: "cards" }, loose.map(card))) : null,
@@ -120,7 +128,7 @@ function addZone(app: App, handle: DocHandle<Doc>): HTMLElement {
     if (!show(form, found.map((p) => (p.path.length <= 1 ? { ...p, path: ["zones", "zone_id"] } : p)), 2)) return
     app.sync.edit(handle, (d) => {
       d.data.zones ??= {}
-      d.data.zones[id] = stored(zone)
+      d.data.zones[id] = asStored(zone)
     })
     location.hash = `#/edan/${encodeURIComponent(String(handle.doc().key))}/${encodeURIComponent(id)}`
   })
@@ -248,6 +256,7 @@ export async function zone(app: App, key: string, zoneId: string): Promise<Child
       geo ? h("p", {}, `${geo.lat}, ${geo.lon} (± ${geo.accuracy_m ?? "?"} m)`) : null, gps),
     h("section", {}, h("h2", {}, t("other_teams")),
       others.length ? h("ul", { class: "tallies" }, others.map(([name, v]) => h("li", {}, h("strong", {}, name), ": ", figures(v)))) : h("p", {}, "—")),
+    await zonePhotos(app, handle, zoneId),
     needsAndServices(app, handle, zoneId, team, data),
   ]
 }

@@ -39,6 +39,7 @@ export async function mission(app: App, key: string): Promise<Child> {
     kind: "mission", collection: "log", title: t("add_log"),
     inputs: [{ name: "text", kind: "textarea" }],
     fixed: () => ({ at: now(), author: app.session.client }),
+    photos: true,
   })
   const followForm = entryForm(app, handle, {
     kind: "mission", collection: "follow_ups", title: t("add_follow_up"),
@@ -55,7 +56,7 @@ export async function mission(app: App, key: string): Promise<Child> {
     h("h1", {}, String(data.title ?? key)),
     h("p", {}, `${t("status_label")}: `, h("span", { class: "badge" }, label(statusIn(app, "mission", key)))),
     h("h2", {}, t("log")),
-    log.length ? h("ol", { class: "log" }, log.map((l) => h("li", {}, h("time", {}, String(l.at ?? "").slice(0, 16).replace("T", " ")), " ", l.author ? h("strong", {}, `${l.author}: `) : null, String(l.text ?? "")))) : h("p", {}, "—"),
+    log.length ? h("ol", { class: "log" }, log.map((l) => h("li", {}, h("time", {}, String(l.at ?? "").slice(0, 16).replace("T", " ")), " ", l.author ? h("strong", {}, `${l.author}: `) : null, String(l.text ?? ""), Array.isArray(l.attachments) && l.attachments.length ? ` (${t("photos")}: ${l.attachments.length})` : ""))) : h("p", {}, "—"),
     writer && logForm,
     h("h2", {}, t("results")),
     results.length ? h("ul", {}, results.map((r) => h("li", {}, h("strong", {}, label(r.kind ?? "")), `: ${r.description ?? ""}`, r.quantity ? ` (${r.quantity.value} ${r.quantity.unit})` : ""))) : h("p", {}, "—"),
