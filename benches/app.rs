@@ -18,16 +18,8 @@ fn main() {
     let client = common::ayni(&home, &["client", "add", "tablet", "--role", "field", "--team", "GAEM-2", "--json"]);
     let token = serde_json::from_str::<serde_json::Value>(&client).unwrap()["token"].as_str().unwrap().to_string();
     let (serve, http) = common::serve_http(&home);
-    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    let out = std::process::Command::new("node")
-        .args(["app-bench.mjs", &http, &token, &runs.to_string(), &slowdown.to_string()])
-        .current_dir(&js)
-        .output()
-        .expect("node");
+    let v = common::node_script("app-bench.mjs", &[&http, &token, &runs.to_string(), &slowdown.to_string()]);
     common::stop(serve);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap();
     println!("{}", serde_json::to_string_pretty(&v).unwrap());
     println!("records: demo + {records}; runs: {runs}; CPU slowdown: {slowdown}x");
 }

@@ -17,19 +17,22 @@ fn chromium() -> String {
     chromium
 }
 
+/// A new client's token: `name`, of `role`, counting for `team`.
+fn client_token(hq: &support::Ayni, name: &str, role: &str, team: Option<&str>) -> String {
+    let mut args = vec!["client", "add", name, "--role", role];
+    if let Some(t) = team {
+        args.extend_from_slice(&["--team", t]);
+    }
+    hq.json(&args)["token"].as_str().unwrap().to_string()
+}
+
 #[test]
 fn the_field_app_records_tallies_online_and_offline_validates_and_shows_conflicts() {
     let chromium = chromium();
     let (hq, peers) = network(1);
     let peer = &peers[0];
     hq.ok(&["seed"]);
-    let token = |name: &str, role: &str, team: Option<&str>| {
-        let mut args = vec!["client", "add", name, "--role", role];
-        if let Some(t) = team {
-            args.extend_from_slice(&["--team", t]);
-        }
-        hq.json(&args)["token"].as_str().unwrap().to_string()
-    };
+    let token = |name: &str, role: &str, team: Option<&str>| client_token(&hq, name, role, team);
     let env = [
         ("AYNI_TABLET_TOKEN", token("tablet-1", "field", Some("GAEM-2"))),
         ("AYNI_HQ_TOKEN", token("hq-panel", "hq", None)),
@@ -113,13 +116,7 @@ fn responders_create_an_edan_with_photos_offline_and_it_reaches_every_node() {
     let (hq, peers) = network(1);
     let peer = &peers[0];
     hq.ok(&["seed"]);
-    let token = |name: &str, role: &str, team: Option<&str>| {
-        let mut args = vec!["client", "add", name, "--role", role];
-        if let Some(t) = team {
-            args.extend_from_slice(&["--team", t]);
-        }
-        hq.json(&args)["token"].as_str().unwrap().to_string()
-    };
+    let token = |name: &str, role: &str, team: Option<&str>| client_token(&hq, name, role, team);
     let mut env = vec![
         ("AYNI_TABLET_TOKEN", token("tablet-1", "field", Some("GAEM-2"))),
         ("AYNI_HQ_TOKEN", token("hq-panel", "hq", None)),

@@ -27,7 +27,7 @@ export interface App {
   /** A short message in the live region (screen readers announce it). */
   say(message: string): void
   /** Draws the current screen again (after a change). */
-  redraw(): void
+  redraw(): Promise<void>
   /** Says the screen shows this record: its changes redraw the screen (soon, unless a form is open). */
   shows(handle: DocHandle<Doc>): void
   /** The photo queue: `now()` tries to send what waits at once. */

@@ -9,7 +9,7 @@ import { label, t } from "./i18n"
 import { problems, type Problem } from "./schema"
 import { plain, type Doc } from "./sync"
 import { asStored } from "./created"
-import { StorageFull, takePhotos } from "./photos"
+import { failedMessage, takePhotos } from "./photos"
 import type { DocHandle } from "@automerge/automerge-repo/slim"
 
 export interface Input {
@@ -86,14 +86,15 @@ export function entryForm(app: App, handle: DocHandle<Doc>, o: { kind: string; c
     }
     const files = [...(photoInput?.files ?? [])]
     if (files.length) {
-      // kept on the phone first: the entry references them at once, the queue sends them
-      try {
-        entry.attachments = await takePhotos(files, app.session.client, {})
-      } catch (err) {
+      // kept on the phone first: the entry references them at once, the
+      // queue sends them; a file not kept stops the entry (nothing is saved)
+      const { entries, failed } = await takePhotos(files, app.session.client, {})
+      if (failed.length) {
         const alert = form.querySelector(".alert")
-        if (alert) alert.textContent = err instanceof StorageFull ? t("photo_storage_full") : `${t("photo_failed")} ${err}`
+        if (alert) alert.textContent = failedMessage(failed, t)
         return
       }
+      entry.attachments = entries
     }
     const id = entryId()
     const proposed = plain(handle.doc().data)

@@ -35,9 +35,6 @@ export type SizeChoice = "reduced" | "original"
 export const sizeChoice = (): SizeChoice => (localStorage.getItem(SIZE) === "original" ? "original" : "reduced")
 export const setSizeChoice = (c: SizeChoice) => localStorage.setItem(SIZE, c)
 
-/** Storage on the phone is full: nothing was kept, nothing referenced. */
-export class StorageFull extends Error {}
-
 let db: Promise<IDBDatabase> | null = null
 
 function open(): Promise<IDBDatabase> {
@@ -97,35 +94,57 @@ function position(): Promise<GeolocationPosition | null> {
 
 const hex = (b: ArrayBuffer) => Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, "0")).join("")
 
+/** What became of the files offered as photos. */
+export interface Taken {
+  /** The attachment entries of those kept on the device. */
+  entries: Attachment[]
+  /** Those not kept: not a picture the phone can read, or no room for it. */
+  failed: { name: string; full: boolean }[]
+}
+
 /**
  * Takes `files` (from the camera or the gallery): each reduced (unless the
  * size choice says otherwise), kept on the device, and its attachment
  * entry returned — with `extra` (its zone) and the device's position and
- * time now. Throws [`StorageFull`] when the phone has no room: then
- * nothing of that photo is kept.
+ * time now. A file that is not a picture, or that finds the phone's
+ * storage full, is kept nowhere and named in `failed`; the others are kept.
  */
-export async function takePhotos(files: File[], author: string, extra: Record<string, unknown>): Promise<Attachment[]> {
+export async function takePhotos(files: File[], author: string, extra: Record<string, unknown>): Promise<Taken> {
   // ask once to keep photos through storage pressure (the browser may say no)
   await navigator.storage?.persist?.().catch(() => false)
   const where = await position()
-  const out: Attachment[] = []
+  const out: Taken = { entries: [], failed: [] }
   for (const file of files) {
-    const blob = sizeChoice() === "reduced" ? await reduce(file) : file
+    let blob: Blob
+    try {
+      // a picture the phone can read (a kept original is checked the same way)
+      blob = sizeChoice() === "reduced" ? await reduce(file) : (await createImageBitmap(file).then((b) => b.close()), file)
+    } catch {
+      out.failed.push({ name: file.name, full: false })
+      continue
+    }
     const hash = hex(await crypto.subtle.digest("SHA-256", await blob.arrayBuffer()))
     const mime = blob.type || "application/octet-stream"
     if (!(await photo(hash))) {
       try {
         await save({ hash, blob, mime, size: blob.size, state: "pending", tries: 0, next: 0 })
       } catch (e) {
-        if ((e as DOMException)?.name === "QuotaExceededError") throw new StorageFull(String(e))
-        throw e
+        out.failed.push({ name: file.name, full: (e as DOMException)?.name === "QuotaExceededError" })
+        continue
       }
     }
     const entry: Attachment = { hash, mime, size: blob.size, name: file.name.slice(0, 255), captured_at: now(), author, ...extra }
     if (where) entry.geo = { lat: where.coords.latitude, lon: where.coords.longitude, accuracy_m: Math.round(where.coords.accuracy), captured_by: "gps" }
-    out.push(entry)
+    out.entries.push(entry)
   }
   return out
+}
+
+/** What to tell people of the files not kept. */
+export function failedMessage(failed: Taken["failed"], t: (k: string, v?: Record<string, string | number>) => string): string {
+  if (!failed.length) return ""
+  const full = failed.some((f) => f.full)
+  return `${t(full ? "photo_storage_full" : "photo_not_picture", { names: failed.map((f) => f.name).join(", ") })}`
 }
 
 /** The wait before the next try after `tries` failed ones: 5 s, doubling, at most 10 minutes. */

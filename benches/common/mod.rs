@@ -78,6 +78,17 @@ pub fn serve_http(home: &Path) -> (Child, String) {
     (serve, http)
 }
 
+/// Runs `tests/js/SCRIPT` with Node.js and `args`: the JSON of the last
+/// line it prints.
+#[allow(dead_code)] // not every bench drives a browser
+pub fn node_script(script: &str, args: &[&str]) -> serde_json::Value {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let out = Command::new("node").arg(script).args(args).current_dir(&js).output().expect("node");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(text.lines().last().unwrap_or_default()).expect("one JSON line")
+}
+
 /// Stops a serving node.
 #[allow(dead_code)]
 pub fn stop(mut serve: Child) {

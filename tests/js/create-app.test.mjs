@@ -9,6 +9,7 @@ import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
 import { createHash } from "node:crypto"
 import { launch } from "./chromium.mjs"
+import { api, eventually } from "./node.mjs"
 
 const env = process.env
 const skip = !env.AYNI_HTTP && "run by tests/field_app.rs (needs a serving node)"
@@ -38,20 +39,8 @@ async function shot(name, at) {
   await page.screenshot({ path: `${env.AYNI_SCREENSHOTS}/${name}.png` })
 }
 
-async function api(path) {
-  const r = await fetch(`http://${env.AYNI_HTTP}${path}`, { headers: { authorization: `Bearer ${env.AYNI_HQ_TOKEN}` } })
-  return { status: r.status, body: r.headers.get("content-type")?.includes("json") ? await r.json() : Buffer.from(await r.arrayBuffer()) }
-}
-
-async function eventually(check, what, ms = 30000) {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await check()
-    if (v) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
-}
+/** HQ's view of the node's API. */
+const hq = (path) => api("GET", path, env.AYNI_HQ_TOKEN)
 
 /** A camera-sized photo (2400×1800, a different picture for each `seed`), as PNG bytes made by the browser. */
 async function picture(seed) {
@@ -113,6 +102,10 @@ test("offline, a responder creates an EDAN with a zone, a tally and two photos; 
   await page.waitForFunction(() => document.querySelectorAll("#photos li").length === 2)
   assert.equal(await page.locator("#photos").getByText("Pendiente de enviar").count(), 2)
   hashes = await page.locator("#photos [data-hash]").evaluateAll((els) => els.map((e) => e.dataset.hash))
+  // a file that is no picture: said plainly, kept nowhere, nothing else lost
+  await page.locator("#f-photos").setInputFiles([{ name: "nota.png", mimeType: "image/png", buffer: Buffer.from("no es una foto") }])
+  await page.locator("#photos-alert").filter({ hasText: "no es una foto que este equipo pueda leer (nota.png)" }).waitFor()
+  assert.equal(await page.locator("#photos li").count(), 2)
   await shot("9-fotos", page.getByRole("heading", { name: "Fotos" }))
 
   // closed and opened again with no network: the EDAN, its tally and its photos
@@ -125,15 +118,15 @@ test("offline, a responder creates an EDAN with a zone, a tally and two photos; 
   assert.equal(await page.locator("#photos").getByText("Pendiente de enviar").count(), 2)
   await page.getByRole("link", { name: "Estado" }).click()
   await page.getByText("Fotos pendientes de enviar: 2").waitFor()
-  assert.equal((await api(`/api/v1/records/edan/${created}`)).status, 404, "nothing left the phone")
+  assert.equal((await hq(`/api/v1/records/edan/${created}`)).status, 404, "nothing left the phone")
 })
 
 test("back online, the node holds the record and both photos byte for byte, attributed to the client", { skip }, async () => {
   await context.setOffline(false)
   const rec = await eventually(async () => {
-    const r = await api(`/api/v1/records/edan/${created}`)
-    return r.status === 200 && Object.keys(r.body.fields.attachments ?? {}).length === 2 && r.body.fields.tallies?.z1?.["GAEM-2"] && r.body
-  }, "the record on the node")
+    const r = await hq(`/api/v1/records/edan/${created}`)
+    return r.status === 200 && Object.keys(r.json.fields.attachments ?? {}).length === 2 && r.json.fields.tallies?.z1?.["GAEM-2"] && r.json
+  }, "the record on the node", 30000)
   assert.match(rec.created_by, /^client tablet-1 via /)
   assert.equal(rec.fields.tallies.z1["GAEM-2"].families_affected, 7)
   assert.equal(rec.fields.zones.z1.name, "Barrio Alto")
@@ -147,8 +140,8 @@ test("back online, the node holds the record and both photos byte for byte, attr
   }
   for (const hash of hashes) {
     const blob = await eventually(async () => {
-      const r = await api(`/api/v1/blobs/${hash}`)
-      return r.status === 200 && r.body
+      const r = await hq(`/api/v1/blobs/${hash}`)
+      return r.status === 200 && r.bytes
     }, `photo ${hash} on the node`)
     assert.equal(createHash("sha256").update(blob).digest("hex"), hash)
     // reduced: the longest side 1600 px (JPEG's SOF0 frame holds height, width)
@@ -168,14 +161,14 @@ test("a mission's log entry carries a photo from the phone; the node has both", 
   await page.locator("#f-log-photos").setInputFiles([{ name: "tablero.png", mimeType: "image/png", buffer: await picture(3) }])
   await page.getByRole("button", { name: "Añadir a la bitácora" }).click()
   const entry = await eventually(async () => {
-    const r = await api("/api/v1/records/mission/ac-lum-tarija")
-    return Object.values(r.body.fields.log ?? {}).find((l) => l.text === text)
+    const r = await hq("/api/v1/records/mission/ac-lum-tarija")
+    return Object.values(r.json.fields.log ?? {}).find((l) => l.text === text)
   }, "the log entry on the node")
   assert.equal(entry.attachments.length, 1)
   const hash = entry.attachments[0].hash
   const blob = await eventually(async () => {
-    const r = await api(`/api/v1/blobs/${hash}`)
-    return r.status === 200 && r.body
+    const r = await hq(`/api/v1/blobs/${hash}`)
+    return r.status === 200 && r.bytes
   }, "the log's photo on the node")
   assert.equal(createHash("sha256").update(blob).digest("hex"), hash)
 })
@@ -187,6 +180,6 @@ test("a creation the role does not permit is refused: the app says why in Spanis
     await page.goto(`${base}#/s`)
     return (await page.locator("#refused").getByText("Su rol (de campo) no permite crear registros de tipo «práctica del catálogo».").count()) > 0
   }, "the refusal on the phone")
-  assert.equal((await api(`/api/v1/records/practice/${id}`)).status, 404)
+  assert.equal((await hq(`/api/v1/records/practice/${id}`)).status, 404)
   console.log(`REFUSED ${id}`)
 })

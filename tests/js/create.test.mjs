@@ -11,6 +11,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
+import { api, eventually } from "./node.mjs"
 
 const env = process.env
 const skip = !env.AYNI_HTTP && "run by tests/automerge_repo.rs (needs a serving node)"
@@ -33,26 +34,6 @@ async function connect(token) {
   return { repo, socket }
 }
 
-async function api(method, path, token, body) {
-  const r = await fetch(`http://${env.AYNI_HTTP}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body && JSON.stringify(body),
-  })
-  return { status: r.status, json: await r.json() }
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-async function eventually(check, what, ms = 15000) {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await check()
-    if (v) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
 
 /** A new record's envelope, as FORMATS.md describes it, for `handle`'s document. */
 const envelope = (handle, me, kind, data) => ({

@@ -8,6 +8,7 @@ import { ImmutableString } from "@automerge/automerge"
 import { Repo, generateAutomergeUrl } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import WebSocket from "ws"
+import { api, eventually } from "./node.mjs"
 
 const env = process.env
 const skip = !env.AYNI_HTTP && "run by tests/automerge_repo.rs (needs a serving node)"
@@ -47,14 +48,6 @@ function until(handle, ok, ms = 15000) {
   })
 }
 
-async function api(method, path, token, body) {
-  const r = await fetch(`http://${env.AYNI_HTTP}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body && JSON.stringify(body),
-  })
-  return { status: r.status, json: await r.json() }
-}
 
 /** The HTTP status the node answers a WebSocket upgrade with (101 = open). */
 function upgradeStatus(url) {
@@ -91,14 +84,6 @@ test("a field client reads a record by its URL and follows the node's changes", 
   }
 })
 
-/** Resolves once `check()` holds, or fails after `ms`. */
-async function eventually(check, what, ms = 15000) {
-  const end = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const record = (kind, key) => api("GET", `/api/v1/records/${kind}/${key}`, env.AYNI_HQ_TOKEN).then((r) => r.json)

@@ -6,7 +6,7 @@ import { h, type Child } from "../dom"
 import { merged, type App } from "../app"
 import { asStored } from "../created"
 import { t } from "../i18n"
-import { photo, setSizeChoice, sizeChoice, StorageFull, takePhotos, type Photo, type SizeChoice } from "../photos"
+import { failedMessage, photo, setSizeChoice, sizeChoice, takePhotos, type Photo, type SizeChoice } from "../photos"
 import { problems } from "../schema"
 import { plain, type Doc } from "../sync"
 import type { DocHandle } from "@automerge/automerge-repo/slim"
@@ -44,19 +44,14 @@ export async function zonePhotos(app: App, handle: DocHandle<Doc>, zoneId: strin
   const size = h("select", { id: "f-photo-size" },
     (["reduced", "original"] as SizeChoice[]).map((c) => h("option", { value: c, selected: c === sizeChoice() }, t(`photo_size_${c}`))))
   size.addEventListener("change", () => setSizeChoice(size.value as SizeChoice))
-  const alert = h("p", { class: "alert", role: "alert" })
+  const alert = h("p", { class: "alert", role: "alert", id: "photos-alert" })
   input.addEventListener("change", async () => {
     const files = [...(input.files ?? [])]
     if (!files.length) return
     alert.textContent = ""
     app.say(t("photo_taking"))
-    let entries
-    try {
-      entries = await takePhotos(files, app.session.client, { zone: zoneId })
-    } catch (e) {
-      alert.textContent = e instanceof StorageFull ? t("photo_storage_full") : `${t("photo_failed")} ${e}`
-      return
-    }
+    const { entries, failed } = await takePhotos(files, app.session.client, { zone: zoneId })
+    input.value = ""
     const known = new Set(Object.keys(merged(handle.doc().data, "attachments")))
     const fresh = entries.filter((e) => !known.has(e.hash))
     const proposed = plain(handle.doc().data)
@@ -74,7 +69,10 @@ export async function zonePhotos(app: App, handle: DocHandle<Doc>, zoneId: strin
     }
     app.uploads.now()
     app.say(t("photo_saved", { n: entries.length }))
-    app.redraw()
+    await app.redraw()
+    // said after the redraw, on the screen drawn again
+    const again = document.querySelector("#photos-alert")
+    if (again) again.textContent = failedMessage(failed, t)
   })
   return h("section", { "aria-labelledby": "photos-title" },
     h("h2", { id: "photos-title" }, t("photos")),
