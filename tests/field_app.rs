@@ -6,16 +6,7 @@
 
 mod support;
 
-use support::{network, node_test};
-
-fn chromium() -> String {
-    let chromium = std::env::var("AYNI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "{chromium} is missing: the browser tests drive Debian's chromium (apt-get install chromium; .ci/run does)"
-    );
-    chromium
-}
+use support::{chromium, network, node_test};
 
 /// A new client's token: `name`, of `role`, counting for `team`.
 fn client_token(hq: &support::Ayni, name: &str, role: &str, team: Option<&str>) -> String {

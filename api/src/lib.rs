@@ -20,8 +20,11 @@ mod app;
 mod blobs;
 pub mod connections;
 pub mod error;
+mod hq;
 mod openapi;
+pub mod presence;
 mod reports;
+pub mod signin;
 pub mod tls;
 mod ws;
 
@@ -48,6 +51,8 @@ pub const MAX_BODY: usize = ayni_node::schema::MAX_RECORD_BYTES + 4096;
 pub(crate) struct Api {
     node: NodeHandle,
     options: std::sync::Arc<Options>,
+    /// Which clients were heard from, for HQ's desk.
+    presence: presence::Presence,
 }
 
 /// How the API is served.
@@ -78,7 +83,7 @@ pub fn router(node: NodeHandle, options: Options) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(Api { node, options: std::sync::Arc::new(options) })
+        .with_state(Api { node, options: std::sync::Arc::new(options), presence: Default::default() })
 }
 
 /// Serves the API on `listener` (a `tokio::net::TcpListener`, or a
@@ -114,7 +119,9 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
 /// The client the request's token names (a missing, wrong, expired or
 /// revoked token: 401).
 async fn client_of(api: &Api, headers: &HeaderMap) -> Result<Client, ApiError> {
-    api.node.authenticate(bearer(headers)).await?.map_err(ApiError::from_auth)
+    let client = api.node.authenticate(bearer(headers)).await?.map_err(ApiError::from_auth)?;
+    api.presence.seen(&client.name);
+    Ok(client)
 }
 
 /// The request's client as the actor its reads and writes are made for.
@@ -421,6 +428,7 @@ async fn changes(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQ
     let mut kind = None;
     for (name, value) in pairs {
         match name.as_str() {
+            "since" if value == "now" => since = *api.node.feed_watch().borrow(),
             "since" => since = position(&value, "since")?,
             "kind" => kind = Some(value),
             other => return Err(ApiError::bad_request(format!("unknown query parameter '{other}' (since, kind)"))),

@@ -49,10 +49,13 @@ pub(crate) async fn upgrade(
     let token = token(&headers, raw.as_deref());
     let client = api.node.authenticate(token.clone()).await?.map_err(ApiError::from_auth)?;
     let node = api.node.clone();
+    let presence = api.presence.clone();
     Ok(ws
         .max_message_size(CLIENT_MESSAGE.min(MAX_MESSAGE))
         .max_frame_size(CLIENT_MESSAGE.min(MAX_MESSAGE))
         .on_upgrade(move |socket| async move {
+            // counted as open while it lasts (HQ's desk shows it)
+            let _open = presence.opened(&client.name);
             if let Err(e) = connection(node, client, token, socket).await {
                 tracing::debug!("automerge-repo client: {e}");
             }

@@ -14,6 +14,7 @@ import * as emergencies from "./views/emergencies"
 import * as missions from "./views/missions"
 import * as catalogue from "./views/catalogue"
 import * as create from "./views/create"
+import * as hq from "./views/hq"
 import { createRecord, madeHereUrls } from "./created"
 import { pendingCount, startUploads } from "./photos"
 import { refreshPhotoStates } from "./views/photos"
@@ -57,8 +58,10 @@ const TABS: [string, string][] = [
 async function start(session: Session) {
   const main = h("main", { id: "main", tabindex: -1 })
   const badge = h("a", { id: "sync", href: "#/s", class: "badge" })
+  // HQ: how many decisions wait, in the header
+  const waiting = session.role === "hq" ? h("a", { id: "waiting", href: "#/hq", class: "badge" }) : null
   const nav = h("nav", { "aria-label": "Ayni" })
-  replace(root, h("header", {}, h("span", { class: "brand" }, "Ayni"), badge), main, nav)
+  replace(root, h("header", {}, h("span", { class: "brand" }, "Ayni"), h("span", {}, waiting, " ", badge)), main, nav)
   const sync = new Sync(session)
   const shown = new Set<string>()
   const app: App = { session, sync, index: null, main, say, redraw: () => draw(), shows: (h) => shown.add(h.documentId), uploads: { now: () => {} } }
@@ -68,9 +71,11 @@ async function start(session: Session) {
     const n = ++drawing
     shown.clear()
     const route = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent)
-    replace(nav, TABS.map(([href, key]) => h("a", { href, "aria-current": `#/${route[0] || "e"}` === href || (href === "#/e" && route[0] === "edan") ? "page" : null }, t(key))))
+    const tabs: [string, string][] = session.role === "hq" ? [...TABS.slice(0, 3), ["#/hq", "nav_hq"], TABS[3]] : TABS
+    replace(nav, tabs.map(([href, key]) => h("a", { href, "aria-current": `#/${route[0] || "e"}` === href || (href === "#/e" && route[0] === "edan") ? "page" : null }, t(key))))
     let screen: Child
     if (!app.index) screen = h("p", { role: "alert" }, t("not_on_device"))
+    else if (route[0] === "hq" && session.role === "hq") screen = await (route[1] === "audit" ? hq.audit(app) : route[1] === "devices" ? hq.devices(app) : route[1] === "live" ? hq.live(app) : hq.decisions(app))
     else if (route[0] === "new" && route[1] === "edan") screen = await create.newEdan(app, route[2])
     else if (route[0] === "new" && route[1] === "event") screen = await create.newEvent(app)
     else if (route[0] === "edan" && route[2]) screen = await emergencies.zone(app, route[1], route[2])
@@ -84,6 +89,17 @@ async function start(session: Session) {
     if (n !== drawing) return
     replace(main, screen)
     drawBadge()
+    drawWaiting()
+  }
+  async function drawWaiting() {
+    if (!waiting) return
+    try {
+      const n = (await hq.call(app, "GET", "/api/v1/decisions")).count
+      waiting.textContent = `HQ ${n}`
+      waiting.setAttribute("aria-label", `HQ ${n}: ${t("hq_waiting", { n })}`)
+    } catch {
+      // offline with nothing kept: the header shows no count
+    }
   }
   async function drawBadge() {
     const waiting = [...(await sync.pending()).values()].reduce((a, b) => a + b, 0)

@@ -410,7 +410,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
                 writable_target(file, cwd)?;
             }
             let (client, token) = wait(node.add_client(&name, role, team, entity, expires_in))?;
-            let link = app.map(|a| qr::link(&a, &token));
+            let link = app.map(|a| ayni_api::signin::link(&a, &token));
             if let (Some(link), Some(file)) = (&link, &output) {
                 write_private_file_atomically(file, cwd, &qr::png(link)?)?;
             }
@@ -429,7 +429,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             out.index(&wait(node.index_listing(scope))?)?;
         }
         Command::Amendment { decision, reference, change } => {
-            out.record(&wait(node.decide_amendment(&reference, &change, decision == "accept"))?)?
+            out.record(&wait(node.decide_amendment(&NODE, &reference, &change, decision == "accept"))?)?
         }
         Command::Bundle { command: BundleCommand::Export { file, since, all: _, with_blobs } } => {
             let since = since.map(|s| s.parse::<ayni_node::identity::NodeId>()).transpose()?;

@@ -2,7 +2,9 @@
 //! its fragment (`…/app/#token=…`, which browsers never send to a server),
 //! drawn on the terminal or written as a PNG.
 //!
-//! Owns: the sign-in link, its QR rendering (terminal and PNG).
+//! Owns: the app's address from where the node is served, and the QR
+//! rendering for the terminal and as PNG (the link's form and the check of
+//! a given address are `ayni_api::signin`'s, which HQ's desk uses too).
 //! Must never: log or store the link (it carries the token), or pick an
 //! address a phone cannot reach without saying so.
 
@@ -19,13 +21,10 @@ use ayni_node::error::Error;
 pub(crate) fn app_url(given: Option<&str>, serving: Option<(&str, SocketAddr)>) -> Result<String, Error> {
     let bad = |message: String| Error::Malformed { what: "--app-url".into(), message };
     if let Some(url) = given {
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad(format!("'{url}' is not an http(s) URL")))?;
-        if scheme != "http" && scheme != "https" || rest.is_empty() || rest.contains('#') {
-            return Err(bad(format!("'{url}' is not an http(s) URL without a fragment")));
-        }
-        let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
-        let path = if path.is_empty() { "app/" } else { path };
-        return Ok(format!("{scheme}://{host}/{path}"));
+        return ayni_api::signin::app_url(url).map_err(|e| match e {
+            Error::Malformed { message, .. } => bad(message),
+            other => other,
+        });
     }
     let Some((scheme, addr)) = serving else {
         return Err(bad(
@@ -44,11 +43,6 @@ pub(crate) fn app_url(given: Option<&str>, serving: Option<(&str, SocketAddr)>) 
         ip => ip,
     };
     Ok(format!("{scheme}://{}/app/", SocketAddr::new(ip, addr.port())))
-}
-
-/// The link a phone opens to sign in.
-pub(crate) fn link(app_url: &str, token: &str) -> String {
-    format!("{app_url}#token={token}")
 }
 
 fn code(text: &str) -> Result<QrCode> {

@@ -383,7 +383,7 @@ fn judge_content(
             let mut names = vec![att.label(), att.gateway.to_string()];
             // a node's form import (`import:odk`) is named alike by every
             // node that imports the same submission (no client has a `:`)
-            if att.client.starts_with(crate::submissions::IMPORT_PREFIX) {
+            if att.client.starts_with(crate::attest::IMPORT_PREFIX) {
                 names.push(att.client.clone());
             }
             let a = crate::permits::Author { label: att.label(), names, role, in_team: &in_team };

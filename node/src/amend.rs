@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use crate::attest::Signed;
 use crate::effect::Path;
 use crate::error::{Error, Result};
-use crate::node::{Node, Reader};
+use crate::node::Reader;
 use crate::schema::KindSchema;
 
 /// An edit to frozen figures that arrived after they were validated.
@@ -108,15 +108,31 @@ impl Reader {
     }
 }
 
-impl Node {
+impl crate::node::Node {
     /// Accepts (applying its figures as HQ's own change) or rejects an
-    /// amendment proposal. HQ only; only frozen figures are applied.
-    pub fn decide_amendment(&self, reference: &str, change: &str, accept: bool) -> Result<crate::Record> {
-        if self.policy()?.role_of(&self.id()) != Some(crate::network::Role::Hq) {
+    /// amendment proposal, for `actor`. HQ only (an HQ node, and an hq
+    /// client if one acts); only frozen figures are applied.
+    pub fn decide_amendment(
+        &self,
+        actor: &crate::clients::Actor,
+        reference: &str,
+        change: &str,
+        accept: bool,
+    ) -> Result<crate::Record> {
+        let node = self;
+        if node.policy()?.role_of(&node.id()) != Some(crate::network::Role::Hq) {
             return Err(Error::Forbidden("only hq may decide amendments".into()));
         }
-        let rec = self.get(reference)?;
-        let schema = self.kind(&rec.kind)?;
+        if let crate::clients::Actor::Client(c) = actor {
+            if c.role != crate::clients::ClientRole::Hq {
+                return Err(Error::Forbidden(format!(
+                    "client '{}' is a {} client: only hq decides amendments",
+                    c.name, c.role
+                )));
+            }
+        }
+        let rec = node.get(reference)?;
+        let schema = node.kind(&rec.kind)?;
         let amendments = rec.fields.get("amendments").and_then(Value::as_object).cloned().unwrap_or_default();
         let (key, entry) = amendments
             .iter()
@@ -138,12 +154,16 @@ impl Node {
                 set.push((path.clone(), value.clone()));
             }
         }
+        let by = match actor {
+            crate::clients::Actor::Client(c) => c.author(&node.id()),
+            crate::clients::Actor::Node => node.id().to_string(),
+        };
         let decision = json!({
             "status": if accept { "accepted" } else { "rejected" },
-            "by": self.id().to_string(),
+            "by": by,
             "at": crate::node::now_rfc3339(),
         });
         set.push((format!("amendments.{key}.decision"), decision));
-        self.set(reference, &set)
+        self.by(actor).set(reference, &set)
     }
 }

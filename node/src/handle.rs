@@ -388,10 +388,21 @@ impl NodeHandle {
         self.on_record(actor, reference, move |n, a, r| n.by(a).resolve_conflict(r, &path, value)).await
     }
 
-    /// Accepts or rejects an amendment proposal to an EDAN's frozen figures.
-    pub async fn decide_amendment(&self, reference: &str, change: &str, accept: bool) -> Result<Record> {
-        let (r, c) = (reference.to_string(), change.to_string());
-        self.write(move |n| n.decide_amendment(&r, &c, accept)).await
+    /// Accepts or rejects an amendment proposal to an EDAN's frozen
+    /// figures, as `actor` (judged like any write).
+    pub async fn decide_amendment(&self, actor: &Actor, reference: &str, change: &str, accept: bool) -> Result<Record> {
+        let change = change.to_string();
+        self.on_record(actor, reference, move |n, a, r| n.decide_amendment(a, r, &change, accept)).await
+    }
+
+    /// The decisions waiting for HQ, newest first.
+    pub async fn decisions(&self) -> Result<crate::decisions::Decisions> {
+        self.read(|n| n.decisions()).await
+    }
+
+    /// The laptops enrolled in this node's network, as HQ's desk lists them.
+    pub async fn laptops(&self) -> Result<Vec<crate::laptops::Laptop>> {
+        self.read(|n| n.laptops()).await
     }
 
     /// Attaches a file to a record's field, as the node.

@@ -49,6 +49,7 @@ pub mod bundle;
 pub mod catalogue;
 pub mod clients;
 pub mod cooperation;
+pub mod decisions;
 pub mod demo;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod differential;
@@ -59,6 +60,7 @@ mod gateway;
 mod handle;
 mod ingest;
 pub mod key_file;
+pub mod laptops;
 mod listing;
 pub mod net;
 pub mod network;

@@ -363,6 +363,14 @@ impl Node {
     pub fn checkpoint(self) -> Result<Node> {
         let home = self.home.clone();
         drop(self);
+        // sled's background threads let go of the store's lock just after
+        // its last handle drops: this process's own, so wait for it briefly
+        for _ in 0..100 {
+            match Node::open(&home) {
+                Err(Error::Busy(_)) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                other => return other,
+            }
+        }
         Node::open(&home)
     }
 

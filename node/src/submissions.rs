@@ -19,16 +19,12 @@ use automerge::{ActorId, Automerge};
 use sha2::{Digest, Sha256};
 
 use crate::attach::Meta;
-use crate::attest::ClientRole;
+use crate::attest::{ClientRole, IMPORT_PREFIX};
 use crate::blobs::Limits;
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
 use crate::ingest::Vouched;
 use crate::node::Node;
-
-/// How a node names its own form imports when it vouches for them
-/// (`import:odk`, `import:kobo`): what their records' `created_by` says.
-pub(crate) const IMPORT_PREFIX: &str = "import:";
 
 /// Where a value came from: file, row (1-based, header = 1), column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -227,6 +227,12 @@ impl Attestation {
     }
 }
 
+/// The client name a node vouches for its own form imports under
+/// (`import:odk`, `import:kobo`): what their records' `created_by` says,
+/// alike on every node that imports one submission. No client token's name
+/// has a `:`.
+pub const IMPORT_PREFIX: &str = "import:";
+
 /// How a client's changes are attributed: `client NAME via NODE` (what a
 /// record the client creates carries as `created_by`).
 pub fn label(client: &str, gateway: &NodeId) -> String {

@@ -247,6 +247,18 @@ pub mod forms;
 pub mod http;
 pub mod link;
 
+/// The browser the browser tests drive: Debian's chromium, or the one
+/// `AYNI_CHROMIUM` names.
+#[allow(dead_code)] // not every test drives a browser
+pub fn chromium() -> String {
+    let chromium = std::env::var("AYNI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: the browser tests drive Debian's chromium (apt-get install chromium; .ci/run does)"
+    );
+    chromium
+}
+
 /// Runs `tests/js/FILE` with `node --test` against the serving node at
 /// `http` (`AYNI_HTTP`) with `env`; its report, or a panic with it when a
 /// test failed.

@@ -325,9 +325,9 @@ fn a_stale_edit_to_validated_figures_becomes_an_amendment_proposal() {
     n.a.merge_document(&id, &n.hq.document_bytes(&e.id).unwrap()).unwrap();
     let err = n.a.set(&e.id, &[("tallies.z1.GAEM-1.families_affected".into(), json!(13))]).unwrap_err().to_string();
     assert!(err.contains("frozen"), "{err}");
-    assert!(n.a.decide_amendment(&e.id, change, true).is_err(), "only HQ decides");
+    assert!(n.a.decide_amendment(&crate::clients::Actor::Node, &e.id, change, true).is_err(), "only HQ decides");
     // HQ accepts: the value is applied by HQ, the proposal marked
-    let rec = n.hq.decide_amendment(&e.id, &change[..8], true).unwrap();
+    let rec = n.hq.decide_amendment(&crate::clients::Actor::Node, &e.id, &change[..8], true).unwrap();
     assert_eq!(rec.fields["tallies"]["z1"]["GAEM-1"]["families_affected"], 12);
     assert_eq!(rec.fields["amendments"][change]["decision"]["status"], "accepted");
     assert_eq!(rec.fields["amendments"][change]["status"], "proposed", "the entry as written stays");
