@@ -139,7 +139,11 @@ fn path_of(p: RecordPath) -> Result<(String, String), ApiError> {
 
 fn body_of(b: Body) -> Result<Value, ApiError> {
     b.map(|Json(v)| v).map_err(|r| {
-        let kind = if r.status() == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_request" };
+        let kind = match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            _ => "bad_request",
+        };
         ApiError::new(r.status(), kind, r.body_text())
     })
 }

@@ -6,9 +6,12 @@
 //! router does not serve, or the other way round (both come from
 //! [`ROUTES`]).
 //!
-//! Record fields are not repeated here: each kind's request bodies follow
-//! that kind's JSON Schema from `schemas/`, served at
-//! `/api/v1/schemas/{kind}` (the same files the node validates with).
+//! Record fields are not restated here: each kind's JSON Schema from
+//! `schemas/` (the files the node validates with, also served at
+//! `/api/v1/schemas/{kind}`) becomes a component named after the kind, its
+//! `$ref`s rewritten; the kinds are an enum. Every route declares each
+//! status and content type it can answer, with a schema (checked by
+//! schemathesis in `tests/openapi.rs`).
 
 use axum::routing::MethodRouter;
 use serde_json::{json, Map, Value};
@@ -80,15 +83,184 @@ pub(crate) const ROUTES: &[Route] = &[
     route!("get", "/api/v1/reports/cooperation", "The cooperation report (`ayni report cooperation`): requests by stage, agreements, missions and results by practice and municipality, follow-ups due and overdue, trained staff, from the records the client may read; query `year`, `format=json|html|md`", None, (200, "the report: JSON, text/html or text/markdown"), true, get(crate::reports::cooperation_report)),
 ];
 
-/// The error statuses every route may answer, with what they mean.
+/// The error statuses a route may answer, with what they mean; which
+/// apply to a route is [`errors_of`]'s.
 const ERRORS: &[(u16, &str)] = &[
     (400, "invalid input: malformed JSON, a wrong type, an unknown field, a bad query, a malformed path or ID (kind `bad_request`, `malformed` or `invalid`, `field` named when one is at fault)"),
     (401, "no valid client token: missing, unknown, forged, expired or revoked (kind `unauthorized`)"),
     (403, "the token's role forbids it (kind `forbidden`)"),
     (404, "unknown kind, record or route"),
     (409, "a deleted record, an impossible transition, an ambiguous key, a state of the node that does not allow it (kinds `deleted`, `transition`, `ambiguous`, `precondition`)"),
-    (413, "a body over the record size limit"),
+    (413, "a body over the size limit (a record's, or a blob's)"),
+    (415, "a body that is not JSON (`Content-Type: application/json`), or a blob of a type the node does not take"),
 ];
+
+/// The error statuses `r` may answer.
+fn errors_of(r: &Route) -> Vec<u16> {
+    let mut out = vec![400, 404];
+    if r.token {
+        out.extend([401, 403]);
+    }
+    if r.method != "get" {
+        out.push(409);
+    }
+    if r.body.is_some() || r.method == "put" {
+        out.extend([413, 415]);
+    }
+    out.sort();
+    out
+}
+
+/// A schema component by name.
+fn component(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// What `r` takes as its body.
+fn request_schema(r: &Route) -> Value {
+    let string = json!({"type": "string"});
+    match (r.method, r.path) {
+        ("post", "/api/v1/records/{kind}") => json!({
+            "type": "object",
+            "description": "one line of `ayni import`: the kind's fields (components `edan`, `event`, … — each kind's JSON Schema) and its `key`",
+            "properties": {"key": string},
+        }),
+        ("patch", _) => json!({
+            "type": "object",
+            "properties": {"set": {"type": "object"}, "unset": {"type": "array", "items": string}},
+            "additionalProperties": false,
+        }),
+        ("post", "/api/v1/records/{kind}/{key}/transition") => json!({
+            "type": "object", "required": ["state"],
+            "properties": {"state": string, "note": string}, "additionalProperties": false,
+        }),
+        ("post", "/api/v1/records/{kind}/{key}/resolve") => json!({
+            "type": "object", "required": ["path", "value"], "properties": {"path": string, "value": {}},
+        }),
+        ("post", "/api/v1/clients") => json!({
+            "type": "object", "required": ["name", "role"],
+            "properties": {
+                "name": string, "role": {"enum": ["field", "hq", "read"]}, "team": string, "entity": string,
+                "expires": {"type": "string", "description": "90m, 12h, 30d, 2w"}, "app_url": {"type": "string", "format": "uri"},
+            },
+            "additionalProperties": false,
+        }),
+        ("post", "/api/v1/members/{node_id}/revoke") => json!({
+            "type": "object", "properties": {"reason": string}, "additionalProperties": false,
+        }),
+        ("post", "/api/v1/records/{kind}/{key}/amendments/{change}") => json!({
+            "type": "object", "required": ["decision"], "properties": {"decision": {"enum": ["accept", "reject"]}},
+            "additionalProperties": false,
+        }),
+        _ => json!({"type": "object"}),
+    }
+}
+
+/// What `r` answers on success, by content type.
+fn answer_content(r: &Route) -> Value {
+    let binary = json!({"schema": {"type": "string", "format": "binary"}});
+    let text = json!({"schema": {"type": "string"}});
+    let json_of = |schema: Value| json!({"application/json": {"schema": schema}});
+    let array = |items: Value| json!({"type": "array", "items": items});
+    let object = json!({"type": "object"});
+    match (r.method, r.path) {
+        (_, "/automerge") => json!({}),
+        // OpenAPI 3.1: an event stream's schema is one event's
+        (_, "/api/v1/changes") => json!({"text/event-stream": {"schema": {
+            "type": "object", "required": ["data"],
+            "properties": {
+                "event": {"type": "string"}, "id": {"type": "string"}, "retry": {"type": "integer"},
+                "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {
+                    "type": "object", "required": ["position", "record"],
+                    "properties": {"position": {"type": "integer", "minimum": 0}, "record": component("Record")},
+                }},
+            },
+        }}}),
+        (_, p) if p.starts_with("/api/v1/reports/") => {
+            json!({"application/json": {"schema": object}, "text/html": text, "text/markdown": text})
+        }
+        ("get", "/api/v1/blobs/{sha256}") => {
+            let mut m = Map::new();
+            for mime in
+                ["image/jpeg", "image/png", "image/webp", "image/heif", "application/pdf", "application/octet-stream"]
+            {
+                m.insert(mime.into(), binary.clone());
+            }
+            Value::Object(m)
+        }
+        ("put", "/api/v1/blobs/{sha256}") => json_of(component("Blob")),
+        ("get", "/api/v1/records/{kind}") => json_of(array(component("Record"))),
+        (_, p) if p.starts_with("/api/v1/records/{kind}") && !p.ends_with("/history") && !p.ends_with("/report") => {
+            json_of(component("Record"))
+        }
+        (_, p)
+            if p.ends_with("/history") || p == "/api/v1/conflicts" || p == "/api/v1/peers" || p == "/api/v1/audit" =>
+        {
+            json_of(array(object.clone()))
+        }
+        ("get", "/api/v1/clients") | ("get", "/api/v1/members") => json_of(array(object.clone())),
+        ("get", "/api/v1/decisions") => json_of(json!({
+            "type": "object", "required": ["count", "decisions"],
+            "properties": {"count": {"type": "integer", "minimum": 0}, "decisions": array(json!({
+                "type": "object", "required": ["type", "at", "record"],
+                "properties": {"type": {"enum": ["double_count", "conflict", "amendment", "validate", "publish"]}, "at": {"type": "string"}, "record": object.clone()},
+            }))},
+        })),
+        _ => json_of(object),
+    }
+}
+
+/// A path parameter's schema: a record kind is one of the kinds.
+fn parameter(path: &str, name: &str) -> Value {
+    let schema = match name {
+        "kind" if path.starts_with("/api/v1/records/") => component("Kind"),
+        "sha256" => json!({"type": "string", "pattern": "^[0-9a-f]{64}$"}),
+        _ => json!({"type": "string"}),
+    };
+    json!({"name": name, "in": "path", "required": true, "schema": schema})
+}
+
+/// Each kind's JSON Schema (and the common definitions) as components:
+/// `$ref`s into `common.schema.json` and a file's own `$defs` rewritten to
+/// point at them.
+fn kind_components(out: &mut Map<String, Value>) {
+    fn rewrite(v: &mut Value, file: &str) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get_mut("$ref") {
+                    let (target, pointer) = r.split_once('#').unwrap_or((r.as_str(), ""));
+                    let owner = if target.is_empty() { file } else { target.trim_end_matches(".schema.json") };
+                    let def = pointer.trim_start_matches("/$defs/");
+                    *r = format!("#/components/schemas/{owner}.{def}");
+                }
+                for x in m.values_mut() {
+                    rewrite(x, file);
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| rewrite(x, file)),
+            _ => {}
+        }
+    }
+    let Ok(schemas) = ayni_node::schema::schemas() else { return };
+    let files = schemas.kinds().map(String::from).chain(std::iter::once("common".to_string()));
+    for file in files {
+        let Some(doc) = schemas.document(&file) else { continue };
+        let mut doc = doc.clone();
+        rewrite(&mut doc, &file);
+        let Value::Object(mut m) = doc else { continue };
+        if let Some(Value::Object(defs)) = m.remove("$defs") {
+            for (name, def) in defs {
+                out.insert(format!("{file}.{name}"), def);
+            }
+        }
+        for k in ["$schema", "$id"] {
+            m.remove(k);
+        }
+        if file != "common" {
+            out.insert(file, Value::Object(m));
+        }
+    }
+}
 
 /// The OpenAPI 3.1 document of [`ROUTES`].
 pub(crate) fn document() -> Value {
@@ -98,14 +270,15 @@ pub(crate) fn document() -> Value {
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| parameter(r.path, name))
             .collect();
         let mut responses = Map::new();
-        responses.insert(r.answer.0.to_string(), json!({"description": r.answer.1}));
-        for (status, why) in ERRORS.iter().filter(|(s, _)| r.token || *s != 401 && *s != 403) {
+        responses.insert(r.answer.0.to_string(), json!({"description": r.answer.1, "content": answer_content(r)}));
+        for status in errors_of(r) {
+            let why = ERRORS.iter().find(|(s, _)| *s == status).map_or("", |(_, w)| w);
             responses.insert(
                 status.to_string(),
-                json!({"description": why, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+                json!({"description": why, "content": {"application/json": {"schema": component("Error")}}}),
             );
         }
         let mut op = json!({
@@ -115,38 +288,65 @@ pub(crate) fn document() -> Value {
             "responses": responses,
         });
         if let Some(body) = r.body {
-            op["requestBody"] = json!({"required": true, "description": body, "content": {"application/json": {"schema": {"type": "object"}}}});
+            op["requestBody"] = json!({"required": true, "description": body, "content": {"application/json": {"schema": request_schema(r)}}});
+        } else if r.method == "put" {
+            op["requestBody"] = json!({"required": true, "description": "the file's bytes", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
         }
         op["security"] = if r.token { json!([{"bearer": []}]) } else { json!([]) };
         let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
         entry[r.method] = op;
     }
+    let mut schemas = Map::new();
+    kind_components(&mut schemas);
+    schemas.insert("Kind".into(), json!({"enum": ayni_node::schema::KINDS}));
+    schemas.insert(
+        "Error".into(),
+        json!({
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {
+                "type": "object",
+                "required": ["kind", "message"],
+                "properties": {
+                    "kind": {"type": "string"},
+                    "message": {"type": "string"},
+                    "record": {"type": ["string", "null"]},
+                    "field": {"type": ["string", "null"]},
+                },
+            }},
+        }),
+    );
+    let string = json!({"type": "string"});
+    schemas.insert("Record".into(), json!({
+        "type": "object",
+        "required": ["id", "kind", "key", "deleted", "conflicts", "created_at", "created_by", "heads", "fields"],
+        "properties": {
+            "id": string, "kind": component("Kind"), "key": string, "title": string, "status": string,
+            "deleted": {"type": "boolean"}, "flags": {"type": "array", "items": string},
+            "conflicts": {"type": "integer", "minimum": 0}, "created_at": string, "created_by": string,
+            "heads": {"type": "array", "items": string},
+            "fields": {"type": "object", "description": "the record's fields, valid for its kind's schema (the component named after the kind)"},
+            "url": string,
+        },
+    }));
+    schemas.insert(
+        "Blob".into(),
+        json!({
+            "type": "object", "required": ["hash", "size", "mime"],
+            "properties": {"hash": string, "size": {"type": "integer", "minimum": 0}, "mime": string},
+        }),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Ayni node API",
             "version": "1",
-            "description": "Records of La Paz's cooperation model and EDAN assessments on one Ayni node. Each kind's fields follow its JSON Schema at /api/v1/schemas/{kind}.",
+            "description": "Records of La Paz's cooperation model and EDAN assessments on one Ayni node. Each kind's fields follow its JSON Schema (components named after the kinds; also at /api/v1/schemas/{kind}).",
         },
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "a client token from `ayni client add`"}},
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {"error": {
-                        "type": "object",
-                        "required": ["kind", "message"],
-                        "properties": {
-                            "kind": {"type": "string"},
-                            "message": {"type": "string"},
-                            "record": {"type": ["string", "null"]},
-                            "field": {"type": ["string", "null"]},
-                        },
-                    }},
-                },
-            },
+            "schemas": schemas,
         },
     })
 }

@@ -44,8 +44,10 @@ pub(crate) async fn upgrade(
     State(api): State<Api>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    // not a WebSocket upgrade: said in JSON like any error of the API
+    let ws = ws.map_err(|r| ApiError::new(r.status(), "bad_request", r.body_text()))?;
     let token = token(&headers, raw.as_deref());
     let client = api.node.authenticate(token.clone()).await?.map_err(ApiError::from_auth)?;
     let node = api.node.clone();
