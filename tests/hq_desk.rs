@@ -66,6 +66,10 @@ fn hq_decides_enrols_and_watches_from_the_browser() {
     if let Ok(dir) = std::env::var("AYNI_SCREENSHOTS") {
         env.push(("AYNI_SCREENSHOTS", dir));
     }
+    // a laptop HQ will enrol from the browser
+    let newcomer = support::Ayni::new("gaem-3-laptop");
+    env.push(("AYNI_NEW_NODE_ID", newcomer.json(&["id"])["node_id"].as_str().unwrap().to_string()));
+    env.push(("AYNI_AMEND_URL", hq.json(&["get", "edan:edan-amend"])["url"].as_str().unwrap().to_string()));
     let s = hq.serve_with(&["--http", "127.0.0.1:0"]);
     laptop.json(&["sync", &s.addr]);
     let audit = hq.json(&["audit"]);
@@ -87,6 +91,11 @@ fn hq_decides_enrols_and_watches_from_the_browser() {
     let nueva =
         clients.as_array().unwrap().iter().find(|c| c["name"] == "tablet-nueva").expect("issued from the browser");
     assert!(nueva["revoked_at"].is_string(), "{nueva}");
+    // the laptop enrolled from the browser joins with the token shown there
+    let join = report.lines().find_map(|l| l.trim().strip_prefix("ENROL ")).expect("the enrolment token").to_string();
+    newcomer.ok(&["join", &join]);
+    newcomer.json(&["sync", &s.addr]);
+    assert_eq!(newcomer.json(&["get", "edan:edan-sama-1"])["status"], "validated");
     // and it travels: the laptop syncs HQ's decisions like any change
     laptop.json(&["sync", &s.addr]);
     assert_eq!(laptop.json(&["get", "edan:edan-sama-1"])["status"], "validated");

@@ -116,6 +116,33 @@ pub(crate) async fn members(State(api): State<Api>, headers: HeaderMap) -> Answe
     ok(api.node.laptops().await?)
 }
 
+/// `POST /api/v1/members`: enrols a laptop (`ayni enroll NODE_ID --role
+/// ROLE --name NAME [--team TEAM]`): `{node_id, role, name?, team?,
+/// addr?}`; the answer has the token the laptop passes to `ayni join`, and
+/// its QR code as SVG.
+pub(crate) async fn enroll(State(api): State<Api>, headers: HeaderMap, body: Body) -> Answer {
+    hq_only(&api, &headers).await?;
+    let body = body_of(body)?;
+    if let Some(unknown) = body
+        .as_object()
+        .and_then(|m| m.keys().find(|k| !["node_id", "role", "name", "team", "addr"].contains(&k.as_str())))
+    {
+        return Err(ApiError::bad_request(format!("unknown member '{unknown}' (node_id, role, name, team, addr)")));
+    }
+    let node: ayni_node::identity::NodeId = string_member(&body, "node_id", true)?.unwrap_or_default().parse()?;
+    let role: ayni_node::network::Role = serde_json::from_value(json!(string_member(&body, "role", true)?))
+        .map_err(|_| ApiError::bad_request("'role' must be field or hq"))?;
+    let name = string_member(&body, "name", false)?.unwrap_or_default();
+    let (team, addr) = (string_member(&body, "team", false)?, string_member(&body, "addr", false)?);
+    let m = api.node.enroll(node, role, &name, addr, team).await?;
+    let token = m.to_token();
+    let answer = json!({
+        "token": token, "node_id": m.payload.node_id, "role": m.payload.role, "label": m.payload.label,
+        "qr_svg": crate::signin::svg(&token)?,
+    });
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
 /// `POST /api/v1/members/{node_id}/revoke` with `{reason}` (`ayni revoke`).
 pub(crate) async fn revoke_member(
     State(api): State<Api>,

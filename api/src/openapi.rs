@@ -78,6 +78,7 @@ pub(crate) const ROUTES: &[Route] = &[
     route!("post", "/api/v1/clients", "Issue a client token (`ayni client add NAME --role ROLE [--team T] [--entity E] [--expires D] --qr`; hq clients); with `app_url` the answer has the sign-in link and its QR code as SVG", Some("{\"name\", \"role\": \"field\"|\"hq\"|\"read\", \"team\", \"entity\", \"expires\": \"30d\", \"app_url\"}"), (201, "{\"client\", \"token\", \"link\", \"qr_svg\"}"), true, post(crate::hq::add_client)),
     route!("post", "/api/v1/clients/{name}/revoke", "Revoke a client's token (`ayni client revoke NAME`; hq clients)", None, (200, "the client"), true, post(crate::hq::revoke_client)),
     route!("get", "/api/v1/members", "The laptops enrolled in the network: role, teams, last sync with this node, revocation (`ayni network show --json`; hq clients)", None, (200, "an array of laptops"), true, get(crate::hq::members)),
+    route!("post", "/api/v1/members", "Enrol a laptop (`ayni enroll NODE_ID --role ROLE --name NAME [--team TEAM]`; hq clients): the token it passes to `ayni join`, and its QR code as SVG", Some("{\"node_id\", \"role\": \"field\"|\"hq\", \"name\", \"team\", \"addr\"}"), (201, "{\"token\", \"node_id\", \"role\", \"label\", \"qr_svg\"}"), true, post(crate::hq::enroll)),
     route!("post", "/api/v1/members/{node_id}/revoke", "Revoke a laptop's membership (`ayni revoke NODE_ID --reason R`; hq clients)", Some("{\"reason\"}"), (200, "{\"node_id\", \"reason\", \"revoked_at\", \"documents_kept\"}"), true, post(crate::hq::revoke_member)),
     route!("post", "/api/v1/records/{kind}/{key}/amendments/{change}", "Accept or reject an amendment proposal to validated figures (`ayni amendment accept|reject KIND:KEY CHANGE`; hq clients)", Some("{\"decision\": \"accept\"|\"reject\"}"), (200, "the record"), true, post(crate::hq::amendment)),
     route!("get", "/api/v1/reports/cooperation", "The cooperation report (`ayni report cooperation`): requests by stage, agreements, missions and results by practice and municipality, follow-ups due and overdue, trained staff, from the records the client may read; query `year`, `format=json|html|md`", None, (200, "the report: JSON, text/html or text/markdown"), true, get(crate::reports::cooperation_report)),
@@ -143,6 +144,11 @@ fn request_schema(r: &Route) -> Value {
                 "name": string, "role": {"enum": ["field", "hq", "read"]}, "team": string, "entity": string,
                 "expires": {"type": "string", "description": "90m, 12h, 30d, 2w"}, "app_url": {"type": "string", "format": "uri"},
             },
+            "additionalProperties": false,
+        }),
+        ("post", "/api/v1/members") => json!({
+            "type": "object", "required": ["node_id", "role"],
+            "properties": {"node_id": string, "role": {"enum": ["field", "hq"]}, "name": string, "team": string, "addr": string},
             "additionalProperties": false,
         }),
         ("post", "/api/v1/members/{node_id}/revoke") => json!({

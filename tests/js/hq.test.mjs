@@ -7,6 +7,8 @@ import { after, before, test } from "node:test"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import jsQR from "jsqr"
+import { Repo } from "@automerge/automerge-repo"
+import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { launch } from "./chromium.mjs"
 import { api, eventually } from "./node.mjs"
 
@@ -99,9 +101,9 @@ test("on a phone (360 px), HQ issues a token whose QR code signs a second browse
   const { page } = await device(360)
   await signIn(page, env.AYNI_HQ_TOKEN)
   await page.goto(`${base}#/hq/devices`)
-  await page.getByLabel("Nombre", { exact: true }).fill("tablet-nueva")
-  await page.getByLabel("Rol").selectOption("field")
-  await page.getByLabel("Equipo").fill("GAEM-2")
+  await page.locator("#d-name").fill("tablet-nueva")
+  await page.locator("#d-role").selectOption("field")
+  await page.locator("#d-team").fill("GAEM-2")
   await page.getByRole("button", { name: "Emitir clave y código QR" }).click()
   const qr = page.locator("#qr")
   await qr.waitFor()
@@ -136,6 +138,15 @@ test("on a phone (360 px), HQ issues a token whose QR code signs a second browse
   await phone.page.reload()
   await phone.page.getByLabel("Clave de acceso").waitFor({ timeout: 20000 })
   await phone.context.close()
+
+  // enrolling a laptop shows the token it joins with, and its QR code
+  await page.getByLabel(/ID del nodo/).fill(env.AYNI_NEW_NODE_ID)
+  await page.locator("#l-name").fill("gaem-3-laptop")
+  await page.locator("#l-role").selectOption("field")
+  await page.getByRole("button", { name: "Enrolar y mostrar su clave" }).click()
+  const join = (await page.locator("#enrol-token").textContent()).replace("ayni join ", "")
+  await page.locator("#qr").waitFor()
+  console.log(`ENROL ${join}`)
 })
 
 test("field and read clients get no HQ screen, and the API answers them 403", { skip }, async () => {
@@ -145,6 +156,31 @@ test("field and read clients get no HQ screen, and the API answers them 403", { 
     }
     assert.equal((await api("POST", "/api/v1/clients", token, { name: "x", role: "hq" })).status, 403)
   }
+  // nor through the WebSocket: a field client's document edit that takes
+  // an HQ decision (accepting a team's figures) is refused, naming the rule
+  class Socket extends WebSocketClientAdapter {
+    errors = []
+    receiveMessage(bytes) {
+      const text = Buffer.from(bytes).toString("latin1")
+      if (text.includes("refused")) this.errors.push(text)
+      super.receiveMessage(bytes)
+    }
+  }
+  const socket = new Socket(`ws://${env.AYNI_HTTP}/automerge?token=${env.AYNI_FIELD_TOKEN}`, 500)
+  const repo = new Repo({ network: [socket] })
+  try {
+    await new Promise((resolve) => repo.networkSubsystem.once("peer", resolve))
+    const edan = await repo.find(env.AYNI_AMEND_URL)
+    edan.change((d) => {
+      d.data.accepted = { z1: { team: "GAEM-1" } }
+    })
+    const error = await eventually(() => socket.errors.find((e) => e.includes("accepted")), "the node's refusal")
+    assert.match(error, /role: field may not/)
+    assert.equal((await hq("/api/v1/records/edan/edan-amend")).fields.accepted, undefined)
+  } finally {
+    await repo.shutdown()
+  }
+
   const { page } = await device(360)
   await signIn(page, env.AYNI_FIELD_TOKEN)
   assert.equal(await page.getByRole("link", { name: "HQ", exact: true }).count(), 0)

@@ -170,13 +170,28 @@ export async function devices(app: App): Promise<Child> {
       sessionStorage.setItem("ayni.hq.issued", JSON.stringify({ name: made.client.name, link: made.link, qr_svg: made.qr_svg }))
     })
   })
+  const enrol = h("form", { novalidate: true, "aria-labelledby": "new-laptop" },
+    h("h2", { id: "new-laptop" }, t("hq_new_laptop")),
+    h("div", { class: "field" }, h("label", { for: "l-node" }, t("hq_node_id")), h("input", { id: "l-node", autocomplete: "off", spellcheck: "false" })),
+    h("div", { class: "field" }, h("label", { for: "l-name" }, t("hq_device_name")), h("input", { id: "l-name", autocomplete: "off" })),
+    h("div", { class: "field" }, h("label", { for: "l-role" }, t("hq_role")), h("select", { id: "l-role" }, ["field", "hq"].map((r) => h("option", { value: r }, t(`role_${r}`))))),
+    h("div", { class: "field" }, h("label", { for: "l-team" }, t("team")), h("input", { id: "l-team", autocomplete: "off" })),
+    h("button", { type: "submit", class: "primary" }, t("hq_enrol")))
+  enrol.addEventListener("submit", (e) => {
+    e.preventDefault()
+    const v = (id: string) => (enrol.querySelector(`#${id}`) as HTMLInputElement).value.trim()
+    act(app, out, async () => {
+      const made = await call(app, "POST", "/api/v1/members", { node_id: v("l-node"), role: v("l-role"), name: v("l-name") || undefined, team: v("l-team") || undefined })
+      sessionStorage.setItem("ayni.hq.issued", JSON.stringify({ name: made.label || made.node_id, token: made.token, qr_svg: made.qr_svg }))
+    })
+  })
   const kept = JSON.parse(sessionStorage.getItem("ayni.hq.issued") ?? "null")
   if (kept) {
     sessionStorage.removeItem("ayni.hq.issued")
     issued.append(h("section", { class: "card", "aria-labelledby": "qr-title" },
-      h("h2", { id: "qr-title" }, t("hq_scan", { name: kept.name })),
+      h("h2", { id: "qr-title" }, kept.link ? t("hq_scan", { name: kept.name }) : t("hq_join", { name: kept.name })),
       h("img", { id: "qr", src: `data:image/svg+xml;base64,${btoa(kept.qr_svg)}`, alt: t("hq_qr_alt", { name: kept.name }), width: 280, height: 280 }),
-      h("p", {}, h("a", { id: "qr-link", href: kept.link }, t("hq_link"))),
+      kept.link ? h("p", {}, h("a", { id: "qr-link", href: kept.link }, t("hq_link"))) : h("pre", { id: "enrol-token", tabindex: 0 }, `ayni join ${kept.token}`),
       h("button", { type: "button", onclick: () => window.print() }, t("hq_print"))))
   }
   const revokeMember = (m: any) => {
@@ -202,6 +217,7 @@ export async function devices(app: App): Promise<Child> {
       h("tbody", {}, members.map((m) => h("tr", {},
         h("th", { scope: "row" }, m.name || m.node_id), h("td", {}, t(`role_${m.role}`)), h("td", {}, (m.teams ?? []).join(", ") || "—"), h("td", {}, m.last_sync ? when(m.last_sync) : "—"),
         h("td", {}, m.revoked ? `${t("hq_revoked")}: ${m.revoked.reason}` : m.this_node ? "" : revokeMember(m)))))),
+    enrol,
   ]
 }
 
