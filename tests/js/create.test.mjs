@@ -10,22 +10,11 @@ import { readFileSync, writeFileSync, rmSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Repo } from "@automerge/automerge-repo"
-import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
-import { api, eventually } from "./node.mjs"
+import { Socket, api, eventually } from "./node.mjs"
 
 const env = process.env
 const skip = !env.AYNI_HTTP && "run by tests/automerge_repo.rs (needs a serving node)"
 const here = dirname(fileURLToPath(import.meta.url))
-
-/** The official adapter, keeping the node's `error` messages (it only logs them). */
-class Socket extends WebSocketClientAdapter {
-  errors = []
-  receiveMessage(bytes) {
-    const text = Buffer.from(bytes).toString("latin1")
-    if (text.includes("error")) this.errors.push(text)
-    super.receiveMessage(bytes)
-  }
-}
 
 async function connect(token) {
   const socket = new Socket(`ws://${env.AYNI_HTTP}/automerge?token=${token}`, 500)

@@ -8,9 +8,8 @@ import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import jsQR from "jsqr"
 import { Repo } from "@automerge/automerge-repo"
-import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { launch } from "./chromium.mjs"
-import { api, eventually } from "./node.mjs"
+import { Socket, api, eventually } from "./node.mjs"
 
 const env = process.env
 const skip = !env.AYNI_HTTP && "run by tests/hq_desk.rs (needs a serving node)"
@@ -158,14 +157,6 @@ test("field and read clients get no HQ screen, and the API answers them 403", { 
   }
   // nor through the WebSocket: a field client's document edit that takes
   // an HQ decision (accepting a team's figures) is refused, naming the rule
-  class Socket extends WebSocketClientAdapter {
-    errors = []
-    receiveMessage(bytes) {
-      const text = Buffer.from(bytes).toString("latin1")
-      if (text.includes("refused")) this.errors.push(text)
-      super.receiveMessage(bytes)
-    }
-  }
   const socket = new Socket(`ws://${env.AYNI_HTTP}/automerge?token=${env.AYNI_FIELD_TOKEN}`, 500)
   const repo = new Repo({ network: [socket] })
   try {

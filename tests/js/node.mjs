@@ -1,5 +1,18 @@
-// What the tests that talk to a serving node share: its HTTP API, and
-// waiting for something to hold there. The node's address is AYNI_HTTP.
+// What the tests that talk to a serving node share: its HTTP API, waiting
+// for something to hold there, and the official WebSocket adapter keeping
+// the node's errors. The node's address is AYNI_HTTP.
+
+import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
+
+/** The official WebSocket adapter, keeping the node's `error` messages (it only logs them), as CBOR read as text. */
+export class Socket extends WebSocketClientAdapter {
+  errors = []
+  receiveMessage(bytes) {
+    const text = Buffer.from(bytes).toString("latin1")
+    if (text.includes("error")) this.errors.push(text)
+    super.receiveMessage(bytes)
+  }
+}
 
 /** Calls the node's API as `token`: the status, and the JSON it answered (else its bytes). */
 export async function api(method, path, token, body) {
