@@ -179,16 +179,23 @@ fn one_export_imported_on_two_nodes_is_one_record_once_they_sync() {
     for team in ["GAEM-3", "GAEM-4", "GAEM-5"] {
         hq.add(&["team", "--key", team, "--set", &format!("name={team}")]);
     }
-    // the field laptop counts for GAEM-3, the team of the submissions
-    let id = field.json(&["id"])["node_id"].as_str().unwrap().to_string();
-    hq.ok(&["set", "team:GAEM-3", &format!("node_ids=[\"{id}\"]")]);
     let s = hq.serve();
     field.json(&["sync", &s.addr]);
-
-    // both import the same export before either hears of the other's
     let dir = tempfile::tempdir().unwrap();
     let zip = dir.path().join("ayni_edan.zip");
     std::fs::write(&zip, odk_zip("12", false)).unwrap();
+    // a laptop that does not count for GAEM-3 may not import its counts:
+    // refused before anything of the import is written
+    let e = field.fails(&["import", "odk", zip.to_str().unwrap()], 2);
+    assert!(e.contains("GAEM-3"), "{e}");
+    assert!(field.json(&["list", "edan"]).to_string().find("odk-").is_none(), "nothing written");
+
+    // the field laptop counts for GAEM-3, the team of the submissions
+    let id = field.json(&["id"])["node_id"].as_str().unwrap().to_string();
+    hq.ok(&["set", "team:GAEM-3", &format!("node_ids=[\"{id}\"]")]);
+    field.json(&["sync", &s.addr]);
+
+    // both import the same export before either hears of the other's
     assert_eq!(import(&hq, "odk", &zip, &[])["created"], 2);
     assert_eq!(import(field, "odk", &zip, &[])["created"], 2);
     let key = "edan:odk-0a1b2c3d-0000-4000-8000-00000000000a";

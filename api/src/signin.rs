@@ -26,9 +26,11 @@ pub fn link(app_url: &str, token: &str) -> String {
     format!("{app_url}#token={token}")
 }
 
-/// The QR code of `text` as an SVG image (black on white, a quiet zone).
+/// The QR code of `text` as an SVG image (black on white, a quiet zone);
+/// error correction M, or L for text too long for M (an enrolment token).
 pub fn svg(text: &str) -> Result<String, Error> {
     let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M)
-        .map_err(|e| Error::Internal(format!("drawing the QR code: {e}")))?;
+        .or_else(|_| qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::L))
+        .map_err(|e| Error::Malformed { what: "QR code".into(), message: format!("too long to draw: {e}") })?;
     Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(280, 280).quiet_zone(true).build())
 }

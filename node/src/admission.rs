@@ -196,25 +196,32 @@ pub(crate) fn admit(
             Ok(sig) => keep_sigs.push((hash.0, sig)),
             Err(reason) => {
                 refused_hashes.insert(hash);
-                let author = match &sig {
-                    Some(Proof::Attested(a)) => a.label(),
-                    _ => {
-                        NodeId::from_actor(c.actor_id()).map_or_else(|| c.actor_id().to_hex_string(), |n| n.to_string())
-                    }
-                };
                 refused.push(Refusal {
                     at: now.to_string(),
                     from: from.to_string(),
                     doc: id.to_string(),
                     change: hash.to_string(),
-                    author,
+                    author: author_label(c, sig.as_ref()),
                     reason,
                 });
             }
         }
     }
     if crate::record::envelope(&scratch).is_none() {
-        // only empty changes were admitted: there is no record to store
+        // what was admitted makes no record (empty changes whose creation
+        // was refused, a key that is not a string): nothing to store, and
+        // each is refused, so that its author hears why
+        for (hash, sig) in keep_sigs {
+            let Some(c) = new.iter().find(|c| c.hash().0 == hash) else { continue };
+            refused.push(Refusal {
+                at: now.to_string(),
+                from: from.to_string(),
+                doc: id.to_string(),
+                change: c.hash().to_string(),
+                author: author_label(c, Some(&sig)),
+                reason: "it makes no Ayni record (no kind and key as the record layout reads them)".into(),
+            });
+        }
         return Ok(Admitted { doc: None, whole: false, sigs: vec![], refused, proposals: vec![], read: None });
     }
     if refused.is_empty() {
@@ -231,6 +238,14 @@ pub(crate) fn admit(
     // edits to frozen figures become proposals: the caller records them
     let doc = if keep_sigs.is_empty() { stored.cloned() } else { Some(scratch) };
     Ok(Admitted { doc, whole: false, sigs: keep_sigs, refused, proposals: amendments, read: None })
+}
+
+/// Who a change is by, for the audit: its gateway's client, or its actor.
+fn author_label(c: &Change, proof: Option<&Proof>) -> String {
+    match proof {
+        Some(Proof::Attested(a)) => a.label(),
+        _ => NodeId::from_actor(c.actor_id()).map_or_else(|| c.actor_id().to_hex_string(), |n| n.to_string()),
+    }
 }
 
 /// Rules 2 and 3 of [`admit`]: who signed the change, and whether

@@ -254,6 +254,8 @@ impl Reader {
                 .collect();
         }
         let mut out = vec![];
+        // each change's op range, read once for all the values
+        let changes = doc.get_changes(&[]);
         for o in &objs {
             for (v, id) in doc.get_all(o, *last).unwrap_or_default() {
                 let value = match v {
@@ -261,7 +263,7 @@ impl Reader {
                     AmValue::Object(ObjType::Text) => Value::String(doc.text(&id).unwrap_or_default()),
                     AmValue::Object(_) => continue,
                 };
-                let (by, at) = match self.author_of_op(doc, &id)? {
+                let (by, at) = match self.author_of_op(&changes, &id)? {
                     Some((by, at)) => (Some(by), Some(at)),
                     None => (None, None),
                 };
@@ -282,9 +284,9 @@ impl Reader {
     }
 
     /// Who made the change that holds operation `op`, and when.
-    fn author_of_op(&self, doc: &Automerge, op: &ExId) -> Result<Option<(String, String)>> {
+    fn author_of_op(&self, changes: &[automerge::Change], op: &ExId) -> Result<Option<(String, String)>> {
         let ExId::Id(counter, actor, _) = op else { return Ok(None) };
-        let Some(change) = doc.get_changes(&[]).into_iter().find(|c| {
+        let Some(change) = changes.iter().find(|c| {
             c.actor_id() == actor && c.start_op().get() <= *counter && *counter < c.start_op().get() + c.len() as u64
         }) else {
             return Ok(None);

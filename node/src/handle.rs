@@ -528,10 +528,11 @@ impl NodeHandle {
         self.write(move |n| n.revoke_client(&name)).await
     }
 
-    /// Notes where this node is served now (bookkeeping: answered at
-    /// once, on disk with the next write).
+    /// Notes where this node is served now, on disk before it answers:
+    /// `enroll` and `client add --qr` hand it out after `serve` has stopped
+    /// (a `serve` stopped right after it started once lost it).
     pub async fn note_served(&self, served: Served) -> Result<()> {
-        self.engine.call(Durability::Deferred, move |n| n.note_served(&served)).await?
+        self.engine.call(Durability::OnDisk, move |n| n.note_served(&served)).await?
     }
 
     // ------------------------------------------------------------ in here

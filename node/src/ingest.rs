@@ -210,6 +210,27 @@ impl Node {
         self.ingest_attested(&vouched, id, incoming, &format!("client {}", client.name))
     }
 
+    /// This node's attestations, for `who`, of every change of `incoming`
+    /// since `since` whose actor is not a node's key.
+    pub(crate) fn attest_for(
+        &self,
+        who: &Vouched<'_>,
+        incoming: &Automerge,
+        since: &[ChangeHash],
+    ) -> Result<HashMap<[u8; 32], Proof>> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut proofs = HashMap::new();
+        for c in incoming.get_changes(since) {
+            if crate::identity::NodeId::from_actor(c.actor_id()).is_some() {
+                continue;
+            }
+            let a = crate::attest::Attestation::sign(self.secret(), c.hash().0, who.name, who.role, who.team, now)
+                .map_err(Error::Forbidden)?;
+            proofs.insert(c.hash().0, Proof::Attested(Box::new(a)));
+        }
+        Ok(proofs)
+    }
+
     /// [`Node::ingest_from_client`] for whoever this node vouches for: a
     /// client, or one of its own imports (`import:odk`).
     pub(crate) fn ingest_attested(
@@ -219,20 +240,10 @@ impl Node {
         incoming: &Automerge,
         from: &str,
     ) -> Result<ClientChanges> {
-        use crate::attest::Attestation;
         let _guard = self.write_lock();
         // a document new to the node: the client made it
         let stored_heads = self.store().load(id)?.map(|d| d.get_heads()).unwrap_or_default();
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let mut proofs = HashMap::new();
-        for c in incoming.get_changes(&stored_heads) {
-            if crate::identity::NodeId::from_actor(c.actor_id()).is_some() {
-                continue;
-            }
-            let a = Attestation::sign(self.secret(), c.hash().0, who.name, who.role, who.team, now)
-                .map_err(|why| Error::Forbidden(why))?;
-            proofs.insert(c.hash().0, Proof::Attested(Box::new(a)));
-        }
+        let proofs = self.attest_for(who, incoming, &stored_heads)?;
         let outcome = self.ingest(id, incoming.clone(), &proofs, from)?;
         let mut out = ClientChanges { admitted: 0, refused: outcome.reasons };
         if let Some(mut ing) = outcome.ingested {

@@ -221,10 +221,9 @@ impl Node {
         Ok((p.id, doc))
     }
 
-    /// Stores a submission's new record, vouched for by this node in its
-    /// own role (and the team its tallies are counted for), judged like
-    /// any change.
-    fn vouch(&self, s: &Submission, id: &DocumentId, doc: &Automerge) -> Result<()> {
+    /// Whom this node vouches for a submission as: `import:TOOL`, in its
+    /// own role, for the team its tallies are counted for.
+    fn voucher(&self, s: &Submission) -> Result<(String, ClientRole, Option<String>)> {
         let role = match self.policy()?.gateway_role(&self.id()) {
             Some(crate::network::Role::Hq) => ClientRole::Hq,
             Some(crate::network::Role::Field) => ClientRole::Field,
@@ -235,7 +234,26 @@ impl Node {
         let team = s.fields.get("tallies").and_then(Value::as_object).and_then(|zones| {
             zones.values().filter_map(Value::as_object).flat_map(|teams| teams.keys()).next().cloned()
         });
-        let name = format!("{IMPORT_PREFIX}{}", s.tool);
+        Ok((format!("{IMPORT_PREFIX}{}", s.tool), role, team))
+    }
+
+    /// How admission will judge a submission's new record (nothing is
+    /// written, not even to the audit): `Some(why)` when it refuses it.
+    fn judged(&self, s: &Submission, id: &DocumentId, doc: &Automerge) -> Result<Option<String>> {
+        let (name, role, team) = self.voucher(s)?;
+        let who = Vouched { name: &name, role, team: team.as_deref() };
+        let proofs = self.attest_for(&who, doc, &[])?;
+        let known = |h: &[u8; 32]| Ok(proofs.get(h).cloned());
+        let now = crate::node::now_rfc3339();
+        let policy = self.policy()?;
+        let decided = crate::admission::admit(&policy, id, None, doc, &known, "import", &now)?;
+        Ok(decided.refused.into_iter().next().map(|r| r.reason))
+    }
+
+    /// Stores a submission's new record, vouched for by this node (see
+    /// [`Node::voucher`]), judged like any change.
+    fn vouch(&self, s: &Submission, id: &DocumentId, doc: &Automerge) -> Result<()> {
+        let (name, role, team) = self.voucher(s)?;
         let who = Vouched { name: &name, role, team: team.as_deref() };
         let written = self.ingest_attested(&who, id, doc, &format!("import {}", s.tool))?;
         match written.refused.first() {
@@ -298,7 +316,15 @@ impl Node {
             }
             let step = match self.get(&reference) {
                 Err(Error::NotFound(_)) => match self.made(&s) {
-                    Ok((id, doc)) => Step::Create(id, Box::new(doc)),
+                    // judged now, as it will be written: a refusal is named
+                    // before anything of the import is written
+                    Ok((id, doc)) => match self.judged(&s, &id, &doc)? {
+                        None => Step::Create(id, Box::new(doc)),
+                        Some(why) => {
+                            bad.push((s.row.to_string(), format!("{reference}: {why}")));
+                            continue;
+                        }
+                    },
                     Err(e) => {
                         bad.push((s.row.to_string(), e.to_string()));
                         continue;

@@ -190,7 +190,9 @@ export async function devices(app: App): Promise<Child> {
     sessionStorage.removeItem("ayni.hq.issued")
     issued.append(h("section", { class: "card", "aria-labelledby": "qr-title" },
       h("h2", { id: "qr-title" }, kept.link ? t("hq_scan", { name: kept.name }) : t("hq_join", { name: kept.name })),
-      h("img", { id: "qr", src: `data:image/svg+xml;base64,${btoa(kept.qr_svg)}`, alt: t("hq_qr_alt", { name: kept.name }), width: 280, height: 280 }),
+      kept.qr_svg
+        ? h("img", { id: "qr", src: `data:image/svg+xml;base64,${btoa(kept.qr_svg)}`, alt: t("hq_qr_alt", { name: kept.name }), width: 280, height: 280 })
+        : h("p", {}, t("hq_no_qr")),
       kept.link ? h("p", {}, h("a", { id: "qr-link", href: kept.link }, t("hq_link"))) : h("pre", { id: "enrol-token", tabindex: 0 }, `ayni join ${kept.token}`),
       h("button", { type: "button", onclick: () => window.print() }, t("hq_print"))))
   }

@@ -221,7 +221,7 @@ impl Case<'_> {
 fn tombstone_shape(after: &Snapshot) -> std::result::Result<(), String> {
     let stone = vec!["tombstone".to_string()];
     let text = |key: &str| match after.get(&[stone[0].clone(), key.to_string()]) {
-        Some([Val::Scalar(Value::String(s))]) => !s.is_empty() && s.len() <= 128,
+        Some([Val::Scalar(Value::String(s))]) | Some([Val::Text(_, s)]) => !s.is_empty() && s.len() <= 128,
         _ => false,
     };
     let ok = matches!(after.get(&stone), Some([Val::Map(_)]))

@@ -227,7 +227,16 @@ pub fn allowed(
                     a.get(&vec!["tombstone".to_string(), k.to_string()]).is_some_and(|v| {
                         v.len() == 1
                             && v.iter().all(|x| {
-                                matches!(serde_json::from_str::<Value>(x.strip_prefix("s:").unwrap_or("")), Ok(Value::String(s)) if !s.is_empty() && s.len() <= 128)
+                                // a scalar string, or a text object's string
+                                let text =
+                                    x.strip_prefix("t:").and_then(|t| t.split_once(':')).map(|(_, t)| t.to_string());
+                                let s = text.or_else(|| {
+                                    match serde_json::from_str::<Value>(x.strip_prefix("s:").unwrap_or("")) {
+                                        Ok(Value::String(s)) => Some(s),
+                                        _ => None,
+                                    }
+                                });
+                                s.is_some_and(|s| !s.is_empty() && s.len() <= 128)
                             })
                     })
                 });

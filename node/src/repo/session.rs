@@ -70,9 +70,14 @@ pub enum Step {
 /// memory does not grow with the documents it touches.
 const CACHED: usize = 32;
 
-/// Refused changes kept in one connection's view before it is closed (a
-/// client that insists on refused changes does not grow the node's memory).
+/// Refused (and held) changes kept in one connection's view before it is
+/// closed (a client that insists on refused changes does not grow the
+/// node's memory).
 const REFUSED_BYTES: usize = 8 * 1024 * 1024;
+
+/// Documents a client may be creating at once on one connection (offered,
+/// not yet records); another new one is `doc-unavailable` until some are.
+const CREATING: usize = 64;
 
 /// One client connection.
 pub struct Session {
@@ -92,6 +97,7 @@ pub struct Session {
     created: std::collections::HashSet<DocumentId>,
     /// Changes of such a document that make no record yet (held, unjudged).
     held: HashMap<DocumentId, Vec<automerge::Change>>,
+    held_bytes: usize,
 }
 
 impl Session {
@@ -107,6 +113,7 @@ impl Session {
             refused_bytes: 0,
             created: Default::default(),
             held: HashMap::new(),
+            held_bytes: 0,
         }
     }
 
@@ -193,7 +200,7 @@ impl Session {
             // a document the client holds and the node does not: one it
             // made (`repo.create()`). The node syncs it from nothing, so the
             // client sends its changes, which are judged as a creation
-            None if has && docs.may_write() => {
+            None if has && docs.may_write() && (self.created.contains(&id) || self.created.len() < CREATING) => {
                 self.created.insert(id);
                 self.view(&id, Automerge::new())
             }
@@ -230,16 +237,19 @@ impl Session {
                 }
             }
             // the stored document with the fresh changes is what the node judges
-            let creating = self.created.contains(&id);
+            let mut creating = false;
             let judged = match (fresh.is_empty(), docs.readable(&id)?) {
                 (false, Some(mut stored)) => {
                     let _ = stored.apply_changes(fresh.iter().cloned());
                     Some(docs.write(&id, &stored)?)
                 }
-                (false, None) if creating => {
+                (false, None) if self.created.contains(&id) => {
                     // a client's new document: judged whole (with what was
                     // held) once its changes make a record
-                    fresh.splice(0..0, self.held.remove(&id).unwrap_or_default());
+                    creating = true;
+                    let held = self.held.remove(&id).unwrap_or_default();
+                    self.held_bytes -= held.iter().map(|c| c.raw_bytes().len()).sum::<usize>();
+                    fresh.splice(0..0, held);
                     let mut new = Automerge::new();
                     let _ = new.apply_changes(fresh.iter().cloned());
                     if crate::record::envelope(&new).is_some() {
@@ -249,7 +259,7 @@ impl Session {
                         // that writes the record: held in this connection's
                         // view, unjudged, until that one arrives
                         for c in std::mem::take(&mut fresh) {
-                            self.refused_bytes += c.raw_bytes().len();
+                            self.held_bytes += c.raw_bytes().len();
                             self.held.entry(id).or_default().push(c);
                         }
                         None
@@ -273,16 +283,19 @@ impl Session {
                         }
                     }
                     // a refused creation stores nothing: the changes that
-                    // went with it (its empty first change) stay with it
+                    // went with it (its empty first change) stay with it;
+                    // a stored one is a record like any other from now on
                     if creating && written.admitted == 0 {
                         let named: Vec<String> = written.refused.iter().map(|r| r.change.clone()).collect();
                         for c in fresh.into_iter().filter(|c| !named.contains(&c.hash().to_string())) {
                             self.remember_refused(id, c);
                         }
+                    } else if creating {
+                        self.created.remove(&id);
                     }
                 }
             }
-            if self.refused_bytes > REFUSED_BYTES {
+            if self.refused_bytes + self.held_bytes > REFUSED_BYTES {
                 out.push(self.error("too many refused changes on this connection"));
                 out.push(Step::Close);
                 return Ok(out);
@@ -325,7 +338,11 @@ impl Session {
         match self.cache.iter().position(|(c, _)| c == id) {
             Some(i) => Ok(Some(self.cache.remove(i).1)),
             None => Ok(match docs.readable(id)? {
-                Some(d) => Some(self.view(id, d)),
+                Some(d) => {
+                    // stored meanwhile (through another connection): a record
+                    self.created.remove(id);
+                    Some(self.view(id, d))
+                }
                 // one the client made, refused or not yet admitted
                 None if self.created.contains(id) => Some(self.view(id, Automerge::new())),
                 None => None,
@@ -642,6 +659,20 @@ mod tests {
         assert!(errors.len() == 1 && errors[0].contains("refused: role: not that"), "{errors:?}");
         assert!(count <= 4, "{count} messages");
         assert!(docs.0 .0.get(&other).is_none_or(|d| d.get_heads().is_empty()), "nothing stored");
+
+        // a connection creates at most CREATING documents at once: then a
+        // new one is unavailable (its memory is bounded)
+        let mut s = Session::new("node", "storage-1");
+        s.receive(&join(&["1"]), &mut docs).unwrap();
+        let unavailable = (0..CREATING + 5)
+            .filter(|_| {
+                let m = Automerge::new().generate_sync_message(&mut sync::State::new()).unwrap();
+                let id = DocumentId::random().unwrap();
+                let frame = Message::Sync { sender: "c".into(), target: "n".into(), doc: id, data: m.encode() };
+                matches!(sent(&s.receive(&frame.encode(), &mut docs).unwrap())[..], [Message::DocUnavailable { .. }])
+            })
+            .count();
+        assert_eq!(unavailable, 5);
 
         // a read-only client's `sync` of an unknown document, and anyone's
         // `request` for one, are unavailable
