@@ -8,7 +8,7 @@
 //! it is judged like any change), or show a token but to the HQ client
 //! that issued it, once.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -32,9 +32,27 @@ async fn hq_only(api: &Api, headers: &HeaderMap) -> Result<Client, ApiError> {
 }
 
 /// `GET /api/v1/decisions`: what waits for HQ, newest first.
-pub(crate) async fn decisions(State(api): State<Api>, headers: HeaderMap) -> Answer {
+/// Query `offset` (default 0) and `limit` (default 100, at most 1000): a
+/// page of the queue; `count` is always the whole queue's.
+pub(crate) async fn decisions(State(api): State<Api>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Answer {
     hq_only(&api, &headers).await?;
-    ok(api.node.decisions().await?)
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("malformed query: {e}")))?;
+    let (mut offset, mut limit) = (0usize, 100usize);
+    for (name, value) in pairs {
+        let n = value
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request(format!("{name} must be a whole number, not '{value}'")))?;
+        match name.as_str() {
+            "offset" => offset = n,
+            "limit" if (1..=1000).contains(&n) => limit = n,
+            "limit" => return Err(ApiError::bad_request("limit must be 1 to 1000")),
+            other => return Err(ApiError::bad_request(format!("unknown query parameter '{other}' (offset, limit)"))),
+        }
+    }
+    let mut all = api.node.decisions().await?;
+    all.decisions = all.decisions.into_iter().skip(offset).take(limit).collect();
+    ok(json!({"count": all.count, "offset": offset, "decisions": all.decisions}))
 }
 
 /// `GET /api/v1/audit`: the changes this node refused (`ayni audit --json`).

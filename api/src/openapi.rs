@@ -72,7 +72,7 @@ pub(crate) const ROUTES: &[Route] = &[
     route!("put", "/api/v1/blobs/{sha256}", "Store a photo or document under its SHA-256 (JPEG, PNG, WebP, HEIC or PDF, sniffed from the bytes; 25 MB by default): refused whole if the bytes hash otherwise; reference it from a record's attachments with a PATCH", Some("the file's bytes (any Content-Type)"), (201, "{\"hash\", \"size\", \"mime\"} (200 if it was here)"), true, put(crate::blobs::put_blob)),
     route!("get", "/api/v1/blobs/{sha256}", "A blob's bytes, verified, as a download; a client bound to an entity gets only blobs its readable records reference", None, (200, "the bytes, Content-Type sniffed"), true, get(crate::blobs::get_blob)),
     route!("get", "/api/v1/reports/event/{key}", "The situation report of an emergency event (`ayni report event KEY`), from the records the client may read; query `format=json` (the default), `html` (one self-contained page) or `md`", None, (200, "the report: JSON, text/html or text/markdown"), true, get(crate::reports::event_report)),
-    route!("get", "/api/v1/decisions", "HQ's queue, newest first (hq clients): zones several teams counted (`ayni set edan:KEY accepted.ZONE.team=TEAM` decides), fields with concurrent values with who wrote each and when (`ayni resolve`), amendment proposals (`ayni amendment accept|reject`), EDANs ready to validate or publish (`ayni transition`)", None, (200, "{\"count\", \"decisions\": [{\"type\": \"double_count\"|\"conflict\"|\"amendment\"|\"validate\"|\"publish\", \"at\", \"record\": {\"kind\", \"key\", \"id\", \"title\", \"status\"}, …}]}"), true, get(crate::hq::decisions)),
+    route!("get", "/api/v1/decisions", "HQ's queue, newest first, a page at a time (`offset`, `limit`: 100 by default; `count` is the whole queue's; hq clients): zones several teams counted (`ayni set edan:KEY accepted.ZONE.team=TEAM` decides), fields with concurrent values with who wrote each and when (`ayni resolve`), amendment proposals (`ayni amendment accept|reject`), EDANs ready to validate or publish (`ayni transition`)", None, (200, "{\"count\", \"decisions\": [{\"type\": \"double_count\"|\"conflict\"|\"amendment\"|\"validate\"|\"publish\", \"at\", \"record\": {\"kind\", \"key\", \"id\", \"title\", \"status\"}, …}]}"), true, get(crate::hq::decisions)),
     route!("get", "/api/v1/audit", "The changes this node refused: who, which record, which rule, when (`ayni audit --json`; hq clients)", None, (200, "an array of refusals"), true, get(crate::hq::audit)),
     route!("get", "/api/v1/clients", "Phone and tablet clients with when each was last heard from and its open connections since `serve` started (`ayni client list --json`; hq clients)", None, (200, "an array of clients"), true, get(crate::hq::clients)),
     route!("post", "/api/v1/clients", "Issue a client token (`ayni client add NAME --role ROLE [--team T] [--entity E] [--expires D] --qr`; hq clients); with `app_url` the answer has the sign-in link and its QR code as SVG", Some("{\"name\", \"role\": \"field\"|\"hq\"|\"read\", \"team\", \"entity\", \"expires\": \"30d\", \"app_url\"}"), (201, "{\"client\", \"token\", \"link\", \"qr_svg\"}"), true, post(crate::hq::add_client)),
@@ -206,8 +206,8 @@ fn answer_content(r: &Route) -> Value {
         }
         ("get", "/api/v1/clients") | ("get", "/api/v1/members") => json_of(array(object.clone())),
         ("get", "/api/v1/decisions") => json_of(json!({
-            "type": "object", "required": ["count", "decisions"],
-            "properties": {"count": {"type": "integer", "minimum": 0}, "decisions": array(json!({
+            "type": "object", "required": ["count", "offset", "decisions"],
+            "properties": {"count": {"type": "integer", "minimum": 0}, "offset": {"type": "integer", "minimum": 0}, "decisions": array(json!({
                 "type": "object", "required": ["type", "at", "record"],
                 "properties": {"type": {"enum": ["double_count", "conflict", "amendment", "validate", "publish"]}, "at": {"type": "string"}, "record": object.clone()},
             }))},
@@ -272,12 +272,18 @@ fn kind_components(out: &mut Map<String, Value>) {
 pub(crate) fn document() -> Value {
     let mut paths = Map::new();
     for r in ROUTES {
-        let params: Vec<Value> = r
+        let mut params: Vec<Value> = r
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
             .map(|name| parameter(r.path, name))
             .collect();
+        if r.path == "/api/v1/decisions" {
+            params.push(json!({"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}));
+            params.push(
+                json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}),
+            );
+        }
         let mut responses = Map::new();
         responses.insert(r.answer.0.to_string(), json!({"description": r.answer.1, "content": answer_content(r)}));
         for status in errors_of(r) {

@@ -62,6 +62,12 @@ test("at a desk (1280 px), HQ accepts one team's figures for a double-counted zo
     return zone.decision === "accepted" && zone.source === "GAEM-2"
   }, "z2 accepted in the situation report")
   assert.equal(await card(page, "double_count", "Zona z2").count(), 0, "the decision left the queue")
+  // the queue comes a page at a time; `count` is the whole queue's
+  const page1 = (await api("GET", "/api/v1/decisions?limit=1", env.AYNI_HQ_TOKEN)).json
+  assert.ok(page1.count > 1 && page1.decisions.length === 1, JSON.stringify(page1))
+  const page2 = (await api("GET", "/api/v1/decisions?offset=1&limit=1", env.AYNI_HQ_TOKEN)).json
+  assert.notDeepEqual(page2.decisions[0], page1.decisions[0])
+  for (const bad of ["limit=0", "limit=x", "page=2"]) assert.equal((await api("GET", `/api/v1/decisions?${bad}`, env.AYNI_HQ_TOKEN)).status, 400, bad)
 })
 
 test("HQ settles a concurrent value, rejects an amendment and validates an EDAN", { skip }, async () => {

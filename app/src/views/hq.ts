@@ -119,6 +119,7 @@ export async function decisions(app: App): Promise<Child> {
     tabs("#/hq"),
     h("p", { id: "decisions-count" }, t("hq_waiting", { n: found.count })),
     found.decisions.length ? h("ul", { class: "cards", id: "decisions" }, found.decisions.map((d: any) => decision(app, d))) : h("p", {}, t("hq_nothing")),
+    found.count > found.decisions.length && h("p", {}, t("hq_more", { n: found.count - found.decisions.length })),
   ]
 }
 
