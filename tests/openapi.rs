@@ -33,7 +33,10 @@ fn schemathesis_finds_every_answer_declared_and_no_server_error() {
     let token = hq.json(&["client", "add", "panel", "--role", "hq"])["token"].as_str().unwrap().to_string();
     let s = hq.serve_with(&["--http", "127.0.0.1:0"]);
     let http = s.http.clone().unwrap();
+    // schemathesis keeps a cache where it runs: in a scratch directory, not the checkout
+    let scratch = tempfile::tempdir().unwrap();
     let out = Command::new(&st)
+        .current_dir(scratch.path())
         .args(["run", &format!("http://{http}/api/v1/openapi.json")])
         .args(["-H", &format!("Authorization: Bearer {token}")])
         .args([
