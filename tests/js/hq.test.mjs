@@ -159,7 +159,15 @@ test("field and read clients get no HQ screen, and the API answers them 403", { 
     for (const path of ["/api/v1/decisions", "/api/v1/audit", "/api/v1/clients", "/api/v1/members"]) {
       assert.equal((await api("GET", path, token)).status, 403, path)
     }
-    assert.equal((await api("POST", "/api/v1/clients", token, { name: "x", role: "hq" })).status, 403)
+    // and every HQ write: issuing, revoking, enrolling, deciding an amendment
+    const writes = [
+      ["/api/v1/clients", { name: "x", role: "hq" }],
+      ["/api/v1/clients/hq-panel/revoke", undefined],
+      ["/api/v1/members", { node_id: env.AYNI_NEW_NODE_ID, role: "hq" }],
+      [`/api/v1/members/${env.AYNI_NEW_NODE_ID}/revoke`, { reason: "x" }],
+      ["/api/v1/records/edan/edan-amend/amendments/00", { decision: "accept" }],
+    ]
+    for (const [path, body] of writes) assert.equal((await api("POST", path, token, body)).status, 403, path)
   }
   // nor through the WebSocket: a field client's document edit that takes
   // an HQ decision (accepting a team's figures) is refused, naming the rule
