@@ -11,6 +11,8 @@ use ayni_node::network::Role;
 use ayni_node::NodeHandle;
 use serde_json::{json, Value};
 
+pub mod automerge_alone;
+
 /// The runtime the benchmarks wait on their nodes with (two workers, as
 /// `ayni serve` has on this machine).
 pub fn runtime() -> &'static tokio::runtime::Runtime {
