@@ -155,8 +155,11 @@ pub(crate) fn admit(
     // no operations, as automerge-repo's `repo.create()` makes first) is
     // admitted before the change that creates the record
     let makes_record = crate::record::envelope(incoming).is_some();
-    for c in &new {
+    for (i, c) in new.iter().enumerate() {
         let hash = c.hash();
+        // every change before this one admitted, and this the last: applied
+        // to `scratch`, it makes `incoming` itself (no need to apply it again)
+        let makes_incoming = refused_hashes.is_empty() && i + 1 == new.len();
         let sig = known_sig(&hash.0)?;
         let verdict = match c.deps().iter().find(|d| refused_hashes.contains(d)) {
             Some(dep) => Err(format!("it depends on refused change {dep}")),
@@ -165,7 +168,8 @@ pub(crate) fn admit(
         let verdict = match verdict {
             Ok(author) if c.is_empty() => judge_empty(c, &scratch, makes_record).map(|judged| (author, judged)),
             Ok(author) => {
-                judge_content(policy, id, c, &scratch, &mut scratch_view, &author)?.map(|judged| (author, judged))
+                let whole = makes_incoming.then_some(incoming);
+                judge_content(policy, id, c, &scratch, whole, &mut scratch_view, &author)?.map(|judged| (author, judged))
             }
             Err(why) => Err(why),
         };
@@ -225,9 +229,10 @@ pub(crate) fn admit(
         return Ok(Admitted { doc: None, whole: false, sigs: vec![], refused, proposals: vec![], read: None });
     }
     if refused.is_empty() {
-        // the view checks that the read is of the document it shows
+        // every change admitted: `scratch` is `incoming` (the view checks
+        // that the read is of the document it shows)
         return Ok(Admitted {
-            doc: Some(incoming.clone()),
+            doc: Some(scratch),
             whole: true,
             sigs: keep_sigs,
             refused,
@@ -335,13 +340,21 @@ fn judge_content(
     id: &DocumentId,
     c: &Change,
     scratch: &Automerge,
+    applied: Option<&Automerge>,
     scratch_view: &mut Option<Snapshot>,
     author: &Author,
 ) -> Result<Verdict<Judged>> {
-    let mut trial = scratch.clone();
-    if let Err(e) = trial.apply_changes([c.clone()]) {
-        return Ok(Err(format!("it does not apply: {e}")));
-    }
+    // `scratch` with `c` applied: `applied` when the caller holds it already
+    let trial = match applied {
+        Some(doc) => doc.clone(),
+        None => {
+            let mut trial = scratch.clone();
+            if let Err(e) = trial.apply_changes([c.clone()]) {
+                return Ok(Err(format!("it does not apply: {e}")));
+            }
+            trial
+        }
+    };
     let mut deps = c.deps().to_vec();
     deps.sort();
     let mut heads = scratch.get_heads();
