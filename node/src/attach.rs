@@ -11,7 +11,7 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::blobs::{self, Blob, Blobs, Limits, RefIndex};
+use crate::blobs::{self, Blob, Blobs, Limits};
 use crate::error::{Error, Result};
 use crate::node::{Node, Reader, Record};
 
@@ -28,13 +28,43 @@ pub struct Attached {
     pub record: Record,
 }
 
-/// The blobs a record's attachment collections reference.
-fn hashes_of(r: &Record) -> Result<Vec<String>> {
+/// The blobs a live record's attachment collections reference (a deleted
+/// record references none): what the store's blob index keeps of it.
+pub(crate) fn referenced(r: &Record) -> Result<Vec<[u8; 32]>> {
+    if r.deleted {
+        return Ok(vec![]);
+    }
     let mut out = vec![];
     for f in attachment_fields(&r.kind)? {
-        out.extend(r.fields.get(&f).and_then(Value::as_object).into_iter().flat_map(|m| m.keys().cloned()));
+        let entries = r.fields.get(&f).and_then(Value::as_object);
+        out.extend(entries.into_iter().flat_map(|m| m.keys()).filter_map(|h| blobs::hash_bytes(h)));
     }
     Ok(out)
+}
+
+impl Node {
+    /// Fills the store's blob index from every record's view, once, in a
+    /// store written before the index (`m:blobs` absent); a no-op after.
+    pub(crate) fn complete_blob_index(&self) -> Result<()> {
+        if self.store().blob_index_complete()? {
+            return Ok(());
+        }
+        let mut refs = vec![];
+        for kind in crate::schema::KINDS {
+            if attachment_fields(kind)?.is_empty() {
+                continue;
+            }
+            for item in self.store().views_of_kind_iter(kind) {
+                let (id, bytes) = item?;
+                // a damaged view is left to `check`/repair, whose rewrite
+                // of the record indexes it like any write
+                if let Ok(r) = serde_json::from_slice::<Record>(&bytes) {
+                    refs.push((id, referenced(&r)?));
+                }
+            }
+        }
+        self.writer().complete_blob_index(&refs)
+    }
 }
 
 /// A blob and who references it.
@@ -93,20 +123,21 @@ impl Reader {
     }
 
     /// Every live record's attachment references: `(hash, record, field)`.
+    /// Only the records the store's blob index names are read.
     pub(crate) fn attachment_references(&self, mut each: impl FnMut(&str, &Record, &str)) -> Result<()> {
-        for kind in crate::schema::KINDS {
-            let fields = attachment_fields(kind)?;
-            if fields.is_empty() {
+        for (id, _) in self.store().blob_references()? {
+            let Some(view) = self.store().view(&id)? else { continue };
+            let r: Record = serde_json::from_slice(&view)
+                .map_err(|e| Error::Damaged { id: id.to_string(), reason: format!("view: {e}") })?;
+            if r.deleted {
                 continue;
             }
-            self.list_each(kind, &[], |r| {
-                for f in &fields {
-                    for hash in r.fields.get(f).and_then(Value::as_object).into_iter().flat_map(|m| m.keys()) {
-                        each(hash, &r, f);
-                    }
+            let r = self.shown(r);
+            for f in attachment_fields(&r.kind)? {
+                for hash in r.fields.get(&f).and_then(Value::as_object).into_iter().flat_map(|m| m.keys()) {
+                    each(hash, &r, &f);
                 }
-                Ok(())
-            })?;
+            }
         }
         Ok(())
     }
@@ -122,37 +153,15 @@ impl Reader {
         Ok(out)
     }
 
-    /// Every blob referenced by a record that this node does not hold.
-    /// The records are scanned once; after that only those the change
-    /// feed says changed are read again (a sync asks at every session).
+    /// Every blob referenced by a record that this node does not hold,
+    /// from the store's blob index: a sync asks at every session, and pays
+    /// for the records that have attachments, not for every record.
     pub fn missing_blobs(&self) -> Result<Vec<String>> {
         let blobs = self.blobs();
-        let position = self.store().feed_position();
-        let mut cache = self.blob_refs.lock().map_err(|_| Error::Internal("blob reference index lock".into()))?;
-        let index = match cache.take() {
-            Some((p, index)) if p == position => index,
-            Some((p, mut index)) => {
-                for (_, id) in self.store().feed_since(p, usize::MAX)? {
-                    let record: Option<Record> = self.store().view(&id)?.and_then(|v| serde_json::from_slice(&v).ok());
-                    index.remove(&id.to_string());
-                    if let Some(r) = record.filter(|r| !r.deleted) {
-                        let hashes = hashes_of(&r)?;
-                        if !hashes.is_empty() {
-                            index.insert(r.id.clone(), hashes);
-                        }
-                    }
-                }
-                index
-            }
-            None => {
-                let mut index = RefIndex::new();
-                self.attachment_references(|h, r, _| index.entry(r.id.clone()).or_default().push(h.to_string()))?;
-                index
-            }
-        };
-        let missing: std::collections::BTreeSet<String> =
-            index.values().flatten().filter(|h| !blobs.has(h)).cloned().collect();
-        *cache = Some((position, index));
+        let mut missing = std::collections::BTreeSet::new();
+        for (_, hashes) in self.store().blob_references()? {
+            missing.extend(hashes.iter().map(blobs::hash_hex).filter(|h| !blobs.has(h)));
+        }
         Ok(missing.into_iter().collect())
     }
 

@@ -18,10 +18,6 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// Record ID → the blobs it references (the node keeps one, current with
-/// its change feed: see `Node::missing_blobs`).
-pub type RefIndex = std::collections::BTreeMap<String, Vec<String>>;
-
 /// The on-disk format of the blob directory.
 pub const FORMAT: &str = "ayni-blobs 1";
 

@@ -79,8 +79,8 @@ impl Node {
                 let rest = chunk.split_off(per_worker.min(chunk.len()));
                 parts.push(std::mem::replace(&mut chunk, rest));
             }
-            // each record built, with its view bytes and summary hash
-            type Ready = (Built, Vec<u8>, [u8; 16]);
+            // each record built, with its view bytes, summary hash and blob references
+            type Ready = (Built, Vec<u8>, [u8; 16], Vec<[u8; 32]>);
             let built: Vec<Result<Vec<Ready>>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = parts
                     .into_iter()
@@ -98,8 +98,8 @@ impl Node {
                                         Some(planned),
                                     )?;
                                     let w = self.doc_write(b.id, Payload::New(&b.doc), &b.rec, vec![])?;
-                                    let (view, summary) = (w.view, w.summary);
-                                    Ok((b, view, summary))
+                                    let (view, summary, blobs) = (w.view, w.summary, w.blobs);
+                                    Ok((b, view, summary, blobs))
                                 })
                                 .collect::<Result<Vec<_>>>()
                         })
@@ -116,7 +116,7 @@ impl Node {
             }
             let writes: Vec<DocWrite<'_>> = batch
                 .iter_mut()
-                .map(|(b, view, summary)| DocWrite {
+                .map(|(b, view, summary, blobs)| DocWrite {
                     id: b.id,
                     payload: Payload::New(&b.doc),
                     kind,
@@ -126,6 +126,7 @@ impl Node {
                     summary: *summary,
                     sigs: b.sigs.iter().map(|(h, p)| (*h, p.to_bytes())).collect(),
                     policy: crate::policy::KINDS.contains(&kind),
+                    blobs: std::mem::take(blobs),
                 })
                 .collect();
             self.writer().write(&writes)?;

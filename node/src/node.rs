@@ -209,9 +209,6 @@ pub(crate) struct Reader {
     /// The index documents, by scope (see the `repo::index` module); its lock
     /// serialises their updates.
     index: std::sync::Mutex<std::collections::HashMap<String, (u64, automerge::Automerge)>>,
-    /// Which records reference which blobs, as of a feed position (see the
-    /// attach module): brought up to date from the feed, record by record.
-    pub(crate) blob_refs: std::sync::Mutex<Option<(u64, crate::blobs::RefIndex)>>,
     /// The clients table's rows as of a policy generation (see the
     /// clients module): authentication without a store read.
     pub(crate) clients: RowCache,
@@ -393,10 +390,11 @@ impl Node {
             verified: Default::default(),
             policy: Default::default(),
             index: Default::default(),
-            blob_refs: Default::default(),
             clients: Default::default(),
         };
-        Ok(Node { reader: std::sync::Arc::new(reader), writer, writes: Default::default() })
+        let node = Node { reader: std::sync::Arc::new(reader), writer, writes: Default::default() };
+        node.complete_blob_index()?;
+        Ok(node)
     }
 
     /// The reading half, shared with readers beside the writer.
@@ -615,6 +613,7 @@ impl Reader {
             summary: crate::sync::state_hash(&id, &heads),
             sigs: sigs.iter().map(|(h, p)| (*h, p.to_bytes())).collect(),
             policy: crate::policy::KINDS.contains(&rec.kind.as_str()),
+            blobs: crate::attach::referenced(rec)?,
         })
     }
 }

@@ -133,7 +133,7 @@ impl Node {
         };
         let ids = node.store().all_ids()?;
         report.documents = ids.len();
-        let summary: HashMap<DocumentId, [u8; 16]> = node.store().summary()?.into_iter().collect();
+        let summary: HashMap<DocumentId, [u8; 16]> = node.store().summary_on_disk()?.into_iter().collect();
         let index: HashSet<Vec<u8>> = node.store().index_entries()?.into_iter().map(|(_, k)| k).collect();
         let mut keep_index = HashSet::new();
         for id in &ids {

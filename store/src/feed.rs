@@ -17,7 +17,7 @@ impl StoreWriter {
         let mut batch = sled::Batch::default();
         let mut feed = self.feed.lock().unwrap_or_else(|p| p.into_inner());
         let mut position = *feed;
-        for (id, _) in self.summary()? {
+        for (id, _) in self.summary_on_disk()? {
             if self.get(&key(b"fi:", &id))?.is_none() {
                 position += 1;
                 let mut k = b"f:".to_vec();

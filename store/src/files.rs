@@ -18,9 +18,11 @@
 //!   opens again. We delete these files before sled looks.
 //! - `conf`: the storage parameters, written once by the first open,
 //!   neither via a temporary name nor fsynced. sled takes a file of at most
-//!   8 bytes as absent, but a longer partial one fails to parse. Its
-//!   content is fully decided by the options the store always opens with,
-//!   so a `conf` whose checksum fails is deleted and sled writes it again.
+//!   8 bytes as absent, but a longer partial one fails to parse. It is
+//!   written before any page, so a `conf` whose checksum fails belongs to
+//!   an empty store: it is deleted and sled writes it again. Its
+//!   `use_compression` line says how the pages are written ([`compressed`]):
+//!   sled refuses another setting, so every open repeats the recorded one.
 //! - `blobs/`: values too large for a log segment, written by sled with
 //!   `create_new` before the log entry that points to them; on open sled
 //!   deletes every blob above the log's stable point, so a kill leaves no
@@ -72,6 +74,19 @@ fn conf_is_whole(path: &Path) -> std::io::Result<bool> {
     let (text, crc) = bytes.split_at(bytes.len() - 4);
     let expected = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
     Ok(crc32fast::hash(text) == expected)
+}
+
+/// Whether the store in `dir` was created with sled's page compression
+/// (every store made before pages went uncompressed): sled refuses to
+/// open a store with another setting than the one its `conf` records, and
+/// reads its pages as that setting says. A store without a `conf` is new.
+pub(crate) fn compressed(dir: &Path) -> Result<bool> {
+    let path = dir.join("conf");
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).lines().any(|l| l.trim() == "use_compression: true")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(&path, e)),
+    }
 }
 
 /// Moves every `snap.*` file of `dir` into `aside`, so that sled rebuilds

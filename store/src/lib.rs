@@ -28,6 +28,8 @@
 //! | `f:` position(u64 BE) | document ID (16): the change feed, one entry per document, at the position of its latest write |
 //! | `fi:` id(16) | that position (u64 BE) |
 //! | `m:feed` | `1`: every document has its feed entry (a store from before the feed gets them at its first open) |
+//! | `b:` id(16) | the SHA-256 of each blob the record references, 32 bytes each (absent: none) |
+//! | `m:blobs` | `1`: every record's blob references are in `b:` (the node completes a store from before it at its first open) |
 //!
 //! A write is one sled batch (all keys or none), then `flush()` and
 //! `fdatasync` of sled's data file; what that guarantees: ARCHITECTURE.md,
@@ -38,6 +40,7 @@ mod doc_cache;
 mod feed;
 mod files;
 mod repair;
+mod summary;
 mod tables;
 mod writer;
 
@@ -94,6 +97,8 @@ pub struct Store {
     docs: doc_cache::DocCache,
     /// Whether a [`Flush::ByOwner`] write is not flushed yet.
     unflushed: std::sync::atomic::AtomicBool,
+    /// The replication summary, once read (see [`summary`]).
+    summary: summary::Cached,
 }
 
 /// What [`Store::salvage`] could read of a damaged document, and the stored
@@ -138,6 +143,11 @@ fn id_from_tail(k: &[u8]) -> Option<DocumentId> {
     Some(DocumentId::from_bytes(tail))
 }
 
+/// The 32-byte hashes of a `b:` value.
+fn hashes(v: &[u8]) -> Vec<[u8; 32]> {
+    v.chunks_exact(32).filter_map(|h| h.try_into().ok()).collect()
+}
+
 fn versioned(bytes: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(bytes.len() + 1);
     v.push(VALUE_VERSION);
@@ -153,11 +163,14 @@ impl Store {
     /// still cannot open is reported as [`Error::StoreDamaged`].
     pub fn open(dir: &Path) -> Result<(std::sync::Arc<Store>, StoreWriter)> {
         files::clear_interrupted(dir)?;
+        // pages are written uncompressed: zstd made a new context for every
+        // page sled wrote or read (a fifth of a first sync's CPU, and of a
+        // scan's); a store created with compression keeps it
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::LowSpace)
             .cache_capacity(CACHE_BYTES)
-            .use_compression(true)
+            .use_compression(files::compressed(dir)?)
             .compression_factor(3)
             .open()
             .map_err(|source| match &source {
@@ -185,6 +198,7 @@ impl Store {
             policy_generation: Default::default(),
             docs: Default::default(),
             unflushed: Default::default(),
+            summary: Default::default(),
         };
         let store = StoreWriter { store: std::sync::Arc::new(store), flush: Flush::EachWrite };
         match store.get(b"m:format")? {
@@ -211,6 +225,8 @@ impl Store {
     /// never took a snapshot. Returns the store and the files moved.
     pub fn open_from_log(dir: &Path, aside: &Path) -> Result<((std::sync::Arc<Store>, StoreWriter), Vec<PathBuf>)> {
         let moved = files::move_snapshots_aside(dir, aside)?;
+        // a cache of what the log held: read again from the store
+        let _ = std::fs::remove_file(dir.join(summary::FILE));
         Ok((Store::open(dir)?, moved))
     }
 
@@ -334,19 +350,15 @@ impl Store {
         Ok(self.get(&k)?.map(|v| v.to_vec()))
     }
 
-    /// The replication summary: every document's `(ID, state hash)`, in ID
-    /// order, read from the `h:` index without loading any document.
-    pub fn summary(&self) -> Result<Vec<(DocumentId, [u8; 16])>> {
-        self.summary_items()
-    }
-
     /// One document's state hash (its replication summary item), without
     /// loading it.
     pub fn state_hash(&self, id: &DocumentId) -> Result<Option<[u8; 16]>> {
         Ok(self.get(&key(b"h:", id))?.and_then(|v| <[u8; 16]>::try_from(v.as_ref()).ok()))
     }
 
-    fn summary_items(&self) -> Result<Vec<(DocumentId, [u8; 16])>> {
+    /// The replication summary as the `h:` index holds it, scanned whole
+    /// (what `check` and repair compare against; syncs use [`Store::summary`]).
+    pub fn summary_on_disk(&self) -> Result<Vec<(DocumentId, [u8; 16])>> {
         let mut out = vec![];
         for item in self.db.scan_prefix(b"h:") {
             let (k, v) = item.map_err(|e| self.err(e))?;
@@ -363,6 +375,31 @@ impl Store {
             Some(v) => Ok(Some(self.payload(id, &v)?.to_vec())),
             None => Ok(None),
         }
+    }
+
+    /// Every record that references blobs, with their SHA-256 (the `b:`
+    /// index: as many entries as such records, whatever the store's size).
+    pub fn blob_references(&self) -> Result<Vec<(DocumentId, Vec<[u8; 32]>)>> {
+        let mut out = vec![];
+        for entry in self.db.scan_prefix(b"b:") {
+            let (k, v) = entry.map_err(|e| self.err(e))?;
+            if let Some(id) = id_from_tail(&k) {
+                out.push((id, hashes(&v)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The blobs one record references.
+    pub fn referenced_blobs(&self, id: &DocumentId) -> Result<Vec<[u8; 32]>> {
+        Ok(self.get(&key(b"b:", id))?.map(|v| hashes(&v)).unwrap_or_default())
+    }
+
+    /// Whether every record's blob references are indexed (`m:blobs`): a
+    /// store written before the index lacks it until the node completes it
+    /// ([`StoreWriter::complete_blob_index`]).
+    pub fn blob_index_complete(&self) -> Result<bool> {
+        Ok(self.get(b"m:blobs")?.is_some())
     }
 
     /// The documents of `kind` with key `k`.
@@ -454,12 +491,24 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// Opens the store in `dir`, waiting while sled's threads of the last
+    /// handle still hold its lock (they outlive the handle briefly).
+    fn reopen(dir: &Path) -> (std::sync::Arc<Store>, StoreWriter) {
+        for _ in 0..200 {
+            match Store::open(dir) {
+                Err(Error::Busy(_)) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                other => return other.unwrap(),
+            }
+        }
+        panic!("{} stayed locked", dir.display());
+    }
+
     #[test]
     fn a_store_from_before_the_feed_gets_every_document_in_it_once() {
         let dir = tempfile::tempdir().unwrap();
         let ids: Vec<DocumentId> = (0..5).map(|_| DocumentId::random().unwrap()).collect();
         {
-            let (_, store) = Store::open(dir.path()).unwrap();
+            let (_, store) = reopen(dir.path());
             for id in &ids {
                 let doc = Automerge::new().save();
                 let w = DocWrite {
@@ -472,6 +521,7 @@ mod tests {
                     summary: [1; 16],
                     sigs: vec![],
                     policy: false,
+                    blobs: vec![],
                 };
                 store.write(&[w]).unwrap();
             }
@@ -484,7 +534,7 @@ mod tests {
             store.db.remove(b"m:feed").unwrap();
             store.durable().unwrap();
         }
-        let (_, store) = Store::open(dir.path()).unwrap();
+        let (_, store) = reopen(dir.path());
         let feed = store.feed_since(0, 100).unwrap();
         assert_eq!(feed.len(), 5);
         let mut got: Vec<DocumentId> = feed.iter().map(|(_, id)| *id).collect();
@@ -494,8 +544,94 @@ mod tests {
         assert_eq!(got, want);
         drop(store);
         // and only once
-        let (_, store) = Store::open(dir.path()).unwrap();
+        let (_, store) = reopen(dir.path());
         assert_eq!(store.feed_since(0, 100).unwrap().len(), 5);
         assert_eq!(store.feed_position(), 5);
+    }
+
+    #[test]
+    fn new_stores_write_plain_pages_and_compressed_ones_still_open() {
+        let fresh = tempfile::tempdir().unwrap();
+        drop(reopen(fresh.path()));
+        assert!(!files::compressed(fresh.path()).unwrap());
+        // a store made when pages were compressed, with a document in it
+        let old = tempfile::tempdir().unwrap();
+        {
+            let db = sled::Config::new().path(old.path()).use_compression(true).compression_factor(3).open().unwrap();
+            db.insert(b"m:format", FORMAT.to_string().as_bytes()).unwrap();
+            db.insert(b"v:0123456789abcdef", versioned(&[b'x'; 4000])).unwrap();
+            db.flush().unwrap();
+        }
+        assert!(files::compressed(old.path()).unwrap());
+        let (store, _writer) = reopen(old.path());
+        let id = DocumentId::from_bytes(*b"0123456789abcdef");
+        assert_eq!(store.view(&id).unwrap().unwrap(), vec![b'x'; 4000]);
+    }
+
+    fn write_docs(store: &StoreWriter, n: usize, hash: u8) -> Vec<DocumentId> {
+        let doc = Automerge::new().save();
+        (0..n)
+            .map(|_| {
+                let id = DocumentId::random().unwrap();
+                let w = DocWrite {
+                    id,
+                    payload: Payload::New(&doc),
+                    kind: "person",
+                    key: "k",
+                    view: b"{}".to_vec(),
+                    conflicted: false,
+                    summary: [hash; 16],
+                    sigs: vec![],
+                    policy: false,
+                    blobs: vec![],
+                };
+                store.write(&[w]).unwrap();
+                id
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_summary_kept_between_processes_is_what_the_index_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = tempfile::tempdir().unwrap();
+        {
+            let (_, store) = reopen(dir.path());
+            write_docs(&store, 3, 1);
+            assert_eq!(store.summary().unwrap(), store.summary_on_disk().unwrap());
+            // written while the summary is in memory: kept current
+            write_docs(&store, 2, 2);
+            assert_eq!(store.summary().unwrap().len(), 5);
+            assert_eq!(store.summary().unwrap(), store.summary_on_disk().unwrap());
+        }
+        assert!(dir.path().join(summary::FILE).exists(), "kept as the writer went away");
+        // a copy of the store as it is now, file included
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+            }
+        }
+        {
+            // another process writes without reading the summary
+            let (_, store) = reopen(dir.path());
+            write_docs(&store, 4, 3);
+        }
+        let (_, store) = reopen(dir.path());
+        let summary = store.summary().unwrap();
+        assert_eq!(summary.len(), 9, "the file, brought up to date from the feed");
+        assert_eq!(summary, store.summary_on_disk().unwrap());
+        drop(store);
+        // the newer file beside an older copy of the store, which went on
+        // with other writes to the same feed position: not believed
+        {
+            let (_, store) = reopen(copy.path());
+            write_docs(&store, 4, 4);
+        }
+        std::fs::copy(dir.path().join(summary::FILE), copy.path().join(summary::FILE)).unwrap();
+        let (_, store) = reopen(copy.path());
+        assert_eq!(store.summary().unwrap(), store.summary_on_disk().unwrap());
+        assert_eq!(store.summary().unwrap().len(), 9);
+        assert!(store.summary().unwrap().iter().filter(|(_, h)| *h == [4; 16]).count() == 4);
     }
 }

@@ -81,6 +81,7 @@ impl StoreWriter {
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
         self.docs.clear();
+        self.summary.forget(&self.dir);
         self.durable()
     }
 
@@ -89,7 +90,7 @@ impl StoreWriter {
     /// peer's copy comes back with the next sync, as for any missing one).
     pub fn forget_document(&self, id: &DocumentId) -> Result<()> {
         let mut batch = sled::Batch::default();
-        for prefix in [&b"c:"[..], b"d:", b"v:", b"h:", b"x:"] {
+        for prefix in [&b"c:"[..], b"d:", b"v:", b"h:", b"x:", b"b:"] {
             for k in self.db.scan_prefix(key(prefix, id)).keys() {
                 batch.remove(k.map_err(|e| self.err(e))?);
             }
@@ -103,6 +104,7 @@ impl StoreWriter {
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
         self.docs.clear();
+        self.summary.forget(&self.dir);
         self.durable()
     }
 
@@ -115,6 +117,7 @@ impl StoreWriter {
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
         self.docs.clear();
+        self.summary.forget(&self.dir);
         self.durable()
     }
 
@@ -123,6 +126,7 @@ impl StoreWriter {
         self.db.insert(key(b"d:", id), versioned(bytes)).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
         self.docs.clear();
+        self.summary.forget(&self.dir);
         self.durable()
     }
 }

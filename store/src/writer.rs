@@ -64,6 +64,9 @@ pub struct DocWrite<'a> {
     /// Whether the record counts for who may write what (a team): the
     /// policy generation moves once it is written.
     pub policy: bool,
+    /// The blobs (SHA-256) the record references (index): what a sync asks
+    /// its peer for is read from here, not from every view.
+    pub blobs: Vec<[u8; 32]>,
 }
 
 impl StoreWriter {
@@ -154,14 +157,33 @@ impl StoreWriter {
             } else {
                 batch.remove(key(b"x:", &w.id));
             }
+            if w.blobs.is_empty() {
+                batch.remove(key(b"b:", &w.id));
+            } else {
+                batch.insert(key(b"b:", &w.id), w.blobs.concat());
+            }
         }
         // with the cache held: a load that read the old bytes meanwhile cannot keep them
         self.docs.writing(writes.iter().map(|w| &w.id), || self.db.apply_batch(batch)).map_err(|e| self.err(e))?;
+        self.summary.wrote(writes.iter().map(|w| (w.id, w.summary)), position);
         *feed = position;
         if writes.iter().any(|w| w.policy) {
             self.policy_changed();
         }
         Ok(())
+    }
+
+    /// Completes the blob reference index of a store written before it
+    /// (`b:` entries, then `m:blobs`), in one batch, durably: `refs` are
+    /// every record's references, read by the node from the views.
+    pub fn complete_blob_index(&self, refs: &[(DocumentId, Vec<[u8; 32]>)]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (id, hashes) in refs.iter().filter(|(_, h)| !h.is_empty()) {
+            batch.insert(key(b"b:", id), hashes.concat());
+        }
+        batch.insert(&b"m:blobs"[..], &b"1"[..]);
+        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.durable()
     }
 
     /// Makes every write so far durable (see [`StoreWriter::write`]).
@@ -191,12 +213,17 @@ impl StoreWriter {
 }
 
 impl Drop for StoreWriter {
-    /// A writer going away leaves nothing unflushed behind.
+    /// A writer going away leaves nothing unflushed behind, and the
+    /// replication summary on disk for the next process.
     fn drop(&mut self) {
         if self.take_unflushed() {
             if let Err(e) = self.flush_now() {
                 tracing::error!("the store's last writes could not be made durable: {e}");
+                return;
             }
+        }
+        if let Err(e) = self.keep_summary() {
+            tracing::warn!("the replication summary could not be kept for the next process: {e}");
         }
     }
 }

@@ -336,6 +336,7 @@ pub fn tamper(node: &Ayni, edits: Vec<(&str, Tamper)>) {
             summary: ayni_node::sync::state_hash(id, &doc.get_heads()),
             sigs: sigs.clone(),
             policy: false,
+            blobs: store.referenced_blobs(id).unwrap(),
         };
         writer.write(&[write]).expect("written past every check");
     }

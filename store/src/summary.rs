@@ -1,0 +1,231 @@
+//! The replication summary — every document's `(ID, state hash)` — kept
+//! in memory once read, and in a file beside sled's between processes, so
+//! that a sync costs what changed, not what the store holds.
+//!
+//! Owns: the in-memory summary (current with every write of this process:
+//! the writer updates it in the same call that writes `h:`), the `summary`
+//! file (what it was at a durable change-feed position; format below), and
+//! bringing a file's summary up to date from the change feed. Must never:
+//! hand out a summary that misses a write (a file that cannot be proven to
+//! belong to this store's feed is ignored and `h:` scanned whole), or write
+//! the file ahead of what is durable.
+//!
+//! # The `summary` file, format 1
+//! `AYSUM` (5 bytes), format `1` (u8), feed position (u64 BE), the document
+//! written at that position (16 bytes; zeros at position 0), count n (u64
+//! BE), n × (document ID (16) + state hash (16)) sorted by ID, then the
+//! CRC32 of everything before it (u32 LE). Written whole or not at all
+//! ([`crate::atomic_file::replace`]) when the writer goes away and the
+//! summary moved since the file was written. It is a cache: deleting it
+//! costs one scan of `h:`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ayni_model::error::Result;
+use ayni_model::id::DocumentId;
+
+use super::{key, Store};
+
+const MAGIC: &[u8; 5] = b"AYSUM";
+const VERSION: u8 = 1;
+/// The file's name in the store directory.
+pub(crate) const FILE: &str = "summary";
+
+/// The summary as of a feed position.
+pub(crate) struct Summary {
+    /// Every document's state hash.
+    items: BTreeMap<DocumentId, [u8; 16]>,
+    /// The last feed position it includes.
+    position: u64,
+    /// The document written at that position: a file is believed only
+    /// where this store's feed has that document at it or later.
+    last: DocumentId,
+    /// The position the file holds (nothing to write while they agree).
+    saved: Option<u64>,
+}
+
+/// The in-memory summary, read once per process.
+#[derive(Default)]
+pub(crate) struct Cached(std::sync::Mutex<Option<Summary>>);
+
+impl Cached {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Summary>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A write of `(id, state hash)` landed at feed `position`: kept, if the
+    /// summary was read (else the next read finds it in the store).
+    pub(crate) fn wrote(&self, writes: impl IntoIterator<Item = (DocumentId, [u8; 16])>, position: u64) {
+        if let Some(s) = self.lock().as_mut() {
+            for (id, h) in writes {
+                s.items.insert(id, h);
+                s.last = id;
+            }
+            s.position = position;
+        }
+    }
+
+    /// Forgets the summary and its file: repair may have changed any `h:`.
+    pub(crate) fn forget(&self, dir: &Path) {
+        *self.lock() = None;
+        let _ = std::fs::remove_file(dir.join(FILE));
+    }
+}
+
+impl Store {
+    /// The replication summary: every document's `(ID, state hash)`, in ID
+    /// order, without loading any document — from memory, else from the
+    /// `summary` file brought up to date from the change feed, else by
+    /// scanning `h:`.
+    pub fn summary(&self) -> Result<Vec<(DocumentId, [u8; 16])>> {
+        // the feed lock first: no write lands while the summary is read
+        let feed = self.feed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cached = self.summary.lock();
+        if cached.is_none() {
+            let from_file = match std::fs::read(self.dir.join(FILE)) {
+                Ok(bytes) => decode(&bytes).filter(|s| self.belongs(s, *feed).unwrap_or(false)),
+                Err(_) => None,
+            };
+            *cached = Some(match from_file {
+                Some(mut s) => {
+                    self.catch_up(&mut s, *feed)?;
+                    s
+                }
+                None => Summary {
+                    items: self.summary_on_disk()?.into_iter().collect(),
+                    position: *feed,
+                    last: self.written_at(*feed)?.unwrap_or(DocumentId::from_bytes([0; 16])),
+                    saved: None,
+                },
+            });
+        }
+        let s = cached.as_ref().map(|s| s.items.iter().map(|(id, h)| (*id, *h)).collect()).unwrap_or_default();
+        Ok(s)
+    }
+
+    /// Whether a file's summary was taken from this store's feed: its
+    /// position is not beyond the feed, and the document it names as
+    /// written there has its feed entry at that position or later (a store
+    /// restored from a copy older than the file, or one that went on
+    /// elsewhere, fails this).
+    fn belongs(&self, s: &Summary, last: u64) -> Result<bool> {
+        if s.position > last {
+            return Ok(false);
+        }
+        if s.position == 0 {
+            return Ok(true);
+        }
+        let at = self.get(&key(b"fi:", &s.last))?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok());
+        Ok(at.is_some_and(|p| u64::from_be_bytes(p) >= s.position))
+    }
+
+    /// The document whose feed entry is at `position`.
+    fn written_at(&self, position: u64) -> Result<Option<DocumentId>> {
+        let mut k = b"f:".to_vec();
+        k.extend_from_slice(&position.to_be_bytes());
+        Ok(self.get(&k)?.and_then(|v| <[u8; 16]>::try_from(v.as_ref()).ok()).map(DocumentId::from_bytes))
+    }
+
+    /// Brings a file's summary to the feed's `last` position: each document
+    /// written after the file's position is read again from `h:`.
+    fn catch_up(&self, s: &mut Summary, last: u64) -> Result<()> {
+        let mut start = b"f:".to_vec();
+        start.extend_from_slice(&s.position.saturating_add(1).to_be_bytes());
+        for item in self.db.range(start..) {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            if !k.starts_with(b"f:") {
+                break;
+            }
+            let Ok(id) = <[u8; 16]>::try_from(v.as_ref()).map(DocumentId::from_bytes) else { continue };
+            s.last = id;
+            match self.get(&key(b"h:", &id))?.and_then(|v| <[u8; 16]>::try_from(v.as_ref()).ok()) {
+                Some(h) => s.items.insert(id, h),
+                None => s.items.remove(&id),
+            };
+        }
+        s.position = last;
+        Ok(())
+    }
+
+    /// Writes the summary file if the summary moved since it was read or
+    /// written, and only up to what is durable (called by the writer's
+    /// owner as it goes away, after its last flush).
+    pub(crate) fn keep_summary(&self) -> Result<()> {
+        let durable = self.feed_position();
+        let mut cached = self.summary.lock();
+        let Some(s) = cached.as_mut() else { return Ok(()) };
+        if s.saved == Some(s.position) || s.position > durable {
+            return Ok(());
+        }
+        let path = self.dir.join(FILE);
+        crate::atomic_file::replace(&path, &encode(s), crate::atomic_file::Access::Owner)
+            .map_err(|e| ayni_model::error::Error::io(&path, e))?;
+        s.saved = Some(s.position);
+        Ok(())
+    }
+}
+
+fn encode(s: &Summary) -> Vec<u8> {
+    let mut out = Vec::with_capacity(38 + s.items.len() * 32 + 4);
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    out.extend_from_slice(&s.position.to_be_bytes());
+    out.extend_from_slice(s.last.as_bytes());
+    out.extend_from_slice(&(s.items.len() as u64).to_be_bytes());
+    for (id, h) in &s.items {
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(h);
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// A summary file's content; `None` for anything but a whole one of this
+/// format.
+fn decode(bytes: &[u8]) -> Option<Summary> {
+    let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
+    if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().ok()?) {
+        return None;
+    }
+    let rest = body.strip_prefix(MAGIC)?.strip_prefix(&[VERSION])?;
+    let position = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+    let last = DocumentId::from_bytes(rest.get(8..24)?.try_into().ok()?);
+    let n = usize::try_from(u64::from_be_bytes(rest.get(24..32)?.try_into().ok()?)).ok()?;
+    let items = rest.get(32..)?;
+    if items.len() != n.checked_mul(32)? {
+        return None;
+    }
+    let items = items
+        .chunks_exact(32)
+        .map(|c| {
+            let (id, h) = c.split_at(16);
+            Some((DocumentId::from_bytes(id.try_into().ok()?), <[u8; 16]>::try_from(h).ok()?))
+        })
+        .collect::<Option<BTreeMap<_, _>>>()?;
+    Some(Summary { items, position, last, saved: Some(position) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_round_trips_and_a_damaged_one_is_ignored() {
+        let mut items = BTreeMap::new();
+        for i in 0..5u8 {
+            items.insert(DocumentId::from_bytes([i; 16]), [i + 1; 16]);
+        }
+        let s = Summary { items, position: 42, last: DocumentId::from_bytes([3; 16]), saved: None };
+        let bytes = encode(&s);
+        let back = decode(&bytes).unwrap();
+        assert_eq!((back.position, back.last, back.items.clone()), (42, s.last, s.items.clone()));
+        for cut in [0, 1, 37, bytes.len() - 1] {
+            assert!(decode(&bytes[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        flipped[30] ^= 1;
+        assert!(decode(&flipped).is_none());
+    }
+}
