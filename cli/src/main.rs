@@ -156,7 +156,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// next command opens fast (see `NodeHandle::checkpoint`).
 fn checkpoint_if(node: Node, written: u64) -> Result<()> {
     if written >= ayni_node::node::CHECKPOINT_AFTER {
-        node.checkpoint()?;
+        node.checkpoint()?.close()?;
+    } else if let Err(e) = node.close() {
+        // closed before the process ends, so that the store keeps what the
+        // next process reads cheaply (the replication summary) whole; a
+        // handle still held elsewhere closes the store itself, later
+        tracing::debug!("the store is left to close with its last handle: {e}");
     }
     Ok(())
 }

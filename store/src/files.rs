@@ -47,7 +47,10 @@ pub(crate) fn clear_interrupted(dir: &Path) -> Result<Vec<PathBuf>> {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
+        // and a replication summary whose writing a process exit cut short
+        // (the summary file itself is whole or absent: see `summary`)
         let interrupted = (name.starts_with("snap.") && name.ends_with(".generating"))
+            || name.starts_with(&format!(".{}.tmp-", crate::summary::FILE))
             || (name == "conf" && !conf_is_whole(&entry.path()).map_err(|e| Error::io(entry.path(), e))?);
         if interrupted {
             std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
