@@ -2,9 +2,9 @@
 //! entry referencing it added to one of the record's attachment
 //! collections (a set keyed by hash: the same photo twice is one entry).
 //!
-//! Owns: which fields take attachments (a set-like collection whose items
-//! are the common `attachment` definition) and the entry written (hash,
-//! size, media type, file name, caption, author, EXIF time and place).
+//! Owns: the entry written (hash, size, media type, file name, caption,
+//! author, EXIF time and place), and finding which records reference which
+//! blobs through the store's blob index.
 //! Must never: write the entry before its blob is durable, or leave a
 //! blob it added when the record write is refused.
 
@@ -28,19 +28,6 @@ pub struct Attached {
     pub record: Record,
 }
 
-/// The blobs a live record's attachment collections reference (a deleted
-/// record references none): what the store's blob index keeps of it.
-pub(crate) fn referenced(r: &Record) -> Result<Vec<[u8; 32]>> {
-    if r.deleted {
-        return Ok(vec![]);
-    }
-    let mut out = vec![];
-    for f in attachment_fields(&r.kind)? {
-        let entries = r.fields.get(&f).and_then(Value::as_object);
-        out.extend(entries.into_iter().flat_map(|m| m.keys()).filter_map(|h| blobs::hash_bytes(h)));
-    }
-    Ok(out)
-}
 
 impl Node {
     /// Fills the store's blob index from every record's view, once, in a
@@ -51,7 +38,7 @@ impl Node {
         }
         let mut refs = vec![];
         for kind in crate::schema::KINDS {
-            if attachment_fields(kind)?.is_empty() {
+            if blobs::attachment_fields(kind)?.is_empty() {
                 continue;
             }
             for item in self.store().views_of_kind_iter(kind) {
@@ -59,7 +46,7 @@ impl Node {
                 // a damaged view is left to `check`/repair, whose rewrite
                 // of the record indexes it like any write
                 if let Ok(r) = serde_json::from_slice::<Record>(&bytes) {
-                    refs.push((id, referenced(&r)?));
+                    refs.push((id, blobs::referenced(&r.kind, &r.fields, r.deleted)?));
                 }
             }
         }
@@ -97,24 +84,6 @@ pub struct Meta {
     pub caption: Option<String>,
 }
 
-/// The fields of `kind` that take attachments.
-pub fn attachment_fields(kind: &str) -> Result<Vec<String>> {
-    let schemas = crate::schema::schemas()?;
-    schemas.kind(kind)?;
-    let Some(props) = schemas.document(kind).and_then(|d| d.get("properties")).and_then(Value::as_object) else {
-        return Ok(vec![]);
-    };
-    Ok(props
-        .iter()
-        .filter(|(_, p)| {
-            p.get("x-merge").and_then(Value::as_str) == Some("set")
-                && p.pointer("/additionalProperties/$ref")
-                    .and_then(Value::as_str)
-                    .is_some_and(|r| r.ends_with("#/$defs/attachment"))
-        })
-        .map(|(name, _)| name.clone())
-        .collect())
-}
 
 impl Reader {
     /// The node's blobs.
@@ -133,7 +102,7 @@ impl Reader {
                 continue;
             }
             let r = self.shown(r);
-            for f in attachment_fields(&r.kind)? {
+            for f in blobs::attachment_fields(&r.kind)? {
                 for hash in r.fields.get(&f).and_then(Value::as_object).into_iter().flat_map(|m| m.keys()) {
                     each(hash, &r, &f);
                 }
@@ -226,7 +195,7 @@ impl Node {
     /// added is removed again.
     pub fn attach(&self, reference: &str, field: &str, bytes: &[u8], meta: &Meta, limits: &Limits) -> Result<Attached> {
         let rec = self.get(reference)?;
-        let fields = attachment_fields(&rec.kind)?;
+        let fields = blobs::attachment_fields(&rec.kind)?;
         if !fields.iter().any(|f| f == field) {
             let takes = if fields.is_empty() { "none".to_string() } else { fields.join(", ") };
             return Err(Error::Invalid {

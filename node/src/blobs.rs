@@ -5,8 +5,10 @@
 //! each blob is the file `sha256/ab/<64 hex>`, its bytes exactly, so its
 //! name verifies it; a transfer in progress is `partial/<64 hex>`), the
 //! limits (size, media types sniffed from the bytes — never trusted from
-//! a name or a header), and what EXIF tells of a photo (when and where it
-//! was taken). Must never: keep a blob whose bytes do not hash to its
+//! a name or a header), what EXIF tells of a photo (when and where it
+//! was taken), and which fields of a record take attachments (a set-like
+//! collection whose items are the common `attachment` definition) and so
+//! which blobs a record references. Must never: keep a blob whose bytes do not hash to its
 //! name, execute or render one, or let a half-written file take a blob's
 //! name (temporary file, fsync, rename).
 
@@ -14,6 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -408,6 +411,39 @@ pub fn exif(bytes: &[u8]) -> Exif {
         _ => None,
     };
     Exif { captured_at, taken_local, geo }
+}
+
+/// The fields of `kind` that take attachments.
+pub fn attachment_fields(kind: &str) -> Result<Vec<String>> {
+    let schemas = crate::schema::schemas()?;
+    schemas.kind(kind)?;
+    let Some(props) = schemas.document(kind).and_then(|d| d.get("properties")).and_then(Value::as_object) else {
+        return Ok(vec![]);
+    };
+    Ok(props
+        .iter()
+        .filter(|(_, p)| {
+            p.get("x-merge").and_then(Value::as_str) == Some("set")
+                && p.pointer("/additionalProperties/$ref")
+                    .and_then(Value::as_str)
+                    .is_some_and(|r| r.ends_with("#/$defs/attachment"))
+        })
+        .map(|(name, _)| name.clone())
+        .collect())
+}
+
+/// The blobs a record's attachment collections reference (a deleted record
+/// references none): what the store's blob index keeps of it.
+pub(crate) fn referenced(kind: &str, fields: &Value, deleted: bool) -> Result<Vec<[u8; 32]>> {
+    if deleted {
+        return Ok(vec![]);
+    }
+    let mut out = vec![];
+    for f in attachment_fields(kind)? {
+        let entries = fields.get(&f).and_then(Value::as_object);
+        out.extend(entries.into_iter().flat_map(|m| m.keys()).filter_map(|h| hash_bytes(h)));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

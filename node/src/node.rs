@@ -613,7 +613,7 @@ impl Reader {
             summary: crate::sync::state_hash(&id, &heads),
             sigs: sigs.iter().map(|(h, p)| (*h, p.to_bytes())).collect(),
             policy: crate::policy::KINDS.contains(&rec.kind.as_str()),
-            blobs: crate::attach::referenced(rec)?,
+            blobs: crate::blobs::referenced(&rec.kind, &rec.fields, rec.deleted)?,
         })
     }
 }
