@@ -51,24 +51,6 @@ fn timed(home: &Path, args: &[&str]) -> Cost {
     Cost { wall: f[0], cpu: f[1] + f[2], rss: f[3] / 1024.0 }
 }
 
-/// CPU seconds a running process has used.
-fn cpu_of(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Peak RSS of a running process, MiB.
-fn peak_of(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -78,11 +60,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// and what the serving HQ spent meanwhile (its CPU counter moves in
 /// 10 ms ticks).
 fn sync(field: &Path, hq_pid: u32, addr: &str) -> (Cost, f64) {
-    let before = cpu_of(hq_pid);
+    let before = common::cpu_seconds(hq_pid);
     let cost = timed(field, &["sync", addr]);
     // the serving side may still be closing the connection
     std::thread::sleep(std::time::Duration::from_millis(300));
-    (cost, cpu_of(hq_pid) - before)
+    (cost, common::cpu_seconds(hq_pid) - before)
 }
 
 fn main() {
@@ -93,24 +75,29 @@ fn main() {
     let dir = keep.as_deref().map_or(scratch.path(), Path::new).to_path_buf();
     std::fs::create_dir_all(&dir).unwrap();
     let hq = dir.join("hq");
+    let mut import = f64::NAN;
     if !hq.exists() {
         eprintln!("importing {records} EDANs at HQ…");
+        let t = Instant::now();
         common::home_with_edans(&dir, records);
+        import = t.elapsed().as_secs_f64();
     }
     let field = dir.join("field");
     let _ = std::fs::remove_dir_all(&field);
 
-    let (mut serve, _http) = common::serve_http(&hq);
+    let (serve, _http) = common::serve_http(&hq);
     let status: serde_json::Value = serde_json::from_str(&ayni(&hq, &["--json", "status"])).unwrap();
     let addr = status["serving"]["listen"][0].as_str().unwrap().replace("0.0.0.0", "127.0.0.1");
     let id = ayni(&field, &["init", "--name", "field"]).trim().to_string();
-    let token = ayni(&hq, &["enroll", &id, "--role", "field", "--name", "field", "--addr", &addr]);
+    // a name of its own: a kept HQ home remembers the laptops of earlier runs
+    let name = format!("field-{}", std::process::id());
+    let token = ayni(&hq, &["enroll", &id, "--role", "field", "--name", &name, "--addr", &addr]);
     ayni(&field, &["join", token.trim()]);
-    let serve_start = peak_of(serve.id());
+    let serve_start = common::peak_rss_mib(serve.id());
 
     eprintln!("first sync…");
     let (first, first_hq) = sync(&field, serve.id(), &addr);
-    let serve_peak = peak_of(serve.id());
+    let serve_peak = common::peak_rss_mib(serve.id());
     let after = timed(&field, &["list", "team"]);
 
     let open: Vec<f64> = (0..runs).map(|_| timed(&field, &["list", "team"]).cpu).collect();
@@ -120,11 +107,13 @@ fn main() {
         noop.push(c.cpu);
         noop_hq.push(h);
     }
-    let (mut changed, mut changed_hq) = (vec![], vec![]);
+    let (mut changed, mut changed_hq, mut sets) = (vec![], vec![], vec![]);
     for run in 0..runs {
         for i in 0..99 {
             let key = format!("edan:edan-bench-{:06}", (run * 997 + i * 101) % records);
+            let t = Instant::now();
             ayni(&hq, &["set", &key, &format!("tallies.z1.GAEM-1.injured={}", run * 100 + i)]);
+            sets.push(t.elapsed().as_secs_f64());
         }
         let (c, h) = sync(&field, serve.id(), &addr);
         changed.push(c.cpu);
@@ -133,8 +122,7 @@ fn main() {
     let t = Instant::now();
     let list = timed(&field, &["--json", "list", "edan"]);
     let list_wall = t.elapsed().as_secs_f64();
-    serve.kill().unwrap();
-    serve.wait().unwrap();
+    common::stop(serve);
 
     // automerge alone on the same records, in this process, last
     let values: Vec<serde_json::Value> = (0..records).map(ayni_node::seed::edan_like).collect();
@@ -142,6 +130,8 @@ fn main() {
     let load = load.as_secs_f64();
 
     let open_cpu = median(open);
+    sets.sort_by(f64::total_cmp);
+    let set_p99 = sets[(sets.len() - 1) * 99 / 100];
     let ms = |s: f64| s * 1e3;
     println!("| records | automerge load (s) | first sync wall (s) | ÷ load | field CPU (s) | ÷ load | HQ CPU (s) | field peak RSS (MB) | HQ peak RSS (MB, serving before → after) |");
     println!("|---|---|---|---|---|---|---|---|---|");
@@ -153,6 +143,10 @@ fn main() {
         first.cpu / load,
         first.rss
     );
+    println!();
+    println!("| records | import at HQ, from nothing (s) | durable `ayni set` through `ayni serve` p50 / p99 (ms) |");
+    println!("|---|---|---|");
+    println!("| {records} | {import:.2} | {:.1} / {:.1} |", ms(median(sets.clone())), ms(set_p99));
     println!();
     println!("| records | first command after the first sync (ms) | `list team` CPU (ms, baseline) | no-op sync: field CPU beyond the baseline (ms) | HQ CPU (ms) | 99 changed EDANs: field CPU beyond the baseline (ms) | HQ CPU (ms) | `list edan --json` (s) | its peak RSS (MB) |");
     println!("|---|---|---|---|---|---|---|---|---|");

@@ -59,25 +59,6 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
-/// CPU seconds used so far by a process (user + system), from /proc.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Peak resident memory of a process, MiB.
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
 /// Busy and total jiffies of the whole machine, from /proc/stat.
 fn machine_ticks() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
@@ -251,7 +232,7 @@ fn main() {
         let samples = Arc::new(Mutex::new(Samples::default()));
         let start = Instant::now() + Duration::from_millis(500);
         let end = start + Duration::from_secs(seconds);
-        let cpu0 = (Instant::now(), cpu_seconds(serve.id()), machine_ticks());
+        let cpu0 = (Instant::now(), common::cpu_seconds(serve.id()), machine_ticks());
         let tasks: Vec<_> = fields
             .iter()
             .enumerate()
@@ -318,11 +299,11 @@ fn main() {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let cpu1 = (Instant::now(), cpu_seconds(serve.id()), machine_ticks());
+        let cpu1 = (Instant::now(), common::cpu_seconds(serve.id()), machine_ticks());
         let wall = (cpu1.0 - cpu0.0).as_secs_f64();
         let hq_cores = (cpu1.1 - cpu0.1) / wall;
         let machine = (cpu1.2 .0 - cpu0.2 .0) / (cpu1.2 .1 - cpu0.2 .1);
-        let rss = peak_rss_mib(serve.id());
+        let rss = common::peak_rss_mib(serve.id());
         let by_client: Vec<_> = watchers.into_iter().map(Watcher::finish).collect();
         let _ = mirror.kill();
         let _ = mirror.wait();
