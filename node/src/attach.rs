@@ -30,10 +30,17 @@ pub struct Attached {
 
 
 impl Node {
-    /// Fills the store's blob index from every record's view, once, in a
-    /// store written before the index (`m:blobs` absent); a no-op after.
+    /// Builds the store's blob index from every record's view when it was
+    /// built for other attachment fields than this node's schemas have (or
+    /// never, in a store written before it); a no-op otherwise.
     pub(crate) fn complete_blob_index(&self) -> Result<()> {
-        if self.store().blob_index_complete()? {
+        let mut built_for = String::new();
+        for kind in crate::schema::KINDS {
+            for f in blobs::attachment_fields(kind)? {
+                built_for.push_str(&format!("{kind}.{f}\n"));
+            }
+        }
+        if self.store().blob_index_built_for()?.as_deref() == Some(built_for.as_bytes()) {
             return Ok(());
         }
         let mut refs = vec![];
@@ -42,15 +49,19 @@ impl Node {
                 continue;
             }
             for item in self.store().views_of_kind_iter(kind) {
-                let (id, bytes) = item?;
                 // a damaged view is left to `check`/repair, whose rewrite
                 // of the record indexes it like any write
+                let (id, bytes) = match item {
+                    Ok(item) => item,
+                    Err(Error::Damaged { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
                 if let Ok(r) = serde_json::from_slice::<Record>(&bytes) {
                     refs.push((id, blobs::referenced(&r.kind, &r.fields, r.deleted)?));
                 }
             }
         }
-        self.writer().complete_blob_index(&refs)
+        self.writer().complete_blob_index(&refs, built_for.as_bytes())
     }
 }
 

@@ -81,7 +81,7 @@ impl StoreWriter {
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
         self.docs.clear();
-        self.summary.forget(&self.dir);
+        self.forget_summary()?;
         self.durable()
     }
 
@@ -104,7 +104,7 @@ impl StoreWriter {
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
         self.docs.clear();
-        self.summary.forget(&self.dir);
+        self.forget_summary()?;
         self.durable()
     }
 
@@ -117,7 +117,7 @@ impl StoreWriter {
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
         self.docs.clear();
-        self.summary.forget(&self.dir);
+        self.forget_summary()?;
         self.durable()
     }
 
@@ -126,7 +126,7 @@ impl StoreWriter {
         self.db.insert(key(b"d:", id), versioned(bytes)).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
         self.docs.clear();
-        self.summary.forget(&self.dir);
+        self.forget_summary()?;
         self.durable()
     }
 }

@@ -10,17 +10,22 @@
 //! belong to this store's feed is ignored and `h:` scanned whole), or write
 //! the file ahead of what is durable.
 //!
+//! Each file is bound to the store by a random nonce written durably into
+//! the store (`m:summary`) just before the file, and inside it: a file
+//! beside a store restored from a backup, or one that repair has changed
+//! (repair deletes `m:summary` in the store), does not match and is not
+//! believed.
+//!
 //! # The `summary` file, format 1
-//! `AYSUM` (5 bytes), format `1` (u8), feed position (u64 BE), the document
-//! written at that position (16 bytes; zeros at position 0), count n (u64
-//! BE), n × (document ID (16) + state hash (16)) sorted by ID, then the
+//! `AYSUM` (5 bytes), format `1` (u8), the nonce (16 bytes, as in the
+//! store's `m:summary`), feed position (u64 BE), the document written at
+//! that position (16 bytes; zeros at position 0), count n (u64 BE), n × (document ID (16) + state hash (16)) sorted by ID, then the
 //! CRC32 of everything before it (u32 LE). Written whole or not at all
 //! ([`crate::atomic_file::replace`]) when the writer goes away and the
 //! summary moved since the file was written. It is a cache: deleting it
 //! costs one scan of `h:`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use ayni_model::error::Result;
 use ayni_model::id::DocumentId;
@@ -29,6 +34,8 @@ use super::{key, Store};
 
 const MAGIC: &[u8; 5] = b"AYSUM";
 const VERSION: u8 = 1;
+/// The store key holding the nonce of the current file.
+const NONCE: &[u8] = b"m:summary";
 /// The file's name in the store directory.
 pub(crate) const FILE: &str = "summary";
 
@@ -43,6 +50,8 @@ pub(crate) struct Summary {
     last: DocumentId,
     /// The position the file holds (nothing to write while they agree).
     saved: Option<u64>,
+    /// The nonce a file carries (see the module header).
+    nonce: [u8; 16],
 }
 
 /// The in-memory summary, read once per process.
@@ -66,11 +75,6 @@ impl Cached {
         }
     }
 
-    /// Forgets the summary and its file: repair may have changed any `h:`.
-    pub(crate) fn forget(&self, dir: &Path) {
-        *self.lock() = None;
-        let _ = std::fs::remove_file(dir.join(FILE));
-    }
 }
 
 impl Store {
@@ -83,8 +87,11 @@ impl Store {
         let feed = self.feed.lock().unwrap_or_else(|p| p.into_inner());
         let mut cached = self.summary.lock();
         if cached.is_none() {
+            let nonce = self.get(NONCE)?;
             let from_file = match std::fs::read(self.dir.join(FILE)) {
-                Ok(bytes) => decode(&bytes).filter(|s| self.belongs(s, *feed).unwrap_or(false)),
+                Ok(bytes) => decode(&bytes)
+                    .filter(|s| nonce.as_deref() == Some(&s.nonce[..]))
+                    .filter(|s| self.belongs(s, *feed).unwrap_or(false)),
                 Err(_) => None,
             };
             *cached = Some(match from_file {
@@ -97,6 +104,7 @@ impl Store {
                     position: *feed,
                     last: self.written_at(*feed)?.unwrap_or(DocumentId::from_bytes([0; 16])),
                     saved: None,
+                    nonce: [0; 16],
                 },
             });
         }
@@ -125,6 +133,16 @@ impl Store {
         let mut k = b"f:".to_vec();
         k.extend_from_slice(&position.to_be_bytes());
         Ok(self.get(&k)?.and_then(|v| <[u8; 16]>::try_from(v.as_ref()).ok()).map(DocumentId::from_bytes))
+    }
+
+    /// Forgets the summary, in memory and for every later process (the
+    /// store's nonce goes, in the caller's next durable write): repair may
+    /// have changed any `h:` without the feed.
+    pub(crate) fn forget_summary(&self) -> Result<()> {
+        *self.summary.lock() = None;
+        self.db.remove(NONCE).map_err(|e| self.err(e))?;
+        let _ = std::fs::remove_file(self.dir.join(FILE));
+        Ok(())
     }
 
     /// Brings a file's summary to the feed's `last` position: each document
@@ -158,6 +176,10 @@ impl Store {
         if s.saved == Some(s.position) || s.position > durable {
             return Ok(());
         }
+        // a new nonce, durable in the store before the file names it
+        s.nonce = *DocumentId::random()?.as_bytes();
+        self.db.insert(NONCE, &s.nonce[..]).map_err(|e| self.err(e))?;
+        self.flush_now()?;
         let path = self.dir.join(FILE);
         crate::atomic_file::replace(&path, &encode(s), crate::atomic_file::Access::Owner)
             .map_err(|e| ayni_model::error::Error::io(&path, e))?;
@@ -167,9 +189,10 @@ impl Store {
 }
 
 fn encode(s: &Summary) -> Vec<u8> {
-    let mut out = Vec::with_capacity(38 + s.items.len() * 32 + 4);
+    let mut out = Vec::with_capacity(54 + s.items.len() * 32 + 4);
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
+    out.extend_from_slice(&s.nonce);
     out.extend_from_slice(&s.position.to_be_bytes());
     out.extend_from_slice(s.last.as_bytes());
     out.extend_from_slice(&(s.items.len() as u64).to_be_bytes());
@@ -190,6 +213,8 @@ fn decode(bytes: &[u8]) -> Option<Summary> {
         return None;
     }
     let rest = body.strip_prefix(MAGIC)?.strip_prefix(&[VERSION])?;
+    let nonce: [u8; 16] = rest.get(..16)?.try_into().ok()?;
+    let rest = rest.get(16..)?;
     let position = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
     let last = DocumentId::from_bytes(rest.get(8..24)?.try_into().ok()?);
     let n = usize::try_from(u64::from_be_bytes(rest.get(24..32)?.try_into().ok()?)).ok()?;
@@ -204,7 +229,7 @@ fn decode(bytes: &[u8]) -> Option<Summary> {
             Some((DocumentId::from_bytes(id.try_into().ok()?), <[u8; 16]>::try_from(h).ok()?))
         })
         .collect::<Option<BTreeMap<_, _>>>()?;
-    Some(Summary { items, position, last, saved: Some(position) })
+    Some(Summary { items, position, last, saved: Some(position), nonce })
 }
 
 #[cfg(test)]
@@ -217,11 +242,11 @@ mod tests {
         for i in 0..5u8 {
             items.insert(DocumentId::from_bytes([i; 16]), [i + 1; 16]);
         }
-        let s = Summary { items, position: 42, last: DocumentId::from_bytes([3; 16]), saved: None };
+        let s = Summary { items, position: 42, last: DocumentId::from_bytes([3; 16]), saved: None, nonce: [7; 16] };
         let bytes = encode(&s);
         let back = decode(&bytes).unwrap();
-        assert_eq!((back.position, back.last, back.items.clone()), (42, s.last, s.items.clone()));
-        for cut in [0, 1, 37, bytes.len() - 1] {
+        assert_eq!((back.position, back.last, back.nonce, back.items.clone()), (42, s.last, s.nonce, s.items.clone()));
+        for cut in [0, 1, 53, bytes.len() - 1] {
             assert!(decode(&bytes[..cut]).is_none(), "cut at {cut}");
         }
         let mut flipped = bytes.clone();

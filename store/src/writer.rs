@@ -173,15 +173,18 @@ impl StoreWriter {
         Ok(())
     }
 
-    /// Completes the blob reference index of a store written before it
-    /// (`b:` entries, then `m:blobs`), in one batch, durably: `refs` are
-    /// every record's references, read by the node from the views.
-    pub fn complete_blob_index(&self, refs: &[(DocumentId, Vec<[u8; 32]>)]) -> Result<()> {
+    /// Builds the blob reference index anew (every `b:` entry replaced,
+    /// then `m:blobs` set to `built_for`), in one batch, durably: `refs`
+    /// are every record's references, read by the node from the views.
+    pub fn complete_blob_index(&self, refs: &[(DocumentId, Vec<[u8; 32]>)], built_for: &[u8]) -> Result<()> {
         let mut batch = sled::Batch::default();
+        for k in self.db.scan_prefix(b"b:").keys() {
+            batch.remove(k.map_err(|e| self.err(e))?);
+        }
         for (id, hashes) in refs.iter().filter(|(_, h)| !h.is_empty()) {
             batch.insert(key(b"b:", id), hashes.concat());
         }
-        batch.insert(&b"m:blobs"[..], &b"1"[..]);
+        batch.insert(&b"m:blobs"[..], built_for);
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
         self.durable()
     }
