@@ -173,7 +173,7 @@ impl Store {
         let durable = self.feed_position();
         let mut cached = self.summary.lock();
         let Some(s) = cached.as_mut() else { return Ok(()) };
-        if s.saved == Some(s.position) || s.position > durable {
+        if s.saved == Some(s.position) || s.position > durable || !self.dir.is_dir() {
             return Ok(());
         }
         // a new nonce, durable in the store before the file names it
