@@ -14,9 +14,9 @@
 //! the homes in D and reuses HQ's when it is there). Prints markdown rows
 //! for BENCHMARKS.md.
 
-mod common;
 #[path = "../node/benches/common/automerge_alone.rs"]
 mod automerge_alone;
+mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

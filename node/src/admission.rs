@@ -169,7 +169,8 @@ pub(crate) fn admit(
             Ok(author) if c.is_empty() => judge_empty(c, &scratch, makes_record).map(|judged| (author, judged)),
             Ok(author) => {
                 let whole = makes_incoming.then_some(incoming);
-                judge_content(policy, id, c, &scratch, whole, &mut scratch_view, &author)?.map(|judged| (author, judged))
+                judge_content(policy, id, c, &scratch, whole, &mut scratch_view, &author)?
+                    .map(|judged| (author, judged))
             }
             Err(why) => Err(why),
         };

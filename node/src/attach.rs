@@ -28,7 +28,6 @@ pub struct Attached {
     pub record: Record,
 }
 
-
 impl Node {
     /// Builds the store's blob index from every record's view when it was
     /// built for other attachment fields than this node's schemas have (or
@@ -94,7 +93,6 @@ pub struct Meta {
     /// A caption.
     pub caption: Option<String>,
 }
-
 
 impl Reader {
     /// The node's blobs.

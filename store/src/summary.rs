@@ -74,7 +74,6 @@ impl Cached {
             s.position = position;
         }
     }
-
 }
 
 impl Store {
