@@ -127,6 +127,26 @@ impl Snapshot {
 }
 
 impl Snapshot {
+    /// The record's fields when this is `doc` read at its current heads and
+    /// no path at or below `data` holds concurrent values: then they are
+    /// what [`crate::record::read_data`] reads of `doc`, with no conflicts,
+    /// and `doc` need not be read again. `None` otherwise (read `doc`).
+    pub fn settled_fields<R: ReadDoc>(&self, doc: &R) -> Option<Value> {
+        let data = ["data".to_string()];
+        let mut below = self.below(&data);
+        let Some((_, [Val::Map(obj)])) = below.next().map(|(p, v)| (p, v.as_slice())) else {
+            // no `data`, or not one map: the reading of the document decides
+            return None;
+        };
+        // `read_data` reads a root `data` map, not a table
+        if below.any(|(_, v)| v.len() != 1) || doc.object_type(obj).ok()? != ObjType::Map {
+            return None;
+        }
+        self.json(&data)
+    }
+}
+
+impl Snapshot {
     /// The transition log's entries (those that read as entries; the fold
     /// would ignore the others).
     pub fn log(&self) -> Vec<crate::lifecycle::Transition> {
@@ -368,5 +388,62 @@ mod tests {
         assert_eq!(diff.len(), 1);
         assert_eq!(diff[0].0, &p("data.title"));
         assert_eq!(now.json(&p("data")).unwrap()["l"], serde_json::json!([1]));
+        assert_eq!(now.settled_fields(&a), None, "a field with concurrent values");
+    }
+
+    #[test]
+    fn settled_fields_are_what_the_record_reads() {
+        // a seed-shaped record: nested maps, lists of maps, text, counters
+        let mut doc = Automerge::new().with_actor(ActorId::from(vec![1; 16]));
+        let env = crate::record::Envelope {
+            kind: "edan".into(),
+            key: "edan-1".into(),
+            id: "d".into(),
+            created_at: "t".into(),
+            created_by: "n".into(),
+        };
+        let data = serde_json::json!({
+            "title": "Incendio", "n": 3, "f": 1.5, "ok": true, "none": null,
+            "tallies": {"z1": {"GAEM-1": {"dead": 1, "injured": 4}}},
+            "needs": [{"item": "agua", "qty": 10, "tags": ["a", "b"]}, {"item": "techo"}],
+            "empty": {}, "list": []
+        });
+        let mut tx = doc.transaction();
+        crate::record::create(&mut tx, "d", &env, &data).unwrap();
+        let d = tx.get(ROOT, "data").unwrap().unwrap().1;
+        let text = tx.put_object(&d, "note", ObjType::Text).unwrap();
+        tx.splice_text(&text, 0, 0, "hola").unwrap();
+        tx.put(&d, "count", automerge::ScalarValue::counter(2)).unwrap();
+        tx.commit();
+        let s = Snapshot::read(&doc, None);
+        let (fields, conflicts) = crate::record::read_data(&doc);
+        assert!(conflicts.is_empty());
+        assert_eq!(s.settled_fields(&doc), Some(fields));
+
+        // equal concurrent values are settled; differing ones are not
+        let mut other = doc.fork().with_actor(ActorId::from(vec![2; 16]));
+        for (d2, v) in [(&mut doc, "x"), (&mut other, "x")] {
+            let obj = d2.get(ROOT, "data").unwrap().unwrap().1;
+            d2.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(&obj, "title", v).map(|_| ())).unwrap();
+        }
+        doc.merge(&mut other).unwrap();
+        let s = Snapshot::read(&doc, None);
+        assert_eq!(s.settled_fields(&doc), Some(crate::record::fields(&doc)));
+        let mut other = doc.fork().with_actor(ActorId::from(vec![3; 16]));
+        let obj = doc.get(ROOT, "data").unwrap().unwrap().1;
+        doc.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(&obj, "n", 4).map(|_| ())).unwrap();
+        other.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(&obj, "n", 5).map(|_| ())).unwrap();
+        doc.merge(&mut other).unwrap();
+        assert_eq!(Snapshot::read(&doc, None).settled_fields(&doc), None);
+
+        // `data` a table, a scalar, or absent: left to the record's reading
+        for make in [ObjType::Table, ObjType::List] {
+            let mut d = Automerge::new();
+            let mut tx = d.transaction();
+            tx.put_object(ROOT, "data", make).unwrap();
+            tx.commit();
+            assert_eq!(Snapshot::read(&d, None).settled_fields(&d), None, "{make:?}");
+        }
+        assert_eq!(Snapshot::read(&Automerge::new(), None).settled_fields(&Automerge::new()), None);
     }
 }

@@ -154,7 +154,7 @@ pub(crate) fn admit(
     // whether the changes offered make a record: an empty change (one with
     // no operations, as automerge-repo's `repo.create()` makes first) is
     // admitted before the change that creates the record
-    let makes_record = crate::record::envelope(incoming).is_some();
+    let makes_record = || crate::record::envelope(incoming).is_some();
     for (i, c) in new.iter().enumerate() {
         let hash = c.hash();
         // every change before this one admitted, and this the last: applied
@@ -166,7 +166,7 @@ pub(crate) fn admit(
             None => judge_author(policy, id, c, sig.clone())?,
         };
         let verdict = match verdict {
-            Ok(author) if c.is_empty() => judge_empty(c, &scratch, makes_record).map(|judged| (author, judged)),
+            Ok(author) if c.is_empty() => judge_empty(c, &scratch, &makes_record).map(|judged| (author, judged)),
             Ok(author) => {
                 let whole = makes_incoming.then_some(incoming);
                 judge_content(policy, id, c, &scratch, whole, &mut scratch_view, &author)?
@@ -212,7 +212,7 @@ pub(crate) fn admit(
             }
         }
     }
-    if crate::record::envelope(&scratch).is_none() {
+    if !is_record(&scratch, scratch_view.as_ref()) {
         // what was admitted makes no record (empty changes whose creation
         // was refused, a key that is not a string): nothing to store, and
         // each is refused, so that its author hears why
@@ -244,6 +244,17 @@ pub(crate) fn admit(
     // edits to frozen figures become proposals: the caller records them
     let doc = if keep_sigs.is_empty() { stored.cloned() } else { Some(scratch) };
     Ok(Admitted { doc, whole: false, sigs: keep_sigs, refused, proposals: amendments, read: None })
+}
+
+/// Whether `doc` is an Ayni record (a kind and a key, as
+/// [`crate::record::envelope`] reads them); `view` is `doc` read as values,
+/// when at hand (one value at each says it without reading `doc` again).
+fn is_record(doc: &Automerge, view: Option<&Snapshot>) -> bool {
+    let one = |k: &str| view.and_then(|v| v.get(&[k.to_string()])).is_some_and(|vals| vals.len() == 1);
+    match view {
+        Some(v) if one("kind") && one("key") => v.string(&["kind"]).is_some() && v.string(&["key"]).is_some(),
+        _ => crate::record::envelope(doc).is_some(),
+    }
 }
 
 /// Who a change is by, for the audit: its gateway's client, or its actor.
@@ -320,8 +331,8 @@ fn judge_attested(policy: &Policy, c: &Change, a: Box<Attestation>) -> Result<Ve
 /// Rule 4 for a change with no operations: it does nothing, to a record or
 /// to a document whose next changes create one; anywhere else it would
 /// leave a document that is no record.
-fn judge_empty(c: &Change, scratch: &Automerge, makes_record: bool) -> Verdict<Judged> {
-    if crate::record::envelope(scratch).is_none() && !makes_record {
+fn judge_empty(c: &Change, scratch: &Automerge, makes_record: &dyn Fn() -> bool) -> Verdict<Judged> {
+    if crate::record::envelope(scratch).is_none() && !makes_record() {
         return Err("it does not create an Ayni record (an empty change, and nothing after it creates one)".into());
     }
     let mut trial = scratch.clone();
@@ -384,7 +395,7 @@ fn judge_content(
         (&context_before, Snapshot::read(&trial, Some(&[c.hash()])))
     };
     let left = context.as_ref().unwrap_or(&trial);
-    if crate::record::envelope(scratch).is_some() && before.get(&["kind".to_string()]).is_none() {
+    if is_record(scratch, in_context.then_some(before)) && before.get(&["kind".to_string()]).is_none() {
         return Ok(Err("it creates the record again, beside the one it has".into()));
     }
     let permits = crate::permits::permits()?;
@@ -428,8 +439,12 @@ fn judge_content(
         Ok(s) => s,
         Err(_) => return Ok(Err(format!("unknown record kind '{kind}'"))),
     };
-    // the record as the author left it is valid (deleted or not)
-    let read = crate::record::Read::of(left);
+    // the record as the author left it is valid (deleted or not); read from
+    // `after` when that holds it whole (no concurrent values)
+    let read = match in_context.then(|| after.settled_fields(left)).flatten() {
+        Some(fields) => crate::record::Read { heads: left.get_heads(), fields, conflicts: vec![] },
+        None => crate::record::Read::of(left),
+    };
     if let Err(e) = schema.validate(&read.fields) {
         return Ok(Err(format!("schema: {e}")));
     }

@@ -364,19 +364,17 @@ impl Case<'_> {
         let adds_at =
             |path: &[String]| p.fields.iter().any(|r| r.ops.contains(&Op::Add) && r.pattern.matches(path, in_team));
         // an existing entry of an immutable collection at or above `path`
-        let entry_above = |path: &[String]| -> Option<usize> {
+        // (`full` is `path` under `data`: `full[..=n]` is `path[..n]` there)
+        let entry_above = |full: &[String]| -> Option<usize> {
+            let path = &full[1..];
             entry_patterns.iter().find_map(|e| {
-                (e.len() <= path.len()
-                    && e.matches(&path[..e.len()], &|_| true)
-                    && before.get(&[data.clone(), path[..e.len()].to_vec()].concat()).is_some())
-                .then_some(e.len())
+                (e.len() <= path.len() && e.matches(&path[..e.len()], &|_| true) && before.get(&full[..=e.len()]).is_some())
+                    .then_some(e.len())
             })
         };
         // whether an existing entry lies at or below `path`
-        let entry_below = |path: &[String]| {
-            let full = [data.clone(), path.to_vec()].concat();
-            let found = before.below(&full).any(|(q, _)| entry_patterns.iter().any(|e| e.matches(&q[1..], &|_| true)));
-            found
+        let entry_below = |full: &[String]| {
+            before.below(full).any(|(q, _)| entry_patterns.iter().any(|e| e.matches(&q[1..], &|_| true)))
         };
         let refuse = |what: &str, path: &[String]| {
             Err(format!("role: {} may not {what} {} in {kind} records {}", author.role, dotted(path), table("")))
@@ -385,7 +383,7 @@ impl Case<'_> {
         for (full, b, a) in crate::effect::differences(before, after) {
             let Some(path) = data_path(full) else { continue };
             changed.push(path.to_vec());
-            if let Some(depth) = entry_above(path) {
+            if let Some(depth) = entry_above(full) {
                 if b.is_some() {
                     return Err(format!(
                         "it changes {} of {} entry {}, which never changes once written",
@@ -396,9 +394,7 @@ impl Case<'_> {
                 }
                 // a new key inside an existing entry: only where an `add` names it
                 let named = (depth + 1..=path.len()).any(|n| {
-                    after.get(&[data.clone(), path[..n].to_vec()].concat()).is_some()
-                        && before.get(&[data.clone(), path[..n].to_vec()].concat()).is_none()
-                        && adds_at(&path[..n])
+                    after.get(&full[..=n]).is_some() && before.get(&full[..=n]).is_none() && adds_at(&path[..n])
                 });
                 if !named {
                     return refuse("add", path);
@@ -409,9 +405,8 @@ impl Case<'_> {
                 (None, None) => {}
                 (None, Some(now)) => {
                     let by_set = allows(path, Op::Set);
-                    let by_add = (1..=path.len()).any(|n| {
-                        before.get(&[data.clone(), path[..n].to_vec()].concat()).is_none() && adds_at(&path[..n])
-                    });
+                    let by_add = by_set
+                        || (1..=path.len()).any(|n| before.get(&full[..=n]).is_none() && adds_at(&path[..n]));
                     let container =
                         now.iter().all(|v| matches!(v, Val::Map(_))) && after.children(full).next().is_some();
                     if !(by_set || by_add || container) {
@@ -423,7 +418,7 @@ impl Case<'_> {
                     if parent.len() > 1 && before.get(parent) != after.get(parent) {
                         continue; // judged with its parent
                     }
-                    if entry_below(path) {
+                    if entry_below(full) {
                         return Err(format!(
                             "it removes {} in {kind} records, which holds entries that never change",
                             dotted(path)
@@ -434,7 +429,7 @@ impl Case<'_> {
                     }
                 }
                 (Some(was), Some(now)) => {
-                    if entry_below(path) && was.iter().any(|v| v.object().is_some()) {
+                    if entry_below(full) && was.iter().any(|v| v.object().is_some()) {
                         return Err(format!(
                             "it replaces {} in {kind} records, which holds entries that never change",
                             dotted(path)
