@@ -106,23 +106,9 @@ impl Snapshot {
     /// The value at `prefix` rebuilt as JSON from the paths below it (the
     /// first of concurrent values; lists and text as read).
     pub fn json(&self, prefix: &[String]) -> Option<Value> {
-        match self.get(prefix)?.first()? {
-            Val::Scalar(v) => Some(v.clone()),
-            Val::List(_, items) => Some(Value::Array(items.clone())),
-            Val::Text(_, t) => Some(Value::String(t.clone())),
-            Val::Map(_) => {
-                let mut out = Map::new();
-                let mut child = prefix.to_vec();
-                for key in self.children(prefix).cloned().collect::<Vec<_>>() {
-                    child.push(key.clone());
-                    if let Some(v) = self.json(&child) {
-                        out.insert(key, v);
-                    }
-                    child.pop();
-                }
-                Some(Value::Object(out))
-            }
-        }
+        let mut below = self.below(prefix).peekable();
+        let (_, vals) = below.next()?;
+        json_of(vals.first()?, prefix.len(), &mut below)
     }
 }
 
@@ -201,6 +187,35 @@ pub fn differences<'a>(
         }
     }
     out
+}
+
+/// `val`, at a path of `depth` segments, as JSON; `rest` holds the paths
+/// below it, next in order (paths sort parent first, then each child with
+/// everything below it): a map takes its children from there, any other
+/// value passes over them (they are another concurrent value's).
+fn json_of<'a>(
+    val: &Val,
+    depth: usize,
+    rest: &mut std::iter::Peekable<impl Iterator<Item = (&'a Path, &'a Vec<Val>)>>,
+) -> Option<Value> {
+    let value = match val {
+        Val::Scalar(v) => v.clone(),
+        Val::List(_, items) => Value::Array(items.clone()),
+        Val::Text(_, t) => Value::String(t.clone()),
+        Val::Map(_) => {
+            let mut out = Map::new();
+            while let Some((path, vals)) = rest.next_if(|(p, _)| p.len() > depth) {
+                let v = vals.first().and_then(|first| json_of(first, path.len(), rest));
+                // (a path whose parent is not here is no child of this map)
+                if let (Some(v), true) = (v, path.len() == depth + 1) {
+                    out.insert(path[depth].clone(), v);
+                }
+            }
+            return Some(Value::Object(out));
+        }
+    };
+    while rest.next_if(|(p, _)| p.len() > depth).is_some() {}
+    Some(value)
 }
 
 fn keys_of<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>, obj: &ObjId) -> Vec<String> {

@@ -10,7 +10,7 @@
 //! dependencies were refused, or drop the rest of a document because one
 //! change was refused.
 
-use automerge::{Automerge, Change, ChangeHash};
+use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use std::collections::HashSet;
 
@@ -22,6 +22,16 @@ use crate::id::DocumentId;
 use crate::identity::NodeId;
 use crate::network::Role;
 use crate::policy::Policy;
+
+/// What another replica offers of a document.
+pub(crate) enum Offered<'a> {
+    /// Its copy, merged with the stored one: its changes the store lacks
+    /// are judged.
+    Document(&'a Automerge),
+    /// The changes of a document new to this node as they arrived, each
+    /// after its dependencies (no document is built from them first).
+    Changes(&'a [Change]),
+}
 
 /// A change that was not admitted, and why.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -134,13 +144,31 @@ pub(crate) fn admit(
     policy: &Policy,
     id: &DocumentId,
     stored: Option<&Automerge>,
-    incoming: &Automerge,
+    offered: Offered<'_>,
     known_sig: &dyn Fn(&[u8; 32]) -> Result<Option<Proof>>,
     from: &str,
     now: &str,
 ) -> Result<Admitted> {
     let before = stored.map(|d| d.get_heads()).unwrap_or_default();
-    let new = incoming.get_changes(&before);
+    let (incoming, listed) = match offered {
+        Offered::Document(d) => (Some(d), None),
+        Offered::Changes(c) => (None, Some(c)),
+    };
+    let loaded;
+    let new: &[Change] = match (incoming, listed) {
+        (Some(d), _) => {
+            loaded = d.get_changes(&before);
+            &loaded
+        }
+        // changes the stored copy holds already are not judged again
+        (None, c) => match stored {
+            Some(s) => {
+                loaded = c.unwrap_or_default().iter().filter(|c| s.get_change_by_hash(&c.hash()).is_none()).cloned().collect();
+                &loaded
+            }
+            None => c.unwrap_or_default(),
+        },
+    };
     let mut refused_hashes: HashSet<ChangeHash> = HashSet::new();
     let mut refused = vec![];
     let mut keep_sigs = vec![];
@@ -154,7 +182,13 @@ pub(crate) fn admit(
     // whether the changes offered make a record: an empty change (one with
     // no operations, as automerge-repo's `repo.create()` makes first) is
     // admitted before the change that creates the record
-    let makes_record = || crate::record::envelope(incoming).is_some();
+    let makes_record = || match incoming {
+        Some(d) => crate::record::envelope(d).is_some(),
+        None => {
+            let mut d = stored.cloned().unwrap_or_default();
+            d.apply_changes(new.iter().cloned()).is_ok() && crate::record::envelope(&d).is_some()
+        }
+    };
     for (i, c) in new.iter().enumerate() {
         let hash = c.hash();
         // every change before this one admitted, and this the last: applied
@@ -168,7 +202,7 @@ pub(crate) fn admit(
         let verdict = match verdict {
             Ok(author) if c.is_empty() => judge_empty(c, &scratch, &makes_record).map(|judged| (author, judged)),
             Ok(author) => {
-                let whole = makes_incoming.then_some(incoming);
+                let whole = incoming.filter(|_| makes_incoming);
                 judge_content(policy, id, c, &scratch, whole, &mut scratch_view, &author)?
                     .map(|judged| (author, judged))
             }
@@ -523,7 +557,7 @@ mod tests {
         sigs: &HashMap<[u8; 32], Proof>,
     ) -> Admitted {
         let known = |h: &[u8; 32]| Ok(sigs.get(h).cloned());
-        admit(policy, &doc_id(), stored, incoming, &known, "test", NOW).unwrap()
+        admit(policy, &doc_id(), stored, Offered::Document(incoming), &known, "test", NOW).unwrap()
     }
 
     fn policy() -> Policy {

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use automerge::{Automerge, ChangeHash};
 
+use crate::admission::Offered;
 use crate::attest::{Proof, Signed};
 use crate::error::{Error, Result};
 use crate::id::DocumentId;
@@ -92,9 +93,40 @@ impl Node {
             }
             None => incoming,
         };
-        let admitted = self.admit(id, stored.as_ref(), &candidate, sigs, from)?;
+        let admitted = self.admit(id, stored.as_ref(), Offered::Document(&candidate), sigs, from)?;
+        self.outcome(id, stored.map(|s| s.get_heads()), admitted)
+    }
+
+    /// [`Node::ingest`] for a document new to this node, from its changes
+    /// as they arrived (each after its dependencies): admission builds the
+    /// document as it judges them, so it is not built from them first.
+    pub(crate) fn ingest_changes(
+        &self,
+        id: &DocumentId,
+        changes: &[automerge::Change],
+        sigs: &HashMap<[u8; 32], Proof>,
+        from: &str,
+    ) -> Result<Outcome> {
+        if self.store().contains(id)? {
+            // stored meanwhile (another session, a bundle): merged as a copy
+            let mut doc = Automerge::new();
+            doc.apply_changes(changes.iter().cloned())
+                .map_err(|e| Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
+            return self.ingest(id, doc, sigs, from);
+        }
+        let admitted = self.admit(id, None, Offered::Changes(changes), sigs, from)?;
+        self.outcome(id, None, admitted)
+    }
+
+    /// What to store of what admission decided, over the stored copy's
+    /// heads (`None`: a document new to this node).
+    fn outcome(
+        &self,
+        id: &DocumentId,
+        stored_heads: Option<Vec<ChangeHash>>,
+        admitted: crate::admission::Admitted,
+    ) -> Result<Outcome> {
         let (refused, reasons) = (admitted.refused.len(), admitted.refused);
-        let stored_heads = stored.map(|s| s.get_heads());
         let Some(doc) = admitted.doc else { return Ok(Outcome { ingested: None, refused, reasons }) };
         if stored_heads.as_ref() == Some(&doc.get_heads()) {
             return Ok(Outcome { ingested: None, refused, reasons });

@@ -149,6 +149,27 @@ impl Node {
     ) -> Result<usize> {
         let _guard = self.write_lock();
         let outcome = self.ingest(id, doc.clone(), sigs, from)?;
+        self.write_synced(outcome, received)
+    }
+
+    /// [`Node::save_synced`] for a document new to this node, from its
+    /// changes as they arrived (`received`, concatenated).
+    fn save_synced_changes(
+        &self,
+        id: &DocumentId,
+        changes: &[automerge::Change],
+        received: &[u8],
+        sigs: &HashMap<[u8; 32], Proof>,
+        from: &str,
+    ) -> Result<usize> {
+        let _guard = self.write_lock();
+        let outcome = self.ingest_changes(id, changes, sigs, from)?;
+        self.write_synced(outcome, Some(received))
+    }
+
+    /// Writes what ingest decided (durable at the session's next commit);
+    /// returns how many changes were refused. The caller holds the lock.
+    fn write_synced(&self, outcome: crate::ingest::Outcome, received: Option<&[u8]>) -> Result<usize> {
         if let Some(mut ing) = outcome.ingested {
             let mut saved = vec![];
             let write = self.ingest_write(&mut ing, received, &mut saved)?;
@@ -475,6 +496,16 @@ impl DocStore for SyncStore<'_> {
         sigs: &HashMap<[u8; 32], Proof>,
     ) -> Result<usize> {
         self.node.save_synced(id, doc, received, sigs, &self.from)
+    }
+
+    fn save_new(
+        &mut self,
+        id: &DocumentId,
+        changes: &[automerge::Change],
+        received: &[u8],
+        sigs: &HashMap<[u8; 32], Proof>,
+    ) -> Result<usize> {
+        self.node.save_synced_changes(id, changes, received, sigs, &self.from)
     }
 
     fn signatures(&self, hashes: &[automerge::ChangeHash]) -> Result<Vec<Signed>> {

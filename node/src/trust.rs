@@ -83,7 +83,7 @@ impl Node {
         &self,
         id: &DocumentId,
         stored: Option<&Automerge>,
-        incoming: &Automerge,
+        offered: crate::admission::Offered<'_>,
         sigs: &HashMap<[u8; 32], Proof>,
         from: &str,
     ) -> Result<Admitted> {
@@ -93,7 +93,7 @@ impl Node {
             None => self.proof(hash),
         };
         let now = crate::node::now_rfc3339();
-        let mut decided = crate::admission::admit(&policy, id, stored, incoming, &known, from, &now)?;
+        let mut decided = crate::admission::admit(&policy, id, stored, offered, &known, from, &now)?;
         if let (false, Some(d)) = (decided.proposals.is_empty(), decided.doc.as_mut()) {
             decided.sigs.extend(self.record_amendments(d, &decided.proposals)?);
         }

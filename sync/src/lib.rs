@@ -73,6 +73,22 @@ pub trait DocStore {
         received: Option<&[u8]>,
         sigs: &HashMap<[u8; 32], Proof>,
     ) -> crate::error::Result<usize>;
+    /// [`DocStore::save`] for a document new to this node, from its changes
+    /// as they arrived (`received`, concatenated), each after its
+    /// dependencies. The node admits them as it builds the document;
+    /// this default builds it first.
+    fn save_new(
+        &mut self,
+        id: &DocumentId,
+        changes: &[automerge::Change],
+        received: &[u8],
+        sigs: &HashMap<[u8; 32], Proof>,
+    ) -> crate::error::Result<usize> {
+        let mut doc = Automerge::new();
+        doc.apply_changes(changes.iter().cloned())
+            .map_err(|e| crate::error::Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
+        self.save(id, &doc, Some(received), sigs)
+    }
     /// Stored signatures of the changes with these hashes.
     fn signatures(&self, hashes: &[ChangeHash]) -> crate::error::Result<Vec<crate::attest::Signed>>;
     /// Makes every saved document durable.
@@ -439,27 +455,31 @@ impl Session {
                 self.received_content = true;
                 crate::inflate::chunks(&bytes, crate::inflate::MAX_INFLATED)
                     .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
-                let theirs = Automerge::load(&bytes)
-                    .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
-                self.sigs
-                    .arrived(&id, || Ok(sigs::document_hashes(&theirs)))
-                    .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
                 // documents that arrive whole are not kept in memory
                 let ours = match self.docs.get(&id) {
                     Some(d) => Some(d.clone()),
                     None => store.load(&id)?,
                 };
+                // new here, and sent as its changes in order (as every node
+                // sends it): judged change by change, never loaded first
+                if let (None, Some(changes)) = (&ours, sigs::changes_in_order(&bytes)) {
+                    self.sigs
+                        .arrived(&id, || Ok(changes.iter().map(|c| c.hash()).collect()))
+                        .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
+                    let refused = store.save_new(&id, &changes, &bytes, self.sigs.by_hash())?;
+                    self.received_whole(id, changes.len(), refused);
+                    return Ok(());
+                }
+                let theirs = Automerge::load(&bytes)
+                    .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
+                self.sigs
+                    .arrived(&id, || Ok(sigs::document_hashes(&theirs)))
+                    .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
                 match ours {
                     None => {
                         let all = theirs.get_changes_meta(&[]).len();
                         let refused = store.save(&id, &theirs, Some(&bytes), self.sigs.by_hash())?;
-                        self.stats.changes_received += (all - refused.min(all)) as u64;
-                        if refused < all && self.received_docs.insert(id) {
-                            self.stats.docs_received += 1;
-                        }
-                        if refused > 0 {
-                            self.block(id);
-                        }
+                        self.received_whole(id, all, refused);
                     }
                     Some(mut doc) => {
                         let before = doc.get_heads();
@@ -494,6 +514,18 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Counts a document that arrived whole with `all` changes, `refused`
+    /// of them refused (blocked for the rest of the session, then).
+    fn received_whole(&mut self, id: DocumentId, all: usize, refused: usize) {
+        self.stats.changes_received += (all - refused.min(all)) as u64;
+        if refused < all && self.received_docs.insert(id) {
+            self.stats.docs_received += 1;
+        }
+        if refused > 0 {
+            self.block(id);
+        }
     }
 
     /// Stops syncing a document whose incoming changes were (partly)

@@ -206,6 +206,32 @@ pub fn chunk_hashes<'a>(items: impl Iterator<Item = &'a [u8]>) -> Result<Vec<Cha
     Ok(out)
 }
 
+/// The changes of a `DocFull` frame when they can be judged as they came:
+/// every chunk a change (type 1 or 2) whose checksum holds, none twice,
+/// each after every change it depends on (as a sender's `get_changes`
+/// lists them). `None` otherwise: the frame is then loaded as a document,
+/// which sorts, checks and refuses it as automerge does.
+pub fn changes_in_order(bytes: &[u8]) -> Option<Vec<Change>> {
+    let mut out: Vec<Change> = vec![];
+    let mut seen = std::collections::HashSet::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (kind, chunk) = split_chunk(rest).ok()?;
+        rest = &rest[chunk.len()..];
+        if !matches!(kind, 1 | 2) {
+            return None;
+        }
+        let c = Change::try_from(chunk).ok()?;
+        let hash = c.hash();
+        // the header's checksum is the first 4 bytes of the change's hash
+        if chunk.get(4..8)? != &hash.0[..4] || !c.deps().iter().all(|d| seen.contains(d)) || !seen.insert(hash) {
+            return None;
+        }
+        out.push(c);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// The first chunk of `bytes` and its type, from automerge's binary
 /// format: magic (4 bytes), checksum (4), type (1), body length (ULEB128),
 /// body.
@@ -281,6 +307,28 @@ mod tests {
         }
         assert_eq!(doc.get_changes(&[]).len(), 5);
         assert!(doc.get(ROOT, "k4").unwrap().is_some());
+    }
+
+    #[test]
+    fn changes_are_taken_as_sent_only_when_each_follows_its_dependencies() {
+        let doc = doc_of(4);
+        let whole = WholeDocument::new(DocumentId::random().unwrap(), &doc, 3, |_| Ok::<_, ()>(vec![])).unwrap();
+        let Frame::DocFull(_, raw) = whole.doc else { panic!("a DocFull frame") };
+        let taken = changes_in_order(&raw).unwrap();
+        let hashes: Vec<ChangeHash> = taken.iter().map(|c| c.hash()).collect();
+        assert_eq!(hashes, doc.get_changes(&[]).iter().map(|c| c.hash()).collect::<Vec<_>>());
+
+        let chunks: Vec<Vec<u8>> = doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect();
+        let reversed: Vec<u8> = chunks.iter().rev().flatten().copied().collect();
+        assert!(changes_in_order(&reversed).is_none(), "a change before its dependency");
+        let twice = [chunks[0].clone(), chunks[0].clone()].concat();
+        assert!(changes_in_order(&twice).is_none(), "a change twice");
+        assert!(changes_in_order(&doc.save()).is_none(), "a document chunk");
+        let mut altered = chunks[0].clone();
+        altered[4] ^= 1;
+        assert!(changes_in_order(&altered).is_none(), "a checksum that does not hold");
+        assert!(changes_in_order(&raw[..raw.len() - 1]).is_none(), "a truncated chunk");
+        assert!(changes_in_order(&[]).is_none(), "nothing");
     }
 
     #[test]
