@@ -163,7 +163,12 @@ pub(crate) fn admit(
         // changes the stored copy holds already are not judged again
         (None, c) => match stored {
             Some(s) => {
-                loaded = c.unwrap_or_default().iter().filter(|c| s.get_change_by_hash(&c.hash()).is_none()).cloned().collect();
+                loaded = c
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|c| s.get_change_by_hash(&c.hash()).is_none())
+                    .cloned()
+                    .collect();
                 &loaded
             }
             None => c.unwrap_or_default(),

@@ -246,7 +246,15 @@ impl Node {
         let known = |h: &[u8; 32]| Ok(proofs.get(h).cloned());
         let now = crate::node::now_rfc3339();
         let policy = self.policy()?;
-        let decided = crate::admission::admit(&policy, id, None, crate::admission::Offered::Document(doc), &known, "import", &now)?;
+        let decided = crate::admission::admit(
+            &policy,
+            id,
+            None,
+            crate::admission::Offered::Document(doc),
+            &known,
+            "import",
+            &now,
+        )?;
         Ok(decided.refused.into_iter().next().map(|r| r.reason))
     }
 

@@ -28,12 +28,13 @@ pub mod inflate;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod memory;
 pub mod ranges;
+mod receive;
 pub mod sigs;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use automerge::sync::{Message, State, SyncDoc};
+use automerge::sync::{State, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use serde::Serialize;
 
@@ -43,7 +44,6 @@ use crate::attest::Proof;
 use crate::id::DocumentId;
 use ranges::ItemSet;
 pub use ranges::{members_fingerprint, state_hash};
-use wire::bloom_is_sound;
 use wire::{Bound, Frame, Hash16, Hello, Range, RangeBody, WireError, VERSIONS};
 
 /// Ranges with at most this many items are sent as item lists.
@@ -321,7 +321,7 @@ impl Session {
         }
         let ids: Vec<DocumentId> = self.syncing.keys().copied().collect();
         for id in ids {
-            let doc = cached(&mut self.docs, store, &id)?;
+            let doc = receive::cached(&mut self.docs, store, &id)?;
             let Some(state) = self.syncing.get_mut(&id) else { continue };
             if let Some(msg) = doc.generate_sync_message(state) {
                 if !msg.changes.is_empty() {
@@ -431,76 +431,11 @@ impl Session {
             Frame::DocSync(id, _) if self.blocked.contains(&id) => self.sigs.skipped(&id),
             Frame::DocSync(id, bytes) => {
                 self.received_content = true;
-                let msg = Message::decode(&bytes)
-                    .map_err(|e| SyncError::Protocol(format!("document {id}: bad sync message: {e}")))?;
-                crate::inflate::sync_message(&bytes, crate::inflate::MAX_INFLATED)
-                    .map_err(|e| SyncError::Protocol(format!("document {id}: sync message refused: {e}")))?;
-                self.sigs
-                    .arrived(&id, || sigs::chunk_hashes(msg.changes.iter()))
-                    .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-                if msg.have.iter().any(|h| !bloom_is_sound(&h.bloom.to_bytes())) {
-                    return Err(SyncError::Protocol(format!("document {id}: sync message with an empty bloom filter")));
-                }
-                let doc = cached(&mut self.docs, store, &id)?;
-                let state = self.syncing.entry(id).or_default();
-                let before = doc.get_heads();
-                doc.receive_sync_message(state, msg).map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-                if after_change(&mut self.stats, &mut self.received_docs, store, id, doc, &before, self.sigs.by_hash())?
-                    > 0
-                {
-                    self.block(id);
-                }
+                self.doc_sync(id, &bytes, store)?;
             }
             Frame::DocFull(id, bytes) => {
                 self.received_content = true;
-                crate::inflate::chunks(&bytes, crate::inflate::MAX_INFLATED)
-                    .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
-                // documents that arrive whole are not kept in memory
-                let ours = match self.docs.get(&id) {
-                    Some(d) => Some(d.clone()),
-                    None => store.load(&id)?,
-                };
-                // new here, and sent as its changes in order (as every node
-                // sends it): judged change by change, never loaded first
-                if let (None, Some(changes)) = (&ours, sigs::changes_in_order(&bytes)) {
-                    self.sigs
-                        .arrived(&id, || Ok(changes.iter().map(|c| c.hash()).collect()))
-                        .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-                    let refused = store.save_new(&id, &changes, &bytes, self.sigs.by_hash())?;
-                    self.received_whole(id, changes.len(), refused);
-                    return Ok(());
-                }
-                let theirs = Automerge::load(&bytes)
-                    .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
-                self.sigs
-                    .arrived(&id, || Ok(sigs::document_hashes(&theirs)))
-                    .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-                match ours {
-                    None => {
-                        let all = theirs.get_changes_meta(&[]).len();
-                        let refused = store.save(&id, &theirs, Some(&bytes), self.sigs.by_hash())?;
-                        self.received_whole(id, all, refused);
-                    }
-                    Some(mut doc) => {
-                        let before = doc.get_heads();
-                        doc.merge(&mut theirs.clone())
-                            .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-                        if after_change(
-                            &mut self.stats,
-                            &mut self.received_docs,
-                            store,
-                            id,
-                            &doc,
-                            &before,
-                            self.sigs.by_hash(),
-                        )? > 0
-                        {
-                            self.block(id);
-                        } else {
-                            self.docs.insert(id, doc);
-                        }
-                    }
-                }
+                self.doc_full(id, &bytes, store)?;
             }
             Frame::End => self.stats.batches_received += 1,
             Frame::Error(_, text) => return Err(SyncError::Peer(text)),
@@ -514,27 +449,6 @@ impl Session {
             }
         }
         Ok(())
-    }
-
-    /// Counts a document that arrived whole with `all` changes, `refused`
-    /// of them refused (blocked for the rest of the session, then).
-    fn received_whole(&mut self, id: DocumentId, all: usize, refused: usize) {
-        self.stats.changes_received += (all - refused.min(all)) as u64;
-        if refused < all && self.received_docs.insert(id) {
-            self.stats.docs_received += 1;
-        }
-        if refused > 0 {
-            self.block(id);
-        }
-    }
-
-    /// Stops syncing a document whose incoming changes were (partly)
-    /// refused: the in-memory copy is dropped and its automerge sync state
-    /// with it, so the refused changes are not asked for again this session.
-    fn block(&mut self, id: DocumentId) {
-        self.blocked.insert(id);
-        self.syncing.remove(&id);
-        self.docs.remove(&id);
     }
 
     /// Range-based set reconciliation: answers each range of the peer's
@@ -584,41 +498,6 @@ impl Session {
         }
         self.out_ranges.extend(out);
     }
-}
-
-/// The session's in-memory copy of a document, loaded on first use.
-fn cached<'d, S: DocStore>(
-    docs: &'d mut BTreeMap<DocumentId, Automerge>,
-    store: &S,
-    id: &DocumentId,
-) -> crate::error::Result<&'d mut Automerge> {
-    Ok(match docs.entry(*id) {
-        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::btree_map::Entry::Vacant(v) => v.insert(store.load(id)?.unwrap_or_default()),
-    })
-}
-
-/// Stores a document that gained changes and counts them; returns how
-/// many changes the store refused.
-fn after_change<S: DocStore>(
-    stats: &mut Stats,
-    received: &mut HashSet<DocumentId>,
-    store: &mut S,
-    id: DocumentId,
-    doc: &Automerge,
-    before: &[ChangeHash],
-    sigs: &HashMap<[u8; 32], Proof>,
-) -> Result<usize, SyncError> {
-    if doc.get_heads() == before {
-        return Ok(0);
-    }
-    let new = doc.get_changes(before).len();
-    let refused = store.save(&id, doc, None, sigs)?;
-    stats.changes_received += (new - refused.min(new)) as u64;
-    if refused < new && received.insert(id) {
-        stats.docs_received += 1;
-    }
-    Ok(refused)
 }
 
 /// Marks a range both sides agree on. It is sent only to carry the next

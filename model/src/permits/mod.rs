@@ -368,8 +368,10 @@ impl Case<'_> {
         let entry_above = |full: &[String]| -> Option<usize> {
             let path = &full[1..];
             entry_patterns.iter().find_map(|e| {
-                (e.len() <= path.len() && e.matches(&path[..e.len()], &|_| true) && before.get(&full[..=e.len()]).is_some())
-                    .then_some(e.len())
+                (e.len() <= path.len()
+                    && e.matches(&path[..e.len()], &|_| true)
+                    && before.get(&full[..=e.len()]).is_some())
+                .then_some(e.len())
             })
         };
         // whether an existing entry lies at or below `path`
@@ -405,8 +407,8 @@ impl Case<'_> {
                 (None, None) => {}
                 (None, Some(now)) => {
                     let by_set = allows(path, Op::Set);
-                    let by_add = by_set
-                        || (1..=path.len()).any(|n| before.get(&full[..=n]).is_none() && adds_at(&path[..n]));
+                    let by_add =
+                        by_set || (1..=path.len()).any(|n| before.get(&full[..=n]).is_none() && adds_at(&path[..n]));
                     let container =
                         now.iter().all(|v| matches!(v, Val::Map(_))) && after.children(full).next().is_some();
                     if !(by_set || by_add || container) {

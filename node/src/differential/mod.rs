@@ -330,8 +330,16 @@ pub fn check(data: &[u8]) -> Result<Option<Case>, String> {
     };
     proofs.insert(hash.0, proof);
     let known = |h: &[u8; 32]| Ok(proofs.get(h).cloned());
-    let decided = crate::admission::admit(policy, &id, base, crate::admission::Offered::Document(&incoming), &known, "differential", NOW)
-        .map_err(|e| format!("admission failed: {e}"))?;
+    let decided = crate::admission::admit(
+        policy,
+        &id,
+        base,
+        crate::admission::Offered::Document(&incoming),
+        &known,
+        "differential",
+        NOW,
+    )
+    .map_err(|e| format!("admission failed: {e}"))?;
     let admitted = decided.refused.is_empty();
     let reason = decided.refused.first().map(|r| r.reason.clone());
 
