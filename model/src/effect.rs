@@ -133,6 +133,50 @@ impl Snapshot {
 }
 
 impl Snapshot {
+    /// The record's [`Outline`](crate::record::Outline) when this is `doc`
+    /// read at its current heads and the envelope, `live`, `tombstone` and
+    /// every path of the transition log hold one value each (`None`
+    /// otherwise: read `doc`). Equal to `Outline::of(doc)` then.
+    pub fn outline<R: ReadDoc>(&self, doc: &R) -> Option<crate::record::Outline> {
+        let root = |k: &str| vec![k.to_string()];
+        let settled = |k: &str| self.get(&root(k)).is_none_or(|v| v.len() == 1);
+        if !["kind", "key", "id", "created_at", "created_by", "live", "tombstone"].iter().all(|k| settled(k)) {
+            return None;
+        }
+        // the record reads a tombstone and a log only as maps, not tables
+        let map_or_none = |k: &str| match self.get(&root(k)) {
+            Some([Val::Map(obj)]) => doc.object_type(obj).ok().map(|t| t == ObjType::Map),
+            Some(_) => Some(false),
+            None => Some(false),
+        };
+        let log = root("transitions");
+        let transitions = match self.get(&log) {
+            None => vec![],
+            Some(_) if self.below(&log).any(|(_, v)| v.len() != 1) => return None,
+            Some(_) if !map_or_none("transitions")? => return None,
+            Some(_) => self.log(),
+        };
+        let text = |k: &str| self.string(&[k]).map(String::from);
+        let envelope = match (text("kind"), text("key")) {
+            (Some(kind), Some(key)) => Some(crate::record::Envelope {
+                kind,
+                key,
+                id: text("id").unwrap_or_default(),
+                created_at: text("created_at").unwrap_or_default(),
+                created_by: text("created_by").unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        Some(crate::record::Outline {
+            envelope,
+            live: self.get(&root("live")).is_some(),
+            tombstone: map_or_none("tombstone")?,
+            transitions,
+        })
+    }
+}
+
+impl Snapshot {
     /// The transition log's entries (those that read as entries; the fold
     /// would ignore the others).
     pub fn log(&self) -> Vec<crate::lifecycle::Transition> {
@@ -434,6 +478,27 @@ mod tests {
         let (fields, conflicts) = crate::record::read_data(&doc);
         assert!(conflicts.is_empty());
         assert_eq!(s.settled_fields(&doc), Some(fields));
+        assert_eq!(s.outline(&doc), Some(crate::record::Outline::of(&doc)));
+
+        // a transition, a deletion: the outline still agrees
+        let t = crate::lifecycle::Transition {
+            id: "01J".into(),
+            from: "preliminar".into(),
+            to: "consolidated".into(),
+            seq: 1,
+            at: "t".into(),
+            by: "n".into(),
+            note: Some("ok".into()),
+            resolves: vec![],
+        };
+        let mut tx = doc.transaction();
+        crate::record::append_transition(&mut tx, "d", &t).unwrap();
+        crate::record::mark_deleted(&mut tx, "d", "t", "n").unwrap();
+        tx.commit();
+        let s = Snapshot::read(&doc, None);
+        let outline = s.outline(&doc).unwrap();
+        assert_eq!(outline, crate::record::Outline::of(&doc));
+        assert!(outline.tombstone && !outline.live && outline.transitions.len() == 1);
 
         // equal concurrent values are settled; differing ones are not
         let mut other = doc.fork().with_actor(ActorId::from(vec![2; 16]));
@@ -450,6 +515,11 @@ mod tests {
         other.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(&obj, "n", 5).map(|_| ())).unwrap();
         doc.merge(&mut other).unwrap();
         assert_eq!(Snapshot::read(&doc, None).settled_fields(&doc), None);
+        let mut other = doc.fork().with_actor(ActorId::from(vec![4; 16]));
+        doc.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(ROOT, "key", "a").map(|_| ())).unwrap();
+        other.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(ROOT, "key", "b").map(|_| ())).unwrap();
+        doc.merge(&mut other).unwrap();
+        assert_eq!(Snapshot::read(&doc, None).outline(&doc), None, "a key with concurrent values");
 
         // `data` a table, a scalar, or absent: left to the record's reading
         for make in [ObjType::Table, ObjType::List] {

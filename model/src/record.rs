@@ -42,7 +42,7 @@ use crate::lifecycle::Transition;
 pub const LAYOUT_VERSION: u64 = 1;
 
 /// Who created a record, and as what.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     pub kind: String,
     pub key: String,
@@ -192,13 +192,37 @@ pub struct Read {
     pub fields: Value,
     /// Fields with concurrent, differing values.
     pub conflicts: Vec<FieldConflict>,
+    /// The rest of what a view shows, when it was read with them.
+    pub outline: Option<Outline>,
 }
 
 impl Read {
     /// Reads a document's fields and conflicts.
     pub fn of(doc: &automerge::Automerge) -> Read {
         let (fields, conflicts) = read_data(doc);
-        Read { heads: doc.get_heads(), fields, conflicts }
+        Read { heads: doc.get_heads(), fields, conflicts, outline: None }
+    }
+}
+
+/// A record's envelope, liveness, tombstone and transition log: what
+/// [`envelope`], [`is_live`], [`tombstone`] and [`transitions`] read.
+#[derive(Debug, PartialEq)]
+pub struct Outline {
+    pub envelope: Option<Envelope>,
+    pub live: bool,
+    pub tombstone: bool,
+    pub transitions: Vec<Transition>,
+}
+
+impl Outline {
+    /// Reads it from the document.
+    pub fn of<R: ReadDoc>(doc: &R) -> Outline {
+        Outline {
+            envelope: envelope(doc),
+            live: is_live(doc),
+            tombstone: tombstone(doc).is_some(),
+            transitions: transitions(doc),
+        }
     }
 }
 

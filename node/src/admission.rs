@@ -481,7 +481,13 @@ fn judge_content(
     // the record as the author left it is valid (deleted or not); read from
     // `after` when that holds it whole (no concurrent values)
     let read = match in_context.then(|| after.settled_fields(left)).flatten() {
-        Some(fields) => crate::record::Read { heads: left.get_heads(), fields, conflicts: vec![] },
+        Some(fields) => {
+            let outline = after.outline(left);
+            // every debug build (the test suite's) checks the snapshot's reading against the document's
+            debug_assert_eq!(fields, crate::record::fields(left), "settled fields of {id}");
+            debug_assert!(outline.as_ref().is_none_or(|o| *o == crate::record::Outline::of(left)), "outline of {id}");
+            crate::record::Read { heads: left.get_heads(), fields, conflicts: vec![], outline }
+        }
         None => crate::record::Read::of(left),
     };
     if let Err(e) = schema.validate(&read.fields) {

@@ -545,24 +545,28 @@ impl Reader {
     }
 
     pub(crate) fn view_with(&self, id: &DocumentId, doc: &Automerge, read: Option<record::Read>) -> Result<Record> {
-        let env = record::envelope(doc).ok_or_else(|| Error::Damaged {
+        let (fields, field_conflicts, outline) = match read {
+            Some(r) => (r.fields, r.conflicts, r.outline),
+            None => {
+                let (fields, conflicts) = record::read_data(doc);
+                (fields, conflicts, None)
+            }
+        };
+        let outline = outline.unwrap_or_else(|| record::Outline::of(doc));
+        let env = outline.envelope.ok_or_else(|| Error::Damaged {
             id: id.to_string(),
             reason: "not an Ayni record (no kind or key)".into(),
         })?;
         let schema = self.kind(&env.kind)?;
-        let (fields, field_conflicts) = match read {
-            Some(r) => (r.fields, r.conflicts),
-            None => record::read_data(doc),
-        };
-        let live = record::is_live(doc);
+        let live = outline.live;
         let mut flags = vec![];
         let mut conflicts = field_conflicts.len();
-        if live && record::tombstone(doc).is_some() {
+        if live && outline.tombstone {
             flags.push("deleted_while_edited".to_string());
             conflicts += 1;
         }
         let status = schema.lifecycle.as_ref().map(|lc| {
-            let folded = lc.fold(&record::transitions(doc));
+            let folded = lc.fold(&outline.transitions);
             conflicts += folded.conflicts.len();
             folded.state
         });
