@@ -102,6 +102,16 @@ pub struct BundleReport {
     pub blobs: u64,
 }
 
+/// A peer summary as stored (before zstd): id (16) + state hash (16) pairs.
+fn peer_summary_bytes<'a>(items: impl ExactSizeIterator<Item = (&'a DocumentId, &'a [u8; 16])>) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(items.len() * 32);
+    for (id, h) in items {
+        raw.extend_from_slice(id.as_bytes());
+        raw.extend_from_slice(h);
+    }
+    raw
+}
+
 fn bad(why: impl Into<String>) -> Error {
     Error::refused("bundle", format!("{}; nothing was written", why.into()))
 }
@@ -240,21 +250,31 @@ impl Reader {
 }
 
 impl Node {
-    fn set_peer_summary(&self, peer: &NodeId, items: &BTreeMap<DocumentId, [u8; 16]>) -> Result<()> {
-        let mut raw = Vec::with_capacity(items.len() * 32);
-        for (id, h) in items {
-            raw.extend_from_slice(id.as_bytes());
-            raw.extend_from_slice(h);
-        }
+    /// Records what `peer` holds (`items` in ID order).
+    fn set_peer_summary<'a>(
+        &self,
+        peer: &NodeId,
+        items: impl ExactSizeIterator<Item = (&'a DocumentId, &'a [u8; 16])>,
+    ) -> Result<()> {
+        let raw = peer_summary_bytes(items);
         let z = zstd::stream::encode_all(&raw[..], 3).map_err(|e| Error::Internal(e.to_string()))?;
         self.writer().put(Table::PeerSummaries, &peer.to_string(), &z)
     }
 
     /// Records that `peer` now holds everything this node holds (after a
-    /// completed sync), for later `bundle export --since`.
+    /// completed sync), for later `bundle export --since` — unless that is
+    /// what is recorded already (a sync with nothing to exchange writes
+    /// nothing).
     pub fn remember_peer_state(&self, peer: &NodeId) -> Result<()> {
-        let items: BTreeMap<DocumentId, [u8; 16]> = self.store().summary()?.into_iter().collect();
-        self.set_peer_summary(peer, &items)
+        let items = self.store().summary()?;
+        let recorded = match self.store().row(Table::PeerSummaries, &peer.to_string())? {
+            Some(z) => zstd::stream::decode_all(&z[..]).ok(),
+            None => None,
+        };
+        if recorded.as_deref() == Some(&peer_summary_bytes(items.iter().map(|(id, h)| (id, h)))[..]) {
+            return Ok(());
+        }
+        self.set_peer_summary(peer, items.iter().map(|(id, h)| (id, h)))
     }
 
     /// Applies a bundle, all or nothing: the file must be whole and
@@ -334,7 +354,7 @@ impl Node {
         report.finished("reading", docs.len() as u64);
         let from = format!("bundle from {exporter}");
         let (changed, refused) = self.merge_all(&mut docs, &mut exporter_state, sigs.by_hash(), &from, &mut report)?;
-        self.set_peer_summary(&exporter, &exporter_state)?;
+        self.set_peer_summary(&exporter, exporter_state.iter())?;
         let mut new_blobs = 0;
         for (hash, bytes) in &blobs {
             new_blobs += u64::from(self.blobs().put(bytes, Some(hash), &limits, &format!("blob {hash}"))?.1);
