@@ -545,14 +545,9 @@ impl Reader {
     }
 
     pub(crate) fn view_with(&self, id: &DocumentId, doc: &Automerge, read: Option<record::Read>) -> Result<Record> {
-        let (fields, field_conflicts, outline) = match read {
-            Some(r) => (r.fields, r.conflicts, r.outline),
-            None => {
-                let (fields, conflicts) = record::read_data(doc);
-                (fields, conflicts, None)
-            }
-        };
-        let outline = outline.unwrap_or_else(|| record::Outline::of(doc));
+        let read = read.unwrap_or_else(|| record::Read::of(doc));
+        let outline = read.outline.unwrap_or_else(|| record::Outline::of(doc));
+        let (fields, field_conflicts) = (read.fields, read.conflicts);
         let env = outline.envelope.ok_or_else(|| Error::Damaged {
             id: id.to_string(),
             reason: "not an Ayni record (no kind or key)".into(),
