@@ -77,8 +77,18 @@ impl Peer {
         Ok(r)
     }
 
+    /// Stops serving and closes the node, so that its store is closed
+    /// (and its summary file written) before the caller removes the home.
     async fn stop(self) {
         self.serving.stop().await;
+        self.ep.close().await;
+        drop(self.ep);
+        let node = self.node;
+        match tokio::task::spawn_blocking(move || node.close()).await {
+            Ok(Err(e)) => tracing::debug!("{}: the store is left to close with its last handle: {e}", self.name),
+            Err(e) => tracing::debug!("{}: closing the node: {e}", self.name),
+            Ok(Ok(())) => {}
+        }
     }
 }
 

@@ -89,6 +89,7 @@ pub trait DocStore {
             .map_err(|e| crate::error::Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
         self.save(id, &doc, Some(received), sigs)
     }
+
     /// Stored signatures of the changes with these hashes.
     fn signatures(&self, hashes: &[ChangeHash]) -> crate::error::Result<Vec<crate::attest::Signed>>;
     /// Makes every saved document durable.
