@@ -124,8 +124,11 @@ impl Snapshot {
             // no `data`, or not one map: the reading of the document decides
             return None;
         };
-        // `read_data` reads a root `data` map, not a table
-        if below.any(|(_, v)| v.len() != 1) || doc.object_type(obj).ok()? != ObjType::Map {
+        // `read_data` reads a root `data` map, not a table; and in a list it
+        // merges maps made concurrently under one key of an item's map,
+        // where a list read here shows the winner's only
+        let unsettled = |v: &[Val]| v.len() != 1 || matches!(v, [Val::List(_, items)] if map_in_map(items, false));
+        if below.any(|(_, v)| unsettled(v)) || doc.object_type(obj).ok()? != ObjType::Map {
             return None;
         }
         self.json(&data)
@@ -156,19 +159,9 @@ impl Snapshot {
             Some(_) if !map_or_none("transitions")? => return None,
             Some(_) => self.log(),
         };
-        let text = |k: &str| self.string(&[k]).map(String::from);
-        let envelope = match (text("kind"), text("key")) {
-            (Some(kind), Some(key)) => Some(crate::record::Envelope {
-                kind,
-                key,
-                id: text("id").unwrap_or_default(),
-                created_at: text("created_at").unwrap_or_default(),
-                created_by: text("created_by").unwrap_or_default(),
-            }),
-            _ => None,
-        };
         Some(crate::record::Outline {
-            envelope,
+            // read from `doc`: as values, bytes and a string look alike
+            envelope: crate::record::envelope(doc),
             live: self.get(&root("live")).is_some(),
             tombstone: map_or_none("tombstone")?,
             transitions,
@@ -231,6 +224,16 @@ pub fn differences<'a>(
         }
     }
     out
+}
+
+/// Whether JSON `items` (of a list) hold a map as the value of a map's key
+/// (`in_map`: `items` are such values themselves).
+fn map_in_map<'a>(items: impl IntoIterator<Item = &'a Value>, in_map: bool) -> bool {
+    items.into_iter().any(|v| match v {
+        Value::Object(m) => in_map || map_in_map(m.values(), true),
+        Value::Array(a) => map_in_map(a, false),
+        _ => false,
+    })
 }
 
 /// `val`, at a path of `depth` segments, as JSON; `rest` holds the paths
@@ -520,6 +523,25 @@ mod tests {
         other.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(ROOT, "key", "b").map(|_| ())).unwrap();
         doc.merge(&mut other).unwrap();
         assert_eq!(Snapshot::read(&doc, None).outline(&doc), None, "a key with concurrent values");
+
+        // a map inside an item's map in a list: left to the record's reading
+        // (it merges maps made concurrently there)
+        let mut d = Automerge::new();
+        let mut tx = d.transaction();
+        crate::record::create(&mut tx, "d", &env, &serde_json::json!({"l": [{"detail": {"a": 1}}]})).unwrap();
+        tx.commit();
+        assert_eq!(Snapshot::read(&d, None).settled_fields(&d), None);
+
+        // a key written as bytes is no record's key, though it reads as hex
+        let mut d = Automerge::new();
+        d.transact::<_, _, automerge::AutomergeError>(|tx| {
+            tx.put(ROOT, "kind", "edan")?;
+            tx.put(ROOT, "key", automerge::ScalarValue::Bytes(vec![0xab]))
+        })
+        .unwrap();
+        let outline = Snapshot::read(&d, None).outline(&d).unwrap();
+        assert_eq!(outline.envelope, None);
+        assert_eq!(outline, crate::record::Outline::of(&d));
 
         // `data` a table, a scalar, or absent: left to the record's reading
         for make in [ObjType::Table, ObjType::List] {

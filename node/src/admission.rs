@@ -187,12 +187,16 @@ pub(crate) fn admit(
     // whether the changes offered make a record: an empty change (one with
     // no operations, as automerge-repo's `repo.create()` makes first) is
     // admitted before the change that creates the record
-    let makes_record = || match incoming {
-        Some(d) => crate::record::envelope(d).is_some(),
-        None => {
-            let mut d = stored.cloned().unwrap_or_default();
-            d.apply_changes(new.iter().cloned()).is_ok() && crate::record::envelope(&d).is_some()
-        }
+    // (found once, when first asked)
+    let makes = std::cell::OnceCell::new();
+    let makes_record = || {
+        *makes.get_or_init(|| match incoming {
+            Some(d) => crate::record::envelope(d).is_some(),
+            None => {
+                let mut d = stored.cloned().unwrap_or_default();
+                d.apply_changes(new.iter().cloned()).is_ok() && crate::record::envelope(&d).is_some()
+            }
+        })
     };
     for (i, c) in new.iter().enumerate() {
         let hash = c.hash();
@@ -251,7 +255,7 @@ pub(crate) fn admit(
             }
         }
     }
-    if !is_record(&scratch, scratch_view.as_ref()) {
+    if crate::record::envelope(&scratch).is_none() {
         // what was admitted makes no record (empty changes whose creation
         // was refused, a key that is not a string): nothing to store, and
         // each is refused, so that its author hears why
@@ -283,17 +287,6 @@ pub(crate) fn admit(
     // edits to frozen figures become proposals: the caller records them
     let doc = if keep_sigs.is_empty() { stored.cloned() } else { Some(scratch) };
     Ok(Admitted { doc, whole: false, sigs: keep_sigs, refused, proposals: amendments, read: None })
-}
-
-/// Whether `doc` is an Ayni record (a kind and a key, as
-/// [`crate::record::envelope`] reads them); `view` is `doc` read as values,
-/// when at hand (one value at each says it without reading `doc` again).
-fn is_record(doc: &Automerge, view: Option<&Snapshot>) -> bool {
-    let one = |k: &str| view.and_then(|v| v.get(&[k.to_string()])).is_some_and(|vals| vals.len() == 1);
-    match view {
-        Some(v) if one("kind") && one("key") => v.string(&["kind"]).is_some() && v.string(&["key"]).is_some(),
-        _ => crate::record::envelope(doc).is_some(),
-    }
 }
 
 /// Who a change is by, for the audit: its gateway's client, or its actor.
@@ -434,7 +427,7 @@ fn judge_content(
         (&context_before, Snapshot::read(&trial, Some(&[c.hash()])))
     };
     let left = context.as_ref().unwrap_or(&trial);
-    if is_record(scratch, in_context.then_some(before)) && before.get(&["kind".to_string()]).is_none() {
+    if crate::record::envelope(scratch).is_some() && before.get(&["kind".to_string()]).is_none() {
         return Ok(Err("it creates the record again, beside the one it has".into()));
     }
     let permits = crate::permits::permits()?;
@@ -610,6 +603,33 @@ mod tests {
         later.empty_commit(Default::default());
         let a = judge(&p, Some(&full), &later, &signed(&later, &[&hq]));
         assert!(a.refused.is_empty() && a.sigs.len() == 1, "{:?}", a.refused);
+    }
+
+    #[test]
+    fn a_record_is_judged_alike_from_its_document_and_from_its_changes() {
+        let (hq, _, p) = hq_and_a_field_member_of_gaem_1();
+        let judge_changes = |doc: &Automerge| {
+            let sigs = signed(doc, &[&hq]);
+            let known = |h: &[u8; 32]| Ok(sigs.get(h).cloned());
+            let changes = doc.get_changes(&[]);
+            admit(&p, &doc_id(), None, Offered::Changes(&changes), &known, "test", NOW).unwrap()
+        };
+        // a record, whole from either
+        let doc = edan(&hq);
+        let (a, b) = (judge(&p, None, &doc, &signed(&doc, &[&hq])), judge_changes(&doc));
+        assert!(a.whole && b.whole && a.refused.is_empty() && b.refused.is_empty());
+        assert_eq!(a.doc.unwrap().get_heads(), b.doc.unwrap().get_heads());
+
+        // a key written as bytes (it reads as the hex of them) makes no record
+        let mut created = Automerge::new().with_actor(hq.public().actor_id());
+        let mut tx = created.transaction();
+        let env = crate::record::envelope(&doc).unwrap();
+        crate::record::create(&mut tx, "t", &env, &crate::record::fields(&doc)).unwrap();
+        tx.put(ROOT, "key", automerge::ScalarValue::Bytes(vec![0xab, 0xcd])).unwrap();
+        tx.commit();
+        for a in [judge(&p, None, &created, &signed(&created, &[&hq])), judge_changes(&created)] {
+            assert!(a.doc.is_none() && !a.refused.is_empty(), "{:?}", a.refused);
+        }
     }
 
     #[test]
