@@ -261,6 +261,22 @@ mod replication {
         assert_eq!((check["blobs"].as_u64(), check["missing_blobs"].as_array().unwrap().len()), (Some(1), 0));
     }
 
+    /// At 500 kbit/s a 256 KiB piece takes over 4 s to arrive: the stall
+    /// timeout (3 s) is about a link that goes quiet, not a slow one, on
+    /// either stream.
+    #[test]
+    fn a_photo_crosses_a_link_slower_than_a_piece_per_stall_timeout() {
+        let (hq, a, bytes, hash) = field_with_photo(300_000);
+        let served = hq.serve_with(&["--stall-timeout", "3"]);
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let proxy = rt.block_on(link::start(served.addr.parse().unwrap(), slow(500_000), 11));
+        let r = a.json(&["sync", &proxy.addr.to_string(), "--stall-timeout", "3"]);
+        assert_eq!((r["blobs"]["sent"].as_u64(), r["blobs"]["bytes_sent"].as_u64()), (Some(1), Some(bytes.len() as u64)), "{r}");
+        let back = hq.dir.path().join("back.jpg");
+        hq.ok(&["blob", "get", &hash, "-o", back.to_str().unwrap()]);
+        assert_eq!(std::fs::read(&back).unwrap(), bytes);
+    }
+
     #[test]
     fn a_tampered_blob_is_refused_whole_and_a_node_may_decline_blobs() {
         let (hq, a, _bytes, hash) = field_with_photo(600_000);

@@ -66,21 +66,15 @@ fn protocol(peer: &str, what: String) -> NetError {
     NetError::Sync { peer: peer.to_string(), source: SyncError::Protocol(format!("blob stream: {what}")) }
 }
 
+/// One blob frame, with the session's stall timer: a piece on a slow link
+/// takes longer than the timeout to arrive, and that is not a stall while
+/// its bytes keep coming.
 async fn read(recv: &mut quinn::RecvStream, stall: Duration, peer: &str) -> Result<Option<BlobFrame>, NetError> {
-    let stalled = || NetError::Stalled { peer: peer.to_string(), secs: stall.as_secs() };
-    let mut prefix = [0u8; 4];
-    match tokio::time::timeout(stall, recv.read_exact(&mut prefix)).await {
-        Err(_) => return Err(stalled()),
-        Ok(Err(quinn::ReadExactError::FinishedEarly(0))) => return Ok(None),
-        Ok(Err(e)) => return Err(protocol(peer, e.to_string())),
-        Ok(Ok(())) => {}
-    }
-    let len = BlobFrame::body_len(prefix).map_err(|e| protocol(peer, e.to_string()))?;
-    let mut body = vec![0; len];
-    match tokio::time::timeout(stall, recv.read_exact(&mut body)).await {
-        Err(_) => Err(stalled()),
-        Ok(Err(e)) => Err(protocol(peer, e.to_string())),
-        Ok(Ok(())) => BlobFrame::decode(&body).map(Some).map_err(|e| protocol(peer, e.to_string())),
+    let body_len = |p| BlobFrame::body_len(p).map_err(|e| SyncError::Protocol(format!("blob stream: {e}")));
+    match session::read_prefixed(recv, stall, body_len).await {
+        Ok(Some(body)) => BlobFrame::decode(&body).map(Some).map_err(|e| protocol(peer, e.to_string())),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.into_net(peer, stall)),
     }
 }
 
@@ -99,9 +93,27 @@ async fn write(send: &mut quinn::SendStream, frame: &BlobFrame, stall: Duration,
     Ok(bytes.len() as u64)
 }
 
-/// Runs one blob exchange on its stream (both sides alike).
+/// Runs one blob exchange on its stream (both sides alike). An exchange
+/// that fails resets our end: dropped unfinished, quinn would finish it,
+/// and the peer would take that for "all you sent has arrived".
 pub(super) async fn run_blobs(
     engine: &Engine,
+    conn: &quinn::Connection,
+    send: &mut quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+    peer: &str,
+    config: &NetConfig,
+) -> Result<BlobStats, NetError> {
+    let outcome = exchange(engine, conn, send, recv, peer, config).await;
+    if outcome.is_err() {
+        let _ = send.reset(1u32.into());
+    }
+    outcome
+}
+
+async fn exchange(
+    engine: &Engine,
+    conn: &quinn::Connection,
     send: &mut quinn::SendStream,
     recv: &mut quinn::RecvStream,
     peer: &str,
@@ -218,13 +230,41 @@ pub(super) async fn run_blobs(
     // our end says "all you sent has arrived"; the peer's end says the
     // same of what we sent, so neither side closes with pieces in flight
     let _ = send.finish();
-    match read(recv, stall, peer).await? {
-        None => {}
-        Some(other) => return Err(protocol(peer, format!("{other:?} after Done"))),
-    }
+    peer_end(conn, recv, stall, peer).await?;
     // and until the peer has our end: the side that closes the connection
     // next must not close it on an end still in flight (the peer would see
     // "connection lost" where the exchange had ended)
     let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
     Ok(BlobStats { sent: sent.sent, bytes_sent: sent.bytes_sent, ..received })
+}
+
+/// Waits for the peer's end of the stream, which it sends once all we sent
+/// has arrived. On a slow link that takes longer than the stall timeout
+/// while nothing comes on this stream, only the peer's acknowledgements of
+/// what it is taking: here a stall is no datagram at all from the peer.
+async fn peer_end(
+    conn: &quinn::Connection,
+    recv: &mut quinn::RecvStream,
+    stall: Duration,
+    peer: &str,
+) -> Result<(), NetError> {
+    let mut heard = conn.stats().udp_rx.datagrams;
+    loop {
+        // `read` is cancel-safe: a timeout loses no byte
+        match tokio::time::timeout(stall, recv.read(&mut [0u8; 1])).await {
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(_))) => return Err(protocol(peer, "bytes after Done".into())),
+            Ok(Err(quinn::ReadError::ConnectionLost(reason))) => {
+                return Err(NetError::Lost { peer: peer.to_string(), reason })
+            }
+            Ok(Err(e)) => return Err(protocol(peer, e.to_string())),
+            Err(_) => {
+                let now = conn.stats().udp_rx.datagrams;
+                if now == heard {
+                    return Err(NetError::Stalled { peer: peer.to_string(), secs: stall.as_secs() });
+                }
+                heard = now;
+            }
+        }
+    }
 }

@@ -398,7 +398,7 @@ impl Endpoint {
             Ok((s, io)) if s.version >= BLOB_STREAM_VERSION => {
                 let blobs = async {
                     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| connect_err(handshake_reason(&e)))?;
-                    blobs::run_blobs(&self.engine, &mut send, &mut recv, &peer.to_string(), &config).await
+                    blobs::run_blobs(&self.engine, &conn, &mut send, &mut recv, &peer.to_string(), &config).await
                 }
                 .await;
                 blobs.map(|b| (s, io, b))
@@ -524,7 +524,7 @@ impl Endpoint {
                 // the initiator opens the blob stream once it has our end
                 match tokio::time::timeout(self.config.stall_timeout, conn.accept_bi()).await {
                     Ok(Ok((mut bsend, mut brecv))) => {
-                        blobs::run_blobs(&self.engine, &mut bsend, &mut brecv, &peer.to_string(), &self.config)
+                        blobs::run_blobs(&self.engine, &conn, &mut bsend, &mut brecv, &peer.to_string(), &self.config)
                             .await
                             .map(|_| ())
                     }

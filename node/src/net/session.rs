@@ -23,50 +23,77 @@ const PART_BYTES: usize = 256 * 1024;
 /// under 3 s even at 50 kbit/s, so only a peer that takes nothing stalls.
 const WRITE_CHUNK: usize = 16 * 1024;
 
-/// Reads one frame. `Err(Stalled)` when no byte arrives for `stall`: a
-/// large frame on a slow link is not a stall as long as bytes keep coming.
-/// The body grows as bytes arrive, so a hostile length prefix costs no
-/// memory up front.
-async fn read_frame<R: AsyncRead + Unpin>(
+/// Reads one frame's length prefix and body; `Ok(None)` when the stream
+/// ended before a frame. `Err(Stalled)` when no byte arrives for `stall`: a
+/// large frame on a slow link is not a stall as long as bytes keep coming
+/// (the timer starts again with every read that brings some). The body
+/// grows as bytes arrive, so a hostile length prefix costs no memory up
+/// front. `body_len` judges the prefix (each stream has its own limit).
+/// Shared by the replication session and the blob stream.
+pub(super) async fn read_prefixed<R: AsyncRead + Unpin>(
     recv: &mut R,
-    io: &mut Io,
     stall: Duration,
-) -> Result<Option<Frame>, ReadError> {
+    body_len: impl FnOnce([u8; 4]) -> Result<usize, SyncError>,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    let truncated = || ReadError::Sync(WireError::Truncated("stream ended mid-frame").into());
     let mut prefix = [0u8; 4];
     let mut got = 0;
     while got < 4 {
         match tokio::time::timeout(stall, recv.read(&mut prefix[got..])).await {
             Err(_) => return Err(ReadError::Stalled),
             Ok(Ok(0)) if got == 0 => return Ok(None),
-            Ok(Ok(0)) => return Err(ReadError::Sync(WireError::Truncated("stream ended mid-frame").into())),
+            Ok(Ok(0)) => return Err(truncated()),
             Ok(Ok(n)) => got += n,
             Ok(Err(e)) => return Err(ReadError::from(e)),
         }
     }
-    let len = Frame::body_len(prefix).map_err(|e| ReadError::Sync(e.into()))?;
+    let len = body_len(prefix).map_err(ReadError::Sync)?;
     let mut body = Vec::with_capacity(len.min(1 << 16));
     let mut chunk = vec![0u8; len.min(1 << 16)];
     while body.len() < len {
         let want = (len - body.len()).min(chunk.len());
         match tokio::time::timeout(stall, recv.read(&mut chunk[..want])).await {
             Err(_) => return Err(ReadError::Stalled),
-            Ok(Ok(0)) => return Err(ReadError::Sync(WireError::Truncated("stream ended mid-frame").into())),
+            Ok(Ok(0)) => return Err(truncated()),
             Ok(Ok(n)) => body.extend_from_slice(&chunk[..n]),
             Ok(Err(e)) => return Err(ReadError::from(e)),
         }
     }
-    io.received += 4 + len as u64;
+    Ok(Some(body))
+}
+
+/// Reads one replication frame ([`read_prefixed`]).
+async fn read_frame<R: AsyncRead + Unpin>(
+    recv: &mut R,
+    io: &mut Io,
+    stall: Duration,
+) -> Result<Option<Frame>, ReadError> {
+    let Some(body) = read_prefixed(recv, stall, |p| Frame::body_len(p).map_err(SyncError::from)).await? else {
+        return Ok(None);
+    };
+    io.received += 4 + body.len() as u64;
     Frame::decode(&body).map(Some).map_err(|e| ReadError::Sync(e.into()))
 }
 
 /// Why no frame was read.
-enum ReadError {
+pub(super) enum ReadError {
     /// Nothing arrived for the stall timeout.
     Stalled,
     /// The connection ended.
     Lost(quinn::ConnectionError),
     /// The stream broke or the bytes are not a frame.
     Sync(SyncError),
+}
+
+impl ReadError {
+    /// As the session reports it: who stalled, was lost or broke the protocol.
+    pub(super) fn into_net(self, peer: &str, stall: Duration) -> NetError {
+        match self {
+            ReadError::Stalled => NetError::Stalled { peer: peer.to_string(), secs: stall.as_secs() },
+            ReadError::Lost(reason) => NetError::Lost { peer: peer.to_string(), reason },
+            ReadError::Sync(source) => NetError::Sync { peer: peer.to_string(), source },
+        }
+    }
 }
 
 impl From<std::io::Error> for ReadError {
@@ -160,13 +187,7 @@ pub(super) async fn run_session<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
                     Ok(frame) => frame,
                     Err(e) => {
                         commit(engine, peer).await?;
-                        return Err(match e {
-                            ReadError::Stalled => {
-                                NetError::Stalled { peer: peer.to_string(), secs: config.stall_timeout.as_secs() }
-                            }
-                            ReadError::Lost(reason) => NetError::Lost { peer: peer.to_string(), reason },
-                            ReadError::Sync(e) => sync_err(e),
-                        });
+                        return Err(e.into_net(peer, config.stall_timeout));
                     }
                 };
                 let Some(frame) = frame else {
