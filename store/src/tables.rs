@@ -25,7 +25,9 @@ pub enum Table {
     /// node knows of a peer (JSON).
     Peers,
     /// `q:` node ID → the replication summary a peer held at the last
-    /// completed sync or bundle (zstd of id(16) + state hash(16) pairs).
+    /// completed sync or bundle (zstd of id(16) + state hash(16) pairs);
+    /// `q:` node ID `.sha256` → the SHA-256 of those pairs (compared after
+    /// each sync, so an unchanged summary is neither decoded nor written).
     PeerSummaries,
     /// `cl:` client name → a client token, its secret hashed (JSON).
     Clients,

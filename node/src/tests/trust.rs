@@ -628,3 +628,28 @@ fn a_deleted_record_is_still_judged_and_its_tombstone_holds_only_when_and_who() 
     n.hq.delete("person:ana").unwrap();
     assert!(n.c.merge_document(&id, &n.hq.document_bytes("person:ana").unwrap()).unwrap().deleted);
 }
+
+#[test]
+fn a_peers_summary_is_rewritten_only_when_what_it_holds_changed() {
+    let n = net();
+    n.hq.add("team", Some("H"), json!({"name": "H"})).unwrap();
+    let peer = n.a.id();
+    let row = |key: String| n.hq.store().row(Table::PeerSummaries, &key).unwrap();
+    let digest = || row(format!("{peer}.sha256"));
+    let since = || n.hq.export_bundle(Some(peer)).unwrap().1.documents_changed;
+    assert!(since() > 0, "nothing recorded yet: everything goes");
+    n.hq.remember_peer_state(&peer).unwrap();
+    let (summary, first) = (row(peer.to_string()), digest());
+    assert_eq!(first.as_ref().map(|d| d.len()), Some(32));
+    assert_eq!(since(), 0, "the peer holds everything");
+    // nothing changed: both rows as they were
+    n.hq.remember_peer_state(&peer).unwrap();
+    assert_eq!((row(peer.to_string()), digest()), (summary.clone(), first.clone()));
+    // a record changed: the summary and its digest follow
+    n.hq.set("team:H", &[("name".into(), json!("H2"))]).unwrap();
+    assert_eq!(since(), 1);
+    n.hq.remember_peer_state(&peer).unwrap();
+    assert_ne!(digest(), first);
+    assert_ne!(row(peer.to_string()), summary);
+    assert_eq!(since(), 0);
+}
