@@ -221,14 +221,15 @@ fn decode(bytes: &[u8]) -> Option<Summary> {
     if items.len() != n.checked_mul(32)? {
         return None;
     }
-    let items = items
-        .chunks_exact(32)
-        .map(|c| {
-            let (id, h) = c.split_at(16);
-            Some((DocumentId::from_bytes(id.try_into().ok()?), <[u8; 16]>::try_from(h).ok()?))
-        })
-        .collect::<Option<BTreeMap<_, _>>>()?;
-    Some(Summary { items, position, last, saved: Some(position), nonce })
+    // into a vector of its exact size first (collecting through `Option`
+    // grows one by doubling), then the map, built in one pass from items
+    // already in order
+    let mut pairs = Vec::with_capacity(n);
+    for c in items.chunks_exact(32) {
+        let (id, h) = c.split_at(16);
+        pairs.push((DocumentId::from_bytes(id.try_into().ok()?), <[u8; 16]>::try_from(h).ok()?));
+    }
+    Some(Summary { items: BTreeMap::from_iter(pairs), position, last, saved: Some(position), nonce })
 }
 
 #[cfg(test)]
