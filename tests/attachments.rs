@@ -186,7 +186,7 @@ mod replication {
     use super::*;
     use std::time::{Duration, Instant};
     use support::link::{self, Profile};
-    use support::network;
+    use support::{network, Served};
 
     fn slow(rate_bps: u64) -> Profile {
         Profile {
@@ -219,12 +219,19 @@ mod replication {
         (hq, a, bytes, hash)
     }
 
+    /// HQ serving with a 3 s stall timeout, reached through a link of
+    /// `rate_bps` (the link lives on the runtime returned with it).
+    fn behind_slow_link(hq: &Ayni, rate_bps: u64, seed: u64) -> (Served, tokio::runtime::Runtime, link::Link) {
+        let served = hq.serve_with(&["--stall-timeout", "3"]);
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let proxy = rt.block_on(link::start(served.addr.parse().unwrap(), slow(rate_bps), seed));
+        (served, rt, proxy)
+    }
+
     #[test]
     fn blobs_follow_their_records_and_a_cut_transfer_resumes_where_it_stopped() {
         let (hq, a, bytes, hash) = field_with_photo(1_500_000);
-        let served = hq.serve_with(&["--stall-timeout", "3"]);
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let proxy = rt.block_on(link::start(served.addr.parse().unwrap(), slow(1_000_000), 7));
+        let (served, _rt, proxy) = behind_slow_link(&hq, 1_000_000, 7);
         // sync through a 1 Mbit/s link; cut it once part of the photo is kept
         let child = a
             .cmd(&["--json", "sync", &proxy.addr.to_string(), "--stall-timeout", "3"])
@@ -267,9 +274,7 @@ mod replication {
     #[test]
     fn a_photo_crosses_a_link_slower_than_a_piece_per_stall_timeout() {
         let (hq, a, bytes, hash) = field_with_photo(300_000);
-        let served = hq.serve_with(&["--stall-timeout", "3"]);
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let proxy = rt.block_on(link::start(served.addr.parse().unwrap(), slow(500_000), 11));
+        let (_served, _rt, proxy) = behind_slow_link(&hq, 500_000, 11);
         let r = a.json(&["sync", &proxy.addr.to_string(), "--stall-timeout", "3"]);
         assert_eq!((r["blobs"]["sent"].as_u64(), r["blobs"]["bytes_sent"].as_u64()), (Some(1), Some(bytes.len() as u64)), "{r}");
         let back = hq.dir.path().join("back.jpg");

@@ -230,31 +230,37 @@ async fn exchange(
     // our end says "all you sent has arrived"; the peer's end says the
     // same of what we sent, so neither side closes with pieces in flight
     let _ = send.finish();
-    peer_end(conn, recv, stall, peer).await?;
-    // and until the peer has our end: the side that closes the connection
-    // next must not close it on an end still in flight (the peer would see
-    // "connection lost" where the exchange had ended)
-    let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+    peer_end(conn, send, recv, stall, peer).await?;
     Ok(BlobStats { sent: sent.sent, bytes_sent: sent.bytes_sent, ..received })
 }
 
-/// Waits for the peer's end of the stream, which it sends once all we sent
-/// has arrived. On a slow link that takes longer than the stall timeout
-/// while nothing comes on this stream, only the peer's acknowledgements of
-/// what it is taking: here a stall is no datagram at all from the peer.
+/// Waits until the peer has all we sent and our end, then for its end.
+///
+/// First our bytes acknowledged: on a slow link that takes longer than the
+/// stall timeout while nothing comes on the stream, only the peer's
+/// acknowledgements, so here a stall is no datagram at all from the peer.
+/// It ends however the peer's application behaves, because what is left
+/// to acknowledge fits in the peer's receive window (each write waited for
+/// room in it under the stall timer). Then the peer's end, which it sends
+/// once it has read ours, under the stall timer of any frame. The side
+/// that closes the connection next must not close it on an end still in
+/// flight: the peer would see "connection lost" where the exchange had
+/// ended.
 async fn peer_end(
     conn: &quinn::Connection,
+    send: &quinn::SendStream,
     recv: &mut quinn::RecvStream,
     stall: Duration,
     peer: &str,
 ) -> Result<(), NetError> {
+    let acknowledged = send.stopped();
+    tokio::pin!(acknowledged);
     let mut heard = conn.stats().udp_rx.datagrams;
     loop {
-        // `read` is cancel-safe: a timeout loses no byte
-        match tokio::time::timeout(stall, recv.read(&mut [0u8; 1])).await {
-            Ok(Ok(None)) => return Ok(()),
-            Ok(Ok(Some(_))) => return Err(protocol(peer, "bytes after Done".into())),
-            Ok(Err(quinn::ReadError::ConnectionLost(reason))) => {
+        match tokio::time::timeout(stall, &mut acknowledged).await {
+            // all acknowledged, or the peer stopped reading (its end says why)
+            Ok(Ok(_)) => break,
+            Ok(Err(quinn::StoppedError::ConnectionLost(reason))) => {
                 return Err(NetError::Lost { peer: peer.to_string(), reason })
             }
             Ok(Err(e)) => return Err(protocol(peer, e.to_string())),
@@ -266,5 +272,9 @@ async fn peer_end(
                 heard = now;
             }
         }
+    }
+    match read(recv, stall, peer).await? {
+        None => Ok(()),
+        Some(other) => Err(protocol(peer, format!("{other:?} after Done"))),
     }
 }
