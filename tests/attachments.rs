@@ -269,8 +269,7 @@ mod replication {
     }
 
     /// At 500 kbit/s a 256 KiB piece takes over 4 s to arrive: the stall
-    /// timeout (3 s) is about a link that goes quiet, not a slow one, on
-    /// either stream.
+    /// timeout (3 s) is about a link that goes quiet, not a slow one.
     #[test]
     fn a_photo_crosses_a_link_slower_than_a_piece_per_stall_timeout() {
         let (hq, a, bytes, hash) = field_with_photo(300_000);

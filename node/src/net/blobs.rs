@@ -70,10 +70,11 @@ fn protocol(peer: &str, what: String) -> NetError {
 /// takes longer than the timeout to arrive, and that is not a stall while
 /// its bytes keep coming.
 async fn read(recv: &mut quinn::RecvStream, stall: Duration, peer: &str) -> Result<Option<BlobFrame>, NetError> {
-    let body_len = |p| BlobFrame::body_len(p).map_err(|e| SyncError::Protocol(format!("blob stream: {e}")));
+    let body_len = |p| BlobFrame::body_len(p).map_err(|e| SyncError::Protocol(e.to_string()));
     match session::read_prefixed(recv, stall, body_len).await {
         Ok(Some(body)) => BlobFrame::decode(&body).map(Some).map_err(|e| protocol(peer, e.to_string())),
         Ok(None) => Ok(None),
+        Err(session::ReadError::Sync(e)) => Err(protocol(peer, e.to_string())),
         Err(e) => Err(e.into_net(peer, stall)),
     }
 }
@@ -238,14 +239,15 @@ async fn exchange(
 ///
 /// First our bytes acknowledged: on a slow link that takes longer than the
 /// stall timeout while nothing comes on the stream, only the peer's
-/// acknowledgements, so here a stall is no datagram at all from the peer.
-/// It ends however the peer's application behaves, because what is left
-/// to acknowledge fits in the peer's receive window (each write waited for
-/// room in it under the stall timer). Then the peer's end, which it sends
-/// once it has read ours, under the stall timer of any frame. The side
-/// that closes the connection next must not close it on an end still in
-/// flight: the peer would see "connection lost" where the exchange had
-/// ended.
+/// acknowledgements, so here a stall is a whole stall period without any
+/// datagram from the peer. It ends however the peer's application
+/// behaves, because what is left to acknowledge fits in the peer's receive
+/// window (each write waited for room in it under the stall timer); a
+/// peer that closed the connection as done (code 0) has read our `Done`.
+/// Then the peer's end, which it sends once it has read our `Done`, under
+/// the stall timer of any frame. The side that closes the connection next
+/// must not close it on an end still in flight: the peer would see
+/// "connection lost" where the exchange had ended.
 async fn peer_end(
     conn: &quinn::Connection,
     send: &quinn::SendStream,
@@ -260,6 +262,12 @@ async fn peer_end(
         match tokio::time::timeout(stall, &mut acknowledged).await {
             // all acknowledged, or the peer stopped reading (its end says why)
             Ok(Ok(_)) => break,
+            // closed as done before our acknowledgements got back to us
+            Ok(Err(quinn::StoppedError::ConnectionLost(quinn::ConnectionError::ApplicationClosed(c))))
+                if c.error_code == 0u32.into() =>
+            {
+                break
+            }
             Ok(Err(quinn::StoppedError::ConnectionLost(reason))) => {
                 return Err(NetError::Lost { peer: peer.to_string(), reason })
             }

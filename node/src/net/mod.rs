@@ -416,13 +416,14 @@ impl Endpoint {
                     self.record_sync(peer, addr.to_string()).await;
                 }
                 // a refusal of our certificate arrives as a closed connection
-                // once the stream is in use: report it as what it is
+                // once the stream is in use: report it as what it is (not
+                // once the documents synced: the peer let us in)
                 let e = match e {
                     NetError::Lost {
                         reason:
                             r @ (quinn::ConnectionError::ConnectionClosed(_) | quinn::ConnectionError::TransportError(_)),
                         ..
-                    } => NetError::Connect { addr, reason: handshake_reason(&r) },
+                    } if !documents_synced => NetError::Connect { addr, reason: handshake_reason(&r) },
                     e => e,
                 };
                 let error = e.to_string();

@@ -642,9 +642,12 @@ fn a_peers_summary_is_rewritten_only_when_what_it_holds_changed() {
     let (summary, first) = (row(peer.to_string()), digest());
     assert_eq!(first.as_ref().map(|d| d.len()), Some(32));
     assert_eq!(since(), 0, "the peer holds everything");
-    // nothing changed: both rows as they were
+    // nothing changed: nothing written (a marker in the summary's place
+    // stays, where a rewrite would replace it)
+    n.hq.writer().put(Table::PeerSummaries, &peer.to_string(), b"marker").unwrap();
     n.hq.remember_peer_state(&peer).unwrap();
-    assert_eq!((row(peer.to_string()), digest()), (summary.clone(), first.clone()));
+    assert_eq!((row(peer.to_string()), digest()), (Some(b"marker".to_vec()), first.clone()));
+    n.hq.writer().put(Table::PeerSummaries, &peer.to_string(), summary.as_deref().unwrap()).unwrap();
     // a record changed: the summary and its digest follow
     n.hq.set("team:H", &[("name".into(), json!("H2"))]).unwrap();
     assert_eq!(since(), 1);
