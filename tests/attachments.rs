@@ -275,7 +275,11 @@ mod replication {
         let (hq, a, bytes, hash) = field_with_photo(300_000);
         let (_served, _rt, proxy) = behind_slow_link(&hq, 500_000, 11);
         let r = a.json(&["sync", &proxy.addr.to_string(), "--stall-timeout", "3"]);
-        assert_eq!((r["blobs"]["sent"].as_u64(), r["blobs"]["bytes_sent"].as_u64()), (Some(1), Some(bytes.len() as u64)), "{r}");
+        assert_eq!(
+            (r["blobs"]["sent"].as_u64(), r["blobs"]["bytes_sent"].as_u64()),
+            (Some(1), Some(bytes.len() as u64)),
+            "{r}"
+        );
         let back = hq.dir.path().join("back.jpg");
         hq.ok(&["blob", "get", &hash, "-o", back.to_str().unwrap()]);
         assert_eq!(std::fs::read(&back).unwrap(), bytes);
