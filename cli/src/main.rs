@@ -482,7 +482,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
                 out.stream_records(false, |each| stream(records, each))?;
             } else {
                 let title = node.kind(&kind)?.title_field.clone();
-                out.list(&records.collect::<ayni_node::Result<Vec<_>>>()?, title.as_deref())?;
+                out.list(records, title.as_deref())?;
             }
         }
         Command::Delete { reference } => out.record(&wait(node.delete(&NODE, &reference))?)?,

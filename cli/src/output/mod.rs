@@ -236,20 +236,28 @@ impl Out {
         })
     }
 
-    pub fn list(&mut self, records: &[Record], title: Option<&str>) -> Result<()> {
-        self.emit(&records, || {
-            let mut t = table(&["key", "status", title.unwrap_or("title"), "id", "!"]);
-            for r in records {
-                t.add_row(vec![
-                    r.key.clone(),
-                    r.status.clone().unwrap_or_default(),
-                    r.title.clone().unwrap_or_default(),
-                    r.id.clone(),
-                    if r.conflicts > 0 { format!("⚠{}", r.conflicts) } else { String::new() },
-                ]);
-            }
-            format!("{t}\n{} record(s)\n", records.len())
-        })
+    /// A listing as a table, built row by row from the stream: only the
+    /// five cells of each record are kept (a table needs every row to size
+    /// its columns), never the records themselves.
+    pub fn list(
+        &mut self,
+        records: impl Iterator<Item = ayni_node::Result<Record>>,
+        title: Option<&str>,
+    ) -> Result<()> {
+        let mut t = table(&["key", "status", title.unwrap_or("title"), "id", "!"]);
+        let mut n = 0usize;
+        for r in records {
+            let r = r?;
+            t.add_row(vec![
+                r.key,
+                r.status.unwrap_or_default(),
+                r.title.unwrap_or_default(),
+                r.id,
+                if r.conflicts > 0 { format!("⚠{}", r.conflicts) } else { String::new() },
+            ]);
+            n += 1;
+        }
+        self.write(&format!("{t}\n{n} record(s)\n"))
     }
 
     /// A record's history; in text, references in the messages named.
