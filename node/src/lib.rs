@@ -76,6 +76,7 @@ pub mod seed;
 pub mod situation;
 pub mod status;
 pub mod submissions;
+mod sync_store;
 pub mod tables;
 #[cfg(test)]
 mod tests;

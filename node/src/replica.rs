@@ -1,5 +1,6 @@
-//! The node as replication sees it: the [`DocStore`] a sync session works
-//! on, the network this node belongs to, memberships and peers.
+//! The node as replication sees it: the network this node belongs to,
+//! memberships and peers (the store a sync session works on is
+//! `sync_store`).
 //!
 //! Owns: enrolment (found a network, enrol, join), the membership set that
 //! replicates with every sync, the peer list. Must never: accept a
@@ -9,17 +10,13 @@
 use crate::store::Table;
 use std::collections::HashMap;
 
-use automerge::Automerge;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::attest::{Proof, Signed};
 use crate::error::{Error, Result};
-use crate::id::DocumentId;
 use crate::identity::NodeId;
 use crate::network::{self, Membership, NetworkInfo, Revocation, RevocationPayload, Role};
 use crate::node::{Node, Reader};
-use crate::sync::DocStore;
 
 /// What this node knows of a peer.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -55,13 +52,6 @@ pub struct Served {
     pub listen: Option<String>,
     /// The HTTP API's URL.
     pub http: Option<String>,
-}
-
-/// The node's store as one sync session sees it.
-pub struct SyncStore<'a> {
-    node: &'a Node,
-    /// Who the documents come from (for the audit log).
-    from: String,
 }
 
 impl Reader {
@@ -130,52 +120,6 @@ impl Reader {
             out.push(p);
         }
         Ok(out)
-    }
-}
-
-impl Node {
-    /// Stores a document that gained changes from a peer: merged into the
-    /// stored copy under a lock, so concurrent sessions never lose each
-    /// other's changes, admitting only signed changes of members (see
-    /// `trust`). Refuses documents that are not Ayni records. Returns how
-    /// many changes were refused.
-    fn save_synced(
-        &self,
-        id: &DocumentId,
-        doc: &Automerge,
-        received: Option<&[u8]>,
-        sigs: &HashMap<[u8; 32], Proof>,
-        from: &str,
-    ) -> Result<usize> {
-        let _guard = self.write_lock();
-        let outcome = self.ingest(id, doc.clone(), sigs, from)?;
-        self.write_synced(outcome, received)
-    }
-
-    /// [`Node::save_synced`] for a document new to this node, from its
-    /// changes as they arrived (`received`, concatenated).
-    fn save_synced_changes(
-        &self,
-        id: &DocumentId,
-        changes: &[automerge::Change],
-        received: &[u8],
-        sigs: &HashMap<[u8; 32], Proof>,
-        from: &str,
-    ) -> Result<usize> {
-        let _guard = self.write_lock();
-        let outcome = self.ingest_changes(id, changes, sigs, from)?;
-        self.write_synced(outcome, Some(received))
-    }
-
-    /// Writes what ingest decided (durable at the session's next commit);
-    /// returns how many changes were refused. The caller holds the lock.
-    fn write_synced(&self, outcome: crate::ingest::Outcome, received: Option<&[u8]>) -> Result<usize> {
-        if let Some(mut ing) = outcome.ingested {
-            let mut saved = vec![];
-            let write = self.ingest_write(&mut ing, received, &mut saved)?;
-            self.writer().write_deferred(&[write])?;
-        }
-        Ok(outcome.refused)
     }
 }
 
@@ -471,62 +415,5 @@ impl Node {
         f(&mut info);
         self.writer().put_json(Table::Peers, &name, &info)?;
         Ok(info)
-    }
-
-    /// This node's store, as a sync session with `from` sees it.
-    pub fn sync_store(&self, from: &str) -> SyncStore<'_> {
-        SyncStore { node: self, from: from.to_string() }
-    }
-}
-
-impl DocStore for SyncStore<'_> {
-    fn items(&self) -> Result<Vec<(DocumentId, [u8; 16])>> {
-        self.node.store().summary()
-    }
-
-    fn load(&self, id: &DocumentId) -> Result<Option<Automerge>> {
-        self.node.store().load(id)
-    }
-
-    fn save(
-        &mut self,
-        id: &DocumentId,
-        doc: &Automerge,
-        received: Option<&[u8]>,
-        sigs: &HashMap<[u8; 32], Proof>,
-    ) -> Result<usize> {
-        self.node.save_synced(id, doc, received, sigs, &self.from)
-    }
-
-    fn save_new(
-        &mut self,
-        id: &DocumentId,
-        changes: &[automerge::Change],
-        received: &[u8],
-        sigs: &HashMap<[u8; 32], Proof>,
-    ) -> Result<usize> {
-        self.node.save_synced_changes(id, changes, received, sigs, &self.from)
-    }
-
-    fn signatures(&self, hashes: &[automerge::ChangeHash]) -> Result<Vec<Signed>> {
-        self.node.signatures_of(hashes)
-    }
-
-    fn commit(&mut self) -> Result<()> {
-        self.node.writer().make_durable()
-    }
-
-    fn members(&self) -> Result<Vec<Vec<u8>>> {
-        self.node.membership_records()
-    }
-
-    fn add_member(&mut self, token: &[u8]) -> Result<bool> {
-        match self.node.accept_member(token) {
-            Ok(new) => Ok(new),
-            Err(e) => {
-                tracing::warn!("ignoring a membership record from the peer: {e}");
-                Ok(false)
-            }
-        }
     }
 }

@@ -244,7 +244,7 @@ pub(super) async fn run_session<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
 /// commits, if there was one.
 fn feed(
     session: &mut Session,
-    store: &mut crate::replica::SyncStore<'_>,
+    store: &mut crate::sync_store::SyncStore<'_>,
     frame: Frame,
     handled: &mut usize,
     progress: &AtomicU64,
@@ -273,6 +273,9 @@ fn feed(
     });
     if outcome.is_err() {
         store.commit()?;
+    } else {
+        // the frame's documents, in one batch: durable at the next commit
+        store.write_pending()?;
     }
     outcome.map(|()| durable)
 }

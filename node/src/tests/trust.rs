@@ -656,3 +656,60 @@ fn a_peers_summary_is_rewritten_only_when_what_it_holds_changed() {
     assert_ne!(row(peer.to_string()), summary);
     assert_eq!(since(), 0);
 }
+
+/// A document as a session receives it: the document and its proofs.
+fn as_received(bytes: &[u8]) -> (Automerge, std::collections::HashMap<[u8; 32], crate::attest::Proof>) {
+    let (mut sigs, mut doc) = (Collector::default(), Automerge::new());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
+        if let Some(Frame::DocFull(id, raw)) = sigs.take(Frame::decode(&rest[4..4 + len]).unwrap()) {
+            doc = Automerge::load(&raw).unwrap();
+            sigs.arrived(&id, || Ok(sigs::document_hashes(&doc))).unwrap();
+        }
+        rest = &rest[4 + len..];
+    }
+    (doc, sigs.by_hash().clone())
+}
+
+#[test]
+fn a_frames_documents_are_written_together_and_what_waits_counts_for_what_follows() {
+    use crate::sync::DocStore;
+    let n = net();
+    n.hq.seed().unwrap();
+    let a_id = n.a.id().to_string();
+    n.hq.set("team:GAEM-1", &[("node_ids".into(), json!([a_id]))]).unwrap();
+    let ev = n.hq.get("event:ev-sama").unwrap().id;
+    n.hq.add(
+        "edan",
+        Some("edan-draft"),
+        json!({"event_id": ev, "edan_type": "preliminar", "tallies": {"z1": {"GAEM-1": {"dead": 0}}}}),
+    )
+    .unwrap();
+    // C holds the draft, not the team that puts A in GAEM-1
+    let draft: DocumentId = n.hq.get("edan:edan-draft").unwrap().id.parse().unwrap();
+    n.c.merge_document(&draft, &n.hq.document_bytes("edan:edan-draft").unwrap()).unwrap();
+    let team: DocumentId = n.hq.get("team:GAEM-1").unwrap().id.parse().unwrap();
+    let (team_doc, team_sigs) = as_received(&n.hq.document_bytes("team:GAEM-1").unwrap());
+    let (_, bytes) = rogue_edit(&n, "edan:edan-draft", |tx, data| {
+        let t = tx.get(data, "tallies").unwrap().unwrap().1;
+        let z = tx.get(&t, "z1").unwrap().unwrap().1;
+        let g = tx.get(&z, "GAEM-1").unwrap().unwrap().1;
+        tx.put(&g, "injured", 5).unwrap();
+    });
+    let (edit, edit_sigs) = as_received(&bytes);
+
+    // one frame's job: the team, then A's edit of its team's tallies
+    let mut store = n.c.sync_store("hq");
+    assert_eq!(store.save(&team, &team_doc, None, &team_sigs).unwrap(), 0);
+    assert_eq!(store.save(&draft, &edit, None, &edit_sigs).unwrap(), 0, "the team counts before the frame ends");
+    // the edit waits for the frame's batch; the session reading it back sees it
+    assert_eq!(n.c.get("edan:edan-draft").unwrap().fields["tallies"]["z1"]["GAEM-1"].get("injured"), None);
+    assert_eq!(store.load(&draft).unwrap().unwrap().get_heads(), edit.get_heads());
+    // the same document again in the same frame: judged against what waits
+    assert_eq!(store.save(&draft, &edit, None, &edit_sigs).unwrap(), 0);
+    store.commit().unwrap();
+    drop(store);
+    assert_eq!(n.c.get("edan:edan-draft").unwrap().fields["tallies"]["z1"]["GAEM-1"]["injured"], 5);
+    assert!(reasons(&n.c).is_empty(), "{:?}", reasons(&n.c));
+}

@@ -1,0 +1,173 @@
+//! The node's store as one sync session sees it ([`SyncStore`]): what the
+//! session offers, loads, and the documents it received, judged one by one
+//! and written together.
+//!
+//! A session hands over a run of documents per frame; each is judged
+//! (`Node::ingest`, the same admission as every other door) as it arrives,
+//! and what was admitted waits in a batch that is written in one store
+//! batch — sled costs per batch more than per key — at the end of the
+//! frame, at [`PENDING_MAX`] documents, and before anything could read a
+//! waiting document back: the session loading it, another copy of it
+//! arriving, or the next document's judgement when this one decides who
+//! may write what (a team). A session's frame is one engine job, and the
+//! engine is the store's only writer, so nothing writes a waiting
+//! document between its judgement and its write.
+//!
+//! Owns: the waiting batch and when it is written. Must never: let a
+//! document be judged against a stored copy that misses a waiting write,
+//! return a frame's job with a document still waiting, or write a document
+//! admission did not judge.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use automerge::Automerge;
+
+use crate::attest::{Proof, Signed};
+use crate::error::Result;
+use crate::id::DocumentId;
+use crate::ingest::{Ingested, Outcome};
+use crate::node::Node;
+use crate::sync::DocStore;
+
+/// Documents written in one batch at most.
+const PENDING_MAX: usize = 64;
+
+/// The node's store as one sync session sees it.
+pub struct SyncStore<'a> {
+    node: &'a Node,
+    /// Who the documents come from (for the audit log).
+    from: String,
+    /// Admitted documents not written yet, each with the bytes it arrived
+    /// as when it may be stored as they are.
+    pending: RefCell<Vec<(Ingested, Option<Vec<u8>>)>>,
+}
+
+impl Node {
+    /// This node's store, as a sync session with `from` sees it.
+    pub(crate) fn sync_store(&self, from: &str) -> SyncStore<'_> {
+        SyncStore { node: self, from: from.to_string(), pending: RefCell::new(vec![]) }
+    }
+}
+
+impl SyncStore<'_> {
+    /// Writes the waiting documents in one batch (durable at the session's
+    /// next [`DocStore::commit`]).
+    pub fn write_pending(&self) -> Result<()> {
+        let mut pending = std::mem::take(&mut *self.pending.borrow_mut());
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let _guard = self.node.write_lock();
+        let mut saved = vec![vec![]; pending.len()];
+        let writes = pending
+            .iter_mut()
+            .zip(saved.iter_mut())
+            .map(|((ing, received), s)| self.node.ingest_write(ing, received.as_deref(), s))
+            .collect::<Result<Vec<_>>>()?;
+        self.node.writer().write_deferred(&writes)
+    }
+
+    /// Writes the waiting documents first if `id` is one of them.
+    fn written_if_waiting(&self, id: &DocumentId) -> Result<()> {
+        if self.pending.borrow().iter().any(|(ing, _)| ing.id == *id) {
+            self.write_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Puts what admission kept of a document in the batch; returns how
+    /// many changes it refused.
+    fn stage(&self, outcome: Outcome, received: Option<&[u8]>) -> Result<usize> {
+        if let Some(ing) = outcome.ingested {
+            let decides = crate::policy::KINDS.contains(&ing.record.kind.as_str());
+            let mut pending = self.pending.borrow_mut();
+            pending.push((ing, received.map(<[u8]>::to_vec)));
+            let full = pending.len() >= PENDING_MAX;
+            drop(pending);
+            if decides || full {
+                self.write_pending()?;
+            }
+        }
+        Ok(outcome.refused)
+    }
+}
+
+impl Drop for SyncStore<'_> {
+    fn drop(&mut self) {
+        // every path of a session writes its batch (`write_pending`, or
+        // `commit`); this only keeps a forgotten one from being lost. A
+        // job that panicked writes nothing: it reported nothing stored,
+        // and the peer offers the same documents again next time
+        if !self.pending.get_mut().is_empty() && !std::thread::panicking() {
+            debug_assert!(false, "a sync store was dropped with documents waiting");
+            if let Err(e) = self.write_pending() {
+                tracing::error!("documents received from {} could not be stored: {e}", self.from);
+            }
+        }
+    }
+}
+
+impl DocStore for SyncStore<'_> {
+    fn items(&self) -> Result<Vec<(DocumentId, [u8; 16])>> {
+        self.node.store().summary()
+    }
+
+    fn load(&self, id: &DocumentId) -> Result<Option<Automerge>> {
+        self.written_if_waiting(id)?;
+        self.node.store().load(id)
+    }
+
+    fn save(
+        &mut self,
+        id: &DocumentId,
+        doc: &Automerge,
+        received: Option<&[u8]>,
+        sigs: &HashMap<[u8; 32], Proof>,
+    ) -> Result<usize> {
+        self.written_if_waiting(id)?;
+        let outcome = {
+            let _guard = self.node.write_lock();
+            self.node.ingest(id, doc.clone(), sigs, &self.from)?
+        };
+        self.stage(outcome, received)
+    }
+
+    fn save_new(
+        &mut self,
+        id: &DocumentId,
+        changes: &[automerge::Change],
+        received: &[u8],
+        sigs: &HashMap<[u8; 32], Proof>,
+    ) -> Result<usize> {
+        self.written_if_waiting(id)?;
+        let outcome = {
+            let _guard = self.node.write_lock();
+            self.node.ingest_changes(id, changes, sigs, &self.from)?
+        };
+        self.stage(outcome, Some(received))
+    }
+
+    fn signatures(&self, hashes: &[automerge::ChangeHash]) -> Result<Vec<Signed>> {
+        self.node.signatures_of(hashes)
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.write_pending()?;
+        self.node.writer().make_durable()
+    }
+
+    fn members(&self) -> Result<Vec<Vec<u8>>> {
+        self.node.membership_records()
+    }
+
+    fn add_member(&mut self, token: &[u8]) -> Result<bool> {
+        match self.node.accept_member(token) {
+            Ok(new) => Ok(new),
+            Err(e) => {
+                tracing::warn!("ignoring a membership record from the peer: {e}");
+                Ok(false)
+            }
+        }
+    }
+}
