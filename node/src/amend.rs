@@ -64,12 +64,6 @@ pub(crate) fn proposed(values: &Value, paths: &[&Path]) -> Map<String, Value> {
     out
 }
 
-/// A proposal's decision: `proposed`, `accepted` or `rejected` (the
-/// `decision` added to the entry, or the status older entries carry).
-pub fn status_of(entry: &Value) -> &str {
-    entry.pointer("/decision/status").or_else(|| entry.get("status")).and_then(Value::as_str).unwrap_or("proposed")
-}
-
 impl Reader {
     /// Writes received proposals into the record's `amendments` as this
     /// node's own (signed) change; returns the signatures to store. Only
@@ -138,7 +132,7 @@ impl crate::node::Node {
             .iter()
             .find(|(k, _)| k.starts_with(change))
             .ok_or_else(|| Error::malformed("amendment", format!("{reference} has no amendment {change}")))?;
-        if status_of(entry) != "proposed" {
+        if crate::tally::amendment_status(entry) != "proposed" {
             return Err(Error::Precondition(format!("amendment {key} was already decided")));
         }
         let frozen_fields = frozen(schema).map(|(_, f)| f).unwrap_or_default();

@@ -122,7 +122,7 @@ impl Node {
                     kind,
                     key: &b.rec.key,
                     view: std::mem::take(view),
-                    conflicted: false,
+                    tally: crate::status::tally_of(&b.rec),
                     summary: *summary,
                     sigs: b.sigs.iter().map(|(h, p)| (*h, p.to_bytes())).collect(),
                     policy: crate::policy::KINDS.contains(&kind),

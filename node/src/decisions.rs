@@ -185,7 +185,7 @@ impl Reader {
             }
             let amendments = rec.fields.get("amendments").and_then(Value::as_object);
             for (change, entry) in amendments.into_iter().flatten() {
-                if crate::amend::status_of(entry) != "proposed" {
+                if crate::tally::amendment_status(entry) != "proposed" {
                     continue;
                 }
                 let proposed = entry.get("proposed").and_then(Value::as_object).cloned().unwrap_or_default();

@@ -78,6 +78,7 @@ pub mod status;
 pub mod submissions;
 mod sync_store;
 pub mod tables;
+mod tally;
 #[cfg(test)]
 mod tests;
 pub mod trust;

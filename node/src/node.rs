@@ -229,7 +229,7 @@ pub(crate) struct Node {
     /// Serialises every read-merge-write of a document on this node. In a
     /// running node the engine thread is the only writer, so it is never
     /// contended there; it keeps a node used directly (tests with threads)
-    /// from losing a write.
+    /// from losing a write (a sync's batch: see `sync_store`).
     writes: std::sync::Mutex<()>,
 }
 
@@ -394,6 +394,7 @@ impl Node {
         };
         let node = Node { reader: std::sync::Arc::new(reader), writer, writes: Default::default() };
         node.complete_blob_index()?;
+        node.complete_tallies()?;
         Ok(node)
     }
 
@@ -608,7 +609,7 @@ impl Reader {
             kind: &rec.kind,
             key: &rec.key,
             view,
-            conflicted: rec.conflicts > 0,
+            tally: crate::tally::of(rec.deleted, rec.conflicts, &rec.fields),
             summary: crate::sync::state_hash(&id, &heads),
             sigs: sigs.iter().map(|(h, p)| (*h, p.to_bytes())).collect(),
             policy: crate::policy::KINDS.contains(&rec.kind.as_str()),

@@ -85,6 +85,7 @@ impl Reader {
         Ok(stored.as_ref() == Some(view)
             && summary.get(id) == Some(&crate::sync::state_hash(id, &heads))
             && index.contains(&Store::index_key_of(&view.kind, &view.key, id))
+            && self.store().index_tally(&view.kind, &view.key, id)? == Some(crate::status::tally_of(view))
             && conflicted == (view.conflicts > 0))
     }
 }

@@ -1,18 +1,24 @@
 //! A node at a glance (`ayni status`): who it is, its network and role,
 //! what it holds, what waits for a person, and the peers it knows.
 //!
-//! Owns: [`NodeStatus`]. Must never: write anything, or hold every record
-//! in memory at once (records are counted as they stream past).
+//! What it counts of each record — deleted, in conflict, proposals
+//! waiting ([`tally_of`]) — the store keeps in the record's index entry,
+//! so the status reads no record whatever the store's size. A store
+//! written before those counts fills them once when the node opens
+//! ([`Node::complete_tallies`]).
+//!
+//! Owns: [`NodeStatus`], what a record's tally is. Must never: write
+//! anything but those counts, or hold every record in memory at once.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::network::Role;
-use crate::node::Reader;
+use crate::node::{Node, Reader, Record};
 use crate::replica::PeerInfo;
+use crate::store::Tally;
 
 /// What `ayni status` shows of the node itself (serving details are the
 /// front end's).
@@ -53,17 +59,24 @@ impl Reader {
         let mut records = BTreeMap::new();
         let (mut conflicts, mut pending_amendments) = (0, 0);
         for kind in crate::schema::KINDS {
-            let n = self.list_each(kind, &[], |rec| {
-                if rec.conflicts > 0 {
-                    conflicts += 1;
+            let t = match self.store().tally(kind)? {
+                Some(t) => t,
+                // a store whose counts are not filled yet (a node opens
+                // and fills them; a reader beside it may come first)
+                None => {
+                    let mut t = crate::store::KindTally::default();
+                    t.live = self.list_each(kind, &[], |rec| {
+                        let one = tally_of(&rec);
+                        t.conflicted += usize::from(one.conflicted);
+                        t.proposals += one.proposals as usize;
+                        Ok(())
+                    })?;
+                    t
                 }
-                if let Some(Value::Object(amendments)) = rec.fields.get("amendments") {
-                    pending_amendments +=
-                        amendments.values().filter(|a| crate::amend::status_of(a) == "proposed").count();
-                }
-                Ok(())
-            })?;
-            records.insert(kind.to_string(), n);
+            };
+            records.insert(kind.to_string(), t.live);
+            conflicts += t.conflicted;
+            pending_amendments += t.proposals;
         }
         Ok(NodeStatus {
             node_id: self.id().to_string(),
@@ -76,5 +89,42 @@ impl Reader {
             pending_amendments,
             peers: self.peers()?,
         })
+    }
+}
+
+/// Tallies written at a time when a store from before them is filled.
+const FILL_BATCH: usize = 4096;
+
+/// What the status counts of a record.
+pub fn tally_of(rec: &Record) -> Tally {
+    crate::tally::of(rec.deleted, rec.conflicts, &rec.fields)
+}
+
+impl Node {
+    /// Fills every record's tally in a store written before them (read
+    /// from every view, once); a no-op once filled.
+    pub(crate) fn complete_tallies(&self) -> Result<()> {
+        if self.store().tallied()? {
+            return Ok(());
+        }
+        let mut entries = vec![];
+        for kind in crate::schema::KINDS {
+            for item in self.store().views_of_kind_iter(kind) {
+                // a damaged view is left to `check`/repair, whose rewrite
+                // of the record writes its tally like any write
+                let (id, bytes) = match item {
+                    Ok(item) => item,
+                    Err(Error::Damaged { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
+                if let Ok(r) = serde_json::from_slice::<Record>(&bytes) {
+                    entries.push((r.kind.clone(), r.key.clone(), id, tally_of(&r)));
+                }
+                if entries.len() == FILL_BATCH {
+                    self.writer().complete_tallies(&std::mem::take(&mut entries), false)?;
+                }
+            }
+        }
+        self.writer().complete_tallies(&entries, true)
     }
 }

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use automerge::Automerge;
 
 use crate::attest::{Proof, Signed};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::DocumentId;
 use crate::ingest::{Ingested, Outcome};
 use crate::node::Node;
@@ -52,20 +52,50 @@ impl Node {
 
 impl SyncStore<'_> {
     /// Writes the waiting documents in one batch (durable at the session's
-    /// next [`DocStore::commit`]).
+    /// next [`DocStore::commit`]). A document whose write cannot be made
+    /// is left out and its error returned after the others are written
+    /// (as is, in debug builds, one whose stored copy moved since it was
+    /// judged: only a node used from several threads at once could do that).
     pub fn write_pending(&self) -> Result<()> {
         let mut pending = std::mem::take(&mut *self.pending.borrow_mut());
         if pending.is_empty() {
             return Ok(());
         }
+        debug_assert!(
+            pending.iter().enumerate().all(|(i, (a, _))| pending[..i].iter().all(|(b, _)| a.id != b.id)),
+            "a document waits twice in one batch"
+        );
         let _guard = self.node.write_lock();
         let mut saved = vec![vec![]; pending.len()];
-        let writes = pending
-            .iter_mut()
-            .zip(saved.iter_mut())
-            .map(|((ing, received), s)| self.node.ingest_write(ing, received.as_deref(), s))
-            .collect::<Result<Vec<_>>>()?;
-        self.node.writer().write_deferred(&writes)
+        let mut first_error = None;
+        let mut writes = Vec::with_capacity(pending.len());
+        for ((ing, received), s) in pending.iter_mut().zip(saved.iter_mut()) {
+            // the engine is the only writer: checked where tests run
+            let unmoved = if cfg!(debug_assertions) { self.unmoved(ing) } else { Ok(()) };
+            let built = unmoved.and_then(|()| self.node.ingest_write(ing, received.as_deref(), s));
+            match built {
+                Ok(w) => writes.push(w),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        self.node.writer().write_deferred(&writes)?;
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Checks that the stored copy is still the one `ing` was judged against.
+    fn unmoved(&self, ing: &Ingested) -> Result<()> {
+        let now = self.node.store().state_hash(&ing.id)?;
+        let then = ing.stored_heads.as_ref().map(|h| crate::sync::state_hash(&ing.id, h));
+        if now == then {
+            Ok(())
+        } else {
+            Err(Error::Internal(format!(
+                "document {} changed while a sync judged it; it syncs again next time",
+                ing.id
+            )))
+        }
     }
 
     /// Writes the waiting documents first if `id` is one of them.
@@ -100,10 +130,10 @@ impl Drop for SyncStore<'_> {
         // job that panicked writes nothing: it reported nothing stored,
         // and the peer offers the same documents again next time
         if !self.pending.get_mut().is_empty() && !std::thread::panicking() {
-            debug_assert!(false, "a sync store was dropped with documents waiting");
             if let Err(e) = self.write_pending() {
                 tracing::error!("documents received from {} could not be stored: {e}", self.from);
             }
+            debug_assert!(false, "a sync store was dropped with documents waiting");
         }
     }
 }

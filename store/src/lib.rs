@@ -20,7 +20,8 @@
 //! | `d:` id(16) | `1` + automerge `save()` snapshot |
 //! | `c:` id(16) seq(u64 BE) | `1` + automerge change chunk (changes since the snapshot) |
 //! | `v:` id(16) | `1` + record view (JSON) |
-//! | `k:` kind `0x00` key `0x00` id(16) | empty: the kind/key index |
+//! | `k:` kind `0x00` key `0x00` id(16) | the kind/key index; its value the record's tally for `ayni status` (`1`, flags: deleted 1, in conflict 2, proposals u32 BE; [`Tally`]), empty in a store from before |
+//! | `m:tally` | `1`: every `k:` entry carries a tally (the node fills a store from before at its first open) |
 //! | `x:` id(16) | empty: the record has conflicts |
 //! | `h:` id(16) | the document's state hash (16 bytes): the replication summary |
 //! | `g:` change hash(32) | its proof: the author's Ed25519 signature of that change hash (64 bytes), or a client change's attestation (longer; see `attest`) |
@@ -42,9 +43,11 @@ mod files;
 mod repair;
 mod summary;
 mod tables;
+mod tally;
 mod writer;
 
 pub use tables::Table;
+pub use tally::{KindTally, Tally};
 pub use writer::{DocWrite, Payload, StoreWriter};
 
 use std::collections::HashSet;
@@ -519,7 +522,7 @@ mod tests {
                     kind: "person",
                     key: "k",
                     view: b"{}".to_vec(),
-                    conflicted: false,
+                    tally: Tally::default(),
                     summary: [1; 16],
                     sigs: vec![],
                     policy: false,
@@ -581,7 +584,7 @@ mod tests {
                     kind: "person",
                     key: "k",
                     view: b"{}".to_vec(),
-                    conflicted: false,
+                    tally: Tally::default(),
                     summary: [hash; 16],
                     sigs: vec![],
                     policy: false,

@@ -55,8 +55,9 @@ pub struct DocWrite<'a> {
     pub key: &'a str,
     /// The record view, stored as given.
     pub view: Vec<u8>,
-    /// Whether the record has conflicts (index).
-    pub conflicted: bool,
+    /// What status counts of the record (kept in its index entry; its
+    /// conflicts also in the `x:` index).
+    pub tally: super::Tally,
     /// The document's state hash (the replication summary).
     pub summary: [u8; 16],
     /// Signatures of changes to store with it: (change hash, signature).
@@ -151,8 +152,8 @@ impl StoreWriter {
                 k.extend_from_slice(hash);
                 batch.insert(k, &sig[..]);
             }
-            batch.insert(index_key(w.kind, w.key, Some(&w.id)), &[][..]);
-            if w.conflicted {
+            batch.insert(index_key(w.kind, w.key, Some(&w.id)), &w.tally.encode()[..]);
+            if w.tally.conflicted {
                 batch.insert(key(b"x:", &w.id), &[][..]);
             } else {
                 batch.remove(key(b"x:", &w.id));

@@ -332,7 +332,7 @@ pub fn tamper(node: &Ayni, edits: Vec<(&str, Tamper)>) {
             kind: &rec.kind,
             key: &rec.key,
             view: view.clone(),
-            conflicted: false,
+            tally: ayni_node::status::tally_of(&rec),
             summary: ayni_node::sync::state_hash(id, &doc.get_heads()),
             sigs: sigs.clone(),
             policy: false,

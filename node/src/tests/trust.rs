@@ -320,6 +320,7 @@ fn a_stale_edit_to_validated_figures_becomes_an_amendment_proposal() {
     assert_eq!(amendments.len(), 1);
     let (change, proposal) = amendments.iter().next().unwrap();
     assert_eq!(proposal["proposed"]["tallies.z1.GAEM-1.families_affected"], 12);
+    assert_eq!(n.hq.status().unwrap().pending_amendments, 1, "the proposal waits for HQ");
     assert_eq!(proposal["by"], n.a.id().to_string());
     // now that the laptop knows, it cannot edit the frozen figures itself
     n.a.merge_document(&id, &n.hq.document_bytes(&e.id).unwrap()).unwrap();
@@ -331,6 +332,7 @@ fn a_stale_edit_to_validated_figures_becomes_an_amendment_proposal() {
     assert_eq!(rec.fields["tallies"]["z1"]["GAEM-1"]["families_affected"], 12);
     assert_eq!(rec.fields["amendments"][change]["decision"]["status"], "accepted");
     assert_eq!(rec.fields["amendments"][change]["status"], "proposed", "the entry as written stays");
+    assert_eq!(n.hq.status().unwrap().pending_amendments, 0, "decided");
 }
 
 /// C holds HQ's copy of each record.
@@ -680,36 +682,87 @@ fn a_frames_documents_are_written_together_and_what_waits_counts_for_what_follow
     let a_id = n.a.id().to_string();
     n.hq.set("team:GAEM-1", &[("node_ids".into(), json!([a_id]))]).unwrap();
     let ev = n.hq.get("event:ev-sama").unwrap().id;
-    n.hq.add(
-        "edan",
-        Some("edan-draft"),
-        json!({"event_id": ev, "edan_type": "preliminar", "tallies": {"z1": {"GAEM-1": {"dead": 0}}}}),
-    )
-    .unwrap();
-    // C holds the draft, not the team that puts A in GAEM-1
-    let draft: DocumentId = n.hq.get("edan:edan-draft").unwrap().id.parse().unwrap();
-    n.c.merge_document(&draft, &n.hq.document_bytes("edan:edan-draft").unwrap()).unwrap();
+    let drafts = ["edan-d1", "edan-d2", "edan-d3"];
+    let mut edits = vec![];
+    for d in drafts {
+        n.hq.add(
+            "edan",
+            Some(d),
+            json!({"event_id": ev, "edan_type": "preliminar", "tallies": {"z1": {"GAEM-1": {"dead": 0}}}}),
+        )
+        .unwrap();
+        // C holds the drafts, not the team that puts A in GAEM-1
+        let id: DocumentId = n.hq.get(&format!("edan:{d}")).unwrap().id.parse().unwrap();
+        n.c.merge_document(&id, &n.hq.document_bytes(&format!("edan:{d}")).unwrap()).unwrap();
+        let (_, bytes) = rogue_edit(&n, &format!("edan:{d}"), |tx, data| {
+            let t = tx.get(data, "tallies").unwrap().unwrap().1;
+            let z = tx.get(&t, "z1").unwrap().unwrap().1;
+            let g = tx.get(&z, "GAEM-1").unwrap().unwrap().1;
+            tx.put(&g, "injured", 5).unwrap();
+        });
+        let (doc, sigs) = as_received(&bytes);
+        edits.push((id, doc, sigs));
+    }
     let team: DocumentId = n.hq.get("team:GAEM-1").unwrap().id.parse().unwrap();
     let (team_doc, team_sigs) = as_received(&n.hq.document_bytes("team:GAEM-1").unwrap());
-    let (_, bytes) = rogue_edit(&n, "edan:edan-draft", |tx, data| {
-        let t = tx.get(data, "tallies").unwrap().unwrap().1;
-        let z = tx.get(&t, "z1").unwrap().unwrap().1;
-        let g = tx.get(&z, "GAEM-1").unwrap().unwrap().1;
-        tx.put(&g, "injured", 5).unwrap();
-    });
-    let (edit, edit_sigs) = as_received(&bytes);
+    let injured =
+        |d: &str| n.c.get(&format!("edan:{d}")).unwrap().fields["tallies"]["z1"]["GAEM-1"].get("injured").cloned();
 
-    // one frame's job: the team, then A's edit of its team's tallies
+    // one frame's job: the team, then A's edits of its team's tallies
     let mut store = n.c.sync_store("hq");
     assert_eq!(store.save(&team, &team_doc, None, &team_sigs).unwrap(), 0);
-    assert_eq!(store.save(&draft, &edit, None, &edit_sigs).unwrap(), 0, "the team counts before the frame ends");
-    // the edit waits for the frame's batch; the session reading it back sees it
-    assert_eq!(n.c.get("edan:edan-draft").unwrap().fields["tallies"]["z1"]["GAEM-1"].get("injured"), None);
-    assert_eq!(store.load(&draft).unwrap().unwrap().get_heads(), edit.get_heads());
-    // the same document again in the same frame: judged against what waits
-    assert_eq!(store.save(&draft, &edit, None, &edit_sigs).unwrap(), 0);
+    assert!(n.c.get("team:GAEM-1").is_ok(), "a team is written before the next document is judged");
+    for (id, doc, sigs) in &edits[..2] {
+        assert_eq!(store.save(id, doc, None, sigs).unwrap(), 0, "the team counts before the frame ends");
+    }
+    assert_eq!((injured("edan-d1"), injured("edan-d2")), (None, None), "both wait for the frame's batch");
+    // the same document again before the batch is written: the batch (both,
+    // at once) goes first
+    let (id, doc, sigs) = &edits[0];
+    assert_eq!(store.save(id, doc, None, sigs).unwrap(), 0);
+    assert_eq!((injured("edan-d1"), injured("edan-d2")), (Some(json!(5)), Some(json!(5))));
+    // the session reading a waiting document back sees it
+    let (id, doc, sigs) = &edits[2];
+    assert_eq!(store.save(id, doc, None, sigs).unwrap(), 0);
+    assert_eq!(injured("edan-d3"), None);
+    assert_eq!(store.load(id).unwrap().unwrap().get_heads(), doc.get_heads());
+    assert_eq!(injured("edan-d3"), Some(json!(5)));
     store.commit().unwrap();
     drop(store);
-    assert_eq!(n.c.get("edan:edan-draft").unwrap().fields["tallies"]["z1"]["GAEM-1"]["injured"], 5);
     assert!(reasons(&n.c).is_empty(), "{:?}", reasons(&n.c));
+}
+
+#[test]
+fn status_counts_from_the_index_what_the_records_say_and_an_older_store_is_filled_on_open() {
+    let n = net();
+    n.hq.seed().unwrap();
+    let before = n.hq.status().unwrap();
+    assert!(before.records["practice"] > 1 && before.conflicts == 0, "{before:?}");
+    n.hq.delete("practice:BP-MMS").unwrap();
+    // a conflict: HQ and A set the same field of the same person concurrently
+    setup_team(&n);
+    let id: DocumentId = n.a.get("person:P").unwrap().id.parse().unwrap();
+    n.hq.merge_document(&id, &n.a.document_bytes("person:P").unwrap()).unwrap();
+    n.hq.set("person:P", &[("position".into(), json!("hq"))]).unwrap();
+    n.a.set("person:P", &[("position".into(), json!("a"))]).unwrap();
+    n.hq.merge_document(&id, &n.a.document_bytes("person:P").unwrap()).unwrap();
+    let counted = n.hq.status().unwrap();
+    assert_eq!(counted.records["practice"], before.records["practice"] - 1);
+    assert_eq!(counted.records["person"], before.records.get("person").copied().unwrap_or(0) + 1);
+    assert_eq!(counted.conflicts, 1);
+    assert!(n.hq.store().tallied().unwrap());
+
+    // a store from before the counts: not trusted, counted from the views
+    n.hq.writer().remove_raw(&[b"m:tally".to_vec()]).unwrap();
+    assert!(!n.hq.store().tallied().unwrap());
+    let from_views = n.hq.status().unwrap();
+    assert_eq!((&from_views.records, from_views.conflicts), (&counted.records, counted.conflicts));
+    // and filled when the node opens
+    let home = n.hq.home().to_path_buf();
+    let Net { _dir, hq, .. } = n;
+    drop(hq);
+    let hq = Node::open(&home).unwrap();
+    assert!(hq.store().tallied().unwrap());
+    let reopened = hq.status().unwrap();
+    assert_eq!((&reopened.records, reopened.conflicts), (&counted.records, counted.conflicts));
 }
