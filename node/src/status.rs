@@ -62,8 +62,13 @@ impl Reader {
             let t = match self.store().tally(kind)? {
                 Some(t) => t,
                 // a store whose counts are not filled yet (a node opens
-                // and fills them; a reader beside it may come first)
+                // and fills them; a reader beside it may come first), or
+                // that an older build wrote to since (repair rewrites them)
                 None => {
+                    tracing::warn!(
+                        "counting {kind} records from their views: their index lacks the counts \
+                         (`ayni check --repair` writes them)"
+                    );
                     let mut t = crate::store::KindTally::default();
                     t.live = self.list_each(kind, &[], |rec| {
                         let one = tally_of(&rec);
@@ -117,8 +122,10 @@ impl Node {
                     Err(Error::Damaged { .. }) => continue,
                     Err(e) => return Err(e),
                 };
-                if let Ok(r) = serde_json::from_slice::<Record>(&bytes) {
-                    entries.push((r.kind.clone(), r.key.clone(), id, tally_of(&r)));
+                // a stray entry (its view names another kind) is repair's
+                match serde_json::from_slice::<Record>(&bytes) {
+                    Ok(r) if r.kind == *kind => entries.push((r.kind.clone(), r.key.clone(), id, tally_of(&r))),
+                    _ => {}
                 }
                 if entries.len() == FILL_BATCH {
                     self.writer().complete_tallies(&std::mem::take(&mut entries), false)?;

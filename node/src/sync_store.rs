@@ -57,6 +57,8 @@ impl SyncStore<'_> {
     /// (as is, in debug builds, one whose stored copy moved since it was
     /// judged: only a node used from several threads at once could do that).
     pub fn write_pending(&self) -> Result<()> {
+        // taken out first: if the store write itself fails, the batch is
+        // dropped with the error, and the peer offers it again next time
         let mut pending = std::mem::take(&mut *self.pending.borrow_mut());
         if pending.is_empty() {
             return Ok(());

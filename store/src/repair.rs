@@ -121,6 +121,13 @@ impl StoreWriter {
         self.durable()
     }
 
+    /// Sets one raw row as given, outside every index (damage tests: what a
+    /// bad disk or an older build could leave).
+    pub fn overwrite_raw(&self, k: &[u8], v: &[u8]) -> Result<()> {
+        self.db.insert(k, v).map_err(|e| self.err(e))?;
+        self.durable()
+    }
+
     /// Replaces the raw snapshot of a document (repair tools, damage tests).
     pub fn overwrite_raw_snapshot(&self, id: &DocumentId, bytes: &[u8]) -> Result<()> {
         self.db.insert(key(b"d:", id), versioned(bytes)).map_err(|e| self.err(e))?;
