@@ -46,17 +46,8 @@ fn net() -> Net {
 /// A document's bytes as `Node::document_bytes` gives them: its signatures
 /// by change hash, and the document.
 fn decode_document(bytes: &[u8]) -> (Vec<([u8; 32], [u8; 64])>, Automerge) {
-    let (mut sigs, mut doc) = (Collector::default(), Automerge::new());
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
-        if let Some(Frame::DocFull(id, raw)) = sigs.take(Frame::decode(&rest[4..4 + len]).unwrap()) {
-            doc = Automerge::load(&raw).unwrap();
-            sigs.arrived(&id, || Ok(sigs::document_hashes(&doc))).unwrap();
-        }
-        rest = &rest[4 + len..];
-    }
-    (sigs.by_hash().iter().map(|(h, s)| (*h, *s.signature().expect("a signature"))).collect(), doc)
+    let (doc, proofs) = as_received(bytes);
+    (proofs.iter().map(|(h, s)| (*h, *s.signature().expect("a signature"))).collect(), doc)
 }
 
 /// The document of `person:P` as A holds it, plus one extra change made with
