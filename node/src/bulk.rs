@@ -125,7 +125,7 @@ impl Node {
                     tally: crate::status::tally_of(&b.rec),
                     summary: *summary,
                     sigs: b.sigs.iter().map(|(h, p)| (*h, p.to_bytes())).collect(),
-                    policy: crate::policy::KINDS.contains(&kind),
+                    policy: crate::policy::decides(kind),
                     blobs: std::mem::take(blobs),
                 })
                 .collect();

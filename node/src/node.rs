@@ -612,7 +612,7 @@ impl Reader {
             tally: crate::tally::of(rec.deleted, rec.conflicts, &rec.fields),
             summary: crate::sync::state_hash(&id, &heads),
             sigs: sigs.iter().map(|(h, p)| (*h, p.to_bytes())).collect(),
-            policy: crate::policy::KINDS.contains(&rec.kind.as_str()),
+            policy: crate::policy::decides(&rec.kind),
             blobs: crate::blobs::referenced(&rec.kind, &rec.fields, rec.deleted)?,
         })
     }

@@ -20,6 +20,11 @@ use crate::schema::{KindSchema, Schemas};
 /// `node_ids`): writing one moves the store's policy generation.
 pub const KINDS: &[&str] = &["team"];
 
+/// Whether writing a record of `kind` changes who may write what.
+pub(crate) fn decides(kind: &str) -> bool {
+    KINDS.contains(&kind)
+}
+
 /// A revoked member, as admission needs it.
 #[derive(Debug, Clone)]
 pub struct Revoked {

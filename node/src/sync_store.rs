@@ -112,7 +112,7 @@ impl SyncStore<'_> {
     /// many changes it refused.
     fn stage(&self, outcome: Outcome, received: Option<&[u8]>) -> Result<usize> {
         if let Some(ing) = outcome.ingested {
-            let decides = crate::policy::KINDS.contains(&ing.record.kind.as_str());
+            let decides = crate::policy::decides(&ing.record.kind);
             let mut pending = self.pending.borrow_mut();
             pending.push((ing, received.map(<[u8]>::to_vec)));
             let full = pending.len() >= PENDING_MAX;

@@ -78,6 +78,13 @@ fn with_extra_change(n: &Net, actor: &[u8], signer: Option<&SecretKey>, value: &
     (id, out)
 }
 
+/// HQ's seed data with A in team GAEM-1; returns the seed event's ID.
+fn seed_with_a_in_gaem1(n: &Net) -> String {
+    n.hq.seed().unwrap();
+    n.hq.set("team:GAEM-1", &[("node_ids".into(), json!([n.a.id().to_string()]))]).unwrap();
+    n.hq.get("event:ev-sama").unwrap().id
+}
+
 fn setup_team(n: &Net) {
     n.a.add("person", Some("P"), json!({"full_name": "P"})).unwrap();
     n.a.set("person:P", &[("position".into(), json!("x"))]).unwrap();
@@ -196,10 +203,7 @@ fn rogue_edit_by(
 #[test]
 fn roles_are_enforced_on_receipt_and_before_a_change_is_made() {
     let n = net();
-    n.hq.seed().unwrap();
-    let a_id = n.a.id().to_string();
-    n.hq.set("team:GAEM-1", &[("node_ids".into(), json!([a_id]))]).unwrap();
-    let ev = n.hq.get("event:ev-sama").unwrap().id;
+    let ev = seed_with_a_in_gaem1(&n);
     n.hq.add(
         "edan",
         Some("edan-draft"),
@@ -283,9 +287,7 @@ fn roles_are_enforced_on_receipt_and_before_a_change_is_made() {
 #[test]
 fn a_stale_edit_to_validated_figures_becomes_an_amendment_proposal() {
     let n = net();
-    n.hq.seed().unwrap();
-    n.hq.set("team:GAEM-1", &[("node_ids".into(), json!([n.a.id().to_string()]))]).unwrap();
-    let ev = n.hq.get("event:ev-sama").unwrap().id;
+    let ev = seed_with_a_in_gaem1(&n);
     let e =
         n.hq.add(
             "edan",
@@ -669,10 +671,7 @@ fn as_received(bytes: &[u8]) -> (Automerge, std::collections::HashMap<[u8; 32], 
 fn a_frames_documents_are_written_together_and_what_waits_counts_for_what_follows() {
     use crate::sync::DocStore;
     let n = net();
-    n.hq.seed().unwrap();
-    let a_id = n.a.id().to_string();
-    n.hq.set("team:GAEM-1", &[("node_ids".into(), json!([a_id]))]).unwrap();
-    let ev = n.hq.get("event:ev-sama").unwrap().id;
+    let ev = seed_with_a_in_gaem1(&n);
     let drafts = ["edan-d1", "edan-d2", "edan-d3"];
     let mut edits = vec![];
     for d in drafts {
