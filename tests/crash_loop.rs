@@ -112,8 +112,8 @@ fn edan_keys(node: &Ayni) -> HashSet<String> {
 
 /// Kills at random moments of the operations that write or rewrite much of
 /// a large store: `import` and `bundle import` of thousands of records,
-/// `compact`, and plain opens (the first open after an import is when sled
-/// writes a new snapshot). After every kill the store opens and lists, every
+/// `compact`, and plain opens (after a kill, the open when redb walks its
+/// file to rebuild its allocator state). After every kill the store opens and lists, every
 /// acknowledged record is there, a bundle is all there or not at all, and
 /// `check` passes (every round in CI; every `AYNI_CRASH_LOOP_CHECK_EVERY`
 /// rounds in long runs). Every `AYNI_CRASH_LOOP_RESET_EVERY` rounds (40) the

@@ -14,7 +14,7 @@ use crate::files::{outside_home, read_limited, write_file_atomically, MAX_INPUT_
 use crate::output::Out;
 use crate::usage;
 
-/// `ayni import odk|kobo FILE [--media DIR]`: returns the records written.
+/// `ayni import odk|kobo FILE [--media DIR]`.
 pub(crate) fn import_form(
     node: &Node,
     tool: &str,
@@ -22,7 +22,7 @@ pub(crate) fn import_form(
     media: Option<&Path>,
     out: &mut Out,
     cwd: &Path,
-) -> Result<u64> {
+) -> Result<()> {
     let bytes = read_limited(file, cwd, MAX_INPUT_BYTES)?;
     let name = file.display().to_string();
     let subs = if tool == "odk" {
@@ -32,7 +32,7 @@ pub(crate) fn import_form(
     };
     let report = crate::wait(node.import_submissions(subs))?;
     out.submissions(&report)?;
-    Ok((report.created + report.updated) as u64)
+    Ok(())
 }
 
 /// `ayni form xlsform edan -o FILE`.
@@ -48,7 +48,7 @@ pub(crate) fn xlsform(node: &Node, kind: &str, output: &Path, out: &mut Out, cwd
     )
 }
 
-/// `ayni attach REF FILE`: returns the records written (1).
+/// `ayni attach REF FILE`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn attach(
     node: &Node,
@@ -59,12 +59,12 @@ pub(crate) fn attach(
     limits: ayni_node::blobs::Limits,
     out: &mut Out,
     cwd: &Path,
-) -> Result<u64> {
+) -> Result<()> {
     let bytes = read_limited(file, cwd, limits.max_bytes)?;
     let name = file.file_name().map(|n| n.to_string_lossy().to_string());
     let meta = ayni_node::attach::Meta { name, caption };
     out.attached(&crate::wait(node.attach(reference, field, bytes, meta, limits))?)?;
-    Ok(1)
+    Ok(())
 }
 
 /// `ayni blob get HASH -o FILE`.

@@ -152,18 +152,14 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
-/// After a command wrote many records, the store is reopened so that the
-/// next command opens fast (see `NodeHandle::checkpoint`).
-fn checkpoint_if(node: Node, written: u64) -> Result<()> {
-    if written >= ayni_node::node::CHECKPOINT_AFTER {
-        node.checkpoint()?.close()?;
-    } else if let Err(e) = node.close() {
+/// Closes the node as the command ends.
+fn close(node: Node) {
+    if let Err(e) = node.close() {
         // closed before the process ends, so that the store keeps what the
         // next process reads cheaply (the replication summary) whole; a
         // handle still held elsewhere closes the store itself, later
         tracing::debug!("the store is left to close with its last handle: {e}");
     }
-    Ok(())
 }
 
 /// The node's answer to a command: commands run on a thread of their own
@@ -284,7 +280,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
                 drop(endpoint);
                 report
             })?;
-            checkpoint_if(node, report.docs_received)?;
+            close(node);
             out.synced(&report)?;
             hold_for_crash_tests();
             Ok(ExitCode::SUCCESS)
@@ -309,8 +305,8 @@ fn run(cli: Cli, out: &mut Out) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         command => {
-            let (code, written) = dispatch(&node, command, out, Path::new(""))?;
-            checkpoint_if(node, written)?;
+            let code = dispatch(&node, command, out, Path::new(""))?;
+            close(node);
             if code == 0 {
                 hold_for_crash_tests();
             }
@@ -340,7 +336,7 @@ fn plan(args: Vec<String>, cwd: &Path) -> std::result::Result<(control::Render, 
         Command::Watch { kind, since, once } => control::Run::Watch { kind, since, once },
         command => {
             let cwd = cwd.to_path_buf();
-            control::Run::Command(Box::new(move |node, out| dispatch(node, command, out, &cwd).map(|(code, _)| code)))
+            control::Run::Command(Box::new(move |node, out| dispatch(node, command, out, &cwd)))
         }
     };
     Ok((control::Render { json: cli.json, progress: cli.progress }, run))
@@ -361,10 +357,8 @@ fn stream(
 
 /// Runs one command on an open node: the same code whether the store was
 /// opened by this process or the command came through the control socket.
-/// Returns the exit code and how many records it wrote (for
-/// [`checkpoint_if`]).
-fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<(u8, u64)> {
-    let mut written = 0;
+/// Returns the exit code.
+fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<u8> {
     match command {
         Command::Init { .. }
         | Command::Completions { .. }
@@ -447,7 +441,6 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             let bytes = read_limited(&file, cwd, MAX_INPUT_BYTES)?;
             let report =
                 wait(node.import_bundle(bytes, out.progress_sink())).with_context(|| format!("{}", file.display()))?;
-            written = report.documents_changed;
             out.bundle(&report, "imported")?;
         }
         Command::Id => out.id(node)?,
@@ -499,14 +492,13 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             out.record(&wait(node.resolve(&NODE, &reference, &path, parse_value(&value)))?)?
         }
         Command::Import { kind, file, media } if kind == "odk" || kind == "kobo" => {
-            written = intake::import_form(node, &kind, &file, media.as_deref(), out, cwd)?
+            intake::import_form(node, &kind, &file, media.as_deref(), out, cwd)?;
         }
         Command::Import { media: Some(_), .. } => return Err(usage("--media is for `ayni import kobo`")),
         Command::Import { kind, file, media: None } => {
             let text = read_input(&file, cwd, MAX_INPUT_BYTES)?;
             let report = wait(node.import(&kind, text, out.progress_sink()))
                 .with_context(|| format!("import of {}", file.display()))?;
-            written = report.created as u64;
             out.imported(&report)?;
         }
         Command::Export { kind, format, table: None, output: None, dialect: None }
@@ -525,7 +517,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             let report = wait(node.check())?;
             out.check(&report)?;
             if !report.problems.is_empty() || !report.damaged_blobs.is_empty() {
-                return Ok((1, 0));
+                return Ok(1);
             }
         }
         Command::Compact => out.compact(&wait(node.compact())?)?,
@@ -535,7 +527,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
         }
         Command::Attach { reference, file, field, caption, max_blob_mb } => {
             let limits = ayni_node::blobs::Limits { max_bytes: max_blob_mb * 1_000_000, ..Default::default() };
-            written = intake::attach(node, &reference, &file, &field, caption, limits, out, cwd)?
+            intake::attach(node, &reference, &file, &field, caption, limits, out, cwd)?;
         }
         Command::Blob { command: BlobCommand::List } => out.blobs(&wait(node.blob_listing())?)?,
         Command::Blob { command: BlobCommand::Get { hash, output } } => {
@@ -564,7 +556,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
                 (_, _) if year.is_some() => return Err(usage("--year is for `ayni report cooperation`")),
                 (edan, None) if output.is_none() && asked.is_none() => {
                     out.report(&wait(node.edan_report(&NODE, edan))?)?;
-                    return Ok((0, written));
+                    return Ok(0);
                 }
                 _ => {
                     return Err(usage("--format and -o are for `ayni report event KEY` and `ayni report cooperation`"))
@@ -573,7 +565,7 @@ fn dispatch(node: &Node, command: Command, out: &mut Out, cwd: &Path) -> Result<
             export::report(node, &whole, format, output.as_deref(), out, cwd)?
         }
     }
-    Ok((0, written))
+    Ok(0)
 }
 
 #[cfg(test)]

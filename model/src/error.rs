@@ -154,11 +154,12 @@ pub enum Error {
     #[error("the store in {0} is in use by another ayni process (is `ayni serve` running on this home?)")]
     Busy(PathBuf),
     /// The store's files are damaged so that it cannot be opened.
-    #[error("the store in {path} cannot be opened ({source}); run `ayni check --repair` to rebuild it from its log (the files it replaces are kept)")]
+    #[error("the store in {path} cannot be opened ({source}); run `ayni check --repair`: it rebuilds what can be rebuilt and says what to do otherwise (the files it replaces are kept)")]
     StoreDamaged {
         /// Store directory.
         path: PathBuf,
-        /// What the storage engine (sled) reported.
+        /// What the storage engine (redb, or sled for a store not moved
+        /// yet) reported.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -175,7 +176,7 @@ pub enum Error {
     Storage {
         /// Store directory.
         path: PathBuf,
-        /// The storage engine's (sled's) error.
+        /// The storage engine's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },

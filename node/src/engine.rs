@@ -9,7 +9,7 @@
 //! a bundle, or a command from the control socket is a job here: a closure
 //! given `&Node`, run on the engine thread one after another in the order
 //! they were sent, its result handed back through a oneshot channel. So
-//! sled's fdatasync, automerge merges and signature checks never block the
+//! the store's fsyncs, automerge merges and signature checks never block the
 //! async runtime, and writes from different sources never interleave (the
 //! model is iroh-docs' `SyncHandle` and actor thread). While jobs queue up,
 //! their writes share one flush and fdatasync (group commit), and no job's
@@ -133,8 +133,8 @@ impl Engine {
 
     /// Runs a read on a blocking thread beside the engine, not on it, so a
     /// long read (a listing, a status over every view) holds up no write.
-    /// It gets the node's [`Reader`], which cannot write. sled reads are
-    /// safe beside the engine's writes; a read may see a write of the
+    /// It gets the node's [`Reader`], which cannot write. Store reads (a
+    /// redb snapshot each) are safe beside the engine's writes; a read may see a write of the
     /// engine's current group a few milliseconds before it is durable (its
     /// writer has not been answered yet).
     pub(crate) async fn read<R, F>(&self, f: F) -> Result<R, EngineGone>

@@ -77,10 +77,10 @@ impl NodeHandle {
         Node::repair(home).map(|(_, report)| report)
     }
 
-    /// Stops the engine and reopens the store, so that sled writes its
-    /// snapshot now rather than at the next open (after a bulk write).
-    pub fn checkpoint(self) -> Result<NodeHandle> {
-        NodeHandle::start(self.stop()?.checkpoint()?)
+    /// Stops the engine, closes the store and opens the home again: what
+    /// a restart of the process sees (tests, benchmarks).
+    pub fn reopen(self) -> Result<NodeHandle> {
+        NodeHandle::start(self.stop()?.reopen()?)
     }
 
     /// Stops the engine once the work already asked of it is done, and

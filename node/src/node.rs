@@ -30,9 +30,6 @@ use crate::store::{DocWrite, Payload, Store, StoreWriter};
 const NODE_FORMAT: u32 = 1;
 /// Records per atomic write batch of [`Node::import`].
 pub const IMPORT_BATCH: usize = 1_000;
-/// Records written by one command past which front ends call
-/// [`Node::checkpoint`] before they report.
-pub const CHECKPOINT_AFTER: u64 = 2_000;
 
 /// `node.json`: what a home says about its node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -351,23 +348,11 @@ impl Node {
         Ok(Node::of(home, key, node_id, info, store, writer)?)
     }
 
-    /// Closes and reopens the node's store, so that sled writes its
-    /// snapshot now: after a bulk write (an import, a first sync) the next
-    /// open would otherwise replay every page written since the last
-    /// snapshot (seconds for 100,000 records). Front ends call it after
-    /// writing many records, before they report, so the cost lands on the
-    /// command that caused it.
-    pub fn checkpoint(self) -> Result<Node> {
+    /// Closes the node's store and opens the home again: what a restart
+    /// of the process sees (tests, benchmarks).
+    pub fn reopen(self) -> Result<Node> {
         let home = self.home.clone();
         drop(self);
-        // sled's background threads let go of the store's lock just after
-        // its last handle drops: this process's own, so wait for it briefly
-        for _ in 0..100 {
-            match Node::open(&home) {
-                Err(Error::Busy(_)) => std::thread::sleep(std::time::Duration::from_millis(20)),
-                other => return other,
-            }
-        }
         Node::open(&home)
     }
 

@@ -6,11 +6,15 @@
 //! repair folder (`<home>/repair-<time>/`) first.
 //!
 //! What it does, in order:
-//! 1. A store that does not open: sled's snapshot files are moved into the
-//!    repair folder and sled replays its whole log (a snapshot only speeds
-//!    up recovery; the log holds every page). A store whose log itself is
-//!    damaged cannot be repaired here: the error says so and nothing moves
-//!    but the snapshots.
+//! 1. A store that does not open. One still in sled's files (an earlier
+//!    build's, not moved to redb yet): sled's snapshot files are moved into
+//!    the repair folder and sled replays its whole log (a snapshot only
+//!    speeds up recovery; the log holds every page), then the store moves
+//!    to redb. A redb file that fails its checksums holds no second copy
+//!    to rebuild from (redb itself recovers from an interrupted commit at
+//!    every open): the error says to restore the node from a peer, and the
+//!    file is left as it is. A sled store whose log is damaged too: the
+//!    same, and nothing moves but the snapshots.
 //! 2. Every document is loaded. One that loads keeps every change; its
 //!    view, kind/key index, conflict flag and replication summary are
 //!    rebuilt when they differ from what the document says.

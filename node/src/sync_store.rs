@@ -5,7 +5,7 @@
 //! A session hands over a run of documents per frame; each is judged
 //! (`Node::ingest`, the same admission as every other door) as it arrives,
 //! and what was admitted waits in a batch that is written in one store
-//! batch — sled costs per batch more than per key — at the end of the
+//! batch — a store commit costs more than a key — at the end of the
 //! frame, at [`PENDING_MAX`] documents, and before anything could read a
 //! waiting document back: the session loading it, another copy of it
 //! arriving, or the next document's judgement when this one decides who

@@ -14,7 +14,7 @@ impl StoreWriter {
         if self.get(b"m:feed")?.is_some() {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = kv::Batch::default();
         let mut feed = self.feed.lock().unwrap_or_else(|p| p.into_inner());
         let mut position = *feed;
         for (id, _) in self.summary_on_disk()? {
@@ -23,11 +23,11 @@ impl StoreWriter {
                 let mut k = b"f:".to_vec();
                 k.extend_from_slice(&position.to_be_bytes());
                 batch.insert(k, id.as_bytes());
-                batch.insert(key(b"fi:", &id), &position.to_be_bytes()[..]);
+                batch.insert(key(b"fi:", &id), position.to_be_bytes());
             }
         }
         batch.insert(b"m:feed", b"1");
-        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.db.apply(batch, false).map_err(|e| self.err(e))?;
         *feed = position;
         drop(feed);
         self.durable()
@@ -53,7 +53,7 @@ impl Store {
         let mut start = b"f:".to_vec();
         start.extend_from_slice(&(after.saturating_add(1)).to_be_bytes());
         let mut out = vec![];
-        for item in self.db.range(start..) {
+        for item in self.read()?.from(&start).map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
             if !k.starts_with(b"f:") || out.len() >= limit {
                 break;

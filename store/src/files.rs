@@ -1,11 +1,13 @@
-//! The files of a store directory that sled writes outside its log, and
+//! The files of a store directory written outside the store's own
+//! transactions — the replication summary's, and those sled wrote outside
+//! its log in a store not yet moved to redb ([`crate::from_sled`]) — and
 //! what a kill can leave of them.
 //!
-//! Owns: clearing what an interrupted sled write leaves behind, before sled
-//! opens the directory, and moving sled's snapshots aside for a repair.
+//! Owns: clearing what an interrupted write of those files leaves behind,
+//! before the store opens, and moving sled's snapshots aside for a repair.
 //! Must never: touch sled's data file (`db`) or a complete snapshot when the
-//! store opens normally; every file it removes is one that sled itself
-//! would have replaced or rebuilt.
+//! store opens normally, or the redb file; every file it removes is one
+//! that its writer would have replaced or rebuilt.
 //!
 //! # The windows, read in sled 0.34.7
 //! - `snap.<lsn>.generating`: when an open finds that the log advanced past
@@ -26,10 +28,8 @@
 //! - `blobs/`: values too large for a log segment, written by sled with
 //!   `create_new` before the log entry that points to them; on open sled
 //!   deletes every blob above the log's stable point, so a kill leaves no
-//!   stray blob. sled never fsyncs them, so [`sync_new_blobs`] does, as
-//!   part of every durable write (power loss, not kills).
+//!   stray blob.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use ayni_model::error::{Error, Result};
@@ -107,39 +107,6 @@ pub(crate) fn move_snapshots_aside(dir: &Path, aside: &Path) -> Result<Vec<PathB
     }
     sync_dir(dir)?;
     Ok(moved)
-}
-
-/// fsyncs every blob file not synced before (sled writes blobs without
-/// fsync, and a durable write must not point at a blob the drive lost),
-/// then the blob directory itself.
-pub(crate) fn sync_new_blobs(dir: &Path, synced: &mut HashSet<std::ffi::OsString>) -> Result<()> {
-    let blobs = dir.join("blobs");
-    let entries = match std::fs::read_dir(&blobs) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(&blobs, e)),
-    };
-    let mut present = HashSet::new();
-    let mut any_new = false;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(&blobs, e))?;
-        let name = entry.file_name();
-        if !synced.contains(&name) {
-            match std::fs::File::open(entry.path()) {
-                Ok(f) => f.sync_data().map_err(|e| Error::io(entry.path(), e))?,
-                // sled removed it meanwhile (a rewritten page)
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io(entry.path(), e)),
-            }
-            any_new = true;
-        }
-        present.insert(name);
-    }
-    if any_new {
-        sync_dir(&blobs)?;
-    }
-    *synced = present;
-    Ok(())
 }
 
 /// fsyncs a directory, so the names created, renamed or removed in it

@@ -1,19 +1,23 @@
 //! The durable store (crate `ayni-store`): every record's automerge
 //! document (a compacted snapshot plus incremental changes), the
-//! materialised view of each record, and the indexes, in one sled tree;
-//! and [`atomic_file`], how every crate writes a file whole or not at all.
+//! materialised view of each record, and the indexes, as the rows of one
+//! ordered table in one redb file ([`kv`]); and [`atomic_file`], how every
+//! crate writes a file whole or not at all.
 //!
-//! Owns: the sled layout, atomic batches, durability, compaction. Reading
-//! is [`Store`]'s, shared by every reader; writing is [`StoreWriter`]'s,
-//! the one value that can change the store, held by whoever owns the
-//! node's writes (the engine thread). Must never: interpret record fields
-//! (it stores views as opaque bytes) or validate, or depend on the node
-//! (only on `ayni-model`: the compiler keeps the layers). No other crate
-//! knows the layout or uses sled.
+//! Owns: the layout of the rows, atomic batches, durability, compaction.
+//! Reading is [`Store`]'s, shared by every reader; writing is
+//! [`StoreWriter`]'s, the one value that can change the store, held by
+//! whoever owns the node's writes (the engine thread). Must never:
+//! interpret record fields (it stores views as opaque bytes) or validate,
+//! or depend on the node (only on `ayni-model`: the compiler keeps the
+//! layers). No other crate knows the layout or the storage engine.
 //!
 //! # On-disk layout, format 1
-//! One sled tree. Keys are ASCII prefixes followed by binary parts; values
-//! begin with a format byte (`1`).
+//! The directory holds `store.redb` (redb's file format 3), one table
+//! `rows`, and the replication summary's file ([`summary`]). A store an
+//! earlier build wrote with sled (the same rows, in sled's files) is moved
+//! into it at its first open ([`from_sled`]). Keys are ASCII prefixes
+//! followed by binary parts; values begin with a format byte (`1`).
 //! | key | value |
 //! |---|---|
 //! | `m:format` | store format, decimal ASCII (`1`) |
@@ -32,14 +36,17 @@
 //! | `b:` id(16) | the SHA-256 of each blob the record references, 32 bytes each (absent: none) |
 //! | `m:blobs` | which fields took attachments when `b:` was built (the node's description); absent in a store from before the index, rebuilt by the node at open when it differs |
 //!
-//! A write is one sled batch (all keys or none), then `flush()` and
-//! `fdatasync` of sled's data file; what that guarantees: ARCHITECTURE.md,
-//! Invariants, "Durability".
+//! A write is one redb write transaction (all keys or none), committed
+//! durably (fsync) or not, then made durable by the writer's owner with
+//! the next durable commit ([`Flush`]); what that guarantees:
+//! ARCHITECTURE.md, Invariants, "Durability".
 
 pub mod atomic_file;
 mod doc_cache;
 mod feed;
 mod files;
+mod from_sled;
+mod kv;
 mod repair;
 mod summary;
 mod tables;
@@ -50,8 +57,6 @@ pub use tables::Table;
 pub use tally::{KindTally, Tally};
 pub use writer::{DocWrite, Payload, StoreWriter};
 
-use std::collections::HashSet;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -75,17 +80,13 @@ pub enum Flush {
 /// Store format written in `m:format`.
 pub const FORMAT: u32 = 1;
 const VALUE_VERSION: u8 = 1;
-/// sled's page cache: bounded so a node's memory stays small on old laptops.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// Change chunks kept per document before it is compacted to one snapshot.
 pub const COMPACT_AFTER: usize = 64;
 
-/// The sled-backed store of one node.
+/// The store of one node.
 pub struct Store {
-    db: sled::Db,
+    db: kv::Kv,
     dir: PathBuf,
-    /// Blob files already fsynced (sled never fsyncs them itself).
-    synced_blobs: Mutex<HashSet<OsString>>,
     /// The last change-feed position given out; held while a batch that
     /// takes positions is applied, so positions land in order.
     feed: Mutex<u64>,
@@ -161,41 +162,25 @@ fn versioned(bytes: &[u8]) -> Vec<u8> {
 impl Store {
     /// Opens (or creates) the store in `dir`. Opening reads no document.
     ///
-    /// First clears what a process killed inside one of sled's own
-    /// non-atomic file writes left behind (see [`files`]); a store that
-    /// still cannot open is reported as [`Error::StoreDamaged`].
+    /// A store an earlier build wrote with sled is first moved into redb,
+    /// once ([`from_sled`]); a store that cannot open is reported as
+    /// [`Error::StoreDamaged`], one another process holds as [`Error::Busy`].
     pub fn open(dir: &Path) -> Result<(std::sync::Arc<Store>, StoreWriter)> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         files::clear_interrupted(dir)?;
-        // pages are written uncompressed: zstd made a new context for every
-        // page sled wrote or read (a fifth of a first sync's CPU, and of a
-        // scan's); a store created with compression keeps it
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::LowSpace)
-            .cache_capacity(CACHE_BYTES)
-            .use_compression(files::compressed(dir)?)
-            .compression_factor(3)
-            .open()
-            .map_err(|source| match &source {
-                sled::Error::Io(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.to_string().contains("could not acquire lock") =>
-                {
-                    Error::Busy(dir.to_path_buf())
-                }
-                sled::Error::Corruption { .. } | sled::Error::Unsupported(_) | sled::Error::ReportableBug(_) => {
-                    Error::StoreDamaged { path: dir.to_path_buf(), source: Box::new(source) }
-                }
-                _ => Error::Storage { path: dir.to_path_buf(), source: Box::new(source) },
-            })?;
-        let last = match db.scan_prefix(b"f:").next_back() {
-            Some(Ok((k, _))) => k.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes),
-            _ => 0,
+        from_sled::migrate(dir)?;
+        let db = kv::Kv::open(&dir.join(kv::FILE)).map_err(|e| match e {
+            kv::OpenError::Busy => Error::Busy(dir.to_path_buf()),
+            kv::OpenError::Damaged(source) => Error::StoreDamaged { path: dir.to_path_buf(), source },
+            kv::OpenError::Other(e) => kv::storage(dir, e),
+        })?;
+        let last = match db.read().and_then(|r| r.last_with_prefix(b"f:")).map_err(|e| kv::storage(dir, e))? {
+            Some((k, _)) => k.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes),
+            None => 0,
         };
         let store = Store {
             db,
             dir: dir.to_path_buf(),
-            synced_blobs: Mutex::new(HashSet::new()),
             feed: Mutex::new(last),
             feed_durable: tokio::sync::watch::Sender::new(last),
             policy_generation: Default::default(),
@@ -206,8 +191,9 @@ impl Store {
         let store = StoreWriter { store: std::sync::Arc::new(store), flush: Flush::EachWrite };
         match store.get(b"m:format")? {
             None => {
-                store.db.insert(b"m:format", FORMAT.to_string().as_bytes()).map_err(|e| store.err(e))?;
-                store.durable()?;
+                let mut batch = kv::Batch::default();
+                batch.insert(b"m:format", FORMAT.to_string());
+                store.commit(batch)?;
             }
             Some(v) if v == FORMAT.to_string().as_bytes() => {}
             Some(v) => {
@@ -222,23 +208,40 @@ impl Store {
         Ok((store.store.clone(), store))
     }
 
-    /// Opens a store that [`Store::open`] reported damaged: sled's snapshot
-    /// files are moved into `aside` (kept, not deleted) and sled rebuilds its
-    /// page table by replaying the whole log, as it does for a store that
-    /// never took a snapshot. Returns the store and the files moved.
+    /// Opens a store that [`Store::open`] reported damaged. A store still
+    /// in sled's files (not yet moved to redb): its snapshot files are
+    /// moved into `aside` (kept, not deleted) and sled rebuilds its page
+    /// table by replaying the whole log, as it does for a store that never
+    /// took a snapshot; the store is then moved to redb. A redb file has no
+    /// second copy to rebuild from: [`Error::Unrepairable`], the file left
+    /// as it is. Returns the store and the files moved.
     pub fn open_from_log(dir: &Path, aside: &Path) -> Result<((std::sync::Arc<Store>, StoreWriter), Vec<PathBuf>)> {
+        if !from_sled::present(dir) {
+            return Err(Error::Unrepairable {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "its file {} fails redb's checksums and holds no second copy to rebuild from; it is left as it \
+                     is. Restore the node from a peer: `ayni init` a new home, join the network, sync",
+                    dir.join(kv::FILE).display()
+                ),
+            });
+        }
         let moved = files::move_snapshots_aside(dir, aside)?;
         // a cache of what the log held: read again from the store
         let _ = std::fs::remove_file(dir.join(summary::FILE));
         Ok((Store::open(dir)?, moved))
     }
 
-    fn err(&self, source: sled::Error) -> Error {
-        Error::Storage { path: self.dir.clone(), source: Box::new(source) }
+    fn err(&self, source: impl Into<redb::Error>) -> Error {
+        kv::storage(&self.dir, source)
     }
 
-    fn get(&self, k: &[u8]) -> Result<Option<sled::IVec>> {
+    fn get(&self, k: &[u8]) -> Result<Option<Vec<u8>>> {
         self.db.get(k).map_err(|e| self.err(e))
+    }
+
+    fn read(&self) -> Result<kv::Reader> {
+        self.db.read().map_err(|e| self.err(e))
     }
 
     fn payload<'v>(&self, id: &DocumentId, v: &'v [u8]) -> Result<&'v [u8]> {
@@ -257,27 +260,26 @@ impl Store {
         self.unflushed.swap(false, std::sync::atomic::Ordering::AcqRel)
     }
 
-    /// Makes every write applied before the call durable (sled's flush,
-    /// then fdatasync of its data file and new blob files); followers of
-    /// the feed learn of positions written before it.
+    /// Makes every write applied before the call durable (one durable
+    /// redb commit, which covers every commit before it); followers of the
+    /// feed learn of positions written before it.
     pub fn flush_now(&self) -> Result<()> {
         // positions given out before the flush are durable after it; one
         // written while it runs may not be, so it is not announced
         let last = *self.feed.lock().unwrap_or_else(|p| p.into_inner());
-        self.db.flush().map_err(|e| self.err(e))?;
-        let data = self.dir.join("db");
-        if let Ok(file) = std::fs::File::open(&data) {
-            file.sync_data().map_err(|e| Error::io(&data, e))?;
-        }
-        let mut synced = self.synced_blobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        files::sync_new_blobs(&self.dir, &mut synced)?;
-        // two flushes may end out of order: the position only moves forward
+        self.db.sync().map_err(|e| self.err(e))?;
+        self.announce_durable(last);
+        Ok(())
+    }
+
+    /// Followers of the feed learn that positions up to `last` are durable
+    /// (two flushes may end out of order: the position only moves forward).
+    fn announce_durable(&self, last: u64) {
         self.feed_durable.send_if_modified(|d| {
             let moved = last > *d;
             *d = (*d).max(last);
             moved
         });
-        Ok(())
     }
 
     /// Whether the document exists.
@@ -287,10 +289,12 @@ impl Store {
 
     /// The stored bytes of a document: snapshot and change chunks.
     fn chunks(&self, id: &DocumentId) -> Result<Option<(Vec<u8>, Vec<Vec<u8>>)>> {
-        let Some(snap) = self.get(&key(b"d:", id))? else { return Ok(None) };
+        // one snapshot: the chunks of one write, never half of two
+        let r = self.read()?;
+        let Some(snap) = r.get(&key(b"d:", id)).map_err(|e| self.err(e))? else { return Ok(None) };
         let snap = self.payload(id, &snap)?.to_vec();
         let mut changes = vec![];
-        for item in self.db.scan_prefix(key(b"c:", id)) {
+        for item in r.prefix(&key(b"c:", id)).map_err(|e| self.err(e))? {
             let (_, v) = item.map_err(|e| self.err(e))?;
             changes.push(self.payload(id, &v)?.to_vec());
         }
@@ -350,7 +354,7 @@ impl Store {
     pub fn signature(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>> {
         let mut k = b"g:".to_vec();
         k.extend_from_slice(hash);
-        Ok(self.get(&k)?.map(|v| v.to_vec()))
+        self.get(&k)
     }
 
     /// One document's state hash (its replication summary item), without
@@ -363,7 +367,7 @@ impl Store {
     /// (what `check` and repair compare against; syncs use [`Store::summary`]).
     pub fn summary_on_disk(&self) -> Result<Vec<(DocumentId, [u8; 16])>> {
         let mut out = vec![];
-        for item in self.db.scan_prefix(b"h:") {
+        for item in self.read()?.prefix(b"h:").map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
             if let (Some(id), Ok(hash)) = (id_from_tail(&k), <[u8; 16]>::try_from(v.as_ref())) {
                 out.push((id, hash));
@@ -384,7 +388,7 @@ impl Store {
     /// index: as many entries as such records, whatever the store's size).
     pub fn blob_references(&self) -> Result<Vec<(DocumentId, Vec<[u8; 32]>)>> {
         let mut out = vec![];
-        for entry in self.db.scan_prefix(b"b:") {
+        for entry in self.read()?.prefix(b"b:").map_err(|e| self.err(e))? {
             let (k, v) = entry.map_err(|e| self.err(e))?;
             if let Some(id) = id_from_tail(&k) {
                 out.push((id, hashes(&v)));
@@ -404,15 +408,15 @@ impl Store {
     /// a node whose attachment fields changed rebuilds it
     /// ([`StoreWriter::complete_blob_index`]).
     pub fn blob_index_built_for(&self) -> Result<Option<Vec<u8>>> {
-        Ok(self.get(b"m:blobs")?.map(|v| v.to_vec()))
+        self.get(b"m:blobs")
     }
 
     /// The documents of `kind` with key `k`.
     pub fn ids_by_key(&self, kind: &str, k: &str) -> Result<Vec<DocumentId>> {
         let prefix = index_key(kind, k, None);
         let mut out = vec![];
-        for item in self.db.scan_prefix(&prefix).keys() {
-            let item = item.map_err(|e| self.err(e))?;
+        for item in self.read()?.prefix(&prefix).map_err(|e| self.err(e))? {
+            let (item, _) = item.map_err(|e| self.err(e))?;
             if item.len() == prefix.len() + 16 {
                 out.extend(id_from_tail(&item));
             }
@@ -421,23 +425,31 @@ impl Store {
     }
 
     /// Every document of `kind`, in key order, with its view, one at a time,
-    /// so that listing a large kind holds one record in memory.
-    pub fn views_of_kind_iter<'s>(&'s self, kind: &str) -> impl Iterator<Item = Result<(DocumentId, Vec<u8>)>> + 's {
+    /// so that listing a large kind holds one record in memory; all read
+    /// from one snapshot of the store.
+    pub fn views_of_kind_iter<'s>(
+        &'s self,
+        kind: &str,
+    ) -> Box<dyn Iterator<Item = Result<(DocumentId, Vec<u8>)>> + 's> {
         let mut prefix = b"k:".to_vec();
         prefix.extend_from_slice(kind.as_bytes());
         prefix.push(0);
-        self.db.scan_prefix(&prefix).keys().filter_map(move |item| {
+        let (reader, entries) = match self.read().and_then(|r| Ok((r.prefix(&prefix).map_err(|e| self.err(e))?, r))) {
+            Ok((entries, reader)) => (reader, entries),
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        Box::new(entries.filter_map(move |item| {
             let item = match item {
-                Ok(k) => k,
+                Ok((k, _)) => k,
                 Err(e) => return Some(Err(self.err(e))),
             };
             let id = id_from_tail(&item)?;
-            match self.view(&id) {
-                Ok(Some(view)) => Some(Ok((id, view))),
+            match reader.get(&key(b"v:", &id)) {
+                Ok(Some(v)) => Some(self.payload(&id, &v).map(|view| (id, view.to_vec()))),
                 Ok(None) => None,
-                Err(e) => Some(Err(e)),
+                Err(e) => Some(Err(self.err(e))),
             }
-        })
+        }))
     }
 
     /// Every document with conflicts.
@@ -457,8 +469,8 @@ impl Store {
 
     fn ids_with_prefix(&self, prefix: &[u8]) -> Result<Vec<DocumentId>> {
         let mut out = vec![];
-        for item in self.db.scan_prefix(prefix).keys() {
-            let item = item.map_err(|e| self.err(e))?;
+        for item in self.read()?.prefix(prefix).map_err(|e| self.err(e))? {
+            let (item, _) = item.map_err(|e| self.err(e))?;
             if item.len() == prefix.len() + 16 {
                 out.extend(id_from_tail(&item));
             }
@@ -496,9 +508,9 @@ impl Store {
 mod tests {
     use super::*;
 
-    /// Opens the store in `dir`, waiting while sled's threads of the last
-    /// handle still hold its lock (they outlive the handle briefly).
-    fn reopen(dir: &Path) -> (std::sync::Arc<Store>, StoreWriter) {
+    /// Opens the store in `dir`, waiting while another handle still holds
+    /// it.
+    pub(crate) fn reopen(dir: &Path) -> (std::sync::Arc<Store>, StoreWriter) {
         for _ in 0..200 {
             match Store::open(dir) {
                 Err(Error::Busy(_)) => std::thread::sleep(std::time::Duration::from_millis(10)),
@@ -531,13 +543,14 @@ mod tests {
                 store.write(&[w]).unwrap();
             }
             // what a store written before the feed looks like
+            let mut batch = kv::Batch::default();
             for prefix in [&b"f:"[..], &b"fi:"[..]] {
-                for k in store.db.scan_prefix(prefix).keys() {
-                    store.db.remove(k.unwrap()).unwrap();
+                for k in store.read().unwrap().prefix_keys(prefix).unwrap() {
+                    batch.remove(k.unwrap());
                 }
             }
-            store.db.remove(b"m:feed").unwrap();
-            store.durable().unwrap();
+            batch.remove(b"m:feed");
+            store.commit(batch).unwrap();
         }
         let (_, store) = reopen(dir.path());
         let feed = store.feed_since(0, 100).unwrap();
@@ -552,25 +565,6 @@ mod tests {
         let (_, store) = reopen(dir.path());
         assert_eq!(store.feed_since(0, 100).unwrap().len(), 5);
         assert_eq!(store.feed_position(), 5);
-    }
-
-    #[test]
-    fn new_stores_write_plain_pages_and_compressed_ones_still_open() {
-        let fresh = tempfile::tempdir().unwrap();
-        drop(reopen(fresh.path()));
-        assert!(!files::compressed(fresh.path()).unwrap());
-        // a store made when pages were compressed, with a document in it
-        let old = tempfile::tempdir().unwrap();
-        {
-            let db = sled::Config::new().path(old.path()).use_compression(true).compression_factor(3).open().unwrap();
-            db.insert(b"m:format", FORMAT.to_string().as_bytes()).unwrap();
-            db.insert(b"v:0123456789abcdef", versioned(&[b'x'; 4000])).unwrap();
-            db.flush().unwrap();
-        }
-        assert!(files::compressed(old.path()).unwrap());
-        let (store, _writer) = reopen(old.path());
-        let id = DocumentId::from_bytes(*b"0123456789abcdef");
-        assert_eq!(store.view(&id).unwrap().unwrap(), vec![b'x'; 4000]);
     }
 
     fn write_docs(store: &StoreWriter, n: usize, hash: u8) -> Vec<DocumentId> {

@@ -50,9 +50,9 @@ impl Store {
     /// Every kind/key index entry (`k:`), raw, with the document it names.
     pub fn index_entries(&self) -> Result<Vec<(DocumentId, Vec<u8>)>> {
         let mut out = vec![];
-        for k in self.db.scan_prefix(b"k:").keys() {
+        for k in self.read()?.prefix_keys(b"k:").map_err(|e| self.err(e))? {
             let k = k.map_err(|e| self.err(e))?;
-            out.extend(id_from_tail(&k).map(|id| (id, k.to_vec())));
+            out.extend(id_from_tail(&k).map(|id| (id, k)));
         }
         Ok(out)
     }
@@ -73,12 +73,12 @@ impl StoreWriter {
     /// Replaces a document's stored bytes with one fresh snapshot of `doc`
     /// (its change chunks dropped), durably.
     pub fn replace_document(&self, id: &DocumentId, doc: &mut Automerge) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for k in self.db.scan_prefix(key(b"c:", id)).keys() {
+        let mut batch = kv::Batch::default();
+        for k in self.read()?.prefix_keys(&key(b"c:", id)).map_err(|e| self.err(e))? {
             batch.remove(k.map_err(|e| self.err(e))?);
         }
         batch.insert(key(b"d:", id), versioned(&doc.save()));
-        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.db.apply(batch, false).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
         self.docs.clear();
         self.forget_summary()?;
@@ -89,19 +89,21 @@ impl StoreWriter {
     /// Used by repair for a document of which nothing readable is left (a
     /// peer's copy comes back with the next sync, as for any missing one).
     pub fn forget_document(&self, id: &DocumentId) -> Result<()> {
-        let mut batch = sled::Batch::default();
+        let mut batch = kv::Batch::default();
+        let stored = self.read()?;
         for prefix in [&b"c:"[..], b"d:", b"v:", b"h:", b"x:", b"b:"] {
-            for k in self.db.scan_prefix(key(prefix, id)).keys() {
+            for k in stored.prefix_keys(&key(prefix, id)).map_err(|e| self.err(e))? {
                 batch.remove(k.map_err(|e| self.err(e))?);
             }
         }
-        for k in self.db.scan_prefix(b"k:").keys() {
+        for k in stored.prefix_keys(b"k:").map_err(|e| self.err(e))? {
             let k = k.map_err(|e| self.err(e))?;
             if id_from_tail(&k).as_ref() == Some(id) {
                 batch.remove(k);
             }
         }
-        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        drop(stored);
+        self.db.apply(batch, false).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
         self.docs.clear();
         self.forget_summary()?;
@@ -110,11 +112,11 @@ impl StoreWriter {
 
     /// Removes raw keys (stray index entries found by repair), durably.
     pub fn remove_raw(&self, keys: &[Vec<u8>]) -> Result<()> {
-        let mut batch = sled::Batch::default();
+        let mut batch = kv::Batch::default();
         for k in keys {
-            batch.remove(k.as_slice());
+            batch.remove(k);
         }
-        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.db.apply(batch, false).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
         self.docs.clear();
         self.forget_summary()?;
@@ -124,13 +126,16 @@ impl StoreWriter {
     /// Sets one raw row as given, outside every index (damage tests: what a
     /// bad disk or an older build could leave).
     pub fn overwrite_raw(&self, k: &[u8], v: &[u8]) -> Result<()> {
-        self.db.insert(k, v).map_err(|e| self.err(e))?;
-        self.durable()
+        let mut batch = kv::Batch::default();
+        batch.insert(k, v);
+        self.commit(batch)
     }
 
     /// Replaces the raw snapshot of a document (repair tools, damage tests).
     pub fn overwrite_raw_snapshot(&self, id: &DocumentId, bytes: &[u8]) -> Result<()> {
-        self.db.insert(key(b"d:", id), versioned(bytes)).map_err(|e| self.err(e))?;
+        let mut batch = kv::Batch::default();
+        batch.insert(key(b"d:", id), versioned(bytes));
+        self.db.apply(batch, false).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
         self.docs.clear();
         self.forget_summary()?;

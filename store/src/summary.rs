@@ -139,7 +139,9 @@ impl Store {
     /// have changed any `h:` without the feed.
     pub(crate) fn forget_summary(&self) -> Result<()> {
         *self.summary.lock() = None;
-        self.db.remove(NONCE).map_err(|e| self.err(e))?;
+        let mut batch = super::kv::Batch::default();
+        batch.remove(NONCE);
+        self.db.apply(batch, false).map_err(|e| self.err(e))?;
         let _ = std::fs::remove_file(self.dir.join(FILE));
         Ok(())
     }
@@ -149,7 +151,7 @@ impl Store {
     fn catch_up(&self, s: &mut Summary, last: u64) -> Result<()> {
         let mut start = b"f:".to_vec();
         start.extend_from_slice(&s.position.saturating_add(1).to_be_bytes());
-        for item in self.db.range(start..) {
+        for item in self.read()?.from(&start).map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
             if !k.starts_with(b"f:") {
                 break;
@@ -177,8 +179,9 @@ impl Store {
         }
         // a new nonce, durable in the store before the file names it
         s.nonce = *DocumentId::random()?.as_bytes();
-        self.db.insert(NONCE, &s.nonce[..]).map_err(|e| self.err(e))?;
-        self.flush_now()?;
+        let mut batch = super::kv::Batch::default();
+        batch.insert(NONCE, s.nonce);
+        self.db.apply(batch, true).map_err(|e| self.err(e))?;
         let path = self.dir.join(FILE);
         crate::atomic_file::replace(&path, &encode(s), crate::atomic_file::Access::Owner)
             .map_err(|e| ayni_model::error::Error::io(&path, e))?;

@@ -10,6 +10,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::kv::Batch;
 use super::{versioned, Store, StoreWriter, VALUE_VERSION};
 use ayni_model::error::{Error, Result};
 
@@ -75,7 +76,7 @@ impl Store {
     pub fn rows(&self, table: Table) -> Result<Vec<(String, Vec<u8>)>> {
         let p = format!("{}:", table.prefix());
         let mut out = vec![];
-        for item in self.db.scan_prefix(p.as_bytes()) {
+        for item in self.read()?.prefix(p.as_bytes()).map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
             if v.first() == Some(&VALUE_VERSION) {
                 out.push((String::from_utf8_lossy(&k[p.len()..]).into_owned(), v[1..].to_vec()));
@@ -107,12 +108,13 @@ impl Store {
 impl StoreWriter {
     /// Stores a row durably.
     pub fn put(&self, table: Table, name: &str, value: &[u8]) -> Result<()> {
-        self.db.insert(table.key(name).as_bytes(), versioned(value)).map_err(|e| self.err(e))?;
-        self.after_write(table)
+        let mut batch = Batch::default();
+        batch.insert(table.key(name), versioned(value));
+        self.after_write(table, batch)
     }
 
-    fn after_write(&self, table: Table) -> Result<()> {
-        let durable = self.durable();
+    fn after_write(&self, table: Table, batch: Batch) -> Result<()> {
+        let durable = self.commit(batch);
         if matches!(table, Table::Members | Table::Revocations | Table::Clients | Table::ClientRevocations) {
             self.policy_changed();
         }
@@ -121,8 +123,9 @@ impl StoreWriter {
 
     /// Removes a row durably.
     pub fn remove(&self, table: Table, name: &str) -> Result<()> {
-        self.db.remove(table.key(name).as_bytes()).map_err(|e| self.err(e))?;
-        self.after_write(table)
+        let mut batch = Batch::default();
+        batch.remove(table.key(name));
+        self.after_write(table, batch)
     }
 
     /// Stores a row as JSON, durably.

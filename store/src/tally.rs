@@ -16,6 +16,7 @@
 use ayni_model::error::Result;
 use ayni_model::id::DocumentId;
 
+use super::kv::Batch;
 use super::{index_key, Store, StoreWriter};
 
 const VERSION: u8 = 1;
@@ -73,7 +74,7 @@ impl Store {
         prefix.extend_from_slice(kind.as_bytes());
         prefix.push(0);
         let mut out = KindTally::default();
-        for entry in self.db.scan_prefix(&prefix) {
+        for entry in self.read()?.prefix(&prefix).map_err(|e| self.err(e))? {
             let (_, v) = entry.map_err(|e| self.err(e))?;
             let Some(t) = Tally::decode(&v) else { return Ok(None) };
             if !t.deleted {
@@ -104,15 +105,14 @@ impl StoreWriter {
     /// carries one from then on. (A part written before a crash is
     /// written again: the marker comes last.)
     pub fn complete_tallies(&self, entries: &[(String, String, DocumentId, Tally)], last: bool) -> Result<()> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         for (kind, key, id, t) in entries {
-            batch.insert(index_key(kind, key, Some(id)), &t.encode()[..]);
+            batch.insert(index_key(kind, key, Some(id)), t.encode());
         }
         if last {
-            batch.insert(MARKER, &[VERSION][..]);
+            batch.insert(MARKER, [VERSION]);
         }
-        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
-        self.durable()
+        self.commit(batch)
     }
 }
 

@@ -9,6 +9,7 @@
 
 use automerge::{Automerge, ChangeHash};
 
+use super::kv::Batch;
 use super::{change_key, index_key, key, versioned, Flush, Store, COMPACT_AFTER};
 use ayni_model::error::Result;
 use ayni_model::id::DocumentId;
@@ -83,6 +84,20 @@ impl StoreWriter {
         }
     }
 
+    /// Applies a batch atomically, durable as this writer's [`Flush`] says:
+    /// in the same commit, or at its owner's next flush.
+    pub(super) fn commit(&self, batch: Batch) -> Result<()> {
+        let each = self.flush == Flush::EachWrite;
+        let last = *self.feed.lock().unwrap_or_else(|p| p.into_inner());
+        self.db.apply(batch, each).map_err(|e| self.err(e))?;
+        if each {
+            self.announce_durable(last);
+        } else {
+            self.unflushed.store(true, std::sync::atomic::Ordering::Release);
+        }
+        Ok(())
+    }
+
     /// From now on, this writer's writes are flushed as `flush` says.
     pub fn set_flush(&mut self, flush: Flush) {
         self.flush = flush;
@@ -90,22 +105,38 @@ impl StoreWriter {
 
     /// Writes documents, views and indexes in one atomic batch, durably.
     pub fn write(&self, writes: &[DocWrite<'_>]) -> Result<()> {
-        self.write_deferred(writes)?;
-        self.durable()
+        match self.flush {
+            Flush::EachWrite => {
+                let last = self.write_batch(writes, true)?;
+                self.announce_durable(last);
+                Ok(())
+            }
+            Flush::ByOwner => {
+                self.write_batch(writes, false)?;
+                self.durable()
+            }
+        }
     }
 
     /// Like [`StoreWriter::write`], atomic but durable only at the next
     /// [`StoreWriter::make_durable`] (a sync stores many documents, then flushes once).
     pub fn write_deferred(&self, writes: &[DocWrite<'_>]) -> Result<()> {
-        let mut batch = sled::Batch::default();
+        self.write_batch(writes, false).map(|_| ())
+    }
+
+    /// The batch of [`StoreWriter::write`], committed durably or not;
+    /// returns the last feed position it took.
+    fn write_batch(&self, writes: &[DocWrite<'_>], durable: bool) -> Result<u64> {
+        let mut batch = Batch::default();
         let mut feed = self.feed.lock().unwrap_or_else(|p| p.into_inner());
         let mut position = *feed;
         let mut in_batch = std::collections::HashMap::new();
+        let stored = self.read()?;
         for w in writes {
             // the document's feed entry moves to the next position
             let old = match in_batch.get(&w.id) {
                 Some(p) => Some(u64::to_be_bytes(*p).to_vec()),
-                None => self.get(&key(b"fi:", &w.id))?.map(|v| v.to_vec()),
+                None => stored.get(&key(b"fi:", &w.id)).map_err(|e| self.err(e))?,
             };
             if let Some(old) = old {
                 let mut k = b"f:".to_vec();
@@ -117,16 +148,15 @@ impl StoreWriter {
             let mut k = b"f:".to_vec();
             k.extend_from_slice(&position.to_be_bytes());
             batch.insert(k, w.id.as_bytes());
-            batch.insert(key(b"fi:", &w.id), &position.to_be_bytes()[..]);
+            batch.insert(key(b"fi:", &w.id), position.to_be_bytes());
             match &w.payload {
                 Payload::New(bytes) => batch.insert(key(b"d:", &w.id), versioned(bytes)),
                 Payload::Changed { doc, stored_heads } => {
                     let chunk = doc.save_after(stored_heads);
                     if !chunk.is_empty() {
-                        let existing: Vec<sled::IVec> = self
-                            .db
-                            .scan_prefix(key(b"c:", &w.id))
-                            .keys()
+                        let existing: Vec<Vec<u8>> = stored
+                            .prefix_keys(&key(b"c:", &w.id))
+                            .map_err(|e| self.err(e))?
                             .collect::<std::result::Result<_, _>>()
                             .map_err(|e| self.err(e))?;
                         if existing.len() + 1 >= COMPACT_AFTER {
@@ -146,15 +176,15 @@ impl StoreWriter {
                 }
             }
             batch.insert(key(b"v:", &w.id), versioned(&w.view));
-            batch.insert(key(b"h:", &w.id), &w.summary[..]);
+            batch.insert(key(b"h:", &w.id), w.summary);
             for (hash, sig) in &w.sigs {
                 let mut k = b"g:".to_vec();
                 k.extend_from_slice(hash);
-                batch.insert(k, &sig[..]);
+                batch.insert(k, sig);
             }
-            batch.insert(index_key(w.kind, w.key, Some(&w.id)), &w.tally.encode()[..]);
+            batch.insert(index_key(w.kind, w.key, Some(&w.id)), w.tally.encode());
             if w.tally.conflicted {
-                batch.insert(key(b"x:", &w.id), &[][..]);
+                batch.insert(key(b"x:", &w.id), []);
             } else {
                 batch.remove(key(b"x:", &w.id));
             }
@@ -164,30 +194,30 @@ impl StoreWriter {
                 batch.insert(key(b"b:", &w.id), w.blobs.concat());
             }
         }
+        drop(stored);
         // with the cache held: a load that read the old bytes meanwhile cannot keep them
-        self.docs.writing(writes.iter().map(|w| &w.id), || self.db.apply_batch(batch)).map_err(|e| self.err(e))?;
+        self.docs.writing(writes.iter().map(|w| &w.id), || self.db.apply(batch, durable)).map_err(|e| self.err(e))?;
         self.summary.wrote(writes.iter().map(|w| (w.id, w.summary)), position);
         *feed = position;
         if writes.iter().any(|w| w.policy) {
             self.policy_changed();
         }
-        Ok(())
+        Ok(position)
     }
 
     /// Builds the blob reference index anew (every `b:` entry replaced,
     /// then `m:blobs` set to `built_for`), in one batch, durably: `refs`
     /// are every record's references, read by the node from the views.
     pub fn complete_blob_index(&self, refs: &[(DocumentId, Vec<[u8; 32]>)], built_for: &[u8]) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for k in self.db.scan_prefix(b"b:").keys() {
+        let mut batch = Batch::default();
+        for k in self.read()?.prefix_keys(b"b:").map_err(|e| self.err(e))? {
             batch.remove(k.map_err(|e| self.err(e))?);
         }
         for (id, hashes) in refs.iter().filter(|(_, h)| !h.is_empty()) {
             batch.insert(key(b"b:", id), hashes.concat());
         }
-        batch.insert(&b"m:blobs"[..], built_for);
-        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
-        self.durable()
+        batch.insert(b"m:blobs", built_for);
+        self.commit(batch)
     }
 
     /// Makes every write so far durable (see [`StoreWriter::write`]).
@@ -205,13 +235,12 @@ impl StoreWriter {
         let before = snap.len() + changes.iter().map(Vec::len).sum::<usize>();
         let Some(doc) = self.load_uncached(id)? else { return Ok(0) };
         let fresh = doc.save();
-        let mut batch = sled::Batch::default();
-        for k in self.db.scan_prefix(key(b"c:", id)).keys() {
+        let mut batch = Batch::default();
+        for k in self.read()?.prefix_keys(&key(b"c:", id)).map_err(|e| self.err(e))? {
             batch.remove(k.map_err(|e| self.err(e))?);
         }
         batch.insert(key(b"d:", id), versioned(&fresh));
-        self.docs.writing([id], || self.db.apply_batch(batch)).map_err(|e| self.err(e))?;
-        self.durable()?;
+        self.docs.writing([id], || self.commit(batch))?;
         Ok(before.saturating_sub(fresh.len()) as u64)
     }
 }

@@ -368,7 +368,7 @@ mod tests {
         // the index history goes on from the stored copy after a restart
         let index_id = node.index_id(&Scope::All).unwrap();
         let before = node.index(&Scope::All).unwrap();
-        let node = node.checkpoint().unwrap();
+        let node = node.reopen().unwrap();
         let again = node.index(&Scope::All).unwrap();
         assert_eq!(again.get_heads(), before.get_heads());
         assert_eq!(node.index_id(&Scope::All).unwrap(), index_id);

@@ -761,7 +761,7 @@ fn status_counts_from_the_index_what_the_records_say_and_an_older_store_is_fille
     let from_views = n.hq.status().unwrap();
     assert_eq!((&from_views.records, from_views.conflicts), (&counted.records, counted.conflicts));
     let Net { _dir, hq, .. } = n;
-    let hq = hq.checkpoint().unwrap();
+    let hq = hq.reopen().unwrap();
     assert!(hq.store().tallied().unwrap());
     let practices = hq.store().tally("practice").unwrap().expect("every entry carries a tally again");
     assert_eq!(practices.live, counted.records["practice"]);
