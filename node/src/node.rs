@@ -353,6 +353,14 @@ impl Node {
     pub fn reopen(self) -> Result<Node> {
         let home = self.home.clone();
         drop(self);
+        // a handle of the store another thread still drops lets go of its
+        // lock a moment later: this process's own, so wait for it briefly
+        for _ in 0..100 {
+            match Node::open(&home) {
+                Err(Error::Busy(_)) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                other => return other,
+            }
+        }
         Node::open(&home)
     }
 

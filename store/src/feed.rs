@@ -17,8 +17,9 @@ impl StoreWriter {
         let mut batch = kv::Batch::default();
         let mut feed = self.feed.lock().unwrap_or_else(|p| p.into_inner());
         let mut position = *feed;
+        let stored = self.read()?;
         for (id, _) in self.summary_on_disk()? {
-            if self.get(&key(b"fi:", &id))?.is_none() {
+            if stored.get(&key(b"fi:", &id)).map_err(|e| self.err(e))?.is_none() {
                 position += 1;
                 let mut k = b"f:".to_vec();
                 k.extend_from_slice(&position.to_be_bytes());
@@ -27,6 +28,7 @@ impl StoreWriter {
             }
         }
         batch.insert(b"m:feed", b"1");
+        drop(stored);
         self.db.apply(batch, false).map_err(|e| self.err(e))?;
         *feed = position;
         drop(feed);

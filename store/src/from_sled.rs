@@ -2,22 +2,27 @@
 //! when a node first opens it: every row copied as it is (the layout is
 //! the same), then sled's files removed.
 //!
-//! Owns: telling a sled store from a redb one, the copy, and every step
-//! of it being safe to interrupt. Must never: remove a sled file before
-//! the redb file holding all of its rows is durable under its final name,
-//! or copy while another process holds the sled store.
+//! Owns: telling a sled store from a redb one, the copy, the `m:from_sled`
+//! row, and every step of it being safe to interrupt. Must never: remove a
+//! sled file before the redb file holding all of its rows is durable under
+//! its final name and has opened, remove a sled store written after the
+//! move, or copy while another process holds the sled store.
 //!
 //! The steps, and what a kill at each leaves:
 //! 1. sled opens the store (holding its lock: another process gets
 //!    [`Error::Busy`]); a `store.redb` already there means an earlier move
 //!    ended: go to 4.
 //! 2. every row is copied into `store.redb.moving` (a file left by an
-//!    interrupted copy is discarded first), the last commit durable;
+//!    interrupted copy is discarded first), with `m:from_sled`: the inode
+//!    of sled's `db` file, the last commit durable;
 //! 3. that file is renamed to `store.redb` and the directory fsynced: from
 //!    here on the store is the redb file;
-//! 4. sled's files (`conf`, `db`, `snap.*`, `blobs/`) are removed. A kill
-//!    before it ends leaves some of them beside `store.redb`; the next open
-//!    removes them.
+//! 4. once `store.redb` has opened, sled's files are removed: `snap.*` and
+//!    `blobs/` first, `conf`, then `db` — the file `m:from_sled` names. A
+//!    kill before it ends leaves some of them; the next open removes them.
+//!    A `db` that is another file (a sled store an earlier build started
+//!    beside the moved one) is not removed: the store does not open until
+//!    someone moves one of the two away.
 
 use std::path::Path;
 
@@ -27,28 +32,27 @@ use crate::{files, kv};
 
 /// The copy's file until it is whole.
 const MOVING: &str = "store.redb.moving";
-/// Rows copied per commit.
+/// The row naming the sled file the store was moved from.
+const MARKER: &[u8] = b"m:from_sled";
+/// Rows, and bytes, copied per commit at most.
 const ROWS_PER_COMMIT: usize = 4096;
+const BYTES_PER_COMMIT: usize = 16 << 20;
 
-/// Whether `dir` holds a store in sled's files.
+/// Whether `dir` holds a store in sled's files (or what is left of one).
 pub(crate) fn present(dir: &Path) -> bool {
     dir.join("conf").exists() || dir.join("db").exists()
 }
 
-/// Moves the sled store in `dir`, if there is one, into redb (see the
-/// module header); removes what a move interrupted after its step 3 left.
+/// Moves the sled store in `dir`, if there is one and no `store.redb` yet,
+/// into redb (steps 1–3 of the module header).
 pub(crate) fn migrate(dir: &Path) -> Result<()> {
-    if !present(dir) {
+    if !present(dir) || dir.join(kv::FILE).exists() {
         return Ok(());
-    }
-    if dir.join(kv::FILE).exists() {
-        return remove_sled_files(dir);
     }
     let sled = open_sled(dir)?;
     if dir.join(kv::FILE).exists() {
         // another process moved it while this one waited for the lock
-        drop(sled);
-        return remove_sled_files(dir);
+        return Ok(());
     }
     let started = std::time::Instant::now();
     let moving = dir.join(MOVING);
@@ -74,22 +78,39 @@ pub(crate) fn migrate(dir: &Path) -> Result<()> {
         dir.display(),
         started.elapsed().as_secs_f64()
     );
-    remove_sled_files(dir)
+    Ok(())
 }
 
-/// Copies every row of `sled` into `target`, the last commit durable.
+/// The inode of sled's `db` file, if there is one.
+fn db_inode(dir: &Path) -> Result<Option<u64>> {
+    use std::os::unix::fs::MetadataExt;
+    let path = dir.join("db");
+    match std::fs::metadata(&path) {
+        Ok(m) => Ok(Some(m.ino())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Copies every row of `sled` into `target`, and `m:from_sled`, the last
+/// commit durable.
 fn copy(sled: &sled::Db, target: &kv::Kv, dir: &Path) -> Result<u64> {
     let sled_err = |e: sled::Error| Error::Storage { path: dir.to_path_buf(), source: Box::new(e) };
     let mut batch = kv::Batch::default();
-    let mut rows = 0u64;
+    let (mut rows, mut in_batch, mut bytes) = (0u64, 0usize, 0usize);
     for row in sled.iter() {
         let (k, v) = row.map_err(sled_err)?;
+        bytes += k.len() + v.len();
         batch.insert(k, v);
         rows += 1;
-        if rows % ROWS_PER_COMMIT as u64 == 0 {
+        in_batch += 1;
+        if in_batch == ROWS_PER_COMMIT || bytes >= BYTES_PER_COMMIT {
             target.apply(std::mem::take(&mut batch), false).map_err(|e| kv::storage(dir, e))?;
+            (in_batch, bytes) = (0, 0);
         }
     }
+    let inode = db_inode(dir)?.unwrap_or(0);
+    batch.insert(MARKER, inode.to_be_bytes());
     target.apply(batch, true).map_err(|e| kv::storage(dir, e))?;
     Ok(rows)
 }
@@ -117,19 +138,44 @@ fn open_sled(dir: &Path) -> Result<sled::Db> {
         })
 }
 
-/// Removes sled's files from `dir` (the rows are in `store.redb`).
-fn remove_sled_files(dir: &Path) -> Result<()> {
+/// Step 4 of the module header: removes what is left of the sled store
+/// `db` (the open redb file) was moved from.
+pub(crate) fn remove_leftovers(dir: &Path, db: &kv::Kv) -> Result<()> {
+    let mut names: Vec<String> = vec![];
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        let gone = if name == "blobs" {
-            std::fs::remove_dir_all(&path)
-        } else if name == "conf" || name == "db" || name.starts_with("snap.") {
-            std::fs::remove_file(&path)
-        } else {
-            continue;
-        };
+        let name = entry.map_err(|e| Error::io(dir, e))?.file_name().to_string_lossy().into_owned();
+        if name == "blobs" || name == "conf" || name == "db" || name.starts_with("snap.") {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    let moved_from = db.get(MARKER).map_err(|e| kv::storage(dir, e))?;
+    let moved_from = moved_from.and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok()).map(u64::from_be_bytes);
+    if let Some(now) = db_inode(dir)? {
+        if moved_from != Some(now) {
+            return Err(Error::Storage {
+                path: dir.to_path_buf(),
+                source: format!(
+                    "{} holds both {} and a sled store written after it (by a build of ayni from before the move \
+                     to redb?): move one of them out of the directory",
+                    dir.display(),
+                    kv::FILE
+                )
+                .into(),
+            });
+        }
+    }
+    // `db` last: while it is there, what is left is known for sled's
+    names.sort_by_key(|n| match n.as_str() {
+        "db" => 2,
+        "conf" => 1,
+        _ => 0,
+    });
+    for name in names {
+        let path = dir.join(&name);
+        let gone = if name == "blobs" { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
         match gone {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -188,10 +234,26 @@ mod tests {
         // killed after the rename, before sled's files were all removed
         let dir = tempfile::tempdir().unwrap();
         sled_store(dir.path());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let sled = open_sled(dir.path()).unwrap();
+        let target = kv::Kv::open(&dir.path().join(kv::FILE)).ok().unwrap();
+        copy(&sled, &target, dir.path()).unwrap();
+        drop((sled, target));
+        assert!(dir.path().join("db").exists() && dir.path().join("conf").exists());
         assert_moved(dir.path());
-        std::fs::write(dir.path().join("conf"), b"left").unwrap();
-        std::fs::write(dir.path().join("snap.0000000000000001"), b"left").unwrap();
+    }
+
+    #[test]
+    fn a_sled_store_an_earlier_build_started_beside_the_moved_one_is_kept_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        sled_store(dir.path());
         assert_moved(dir.path());
+        // an earlier build finds no sled files and starts a store of its own
+        sled_store(dir.path());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let err = Store::open(dir.path()).err().expect("opened beside a newer sled store");
+        assert!(err.to_string().contains("a sled store written after it"), "{err}");
+        assert!(dir.path().join("db").exists(), "the later sled store was removed");
     }
 
     #[test]

@@ -46,6 +46,17 @@ impl Kv {
     /// Opens (or creates) the database file at `path`. A file a process
     /// left without closing is checked and repaired by redb first.
     pub(crate) fn open(path: &Path) -> Result<Kv, OpenError> {
+        if created_no_further(path) {
+            // redb writes its header, fsyncs, then its magic number: a
+            // file with none held no commit (kept aside all the same)
+            let aside = path.with_extension("redb.unfinished");
+            std::fs::rename(path, &aside).map_err(|e| OpenError::Other(redb::StorageError::Io(e).into()))?;
+            tracing::warn!(
+                "moved {} to {}: an interrupted process left its creation unfinished",
+                path.display(),
+                aside.display()
+            );
+        }
         let db = redb::Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create_with_file_format_v3(true)
@@ -120,6 +131,14 @@ impl Kv {
         }
         Ok(crc.finalize())
     }
+}
+
+/// Whether the file at `path` is one whose creation stopped before redb
+/// wrote its magic number: not empty, its first 9 bytes zeros.
+fn created_no_further(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0xffu8; 9];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == [0; 9]
 }
 
 /// A snapshot of the table (see [`Kv::read`]); iterators taken from it own

@@ -174,6 +174,8 @@ impl Store {
             kv::OpenError::Damaged(source) => Error::StoreDamaged { path: dir.to_path_buf(), source },
             kv::OpenError::Other(e) => kv::storage(dir, e),
         })?;
+        // what a move from sled left behind, once the redb file opened
+        from_sled::remove_leftovers(dir, &db)?;
         let last = match db.read().and_then(|r| r.last_with_prefix(b"f:")).map_err(|e| kv::storage(dir, e))? {
             Some((k, _)) => k.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes),
             None => 0,
@@ -415,8 +417,8 @@ impl Store {
     pub fn ids_by_key(&self, kind: &str, k: &str) -> Result<Vec<DocumentId>> {
         let prefix = index_key(kind, k, None);
         let mut out = vec![];
-        for item in self.read()?.prefix(&prefix).map_err(|e| self.err(e))? {
-            let (item, _) = item.map_err(|e| self.err(e))?;
+        for item in self.read()?.prefix_keys(&prefix).map_err(|e| self.err(e))? {
+            let item = item.map_err(|e| self.err(e))?;
             if item.len() == prefix.len() + 16 {
                 out.extend(id_from_tail(&item));
             }
@@ -469,8 +471,8 @@ impl Store {
 
     fn ids_with_prefix(&self, prefix: &[u8]) -> Result<Vec<DocumentId>> {
         let mut out = vec![];
-        for item in self.read()?.prefix(prefix).map_err(|e| self.err(e))? {
-            let (item, _) = item.map_err(|e| self.err(e))?;
+        for item in self.read()?.prefix_keys(prefix).map_err(|e| self.err(e))? {
+            let item = item.map_err(|e| self.err(e))?;
             if item.len() == prefix.len() + 16 {
                 out.extend(id_from_tail(&item));
             }

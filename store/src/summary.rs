@@ -151,14 +151,19 @@ impl Store {
     fn catch_up(&self, s: &mut Summary, last: u64) -> Result<()> {
         let mut start = b"f:".to_vec();
         start.extend_from_slice(&s.position.saturating_add(1).to_be_bytes());
-        for item in self.read()?.from(&start).map_err(|e| self.err(e))? {
+        let stored = self.read()?;
+        for item in stored.from(&start).map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
             if !k.starts_with(b"f:") {
                 break;
             }
             let Ok(id) = <[u8; 16]>::try_from(v.as_ref()).map(DocumentId::from_bytes) else { continue };
             s.last = id;
-            match self.get(&key(b"h:", &id))?.and_then(|v| <[u8; 16]>::try_from(v.as_ref()).ok()) {
+            match stored
+                .get(&key(b"h:", &id))
+                .map_err(|e| self.err(e))?
+                .and_then(|v| <[u8; 16]>::try_from(v.as_ref()).ok())
+            {
                 Some(h) => s.items.insert(id, h),
                 None => s.items.remove(&id),
             };
