@@ -2,8 +2,8 @@
 //! when a node first opens it: every row copied as it is (the layout is
 //! the same), then sled's files removed.
 //!
-//! Owns: telling a sled store from a redb one, the copy, the `m:from_sled`
-//! row, and every step of it being safe to interrupt. Must never: remove a
+//! Owns: telling a sled store from a redb one, the copy, the
+//! `moved-from-sled` file, and every step of it being safe to interrupt. Must never: remove a
 //! sled file before the redb file holding all of its rows is durable under
 //! its final name and has opened, remove a sled store written after the
 //! move, or copy while another process holds the sled store.
@@ -13,16 +13,17 @@
 //!    [`Error::Busy`]); a `store.redb` already there means an earlier move
 //!    ended: go to 4.
 //! 2. every row is copied into `store.redb.moving` (a file left by an
-//!    interrupted copy is discarded first), with `m:from_sled`: the inode
-//!    of sled's `db` file, the last commit durable;
+//!    interrupted copy is discarded first), the last commit durable; then
+//!    the file `moved-from-sled` is written (empty, fsynced): the sled
+//!    files beside it are the ones copied;
 //! 3. that file is renamed to `store.redb` and the directory fsynced: from
 //!    here on the store is the redb file;
-//! 4. once `store.redb` has opened, sled's files are removed: `snap.*` and
-//!    `blobs/` first, `conf`, then `db` — the file `m:from_sled` names. A
-//!    kill before it ends leaves some of them; the next open removes them.
-//!    A `db` that is another file (a sled store an earlier build started
-//!    beside the moved one) is not removed: the store does not open until
-//!    someone moves one of the two away.
+//! 4. once `store.redb` has opened, sled's files are removed — `snap.*`
+//!    and `blobs/`, `db`, `conf` — and `moved-from-sled` last. A kill
+//!    before it ends leaves some of them; the next open removes them. Sled
+//!    files without `moved-from-sled` beside them (a store an earlier
+//!    build started after the move) are not removed: the store does not
+//!    open until someone moves them or `store.redb` away.
 
 use std::path::Path;
 
@@ -32,8 +33,8 @@ use crate::{files, kv};
 
 /// The copy's file until it is whole.
 const MOVING: &str = "store.redb.moving";
-/// The row naming the sled file the store was moved from.
-const MARKER: &[u8] = b"m:from_sled";
+/// The file saying that the sled files beside it are the ones moved.
+const MOVED: &str = "moved-from-sled";
 /// Rows, and bytes, copied per commit at most.
 const ROWS_PER_COMMIT: usize = 4096;
 const BYTES_PER_COMMIT: usize = 16 << 20;
@@ -81,19 +82,8 @@ pub(crate) fn migrate(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The inode of sled's `db` file, if there is one.
-fn db_inode(dir: &Path) -> Result<Option<u64>> {
-    use std::os::unix::fs::MetadataExt;
-    let path = dir.join("db");
-    match std::fs::metadata(&path) {
-        Ok(m) => Ok(Some(m.ino())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(&path, e)),
-    }
-}
-
-/// Copies every row of `sled` into `target`, and `m:from_sled`, the last
-/// commit durable.
+/// Copies every row of `sled` into `target`, the last commit durable;
+/// then writes [`MOVED`].
 fn copy(sled: &sled::Db, target: &kv::Kv, dir: &Path) -> Result<u64> {
     let sled_err = |e: sled::Error| Error::Storage { path: dir.to_path_buf(), source: Box::new(e) };
     let mut batch = kv::Batch::default();
@@ -109,9 +99,9 @@ fn copy(sled: &sled::Db, target: &kv::Kv, dir: &Path) -> Result<u64> {
             (in_batch, bytes) = (0, 0);
         }
     }
-    let inode = db_inode(dir)?.unwrap_or(0);
-    batch.insert(MARKER, inode.to_be_bytes());
     target.apply(batch, true).map_err(|e| kv::storage(dir, e))?;
+    let moved = dir.join(MOVED);
+    crate::atomic_file::replace(&moved, b"", crate::atomic_file::Access::Owner).map_err(|e| Error::io(&moved, e))?;
     Ok(rows)
 }
 
@@ -138,41 +128,33 @@ fn open_sled(dir: &Path) -> Result<sled::Db> {
         })
 }
 
-/// Step 4 of the module header: removes what is left of the sled store
-/// `db` (the open redb file) was moved from.
-pub(crate) fn remove_leftovers(dir: &Path, db: &kv::Kv) -> Result<()> {
+/// Step 4 of the module header (once `store.redb` has opened): removes
+/// what is left of the sled store it was moved from.
+pub(crate) fn remove_leftovers(dir: &Path) -> Result<()> {
     let mut names: Vec<String> = vec![];
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let name = entry.map_err(|e| Error::io(dir, e))?.file_name().to_string_lossy().into_owned();
-        if name == "blobs" || name == "conf" || name == "db" || name.starts_with("snap.") {
+        if name == "blobs" || name == "conf" || name == "db" || name.starts_with("snap.") || name == MOVED {
             names.push(name);
         }
     }
     if names.is_empty() {
         return Ok(());
     }
-    let moved_from = db.get(MARKER).map_err(|e| kv::storage(dir, e))?;
-    let moved_from = moved_from.and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok()).map(u64::from_be_bytes);
-    if let Some(now) = db_inode(dir)? {
-        if moved_from != Some(now) {
-            return Err(Error::Storage {
-                path: dir.to_path_buf(),
-                source: format!(
-                    "{} holds both {} and a sled store written after it (by a build of ayni from before the move \
-                     to redb?): move one of them out of the directory",
-                    dir.display(),
-                    kv::FILE
-                )
-                .into(),
-            });
-        }
+    if names.iter().any(|n| n == "db" || n == "conf") && !names.iter().any(|n| n == MOVED) {
+        return Err(Error::Storage {
+            path: dir.to_path_buf(),
+            source: format!(
+                "{} holds both {} and a sled store written after it (by a build of ayni from before the move \
+                 to redb?): move one of them out of the directory",
+                dir.display(),
+                kv::FILE
+            )
+            .into(),
+        });
     }
-    // `db` last: while it is there, what is left is known for sled's
-    names.sort_by_key(|n| match n.as_str() {
-        "db" => 2,
-        "conf" => 1,
-        _ => 0,
-    });
+    // the marker last: while it is there, what is left is the moved store's
+    names.sort_by_key(|n| n == MOVED);
     for name in names {
         let path = dir.join(&name);
         let gone = if name == "blobs" { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };

@@ -175,7 +175,7 @@ impl Store {
             kv::OpenError::Other(e) => kv::storage(dir, e),
         })?;
         // what a move from sled left behind, once the redb file opened
-        from_sled::remove_leftovers(dir, &db)?;
+        from_sled::remove_leftovers(dir)?;
         let last = match db.read().and_then(|r| r.last_with_prefix(b"f:")).map_err(|e| kv::storage(dir, e))? {
             Some((k, _)) => k.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes),
             None => 0,
