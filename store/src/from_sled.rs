@@ -181,6 +181,17 @@ mod tests {
         db.insert(b"v:0123456789abcdef", crate::versioned(&[b'x'; 4000])).unwrap();
         db.insert(b"self:listen", crate::versioned(b"127.0.0.1:1")).unwrap();
         db.flush().unwrap();
+        drop(db);
+        // sled's threads hold its lock a moment after its handle goes
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+
+    /// A directory holding a sled store already moved into redb.
+    fn moved_store() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        sled_store(dir.path());
+        assert_moved(dir.path());
+        dir
     }
 
     fn assert_moved(dir: &Path) {
@@ -198,9 +209,7 @@ mod tests {
 
     #[test]
     fn a_sled_store_is_moved_into_redb_whole_at_its_first_open() {
-        let dir = tempfile::tempdir().unwrap();
-        sled_store(dir.path());
-        assert_moved(dir.path());
+        let dir = moved_store();
         // and the next open finds nothing to move
         assert_moved(dir.path());
     }
@@ -216,7 +225,6 @@ mod tests {
         // killed after the rename, before sled's files were all removed
         let dir = tempfile::tempdir().unwrap();
         sled_store(dir.path());
-        std::thread::sleep(std::time::Duration::from_millis(500));
         let sled = open_sled(dir.path()).unwrap();
         let target = kv::Kv::open(&dir.path().join(kv::FILE)).ok().unwrap();
         copy(&sled, &target, dir.path()).unwrap();
@@ -227,12 +235,9 @@ mod tests {
 
     #[test]
     fn a_sled_store_an_earlier_build_started_beside_the_moved_one_is_kept_and_named() {
-        let dir = tempfile::tempdir().unwrap();
-        sled_store(dir.path());
-        assert_moved(dir.path());
+        let dir = moved_store();
         // an earlier build finds no sled files and starts a store of its own
         sled_store(dir.path());
-        std::thread::sleep(std::time::Duration::from_millis(500));
         let err = Store::open(dir.path()).err().expect("opened beside a newer sled store");
         assert!(err.to_string().contains("a sled store written after it"), "{err}");
         assert!(dir.path().join("db").exists(), "the later sled store was removed");
@@ -242,7 +247,6 @@ mod tests {
     fn a_sled_store_another_process_holds_is_busy_not_moved() {
         let dir = tempfile::tempdir().unwrap();
         sled_store(dir.path());
-        std::thread::sleep(std::time::Duration::from_millis(500));
         let held = sled::Config::new().path(dir.path()).use_compression(true).open().unwrap();
         assert!(matches!(Store::open(dir.path()), Err(Error::Busy(_))));
         assert!(!dir.path().join(kv::FILE).exists());
