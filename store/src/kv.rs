@@ -188,36 +188,22 @@ impl Reader {
         &self,
         prefix: &[u8],
     ) -> Result<Box<dyn Iterator<Item = Result<Vec<u8>, redb::Error>>>, redb::Error> {
-        let Some(table) = &self.table else { return Ok(Box::new(std::iter::empty())) };
-        let owned = prefix.to_vec();
-        let range = table.range::<&[u8]>(prefix..)?;
-        Ok(Box::new(
-            range
-                .map(|row| Ok(row?.0.value().to_vec()))
-                .take_while(move |k: &Result<Vec<u8>, redb::Error>| k.as_ref().map_or(true, |k| k.starts_with(&owned))),
-        ))
+        let Some(range) = self.within(prefix)? else { return Ok(Box::new(std::iter::empty())) };
+        Ok(Box::new(range.map(|row| Ok(row?.0.value().to_vec()))))
     }
 
     /// Every row whose key starts with `prefix`, in key order.
     pub(crate) fn prefix(&self, prefix: &[u8]) -> Result<Rows, redb::Error> {
-        let prefix = prefix.to_vec();
-        let rows = self.from(&prefix)?;
-        Ok(Box::new(rows.take_while(move |row| row.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))))
+        let Some(range) = self.within(prefix)? else { return Ok(Box::new(std::iter::empty())) };
+        Ok(Box::new(range.map(|row| {
+            let (k, v) = row?;
+            Ok((k.value().to_vec(), v.value().to_vec()))
+        })))
     }
 
     /// The last row whose key starts with `prefix`.
     pub(crate) fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, redb::Error> {
-        let Some(table) = &self.table else { return Ok(None) };
-        let mut end = prefix.to_vec();
-        // the first key after every key with the prefix: the prefix
-        // incremented as a big-endian number (all-0xff prefixes do not occur)
-        while let Some(last) = end.pop() {
-            if last < 0xff {
-                end.push(last + 1);
-                break;
-            }
-        }
-        let mut range = table.range::<&[u8]>(prefix..end.as_slice())?;
+        let Some(mut range) = self.within(prefix)? else { return Ok(None) };
         match range.next_back() {
             Some(row) => {
                 let (k, v) = row?;
@@ -225,6 +211,27 @@ impl Reader {
             }
             None => Ok(None),
         }
+    }
+
+    /// The rows whose key starts with `prefix`, as a range bounded at both
+    /// ends. redb still reads the page where the end bound falls, which may
+    /// hold the next table's first row (a peer's whole summary after `p:`).
+    fn within(&self, prefix: &[u8]) -> Result<Option<redb::Range<'static, &'static [u8], &'static [u8]>>, redb::Error> {
+        let Some(table) = &self.table else { return Ok(None) };
+        // the first key after every key with the prefix: the prefix
+        // incremented as a big-endian number (none after an all-0xff one)
+        let mut end = prefix.to_vec();
+        while let Some(last) = end.pop() {
+            if last < 0xff {
+                end.push(last + 1);
+                break;
+            }
+        }
+        Ok(Some(if end.is_empty() {
+            table.range::<&[u8]>(prefix..)?
+        } else {
+            table.range::<&[u8]>(prefix..end.as_slice())?
+        }))
     }
 }
 

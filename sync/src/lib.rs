@@ -324,6 +324,11 @@ impl Session {
         for id in ids {
             let doc = receive::cached(&mut self.docs, store, &id)?;
             let Some(state) = self.syncing.get_mut(&id) else { continue };
+            // only the changes the peer lacks, one by one: to a peer that
+            // speaks its V2 messages automerge sends the whole document
+            // whenever the peer lacks a third of its changes, which costs
+            // this side a save and the peer a load of every change
+            state.their_capabilities = None;
             if let Some(msg) = doc.generate_sync_message(state) {
                 if !msg.changes.is_empty() {
                     if self.sent_docs.insert(id) {

@@ -160,6 +160,34 @@ fn one_changed_document_costs_little_and_converges() {
 }
 
 #[test]
+fn a_changed_document_travels_as_the_changes_the_peer_lacks_never_whole() {
+    // a document of three changes, of which the peer lacks two: automerge
+    // alone would send a V2 peer the whole document
+    let mut a = replica(20, 1);
+    let mut b = a.clone();
+    edit(&mut a, 1, 7, "w", 1);
+    edit(&mut a, 1, 7, "x", 2);
+    let o = run(&mut a, &mut b, None).unwrap();
+    assert_eq!(a.heads(), b.heads());
+    assert_eq!(o.stats_b.changes_received, 2);
+    let mut rest = &o.sent_by_a[..];
+    let mut chunks = vec![];
+    while !rest.is_empty() {
+        let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
+        if let Frame::DocSync(_, bytes) = Frame::decode(&rest[4..4 + len]).unwrap() {
+            let msg = automerge::sync::Message::decode(&bytes).unwrap();
+            for item in msg.changes.iter() {
+                // an automerge chunk: magic (4), checksum (4), then its type
+                chunks.push(item[8]);
+            }
+        }
+        rest = &rest[4 + len..];
+    }
+    assert_eq!(chunks.len(), 2, "one chunk per change the peer lacks: {chunks:?}");
+    assert!(chunks.iter().all(|t| *t == 1 || *t == 2), "change chunks only, no document: {chunks:?}");
+}
+
+#[test]
 fn first_sync_into_an_empty_replica_ships_whole_documents() {
     let mut a = MemStore::default();
     let mut b = replica(300, 2);
