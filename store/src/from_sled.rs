@@ -63,7 +63,7 @@ pub(crate) fn migrate(dir: &Path) -> Result<()> {
         Err(e) => return Err(Error::io(&moving, e)),
     }
     let rows = {
-        let target = kv::Kv::open(&moving).map_err(|e| match e {
+        let target = kv::Kv::open(&moving, crate::tables::APART).map_err(|e| match e {
             kv::OpenError::Busy => Error::Busy(dir.to_path_buf()),
             kv::OpenError::Damaged(source) => Error::Storage { path: dir.to_path_buf(), source },
             kv::OpenError::Other(e) => kv::storage(dir, e),
@@ -226,7 +226,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         sled_store(dir.path());
         let sled = open_sled(dir.path()).unwrap();
-        let target = kv::Kv::open(&dir.path().join(kv::FILE)).ok().unwrap();
+        let target = kv::Kv::open(&dir.path().join(kv::FILE), crate::tables::APART).ok().unwrap();
         copy(&sled, &target, dir.path()).unwrap();
         drop((sled, target));
         assert!(dir.path().join("db").exists() && dir.path().join("conf").exists());

@@ -1,11 +1,13 @@
-//! The one ordered key-value table every row of the store lives in: a
-//! redb database file (`store.redb`), with atomic batches, reads from one
+//! The ordered key-value space every row of the store lives in: a redb
+//! database file (`store.redb`), with atomic batches, reads from one
 //! consistent snapshot, and an explicit point where writes become durable.
 //!
-//! Owns: the redb file, its cache size, its one table, and how a batch and
-//! a flush map onto redb's transactions. Must never: interpret a key or a
-//! value (the layout is the rest of the crate's), or report a write
-//! durable before a commit with [`redb::Durability::Immediate`] covered it.
+//! Owns: the redb file, its cache size, its two tables (`rows`, and
+//! `apart` for the keys the store names at open, whose values run to
+//! megabytes), and how a batch and a flush map onto redb's transactions.
+//! Must never: interpret a key or a value (the layout, and which prefixes
+//! live apart, are the rest of the crate's), or report a write durable
+//! before a commit with [`redb::Durability::Immediate`] covered it.
 //!
 //! A batch is one redb write transaction. [`Kv::apply`] commits it durably
 //! or not: a non-durable commit is visible to every later read at once and
@@ -22,6 +24,11 @@ use redb::TableDefinition;
 pub(crate) const FILE: &str = "store.redb";
 /// Every row: key → value, both raw bytes.
 const ROWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("rows");
+/// The rows whose keys begin with a prefix the store keeps apart
+/// ([`Kv::open`]). In `rows`, a value of megabytes shares its redb leaf
+/// with the small rows whose keys sort beside it: every read of one of
+/// those would read the whole page, every write of one copy it.
+const APART: TableDefinition<&[u8], &[u8]> = TableDefinition::new("apart");
 /// Bytes of non-durable commits after which the next commit is made
 /// durable all the same: redb frees the pages a commit replaced only at a
 /// durable commit, so a long run of non-durable ones (an import's batches
@@ -38,7 +45,12 @@ pub(crate) struct Kv {
     db: redb::Database,
     /// Bytes written by non-durable commits since the last durable one.
     pending: std::sync::atomic::AtomicUsize,
+    /// The key prefixes whose rows live in [`APART`].
+    apart: Apart,
 }
+
+/// Key prefixes whose rows live in the `apart` table.
+pub(crate) type Apart = &'static [&'static [u8]];
 
 /// How opening failed.
 pub(crate) enum OpenError {
@@ -51,9 +63,12 @@ pub(crate) enum OpenError {
 }
 
 impl Kv {
-    /// Opens (or creates) the database file at `path`. A file a process
-    /// left without closing is checked and repaired by redb first.
-    pub(crate) fn open(path: &Path) -> Result<Kv, OpenError> {
+    /// Opens (or creates) the database file at `path`, keeping the rows
+    /// whose keys begin with a prefix in `apart` in a table of their own
+    /// (rows an earlier build kept among the others are moved there, in
+    /// one durable commit). A file a process left without closing is
+    /// checked and repaired by redb first.
+    pub(crate) fn open(path: &Path, apart: Apart) -> Result<Kv, OpenError> {
         if created_no_further(path) {
             // redb writes its header, fsyncs, then its magic number: a
             // file with none held no commit (kept aside all the same)
@@ -81,18 +96,54 @@ impl Kv {
                 }
                 other => OpenError::Other(other.into()),
             })?;
-        Ok(Kv { db, pending: Default::default() })
+        let kv = Kv { db, pending: Default::default(), apart };
+        kv.move_apart().map_err(OpenError::Other)?;
+        Ok(kv)
+    }
+
+    /// Moves the rows of `rows` whose keys begin with an apart prefix into
+    /// `apart`, one at a time, in one durable commit (nothing to do, and
+    /// nothing written, when there are none).
+    fn move_apart(&self) -> Result<(), redb::Error> {
+        let misplaced = {
+            let txn = self.db.begin_read()?;
+            let Some(rows) = read_table(&txn, ROWS)? else { return Ok(()) };
+            let mut keys = vec![];
+            for prefix in self.apart {
+                for row in within(&rows, prefix)? {
+                    keys.push(row?.0.value().to_vec());
+                }
+            }
+            keys
+        };
+        if misplaced.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(redb::Durability::Immediate);
+        {
+            let mut rows = txn.open_table(ROWS)?;
+            let mut apart = txn.open_table(APART)?;
+            for k in &misplaced {
+                if let Some(v) = rows.remove(k.as_slice())? {
+                    apart.insert(k.as_slice(), v.value())?;
+                }
+            }
+        }
+        txn.commit()?;
+        tracing::info!("moved {} rows of megabytes into their own table", misplaced.len());
+        Ok(())
+    }
+
+    /// Whether `k` lives in [`APART`].
+    fn is_apart(&self, k: &[u8]) -> bool {
+        self.apart.iter().any(|p| k.starts_with(p))
     }
 
     /// A consistent snapshot to read from (writes after it are not seen).
     pub(crate) fn read(&self) -> Result<Reader, redb::Error> {
         let txn = self.db.begin_read()?;
-        match txn.open_table(ROWS) {
-            Ok(table) => Ok(Reader { table: Some(table) }),
-            // a new store before its first write
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(Reader { table: None }),
-            Err(e) => Err(e.into()),
-        }
+        Ok(Reader { rows: read_table(&txn, ROWS)?, apart: read_table(&txn, APART)?, prefixes: self.apart })
     }
 
     /// One value, from the latest commit.
@@ -111,8 +162,10 @@ impl Kv {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(if durable { redb::Durability::Immediate } else { redb::Durability::None });
         {
-            let mut table = txn.open_table(ROWS)?;
+            let mut rows = txn.open_table(ROWS)?;
+            let mut apart = txn.open_table(APART)?;
             for (k, v) in &batch.ops {
+                let table = if self.is_apart(k) { &mut apart } else { &mut rows };
                 match v {
                     Some(v) => {
                         table.insert(k.as_slice(), v.as_slice())?;
@@ -135,14 +188,17 @@ impl Kv {
         self.apply(Batch::default(), true)
     }
 
-    /// A CRC32 of every key and value, in key order.
+    /// A CRC32 of every key and value: `rows` in key order, then `apart`.
     pub(crate) fn checksum(&self) -> Result<u32, redb::Error> {
         let mut crc = crc32fast::Hasher::new();
-        for row in self.read()?.from(&[])? {
-            let (k, v) = row?;
-            crc.update(&(k.len() as u64).to_le_bytes());
-            crc.update(&k);
-            crc.update(&v);
+        let reader = self.read()?;
+        for table in [&reader.rows, &reader.apart].into_iter().flatten() {
+            for row in table.range::<&[u8]>(..)? {
+                let (k, v) = row?;
+                crc.update(&(k.value().len() as u64).to_le_bytes());
+                crc.update(k.value());
+                crc.update(v.value());
+            }
         }
         Ok(crc.finalize())
     }
@@ -156,30 +212,81 @@ fn created_no_further(path: &Path) -> bool {
     std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == [0; 9]
 }
 
-/// A snapshot of the table (see [`Kv::read`]); iterators taken from it own
-/// what they need and may outlive it.
+/// A table as a snapshot holds it.
+type Table = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+/// Rows of a table, as redb hands them out.
+type Range = redb::Range<'static, &'static [u8], &'static [u8]>;
+
+/// A table of a read transaction; `None` before its first write.
+fn read_table(txn: &redb::ReadTransaction, def: TableDefinition<&[u8], &[u8]>) -> Result<Option<Table>, redb::Error> {
+    match txn.open_table(def) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The rows of `table` whose key starts with `prefix`, as a range bounded
+/// at both ends.
+fn within(table: &Table, prefix: &[u8]) -> Result<Range, redb::Error> {
+    // the first key after every key with the prefix: the prefix
+    // incremented as a big-endian number (none after an all-0xff one)
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            break;
+        }
+    }
+    Ok(if end.is_empty() { table.range::<&[u8]>(prefix..)? } else { table.range::<&[u8]>(prefix..end.as_slice())? })
+}
+
+/// A row as redb hands it out, copied.
+#[allow(clippy::type_complexity)]
+fn owned(
+    row: Result<
+        (redb::AccessGuard<'static, &'static [u8]>, redb::AccessGuard<'static, &'static [u8]>),
+        redb::StorageError,
+    >,
+) -> Result<(Vec<u8>, Vec<u8>), redb::Error> {
+    let (k, v) = row?;
+    Ok((k.value().to_vec(), v.value().to_vec()))
+}
+
+/// A snapshot of both tables (see [`Kv::read`]); iterators taken from it
+/// own what they need and may outlive it. A key, a prefix or a start
+/// reads the table its own bytes belong to: a scan shorter than an apart
+/// prefix sees `rows` only (the store never makes one).
 pub(crate) struct Reader {
-    table: Option<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>,
+    rows: Option<Table>,
+    apart: Option<Table>,
+    prefixes: Apart,
 }
 
 /// Rows in key order, owned.
 pub(crate) type Rows = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), redb::Error>>>;
 
 impl Reader {
+    /// The table `key` (or every key it begins) lives in.
+    fn table(&self, key: &[u8]) -> Option<&Table> {
+        if self.prefixes.iter().any(|p| key.starts_with(p)) {
+            self.apart.as_ref()
+        } else {
+            self.rows.as_ref()
+        }
+    }
+
     /// One value.
     pub(crate) fn get(&self, k: &[u8]) -> Result<Option<Vec<u8>>, redb::Error> {
-        let Some(table) = &self.table else { return Ok(None) };
+        let Some(table) = self.table(k) else { return Ok(None) };
         Ok(table.get(k)?.map(|v| v.value().to_vec()))
     }
 
-    /// Every row from `start` (inclusive) to the end, in key order.
+    /// Every row from `start` (inclusive) to the end of its table, in key
+    /// order.
     pub(crate) fn from(&self, start: &[u8]) -> Result<Rows, redb::Error> {
-        let Some(table) = &self.table else { return Ok(Box::new(std::iter::empty())) };
-        let range = table.range::<&[u8]>(start..)?;
-        Ok(Box::new(range.map(|row| {
-            let (k, v) = row?;
-            Ok((k.value().to_vec(), v.value().to_vec()))
-        })))
+        let Some(table) = self.table(start) else { return Ok(Box::new(std::iter::empty())) };
+        Ok(Box::new(table.range::<&[u8]>(start..)?.map(owned)))
     }
 
     /// The keys of every row whose key starts with `prefix`, in order
@@ -188,50 +295,20 @@ impl Reader {
         &self,
         prefix: &[u8],
     ) -> Result<Box<dyn Iterator<Item = Result<Vec<u8>, redb::Error>>>, redb::Error> {
-        let Some(range) = self.within(prefix)? else { return Ok(Box::new(std::iter::empty())) };
-        Ok(Box::new(range.map(|row| Ok(row?.0.value().to_vec()))))
+        let Some(table) = self.table(prefix) else { return Ok(Box::new(std::iter::empty())) };
+        Ok(Box::new(within(table, prefix)?.map(|row| Ok(row?.0.value().to_vec()))))
     }
 
     /// Every row whose key starts with `prefix`, in key order.
     pub(crate) fn prefix(&self, prefix: &[u8]) -> Result<Rows, redb::Error> {
-        let Some(range) = self.within(prefix)? else { return Ok(Box::new(std::iter::empty())) };
-        Ok(Box::new(range.map(|row| {
-            let (k, v) = row?;
-            Ok((k.value().to_vec(), v.value().to_vec()))
-        })))
+        let Some(table) = self.table(prefix) else { return Ok(Box::new(std::iter::empty())) };
+        Ok(Box::new(within(table, prefix)?.map(owned)))
     }
 
     /// The last row whose key starts with `prefix`.
     pub(crate) fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, redb::Error> {
-        let Some(mut range) = self.within(prefix)? else { return Ok(None) };
-        match range.next_back() {
-            Some(row) => {
-                let (k, v) = row?;
-                Ok(Some((k.value().to_vec(), v.value().to_vec())))
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// The rows whose key starts with `prefix`, as a range bounded at both
-    /// ends. redb still reads the page where the end bound falls, which may
-    /// hold the next table's first row (a peer's whole summary after `p:`).
-    fn within(&self, prefix: &[u8]) -> Result<Option<redb::Range<'static, &'static [u8], &'static [u8]>>, redb::Error> {
-        let Some(table) = &self.table else { return Ok(None) };
-        // the first key after every key with the prefix: the prefix
-        // incremented as a big-endian number (none after an all-0xff one)
-        let mut end = prefix.to_vec();
-        while let Some(last) = end.pop() {
-            if last < 0xff {
-                end.push(last + 1);
-                break;
-            }
-        }
-        Ok(Some(if end.is_empty() {
-            table.range::<&[u8]>(prefix..)?
-        } else {
-            table.range::<&[u8]>(prefix..end.as_slice())?
-        }))
+        let Some(table) = self.table(prefix) else { return Ok(None) };
+        within(table, prefix)?.next_back().map(owned).transpose()
     }
 }
 
@@ -256,4 +333,64 @@ impl Batch {
 /// A redb error as the store reports it.
 pub(crate) fn storage(path: &Path, e: impl Into<redb::Error>) -> ayni_model::error::Error {
     ayni_model::error::Error::Storage { path: PathBuf::from(path), source: Box::new(e.into()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keys of a table, in order.
+    fn keys(table: &Option<Table>) -> Vec<Vec<u8>> {
+        let Some(t) = table else { return vec![] };
+        t.range::<&[u8]>(..).unwrap().map(|row| row.unwrap().0.value().to_vec()).collect()
+    }
+
+    fn v(keys: &[&[u8]]) -> Vec<Vec<u8>> {
+        keys.iter().map(|k| k.to_vec()).collect()
+    }
+
+    #[test]
+    fn rows_kept_apart_read_as_any_other_and_an_earlier_layout_moves_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        let big = vec![7u8; 3 << 20];
+        {
+            // an earlier build: every row in `rows`
+            let kv = Kv::open(&path, &[]).ok().unwrap();
+            let mut b = Batch::default();
+            b.insert(b"p:a", b"peer");
+            b.insert(b"q:a", &big);
+            b.insert(b"q:a.sha256", [1; 32]);
+            b.insert(b"r:b", b"revoked");
+            kv.apply(b, true).unwrap();
+        }
+        let kv = Kv::open(&path, &[b"q:"]).ok().unwrap();
+        {
+            let r = kv.read().unwrap();
+            assert_eq!(keys(&r.rows), v(&[b"p:a", b"r:b"]));
+            assert_eq!(keys(&r.apart), v(&[b"q:a", b"q:a.sha256"]));
+            assert_eq!(r.get(b"q:a").unwrap(), Some(big));
+            assert_eq!(r.get(b"p:a").unwrap(), Some(b"peer".to_vec()));
+            let scanned = |p: &[u8]| r.prefix(p).unwrap().map(|row| row.unwrap().0).collect::<Vec<_>>();
+            assert_eq!(scanned(b"q:"), v(&[b"q:a", b"q:a.sha256"]));
+            assert_eq!(scanned(b"p:"), v(&[b"p:a"]));
+            assert_eq!(r.last_with_prefix(b"q:").unwrap().map(|(k, _)| k), Some(b"q:a.sha256".to_vec()));
+        }
+        // writes and removals go to the table their key belongs to
+        let mut b = Batch::default();
+        b.insert(b"q:c", b"c");
+        b.remove(b"q:a");
+        b.insert(b"p:c", b"c");
+        kv.apply(b, false).unwrap();
+        let r = kv.read().unwrap();
+        assert_eq!(keys(&r.apart), v(&[b"q:a.sha256", b"q:c"]));
+        assert_eq!(keys(&r.rows), v(&[b"p:a", b"p:c", b"r:b"]));
+        // every snapshot gone: the file opens again
+        drop(r);
+        kv.sync().unwrap();
+        drop(kv);
+        let kv = Kv::open(&path, &[b"q:"]).ok().unwrap();
+        assert_eq!(kv.get(b"q:c").unwrap(), Some(b"c".to_vec()));
+        assert_eq!(keys(&kv.read().unwrap().rows), v(&[b"p:a", b"p:c", b"r:b"]));
+    }
 }

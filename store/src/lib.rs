@@ -1,7 +1,7 @@
 //! The durable store (crate `ayni-store`): every record's automerge
 //! document (a compacted snapshot plus incremental changes), the
-//! materialised view of each record, and the indexes, as the rows of one
-//! ordered table in one redb file ([`kv`]); and [`atomic_file`], how every
+//! materialised view of each record, and the indexes, as the rows of an
+//! ordered key space in one redb file ([`kv`]); and [`atomic_file`], how every
 //! crate writes a file whole or not at all.
 //!
 //! Owns: the layout of the rows, atomic batches, durability, compaction.
@@ -13,8 +13,11 @@
 //! layers). No other crate knows the layout or the storage engine.
 //!
 //! # On-disk layout, format 1
-//! The directory holds `store.redb` (redb's file format 3), one table
-//! `rows`, and the replication summary's file ([`summary`]). A store an
+//! The directory holds `store.redb` (redb's file format 3: table `rows`,
+//! and table `apart` for the `q:` rows, peers' summaries of megabytes each,
+//! which among the others made every read of a peer's row read them; a
+//! store that held them in `rows` has them moved at its next open) and the
+//! replication summary's file ([`summary`]). A store an
 //! earlier build wrote with sled (the same rows, in sled's files) is moved
 //! into it at its first open ([`from_sled`]). Keys are ASCII prefixes
 //! followed by binary parts; values begin with a format byte (`1`).
@@ -169,7 +172,7 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         files::clear_interrupted(dir)?;
         from_sled::migrate(dir)?;
-        let db = kv::Kv::open(&dir.join(kv::FILE)).map_err(|e| match e {
+        let db = kv::Kv::open(&dir.join(kv::FILE), tables::APART).map_err(|e| match e {
             kv::OpenError::Busy => Error::Busy(dir.to_path_buf()),
             kv::OpenError::Damaged(source) => Error::StoreDamaged { path: dir.to_path_buf(), source },
             kv::OpenError::Other(e) => kv::storage(dir, e),

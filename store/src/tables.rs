@@ -43,6 +43,13 @@ pub enum Table {
     Local,
 }
 
+/// The prefixes whose rows the store keeps in a redb table of their own
+/// (`kv`'s `apart`): a peer's summary runs to megabytes (3.2 MB at
+/// 100,000 records), and among the other rows it shared its page with the
+/// peers' rows, so that every read of a peer's row read it and every write
+/// of one copied it.
+pub(crate) const APART: &[&[u8]] = &[b"q:"];
+
 impl Table {
     fn prefix(self) -> &'static str {
         match self {
