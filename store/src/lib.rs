@@ -14,11 +14,12 @@
 //!
 //! # On-disk layout, format 1
 //! The directory holds `store.redb` (redb's file format 3: table `rows`,
-//! and table `apart` for the `q:` rows, peers' summaries of megabytes each,
-//! which among the others made every read of a peer's row read them; a
-//! store that held them in `rows` has them moved at its next open) and the
-//! replication summary's file ([`summary`]). A store an
-//! earlier build wrote with sled (the same rows, in sled's files) is moved
+//! and table `apart` for the `q:` rows — peers' summaries, megabytes in a
+//! large store, and their digests — which among the others made every
+//! read of a peer's row read them; a store that held them in `rows` has
+//! them moved at its next open) and the replication summary's file
+//! ([`summary`]). A store an earlier build wrote with sled (the same
+//! rows, in sled's files) is moved
 //! into it at its first open ([`from_sled`]). Keys are ASCII prefixes
 //! followed by binary parts; values begin with a format byte (`1`).
 //! | key | value |
