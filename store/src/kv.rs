@@ -22,7 +22,7 @@ use redb::TableDefinition;
 
 /// The store's file in its directory.
 pub(crate) const FILE: &str = "store.redb";
-/// Every row: key → value, both raw bytes.
+/// Every row but those kept apart: key → value, both raw bytes.
 const ROWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("rows");
 /// The rows whose keys begin with a prefix the store keeps apart
 /// ([`Kv::open`]). In `rows`, a value of megabytes shares its redb leaf
@@ -137,7 +137,7 @@ impl Kv {
 
     /// Whether `k` lives in [`APART`].
     fn is_apart(&self, k: &[u8]) -> bool {
-        self.apart.iter().any(|p| k.starts_with(p))
+        kept_apart(self.apart, k)
     }
 
     /// A consistent snapshot to read from (writes after it are not seen).
@@ -212,6 +212,11 @@ fn created_no_further(path: &Path) -> bool {
     std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == [0; 9]
 }
 
+/// Whether `key` (or every key it begins) lives in [`APART`].
+fn kept_apart(prefixes: Apart, key: &[u8]) -> bool {
+    prefixes.iter().any(|p| key.starts_with(p))
+}
+
 /// A table as a snapshot holds it.
 type Table = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 /// Rows of a table, as redb hands them out.
@@ -269,7 +274,7 @@ pub(crate) type Rows = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), redb::
 impl Reader {
     /// The table `key` (or every key it begins) lives in.
     fn table(&self, key: &[u8]) -> Option<&Table> {
-        if self.prefixes.iter().any(|p| key.starts_with(p)) {
+        if kept_apart(self.prefixes, key) {
             self.apart.as_ref()
         } else {
             self.rows.as_ref()
