@@ -23,11 +23,11 @@
 //! SHA-256 of the items that follow (32 bytes), n × (document ID (16) +
 //! state hash (16)) sorted by ID, then the CRC32 of everything before it
 //! (u32 LE). Format 1, written before 2026-12, is the same without the
-//! SHA-256, and is read (the digest is then computed when first asked).
-//! Written whole or not at all
+//! SHA-256, and is read (the digest is then computed when first asked,
+//! and the file written again as format 2). Written whole or not at all
 //! ([`crate::atomic_file::replace`]) when the writer goes away and the
-//! summary moved since the file was written. It is a cache: deleting it
-//! costs one scan of `h:`.
+//! summary moved since the file was written (or the file was of format
+//! 1). It is a cache: deleting it costs one scan of `h:`.
 
 use std::collections::BTreeMap;
 
@@ -136,7 +136,7 @@ impl Store {
                 s
             }
             None => Summary {
-                items: self.summary_on_disk()?,
+                items: sorted(self.summary_on_disk()?),
                 since: BTreeMap::new(),
                 digest: None,
                 position: feed,
@@ -206,7 +206,7 @@ impl Store {
     }
 
     /// Writes the summary file if the summary moved since it was read or
-    /// written, and only up to what is durable (called by the writer's
+    /// written (or was read from a file of format 1), and only up to what is durable (called by the writer's
     /// owner as it goes away, after its last flush).
     pub(crate) fn keep_summary(&self) -> Result<()> {
         let durable = self.feed_position();
@@ -270,6 +270,17 @@ impl Summary {
     }
 }
 
+/// `h:`'s items in ID order, each ID once: keys of another length than
+/// the writer's (which repair's raw writes can leave) would otherwise read
+/// out of order.
+fn sorted(mut items: Vec<(DocumentId, [u8; 16])>) -> Vec<(DocumentId, [u8; 16])> {
+    if !items.is_sorted_by(|a, b| a.0 < b.0) {
+        items.sort_by_key(|(id, _)| *id);
+        items.dedup_by_key(|(id, _)| *id);
+    }
+    items
+}
+
 /// The file's bytes; `s` folded, its digest known.
 fn encode(s: &Summary) -> Vec<u8> {
     let mut out = Vec::with_capacity(86 + s.items.len() * 32 + 4);
@@ -290,8 +301,8 @@ fn encode(s: &Summary) -> Vec<u8> {
     out
 }
 
-/// A summary file's content; `None` for anything but a whole one of this
-/// format.
+/// A summary file's content; `None` for anything but a whole one of
+/// format 2 or 1.
 fn decode(bytes: &[u8]) -> Option<Summary> {
     let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
     if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().ok()?) {
@@ -381,6 +392,13 @@ mod tests {
         let crc = crc32fast::hash(&swapped);
         swapped.extend_from_slice(&crc.to_le_bytes());
         assert!(decode(&swapped).is_none());
+    }
+
+    #[test]
+    fn a_scan_read_out_of_order_is_sorted_once_per_id() {
+        let (a, b) = (DocumentId::from_bytes([1; 16]), DocumentId::from_bytes([2; 16]));
+        assert_eq!(sorted(vec![(b, [0; 16]), (a, [1; 16]), (a, [2; 16])]), vec![(a, [1; 16]), (b, [0; 16])]);
+        assert_eq!(sorted(vec![(a, [1; 16]), (b, [0; 16])]), vec![(a, [1; 16]), (b, [0; 16])]);
     }
 
     /// Folding what changed into the items gives what a map of every
