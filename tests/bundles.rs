@@ -202,3 +202,28 @@ fn a_bundle_carrying_a_compression_bomb_is_refused_whole_and_the_node_unharmed()
     a.ok(&["bundle", "import", &good]);
     drop(s);
 }
+
+/// After a sync over QUIC, a laptop's bundle for its peer carries only
+/// what changed since: nothing after the sync, exactly the edited record
+/// after an edit, and nothing again after the next sync.
+#[test]
+fn a_bundle_since_a_sync_carries_only_what_changed_after_it() {
+    let (hq, field) = network(1);
+    let a = &field[0];
+    let dir = tempfile::tempdir().unwrap();
+    hq.ok(&["seed"]);
+    assign_teams(&hq, &[a]);
+    let hq_id = hq.json(&["id"])["node_id"].as_str().unwrap().to_string();
+    let documents = |name: &str| {
+        let file = path(&dir, name);
+        a.json(&["bundle", "export", &file, "--since", &hq_id])["header"]["documents"].as_u64().unwrap()
+    };
+    let s = hq.serve();
+    assert!(a.json(&["sync", &s.addr])["docs_received"].as_u64().unwrap() > 100);
+    assert_eq!(documents("after-sync.aynib"), 0, "HQ holds everything the laptop holds");
+    a.ok(&["set", "edan:edan-sama-1", "tallies.z3.GAEM-1.families_affected=11"]);
+    assert_eq!(documents("after-edit.aynib"), 1, "only the edited EDAN");
+    a.json(&["sync", &s.addr]);
+    assert_eq!(documents("after-second-sync.aynib"), 0);
+    assert!(s.stop().success());
+}

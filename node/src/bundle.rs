@@ -32,7 +32,6 @@
 //! more a change); this build still imports both.
 
 use crate::progress::{Observer, Reporter};
-use crate::store::Table;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 
@@ -102,43 +101,11 @@ pub struct BundleReport {
     pub blobs: u64,
 }
 
-/// A peer summary as stored (before zstd): id (16) + state hash (16) pairs.
-fn peer_summary_bytes<'a>(items: impl ExactSizeIterator<Item = (&'a DocumentId, &'a [u8; 16])>) -> Vec<u8> {
-    let mut raw = Vec::with_capacity(items.len() * 32);
-    for (id, h) in items {
-        raw.extend_from_slice(id.as_bytes());
-        raw.extend_from_slice(h);
-    }
-    raw
-}
-
-/// The row beside a peer's summary holding the SHA-256 of its bytes
-/// before zstd (a store from before it has none: the next completed sync
-/// writes both).
-fn digest_key(peer: &NodeId) -> String {
-    format!("{peer}.sha256")
-}
-
 fn bad(why: impl Into<String>) -> Error {
     Error::refused("bundle", format!("{}; nothing was written", why.into()))
 }
 
 impl Reader {
-    /// The store's summary as it was when this node last completed a sync
-    /// with (or imported a bundle from) `peer`: what that peer is known to
-    /// hold.
-    fn peer_summary(&self, peer: &NodeId) -> Result<BTreeMap<DocumentId, [u8; 16]>> {
-        let Some(bytes) = self.store().row(Table::PeerSummaries, &peer.to_string())? else {
-            return Ok(BTreeMap::new());
-        };
-        let raw = zstd::stream::decode_all(&bytes[..])
-            .map_err(|e| Error::Damaged { id: format!("q:{peer}"), reason: e.to_string() })?;
-        Ok(raw
-            .chunks_exact(32)
-            .filter_map(|c| Some((DocumentId::from_bytes(c[..16].try_into().ok()?), c[16..].try_into().ok()?)))
-            .collect())
-    }
-
     /// Writes a bundle of every document (`since = None`) or of every
     /// document whose state differs from what `since` was last known to hold.
     #[cfg(test)]
@@ -158,8 +125,8 @@ impl Reader {
         let mut report = Reporter::new("bundle export", "documents", 256, progress);
         let network = self.network()?.ok_or_else(|| Error::Precondition("this node belongs to no network".into()))?;
         let known = match &since {
-            Some(p) => self.peer_summary(p)?,
-            None => BTreeMap::new(),
+            Some(p) => self.known_to(p)?,
+            None => crate::peer_state::Known::default(),
         };
         let summary = self.store().summary()?;
         let mut frames = vec![
@@ -171,7 +138,7 @@ impl Reader {
         let mut packed = HashSet::new();
         for (done, (id, hash)) in summary.into_iter().enumerate() {
             report.at("packing", done as u64, Some(total));
-            if known.get(&id) == Some(&hash) {
+            if known.holds(&id, &hash) {
                 continue;
             }
             packed.insert(id.to_string());
@@ -257,34 +224,6 @@ impl Reader {
 }
 
 impl Node {
-    /// Records what `peer` holds (`items` in ID order).
-    fn set_peer_summary<'a>(
-        &self,
-        peer: &NodeId,
-        items: impl ExactSizeIterator<Item = (&'a DocumentId, &'a [u8; 16])>,
-    ) -> Result<()> {
-        let raw = peer_summary_bytes(items);
-        let z = zstd::stream::encode_all(&raw[..], 3).map_err(|e| Error::Internal(e.to_string()))?;
-        self.writer().put(Table::PeerSummaries, &peer.to_string(), &z)?;
-        self.writer().put(Table::PeerSummaries, &digest_key(peer), &Sha256::digest(&raw)[..])
-    }
-
-    /// Records that `peer` now holds everything this node holds (after a
-    /// completed sync), for later `bundle export --since` — unless that is
-    /// what is recorded already (a sync with nothing to exchange writes
-    /// nothing).
-    pub fn remember_peer_state(&self, peer: &NodeId) -> Result<()> {
-        // compared by digest: decoding the recorded summary cost a sync
-        // at 100,000 records 8 ms of CPU, and hashing this node's 3 ms (the
-        // store keeps its summary's digest)
-        let recorded = self.store().row(Table::PeerSummaries, &digest_key(peer))?;
-        if recorded.as_deref() == Some(&self.store().summary_digest()?[..]) {
-            return Ok(());
-        }
-        let items = self.store().summary()?;
-        self.set_peer_summary(peer, items.iter().map(|(id, h)| (id, h)))
-    }
-
     /// Applies a bundle, all or nothing: the file must be whole and
     /// unaltered and of this node's network, and every document in it an
     /// Ayni record, or nothing is written. Importing a bundle twice changes

@@ -65,6 +65,7 @@ mod listing;
 pub mod net;
 pub mod network;
 pub mod node;
+mod peer_state;
 mod policy;
 pub mod progress;
 mod read;

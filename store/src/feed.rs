@@ -48,6 +48,25 @@ impl Store {
         *self.feed_durable.borrow()
     }
 
+    /// Every document with a change-feed entry after position `after`,
+    /// durable or not yet: what was written here since the feed stood
+    /// there.
+    pub fn written_after(&self, after: u64) -> Result<std::collections::HashSet<DocumentId>> {
+        let mut start = b"f:".to_vec();
+        start.extend_from_slice(&(after.saturating_add(1)).to_be_bytes());
+        let mut out = std::collections::HashSet::new();
+        for item in self.read()?.from(&start).map_err(|e| self.err(e))? {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            if !k.starts_with(b"f:") {
+                break;
+            }
+            if let Ok(id) = <[u8; 16]>::try_from(v.as_ref()) {
+                out.insert(DocumentId::from_bytes(id));
+            }
+        }
+        Ok(out)
+    }
+
     /// Change-feed entries after `after`, in order: `(position, document)`,
     /// at most `limit`, none beyond the last durable position.
     pub fn feed_since(&self, after: u64, limit: usize) -> Result<Vec<(u64, DocumentId)>> {

@@ -16,31 +16,25 @@
 //! (repair deletes `m:summary` in the store), does not match and is not
 //! believed.
 //!
-//! # The `summary` file, format 2
-//! `AYSUM` (5 bytes), format `2` (u8), the nonce (16 bytes, as in the
+//! # The `summary` file, format 1
+//! `AYSUM` (5 bytes), format `1` (u8), the nonce (16 bytes, as in the
 //! store's `m:summary`), feed position (u64 BE), the document written at
-//! that position (16 bytes; zeros at position 0), count n (u64 BE), the
-//! SHA-256 of the items that follow (32 bytes), n × (document ID (16) +
-//! state hash (16)) sorted by ID, then the CRC32 of everything before it
-//! (u32 LE). Format 1, written before 2026-12, is the same without the
-//! SHA-256, and is read (the digest is then computed when first asked,
-//! and the file written again as format 2). Written whole or not at all
+//! that position (16 bytes; zeros at position 0), count n (u64 BE), n ×
+//! (document ID (16) + state hash (16)) sorted by ID, then the CRC32 of
+//! everything before it (u32 LE). Written whole or not at all
 //! ([`crate::atomic_file::replace`]) when the writer goes away and the
-//! summary moved since the file was written (or the file was of format
-//! 1). It is a cache: deleting it costs one scan of `h:`.
+//! summary moved since the file was written. It is a cache: deleting it
+//! costs one scan of `h:`.
 
 use std::collections::BTreeMap;
 
 use ayni_model::error::Result;
 use ayni_model::id::DocumentId;
-use sha2::{Digest, Sha256};
 
 use super::{key, Store};
 
 const MAGIC: &[u8; 5] = b"AYSUM";
-const VERSION: u8 = 2;
-/// The format before the items' digest was kept; read, never written.
-const VERSION_1: u8 = 1;
+const VERSION: u8 = 1;
 /// The store key holding the nonce of the current file.
 const NONCE: &[u8] = b"m:summary";
 /// The file's name in the store directory.
@@ -54,11 +48,6 @@ pub(crate) struct Summary {
     /// What changed since the last fold: a document's new state hash, or
     /// `None` for one that is gone. Folded into `items` at the next read.
     since: BTreeMap<DocumentId, Option<[u8; 16]>>,
-    /// The SHA-256 of `items` laid out as the file lays them out (each ID,
-    /// then its state hash), once known and while `since` is empty: what a
-    /// peer's recorded summary is compared by, without hashing 3.2 MB at
-    /// 100,000 records per sync.
-    digest: Option<[u8; 32]>,
     /// The last feed position it includes.
     position: u64,
     /// The document written at that position: a file is believed only
@@ -101,13 +90,6 @@ impl Store {
         self.with_summary(|s| s.fold().clone())
     }
 
-    /// The SHA-256 of the [`Store::summary`] laid out as each document's ID
-    /// then its state hash, in ID order (computed once per change of the
-    /// summary, and kept in its file).
-    pub fn summary_digest(&self) -> Result<[u8; 32]> {
-        self.with_summary(Summary::digest)
-    }
-
     /// `f` on the summary, read first if this process has not read it.
     fn with_summary<T>(&self, f: impl FnOnce(&mut Summary) -> T) -> Result<T> {
         // the feed lock first: no write lands while the summary is read
@@ -138,7 +120,6 @@ impl Store {
             None => Summary {
                 items: sorted(self.summary_on_disk()?),
                 since: BTreeMap::new(),
-                digest: None,
                 position: feed,
                 last: self.written_at(feed)?.unwrap_or(DocumentId::from_bytes([0; 16])),
                 saved: None,
@@ -206,7 +187,7 @@ impl Store {
     }
 
     /// Writes the summary file if the summary moved since it was read or
-    /// written (or was read from a file of format 1), and only up to what is durable (called by the writer's
+    /// written, and only up to what is durable (called by the writer's
     /// owner as it goes away, after its last flush).
     pub(crate) fn keep_summary(&self) -> Result<()> {
         let durable = self.feed_position();
@@ -221,7 +202,7 @@ impl Store {
         batch.insert(NONCE, s.nonce);
         self.db.apply(batch, true).map_err(|e| self.err(e))?;
         let path = self.dir.join(FILE);
-        s.digest();
+        s.fold();
         crate::atomic_file::replace(&path, &encode(s), crate::atomic_file::Access::Owner)
             .map_err(|e| ayni_model::error::Error::io(&path, e))?;
         s.saved = Some(s.position);
@@ -237,7 +218,6 @@ impl Summary {
         if self.since.is_empty() {
             return &self.items;
         }
-        self.digest = None;
         let since = std::mem::take(&mut self.since);
         let old = std::mem::take(&mut self.items);
         let mut items = Vec::with_capacity(old.len() + since.len());
@@ -255,19 +235,6 @@ impl Summary {
         self.items = items;
         &self.items
     }
-
-    /// The items' SHA-256 (see `digest`), after a fold.
-    fn digest(&mut self) -> [u8; 32] {
-        self.fold();
-        *self.digest.get_or_insert_with(|| {
-            let mut d = Sha256::new();
-            for (id, h) in &self.items {
-                d.update(id.as_bytes());
-                d.update(h);
-            }
-            d.finalize().into()
-        })
-    }
 }
 
 /// `h:`'s items in ID order, each ID once: keys of another length than
@@ -281,17 +248,16 @@ fn sorted(mut items: Vec<(DocumentId, [u8; 16])>) -> Vec<(DocumentId, [u8; 16])>
     items
 }
 
-/// The file's bytes; `s` folded, its digest known.
+/// The file's bytes; `s` folded.
 fn encode(s: &Summary) -> Vec<u8> {
-    let mut out = Vec::with_capacity(86 + s.items.len() * 32 + 4);
+    let mut out = Vec::with_capacity(54 + s.items.len() * 32 + 4);
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
     out.extend_from_slice(&s.nonce);
     out.extend_from_slice(&s.position.to_be_bytes());
     out.extend_from_slice(s.last.as_bytes());
     out.extend_from_slice(&(s.items.len() as u64).to_be_bytes());
-    debug_assert!(s.since.is_empty() && s.digest.is_some(), "encoded unfolded");
-    out.extend_from_slice(&s.digest.unwrap_or_default());
+    debug_assert!(s.since.is_empty(), "encoded unfolded");
     for (id, h) in &s.items {
         out.extend_from_slice(id.as_bytes());
         out.extend_from_slice(h);
@@ -302,26 +268,19 @@ fn encode(s: &Summary) -> Vec<u8> {
 }
 
 /// A summary file's content; `None` for anything but a whole one of
-/// format 2 or 1.
+/// this format.
 fn decode(bytes: &[u8]) -> Option<Summary> {
     let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
     if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().ok()?) {
         return None;
     }
-    let rest = body.strip_prefix(MAGIC)?;
-    let (&version, rest) = rest.split_first()?;
-    if version != VERSION && version != VERSION_1 {
-        return None;
-    }
+    let rest = body.strip_prefix(MAGIC)?.strip_prefix(&[VERSION])?;
     let nonce: [u8; 16] = rest.get(..16)?.try_into().ok()?;
     let rest = rest.get(16..)?;
     let position = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
     let last = DocumentId::from_bytes(rest.get(8..24)?.try_into().ok()?);
     let n = usize::try_from(u64::from_be_bytes(rest.get(24..32)?.try_into().ok()?)).ok()?;
-    let (digest, items) = match version {
-        VERSION_1 => (None, rest.get(32..)?),
-        _ => (Some(rest.get(32..64)?.try_into().ok()?), rest.get(64..)?),
-    };
+    let items = rest.get(32..)?;
     if items.len() != n.checked_mul(32)? {
         return None;
     }
@@ -336,10 +295,7 @@ fn decode(bytes: &[u8]) -> Option<Summary> {
         }
         pairs.push((id, <[u8; 16]>::try_from(h).ok()?));
     }
-    // a file of format 1 is written again, as format 2, when the writer
-    // goes away
-    let saved = digest.is_some().then_some(position);
-    Some(Summary { items: pairs, since: BTreeMap::new(), digest, position, last, saved, nonce })
+    Some(Summary { items: pairs, since: BTreeMap::new(), position, last, saved: Some(position), nonce })
 }
 
 #[cfg(test)]
@@ -352,32 +308,14 @@ mod tests {
         let s = Summary {
             items,
             since: BTreeMap::new(),
-            digest: None,
             position: 42,
             last: DocumentId::from_bytes([3; 16]),
             saved: None,
             nonce: [7; 16],
         };
-        let mut s = s;
-        let digest = s.digest();
         let bytes = encode(&s);
-        let mut back = decode(&bytes).unwrap();
+        let back = decode(&bytes).unwrap();
         assert_eq!((back.position, back.last, back.nonce, back.items.clone()), (42, s.last, s.nonce, s.items.clone()));
-        assert_eq!(back.digest, Some(digest));
-        // the digest is of the items' bytes as the file lays them out
-        let laid_out = &bytes[86..bytes.len() - 4];
-        assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(laid_out)));
-        back.digest = None;
-        assert_eq!(back.digest(), digest);
-        // format 1 (no digest) is read, and its digest computed when asked
-        let mut v1 = bytes[..54].to_vec();
-        v1[5] = VERSION_1;
-        v1.extend_from_slice(laid_out);
-        let crc = crc32fast::hash(&v1);
-        v1.extend_from_slice(&crc.to_le_bytes());
-        let mut old = decode(&v1).unwrap();
-        assert_eq!((old.items.clone(), old.digest, old.saved), (s.items.clone(), None, None));
-        assert_eq!(old.digest(), digest);
         for cut in [0, 1, 53, bytes.len() - 1] {
             assert!(decode(&bytes[..cut]).is_none(), "cut at {cut}");
         }
@@ -386,7 +324,7 @@ mod tests {
         assert!(decode(&flipped).is_none());
         // two items swapped, the CRC made right: not in ID order, not believed
         let mut swapped = bytes[..bytes.len() - 4].to_vec();
-        let first = 86;
+        let first = 54;
         let (a, b) = swapped[first..first + 64].split_at_mut(32);
         a.swap_with_slice(b);
         let crc = crc32fast::hash(&swapped);
@@ -421,7 +359,6 @@ mod tests {
             let mut s = Summary {
                 items: model.iter().map(|(id, h)| (*id, *h)).collect(),
                 since: BTreeMap::new(),
-                digest: None,
                 position: 0,
                 last: id(0),
                 saved: None,
@@ -439,11 +376,8 @@ mod tests {
                     }
                 }
                 let want: Vec<_> = model.iter().map(|(id, h)| (*id, *h)).collect();
-                let digest = s.digest();
                 assert_eq!(s.fold(), &want);
                 assert!(s.since.is_empty());
-                let laid_out: Vec<u8> = want.iter().flat_map(|(id, h)| [*id.as_bytes(), *h]).flatten().collect();
-                assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(&laid_out)));
             }
         }
     }

@@ -25,10 +25,11 @@ pub enum Table {
     /// `p:` node ID, or `addr-ADDRESS` before the first contact → what this
     /// node knows of a peer (JSON).
     Peers,
-    /// `q:` node ID → the replication summary a peer held at the last
-    /// completed sync or bundle (zstd of id(16) + state hash(16) pairs);
-    /// `q:` node ID `.sha256` → the SHA-256 of those pairs (compared after
-    /// each sync, so an unchanged summary is neither decoded nor written).
+    /// `q:` node ID `.at` → this store's change-feed position at the last
+    /// completed sync with the peer; `q:` node ID → the replication summary
+    /// a peer's bundle said it held (zstd of id(16) + state hash(16)
+    /// pairs); `q:` node ID `.sha256`, written by earlier builds → the
+    /// SHA-256 of those pairs. Layout and reading: `node/src/peer_state.rs`.
     PeerSummaries,
     /// `cl:` client name → a client token, its secret hashed (JSON).
     Clients,
@@ -126,6 +127,17 @@ impl StoreWriter {
             self.policy_changed();
         }
         durable
+    }
+
+    /// Stores a row and removes others of the same table, in one durable
+    /// commit.
+    pub fn put_removing(&self, table: Table, name: &str, value: &[u8], gone: &[&str]) -> Result<()> {
+        let mut batch = Batch::default();
+        for g in gone {
+            batch.remove(table.key(g));
+        }
+        batch.insert(table.key(name), versioned(value));
+        self.after_write(table, batch)
     }
 
     /// Removes a row durably.

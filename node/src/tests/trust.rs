@@ -625,31 +625,50 @@ fn a_deleted_record_is_still_judged_and_its_tombstone_holds_only_when_and_who() 
 }
 
 #[test]
-fn a_peers_summary_is_rewritten_only_when_what_it_holds_changed() {
+fn a_peers_state_is_a_feed_mark_written_only_when_the_feed_moved() {
     let n = net();
     n.hq.add("team", Some("H"), json!({"name": "H"})).unwrap();
+    n.hq.add("team", Some("J"), json!({"name": "J"})).unwrap();
     let peer = n.a.id();
     let row = |key: String| n.hq.store().row(Table::PeerSummaries, &key).unwrap();
-    let digest = || row(format!("{peer}.sha256"));
+    let mark = || row(format!("{peer}.at"));
     let since = || n.hq.export_bundle(Some(peer)).unwrap().1.documents_changed;
-    assert!(since() > 0, "nothing recorded yet: everything goes");
+    let everything = since();
+    assert!(everything > 1, "nothing recorded yet: everything goes");
+    // what an earlier build left: a summary and its digest
+    n.hq.writer().put(Table::PeerSummaries, &peer.to_string(), &zstd::stream::encode_all(&[][..], 3).unwrap()).unwrap();
+    n.hq.writer().put(Table::PeerSummaries, &format!("{peer}.sha256"), &[0; 32]).unwrap();
     n.hq.remember_peer_state(&peer).unwrap();
-    let (summary, first) = (row(peer.to_string()), digest());
-    assert_eq!(first.as_ref().map(|d| d.len()), Some(32));
+    let first = mark().unwrap();
+    assert_eq!((first.len(), first[0]), (9, 1));
+    assert_eq!((row(peer.to_string()), row(format!("{peer}.sha256"))), (None, None), "the mark replaces them");
     assert_eq!(since(), 0, "the peer holds everything");
-    // nothing changed: nothing written (a marker in the summary's place
-    // stays, where a rewrite would replace it)
-    n.hq.writer().put(Table::PeerSummaries, &peer.to_string(), b"marker").unwrap();
+    // nothing changed: nothing written (a row the write would remove stays)
+    n.hq.writer().put(Table::PeerSummaries, &peer.to_string(), b"stays").unwrap();
     n.hq.remember_peer_state(&peer).unwrap();
-    assert_eq!((row(peer.to_string()), digest()), (Some(b"marker".to_vec()), first.clone()));
-    n.hq.writer().put(Table::PeerSummaries, &peer.to_string(), summary.as_deref().unwrap()).unwrap();
-    // a record changed: the summary and its digest follow
+    assert_eq!((row(peer.to_string()), mark()), (Some(b"stays".to_vec()), Some(first.clone())));
+    n.hq.writer().remove(Table::PeerSummaries, &peer.to_string()).unwrap();
+    // a record changed: exactly it goes, until the next completed sync
     n.hq.set("team:H", &[("name".into(), json!("H2"))]).unwrap();
     assert_eq!(since(), 1);
     n.hq.remember_peer_state(&peer).unwrap();
-    assert_ne!(digest(), first);
-    assert_ne!(row(peer.to_string()), summary);
+    assert_ne!(mark(), Some(first.clone()));
     assert_eq!(since(), 0);
+    // an earlier build's summary beside the mark: held only where both say
+    // so (this one says the peer holds nothing)
+    n.hq.writer().put(Table::PeerSummaries, &peer.to_string(), &zstd::stream::encode_all(&[][..], 3).unwrap()).unwrap();
+    assert_eq!(since(), everything);
+    n.hq.writer().remove(Table::PeerSummaries, &peer.to_string()).unwrap();
+    // a mark beyond this store's feed (a store put back from an older
+    // copy): nothing is known
+    let mut ahead = vec![1];
+    ahead.extend_from_slice(&(n.hq.store().feed_position() + 1).to_be_bytes());
+    n.hq.writer().put(Table::PeerSummaries, &format!("{peer}.at"), &ahead).unwrap();
+    assert_eq!(since(), everything);
+    // a mark that is not one is an error naming its row
+    n.hq.writer().put(Table::PeerSummaries, &format!("{peer}.at"), b"junk").unwrap();
+    let e = n.hq.export_bundle(Some(peer)).unwrap_err().to_string();
+    assert!(e.contains(&format!("q:{peer}.at")), "{e}");
 }
 
 /// A document as a session receives it: the document and its proofs.
