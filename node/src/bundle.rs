@@ -124,11 +124,13 @@ impl Reader {
     ) -> Result<(Vec<u8>, BundleReport)> {
         let mut report = Reporter::new("bundle export", "documents", 256, progress);
         let network = self.network()?.ok_or_else(|| Error::Precondition("this node belongs to no network".into()))?;
+        // the summary first: a document written between the two reads is
+        // then in the feed after the mark, and goes
+        let summary = self.store().summary()?;
         let known = match &since {
             Some(p) => self.known_to(p)?,
             None => crate::peer_state::Known::default(),
         };
-        let summary = self.store().summary()?;
         let mut frames = vec![
             Frame::Members(self.membership_records()?),
             Frame::Ranges(vec![Range { upper: Bound::End, body: RangeBody::Items(summary.clone()) }]),

@@ -9,11 +9,14 @@
 //!
 //! Two records, one per peer at a time:
 //! - after a completed sync, a **feed mark**, `q:` node ID `.at`: format
-//!   byte `1`, then this store's last durable change-feed position (u64
-//!   BE). The peer held every document this node held then, so it holds
-//!   every document not written here since: those with no feed entry
-//!   after the mark. A sync writes 9 bytes, where the summary it replaces
-//!   ran to 3.2 MB at 100,000 records.
+//!   byte `1`, then this store's last durable change-feed position as the
+//!   sync is recorded (u64 BE). Every document with no feed entry after
+//!   the mark counts as held by the peer. A sync writes 9 bytes, where
+//!   the summary it replaces ran to 3.2 MB at 100,000 records. What it
+//!   takes on trust is what the summary took: that the session carried
+//!   every document written here before it was recorded (one written by
+//!   another door while the session ran, after the session read its
+//!   summary, is not; ARCHITECTURE.md, "What is deliberately absent").
 //! - after a bundle import, the **summary** its exporter held, `q:` node ID:
 //!   zstd of ID (16) + state hash (16) pairs — what the bundle says it
 //!   holds, which is not this node's state.
@@ -78,8 +81,10 @@ impl Reader {
                 }
                 .ok_or_else(|| damaged(format!("q:{}", mark_key(peer)), "not a feed mark of format 1".into()))?;
                 if at > store.feed_position() {
-                    // a mark this store's feed never reached (a store put
-                    // back from an older copy): nothing is known
+                    // a mark this store's feed has not reached (a file
+                    // damaged or edited by hand; the mark and the feed
+                    // live in one file, so a copy put back brings both):
+                    // nothing is known
                     return Ok(Known::default());
                 }
                 Some(store.written_after(at)?)

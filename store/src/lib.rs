@@ -14,9 +14,10 @@
 //!
 //! # On-disk layout, format 1
 //! The directory holds `store.redb` (redb's file format 3: table `rows`,
-//! and table `apart` for the `q:` rows — peers' summaries, megabytes in a
-//! large store, and their digests — which among the others made every
-//! read of a peer's row read them; a store that held them in `rows` has
+//! and table `apart` for the `q:` rows — what peers are known to hold:
+//! a feed mark after a sync, or the summary a peer's bundle carried,
+//! megabytes in a large store — which among the others made every read
+//! of a peer's row read them; a store that held them in `rows` has
 //! them moved at its next open) and the replication summary's file
 //! ([`summary`]). A store an earlier build wrote with sled (the same
 //! rows, in sled's files) is moved
@@ -33,7 +34,7 @@
 //! | `x:` id(16) | empty: the record has conflicts |
 //! | `h:` id(16) | the document's state hash (16 bytes): the replication summary |
 //! | `g:` change hash(32) | its proof: the author's Ed25519 signature of that change hash (64 bytes), or a client change's attestation (longer; see `attest`) |
-//! | `n:`, `r:`, `p:`, `q:`, `cl:`, `cr:`, `a:`, `self:` name | the node's own tables ([`Table`]): memberships, revocations, peers, peer summaries, clients, client revocations, audit log, local settings |
+//! | `n:`, `r:`, `p:`, `q:`, `cl:`, `cr:`, `a:`, `self:` name | the node's own tables ([`Table`]): memberships, revocations, peers, what peers hold, clients, client revocations, audit log, local settings |
 //! | `f:` position(u64 BE) | document ID (16): the change feed, one entry per document, at the position of its latest write |
 //! | `fi:` id(16) | that position (u64 BE) |
 //! | `m:feed` | `1`: every document has its feed entry (a store from before the feed gets them at its first open) |
