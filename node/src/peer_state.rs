@@ -2,9 +2,9 @@
 //! bundle then carries only what that peer lacks.
 //!
 //! Owns: the `q:` rows (table `PeerSummaries`) and reading them back as
-//! [`Known`]. Must never: say a peer holds a document it may lack (every
-//! doubt — no row, a mark ahead of this store's feed, rows that disagree —
-//! sends the document), or cost a completed sync work in proportion to the
+//! [`Known`]. Must never: say a peer holds a document that neither a
+//! completed sync nor its bundle vouched for (every doubt — no row, a mark
+//! ahead of this store's feed, rows that disagree — sends the document), or cost a completed sync work in proportion to the
 //! replica.
 //!
 //! Two records, one per peer at a time:
@@ -16,7 +16,7 @@
 //!   takes on trust is what the summary took: that the session carried
 //!   every document written here before it was recorded (one written by
 //!   another door while the session ran, after the session read its
-//!   summary, is not; ARCHITECTURE.md, "What is deliberately absent").
+//!   summary, is not; ARCHITECTURE.md, "Deliberately absent").
 //! - after a bundle import, the **summary** its exporter held, `q:` node ID:
 //!   zstd of ID (16) + state hash (16) pairs — what the bundle says it
 //!   holds, which is not this node's state.
