@@ -4,8 +4,8 @@
 //! Owns: the `q:` rows (table `PeerSummaries`) and reading them back as
 //! [`Known`]. Must never: say a peer holds a document that neither a
 //! completed sync nor its bundle vouched for (every doubt — no row, a mark
-//! ahead of this store's feed, rows that disagree — sends the document), or cost a completed sync work in proportion to the
-//! replica.
+//! ahead of this store's feed, rows that disagree — sends the document),
+//! or cost a completed sync work in proportion to the replica.
 //!
 //! Two records, one per peer at a time:
 //! - after a completed sync, a **feed mark**, `q:` node ID `.at`: format
