@@ -52,18 +52,11 @@ impl Store {
     /// durable or not yet: what was written here since the feed stood
     /// there.
     pub fn written_after(&self, after: u64) -> Result<std::collections::HashSet<DocumentId>> {
-        let mut start = b"f:".to_vec();
-        start.extend_from_slice(&(after.saturating_add(1)).to_be_bytes());
         let mut out = std::collections::HashSet::new();
-        for item in self.read()?.from(&start).map_err(|e| self.err(e))? {
-            let (k, v) = item.map_err(|e| self.err(e))?;
-            if !k.starts_with(b"f:") {
-                break;
-            }
-            if let Ok(id) = <[u8; 16]>::try_from(v.as_ref()) {
-                out.insert(DocumentId::from_bytes(id));
-            }
-        }
+        self.walk_feed(&self.read()?, after, |_, id| {
+            out.insert(id);
+            Ok(true)
+        })?;
         Ok(out)
     }
 
@@ -71,24 +64,41 @@ impl Store {
     /// at most `limit`, none beyond the last durable position.
     pub fn feed_since(&self, after: u64, limit: usize) -> Result<Vec<(u64, DocumentId)>> {
         let durable = self.feed_position();
+        let mut out = vec![];
+        self.walk_feed(&self.read()?, after, |position, id| {
+            if out.len() >= limit || position > durable {
+                return Ok(false);
+            }
+            out.push((position, id));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Walks the change feed in `stored` after position `after`, in order,
+    /// durable or not: `f(position, document)` for each entry until it
+    /// answers `false`. The one reader of `f:` ranges.
+    pub(crate) fn walk_feed(
+        &self,
+        stored: &kv::Reader,
+        after: u64,
+        mut f: impl FnMut(u64, DocumentId) -> Result<bool>,
+    ) -> Result<()> {
         let mut start = b"f:".to_vec();
         start.extend_from_slice(&(after.saturating_add(1)).to_be_bytes());
-        let mut out = vec![];
-        for item in self.read()?.from(&start).map_err(|e| self.err(e))? {
+        for item in stored.from(&start).map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
-            if !k.starts_with(b"f:") || out.len() >= limit {
+            if !k.starts_with(b"f:") {
                 break;
             }
-            let Some(pos) = k.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes) else {
-                continue;
-            };
-            if pos > durable {
-                break;
-            }
-            if let Ok(id) = <[u8; 16]>::try_from(v.as_ref()) {
-                out.push((pos, DocumentId::from_bytes(id)));
+            let position = k.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes);
+            let id = <[u8; 16]>::try_from(v.as_ref()).ok().map(DocumentId::from_bytes);
+            if let (Some(position), Some(id)) = (position, id) {
+                if !f(position, id)? {
+                    break;
+                }
             }
         }
-        Ok(out)
+        Ok(())
     }
 }

@@ -166,22 +166,16 @@ impl Store {
     /// Brings a file's summary to the feed's `last` position: each document
     /// written after the file's position is read again from `h:`.
     fn catch_up(&self, s: &mut Summary, last: u64) -> Result<()> {
-        let mut start = b"f:".to_vec();
-        start.extend_from_slice(&s.position.saturating_add(1).to_be_bytes());
         let stored = self.read()?;
-        for item in stored.from(&start).map_err(|e| self.err(e))? {
-            let (k, v) = item.map_err(|e| self.err(e))?;
-            if !k.starts_with(b"f:") {
-                break;
-            }
-            let Ok(id) = <[u8; 16]>::try_from(v.as_ref()).map(DocumentId::from_bytes) else { continue };
+        self.walk_feed(&stored, s.position, |_, id| {
             s.last = id;
             let h = stored
                 .get(&key(b"h:", &id))
                 .map_err(|e| self.err(e))?
                 .and_then(|v| <[u8; 16]>::try_from(v.as_ref()).ok());
             s.since.insert(id, h);
-        }
+            Ok(true)
+        })?;
         s.position = last;
         Ok(())
     }
