@@ -7,7 +7,8 @@
 //! list team`, same home, same run); the first command after the first
 //! sync; `ayni list edan --json`'s peak RSS. Baseline in the same run:
 //! automerge alone loading every record's saved document (built and saved
-//! one change per document, as `node/benches/speed.rs` does).
+//! one change per document, as `node/benches/speed.rs` does), in this
+//! process, with the allocator the `ayni` binary runs with (mimalloc).
 //!
 //! Run: `cargo build --release -p ayni-cli && cargo bench --bench floor`
 //! (`-- --records 100000`, `--runs N` syncs of each kind, `--dir D` keeps
@@ -23,6 +24,11 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use common::{arg, ayni, bin};
+
+/// The `ayni` binary's allocator, so that automerge's load, the baseline,
+/// runs as Ayni's own work does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// What one command cost: wall seconds, CPU seconds (user + system), peak
 /// RSS in MiB, from `/usr/bin/time`.

@@ -28,6 +28,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+
+/// The allocator: mimalloc, where glibc's malloc and free took a fifth of
+/// a sync's CPU. Built without transparent huge pages (the `no_thp`
+/// feature): with them, one run in three of a short command spent tens of
+/// milliseconds zeroing 2 MiB pages (BENCHMARKS.md, issue 27, "Eighth
+/// session").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ayni_node::clients::Actor;
 use ayni_node::node::{assign, parse_path, parse_value};
 use ayni_node::NodeHandle as Node;
