@@ -172,6 +172,9 @@ pub struct Session {
     sent_docs: HashSet<DocumentId>,
     received_docs: HashSet<DocumentId>,
     received_content: bool,
+    /// Whether the last batch this side sent carried anything the peer
+    /// must answer (`None` before the first).
+    sent_content: Option<bool>,
     finished: bool,
     stats: Stats,
     /// Signatures received for changes about to arrive.
@@ -221,6 +224,7 @@ impl Session {
             sent_docs: HashSet::new(),
             received_docs: HashSet::new(),
             received_content: false,
+            sent_content: None,
             finished: false,
             stats: Stats::default(),
             sigs: sigs::Collector::default(),
@@ -268,6 +272,16 @@ impl Session {
     /// Whether the session is complete.
     pub fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    /// Whether the peer may end the session where it is this side's turn
+    /// to receive: only a side with nothing to send that was sent nothing
+    /// to answer finishes, so the last batch this side sent carried
+    /// nothing the peer must answer. A stream that ends anywhere else was
+    /// cut short: the peer failed on its side, and what this side sent in
+    /// its last batch may not be stored there.
+    pub fn peer_may_end(&self) -> bool {
+        self.finished || self.sent_content == Some(false)
     }
 
     /// The next batch to send, whole: [`Session::next_part`] until `End`.
@@ -348,6 +362,7 @@ impl Session {
             self.finish();
             return Ok(None);
         }
+        self.sent_content = Some(batch.content);
         frames.push(Frame::End);
         Ok(Some(frames))
     }

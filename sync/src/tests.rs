@@ -109,15 +109,25 @@ fn run_sessions(
         store.commit()?;
         Ok(true)
     };
+    // a batch the peer must answer: the peer may not end the session after it
+    let answer_owed = |frames: &[Frame]| frames.iter().any(|f| !matches!(f, Frame::Hello(_) | Frame::End));
     let mut batch = batch_in_parts(&mut sa, a, budget)?;
     loop {
-        let Some(frames) = batch else { break };
+        let Some(frames) = batch else {
+            assert!(sb.peer_may_end(), "a ended where b does not take it for the end");
+            break;
+        };
+        assert!(!answer_owed(&frames) || !sa.peer_may_end(), "a's batch is owed an answer");
         out.round_trips += 1;
         out.sent_by_a.extend(wire::encode_batch(&frames));
         if !deliver(frames, &mut sb, b, &mut out.bytes_a_to_b, &mut delivered)? {
             break;
         }
-        let Some(reply) = batch_in_parts(&mut sb, b, budget)? else { break };
+        let Some(reply) = batch_in_parts(&mut sb, b, budget)? else {
+            assert!(sa.peer_may_end(), "b ended where a does not take it for the end");
+            break;
+        };
+        assert!(!answer_owed(&reply) || !sb.peer_may_end(), "b's batch is owed an answer");
         if !deliver(reply, &mut sa, a, &mut out.bytes_b_to_a, &mut delivered)? {
             break;
         }

@@ -182,6 +182,7 @@ pub(super) async fn run_session<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
             }
             send.flush().await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
         } else {
+            let mut read_in_turn = 0usize;
             loop {
                 let frame = match read_frame(recv, &mut io, config.stall_timeout).await {
                     Ok(frame) => frame,
@@ -191,10 +192,20 @@ pub(super) async fn run_session<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
                     }
                 };
                 let Some(frame) = frame else {
-                    // the peer finished: the session is over
                     commit(engine, peer).await?;
-                    return Ok((session.stats().clone(), io));
+                    // the peer finished: the session is over, if that is
+                    // where a session ends (else the peer failed, and a
+                    // completed sync would be recorded for what it never stored)
+                    if read_in_turn == 0 && session.peer_may_end() {
+                        return Ok((session.stats().clone(), io));
+                    }
+                    return Err(sync_err(SyncError::Protocol(
+                        "the peer ended the session before answering our last batch (it failed on its side); \
+                         what it sent before is kept"
+                            .into(),
+                    )));
                 };
+                read_in_turn += 1;
                 let end = frame == Frame::End;
                 let (from, counter) = (peer.to_string(), progress.clone());
                 let (back, outcome) = engine
@@ -325,6 +336,64 @@ mod tests {
         };
         let (ra, rb) = tokio::join!(initiator, responder);
         (ra.unwrap().0, rb.unwrap().0)
+    }
+
+    /// A peer that fails on its side after our batch ends its stream
+    /// without answering it (the QUIC driver finishes its stream whatever
+    /// the outcome). That is no completed session: the node would record
+    /// that the peer holds what that batch carried (`bundle export --since`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_ended_before_its_answer_is_no_completed_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = pair(dir.path()).await;
+        for i in 0..3 {
+            let team = json!({"name": format!("Equipo {i}")});
+            b.create(&Actor::Node, "team", Some(&format!("T{i}")), team).await.unwrap();
+        }
+        let (a_end, b_end) = tokio::io::duplex(64 * 1024);
+        let ((mut a_read, mut a_write), (mut b_read, mut b_write)) = (tokio::io::split(a_end), tokio::io::split(b_end));
+        let (config, progress) = (NetConfig::default(), Arc::new(AtomicU64::new(0)));
+        let (a_id, b_id) = (a.id().to_string(), b.id().to_string());
+        // `a` sends its first batch, reads `b`'s answer whole, and stops there
+        let initiator = async {
+            let first = a
+                .engine()
+                .call(Durability::OnDisk, move |node| {
+                    let store = node.sync_store(&b_id);
+                    let mut session = Session::new(Role::Initiator, *node.id().as_bytes(), &store).unwrap();
+                    session.next_batch(&store).unwrap().unwrap()
+                })
+                .await
+                .unwrap();
+            a_write.write_all(&crate::sync::wire::encode_batch(&first)).await.unwrap();
+            let mut answer = vec![];
+            let mut io = Io::default();
+            while let Ok(Some(frame)) = read_frame(&mut a_read, &mut io, config.stall_timeout).await {
+                let end = frame == Frame::End;
+                answer.push(frame);
+                if end {
+                    break;
+                }
+            }
+            a_write.shutdown().await.unwrap();
+            answer
+        };
+        let responder = async {
+            let r = run_session(b.engine(), Role::Acceptor, &mut b_write, &mut b_read, &a_id, &config, &progress).await;
+            b_write.shutdown().await.unwrap();
+            r
+        };
+        let (answer, outcome) = tokio::join!(initiator, responder);
+        // `b` answered with something `a` owed an answer to (its documents)
+        assert!(answer.iter().any(|f| !matches!(f, Frame::Hello(_) | Frame::End)), "{answer:?}");
+        let Err(err) = outcome else { panic!("a session cut short was taken for a completed one") };
+        let err = err.to_string();
+        assert!(err.contains("before answering our last batch"), "{err}");
+
+        // a whole session between the two completes, both ways
+        let (sent, received) = session_over_duplex(&b, &a, 64 * 1024).await;
+        assert_eq!((sent.docs_sent, received.docs_received), (3, 3), "{sent:?} {received:?}");
+        session_over_duplex(&a, &b, 64 * 1024).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
