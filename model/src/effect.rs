@@ -61,9 +61,10 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads `doc` at `heads` (`None`: at its current heads).
     pub fn read<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>) -> Snapshot {
-        let mut s = Snapshot::default();
-        walk(doc, heads, &[ROOT], &mut vec![], &mut s.paths);
-        s
+        // read in order (parents first, keys sorted), then built in one pass
+        let mut paths = vec![];
+        walk(doc, heads, &[ROOT], &mut vec![], &mut paths);
+        Snapshot { paths: paths.into_iter().collect() }
     }
 
     /// The values at `path`.
@@ -320,7 +321,7 @@ fn walk<R: ReadDoc>(
     heads: Option<&[ChangeHash]>,
     objs: &[ObjId],
     path: &mut Path,
-    out: &mut BTreeMap<Path, Vec<Val>>,
+    out: &mut Vec<(Path, Vec<Val>)>,
 ) {
     if let [obj] = objs {
         for item in map_items(doc, heads, obj) {
@@ -336,7 +337,7 @@ fn walk<R: ReadDoc>(
                 Val::Map(id) => Some(id.clone()),
                 _ => None,
             };
-            out.insert(path.clone(), vec![val]);
+            out.push((path.clone(), vec![val]));
             if let Some(map) = map {
                 walk(doc, heads, &[map], path, out);
             }
@@ -359,7 +360,7 @@ fn read_key<R: ReadDoc>(
     objs: &[ObjId],
     key: String,
     path: &mut Path,
-    out: &mut BTreeMap<Path, Vec<Val>>,
+    out: &mut Vec<(Path, Vec<Val>)>,
 ) {
     let mut vals = vec![];
     let mut maps = vec![];
@@ -375,7 +376,7 @@ fn read_key<R: ReadDoc>(
     vals.sort_by_key(Val::sort_key);
     vals.dedup();
     path.push(key);
-    out.insert(path.clone(), vals);
+    out.push((path.clone(), vals));
     if !maps.is_empty() {
         walk(doc, heads, &maps, path, out);
     }
