@@ -121,6 +121,10 @@ pub enum SyncError {
     /// The peer gave up and said why.
     #[error("the peer reported an error: {0}")]
     Peer(String),
+    /// The peer ended its stream where the session does not end: it
+    /// failed on its side without saying why (see [`Session::peer_may_end`]).
+    #[error("the peer ended the session early, with an answer still owed (it failed on its side); what arrived before is kept")]
+    EndedEarly,
     /// A document from the peer was refused, or storage failed.
     #[error("{0}")]
     Store(#[from] crate::error::Error),
@@ -277,9 +281,13 @@ impl Session {
     /// Whether the peer may end the session where it is this side's turn
     /// to receive: only a side with nothing to send that was sent nothing
     /// to answer finishes, so the last batch this side sent carried
-    /// nothing the peer must answer. A stream that ends anywhere else was
-    /// cut short: the peer failed on its side, and what this side sent in
-    /// its last batch may not be stored there.
+    /// nothing the peer must answer (only `Hello` and `End`). A stream that
+    /// ends anywhere else was cut short: the peer failed on its side, and
+    /// what this side sent in its last batch may not be stored there.
+    /// (A peer that fails after such a batch, while it still had documents
+    /// to send, ends where a session may end: it had stored all this side
+    /// sent, so what is recorded of it holds; only this side lacks what it
+    /// did not send, and the next sync brings it.)
     pub fn peer_may_end(&self) -> bool {
         self.finished || self.sent_content == Some(false)
     }
@@ -449,7 +457,12 @@ impl Session {
                 self.received_content = true;
                 self.sigs.take(f);
             }
-            Frame::DocSync(id, _) if self.blocked.contains(&id) => self.sigs.skipped(&id),
+            Frame::DocSync(id, _) if self.blocked.contains(&id) => {
+                // content all the same: the sender counts it so, and ends
+                // the session only after a batch that brought it nothing
+                self.received_content = true;
+                self.sigs.skipped(&id)
+            }
             Frame::DocSync(id, bytes) => {
                 self.received_content = true;
                 self.doc_sync(id, &bytes, store)?;

@@ -549,6 +549,14 @@ impl Endpoint {
             Err(e) => {
                 if documents_synced {
                     self.record_sync(peer, String::new()).await;
+                } else {
+                    // `ayni peers` here shows it, as it does at the initiator
+                    let error = e.to_string();
+                    self.note_peer(peer, String::new(), move |p| {
+                        p.state = "failed".into();
+                        p.last_error = Some(error);
+                    })
+                    .await;
                 }
                 tracing::warn!("sync with {peer} ({addr}) failed, connection closed: {e}");
                 conn.close(1u32.into(), e.to_string().as_bytes());

@@ -122,8 +122,37 @@ fn lost_connection(e: &std::io::Error) -> Option<quinn::ConnectionError> {
 /// admitting what arrives) is done on the node's engine, a part or a
 /// packed run of frames at a time; this task only moves bytes and timers.
 /// Received documents are made durable after each batch (and every 256
-/// frames within a long one), so a cut connection keeps them.
+/// frames within a long one), so a cut connection keeps them. A session
+/// that fails on this side tells the peer why in an `Error` frame (the
+/// driver then finishes the stream, which alone would read as an end the
+/// peer cannot tell from a cut).
 pub(super) async fn run_session<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
+    engine: &Engine,
+    role: Role,
+    send: &mut W,
+    recv: &mut R,
+    peer: &str,
+    config: &NetConfig,
+    progress: &Arc<AtomicU64>,
+) -> Result<(Stats, Io), NetError> {
+    let outcome = session_turns(engine, role, send, recv, peer, config, progress).await;
+    let why = match &outcome {
+        // the peer's own failure, or a stream that is gone: nothing to tell
+        Ok(_) | Err(NetError::Lost { .. } | NetError::Stalled { .. }) => None,
+        Err(NetError::Sync { source: SyncError::Peer(_) | SyncError::EndedEarly, .. }) => None,
+        Err(NetError::Sync { source, .. }) => Some(source.to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(why) = why {
+        let mut buf = vec![];
+        Frame::Error(1, why).encode(&mut buf);
+        let _ = tokio::time::timeout(Duration::from_secs(2), send.write_all(&buf)).await;
+    }
+    outcome
+}
+
+/// The turns of [`run_session`], until the session ends or fails.
+async fn session_turns<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
     engine: &Engine,
     role: Role,
     send: &mut W,
@@ -199,11 +228,7 @@ pub(super) async fn run_session<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
                     if read_in_turn == 0 && session.peer_may_end() {
                         return Ok((session.stats().clone(), io));
                     }
-                    return Err(sync_err(SyncError::Protocol(
-                        "the peer ended the session before answering our last batch (it failed on its side); \
-                         what it sent before is kept"
-                            .into(),
-                    )));
+                    return Err(sync_err(SyncError::EndedEarly));
                 };
                 read_in_turn += 1;
                 let end = frame == Frame::End;
@@ -231,12 +256,7 @@ pub(super) async fn run_session<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
                         }
                         handled = n;
                     }
-                    Err(e) => {
-                        let mut buf = vec![];
-                        Frame::Error(1, e.to_string()).encode(&mut buf);
-                        let _ = send.write_all(&buf).await;
-                        return Err(sync_err(e));
-                    }
+                    Err(e) => return Err(sync_err(e)),
                 }
                 if end {
                     tracing::debug!("stored {} document(s) from {peer} so far", session.stats().docs_received);
@@ -338,23 +358,19 @@ mod tests {
         (ra.unwrap().0, rb.unwrap().0)
     }
 
-    /// A peer that fails on its side after our batch ends its stream
-    /// without answering it (the QUIC driver finishes its stream whatever
-    /// the outcome). That is no completed session: the node would record
-    /// that the peer holds what that batch carried (`bundle export --since`).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_stream_ended_before_its_answer_is_no_completed_session() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = pair(dir.path()).await;
-        for i in 0..3 {
-            let team = json!({"name": format!("Equipo {i}")});
-            b.create(&Actor::Node, "team", Some(&format!("T{i}")), team).await.unwrap();
-        }
+    /// `a` starts a session with `b` by hand: its first batch, `b`'s answer
+    /// read whole, then `then` (frames of a next batch, no `End`), and its
+    /// stream ends. Returns `b`'s answer, what `b` sent after it, and how
+    /// `b`'s session ended.
+    async fn cut_session(
+        a: &NodeHandle,
+        b: &NodeHandle,
+        then: Vec<Frame>,
+    ) -> ((Vec<Frame>, Vec<Frame>), Result<Stats, String>) {
         let (a_end, b_end) = tokio::io::duplex(64 * 1024);
         let ((mut a_read, mut a_write), (mut b_read, mut b_write)) = (tokio::io::split(a_end), tokio::io::split(b_end));
         let (config, progress) = (NetConfig::default(), Arc::new(AtomicU64::new(0)));
         let (a_id, b_id) = (a.id().to_string(), b.id().to_string());
-        // `a` sends its first batch, reads `b`'s answer whole, and stops there
         let initiator = async {
             let first = a
                 .engine()
@@ -375,25 +391,64 @@ mod tests {
                     break;
                 }
             }
+            a_write.write_all(&crate::sync::wire::encode_batch(&then)).await.unwrap();
             a_write.shutdown().await.unwrap();
-            answer
+            let mut after = vec![];
+            while let Ok(Some(frame)) = read_frame(&mut a_read, &mut io, config.stall_timeout).await {
+                after.push(frame);
+            }
+            (answer, after)
         };
         let responder = async {
             let r = run_session(b.engine(), Role::Acceptor, &mut b_write, &mut b_read, &a_id, &config, &progress).await;
             b_write.shutdown().await.unwrap();
-            r
+            r.map(|(stats, _)| stats).map_err(|e| e.to_string())
         };
-        let (answer, outcome) = tokio::join!(initiator, responder);
-        // `b` answered with something `a` owed an answer to (its documents)
+        tokio::join!(initiator, responder)
+    }
+
+    /// A peer that fails on its side ends its stream without answering
+    /// (the QUIC driver finishes its stream whatever the outcome), or
+    /// within its next batch. Neither is a completed session: the node
+    /// would record that the peer holds what it sent (`bundle export
+    /// --since`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_ended_before_its_answer_is_no_completed_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = pair(dir.path()).await;
+        for i in 0..3 {
+            let team = json!({"name": format!("Equipo {i}")});
+            b.create(&Actor::Node, "team", Some(&format!("T{i}")), team).await.unwrap();
+        }
+        // `b` answers with what `a` owes an answer to (its documents); `a` stops
+        let ((answer, _), outcome) = cut_session(&a, &b, vec![]).await;
         assert!(answer.iter().any(|f| !matches!(f, Frame::Hello(_) | Frame::End)), "{answer:?}");
-        let Err(err) = outcome else { panic!("a session cut short was taken for a completed one") };
-        let err = err.to_string();
-        assert!(err.contains("before answering our last batch"), "{err}");
+        let err = outcome.expect_err("a session cut short was taken for a completed one");
+        assert!(err.contains("ended the session early"), "{err}");
 
         // a whole session between the two completes, both ways
         let (sent, received) = session_over_duplex(&b, &a, 64 * 1024).await;
         assert_eq!((sent.docs_sent, received.docs_received), (3, 3), "{sent:?} {received:?}");
         session_over_duplex(&a, &b, 64 * 1024).await;
+
+        // in step: `b` answers with nothing to answer, where `a` may end the
+        // session; `a` begins a batch instead, and its stream ends within it
+        let ((answer, after), outcome) = cut_session(&a, &b, vec![Frame::Want(vec![])]).await;
+        assert!(answer.iter().all(|f| matches!(f, Frame::Hello(_) | Frame::End)), "{answer:?}");
+        let err = outcome.expect_err("a batch cut short was taken for the end of the session");
+        assert!(err.contains("ended the session early"), "{err}");
+        // (the peer's own failure is not echoed back to it)
+        assert!(after.is_empty(), "{after:?}");
+
+        // a session that fails on `b`'s side tells `a` why
+        let garbage = Frame::DocSync(crate::id::DocumentId::random().unwrap(), vec![1, 2, 3]);
+        let ((_, after), outcome) = cut_session(&a, &b, vec![garbage]).await;
+        let err = outcome.expect_err("a bad sync message is an error");
+        assert!(err.contains("bad sync message"), "{err}");
+        assert!(matches!(after.as_slice(), [Frame::Error(_, why)] if why.contains("bad sync message")), "{after:?}");
+        // where the session may end, it ends
+        let ((_, after), outcome) = cut_session(&a, &b, vec![]).await;
+        assert!(outcome.is_ok() && after.is_empty(), "{outcome:?} {after:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
