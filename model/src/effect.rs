@@ -61,10 +61,9 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads `doc` at `heads` (`None`: at its current heads).
     pub fn read<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>) -> Snapshot {
-        // read in order (parents first, keys sorted), then built in one pass
-        let mut paths = vec![];
-        walk(doc, heads, &[ROOT], &mut vec![], &mut paths);
-        Snapshot { paths: paths.into_iter().collect() }
+        let mut s = Snapshot::default();
+        walk(doc, heads, &[ROOT], &mut vec![], &mut s.paths);
+        s
     }
 
     /// The values at `path`.
@@ -321,7 +320,7 @@ fn walk<R: ReadDoc>(
     heads: Option<&[ChangeHash]>,
     objs: &[ObjId],
     path: &mut Path,
-    out: &mut Vec<(Path, Vec<Val>)>,
+    out: &mut BTreeMap<Path, Vec<Val>>,
 ) {
     if let [obj] = objs {
         for item in map_items(doc, heads, obj) {
@@ -337,7 +336,7 @@ fn walk<R: ReadDoc>(
                 Val::Map(id) => Some(id.clone()),
                 _ => None,
             };
-            out.push((path.clone(), vec![val]));
+            out.insert(path.clone(), vec![val]);
             if let Some(map) = map {
                 walk(doc, heads, &[map], path, out);
             }
@@ -360,7 +359,7 @@ fn read_key<R: ReadDoc>(
     objs: &[ObjId],
     key: String,
     path: &mut Path,
-    out: &mut Vec<(Path, Vec<Val>)>,
+    out: &mut BTreeMap<Path, Vec<Val>>,
 ) {
     let mut vals = vec![];
     let mut maps = vec![];
@@ -376,7 +375,7 @@ fn read_key<R: ReadDoc>(
     vals.sort_by_key(Val::sort_key);
     vals.dedup();
     path.push(key);
-    out.push((path.clone(), vals));
+    out.insert(path.clone(), vals);
     if !maps.is_empty() {
         walk(doc, heads, &maps, path, out);
     }
