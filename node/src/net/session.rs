@@ -135,7 +135,118 @@ pub(super) async fn run_session<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
     config: &NetConfig,
     progress: &Arc<AtomicU64>,
 ) -> Result<(Stats, Io), NetError> {
-    let outcome = session_turns(engine, role, send, recv, peer, config, progress).await;
+    // the turns, until the session ends or fails
+    let outcome: Result<(Stats, Io), NetError> = async {
+        let sync_err = |source: SyncError| NetError::Sync { peer: peer.to_string(), source };
+        let write_err = |e: std::io::Error| match lost_connection(&e) {
+            Some(reason) => NetError::Lost { peer: peer.to_string(), reason },
+            None => sync_err(SyncError::Protocol(format!("stream: {e}"))),
+        };
+        let from = peer.to_string();
+        let mut session = engine
+            .call(Durability::OnDisk, move |node| Session::new(role, *node.id().as_bytes(), &node.sync_store(&from)))
+            .await??;
+        let mut io = Io::default();
+        let mut my_turn = role == Role::Initiator;
+        let mut handled = 0usize;
+        loop {
+            if my_turn {
+                // the batch goes out part by part, so the next part is loaded
+                // while the stream window drains the previous one
+                let mut done = false;
+                while !done {
+                    let from = peer.to_string();
+                    let (back, part) = engine
+                        .call(Durability::OnDisk, move |node| {
+                            let part = session.next_part(&node.sync_store(&from), PART_BYTES);
+                            (session, part)
+                        })
+                        .await?;
+                    session = back;
+                    let Some(frames) = part.map_err(sync_err)? else {
+                        return Ok((session.stats().clone(), io));
+                    };
+                    done = frames.last() == Some(&Frame::End);
+                    let buf = crate::sync::wire::encode_batch(&frames);
+                    io.sent += buf.len() as u64;
+                    // a peer that takes no byte for the stall timeout is gone
+                    // (killed mid-session): without this, a write into its full
+                    // window waited for QUIC's idle timeout
+                    for chunk in buf.chunks(WRITE_CHUNK) {
+                        match tokio::time::timeout(config.stall_timeout, send.write_all(chunk)).await {
+                            Ok(written) => written.map_err(write_err)?,
+                            Err(_) => {
+                                commit(engine, peer).await?;
+                                return Err(NetError::Stalled {
+                                    peer: peer.to_string(),
+                                    secs: config.stall_timeout.as_secs(),
+                                });
+                            }
+                        }
+                    }
+                }
+                send.flush().await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
+            } else {
+                let mut read_in_turn = 0usize;
+                loop {
+                    let frame = match read_frame(recv, &mut io, config.stall_timeout).await {
+                        Ok(frame) => frame,
+                        Err(e) => {
+                            commit(engine, peer).await?;
+                            return Err(e.into_net(peer, config.stall_timeout));
+                        }
+                    };
+                    let Some(frame) = frame else {
+                        commit(engine, peer).await?;
+                        // the peer finished: the session is over, if that is
+                        // where a session ends (else the peer failed, and a
+                        // completed sync would be recorded for what it never stored)
+                        if read_in_turn == 0 && session.peer_may_end() {
+                            return Ok((session.stats().clone(), io));
+                        }
+                        return Err(sync_err(SyncError::EndedEarly));
+                    };
+                    read_in_turn += 1;
+                    let end = frame == Frame::End;
+                    let (from, counter) = (peer.to_string(), progress.clone());
+                    let (back, outcome) = engine
+                        .call(Durability::OnDisk, move |node| {
+                            let mut store = node.sync_store(&from);
+                            let before = handled;
+                            let outcome = feed(&mut session, &mut store, frame, &mut handled, &counter).and_then(|d| {
+                                if end {
+                                    store.commit().map(|()| d).map_err(SyncError::from)
+                                } else {
+                                    Ok(d)
+                                }
+                            });
+                            (
+                                session,
+                                outcome.map(|durable| (handled, durable.filter(|_| handled / 256 > before / 256))),
+                            )
+                        })
+                        .await?;
+                    session = back;
+                    match outcome {
+                        Ok((n, durable)) => {
+                            if let Some(docs) = durable {
+                                // what `feed` made durable (tests watch for this line)
+                                tracing::debug!("stored {docs} document(s) from {peer} so far");
+                            }
+                            handled = n;
+                        }
+                        Err(e) => return Err(sync_err(e)),
+                    }
+                    if end {
+                        tracing::debug!("stored {} document(s) from {peer} so far", session.stats().docs_received);
+                        break;
+                    }
+                }
+            }
+            my_turn = !my_turn;
+        }
+    }
+    .await;
     let why = match &outcome {
         // the peer's own failure, or a stream that is gone: nothing to tell
         Ok(_) | Err(NetError::Lost { .. } | NetError::Stalled { .. }) => None,
@@ -149,123 +260,6 @@ pub(super) async fn run_session<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
         let _ = tokio::time::timeout(Duration::from_secs(2), send.write_all(&buf)).await;
     }
     outcome
-}
-
-/// The turns of [`run_session`], until the session ends or fails.
-async fn session_turns<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
-    engine: &Engine,
-    role: Role,
-    send: &mut W,
-    recv: &mut R,
-    peer: &str,
-    config: &NetConfig,
-    progress: &Arc<AtomicU64>,
-) -> Result<(Stats, Io), NetError> {
-    let sync_err = |source: SyncError| NetError::Sync { peer: peer.to_string(), source };
-    let write_err = |e: std::io::Error| match lost_connection(&e) {
-        Some(reason) => NetError::Lost { peer: peer.to_string(), reason },
-        None => sync_err(SyncError::Protocol(format!("stream: {e}"))),
-    };
-    let from = peer.to_string();
-    let mut session = engine
-        .call(Durability::OnDisk, move |node| Session::new(role, *node.id().as_bytes(), &node.sync_store(&from)))
-        .await??;
-    let mut io = Io::default();
-    let mut my_turn = role == Role::Initiator;
-    let mut handled = 0usize;
-    loop {
-        if my_turn {
-            // the batch goes out part by part, so the next part is loaded
-            // while the stream window drains the previous one
-            let mut done = false;
-            while !done {
-                let from = peer.to_string();
-                let (back, part) = engine
-                    .call(Durability::OnDisk, move |node| {
-                        let part = session.next_part(&node.sync_store(&from), PART_BYTES);
-                        (session, part)
-                    })
-                    .await?;
-                session = back;
-                let Some(frames) = part.map_err(sync_err)? else {
-                    return Ok((session.stats().clone(), io));
-                };
-                done = frames.last() == Some(&Frame::End);
-                let buf = crate::sync::wire::encode_batch(&frames);
-                io.sent += buf.len() as u64;
-                // a peer that takes no byte for the stall timeout is gone
-                // (killed mid-session): without this, a write into its full
-                // window waited for QUIC's idle timeout
-                for chunk in buf.chunks(WRITE_CHUNK) {
-                    match tokio::time::timeout(config.stall_timeout, send.write_all(chunk)).await {
-                        Ok(written) => written.map_err(write_err)?,
-                        Err(_) => {
-                            commit(engine, peer).await?;
-                            return Err(NetError::Stalled {
-                                peer: peer.to_string(),
-                                secs: config.stall_timeout.as_secs(),
-                            });
-                        }
-                    }
-                }
-            }
-            send.flush().await.map_err(|e| sync_err(SyncError::Protocol(format!("stream: {e}"))))?;
-        } else {
-            let mut read_in_turn = 0usize;
-            loop {
-                let frame = match read_frame(recv, &mut io, config.stall_timeout).await {
-                    Ok(frame) => frame,
-                    Err(e) => {
-                        commit(engine, peer).await?;
-                        return Err(e.into_net(peer, config.stall_timeout));
-                    }
-                };
-                let Some(frame) = frame else {
-                    commit(engine, peer).await?;
-                    // the peer finished: the session is over, if that is
-                    // where a session ends (else the peer failed, and a
-                    // completed sync would be recorded for what it never stored)
-                    if read_in_turn == 0 && session.peer_may_end() {
-                        return Ok((session.stats().clone(), io));
-                    }
-                    return Err(sync_err(SyncError::EndedEarly));
-                };
-                read_in_turn += 1;
-                let end = frame == Frame::End;
-                let (from, counter) = (peer.to_string(), progress.clone());
-                let (back, outcome) = engine
-                    .call(Durability::OnDisk, move |node| {
-                        let mut store = node.sync_store(&from);
-                        let before = handled;
-                        let outcome = feed(&mut session, &mut store, frame, &mut handled, &counter).and_then(|d| {
-                            if end {
-                                store.commit().map(|()| d).map_err(SyncError::from)
-                            } else {
-                                Ok(d)
-                            }
-                        });
-                        (session, outcome.map(|durable| (handled, durable.filter(|_| handled / 256 > before / 256))))
-                    })
-                    .await?;
-                session = back;
-                match outcome {
-                    Ok((n, durable)) => {
-                        if let Some(docs) = durable {
-                            // what `feed` made durable (tests watch for this line)
-                            tracing::debug!("stored {docs} document(s) from {peer} so far");
-                        }
-                        handled = n;
-                    }
-                    Err(e) => return Err(sync_err(e)),
-                }
-                if end {
-                    tracing::debug!("stored {} document(s) from {peer} so far", session.stats().docs_received);
-                    break;
-                }
-            }
-        }
-        my_turn = !my_turn;
-    }
 }
 
 /// Feeds one frame from the stream to the session (a packed run of frames
@@ -358,6 +352,14 @@ mod tests {
         (ra.unwrap().0, rb.unwrap().0)
     }
 
+    /// `n` teams created on `node`, `T0`, `T1`…
+    async fn teams(node: &NodeHandle, n: usize) {
+        for i in 0..n {
+            let team = json!({"name": format!("Equipo {i}")});
+            node.create(&Actor::Node, "team", Some(&format!("T{i}")), team).await.unwrap();
+        }
+    }
+
     /// `a` starts a session with `b` by hand: its first batch, `b`'s answer
     /// read whole, then `then` (frames of a next batch, no `End`), and its
     /// stream ends. Returns `b`'s answer, what `b` sent after it, and how
@@ -416,10 +418,7 @@ mod tests {
     async fn a_stream_ended_before_its_answer_is_no_completed_session() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = pair(dir.path()).await;
-        for i in 0..3 {
-            let team = json!({"name": format!("Equipo {i}")});
-            b.create(&Actor::Node, "team", Some(&format!("T{i}")), team).await.unwrap();
-        }
+        teams(&b, 3).await;
         // `b` answers with what `a` owes an answer to (its documents); `a` stops
         let ((answer, _), outcome) = cut_session(&a, &b, vec![]).await;
         assert!(answer.iter().any(|f| !matches!(f, Frame::Hello(_) | Frame::End)), "{answer:?}");
@@ -455,10 +454,7 @@ mod tests {
     async fn the_driver_syncs_over_any_byte_stream() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = pair(dir.path()).await;
-        for i in 0..30 {
-            let team = json!({"name": format!("Equipo {i}")});
-            a.create(&Actor::Node, "team", Some(&format!("T{i}")), team).await.unwrap();
-        }
+        teams(&a, 30).await;
         // a small window: frames arrive and leave in many partial reads and writes
         let (sent, received) = session_over_duplex(&a, &b, 1024).await;
         assert_eq!(sent.docs_sent, 30, "{sent:?}");
