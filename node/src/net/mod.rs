@@ -426,12 +426,7 @@ impl Endpoint {
                     } if !documents_synced => NetError::Connect { addr, reason: handshake_reason(&r) },
                     e => e,
                 };
-                let error = e.to_string();
-                self.note_peer(peer, addr.to_string(), move |p| {
-                    p.state = "failed".into();
-                    p.last_error = Some(error);
-                })
-                .await;
+                self.record_failure(peer, addr.to_string(), &e).await;
                 return Err(e);
             }
         };
@@ -551,12 +546,7 @@ impl Endpoint {
                     self.record_sync(peer, String::new()).await;
                 } else {
                     // `ayni peers` here shows it, as it does at the initiator
-                    let error = e.to_string();
-                    self.note_peer(peer, String::new(), move |p| {
-                        p.state = "failed".into();
-                        p.last_error = Some(error);
-                    })
-                    .await;
+                    self.record_failure(peer, String::new(), e).await;
                 }
                 tracing::warn!("sync with {peer} ({addr}) failed, connection closed: {e}");
                 conn.close(1u32.into(), e.to_string().as_bytes());
@@ -583,6 +573,16 @@ impl Endpoint {
         if let Ok(Err(e)) = remembered {
             tracing::warn!("recording what {peer} holds: {e}");
         }
+    }
+
+    /// Notes a failed sync: `ayni peers` shows the peer's state and why.
+    async fn record_failure(&self, peer: NodeId, addr: String, e: &NetError) {
+        let error = e.to_string();
+        self.note_peer(peer, addr, move |p| {
+            p.state = "failed".into();
+            p.last_error = Some(error);
+        })
+        .await;
     }
 
     /// Closes the endpoint.
