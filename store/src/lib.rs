@@ -86,7 +86,11 @@ pub enum Flush {
 pub const FORMAT: u32 = 1;
 const VALUE_VERSION: u8 = 1;
 /// Change chunks kept per document before it is compacted to one snapshot.
-pub const COMPACT_AFTER: usize = 64;
+/// Each chunk kept costs every later load of the document ~5 µs (and the
+/// first ~20); saving it whole costs ~50 µs once: at 8 a record edited
+/// again and again loads in at most ~1.7 times its snapshot's time
+/// (BENCHMARKS.md, issue 27, ninth session).
+pub const COMPACT_AFTER: usize = 8;
 
 /// The store of one node.
 pub struct Store {
