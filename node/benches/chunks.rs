@@ -7,7 +7,8 @@
 //! - bytes, alone and zstd-compressed together (as frames travel);
 //! - taking a new document in: parsing its change chunk and applying it,
 //!   against loading it saved whole;
-//! - what else admission does per change: an Ed25519 verification;
+//! - what else admission does per change: an Ed25519 verification, and
+//!   reading the record as values; applying an edit to a stored record;
 //! - loading a stored document by how many change chunks it keeps beside
 //!   its snapshot (`store::COMPACT_AFTER`).
 //!
@@ -126,6 +127,33 @@ fn main() {
     time("verify an Ed25519 signature of its change", RECORDS, || {
         for (h, s) in hashes.iter().zip(&sigs) {
             verifying.verify(h, s).unwrap();
+        }
+    });
+
+    // a sync bringing an edit of a stored record: the edit applied to the
+    // stored document, and the record read as values before and after it
+    let edits: Vec<Change> = loaded
+        .iter()
+        .map(|d| {
+            let mut d = d.fork();
+            let heads = d.get_heads();
+            let path: Vec<String> = ["tallies", "z1", "GAEM-1", "injured"].iter().map(|s| s.to_string()).collect();
+            let mut tx = d.transaction();
+            ayni_node::record::set_path(&mut tx, "bench", &path, &serde_json::json!(1_000_003)).unwrap();
+            tx.commit();
+            d.get_changes(&heads).remove(0)
+        })
+        .collect();
+    time("apply an edit of one tally to it", RECORDS, || {
+        for (d, c) in loaded.iter().zip(&edits) {
+            let mut d = d.clone();
+            d.apply_changes([c.clone()]).unwrap();
+            std::hint::black_box(d);
+        }
+    });
+    time("read it as values (`Snapshot::read`)", RECORDS, || {
+        for d in &loaded {
+            std::hint::black_box(ayni_model::effect::Snapshot::read(d, None));
         }
     });
 
