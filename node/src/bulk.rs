@@ -13,6 +13,9 @@ use crate::progress::{Observer, Reporter};
 use crate::record::{self};
 use crate::store::{DocWrite, Payload};
 
+/// Documents `compact` rewrites per store commit.
+const COMPACT_BATCH: usize = 256;
+
 /// One item of an import file, labelled for errors (`item 3`, `line 7`).
 pub(crate) type Item = (String, std::result::Result<Value, String>);
 
@@ -222,17 +225,73 @@ impl Node {
     pub fn compact(&self) -> Result<CompactReport> {
         let ids = self.store().all_ids()?;
         let mut saved = 0;
-        for id in &ids {
-            saved += self.writer().compact(id)?;
-            if let Ok(Some(doc)) = self.store().load_uncached(id) {
-                let rec = self.view_of(id, &doc)?;
-                let stored: Option<Record> = self.store().view(id)?.and_then(|v| serde_json::from_slice(&v).ok());
-                if stored.as_ref() != Some(&rec) {
-                    let heads = doc.get_heads();
-                    self.store_write(*id, Payload::Changed { doc: &doc, stored_heads: &heads }, &rec, vec![])?;
+        // a batch of documents per commit: a commit each would copy the
+        // pages they share again and again
+        for group in ids.chunks(COMPACT_BATCH) {
+            saved += self.writer().compact(group)?;
+            for id in group {
+                if let Ok(Some(doc)) = self.store().load_uncached(id) {
+                    let rec = self.view_of(id, &doc)?;
+                    let stored: Option<Record> = self.store().view(id)?.and_then(|v| serde_json::from_slice(&v).ok());
+                    if stored.as_ref() != Some(&rec) {
+                        let heads = doc.get_heads();
+                        self.store_write(*id, Payload::Changed { doc: &doc, stored_heads: &heads }, &rec, vec![])?;
+                    }
                 }
             }
         }
         Ok(CompactReport { documents: ids.len(), bytes_saved: saved, disk_bytes: self.store().disk_bytes() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::clients::Actor;
+    use crate::handle::NodeHandle;
+
+    /// Bytes of the files under `dir`.
+    fn size(dir: &std::path::Path) -> u64 {
+        std::fs::read_dir(dir).unwrap().flatten().map(|e| e.metadata().unwrap().len()).sum()
+    }
+
+    /// `compact` under the engine, whose commits are durable only at its
+    /// next flush: each document's own commit copied the pages it shares
+    /// with the others again, and redb frees those copies only at a
+    /// durable commit, so the file grew with every document (98 MB to
+    /// 422 MB for 10,113 EDANs: BENCHMARKS.md, issue 27, ninth session).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compact_keeps_every_record_and_does_not_grow_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("hq");
+        let node = NodeHandle::init(&home, "hq").unwrap();
+        let me = Actor::Node;
+        // 1,500 teams, 150 of them edited twice: a snapshot and two change
+        // chunks beside it
+        let teams: Vec<String> =
+            (0..1500).map(|i| json!({ "key": format!("T-{i}"), "name": format!("T {i}") }).to_string()).collect();
+        node.import("team", teams.join("\n"), Box::new(|_| {})).await.unwrap();
+        let ids: Vec<String> = (0..150).map(|i| format!("team:T-{}", i * 10)).collect();
+        for round in 0..2 {
+            for id in &ids {
+                node.set(&me, id, vec![("name".into(), json!(format!("{id} {round}")))]).await.unwrap();
+            }
+        }
+        let mut before = vec![];
+        for id in &ids {
+            before.push(node.get(&me, id).await.unwrap());
+        }
+        let file = size(&home.join("store"));
+        let report = node.compact().await.unwrap();
+        assert!(report.bytes_saved > 0, "{report:?}");
+        let after = size(&home.join("store"));
+        assert!(after <= file + file / 4, "the store grew from {file} to {after} bytes");
+        for (id, was) in ids.iter().zip(before) {
+            assert_eq!(node.get(&me, id).await.unwrap(), was);
+        }
+        // and it reopens with every record
+        let node = node.reopen().unwrap();
+        assert_eq!(node.get(&me, "team:T-1490").await.unwrap().fields["name"], json!("team:T-1490 1"));
     }
 }

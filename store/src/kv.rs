@@ -33,8 +33,13 @@ const APART: TableDefinition<&[u8], &[u8]> = TableDefinition::new("apart");
 /// durable all the same: redb frees the pages a commit replaced only at a
 /// durable commit, so a long run of non-durable ones (an import's batches
 /// under one engine job) would grow the file by a copy of every page each
-/// of them touched (2.5 GB for 100,000 records, against 0.9 GB).
+/// of them touched (2.5 GB for 100,000 records, against 0.9 GB). A
+/// commit's bytes are counted with a [`PAGE`] per key: a run of small
+/// commits copies pages, not only its bytes (`ayni compact`, a commit per
+/// document counted by its bytes alone, grew a 98 MB file to 422 MB).
 const RECLAIM_AFTER_BYTES: usize = 32 * 1024 * 1024;
+/// redb's page size: what writing one key copies at least.
+const PAGE: usize = 4096;
 /// redb's page cache (nine tenths for reads, one for writes): bounded so
 /// that a node's memory stays small on old laptops, and a scan of every
 /// record keeps at most this much of the file in memory.
@@ -156,7 +161,8 @@ impl Kv {
     /// durable commit.
     pub(crate) fn apply(&self, batch: Batch, durable: bool) -> Result<(), redb::Error> {
         use std::sync::atomic::Ordering;
-        let bytes: usize = batch.ops.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum();
+        // what the commit copies: at least the page each key lives in
+        let bytes: usize = batch.ops.iter().map(|(k, v)| PAGE + k.len() + v.as_ref().map_or(0, Vec::len)).sum();
         // more durable than asked is never wrong: it lets redb reuse pages
         let durable = durable || self.pending.fetch_add(bytes, Ordering::AcqRel) + bytes >= RECLAIM_AFTER_BYTES;
         let mut txn = self.db.begin_write()?;

@@ -225,23 +225,37 @@ impl StoreWriter {
         self.durable()
     }
 
-    /// Rewrites one document as a single snapshot, dropping its change chunks.
+    /// Rewrites documents as single snapshots, dropping their change
+    /// chunks, in one batch (those with no chunks are left as they are).
     /// Returns the bytes saved.
-    pub fn compact(&self, id: &DocumentId) -> Result<u64> {
-        let Some((snap, changes)) = self.chunks(id)? else { return Ok(0) };
-        if changes.is_empty() {
-            return Ok(0);
-        }
-        let before = snap.len() + changes.iter().map(Vec::len).sum::<usize>();
-        let Some(doc) = self.load_uncached(id)? else { return Ok(0) };
-        let fresh = doc.save();
+    pub fn compact(&self, ids: &[DocumentId]) -> Result<u64> {
         let mut batch = Batch::default();
-        for k in self.read()?.prefix_keys(&key(b"c:", id)).map_err(|e| self.err(e))? {
-            batch.remove(k.map_err(|e| self.err(e))?);
+        let mut compacted = vec![];
+        let mut saved = 0;
+        let read = self.read()?;
+        for id in ids {
+            let chunks: Vec<Vec<u8>> = read
+                .prefix_keys(&key(b"c:", id))
+                .map_err(|e| self.err(e))?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| self.err(e))?;
+            if chunks.is_empty() {
+                continue;
+            }
+            let Some((doc, size)) = self.read_document(id)? else { continue };
+            let fresh = doc.save();
+            for k in chunks {
+                batch.remove(k);
+            }
+            saved += size.saturating_sub(fresh.len()) as u64;
+            batch.insert(key(b"d:", id), versioned(&fresh));
+            compacted.push(*id);
         }
-        batch.insert(key(b"d:", id), versioned(&fresh));
-        self.docs.writing([id], || self.commit(batch))?;
-        Ok(before.saturating_sub(fresh.len()) as u64)
+        drop(read);
+        if !compacted.is_empty() {
+            self.docs.writing(&compacted, || self.commit(batch))?;
+        }
+        Ok(saved)
     }
 }
 
