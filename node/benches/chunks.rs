@@ -19,8 +19,9 @@ use std::time::Instant;
 
 use automerge::transaction::Transactable;
 use automerge::{Automerge, Change, ReadDoc};
-use ayni_node::record::{create, Envelope};
 use ed25519_dalek::Verifier;
+
+mod common;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -41,21 +42,6 @@ fn time(name: &str, n: usize, mut f: impl FnMut()) {
     println!("| {name} | {:.1} | {:.1} |", passes[0], passes[PASSES / 2]);
 }
 
-fn edan(i: usize) -> Automerge {
-    let env = Envelope {
-        kind: "edan".into(),
-        key: format!("edan-bench-{i:06}"),
-        id: ayni_node::id::DocumentId::random().unwrap().to_string(),
-        created_at: "2026-12-07T00:00:00Z".into(),
-        created_by: "bench".into(),
-    };
-    let mut doc = Automerge::new();
-    let mut tx = doc.transaction();
-    create(&mut tx, &env.id.clone(), &env, &ayni_node::seed::edan_like(i)).unwrap();
-    tx.commit();
-    doc
-}
-
 /// `doc` edited `k` times (a note in `data`), each edit kept as the change
 /// chunk a store appends for it; returns those chunks concatenated.
 fn edited(doc: &mut Automerge, k: usize) -> Vec<u8> {
@@ -72,7 +58,7 @@ fn edited(doc: &mut Automerge, k: usize) -> Vec<u8> {
 }
 
 fn main() {
-    let docs: Vec<Automerge> = (0..RECORDS).map(edan).collect();
+    let docs: Vec<Automerge> = (0..RECORDS).map(common::edan_document).collect();
     let saved: Vec<Vec<u8>> = docs.iter().map(Automerge::save).collect();
     let chunks: Vec<Vec<u8>> =
         docs.iter().map(|d| d.get_changes(&[]).iter().flat_map(|c| c.raw_bytes().to_vec()).collect()).collect();

@@ -11,28 +11,14 @@ use std::time::Instant;
 
 use automerge::Automerge;
 use ayni_model::effect::Snapshot;
-use ayni_node::record::{create, Envelope};
+
+mod common;
 
 const RECORDS: u64 = 3000;
 const PASSES: usize = 7;
 
 fn main() {
-    let docs: Vec<Automerge> = (0..RECORDS)
-        .map(|i| {
-            let env = Envelope {
-                kind: "edan".into(),
-                key: format!("edan-bench-{i:06}"),
-                id: ayni_node::id::DocumentId::random().unwrap().to_string(),
-                created_at: "2026-12-07T00:00:00Z".into(),
-                created_by: "bench".into(),
-            };
-            let mut doc = Automerge::new();
-            let mut tx = doc.transaction();
-            create(&mut tx, &env.id.clone(), &env, &ayni_node::seed::edan_like(i as usize)).unwrap();
-            tx.commit();
-            doc
-        })
-        .collect();
+    let docs: Vec<Automerge> = (0..RECORDS as usize).map(common::edan_document).collect();
     let mut passes = vec![];
     let mut paths = 0;
     for _ in 0..PASSES {

@@ -163,3 +163,20 @@ pub fn sync_over_loopback(a: &NodeHandle, b: &NodeHandle) -> SyncReport {
         r
     })
 }
+
+/// The `i`-th seed-shaped EDAN (`seed::edan_like`) as the CLI creates a
+/// record: one automerge document, one change.
+pub fn edan_document(i: usize) -> automerge::Automerge {
+    let env = ayni_node::record::Envelope {
+        kind: "edan".into(),
+        key: format!("edan-bench-{i:06}"),
+        id: ayni_node::id::DocumentId::random().unwrap().to_string(),
+        created_at: "2026-12-07T00:00:00Z".into(),
+        created_by: "bench".into(),
+    };
+    let mut doc = automerge::Automerge::new();
+    let mut tx = doc.transaction();
+    ayni_node::record::create(&mut tx, &env.id.clone(), &env, &ayni_node::seed::edan_like(i)).unwrap();
+    tx.commit();
+    doc
+}
