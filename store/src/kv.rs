@@ -36,7 +36,9 @@ const APART: TableDefinition<&[u8], &[u8]> = TableDefinition::new("apart");
 /// of them touched (2.5 GB for 100,000 records, against 0.9 GB). A
 /// commit's bytes are counted with a [`PAGE`] per key: a run of small
 /// commits copies pages, not only its bytes (`ayni compact`, a commit per
-/// document counted by its bytes alone, grew a 98 MB file to 422 MB).
+/// document counted by its bytes alone, grew a 98 MB file to 422 MB). So
+/// an import's batch of 1,000 records (~9 keys each) is durable on its
+/// own: a fsync per 1,000 records (BENCHMARKS.md: import not slower).
 const RECLAIM_AFTER_BYTES: usize = 32 * 1024 * 1024;
 /// redb's page size: what writing one key copies at least.
 const PAGE: usize = 4096;
@@ -358,6 +360,29 @@ mod tests {
 
     fn v(keys: &[&[u8]]) -> Vec<Vec<u8>> {
         keys.iter().map(|k| k.to_vec()).collect()
+    }
+
+    #[test]
+    fn a_run_of_small_non_durable_commits_is_made_durable_by_the_pages_it_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = Kv::open(&dir.path().join(FILE), &[]).ok().unwrap();
+        let pending = || kv.pending.load(std::sync::atomic::Ordering::Acquire);
+        let per_key = PAGE + b"k:00000".len() + 1;
+        let mut durable = 0;
+        for i in 0..RECLAIM_AFTER_BYTES / PAGE + 8 {
+            let mut b = Batch::default();
+            b.insert(format!("k:{i:05}"), [1]);
+            let before = pending();
+            kv.apply(b, false).unwrap();
+            if pending() < before {
+                // the mark was reached: this commit was durable
+                durable += 1;
+                assert_eq!(pending(), 0);
+                assert!(before + per_key >= RECLAIM_AFTER_BYTES, "made durable at {before} bytes");
+            }
+        }
+        // counted by bytes alone, 8,200 keys of 8 bytes would never be
+        assert_eq!(durable, 1);
     }
 
     #[test]

@@ -85,11 +85,13 @@ pub enum Flush {
 /// Store format written in `m:format`.
 pub const FORMAT: u32 = 1;
 const VALUE_VERSION: u8 = 1;
-/// Change chunks kept per document before it is compacted to one snapshot.
-/// Each chunk kept costs every later load of the document ~5 µs (and the
-/// first ~20); saving it whole costs ~50 µs once: at 8 a record edited
-/// again and again loads in at most ~1.7 times its snapshot's time
-/// (BENCHMARKS.md, issue 27, ninth session).
+/// A document is compacted to one snapshot when a write would give it this
+/// many change chunks (so it keeps at most one fewer). Each chunk kept
+/// costs every later load of it ~5 µs (the first ~15); saving it whole
+/// costs ~55 µs once. At 8, a record edited again and again loads in at
+/// most ~1.7 times its snapshot's time (~2.3 times while its snapshot is
+/// still the change chunk a first sync stored), where at 64 it took up to
+/// 4.9 times (BENCHMARKS.md, issue 27, ninth session).
 pub const COMPACT_AFTER: usize = 8;
 
 /// The store of one node.

@@ -2,7 +2,7 @@
 //! documents it writes ([`DocWrite`]).
 //!
 //! Owns: the atomic batch of each write (document, view, indexes,
-//! signatures, feed position), compaction of one document, and when a
+//! signatures, feed position), compaction of documents in batches, and when a
 //! write reaches the disk ([`Flush`]). Must never: be cloned or shared —
 //! who holds it (the engine thread) is who writes — or leave a write it
 //! reported durable in memory only.
@@ -226,12 +226,16 @@ impl StoreWriter {
     }
 
     /// Rewrites documents as single snapshots, dropping their change
-    /// chunks, in one batch (those with no chunks are left as they are).
-    /// Returns the bytes saved.
+    /// chunks, in one batch made durable at once (those with no chunks are
+    /// left as they are): redb frees the pages a commit replaced only at a
+    /// durable commit, so batches left to the owner's next flush would
+    /// each keep a copy of the pages they touched. Returns the bytes saved.
     pub fn compact(&self, ids: &[DocumentId]) -> Result<u64> {
         let mut batch = Batch::default();
         let mut compacted = vec![];
         let mut saved = 0;
+        // the engine is the only writer: what this reads stays as read
+        // until the batch is written
         let read = self.read()?;
         for id in ids {
             let chunks: Vec<Vec<u8>> = read
@@ -254,6 +258,7 @@ impl StoreWriter {
         drop(read);
         if !compacted.is_empty() {
             self.docs.writing(&compacted, || self.commit(batch))?;
+            self.flush_now()?;
         }
         Ok(saved)
     }
