@@ -52,6 +52,8 @@ pub(crate) struct Kv {
     db: redb::Database,
     /// Bytes written by non-durable commits since the last durable one.
     pending: std::sync::atomic::AtomicUsize,
+    /// [`RECLAIM_AFTER_BYTES`] (smaller in tests).
+    reclaim_after: usize,
     /// The key prefixes whose rows live in [`APART`].
     apart: Apart,
 }
@@ -103,7 +105,7 @@ impl Kv {
                 }
                 other => OpenError::Other(other.into()),
             })?;
-        let kv = Kv { db, pending: Default::default(), apart };
+        let kv = Kv { db, pending: Default::default(), reclaim_after: RECLAIM_AFTER_BYTES, apart };
         kv.move_apart().map_err(OpenError::Other)?;
         Ok(kv)
     }
@@ -166,7 +168,7 @@ impl Kv {
         // what the commit copies: at least the page each key lives in
         let bytes: usize = batch.ops.iter().map(|(k, v)| PAGE + k.len() + v.as_ref().map_or(0, Vec::len)).sum();
         // more durable than asked is never wrong: it lets redb reuse pages
-        let durable = durable || self.pending.fetch_add(bytes, Ordering::AcqRel) + bytes >= RECLAIM_AFTER_BYTES;
+        let durable = durable || self.pending.fetch_add(bytes, Ordering::AcqRel) + bytes >= self.reclaim_after;
         let mut txn = self.db.begin_write()?;
         txn.set_durability(if durable { redb::Durability::Immediate } else { redb::Durability::None });
         {
@@ -365,24 +367,27 @@ mod tests {
     #[test]
     fn a_run_of_small_non_durable_commits_is_made_durable_by_the_pages_it_copies() {
         let dir = tempfile::tempdir().unwrap();
-        let kv = Kv::open(&dir.path().join(FILE), &[]).ok().unwrap();
-        let pending = || kv.pending.load(std::sync::atomic::Ordering::Acquire);
-        let per_key = PAGE + b"k:00000".len() + 1;
-        let mut durable = 0;
-        for i in 0..RECLAIM_AFTER_BYTES / PAGE + 8 {
+        let mut kv = Kv::open(&dir.path().join(FILE), &[]).ok().unwrap();
+        kv.reclaim_after = 1 << 20;
+        let pending = |kv: &Kv| kv.pending.load(std::sync::atomic::Ordering::Acquire);
+        // two keys of 8 bytes and a value of 1 each: a page apiece
+        let per_batch = 2 * (PAGE + 8 + 1);
+        let reached = kv.reclaim_after.div_ceil(per_batch);
+        let mut durable = vec![];
+        for i in 0..reached + 8 {
             let mut b = Batch::default();
-            b.insert(format!("k:{i:05}"), [1]);
-            let before = pending();
+            b.insert(format!("k:{i:06}"), [1]);
+            b.insert(format!("j:{i:06}"), [1]);
+            let before = pending(&kv);
             kv.apply(b, false).unwrap();
-            if pending() < before {
-                // the mark was reached: this commit was durable
-                durable += 1;
-                assert_eq!(pending(), 0);
-                assert!(before + per_key >= RECLAIM_AFTER_BYTES, "made durable at {before} bytes");
+            if pending(&kv) < before {
+                assert_eq!(pending(&kv), 0);
+                durable.push(i + 1);
             }
         }
-        // counted by bytes alone, 8,200 keys of 8 bytes would never be
-        assert_eq!(durable, 1);
+        // the batch that reaches the mark is durable, and no other; counted
+        // by their bytes alone (18 a batch), none would have been
+        assert_eq!(durable, vec![reached]);
     }
 
     #[test]

@@ -88,7 +88,7 @@ const VALUE_VERSION: u8 = 1;
 /// A document is compacted to one snapshot when a write would give it this
 /// many change chunks (so it keeps at most one fewer). Each chunk kept
 /// costs every later load of it ~5 µs (the first ~15); saving it whole
-/// costs ~55 µs once. At 8, a record edited again and again loads in at
+/// costs ~54 µs once. At 8, a record edited again and again loads in at
 /// most ~1.7 times its snapshot's time (~2.3 times while its snapshot is
 /// still the change chunk a first sync stored), where at 64 it took up to
 /// 4.9 times (BENCHMARKS.md, issue 27, ninth session).
@@ -498,15 +498,17 @@ impl Store {
         self.db.checksum().map_err(|e| self.err(e))
     }
 
-    /// Bytes the store occupies on disk.
+    /// Bytes the store occupies on disk: the blocks its files hold, not
+    /// their length (redb lengthens its file ahead of use, sparsely).
     pub fn disk_bytes(&self) -> u64 {
         fn walk(p: &Path) -> u64 {
+            use std::os::unix::fs::MetadataExt;
             std::fs::read_dir(p)
                 .map(|rd| {
                     rd.flatten()
                         .map(|e| match e.metadata() {
                             Ok(m) if m.is_dir() => walk(&e.path()),
-                            Ok(m) => m.len(),
+                            Ok(m) => m.blocks() * 512,
                             Err(_) => 0,
                         })
                         .sum()

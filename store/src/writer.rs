@@ -35,7 +35,7 @@ pub enum Payload<'a> {
     /// A new document: its `save()` snapshot.
     New(&'a [u8]),
     /// An existing document after a change: the store appends the changes
-    /// since `stored_heads` (or compacts past [`COMPACT_AFTER`] chunks).
+    /// since `stored_heads` (or compacts it on reaching [`COMPACT_AFTER`] chunks).
     Changed {
         /// The whole document after the change.
         doc: &'a Automerge,
@@ -227,9 +227,10 @@ impl StoreWriter {
 
     /// Rewrites documents as single snapshots, dropping their change
     /// chunks, in one batch made durable at once (those with no chunks are
-    /// left as they are): redb frees the pages a commit replaced only at a
-    /// durable commit, so batches left to the owner's next flush would
-    /// each keep a copy of the pages they touched. Returns the bytes saved.
+    /// left as they are). redb frees the pages a commit replaced only at a
+    /// later durable commit: left to the owner's next flush, a run of
+    /// batches would each keep a copy of the pages it touched, where made
+    /// durable one by one they reuse each other's. Returns the bytes saved.
     pub fn compact(&self, ids: &[DocumentId]) -> Result<u64> {
         let mut batch = Batch::default();
         let mut compacted = vec![];
