@@ -205,7 +205,8 @@ fn a_bundle_carrying_a_compression_bomb_is_refused_whole_and_the_node_unharmed()
 
 /// After a sync over QUIC, a laptop's bundle for its peer carries only
 /// what changed since: nothing after the sync, exactly the edited record
-/// after an edit, and nothing again after the next sync.
+/// after an edit, and nothing again after the next sync — nor in the
+/// serving side's bundle for the laptop, until it edits the record itself.
 #[test]
 fn a_bundle_since_a_sync_carries_only_what_changed_after_it() {
     let (hq, field) = network(1);
@@ -225,5 +226,13 @@ fn a_bundle_since_a_sync_carries_only_what_changed_after_it() {
     assert_eq!(documents("after-edit.aynib"), 1, "only the edited EDAN");
     a.json(&["sync", &s.addr]);
     assert_eq!(documents("after-second-sync.aynib"), 0);
+    // and the serving side, which took the edit in that session, vouches
+    // for it as it arrived: its bundle for the laptop carries nothing
+    let a_id = a.json(&["id"])["node_id"].as_str().unwrap().to_string();
+    let file = path(&dir, "hq-after-second-sync.aynib");
+    assert_eq!(hq.json(&["bundle", "export", &file, "--since", &a_id])["header"]["documents"], 0);
+    // a write there by another door while no session runs: exactly it
+    hq.ok(&["set", "edan:edan-sama-1", "tallies.z3.GAEM-1.families_affected=12"]);
+    assert_eq!(hq.json(&["bundle", "export", &file, "--since", &a_id])["header"]["documents"], 1);
     assert!(s.stop().success());
 }

@@ -34,6 +34,11 @@ pub(crate) struct Ingested {
     /// Whether a new document was admitted whole (its received bytes may
     /// be stored as they are).
     pub whole: bool,
+    /// Whether `doc` is the copy it arrived as, whole: not so when some of
+    /// its changes were refused, or when it was merged with a stored copy
+    /// holding more (written meanwhile by another door), which the sender
+    /// may lack.
+    pub as_arrived: bool,
 }
 
 /// What ingesting one document came to.
@@ -80,14 +85,14 @@ impl Node {
         from: &str,
     ) -> Result<Outcome> {
         let stored = self.store().load(id)?;
-        let candidate = match &stored {
+        let (candidate, as_arrived) = match &stored {
             // a sync session's copy is the stored one and what arrived: it
             // holds every stored change, so it is the merge already
             Some(ours) if incoming.get_missing_deps(&ours.get_heads()).is_empty() => {
                 if incoming.get_heads() == ours.get_heads() {
                     return Ok(Outcome { ingested: None, refused: 0, reasons: vec![] });
                 }
-                incoming
+                (incoming, true)
             }
             Some(ours) => {
                 let mut merged = ours.clone();
@@ -97,12 +102,16 @@ impl Node {
                 if merged.get_heads() == ours.get_heads() {
                     return Ok(Outcome { ingested: None, refused: 0, reasons: vec![] });
                 }
-                merged
+                (merged, false)
             }
-            None => incoming,
+            None => (incoming, true),
         };
         let admitted = self.admit(id, stored.as_ref(), Offered::Document(&candidate), sigs, from)?;
-        self.outcome(id, stored.map(|s| s.get_heads()), admitted)
+        let mut outcome = self.outcome(id, stored.map(|s| s.get_heads()), admitted)?;
+        if let Some(ing) = &mut outcome.ingested {
+            ing.as_arrived &= as_arrived;
+        }
+        Ok(outcome)
     }
 
     /// [`Node::ingest`] for a document new to this node, from its changes
@@ -142,7 +151,15 @@ impl Node {
         let record = self.view_for_sync(id, &doc, admitted.read)?;
         let whole = stored_heads.is_none() && admitted.whole;
         Ok(Outcome {
-            ingested: Some(Ingested { id: *id, doc, stored_heads, record, sigs: admitted.sigs, whole }),
+            ingested: Some(Ingested {
+                id: *id,
+                doc,
+                stored_heads,
+                record,
+                sigs: admitted.sigs,
+                whole,
+                as_arrived: refused == 0,
+            }),
             refused,
             reasons,
         })

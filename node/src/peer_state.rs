@@ -12,11 +12,13 @@
 //!   byte `1`, then this store's last durable change-feed position as the
 //!   sync is recorded (u64 BE). Every document with no feed entry after
 //!   the mark counts as held by the peer. A sync writes 9 bytes, where
-//!   the summary it replaces ran to 3.2 MB at 100,000 records. What it
-//!   takes on trust is what the summary took: that the session carried
-//!   every document written here before it was recorded (one written by
-//!   another door while the session ran, after the session read its
-//!   summary, is not; ARCHITECTURE.md, "Deliberately absent").
+//!   the summary it replaces ran to 3.2 MB at 100,000 records. The mark
+//!   stops before the first entry written after the session began that
+//!   the session does not vouch for ([`Exchanged`]): one written by
+//!   another door while it ran, or a document the session wrote that was
+//!   not what arrived (changes refused, a stored copy merged in).
+//!   Entries after that one count as not held, even the session's own:
+//!   a bundle sends them again rather than miss one.
 //! - after a bundle import, the **summary** its exporter held, `q:` node ID:
 //!   zstd of ID (16) + state hash (16) pairs — what the bundle says it
 //!   holds, which is not this node's state.
@@ -56,6 +58,18 @@ impl Known {
         self.written_since.as_ref().is_none_or(|w| !w.contains(id))
             && self.summary.as_ref().is_none_or(|s| s.get(id) == Some(hash))
     }
+}
+
+/// What one sync session vouches the peer holds once it completes:
+/// every document written here before it began, and those it wrote
+/// itself as they arrived, each while still in the state it wrote.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Exchanged {
+    /// The last change-feed position given out when the session began.
+    pub start: u64,
+    /// The documents it wrote as they arrived, and the state hash of each
+    /// as written ([`crate::sync_store::SyncStore::take_written`]).
+    pub wrote: std::collections::HashMap<DocumentId, [u8; 16]>,
 }
 
 fn mark_key(peer: &NodeId) -> String {
@@ -124,13 +138,24 @@ impl Node {
         self.writer().put_removing(Table::PeerSummaries, &peer.to_string(), &z, &[&mark_key(peer), &digest_key(peer)])
     }
 
-    /// Records that `peer` now holds everything this node holds (after a
-    /// completed sync), for later `bundle export --since`: this store's
-    /// change-feed position, unless that is what is recorded already (a
-    /// sync with nothing to exchange writes nothing).
-    pub fn remember_peer_state(&self, peer: &NodeId) -> Result<()> {
+    /// Records what `peer` holds after a completed sync, for later `bundle
+    /// export --since`: a feed mark up to the first entry the session does
+    /// not vouch for (one written after it began, by another door or not
+    /// as the session wrote it), else this store's last durable position;
+    /// unless that is what is recorded already (a sync with nothing to
+    /// exchange writes nothing).
+    pub(crate) fn remember_peer_state(&self, peer: &NodeId, session: &Exchanged) -> Result<()> {
+        let store = self.store();
+        let mut at = store.feed_position();
+        for (position, id) in store.feed_since(session.start, usize::MAX)? {
+            let wrote = session.wrote.get(&id);
+            if wrote.is_none() || store.state_hash(&id)?.as_ref() != wrote {
+                at = position - 1;
+                break;
+            }
+        }
         let mut mark = vec![MARK];
-        mark.extend_from_slice(&self.store().feed_position().to_be_bytes());
+        mark.extend_from_slice(&at.to_be_bytes());
         if self.store().row(Table::PeerSummaries, &mark_key(peer))?.as_deref() == Some(&mark[..]) {
             return Ok(());
         }

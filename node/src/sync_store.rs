@@ -41,12 +41,15 @@ pub struct SyncStore<'a> {
     /// Admitted documents not written yet, each with the bytes it arrived
     /// as when it may be stored as they are.
     pending: RefCell<Vec<(Ingested, Option<Vec<u8>>)>>,
+    /// Documents written as they arrived, each with the state hash written
+    /// (see [`SyncStore::take_written`]).
+    written: RefCell<Vec<(DocumentId, [u8; 16])>>,
 }
 
 impl Node {
     /// This node's store, as a sync session with `from` sees it.
     pub(crate) fn sync_store(&self, from: &str) -> SyncStore<'_> {
-        SyncStore { node: self, from: from.to_string(), pending: RefCell::new(vec![]) }
+        SyncStore { node: self, from: from.to_string(), pending: RefCell::new(vec![]), written: RefCell::new(vec![]) }
     }
 }
 
@@ -70,6 +73,8 @@ impl SyncStore<'_> {
         let _guard = self.node.write_lock();
         let mut saved = vec![vec![]; pending.len()];
         let mut first_error = None;
+        let as_arrived: std::collections::HashSet<DocumentId> =
+            pending.iter().filter(|(ing, _)| ing.as_arrived).map(|(ing, _)| ing.id).collect();
         let mut writes = Vec::with_capacity(pending.len());
         for ((ing, received), s) in pending.iter_mut().zip(saved.iter_mut()) {
             // the engine is the only writer: checked where tests run
@@ -83,7 +88,19 @@ impl SyncStore<'_> {
             }
         }
         self.node.writer().write_deferred(&writes)?;
+        self.written
+            .borrow_mut()
+            .extend(writes.iter().filter(|w| as_arrived.contains(&w.id)).map(|w| (w.id, w.summary)));
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// The documents written so far, as they arrived (no change refused,
+    /// nothing merged in that was stored meanwhile), with the state hash
+    /// each was written with; taken, so the next call returns only later
+    /// ones. After a completed session the peer holds each of them in that
+    /// state (`peer_state`).
+    pub fn take_written(&self) -> Vec<(DocumentId, [u8; 16])> {
+        std::mem::take(&mut *self.written.borrow_mut())
     }
 
     /// Checks that the stored copy is still the one `ing` was judged against.

@@ -48,6 +48,11 @@ impl Store {
         *self.feed_durable.borrow()
     }
 
+    /// The last change-feed position given out, durable or not yet.
+    pub fn feed_written(&self) -> u64 {
+        *self.feed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Every document with a change-feed entry after position `after`,
     /// durable or not yet: what was written here since the feed stood
     /// there.

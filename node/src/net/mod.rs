@@ -394,6 +394,7 @@ impl Endpoint {
         }
         // documents first, blobs after, on a second stream
         let documents_synced = outcome.is_ok();
+        let exchanged = outcome.as_ref().map(|(_, io)| io.exchanged.clone()).unwrap_or_default();
         let outcome = match outcome {
             Ok((s, io)) if s.version >= BLOB_STREAM_VERSION => {
                 let blobs = async {
@@ -413,7 +414,7 @@ impl Endpoint {
             Err(e) => {
                 if documents_synced {
                     // the documents merged: the peer holds what we hold
-                    self.record_sync(peer, addr.to_string()).await;
+                    self.record_sync(peer, addr.to_string(), exchanged).await;
                 }
                 // a refusal of our certificate arrives as a closed connection
                 // once the stream is in use: report it as what it is (not
@@ -430,7 +431,7 @@ impl Endpoint {
                 return Err(e);
             }
         };
-        self.record_sync(peer, addr.to_string()).await;
+        self.record_sync(peer, addr.to_string(), exchanged).await;
         Ok(SyncReport {
             peer: peer.to_string(),
             docs_sent: s.docs_sent,
@@ -514,6 +515,7 @@ impl Endpoint {
         )
         .await;
         let documents_synced = outcome.is_ok();
+        let exchanged = outcome.as_ref().map(|(_, io)| io.exchanged.clone()).unwrap_or_default();
         let outcome = match outcome {
             Ok((s, _)) if s.version >= BLOB_STREAM_VERSION => {
                 let _ = send.finish();
@@ -539,11 +541,11 @@ impl Endpoint {
         match &outcome {
             Ok(()) => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
-                self.record_sync(peer, String::new()).await;
+                self.record_sync(peer, String::new(), exchanged).await;
             }
             Err(e) => {
                 if documents_synced {
-                    self.record_sync(peer, String::new()).await;
+                    self.record_sync(peer, String::new(), exchanged).await;
                 } else {
                     // `ayni peers` here shows it, as it does at the initiator
                     self.record_failure(peer, String::new(), e).await;
@@ -558,7 +560,7 @@ impl Endpoint {
     /// Notes a completed sync: the peer's state, and what it now holds (for
     /// `bundle export --since`) — on disk before the sync is reported done,
     /// so `ayni peers` shows it even if the node stops right after.
-    async fn record_sync(&self, peer: NodeId, addr: String) {
+    async fn record_sync(&self, peer: NodeId, addr: String, exchanged: crate::peer_state::Exchanged) {
         let remembered = self
             .engine
             .call(Durability::OnDisk, move |node| {
@@ -567,7 +569,7 @@ impl Endpoint {
                     p.last_sync = Some(crate::node::now_rfc3339());
                     p.last_error = None;
                 });
-                node.remember_peer_state(&peer)
+                node.remember_peer_state(&peer, &exchanged)
             })
             .await;
         if let Ok(Err(e)) = remembered {

@@ -15,6 +15,8 @@ use super::*;
 pub(super) struct Io {
     pub(super) sent: u64,
     pub(super) received: u64,
+    /// What the session vouches the peer holds, once it completes.
+    pub(super) exchanged: crate::peer_state::Exchanged,
 }
 
 /// Whole-document bytes per part of a batch handed to the stream.
@@ -143,10 +145,15 @@ pub(super) async fn run_session<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
             None => sync_err(SyncError::Protocol(format!("stream: {e}"))),
         };
         let from = peer.to_string();
-        let mut session = engine
-            .call(Durability::OnDisk, move |node| Session::new(role, *node.id().as_bytes(), &node.sync_store(&from)))
-            .await??;
+        let (session, start) = engine
+            .call(Durability::OnDisk, move |node| {
+                let start = node.store().feed_written();
+                (Session::new(role, *node.id().as_bytes(), &node.sync_store(&from)), start)
+            })
+            .await?;
+        let mut session = session?;
         let mut io = Io::default();
+        io.exchanged.start = start;
         let mut my_turn = role == Role::Initiator;
         let mut handled = 0usize;
         loop {
@@ -209,7 +216,7 @@ pub(super) async fn run_session<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
                     read_in_turn += 1;
                     let end = frame == Frame::End;
                     let (from, counter) = (peer.to_string(), progress.clone());
-                    let (back, outcome) = engine
+                    let (back, outcome, wrote) = engine
                         .call(Durability::OnDisk, move |node| {
                             let mut store = node.sync_store(&from);
                             let before = handled;
@@ -223,10 +230,12 @@ pub(super) async fn run_session<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
                             (
                                 session,
                                 outcome.map(|durable| (handled, durable.filter(|_| handled / 256 > before / 256))),
+                                store.take_written(),
                             )
                         })
                         .await?;
                     session = back;
+                    io.exchanged.wrote.extend(wrote);
                     match outcome {
                         Ok((n, durable)) => {
                             if let Some(docs) = durable {

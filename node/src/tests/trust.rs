@@ -638,20 +638,20 @@ fn a_peers_state_is_a_feed_mark_written_only_when_the_feed_moved() {
     // what an earlier build left: a summary and its digest
     n.hq.writer().put(Table::PeerSummaries, &peer.to_string(), &zstd::stream::encode_all(&[][..], 3).unwrap()).unwrap();
     n.hq.writer().put(Table::PeerSummaries, &format!("{peer}.sha256"), &[0; 32]).unwrap();
-    n.hq.remember_peer_state(&peer).unwrap();
+    n.hq.remember_peer_state(&peer, &began_now(&n.hq)).unwrap();
     let first = mark().unwrap();
     assert_eq!((first.len(), first[0]), (9, 1));
     assert_eq!((row(peer.to_string()), row(format!("{peer}.sha256"))), (None, None), "the mark replaces them");
     assert_eq!(since(), 0, "the peer holds everything");
     // nothing changed: nothing written (a row the write would remove stays)
     n.hq.writer().put(Table::PeerSummaries, &peer.to_string(), b"stays").unwrap();
-    n.hq.remember_peer_state(&peer).unwrap();
+    n.hq.remember_peer_state(&peer, &began_now(&n.hq)).unwrap();
     assert_eq!((row(peer.to_string()), mark()), (Some(b"stays".to_vec()), Some(first.clone())));
     n.hq.writer().remove(Table::PeerSummaries, &peer.to_string()).unwrap();
     // a record changed: exactly it goes, until the next completed sync
     n.hq.set("team:H", &[("name".into(), json!("H2"))]).unwrap();
     assert_eq!(since(), 1);
-    n.hq.remember_peer_state(&peer).unwrap();
+    n.hq.remember_peer_state(&peer, &began_now(&n.hq)).unwrap();
     assert_ne!(mark(), Some(first.clone()));
     assert_eq!(since(), 0);
     // an earlier build's summary beside the mark: held only where both say
@@ -669,6 +669,58 @@ fn a_peers_state_is_a_feed_mark_written_only_when_the_feed_moved() {
     n.hq.writer().put(Table::PeerSummaries, &format!("{peer}.at"), b"junk").unwrap();
     let e = n.hq.export_bundle(Some(peer)).unwrap_err().to_string();
     assert!(e.contains(&format!("q:{peer}.at")), "{e}");
+}
+
+/// A session that began now and wrote nothing.
+fn began_now(node: &Node) -> crate::peer_state::Exchanged {
+    crate::peer_state::Exchanged { start: node.store().feed_written(), ..Default::default() }
+}
+
+#[test]
+fn a_write_by_another_door_while_a_session_ran_is_not_taken_as_held() {
+    let n = net();
+    for t in ["H", "J", "K"] {
+        n.hq.add("team", Some(t), json!({ "name": t })).unwrap();
+    }
+    let peer = n.a.id();
+    let id = |r: &str| -> DocumentId { n.hq.get(r).unwrap().id.parse().unwrap() };
+    let hash = |r: &str| n.hq.store().state_hash(&id(r)).unwrap().unwrap();
+    let held = |r: &str| n.hq.known_to(&peer).unwrap().holds(&id(r), &hash(r));
+    let set = |r: &str, v: &str| {
+        n.hq.set(r, &[("name".into(), json!(v))]).unwrap();
+    };
+    n.hq.remember_peer_state(&peer, &began_now(&n.hq)).unwrap();
+    assert!(held("team:H") && held("team:J") && held("team:K"));
+
+    // a session begins; it writes H as it arrived, another door writes J,
+    // then the session writes K
+    let mut session = began_now(&n.hq);
+    set("team:H", "H from the peer");
+    session.wrote.insert(id("team:H"), hash("team:H"));
+    set("team:J", "J by another door");
+    set("team:K", "K from the peer");
+    session.wrote.insert(id("team:K"), hash("team:K"));
+    n.hq.remember_peer_state(&peer, &session).unwrap();
+    assert!(held("team:H"), "the session's own write, before any other");
+    assert!(!held("team:J"), "the session did not carry it");
+    assert!(!held("team:K"), "after the other door's write: sent again rather than missed");
+    assert_eq!(n.hq.export_bundle(Some(peer)).unwrap().1.documents_changed, 2);
+
+    // a session that wrote all there is to vouch for: everything held
+    let mut session = began_now(&n.hq);
+    set("team:J", "J from the peer");
+    session.wrote.insert(id("team:J"), hash("team:J"));
+    n.hq.remember_peer_state(&peer, &session).unwrap();
+    assert!(held("team:H") && held("team:J") && held("team:K"));
+
+    // what the session wrote, written again by another door before the
+    // session is recorded: not held
+    let mut session = began_now(&n.hq);
+    set("team:H", "H from the peer, again");
+    session.wrote.insert(id("team:H"), hash("team:H"));
+    set("team:H", "H by another door");
+    n.hq.remember_peer_state(&peer, &session).unwrap();
+    assert!(!held("team:H") && held("team:J") && held("team:K"));
 }
 
 /// A document as a session receives it: the document and its proofs.
