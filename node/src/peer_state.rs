@@ -9,16 +9,21 @@
 //!
 //! Two records, one per peer at a time:
 //! - after a completed sync, a **feed mark**, `q:` node ID `.at`: format
-//!   byte `1`, then this store's last durable change-feed position as the
-//!   sync is recorded (u64 BE). Every document with no feed entry after
-//!   the mark counts as held by the peer. A sync writes 9 bytes, where
-//!   the summary it replaces ran to 3.2 MB at 100,000 records. The mark
-//!   stops before the first entry written after the session began that
-//!   the session does not vouch for ([`Exchanged`]): one written by
-//!   another door while it ran, or a document the session wrote that was
-//!   not what arrived (changes refused, a stored copy merged in).
-//!   Entries after that one count as not held, even the session's own:
-//!   a bundle sends them again rather than miss one.
+//!   byte `1`, then a change-feed position of this store (u64 BE): the
+//!   last durable one as the sync is recorded, or the one just before
+//!   the first entry written after the session began that the session
+//!   does not vouch for ([`Exchanged`]): one written by another door
+//!   while it ran, or a document the session wrote not as it arrived
+//!   (changes refused, a stored copy merged in). Every document with no
+//!   feed entry after the mark counts as held by the peer; entries after
+//!   it count as not held, even the session's own (a bundle sends them
+//!   again rather than miss one). A sync writes 9 bytes, where the
+//!   summary it replaces ran to 3.2 MB at 100,000 records. What it takes
+//!   on trust: that a completed session left the peer holding every
+//!   document written here before it began as it is here. A change the
+//!   peer refused, or one this side still had to send for a document it
+//!   blocked after refusing some of the peer's, is not known here
+//!   (ARCHITECTURE.md, "Deliberately absent").
 //! - after a bundle import, the **summary** its exporter held, `q:` node ID:
 //!   zstd of ID (16) + state hash (16) pairs — what the bundle says it
 //!   holds, which is not this node's state.
@@ -147,12 +152,20 @@ impl Node {
     pub(crate) fn remember_peer_state(&self, peer: &NodeId, session: &Exchanged) -> Result<()> {
         let store = self.store();
         let mut at = store.feed_position();
-        for (position, id) in store.feed_since(session.start, usize::MAX)? {
-            let wrote = session.wrote.get(&id);
-            if wrote.is_none() || store.state_hash(&id)?.as_ref() != wrote {
-                at = position - 1;
-                break;
+        // the entries after the session began, a page at a time: the
+        // session's own writes, then (rarely) one it does not vouch for
+        let mut after = session.start;
+        'walk: loop {
+            let entries = store.feed_since(after, 1024)?;
+            let Some(&(last, _)) = entries.last() else { break };
+            for (position, id) in entries {
+                let wrote = session.wrote.get(&id);
+                if wrote.is_none() || store.state_hash(&id)?.as_ref() != wrote {
+                    at = position - 1;
+                    break 'walk;
+                }
             }
+            after = last;
         }
         let mut mark = vec![MARK];
         mark.extend_from_slice(&at.to_be_bytes());

@@ -96,7 +96,11 @@ impl Session {
                 {
                     self.block(id);
                 } else {
+                    // stored here meanwhile (the summary this session began
+                    // with lacked it): what that copy holds beyond theirs
+                    // reaches the peer by the sync that follows
                     self.docs.insert(id, doc);
+                    self.syncing.entry(id).or_default();
                 }
             }
         }

@@ -283,6 +283,21 @@ fn batches_taken_in_small_parts_carry_the_same_frames() {
 }
 
 #[test]
+fn a_document_stored_meanwhile_and_then_sent_whole_converges_both_ways() {
+    // b lacks document 5 when the session begins, and stores a copy of it
+    // of its own (another door) before a's whole document arrives
+    let (mut a, mut b) = (replica(3, 1), replica(3, 1));
+    edit(&mut a, 1, 5, "v", 1);
+    let sa = Session::new(Role::Initiator, [1; 20], &a).unwrap();
+    let sb = Session::new(Role::Acceptor, [2; 20], &b).unwrap();
+    edit(&mut b, 3, 5, "w", 2);
+    run_sessions(sa, &mut a, sb, &mut b, None, usize::MAX).unwrap();
+    let doc = |s: &MemStore| s.load(&id(5)).unwrap().unwrap();
+    assert_eq!(doc(&a).get_heads(), doc(&b).get_heads(), "both hold both changes");
+    assert!(doc(&a).get(ROOT, "w").unwrap().is_some(), "a has what b stored meanwhile");
+}
+
+#[test]
 fn concurrent_edits_on_both_sides_merge() {
     let mut a = replica(100, 1);
     let mut b = a.clone();

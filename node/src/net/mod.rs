@@ -377,7 +377,7 @@ impl Endpoint {
         // in TLS 1.3 the server checks our certificate after our side of the
         // handshake completes, so its refusal shows up here
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| connect_err(handshake_reason(&e)))?;
-        let outcome = run_session(
+        let mut outcome = run_session(
             &self.engine,
             Role::Initiator,
             &mut send,
@@ -394,7 +394,7 @@ impl Endpoint {
         }
         // documents first, blobs after, on a second stream
         let documents_synced = outcome.is_ok();
-        let exchanged = outcome.as_ref().map(|(_, io)| io.exchanged.clone()).unwrap_or_default();
+        let exchanged = outcome.as_mut().map(|(_, io)| std::mem::take(&mut io.exchanged)).unwrap_or_default();
         let outcome = match outcome {
             Ok((s, io)) if s.version >= BLOB_STREAM_VERSION => {
                 let blobs = async {
@@ -504,7 +504,7 @@ impl Endpoint {
                 return Err(e);
             }
         };
-        let outcome = run_session(
+        let mut outcome = run_session(
             &self.engine,
             Role::Acceptor,
             &mut send,
@@ -515,7 +515,7 @@ impl Endpoint {
         )
         .await;
         let documents_synced = outcome.is_ok();
-        let exchanged = outcome.as_ref().map(|(_, io)| io.exchanged.clone()).unwrap_or_default();
+        let exchanged = outcome.as_mut().map(|(_, io)| std::mem::take(&mut io.exchanged)).unwrap_or_default();
         let outcome = match outcome {
             Ok((s, _)) if s.version >= BLOB_STREAM_VERSION => {
                 let _ = send.finish();
