@@ -267,13 +267,6 @@ mod tests {
     use crate::clients::Actor;
     use crate::handle::NodeHandle;
 
-    /// Bytes the files under `dir` occupy on disk: what was written, not
-    /// their length (redb lengthens its file by doubling it, sparsely).
-    fn size(dir: &std::path::Path) -> u64 {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::read_dir(dir).unwrap().flatten().map(|e| e.metadata().unwrap().blocks() * 512).sum()
-    }
-
     /// `compact` under the engine, whose commits are durable only at its
     /// next flush: each document's own commit copied the pages it shares
     /// with the others again, and redb frees those copies only at a
@@ -300,12 +293,13 @@ mod tests {
         for id in &ids {
             before.push(node.get(&me, id).await.unwrap());
         }
-        let file = size(&home.join("store"));
+        let size = || node.read(|n| Ok(n.store().disk_bytes()));
+        let file = size().await.unwrap();
         // groups of 8 documents: ~150 commits, as many as there are
         // documents to compact (by 256, 6 would not show the growth)
         let report = node.write(|n| n.compact_by(8)).await.unwrap();
         assert!(report.bytes_saved > 0, "{report:?}");
-        let after = size(&home.join("store"));
+        let after = size().await.unwrap();
         assert!(after <= file + file / 20, "the store grew from {file} to {after} bytes");
         // and `ayni compact`, with nothing left to compact
         assert_eq!(node.compact().await.unwrap().bytes_saved, 0);

@@ -107,11 +107,7 @@ impl Node {
             None => (incoming, true),
         };
         let admitted = self.admit(id, stored.as_ref(), Offered::Document(&candidate), sigs, from)?;
-        let mut outcome = self.outcome(id, stored.map(|s| s.get_heads()), admitted)?;
-        if let Some(ing) = &mut outcome.ingested {
-            ing.as_arrived &= as_arrived;
-        }
-        Ok(outcome)
+        self.outcome(id, stored.map(|s| s.get_heads()), admitted, as_arrived)
     }
 
     /// [`Node::ingest`] for a document new to this node, from its changes
@@ -132,16 +128,18 @@ impl Node {
             return self.ingest(id, doc, sigs, from);
         }
         let admitted = self.admit(id, None, Offered::Changes(changes), sigs, from)?;
-        self.outcome(id, None, admitted)
+        self.outcome(id, None, admitted, true)
     }
 
     /// What to store of what admission decided, over the stored copy's
-    /// heads (`None`: a document new to this node).
+    /// heads (`None`: a document new to this node); `offered_whole`: what
+    /// was judged is the copy that arrived, nothing stored merged in.
     fn outcome(
         &self,
         id: &DocumentId,
         stored_heads: Option<Vec<ChangeHash>>,
         admitted: crate::admission::Admitted,
+        offered_whole: bool,
     ) -> Result<Outcome> {
         let (refused, reasons) = (admitted.refused.len(), admitted.refused);
         let Some(doc) = admitted.doc else { return Ok(Outcome { ingested: None, refused, reasons }) };
@@ -158,7 +156,7 @@ impl Node {
                 record,
                 sigs: admitted.sigs,
                 whole,
-                as_arrived: refused == 0,
+                as_arrived: offered_whole && refused == 0,
             }),
             refused,
             reasons,
