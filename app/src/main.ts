@@ -59,7 +59,8 @@ async function start(session: Session) {
   const main = h("main", { id: "main", tabindex: -1 })
   const badge = h("a", { id: "sync", href: "#/s", class: "badge" })
   // HQ: how many decisions wait, in the header
-  const waiting = session.role === "hq" ? h("a", { id: "waiting", href: "#/hq", class: "badge" }) : null
+  // named before its count arrives (and if it never does, offline)
+  const waiting = session.role === "hq" ? h("a", { id: "waiting", href: "#/hq", class: "badge", "aria-label": t("hq_decisions") }, "HQ") : null
   const nav = h("nav", { "aria-label": "Ayni" })
   replace(root, h("header", {}, h("span", { class: "brand" }, "Ayni"), h("span", {}, waiting, " ", badge)), main, nav)
   const sync = new Sync(session)
