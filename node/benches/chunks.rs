@@ -1,12 +1,16 @@
 //! What a record's document costs by the form it travels and is stored
-//! in: as change chunks (what a sync's `DocFull` carries, and what a
-//! sync stores of a new document) or saved whole (what import and
-//! compaction store). 3,000 seed-shaped EDANs (`seed::edan_like`, created
-//! as the CLI creates a record, one change each); each figure is the best
-//! and the median of five passes, in microseconds per document:
+//! in: as change chunks (what a sync's `DocFull` carried, and a sync
+//! stored of a new document, before the tenth session) or saved whole
+//! (what import and compaction store; uncompressed, what a `DocFull`
+//! carries and a sync stores now). 3,000 seed-shaped EDANs
+//! (`seed::edan_like`, created as the CLI creates a record, one change
+//! each); each figure is the best and the median of five passes, in
+//! microseconds per document:
 //! - bytes, alone and zstd-compressed together (as frames travel);
-//! - taking a new document in: parsing its change chunk and applying it,
-//!   against loading it saved whole;
+//! - taking a new document in: parsing its change chunk and applying it
+//!   (what builds before the tenth session sent), against loading it
+//!   saved whole, with automerge's compression and without (what a
+//!   `DocFull` carries now), and what each costs its sender;
 //! - what else admission does per change: an Ed25519 verification, and
 //!   reading the record as values; applying an edit to a stored record;
 //! - loading a stored document by how many change chunks it keeps beside
@@ -73,8 +77,10 @@ fn main() {
     let zstd = |v: &[Vec<u8>]| zstd::encode_all(&v.concat()[..], 9).unwrap().len() / RECORDS;
     println!("{RECORDS} EDANs, bytes per document:\n");
     println!("| form | bytes | zstd level 9, all together |\n|---|---|---|");
-    println!("| change chunks | {} | {} |", per_doc(&chunks), zstd(&chunks));
+    println!("| change chunks (what a `DocFull` carried) | {} | {} |", per_doc(&chunks), zstd(&chunks));
     println!("| saved whole | {} | {} |", per_doc(&saved), zstd(&saved));
+    let plain: Vec<Vec<u8>> = docs.iter().map(Automerge::save_nocompress).collect();
+    println!("| saved whole, uncompressed (what a `DocFull` carries) | {} | {} |", per_doc(&plain), zstd(&plain));
 
     println!("\nµs per document:\n\n| step | best | median |\n|---|---|---|");
     time("parse the change chunk (`Change::from_bytes`)", RECORDS, || {
@@ -100,6 +106,11 @@ fn main() {
             std::hint::black_box(Automerge::load(s).unwrap());
         }
     });
+    time("load it saved whole, uncompressed", RECORDS, || {
+        for s in &plain {
+            std::hint::black_box(Automerge::load(s).unwrap());
+        }
+    });
     let loaded: Vec<Automerge> = saved.iter().map(|s| Automerge::load(s).unwrap()).collect();
     time("its changes' metadata (`get_changes_meta`)", RECORDS, || {
         for d in &loaded {
@@ -114,6 +125,11 @@ fn main() {
     time("save it whole", RECORDS, || {
         for d in &loaded {
             std::hint::black_box(d.save());
+        }
+    });
+    time("save it whole, uncompressed", RECORDS, || {
+        for d in &loaded {
+            std::hint::black_box(d.save_nocompress());
         }
     });
     let key = ayni_node::identity::SecretKey::generate().unwrap();

@@ -10,7 +10,7 @@
 //! dependencies were refused, or drop the rest of a document because one
 //! change was refused.
 
-use automerge::{Automerge, Change, ChangeHash, ReadDoc};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use std::collections::HashSet;
 
@@ -107,11 +107,76 @@ pub(crate) struct Admitted {
     pub read: Option<crate::record::Read>,
 }
 
-fn verify(change: &Change, sig: &[u8; 64]) -> std::result::Result<NodeId, String> {
-    let actor = change.actor_id().to_bytes();
+/// A change as admission judges it: what its metadata says, and where the
+/// change itself comes from when it must be applied.
+struct Step<'a> {
+    hash: ChangeHash,
+    deps: Vec<ChangeHash>,
+    actor: ActorId,
+    seq: u64,
+    /// It has no operations.
+    empty: bool,
+    source: Source<'a>,
+}
+
+/// Where a [`Step`]'s change is.
+enum Source<'a> {
+    /// In the list offered.
+    Listed(&'a Change),
+    /// In the offered document: rebuilt from it only when it must be
+    /// applied (a document that arrives whole and is judged whole — one
+    /// change, or each in its turn the last — is never split into its
+    /// changes), all of them at once, the first time one is needed.
+    InDocument { doc: &'a Automerge, since: &'a [ChangeHash], changes: &'a std::cell::OnceCell<Vec<Change>> },
+}
+
+impl Step<'_> {
+    fn listed(c: &Change) -> Step<'_> {
+        let (hash, deps, actor) = (c.hash(), c.deps().to_vec(), c.actor_id().clone());
+        Step { hash, deps, actor, seq: c.seq(), empty: c.is_empty(), source: Source::Listed(c) }
+    }
+
+    /// The changes of `doc` after `since`, in the order `get_changes` gives
+    /// them, from their metadata; `rebuilt` holds the changes once one is
+    /// needed.
+    fn in_document<'a>(
+        doc: &'a Automerge,
+        since: &'a [ChangeHash],
+        rebuilt: &'a std::cell::OnceCell<Vec<Change>>,
+    ) -> Vec<Step<'a>> {
+        let steps = doc.get_changes_meta(since).into_iter().map(|m| Step {
+            // an empty change's last operation comes before its first
+            empty: m.max_op < m.start_op,
+            hash: m.hash,
+            deps: m.deps,
+            actor: m.actor.into_owned(),
+            seq: m.seq,
+            source: Source::InDocument { doc, since, changes: rebuilt },
+        });
+        steps.collect()
+    }
+
+    /// The change itself.
+    fn change(&self) -> Result<Change> {
+        match &self.source {
+            Source::Listed(c) => Ok((*c).clone()),
+            Source::InDocument { doc, since, changes } => changes
+                .get_or_init(|| doc.get_changes(since))
+                .iter()
+                .find(|c| c.hash() == self.hash)
+                .cloned()
+                .ok_or_else(|| {
+                    crate::error::Error::Internal(format!("change {} is listed in a document without it", self.hash))
+                }),
+        }
+    }
+}
+
+fn verify(change: &Step<'_>, sig: &[u8; 64]) -> std::result::Result<NodeId, String> {
+    let actor = change.actor.to_bytes();
     let key: [u8; 32] = actor.try_into().map_err(|_| "its actor is not a node key".to_string())?;
     let vk = VerifyingKey::from_bytes(&key).map_err(|_| "its actor is not a node key".to_string())?;
-    vk.verify(&change.hash().0, &Signature::from_bytes(sig)).map_err(|_| {
+    vk.verify(&change.hash.0, &Signature::from_bytes(sig)).map_err(|_| {
         "its signature does not verify against its actor (the actor is not the signer, or the change was altered)"
             .to_string()
     })?;
@@ -154,25 +219,17 @@ pub(crate) fn admit(
         Offered::Document(d) => (Some(d), None),
         Offered::Changes(c) => (None, Some(c)),
     };
-    let loaded;
-    let new: &[Change] = match (incoming, listed) {
-        (Some(d), _) => {
-            loaded = d.get_changes(&before);
-            &loaded
-        }
+    let rebuilt = std::cell::OnceCell::new();
+    let new: Vec<Step<'_>> = match (incoming, listed) {
+        // read from its metadata: the changes are rebuilt only if one must be applied
+        (Some(d), _) => Step::in_document(d, &before, &rebuilt),
         // changes the stored copy holds already are not judged again
-        (None, c) => match stored {
-            Some(s) => {
-                loaded = c
-                    .unwrap_or_default()
-                    .iter()
-                    .filter(|c| s.get_change_by_hash(&c.hash()).is_none())
-                    .cloned()
-                    .collect();
-                &loaded
-            }
-            None => c.unwrap_or_default(),
-        },
+        (None, c) => c
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| stored.is_none_or(|s| s.get_change_by_hash(&c.hash()).is_none()))
+            .map(Step::listed)
+            .collect(),
     };
     let mut refused_hashes: HashSet<ChangeHash> = HashSet::new();
     let mut refused = vec![];
@@ -194,22 +251,23 @@ pub(crate) fn admit(
             Some(d) => crate::record::envelope(d).is_some(),
             None => {
                 let mut d = stored.cloned().unwrap_or_default();
-                d.apply_changes(new.iter().cloned()).is_ok() && crate::record::envelope(&d).is_some()
+                d.apply_changes(listed.unwrap_or_default().iter().cloned()).is_ok()
+                    && crate::record::envelope(&d).is_some()
             }
         })
     };
     for (i, c) in new.iter().enumerate() {
-        let hash = c.hash();
+        let hash = c.hash;
         // every change before this one admitted, and this the last: applied
         // to `scratch`, it makes `incoming` itself (no need to apply it again)
         let makes_incoming = refused_hashes.is_empty() && i + 1 == new.len();
         let sig = known_sig(&hash.0)?;
-        let verdict = match c.deps().iter().find(|d| refused_hashes.contains(d)) {
+        let verdict = match c.deps.iter().find(|d| refused_hashes.contains(d)) {
             Some(dep) => Err(format!("it depends on refused change {dep}")),
             None => judge_author(policy, id, c, sig.clone())?,
         };
         let verdict = match verdict {
-            Ok(author) if c.is_empty() => judge_empty(c, &scratch, &makes_record).map(|judged| (author, judged)),
+            Ok(author) if c.empty => judge_empty(c, &scratch, &makes_record)?.map(|judged| (author, judged)),
             Ok(author) => {
                 let whole = incoming.filter(|_| makes_incoming);
                 judge_content(policy, id, c, &scratch, whole, &mut scratch_view, &author)?
@@ -260,12 +318,12 @@ pub(crate) fn admit(
         // was refused, a key that is not a string): nothing to store, and
         // each is refused, so that its author hears why
         for (hash, sig) in keep_sigs {
-            let Some(c) = new.iter().find(|c| c.hash().0 == hash) else { continue };
+            let Some(c) = new.iter().find(|c| c.hash.0 == hash) else { continue };
             refused.push(Refusal {
                 at: now.to_string(),
                 from: from.to_string(),
                 doc: id.to_string(),
-                change: c.hash().to_string(),
+                change: c.hash.to_string(),
                 author: author_label(c, Some(&sig)),
                 reason: "it makes no Ayni record (no kind and key as the record layout reads them)".into(),
             });
@@ -290,17 +348,17 @@ pub(crate) fn admit(
 }
 
 /// Who a change is by, for the audit: its gateway's client, or its actor.
-fn author_label(c: &Change, proof: Option<&Proof>) -> String {
+fn author_label(c: &Step<'_>, proof: Option<&Proof>) -> String {
     match proof {
         Some(Proof::Attested(a)) => a.label(),
-        _ => NodeId::from_actor(c.actor_id()).map_or_else(|| c.actor_id().to_hex_string(), |n| n.to_string()),
+        _ => NodeId::from_actor(&c.actor).map_or_else(|| c.actor.to_hex_string(), |n| n.to_string()),
     }
 }
 
 /// Rules 2 and 3 of [`admit`]: who signed the change, and whether
 /// that author may write at all. `Err` is a store failure; `Ok(Err(why))`
 /// a refusal.
-fn judge_author(policy: &Policy, id: &DocumentId, c: &Change, proof: Option<Proof>) -> Result<Verdict<Author>> {
+fn judge_author(policy: &Policy, id: &DocumentId, c: &Step<'_>, proof: Option<Proof>) -> Result<Verdict<Author>> {
     let sig = match proof {
         None => return Ok(Err("it is unsigned".to_string())),
         Some(Proof::Attested(a)) => return judge_attested(policy, c, a),
@@ -315,7 +373,7 @@ fn judge_author(policy: &Policy, id: &DocumentId, c: &Change, proof: Option<Proo
         return Ok(Err(format!("its author {author} is not an enrolled member")));
     }
     if let Some(r) = policy.revocation(&author)? {
-        if c.seq() > r.kept.get(&id.to_string()).copied().unwrap_or(0) {
+        if c.seq > r.kept.get(&id.to_string()).copied().unwrap_or(0) {
             return Ok(Err(format!(
                 "its author {author} was revoked at {} and this change is not among those HQ kept",
                 r.at
@@ -330,11 +388,11 @@ fn judge_author(policy: &Policy, id: &DocumentId, c: &Change, proof: Option<Proo
 /// client's (a field member vouches for field clients only); the client
 /// was not revoked before the gateway attested the change. A member's
 /// change (its actor is a node key) needs its own signature.
-fn judge_attested(policy: &Policy, c: &Change, a: Box<Attestation>) -> Result<Verdict<Author>> {
-    if let Err(why) = a.verify(&c.hash().0) {
+fn judge_attested(policy: &Policy, c: &Step<'_>, a: Box<Attestation>) -> Result<Verdict<Author>> {
+    if let Err(why) = a.verify(&c.hash.0) {
         return Ok(Err(why));
     }
-    if NodeId::from_actor(c.actor_id()).is_some() {
+    if NodeId::from_actor(&c.actor).is_some() {
         return Ok(Err("its actor is a node's key: a node's change needs that node's signature".into()));
     }
     let gateway = a.gateway;
@@ -363,14 +421,16 @@ fn judge_attested(policy: &Policy, c: &Change, a: Box<Attestation>) -> Result<Ve
 /// Rule 4 for a change with no operations: it does nothing, to a record or
 /// to a document whose next changes create one; anywhere else it would
 /// leave a document that is no record.
-fn judge_empty(c: &Change, scratch: &Automerge, makes_record: &dyn Fn() -> bool) -> Verdict<Judged> {
+fn judge_empty(c: &Step<'_>, scratch: &Automerge, makes_record: &dyn Fn() -> bool) -> Result<Verdict<Judged>> {
     if crate::record::envelope(scratch).is_none() && !makes_record() {
-        return Err("it does not create an Ayni record (an empty change, and nothing after it creates one)".into());
+        return Ok(Err("it does not create an Ayni record (an empty change, and nothing after it creates one)".into()));
     }
     let mut trial = scratch.clone();
-    trial.apply_changes([c.clone()]).map_err(|e| format!("it does not apply: {e}"))?;
+    if let Err(e) = trial.apply_changes([c.change()?]) {
+        return Ok(Err(format!("it does not apply: {e}")));
+    }
     let kind = crate::record::envelope(scratch).map(|e| e.kind).unwrap_or_default();
-    Ok(Judged { trial, kind, fields: vec![], read: None, after: None })
+    Ok(Ok(Judged { trial, kind, fields: vec![], read: None, after: None }))
 }
 
 /// Rules 4 and 5 of [`admit`]: what the change does to the record, judged
@@ -382,7 +442,7 @@ fn judge_empty(c: &Change, scratch: &Automerge, makes_record: &dyn Fn() -> bool)
 fn judge_content(
     policy: &Policy,
     id: &DocumentId,
-    c: &Change,
+    c: &Step<'_>,
     scratch: &Automerge,
     applied: Option<&Automerge>,
     scratch_view: &mut Option<Snapshot>,
@@ -393,13 +453,13 @@ fn judge_content(
         Some(doc) => doc.clone(),
         None => {
             let mut trial = scratch.clone();
-            if let Err(e) = trial.apply_changes([c.clone()]) {
+            if let Err(e) = trial.apply_changes([c.change()?]) {
                 return Ok(Err(format!("it does not apply: {e}")));
             }
             trial
         }
     };
-    let mut deps = c.deps().to_vec();
+    let mut deps = c.deps.clone();
     deps.sort();
     let mut heads = scratch.get_heads();
     heads.sort();
@@ -419,12 +479,12 @@ fn judge_content(
     } else {
         let mut ctx =
             scratch.fork_at(&deps).map_err(|e| crate::error::Error::Automerge { id: id.to_string(), source: e })?;
-        if let Err(e) = ctx.apply_changes([c.clone()]) {
+        if let Err(e) = ctx.apply_changes([c.change()?]) {
             return Ok(Err(format!("it does not apply: {e}")));
         }
         context = Some(ctx);
         context_before = Snapshot::read(&trial, Some(&deps));
-        (&context_before, Snapshot::read(&trial, Some(&[c.hash()])))
+        (&context_before, Snapshot::read(&trial, Some(&[c.hash])))
     };
     let left = context.as_ref().unwrap_or(&trial);
     if crate::record::envelope(scratch).is_some() && before.get(&["kind".to_string()]).is_none() {
@@ -629,6 +689,43 @@ mod tests {
         tx.commit();
         for a in [judge(&p, None, &created, &signed(&created, &[&hq])), judge_changes(&created)] {
             assert!(a.doc.is_none() && !a.refused.is_empty(), "{:?}", a.refused);
+        }
+    }
+
+    #[test]
+    fn a_documents_changes_read_from_its_metadata_are_its_changes_in_the_same_order() {
+        let (hq, field, _) = hq_and_a_field_member_of_gaem_1();
+        // an empty change, the record, an HQ edit beside a field member's
+        // tally, merged, then another empty change
+        let mut doc = Automerge::new().with_actor(hq.public().actor_id());
+        doc.empty_commit(Default::default());
+        let first = doc.get_heads();
+        let full = edan(&hq);
+        let mut tx = doc.transaction();
+        let env = crate::record::envelope(&full).unwrap();
+        crate::record::create(&mut tx, "t", &env, &crate::record::fields(&full)).unwrap();
+        tx.commit();
+        let created = doc.get_heads();
+        let mut theirs = tally(&doc, &field, "z1", "gaem-1", 4);
+        let mut tx = doc.transaction();
+        crate::record::set_path(&mut tx, "t", &["name".to_string()], &json!("Sama")).unwrap();
+        tx.commit();
+        doc.merge(&mut theirs).unwrap();
+        doc.empty_commit(Default::default());
+        for (since, empty) in [(vec![], 2), (first, 1), (created, 1), (doc.get_heads(), 0)] {
+            let listed = doc.get_changes(&since);
+            let rebuilt = std::cell::OnceCell::new();
+            let from_meta = Step::in_document(&doc, &since, &rebuilt);
+            let from_changes: Vec<Step<'_>> = listed.iter().map(Step::listed).collect();
+            let seen = |s: &Step<'_>| (s.hash, s.deps.clone(), s.actor.clone(), s.seq, s.empty);
+            assert_eq!(
+                from_meta.iter().map(seen).collect::<Vec<_>>(),
+                from_changes.iter().map(seen).collect::<Vec<_>>()
+            );
+            assert_eq!(from_meta.iter().filter(|s| s.empty).count(), empty);
+            for (m, c) in from_meta.iter().zip(&listed) {
+                assert_eq!(m.change().unwrap().raw_bytes(), c.raw_bytes());
+            }
         }
     }
 

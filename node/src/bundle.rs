@@ -13,7 +13,8 @@
 //! exactly what the exporter holds and its next `--since` bundle carries
 //! only the difference; then, per document, a `Proofs` frame with the
 //! proof of every change — its author's signature, or a client change's
-//! attestation — and a `DocFull` frame with the changes),
+//! attestation — and a `DocFull` frame with the document, saved whole
+//! as a sync sends it; older builds wrote its changes, and are read),
 //! and SHA-256 of everything before it (32 bytes). Any flipped or missing
 //! byte fails the checksum or a length and the whole bundle is refused.
 //!

@@ -60,8 +60,9 @@ impl Session {
             Some(d) => Some(d.clone()),
             None => store.load(&id)?,
         };
-        // new here, and sent as its changes in order (as every node
-        // sends it): judged change by change, never loaded first
+        // new here, and sent as its changes in order (as older builds
+        // send it): judged change by change, never loaded first; a
+        // document saved whole (as this build sends it) is loaded
         if let (None, Some(changes)) = (&ours, sigs::changes_in_order(bytes)) {
             self.sigs
                 .arrived(&id, || Ok(changes.iter().map(|c| c.hash()).collect()))

@@ -110,9 +110,12 @@ pub fn proofs_frame(id: DocumentId, version: u16, hashes: Vec<ChangeHash>, known
 }
 
 /// A whole document as it travels (bundles, one document's bytes, a
-/// sync's `DocFull`): its proofs, then every change as concatenated
-/// change chunks (they compress far better across documents than columnar
-/// snapshots do).
+/// sync's `DocFull`): its proofs, then the document saved whole without
+/// automerge's own compression. It loads in about half the time its
+/// changes take to parse and apply, its sender saves it in a few
+/// microseconds (its changes take eight times that to rebuild), and
+/// frames compress it across documents nearly as well as its changes
+/// (deflated columns would not: BENCHMARKS.md, issue 27, tenth session).
 pub struct WholeDocument {
     /// The `Sigs`, `SigsOrdered` or `Proofs` frame (see [`proofs_frame`]).
     pub sigs: Frame,
@@ -133,15 +136,12 @@ impl WholeDocument {
         version: u16,
         proofs: impl FnOnce(&[ChangeHash]) -> Result<Vec<Signed>, E>,
     ) -> Result<WholeDocument, E> {
-        let changes = doc.get_changes(&[]);
-        let mut raw = Vec::with_capacity(changes.iter().map(|c| c.raw_bytes().len()).sum());
-        for c in &changes {
-            raw.extend_from_slice(c.raw_bytes());
-        }
-        let hashes: Vec<ChangeHash> = changes.iter().map(|c| c.hash()).collect();
+        let raw = doc.save_nocompress();
+        let hashes = document_hashes(doc);
+        let changes = hashes.len();
         let known = proofs(&hashes)?;
         let sigs = proofs_frame(id, version, hashes, &known);
-        Ok(WholeDocument { sigs, changes: changes.len(), bytes: raw.len(), doc: Frame::DocFull(id, raw) })
+        Ok(WholeDocument { sigs, changes, bytes: raw.len(), doc: Frame::DocFull(id, raw) })
     }
 }
 
@@ -209,8 +209,10 @@ pub fn chunk_hashes<'a>(items: impl Iterator<Item = &'a [u8]>) -> Result<Vec<Cha
 /// The changes of a `DocFull` frame when they can be judged as they came:
 /// every chunk a change (type 1 or 2) whose checksum holds, none twice,
 /// each after every change it depends on (as a sender's `get_changes`
-/// lists them). `None` otherwise: the frame is then loaded as a document,
-/// which sorts, checks and refuses it as automerge does.
+/// lists them: how builds before issue 27's tenth session sent a
+/// document). `None` otherwise — a document saved whole, as
+/// [`WholeDocument`] sends it now — and the frame is then loaded as a
+/// document, which sorts, checks and refuses it as automerge does.
 pub fn changes_in_order(bytes: &[u8]) -> Option<Vec<Change>> {
     let mut out: Vec<Change> = vec![];
     let mut seen = std::collections::HashSet::new();
@@ -311,19 +313,23 @@ mod tests {
 
     #[test]
     fn changes_are_taken_as_sent_only_when_each_follows_its_dependencies() {
+        // as a sender before the tenth session of issue 27 sent a document
         let doc = doc_of(4);
-        let whole = WholeDocument::new(DocumentId::random().unwrap(), &doc, 3, |_| Ok::<_, ()>(vec![])).unwrap();
-        let Frame::DocFull(_, raw) = whole.doc else { panic!("a DocFull frame") };
+        let chunks: Vec<Vec<u8>> = doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect();
+        let raw = chunks.concat();
         let taken = changes_in_order(&raw).unwrap();
         let hashes: Vec<ChangeHash> = taken.iter().map(|c| c.hash()).collect();
         assert_eq!(hashes, doc.get_changes(&[]).iter().map(|c| c.hash()).collect::<Vec<_>>());
 
-        let chunks: Vec<Vec<u8>> = doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect();
         let reversed: Vec<u8> = chunks.iter().rev().flatten().copied().collect();
         assert!(changes_in_order(&reversed).is_none(), "a change before its dependency");
         let twice = [chunks[0].clone(), chunks[0].clone()].concat();
         assert!(changes_in_order(&twice).is_none(), "a change twice");
         assert!(changes_in_order(&doc.save()).is_none(), "a document chunk");
+        let whole = WholeDocument::new(DocumentId::random().unwrap(), &doc, 3, |_| Ok::<_, ()>(vec![])).unwrap();
+        let Frame::DocFull(_, saved) = whole.doc else { panic!("a DocFull frame") };
+        assert!(changes_in_order(&saved).is_none(), "a document as this build sends it");
+        assert_eq!(Automerge::load(&saved).unwrap().get_heads(), doc.get_heads());
         let mut altered = chunks[0].clone();
         altered[4] ^= 1;
         assert!(changes_in_order(&altered).is_none(), "a checksum that does not hold");

@@ -13,7 +13,7 @@
 //! | 3 | `Ranges` | n: u32, n × range; range = upper bound (flag u8: 0 = ID follows, 1 = end of ID space) then kind u8: 0 = fingerprint (16) / 1 = items (n: u32, n × (ID, hash)) |
 //! | 4 | `Want` | n: u32, n × ID: documents the sender lacks |
 //! | 5 | `DocSync` | ID, len u32, an automerge sync message |
-//! | 6 | `DocFull` | ID, len u32, a whole automerge document: every change, as concatenated change chunks |
+//! | 6 | `DocFull` | ID, len u32, a whole automerge document: saved whole, uncompressed (older builds: every change, as concatenated change chunks) |
 //! | 7 | `End` | nothing: the sender's batch is complete |
 //! | 8 | `Error` | code u16, len u16, UTF-8 text |
 //! | 10 | `Sigs` | ID, n: u32, n × (change hash (32), Ed25519 signature (64)): signatures of changes about to be sent for that document (version 1) |
