@@ -203,7 +203,7 @@ impl KindSchema {
 
     /// Validates a record's fields; the error names the field and the reason.
     pub fn validate(&self, fields: &Value) -> Result<()> {
-        let size = serde_json::to_vec(fields).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = json_len(fields);
         if size > MAX_RECORD_BYTES {
             return Err(Error::invalid(
                 self.kind,
@@ -449,9 +449,32 @@ fn normalize_at(
     }
 }
 
+/// How many bytes `value` takes as compact JSON, counted as it is
+/// written, not kept.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_records_json_length_is_counted_as_it_is_written() {
+        let v = serde_json::json!({"nombre": "Sama \"ñ\"", "n": [1, 2.5, null], "m": {"a": true}});
+        assert_eq!(json_len(&v), serde_json::to_vec(&v).unwrap().len());
+    }
     use serde_json::json;
 
     #[test]

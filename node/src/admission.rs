@@ -11,7 +11,6 @@
 //! change was refused.
 
 use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use std::collections::HashSet;
 
 use crate::amend::Proposal;
@@ -172,15 +171,17 @@ impl Step<'_> {
     }
 }
 
-fn verify(change: &Step<'_>, sig: &[u8; 64]) -> std::result::Result<NodeId, String> {
-    let actor = change.actor.to_bytes();
-    let key: [u8; 32] = actor.try_into().map_err(|_| "its actor is not a node key".to_string())?;
-    let vk = VerifyingKey::from_bytes(&key).map_err(|_| "its actor is not a node key".to_string())?;
-    vk.verify(&change.hash.0, &Signature::from_bytes(sig)).map_err(|_| {
-        "its signature does not verify against its actor (the actor is not the signer, or the change was altered)"
-            .to_string()
-    })?;
-    Ok(crate::identity::PublicKey::from_bytes(&key).map_err(|e| e.to_string())?.node_id())
+fn verify(policy: &Policy, change: &Step<'_>, sig: &[u8; 64]) -> std::result::Result<NodeId, String> {
+    let not_a_key = || "its actor is not a node key".to_string();
+    let key: [u8; 32] = change.actor.to_bytes().try_into().map_err(|_| not_a_key())?;
+    let (public, node) = policy.key(&key).ok_or_else(not_a_key)?;
+    if !public.verifies(&change.hash.0, sig) {
+        return Err(
+            "its signature does not verify against its actor (the actor is not the signer, or the change was altered)"
+                .to_string(),
+        );
+    }
+    Ok(node)
 }
 
 /// Decides which of `incoming`'s changes that `stored` lacks are
@@ -313,7 +314,13 @@ pub(crate) fn admit(
             }
         }
     }
-    if crate::record::envelope(&scratch).is_none() {
+    // the envelope as validation read it, when that reading is of `scratch`
+    let read_envelope = last_read
+        .as_ref()
+        .filter(|r| r.heads == scratch.get_heads())
+        .and_then(|r| r.outline.as_ref())
+        .map(|o| o.envelope.is_some());
+    if !read_envelope.unwrap_or_else(|| crate::record::envelope(&scratch).is_some()) {
         // what was admitted makes no record (empty changes whose creation
         // was refused, a key that is not a string): nothing to store, and
         // each is refused, so that its author hears why
@@ -364,7 +371,7 @@ fn judge_author(policy: &Policy, id: &DocumentId, c: &Step<'_>, proof: Option<Pr
         Some(Proof::Attested(a)) => return judge_attested(policy, c, a),
         Some(Proof::Signature(sig)) => sig,
     };
-    let author = match verify(c, &sig) {
+    let author = match verify(policy, c, &sig) {
         Ok(a) => a,
         Err(why) => return Ok(Err(why)),
     };

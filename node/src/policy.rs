@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::identity::NodeId;
+use crate::identity::{NodeId, PublicKey};
 use crate::network::Role;
 use crate::schema::{KindSchema, Schemas};
 
@@ -54,7 +54,12 @@ pub struct Policy {
     /// Which memberships and revocations count (the members and
     /// revocations above are read from it).
     pub(crate) authority: Arc<crate::authority::Authority>,
+    /// Public keys already read from their bytes (see [`Policy::key`]).
+    keys: Arc<Mutex<HashMap<[u8; 32], Option<(PublicKey, NodeId)>>>>,
 }
+
+/// Keys [`Policy::key`] remembers at most before it starts again.
+const KEYS_KEPT: usize = 4096;
 
 impl Policy {
     /// An empty policy: no network, no members, no teams.
@@ -68,7 +73,25 @@ impl Policy {
             own: None,
             schemas,
             authority: Arc::default(),
+            keys: Arc::default(),
         }
+    }
+
+    /// The Ed25519 public key of these bytes and its node ID (`None`: not
+    /// a key). Reading a key from its bytes costs about a quarter of
+    /// checking a signature with it, and a sync checks thousands of changes
+    /// by a few authors: each key is read once per policy snapshot.
+    pub(crate) fn key(&self, bytes: &[u8; 32]) -> Option<(PublicKey, NodeId)> {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = keys.get(bytes) {
+            return *known;
+        }
+        if keys.len() >= KEYS_KEPT {
+            keys.clear();
+        }
+        let key = PublicKey::from_bytes(bytes).ok().map(|k| (k, k.node_id()));
+        keys.insert(*bytes, key);
+        key
     }
 
     /// The node belongs to a network (else it judges only its own store,
@@ -174,3 +197,33 @@ impl Policy {
 /// (filled by `Node::policy`, in `trust`).
 #[derive(Default)]
 pub(crate) struct Cache(pub(crate) Mutex<Option<(u64, Arc<Policy>)>>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_read_once_and_read_alike_and_bytes_that_are_no_key_stay_none() {
+        let p = Policy::new(crate::schema::schemas().unwrap());
+        let public = crate::identity::SecretKey::generate().unwrap().public();
+        let bytes = public.to_bytes();
+        for _ in 0..2 {
+            assert_eq!(p.key(&bytes), Some((public, public.node_id())));
+        }
+        // y = 2 is no point of the curve
+        let mut no_key = [0u8; 32];
+        no_key[0] = 2;
+        assert!(PublicKey::from_bytes(&no_key).is_err());
+        assert_eq!(p.key(&no_key), None);
+        assert_eq!(p.key(&no_key), None);
+        // a clone of the snapshot shares what it read; past the bound it starts again
+        let clone = p.clone();
+        for i in 0..KEYS_KEPT as u32 {
+            let mut other = [0u8; 32];
+            other[..4].copy_from_slice(&i.to_be_bytes());
+            clone.key(&other);
+        }
+        assert!(p.keys.lock().unwrap().len() <= KEYS_KEPT);
+        assert_eq!(p.key(&bytes), Some((public, public.node_id())));
+    }
+}

@@ -12,7 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use data_encoding::BASE32_NOPAD;
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -108,6 +108,11 @@ impl PublicKey {
         VerifyingKey::from_bytes(&arr)
             .map(PublicKey)
             .map_err(|e| Error::malformed("public key", format!("not an Ed25519 public key: {e}")))
+    }
+
+    /// Whether `signature` is this key's signature of `message`.
+    pub fn verifies(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        self.0.verify(message, &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
     }
 
     /// The node ID of this key.
