@@ -10,7 +10,7 @@
 //! dependencies were refused, or drop the rest of a document because one
 //! change was refused.
 
-use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
+use automerge::{ActorId, Automerge, Change, ChangeHash};
 use std::collections::HashSet;
 
 use crate::amend::Proposal;
@@ -23,13 +23,17 @@ use crate::network::Role;
 use crate::policy::Policy;
 
 /// What another replica offers of a document.
+#[derive(Clone, Copy)]
 pub(crate) enum Offered<'a> {
     /// Its copy, merged with the stored one: its changes the store lacks
     /// are judged.
     Document(&'a Automerge),
-    /// The changes of a document new to this node as they arrived, each
-    /// after its dependencies (no document is built from them first).
-    Changes(&'a [Change]),
+    /// A document new to this node, loaded from one document chunk (a
+    /// whole document as this build sends it): automerge computed each of
+    /// its changes' hashes by encoding the change, so they are the hashes
+    /// the changes have anywhere, and its changes are read from their
+    /// metadata (rebuilt only if one must be applied).
+    Saved(&'a Automerge),
 }
 
 /// A change that was not admitted, and why.
@@ -216,21 +220,19 @@ pub(crate) fn admit(
     now: &str,
 ) -> Result<Admitted> {
     let before = stored.map(|d| d.get_heads()).unwrap_or_default();
-    let (incoming, listed) = match offered {
-        Offered::Document(d) => (Some(d), None),
-        Offered::Changes(c) => (None, Some(c)),
-    };
+    let (Offered::Document(incoming) | Offered::Saved(incoming)) = offered;
     let rebuilt = std::cell::OnceCell::new();
-    let new: Vec<Step<'_>> = match (incoming, listed) {
+    let encoded;
+    let new: Vec<Step<'_>> = match offered {
         // read from its metadata: the changes are rebuilt only if one must be applied
-        (Some(d), _) => Step::in_document(d, &before, &rebuilt),
-        // changes the stored copy holds already are not judged again
-        (None, c) => c
-            .unwrap_or_default()
-            .iter()
-            .filter(|c| stored.is_none_or(|s| s.get_change_by_hash(&c.hash()).is_none()))
-            .map(Step::listed)
-            .collect(),
+        Offered::Saved(d) => Step::in_document(d, &before, &rebuilt),
+        // each change as automerge encodes it: judged by that hash, so a
+        // change that arrived encoded otherwise has no proof here, and is
+        // refused rather than stored under a hash no copy of it will have
+        Offered::Document(d) => {
+            encoded = d.get_changes(&before);
+            encoded.iter().map(Step::listed).collect()
+        }
     };
     let mut refused_hashes: HashSet<ChangeHash> = HashSet::new();
     let mut refused = vec![];
@@ -247,16 +249,7 @@ pub(crate) fn admit(
     // admitted before the change that creates the record
     // (found once, when first asked)
     let makes = std::cell::OnceCell::new();
-    let makes_record = || {
-        *makes.get_or_init(|| match incoming {
-            Some(d) => crate::record::envelope(d).is_some(),
-            None => {
-                let mut d = stored.cloned().unwrap_or_default();
-                d.apply_changes(listed.unwrap_or_default().iter().cloned()).is_ok()
-                    && crate::record::envelope(&d).is_some()
-            }
-        })
-    };
+    let makes_record = || *makes.get_or_init(|| crate::record::envelope(incoming).is_some());
     for (i, c) in new.iter().enumerate() {
         let hash = c.hash;
         // every change before this one admitted, and this the last: applied
@@ -270,7 +263,7 @@ pub(crate) fn admit(
         let verdict = match verdict {
             Ok(author) if c.empty => judge_empty(c, &scratch, &makes_record)?.map(|judged| (author, judged)),
             Ok(author) => {
-                let whole = incoming.filter(|_| makes_incoming);
+                let whole = Some(incoming).filter(|_| makes_incoming);
                 judge_content(policy, id, c, &scratch, whole, &mut scratch_view, &author)?
                     .map(|judged| (author, judged))
             }
@@ -673,17 +666,17 @@ mod tests {
     }
 
     #[test]
-    fn a_record_is_judged_alike_from_its_document_and_from_its_changes() {
+    fn a_record_is_judged_alike_from_its_document_and_saved_whole() {
         let (hq, _, p) = hq_and_a_field_member_of_gaem_1();
-        let judge_changes = |doc: &Automerge| {
+        let judge_saved = |doc: &Automerge| {
             let sigs = signed(doc, &[&hq]);
             let known = |h: &[u8; 32]| Ok(sigs.get(h).cloned());
-            let changes = doc.get_changes(&[]);
-            admit(&p, &doc_id(), None, Offered::Changes(&changes), &known, "test", NOW).unwrap()
+            let saved = Automerge::load(&doc.save_nocompress()).unwrap();
+            admit(&p, &doc_id(), None, Offered::Saved(&saved), &known, "test", NOW).unwrap()
         };
         // a record, whole from either
         let doc = edan(&hq);
-        let (a, b) = (judge(&p, None, &doc, &signed(&doc, &[&hq])), judge_changes(&doc));
+        let (a, b) = (judge(&p, None, &doc, &signed(&doc, &[&hq])), judge_saved(&doc));
         assert!(a.whole && b.whole && a.refused.is_empty() && b.refused.is_empty());
         assert_eq!(a.doc.unwrap().get_heads(), b.doc.unwrap().get_heads());
 
@@ -694,7 +687,7 @@ mod tests {
         crate::record::create(&mut tx, "t", &env, &crate::record::fields(&doc)).unwrap();
         tx.put(ROOT, "key", automerge::ScalarValue::Bytes(vec![0xab, 0xcd])).unwrap();
         tx.commit();
-        for a in [judge(&p, None, &created, &signed(&created, &[&hq])), judge_changes(&created)] {
+        for a in [judge(&p, None, &created, &signed(&created, &[&hq])), judge_saved(&created)] {
             assert!(a.doc.is_none() && !a.refused.is_empty(), "{:?}", a.refused);
         }
     }
@@ -719,7 +712,11 @@ mod tests {
         tx.commit();
         doc.merge(&mut theirs).unwrap();
         doc.empty_commit(Default::default());
-        for (since, empty) in [(vec![], 2), (first, 1), (created, 1), (doc.get_heads(), 0)] {
+        // as built here, and as a receiver loads it saved whole
+        let saved = Automerge::load(&doc.save_nocompress()).unwrap();
+        assert_eq!(saved.get_heads(), doc.get_heads());
+        let cases = [(vec![], 2), (first, 1), (created, 1), (doc.get_heads(), 0)];
+        for ((since, empty), doc) in cases.iter().cloned().flat_map(|c| [(c.clone(), &doc), (c, &saved)]) {
             let listed = doc.get_changes(&since);
             let rebuilt = std::cell::OnceCell::new();
             let from_meta = Step::in_document(&doc, &since, &rebuilt);

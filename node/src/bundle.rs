@@ -268,7 +268,8 @@ impl Node {
         // check everything before writing anything
         let mut members = vec![];
         let mut exporter_holds = None;
-        let mut docs: Vec<(DocumentId, Automerge)> = vec![];
+        // each with whether it was one document chunk (`Node::ingest`)
+        let mut docs: Vec<(DocumentId, Automerge, bool)> = vec![];
         let mut sigs = Collector::default();
         let mut seen = HashSet::new();
         for f in frames {
@@ -285,7 +286,7 @@ impl Node {
                     }
                     let doc = Automerge::load(&raw).map_err(|e| bad(format!("document {id}: {e}")))?;
                     sigs.arrived(&id, || Ok(document_hashes(&doc))).map_err(|e| bad(format!("document {id}: {e}")))?;
-                    docs.push((id, doc));
+                    docs.push((id, doc, crate::sync::sigs::is_saved_document(&raw)));
                     report.at("reading", docs.len() as u64, Some(header.documents));
                 }
                 other => return Err(bad(format!("unexpected {} frame", other.name()))),
@@ -324,7 +325,7 @@ impl Node {
     /// Returns (documents changed, changes refused).
     fn merge_all(
         &self,
-        docs: &mut [(DocumentId, Automerge)],
+        docs: &mut [(DocumentId, Automerge, bool)],
         exporter_state: &mut BTreeMap<DocumentId, [u8; 16]>,
         sigs: &HashMap<[u8; 32], Proof>,
         from: &str,
@@ -334,10 +335,10 @@ impl Node {
         let mut ingested = vec![];
         let mut refused = 0;
         let total = docs.len() as u64;
-        for (done, (id, theirs)) in docs.iter_mut().enumerate() {
+        for (done, (id, theirs, saved)) in docs.iter_mut().enumerate() {
             report.at("merging", done as u64, Some(total));
             exporter_state.insert(*id, crate::sync::state_hash(id, &theirs.get_heads()));
-            let outcome = self.ingest(id, std::mem::take(theirs), sigs, from)?;
+            let outcome = self.ingest(id, std::mem::take(theirs), *saved, sigs, from)?;
             refused += outcome.refused as u64;
             ingested.extend(outcome.ingested);
         }

@@ -75,12 +75,15 @@ pub struct ClientChanges {
 
 impl Node {
     /// Merges `incoming`, another replica's copy of document `id`, with the
-    /// stored copy and judges every change the store lacks. The caller holds
-    /// the replica lock until it has written the outcome.
+    /// stored copy and judges every change the store lacks; `saved`: it was
+    /// loaded from one document chunk and nothing else
+    /// ([`crate::sync::sigs::is_saved_document`]). The caller holds the
+    /// replica lock until it has written the outcome.
     pub(crate) fn ingest(
         &self,
         id: &DocumentId,
         incoming: Automerge,
+        saved: bool,
         sigs: &HashMap<[u8; 32], Proof>,
         from: &str,
     ) -> Result<Outcome> {
@@ -104,31 +107,17 @@ impl Node {
                 }
                 (merged, false)
             }
+            // changes whose dependencies are missing (chunks trailing a
+            // document) are never judged, so the copy is stored without them
+            None if !incoming.get_missing_deps(&[]).is_empty() => (without_orphans(id, &incoming)?, false),
             None => (incoming, true),
         };
-        let admitted = self.admit(id, stored.as_ref(), Offered::Document(&candidate), sigs, from)?;
+        let offered = match (&stored, saved && as_arrived) {
+            (None, true) => Offered::Saved(&candidate),
+            _ => Offered::Document(&candidate),
+        };
+        let admitted = self.admit(id, stored.as_ref(), offered, sigs, from)?;
         self.outcome(id, stored.map(|s| s.get_heads()), admitted, as_arrived)
-    }
-
-    /// [`Node::ingest`] for a document new to this node, from its changes
-    /// as they arrived (each after its dependencies): admission builds the
-    /// document as it judges them, so it is not built from them first.
-    pub(crate) fn ingest_changes(
-        &self,
-        id: &DocumentId,
-        changes: &[automerge::Change],
-        sigs: &HashMap<[u8; 32], Proof>,
-        from: &str,
-    ) -> Result<Outcome> {
-        if self.store().contains(id)? {
-            // stored meanwhile (another session, a bundle): merged as a copy
-            let mut doc = Automerge::new();
-            doc.apply_changes(changes.iter().cloned())
-                .map_err(|e| Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
-            return self.ingest(id, doc, sigs, from);
-        }
-        let admitted = self.admit(id, None, Offered::Changes(changes), sigs, from)?;
-        self.outcome(id, None, admitted, true)
     }
 
     /// What to store of what admission decided, over the stored copy's
@@ -147,7 +136,7 @@ impl Node {
             return Ok(Outcome { ingested: None, refused, reasons });
         }
         let record = self.view_for_sync(id, &doc, admitted.read)?;
-        let whole = stored_heads.is_none() && admitted.whole;
+        let whole = stored_heads.is_none() && admitted.whole && offered_whole;
         Ok(Outcome {
             ingested: Some(Ingested {
                 id: *id,
@@ -184,6 +173,13 @@ impl Node {
     }
 }
 
+/// `doc` without the changes it holds whose dependencies are missing.
+fn without_orphans(id: &DocumentId, doc: &Automerge) -> Result<Automerge> {
+    let options = automerge::SaveOptions { deflate: false, retain_orphans: false };
+    Automerge::load(&doc.save_with_options(options))
+        .map_err(|e| Error::Damaged { id: id.to_string(), reason: e.to_string() })
+}
+
 impl Reader {
     /// A record's document as it travels between replicas: every change
     /// with its proof (a `Proofs` and a `DocFull` frame of the replication
@@ -207,7 +203,7 @@ impl Node {
         use crate::sync::wire::Frame;
         let bad = |why: String| Error::Damaged { id: id.to_string(), reason: why };
         let mut sigs = crate::sync::sigs::Collector::default();
-        let mut incoming: Option<Automerge> = None;
+        let mut incoming: Option<(Automerge, bool)> = None;
         let mut rest = bytes;
         while !rest.is_empty() {
             let prefix: [u8; 4] =
@@ -220,15 +216,15 @@ impl Node {
                     crate::inflate::chunks(&raw, crate::inflate::MAX_INFLATED).map_err(bad)?;
                     let doc = Automerge::load(&raw).map_err(|e| bad(e.to_string()))?;
                     sigs.arrived(&of, || Ok(crate::sync::sigs::document_hashes(&doc))).map_err(bad)?;
-                    incoming = Some(doc);
+                    incoming = Some((doc, crate::sync::sigs::is_saved_document(&raw)));
                 }
                 Some(other) => return Err(bad(format!("unexpected {} frame", other.name()))),
             }
             rest = &rest[4 + len..];
         }
-        let incoming = incoming.ok_or_else(|| bad("no document".into()))?;
+        let (incoming, saved) = incoming.ok_or_else(|| bad("no document".into()))?;
         let _guard = self.write_lock();
-        let outcome = self.ingest(id, incoming, sigs.by_hash(), "merge_document")?;
+        let outcome = self.ingest(id, incoming, saved, sigs.by_hash(), "merge_document")?;
         match outcome.ingested {
             Some(mut ing) => {
                 let mut saved = vec![];
@@ -299,7 +295,7 @@ impl Node {
         // a document new to the node: the client made it
         let stored_heads = self.store().load(id)?.map(|d| d.get_heads()).unwrap_or_default();
         let proofs = self.attest_for(who, incoming, &stored_heads)?;
-        let outcome = self.ingest(id, incoming.clone(), &proofs, from)?;
+        let outcome = self.ingest(id, incoming.clone(), false, &proofs, from)?;
         let mut out = ClientChanges { admitted: 0, refused: outcome.reasons };
         if let Some(mut ing) = outcome.ingested {
             out.admitted = ing.sigs.iter().filter(|(h, _)| proofs.contains_key(h)).count();

@@ -177,24 +177,10 @@ impl DocStore for SyncStore<'_> {
         self.written_if_waiting(id)?;
         let outcome = {
             let _guard = self.node.write_lock();
-            self.node.ingest(id, doc.clone(), sigs, &self.from)?
+            let saved = received.is_some_and(crate::sync::sigs::is_saved_document);
+            self.node.ingest(id, doc.clone(), saved, sigs, &self.from)?
         };
         self.stage(outcome, received)
-    }
-
-    fn save_new(
-        &mut self,
-        id: &DocumentId,
-        changes: &[automerge::Change],
-        received: &[u8],
-        sigs: &HashMap<[u8; 32], Proof>,
-    ) -> Result<usize> {
-        self.written_if_waiting(id)?;
-        let outcome = {
-            let _guard = self.node.write_lock();
-            self.node.ingest_changes(id, changes, sigs, &self.from)?
-        };
-        self.stage(outcome, Some(received))
     }
 
     fn signatures(&self, hashes: &[automerge::ChangeHash]) -> Result<Vec<Signed>> {

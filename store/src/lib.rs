@@ -90,8 +90,9 @@ const VALUE_VERSION: u8 = 1;
 /// costs every later load of it ~5 µs (the first ~15); saving it whole
 /// costs ~54 µs once. At 8, a record edited again and again loads in at
 /// most ~1.7 times its snapshot's time (~2.3 times while its snapshot is
-/// still the change chunk a first sync stored), where at 64 it took up to
-/// 4.9 times (BENCHMARKS.md, issue 27, ninth session).
+/// the change chunk a first sync by a build before the tenth session
+/// stored), where at 64 it took up to 4.9 times (BENCHMARKS.md, issue 27,
+/// ninth session).
 pub const COMPACT_AFTER: usize = 8;
 
 /// The store of one node.

@@ -73,23 +73,6 @@ pub trait DocStore {
         received: Option<&[u8]>,
         sigs: &HashMap<[u8; 32], Proof>,
     ) -> crate::error::Result<usize>;
-    /// [`DocStore::save`] for a document new to this node, from its changes
-    /// as they arrived (`received`, concatenated), each after its
-    /// dependencies. The node admits them as it builds the document;
-    /// this default builds it first.
-    fn save_new(
-        &mut self,
-        id: &DocumentId,
-        changes: &[automerge::Change],
-        received: &[u8],
-        sigs: &HashMap<[u8; 32], Proof>,
-    ) -> crate::error::Result<usize> {
-        let mut doc = Automerge::new();
-        doc.apply_changes(changes.iter().cloned())
-            .map_err(|e| crate::error::Error::Damaged { id: id.to_string(), reason: e.to_string() })?;
-        self.save(id, &doc, Some(received), sigs)
-    }
-
     /// Stored signatures of the changes with these hashes.
     fn signatures(&self, hashes: &[ChangeHash]) -> crate::error::Result<Vec<crate::attest::Signed>>;
     /// Makes every saved document durable.

@@ -46,7 +46,8 @@ impl Session {
         Ok(())
     }
 
-    /// A `DocFull` frame: document `id` whole, as its changes.
+    /// A `DocFull` frame: document `id` whole, saved whole (or, from an
+    /// older build, as its changes).
     pub(crate) fn doc_full<S: DocStore>(
         &mut self,
         id: DocumentId,
@@ -60,17 +61,6 @@ impl Session {
             Some(d) => Some(d.clone()),
             None => store.load(&id)?,
         };
-        // new here, and sent as its changes in order (as older builds
-        // send it): judged change by change, never loaded first; a
-        // document saved whole (as this build sends it) is loaded
-        if let (None, Some(changes)) = (&ours, sigs::changes_in_order(bytes)) {
-            self.sigs
-                .arrived(&id, || Ok(changes.iter().map(|c| c.hash()).collect()))
-                .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;
-            let refused = store.save_new(&id, &changes, bytes, self.sigs.by_hash())?;
-            self.received_whole(id, changes.len(), refused);
-            return Ok(());
-        }
         let theirs = Automerge::load(bytes)
             .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
         self.sigs

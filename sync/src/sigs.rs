@@ -136,7 +136,8 @@ impl WholeDocument {
         version: u16,
         proofs: impl FnOnce(&[ChangeHash]) -> Result<Vec<Signed>, E>,
     ) -> Result<WholeDocument, E> {
-        let raw = doc.save_nocompress();
+        // (changes whose dependencies are missing are no part of it)
+        let raw = doc.save_with_options(automerge::SaveOptions { deflate: false, retain_orphans: false });
         let hashes = document_hashes(doc);
         let changes = hashes.len();
         let known = proofs(&hashes)?;
@@ -206,32 +207,14 @@ pub fn chunk_hashes<'a>(items: impl Iterator<Item = &'a [u8]>) -> Result<Vec<Cha
     Ok(out)
 }
 
-/// The changes of a `DocFull` frame when they can be judged as they came:
-/// every chunk a change (type 1 or 2) whose checksum holds, none twice,
-/// each after every change it depends on (as a sender's `get_changes`
-/// lists them: how builds before issue 27's tenth session sent a
-/// document). `None` otherwise — a document saved whole, as
-/// [`WholeDocument`] sends it now — and the frame is then loaded as a
-/// document, which sorts, checks and refuses it as automerge does.
-pub fn changes_in_order(bytes: &[u8]) -> Option<Vec<Change>> {
-    let mut out: Vec<Change> = vec![];
-    let mut seen = std::collections::HashSet::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let (kind, chunk) = split_chunk(rest).ok()?;
-        rest = &rest[chunk.len()..];
-        if !matches!(kind, 1 | 2) {
-            return None;
-        }
-        let c = Change::try_from(chunk).ok()?;
-        let hash = c.hash();
-        // the header's checksum is the first 4 bytes of the change's hash
-        if chunk.get(4..8)? != &hash.0[..4] || !c.deps().iter().all(|d| seen.contains(d)) || !seen.insert(hash) {
-            return None;
-        }
-        out.push(c);
-    }
-    (!out.is_empty()).then_some(out)
+/// Whether `bytes` are one automerge document chunk and nothing else (a
+/// whole document as [`WholeDocument`] sends it). Loaded, such a
+/// document's change hashes are those automerge computes by encoding each
+/// change — the hashes the changes have anywhere — where change chunks
+/// (an older build's `DocFull`, or chunks trailing a document) keep the
+/// hash of however they arrived encoded.
+pub fn is_saved_document(bytes: &[u8]) -> bool {
+    matches!(split_chunk(bytes), Ok((0, chunk)) if chunk.len() == bytes.len())
 }
 
 /// The first chunk of `bytes` and its type, from automerge's binary
@@ -312,29 +295,19 @@ mod tests {
     }
 
     #[test]
-    fn changes_are_taken_as_sent_only_when_each_follows_its_dependencies() {
-        // as a sender before the tenth session of issue 27 sent a document
+    fn only_one_document_chunk_alone_is_a_saved_document() {
         let doc = doc_of(4);
-        let chunks: Vec<Vec<u8>> = doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect();
-        let raw = chunks.concat();
-        let taken = changes_in_order(&raw).unwrap();
-        let hashes: Vec<ChangeHash> = taken.iter().map(|c| c.hash()).collect();
-        assert_eq!(hashes, doc.get_changes(&[]).iter().map(|c| c.hash()).collect::<Vec<_>>());
-
-        let reversed: Vec<u8> = chunks.iter().rev().flatten().copied().collect();
-        assert!(changes_in_order(&reversed).is_none(), "a change before its dependency");
-        let twice = [chunks[0].clone(), chunks[0].clone()].concat();
-        assert!(changes_in_order(&twice).is_none(), "a change twice");
-        assert!(changes_in_order(&doc.save()).is_none(), "a document chunk");
         let whole = WholeDocument::new(DocumentId::random().unwrap(), &doc, 3, |_| Ok::<_, ()>(vec![])).unwrap();
         let Frame::DocFull(_, saved) = whole.doc else { panic!("a DocFull frame") };
-        assert!(changes_in_order(&saved).is_none(), "a document as this build sends it");
+        assert!(is_saved_document(&saved), "a document as this build sends it");
         assert_eq!(Automerge::load(&saved).unwrap().get_heads(), doc.get_heads());
-        let mut altered = chunks[0].clone();
-        altered[4] ^= 1;
-        assert!(changes_in_order(&altered).is_none(), "a checksum that does not hold");
-        assert!(changes_in_order(&raw[..raw.len() - 1]).is_none(), "a truncated chunk");
-        assert!(changes_in_order(&[]).is_none(), "nothing");
+        assert!(is_saved_document(&doc.save()), "compressed too");
+        let chunks: Vec<u8> = doc.get_changes(&[]).iter().flat_map(|c| c.raw_bytes().to_vec()).collect();
+        assert!(!is_saved_document(&chunks), "an older build's change chunks");
+        let trailing = [saved.clone(), doc.get_changes(&[])[0].raw_bytes().to_vec()].concat();
+        assert!(!is_saved_document(&trailing), "a document with a change chunk after it");
+        assert!(!is_saved_document(&saved[..saved.len() - 1]), "a truncated chunk");
+        assert!(!is_saved_document(&[]), "nothing");
     }
 
     #[test]

@@ -236,3 +236,34 @@ fn merging_is_idempotent_and_order_free() {
     assert_eq!(p.hq.history(e).unwrap().len(), p.field.history(e).unwrap().len());
     assert_eq!(p.hq.check().unwrap().problems.len(), 0);
 }
+
+#[test]
+fn a_change_trailing_a_document_without_its_dependencies_is_not_stored_with_it() {
+    use crate::sync::wire::Frame;
+    use automerge::transaction::Transactable;
+    let p = pair();
+    let r = p.hq.add("person", Some("p-orphan"), json!({"full_name": "Ana Quispe"})).unwrap();
+    let doc: DocumentId = r.id.parse().unwrap();
+    // a change whose dependency is nowhere: automerge keeps it aside when it loads
+    let mut other = automerge::Automerge::new();
+    for i in 0..2 {
+        let mut tx = other.transaction();
+        tx.put(automerge::ROOT, "n", i).unwrap();
+        tx.commit();
+    }
+    let stray = other.get_changes(&[])[1].raw_bytes().to_vec();
+    let mut tampered = vec![];
+    let mut rest = &p.hq.document_bytes(&r.id).unwrap()[..];
+    while !rest.is_empty() {
+        let len = Frame::body_len(rest[..4].try_into().unwrap()).unwrap();
+        match Frame::decode(&rest[4..4 + len]).unwrap() {
+            Frame::DocFull(id, raw) => Frame::DocFull(id, [raw, stray.clone()].concat()).encode(&mut tampered),
+            f => f.encode(&mut tampered),
+        }
+        rest = &rest[4 + len..];
+    }
+    let got = p.field.merge_document(&doc, &tampered).unwrap();
+    assert_eq!(got.heads, r.heads);
+    assert_eq!(p.field.check().unwrap().problems.len(), 0, "{:?}", p.field.check().unwrap().problems);
+    assert_eq!(p.field.get(&r.id).unwrap().heads, r.heads);
+}
