@@ -5,7 +5,9 @@
 //! in microseconds per record.
 //!
 //! Run: `cargo bench -p ayni-node --bench snapshot`. BENCHMARKS.md
-//! (issue 27, eighth session) compares a commit with its parent this way.
+//! (issue 27, eighth and tenth sessions) compares a commit with its
+//! parent this way. Since the tenth session it runs under mimalloc, the
+//! allocator the `ayni` binary runs with.
 
 use std::time::Instant;
 
@@ -13,6 +15,9 @@ use automerge::Automerge;
 use ayni_model::effect::Snapshot;
 
 mod common;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const RECORDS: u64 = 3000;
 const PASSES: usize = 7;
