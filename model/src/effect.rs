@@ -5,8 +5,11 @@
 //! its root (envelope, `live`, `tombstone`, `transitions`, `data`), each
 //! with *all* its concurrent values, and each map, list and text with its
 //! object identity (replacing a map is not the same as editing it: edits
-//! made concurrently into the old one would be lost). Must never: decide
-//! whether a difference is allowed (that is `permits`), or read the store.
+//! made concurrently into the old one would be lost). It is read in one
+//! pass over the document's objects ([`Pass`]), keys holding concurrent
+//! values value by value; every debug build reads it object by object too
+//! and compares the two. Must never: decide whether a difference is
+//! allowed (that is `permits`), or read the store.
 
 use std::collections::{BTreeMap, HashMap};
 
