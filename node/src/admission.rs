@@ -126,10 +126,10 @@ struct Step<'a> {
 enum Source<'a> {
     /// In the list offered.
     Listed(&'a Change),
-    /// In the offered document: rebuilt from it only when it must be
-    /// applied (a document that arrives whole and is judged whole — one
-    /// change, or each in its turn the last — is never split into its
-    /// changes), all of them at once, the first time one is needed.
+    /// In the offered document (`Offered::Saved`): rebuilt from it only
+    /// when one must be applied — an empty change, or one before the last
+    /// (a new document of one change, judged whole, never is) — all of
+    /// them at once, the first time one is needed.
     InDocument { doc: &'a Automerge, since: &'a [ChangeHash], changes: &'a std::cell::OnceCell<Vec<Change>> },
 }
 

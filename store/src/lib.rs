@@ -26,7 +26,7 @@
 //! | key | value |
 //! |---|---|
 //! | `m:format` | store format, decimal ASCII (`1`) |
-//! | `d:` id(16) | `1` + automerge `save()` snapshot |
+//! | `d:` id(16) | `1` + the document saved whole: a `save()` snapshot, or the bytes a sync received it as (saved uncompressed; from a build before issue 27's tenth session, its change chunks) |
 //! | `c:` id(16) seq(u64 BE) | `1` + automerge change chunk (changes since the snapshot) |
 //! | `v:` id(16) | `1` + record view (JSON) |
 //! | `k:` kind `0x00` key `0x00` id(16) | the kind/key index; its value the record's tally for `ayni status` (`1`, flags: deleted 1, in conflict 2, proposals u32 BE; [`Tally`]), empty in a store from before |
