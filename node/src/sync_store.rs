@@ -183,6 +183,10 @@ impl DocStore for SyncStore<'_> {
         self.stage(outcome, received)
     }
 
+    fn unreadable(&mut self, id: &DocumentId, why: &str) -> Result<()> {
+        self.node.refuse_document(id, &self.from, why)
+    }
+
     fn signatures(&self, hashes: &[automerge::ChangeHash]) -> Result<Vec<Signed>> {
         self.node.signatures_of(hashes)
     }

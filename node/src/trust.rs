@@ -105,6 +105,24 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Records in the audit log a whole document from `from` that was
+    /// refused before any of its changes could be read (no change or
+    /// author to name).
+    pub(crate) fn refuse_document(&self, id: &DocumentId, from: &str, why: &str) -> Result<()> {
+        let r = Refusal {
+            at: crate::node::now_rfc3339(),
+            from: from.to_string(),
+            doc: id.to_string(),
+            change: String::new(),
+            author: String::new(),
+            reason: why.to_string(),
+        };
+        tracing::warn!("refused document {} from {}: {}", r.doc, r.from, r.reason);
+        self.writer().put_json(Table::Audit, &format!("{}-{}", r.at, r.doc), &r)
+    }
+}
+
 impl Reader {
     /// The policy as the store holds it now (cached until the store's
     /// policy generation moves).

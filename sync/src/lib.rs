@@ -73,6 +73,13 @@ pub trait DocStore {
         received: Option<&[u8]>,
         sigs: &HashMap<[u8; 32], Proof>,
     ) -> crate::error::Result<usize>;
+    /// A whole document from the peer that does not load (`why`): it is
+    /// refused, and the session goes on without it. The node records it;
+    /// this default does nothing.
+    fn unreadable(&mut self, _id: &DocumentId, _why: &str) -> crate::error::Result<()> {
+        Ok(())
+    }
+
     /// Stored signatures of the changes with these hashes.
     fn signatures(&self, hashes: &[ChangeHash]) -> crate::error::Result<Vec<crate::attest::Signed>>;
     /// Makes every saved document durable.

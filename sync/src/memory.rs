@@ -29,6 +29,8 @@ pub struct MemoryStore {
     pub sigs: HashMap<[u8; 32], Proof>,
     /// How many times [`DocStore::commit`] was called.
     pub commits: usize,
+    /// Documents refused whole because they did not load, and why.
+    pub unreadable: Vec<(DocumentId, String)>,
 }
 
 /// What a [`MemoryStore`] signs its own changes with: 64 bytes that look
@@ -79,6 +81,11 @@ impl MemoryStore {
 }
 
 impl DocStore for MemoryStore {
+    fn unreadable(&mut self, id: &DocumentId, why: &str) -> Result<()> {
+        self.unreadable.push((*id, why.to_string()));
+        Ok(())
+    }
+
     fn items(&self) -> Result<Vec<(DocumentId, Hash16)>> {
         Ok(self.docs.iter().map(|(id, d)| (*id, state_hash(id, &d.get_heads()))).collect())
     }

@@ -61,8 +61,18 @@ impl Session {
             Some(d) => Some(d.clone()),
             None => store.load(&id)?,
         };
-        let theirs = Automerge::load(bytes)
-            .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
+        // a document that does not load (a sender's copy automerge cannot
+        // read back, its heads not those of its changes as encoded) is
+        // refused alone: the rest of the session still reaches this side
+        let theirs = match Automerge::load(bytes) {
+            Ok(doc) => doc,
+            Err(e) => {
+                store.unreadable(&id, &format!("it does not load as an automerge document: {e}"))?;
+                self.sigs.skipped(&id);
+                self.block(id);
+                return Ok(());
+            }
+        };
         self.sigs
             .arrived(&id, || Ok(sigs::document_hashes(&theirs)))
             .map_err(|e| SyncError::Protocol(format!("document {id}: {e}")))?;

@@ -251,6 +251,38 @@ fn signatures_travel_with_their_changes_between_every_pair_of_versions() {
 }
 
 #[test]
+fn a_whole_document_that_does_not_load_is_refused_alone_and_the_session_goes_on() {
+    let sender = replica(2, 2);
+    let ids: Vec<DocumentId> = sender.docs.keys().copied().collect();
+    let mut b = MemStore::default();
+    let mut s = Session::new(Role::Acceptor, [2; 20], &b).unwrap();
+    s.handle_frame(
+        Frame::Hello(Hello { versions: vec![3], node_id: [1; 20], doc_count: 2, set_fp: [0; 16], members_fp: [0; 16] }),
+        &mut b,
+    )
+    .unwrap();
+    // a document whose heads are not its changes' (as a copy automerge
+    // cannot read back would be): one byte of the saved heads altered
+    let doc = &sender.docs[&ids[0]];
+    let mut broken = doc.save_nocompress();
+    let head = doc.get_heads()[0].0;
+    let at = broken.windows(32).position(|w| w == head).unwrap();
+    broken[at] ^= 1;
+    assert!(Automerge::load(&broken).is_err());
+    s.handle_frame(Frame::Proofs(ids[0], vec![vec![]]), &mut b).unwrap();
+    s.handle_frame(Frame::DocFull(ids[0], broken), &mut b).unwrap();
+    // the next document still arrives
+    let good = sender.docs[&ids[1]].save_nocompress();
+    s.handle_frame(Frame::Proofs(ids[1], vec![vec![]]), &mut b).unwrap();
+    s.handle_frame(Frame::DocFull(ids[1], good), &mut b).unwrap();
+    assert_eq!(b.unreadable.len(), 1);
+    assert_eq!(b.unreadable[0].0, ids[0]);
+    assert!(b.unreadable[0].1.contains("does not load"), "{}", b.unreadable[0].1);
+    assert!(!b.docs.contains_key(&ids[0]));
+    assert_eq!(b.docs[&ids[1]].get_heads(), sender.docs[&ids[1]].get_heads());
+}
+
+#[test]
 fn a_signature_count_that_does_not_match_the_changes_is_an_error() {
     let mut b = replica(1, 2);
     let doc = b.docs.values().next().unwrap().clone();

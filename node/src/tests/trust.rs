@@ -841,3 +841,15 @@ fn status_counts_from_the_index_what_the_records_say_and_an_older_store_is_fille
     let reopened = hq.status().unwrap();
     assert_eq!((&reopened.records, reopened.conflicts), (&counted.records, counted.conflicts));
 }
+
+#[test]
+fn a_whole_document_that_does_not_load_is_in_the_audit_log() {
+    use crate::sync::DocStore;
+    let n = net();
+    let id = DocumentId::random().unwrap();
+    n.a.sync_store("peer-x").unreadable(&id, "it does not load as an automerge document: mismatching heads").unwrap();
+    let audit = n.a.audit().unwrap();
+    let r = audit.iter().find(|r| r.doc == id.to_string()).expect("an audit entry");
+    assert_eq!((r.from.as_str(), r.change.as_str()), ("peer-x", ""));
+    assert!(r.reason.contains("mismatching heads"), "{}", r.reason);
+}
