@@ -55,8 +55,11 @@ pub struct Policy {
     /// revocations above are read from it).
     pub(crate) authority: Arc<crate::authority::Authority>,
     /// Public keys already read from their bytes (see [`Policy::key`]).
-    keys: Arc<Mutex<HashMap<[u8; 32], Option<(PublicKey, NodeId)>>>>,
+    keys: Arc<Mutex<HashMap<[u8; 32], Option<Key>>>>,
 }
+
+/// A public key and the node ID it makes.
+type Key = (PublicKey, NodeId);
 
 /// Keys [`Policy::key`] remembers at most before it starts again.
 const KEYS_KEPT: usize = 4096;
@@ -81,7 +84,7 @@ impl Policy {
     /// a key). Reading a key from its bytes costs about a quarter of
     /// checking a signature with it, and a sync checks thousands of changes
     /// by a few authors: each key is read once per policy snapshot.
-    pub(crate) fn key(&self, bytes: &[u8; 32]) -> Option<(PublicKey, NodeId)> {
+    pub(crate) fn key(&self, bytes: &[u8; 32]) -> Option<Key> {
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(known) = keys.get(bytes) {
             return *known;
