@@ -304,32 +304,37 @@ struct Item {
 }
 
 impl Pass {
-    /// Reads `doc` at `heads` in one pass; `None` when it holds a table
-    /// (the pass reads a table as a list).
+    /// Reads `doc` at `heads` in one pass; `None` when the pass could miss
+    /// part of it, and the document is read object by object:
+    /// - it holds a table (the pass reads a table as a list);
+    /// - an object's ID is not above its parent's (the pass visits objects
+    ///   in ID order and seeks only forward, so it would skip it; honest
+    ///   changes cannot make one, as a child's creator saw its parent, but
+    ///   a change may claim any counter);
+    /// - one object ID stands for two objects.
     fn of<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>) -> Option<Pass> {
         let mut pass = Pass { items: vec![], at: HashMap::new() };
         let mut current: Option<(std::sync::Arc<ObjId>, usize)> = None;
+        let mut objects = std::collections::HashSet::new();
         for automerge::iter::DocObjItem { obj, item } in doc.iter_at(ROOT, heads) {
+            let child = |value: automerge::ValueRef<'_>, id: &dyn Fn() -> ObjId| match value {
+                automerge::ValueRef::Object(ObjType::Table) => None,
+                automerge::ValueRef::Object(t) => Some(Err((id(), t))),
+                v => Some(Ok(crate::record::scalar_to_json(&AmValue::from(v).into_scalar().ok()?))),
+            };
             let (key, value, conflict) = match item {
                 automerge::iter::DocItem::Map(m) => {
-                    let value = match m.value {
-                        automerge::ValueRef::Object(ObjType::Table) => return None,
-                        automerge::ValueRef::Object(t) => Err((m.id(), t)),
-                        v => Ok(crate::record::scalar_to_json(&AmValue::from(v).into_scalar().ok()?)),
-                    };
-                    (m.key.into_owned(), value, m.conflict)
+                    (m.key.to_string(), child(m.value.clone(), &|| m.id())?, m.conflict)
                 }
-                automerge::iter::DocItem::List(l) => {
-                    let value = match l.value {
-                        automerge::ValueRef::Object(ObjType::Table) => return None,
-                        automerge::ValueRef::Object(t) => Err((l.id(), t)),
-                        v => Ok(crate::record::scalar_to_json(&AmValue::from(v).into_scalar().ok()?)),
-                    };
-                    (String::new(), value, l.conflict)
-                }
+                automerge::iter::DocItem::List(l) => (String::new(), child(l.value.clone(), &|| l.id())?, l.conflict),
                 // a text's content is read whole when its value is
                 automerge::iter::DocItem::Text(_) => continue,
             };
+            if let Err((id, _)) = &value {
+                if !above(id, &obj) || !objects.insert(id.clone()) {
+                    return None;
+                }
+            }
             // an object's items come together, under one shared ID
             if current.as_ref().is_none_or(|(c, _)| !std::sync::Arc::ptr_eq(c, &obj)) {
                 let next = pass.items.len();
@@ -410,6 +415,15 @@ impl Pass {
             Err((id, ObjType::List)) => Value::Array(self.list(doc, heads, &id)),
             Err((id, ObjType::Text)) => Value::String(text_of(doc, heads, &id)),
         }
+    }
+}
+
+/// Whether object `child`'s ID is above its parent's: its counter higher.
+fn above(child: &ObjId, parent: &ObjId) -> bool {
+    match (child, parent) {
+        (ObjId::Id(c, ..), ObjId::Root) => *c > 0,
+        (ObjId::Id(c, ..), ObjId::Id(p, ..)) => c > p,
+        (ObjId::Root, _) => false,
     }
 }
 
@@ -636,6 +650,36 @@ mod tests {
         }
         a.merge(&mut b).unwrap();
         (a, heads)
+    }
+
+    #[test]
+    fn an_object_claiming_a_counter_below_its_parents_is_still_read_whole() {
+        // a change may claim any counter: here a map made inside one whose
+        // ID is 6@y claims to be 1@x, which a pass in ID order would skip
+        let mut y = Automerge::new().with_actor(ActorId::from([2u8; 16]));
+        let mut tx = y.transaction();
+        for i in 0..5 {
+            tx.put(ROOT, format!("f{i}"), i as i64).unwrap();
+        }
+        let parent = tx.put_object(ROOT, "a", ObjType::Map).unwrap();
+        tx.commit();
+        let mut x = y.fork().with_actor(ActorId::from([1u8; 16]));
+        let mut tx = x.transaction();
+        tx.put_object(&parent, "k", ObjType::Map).unwrap();
+        tx.commit();
+        let mut forged = x.get_last_local_change().unwrap().decode();
+        forged.start_op = std::num::NonZeroU64::new(1).unwrap();
+        let mut doc = y.clone();
+        doc.apply_changes([automerge::Change::from(forged)]).unwrap();
+        let (_, child) = doc.get(&parent, "k").unwrap().unwrap();
+        assert!(matches!(child, ObjId::Id(1, ..)), "the claimed counter: {child:?}");
+        doc.set_actor(ActorId::from([3u8; 16]));
+        let mut tx = doc.transaction();
+        tx.put(&child, "hidden", 1).unwrap();
+        tx.commit();
+        assert!(Pass::of(&doc, None).is_none(), "the pass declines it");
+        let read = Snapshot::read(&doc, None);
+        assert_eq!(read.get(&p("a.k.hidden")), Some(&[Val::Scalar(serde_json::json!(1))][..]));
     }
 
     #[test]
