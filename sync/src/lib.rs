@@ -175,6 +175,8 @@ pub struct Session {
     sigs: sigs::Collector,
     /// Documents with refused changes: not synced further this session.
     blocked: HashSet<DocumentId>,
+    /// Whole documents refused this session because they did not load.
+    unreadable: usize,
     /// The batch being produced part by part, if one is under way.
     batch: Option<BatchInProgress>,
 }
@@ -223,6 +225,7 @@ impl Session {
             stats: Stats::default(),
             sigs: sigs::Collector::default(),
             blocked: HashSet::new(),
+            unreadable: 0,
             batch: None,
         })
     }
@@ -447,7 +450,7 @@ impl Session {
                 self.received_content = true;
                 self.sigs.take(f);
             }
-            Frame::DocSync(id, _) if self.blocked.contains(&id) => {
+            Frame::DocSync(id, _) | Frame::DocFull(id, _) if self.blocked.contains(&id) => {
                 // content all the same: the sender counts it so, and ends
                 // the session only after a batch that brought it nothing
                 self.received_content = true;

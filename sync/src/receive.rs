@@ -18,6 +18,10 @@ use crate::id::DocumentId;
 use crate::wire::bloom_is_sound;
 use crate::{sigs, DocStore, Session, Stats, SyncError};
 
+/// Whole documents that do not load a session refuses one by one, at
+/// most; one more ends it.
+const MAX_UNREADABLE: usize = 16;
+
 impl Session {
     /// A `DocSync` frame: the peer's automerge sync message for `id`.
     pub(crate) fn doc_sync<S: DocStore>(
@@ -67,6 +71,14 @@ impl Session {
         let theirs = match Automerge::load(bytes) {
             Ok(doc) => doc,
             Err(e) => {
+                // a few such are a sender's damaged copies; many, a peer
+                // filling the audit log
+                self.unreadable += 1;
+                if self.unreadable > MAX_UNREADABLE {
+                    return Err(SyncError::Protocol(format!(
+                        "more than {MAX_UNREADABLE} documents that do not load as automerge documents"
+                    )));
+                }
                 store.unreadable(&id, &format!("it does not load as an automerge document: {e}"))?;
                 self.sigs.skipped(&id);
                 self.block(id);

@@ -280,6 +280,19 @@ fn a_whole_document_that_does_not_load_is_refused_alone_and_the_session_goes_on(
     assert!(b.unreadable[0].1.contains("does not load"), "{}", b.unreadable[0].1);
     assert!(!b.docs.contains_key(&ids[0]));
     assert_eq!(b.docs[&ids[1]].get_heads(), sender.docs[&ids[1]].get_heads());
+
+    // the same document again is passed over; many others end the session
+    s.handle_frame(Frame::Proofs(ids[0], vec![vec![]]), &mut b).unwrap();
+    s.handle_frame(Frame::DocFull(ids[0], vec![0; 13]), &mut b).unwrap();
+    assert_eq!(b.unreadable.len(), 1);
+    let garbage =
+        |i: u8| Frame::DocFull(DocumentId::from_bytes([i; 16]), vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1, 0]);
+    for i in 0..15 {
+        s.handle_frame(garbage(i + 100), &mut b).unwrap();
+    }
+    assert_eq!(b.unreadable.len(), 16);
+    let err = s.handle_frame(garbage(200), &mut b).unwrap_err();
+    assert!(err.to_string().contains("more than 16 documents"), "{err}");
 }
 
 #[test]
