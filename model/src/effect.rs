@@ -59,7 +59,18 @@ impl Val {
 pub struct Snapshot {
     /// Path → its values (sorted; more than one when concurrent).
     pub paths: BTreeMap<Path, Vec<Val>>,
+    /// Objects nest deeper than [`MAX_NESTING`] below the root: what is
+    /// deeper was not read (no record may be so deep; admission refuses
+    /// such a change).
+    pub too_deep: bool,
 }
+
+/// How deep objects may nest below a document's root, maps and lists
+/// alike, before reading stops: a record's fields are at most
+/// [`crate::schema::MAX_DEPTH`] deep below `data`. Reading deeper would
+/// recurse as deep as a change chooses, and a change may nest objects as
+/// deep as it likes.
+pub const MAX_NESTING: usize = crate::schema::MAX_DEPTH + 8;
 
 impl Snapshot {
     /// Reads `doc` at `heads` (`None`: at its current heads), in one pass
@@ -67,17 +78,18 @@ impl Snapshot {
     /// table is read object by object.
     pub fn read<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>) -> Snapshot {
         let mut s = Snapshot::default();
+        let deep = &mut s.too_deep;
         match Pass::of(doc, heads) {
-            Some(mut pass) => pass.walk(doc, heads, &ROOT, &mut vec![], &mut s.paths),
-            None => walk(doc, heads, &[ROOT], &mut vec![], &mut s.paths),
+            Some(mut pass) => pass.walk(doc, heads, &ROOT, &mut vec![], &mut s.paths, deep),
+            None => walk(doc, heads, &[ROOT], &mut vec![], &mut s.paths, deep),
         }
         // every debug build (the test suite's) checks the pass against the
         // reading object by object
         #[cfg(debug_assertions)]
         {
-            let mut by_object = BTreeMap::new();
-            walk(doc, heads, &[ROOT], &mut vec![], &mut by_object);
-            assert_eq!(s.paths, by_object, "a document read in one pass and object by object");
+            let (mut by_object, mut deep) = (BTreeMap::new(), false);
+            walk(doc, heads, &[ROOT], &mut vec![], &mut by_object, &mut deep);
+            assert_eq!((&s.paths, s.too_deep), (&by_object, deep), "a document read in one pass and object by object");
         }
         s
     }
@@ -366,17 +378,22 @@ impl Pass {
         obj: &ObjId,
         path: &mut Path,
         out: &mut BTreeMap<Path, Vec<Val>>,
+        deep: &mut bool,
     ) {
+        if path.len() >= MAX_NESTING {
+            *deep |= !self.take(obj).is_empty();
+            return;
+        }
         for item in self.take(obj) {
             if item.conflict {
-                read_key(doc, heads, std::slice::from_ref(obj), item.key, path, out);
+                read_key(doc, heads, std::slice::from_ref(obj), item.key, path, out, deep);
                 continue;
             }
             let val = match item.value {
                 Ok(v) => Val::Scalar(v),
                 Err((id, ObjType::Map | ObjType::Table)) => Val::Map(id),
                 Err((id, ObjType::List)) => {
-                    let items = self.list(doc, heads, &id);
+                    let items = self.list(doc, heads, &id, path.len() + 1, deep);
                     Val::List(id, items)
                 }
                 Err((id, ObjType::Text)) => {
@@ -391,15 +408,26 @@ impl Pass {
             };
             out.insert(path.clone(), vec![val]);
             if let Some(map) = map {
-                self.walk(doc, heads, &map, path, out);
+                self.walk(doc, heads, &map, path, out, deep);
             }
             path.pop();
         }
     }
 
     /// [`list_json`] from what the pass read.
-    fn list<R: ReadDoc>(&mut self, doc: &R, heads: Option<&[ChangeHash]>, list: &ObjId) -> Vec<Value> {
-        self.take(list).into_iter().map(|item| self.json(doc, heads, item.value)).collect()
+    fn list<R: ReadDoc>(
+        &mut self,
+        doc: &R,
+        heads: Option<&[ChangeHash]>,
+        list: &ObjId,
+        depth: usize,
+        deep: &mut bool,
+    ) -> Vec<Value> {
+        if depth >= MAX_NESTING {
+            *deep |= !self.take(list).is_empty();
+            return vec![];
+        }
+        self.take(list).into_iter().map(|item| self.json(doc, heads, item.value, depth + 1, deep)).collect()
     }
 
     /// [`value_json`] from what the pass read.
@@ -408,13 +436,22 @@ impl Pass {
         doc: &R,
         heads: Option<&[ChangeHash]>,
         value: std::result::Result<Value, (ObjId, ObjType)>,
+        depth: usize,
+        deep: &mut bool,
     ) -> Value {
         match value {
             Ok(v) => v,
+            Err((id, ObjType::Map | ObjType::Table)) if depth >= MAX_NESTING => {
+                *deep |= !self.take(&id).is_empty();
+                Value::Object(Map::new())
+            }
             Err((id, ObjType::Map | ObjType::Table)) => Value::Object(
-                self.take(&id).into_iter().map(|item| (item.key, self.json(doc, heads, item.value))).collect(),
+                self.take(&id)
+                    .into_iter()
+                    .map(|item| (item.key, self.json(doc, heads, item.value, depth + 1, deep)))
+                    .collect(),
             ),
-            Err((id, ObjType::List)) => Value::Array(self.list(doc, heads, &id)),
+            Err((id, ObjType::List)) => Value::Array(self.list(doc, heads, &id, depth, deep)),
             Err((id, ObjType::Text)) => Value::String(text_of(doc, heads, &id)),
         }
     }
@@ -466,12 +503,19 @@ fn map_items<'d, R: ReadDoc>(doc: &'d R, heads: Option<&[ChangeHash]>, obj: &Obj
 }
 
 /// One value as read, with its object's identity when it is one.
-fn val_of<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>, v: &AmValue<'_>, id: ObjId) -> Val {
+fn val_of<R: ReadDoc>(
+    doc: &R,
+    heads: Option<&[ChangeHash]>,
+    v: &AmValue<'_>,
+    id: ObjId,
+    depth: usize,
+    deep: &mut bool,
+) -> Val {
     match v {
         AmValue::Scalar(s) => Val::Scalar(crate::record::scalar_to_json(s)),
         AmValue::Object(ObjType::Map | ObjType::Table) => Val::Map(id),
         AmValue::Object(ObjType::List) => {
-            let items = list_json(doc, heads, &id);
+            let items = list_json(doc, heads, &id, depth, deep);
             Val::List(id, items)
         }
         AmValue::Object(ObjType::Text) => {
@@ -494,16 +538,21 @@ fn walk<R: ReadDoc>(
     objs: &[ObjId],
     path: &mut Path,
     out: &mut BTreeMap<Path, Vec<Val>>,
+    deep: &mut bool,
 ) {
+    if path.len() >= MAX_NESTING {
+        *deep |= objs.iter().any(|o| map_items(doc, heads, o).next().is_some());
+        return;
+    }
     if let [obj] = objs {
         for item in map_items(doc, heads, obj) {
             let key = item.key.to_string();
             if item.conflict {
-                read_key(doc, heads, objs, key, path, out);
+                read_key(doc, heads, objs, key, path, out, deep);
                 continue;
             }
             let value = AmValue::from(item.value.clone());
-            let val = val_of(doc, heads, &value, item.id());
+            let val = val_of(doc, heads, &value, item.id(), path.len() + 1, deep);
             path.push(key);
             let map = match &val {
                 Val::Map(id) => Some(id.clone()),
@@ -511,7 +560,7 @@ fn walk<R: ReadDoc>(
             };
             out.insert(path.clone(), vec![val]);
             if let Some(map) = map {
-                walk(doc, heads, &[map], path, out);
+                walk(doc, heads, &[map], path, out, deep);
             }
             path.pop();
         }
@@ -521,7 +570,7 @@ fn walk<R: ReadDoc>(
     keys.sort();
     keys.dedup();
     for key in keys {
-        read_key(doc, heads, objs, key, path, out);
+        read_key(doc, heads, objs, key, path, out, deep);
     }
 }
 
@@ -533,12 +582,13 @@ fn read_key<R: ReadDoc>(
     key: String,
     path: &mut Path,
     out: &mut BTreeMap<Path, Vec<Val>>,
+    deep: &mut bool,
 ) {
     let mut vals = vec![];
     let mut maps = vec![];
     for o in objs {
         for (v, id) in all_at(doc, heads, o, &key) {
-            let val = val_of(doc, heads, &v, id);
+            let val = val_of(doc, heads, &v, id, path.len() + 1, deep);
             if let Val::Map(id) = &val {
                 maps.push(id.clone());
             }
@@ -550,33 +600,54 @@ fn read_key<R: ReadDoc>(
     path.push(key);
     out.insert(path.clone(), vals);
     if !maps.is_empty() {
-        walk(doc, heads, &maps, path, out);
+        walk(doc, heads, &maps, path, out, deep);
     }
     path.pop();
 }
 
 /// A list's items as JSON (the winning value of each).
-fn list_json<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>, list: &ObjId) -> Vec<Value> {
-    let items = match heads {
+fn list_json<R: ReadDoc>(
+    doc: &R,
+    heads: Option<&[ChangeHash]>,
+    list: &ObjId,
+    depth: usize,
+    deep: &mut bool,
+) -> Vec<Value> {
+    let mut items = match heads {
         Some(h) => doc.list_range_at(list, .., h),
         None => doc.list_range(list, ..),
     };
-    items.map(|item| value_json(doc, heads, &AmValue::from(item.value.clone()), &item.id())).collect()
+    if depth >= MAX_NESTING {
+        *deep |= items.next().is_some();
+        return vec![];
+    }
+    items.map(|item| value_json(doc, heads, &AmValue::from(item.value.clone()), &item.id(), depth + 1, deep)).collect()
 }
 
 /// One value as JSON (the winning value of each key below it).
-fn value_json<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>, v: &AmValue<'_>, id: &ObjId) -> Value {
+fn value_json<R: ReadDoc>(
+    doc: &R,
+    heads: Option<&[ChangeHash]>,
+    v: &AmValue<'_>,
+    id: &ObjId,
+    depth: usize,
+    deep: &mut bool,
+) -> Value {
     match v {
         AmValue::Scalar(s) => crate::record::scalar_to_json(s),
+        AmValue::Object(ObjType::Map | ObjType::Table) if depth >= MAX_NESTING => {
+            *deep |= map_items(doc, heads, id).next().is_some();
+            Value::Object(Map::new())
+        }
         AmValue::Object(ObjType::Map | ObjType::Table) => Value::Object(
             map_items(doc, heads, id)
                 .map(|item| {
-                    let v = value_json(doc, heads, &AmValue::from(item.value.clone()), &item.id());
+                    let v = value_json(doc, heads, &AmValue::from(item.value.clone()), &item.id(), depth + 1, deep);
                     (item.key.to_string(), v)
                 })
                 .collect(),
         ),
-        AmValue::Object(ObjType::List) => Value::Array(list_json(doc, heads, id)),
+        AmValue::Object(ObjType::List) => Value::Array(list_json(doc, heads, id, depth, deep)),
         AmValue::Object(ObjType::Text) => Value::String(
             match heads {
                 Some(h) => doc.text_at(id, h),
@@ -686,6 +757,40 @@ mod tests {
         assert!(Pass::of(&doc, None).is_none(), "the pass declines it");
         let read = Snapshot::read(&doc, None);
         assert_eq!(read.get(&p("a.k.hidden")), Some(&[Val::Scalar(serde_json::json!(1))][..]));
+    }
+
+    #[test]
+    fn objects_nested_deeper_than_any_record_are_not_read_and_the_snapshot_says_so() {
+        // 20,000 maps one inside the next, and lists of lists: read whole,
+        // they would overflow the stack of the thread reading them
+        for list in [false, true] {
+            let mut doc = Automerge::new();
+            let mut tx = doc.transaction();
+            let mut obj = tx.put_object(ROOT, "data", ObjType::Map).unwrap();
+            for _ in 0..20_000 {
+                obj = match list {
+                    false => tx.put_object(&obj, "d", ObjType::Map).unwrap(),
+                    true if tx.object_type(&obj).unwrap() == ObjType::List => {
+                        tx.insert_object(&obj, 0, ObjType::List).unwrap()
+                    }
+                    true => tx.put_object(&obj, "l", ObjType::List).unwrap(),
+                };
+            }
+            tx.commit();
+            let s = Snapshot::read(&doc, None);
+            assert!(s.too_deep, "list {list}");
+            assert!(s.paths.keys().all(|p| p.len() <= MAX_NESTING));
+        }
+        // a record's deepest fields are read whole
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        let mut obj = tx.put_object(ROOT, "data", ObjType::Map).unwrap();
+        for _ in 0..crate::schema::MAX_DEPTH {
+            obj = tx.put_object(&obj, "d", ObjType::Map).unwrap();
+        }
+        tx.put(&obj, "n", 1).unwrap();
+        tx.commit();
+        assert!(!Snapshot::read(&doc, None).too_deep);
     }
 
     #[test]

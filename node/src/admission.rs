@@ -486,6 +486,12 @@ fn judge_content(
         context_before = Snapshot::read(&trial, Some(&deps));
         (&context_before, Snapshot::read(&trial, Some(&[c.hash])))
     };
+    // what is deeper was not read, and no record is so deep: refused
+    // before anything reads the document whole (that would recurse as deep
+    // as the change chose)
+    if after.too_deep || before.too_deep {
+        return Ok(Err(format!("it nests objects more than {} levels deep", crate::effect::MAX_NESTING)));
+    }
     let left = context.as_ref().unwrap_or(&trial);
     if crate::record::envelope(scratch).is_some() && before.get(&["kind".to_string()]).is_none() {
         return Ok(Err("it creates the record again, beside the one it has".into()));
@@ -730,6 +736,28 @@ mod tests {
             for (m, c) in from_meta.iter().zip(&listed) {
                 assert_eq!(m.change().unwrap().raw_bytes(), c.raw_bytes());
             }
+        }
+    }
+
+    #[test]
+    fn a_change_nesting_objects_deeper_than_any_record_is_refused_without_reading_them_all() {
+        let (hq, _, p) = hq_and_a_field_member_of_gaem_1();
+        let stored = edan(&hq);
+        let mut doc = stored.clone();
+        let mut tx = doc.transaction();
+        let Some((_, data)) = automerge::ReadDoc::get(&tx, ROOT, "data").unwrap() else { panic!("no data") };
+        let mut obj = tx.put_object(&data, "deep", automerge::ObjType::Map).unwrap();
+        for _ in 0..20_000 {
+            obj = tx.put_object(&obj, "d", automerge::ObjType::Map).unwrap();
+        }
+        tx.commit();
+        let sigs = signed(&doc, &[&hq]);
+        // as an edit of a stored record, and as a new document (its first
+        // change admitted, the deep one not)
+        for (stored, admitted) in [(Some(&stored), 0), (None, 1)] {
+            let a = judge(&p, stored, &doc, &sigs);
+            assert_eq!((a.refused.len(), a.sigs.len()), (1, admitted), "{:?}", a.refused);
+            assert!(a.refused[0].reason.contains("levels deep"), "{:?}", a.refused);
         }
     }
 
