@@ -23,7 +23,6 @@ use crate::network::Role;
 use crate::policy::Policy;
 
 /// What another replica offers of a document.
-#[derive(Clone, Copy)]
 pub(crate) enum Offered<'a> {
     /// Its copy, merged with the stored one: its changes the store lacks
     /// are judged.
@@ -32,8 +31,9 @@ pub(crate) enum Offered<'a> {
     /// whole document as this build sends it): automerge computed each of
     /// its changes' hashes by encoding the change, so they are the hashes
     /// the changes have anywhere, and its changes are read from their
-    /// metadata (rebuilt only if one must be applied).
-    Saved(&'a Automerge),
+    /// metadata (rebuilt only if one must be applied). With it, the
+    /// document read as values at its heads, when that was read already.
+    Saved(&'a Automerge, Option<Snapshot>),
 }
 
 /// A change that was not admitted, and why.
@@ -220,18 +220,18 @@ pub(crate) fn admit(
     now: &str,
 ) -> Result<Admitted> {
     let before = stored.map(|d| d.get_heads()).unwrap_or_default();
-    let (Offered::Document(incoming) | Offered::Saved(incoming)) = offered;
     let rebuilt = std::cell::OnceCell::new();
     let encoded;
-    let new: Vec<Step<'_>> = match offered {
+    // `incoming` read as values at its heads, if it was
+    let (incoming, new, mut read_whole): (_, Vec<Step<'_>>, _) = match offered {
         // read from its metadata: the changes are rebuilt only if one must be applied
-        Offered::Saved(d) => Step::in_document(d, &before, &rebuilt),
+        Offered::Saved(d, read) => (d, Step::in_document(d, &before, &rebuilt), read),
         // each change as automerge encodes it: judged by that hash, so a
         // change that arrived encoded otherwise has no proof here, and is
         // refused rather than stored under a hash no copy of it will have
         Offered::Document(d) => {
             encoded = d.get_changes(&before);
-            encoded.iter().map(Step::listed).collect()
+            (d, encoded.iter().map(Step::listed).collect(), None)
         }
     };
     let mut refused_hashes: HashSet<ChangeHash> = HashSet::new();
@@ -263,7 +263,7 @@ pub(crate) fn admit(
         let verdict = match verdict {
             Ok(author) if c.empty => judge_empty(c, &scratch, &makes_record)?.map(|judged| (author, judged)),
             Ok(author) => {
-                let whole = Some(incoming).filter(|_| makes_incoming);
+                let whole = Some(incoming).filter(|_| makes_incoming).map(|doc| (doc, read_whole.take()));
                 judge_content(policy, id, c, &scratch, whole, &mut scratch_view, &author)?
                     .map(|judged| (author, judged))
             }
@@ -438,25 +438,27 @@ fn judge_empty(c: &Step<'_>, scratch: &Automerge, makes_record: &dyn Fn() -> boo
 /// applied on top of `scratch`, the record's kind, the field paths it
 /// made differ and, when the change's context is that document, its
 /// fields and conflicts as read and its snapshot. `scratch_view` is
-/// `scratch` read as values, filled in when first needed.
+/// `scratch` read as values, filled in when first needed. `applied`: that
+/// document, when the caller holds it already, and perhaps its reading at
+/// its heads.
 fn judge_content(
     policy: &Policy,
     id: &DocumentId,
     c: &Step<'_>,
     scratch: &Automerge,
-    applied: Option<&Automerge>,
+    applied: Option<(&Automerge, Option<Snapshot>)>,
     scratch_view: &mut Option<Snapshot>,
     author: &Author,
 ) -> Result<Verdict<Judged>> {
-    // `scratch` with `c` applied: `applied` when the caller holds it already
-    let trial = match applied {
-        Some(doc) => doc.clone(),
+    // `scratch` with `c` applied, and what was read of it
+    let (trial, read_trial) = match applied {
+        Some((doc, read)) => (doc.clone(), read),
         None => {
             let mut trial = scratch.clone();
             if let Err(e) = trial.apply_changes([c.change()?]) {
                 return Ok(Err(format!("it does not apply: {e}")));
             }
-            trial
+            (trial, None)
         }
     };
     let mut deps = c.deps.clone();
@@ -475,7 +477,15 @@ fn judge_content(
             Some(v) => &*v,
             None => &*scratch_view.insert(Snapshot::read(scratch, None)),
         };
-        (before, Snapshot::read(&trial, None))
+        let after = match read_trial {
+            Some(read) => {
+                // every debug build (the test suite's) checks what was read ahead
+                debug_assert!(read == Snapshot::read(&trial, None), "what was read ahead of {id}");
+                read
+            }
+            None => Snapshot::read(&trial, None),
+        };
+        (before, after)
     } else {
         let mut ctx =
             scratch.fork_at(&deps).map_err(|e| crate::error::Error::Automerge { id: id.to_string(), source: e })?;
@@ -678,7 +688,7 @@ mod tests {
             let sigs = signed(doc, &[&hq]);
             let known = |h: &[u8; 32]| Ok(sigs.get(h).cloned());
             let saved = Automerge::load(&doc.save_nocompress()).unwrap();
-            admit(&p, &doc_id(), None, Offered::Saved(&saved), &known, "test", NOW).unwrap()
+            admit(&p, &doc_id(), None, Offered::Saved(&saved, None), &known, "test", NOW).unwrap()
         };
         // a record, whole from either
         let doc = edan(&hq);

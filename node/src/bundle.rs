@@ -338,7 +338,8 @@ impl Node {
         for (done, (id, theirs, saved)) in docs.iter_mut().enumerate() {
             report.at("merging", done as u64, Some(total));
             exporter_state.insert(*id, crate::sync::state_hash(id, &theirs.get_heads()));
-            let outcome = self.ingest(id, std::mem::take(theirs), *saved, sigs, from)?;
+            let whole = crate::ingest::Whole { saved: *saved, read: None };
+            let outcome = self.ingest(id, std::mem::take(theirs), Some(whole), sigs, from)?;
             refused += outcome.refused as u64;
             ingested.extend(outcome.ingested);
         }

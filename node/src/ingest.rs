@@ -41,6 +41,16 @@ pub(crate) struct Ingested {
     pub as_arrived: bool,
 }
 
+/// What is known of a copy that arrived whole (a `DocFull`).
+#[derive(Default)]
+pub(crate) struct Whole {
+    /// It was loaded from one document chunk and nothing else
+    /// ([`crate::sync::sigs::is_saved_document`]).
+    pub saved: bool,
+    /// It read as values at its heads, when the session read it ahead.
+    pub read: Option<crate::effect::Snapshot>,
+}
+
 /// What ingesting one document came to.
 pub(crate) struct Outcome {
     /// What to store; `None` when nothing new was admitted.
@@ -75,18 +85,18 @@ pub struct ClientChanges {
 
 impl Node {
     /// Merges `incoming`, another replica's copy of document `id`, with the
-    /// stored copy and judges every change the store lacks; `saved`: it was
-    /// loaded from one document chunk and nothing else
-    /// ([`crate::sync::sigs::is_saved_document`]). The caller holds the
-    /// replica lock until it has written the outcome.
+    /// stored copy and judges every change the store lacks; `whole`: what is
+    /// known of it when it arrived whole. The caller holds the replica lock
+    /// until it has written the outcome.
     pub(crate) fn ingest(
         &self,
         id: &DocumentId,
         incoming: Automerge,
-        saved: bool,
+        whole: Option<Whole>,
         sigs: &HashMap<[u8; 32], Proof>,
         from: &str,
     ) -> Result<Outcome> {
+        let Whole { saved, read } = whole.unwrap_or_default();
         let stored = self.store().load(id)?;
         let (candidate, as_arrived) = match &stored {
             // a sync session's copy is the stored one and what arrived: it
@@ -113,7 +123,8 @@ impl Node {
             None => (incoming, true),
         };
         let offered = match (&stored, saved && as_arrived) {
-            (None, true) => Offered::Saved(&candidate),
+            // `candidate` is `incoming`: what was read of it holds
+            (None, true) => Offered::Saved(&candidate, read),
             _ => Offered::Document(&candidate),
         };
         let admitted = self.admit(id, stored.as_ref(), offered, sigs, from)?;
@@ -224,7 +235,8 @@ impl Node {
         }
         let (incoming, saved) = incoming.ok_or_else(|| bad("no document".into()))?;
         let _guard = self.write_lock();
-        let outcome = self.ingest(id, incoming, saved, sigs.by_hash(), "merge_document")?;
+        let whole = Whole { saved, read: None };
+        let outcome = self.ingest(id, incoming, Some(whole), sigs.by_hash(), "merge_document")?;
         match outcome.ingested {
             Some(mut ing) => {
                 let mut saved = vec![];
@@ -295,7 +307,7 @@ impl Node {
         // a document new to the node: the client made it
         let stored_heads = self.store().load(id)?.map(|d| d.get_heads()).unwrap_or_default();
         let proofs = self.attest_for(who, incoming, &stored_heads)?;
-        let outcome = self.ingest(id, incoming.clone(), false, &proofs, from)?;
+        let outcome = self.ingest(id, incoming.clone(), None, &proofs, from)?;
         let mut out = ClientChanges { admitted: 0, refused: outcome.reasons };
         if let Some(mut ing) = outcome.ingested {
             out.admitted = ing.sigs.iter().filter(|(h, _)| proofs.contains_key(h)).count();

@@ -171,14 +171,16 @@ impl DocStore for SyncStore<'_> {
         &mut self,
         id: &DocumentId,
         doc: &Automerge,
-        received: Option<&[u8]>,
+        arrived: Option<crate::sync::Arrived<'_>>,
         sigs: &HashMap<[u8; 32], Proof>,
     ) -> Result<usize> {
         self.written_if_waiting(id)?;
+        let received = arrived.as_ref().map(|a| a.bytes);
         let outcome = {
             let _guard = self.node.write_lock();
-            let saved = received.is_some_and(crate::sync::sigs::is_saved_document);
-            self.node.ingest(id, doc.clone(), saved, sigs, &self.from)?
+            let whole = arrived
+                .map(|a| crate::ingest::Whole { saved: crate::sync::sigs::is_saved_document(a.bytes), read: a.read });
+            self.node.ingest(id, doc.clone(), whole, sigs, &self.from)?
         };
         self.stage(outcome, received)
     }

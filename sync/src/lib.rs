@@ -44,6 +44,7 @@ use crate::attest::Proof;
 use crate::id::DocumentId;
 use ranges::ItemSet;
 pub use ranges::{members_fingerprint, state_hash};
+pub use receive::Loaded;
 use wire::{Bound, Frame, Hash16, Hello, Range, RangeBody, WireError, VERSIONS};
 
 /// Ranges with at most this many items are sent as item lists.
@@ -62,15 +63,15 @@ pub trait DocStore {
     fn load(&self, id: &DocumentId) -> crate::error::Result<Option<Automerge>>;
     /// Stores a document that gained changes from the peer, admitting only
     /// changes whose signatures (`sigs`, or already stored) verify; returns
-    /// how many changes were refused. For a document new to this node,
-    /// `received` holds the bytes it arrived as, which may be stored as they
-    /// are when every change is admitted. It becomes durable at the next
-    /// [`DocStore::commit`].
+    /// how many changes were refused. A document that arrived whole comes
+    /// with `arrived`: the bytes it arrived as, which may be stored as they
+    /// are when every change of a document new to this node is admitted.
+    /// It becomes durable at the next [`DocStore::commit`].
     fn save(
         &mut self,
         id: &DocumentId,
         doc: &Automerge,
-        received: Option<&[u8]>,
+        arrived: Option<Arrived<'_>>,
         sigs: &HashMap<[u8; 32], Proof>,
     ) -> crate::error::Result<usize>;
     /// A whole document from the peer that does not load (`why`): it is
@@ -89,6 +90,16 @@ pub trait DocStore {
     /// Verifies and records a membership token from the peer; `Ok(false)`
     /// when it was already known. An invalid token is an error.
     fn add_member(&mut self, token: &[u8]) -> crate::error::Result<bool>;
+}
+
+/// A document that arrived whole (a `DocFull` frame), as
+/// [`DocStore::save`] takes it.
+pub struct Arrived<'a> {
+    /// The bytes it arrived as.
+    pub bytes: &'a [u8],
+    /// The document read as values at its heads, when the session has that
+    /// reading already ([`Loaded::read_ahead`]).
+    pub read: Option<ayni_model::effect::Snapshot>,
 }
 
 /// Why a session failed.
@@ -408,12 +419,7 @@ impl Session {
 
     /// Feeds one frame of the peer's batch.
     pub fn handle_frame<S: DocStore>(&mut self, frame: Frame, store: &mut S) -> Result<(), SyncError> {
-        if self.finished {
-            return Err(SyncError::Protocol(format!("{} after the session ended", frame.name())));
-        }
-        if self.peer.is_none() && !matches!(frame, Frame::Hello(_) | Frame::Error(..) | Frame::Zstd(_)) {
-            return Err(SyncError::Protocol(format!("expected Hello, got {}", frame.name())));
-        }
+        self.may_take(&frame)?;
         match frame {
             Frame::Hello(h) => {
                 if self.peer.is_some() {
@@ -462,7 +468,7 @@ impl Session {
             }
             Frame::DocFull(id, bytes) => {
                 self.received_content = true;
-                self.doc_full(id, &bytes, store)?;
+                self.doc_full(id, &bytes, Loaded::of(&bytes), store)?;
             }
             Frame::End => self.stats.batches_received += 1,
             Frame::Error(_, text) => return Err(SyncError::Peer(text)),
@@ -474,6 +480,38 @@ impl Session {
                     self.handle_frame(f, store)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Feeds a `DocFull` frame of the peer's batch, of document `id`,
+    /// whose `bytes` the caller loaded ahead ([`Loaded::of`]): what
+    /// [`Session::handle_frame`] does with the frame.
+    pub fn handle_loaded<S: DocStore>(
+        &mut self,
+        id: DocumentId,
+        bytes: &[u8],
+        loaded: Loaded,
+        store: &mut S,
+    ) -> Result<(), SyncError> {
+        self.may_take(&Frame::DocFull(id, vec![]))?;
+        self.received_content = true;
+        if self.blocked.contains(&id) {
+            self.sigs.skipped(&id);
+            return Ok(());
+        }
+        self.doc_full(id, bytes, loaded, store)
+    }
+
+    /// Whether the session takes `frame` now: not after it ended, and
+    /// nothing but a `Hello` (or an error, or frames packed together)
+    /// before the peer's `Hello`.
+    fn may_take(&self, frame: &Frame) -> Result<(), SyncError> {
+        if self.finished {
+            return Err(SyncError::Protocol(format!("{} after the session ended", frame.name())));
+        }
+        if self.peer.is_none() && !matches!(frame, Frame::Hello(_) | Frame::Error(..) | Frame::Zstd(_)) {
+            return Err(SyncError::Protocol(format!("expected Hello, got {}", frame.name())));
         }
         Ok(())
     }

@@ -102,7 +102,7 @@ impl DocStore for MemoryStore {
         &mut self,
         id: &DocumentId,
         doc: &Automerge,
-        _: Option<&[u8]>,
+        _: Option<crate::Arrived<'_>>,
         sigs: &HashMap<[u8; 32], Proof>,
     ) -> Result<usize> {
         for change in doc.get_changes_meta(&[]) {

@@ -16,7 +16,9 @@ use automerge::{Automerge, ChangeHash};
 use crate::attest::Proof;
 use crate::id::DocumentId;
 use crate::wire::bloom_is_sound;
-use crate::{sigs, DocStore, Session, Stats, SyncError};
+use ayni_model::effect::Snapshot;
+
+use crate::{sigs, Arrived, DocStore, Session, Stats, SyncError};
 
 /// Whole documents that do not load a session refuses one by one, at
 /// most; one more ends it.
@@ -51,15 +53,16 @@ impl Session {
     }
 
     /// A `DocFull` frame: document `id` whole, saved whole (or, from an
-    /// older build, as its changes).
+    /// older build, as its changes), `loaded` from `bytes`.
     pub(crate) fn doc_full<S: DocStore>(
         &mut self,
         id: DocumentId,
         bytes: &[u8],
+        loaded: Loaded,
         store: &mut S,
     ) -> Result<(), SyncError> {
-        crate::inflate::chunks(bytes, crate::inflate::MAX_INFLATED)
-            .map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
+        let loaded =
+            loaded.0.map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
         // documents that arrive whole are not kept in memory
         let ours = match self.docs.get(&id) {
             Some(d) => Some(d.clone()),
@@ -68,8 +71,8 @@ impl Session {
         // a document that does not load (a sender's copy automerge cannot
         // read back, its heads not those of its changes as encoded) is
         // refused alone: the rest of the session still reaches this side
-        let theirs = match Automerge::load(bytes) {
-            Ok(doc) => doc,
+        let (theirs, read) = match loaded {
+            Ok(loaded) => loaded,
             Err(e) => {
                 // a few such are a sender's damaged copies; many, a peer
                 // filling the audit log
@@ -91,7 +94,7 @@ impl Session {
         match ours {
             None => {
                 let all = theirs.get_changes_meta(&[]).len();
-                let refused = store.save(&id, &theirs, Some(bytes), self.sigs.by_hash())?;
+                let refused = store.save(&id, &theirs, Some(Arrived { bytes, read }), self.sigs.by_hash())?;
                 self.received_whole(id, all, refused);
             }
             Some(mut doc) => {
@@ -139,6 +142,44 @@ impl Session {
         self.blocked.insert(id);
         self.syncing.remove(&id);
         self.docs.remove(&id);
+    }
+}
+
+/// A `DocFull` frame's document as [`Session::handle_loaded`] takes it:
+/// its bytes checked against the inflation bound ([`crate::inflate`]),
+/// then loaded. Loading needs nothing of the session, so a driver may load
+/// the documents of a run of frames ahead, on another thread, while the
+/// session judges earlier ones.
+pub struct Loaded(Result<Result<(Automerge, Option<Snapshot>), String>, String>);
+
+impl Loaded {
+    /// The document in a `DocFull` frame's `bytes`: an error that ends the
+    /// session when they would inflate past the bound (or are no automerge
+    /// chunks), one that refuses the document alone when automerge cannot
+    /// load them.
+    pub fn of(bytes: &[u8]) -> Loaded {
+        Loaded(
+            crate::inflate::chunks(bytes, crate::inflate::MAX_INFLATED)
+                .map(|_| Automerge::load(bytes).map(|doc| (doc, None)).map_err(|e| e.to_string())),
+        )
+    }
+
+    /// The document, if it loaded.
+    pub fn document(&self) -> Option<&Automerge> {
+        self.0.as_ref().ok()?.as_ref().ok().map(|(doc, _)| doc)
+    }
+
+    /// [`Loaded::of`], the document also read as values at its heads
+    /// ([`Snapshot::read`], what admission reads of a new document), for a
+    /// driver that loads ahead on another thread.
+    pub fn read_ahead(bytes: &[u8]) -> Loaded {
+        let Loaded(loaded) = Loaded::of(bytes);
+        Loaded(loaded.map(|doc| {
+            doc.map(|(doc, _)| {
+                let read = Snapshot::read(&doc, None);
+                (doc, Some(read))
+            })
+        }))
     }
 }
 

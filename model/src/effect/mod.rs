@@ -57,7 +57,7 @@ impl Val {
 }
 
 /// A document read at some heads: every path with all its values.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Snapshot {
     /// Path → its values (sorted; more than one when concurrent).
     pub paths: BTreeMap<Path, Vec<Val>>,

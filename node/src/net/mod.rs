@@ -7,6 +7,7 @@
 //! contain protocol logic; every decision about what to send is the
 //! session's.
 
+mod ahead;
 mod blobs;
 pub mod serve;
 mod session;

@@ -292,18 +292,26 @@ fn feed(
     };
     let mut durable = None;
     let outcome = frames.and_then(|frames| {
-        for frame in frames {
-            if matches!(frame, Frame::DocFull(..) | Frame::DocSync(..)) {
-                progress.fetch_add(1, Ordering::Relaxed);
+        super::ahead::each(frames, &mut |item| {
+            match item {
+                super::ahead::Item::Whole(id, bytes, loaded) => {
+                    progress.fetch_add(1, Ordering::Relaxed);
+                    session.handle_loaded(id, bytes, loaded, store)?;
+                }
+                super::ahead::Item::Frame(frame) => {
+                    if matches!(frame, Frame::DocSync(..)) {
+                        progress.fetch_add(1, Ordering::Relaxed);
+                    }
+                    session.handle_frame(frame, store)?;
+                }
             }
-            session.handle_frame(frame, store)?;
             *handled += 1;
             if *handled % 256 == 0 {
                 store.commit()?;
                 durable = Some(session.stats().docs_received);
             }
-        }
-        Ok(())
+            Ok(())
+        })
     });
     if outcome.is_err() {
         store.commit()?;
