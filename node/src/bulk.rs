@@ -100,7 +100,12 @@ impl Node {
                                         &mut taken,
                                         Some(planned),
                                     )?;
-                                    let w = self.doc_write(b.id, Payload::New(&b.doc), &b.rec, vec![])?;
+                                    let w = self.doc_write(
+                                        b.id,
+                                        Payload::New { bytes: &b.doc, hashes: &[] },
+                                        &b.rec,
+                                        vec![],
+                                    )?;
                                     let (view, summary, blobs) = (w.view, w.summary, w.blobs);
                                     Ok((b, view, summary, blobs))
                                 })
@@ -121,7 +126,7 @@ impl Node {
                 .iter_mut()
                 .map(|(b, view, summary, blobs)| DocWrite {
                     id: b.id,
-                    payload: Payload::New(&b.doc),
+                    payload: Payload::New { bytes: &b.doc, hashes: &b.hashes },
                     kind,
                     key: &b.rec.key,
                     view: std::mem::take(view),

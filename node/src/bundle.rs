@@ -145,12 +145,19 @@ impl Reader {
                 continue;
             }
             packed.insert(id.to_string());
-            let Some(doc) = self.store().load_uncached(&id)? else { continue };
-            let whole = WholeDocument::new(id, &doc, u16::from(FORMAT), |h| {
+            let proofs = |h: &[automerge::ChangeHash]| {
                 let proofs = self.signatures_of(h)?;
                 attested |= proofs.iter().any(|(_, p)| p.signature().is_none());
                 Ok::<_, Error>(proofs)
-            })?;
+            };
+            // as stored, when the store holds it whole with its hashes
+            let whole = match self.store().whole(&id)? {
+                Some((bytes, hashes)) => WholeDocument::stored(id, bytes, hashes, u16::from(FORMAT), proofs)?,
+                None => match self.store().load_uncached(&id)? {
+                    Some(doc) => WholeDocument::new(id, &doc, u16::from(FORMAT), proofs)?,
+                    None => continue,
+                },
+            };
             frames.extend([whole.sigs, whole.doc]);
         }
         report.finished("packing", total);

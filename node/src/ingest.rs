@@ -31,6 +31,9 @@ pub(crate) struct Ingested {
     pub record: Record,
     /// Signatures of the admitted changes.
     pub sigs: Vec<Signed>,
+    /// The hashes of the document's changes, when it is new to this node
+    /// (filled in as it is written).
+    pub hashes: Vec<ChangeHash>,
     /// Whether a new document was admitted whole (its received bytes may
     /// be stored as they are).
     pub whole: bool,
@@ -155,6 +158,7 @@ impl Node {
                 stored_heads,
                 record,
                 sigs: admitted.sigs,
+                hashes: vec![],
                 whole,
                 as_arrived: offered_whole && refused == 0,
             }),
@@ -172,12 +176,15 @@ impl Node {
         received: Option<&'a [u8]>,
         saved: &'a mut Vec<u8>,
     ) -> Result<DocWrite<'a>> {
+        if ing.stored_heads.is_none() {
+            ing.hashes = crate::sync::sigs::document_hashes(&ing.doc);
+        }
         let payload = match (&ing.stored_heads, received) {
             (Some(heads), _) => Payload::Changed { doc: &ing.doc, stored_heads: heads },
-            (None, Some(bytes)) if ing.whole => Payload::New(bytes),
+            (None, Some(bytes)) if ing.whole => Payload::New { bytes, hashes: &ing.hashes },
             (None, _) => {
-                *saved = ing.doc.save();
-                Payload::New(saved)
+                *saved = ing.doc.save_nocompress();
+                Payload::New { bytes: saved, hashes: &ing.hashes }
             }
         };
         self.doc_write_for(ing.id, payload, &ing.record, std::mem::take(&mut ing.sigs))

@@ -186,6 +186,8 @@ pub struct CompactReport {
 pub(crate) struct Built {
     pub(crate) id: DocumentId,
     pub(crate) doc: Vec<u8>,
+    /// The hashes of the document's changes.
+    pub(crate) hashes: Vec<automerge::ChangeHash>,
     pub(crate) rec: Record,
     pub(crate) sigs: Vec<Signed>,
 }

@@ -167,6 +167,11 @@ impl DocStore for SyncStore<'_> {
         self.node.store().load(id)
     }
 
+    fn whole(&self, id: &DocumentId) -> Result<Option<(Vec<u8>, Vec<automerge::ChangeHash>)>> {
+        self.written_if_waiting(id)?;
+        self.node.store().whole(id)
+    }
+
     fn save(
         &mut self,
         id: &DocumentId,

@@ -80,7 +80,7 @@ impl Node {
             let (kind, key) = (&b.rec.kind, &b.rec.key);
             return Err(Error::invalid(kind, "key", format!("a {kind} with key '{key}' already exists")));
         }
-        self.store_write(b.id, Payload::New(&b.doc), &b.rec, b.sigs.clone())?;
+        self.store_write(b.id, Payload::New { bytes: &b.doc, hashes: &b.hashes }, &b.rec, b.sigs.clone())?;
         Ok(self.shown(b.rec))
     }
 }
@@ -215,7 +215,7 @@ impl Reader {
             url: None,
         };
         let sigs = node.sign_committed(committed);
-        Ok(Built { id, doc: doc.save(), rec, sigs })
+        Ok(Built { id, doc: doc.save_nocompress(), hashes: crate::sync::sigs::document_hashes(&doc), rec, sigs })
     }
 }
 

@@ -12,7 +12,7 @@
 //! or depend on the node (only on `ayni-model`: the compiler keeps the
 //! layers). No other crate knows the layout or the storage engine.
 //!
-//! # On-disk layout, format 1
+//! # On-disk layout, format 2
 //! The directory holds `store.redb` (redb's file format 3: table `rows`,
 //! and table `apart` for the `q:` rows — what peers are known to hold:
 //! a feed mark after a sync, or the summary a peer's bundle carried,
@@ -25,8 +25,8 @@
 //! followed by binary parts; values begin with a format byte (`1`).
 //! | key | value |
 //! |---|---|
-//! | `m:format` | store format, decimal ASCII (`1`) |
-//! | `d:` id(16) | `1` + the document saved whole: a `save()` snapshot, or the bytes a sync received it as (saved uncompressed; from a build before issue 27's tenth session, its change chunks) |
+//! | `m:format` | store format, decimal ASCII (`2`; a store of format 1 becomes 2 at its first open: format 2 adds `d:` values that begin with `2`, which a build of format 1 does not read) |
+//! | `d:` id(16) | `1` + the document saved whole: a `save()` snapshot, or the bytes a sync received it as (saved uncompressed; from a build before issue 27's tenth session, its change chunks); or `2`, n (u32 BE), the n hashes of its changes (ascending), then those bytes: what a sync sends without loading the document ([`Store::whole`], store format 2) |
 //! | `c:` id(16) seq(u64 BE) | `1` + automerge change chunk (changes since the snapshot) |
 //! | `v:` id(16) | `1` + record view (JSON) |
 //! | `k:` kind `0x00` key `0x00` id(16) | the kind/key index; its value the record's tally for `ayni status` (`1`, flags: deleted 1, in conflict 2, proposals u32 BE; [`Tally`]), empty in a store from before |
@@ -56,6 +56,7 @@ mod repair;
 mod summary;
 mod tables;
 mod tally;
+mod whole;
 mod writer;
 
 pub use tables::Table;
@@ -83,7 +84,7 @@ pub enum Flush {
 }
 
 /// Store format written in `m:format`.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 const VALUE_VERSION: u8 = 1;
 /// A document is compacted to one snapshot when a write would give it this
 /// many change chunks (so it keeps at most one fewer). Each chunk kept
@@ -210,6 +211,13 @@ impl Store {
                 store.commit(batch)?;
             }
             Some(v) if v == FORMAT.to_string().as_bytes() => {}
+            // format 2 only adds to format 1: marked, so that a build of
+            // format 1 refuses the store rather than a document in it
+            Some(v) if v == b"1" => {
+                let mut batch = kv::Batch::default();
+                batch.insert(b"m:format", FORMAT.to_string());
+                store.commit(batch)?;
+            }
             Some(v) => {
                 return Err(Error::Format {
                     path: dir.to_path_buf(),
@@ -261,6 +269,9 @@ impl Store {
     fn payload<'v>(&self, id: &DocumentId, v: &'v [u8]) -> Result<&'v [u8]> {
         match v.split_first() {
             Some((&VALUE_VERSION, rest)) => Ok(rest),
+            Some((&whole::WITH_HASHES, rest)) => whole::split(rest).map(|(_, bytes)| bytes).ok_or_else(|| {
+                Error::Damaged { id: id.to_string(), reason: "a snapshot's change hashes cut short".into() }
+            }),
             Some((other, _)) => {
                 Err(Error::Damaged { id: id.to_string(), reason: format!("unknown value format {other}") })
             }
@@ -546,7 +557,7 @@ mod tests {
                 let doc = Automerge::new().save();
                 let w = DocWrite {
                     id: *id,
-                    payload: Payload::New(&doc),
+                    payload: Payload::New { bytes: &doc, hashes: &[] },
                     kind: "person",
                     key: "k",
                     view: b"{}".to_vec(),
@@ -590,7 +601,7 @@ mod tests {
                 let id = DocumentId::random().unwrap();
                 let w = DocWrite {
                     id,
-                    payload: Payload::New(&doc),
+                    payload: Payload::New { bytes: &doc, hashes: &[] },
                     kind: "person",
                     key: "k",
                     view: b"{}".to_vec(),

@@ -10,7 +10,7 @@
 use automerge::{Automerge, ChangeHash};
 
 use super::kv::Batch;
-use super::{change_key, index_key, key, versioned, Flush, Store, COMPACT_AFTER};
+use super::{change_key, index_key, key, versioned, whole, Flush, Store, COMPACT_AFTER};
 use ayni_model::error::Result;
 use ayni_model::id::DocumentId;
 
@@ -33,7 +33,13 @@ impl std::ops::Deref for StoreWriter {
 /// The document bytes of a [`DocWrite`].
 pub enum Payload<'a> {
     /// A new document: its `save()` snapshot.
-    New(&'a [u8]),
+    New {
+        /// The snapshot.
+        bytes: &'a [u8],
+        /// The hashes of its changes, when known: stored with it, so that
+        /// a sync sends it without loading it ([`Store::whole`]).
+        hashes: &'a [ChangeHash],
+    },
     /// An existing document after a change: the store appends the changes
     /// since `stored_heads` (or compacts it on reaching [`COMPACT_AFTER`] chunks).
     Changed {
@@ -150,7 +156,7 @@ impl StoreWriter {
             batch.insert(k, w.id.as_bytes());
             batch.insert(key(b"fi:", &w.id), position.to_be_bytes());
             match &w.payload {
-                Payload::New(bytes) => batch.insert(key(b"d:", &w.id), versioned(bytes)),
+                Payload::New { bytes, hashes } => batch.insert(key(b"d:", &w.id), whole::value(bytes, hashes)),
                 Payload::Changed { doc, stored_heads } => {
                     let chunk = doc.save_after(stored_heads);
                     if !chunk.is_empty() {
@@ -163,7 +169,7 @@ impl StoreWriter {
                             for k in existing {
                                 batch.remove(k);
                             }
-                            batch.insert(key(b"d:", &w.id), versioned(&doc.save()));
+                            batch.insert(key(b"d:", &w.id), snapshot(doc));
                         } else {
                             let next = existing
                                 .last()
@@ -248,12 +254,12 @@ impl StoreWriter {
                 continue;
             }
             let Some((doc, size)) = self.read_document(id)? else { continue };
-            let fresh = doc.save();
+            let fresh = snapshot(&doc);
             for k in chunks {
                 batch.remove(k);
             }
             saved += size.saturating_sub(fresh.len()) as u64;
-            batch.insert(key(b"d:", id), versioned(&fresh));
+            batch.insert(key(b"d:", id), fresh);
             compacted.push(*id);
         }
         drop(read);
@@ -281,4 +287,10 @@ impl Drop for StoreWriter {
             tracing::debug!("the replication summary was not kept for the next process: {e}");
         }
     }
+}
+
+/// The `d:` value of `doc` compacted: saved whole, with its change hashes.
+fn snapshot(doc: &Automerge) -> Vec<u8> {
+    let hashes: Vec<ChangeHash> = doc.get_changes_meta(&[]).iter().map(|m| m.hash).collect();
+    whole::value(&doc.save_nocompress(), &hashes)
 }

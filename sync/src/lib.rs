@@ -61,6 +61,12 @@ pub trait DocStore {
     fn items(&self) -> crate::error::Result<Vec<(DocumentId, Hash16)>>;
     /// Loads a document.
     fn load(&self, id: &DocumentId) -> crate::error::Result<Option<Automerge>>;
+    /// A document as it is stored, whole, without loading it: its bytes
+    /// (one saved document) and the hashes of its changes; `None` when the
+    /// store cannot tell them without loading it (then it is loaded).
+    fn whole(&self, _id: &DocumentId) -> crate::error::Result<Option<(Vec<u8>, Vec<ChangeHash>)>> {
+        Ok(None)
+    }
     /// Stores a document that gained changes from the peer, admitting only
     /// changes whose signatures (`sigs`, or already stored) verify; returns
     /// how many changes were refused. A document that arrived whole comes
@@ -326,8 +332,17 @@ impl Session {
         let mut part_bytes = 0;
         while batch.bytes <= BATCH_BYTES && part_bytes < budget.max(1) {
             let Some(id) = self.send_full.pop_first() else { break };
-            if let Some(doc) = store.load(&id)? {
-                let whole = sigs::WholeDocument::new(id, &doc, self.version(), |h| store.signatures(h))?;
+            let version = self.version();
+            let whole = match store.whole(&id)? {
+                Some((bytes, hashes)) => {
+                    Some(sigs::WholeDocument::stored(id, bytes, hashes, version, |h| store.signatures(h))?)
+                }
+                None => match store.load(&id)? {
+                    Some(doc) => Some(sigs::WholeDocument::new(id, &doc, version, |h| store.signatures(h))?),
+                    None => None,
+                },
+            };
+            if let Some(whole) = whole {
                 batch.bytes += whole.bytes;
                 part_bytes += whole.bytes;
                 self.stats.changes_sent += whole.changes as u64;

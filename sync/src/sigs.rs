@@ -138,11 +138,23 @@ impl WholeDocument {
     ) -> Result<WholeDocument, E> {
         // (changes whose dependencies are missing are no part of it)
         let raw = doc.save_with_options(automerge::SaveOptions { deflate: false, retain_orphans: false });
-        let hashes = document_hashes(doc);
+        WholeDocument::stored(id, raw, document_hashes(doc), version, proofs)
+    }
+
+    /// Document `id` as a store holds it whole: `bytes`, one saved
+    /// document (uncompressed or not: every build loads either), and
+    /// `hashes`, those of its changes.
+    pub fn stored<E>(
+        id: DocumentId,
+        bytes: Vec<u8>,
+        hashes: Vec<ChangeHash>,
+        version: u16,
+        proofs: impl FnOnce(&[ChangeHash]) -> Result<Vec<Signed>, E>,
+    ) -> Result<WholeDocument, E> {
         let changes = hashes.len();
         let known = proofs(&hashes)?;
         let sigs = proofs_frame(id, version, hashes, &known);
-        Ok(WholeDocument { sigs, changes, bytes: raw.len(), doc: Frame::DocFull(id, raw) })
+        Ok(WholeDocument { sigs, changes, bytes: bytes.len(), doc: Frame::DocFull(id, bytes) })
     }
 }
 
