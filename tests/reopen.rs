@@ -107,3 +107,37 @@ fn the_removed_document_comes_back_from_a_peer() {
     assert_eq!(f.json(&["get", "edan:edan-sama-1"]), edan);
     assert_eq!(f.json(&["check"])["problems"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn a_snapshot_stored_with_change_hashes_not_its_own_is_named_by_check_and_repaired() {
+    let (hq, field) = support::network(1);
+    let f = &field[0];
+    hq.ok(&["seed"]);
+    // a snapshot with its hashes: compacted (the seed edits its EDANs)
+    hq.ok(&["compact"]);
+    let edan = hq.json(&["get", "edan:edan-sama-1"]);
+    {
+        let (_, store) = ayni_node::store::Store::open(&hq.home().join("store")).unwrap();
+        let id: ayni_node::DocumentId = edan["id"].as_str().unwrap().parse().unwrap();
+        assert!(store.whole(&id).unwrap().is_some(), "a compacted snapshot carries its hashes");
+        let bytes = store.raw_snapshot(&id).unwrap().unwrap();
+        // format 2 naming one change that is not the record's
+        let mut value = vec![2];
+        value.extend_from_slice(&1u32.to_be_bytes());
+        value.extend_from_slice(&[9; 32]);
+        value.extend_from_slice(&bytes);
+        store.overwrite_raw(&[&b"d:"[..], id.as_bytes()].concat(), &value).unwrap();
+    }
+    // exit 1: a problem found
+    let out = hq.run(&["--json", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let problems = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["problems"].clone();
+    assert_eq!(problems.as_array().unwrap().len(), 1, "{problems}");
+    assert!(problems[0]["reason"].as_str().unwrap().contains("change hash"), "{problems}");
+    hq.ok(&["check", "--repair"]);
+    assert_eq!(hq.json(&["check"])["problems"].as_array().unwrap().len(), 0);
+    // sent right again
+    let served = hq.serve();
+    f.ok(&["sync", &served.addr]);
+    assert_eq!(f.json(&["get", "edan:edan-sama-1"])["fields"], edan["fields"]);
+}

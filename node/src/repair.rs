@@ -142,11 +142,13 @@ impl Node {
         let index: HashSet<Vec<u8>> = node.store().index_entries()?.into_iter().map(|(_, k)| k).collect();
         let mut keep_index = HashSet::new();
         for id in &ids {
-            let (mut doc, dropped) = match node.store().load_uncached(id) {
-                Ok(Some(doc)) => (doc, vec![]),
+            // `damaged`: stored again even when every chunk was kept (a
+            // snapshot whose change hashes are not its changes')
+            let (mut doc, dropped, damaged) = match node.store().load_uncached(id) {
+                Ok(Some(doc)) => (doc, vec![], false),
                 Ok(None) => continue,
                 Err(Error::Damaged { .. }) => match node.store().salvage(id)? {
-                    Some(s) => s,
+                    Some((doc, dropped)) => (doc, dropped, true),
                     None => continue,
                 },
                 Err(e) => return Err(e),
@@ -168,7 +170,7 @@ impl Node {
                 _ => continue,
             };
             keep_index.insert(Store::index_key_of(&view.kind, &view.key, id));
-            if !dropped.is_empty() {
+            if damaged {
                 node.writer().replace_document(id, &mut doc)?;
                 report.salvaged.push(Salvaged {
                     id: id.to_string(),

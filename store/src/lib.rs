@@ -66,7 +66,7 @@ pub use writer::{DocWrite, Payload, StoreWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use automerge::{Automerge, ReadDoc};
+use automerge::{Automerge, ChangeHash, ReadDoc};
 
 use ayni_model::error::{Error, Result};
 use ayni_model::id::DocumentId;
@@ -269,9 +269,6 @@ impl Store {
     fn payload<'v>(&self, id: &DocumentId, v: &'v [u8]) -> Result<&'v [u8]> {
         match v.split_first() {
             Some((&VALUE_VERSION, rest)) => Ok(rest),
-            Some((&whole::WITH_HASHES, rest)) => whole::split(rest).map(|(_, bytes)| bytes).ok_or_else(|| {
-                Error::Damaged { id: id.to_string(), reason: "a snapshot's change hashes cut short".into() }
-            }),
             Some((other, _)) => {
                 Err(Error::Damaged { id: id.to_string(), reason: format!("unknown value format {other}") })
             }
@@ -313,17 +310,28 @@ impl Store {
     }
 
     /// The stored bytes of a document: snapshot and change chunks.
-    fn chunks(&self, id: &DocumentId) -> Result<Option<(Vec<u8>, Vec<Vec<u8>>)>> {
+    /// A document's snapshot, the change hashes stored with it (format 2),
+    /// and its change chunks.
+    #[allow(clippy::type_complexity)]
+    fn chunks(&self, id: &DocumentId) -> Result<Option<(Vec<u8>, Option<Vec<ChangeHash>>, Vec<Vec<u8>>)>> {
         // one snapshot: the chunks of one write, never half of two
         let r = self.read()?;
         let Some(snap) = r.get(&key(b"d:", id)).map_err(|e| self.err(e))? else { return Ok(None) };
-        let snap = self.payload(id, &snap)?.to_vec();
+        let (hashes, snap) = match snap.split_first() {
+            // its hashes cut short: what follows the first byte is read as
+            // the snapshot, fails to load, and is salvaged as damage is
+            Some((&whole::WITH_HASHES, rest)) => match whole::split(rest) {
+                Some((hashes, bytes)) => (Some(hashes), bytes.to_vec()),
+                None => (None, rest.to_vec()),
+            },
+            _ => (None, self.payload(id, &snap)?.to_vec()),
+        };
         let mut changes = vec![];
         for item in r.prefix(&key(b"c:", id)).map_err(|e| self.err(e))? {
             let (_, v) = item.map_err(|e| self.err(e))?;
             changes.push(self.payload(id, &v)?.to_vec());
         }
-        Ok(Some((snap, changes)))
+        Ok(Some((snap, hashes, changes)))
     }
 
     /// Loads a document, verifying every chunk and the hash chain (once:
@@ -342,12 +350,20 @@ impl Store {
     /// for a check of the disk and for scans of every document (which
     /// would only push out what sessions are using).
     pub fn load_uncached(&self, id: &DocumentId) -> Result<Option<Automerge>> {
-        Ok(self.read_document(id)?.map(|(doc, _)| doc))
+        Ok(self.read_document_checked(id, true)?.map(|(doc, _)| doc))
     }
 
     /// A document from its stored bytes, verified, and their size.
     fn read_document(&self, id: &DocumentId) -> Result<Option<(Automerge, usize)>> {
-        let Some((snap, changes)) = self.chunks(id)? else { return Ok(None) };
+        self.read_document_checked(id, false)
+    }
+
+    /// [`Store::read_document`]; `hashes`: the change hashes stored with
+    /// its snapshot, if any, are checked against the document too (a sync
+    /// sends the snapshot by them without loading it: `check` names a
+    /// snapshot whose hashes are not its changes', repair rewrites it).
+    fn read_document_checked(&self, id: &DocumentId, hashes: bool) -> Result<Option<(Automerge, usize)>> {
+        let Some((snap, stored, changes)) = self.chunks(id)? else { return Ok(None) };
         let size = snap.len() + changes.iter().map(Vec::len).sum::<usize>();
         let damaged = |e: automerge::AutomergeError| Error::Damaged { id: id.to_string(), reason: e.to_string() };
         let mut doc = Automerge::load(&snap).map_err(damaged)?;
@@ -361,6 +377,9 @@ impl Store {
                 id: id.to_string(),
                 reason: format!("{} change(s) missing from the hash chain", missing.len()),
             });
+        }
+        if let Some(stored) = stored.filter(|_| hashes && changes.is_empty()) {
+            whole::check(id, &doc, &stored)?;
         }
         Ok(Some((doc, size)))
     }

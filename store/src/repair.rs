@@ -14,7 +14,7 @@ impl Store {
     /// document and the stored chunks (snapshot first) that had to be left
     /// out, byte for byte.
     pub fn salvage(&self, id: &DocumentId) -> Result<Option<Salvage>> {
-        let Some((snap, changes)) = self.chunks(id)? else { return Ok(None) };
+        let Some((snap, _, changes)) = self.chunks(id)? else { return Ok(None) };
         let mut dropped = vec![];
         let partial = automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Ignore);
         let mut doc = match Automerge::load_with_options(&snap, partial) {
@@ -65,7 +65,7 @@ impl Store {
     /// The raw stored snapshot of a document, for repair tools and for tests
     /// that simulate a damaged disk.
     pub fn raw_snapshot(&self, id: &DocumentId) -> Result<Option<Vec<u8>>> {
-        Ok(self.chunks(id)?.map(|(s, _)| s))
+        Ok(self.chunks(id)?.map(|(s, _, _)| s))
     }
 }
 
@@ -77,7 +77,7 @@ impl StoreWriter {
         for k in self.read()?.prefix_keys(&key(b"c:", id)).map_err(|e| self.err(e))? {
             batch.remove(k.map_err(|e| self.err(e))?);
         }
-        batch.insert(key(b"d:", id), versioned(&doc.save()));
+        batch.insert(key(b"d:", id), super::writer::snapshot(doc));
         self.db.apply(batch, false).map_err(|e| self.err(e))?;
         self.policy_changed(); // repair may touch anything
         self.docs.clear();

@@ -11,7 +11,7 @@
 //! they were written with, or for a document whose change chunks (`c:`)
 //! hold changes its snapshot lacks.
 
-use automerge::ChangeHash;
+use automerge::{Automerge, ChangeHash};
 
 use ayni_model::error::{Error, Result};
 use ayni_model::id::DocumentId;
@@ -50,6 +50,29 @@ pub(crate) fn split(rest: &[u8]) -> Option<(Vec<ChangeHash>, &[u8])> {
     Some((hashes, &rest[end..]))
 }
 
+/// The error of a snapshot whose change hashes are cut short.
+pub(crate) fn cut_short(id: &DocumentId) -> Error {
+    Error::Damaged { id: id.to_string(), reason: "a snapshot's change hashes cut short".into() }
+}
+
+/// Checks that `stored`, the change hashes stored with `doc`'s snapshot,
+/// are its changes'.
+pub(crate) fn check(id: &DocumentId, doc: &Automerge, stored: &[ChangeHash]) -> Result<()> {
+    let mut actual: Vec<ChangeHash> = doc.get_changes_meta(&[]).iter().map(|m| m.hash).collect();
+    actual.sort_unstable();
+    if actual == stored {
+        return Ok(());
+    }
+    Err(Error::Damaged {
+        id: id.to_string(),
+        reason: format!(
+            "its snapshot names {} change hash(es) that are not its {} change(s)' (a sync would send it so)",
+            stored.len(),
+            actual.len()
+        ),
+    })
+}
+
 impl Store {
     /// Document `id` as stored, whole: its bytes (a snapshot, saved
     /// uncompressed or not) and the hashes of its changes, ascending.
@@ -64,10 +87,7 @@ impl Store {
         if r.prefix(&key(b"c:", id)).map_err(|e| self.err(e))?.next().is_some() {
             return Ok(None);
         }
-        let (hashes, bytes) = split(rest).ok_or_else(|| Error::Damaged {
-            id: id.to_string(),
-            reason: "a snapshot's change hashes cut short".into(),
-        })?;
+        let (hashes, bytes) = split(rest).ok_or_else(|| cut_short(id))?;
         Ok(Some((bytes.to_vec(), hashes)))
     }
 }
@@ -160,6 +180,15 @@ mod tests {
         store.overwrite_raw(&key(b"d:", &cut), &v).unwrap();
         assert!(matches!(store.whole(&cut), Err(Error::Damaged { .. })));
         assert!(matches!(store.load_uncached(&cut), Err(Error::Damaged { .. })));
+        // hashes that are not its changes': sent so, a receiver would pair
+        // no proof with them; `check` (which loads uncached) names it
+        let wrong = DocumentId::random().unwrap();
+        write(&store, wrong, Payload::New { bytes: &bytes, hashes: &[ChangeHash([9; 32])] });
+        assert!(store.whole(&wrong).unwrap().is_some());
+        assert_eq!(store.load(&wrong).unwrap().unwrap().get_heads(), doc.get_heads());
+        assert!(
+            matches!(store.load_uncached(&wrong), Err(Error::Damaged { reason, .. }) if reason.contains("change hash"))
+        );
     }
 
     #[test]

@@ -290,7 +290,7 @@ impl Drop for StoreWriter {
 }
 
 /// The `d:` value of `doc` compacted: saved whole, with its change hashes.
-fn snapshot(doc: &Automerge) -> Vec<u8> {
+pub(crate) fn snapshot(doc: &Automerge) -> Vec<u8> {
     let hashes: Vec<ChangeHash> = doc.get_changes_meta(&[]).iter().map(|m| m.hash).collect();
     whole::value(&doc.save_nocompress(), &hashes)
 }

@@ -169,17 +169,23 @@ impl Loaded {
         self.0.as_ref().ok()?.as_ref().ok().map(|(doc, _)| doc)
     }
 
-    /// [`Loaded::of`], the document also read as values at its heads
-    /// ([`Snapshot::read`], what admission reads of a new document), for a
-    /// driver that loads ahead on another thread.
-    pub fn read_ahead(bytes: &[u8]) -> Loaded {
-        let Loaded(loaded) = Loaded::of(bytes);
-        Loaded(loaded.map(|doc| {
-            doc.map(|(doc, _)| {
-                let read = Snapshot::read(&doc, None);
-                (doc, Some(read))
-            })
-        }))
+    /// [`Loaded::of`] for a driver that loads ahead on another thread,
+    /// the document also read as values at its heads ([`Snapshot::read`],
+    /// what admission reads of a new document) when it is one saved
+    /// document (the only form admission takes that reading from).
+    /// `None` when its bytes would inflate past `most`: what is loaded
+    /// ahead waits in memory, so large documents are loaded as they come.
+    pub fn read_ahead(bytes: &[u8], most: u64) -> Option<Loaded> {
+        let doc = match crate::inflate::chunks(bytes, crate::inflate::MAX_INFLATED) {
+            Err(e) => return Some(Loaded(Err(e))),
+            Ok(n) if n > most => return None,
+            Ok(_) => Automerge::load(bytes).map_err(|e| e.to_string()),
+        };
+        let saved = sigs::is_saved_document(bytes);
+        Some(Loaded(Ok(doc.map(|doc| {
+            let read = saved.then(|| Snapshot::read(&doc, None));
+            (doc, read)
+        }))))
     }
 }
 

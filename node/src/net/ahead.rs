@@ -2,12 +2,14 @@
 //! of a packed run of frames, a second thread loads the next ones and
 //! reads them as values ([`Loaded::read_ahead`]: the inflation bound
 //! checked, automerge's load, then the reading admission makes of a new
-//! document). On a fresh laptop's first sync, these are about half of
-//! what the receiver does, and its second core was idle.
+//! document), each of at most [`AHEAD_BYTES`] inflated. On a fresh
+//! laptop's first sync, these are about half of what the receiver does,
+//! and its second core was idle.
 //!
 //! Owns: that thread, and the order in which what it loaded meets the
 //! frames. Must never: hand the session a document loaded from other bytes
-//! than its frame's, hold more than [`AHEAD`] loaded documents, or outlive
+//! than its frame's, hold more than [`AHEAD`] loaded documents (or one
+//! larger than [`AHEAD_BYTES`]), or outlive
 //! the run (it is a scoped thread: the run waits for it, and it stops when
 //! the run stops taking what it loads).
 
@@ -19,6 +21,11 @@ use ayni_model::id::DocumentId;
 
 /// Loaded documents waiting for the engine, at most.
 const AHEAD: usize = 16;
+/// The inflated bytes of a document loaded ahead, at most (a seed EDAN
+/// has ~2.5 KB): a larger one is loaded when the engine comes to it, so
+/// what waits stays small whatever a peer sends (a document may inflate
+/// to 64 MiB, and its reading to many times that).
+const AHEAD_BYTES: u64 = 64 * 1024;
 
 /// One frame of a run, as [`each`] hands it over.
 pub(super) enum Item<'a> {
@@ -63,7 +70,7 @@ pub(super) fn each(
                 let (tx, rx) = mpsc::sync_channel(AHEAD);
                 let thread = std::thread::Builder::new().name("ayni-load".into()).spawn_scoped(scope, move || {
                     for bytes in bodies {
-                        if tx.send(Loaded::read_ahead(bytes)).is_err() {
+                        if tx.send(Loaded::read_ahead(bytes, AHEAD_BYTES)).is_err() {
                             // the run stopped at an error
                             return;
                         }
@@ -77,12 +84,14 @@ pub(super) fn each(
             match slot {
                 Slot::Frame(frame) => take(Item::Frame(frame))?,
                 Slot::Whole(id, i) => {
-                    let loaded = match &loader {
+                    let ahead = match &loader {
                         Some(rx) => rx.recv().map_err(|_| {
                             SyncError::Protocol(format!("document {id}: the thread loading documents ahead stopped"))
                         })?,
-                        None => Loaded::of(&bodies[i]),
+                        None => None,
                     };
+                    // too large to load ahead, or no loader: loaded now
+                    let loaded = ahead.unwrap_or_else(|| Loaded::of(&bodies[i]));
                     take(Item::Whole(id, &bodies[i], loaded))?;
                 }
             }
@@ -118,6 +127,15 @@ mod tests {
     fn every_frame_comes_in_order_with_its_own_document_loaded() {
         for n in [0, 1, 2, 3 * AHEAD + 1] {
             let (mut frames, docs) = run(n);
+            // one too large to load ahead (loaded when its turn comes)
+            let mut large = Automerge::new();
+            let mut tx = large.transaction();
+            tx.put(ROOT, "text", "x".repeat(AHEAD_BYTES as usize + 1)).unwrap();
+            tx.commit();
+            let at = frames.len() / 2;
+            frames.insert(at, Frame::DocFull(DocumentId::random().unwrap(), large.save_nocompress()));
+            let mut docs = docs;
+            docs.insert(at / 2, large);
             // one that does not load, one past the inflation bound's check
             let (bad, junk) = (DocumentId::random().unwrap(), DocumentId::random().unwrap());
             let mut broken = docs.first().map_or_else(|| Automerge::new().save(), Automerge::save);
