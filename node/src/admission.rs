@@ -108,6 +108,10 @@ pub(crate) struct Admitted {
     /// The fields and conflicts of `doc` when admission already read them
     /// (validating its last change), so the view need not read them again.
     pub read: Option<crate::record::Read>,
+    /// The hashes of every change of `doc` when it is the incoming
+    /// document whole and nothing was stored before (as admission listed
+    /// them: what its snapshot is stored with, `store/src/whole.rs`).
+    pub hashes: Vec<ChangeHash>,
 }
 
 /// A change as admission judges it: what its metadata says, and where the
@@ -328,11 +332,21 @@ pub(crate) fn admit(
                 reason: "it makes no Ayni record (no kind and key as the record layout reads them)".into(),
             });
         }
-        return Ok(Admitted { doc: None, whole: false, sigs: vec![], refused, proposals: vec![], read: None });
+        return Ok(Admitted {
+            doc: None,
+            whole: false,
+            sigs: vec![],
+            refused,
+            proposals: vec![],
+            read: None,
+            hashes: vec![],
+        });
     }
     if refused.is_empty() {
         // every change admitted: `scratch` is `incoming` (the view checks
         // that the read is of the document it shows)
+        // every change admitted over nothing stored: `new` lists them all
+        let hashes = if stored.is_none() { new.iter().map(|c| c.hash).collect() } else { vec![] };
         return Ok(Admitted {
             doc: Some(scratch),
             whole: true,
@@ -340,11 +354,12 @@ pub(crate) fn admit(
             refused,
             proposals: amendments,
             read: last_read,
+            hashes,
         });
     }
     // edits to frozen figures become proposals: the caller records them
     let doc = if keep_sigs.is_empty() { stored.cloned() } else { Some(scratch) };
-    Ok(Admitted { doc, whole: false, sigs: keep_sigs, refused, proposals: amendments, read: None })
+    Ok(Admitted { doc, whole: false, sigs: keep_sigs, refused, proposals: amendments, read: None, hashes: vec![] })
 }
 
 /// Who a change is by, for the audit: its gateway's client, or its actor.

@@ -574,19 +574,7 @@ mod tests {
             let (_, store) = reopen(dir.path());
             for id in &ids {
                 let doc = Automerge::new().save();
-                let w = DocWrite {
-                    id: *id,
-                    payload: Payload::New { bytes: &doc, hashes: &[] },
-                    kind: "person",
-                    key: "k",
-                    view: b"{}".to_vec(),
-                    tally: Tally::default(),
-                    summary: [1; 16],
-                    sigs: vec![],
-                    policy: false,
-                    blobs: vec![],
-                };
-                store.write(&[w]).unwrap();
+                store.write(&[person(*id, Payload::New { bytes: &doc, hashes: &[] }, 1)]).unwrap();
             }
             // what a store written before the feed looks like
             let mut batch = kv::Batch::default();
@@ -613,24 +601,29 @@ mod tests {
         assert_eq!(store.feed_position(), 5);
     }
 
+    /// The write of `payload` as document `id`: a person with an empty
+    /// view, its state hash `summary` repeated.
+    pub(crate) fn person(id: DocumentId, payload: Payload<'_>, summary: u8) -> DocWrite<'_> {
+        DocWrite {
+            id,
+            payload,
+            kind: "person",
+            key: "k",
+            view: b"{}".to_vec(),
+            tally: Tally::default(),
+            summary: [summary; 16],
+            sigs: vec![],
+            policy: false,
+            blobs: vec![],
+        }
+    }
+
     fn write_docs(store: &StoreWriter, n: usize, hash: u8) -> Vec<DocumentId> {
         let doc = Automerge::new().save();
         (0..n)
             .map(|_| {
                 let id = DocumentId::random().unwrap();
-                let w = DocWrite {
-                    id,
-                    payload: Payload::New { bytes: &doc, hashes: &[] },
-                    kind: "person",
-                    key: "k",
-                    view: b"{}".to_vec(),
-                    tally: Tally::default(),
-                    summary: [hash; 16],
-                    sigs: vec![],
-                    policy: false,
-                    blobs: vec![],
-                };
-                store.write(&[w]).unwrap();
+                store.write(&[person(id, Payload::New { bytes: &doc, hashes: &[] }, hash)]).unwrap();
                 id
             })
             .collect()

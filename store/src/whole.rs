@@ -98,22 +98,10 @@ mod tests {
 
     use super::*;
     use crate::tests::reopen;
-    use crate::{DocWrite, Payload, StoreWriter, Tally, COMPACT_AFTER};
+    use crate::{Payload, StoreWriter, COMPACT_AFTER};
 
     fn write(store: &StoreWriter, id: DocumentId, payload: Payload<'_>) {
-        let w = DocWrite {
-            id,
-            payload,
-            kind: "person",
-            key: "k",
-            view: b"{}".to_vec(),
-            tally: Tally::default(),
-            summary: [1; 16],
-            sigs: vec![],
-            policy: false,
-            blobs: vec![],
-        };
-        store.write(&[w]).unwrap();
+        store.write(&[crate::tests::person(id, payload, 1)]).unwrap();
     }
 
     fn edit(doc: &mut Automerge, n: u64) {
