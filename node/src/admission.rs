@@ -109,8 +109,10 @@ pub(crate) struct Admitted {
     /// (validating its last change), so the view need not read them again.
     pub read: Option<crate::record::Read>,
     /// The hashes of every change of `doc` when it is the incoming
-    /// document whole and nothing was stored before (as admission listed
-    /// them: what its snapshot is stored with, `store/src/whole.rs`).
+    /// document whole, offered saved (`Offered::Saved`: the hashes read
+    /// from its metadata are those its bytes load with), and nothing was
+    /// stored before: what its snapshot is stored with
+    /// (`store/src/whole.rs`). Empty otherwise.
     pub hashes: Vec<ChangeHash>,
 }
 
@@ -226,6 +228,9 @@ pub(crate) fn admit(
     let before = stored.map(|d| d.get_heads()).unwrap_or_default();
     let rebuilt = std::cell::OnceCell::new();
     let encoded;
+    // a copy's changes as automerge re-encodes them may hash otherwise than
+    // as they arrived (and load): only a saved document's are its bytes'
+    let listed_as_loaded = matches!(offered, Offered::Saved(..));
     // `incoming` read as values at its heads, if it was
     let (incoming, new, mut read_whole): (_, Vec<Step<'_>>, _) = match offered {
         // read from its metadata: the changes are rebuilt only if one must be applied
@@ -346,7 +351,7 @@ pub(crate) fn admit(
         // every change admitted: `scratch` is `incoming` (the view checks
         // that the read is of the document it shows)
         // every change admitted over nothing stored: `new` lists them all
-        let hashes = if stored.is_none() { new.iter().map(|c| c.hash).collect() } else { vec![] };
+        let hashes = if stored.is_none() && listed_as_loaded { new.iter().map(|c| c.hash).collect() } else { vec![] };
         return Ok(Admitted {
             doc: Some(scratch),
             whole: true,

@@ -177,12 +177,9 @@ impl Node {
         received: Option<&'a [u8]>,
         saved: &'a mut Vec<u8>,
     ) -> Result<DocWrite<'a>> {
-        if ing.stored_heads.is_none() && ing.hashes.is_empty() {
-            ing.hashes = crate::sync::sigs::document_hashes(&ing.doc);
-        }
         // every debug build (the test suite's) checks admission's list
         debug_assert!(
-            ing.stored_heads.is_some() || {
+            ing.hashes.is_empty() || {
                 let (mut listed, mut read) = (ing.hashes.clone(), crate::sync::sigs::document_hashes(&ing.doc));
                 listed.sort();
                 read.sort();
@@ -193,9 +190,15 @@ impl Node {
         );
         let payload = match (&ing.stored_heads, received) {
             (Some(heads), _) => Payload::Changed { doc: &ing.doc, stored_heads: heads },
+            // stored as it arrived: with the hashes admission read from a
+            // saved document (those its bytes load with); changes as they
+            // arrived may hash otherwise than `doc` lists them, so without
             (None, Some(bytes)) if ing.whole => Payload::New { bytes, hashes: &ing.hashes },
             (None, _) => {
                 *saved = ing.doc.save_nocompress();
+                if ing.hashes.is_empty() {
+                    ing.hashes = crate::sync::sigs::document_hashes(&ing.doc);
+                }
                 Payload::New { bytes: saved, hashes: &ing.hashes }
             }
         };
