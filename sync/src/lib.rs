@@ -481,10 +481,7 @@ impl Session {
                 self.received_content = true;
                 self.doc_sync(id, &bytes, store)?;
             }
-            Frame::DocFull(id, bytes) => {
-                self.received_content = true;
-                self.doc_full(id, &bytes, Loaded::of(&bytes), store)?;
-            }
+            Frame::DocFull(id, bytes) => self.handle_loaded(id, &bytes, Loaded::of(&bytes), store)?,
             Frame::End => self.stats.batches_received += 1,
             Frame::Error(_, text) => return Err(SyncError::Peer(text)),
             Frame::Zstd(packed) => {
@@ -499,29 +496,10 @@ impl Session {
         Ok(())
     }
 
-    /// Feeds a `DocFull` frame of the peer's batch, of document `id`,
-    /// whose `bytes` the caller loaded ahead ([`Loaded::of`]): what
-    /// [`Session::handle_frame`] does with the frame.
-    pub fn handle_loaded<S: DocStore>(
-        &mut self,
-        id: DocumentId,
-        bytes: &[u8],
-        loaded: Loaded,
-        store: &mut S,
-    ) -> Result<(), SyncError> {
-        self.may_take(&Frame::DocFull(id, vec![]))?;
-        self.received_content = true;
-        if self.blocked.contains(&id) {
-            self.sigs.skipped(&id);
-            return Ok(());
-        }
-        self.doc_full(id, bytes, loaded, store)
-    }
-
     /// Whether the session takes `frame` now: not after it ended, and
     /// nothing but a `Hello` (or an error, or frames packed together)
     /// before the peer's `Hello`.
-    fn may_take(&self, frame: &Frame) -> Result<(), SyncError> {
+    pub(crate) fn may_take(&self, frame: &Frame) -> Result<(), SyncError> {
         if self.finished {
             return Err(SyncError::Protocol(format!("{} after the session ended", frame.name())));
         }

@@ -52,15 +52,23 @@ impl Session {
         Ok(())
     }
 
-    /// A `DocFull` frame: document `id` whole, saved whole (or, from an
-    /// older build, as its changes), `loaded` from `bytes`.
-    pub(crate) fn doc_full<S: DocStore>(
+    /// Feeds a `DocFull` frame of the peer's batch: document `id` whole,
+    /// saved whole (or, from an older build, as its changes), `loaded`
+    /// from `bytes` ([`Loaded::of`], or ahead by the caller).
+    /// [`Session::handle_frame`] hands its `DocFull` frames here.
+    pub fn handle_loaded<S: DocStore>(
         &mut self,
         id: DocumentId,
         bytes: &[u8],
         loaded: Loaded,
         store: &mut S,
     ) -> Result<(), SyncError> {
+        self.may_take(&crate::wire::Frame::DocFull(id, vec![]))?;
+        self.received_content = true;
+        if self.blocked.contains(&id) {
+            self.sigs.skipped(&id);
+            return Ok(());
+        }
         let loaded =
             loaded.0.map_err(|e| SyncError::Protocol(format!("document {id}: not an automerge document: {e}")))?;
         // documents that arrive whole are not kept in memory

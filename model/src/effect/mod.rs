@@ -81,16 +81,17 @@ impl Snapshot {
     pub fn read<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>) -> Snapshot {
         let mut s = Snapshot::default();
         let deep = &mut s.too_deep;
-        match read::Pass::of(doc, heads) {
-            Some(mut pass) => pass.walk(doc, heads, &ROOT, &mut vec![], &mut s.paths, deep),
-            None => read::walk(doc, heads, &[ROOT], &mut vec![], &mut s.paths, deep),
+        let at = read::At { doc, heads };
+        match read::Pass::of(at) {
+            Some(mut pass) => pass.walk(at, &ROOT, &mut vec![], &mut s.paths, deep),
+            None => read::walk(at, &[ROOT], &mut vec![], &mut s.paths, deep),
         }
         // every debug build (the test suite's) checks the pass against the
         // reading object by object
         #[cfg(debug_assertions)]
         {
             let (mut by_object, mut deep) = (BTreeMap::new(), false);
-            read::walk(doc, heads, &[ROOT], &mut vec![], &mut by_object, &mut deep);
+            read::walk(at, &[ROOT], &mut vec![], &mut by_object, &mut deep);
             assert_eq!((&s.paths, s.too_deep), (&by_object, deep), "a document read in one pass and object by object");
         }
         s
@@ -391,7 +392,7 @@ mod tests {
         let mut tx = doc.transaction();
         tx.put(&child, "hidden", 1).unwrap();
         tx.commit();
-        assert!(read::Pass::of(&doc, None).is_none(), "the pass declines it");
+        assert!(read::Pass::of(read::At { doc: &doc, heads: None }).is_none(), "the pass declines it");
         let read = Snapshot::read(&doc, None);
         assert_eq!(read.get(&p("a.k.hidden")), Some(&[Val::Scalar(serde_json::json!(1))][..]));
     }
@@ -437,7 +438,7 @@ mod tests {
         let (mut conflicted, mut in_one_pass) = (0, 0);
         for seed in 0..300 {
             let (doc, heads) = random_document(seed);
-            in_one_pass += usize::from(read::Pass::of(&doc, None).is_some());
+            in_one_pass += usize::from(read::Pass::of(read::At { doc: &doc, heads: None }).is_some());
             let now = Snapshot::read(&doc, None);
             conflicted += usize::from(now.paths.values().any(|v| v.len() > 1));
             for h in &heads {

@@ -46,11 +46,11 @@ impl Pass {
     ///   changes cannot make one, as a child's creator saw its parent, but
     ///   a change may claim any counter);
     /// - one object ID stands for two objects.
-    pub(super) fn of<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>) -> Option<Pass> {
+    pub(super) fn of<R: ReadDoc>(at: At<'_, R>) -> Option<Pass> {
         let mut pass = Pass { items: vec![], at: HashMap::new() };
         let mut current: Option<(std::sync::Arc<ObjId>, usize)> = None;
         let mut objects = std::collections::HashSet::new();
-        for automerge::iter::DocObjItem { obj, item } in doc.iter_at(ROOT, heads) {
+        for automerge::iter::DocObjItem { obj, item } in at.doc.iter_at(ROOT, at.heads) {
             let child = |value: automerge::ValueRef<'_>, id: &dyn Fn() -> ObjId| match value {
                 automerge::ValueRef::Object(ObjType::Table) => None,
                 automerge::ValueRef::Object(t) => Some(Err((id(), t))),
@@ -95,8 +95,7 @@ impl Pass {
     /// concurrent values is read from `doc`, value by value.
     pub(super) fn walk<R: ReadDoc>(
         &mut self,
-        doc: &R,
-        heads: Option<&[ChangeHash]>,
+        at: At<'_, R>,
         obj: &ObjId,
         path: &mut Path,
         out: &mut BTreeMap<Path, Vec<Val>>,
@@ -108,18 +107,18 @@ impl Pass {
         }
         for item in self.take(obj) {
             if item.conflict {
-                read_key(doc, heads, std::slice::from_ref(obj), item.key, path, out, deep);
+                read_key(at, std::slice::from_ref(obj), item.key, path, out, deep);
                 continue;
             }
             let val = match item.value {
                 Ok(v) => Val::Scalar(v),
                 Err((id, ObjType::Map | ObjType::Table)) => Val::Map(id),
                 Err((id, ObjType::List)) => {
-                    let items = self.list(doc, heads, &id, path.len() + 1, deep);
+                    let items = self.list(at, &id, path.len() + 1, deep);
                     Val::List(id, items)
                 }
                 Err((id, ObjType::Text)) => {
-                    let text = text_of(doc, heads, &id);
+                    let text = at.text(&id);
                     Val::Text(id, text)
                 }
             };
@@ -130,33 +129,25 @@ impl Pass {
             };
             out.insert(path.clone(), vec![val]);
             if let Some(map) = map {
-                self.walk(doc, heads, &map, path, out, deep);
+                self.walk(at, &map, path, out, deep);
             }
             path.pop();
         }
     }
 
     /// [`list_json`] from what the pass read.
-    fn list<R: ReadDoc>(
-        &mut self,
-        doc: &R,
-        heads: Option<&[ChangeHash]>,
-        list: &ObjId,
-        depth: usize,
-        deep: &mut bool,
-    ) -> Vec<Value> {
+    fn list<R: ReadDoc>(&mut self, at: At<'_, R>, list: &ObjId, depth: usize, deep: &mut bool) -> Vec<Value> {
         if depth >= MAX_NESTING {
             *deep |= !self.take(list).is_empty();
             return vec![];
         }
-        self.take(list).into_iter().map(|item| self.json(doc, heads, item.value, depth + 1, deep)).collect()
+        self.take(list).into_iter().map(|item| self.json(at, item.value, depth + 1, deep)).collect()
     }
 
     /// [`value_json`] from what the pass read.
     fn json<R: ReadDoc>(
         &mut self,
-        doc: &R,
-        heads: Option<&[ChangeHash]>,
+        at: At<'_, R>,
         value: std::result::Result<Value, (ObjId, ObjType)>,
         depth: usize,
         deep: &mut bool,
@@ -168,13 +159,10 @@ impl Pass {
                 Value::Object(Map::new())
             }
             Err((id, ObjType::Map | ObjType::Table)) => Value::Object(
-                self.take(&id)
-                    .into_iter()
-                    .map(|item| (item.key, self.json(doc, heads, item.value, depth + 1, deep)))
-                    .collect(),
+                self.take(&id).into_iter().map(|item| (item.key, self.json(at, item.value, depth + 1, deep))).collect(),
             ),
-            Err((id, ObjType::List)) => Value::Array(self.list(doc, heads, &id, depth, deep)),
-            Err((id, ObjType::Text)) => Value::String(text_of(doc, heads, &id)),
+            Err((id, ObjType::List)) => Value::Array(self.list(at, &id, depth, deep)),
+            Err((id, ObjType::Text)) => Value::String(at.text(&id)),
         }
     }
 }
@@ -188,64 +176,66 @@ fn above(child: &ObjId, parent: &ObjId) -> bool {
     }
 }
 
-/// A text object's content at `heads`.
-fn text_of<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>, text: &ObjId) -> String {
-    match heads {
-        Some(h) => doc.text_at(text, h),
-        None => doc.text(text),
-    }
-    .unwrap_or_default()
+/// A document read at `heads` (`None`: its current heads): what every
+/// reader here reads through.
+pub(super) struct At<'d, R> {
+    pub doc: &'d R,
+    pub heads: Option<&'d [ChangeHash]>,
 }
 
-fn keys_of<R: ReadDoc>(doc: &R, heads: Option<&[ChangeHash]>, obj: &ObjId) -> Vec<String> {
-    match heads {
-        Some(h) => doc.keys_at(obj, h).collect(),
-        None => doc.keys(obj).collect(),
+impl<R> Clone for At<'_, R> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
 
-fn all_at<'d, R: ReadDoc>(
-    doc: &'d R,
-    heads: Option<&[ChangeHash]>,
-    obj: &ObjId,
-    key: &str,
-) -> Vec<(AmValue<'d>, ObjId)> {
-    match heads {
-        Some(h) => doc.get_all_at(obj, key, h),
-        None => doc.get_all(obj, key),
-    }
-    .unwrap_or_default()
-}
+impl<R> Copy for At<'_, R> {}
 
-fn map_items<'d, R: ReadDoc>(doc: &'d R, heads: Option<&[ChangeHash]>, obj: &ObjId) -> automerge::iter::MapRange<'d> {
-    match heads {
-        Some(h) => doc.map_range_at(obj, .., h),
-        None => doc.map_range(obj, ..),
+impl<'d, R: ReadDoc> At<'d, R> {
+    /// A text object's content.
+    fn text(self, text: &ObjId) -> String {
+        match self.heads {
+            Some(h) => self.doc.text_at(text, h),
+            None => self.doc.text(text),
+        }
+        .unwrap_or_default()
+    }
+
+    fn keys(self, obj: &ObjId) -> Vec<String> {
+        match self.heads {
+            Some(h) => self.doc.keys_at(obj, h).collect(),
+            None => self.doc.keys(obj).collect(),
+        }
+    }
+
+    fn all(self, obj: &ObjId, key: &str) -> Vec<(AmValue<'d>, ObjId)> {
+        match self.heads {
+            Some(h) => self.doc.get_all_at(obj, key, h),
+            None => self.doc.get_all(obj, key),
+        }
+        .unwrap_or_default()
+    }
+
+    fn map_items(self, obj: &ObjId) -> automerge::iter::MapRange<'d> {
+        match self.heads {
+            Some(h) => self.doc.map_range_at(obj, .., h),
+            None => self.doc.map_range(obj, ..),
+        }
     }
 }
 
 /// One value as read, with its object's identity when it is one.
-fn val_of<R: ReadDoc>(
-    doc: &R,
-    heads: Option<&[ChangeHash]>,
-    v: &AmValue<'_>,
-    id: ObjId,
-    depth: usize,
-    deep: &mut bool,
-) -> Val {
+fn val_of<R: ReadDoc>(at: At<'_, R>, v: &AmValue<'_>, id: ObjId, depth: usize, deep: &mut bool) -> Val {
     match v {
         AmValue::Scalar(s) => Val::Scalar(crate::record::scalar_to_json(s)),
         AmValue::Object(ObjType::Map | ObjType::Table) => Val::Map(id),
         AmValue::Object(ObjType::List) => {
-            let items = list_json(doc, heads, &id, depth, deep);
+            let items = list_json(at, &id, depth, deep);
             Val::List(id, items)
         }
         AmValue::Object(ObjType::Text) => {
-            let text = match heads {
-                Some(h) => doc.text_at(&id, h),
-                None => doc.text(&id),
-            };
-            Val::Text(id, text.unwrap_or_default())
+            let text = at.text(&id);
+            Val::Text(id, text)
         }
     }
 }
@@ -255,26 +245,25 @@ fn val_of<R: ReadDoc>(
 /// `conflict` flag says they hold concurrent values, and maps created
 /// concurrently under one key, are read value by value.
 pub(super) fn walk<R: ReadDoc>(
-    doc: &R,
-    heads: Option<&[ChangeHash]>,
+    at: At<'_, R>,
     objs: &[ObjId],
     path: &mut Path,
     out: &mut BTreeMap<Path, Vec<Val>>,
     deep: &mut bool,
 ) {
     if path.len() >= MAX_NESTING {
-        *deep |= objs.iter().any(|o| map_items(doc, heads, o).next().is_some());
+        *deep |= objs.iter().any(|o| at.map_items(o).next().is_some());
         return;
     }
     if let [obj] = objs {
-        for item in map_items(doc, heads, obj) {
+        for item in at.map_items(obj) {
             let key = item.key.to_string();
             if item.conflict {
-                read_key(doc, heads, objs, key, path, out, deep);
+                read_key(at, objs, key, path, out, deep);
                 continue;
             }
             let value = AmValue::from(item.value.clone());
-            let val = val_of(doc, heads, &value, item.id(), path.len() + 1, deep);
+            let val = val_of(at, &value, item.id(), path.len() + 1, deep);
             path.push(key);
             let map = match &val {
                 Val::Map(id) => Some(id.clone()),
@@ -282,24 +271,23 @@ pub(super) fn walk<R: ReadDoc>(
             };
             out.insert(path.clone(), vec![val]);
             if let Some(map) = map {
-                walk(doc, heads, &[map], path, out, deep);
+                walk(at, &[map], path, out, deep);
             }
             path.pop();
         }
         return;
     }
-    let mut keys: Vec<String> = objs.iter().flat_map(|o| keys_of(doc, heads, o)).collect();
+    let mut keys: Vec<String> = objs.iter().flat_map(|o| at.keys(o)).collect();
     keys.sort();
     keys.dedup();
     for key in keys {
-        read_key(doc, heads, objs, key, path, out, deep);
+        read_key(at, objs, key, path, out, deep);
     }
 }
 
 /// Reads every value of `key` in the maps `objs`, value by value.
 fn read_key<R: ReadDoc>(
-    doc: &R,
-    heads: Option<&[ChangeHash]>,
+    at: At<'_, R>,
     objs: &[ObjId],
     key: String,
     path: &mut Path,
@@ -309,8 +297,8 @@ fn read_key<R: ReadDoc>(
     let mut vals = vec![];
     let mut maps = vec![];
     for o in objs {
-        for (v, id) in all_at(doc, heads, o, &key) {
-            let val = val_of(doc, heads, &v, id, path.len() + 1, deep);
+        for (v, id) in at.all(o, &key) {
+            let val = val_of(at, &v, id, path.len() + 1, deep);
             if let Val::Map(id) = &val {
                 maps.push(id.clone());
             }
@@ -322,60 +310,41 @@ fn read_key<R: ReadDoc>(
     path.push(key);
     out.insert(path.clone(), vals);
     if !maps.is_empty() {
-        walk(doc, heads, &maps, path, out, deep);
+        walk(at, &maps, path, out, deep);
     }
     path.pop();
 }
 
 /// A list's items as JSON (the winning value of each).
-fn list_json<R: ReadDoc>(
-    doc: &R,
-    heads: Option<&[ChangeHash]>,
-    list: &ObjId,
-    depth: usize,
-    deep: &mut bool,
-) -> Vec<Value> {
-    let mut items = match heads {
-        Some(h) => doc.list_range_at(list, .., h),
-        None => doc.list_range(list, ..),
+fn list_json<R: ReadDoc>(at: At<'_, R>, list: &ObjId, depth: usize, deep: &mut bool) -> Vec<Value> {
+    let mut items = match at.heads {
+        Some(h) => at.doc.list_range_at(list, .., h),
+        None => at.doc.list_range(list, ..),
     };
     if depth >= MAX_NESTING {
         *deep |= items.next().is_some();
         return vec![];
     }
-    items.map(|item| value_json(doc, heads, &AmValue::from(item.value.clone()), &item.id(), depth + 1, deep)).collect()
+    items.map(|item| value_json(at, &AmValue::from(item.value.clone()), &item.id(), depth + 1, deep)).collect()
 }
 
 /// One value as JSON (the winning value of each key below it).
-fn value_json<R: ReadDoc>(
-    doc: &R,
-    heads: Option<&[ChangeHash]>,
-    v: &AmValue<'_>,
-    id: &ObjId,
-    depth: usize,
-    deep: &mut bool,
-) -> Value {
+fn value_json<R: ReadDoc>(at: At<'_, R>, v: &AmValue<'_>, id: &ObjId, depth: usize, deep: &mut bool) -> Value {
     match v {
         AmValue::Scalar(s) => crate::record::scalar_to_json(s),
         AmValue::Object(ObjType::Map | ObjType::Table) if depth >= MAX_NESTING => {
-            *deep |= map_items(doc, heads, id).next().is_some();
+            *deep |= at.map_items(id).next().is_some();
             Value::Object(Map::new())
         }
         AmValue::Object(ObjType::Map | ObjType::Table) => Value::Object(
-            map_items(doc, heads, id)
+            at.map_items(id)
                 .map(|item| {
-                    let v = value_json(doc, heads, &AmValue::from(item.value.clone()), &item.id(), depth + 1, deep);
+                    let v = value_json(at, &AmValue::from(item.value.clone()), &item.id(), depth + 1, deep);
                     (item.key.to_string(), v)
                 })
                 .collect(),
         ),
-        AmValue::Object(ObjType::List) => Value::Array(list_json(doc, heads, id, depth, deep)),
-        AmValue::Object(ObjType::Text) => Value::String(
-            match heads {
-                Some(h) => doc.text_at(id, h),
-                None => doc.text(id),
-            }
-            .unwrap_or_default(),
-        ),
+        AmValue::Object(ObjType::List) => Value::Array(list_json(at, id, depth, deep)),
+        AmValue::Object(ObjType::Text) => Value::String(at.text(id)),
     }
 }
